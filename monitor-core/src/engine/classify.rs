@@ -1,0 +1,335 @@
+//! Turning what went wrong into a [`ProbeError`]: the kind, one line naming host, port and
+//! address, and hints an on-call engineer can act on, ending with a command to reproduce.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::connect::AttemptError;
+use super::dialog::DialogError;
+use super::target_string;
+use crate::escape::escape_excerpt;
+use crate::result::{ErrorKind, ProbeError};
+use crate::spec::{Payload, Step, TcpMonitor};
+
+fn error(
+    kind: ErrorKind,
+    message: String,
+    mut hints: Vec<String>,
+    spec: &TcpMonitor,
+) -> ProbeError {
+    hints.push(reproduce(spec));
+    ProbeError {
+        kind,
+        message,
+        hints,
+    }
+}
+
+/// The shell command that repeats the check by hand: `nc -vz` for a bare connect, the
+/// sends piped into `nc` for a dialog.
+pub(crate) fn reproduce(spec: &TcpMonitor) -> String {
+    let t = &spec.target;
+    let mut sent = String::new();
+    for step in &spec.steps {
+        if let Step::Send(p) = step {
+            let bytes = match p {
+                Payload::Text(t) => crate::escape::unescape(t).unwrap_or_default(),
+                Payload::Hex(h) => crate::escape::from_hex(h).unwrap_or_default(),
+            };
+            sent.push_str(&escape_excerpt(&bytes, usize::MAX).replace('\'', "'\\''"));
+        }
+    }
+    let wait = spec.timeouts.read_ms.div_ceil(1000).max(1);
+    if sent.is_empty() && spec.steps.is_empty() {
+        format!("reproduce by hand: nc -vz -w {wait} {} {}", t.host, t.port)
+    } else {
+        format!(
+            "reproduce by hand: printf '{sent}' | nc -w {wait} {} {}",
+            t.host, t.port
+        )
+    }
+}
+
+pub(crate) fn dns_failure(spec: &TcpMonitor, why: &str) -> ProbeError {
+    let host = &spec.target.host;
+    error(
+        ErrorKind::DnsFailure,
+        format!(
+            "could not resolve `{host}` (port {}): {why}",
+            spec.target.port
+        ),
+        vec![
+            format!("check that the name is spelled right and exists: getent hosts {host}"),
+            "check that this machine's resolver (/etc/resolv.conf) answers".to_owned(),
+            "a new or changed DNS record may not have propagated yet".to_owned(),
+        ],
+        spec,
+    )
+}
+
+pub(crate) fn no_address_in_family(spec: &TcpMonitor, found: &[SocketAddr]) -> ProbeError {
+    let family = match spec.target.ip_family {
+        crate::spec::IpFamily::Ipv4 => "IPv4",
+        _ => "IPv6",
+    };
+    let list: Vec<String> = found.iter().map(|a| a.ip().to_string()).collect();
+    error(
+        ErrorKind::DnsFailure,
+        format!(
+            "`{}` resolved to {} but to no {family} address, and ip_family allows only {family}",
+            spec.target.host,
+            if list.is_empty() {
+                "nothing".to_owned()
+            } else {
+                list.join(", ")
+            }
+        ),
+        vec![
+            format!("add a {family} record for the name, or set ip_family to `any`"),
+            format!("look at the records: getent ahosts {}", spec.target.host),
+        ],
+        spec,
+    )
+}
+
+pub(crate) fn connect_failure(
+    spec: &TcpMonitor,
+    failures: &[(SocketAddr, AttemptError)],
+    connect_timeout: Duration,
+) -> ProbeError {
+    let target = target_string(&spec.target.host, spec.target.port);
+    let port = spec.target.port;
+    let kinds: Vec<ErrorKind> = failures.iter().map(|(_, e)| attempt_kind(e)).collect();
+    // The most telling kind wins: a refusal proves the host is reachable.
+    let kind = [
+        ErrorKind::Refused,
+        ErrorKind::ConnectTimeout,
+        ErrorKind::Reset,
+        ErrorKind::Unreachable,
+    ]
+    .into_iter()
+    .find(|k| kinds.contains(k))
+    .unwrap_or(ErrorKind::Io);
+    let each: Vec<String> = failures
+        .iter()
+        .map(|(addr, e)| match e {
+            AttemptError::TimedOut => format!("{addr} timed out"),
+            AttemptError::Io(e) => format!("{addr} {}", io_words(e)),
+        })
+        .collect();
+    let at = each.join(", ");
+    let ms = connect_timeout.as_millis();
+    let (message, hints) = match kind {
+        ErrorKind::Refused => (
+            format!("connection to {target} refused ({at})"),
+            vec![
+                format!(
+                    "the service is down or not listening on port {port}: on the server, run ss -tlnp | grep :{port}"
+                ),
+                "a firewall rule may reject the port (REJECT answers with a refusal)".to_owned(),
+                format!("check the monitor's host and port: is {target} the right place?"),
+            ],
+        ),
+        ErrorKind::ConnectTimeout => (
+            format!("connecting to {target} timed out after {ms} ms ({at})"),
+            vec![
+                "a firewall may silently drop packets to the port (DROP gives timeouts, not refusals)".to_owned(),
+                "the host may be down, or the service overloaded with its accept queue full".to_owned(),
+                format!("latency or packet loss on the path: mtr {}", spec.target.host),
+                format!("the connect timeout ({ms} ms) may be too low for this path"),
+            ],
+        ),
+        ErrorKind::Unreachable => (
+            format!("{target} is unreachable from here ({at})"),
+            vec![
+                format!(
+                    "no route to the host: check routing, VPN and security groups (ip route get {})",
+                    failures.first().map_or_else(String::new, |(a, _)| a.ip().to_string())
+                ),
+                "for an IPv6 address, this machine may have no IPv6 connectivity: set ip_family to ipv4".to_owned(),
+            ],
+        ),
+        ErrorKind::Reset => (
+            format!("connection to {target} was reset while connecting ({at})"),
+            vec![
+                "a firewall or load balancer may reset connections to this port".to_owned(),
+                "the service may be restarting".to_owned(),
+            ],
+        ),
+        _ => (
+            format!("could not connect to {target} ({at})"),
+            vec!["check the network configuration of this machine".to_owned()],
+        ),
+    };
+    error(kind, message, hints, spec)
+}
+
+fn attempt_kind(e: &AttemptError) -> ErrorKind {
+    match e {
+        AttemptError::TimedOut => ErrorKind::ConnectTimeout,
+        AttemptError::Io(e) => match e.kind() {
+            io::ErrorKind::ConnectionRefused => ErrorKind::Refused,
+            io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => ErrorKind::Reset,
+            io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::NetworkDown => ErrorKind::Unreachable,
+            _ => ErrorKind::Io,
+        },
+    }
+}
+
+/// A short lower-case description of an I/O error.
+fn io_words(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "refused".to_owned(),
+        io::ErrorKind::ConnectionReset => "reset".to_owned(),
+        io::ErrorKind::HostUnreachable => "host unreachable".to_owned(),
+        io::ErrorKind::NetworkUnreachable => "network unreachable".to_owned(),
+        io::ErrorKind::AddrNotAvailable => "address not available here".to_owned(),
+        _ => {
+            let s = e.to_string();
+            // Drop the "(os error N)" suffix and lower the first letter.
+            let s = s.split(" (os error").next().unwrap_or(&s).to_owned();
+            let mut c = s.chars();
+            c.next()
+                .map(|f| f.to_lowercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        }
+    }
+}
+
+pub(crate) fn dialog_failure(
+    spec: &TcpMonitor,
+    addr: SocketAddr,
+    e: DialogError,
+    received: &[u8],
+) -> ProbeError {
+    let target = target_string(&spec.target.host, spec.target.port);
+    let got = if received.is_empty() {
+        "nothing received".to_owned()
+    } else {
+        format!(
+            "received {} bytes: `{}`",
+            received.len(),
+            escape_excerpt(received, 120)
+        )
+    };
+    let read_ms = spec.timeouts.read_ms;
+    match e {
+        DialogError::Timeout {
+            waiting_for,
+            sending,
+            total,
+        } => {
+            let limit = if total {
+                format!("the total timeout of {} ms ran out", spec.timeouts.total_ms)
+            } else {
+                format!("the read timeout of {read_ms} ms ran out")
+            };
+            let message = if sending {
+                format!("{target} ({addr}) did not accept our data in time: {limit} while {waiting_for} ({got})")
+            } else {
+                format!("{target} ({addr}) did not send {waiting_for}: {limit} ({got})")
+            };
+            error(
+                ErrorKind::ReadTimeout,
+                message,
+                vec![
+                    "the service may be slow or overloaded; check its load and logs".to_owned(),
+                    "the expectation may not match what the service sends: compare it with what was received".to_owned(),
+                    "the service may be waiting for input first: does the dialog send before it expects?".to_owned(),
+                    format!(
+                        "the timeout may be too low for this service (read {read_ms} ms, total {} ms)",
+                        spec.timeouts.total_ms
+                    ),
+                ],
+                spec,
+            )
+        }
+        DialogError::Closed { waiting_for } => error(
+            ErrorKind::ClosedEarly,
+            format!("{target} ({addr}) closed the connection before sending {waiting_for} ({got})"),
+            vec![
+                "the service may refuse this client: connection limit, access list, or it expects TLS".to_owned(),
+                "the dialog may not match the protocol: check what it sends and expects".to_owned(),
+                "the service may have crashed or restarted mid-connection; check its logs".to_owned(),
+            ],
+            spec,
+        ),
+        DialogError::TooLarge { waiting_for } => error(
+            ErrorKind::ResponseTooLarge,
+            format!(
+                "{target} ({addr}) sent more than max_response_bytes ({} bytes) while we waited for {waiting_for}",
+                spec.max_response_bytes
+            ),
+            vec![
+                "the expectation may never match, so the response was read until the cap".to_owned(),
+                "if the service really sends this much, raise max_response_bytes".to_owned(),
+                "a wrong service may be listening on this port".to_owned(),
+            ],
+            spec,
+        ),
+        DialogError::Unexpected { expected, got } => error(
+            ErrorKind::UnexpectedResponse,
+            format!(
+                "{target} ({addr}) sent `{}` where exactly `{}` was expected",
+                escape_excerpt(&got, 64),
+                escape_excerpt(&expected, 64)
+            ),
+            vec![
+                "a different service or version may be listening on this port".to_owned(),
+                "check the expected bytes against the protocol's documentation".to_owned(),
+            ],
+            spec,
+        ),
+        DialogError::Io {
+            error: io_err,
+            sending,
+            waiting_for,
+        } => {
+            let during = if sending {
+                waiting_for
+            } else {
+                format!("waiting for {waiting_for}")
+            };
+            if matches!(
+                io_err.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+            ) {
+                error(
+                    ErrorKind::Reset,
+                    format!("{target} ({addr}) reset the connection while {during} ({got})"),
+                    vec![
+                        "the service crashed or dropped the connection abruptly; check its logs".to_owned(),
+                        "a proxy, load balancer or firewall in between may reset the connection".to_owned(),
+                        "the service may reject what was sent: check the send steps follow its protocol".to_owned(),
+                    ],
+                    spec,
+                )
+            } else if io_err.kind() == io::ErrorKind::BrokenPipe {
+                error(
+                    ErrorKind::ClosedEarly,
+                    format!("{target} ({addr}) closed the connection while {during} ({got})"),
+                    vec![
+                        "the service closed the connection before reading what was sent".to_owned(),
+                        "the service may refuse this client: connection limit, access list, or it expects TLS".to_owned(),
+                    ],
+                    spec,
+                )
+            } else {
+                error(
+                    ErrorKind::Io,
+                    format!(
+                        "I/O error with {target} ({addr}) while {during}: {}",
+                        io_words(&io_err)
+                    ),
+                    vec!["check the network path and the service's logs".to_owned()],
+                    spec,
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The dialog over an established connection: sends, expects and reads, with the read
+//! timeout per step, the total deadline, and the response size cap.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use memchr::memmem;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout_at;
+
+use super::Clock;
+use crate::escape::escape_excerpt;
+use crate::validate::{Compiled, Op};
+
+/// The most bytes read from the socket in one call.
+const CHUNK: usize = 16 * 1024;
+
+/// Why a dialog stopped before its last step.
+#[derive(Debug)]
+pub(crate) enum DialogError {
+    /// A step waited longer than the read timeout (or the total deadline came first).
+    Timeout {
+        waiting_for: String,
+        sending: bool,
+        total: bool,
+    },
+    /// The server closed the connection before a step was satisfied.
+    Closed { waiting_for: String },
+    /// The server sent more than the size cap.
+    TooLarge { waiting_for: String },
+    /// An exact expectation saw other bytes.
+    Unexpected { expected: Vec<u8>, got: Vec<u8> },
+    /// The socket failed.
+    Io {
+        error: io::Error,
+        sending: bool,
+        waiting_for: String,
+    },
+}
+
+/// One connection's dialog state: every byte received so far and how much of it earlier
+/// steps consumed.
+pub(crate) struct Session<'a> {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    cursor: usize,
+    cap: usize,
+    read_timeout: Duration,
+    deadline: tokio::time::Instant,
+    clock: &'a dyn Clock,
+    /// When the first byte arrived.
+    pub first_byte: Option<Instant>,
+}
+
+enum Read {
+    Data,
+    Eof,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(
+        stream: TcpStream,
+        plan: &Compiled,
+        deadline: tokio::time::Instant,
+        clock: &'a dyn Clock,
+    ) -> Self {
+        Session {
+            stream,
+            buf: Vec::new(),
+            cursor: 0,
+            cap: plan.spec.max_response_bytes as usize,
+            read_timeout: plan.read_timeout,
+            deadline,
+            clock,
+            first_byte: None,
+        }
+    }
+
+    /// Every byte received.
+    pub fn into_response(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// Runs every step in order.
+    pub async fn run(&mut self, ops: &[Op]) -> Result<(), DialogError> {
+        for op in ops {
+            self.step(op).await?;
+        }
+        Ok(())
+    }
+
+    fn step_deadline(&self) -> (tokio::time::Instant, bool) {
+        let step = tokio::time::Instant::now() + self.read_timeout;
+        if step < self.deadline {
+            (step, false)
+        } else {
+            (self.deadline, true)
+        }
+    }
+
+    async fn step(&mut self, op: &Op) -> Result<(), DialogError> {
+        let (until, total) = self.step_deadline();
+        match op {
+            Op::Send(bytes) => {
+                let fail = |sending_err: Option<io::Error>| match sending_err {
+                    Some(error) => DialogError::Io {
+                        error,
+                        sending: true,
+                        waiting_for: describe(op),
+                    },
+                    None => DialogError::Timeout {
+                        waiting_for: describe(op),
+                        sending: true,
+                        total,
+                    },
+                };
+                match timeout_at(until, self.stream.write_all(bytes)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(fail(Some(e))),
+                    Err(_) => Err(fail(None)),
+                }
+            }
+            Op::Contains(needle) | Op::Delimiter(needle) => {
+                let finder = memmem::Finder::new(needle);
+                let mut from = self.cursor;
+                loop {
+                    if let Some(at) = finder.find(&self.buf[from..]) {
+                        self.cursor = from + at + needle.len();
+                        return Ok(());
+                    }
+                    // Only the tail that could still start a match needs searching again.
+                    from = self
+                        .buf
+                        .len()
+                        .saturating_sub(needle.len() - 1)
+                        .max(self.cursor);
+                    self.fill(op, until, total).await?;
+                }
+            }
+            Op::Regex(re) => loop {
+                if let Some(m) = re.find(&self.buf[self.cursor..]) {
+                    self.cursor += m.end();
+                    return Ok(());
+                }
+                self.fill(op, until, total).await?;
+            },
+            Op::Exact(expected) => loop {
+                let unread = &self.buf[self.cursor..];
+                let n = unread.len().min(expected.len());
+                if unread[..n] != expected[..n] {
+                    return Err(DialogError::Unexpected {
+                        expected: expected.clone(),
+                        got: unread[..n].to_vec(),
+                    });
+                }
+                if n == expected.len() {
+                    self.cursor += n;
+                    return Ok(());
+                }
+                self.fill(op, until, total).await?;
+            },
+            Op::Bytes(n) => {
+                while self.buf.len() - self.cursor < *n {
+                    self.fill(op, until, total).await?;
+                }
+                self.cursor += n;
+                Ok(())
+            }
+            Op::Any => {
+                if self.buf.len() == self.cursor {
+                    self.fill(op, until, total).await?;
+                }
+                self.cursor = self.buf.len();
+                Ok(())
+            }
+            Op::Close => loop {
+                match self.read(op, until, total).await? {
+                    Read::Eof => {
+                        self.cursor = self.buf.len();
+                        return Ok(());
+                    }
+                    Read::Data => {}
+                }
+            },
+        }
+    }
+
+    /// Reads at least one more byte; the server closing is an error here.
+    async fn fill(
+        &mut self,
+        op: &Op,
+        until: tokio::time::Instant,
+        total: bool,
+    ) -> Result<(), DialogError> {
+        match self.read(op, until, total).await? {
+            Read::Data => Ok(()),
+            Read::Eof => Err(DialogError::Closed {
+                waiting_for: describe(op),
+            }),
+        }
+    }
+
+    async fn read(
+        &mut self,
+        op: &Op,
+        until: tokio::time::Instant,
+        total: bool,
+    ) -> Result<Read, DialogError> {
+        // Read one byte past the cap, so that a server sending too much is noticed.
+        let room = (self.cap + 1 - self.buf.len()).min(CHUNK);
+        let start = self.buf.len();
+        self.buf.resize(start + room, 0);
+        let read = timeout_at(until, self.stream.read(&mut self.buf[start..])).await;
+        let n = match read {
+            Ok(Ok(n)) => n,
+            Ok(Err(error)) => {
+                self.buf.truncate(start);
+                return Err(DialogError::Io {
+                    error,
+                    sending: false,
+                    waiting_for: describe(op),
+                });
+            }
+            Err(_) => {
+                self.buf.truncate(start);
+                return Err(DialogError::Timeout {
+                    waiting_for: describe(op),
+                    sending: false,
+                    total,
+                });
+            }
+        };
+        self.buf.truncate(start + n);
+        if n == 0 {
+            return Ok(Read::Eof);
+        }
+        if self.first_byte.is_none() {
+            self.first_byte = Some(self.clock.now());
+        }
+        if self.buf.len() > self.cap {
+            self.buf.truncate(self.cap);
+            return Err(DialogError::TooLarge {
+                waiting_for: describe(op),
+            });
+        }
+        Ok(Read::Data)
+    }
+}
+
+/// What a step waits for, in words.
+pub(crate) fn describe(op: &Op) -> String {
+    match op {
+        Op::Send(bytes) => format!("sending `{}`", escape_excerpt(bytes, 64)),
+        Op::Contains(bytes) => format!("`{}`", escape_excerpt(bytes, 64)),
+        Op::Regex(re) => format!("a match of regex `{}`", re.as_str()),
+        Op::Exact(bytes) => format!("exactly `{}`", escape_excerpt(bytes, 64)),
+        Op::Delimiter(bytes) => format!("delimiter `{}`", escape_excerpt(bytes, 64)),
+        Op::Bytes(n) => format!("{n} more bytes"),
+        Op::Close => "the server to close the connection".to_owned(),
+        Op::Any => "any response".to_owned(),
+    }
+}

@@ -1,0 +1,230 @@
+//! The verdict of one attempt: assertions evaluated against what was measured, then
+//! `should_fail` and the response time thresholds.
+
+use std::net::SocketAddr;
+
+use memchr::memmem;
+use time::OffsetDateTime;
+
+use super::classify::reproduce;
+use super::target_string;
+use crate::escape::escape_excerpt;
+use crate::result::{AssertionOutcome, Attempt, ErrorKind, ProbeError, Status, Timings};
+use crate::spec::{Comparison, Source, wire_name};
+use crate::validate::{Check, Compiled, Target};
+
+/// What one attempt observed besides its timings.
+#[derive(Debug, Default)]
+pub(crate) struct Facts {
+    pub address: Option<SocketAddr>,
+    pub first_byte: Option<f64>,
+    pub response: Vec<u8>,
+}
+
+/// One attempt's verdict and the details a result carries.
+#[derive(Debug)]
+pub(crate) struct AttemptOutcome {
+    pub attempt: Attempt,
+    pub assertions: Vec<AssertionOutcome>,
+    pub excerpt: String,
+}
+
+pub(crate) fn judge(
+    plan: &Compiled,
+    error: Option<ProbeError>,
+    timings: Timings,
+    facts: &Facts,
+    started_at: OffsetDateTime,
+    excerpt: String,
+) -> AttemptOutcome {
+    let spec = &plan.spec;
+    let (status, error, assertions) = match error {
+        Some(e) if !(spec.should_fail && e.kind.is_connection_failure()) => {
+            (Status::Failed, Some(e), Vec::new())
+        }
+        connection_failed => {
+            let outcomes: Vec<AssertionOutcome> = plan
+                .assertions
+                .iter()
+                .map(|c| evaluate(c, &timings, &facts.response))
+                .collect();
+            let failed: Vec<&AssertionOutcome> = outcomes.iter().filter(|o| !o.passed).collect();
+            let verdict = if !failed.is_empty() {
+                (
+                    Status::Failed,
+                    Some(assertion_error(plan, facts, &failed, outcomes.len())),
+                )
+            } else if connection_failed.is_some() {
+                // should_fail: the connection failing is what the monitor expects.
+                (Status::Passed, None)
+            } else {
+                thresholds(plan, &timings)
+            };
+            (verdict.0, verdict.1, outcomes)
+        }
+    };
+    AttemptOutcome {
+        attempt: Attempt {
+            status,
+            error,
+            timings,
+            address: facts.address.map(|a| a.to_string()),
+            started_at,
+        },
+        assertions,
+        excerpt,
+    }
+}
+
+fn thresholds(plan: &Compiled, t: &Timings) -> (Status, Option<ProbeError>) {
+    let spec = &plan.spec;
+    let total = t.total_ms;
+    let (status, kind, limit, name) = if total > f64::from(spec.max_response_time_ms) {
+        (
+            Status::Failed,
+            ErrorKind::MaxResponseTime,
+            spec.max_response_time_ms,
+            "max_response_time_ms",
+        )
+    } else if total > f64::from(spec.degraded_response_time_ms) {
+        (
+            Status::Degraded,
+            ErrorKind::DegradedResponseTime,
+            spec.degraded_response_time_ms,
+            "degraded_response_time_ms",
+        )
+    } else {
+        return (Status::Passed, None);
+    };
+    let phases = [
+        ("name resolution", t.dns_ms),
+        ("connecting", t.connect_ms),
+        ("waiting for the first byte", t.first_byte_ms),
+    ];
+    let (slowest, ms) = phases.iter().filter_map(|(n, v)| v.map(|v| (*n, v))).fold(
+        ("the dialog", 0.0),
+        |best, cur| if cur.1 > best.1 { cur } else { best },
+    );
+    let error = ProbeError {
+        kind,
+        message: format!(
+            "{} took {total:.1} ms, above {name} ({limit} ms)",
+            target_string(&spec.target.host, spec.target.port)
+        ),
+        hints: vec![
+            format!("the slowest phase was {slowest} ({ms:.1} ms)"),
+            "the service or the network path may be loaded; compare with its own latency metrics"
+                .to_owned(),
+            format!("if this latency is normal for the service, raise {name}"),
+            reproduce(spec),
+        ],
+    };
+    (status, Some(error))
+}
+
+fn assertion_error(
+    plan: &Compiled,
+    facts: &Facts,
+    failed: &[&AssertionOutcome],
+    total: usize,
+) -> ProbeError {
+    let spec = &plan.spec;
+    let at = facts
+        .address
+        .map_or_else(|| "no connection".to_owned(), |a| a.to_string());
+    let each: Vec<String> = failed
+        .iter()
+        .map(|o| {
+            let target = if o.target.is_empty() {
+                String::new()
+            } else {
+                format!(" `{}`", o.target)
+            };
+            format!(
+                "{} {}{target} (got `{}`)",
+                wire_name(&o.source),
+                wire_name(&o.comparison),
+                o.actual
+            )
+        })
+        .collect();
+    ProbeError {
+        kind: ErrorKind::AssertionFailed,
+        message: format!(
+            "{} of {total} assertions failed on {} ({at}): {}",
+            failed.len(),
+            target_string(&spec.target.host, spec.target.port),
+            each.join("; ")
+        ),
+        hints: vec![
+            "compare the expected values with what the service returned (response_excerpt)".to_owned(),
+            "the service may have changed its version or protocol; update the assertion if the change is intended".to_owned(),
+            reproduce(spec),
+        ],
+    }
+}
+
+/// Evaluates one assertion on what the attempt measured.
+fn evaluate(check: &Check, t: &Timings, data: &[u8]) -> AssertionOutcome {
+    let a = &check.spec;
+    let (passed, actual) = match a.source {
+        Source::ResponseData => (
+            compare_data(a.comparison, &check.target, data),
+            escape_excerpt(data, 120),
+        ),
+        time_source => {
+            let value = match time_source {
+                Source::ResponseTime => Some(t.total_ms),
+                Source::ConnectTime => t.connect_ms,
+                Source::FirstByteTime => t.first_byte_ms,
+                Source::ResponseData => None,
+            };
+            match (value, &check.target) {
+                (Some(v), Target::Number(n)) => {
+                    (compare_numbers(a.comparison, v, *n), format!("{v}"))
+                }
+                _ => (false, "not measured".to_owned()),
+            }
+        }
+    };
+    AssertionOutcome {
+        source: a.source,
+        comparison: a.comparison,
+        target: a.target.clone(),
+        actual,
+        passed,
+    }
+}
+
+fn compare_numbers(c: Comparison, v: f64, n: f64) -> bool {
+    match c {
+        // Times are fractional; equal means equal to the millisecond.
+        Comparison::Equals => (v - n).abs() < 0.5,
+        Comparison::NotEquals => (v - n).abs() >= 0.5,
+        Comparison::LessThan => v < n,
+        Comparison::GreaterThan => v > n,
+        _ => false,
+    }
+}
+
+fn compare_data(c: Comparison, target: &Target, data: &[u8]) -> bool {
+    match (c, target) {
+        (Comparison::IsEmpty, _) => data.is_empty(),
+        (Comparison::NotEmpty, _) => !data.is_empty(),
+        (Comparison::Equals, Target::Text(t)) => data == t.as_slice(),
+        (Comparison::NotEquals, Target::Text(t)) => data != t.as_slice(),
+        (Comparison::Contains, Target::Text(t)) => memmem::find(data, t).is_some(),
+        (Comparison::NotContains, Target::Text(t)) => memmem::find(data, t).is_none(),
+        (Comparison::MatchesRegex, Target::Regex(re)) => re.is_match(data),
+        (Comparison::LessThan | Comparison::GreaterThan, Target::Number(n)) => {
+            match std::str::from_utf8(data)
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+            {
+                Some(v) => compare_numbers(c, v, *n),
+                None => false,
+            }
+        }
+        _ => false,
+    }
+}

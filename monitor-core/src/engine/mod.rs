@@ -1,0 +1,346 @@
+//! The probe engine: checks one [`ValidMonitor`] (resolve, connect, dialog, assertions,
+//! verdict, retries) and runs many with a concurrency bound.
+//!
+//! The engine takes its resolver and clock from outside ([`Resolve`], [`Clock`]) so tests
+//! can give it names that resolve to chosen addresses and retries that do not wait.
+
+mod classify;
+mod connect;
+mod dialog;
+mod judge;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::escape::escape_excerpt;
+use crate::result::{Attempt, CheckResult, ErrorKind, ProbeError, Status, Timings};
+use crate::validate::ValidMonitor;
+
+/// A boxed future, as the [`Resolve`] and [`Clock`] traits return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How many bytes of the response a result shows.
+pub const EXCERPT_BYTES: usize = 256;
+
+/// Turns a host name into addresses.
+pub trait Resolve: Send + Sync + 'static {
+    /// Every address of `host`, in the resolver's order of preference, with `port` set.
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>>;
+}
+
+/// The operating system's resolver (`getaddrinfo`); IP literals skip it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl Resolve for SystemResolver {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>> {
+        Box::pin(async move {
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                return Ok(vec![SocketAddr::new(ip, port)]);
+            }
+            Ok(tokio::net::lookup_host((host, port)).await?.collect())
+        })
+    }
+}
+
+/// A resolver with a fixed table, for tests; names not in it do not resolve.
+#[derive(Debug, Clone, Default)]
+pub struct StaticResolver {
+    table: HashMap<String, Vec<IpAddr>>,
+}
+
+impl StaticResolver {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a name with its addresses, in the order they are returned.
+    pub fn with(mut self, name: &str, addrs: &[IpAddr]) -> Self {
+        self.table.insert(name.to_owned(), addrs.to_vec());
+        self
+    }
+}
+
+impl Resolve for StaticResolver {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>> {
+        let found = match host.parse::<IpAddr>() {
+            Ok(ip) => Ok(vec![SocketAddr::new(ip, port)]),
+            Err(_) => match self.table.get(host) {
+                Some(ips) => Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect()),
+                None => Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "name or service not known",
+                )),
+            },
+        };
+        Box::pin(std::future::ready(found))
+    }
+}
+
+/// The engine's view of time: a monotonic clock for timings, the wall clock for
+/// `started_at`, and sleeping between retries.
+pub trait Clock: Send + Sync + 'static {
+    /// Monotonic now.
+    fn now(&self) -> Instant;
+    /// Wall-clock now, in UTC.
+    fn wall(&self) -> OffsetDateTime;
+    /// Waits before a retry.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn wall(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// Runs checks. Cheap to clone; clones share the resolver and clock.
+#[derive(Clone)]
+pub struct Engine {
+    resolver: Arc<dyn Resolve>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine {
+            resolver: Arc::new(SystemResolver),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine with the system resolver and clock.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the resolver.
+    pub fn with_resolver(mut self, resolver: impl Resolve) -> Self {
+        self.resolver = Arc::new(resolver);
+        self
+    }
+
+    /// Replaces the clock.
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Checks one monitor, retrying failed attempts as its retry strategy says.
+    pub async fn check(&self, monitor: &ValidMonitor) -> CheckResult {
+        let spec = monitor.spec();
+        let strategy = spec.retry;
+        let first = self.clock.now();
+        let mut attempts = Vec::new();
+        let mut last;
+        let mut retry = 0;
+        loop {
+            last = self.attempt(monitor).await;
+            attempts.push(last.attempt.clone());
+            if last.attempt.status != Status::Failed || retry >= strategy.max_retries() {
+                break;
+            }
+            retry += 1;
+            let wait = Duration::from_secs(strategy.backoff_seconds(retry));
+            if let Some(budget) = strategy.max_duration_seconds() {
+                let spent = self.clock.now().saturating_duration_since(first);
+                if spent + wait > Duration::from_secs(budget) {
+                    break;
+                }
+            }
+            tracing::debug!(id = %spec.id, retry, ?wait, "retrying failed check");
+            self.clock.sleep(wait).await;
+        }
+        let started_at = attempts
+            .first()
+            .map_or(last.attempt.started_at, |a| a.started_at);
+        let Attempt {
+            status,
+            error,
+            timings,
+            address,
+            ..
+        } = last.attempt;
+        CheckResult {
+            id: spec.id.clone(),
+            name: spec.name.clone(),
+            target: target_string(&spec.target.host, spec.target.port),
+            status,
+            error,
+            timings,
+            address,
+            attempts,
+            assertions: last.assertions,
+            response_excerpt: last.excerpt,
+            started_at,
+        }
+    }
+
+    async fn attempt(&self, monitor: &ValidMonitor) -> judge::AttemptOutcome {
+        let plan = &*monitor.0;
+        let spec = &plan.spec;
+        let clock = &*self.clock;
+        let started_at = clock.wall();
+        let t0 = clock.now();
+        let deadline = tokio::time::Instant::now() + plan.total_timeout;
+        let mut timings = Timings::default();
+        let mut facts = judge::Facts::default();
+
+        let probe = async {
+            let addrs = connect::resolve(&*self.resolver, spec, deadline).await;
+            timings.dns_ms = Some(millis(clock.now() - t0));
+            let addrs = addrs?;
+            let t_connect = clock.now();
+            let connect_limit = plan
+                .connect_timeout
+                .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+            let (stream, addr) =
+                connect::connect_any(&addrs, connect_limit)
+                    .await
+                    .map_err(|failures| {
+                        classify::connect_failure(spec, &failures, plan.connect_timeout)
+                    })?;
+            let connected = clock.now();
+            timings.connect_ms = Some(millis(connected - t_connect));
+            facts.address = Some(addr);
+            let mut session = dialog::Session::new(stream, plan, deadline, clock);
+            let outcome = session.run(&plan.ops).await;
+            facts.first_byte = session.first_byte.map(|t| millis(t - connected));
+            facts.response = session.into_response();
+            outcome.map_err(|e| classify::dialog_failure(spec, addr, e, &facts.response))
+        };
+        let error: Option<ProbeError> = probe.await.err();
+        timings.first_byte_ms = facts.first_byte;
+        timings.total_ms = millis(clock.now() - t0);
+        let excerpt = escape_excerpt(&facts.response, EXCERPT_BYTES);
+        judge::judge(plan, error, timings, &facts, started_at, excerpt)
+    }
+}
+
+/// Checks every monitor, at most `concurrency` at once, and returns the results in the
+/// order of `monitors`.
+pub async fn run_all(
+    engine: &Engine,
+    monitors: &[ValidMonitor],
+    concurrency: usize,
+) -> Vec<CheckResult> {
+    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut set = JoinSet::new();
+    let mut index_of = HashMap::with_capacity(monitors.len());
+    let mut results: Vec<Option<CheckResult>> = vec![None; monitors.len()];
+    for (i, monitor) in monitors.iter().enumerate() {
+        // The semaphore is never closed, so acquiring cannot fail.
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
+        let engine = engine.clone();
+        let monitor = monitor.clone();
+        let handle = set.spawn(async move {
+            let result = engine.check(&monitor).await;
+            drop(permit);
+            result
+        });
+        index_of.insert(handle.id(), i);
+    }
+    while let Some(joined) = set.join_next_with_id().await {
+        match joined {
+            Ok((id, result)) => results[index_of[&id]] = Some(result),
+            Err(e) => {
+                let i = index_of[&e.id()];
+                results[i] = Some(internal_failure(engine, &monitors[i], &e.to_string()));
+            }
+        }
+    }
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| internal_failure(engine, &monitors[i], "not run")))
+        .collect()
+}
+
+/// A failed result for a check that could not complete inside the engine itself.
+fn internal_failure(engine: &Engine, monitor: &ValidMonitor, why: &str) -> CheckResult {
+    let spec = monitor.spec();
+    let error = ProbeError {
+        kind: ErrorKind::Io,
+        message: format!("the check of {} stopped inside the engine: {why}", spec.id),
+        hints: vec![
+            "this is a bug in the monitor engine; please report it with the monitor spec".into(),
+        ],
+    };
+    let started_at = engine.clock.wall();
+    let attempt = Attempt {
+        status: Status::Failed,
+        error: Some(error.clone()),
+        timings: Timings::default(),
+        address: None,
+        started_at,
+    };
+    CheckResult {
+        id: spec.id.clone(),
+        name: spec.name.clone(),
+        target: target_string(&spec.target.host, spec.target.port),
+        status: Status::Failed,
+        error: Some(error),
+        timings: Timings::default(),
+        address: None,
+        attempts: vec![attempt],
+        assertions: Vec::new(),
+        response_excerpt: String::new(),
+        started_at,
+    }
+}
+
+/// `host:port`, with brackets around an IPv6 literal.
+pub(crate) fn target_string(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// A duration in milliseconds, rounded to microseconds.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1_000.0
+}

@@ -1,0 +1,65 @@
+//! The JSON boundary of a spec: parsing with the path of every shape error, and the
+//! JSON Schemas committed under `monitor-core/schema/`.
+
+use thiserror::Error;
+
+use crate::result::CheckResult;
+use crate::spec::TcpMonitor;
+
+/// A spec that could not be read from JSON.
+#[derive(Debug, Error)]
+pub enum SpecError {
+    /// The text is not JSON, or does not have the shape of a spec; `path` names the field.
+    #[error("{path}: {message} (line {line}, column {column})")]
+    Json {
+        /// The field where reading stopped, such as `target.port` (`.` for the top).
+        path: String,
+        /// What serde found wrong there.
+        message: String,
+        /// Line of the error in the input, from 1.
+        line: usize,
+        /// Column of the error in the input, from 1.
+        column: usize,
+    },
+}
+
+impl TcpMonitor {
+    /// Reads a spec from JSON. Shape errors name the field path; run
+    /// [`TcpMonitor::validate`] afterwards for the rules.
+    pub fn from_json(text: &str) -> Result<TcpMonitor, SpecError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed: Result<TcpMonitor, _> = serde_path_to_error::deserialize(&mut de);
+        let fail = |path: String, inner: serde_json::Error| {
+            let message = inner.to_string();
+            // serde_json appends " at line L column C"; the fields carry those.
+            let message = match message.rfind(" at line ") {
+                Some(at) => message[..at].to_owned(),
+                None => message,
+            };
+            SpecError::Json {
+                path,
+                message,
+                line: inner.line(),
+                column: inner.column(),
+            }
+        };
+        let monitor = parsed.map_err(|e| fail(e.path().to_string(), e.into_inner()))?;
+        de.end().map_err(|e| fail(".".to_owned(), e))?;
+        Ok(monitor)
+    }
+
+    /// The spec as pretty JSON, every field written out.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// The JSON Schema of a spec, as committed in `schema/tcp-monitor.schema.json`.
+pub fn spec_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(TcpMonitor)).unwrap_or_default()
+}
+
+/// The JSON Schema of a result, as committed in `schema/check-result.schema.json`.
+pub fn result_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(CheckResult)).unwrap_or_default()
+}

@@ -1,0 +1,51 @@
+//! `monitor-core`: monitoring as code for TCP services.
+//!
+//! A [`TcpMonitor`] declares what to check: where to connect, an optional dialog (send,
+//! expect, read), assertions, response time thresholds, retries and scheduling fields.
+//! [`TcpMonitor::validate`] checks every rule at once and compiles it into a
+//! [`ValidMonitor`]; the [`Engine`] checks it and returns a [`CheckResult`] whose status is
+//! passed, degraded or failed, with a classified error and hints when it is not passed.
+//!
+//! ```no_run
+//! use monitor_core::prelude::*;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let monitor = TcpMonitor::new("redis-cache", "127.0.0.1", 6379)
+//!     .name("Redis cache answers PING")
+//!     .send("PING\\r\\n")
+//!     .expect("+PONG")
+//!     .assert(response_time().less_than(ms(100)))
+//!     .validate()?;
+//! let result = Engine::new().check(&monitor).await;
+//! println!("{}: {:?}", result.id, result.status);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The JSON forms of [`TcpMonitor`] and [`CheckResult`] are stable: snake_case names, a
+//! top-level `schema_version` on specs, and JSON Schemas committed in `schema/`.
+
+pub mod engine;
+pub mod escape;
+pub mod json;
+pub mod result;
+pub mod spec;
+pub mod validate;
+
+pub use engine::{Clock, Engine, Resolve, StaticResolver, SystemClock, SystemResolver, run_all};
+pub use json::SpecError;
+pub use result::{AssertionOutcome, Attempt, CheckResult, ErrorKind, ProbeError, Status, Timings};
+pub use spec::{
+    Assertion, Backoff, Comparison, Expect, Frequency, IpFamily, Payload, ReadUntil, RetryStrategy,
+    SCHEMA_VERSION, Source, Step, Target, TcpMonitor, Timeouts,
+};
+pub use validate::{ValidMonitor, ValidationError, ValidationErrors};
+
+/// Everything a monitor definition needs, in one import.
+pub mod prelude {
+    pub use crate::spec::{
+        Assertion, Comparison, Expect, Frequency, IpFamily, Payload, ReadUntil, RetryStrategy,
+        Source, Step, TcpMonitor, connect_time, first_byte_time, ms, response_data, response_time,
+    };
+    pub use crate::{CheckResult, Engine, ErrorKind, Status, ValidMonitor};
+}

@@ -1,0 +1,801 @@
+//! The typed TCP monitor spec: everything one monitor declares, in the stable JSON form
+//! that `export` writes and the control plane receives.
+//!
+//! A [`TcpMonitor`] is plain data. It becomes runnable only through
+//! [`TcpMonitor::validate`](crate::validate), which checks every rule at once and compiles
+//! the dialog into a [`ValidMonitor`](crate::ValidMonitor).
+
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The version of the JSON form this crate reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Default connect timeout in milliseconds.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 5_000;
+/// Default read timeout (per expect or read step) in milliseconds.
+pub const DEFAULT_READ_TIMEOUT_MS: u32 = 5_000;
+/// Default timeout for the whole check in milliseconds.
+pub const DEFAULT_TOTAL_TIMEOUT_MS: u32 = 10_000;
+/// Default response size cap in bytes (64 KiB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u32 = 64 * 1024;
+/// Default degraded response time in milliseconds (Checkly's default).
+pub const DEFAULT_DEGRADED_RESPONSE_TIME_MS: u32 = 4_000;
+/// Default max response time in milliseconds (Checkly's default).
+pub const DEFAULT_MAX_RESPONSE_TIME_MS: u32 = 5_000;
+
+/// One TCP monitor: identity, target, dialog, assertions, thresholds and scheduling.
+///
+/// Fields missing from JSON take the defaults of [`TcpMonitor::new`]; unknown fields are
+/// rejected so that a typo never silently changes what a monitor does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpMonitor {
+    /// Version of this JSON form; must be [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Stable logical id: the key deploys use to tell create from update.
+    pub id: String,
+    /// Human name shown in reports.
+    pub name: String,
+    /// Markdown description, at most 500 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Free-form tags used for filtering.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Optional group name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Where to connect.
+    pub target: Target,
+    /// The dialog, run in order after the connection is established.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// Checks on the result, all of which must hold.
+    #[serde(default)]
+    pub assertions: Vec<Assertion>,
+    /// Per-phase timeouts.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// Cap on the bytes read from the server over the whole dialog.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u32,
+    /// Response time above which the result is degraded, in milliseconds.
+    #[serde(default = "default_degraded")]
+    pub degraded_response_time_ms: u32,
+    /// Response time above which the result is failed, in milliseconds.
+    #[serde(default = "default_max")]
+    pub max_response_time_ms: u32,
+    /// Checkly's meaning: a refused or timed-out connection counts as passed; a failing
+    /// assertion still fails.
+    #[serde(default)]
+    pub should_fail: bool,
+    /// How often the monitor runs.
+    #[serde(default)]
+    pub frequency: Frequency,
+    /// Public locations the monitor runs from (empty: every location).
+    #[serde(default)]
+    pub locations: Vec<String>,
+    /// Private locations the monitor runs from.
+    #[serde(default)]
+    pub private_locations: Vec<String>,
+    /// Whether the monitor runs at all.
+    #[serde(default = "yes")]
+    pub activated: bool,
+    /// Whether alerts are silenced (the monitor still runs).
+    #[serde(default)]
+    pub muted: bool,
+    /// Run once in every location per interval instead of once in one location.
+    #[serde(default)]
+    pub run_parallel: bool,
+    /// Only run on demand (`run`), never on a schedule.
+    #[serde(default)]
+    pub test_only: bool,
+    /// Names of the alert channels to notify.
+    #[serde(default)]
+    pub alert_channels: Vec<String>,
+    /// What to do after a failed attempt.
+    #[serde(default)]
+    pub retry: RetryStrategy,
+}
+
+/// The address a monitor connects to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// DNS name, IPv4 literal or IPv6 literal (without brackets).
+    pub host: String,
+    /// TCP port, 1 to 65535.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u16,
+    /// Which address families to try.
+    #[serde(default)]
+    pub ip_family: IpFamily,
+}
+
+/// Which address families a check may connect over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IpFamily {
+    /// Every resolved address, IPv6 and IPv4 interleaved (RFC 8305 happy eyeballs).
+    #[default]
+    Any,
+    /// IPv4 addresses only.
+    Ipv4,
+    /// IPv6 addresses only.
+    Ipv6,
+}
+
+/// One step of the dialog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Send bytes exactly as given; no newline is ever added.
+    Send(Payload),
+    /// Read until the unread response satisfies the expectation.
+    Expect(Expect),
+    /// Read until a delimiter, a byte count, the server closing, or any data at all.
+    Read(ReadUntil),
+}
+
+/// Bytes written in a spec: text with escapes, or hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    /// Text; `\r`, `\n`, `\t`, `\0`, `\\` and `\xNN` are escapes.
+    Text(String),
+    /// Raw bytes as hex digits (whitespace between pairs allowed).
+    Hex(String),
+}
+
+/// What an expect step waits for in the response not yet consumed by earlier steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    /// The text (with escapes) appears anywhere.
+    Contains(String),
+    /// The regular expression (bytes mode) matches.
+    Regex(String),
+    /// The next bytes are exactly these.
+    Exact(Payload),
+}
+
+/// How far a read step reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadUntil {
+    /// Until this text (with escapes) has been received.
+    Delimiter(String),
+    /// Until this many more bytes have been received.
+    Bytes(u32),
+    /// Until the server closes the connection.
+    Close,
+    /// Until at least one byte is available.
+    Any,
+}
+
+/// Per-phase timeouts in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// Time allowed to establish the connection (all addresses together).
+    #[serde(default = "default_connect")]
+    pub connect_ms: u32,
+    /// Time allowed for each expect or read step, and for each send.
+    #[serde(default = "default_read")]
+    pub read_ms: u32,
+    /// Time allowed for the whole check: DNS, connect and dialog.
+    #[serde(default = "default_total")]
+    pub total_ms: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            read_ms: DEFAULT_READ_TIMEOUT_MS,
+            total_ms: DEFAULT_TOTAL_TIMEOUT_MS,
+        }
+    }
+}
+
+/// One assertion: a source, a comparison, and (for most comparisons) a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Assertion {
+    /// What is measured.
+    pub source: Source,
+    /// How it is compared.
+    pub comparison: Comparison,
+    /// The value compared against; milliseconds for time sources; omitted for
+    /// `is_empty` and `not_empty`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
+}
+
+/// What an assertion looks at. Later kinds of check add sources here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Source {
+    /// Every byte received during the dialog (up to the size cap).
+    ResponseData,
+    /// Total time of the check in milliseconds.
+    ResponseTime,
+    /// Time to establish the TCP connection in milliseconds.
+    ConnectTime,
+    /// Time from the connection being established to the first byte received.
+    FirstByteTime,
+}
+
+impl Source {
+    /// Whether the source is a duration in milliseconds (compared as a number).
+    pub fn is_time(self) -> bool {
+        !matches!(self, Source::ResponseData)
+    }
+}
+
+/// How an assertion compares its source with its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Comparison {
+    /// Equal to the target (as text, or as numbers for time sources).
+    Equals,
+    /// Not equal to the target.
+    NotEquals,
+    /// The target text occurs in the source.
+    Contains,
+    /// The target text does not occur in the source.
+    NotContains,
+    /// The source is empty.
+    IsEmpty,
+    /// The source is not empty.
+    NotEmpty,
+    /// The source, as a number, is less than the target.
+    LessThan,
+    /// The source, as a number, is greater than the target.
+    GreaterThan,
+    /// The source matches the target regular expression.
+    MatchesRegex,
+}
+
+impl Comparison {
+    /// Whether the comparison needs a target.
+    pub fn needs_target(self) -> bool {
+        !matches!(self, Comparison::IsEmpty | Comparison::NotEmpty)
+    }
+
+    /// The comparisons that make sense for a source.
+    pub fn allowed_for(source: Source) -> &'static [Comparison] {
+        use Comparison::*;
+        if source.is_time() {
+            &[Equals, NotEquals, LessThan, GreaterThan]
+        } else {
+            &[
+                Equals,
+                NotEquals,
+                Contains,
+                NotContains,
+                IsEmpty,
+                NotEmpty,
+                LessThan,
+                GreaterThan,
+                MatchesRegex,
+            ]
+        }
+    }
+}
+
+/// How often a monitor runs: Checkly's set of frequencies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[schemars(with = "FrequencySchema")]
+pub enum Frequency {
+    /// Every 10 seconds.
+    S10,
+    /// Every 20 seconds.
+    S20,
+    /// Every 30 seconds.
+    S30,
+    /// Every minute.
+    M1,
+    /// Every 2 minutes.
+    M2,
+    /// Every 5 minutes.
+    M5,
+    /// Every 10 minutes (the default).
+    #[default]
+    M10,
+    /// Every 15 minutes.
+    M15,
+    /// Every 30 minutes.
+    M30,
+    /// Every hour.
+    H1,
+    /// Every 2 hours.
+    H2,
+    /// Every 3 hours.
+    H3,
+    /// Every 6 hours.
+    H6,
+    /// Every 12 hours.
+    H12,
+    /// Every 24 hours.
+    H24,
+}
+
+/// The JSON Schema of a frequency: one of the allowed strings.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+enum FrequencySchema {
+    #[serde(rename = "10s")]
+    S10,
+    #[serde(rename = "20s")]
+    S20,
+    #[serde(rename = "30s")]
+    S30,
+    #[serde(rename = "1m")]
+    M1,
+    #[serde(rename = "2m")]
+    M2,
+    #[serde(rename = "5m")]
+    M5,
+    #[serde(rename = "10m")]
+    M10,
+    #[serde(rename = "15m")]
+    M15,
+    #[serde(rename = "30m")]
+    M30,
+    #[serde(rename = "1h")]
+    H1,
+    #[serde(rename = "2h")]
+    H2,
+    #[serde(rename = "3h")]
+    H3,
+    #[serde(rename = "6h")]
+    H6,
+    #[serde(rename = "12h")]
+    H12,
+    #[serde(rename = "24h")]
+    H24,
+}
+
+impl Frequency {
+    /// Every frequency, shortest first.
+    pub const ALL: [Frequency; 15] = [
+        Frequency::S10,
+        Frequency::S20,
+        Frequency::S30,
+        Frequency::M1,
+        Frequency::M2,
+        Frequency::M5,
+        Frequency::M10,
+        Frequency::M15,
+        Frequency::M30,
+        Frequency::H1,
+        Frequency::H2,
+        Frequency::H3,
+        Frequency::H6,
+        Frequency::H12,
+        Frequency::H24,
+    ];
+
+    /// The frequency as written in specs, for example `30s` or `1h`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Frequency::S10 => "10s",
+            Frequency::S20 => "20s",
+            Frequency::S30 => "30s",
+            Frequency::M1 => "1m",
+            Frequency::M2 => "2m",
+            Frequency::M5 => "5m",
+            Frequency::M10 => "10m",
+            Frequency::M15 => "15m",
+            Frequency::M30 => "30m",
+            Frequency::H1 => "1h",
+            Frequency::H2 => "2h",
+            Frequency::H3 => "3h",
+            Frequency::H6 => "6h",
+            Frequency::H12 => "12h",
+            Frequency::H24 => "24h",
+        }
+    }
+
+    /// The interval in seconds.
+    pub fn as_secs(self) -> u64 {
+        match self {
+            Frequency::S10 => 10,
+            Frequency::S20 => 20,
+            Frequency::S30 => 30,
+            Frequency::M1 => 60,
+            Frequency::M2 => 120,
+            Frequency::M5 => 300,
+            Frequency::M10 => 600,
+            Frequency::M15 => 900,
+            Frequency::M30 => 1_800,
+            Frequency::H1 => 3_600,
+            Frequency::H2 => 7_200,
+            Frequency::H3 => 10_800,
+            Frequency::H6 => 21_600,
+            Frequency::H12 => 43_200,
+            Frequency::H24 => 86_400,
+        }
+    }
+
+    /// The allowed values, comma separated, for error messages.
+    pub fn allowed() -> String {
+        Frequency::ALL.map(Frequency::as_str).join(", ")
+    }
+}
+
+impl fmt::Display for Frequency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A frequency outside the allowed set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("frequency `{0}` is not allowed; use one of {allowed}", allowed = Frequency::allowed())]
+pub struct UnknownFrequency(pub String);
+
+impl FromStr for Frequency {
+    type Err = UnknownFrequency;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Frequency::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| UnknownFrequency(s.to_owned()))
+    }
+}
+
+impl Serialize for Frequency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Frequency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What happens after a failed attempt, as in Checkly's retry strategies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "strategy", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RetryStrategy {
+    /// Never retry.
+    #[default]
+    None,
+    /// Retry once after `base_backoff_seconds`.
+    SingleRetry {
+        /// Wait before the retry.
+        base_backoff_seconds: u32,
+        /// Retry in the same location (used by the control plane).
+        #[serde(default = "yes")]
+        same_region: bool,
+    },
+    /// The same wait before every retry.
+    Fixed(Backoff),
+    /// The wait grows linearly: base, 2×base, 3×base...
+    Linear(Backoff),
+    /// The wait grows exponentially: base, base², base³...
+    Exponential(Backoff),
+}
+
+/// Settings shared by the fixed, linear and exponential strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Backoff {
+    /// Wait before the first retry, in seconds.
+    pub base_backoff_seconds: u32,
+    /// How many retries at most, 1 to 10.
+    pub max_retries: u32,
+    /// Time budget for all attempts together, at most 600 seconds.
+    #[serde(default = "default_max_duration")]
+    pub max_duration_seconds: u32,
+    /// Retry in the same location (used by the control plane).
+    #[serde(default = "yes")]
+    pub same_region: bool,
+}
+
+impl RetryStrategy {
+    /// How many retries the strategy allows at most.
+    pub fn max_retries(&self) -> u32 {
+        match self {
+            RetryStrategy::None => 0,
+            RetryStrategy::SingleRetry { .. } => 1,
+            RetryStrategy::Fixed(b) | RetryStrategy::Linear(b) | RetryStrategy::Exponential(b) => {
+                b.max_retries
+            }
+        }
+    }
+
+    /// The wait in seconds before retry number `retry` (1-based).
+    pub fn backoff_seconds(&self, retry: u32) -> u64 {
+        match self {
+            RetryStrategy::None => 0,
+            RetryStrategy::SingleRetry {
+                base_backoff_seconds,
+                ..
+            } => u64::from(*base_backoff_seconds),
+            RetryStrategy::Fixed(b) => u64::from(b.base_backoff_seconds),
+            RetryStrategy::Linear(b) => u64::from(b.base_backoff_seconds) * u64::from(retry),
+            RetryStrategy::Exponential(b) => {
+                u64::from(b.base_backoff_seconds).saturating_pow(retry)
+            }
+        }
+    }
+
+    /// The time budget for all attempts together, in seconds (`None` when unbounded).
+    pub fn max_duration_seconds(&self) -> Option<u64> {
+        match self {
+            RetryStrategy::None | RetryStrategy::SingleRetry { .. } => None,
+            RetryStrategy::Fixed(b) | RetryStrategy::Linear(b) | RetryStrategy::Exponential(b) => {
+                Some(u64::from(b.max_duration_seconds))
+            }
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_max_response_bytes() -> u32 {
+    DEFAULT_MAX_RESPONSE_BYTES
+}
+fn default_degraded() -> u32 {
+    DEFAULT_DEGRADED_RESPONSE_TIME_MS
+}
+fn default_max() -> u32 {
+    DEFAULT_MAX_RESPONSE_TIME_MS
+}
+fn default_connect() -> u32 {
+    DEFAULT_CONNECT_TIMEOUT_MS
+}
+fn default_read() -> u32 {
+    DEFAULT_READ_TIMEOUT_MS
+}
+fn default_total() -> u32 {
+    DEFAULT_TOTAL_TIMEOUT_MS
+}
+fn default_max_duration() -> u32 {
+    600
+}
+
+impl TcpMonitor {
+    /// A monitor with every default applied: connect only, no dialog, no assertions.
+    pub fn new(id: impl Into<String>, host: impl Into<String>, port: u16) -> Self {
+        let id = id.into();
+        TcpMonitor {
+            schema_version: SCHEMA_VERSION,
+            name: id.clone(),
+            id,
+            description: None,
+            tags: Vec::new(),
+            group: None,
+            target: Target {
+                host: host.into(),
+                port,
+                ip_family: IpFamily::Any,
+            },
+            steps: Vec::new(),
+            assertions: Vec::new(),
+            timeouts: Timeouts::default(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            degraded_response_time_ms: DEFAULT_DEGRADED_RESPONSE_TIME_MS,
+            max_response_time_ms: DEFAULT_MAX_RESPONSE_TIME_MS,
+            should_fail: false,
+            frequency: Frequency::default(),
+            locations: Vec::new(),
+            private_locations: Vec::new(),
+            activated: true,
+            muted: false,
+            run_parallel: false,
+            test_only: false,
+            alert_channels: Vec::new(),
+            retry: RetryStrategy::None,
+        }
+    }
+
+    /// Sets the name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets the Markdown description.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
+
+    /// Adds a tag.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+
+    /// Sets the group.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Restricts the address families tried.
+    pub fn ip_family(mut self, family: IpFamily) -> Self {
+        self.target.ip_family = family;
+        self
+    }
+
+    /// Appends a step.
+    pub fn step(mut self, step: Step) -> Self {
+        self.steps.push(step);
+        self
+    }
+
+    /// Appends a send step with text (escapes such as `\r\n` and `\xNN` allowed; real
+    /// control characters are sent as they are).
+    pub fn send(self, text: impl Into<String>) -> Self {
+        self.step(Step::Send(Payload::Text(text.into())))
+    }
+
+    /// Appends a send step with raw bytes.
+    pub fn send_bytes(self, bytes: &[u8]) -> Self {
+        self.step(Step::Send(Payload::Hex(crate::escape::to_hex(bytes))))
+    }
+
+    /// Appends an expect step waiting for the text anywhere in the unread response.
+    pub fn expect(self, text: impl Into<String>) -> Self {
+        self.step(Step::Expect(Expect::Contains(text.into())))
+    }
+
+    /// Appends an expect step waiting for the regular expression to match.
+    pub fn expect_regex(self, pattern: impl Into<String>) -> Self {
+        self.step(Step::Expect(Expect::Regex(pattern.into())))
+    }
+
+    /// Appends an expect step requiring exactly these next bytes.
+    pub fn expect_bytes(self, bytes: &[u8]) -> Self {
+        self.step(Step::Expect(Expect::Exact(Payload::Hex(
+            crate::escape::to_hex(bytes),
+        ))))
+    }
+
+    /// Appends a read step.
+    pub fn read(self, until: ReadUntil) -> Self {
+        self.step(Step::Read(until))
+    }
+
+    /// Appends an assertion.
+    pub fn assert(mut self, assertion: Assertion) -> Self {
+        self.assertions.push(assertion);
+        self
+    }
+
+    /// Sets the connect, read and total timeouts in milliseconds.
+    pub fn timeouts(mut self, connect_ms: u32, read_ms: u32, total_ms: u32) -> Self {
+        self.timeouts = Timeouts {
+            connect_ms,
+            read_ms,
+            total_ms,
+        };
+        self
+    }
+
+    /// Sets the degraded and max response times in milliseconds.
+    pub fn thresholds(mut self, degraded_ms: u32, max_ms: u32) -> Self {
+        self.degraded_response_time_ms = degraded_ms;
+        self.max_response_time_ms = max_ms;
+        self
+    }
+
+    /// Sets the response size cap.
+    pub fn max_response_bytes(mut self, bytes: u32) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Inverts the connection verdict (see [`TcpMonitor::should_fail`]).
+    pub fn should_fail(mut self, yes: bool) -> Self {
+        self.should_fail = yes;
+        self
+    }
+
+    /// Sets the frequency.
+    pub fn frequency(mut self, frequency: Frequency) -> Self {
+        self.frequency = frequency;
+        self
+    }
+
+    /// Sets the retry strategy.
+    pub fn retry(mut self, retry: RetryStrategy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+/// Starts an assertion on the bytes received.
+pub fn response_data() -> AssertionSource {
+    AssertionSource(Source::ResponseData)
+}
+/// Starts an assertion on the total time of the check.
+pub fn response_time() -> AssertionSource {
+    AssertionSource(Source::ResponseTime)
+}
+/// Starts an assertion on the connect time.
+pub fn connect_time() -> AssertionSource {
+    AssertionSource(Source::ConnectTime)
+}
+/// Starts an assertion on the first-byte time.
+pub fn first_byte_time() -> AssertionSource {
+    AssertionSource(Source::FirstByteTime)
+}
+
+/// An assertion source waiting for its comparison; see [`response_data`].
+#[derive(Debug, Clone, Copy)]
+pub struct AssertionSource(pub Source);
+
+impl AssertionSource {
+    fn with(self, comparison: Comparison, target: impl ToString) -> Assertion {
+        Assertion {
+            source: self.0,
+            comparison,
+            target: target.to_string(),
+        }
+    }
+    /// `equals`.
+    pub fn equals(self, target: impl ToString) -> Assertion {
+        self.with(Comparison::Equals, target)
+    }
+    /// `not_equals`.
+    pub fn not_equals(self, target: impl ToString) -> Assertion {
+        self.with(Comparison::NotEquals, target)
+    }
+    /// `contains`.
+    pub fn contains(self, target: impl ToString) -> Assertion {
+        self.with(Comparison::Contains, target)
+    }
+    /// `not_contains`.
+    pub fn not_contains(self, target: impl ToString) -> Assertion {
+        self.with(Comparison::NotContains, target)
+    }
+    /// `is_empty`.
+    pub fn is_empty(self) -> Assertion {
+        self.with(Comparison::IsEmpty, "")
+    }
+    /// `not_empty`.
+    pub fn not_empty(self) -> Assertion {
+        self.with(Comparison::NotEmpty, "")
+    }
+    /// `less_than`.
+    pub fn less_than(self, target: impl ToString) -> Assertion {
+        self.with(Comparison::LessThan, target)
+    }
+    /// `greater_than`.
+    pub fn greater_than(self, target: impl ToString) -> Assertion {
+        self.with(Comparison::GreaterThan, target)
+    }
+    /// `matches_regex`.
+    pub fn matches_regex(self, pattern: impl ToString) -> Assertion {
+        self.with(Comparison::MatchesRegex, pattern)
+    }
+}
+
+/// Milliseconds, for assertion targets: `response_time().less_than(ms(100))`.
+pub fn ms(n: u32) -> u32 {
+    n
+}
+
+/// The snake_case name serde gives a unit enum value, as JSON and messages show it.
+pub(crate) fn wire_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}

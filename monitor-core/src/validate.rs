@@ -1,0 +1,579 @@
+//! Validation of a [`TcpMonitor`]: every rule checked at once, each problem with its field
+//! path, and the dialog compiled into a [`ValidMonitor`] the engine can run.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::bytes::{Regex, RegexBuilder};
+use thiserror::Error;
+
+use crate::escape::{from_hex, unescape};
+use crate::spec::{
+    Assertion, Comparison, Expect, IpFamily, Payload, ReadUntil, RetryStrategy, SCHEMA_VERSION,
+    Step, TcpMonitor, wire_name,
+};
+
+/// The longest total timeout a monitor may set, in milliseconds.
+pub const MAX_TOTAL_TIMEOUT_MS: u32 = 300_000;
+/// The largest response size cap a monitor may set, in bytes (16 MiB).
+pub const MAX_RESPONSE_BYTES_LIMIT: u32 = 16 * 1024 * 1024;
+/// The most dialog steps one monitor may have.
+pub const MAX_STEPS: usize = 100;
+/// The most assertions one monitor may have.
+pub const MAX_ASSERTIONS: usize = 100;
+/// The longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// One problem found in a spec.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{path}: {message}")]
+pub struct ValidationError {
+    /// Where the problem is, as a JSON path such as `target.port` or `steps[1].expect.regex`.
+    pub path: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+/// Every problem found in a spec, in field order.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub struct ValidationErrors(pub Vec<ValidationError>);
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "invalid monitor: {one}"),
+            all => {
+                write!(f, "invalid monitor, {} problems:", all.len())?;
+                for e in all {
+                    write!(f, "\n  {e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A monitor that passed validation, with its dialog compiled. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ValidMonitor(pub(crate) Arc<Compiled>);
+
+impl ValidMonitor {
+    /// The spec this monitor was validated from.
+    pub fn spec(&self) -> &TcpMonitor {
+        &self.0.spec
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub spec: TcpMonitor,
+    pub ops: Vec<Op>,
+    pub assertions: Vec<Check>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub total_timeout: Duration,
+}
+
+/// A dialog step with its bytes decoded and its regex compiled.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Send(Vec<u8>),
+    Contains(Vec<u8>),
+    Regex(Regex),
+    Exact(Vec<u8>),
+    Delimiter(Vec<u8>),
+    Bytes(usize),
+    Close,
+    Any,
+}
+
+/// An assertion with its target parsed for its comparison.
+#[derive(Debug)]
+pub(crate) struct Check {
+    pub spec: Assertion,
+    pub target: Target,
+}
+
+#[derive(Debug)]
+pub(crate) enum Target {
+    None,
+    Text(Vec<u8>),
+    Number(f64),
+    Regex(Regex),
+}
+
+impl TcpMonitor {
+    /// Checks every rule and returns the runnable monitor, or every problem at once.
+    pub fn validate(&self) -> Result<ValidMonitor, ValidationErrors> {
+        let mut v = Validator::default();
+        v.identity(self);
+        v.target(self);
+        let ops = v.steps(self);
+        let assertions = v.assertions(self);
+        v.limits(self);
+        v.scheduling(self);
+        if !v.errors.is_empty() {
+            return Err(ValidationErrors(v.errors));
+        }
+        let mut ops = ops;
+        // A response assertion with nothing that reads: read whatever arrives first.
+        let reads = ops.iter().any(|op| !matches!(op, Op::Send(_)));
+        let needs_data = self.assertions.iter().any(|a| {
+            matches!(
+                a.source,
+                crate::spec::Source::ResponseData | crate::spec::Source::FirstByteTime
+            )
+        });
+        if needs_data && !reads {
+            ops.push(Op::Any);
+        }
+        Ok(ValidMonitor(Arc::new(Compiled {
+            spec: self.clone(),
+            ops,
+            assertions,
+            connect_timeout: ms(self.timeouts.connect_ms),
+            read_timeout: ms(self.timeouts.read_ms),
+            total_timeout: ms(self.timeouts.total_ms),
+        })))
+    }
+}
+
+fn ms(n: u32) -> Duration {
+    Duration::from_millis(u64::from(n))
+}
+
+#[derive(Default)]
+struct Validator {
+    errors: Vec<ValidationError>,
+}
+
+impl Validator {
+    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ValidationError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn identity(&mut self, m: &TcpMonitor) {
+        if m.schema_version != SCHEMA_VERSION {
+            self.err(
+                "schema_version",
+                format!(
+                    "unsupported schema version {}; this build reads version {SCHEMA_VERSION}",
+                    m.schema_version
+                ),
+            );
+        }
+        if let Err(why) = check_id(&m.id) {
+            self.err("id", why);
+        }
+        self.name("name", &m.name, 255);
+        if let Some(d) = &m.description {
+            let n = d.chars().count();
+            if n > MAX_DESCRIPTION_CHARS {
+                self.err(
+                    "description",
+                    format!("is {n} characters long; at most {MAX_DESCRIPTION_CHARS} are allowed"),
+                );
+            }
+        }
+        self.names("tags", &m.tags, 64);
+        if let Some(g) = &m.group {
+            self.name("group", g, 255);
+        }
+    }
+
+    fn name(&mut self, path: &str, value: &str, max: usize) {
+        if value.trim().is_empty() {
+            self.err(path, "must not be empty or blank");
+        } else if value.trim() != value {
+            self.err(path, "must not start or end with white space");
+        } else if value.chars().count() > max {
+            self.err(path, format!("is longer than {max} characters"));
+        }
+    }
+
+    fn names(&mut self, path: &str, values: &[String], max: usize) {
+        for (i, v) in values.iter().enumerate() {
+            let here = format!("{path}[{i}]");
+            self.name(&here, v, max);
+            if let Some(first) = values[..i].iter().position(|w| w == v) {
+                self.err(here, format!("duplicate of {path}[{first}] (`{v}`)"));
+            }
+        }
+    }
+
+    fn target(&mut self, m: &TcpMonitor) {
+        let t = &m.target;
+        if t.port == 0 {
+            self.err("target.port", "must be between 1 and 65535, got 0");
+        }
+        match check_host(&t.host) {
+            Err(why) => self.err("target.host", why),
+            Ok(Some(ip)) => {
+                let clash = match (t.ip_family, ip) {
+                    (IpFamily::Ipv4, IpAddr::V6(_)) => Some("ipv4"),
+                    (IpFamily::Ipv6, IpAddr::V4(_)) => Some("ipv6"),
+                    _ => None,
+                };
+                if let Some(family) = clash {
+                    self.err(
+                        "target.ip_family",
+                        format!(
+                            "is `{family}` but the host `{}` is an address of the other family; \
+                             use `any` or a matching address",
+                            t.host
+                        ),
+                    );
+                }
+            }
+            Ok(None) => {}
+        }
+    }
+
+    fn steps(&mut self, m: &TcpMonitor) -> Vec<Op> {
+        if m.steps.len() > MAX_STEPS {
+            self.err(
+                "steps",
+                format!(
+                    "has {} steps; at most {MAX_STEPS} are allowed",
+                    m.steps.len()
+                ),
+            );
+        }
+        let mut ops = Vec::with_capacity(m.steps.len());
+        for (i, step) in m.steps.iter().enumerate() {
+            let op = match step {
+                Step::Send(p) => self.payload(&format!("steps[{i}].send"), p).map(Op::Send),
+                Step::Expect(Expect::Contains(text)) => self
+                    .text(&format!("steps[{i}].expect.contains"), text)
+                    .map(Op::Contains),
+                Step::Expect(Expect::Regex(pattern)) => self
+                    .regex(&format!("steps[{i}].expect.regex"), pattern)
+                    .map(Op::Regex),
+                Step::Expect(Expect::Exact(p)) => self
+                    .payload(&format!("steps[{i}].expect.exact"), p)
+                    .map(Op::Exact),
+                Step::Read(ReadUntil::Delimiter(text)) => self
+                    .text(&format!("steps[{i}].read.delimiter"), text)
+                    .map(Op::Delimiter),
+                Step::Read(ReadUntil::Bytes(n)) => {
+                    if *n == 0 || *n > m.max_response_bytes {
+                        self.err(
+                            format!("steps[{i}].read.bytes"),
+                            format!(
+                                "must be between 1 and max_response_bytes ({}), got {n}",
+                                m.max_response_bytes
+                            ),
+                        );
+                        None
+                    } else {
+                        Some(Op::Bytes(*n as usize))
+                    }
+                }
+                Step::Read(ReadUntil::Close) => Some(Op::Close),
+                Step::Read(ReadUntil::Any) => Some(Op::Any),
+            };
+            ops.extend(op);
+        }
+        ops
+    }
+
+    fn payload(&mut self, path: &str, p: &Payload) -> Option<Vec<u8>> {
+        match p {
+            Payload::Text(t) => self.text(&format!("{path}.text"), t),
+            Payload::Hex(h) => match from_hex(h) {
+                Err(e) => {
+                    self.err(format!("{path}.hex"), e.to_string());
+                    None
+                }
+                Ok(b) if b.is_empty() => {
+                    self.err(format!("{path}.hex"), "must not be empty");
+                    None
+                }
+                Ok(b) => Some(b),
+            },
+        }
+    }
+
+    fn text(&mut self, path: &str, text: &str) -> Option<Vec<u8>> {
+        match unescape(text) {
+            Err(e) => {
+                self.err(path, e.to_string());
+                None
+            }
+            Ok(b) if b.is_empty() => {
+                self.err(path, "must not be empty");
+                None
+            }
+            Ok(b) => Some(b),
+        }
+    }
+
+    fn regex(&mut self, path: &str, pattern: &str) -> Option<Regex> {
+        if pattern.is_empty() {
+            self.err(path, "must not be empty");
+            return None;
+        }
+        match compile_regex(pattern) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                self.err(path, format!("is not a valid regular expression: {e}"));
+                None
+            }
+        }
+    }
+
+    fn assertions(&mut self, m: &TcpMonitor) -> Vec<Check> {
+        if m.assertions.len() > MAX_ASSERTIONS {
+            self.err(
+                "assertions",
+                format!(
+                    "has {} assertions; at most {MAX_ASSERTIONS} are allowed",
+                    m.assertions.len()
+                ),
+            );
+        }
+        let mut checks = Vec::with_capacity(m.assertions.len());
+        for (i, a) in m.assertions.iter().enumerate() {
+            let path = format!("assertions[{i}]");
+            let allowed = Comparison::allowed_for(a.source);
+            if !allowed.contains(&a.comparison) {
+                let names: Vec<String> = allowed.iter().map(wire_name).collect();
+                self.err(
+                    format!("{path}.comparison"),
+                    format!(
+                        "`{}` does not apply to `{}`; use one of {}",
+                        wire_name(&a.comparison),
+                        wire_name(&a.source),
+                        names.join(", ")
+                    ),
+                );
+                continue;
+            }
+            let target_path = format!("{path}.target");
+            let target = if !a.comparison.needs_target() {
+                if !a.target.is_empty() {
+                    self.err(
+                        target_path,
+                        format!("`{}` takes no target; remove it", wire_name(&a.comparison)),
+                    );
+                    continue;
+                }
+                Target::None
+            } else if a.source.is_time()
+                || matches!(a.comparison, Comparison::LessThan | Comparison::GreaterThan)
+            {
+                match a.target.trim().parse::<f64>() {
+                    Ok(n) if n.is_finite() && n >= 0.0 => Target::Number(n),
+                    _ => {
+                        self.err(
+                            target_path,
+                            format!(
+                                "must be a non-negative number{}, got `{}`",
+                                if a.source.is_time() {
+                                    " of milliseconds"
+                                } else {
+                                    ""
+                                },
+                                a.target
+                            ),
+                        );
+                        continue;
+                    }
+                }
+            } else if a.comparison == Comparison::MatchesRegex {
+                match self.regex(&target_path, &a.target) {
+                    Some(re) => Target::Regex(re),
+                    None => continue,
+                }
+            } else {
+                match unescape(&a.target) {
+                    Ok(b) => Target::Text(b),
+                    Err(e) => {
+                        self.err(target_path, e.to_string());
+                        continue;
+                    }
+                }
+            };
+            checks.push(Check {
+                spec: a.clone(),
+                target,
+            });
+        }
+        checks
+    }
+
+    fn limits(&mut self, m: &TcpMonitor) {
+        let t = &m.timeouts;
+        if t.total_ms == 0 || t.total_ms > MAX_TOTAL_TIMEOUT_MS {
+            self.err(
+                "timeouts.total_ms",
+                format!(
+                    "must be between 1 and {MAX_TOTAL_TIMEOUT_MS}, got {}",
+                    t.total_ms
+                ),
+            );
+        }
+        for (name, value) in [("connect_ms", t.connect_ms), ("read_ms", t.read_ms)] {
+            if value == 0 || value > t.total_ms {
+                self.err(
+                    format!("timeouts.{name}"),
+                    format!(
+                        "must be between 1 and timeouts.total_ms ({}), got {value}",
+                        t.total_ms
+                    ),
+                );
+            }
+        }
+        if m.max_response_bytes == 0 || m.max_response_bytes > MAX_RESPONSE_BYTES_LIMIT {
+            self.err(
+                "max_response_bytes",
+                format!(
+                    "must be between 1 and {MAX_RESPONSE_BYTES_LIMIT}, got {}",
+                    m.max_response_bytes
+                ),
+            );
+        }
+        if m.degraded_response_time_ms > m.max_response_time_ms {
+            self.err(
+                "degraded_response_time_ms",
+                format!(
+                    "is {} but must not be above max_response_time_ms ({})",
+                    m.degraded_response_time_ms, m.max_response_time_ms
+                ),
+            );
+        }
+        if m.max_response_time_ms > t.total_ms {
+            self.err(
+                "max_response_time_ms",
+                format!(
+                    "is {} but must not be above timeouts.total_ms ({}); raise the timeout or lower the threshold",
+                    m.max_response_time_ms, t.total_ms
+                ),
+            );
+        }
+    }
+
+    fn scheduling(&mut self, m: &TcpMonitor) {
+        self.names("locations", &m.locations, 64);
+        self.names("private_locations", &m.private_locations, 64);
+        self.names("alert_channels", &m.alert_channels, 255);
+        match &m.retry {
+            RetryStrategy::None => {}
+            RetryStrategy::SingleRetry {
+                base_backoff_seconds,
+                ..
+            } => {
+                if *base_backoff_seconds > 600 {
+                    self.err(
+                        "retry.base_backoff_seconds",
+                        format!("must be between 0 and 600, got {base_backoff_seconds}"),
+                    );
+                }
+            }
+            RetryStrategy::Fixed(b) | RetryStrategy::Linear(b) | RetryStrategy::Exponential(b) => {
+                if !(1..=10).contains(&b.max_retries) {
+                    self.err(
+                        "retry.max_retries",
+                        format!("must be between 1 and 10, got {}", b.max_retries),
+                    );
+                }
+                if b.max_duration_seconds > 600 {
+                    self.err(
+                        "retry.max_duration_seconds",
+                        format!("must be between 0 and 600, got {}", b.max_duration_seconds),
+                    );
+                }
+                if b.base_backoff_seconds > b.max_duration_seconds.min(600) {
+                    self.err(
+                        "retry.base_backoff_seconds",
+                        format!(
+                            "is {} but must not be above retry.max_duration_seconds ({})",
+                            b.base_backoff_seconds, b.max_duration_seconds
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Compiles a regex in bytes mode with a size limit, as dialogs and assertions use it.
+pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .dfa_size_limit(1 << 20)
+        .build()
+}
+
+/// Checks a logical id: 1 to 128 characters of letters, digits and `-_.:/`.
+pub fn check_id(id: &str) -> Result<(), String> {
+    let allowed = "use 1 to 128 characters: letters, digits, `-`, `_`, `.`, `:` and `/`";
+    if id.is_empty() || id.len() > 128 {
+        return Err(format!(
+            "must not be empty or longer than 128 characters; {allowed}"
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_.:/".contains(*c)))
+    {
+        return Err(format!("`{id}` contains `{c}`; {allowed}"));
+    }
+    Ok(())
+}
+
+/// Checks a host: a DNS name, an IPv4 literal or an IPv6 literal. Returns the address when
+/// the host is a literal.
+pub fn check_host(host: &str) -> Result<Option<IpAddr>, String> {
+    let allowed = "use a DNS name (letters, digits, `-`, `_`, dots), an IPv4 address or an IPv6 address without brackets";
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(Some(ip));
+    }
+    let bad = |why: &str| Err(format!("`{host}` is not a valid host: {why}; {allowed}"));
+    if host.is_empty() {
+        return Err(format!("must not be empty; {allowed}"));
+    }
+    if host.starts_with('[') {
+        return bad("brackets are not needed");
+    }
+    if host.contains("://") {
+        return bad("a URL scheme is not part of a host");
+    }
+    if host.contains(':') {
+        return bad("a host holds no port (set target.port) and an IPv6 address must be valid");
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.len() > 253 {
+        return bad("longer than 253 characters");
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    for label in &labels {
+        if label.is_empty() {
+            return bad("it has an empty label");
+        }
+        if label.len() > 63 {
+            return bad("a label is longer than 63 characters");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("a label starts or ends with `-`");
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return bad(&format!("it contains `{c}`"));
+        }
+    }
+    if labels
+        .last()
+        .is_some_and(|l| l.chars().all(|c| c.is_ascii_digit()))
+    {
+        return bad("it looks like an IPv4 address but is not one");
+    }
+    Ok(None)
+}
