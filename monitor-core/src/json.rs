@@ -43,7 +43,7 @@ impl TcpMonitor {
                 column: inner.column(),
             }
         };
-        let monitor = parsed.map_err(|e| fail(e.path().to_string(), e.into_inner()))?;
+        let monitor = parsed.map_err(|e| fail(known_path(e.path()), e.into_inner()))?;
         de.end().map_err(|e| fail(".".to_owned(), e))?;
         Ok(monitor)
     }
@@ -51,6 +51,21 @@ impl TcpMonitor {
     /// The spec as pretty JSON, every field written out.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// The path as far as it names fields: a syntax error between keys leaves an unknown `?`
+/// segment, which is dropped.
+fn known_path(path: &serde_path_to_error::Path) -> String {
+    let known: Vec<String> = path
+        .iter()
+        .map(ToString::to_string)
+        .filter(|s| s != "?")
+        .collect();
+    if known.is_empty() {
+        ".".to_owned()
+    } else {
+        known.join(".").replace(".[", "[")
     }
 }
 

@@ -30,6 +30,7 @@ pub mod escape;
 pub mod json;
 pub mod result;
 pub mod spec;
+pub mod testing;
 pub mod validate;
 
 pub use engine::{Clock, Engine, Resolve, StaticResolver, SystemClock, SystemResolver, run_all};

@@ -467,7 +467,13 @@ impl<'de> Deserialize<'de> for Frequency {
 
 /// What happens after a failed attempt, as in Checkly's retry strategies.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "strategy", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "strategy",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    from = "RetryWire"
+)]
+#[schemars(with = "RetryWire")]
 pub enum RetryStrategy {
     /// Never retry.
     #[default]
@@ -486,6 +492,47 @@ pub enum RetryStrategy {
     Linear(Backoff),
     /// The wait grows exponentially: base, base², base³...
     Exponential(Backoff),
+}
+
+/// The JSON form of [`RetryStrategy`] as read: `none` is an empty struct variant so that
+/// serde rejects unknown fields beside it too.
+#[derive(Deserialize, JsonSchema)]
+#[serde(tag = "strategy", rename_all = "snake_case", deny_unknown_fields)]
+enum RetryWire {
+    /// Never retry.
+    None {},
+    /// Retry once after `base_backoff_seconds`.
+    SingleRetry {
+        /// Wait before the retry.
+        base_backoff_seconds: u32,
+        /// Retry in the same location (used by the control plane).
+        #[serde(default = "yes")]
+        same_region: bool,
+    },
+    /// The same wait before every retry.
+    Fixed(Backoff),
+    /// The wait grows linearly: base, 2×base, 3×base...
+    Linear(Backoff),
+    /// The wait grows exponentially: base, base², base³...
+    Exponential(Backoff),
+}
+
+impl From<RetryWire> for RetryStrategy {
+    fn from(wire: RetryWire) -> Self {
+        match wire {
+            RetryWire::None {} => RetryStrategy::None,
+            RetryWire::SingleRetry {
+                base_backoff_seconds,
+                same_region,
+            } => RetryStrategy::SingleRetry {
+                base_backoff_seconds,
+                same_region,
+            },
+            RetryWire::Fixed(b) => RetryStrategy::Fixed(b),
+            RetryWire::Linear(b) => RetryStrategy::Linear(b),
+            RetryWire::Exponential(b) => RetryStrategy::Exponential(b),
+        }
+    }
 }
 
 /// Settings shared by the fixed, linear and exponential strategies.

@@ -390,6 +390,12 @@ impl Validator {
                     Some(re) => Target::Regex(re),
                     None => continue,
                 }
+            } else if a.target.is_empty() {
+                self.err(
+                    target_path,
+                    "must not be empty; to check for an empty response use is_empty or not_empty",
+                );
+                continue;
             } else {
                 match unescape(&a.target) {
                     Ok(b) => Target::Text(b),
@@ -488,7 +494,8 @@ impl Validator {
                         format!("must be between 0 and 600, got {}", b.max_duration_seconds),
                     );
                 }
-                if b.base_backoff_seconds > b.max_duration_seconds.min(600) {
+                if b.max_duration_seconds <= 600 && b.base_backoff_seconds > b.max_duration_seconds
+                {
                     self.err(
                         "retry.base_backoff_seconds",
                         format!(
@@ -513,16 +520,17 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
 /// Checks a logical id: 1 to 128 characters of letters, digits and `-_.:/`.
 pub fn check_id(id: &str) -> Result<(), String> {
     let allowed = "use 1 to 128 characters: letters, digits, `-`, `_`, `.`, `:` and `/`";
-    if id.is_empty() || id.len() > 128 {
-        return Err(format!(
-            "must not be empty or longer than 128 characters; {allowed}"
-        ));
-    }
     if let Some(c) = id
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "-_.:/".contains(*c)))
     {
         return Err(format!("`{id}` contains `{c}`; {allowed}"));
+    }
+    // Only ASCII is left, so bytes are characters.
+    if id.is_empty() || id.len() > 128 {
+        return Err(format!(
+            "must not be empty or longer than 128 characters; {allowed}"
+        ));
     }
     Ok(())
 }

@@ -41,8 +41,10 @@ pub(crate) fn reproduce(spec: &TcpMonitor) -> String {
         }
     }
     let wait = spec.timeouts.read_ms.div_ceil(1000).max(1);
-    if sent.is_empty() && spec.steps.is_empty() {
+    if spec.steps.is_empty() {
         format!("reproduce by hand: nc -vz -w {wait} {} {}", t.host, t.port)
+    } else if sent.is_empty() {
+        format!("reproduce by hand: nc -w {wait} {} {}", t.host, t.port)
     } else {
         format!(
             "reproduce by hand: printf '{sent}' | nc -w {wait} {} {}",
@@ -118,11 +120,16 @@ pub(crate) fn connect_failure(
             AttemptError::Io(e) => format!("{addr} {}", io_words(e)),
         })
         .collect();
-    let at = each.join(", ");
+    // Name the addresses only where they add something to the target.
+    let at = match failures {
+        [(addr, _)] if addr.to_string() == target => String::new(),
+        [(addr, _)] => format!(" ({addr})"),
+        _ => format!(" ({})", each.join(", ")),
+    };
     let ms = connect_timeout.as_millis();
     let (message, hints) = match kind {
         ErrorKind::Refused => (
-            format!("connection to {target} refused ({at})"),
+            format!("connection to {target} refused{at}"),
             vec![
                 format!(
                     "the service is down or not listening on port {port}: on the server, run ss -tlnp | grep :{port}"
@@ -132,7 +139,7 @@ pub(crate) fn connect_failure(
             ],
         ),
         ErrorKind::ConnectTimeout => (
-            format!("connecting to {target} timed out after {ms} ms ({at})"),
+            format!("connecting to {target} timed out after {ms} ms{at}"),
             vec![
                 "a firewall may silently drop packets to the port (DROP gives timeouts, not refusals)".to_owned(),
                 "the host may be down, or the service overloaded with its accept queue full".to_owned(),
@@ -141,7 +148,7 @@ pub(crate) fn connect_failure(
             ],
         ),
         ErrorKind::Unreachable => (
-            format!("{target} is unreachable from here ({at})"),
+            format!("{target} is unreachable from here{at}"),
             vec![
                 format!(
                     "no route to the host: check routing, VPN and security groups (ip route get {})",
@@ -151,14 +158,14 @@ pub(crate) fn connect_failure(
             ],
         ),
         ErrorKind::Reset => (
-            format!("connection to {target} was reset while connecting ({at})"),
+            format!("connection to {target} was reset while connecting{at}"),
             vec![
                 "a firewall or load balancer may reset connections to this port".to_owned(),
                 "the service may be restarting".to_owned(),
             ],
         ),
         _ => (
-            format!("could not connect to {target} ({at})"),
+            format!("could not connect to {target}{at}"),
             vec!["check the network configuration of this machine".to_owned()],
         ),
     };
@@ -207,7 +214,7 @@ pub(crate) fn dialog_failure(
     e: DialogError,
     received: &[u8],
 ) -> ProbeError {
-    let target = target_string(&spec.target.host, spec.target.port);
+    let target = place(spec, Some(addr));
     let got = if received.is_empty() {
         "nothing received".to_owned()
     } else {
@@ -230,9 +237,9 @@ pub(crate) fn dialog_failure(
                 format!("the read timeout of {read_ms} ms ran out")
             };
             let message = if sending {
-                format!("{target} ({addr}) did not accept our data in time: {limit} while {waiting_for} ({got})")
+                format!("{target} did not accept our data in time: {limit} while {waiting_for} ({got})")
             } else {
-                format!("{target} ({addr}) did not send {waiting_for}: {limit} ({got})")
+                format!("{target} did not send {waiting_for}: {limit} ({got})")
             };
             error(
                 ErrorKind::ReadTimeout,
@@ -251,7 +258,7 @@ pub(crate) fn dialog_failure(
         }
         DialogError::Closed { waiting_for } => error(
             ErrorKind::ClosedEarly,
-            format!("{target} ({addr}) closed the connection before sending {waiting_for} ({got})"),
+            format!("{target} closed the connection before sending {waiting_for} ({got})"),
             vec![
                 "the service may refuse this client: connection limit, access list, or it expects TLS".to_owned(),
                 "the dialog may not match the protocol: check what it sends and expects".to_owned(),
@@ -262,7 +269,7 @@ pub(crate) fn dialog_failure(
         DialogError::TooLarge { waiting_for } => error(
             ErrorKind::ResponseTooLarge,
             format!(
-                "{target} ({addr}) sent more than max_response_bytes ({} bytes) while we waited for {waiting_for}",
+                "{target} sent more than max_response_bytes ({} bytes) while we waited for {waiting_for}",
                 spec.max_response_bytes
             ),
             vec![
@@ -275,7 +282,7 @@ pub(crate) fn dialog_failure(
         DialogError::Unexpected { expected, got } => error(
             ErrorKind::UnexpectedResponse,
             format!(
-                "{target} ({addr}) sent `{}` where exactly `{}` was expected",
+                "{target} sent `{}` where exactly `{}` was expected",
                 escape_excerpt(&got, 64),
                 escape_excerpt(&expected, 64)
             ),
@@ -301,7 +308,7 @@ pub(crate) fn dialog_failure(
             ) {
                 error(
                     ErrorKind::Reset,
-                    format!("{target} ({addr}) reset the connection while {during} ({got})"),
+                    format!("{target} reset the connection while {during} ({got})"),
                     vec![
                         "the service crashed or dropped the connection abruptly; check its logs".to_owned(),
                         "a proxy, load balancer or firewall in between may reset the connection".to_owned(),
@@ -312,7 +319,7 @@ pub(crate) fn dialog_failure(
             } else if io_err.kind() == io::ErrorKind::BrokenPipe {
                 error(
                     ErrorKind::ClosedEarly,
-                    format!("{target} ({addr}) closed the connection while {during} ({got})"),
+                    format!("{target} closed the connection while {during} ({got})"),
                     vec![
                         "the service closed the connection before reading what was sent".to_owned(),
                         "the service may refuse this client: connection limit, access list, or it expects TLS".to_owned(),
@@ -323,7 +330,7 @@ pub(crate) fn dialog_failure(
                 error(
                     ErrorKind::Io,
                     format!(
-                        "I/O error with {target} ({addr}) while {during}: {}",
+                        "I/O error with {target} while {during}: {}",
                         io_words(&io_err)
                     ),
                     vec!["check the network path and the service's logs".to_owned()],
@@ -331,5 +338,15 @@ pub(crate) fn dialog_failure(
                 )
             }
         }
+    }
+}
+
+/// The target as declared, followed by the address that answered when they differ:
+/// `db.internal:5432 (10.0.0.7:5432)`, or just `127.0.0.1:5432`.
+pub(crate) fn place(spec: &TcpMonitor, addr: Option<SocketAddr>) -> String {
+    let target = target_string(&spec.target.host, spec.target.port);
+    match addr {
+        Some(a) if a.to_string() != target => format!("{target} ({a})"),
+        _ => target,
     }
 }

@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use memchr::memmem;
 use time::OffsetDateTime;
 
-use super::classify::reproduce;
-use super::target_string;
+use super::classify::{place, reproduce};
 use crate::escape::escape_excerpt;
 use crate::result::{AssertionOutcome, Attempt, ErrorKind, ProbeError, Status, Timings};
 use crate::spec::{Comparison, Source, wire_name};
@@ -109,7 +108,7 @@ fn thresholds(plan: &Compiled, t: &Timings) -> (Status, Option<ProbeError>) {
         kind,
         message: format!(
             "{} took {total:.1} ms, above {name} ({limit} ms)",
-            target_string(&spec.target.host, spec.target.port)
+            place(spec, None)
         ),
         hints: vec![
             format!("the slowest phase was {slowest} ({ms:.1} ms)"),
@@ -129,9 +128,6 @@ fn assertion_error(
     total: usize,
 ) -> ProbeError {
     let spec = &plan.spec;
-    let at = facts
-        .address
-        .map_or_else(|| "no connection".to_owned(), |a| a.to_string());
     let each: Vec<String> = failed
         .iter()
         .map(|o| {
@@ -151,9 +147,9 @@ fn assertion_error(
     ProbeError {
         kind: ErrorKind::AssertionFailed,
         message: format!(
-            "{} of {total} assertions failed on {} ({at}): {}",
+            "{} of {total} assertions failed on {}: {}",
             failed.len(),
-            target_string(&spec.target.host, spec.target.port),
+            place(spec, facts.address),
             each.join("; ")
         ),
         hints: vec![
