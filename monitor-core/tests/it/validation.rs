@@ -368,7 +368,7 @@ fn assertion_rules() {
         |m| m.assertions = vec![response_time().less_than(100); 100],
         &[],
     );
-    let cases: [(Assertion, &str, &str); 13] = [
+    let cases: [(Assertion, &str, &str); 14] = [
         (
             response_time().contains("100"),
             "assertions[0].comparison",
