@@ -59,7 +59,11 @@ impl TcpMonitor {
 fn known_path(path: &serde_path_to_error::Path) -> String {
     let known: Vec<String> = path
         .iter()
-        .map(ToString::to_string)
+        .map(|segment| match segment.to_string() {
+            // An empty key would vanish from the path; show it quoted.
+            s if s.is_empty() => "\"\"".to_owned(),
+            s => s,
+        })
         .filter(|s| s != "?")
         .collect();
     if known.is_empty() {
