@@ -35,18 +35,24 @@ pub mod validate;
 
 pub use engine::{Clock, Engine, Resolve, StaticResolver, SystemClock, SystemResolver, run_all};
 pub use json::SpecError;
-pub use result::{AssertionOutcome, Attempt, CheckResult, ErrorKind, ProbeError, Status, Timings};
+pub use result::{
+    AssertionOutcome, Attempt, CertInfo, CheckResult, ErrorKind, LegacyReport, ProbeError, Status,
+    Timings, TlsReport,
+};
 pub use spec::{
-    Assertion, Backoff, Comparison, Expect, Frequency, IpFamily, Payload, ReadUntil, RetryStrategy,
-    SCHEMA_VERSION, Source, Step, Target, TcpMonitor, Timeouts,
+    Assertion, Backoff, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, Payload,
+    PemSource, ReadUntil, RetryStrategy, SCHEMA_VERSION, Source, StartTls, Step, Target,
+    TcpMonitor, Timeouts, Tls, TlsMode, TlsVersion,
 };
 pub use validate::{ValidMonitor, ValidationError, ValidationErrors};
 
 /// Everything a monitor definition needs, in one import.
 pub mod prelude {
     pub use crate::spec::{
-        Assertion, Comparison, Expect, Frequency, IpFamily, Payload, ReadUntil, RetryStrategy,
-        Source, Step, TcpMonitor, connect_time, first_byte_time, ms, response_data, response_time,
+        Assertion, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, Payload,
+        PemSource, ReadUntil, RetryStrategy, Source, StartTls, Step, TcpMonitor, Tls, TlsMode,
+        TlsVersion, connect_time, first_byte_time, ms, response_data, response_time, tls_cipher,
+        tls_days_left, tls_issuer, tls_san, tls_subject, tls_version,
     };
     pub use crate::{CheckResult, Engine, ErrorKind, Status, ValidMonitor};
 }

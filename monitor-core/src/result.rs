@@ -48,6 +48,41 @@ pub enum ErrorKind {
     DegradedResponseTime,
     /// The check took longer than `max_response_time_ms`.
     MaxResponseTime,
+    /// The server did not offer STARTTLS (capability missing or command unknown).
+    StarttlsNotOffered,
+    /// The server offered STARTTLS but refused the upgrade, or its plaintext dialog was
+    /// not the protocol's.
+    StarttlsFailed,
+    /// The server answered the TLS handshake in plaintext.
+    PlaintextResponse,
+    /// The TLS handshake failed (alert, no common cipher, broken message).
+    HandshakeFailure,
+    /// The server and the monitor share no TLS protocol version.
+    NoCommonProtocol,
+    /// The server speaks only TLS 1.0 or 1.1, which are deprecated and insecure.
+    LegacyProtocol,
+    /// The legacy probe found the server still accepting TLS 1.0 or 1.1.
+    LegacyTlsAccepted,
+    /// The server requires a client certificate and none (or an unacceptable one) was sent.
+    ClientCertificateRequired,
+    /// A certificate in the presented chain has expired.
+    CertificateExpired,
+    /// A certificate in the presented chain is not valid yet.
+    CertificateNotYetValid,
+    /// The earliest expiry in the chain is inside the warn or fail window.
+    CertificateExpiring,
+    /// The certificate is not valid for the name asked for.
+    HostnameMismatch,
+    /// The server presented a self-signed certificate that is not trusted.
+    SelfSigned,
+    /// The chain does not lead to a trusted root.
+    UnknownIssuer,
+    /// The server sent its certificate without the intermediate that links it to a root.
+    IncompleteChain,
+    /// Another certificate problem (bad signature, wrong key usage, revoked).
+    InvalidCertificate,
+    /// The monitor's TLS settings could not be loaded (CA file, client certificate).
+    TlsConfig,
     /// Another I/O error.
     Io,
 }
@@ -68,6 +103,23 @@ impl ErrorKind {
             ErrorKind::AssertionFailed => "assertion_failed",
             ErrorKind::DegradedResponseTime => "degraded_response_time",
             ErrorKind::MaxResponseTime => "max_response_time",
+            ErrorKind::StarttlsNotOffered => "starttls_not_offered",
+            ErrorKind::StarttlsFailed => "starttls_failed",
+            ErrorKind::PlaintextResponse => "plaintext_response",
+            ErrorKind::HandshakeFailure => "handshake_failure",
+            ErrorKind::NoCommonProtocol => "no_common_protocol",
+            ErrorKind::LegacyProtocol => "legacy_protocol",
+            ErrorKind::LegacyTlsAccepted => "legacy_tls_accepted",
+            ErrorKind::ClientCertificateRequired => "client_certificate_required",
+            ErrorKind::CertificateExpired => "certificate_expired",
+            ErrorKind::CertificateNotYetValid => "certificate_not_yet_valid",
+            ErrorKind::CertificateExpiring => "certificate_expiring",
+            ErrorKind::HostnameMismatch => "hostname_mismatch",
+            ErrorKind::SelfSigned => "self_signed",
+            ErrorKind::UnknownIssuer => "unknown_issuer",
+            ErrorKind::IncompleteChain => "incomplete_chain",
+            ErrorKind::InvalidCertificate => "invalid_certificate",
+            ErrorKind::TlsConfig => "tls_config",
             ErrorKind::Io => "io",
         }
     }
@@ -102,7 +154,9 @@ pub struct Timings {
     pub dns_ms: Option<f64>,
     /// From the first connection attempt to the connection being established.
     pub connect_ms: Option<f64>,
-    /// From the connection being established to the first byte received.
+    /// The TLS handshake (after STARTTLS, when that is used).
+    pub tls_ms: Option<f64>,
+    /// From the connection being ready (TLS included) to the first byte received.
     pub first_byte_ms: Option<f64>,
     /// The whole check.
     pub total_ms: f64,
@@ -163,6 +217,8 @@ pub struct CheckResult {
     pub assertions: Vec<AssertionOutcome>,
     /// The start of the response, non-printable bytes escaped.
     pub response_excerpt: String,
+    /// What the TLS handshake showed (`null` without TLS or before the handshake).
+    pub tls: Option<TlsReport>,
     /// When the check started (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "String")]
@@ -174,4 +230,75 @@ impl CheckResult {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
+}
+
+/// What a TLS handshake showed: protocol, cipher, the presented chain and its problems.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TlsReport {
+    /// Negotiated protocol version, such as `TLSv1.3`.
+    pub version: Option<String>,
+    /// Negotiated cipher suite, such as `TLS13_AES_256_GCM_SHA384`.
+    pub cipher: Option<String>,
+    /// Protocol agreed through ALPN.
+    pub alpn: Option<String>,
+    /// The name the certificate was verified against.
+    pub server_name: String,
+    /// Whether the chain verified for that name against the trust store.
+    pub verified: bool,
+    /// Every problem seen, most serious first.
+    pub problems: Vec<ErrorKind>,
+    /// The certificates the server presented, leaf first.
+    pub chain: Vec<CertInfo>,
+    /// The earliest `not_after` in the presented chain (RFC 3339).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub earliest_expiry: Option<OffsetDateTime>,
+    /// Whole days until the earliest expiry (negative once expired).
+    pub days_left: Option<i64>,
+    /// Subject of the certificate that expires first.
+    pub earliest_expiry_subject: Option<String>,
+    /// What the legacy probe found, when it ran.
+    pub legacy: Option<LegacyReport>,
+}
+
+/// Whether the server accepted TLS 1.0 and TLS 1.1 when offered them alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LegacyReport {
+    /// TLS 1.0 accepted (`null` when the probe could not tell).
+    pub tls1_0: Option<bool>,
+    /// TLS 1.1 accepted (`null` when the probe could not tell).
+    pub tls1_1: Option<bool>,
+}
+
+/// Facts about one certificate of the presented chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CertInfo {
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// Subject alternative names (DNS names and IP addresses).
+    pub sans: Vec<String>,
+    /// Serial number as colon-separated hex.
+    pub serial: String,
+    /// Start of validity (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub not_before: OffsetDateTime,
+    /// End of validity (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub not_after: OffsetDateTime,
+    /// Whole days until `not_after` (negative once expired).
+    pub days_left: i64,
+    /// SHA-256 of the DER, as `openssl x509 -fingerprint -sha256` prints it.
+    pub sha256: String,
+    /// Public key type: `RSA`, `EC`, `Ed25519`, ...
+    pub key_type: String,
+    /// Public key size in bits.
+    pub key_bits: Option<u32>,
+    /// Signature algorithm, such as `ecdsa-with-SHA256`.
+    pub signature_algorithm: String,
+    /// Whether subject and issuer are the same.
+    pub self_issued: bool,
 }

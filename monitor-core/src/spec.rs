@@ -54,6 +54,9 @@ pub struct TcpMonitor {
     /// The dialog, run in order after the connection is established.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// TLS: none, direct, or STARTTLS, with trust, expiry and protocol policy.
+    #[serde(default)]
+    pub tls: Tls,
     /// Checks on the result, all of which must hold.
     #[serde(default)]
     pub assertions: Vec<Assertion>,
@@ -177,6 +180,183 @@ pub enum ReadUntil {
     Any,
 }
 
+/// Default days before the earliest expiry at which a check is degraded.
+pub const DEFAULT_EXPIRY_WARN_DAYS: u32 = 30;
+/// Default days before the earliest expiry at which a check fails.
+pub const DEFAULT_EXPIRY_FAIL_DAYS: u32 = 7;
+
+/// TLS settings of a monitor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Whether and how TLS is started.
+    #[serde(default)]
+    pub mode: TlsMode,
+    /// The protocol whose STARTTLS dialog upgrades the connection; required with mode
+    /// `starttls`, forbidden otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starttls: Option<StartTls>,
+    /// The name sent as SNI and verified against the certificate (default: the host; an
+    /// IP literal host sends no SNI and is verified as an IP address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// CA certificates to trust instead of the system store (which honours `SSL_CERT_FILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PemSource>,
+    /// Client certificate chain and key for mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<ClientCert>,
+    /// The oldest protocol version accepted.
+    #[serde(default)]
+    pub min_version: TlsVersion,
+    /// Protocols offered through ALPN, for example `h2` or `postgresql`.
+    #[serde(default)]
+    pub alpn: Vec<String>,
+    /// Report every certificate problem but do not fail on it.
+    #[serde(default)]
+    pub allow_invalid: bool,
+    /// Degrade when the earliest expiry in the chain is fewer days away than this.
+    #[serde(default = "default_warn_days")]
+    pub expiry_warn_days: u32,
+    /// Fail when the earliest expiry in the chain is fewer days away than this.
+    #[serde(default = "default_fail_days")]
+    pub expiry_fail_days: u32,
+    /// Also ask whether the server still accepts TLS 1.0 or 1.1, and what to do if it does.
+    #[serde(default)]
+    pub legacy_probe: LegacyProbe,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            mode: TlsMode::None,
+            starttls: None,
+            server_name: None,
+            ca: None,
+            client_cert: None,
+            min_version: TlsVersion::Tls12,
+            alpn: Vec::new(),
+            allow_invalid: false,
+            expiry_warn_days: DEFAULT_EXPIRY_WARN_DAYS,
+            expiry_fail_days: DEFAULT_EXPIRY_FAIL_DAYS,
+            legacy_probe: LegacyProbe::Off,
+        }
+    }
+}
+
+/// Whether and how TLS is started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    /// Plain TCP.
+    #[default]
+    None,
+    /// TLS from the first byte.
+    Direct,
+    /// Plain text first, upgraded by the protocol's STARTTLS dialog.
+    Starttls,
+}
+
+/// A protocol with a STARTTLS upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StartTls {
+    /// SMTP: banner, EHLO, STARTTLS.
+    Smtp,
+    /// IMAP: greeting, CAPABILITY, STARTTLS.
+    Imap,
+    /// POP3: greeting, CAPA, STLS.
+    Pop3,
+    /// FTP: banner, AUTH TLS.
+    Ftp,
+    /// PostgreSQL: SSLRequest.
+    Postgres,
+    /// MySQL and MariaDB: SSL request inside the handshake.
+    Mysql,
+    /// LDAP: the StartTLS extended operation.
+    Ldap,
+}
+
+impl StartTls {
+    /// The name `openssl s_client -starttls` uses for the protocol.
+    pub fn openssl_name(self) -> &'static str {
+        match self {
+            StartTls::Smtp => "smtp",
+            StartTls::Imap => "imap",
+            StartTls::Pop3 => "pop3",
+            StartTls::Ftp => "ftp",
+            StartTls::Postgres => "postgres",
+            StartTls::Mysql => "mysql",
+            StartTls::Ldap => "ldap",
+        }
+    }
+}
+
+/// A TLS protocol version rustls speaks.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    #[default]
+    #[serde(rename = "tls1_2")]
+    Tls12,
+    /// TLS 1.3.
+    #[serde(rename = "tls1_3")]
+    Tls13,
+}
+
+/// PEM text given inline or as a file path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PemSource {
+    /// A file holding PEM blocks, read when the check runs.
+    Path(String),
+    /// PEM blocks inline.
+    Pem(String),
+}
+
+/// A client certificate chain and its private key, for mutual TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCert {
+    /// The certificate chain, leaf first.
+    pub cert: PemSource,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PemSource,
+}
+
+/// The opt-in probe for TLS 1.0 and 1.1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LegacyProbe {
+    /// Do not probe.
+    #[default]
+    Off,
+    /// Probe; a server accepting TLS 1.0 or 1.1 degrades the check.
+    Degrade,
+    /// Probe; a server accepting TLS 1.0 or 1.1 fails the check.
+    Fail,
+}
+
+fn default_warn_days() -> u32 {
+    DEFAULT_EXPIRY_WARN_DAYS
+}
+fn default_fail_days() -> u32 {
+    DEFAULT_EXPIRY_FAIL_DAYS
+}
+
 /// Per-phase timeouts in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -227,14 +407,50 @@ pub enum Source {
     ResponseTime,
     /// Time to establish the TCP connection in milliseconds.
     ConnectTime,
-    /// Time from the connection being established to the first byte received.
+    /// Time from the connection being ready to the first byte received.
     FirstByteTime,
+    /// Negotiated TLS version, such as `TLSv1.3`.
+    TlsVersion,
+    /// Negotiated TLS cipher suite, such as `TLS13_AES_256_GCM_SHA384`.
+    TlsCipher,
+    /// Whole days until the earliest expiry in the presented chain.
+    TlsDaysLeft,
+    /// Subject of the leaf certificate.
+    TlsSubject,
+    /// Issuer of the leaf certificate.
+    TlsIssuer,
+    /// Subject alternative names of the leaf certificate, comma separated.
+    TlsSan,
 }
 
 impl Source {
-    /// Whether the source is a duration in milliseconds (compared as a number).
-    pub fn is_time(self) -> bool {
-        !matches!(self, Source::ResponseData)
+    /// Whether the source is a number (compared numerically).
+    pub fn is_numeric(self) -> bool {
+        self.unit().is_some()
+    }
+
+    /// The unit of a numeric source: `milliseconds` or `days`.
+    pub fn unit(self) -> Option<&'static str> {
+        match self {
+            Source::ResponseTime | Source::ConnectTime | Source::FirstByteTime => {
+                Some("milliseconds")
+            }
+            Source::TlsDaysLeft => Some("days"),
+            _ => None,
+        }
+    }
+
+    /// Whether the source needs a TLS handshake.
+    pub fn needs_tls(self) -> bool {
+        matches!(
+            self,
+            Source::TlsVersion
+                | Source::TlsCipher
+                | Source::TlsDaysLeft
+                | Source::TlsSubject
+                | Source::TlsIssuer
+                | Source::TlsSan
+        )
     }
 }
 
@@ -271,8 +487,18 @@ impl Comparison {
     /// The comparisons that make sense for a source.
     pub fn allowed_for(source: Source) -> &'static [Comparison] {
         use Comparison::*;
-        if source.is_time() {
+        if source.is_numeric() {
             &[Equals, NotEquals, LessThan, GreaterThan]
+        } else if source != Source::ResponseData {
+            &[
+                Equals,
+                NotEquals,
+                Contains,
+                NotContains,
+                IsEmpty,
+                NotEmpty,
+                MatchesRegex,
+            ]
         } else {
             &[
                 Equals,
@@ -632,6 +858,7 @@ impl TcpMonitor {
                 ip_family: IpFamily::Any,
             },
             steps: Vec::new(),
+            tls: Tls::default(),
             assertions: Vec::new(),
             timeouts: Timeouts::default(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
@@ -765,6 +992,26 @@ impl TcpMonitor {
         self.retry = retry;
         self
     }
+
+    /// Uses TLS from the first byte.
+    pub fn tls_direct(mut self) -> Self {
+        self.tls.mode = TlsMode::Direct;
+        self.tls.starttls = None;
+        self
+    }
+
+    /// Uses TLS after the protocol's STARTTLS dialog.
+    pub fn starttls(mut self, protocol: StartTls) -> Self {
+        self.tls.mode = TlsMode::Starttls;
+        self.tls.starttls = Some(protocol);
+        self
+    }
+
+    /// Changes the TLS settings in place: `.tls_with(|t| t.allow_invalid = true)`.
+    pub fn tls_with(mut self, change: impl FnOnce(&mut Tls)) -> Self {
+        change(&mut self.tls);
+        self
+    }
 }
 
 /// Starts an assertion on the bytes received.
@@ -782,6 +1029,30 @@ pub fn connect_time() -> AssertionSource {
 /// Starts an assertion on the first-byte time.
 pub fn first_byte_time() -> AssertionSource {
     AssertionSource(Source::FirstByteTime)
+}
+/// Starts an assertion on the negotiated TLS version (`TLSv1.2`, `TLSv1.3`).
+pub fn tls_version() -> AssertionSource {
+    AssertionSource(Source::TlsVersion)
+}
+/// Starts an assertion on the negotiated cipher suite.
+pub fn tls_cipher() -> AssertionSource {
+    AssertionSource(Source::TlsCipher)
+}
+/// Starts an assertion on the days until the earliest certificate expiry.
+pub fn tls_days_left() -> AssertionSource {
+    AssertionSource(Source::TlsDaysLeft)
+}
+/// Starts an assertion on the leaf certificate's subject.
+pub fn tls_subject() -> AssertionSource {
+    AssertionSource(Source::TlsSubject)
+}
+/// Starts an assertion on the leaf certificate's issuer.
+pub fn tls_issuer() -> AssertionSource {
+    AssertionSource(Source::TlsIssuer)
+}
+/// Starts an assertion on the leaf certificate's subject alternative names.
+pub fn tls_san() -> AssertionSource {
+    AssertionSource(Source::TlsSan)
 }
 
 /// An assertion source waiting for its comparison; see [`response_data`].

@@ -24,9 +24,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use time::OffsetDateTime;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 /// One thing a scripted server does on a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,18 +121,38 @@ impl ScriptedServer {
 
     /// Starts on the given address (port 0 for a free one), for example `[::1]:0`.
     pub async fn start_on(addr: SocketAddr, script: Script) -> io::Result<Self> {
+        Self::serve(addr, script, None).await
+    }
+
+    /// Starts on 127.0.0.1 serving TLS: the `tls.starttls` script runs in plaintext first
+    /// (empty for direct TLS), then the handshake, then `script` over TLS.
+    pub async fn start_tls(script: Script, tls: TlsServer) -> io::Result<Self> {
+        Self::serve(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            script,
+            Some(tls),
+        )
+        .await
+    }
+
+    async fn serve(addr: SocketAddr, script: Script, tls: Option<TlsServer>) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let connections = Arc::new(AtomicUsize::new(0));
         let count = connections.clone();
         let script = Arc::new(script);
+        let tls = tls.map(Arc::new);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
                 let script = script.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     // A client going away mid-script is normal for a test server.
-                    let _ = play(stream, &script).await;
+                    let _ = match tls {
+                        None => play(stream, &script).await,
+                        Some(tls) => play_tls(stream, &script, &tls).await,
+                    };
                 });
             }
         });
@@ -157,10 +185,71 @@ impl Drop for ScriptedServer {
     }
 }
 
-async fn play(mut stream: TcpStream, script: &Script) -> io::Result<()> {
+/// How a scripted server serves TLS.
+#[derive(Debug, Clone)]
+pub struct TlsServer {
+    /// The server's rustls configuration (see [`Leaf::server_config`]).
+    pub config: Arc<ServerConfig>,
+    /// The plaintext dialog before the handshake (a STARTTLS exchange); empty for direct TLS.
+    pub starttls: Script,
+}
+
+impl TlsServer {
+    /// Direct TLS from the first byte.
+    pub fn direct(config: Arc<ServerConfig>) -> Self {
+        TlsServer {
+            config,
+            starttls: Script::new(),
+        }
+    }
+
+    /// TLS after a plaintext STARTTLS exchange.
+    pub fn after(starttls: Script, config: Arc<ServerConfig>) -> Self {
+        TlsServer { config, starttls }
+    }
+}
+
+async fn play_tls(mut stream: TcpStream, script: &Script, tls: &TlsServer) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
+    run_script(&mut stream, &tls.starttls.0, false).await?;
+    let tls_stream = TlsAcceptor::from(tls.config.clone()).accept(stream).await?;
+    play_on(tls_stream, script).await
+}
+
+async fn play(stream: TcpStream, script: &Script) -> io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    if let Some(Action::Reset) = script.0.last() {
+        // A reset needs the socket itself: play the rest, then abort.
+        let mut stream = stream;
+        run_script(&mut stream, &script.0[..script.0.len() - 1], false).await?;
+        stream.set_zero_linger()?;
+        drop(stream);
+        return Ok(());
+    }
+    play_on(stream, script).await
+}
+
+async fn play_on<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    script: &Script,
+) -> io::Result<()> {
+    if run_script(&mut stream, &script.0, true).await? {
+        return Ok(());
+    }
+    // Hold the connection until the client closes it.
+    let mut buf = [0u8; 4096];
+    while stream.read(&mut buf).await? > 0 {}
+    Ok(())
+}
+
+/// Plays actions; returns whether the connection is finished (closed or reset).
+async fn run_script<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    actions: &[Action],
+    _last: bool,
+) -> io::Result<bool> {
     let mut seen = Vec::new();
-    for action in &script.0 {
+    for action in actions {
         match action {
             Action::Send(bytes) => stream.write_all(bytes).await?,
             Action::Expect(want) => loop {
@@ -168,10 +257,16 @@ async fn play(mut stream: TcpStream, script: &Script) -> io::Result<()> {
                     seen.drain(..at + want.len());
                     break;
                 }
-                let mut buf = [0u8; 4096];
+                // Never read past the end of the match: what follows may belong to the
+                // next phase (a TLS ClientHello right after a MySQL SSL request).
+                let partial = (0..=want.len().min(seen.len()))
+                    .rev()
+                    .find(|&k| seen.ends_with(&want[..k]))
+                    .unwrap_or(0);
+                let mut buf = vec![0u8; want.len() - partial];
                 let n = stream.read(&mut buf).await?;
                 if n == 0 {
-                    return Ok(());
+                    return Ok(true);
                 }
                 seen.extend_from_slice(&buf[..n]);
             },
@@ -193,26 +288,20 @@ async fn play(mut stream: TcpStream, script: &Script) -> io::Result<()> {
                 loop {
                     let n = stream.read(&mut buf).await?;
                     if n == 0 {
-                        return Ok(());
+                        return Ok(true);
                     }
                     stream.write_all(&buf[..n]).await?;
                 }
             }
             Action::Close => {
                 stream.shutdown().await?;
-                return Ok(());
+                return Ok(true);
             }
-            Action::Reset => {
-                stream.set_zero_linger()?;
-                drop(stream);
-                return Ok(());
-            }
+            // Over TLS a reset is a close without close_notify.
+            Action::Reset => return Ok(true),
         }
     }
-    // Hold the connection until the client closes it.
-    let mut buf = [0u8; 4096];
-    while stream.read(&mut buf).await? > 0 {}
-    Ok(())
+    Ok(false)
 }
 
 /// A loopback port on which nothing listens: connecting is refused.
@@ -272,5 +361,214 @@ impl Unresponsive {
     /// Its port.
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+}
+
+/// Now plus `days` (negative for the past), for certificate validity.
+pub fn days_from_now(days: i64) -> OffsetDateTime {
+    OffsetDateTime::now_utc() + time::Duration::days(days)
+}
+
+/// A private PKI for tests: a root CA and an intermediate CA it issued, both generated at
+/// test time, issuing leaf certificates with chosen names and validity.
+#[derive(Debug)]
+pub struct TestPki {
+    root_pem: String,
+    intermediate_params: CertificateParams,
+    intermediate_key: KeyPair,
+    intermediate: CertificateDer<'static>,
+    intermediate_pem: String,
+}
+
+/// A generated certificate with its key and the chain a server presents.
+#[derive(Debug, Clone)]
+pub struct Leaf {
+    /// The certificate.
+    pub cert: CertificateDer<'static>,
+    /// The issuing intermediate, if any.
+    pub intermediate: Option<CertificateDer<'static>>,
+    /// The certificate as PEM, followed by its intermediate when it has one: the chain a
+    /// server or client presents.
+    pub cert_pem: String,
+    /// The private key as PEM (PKCS#8).
+    pub key_pem: String,
+    key_der: Vec<u8>,
+}
+
+fn ca_params(
+    name: &str,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<CertificateParams, rcgen::Error> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CommonName, name);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Monitor Test");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = not_before;
+    params.not_after = not_after;
+    Ok(params)
+}
+
+fn leaf_params(
+    names: &[&str],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<CertificateParams, rcgen::Error> {
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())?;
+    if let Some(first) = names.first() {
+        params.distinguished_name.push(DnType::CommonName, *first);
+    }
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.not_before = not_before;
+    params.not_after = not_after;
+    Ok(params)
+}
+
+impl TestPki {
+    /// A root and an intermediate, valid from a day ago for ten years.
+    pub fn new() -> Result<Self, rcgen::Error> {
+        Self::with_intermediate_validity(days_from_now(-1), days_from_now(3650))
+    }
+
+    /// A root valid for ten years and an intermediate with the given validity.
+    pub fn with_intermediate_validity(
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<Self, rcgen::Error> {
+        let root_key = KeyPair::generate()?;
+        // Each PKI's names are its own, so two test PKIs never look alike.
+        let tag = crate::escape::to_hex(&root_key.public_key_raw()[1..5]);
+        let root_params = ca_params(
+            &format!("Monitor Test Root CA {tag}"),
+            days_from_now(-2),
+            days_from_now(3650),
+        )?;
+        let root = root_params.self_signed(&root_key)?;
+        let intermediate_key = KeyPair::generate()?;
+        let intermediate_params = ca_params(
+            &format!("Monitor Test Intermediate CA {tag}"),
+            not_before,
+            not_after,
+        )?;
+        let intermediate = intermediate_params.signed_by(
+            &intermediate_key,
+            &Issuer::from_params(&root_params, &root_key),
+        )?;
+        Ok(TestPki {
+            root_pem: root.pem(),
+            intermediate_params,
+            intermediate_key,
+            intermediate: intermediate.der().clone(),
+            intermediate_pem: intermediate.pem(),
+        })
+    }
+
+    /// The root certificate as PEM, to trust with `tls.ca`.
+    pub fn root_pem(&self) -> String {
+        self.root_pem.clone()
+    }
+
+    /// A leaf issued by the intermediate for `names` (DNS names or IP addresses).
+    pub fn leaf(
+        &self,
+        names: &[&str],
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<Leaf, rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let issuer = Issuer::from_params(&self.intermediate_params, &self.intermediate_key);
+        let cert = leaf_params(names, not_before, not_after)?.signed_by(&key, &issuer)?;
+        Ok(Leaf {
+            cert: cert.der().clone(),
+            intermediate: Some(self.intermediate.clone()),
+            cert_pem: cert.pem() + &self.intermediate_pem,
+            key_pem: key.serialize_pem(),
+            key_der: key.serialize_der(),
+        })
+    }
+
+    /// A leaf valid from a day ago for `days` days.
+    pub fn leaf_for(&self, names: &[&str], days: i64) -> Result<Leaf, rcgen::Error> {
+        self.leaf(names, days_from_now(-1), days_from_now(days))
+    }
+}
+
+/// A self-signed certificate for `names`.
+pub fn self_signed(
+    names: &[&str],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<Leaf, rcgen::Error> {
+    let key = KeyPair::generate()?;
+    let cert = leaf_params(names, not_before, not_after)?.self_signed(&key)?;
+    Ok(Leaf {
+        cert: cert.der().clone(),
+        intermediate: None,
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        key_der: key.serialize_der(),
+    })
+}
+
+impl Leaf {
+    fn key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()))
+    }
+
+    /// The chain a server presents: the leaf, then the intermediate when `full`.
+    pub fn chain(&self, full: bool) -> Vec<CertificateDer<'static>> {
+        let mut chain = vec![self.cert.clone()];
+        if full {
+            chain.extend(self.intermediate.clone());
+        }
+        chain
+    }
+
+    fn builder() -> rustls::ConfigBuilder<ServerConfig, rustls::WantsVerifier> {
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap_or_else(|_| unreachable!("the ring provider supports the default versions"))
+    }
+
+    /// A rustls server configuration presenting this certificate (with the intermediate
+    /// when `full`).
+    pub fn server_config(&self, full: bool) -> Result<Arc<ServerConfig>, rustls::Error> {
+        let config = Self::builder()
+            .with_no_client_auth()
+            .with_single_cert(self.chain(full), self.key())?;
+        Ok(Arc::new(config))
+    }
+
+    /// Like [`Leaf::server_config`], and requiring a client certificate issued under
+    /// `client_ca` (PEM).
+    pub fn server_config_with_client_auth(
+        &self,
+        client_ca: &str,
+    ) -> Result<Arc<ServerConfig>, rustls::Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in crate::engine::tls::parse_certs(client_ca).map_err(rustls::Error::General)? {
+            roots.add(cert)?;
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let config = Self::builder()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.chain(true), self.key())?;
+        Ok(Arc::new(config))
     }
 }

@@ -11,8 +11,8 @@ use thiserror::Error;
 
 use crate::escape::{from_hex, unescape};
 use crate::spec::{
-    Assertion, Comparison, Expect, IpFamily, Payload, ReadUntil, RetryStrategy, SCHEMA_VERSION,
-    Step, TcpMonitor, wire_name,
+    Assertion, Comparison, Expect, IpFamily, LegacyProbe, Payload, PemSource, ReadUntil,
+    RetryStrategy, SCHEMA_VERSION, Source, Step, TcpMonitor, TlsMode, TlsVersion, wire_name,
 };
 
 /// The longest total timeout a monitor may set, in milliseconds.
@@ -74,6 +74,8 @@ pub(crate) struct Compiled {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub total_timeout: Duration,
+    /// TLS settings, built on the first TLS check.
+    pub tls: std::sync::OnceLock<Result<Arc<crate::engine::tls::Setup>, String>>,
 }
 
 /// A dialog step with its bytes decoded and its regex compiled.
@@ -113,6 +115,7 @@ impl TcpMonitor {
         let ops = v.steps(self);
         let assertions = v.assertions(self);
         v.limits(self);
+        v.tls(self);
         v.scheduling(self);
         if !v.errors.is_empty() {
             return Err(ValidationErrors(v.errors));
@@ -136,6 +139,7 @@ impl TcpMonitor {
             connect_timeout: ms(self.timeouts.connect_ms),
             read_timeout: ms(self.timeouts.read_ms),
             total_timeout: ms(self.timeouts.total_ms),
+            tls: std::sync::OnceLock::new(),
         })))
     }
 }
@@ -364,24 +368,24 @@ impl Validator {
                     continue;
                 }
                 Target::None
-            } else if a.source.is_time()
+            } else if a.source.is_numeric()
                 || matches!(a.comparison, Comparison::LessThan | Comparison::GreaterThan)
             {
+                // Days left go negative once a certificate expired; times never do.
+                let min = if a.source == Source::TlsDaysLeft {
+                    f64::MIN
+                } else {
+                    0.0
+                };
                 match a.target.trim().parse::<f64>() {
-                    Ok(n) if n.is_finite() && n >= 0.0 => Target::Number(n),
+                    Ok(n) if n.is_finite() && n >= min => Target::Number(n),
                     _ => {
-                        self.err(
-                            target_path,
-                            format!(
-                                "must be a non-negative number{}, got `{}`",
-                                if a.source.is_time() {
-                                    " of milliseconds"
-                                } else {
-                                    ""
-                                },
-                                a.target
-                            ),
-                        );
+                        let what = match a.source.unit() {
+                            Some("days") => "a number of days".to_owned(),
+                            Some(unit) => format!("a non-negative number of {unit}"),
+                            None => "a non-negative number".to_owned(),
+                        };
+                        self.err(target_path, format!("must be {what}, got `{}`", a.target));
                         continue;
                     }
                 }
@@ -461,6 +465,108 @@ impl Validator {
                     m.max_response_time_ms, t.total_ms
                 ),
             );
+        }
+    }
+
+    fn tls(&mut self, m: &TcpMonitor) {
+        let t = &m.tls;
+        let protocols = "smtp, imap, pop3, ftp, postgres, mysql, ldap";
+        match (t.mode, t.starttls) {
+            (TlsMode::Starttls, None) => self.err(
+                "tls.starttls",
+                format!("is required with tls.mode `starttls`; use one of {protocols}"),
+            ),
+            (mode @ (TlsMode::None | TlsMode::Direct), Some(p)) => self.err(
+                "tls.starttls",
+                format!(
+                    "`{}` conflicts with tls.mode `{}`; set tls.mode to `starttls` or remove tls.starttls",
+                    wire_name(&p),
+                    wire_name(&mode)
+                ),
+            ),
+            _ => {}
+        }
+        if t.mode == TlsMode::None {
+            let set = [
+                ("tls.server_name", t.server_name.is_some()),
+                ("tls.ca", t.ca.is_some()),
+                ("tls.client_cert", t.client_cert.is_some()),
+                ("tls.alpn", !t.alpn.is_empty()),
+                ("tls.allow_invalid", t.allow_invalid),
+                ("tls.legacy_probe", t.legacy_probe != LegacyProbe::Off),
+                ("tls.min_version", t.min_version != TlsVersion::default()),
+            ];
+            for (path, _) in set.iter().filter(|(_, on)| *on) {
+                self.err(
+                    *path,
+                    "has no effect without TLS; set tls.mode to `direct` or `starttls`",
+                );
+            }
+            for (i, a) in m.assertions.iter().enumerate() {
+                if a.source.needs_tls() {
+                    self.err(
+                        format!("assertions[{i}].source"),
+                        format!(
+                            "`{}` needs TLS; set tls.mode to `direct` or `starttls`",
+                            wire_name(&a.source)
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(Err(why)) = t.server_name.as_deref().map(check_host) {
+            self.err("tls.server_name", why);
+        }
+        if let Some(ca) = &t.ca {
+            self.pem("tls.ca", ca, false);
+        }
+        if let Some(cc) = &t.client_cert {
+            self.pem("tls.client_cert.cert", &cc.cert, false);
+            self.pem("tls.client_cert.key", &cc.key, true);
+        }
+        if t.expiry_warn_days > 3650 {
+            self.err(
+                "tls.expiry_warn_days",
+                format!("must be between 0 and 3650, got {}", t.expiry_warn_days),
+            );
+        }
+        if t.expiry_fail_days > t.expiry_warn_days {
+            self.err(
+                "tls.expiry_fail_days",
+                format!(
+                    "is {} but must not be above tls.expiry_warn_days ({})",
+                    t.expiry_fail_days, t.expiry_warn_days
+                ),
+            );
+        }
+        for (i, p) in t.alpn.iter().enumerate() {
+            if p.is_empty() || p.len() > 255 {
+                self.err(
+                    format!("tls.alpn[{i}]"),
+                    "must be 1 to 255 bytes, such as `h2` or `postgresql`",
+                );
+            }
+        }
+    }
+
+    /// Checks inline PEM now; a path is read when the check runs, on the machine that
+    /// runs it.
+    fn pem(&mut self, path: &str, source: &PemSource, key: bool) {
+        match source {
+            PemSource::Path(p) if p.trim().is_empty() => {
+                self.err(format!("{path}.path"), "must not be empty");
+            }
+            PemSource::Path(_) => {}
+            PemSource::Pem(text) => {
+                let parsed = if key {
+                    crate::engine::tls::parse_key(text).map(drop)
+                } else {
+                    crate::engine::tls::parse_certs(text).map(drop)
+                };
+                if let Err(why) = parsed {
+                    self.err(format!("{path}.pem"), why);
+                }
+            }
         }
     }
 

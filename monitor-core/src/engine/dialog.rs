@@ -5,8 +5,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use memchr::memmem;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout_at;
 
 use super::Clock;
@@ -41,8 +40,8 @@ pub(crate) enum DialogError {
 
 /// One connection's dialog state: every byte received so far and how much of it earlier
 /// steps consumed.
-pub(crate) struct Session<'a> {
-    stream: TcpStream,
+pub(crate) struct Session<'a, S> {
+    stream: S,
     buf: Vec<u8>,
     cursor: usize,
     cap: usize,
@@ -58,9 +57,9 @@ enum Read {
     Eof,
 }
 
-impl<'a> Session<'a> {
+impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     pub fn new(
-        stream: TcpStream,
+        stream: S,
         plan: &Compiled,
         deadline: tokio::time::Instant,
         clock: &'a dyn Clock,
@@ -80,6 +79,16 @@ impl<'a> Session<'a> {
     /// Every byte received.
     pub fn into_response(self) -> Vec<u8> {
         self.buf
+    }
+
+    /// Waits up to `limit` for anything the server sends unasked (a TLS alert after the
+    /// handshake, or an early banner, which is kept for the steps).
+    pub async fn settle(&mut self, limit: Duration) -> Result<(), DialogError> {
+        let until = (tokio::time::Instant::now() + limit).min(self.deadline);
+        match self.read(&Op::Any, until, false).await {
+            Ok(_) | Err(DialogError::Timeout { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Runs every step in order.

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::classify::{place, reproduce};
 use crate::escape::escape_excerpt;
-use crate::result::{AssertionOutcome, Attempt, ErrorKind, ProbeError, Status, Timings};
+use crate::result::{AssertionOutcome, Attempt, ErrorKind, ProbeError, Status, Timings, TlsReport};
 use crate::spec::{Comparison, Source, wire_name};
 use crate::validate::{Check, Compiled, Target};
 
@@ -18,6 +18,10 @@ pub(crate) struct Facts {
     pub address: Option<SocketAddr>,
     pub first_byte: Option<f64>,
     pub response: Vec<u8>,
+    pub tls: Option<TlsReport>,
+    /// TLS findings that set the verdict without stopping the dialog (expiry windows,
+    /// legacy versions accepted).
+    pub findings: Vec<(Status, ProbeError)>,
 }
 
 /// One attempt's verdict and the details a result carries.
@@ -26,6 +30,7 @@ pub(crate) struct AttemptOutcome {
     pub attempt: Attempt,
     pub assertions: Vec<AssertionOutcome>,
     pub excerpt: String,
+    pub tls: Option<TlsReport>,
 }
 
 pub(crate) fn judge(
@@ -45,7 +50,7 @@ pub(crate) fn judge(
             let outcomes: Vec<AssertionOutcome> = plan
                 .assertions
                 .iter()
-                .map(|c| evaluate(c, &timings, &facts.response))
+                .map(|c| evaluate(c, &timings, facts))
                 .collect();
             let failed: Vec<&AssertionOutcome> = outcomes.iter().filter(|o| !o.passed).collect();
             let verdict = if !failed.is_empty() {
@@ -57,7 +62,7 @@ pub(crate) fn judge(
                 // should_fail: the connection failing is what the monitor expects.
                 (Status::Passed, None)
             } else {
-                thresholds(plan, &timings)
+                worst(&facts.findings, thresholds(plan, &timings))
             };
             (verdict.0, verdict.1, outcomes)
         }
@@ -72,7 +77,28 @@ pub(crate) fn judge(
         },
         assertions,
         excerpt,
+        tls: facts.tls.clone(),
     }
+}
+
+/// The worst of the TLS findings and the threshold verdict; findings come first among
+/// equals, as they name the more specific cause.
+fn worst(
+    findings: &[(Status, ProbeError)],
+    thresholds: (Status, Option<ProbeError>),
+) -> (Status, Option<ProbeError>) {
+    let rank = |s: Status| match s {
+        Status::Failed => 2,
+        Status::Degraded => 1,
+        Status::Passed => 0,
+    };
+    let mut best = thresholds;
+    for (status, error) in findings.iter().rev() {
+        if rank(*status) >= rank(best.0) {
+            best = (*status, Some(error.clone()));
+        }
+    }
+    best
 }
 
 fn thresholds(plan: &Compiled, t: &Timings) -> (Status, Option<ProbeError>) {
@@ -161,27 +187,32 @@ fn assertion_error(
 }
 
 /// Evaluates one assertion on what the attempt measured.
-fn evaluate(check: &Check, t: &Timings, data: &[u8]) -> AssertionOutcome {
+fn evaluate(check: &Check, t: &Timings, facts: &Facts) -> AssertionOutcome {
     let a = &check.spec;
+    let tls = facts.tls.as_ref();
+    let leaf = tls.and_then(|r| r.chain.first());
+    let text = |v: Option<String>| match v {
+        Some(v) => (compare_data(a.comparison, &check.target, v.as_bytes()), v),
+        None => (false, "not measured".to_owned()),
+    };
+    let number = |v: Option<f64>| match (v, &check.target) {
+        (Some(v), Target::Number(n)) => (compare_numbers(a.comparison, v, *n), format!("{v}")),
+        _ => (false, "not measured".to_owned()),
+    };
     let (passed, actual) = match a.source {
         Source::ResponseData => (
-            compare_data(a.comparison, &check.target, data),
-            escape_excerpt(data, 120),
+            compare_data(a.comparison, &check.target, &facts.response),
+            escape_excerpt(&facts.response, 120),
         ),
-        time_source => {
-            let value = match time_source {
-                Source::ResponseTime => Some(t.total_ms),
-                Source::ConnectTime => t.connect_ms,
-                Source::FirstByteTime => t.first_byte_ms,
-                Source::ResponseData => None,
-            };
-            match (value, &check.target) {
-                (Some(v), Target::Number(n)) => {
-                    (compare_numbers(a.comparison, v, *n), format!("{v}"))
-                }
-                _ => (false, "not measured".to_owned()),
-            }
-        }
+        Source::ResponseTime => number(Some(t.total_ms)),
+        Source::ConnectTime => number(t.connect_ms),
+        Source::FirstByteTime => number(t.first_byte_ms),
+        Source::TlsDaysLeft => number(tls.and_then(|r| r.days_left).map(|d| d as f64)),
+        Source::TlsVersion => text(tls.and_then(|r| r.version.clone())),
+        Source::TlsCipher => text(tls.and_then(|r| r.cipher.clone())),
+        Source::TlsSubject => text(leaf.map(|c| c.subject.clone())),
+        Source::TlsIssuer => text(leaf.map(|c| c.issuer.clone())),
+        Source::TlsSan => text(leaf.map(|c| c.sans.join(", "))),
     };
     AssertionOutcome {
         source: a.source,

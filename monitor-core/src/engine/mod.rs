@@ -8,6 +8,10 @@ mod classify;
 mod connect;
 mod dialog;
 mod judge;
+pub mod legacy;
+mod secure;
+pub mod starttls;
+pub(crate) mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,7 +27,8 @@ use tokio::task::JoinSet;
 
 use crate::escape::escape_excerpt;
 use crate::result::{Attempt, CheckResult, ErrorKind, ProbeError, Status, Timings};
-use crate::validate::ValidMonitor;
+use crate::spec::{LegacyProbe, TlsMode};
+use crate::validate::{Compiled, ValidMonitor};
 
 /// A boxed future, as the [`Resolve`] and [`Clock`] traits return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -131,6 +136,8 @@ impl Clock for SystemClock {
 pub struct Engine {
     resolver: Arc<dyn Resolve>,
     clock: Arc<dyn Clock>,
+    /// The system trust store, loaded on the first TLS check that needs it.
+    roots: Arc<std::sync::OnceLock<Arc<rustls::RootCertStore>>>,
 }
 
 impl Default for Engine {
@@ -138,6 +145,7 @@ impl Default for Engine {
         Engine {
             resolver: Arc::new(SystemResolver),
             clock: Arc::new(SystemClock),
+            roots: Arc::default(),
         }
     }
 }
@@ -212,6 +220,7 @@ impl Engine {
             attempts,
             assertions: last.assertions,
             response_excerpt: last.excerpt,
+            tls: last.tls,
             started_at,
         }
     }
@@ -243,18 +252,143 @@ impl Engine {
             let connected = clock.now();
             timings.connect_ms = Some(millis(connected - t_connect));
             facts.address = Some(addr);
-            let mut session = dialog::Session::new(stream, plan, deadline, clock);
-            let outcome = session.run(&plan.ops).await;
-            facts.first_byte = session.first_byte.map(|t| millis(t - connected));
-            facts.response = session.into_response();
-            outcome.map_err(|e| classify::dialog_failure(spec, addr, e, &facts.response))
+            if spec.tls.mode == TlsMode::None {
+                let outcome = run_dialog(plan, stream, deadline, clock, None, &mut facts).await;
+                return outcome
+                    .map_err(|e| classify::dialog_failure(spec, addr, e, &facts.response));
+            }
+            self.secure(plan, stream, addr, deadline, &mut timings, &mut facts)
+                .await
         };
         let error: Option<ProbeError> = probe.await.err();
         timings.first_byte_ms = facts.first_byte;
         timings.total_ms = millis(clock.now() - t0);
+        if let (None, LegacyProbe::Degrade | LegacyProbe::Fail, Some(addr), Some(report)) = (
+            &error,
+            spec.tls.legacy_probe,
+            facts.address,
+            facts.tls.as_mut(),
+        ) {
+            let legacy = secure::legacy_report(spec, addr, deadline).await;
+            if let Some(finding) = secure::legacy_finding(spec, &legacy) {
+                facts.findings.push(finding);
+            }
+            report.legacy = Some(legacy);
+        }
         let excerpt = escape_excerpt(&facts.response, EXCERPT_BYTES);
         judge::judge(plan, error, timings, &facts, started_at, excerpt)
     }
+
+    /// The TLS settings of a monitor, built on first use.
+    fn tls_setup(&self, plan: &Compiled) -> Result<Arc<tls::Setup>, String> {
+        plan.tls
+            .get_or_init(|| {
+                tls::Setup::new(&plan.spec, || {
+                    self.roots.get_or_init(tls::system_roots).clone()
+                })
+                .map(Arc::new)
+            })
+            .clone()
+    }
+
+    /// STARTTLS when configured, the handshake, the chain judged, then the dialog over TLS.
+    async fn secure(
+        &self,
+        plan: &Compiled,
+        mut stream: tokio::net::TcpStream,
+        addr: SocketAddr,
+        deadline: tokio::time::Instant,
+        timings: &mut Timings,
+        facts: &mut judge::Facts,
+    ) -> Result<(), ProbeError> {
+        let spec = &plan.spec;
+        let clock = &*self.clock;
+        let step = || (tokio::time::Instant::now() + plan.read_timeout).min(deadline);
+        if let (TlsMode::Starttls, Some(protocol)) = (spec.tls.mode, spec.tls.starttls) {
+            secure::upgrade(spec, &mut stream, protocol, step()).await?;
+        }
+        let setup = self
+            .tls_setup(plan)
+            .map_err(|why| secure::config_error(spec, &why))?;
+        let capture = Arc::new(tls::Capture::default());
+        let t_tls = clock.now();
+        let handshake =
+            tokio::time::timeout_at(step(), tls::handshake(&setup, &capture, stream, spec)).await;
+        let now = clock.wall();
+        let (stream, negotiated) = match handshake {
+            Err(_) => {
+                facts.tls = secure::partial_report(spec, &setup, &capture, now);
+                return Err(secure::handshake_timeout(spec, &setup, plan.read_timeout));
+            }
+            Ok(Err(failed)) => {
+                facts.tls = secure::partial_report(spec, &setup, &capture, now);
+                let mut problem = failed.problem;
+                if failed.version_mismatch {
+                    let legacy = secure::legacy_report(spec, addr, deadline).await;
+                    if let Some(p) = secure::legacy_only(spec, &legacy) {
+                        problem = p;
+                    }
+                    let report = facts
+                        .tls
+                        .get_or_insert_with(|| secure::empty_report(&setup));
+                    report.legacy = Some(legacy);
+                    report.problems = vec![problem.kind];
+                }
+                return Err(secure::problem_error(problem));
+            }
+            Ok(Ok(done)) => done,
+        };
+        let ready = clock.now();
+        timings.tls_ms = Some(millis(ready - t_tls));
+        let (report, problems) = tls::judge_chain(spec, &setup, &capture.chain(), &negotiated, now);
+        let days_left = report.days_left;
+        facts.tls = Some(report);
+        if let Some(blocking) = secure::blocking(spec, &problems) {
+            return Err(blocking);
+        }
+        facts
+            .findings
+            .extend(secure::findings(spec, &problems, days_left));
+        // A server that asked for a client certificate may reject ours (or our lack of
+        // one) right after the handshake: give it a moment to say so.
+        let settle = capture.asked().then(|| plan.read_timeout.min(SETTLE));
+        let outcome = run_dialog(plan, stream, deadline, clock, settle, facts).await;
+        outcome.map_err(|e| match &e {
+            dialog::DialogError::Io { error, .. } => {
+                match tls::post_handshake_client_cert(spec, &setup, &capture, error) {
+                    Some(p) => secure::problem_error(p),
+                    None => classify::dialog_failure(spec, addr, e, &facts.response),
+                }
+            }
+            _ => classify::dialog_failure(spec, addr, e, &facts.response),
+        })
+    }
+}
+
+/// How long a check waits for a server that asked for a client certificate to reject it.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// Runs the dialog steps over a ready stream, recording the response and first byte.
+async fn run_dialog<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    plan: &Compiled,
+    stream: S,
+    deadline: tokio::time::Instant,
+    clock: &dyn Clock,
+    settle: Option<Duration>,
+    facts: &mut judge::Facts,
+) -> Result<(), dialog::DialogError> {
+    let ready = clock.now();
+    let mut session = dialog::Session::new(stream, plan, deadline, clock);
+    let mut outcome = match settle {
+        Some(limit) => session.settle(limit).await,
+        None => Ok(()),
+    };
+    if outcome.is_ok() {
+        outcome = session.run(&plan.ops).await;
+    }
+    facts.first_byte = session.first_byte.map(|t| millis(t - ready));
+    facts.response = session.into_response();
+    outcome
 }
 
 /// Checks every monitor, at most `concurrency` at once, and returns the results in the
@@ -327,6 +461,7 @@ fn internal_failure(engine: &Engine, monitor: &ValidMonitor, why: &str) -> Check
         attempts: vec![attempt],
         assertions: Vec::new(),
         response_excerpt: String::new(),
+        tls: None,
         started_at,
     }
 }

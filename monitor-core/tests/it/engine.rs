@@ -656,6 +656,7 @@ async fn result_json_has_the_documented_names() {
         "assertions",
         "response_excerpt",
         "started_at",
+        "tls",
     ];
     keys.sort_unstable();
     expected.sort_unstable();
@@ -671,7 +672,13 @@ async fn result_json_has_the_documented_names() {
         .collect();
     assert_eq!(
         timings,
-        ["connect_ms", "dns_ms", "first_byte_ms", "total_ms"]
+        [
+            "connect_ms",
+            "dns_ms",
+            "first_byte_ms",
+            "tls_ms",
+            "total_ms"
+        ]
     );
     assert!(v["timings"]["total_ms"].is_f64());
     let started = v["started_at"].as_str().unwrap();

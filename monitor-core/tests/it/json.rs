@@ -109,6 +109,7 @@ fn full_spec_writes_every_field() {
             "group",
             "target",
             "steps",
+            "tls",
             "assertions",
             "timeouts",
             "max_response_bytes",
@@ -159,6 +160,7 @@ fn default_monitor_json() {
             "tags",
             "target",
             "steps",
+            "tls",
             "assertions",
             "timeouts",
             "max_response_bytes",
@@ -186,6 +188,15 @@ fn default_monitor_json() {
             "tags": [],
             "target": {"host": "h", "port": 1, "ip_family": "any"},
             "steps": [],
+            "tls": {
+                "mode": "none",
+                "min_version": "tls1_2",
+                "alpn": [],
+                "allow_invalid": false,
+                "expiry_warn_days": 30,
+                "expiry_fail_days": 7,
+                "legacy_probe": "off"
+            },
             "assertions": [],
             "timeouts": {"connect_ms": 5000, "read_ms": 5000, "total_ms": 10000},
             "max_response_bytes": 65536,
@@ -423,7 +434,7 @@ fn parse_errors_name_the_path() {
         &minimal_with(r#""colour":"blue""#),
         "colour",
         "unknown field `colour`, expected one of `schema_version`, `id`, `name`, `description`, \
-         `tags`, `group`, `target`, `steps`, `assertions`, `timeouts`, `max_response_bytes`, \
+         `tags`, `group`, `target`, `steps`, `tls`, `assertions`, `timeouts`, `max_response_bytes`, \
          `degraded_response_time_ms`, `max_response_time_ms`, `should_fail`, `frequency`, \
          `locations`, `private_locations`, `activated`, `muted`, `run_parallel`, `test_only`, \
          `alert_channels`, `retry`",
@@ -803,6 +814,7 @@ fn result_schema_describes_results() {
     let timings = Timings {
         dns_ms: Some(0.5),
         connect_ms: Some(1.25),
+        tls_ms: None,
         first_byte_ms: None,
         total_ms: 12.0,
     };
@@ -843,6 +855,7 @@ fn result_schema_describes_results() {
             passed: false,
         }],
         response_excerpt: "-ERR\\r\\n".into(),
+        tls: None,
         started_at,
     };
     let value: Value = serde_json::from_str(&result.to_json()).unwrap();

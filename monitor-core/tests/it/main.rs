@@ -2,6 +2,9 @@
 
 mod engine;
 mod json;
+mod legacy;
 mod props;
 mod servers;
+mod starttls;
+mod tls;
 mod validation;

@@ -144,7 +144,7 @@ fn fitting_assertion() -> impl Strategy<Value = Assertion> {
         .prop_flat_map(|(source, comparison)| {
             let target = if !comparison.needs_target() {
                 Just(String::new()).boxed()
-            } else if source.is_time()
+            } else if source.is_numeric()
                 || matches!(comparison, Comparison::LessThan | Comparison::GreaterThan)
             {
                 (0u32..100_000).prop_map(|n| n.to_string()).boxed()
@@ -258,6 +258,7 @@ fn spec() -> impl Strategy<Value = TcpMonitor> {
             group,
             target,
             steps,
+            tls: monitor_core::Tls::default(),
             assertions,
             timeouts: Timeouts {
                 connect_ms,

@@ -787,7 +787,23 @@ pub(crate) fn full_spec() -> TcpMonitor {
         .max_response_bytes(1024)
         .should_fail(false)
         .frequency(Frequency::S30)
-        .retry(RetryStrategy::Linear(backoff(10, 3, 120)));
+        .retry(RetryStrategy::Linear(backoff(10, 3, 120)))
+        .starttls(StartTls::Smtp)
+        .tls_with(|t| {
+            t.server_name = Some("mail.example.com".into());
+            t.ca = Some(PemSource::Path("/etc/ssl/private-ca.pem".into()));
+            t.client_cert = Some(ClientCert {
+                cert: PemSource::Path("/etc/monitor/client.pem".into()),
+                key: PemSource::Path("/etc/monitor/client.key".into()),
+            });
+            t.min_version = TlsVersion::Tls13;
+            t.alpn = vec!["smtp".into()];
+            t.expiry_warn_days = 21;
+            t.expiry_fail_days = 5;
+            t.legacy_probe = LegacyProbe::Degrade;
+        })
+        .assert(tls_version().equals("TLSv1.3"))
+        .assert(tls_days_left().greater_than(14));
     spec.locations = vec!["eu-west-1".into(), "us-east-1".into()];
     spec.private_locations = vec!["office".into()];
     spec.alert_channels = vec!["ops-email".into(), "pagerduty".into()];
@@ -826,4 +842,117 @@ fn display_lists_every_problem() {
         "invalid monitor: name: must not be empty or blank"
     );
     assert_eq!(one.0[0].to_string(), "name: must not be empty or blank");
+}
+
+#[test]
+fn tls_rules() {
+    let direct = |m: &mut TcpMonitor| m.tls.mode = TlsMode::Direct;
+    check(
+        |m| m.tls.mode = TlsMode::Starttls,
+        &[(
+            "tls.starttls",
+            "is required with tls.mode `starttls`; use one of smtp, imap, pop3, ftp, postgres, mysql, ldap",
+        )],
+    );
+    check(
+        |m| {
+            direct(m);
+            m.tls.starttls = Some(StartTls::Smtp);
+        },
+        &[(
+            "tls.starttls",
+            "`smtp` conflicts with tls.mode `direct`; set tls.mode to `starttls`",
+        )],
+    );
+    check(
+        |m| {
+            m.tls.server_name = Some("db.test".into());
+            m.tls.allow_invalid = true;
+            m.tls.legacy_probe = LegacyProbe::Fail;
+            m.assertions.push(tls_days_left().greater_than(10));
+        },
+        &[
+            ("tls.server_name", "has no effect without TLS; set tls.mode"),
+            ("tls.allow_invalid", "has no effect without TLS"),
+            ("tls.legacy_probe", "has no effect without TLS"),
+            ("assertions[0].source", "`tls_days_left` needs TLS"),
+        ],
+    );
+    check(
+        |m| {
+            direct(m);
+            m.tls.server_name = Some("bad name".into());
+        },
+        &[("tls.server_name", "is not a valid host")],
+    );
+    check(
+        |m| {
+            direct(m);
+            m.tls.ca = Some(PemSource::Pem("not pem".into()));
+        },
+        &[("tls.ca.pem", "holds no `-----BEGIN CERTIFICATE-----` block")],
+    );
+    check(
+        |m| {
+            direct(m);
+            m.tls.ca = Some(PemSource::Path(" ".into()));
+        },
+        &[("tls.ca.path", "must not be empty")],
+    );
+    check(
+        |m| {
+            direct(m);
+            m.tls.client_cert = Some(ClientCert {
+                cert: PemSource::Path("/etc/monitor/client.pem".into()),
+                key: PemSource::Pem(
+                    "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into(),
+                ),
+            });
+        },
+        &[("tls.client_cert.key.pem", "holds no usable private key")],
+    );
+    check(
+        |m| {
+            direct(m);
+            m.tls.expiry_warn_days = 5;
+            m.tls.expiry_fail_days = 7;
+        },
+        &[(
+            "tls.expiry_fail_days",
+            "is 7 but must not be above tls.expiry_warn_days (5)",
+        )],
+    );
+    check(
+        |m| {
+            direct(m);
+            m.tls.expiry_warn_days = 4000;
+            m.tls.expiry_fail_days = 0;
+        },
+        &[("tls.expiry_warn_days", "must be between 0 and 3650")],
+    );
+    check(
+        |m| {
+            direct(m);
+            m.tls.alpn = vec!["h2".into(), String::new()];
+        },
+        &[("tls.alpn[1]", "must be 1 to 255 bytes")],
+    );
+    check(
+        |m| {
+            direct(m);
+            m.assertions.push(tls_subject().less_than(3));
+        },
+        &[(
+            "assertions[0].comparison",
+            "`less_than` does not apply to `tls_subject`",
+        )],
+    );
+    check(
+        |m| {
+            direct(m);
+            m.assertions.push(tls_days_left().greater_than(-3));
+            m.assertions.push(tls_version().equals("TLSv1.3"));
+        },
+        &[],
+    );
 }

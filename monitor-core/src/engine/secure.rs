@@ -1,0 +1,313 @@
+//! The TLS side of a check around the handshake: STARTTLS upgrades, the legacy probe,
+//! and turning TLS problems into errors and findings by the monitor's policy.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+
+use super::legacy::{self, LegacyAnswer, LegacyVersion};
+use super::starttls;
+use super::target_string;
+use super::tls::{self, Capture, Problem, Setup};
+use crate::result::{ErrorKind, LegacyReport, ProbeError, Status, TlsReport};
+use crate::spec::{LegacyProbe, StartTls, TcpMonitor, TlsMode};
+
+/// The name a monitor introduces itself with in EHLO and the like.
+pub(crate) const CLIENT_NAME: &str = "monitor.invalid";
+
+pub(crate) fn problem_error(p: Problem) -> ProbeError {
+    ProbeError {
+        kind: p.kind,
+        message: p.message,
+        hints: p.hints,
+    }
+}
+
+/// Runs the protocol's STARTTLS dialog before the handshake.
+pub(crate) async fn upgrade(
+    spec: &TcpMonitor,
+    stream: &mut TcpStream,
+    protocol: StartTls,
+    until: Instant,
+) -> Result<(), ProbeError> {
+    let target = target_string(&spec.target.host, spec.target.port);
+    let look = tls::s_client(
+        spec,
+        spec.tls.server_name.as_deref().unwrap_or(&spec.target.host),
+    );
+    match timeout_at(until, starttls::negotiate(stream, protocol, CLIENT_NAME)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            let kind = starttls_kind(&e);
+            let hints = match kind {
+                ErrorKind::StarttlsNotOffered => vec![
+                    format!("enable STARTTLS in the {} server's configuration", protocol.openssl_name()),
+                    "or the service serves TLS directly: set tls.mode to direct (often on another port)".to_owned(),
+                    look,
+                ],
+                ErrorKind::ClosedEarly => vec![
+                    "the service may refuse this client before the upgrade (connection limit, access list)".to_owned(),
+                    look,
+                ],
+                _ => vec![
+                    format!("check that port {} serves {}", spec.target.port, protocol.openssl_name()),
+                    "the service may already expect TLS on this port: set tls.mode to direct".to_owned(),
+                    look,
+                ],
+            };
+            Err(ProbeError {
+                kind,
+                message: format!("STARTTLS with {target} failed: {e}"),
+                hints,
+            })
+        }
+        Err(_) => Err(ProbeError {
+            kind: ErrorKind::ReadTimeout,
+            message: format!(
+                "STARTTLS with {target} did not finish within the read timeout of {} ms",
+                spec.timeouts.read_ms
+            ),
+            hints: vec![
+                format!(
+                    "the service may not speak {} on this port",
+                    protocol.openssl_name()
+                ),
+                "the service may be slow or overloaded".to_owned(),
+                look,
+            ],
+        }),
+    }
+}
+
+fn starttls_kind(e: &starttls::StartTlsError) -> ErrorKind {
+    use starttls::StartTlsFailure as F;
+    match e.kind() {
+        F::NotOffered => ErrorKind::StarttlsNotOffered,
+        F::Refused | F::UnexpectedReply => ErrorKind::StarttlsFailed,
+        F::Closed => ErrorKind::ClosedEarly,
+        F::TooLarge => ErrorKind::ResponseTooLarge,
+        F::Io => match e {
+            starttls::StartTlsError::Io { error, .. }
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                ErrorKind::Reset
+            }
+            _ => ErrorKind::Io,
+        },
+    }
+}
+
+pub(crate) fn config_error(spec: &TcpMonitor, why: &str) -> ProbeError {
+    ProbeError {
+        kind: ErrorKind::TlsConfig,
+        message: format!("the TLS settings of {} cannot be loaded: {why}", spec.id),
+        hints: vec![
+            "check that the CA and client certificate files exist on this machine and hold PEM"
+                .to_owned(),
+        ],
+    }
+}
+
+pub(crate) fn handshake_timeout(spec: &TcpMonitor, setup: &Setup, limit: Duration) -> ProbeError {
+    ProbeError {
+        kind: ErrorKind::HandshakeFailure,
+        message: format!(
+            "the TLS handshake with {} did not finish within {} ms",
+            target_string(&spec.target.host, spec.target.port),
+            limit.as_millis()
+        ),
+        hints: vec![
+            "the port may not serve TLS and waits for plaintext input".to_owned(),
+            "the service may be overloaded".to_owned(),
+            tls::s_client(spec, &setup.name),
+        ],
+    }
+}
+
+/// A report from whatever a failed handshake captured, when the server sent a chain.
+pub(crate) fn partial_report(
+    spec: &TcpMonitor,
+    setup: &Setup,
+    capture: &Arc<Capture>,
+    now: OffsetDateTime,
+) -> Option<TlsReport> {
+    let chain = capture.chain();
+    if chain.is_empty() {
+        return None;
+    }
+    let negotiated = tls::Negotiated {
+        version: None,
+        cipher: None,
+        alpn: None,
+    };
+    Some(tls::judge_chain(spec, setup, &chain, &negotiated, now).0)
+}
+
+/// A report for a handshake that captured no certificate.
+pub(crate) fn empty_report(setup: &Setup) -> TlsReport {
+    TlsReport {
+        version: None,
+        cipher: None,
+        alpn: None,
+        server_name: setup.name.clone(),
+        verified: false,
+        problems: Vec::new(),
+        chain: Vec::new(),
+        earliest_expiry: None,
+        days_left: None,
+        earliest_expiry_subject: None,
+        legacy: None,
+    }
+}
+
+/// The problem that stops the check before the dialog: an expired certificate always,
+/// any other validity problem unless `allow_invalid`. A certificate inside the expiry
+/// windows does not stop the dialog.
+pub(crate) fn blocking(spec: &TcpMonitor, problems: &[Problem]) -> Option<ProbeError> {
+    let stops = |p: &&Problem| {
+        p.kind == ErrorKind::CertificateExpired
+            || (!spec.tls.allow_invalid && p.kind != ErrorKind::CertificateExpiring)
+    };
+    let first = problems.iter().find(stops)?;
+    let mut error = problem_error(first.clone());
+    let others: Vec<&str> = problems
+        .iter()
+        .filter(|p| p.kind != first.kind)
+        .map(|p| p.kind.as_str())
+        .collect();
+    if !others.is_empty() {
+        error.message = format!("{} (also: {})", error.message, others.join(", "));
+    }
+    Some(error)
+}
+
+/// Problems that do not stop the dialog but set the verdict: the expiry windows.
+pub(crate) fn findings(
+    spec: &TcpMonitor,
+    problems: &[Problem],
+    days_left: Option<i64>,
+) -> Vec<(Status, ProbeError)> {
+    let fail = days_left.is_some_and(|d| d < i64::from(spec.tls.expiry_fail_days));
+    problems
+        .iter()
+        .filter(|p| p.kind == ErrorKind::CertificateExpiring)
+        .map(|p| {
+            let status = if fail {
+                Status::Failed
+            } else {
+                Status::Degraded
+            };
+            (status, problem_error(p.clone()))
+        })
+        .collect()
+}
+
+/// Asks, on fresh connections, whether the server accepts TLS 1.0 and TLS 1.1.
+pub(crate) async fn legacy_report(
+    spec: &TcpMonitor,
+    addr: SocketAddr,
+    deadline: Instant,
+) -> LegacyReport {
+    let mut report = LegacyReport {
+        tls1_0: None,
+        tls1_1: None,
+    };
+    for version in [LegacyVersion::Tls1_0, LegacyVersion::Tls1_1] {
+        let answer = timeout_at(deadline, legacy_once(spec, addr, version)).await;
+        let accepted = match answer {
+            Ok(Some(LegacyAnswer::Accepted { .. })) => Some(true),
+            Ok(Some(LegacyAnswer::Rejected { .. })) => Some(false),
+            _ => None,
+        };
+        match version {
+            LegacyVersion::Tls1_0 => report.tls1_0 = accepted,
+            LegacyVersion::Tls1_1 => report.tls1_1 = accepted,
+        }
+    }
+    report
+}
+
+async fn legacy_once(
+    spec: &TcpMonitor,
+    addr: SocketAddr,
+    version: LegacyVersion,
+) -> Option<LegacyAnswer> {
+    let mut stream = TcpStream::connect(addr).await.ok()?;
+    if let (TlsMode::Starttls, Some(protocol)) = (spec.tls.mode, spec.tls.starttls) {
+        starttls::negotiate(&mut stream, protocol, CLIENT_NAME)
+            .await
+            .ok()?;
+    }
+    let name = spec.tls.server_name.as_deref().unwrap_or(&spec.target.host);
+    legacy::probe(&mut stream, version, Some(name)).await.ok()
+}
+
+fn accepted_versions(report: &LegacyReport) -> Vec<&'static str> {
+    [(report.tls1_0, "TLS 1.0"), (report.tls1_1, "TLS 1.1")]
+        .into_iter()
+        .filter(|(accepted, _)| *accepted == Some(true))
+        .map(|(_, name)| name)
+        .collect()
+}
+
+/// After a version mismatch: the server speaks only legacy versions.
+pub(crate) fn legacy_only(spec: &TcpMonitor, report: &LegacyReport) -> Option<Problem> {
+    let versions = accepted_versions(report);
+    if versions.is_empty() {
+        return None;
+    }
+    let target = target_string(&spec.target.host, spec.target.port);
+    Some(Problem {
+        kind: ErrorKind::LegacyProtocol,
+        message: format!(
+            "{target} speaks only {}, which are deprecated and insecure (RFC 8996); the monitor requires TLS 1.2 or newer",
+            versions.join(" and ")
+        ),
+        hints: vec![
+            "enable TLS 1.2 and 1.3 in the service's configuration and disable TLS 1.0 and 1.1"
+                .to_owned(),
+            "an old OpenSSL or Java runtime may be the cause: upgrade it".to_owned(),
+            format!(
+                "look by hand: openssl s_client -connect {target} -tls1 -cipher 'DEFAULT:@SECLEVEL=0'"
+            ),
+        ],
+    })
+}
+
+/// The opt-in finding: the server still accepts a legacy version beside modern ones.
+pub(crate) fn legacy_finding(
+    spec: &TcpMonitor,
+    report: &LegacyReport,
+) -> Option<(Status, ProbeError)> {
+    let versions = accepted_versions(report);
+    if versions.is_empty() {
+        return None;
+    }
+    let status = match spec.tls.legacy_probe {
+        LegacyProbe::Off => return None,
+        LegacyProbe::Degrade => Status::Degraded,
+        LegacyProbe::Fail => Status::Failed,
+    };
+    let target = target_string(&spec.target.host, spec.target.port);
+    Some((
+        status,
+        ProbeError {
+            kind: ErrorKind::LegacyTlsAccepted,
+            message: format!(
+                "{target} still accepts {}, which are deprecated and insecure (RFC 8996)",
+                versions.join(" and ")
+            ),
+            hints: vec![
+                "disable TLS 1.0 and 1.1 in the service's configuration (for example ssl_protocols TLSv1.2 TLSv1.3)".to_owned(),
+                format!("look by hand: openssl s_client -connect {target} -tls1 -cipher 'DEFAULT:@SECLEVEL=0'"),
+            ],
+        },
+    ))
+}

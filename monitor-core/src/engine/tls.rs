@@ -1,0 +1,960 @@
+//! TLS for a check: the rustls client settings (trust, client certificate, versions, ALPN),
+//! a handshake that always captures the presented chain, the facts of every certificate,
+//! and the classification of what went wrong into kinds with hints.
+
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
+use rustls::{
+    AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
+    SignatureScheme,
+};
+use time::OffsetDateTime;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+use x509_parser::public_key::PublicKey;
+
+use super::target_string;
+use crate::escape::escape_excerpt;
+use crate::result::{CertInfo, ErrorKind, TlsReport};
+use crate::spec::{PemSource, TcpMonitor, TlsMode, TlsVersion};
+
+/// A TLS problem: its kind, what it is in words, and what to try.
+#[derive(Debug, Clone)]
+pub(crate) struct Problem {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub hints: Vec<String>,
+}
+
+impl Problem {
+    fn new(kind: ErrorKind, message: String, hints: Vec<String>) -> Self {
+        Problem {
+            kind,
+            message,
+            hints,
+        }
+    }
+}
+
+/// A monitor's TLS settings made ready for handshakes. Built once per monitor.
+pub(crate) struct Setup {
+    provider: Arc<CryptoProvider>,
+    verifier: Arc<WebPkiServerVerifier>,
+    client: Option<Arc<CertifiedKey>>,
+    versions: &'static [&'static rustls::SupportedProtocolVersion],
+    alpn: Vec<Vec<u8>>,
+    /// The name verified and (for DNS names) sent as SNI.
+    pub server_name: ServerName<'static>,
+    /// The same, as text.
+    pub name: String,
+    /// How many trust anchors the verifier has.
+    pub anchors: usize,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+static TLS12_AND_13: [&rustls::SupportedProtocolVersion; 2] =
+    [&rustls::version::TLS13, &rustls::version::TLS12];
+static TLS13_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+
+/// Loads the system trust store (`SSL_CERT_FILE` and `SSL_CERT_DIR` are honoured).
+pub(crate) fn system_roots() -> Arc<RootCertStore> {
+    let loaded = rustls_native_certs::load_native_certs();
+    for e in &loaded.errors {
+        tracing::warn!(error = %e, "could not load some system CA certificates");
+    }
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(loaded.certs);
+    tracing::debug!(added, ignored, "loaded system CA certificates");
+    Arc::new(roots)
+}
+
+/// Reads PEM from a file or inline text.
+fn pem_text(source: &PemSource) -> Result<String, String> {
+    match source {
+        PemSource::Pem(text) => Ok(text.clone()),
+        PemSource::Path(path) => {
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read `{path}`: {e}"))
+        }
+    }
+}
+
+/// Parses every certificate of a PEM text.
+pub(crate) fn parse_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not valid PEM certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err("holds no `-----BEGIN CERTIFICATE-----` block".to_owned());
+    }
+    Ok(certs)
+}
+
+/// Parses the private key of a PEM text.
+pub(crate) fn parse_key(pem: &str) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| format!("holds no usable private key (PKCS#8, PKCS#1 or SEC1): {e}"))
+}
+
+impl Setup {
+    /// Builds the settings; `system` gives the system trust store when the monitor names
+    /// no CA. Errors say which setting could not be loaded.
+    pub fn new(
+        spec: &TcpMonitor,
+        system: impl FnOnce() -> Arc<RootCertStore>,
+    ) -> Result<Setup, String> {
+        let tls = &spec.tls;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = match &tls.ca {
+            None => system(),
+            Some(source) => {
+                let pem = pem_text(source).map_err(|e| format!("tls.ca: {e}"))?;
+                let mut roots = RootCertStore::empty();
+                for cert in parse_certs(&pem).map_err(|e| format!("tls.ca: {e}"))? {
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("tls.ca: a certificate is not usable as a CA: {e}"))?;
+                }
+                Arc::new(roots)
+            }
+        };
+        let anchors = roots.len();
+        let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+            .build()
+            .map_err(|e| format!("tls.ca: {e}"))?;
+        let client = match &tls.client_cert {
+            None => None,
+            Some(cc) => {
+                let chain = pem_text(&cc.cert)
+                    .and_then(|p| parse_certs(&p))
+                    .map_err(|e| format!("tls.client_cert.cert: {e}"))?;
+                let key = pem_text(&cc.key)
+                    .and_then(|p| parse_key(&p))
+                    .map_err(|e| format!("tls.client_cert.key: {e}"))?;
+                let key = provider
+                    .key_provider
+                    .load_private_key(key)
+                    .map_err(|e| format!("tls.client_cert.key: {e}"))?;
+                Some(Arc::new(CertifiedKey::new(chain, key)))
+            }
+        };
+        let name = tls
+            .server_name
+            .clone()
+            .unwrap_or_else(|| spec.target.host.clone());
+        let server_name = match name.parse::<IpAddr>() {
+            Ok(ip) => ServerName::IpAddress(ip.into()),
+            Err(_) => ServerName::try_from(name.clone())
+                .map_err(|e| format!("tls.server_name: `{name}` is not a valid name: {e}"))?,
+        };
+        Ok(Setup {
+            provider,
+            verifier,
+            client,
+            versions: match tls.min_version {
+                TlsVersion::Tls12 => &TLS12_AND_13,
+                TlsVersion::Tls13 => &TLS13_ONLY,
+            },
+            alpn: tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            server_name,
+            name,
+            anchors,
+        })
+    }
+
+    /// A client configuration for one handshake, capturing into `capture`.
+    fn config(&self, capture: &Arc<Capture>) -> Result<ClientConfig, rustls::Error> {
+        let mut config = ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(self.versions)?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Capturing {
+                capture: capture.clone(),
+                algorithms: self.provider.signature_verification_algorithms,
+            }))
+            .with_client_cert_resolver(Arc::new(ClientAuth {
+                capture: capture.clone(),
+                key: self.client.clone(),
+            }));
+        config.alpn_protocols = self.alpn.clone();
+        config.resumption = rustls::client::Resumption::disabled();
+        Ok(config)
+    }
+}
+
+/// What one handshake saw, filled in while it runs.
+#[derive(Debug, Default)]
+pub(crate) struct Capture {
+    chain: Mutex<Vec<CertificateDer<'static>>>,
+    asked_for_client_cert: AtomicBool,
+}
+
+impl Capture {
+    /// Whether the server asked for a client certificate.
+    pub fn asked(&self) -> bool {
+        self.asked_for_client_cert.load(Ordering::Relaxed)
+    }
+
+    /// The chain the server presented, leaf first.
+    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.chain.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+/// Accepts any chain during the handshake (signatures are still checked) and keeps it, so
+/// that it can be reported and judged after the handshake even when it is invalid.
+#[derive(Debug)]
+struct Capturing {
+    capture: Arc<Capture>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Capturing {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok(mut chain) = self.capture.chain.lock() {
+            chain.clear();
+            chain.push(end_entity.clone().into_owned());
+            chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Offers the configured client certificate and notes that the server asked for one.
+#[derive(Debug)]
+struct ClientAuth {
+    capture: Arc<Capture>,
+    key: Option<Arc<CertifiedKey>>,
+}
+
+impl ResolvesClientCert for ClientAuth {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        self.capture
+            .asked_for_client_cert
+            .store(true, Ordering::Relaxed);
+        self.key.clone()
+    }
+
+    fn has_certs(&self) -> bool {
+        self.key.is_some()
+    }
+}
+
+/// A stream that remembers the first bytes the server sent, to recognise a server that
+/// answers a ClientHello in plaintext.
+#[derive(Debug)]
+pub(crate) struct Recording<S> {
+    inner: S,
+    first: Vec<u8>,
+}
+
+const RECORDED: usize = 128;
+
+impl<S> Recording<S> {
+    pub fn new(inner: S) -> Self {
+        Recording {
+            inner,
+            first: Vec::new(),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Recording<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if self.first.len() < RECORDED {
+            let new = &buf.filled()[before..];
+            let take = new.len().min(RECORDED - self.first.len());
+            let copied = new[..take].to_vec();
+            self.first.extend_from_slice(&copied);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Recording<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The TLS stream a dialog continues over.
+pub(crate) type Stream = TlsStream<Recording<TcpStream>>;
+
+/// What a completed handshake negotiated.
+#[derive(Debug)]
+pub(crate) struct Negotiated {
+    pub version: Option<String>,
+    pub cipher: Option<String>,
+    pub alpn: Option<String>,
+}
+
+/// A failed handshake: the problem, what was captured, and whether the failure looks like
+/// a protocol version mismatch (worth asking the legacy probe about).
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub problem: Problem,
+    pub version_mismatch: bool,
+}
+
+/// Runs the handshake on a connected (and, for STARTTLS, upgraded) stream.
+pub(crate) async fn handshake(
+    setup: &Setup,
+    capture: &Arc<Capture>,
+    stream: TcpStream,
+    spec: &TcpMonitor,
+) -> Result<(Stream, Negotiated), Failed> {
+    let config = setup.config(capture).map_err(|e| Failed {
+        problem: Problem::new(
+            ErrorKind::TlsConfig,
+            format!("the TLS settings cannot be used: {e}"),
+            vec![],
+        ),
+        version_mismatch: false,
+    })?;
+    let connector = TlsConnector::from(Arc::new(config));
+    let connecting = connector
+        .connect(setup.server_name.clone(), Recording::new(stream))
+        .into_fallible();
+    match connecting.await {
+        Ok(stream) => {
+            let (_, conn) = stream.get_ref();
+            let negotiated = Negotiated {
+                version: conn.protocol_version().map(version_name),
+                cipher: conn
+                    .negotiated_cipher_suite()
+                    .map(|s| format!("{:?}", s.suite())),
+                alpn: conn
+                    .alpn_protocol()
+                    .map(|p| String::from_utf8_lossy(p).into_owned()),
+            };
+            Ok((stream, negotiated))
+        }
+        Err((error, recorded)) => Err(classify_handshake(
+            spec,
+            setup,
+            capture,
+            &error,
+            &recorded.first,
+        )),
+    }
+}
+
+/// `TLSv1.3` and so on, as openssl names versions.
+pub(crate) fn version_name(v: rustls::ProtocolVersion) -> String {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+        rustls::ProtocolVersion::TLSv1_1 => "TLSv1.1".to_owned(),
+        rustls::ProtocolVersion::TLSv1_0 => "TLSv1.0".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The command that shows the handshake by hand.
+pub(crate) fn s_client(spec: &TcpMonitor, name: &str) -> String {
+    let t = &spec.target;
+    let connect = target_string(&t.host, t.port);
+    let starttls = match (spec.tls.mode, spec.tls.starttls) {
+        (TlsMode::Starttls, Some(p)) => format!(" -starttls {}", p.openssl_name()),
+        _ => String::new(),
+    };
+    let sni = if name.parse::<IpAddr>().is_ok() {
+        String::new()
+    } else {
+        format!(" -servername {name}")
+    };
+    format!(
+        "look by hand: openssl s_client -connect {connect}{sni}{starttls} -showcerts </dev/null"
+    )
+}
+
+/// The rustls error inside an I/O error, if any.
+pub(crate) fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+}
+
+fn classify_handshake(
+    spec: &TcpMonitor,
+    setup: &Setup,
+    capture: &Capture,
+    error: &io::Error,
+    first: &[u8],
+) -> Failed {
+    let target = target_string(&spec.target.host, spec.target.port);
+    let look = s_client(spec, &setup.name);
+    let fail = |kind, message: String, mut hints: Vec<String>, version_mismatch| {
+        hints.push(look.clone());
+        Failed {
+            problem: Problem::new(kind, message, hints),
+            version_mismatch,
+        }
+    };
+    // A TLS record starts with a content type 20..=23 and major version 3.
+    let is_tls = |b: &[u8]| b.len() < 2 || ((0x14..=0x17).contains(&b[0]) && b[1] == 3);
+    if !first.is_empty() && !is_tls(first) {
+        return fail(
+            ErrorKind::PlaintextResponse,
+            format!(
+                "{target} answered the TLS handshake in plaintext: `{}`",
+                escape_excerpt(first, 80)
+            ),
+            vec![
+                "the service may expect STARTTLS: set tls.mode to starttls with its protocol"
+                    .to_owned(),
+                "TLS may be served on another port (465 SMTPS, 993 IMAPS, 995 POP3S, 636 LDAPS)"
+                    .to_owned(),
+                "or TLS is not enabled on the service at all".to_owned(),
+            ],
+            false,
+        );
+    }
+    let asked = capture.asked();
+    let no_cert = spec.tls.client_cert.is_none();
+    match rustls_error(error) {
+        Some(rustls::Error::AlertReceived(alert)) => {
+            let alert_name = format!("{alert:?}");
+            if asked
+                && matches!(
+                    alert,
+                    AlertDescription::CertificateRequired
+                        | AlertDescription::HandshakeFailure
+                        | AlertDescription::BadCertificate
+                        | AlertDescription::UnknownCA
+                        | AlertDescription::AccessDenied
+                        | AlertDescription::CertificateUnknown
+                )
+            {
+                return client_cert_problem(spec, &look, &alert_name, no_cert);
+            }
+            match alert {
+                AlertDescription::ProtocolVersion => fail(
+                    ErrorKind::NoCommonProtocol,
+                    format!(
+                        "{target} shares no TLS version with the monitor (it sent alert {alert_name}; the monitor offers {})",
+                        offered(spec)
+                    ),
+                    vec![
+                        "the server may speak only TLS 1.0 or 1.1, which are deprecated: upgrade its TLS configuration".to_owned(),
+                        "or tls.min_version is set higher than the server supports".to_owned(),
+                    ],
+                    true,
+                ),
+                _ => fail(
+                    ErrorKind::HandshakeFailure,
+                    format!("the TLS handshake with {target} failed: the server sent alert {alert_name}"),
+                    vec![
+                        "the server and the monitor may share no cipher suite or signature algorithm".to_owned(),
+                        "the server may reject the SNI name; set tls.server_name to the name it serves".to_owned(),
+                    ],
+                    matches!(alert, AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity),
+                ),
+            }
+        }
+        Some(rustls::Error::PeerIncompatible(why)) => fail(
+            ErrorKind::NoCommonProtocol,
+            format!("{target} has no TLS version or cipher in common with the monitor: {why:?}"),
+            vec![
+                "upgrade the server's TLS configuration to TLS 1.2 or 1.3 with modern ciphers"
+                    .to_owned(),
+            ],
+            true,
+        ),
+        Some(other) => fail(
+            ErrorKind::HandshakeFailure,
+            format!("the TLS handshake with {target} failed: {other}"),
+            vec![
+                "the server's TLS implementation sent something the monitor cannot accept"
+                    .to_owned(),
+            ],
+            false,
+        ),
+        None if asked
+            && matches!(
+                error.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            client_cert_problem(spec, &look, "a closed connection", no_cert)
+        }
+        None => {
+            let what = match error.kind() {
+                io::ErrorKind::UnexpectedEof => "the server closed the connection".to_owned(),
+                io::ErrorKind::ConnectionReset => "the server reset the connection".to_owned(),
+                _ => error.to_string(),
+            };
+            fail(
+                ErrorKind::HandshakeFailure,
+                format!("the TLS handshake with {target} failed: {what}"),
+                vec![
+                    "the port may not serve TLS, or the server may reject the SNI name".to_owned(),
+                    "the server may speak only TLS 1.0 or 1.1, which the monitor does not offer"
+                        .to_owned(),
+                ],
+                true,
+            )
+        }
+    }
+}
+
+fn offered(spec: &TcpMonitor) -> &'static str {
+    match spec.tls.min_version {
+        TlsVersion::Tls12 => "TLS 1.2 and 1.3",
+        TlsVersion::Tls13 => "TLS 1.3 only",
+    }
+}
+
+fn client_cert_problem(spec: &TcpMonitor, look: &str, answer: &str, no_cert: bool) -> Failed {
+    let target = target_string(&spec.target.host, spec.target.port);
+    let (message, hints) = if no_cert {
+        (
+            format!(
+                "{target} requires a client certificate and the monitor sent none (it answered with {answer})"
+            ),
+            vec![
+                "set tls.client_cert with a certificate the server's CA issued, and its key"
+                    .to_owned(),
+            ],
+        )
+    } else {
+        (
+            format!("{target} rejected the monitor's client certificate (it answered with {answer})"),
+            vec![
+                "the client certificate may be expired, or issued by a CA the server does not trust".to_owned(),
+                "check the server's client CA list: openssl s_client shows `Acceptable client certificate CA names`".to_owned(),
+            ],
+        )
+    };
+    let mut hints = hints;
+    hints.push(look.to_owned());
+    Failed {
+        problem: Problem::new(ErrorKind::ClientCertificateRequired, message, hints),
+        version_mismatch: false,
+    }
+}
+
+/// A failure after the handshake that is the server rejecting the client certificate
+/// (TLS 1.3 servers send that alert after the handshake).
+pub(crate) fn post_handshake_client_cert(
+    spec: &TcpMonitor,
+    setup: &Setup,
+    capture: &Capture,
+    error: &io::Error,
+) -> Option<Problem> {
+    if !capture.asked() {
+        return None;
+    }
+    let answer = match rustls_error(error) {
+        Some(rustls::Error::AlertReceived(alert)) => format!("alert {alert:?}"),
+        None if matches!(
+            error.kind(),
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+        ) =>
+        {
+            "a closed connection".to_owned()
+        }
+        _ => return None,
+    };
+    let look = s_client(spec, &setup.name);
+    Some(client_cert_problem(spec, &look, &answer, spec.tls.client_cert.is_none()).problem)
+}
+
+/// Judges the presented chain: every certificate's facts, and every problem (trust,
+/// name, validity, expiry policy), most serious first.
+pub(crate) fn judge_chain(
+    spec: &TcpMonitor,
+    setup: &Setup,
+    chain: &[CertificateDer<'static>],
+    negotiated: &Negotiated,
+    now: OffsetDateTime,
+) -> (TlsReport, Vec<Problem>) {
+    let target = target_string(&spec.target.host, spec.target.port);
+    let look = s_client(spec, &setup.name);
+    let infos: Vec<CertInfo> = chain.iter().filter_map(|c| cert_info(c, now)).collect();
+    let mut problems: Vec<Problem> = Vec::new();
+    let push = |problems: &mut Vec<Problem>, kind, message: String, mut hints: Vec<String>| {
+        hints.push(look.clone());
+        problems.push(Problem::new(kind, message, hints));
+    };
+    let describe = |i: usize, c: &CertInfo| {
+        let role = if i == 0 {
+            "the server certificate".to_owned()
+        } else {
+            format!("certificate #{i} of the chain")
+        };
+        format!("{role} `{}`", c.subject)
+    };
+    // Validity of every presented certificate.
+    for (i, c) in infos.iter().enumerate() {
+        if c.not_after < now {
+            push(
+                &mut problems,
+                ErrorKind::CertificateExpired,
+                format!(
+                    "{} presented by {target} expired on {} ({} days ago)",
+                    describe(i, c),
+                    rfc3339(c.not_after),
+                    -c.days_left
+                ),
+                vec![
+                    "renew the certificate and reload the service".to_owned(),
+                    "if a renewed certificate exists, the service may still serve the old file: restart it".to_owned(),
+                ],
+            );
+        } else if c.not_before > now {
+            push(
+                &mut problems,
+                ErrorKind::CertificateNotYetValid,
+                format!(
+                    "{} presented by {target} is not valid before {}",
+                    describe(i, c),
+                    rfc3339(c.not_before)
+                ),
+                vec![
+                    "the certificate was issued with a start date in the future".to_owned(),
+                    "check the clocks of this machine and of the issuing CA (timedatectl)"
+                        .to_owned(),
+                ],
+            );
+        }
+    }
+    // The name.
+    if let Some(leaf) = chain.first() {
+        let name_ok = rustls::server::ParsedCertificate::try_from(leaf)
+            .and_then(|parsed| rustls::client::verify_server_name(&parsed, &setup.server_name));
+        if name_ok.is_err() {
+            let names = infos.first().map(|c| c.sans.join(", ")).unwrap_or_default();
+            push(
+                &mut problems,
+                ErrorKind::HostnameMismatch,
+                format!(
+                    "the certificate of {target} is not valid for `{}`: it names {}",
+                    setup.name,
+                    if names.is_empty() { "no subject alternative names".to_owned() } else { names }
+                ),
+                vec![
+                    "the service may serve the certificate of another site: check its TLS configuration".to_owned(),
+                    "if the monitor connects by another name or address, set tls.server_name to the certificate's name".to_owned(),
+                ],
+            );
+        }
+    }
+    // Trust.
+    let trust = match chain.split_first() {
+        None => Err(rustls::Error::NoCertificatesPresented),
+        Some((leaf, rest)) => setup.verifier.verify_server_cert(
+            leaf,
+            rest,
+            &setup.server_name,
+            &[],
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                u64::try_from(now.unix_timestamp()).unwrap_or_default(),
+            )),
+        ),
+    };
+    let verified = trust.is_ok();
+    if let Err(e) = trust {
+        let kinds: Vec<ErrorKind> = problems.iter().map(|p| p.kind).collect();
+        let already = |k| kinds.contains(&k);
+        match e {
+            rustls::Error::InvalidCertificate(
+                CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. }
+                | CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. },
+            ) if already(ErrorKind::CertificateExpired)
+                || already(ErrorKind::CertificateNotYetValid)
+                || already(ErrorKind::HostnameMismatch) => {}
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+                trust_problem(&infos, setup, &target, &mut |k, m, h| {
+                    push(&mut problems, k, m, h)
+                });
+            }
+            other => push(
+                &mut problems,
+                ErrorKind::InvalidCertificate,
+                format!("the certificate chain of {target} is not valid: {other}"),
+                vec![
+                    "check the certificate's key usage, signature and revocation status".to_owned(),
+                ],
+            ),
+        }
+    }
+    // Expiry policy on the earliest expiry of the whole chain.
+    let earliest = infos.iter().min_by_key(|c| c.not_after);
+    if let Some(c) = earliest {
+        let tls = &spec.tls;
+        let days = c.days_left;
+        if days >= 0 && days < i64::from(tls.expiry_warn_days) {
+            let fail = days < i64::from(tls.expiry_fail_days);
+            push(
+                &mut problems,
+                ErrorKind::CertificateExpiring,
+                format!(
+                    "`{}` presented by {target} expires in {days} days, on {} ({} window: fewer than {} days)",
+                    c.subject,
+                    rfc3339(c.not_after),
+                    if fail { "fail" } else { "warn" },
+                    if fail {
+                        tls.expiry_fail_days
+                    } else {
+                        tls.expiry_warn_days
+                    },
+                ),
+                vec![
+                    "renew the certificate before it expires and reload the service".to_owned(),
+                    "if renewal is automated (certbot, cert-manager), check why it did not run"
+                        .to_owned(),
+                ],
+            );
+        }
+    }
+    problems.sort_by_key(|p| severity(p.kind));
+    let report = TlsReport {
+        version: negotiated.version.clone(),
+        cipher: negotiated.cipher.clone(),
+        alpn: negotiated.alpn.clone(),
+        server_name: setup.name.clone(),
+        verified,
+        problems: problems.iter().map(|p| p.kind).collect(),
+        earliest_expiry: earliest.map(|c| c.not_after),
+        days_left: earliest.map(|c| c.days_left),
+        earliest_expiry_subject: earliest.map(|c| c.subject.clone()),
+        chain: infos,
+        legacy: None,
+    };
+    (report, problems)
+}
+
+/// Why an unknown issuer is unknown: a self-signed certificate, a missing intermediate,
+/// or a root that is not trusted.
+fn trust_problem(
+    infos: &[CertInfo],
+    setup: &Setup,
+    target: &str,
+    push: &mut impl FnMut(ErrorKind, String, Vec<String>),
+) {
+    let Some(top) = infos.last() else {
+        return;
+    };
+    let store = if setup.anchors == 0 {
+        " (the trust store is empty: install ca-certificates or set SSL_CERT_FILE, or give tls.ca)"
+    } else {
+        ""
+    };
+    if infos.len() == 1 && top.self_issued {
+        push(
+            ErrorKind::SelfSigned,
+            format!("{target} presented a self-signed certificate `{}` that is not trusted{store}", top.subject),
+            vec![
+                "if the certificate is expected, trust it with tls.ca (its PEM) or set tls.allow_invalid".to_owned(),
+                "otherwise install a certificate issued by a trusted CA".to_owned(),
+            ],
+        );
+    } else if infos.len() == 1 {
+        push(
+            ErrorKind::IncompleteChain,
+            format!(
+                "{target} sent only its own certificate, issued by `{}`, which is neither sent nor trusted: the intermediate certificate is probably missing{store}",
+                top.issuer
+            ),
+            vec![
+                "configure the service with the full chain (leaf followed by intermediates, for example fullchain.pem)".to_owned(),
+                "or trust the issuing CA with tls.ca if it is a private CA".to_owned(),
+            ],
+        );
+    } else if top.self_issued {
+        push(
+            ErrorKind::UnknownIssuer,
+            format!(
+                "the chain of {target} ends at the root `{}`, which is not trusted{store}",
+                top.subject
+            ),
+            vec![
+                "trust that root with tls.ca if it is your private CA".to_owned(),
+                "otherwise the service uses a certificate from an untrusted CA".to_owned(),
+            ],
+        );
+    } else {
+        push(
+            ErrorKind::UnknownIssuer,
+            format!(
+                "the chain of {target} ends at `{}`, issued by `{}`, which is not trusted{store}",
+                top.subject, top.issuer
+            ),
+            vec![
+                "trust the issuing root with tls.ca if it is your private CA".to_owned(),
+                "or an intermediate certificate may be missing from the service's chain".to_owned(),
+            ],
+        );
+    }
+}
+
+/// Lower is more serious.
+fn severity(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::CertificateExpired => 0,
+        ErrorKind::CertificateNotYetValid => 1,
+        ErrorKind::HostnameMismatch => 2,
+        ErrorKind::SelfSigned => 3,
+        ErrorKind::IncompleteChain => 4,
+        ErrorKind::UnknownIssuer => 5,
+        ErrorKind::InvalidCertificate => 6,
+        ErrorKind::CertificateExpiring => 7,
+        _ => 8,
+    }
+}
+
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The facts of one certificate; `None` when it does not parse as X.509.
+pub(crate) fn cert_info(der: &CertificateDer<'_>, now: OffsetDateTime) -> Option<CertInfo> {
+    let (_, cert) = X509Certificate::from_der(der.as_ref()).ok()?;
+    let validity = cert.validity();
+    let not_before = validity.not_before.to_datetime();
+    let not_after = validity.not_after.to_datetime();
+    let days_left = (not_after - now).whole_seconds().div_euclid(86_400);
+    let mut sans = Vec::new();
+    if let Ok(Some(ext)) = cert.subject_alternative_name() {
+        for name in &ext.value.general_names {
+            match name {
+                GeneralName::DNSName(n) => sans.push((*n).to_owned()),
+                GeneralName::IPAddress(bytes) => {
+                    if let Ok(octets) = <[u8; 4]>::try_from(*bytes) {
+                        sans.push(IpAddr::from(octets).to_string());
+                    } else if let Ok(octets) = <[u8; 16]>::try_from(*bytes) {
+                        sans.push(IpAddr::from(octets).to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let (key_type, key_bits) = match cert.public_key().parsed() {
+        Ok(PublicKey::RSA(rsa)) => ("RSA", Some(rsa.key_size() as u32)),
+        Ok(PublicKey::EC(ec)) => ("EC", Some(ec.key_size() as u32)),
+        Ok(PublicKey::DSA(_)) => ("DSA", None),
+        Ok(PublicKey::GostR3410(_) | PublicKey::GostR3410_2012(_)) => ("GOST", None),
+        _ => {
+            let oid = cert.public_key().algorithm.algorithm.to_id_string();
+            match oid.as_str() {
+                "1.3.101.112" => ("Ed25519", Some(256)),
+                "1.3.101.113" => ("Ed448", Some(456)),
+                _ => ("unknown", None),
+            }
+        }
+    };
+    let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
+    let sha256 = digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let subject = cert.subject().to_string();
+    let issuer = cert.issuer().to_string();
+    Some(CertInfo {
+        self_issued: subject == issuer,
+        subject,
+        issuer,
+        sans,
+        serial: cert.raw_serial_as_string(),
+        not_before,
+        not_after,
+        days_left,
+        sha256,
+        key_type: key_type.to_owned(),
+        key_bits,
+        signature_algorithm: signature_name(&cert.signature_algorithm.algorithm.to_id_string()),
+    })
+}
+
+fn signature_name(oid: &str) -> String {
+    match oid {
+        "1.2.840.113549.1.1.5" => "sha1WithRSAEncryption",
+        "1.2.840.113549.1.1.11" => "sha256WithRSAEncryption",
+        "1.2.840.113549.1.1.12" => "sha384WithRSAEncryption",
+        "1.2.840.113549.1.1.13" => "sha512WithRSAEncryption",
+        "1.2.840.113549.1.1.10" => "rsassaPss",
+        "1.2.840.10045.4.3.2" => "ecdsa-with-SHA256",
+        "1.2.840.10045.4.3.3" => "ecdsa-with-SHA384",
+        "1.2.840.10045.4.3.4" => "ecdsa-with-SHA512",
+        "1.3.101.112" => "ED25519",
+        "1.3.101.113" => "ED448",
+        other => other,
+    }
+    .to_owned()
+}
