@@ -617,3 +617,16 @@ async fn legacy_probe_passes_a_modern_only_server() {
     let legacy = r.tls.unwrap().legacy.unwrap();
     assert_eq!((legacy.tls1_0, legacy.tls1_1), (Some(false), Some(false)));
 }
+
+#[tokio::test]
+async fn no_protocol_version_in_common() {
+    let server = openssl("tls12-only", &["-tls1_2"]);
+    let r = run(openssl_monitor(server.port).tls_with(|t| t.min_version = TlsVersion::Tls13)).await;
+    assert_eq!(
+        (r.status, kind(&r)),
+        (Status::Failed, Some(ErrorKind::NoCommonProtocol)),
+        "{}",
+        r.to_json()
+    );
+    assert!(message(&r).contains("TLS 1.3 only"), "{}", message(&r));
+}
