@@ -28,13 +28,16 @@
 pub mod engine;
 pub mod escape;
 pub mod json;
+pub mod registry;
 pub mod result;
+pub mod rules;
 pub mod spec;
 pub mod testing;
 pub mod validate;
 
 pub use engine::{Clock, Engine, Resolve, StaticResolver, SystemClock, SystemResolver, run_all};
 pub use json::SpecError;
+pub use monitor_macros::{monitor_defaults, tcp_monitor};
 pub use result::{
     AssertionOutcome, Attempt, CertInfo, CheckResult, ErrorKind, LegacyReport, ProbeError, Status,
     Timings, TlsReport,
@@ -46,6 +49,12 @@ pub use spec::{
 };
 pub use validate::{ValidMonitor, ValidationError, ValidationErrors};
 
+/// What generated code needs; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+}
+
 /// Everything a monitor definition needs, in one import.
 pub mod prelude {
     pub use crate::spec::{
@@ -54,5 +63,7 @@ pub mod prelude {
         TlsVersion, connect_time, first_byte_time, ms, response_data, response_time, tls_cipher,
         tls_days_left, tls_issuer, tls_san, tls_subject, tls_version,
     };
-    pub use crate::{CheckResult, Engine, ErrorKind, Status, ValidMonitor};
+    pub use crate::{
+        CheckResult, Engine, ErrorKind, Status, ValidMonitor, monitor_defaults, tcp_monitor,
+    };
 }

@@ -1,0 +1,101 @@
+//! Rules shared by run-time validation and the `#[tcp_monitor]` macro, which includes this
+//! file by path so that both judge hosts, ids, durations and frequencies alike. It uses
+//! only `std`.
+
+use std::net::IpAddr;
+
+/// The frequencies a monitor may run at, shortest first.
+pub const FREQUENCIES: [&str; 15] = [
+    "10s", "20s", "30s", "1m", "2m", "5m", "10m", "15m", "30m", "1h", "2h", "3h", "6h", "12h",
+    "24h",
+];
+
+/// Parses a duration such as `250ms`, `5s`, `2m` or `1h` into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let allowed = "write a whole number followed by ms, s, m or h, such as 250ms, 5s or 2m";
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; {allowed}"))?;
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("`{text}` is not a duration; {allowed}")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too long a duration"))
+}
+
+/// Checks a logical id: 1 to 128 characters of letters, digits and `-_.:/`.
+pub fn check_id(id: &str) -> Result<(), String> {
+    let allowed = "use 1 to 128 characters: letters, digits, `-`, `_`, `.`, `:` and `/`";
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_.:/".contains(*c)))
+    {
+        return Err(format!("`{id}` contains `{c}`; {allowed}"));
+    }
+    // Only ASCII is left, so bytes are characters.
+    if id.is_empty() || id.len() > 128 {
+        return Err(format!(
+            "must not be empty or longer than 128 characters; {allowed}"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a host: a DNS name, an IPv4 literal or an IPv6 literal. Returns the address when
+/// the host is a literal.
+pub fn check_host(host: &str) -> Result<Option<IpAddr>, String> {
+    let allowed = "use a DNS name (letters, digits, `-`, `_`, dots), an IPv4 address or an IPv6 address without brackets";
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(Some(ip));
+    }
+    let bad = |why: &str| Err(format!("`{host}` is not a valid host: {why}; {allowed}"));
+    if host.is_empty() {
+        return Err(format!("must not be empty; {allowed}"));
+    }
+    if host.starts_with('[') {
+        return bad("brackets are not needed");
+    }
+    if host.contains("://") {
+        return bad("a URL scheme is not part of a host");
+    }
+    if host.contains(':') {
+        return bad("a host holds no port (set target.port) and an IPv6 address must be valid");
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.len() > 253 {
+        return bad("longer than 253 characters");
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    for label in &labels {
+        if label.is_empty() {
+            return bad("it has an empty label");
+        }
+        if label.len() > 63 {
+            return bad("a label is longer than 63 characters");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("a label starts or ends with `-`");
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return bad(&format!("it contains `{c}`"));
+        }
+    }
+    if labels
+        .last()
+        .is_some_and(|l| l.chars().all(|c| c.is_ascii_digit()))
+    {
+        return bad("it looks like an IPv4 address but is not one");
+    }
+    Ok(None)
+}
