@@ -27,31 +27,50 @@ impl TcpMonitor {
     /// Reads a spec from JSON. Shape errors name the field path; run
     /// [`TcpMonitor::validate`] afterwards for the rules.
     pub fn from_json(text: &str) -> Result<TcpMonitor, SpecError> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let parsed: Result<TcpMonitor, _> = serde_path_to_error::deserialize(&mut de);
-        let fail = |path: String, inner: serde_json::Error| {
-            let message = inner.to_string();
-            // serde_json appends " at line L column C"; the fields carry those.
-            let message = match message.rfind(" at line ") {
-                Some(at) => message[..at].to_owned(),
-                None => message,
-            };
-            SpecError::Json {
-                path,
-                message,
-                line: inner.line(),
-                column: inner.column(),
-            }
-        };
-        let monitor = parsed.map_err(|e| fail(known_path(e.path()), e.into_inner()))?;
-        de.end().map_err(|e| fail(".".to_owned(), e))?;
-        Ok(monitor)
+        read(text).map_err(|f| SpecError::Json {
+            path: f.path,
+            message: f.message,
+            line: f.line,
+            column: f.column,
+        })
     }
 
     /// The spec as pretty JSON, every field written out.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
+}
+
+/// Where and why JSON could not be read into a type.
+#[derive(Debug)]
+pub(crate) struct JsonFailure {
+    pub path: String,
+    pub message: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Reads JSON into `T`, naming the field path of the first shape error.
+pub(crate) fn read<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, JsonFailure> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    let fail = |path: String, inner: serde_json::Error| {
+        let message = inner.to_string();
+        // serde_json appends " at line L column C"; the fields carry those.
+        let message = match message.rfind(" at line ") {
+            Some(at) => message[..at].to_owned(),
+            None => message,
+        };
+        JsonFailure {
+            path,
+            message,
+            line: inner.line(),
+            column: inner.column(),
+        }
+    };
+    let value = parsed.map_err(|e| fail(known_path(e.path()), e.into_inner()))?;
+    de.end().map_err(|e| fail(".".to_owned(), e))?;
+    Ok(value)
 }
 
 /// The path as far as it names fields: a syntax error between keys leaves an unknown `?`

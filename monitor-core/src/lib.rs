@@ -25,6 +25,7 @@
 //! The JSON forms of [`TcpMonitor`] and [`CheckResult`] are stable: snake_case names, a
 //! top-level `schema_version` on specs, and JSON Schemas committed in `schema/`.
 
+pub mod cli;
 pub mod engine;
 pub mod escape;
 pub mod json;
@@ -35,7 +36,7 @@ pub mod spec;
 pub mod testing;
 pub mod validate;
 
-pub use engine::{Clock, Engine, Resolve, StaticResolver, SystemClock, SystemResolver, run_all};
+pub use engine::{Clock, Engine, Resolve, StaticResolver, SystemClock, SystemResolver, run_all, run_all_observed};
 pub use json::SpecError;
 pub use monitor_macros::{monitor_defaults, tcp_monitor};
 pub use result::{

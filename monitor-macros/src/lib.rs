@@ -1,7 +1,23 @@
 //! `#[tcp_monitor]` and `monitor_defaults!`: monitors declared in Rust, checked at compile
-//! time, registered for `monitor_core::registry` (placeholder until written).
+//! time, and registered for `monitor_core::registry`.
+//!
+//! Use them through `monitor_core` (`use monitor_core::prelude::*;`), which re-exports
+//! both and the registry they submit to. The attribute parses into a typed config with one
+//! setter per key, checks every value and every rule across keys with the rules
+//! `monitor-core` validates by, and reports every problem at once at the offending token.
+//! On error the item is kept as written beside the errors, so editors keep working.
 
 use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::quote;
+use syn::parse::Parser;
+
+mod calls;
+mod config;
+mod expand;
+mod item;
+mod parse;
+mod value;
 
 /// Shared with `monitor-core`: hosts, ids, durations, frequencies.
 #[path = "../../monitor-core/src/rules.rs"]
@@ -13,14 +29,244 @@ mod rules;
 #[allow(dead_code)]
 mod escape;
 
-/// Declares a TCP monitor (placeholder).
+use config::{Config, Macro};
+use parse::Errors;
+
+/// Declares a TCP monitor on a function that refines it.
+///
+/// ```rust
+/// use monitor_core::prelude::*;
+///
+/// /// Redis cache answers PING.
+/// #[tcp_monitor(host = "cache.internal", port = 6379, frequency = "30s",
+///               send = "PING\r\n", expect = "+PONG",
+///               degraded = "200ms", max = "1s", tags = ["cache", "prod"])]
+/// fn redis_cache(m: TcpMonitor) -> TcpMonitor {
+///     m.assert(response_time().less_than(ms(100)))
+/// }
+///
+/// fn main() {
+///     let declared = monitor_core::registry::monitors().expect("one monitor");
+///     let m = &declared[0].monitor;
+///     assert_eq!((m.id.as_str(), m.name.as_str()), ("redis_cache", "Redis cache answers PING"));
+///     assert_eq!((m.degraded_response_time_ms, m.max_response_time_ms), (200, 1000));
+///     assert_eq!(m.assertions.len(), 1);
+/// }
+/// ```
+///
+/// The function must be `fn NAME(m: TcpMonitor) -> TcpMonitor`: not `async`, `const`,
+/// `unsafe`, `extern` or generic, with exactly one argument. The attribute registers the
+/// monitor it declares; `monitor_core::registry::monitors()` builds it, applies the
+/// project defaults of [`monitor_defaults!`] to the keys it leaves unsaid, then runs the
+/// function on it.
+///
+/// # Grammar
+///
+/// `#[tcp_monitor(key = value, ...)]`, each key at most once, in any order. Values are
+/// literals; lists are `[...]` of string literals; `dialog` and `retry` take calls.
+///
+/// ```text
+/// identity   id          = "str"    logical id (letters, digits, - _ . : /); default:
+///                                   the module path below the crate root and the
+///                                   function name, as registry::derived_id makes it
+///            name        = "str"    default: the first sentence of the doc comment,
+///                                   without its final period; else the id
+///            description = "str"    default: the whole doc comment
+///            tags        = ["str", ...]
+///            group       = "str"
+/// target     host        = "str"    required: DNS name, IPv4 or IPv6 literal (no brackets)
+///            port        = int      required: 1 to 65535
+///            ip_family   = "any" | "ipv4" | "ipv6"   must not clash with a literal host
+/// dialog     send        = "text"   shorthand: a send step, then
+///            expect      = "text"   an expect (contains) step, then
+///            expect_regex = "re"    an expect (regex) step
+///            dialog      = [step, ...]   the full form; conflicts with the shorthand
+///                 step:  send("text") | send_hex("2b50") | expect("text")
+///                        | expect_regex("re") | expect_exact("text") | expect_hex("2b50")
+///                        | read_until("text") | read_bytes(int) | read_close() | read_any()
+/// limits     connect_timeout = "duration"   default 5s
+///            read_timeout    = "duration"   default 5s, per step
+///            timeout         = "duration"   default 10s, the whole check
+///            max_response_bytes = int       default 65536
+/// thresholds degraded    = "duration"   default 4s
+///            max         = "duration"   default 5s
+///            should_fail = bool
+/// schedule   frequency   = "10s" | "20s" | "30s" | "1m" | "2m" | "5m" | "10m" | "15m"
+///                          | "30m" | "1h" | "2h" | "3h" | "6h" | "12h" | "24h"
+///            locations | private_locations | alert_channels = ["str", ...]
+///            activated | muted | run_parallel | test_only = bool
+///            retry = none()
+///                  | single_retry(backoff = "duration", same_region = bool)
+///                  | fixed(backoff = "duration", max_retries = int,
+///                          max_duration = "duration", same_region = bool)
+///                  | linear(...) | exponential(...)       same arguments as fixed
+/// tls        tls         = "none" | "direct"
+///            starttls    = "smtp" | "imap" | "pop3" | "ftp" | "postgres" | "mysql" | "ldap"
+///            server_name = "host"
+///            ca_file     = "path"  | ca_pem = "PEM text"
+///            client_cert_file = "path", client_key_file = "path"
+///            min_tls     = "1.2" | "1.3"
+///            alpn        = ["str", ...]
+///            allow_invalid = bool
+///            expiry_warn_days = int, expiry_fail_days = int
+///            legacy_probe = "off" | "degrade" | "fail"
+/// ```
+///
+/// - Durations are a whole number and a unit: `"250ms"`, `"5s"`, `"2m"`, `"1h"`.
+/// - Text of `send`, `expect`, `read_until` and `expect_exact` keeps its escapes (`\r`,
+///   `\n`, `\t`, `\0`, `\\`, `\xNN`); Rust's own escapes work too, so `"PING\r\n"` and
+///   `r"PING\r\n"` send the same bytes. Regular expressions are compiled now.
+/// - Strings of lists must not be empty, start or end with white space, or repeat.
+/// - `retry`: `backoff` is required (whole seconds; at most 600 s for `single_retry`,
+///   at most `max_duration` otherwise); `max_retries` is required, 1 to 10;
+///   `max_duration` defaults to 600 s and may not be more; `same_region` defaults to
+///   `true`.
+/// - Thresholds: `degraded` ≤ `max` ≤ `timeout`, and `connect_timeout`, `read_timeout` ≤
+///   `timeout`, with the defaults for keys not given. `max` without `degraded` sets both
+///   thresholds to `max`. A `timeout` below 5 s lowers `max` (and so `degraded`),
+///   `connect_timeout` and `read_timeout` to it unless they are given.
+/// - TLS: `tls = "direct"` or `starttls` turns TLS on; `starttls` conflicts with any
+///   `tls`. The other TLS keys have no effect without TLS and are an error then.
+///   `ca_file` conflicts with `ca_pem`; `client_cert_file` and `client_key_file` go
+///   together; `expiry_fail_days` ≤ `expiry_warn_days`.
+///
+/// Every problem is reported at once, at the key (unknown, repeated or conflicting keys)
+/// or at the value (wrong type, out of range, malformed), with what is allowed. What
+/// only the function body decides is checked at run time by `registry::validate_all()`.
 #[proc_macro_attribute]
-pub fn tcp_monitor(_attr: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn tcp_monitor(attr: TokenStream, item: TokenStream) -> TokenStream {
+    monitor(attr.into(), item.into()).into()
 }
 
-/// Declares project-wide defaults (placeholder).
+/// Declares project-wide defaults for every `#[tcp_monitor]` that leaves a key unsaid.
+///
+/// ```rust
+/// use monitor_core::prelude::*;
+///
+/// monitor_defaults! {
+///     frequency = "5m",
+///     locations = ["eu-west-1", "us-east-1"],
+///     private_locations = ["office"],
+///     tags = ["prod"],
+///     retry = fixed(backoff = "30s", max_retries = 2),
+///     alert_channels = ["ops"],
+///     expiry_warn_days = 30,
+///     expiry_fail_days = 7,
+/// }
+/// # fn main() {}
+/// ```
+///
+/// The keys are those of [`tcp_monitor`] that `registry::Defaults` holds, with the same
+/// values and checks: `frequency`, `locations`, `private_locations`, `tags` (used when a
+/// monitor has none), `retry`, `alert_channels`, `expiry_warn_days` and
+/// `expiry_fail_days`. A binary declares its defaults once.
 #[proc_macro]
-pub fn monitor_defaults(_input: TokenStream) -> TokenStream {
-    TokenStream::new()
+pub fn monitor_defaults(input: TokenStream) -> TokenStream {
+    defaults(input.into()).into()
+}
+
+/// `#[tcp_monitor]` on proc-macro2 tokens.
+fn monitor(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
+    let mut errors = Errors::default();
+    let config = match Parser::parse2(parse::entries, attr) {
+        Ok(entries) => {
+            let config = Config::read(&entries, Macro::Monitor, &mut errors);
+            config.check_monitor(Span::call_site(), &mut errors);
+            Some(config)
+        }
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    let function = item::function(&item, &mut errors);
+    let expanded = errors.finish().and_then(|()| match (config, function) {
+        (Some(config), Some(function)) => expand::monitor(&item, &function, &config),
+        _ => Err(syn::Error::new(
+            Span::call_site(),
+            "`#[tcp_monitor]` could not read its arguments or its function",
+        )),
+    });
+    expanded.unwrap_or_else(|e| {
+        let errors = e.into_compile_error();
+        quote!(#item #errors)
+    })
+}
+
+/// `monitor_defaults!` on proc-macro2 tokens.
+fn defaults(input: TokenStream2) -> TokenStream2 {
+    let mut errors = Errors::default();
+    let expanded = Parser::parse2(parse::entries, input).and_then(|entries| {
+        let config = Config::read(&entries, Macro::Defaults, &mut errors);
+        config.check_defaults(&mut errors);
+        std::mem::take(&mut errors)
+            .finish()
+            .and_then(|()| expand::defaults(&config))
+    });
+    expanded.unwrap_or_else(syn::Error::into_compile_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The expansion as text, without spaces, for `contains` checks.
+    fn squeeze(tokens: &TokenStream2) -> String {
+        tokens.to_string().replace(' ', "")
+    }
+
+    #[test]
+    fn monitor_expands_to_item_declaration_and_registration() {
+        let out = squeeze(&monitor(
+            quote!(host = "db", port = 5432, timeout = "3s", tags = ["a"]),
+            quote!(
+                /// Database answers.
+                fn db(m: TcpMonitor) -> TcpMonitor { m }
+            ),
+        ));
+        for expected in [
+            "fndb(m:TcpMonitor)->TcpMonitor{m}",
+            "fn__tcp_monitor_declare_db()->::monitor_core::TcpMonitor",
+            "::monitor_core::TcpMonitor::new(::monitor_core::registry::derived_id(::core::module_path!(),\"db\"),\"db\",5432u16)",
+            "m.name=::std::string::String::from(\"Databaseanswers\");",
+            "m.timeouts.total_ms=3000u32;",
+            "m.max_response_time_ms=3000u32;",
+            "explicit:&[\"host\",\"port\",\"timeout\",\"tags\"]",
+            "declare:__tcp_monitor_declare_db,refine:db,",
+            "::monitor_core::__private::inventory::submit!",
+        ] {
+            assert!(out.contains(expected), "{expected} not in {out}");
+        }
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn errors_keep_the_item_and_register_nothing() {
+        let out = squeeze(&monitor(
+            quote!(host = "db", port = 0, bogus = 1),
+            quote!(async fn db(m: TcpMonitor) -> TcpMonitor { m }),
+        ));
+        assert!(out.starts_with("asyncfndb(m:TcpMonitor)->TcpMonitor{m}"), "{out}");
+        assert_eq!(out.matches("compile_error!").count(), 3, "{out}");
+        assert!(!out.contains("submit"), "{out}");
+
+        let out = squeeze(&monitor(quote!(host = ), quote!(struct S;)));
+        assert!(out.starts_with("structS;"), "{out}");
+        assert_eq!(out.matches("compile_error!").count(), 2, "{out}");
+    }
+
+    #[test]
+    fn defaults_expand_to_a_registration() {
+        let out = squeeze(&defaults(quote!(frequency = "5m", expiry_warn_days = 20)));
+        for expected in [
+            "defaults.frequency=::core::option::Option::Some(::monitor_core::Frequency::M5);",
+            "defaults.expiry_warn_days=::core::option::Option::Some(20u32);",
+            "build:__monitor_defaults",
+        ] {
+            assert!(out.contains(expected), "{expected} not in {out}");
+        }
+        let out = squeeze(&defaults(quote!(host = "x", frequency = "7m")));
+        assert_eq!(out.matches("compile_error!").count(), 2, "{out}");
+        assert!(!out.contains("submit"), "{out}");
+    }
 }

@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::escape::escape_excerpt;
@@ -398,32 +397,44 @@ pub async fn run_all(
     monitors: &[ValidMonitor],
     concurrency: usize,
 ) -> Vec<CheckResult> {
-    let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+    run_all_observed(engine, monitors, concurrency, |_| {}).await
+}
+
+/// [`run_all`], calling `observe` with each result as it completes (for progress).
+pub async fn run_all_observed(
+    engine: &Engine,
+    monitors: &[ValidMonitor],
+    concurrency: usize,
+    mut observe: impl FnMut(&CheckResult),
+) -> Vec<CheckResult> {
     let mut set = JoinSet::new();
     let mut index_of = HashMap::with_capacity(monitors.len());
     let mut results: Vec<Option<CheckResult>> = vec![None; monitors.len()];
-    for (i, monitor) in monitors.iter().enumerate() {
-        // The semaphore is never closed, so acquiring cannot fail.
-        let Ok(permit) = limit.clone().acquire_owned().await else {
-            break;
+    let mut store = |joined: Result<(tokio::task::Id, CheckResult), tokio::task::JoinError>,
+                     index_of: &HashMap<tokio::task::Id, usize>| {
+        let (i, result) = match joined {
+            Ok((id, result)) => (index_of[&id], result),
+            Err(e) => {
+                let i = index_of[&e.id()];
+                (i, internal_failure(engine, &monitors[i], &e.to_string()))
+            }
         };
+        observe(&result);
+        results[i] = Some(result);
+    };
+    for (i, monitor) in monitors.iter().enumerate() {
+        if set.len() >= concurrency.max(1) {
+            if let Some(joined) = set.join_next_with_id().await {
+                store(joined, &index_of);
+            }
+        }
         let engine = engine.clone();
         let monitor = monitor.clone();
-        let handle = set.spawn(async move {
-            let result = engine.check(&monitor).await;
-            drop(permit);
-            result
-        });
+        let handle = set.spawn(async move { engine.check(&monitor).await });
         index_of.insert(handle.id(), i);
     }
     while let Some(joined) = set.join_next_with_id().await {
-        match joined {
-            Ok((id, result)) => results[index_of[&id]] = Some(result),
-            Err(e) => {
-                let i = index_of[&e.id()];
-                results[i] = Some(internal_failure(engine, &monitors[i], &e.to_string()));
-            }
-        }
+        store(joined, &index_of);
     }
     results
         .into_iter()

@@ -1,0 +1,113 @@
+//! The JSON bundle: every monitor of a project in one document, as `export` writes it,
+//! `run --bundle` and `watch --bundle` read it, and the control plane receives it.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::spec::{SCHEMA_VERSION, TcpMonitor};
+use crate::validate::{ValidMonitor, ValidationError};
+
+/// Every monitor of a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// Version of the JSON form; must be [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The monitors, sorted by id.
+    pub monitors: Vec<TcpMonitor>,
+}
+
+/// A bundle that cannot be used.
+#[derive(Debug, Error)]
+pub enum BundleError {
+    /// The text is not JSON of a bundle's shape.
+    #[error("{path}: {message} (line {line}, column {column})")]
+    Json {
+        /// Where reading stopped, such as `monitors[3].target.port`.
+        path: String,
+        /// What is wrong there.
+        message: String,
+        /// Line, from 1.
+        line: usize,
+        /// Column, from 1.
+        column: usize,
+    },
+    /// The bundle's version is not the one this build reads.
+    #[error("schema_version: unsupported bundle version {0}; this build reads version {SCHEMA_VERSION}")]
+    Version(u32),
+    /// Monitors fail validation; every problem with its path inside the bundle.
+    #[error("{} invalid: {}", if .0.len() == 1 { "1 problem makes the bundle" } else { "problems make the bundle" }, .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<ValidationError>),
+    /// Two monitors share an id.
+    #[error("monitors[{second}].id: duplicate id `{id}`, also used by monitors[{first}]")]
+    DuplicateId {
+        /// The id.
+        id: String,
+        /// Index of the first monitor with it.
+        first: usize,
+        /// Index of the second.
+        second: usize,
+    },
+}
+
+impl Bundle {
+    /// A bundle of `monitors`, sorted by id.
+    pub fn new(mut monitors: Vec<TcpMonitor>) -> Self {
+        monitors.sort_by(|a, b| a.id.cmp(&b.id));
+        Bundle {
+            schema_version: SCHEMA_VERSION,
+            monitors,
+        }
+    }
+
+    /// The bundle as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// Reads a bundle; shape errors name the path.
+    pub fn from_json(text: &str) -> Result<Bundle, BundleError> {
+        let bundle: Bundle = crate::json::read(text).map_err(|f| BundleError::Json {
+            path: f.path,
+            message: f.message,
+            line: f.line,
+            column: f.column,
+        })?;
+        if bundle.schema_version != SCHEMA_VERSION {
+            return Err(BundleError::Version(bundle.schema_version));
+        }
+        Ok(bundle)
+    }
+
+    /// Validates every monitor and checks ids are unique; every problem is reported with
+    /// its path inside the bundle.
+    pub fn validate(&self) -> Result<Vec<ValidMonitor>, BundleError> {
+        let mut seen = std::collections::HashMap::new();
+        for (i, m) in self.monitors.iter().enumerate() {
+            if let Some(first) = seen.insert(m.id.as_str(), i) {
+                return Err(BundleError::DuplicateId {
+                    id: m.id.clone(),
+                    first,
+                    second: i,
+                });
+            }
+        }
+        let mut problems = Vec::new();
+        let mut valid = Vec::with_capacity(self.monitors.len());
+        for (i, m) in self.monitors.iter().enumerate() {
+            match m.validate() {
+                Ok(v) => valid.push(v),
+                Err(errors) => problems.extend(errors.0.into_iter().map(|e| ValidationError {
+                    path: format!("monitors[{i}].{}", e.path),
+                    message: e.message,
+                })),
+            }
+        }
+        if problems.is_empty() {
+            Ok(valid)
+        } else {
+            Err(BundleError::Invalid(problems))
+        }
+    }
+}

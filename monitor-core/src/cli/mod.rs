@@ -1,0 +1,10 @@
+//! The command line of a monitors binary: list, validate, run, watch, export, explain and
+//! demo, with the reporters and the JSON bundle they share.
+
+mod app;
+pub mod bundle;
+mod demo;
+pub mod report;
+pub mod watch;
+
+pub use app::{Cli, EXIT_FAILED, EXIT_INVALID, EXIT_OK, Filter, apply_filter, execute, main};

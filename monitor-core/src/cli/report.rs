@@ -1,0 +1,851 @@
+//! Reporters for `monitors run` and `watch`: check results as terminal text, JSON, JUnit
+//! XML, GitHub Markdown or Prometheus text, plus the run's exit code and summary line.
+//!
+//! Every rendered report ends with a newline, so callers write it with `print!`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use time::OffsetDateTime;
+
+use crate::result::{CheckResult, ErrorKind, Status};
+
+/// The output formats of `monitors run --reporter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Reporter {
+    /// One line per monitor for people on a terminal, with errors and hints beneath.
+    Human,
+    /// The results array as pretty JSON, exactly the serde form of `Vec<CheckResult>`.
+    Json,
+    /// JUnit XML for CI systems: one testcase per monitor.
+    Junit,
+    /// Markdown for a GitHub Actions job summary (`$GITHUB_STEP_SUMMARY`).
+    Github,
+    /// Prometheus text exposition format 0.0.4 with blackbox_exporter metric names.
+    Prometheus,
+}
+
+/// How the human reporter decorates its output.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    /// ANSI colours on (the CLI decides from `NO_COLOR` and whether stdout is a terminal).
+    pub color: bool,
+}
+
+/// How many checks have run so far for one monitor with one status (`watch` keeps these).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counter {
+    /// Logical id of the monitor.
+    pub monitor: String,
+    /// The verdict counted.
+    pub status: Status,
+    /// Checks with that verdict so far.
+    pub count: u64,
+}
+
+/// Renders `results` in the given format. `style` only affects [`Reporter::Human`].
+pub fn render(reporter: Reporter, results: &[CheckResult], style: Style) -> String {
+    match reporter {
+        Reporter::Human => human(results, style),
+        Reporter::Json => json(results),
+        Reporter::Junit => junit(results),
+        Reporter::Github => github(results),
+        Reporter::Prometheus => prometheus(&results.iter().collect::<Vec<_>>(), &[]),
+    }
+}
+
+/// The process exit code of a run: 1 when any check failed (or was degraded, with
+/// `fail_on_degraded`), otherwise 0.
+pub fn exit_code(results: &[CheckResult], fail_on_degraded: bool) -> u8 {
+    let failing = results.iter().any(|r| match r.status {
+        Status::Passed => false,
+        Status::Degraded => fail_on_degraded,
+        Status::Failed => true,
+    });
+    u8::from(failing)
+}
+
+/// One line with the counts and the run's wall time, such as
+/// `12 monitors: 9 passed, 2 degraded, 1 failed in 0.42 s`.
+///
+/// The time runs from the earliest start to the latest end among the results (each end
+/// being its last attempt's start plus its total time), so concurrent checks are not
+/// added up.
+pub fn summary_line(results: &[CheckResult]) -> String {
+    let c = Counts::of(results);
+    format!(
+        "{} monitor{}: {} passed, {} degraded, {} failed in {:.2} s",
+        c.total,
+        if c.total == 1 { "" } else { "s" },
+        c.passed,
+        c.degraded,
+        c.failed,
+        wall_seconds(results)
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    total: usize,
+    passed: usize,
+    degraded: usize,
+    failed: usize,
+}
+
+impl Counts {
+    fn of(results: &[CheckResult]) -> Self {
+        results.iter().fold(Counts::default(), |mut c, r| {
+            c.total += 1;
+            match r.status {
+                Status::Passed => c.passed += 1,
+                Status::Degraded => c.degraded += 1,
+                Status::Failed => c.failed += 1,
+            }
+            c
+        })
+    }
+
+    /// The most serious status present (passed when there are no results).
+    fn worst(self) -> Status {
+        if self.failed > 0 {
+            Status::Failed
+        } else if self.degraded > 0 {
+            Status::Degraded
+        } else {
+            Status::Passed
+        }
+    }
+}
+
+/// The snake_case name of a status, as in JSON.
+fn status_str(status: Status) -> &'static str {
+    match status {
+        Status::Passed => "passed",
+        Status::Degraded => "degraded",
+        Status::Failed => "failed",
+    }
+}
+
+const STATUSES: [Status; 3] = [Status::Passed, Status::Degraded, Status::Failed];
+
+/// When the check ended: its last attempt's start plus the last attempt's total time.
+fn ended_at(r: &CheckResult) -> OffsetDateTime {
+    let last_start = r.attempts.last().map_or(r.started_at, |a| a.started_at);
+    let total = r.timings.total_ms;
+    if total.is_finite() && total > 0.0 {
+        last_start
+            .checked_add(time::Duration::seconds_f64(total / 1000.0))
+            .unwrap_or(last_start)
+    } else {
+        last_start
+    }
+}
+
+fn earliest_start(results: &[CheckResult]) -> Option<OffsetDateTime> {
+    results.iter().map(|r| r.started_at).min()
+}
+
+/// Seconds from the earliest start to the latest end.
+fn wall_seconds(results: &[CheckResult]) -> f64 {
+    let (Some(start), Some(end)) = (earliest_start(results), results.iter().map(ended_at).max())
+    else {
+        return 0.0;
+    };
+    (end - start).as_seconds_f64().max(0.0)
+}
+
+/// Text with control characters shown as Rust escapes (`\n`, `\u{1b}`), so that a name or
+/// message can neither break a line nor send terminal escape sequences.
+fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Milliseconds (measured to the microsecond) as seconds, rounded to the microsecond so
+/// that metrics read `0.003001` rather than `0.0030009999999999998`.
+fn seconds(ms: f64) -> f64 {
+    if ms.is_finite() {
+        (ms * 1000.0).round() / 1_000_000.0
+    } else {
+        0.0
+    }
+}
+
+/// The phases a check reached, with their names in metrics and in text.
+fn phases(r: &CheckResult) -> Vec<(&'static str, &'static str, f64)> {
+    let t = &r.timings;
+    let mut out = Vec::with_capacity(5);
+    for (metric, text, value) in [
+        ("dns", "dns", t.dns_ms),
+        ("connect", "connect", t.connect_ms),
+        ("tls", "tls", t.tls_ms),
+        ("first_byte", "first byte", t.first_byte_ms),
+    ] {
+        if let Some(v) = value {
+            out.push((metric, text, v));
+        }
+    }
+    out.push(("total", "total", t.total_ms));
+    out
+}
+
+/// "87 days", "1 day", "expired 3 days ago".
+fn days_text(days: i64) -> String {
+    let plural = |n: i64| if n == 1 { "" } else { "s" };
+    if days < 0 {
+        let ago = days.saturating_neg();
+        format!("expired {ago} day{} ago", plural(ago))
+    } else {
+        format!("{days} day{}", plural(days))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Human
+// ---------------------------------------------------------------------------------------
+
+const RESET: &str = "\x1b[0m";
+const BOLD: &str = "\x1b[1m";
+
+fn status_look(status: Status) -> (&'static str, &'static str, &'static str) {
+    match status {
+        Status::Passed => ("✔", "passed", "\x1b[1;32m"),
+        Status::Degraded => ("▲", "degraded", "\x1b[1;33m"),
+        Status::Failed => ("✖", "failed", "\x1b[1;31m"),
+    }
+}
+
+fn paint(style: Style, code: &str, text: &str) -> String {
+    if style.color {
+        format!("{code}{text}{RESET}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Pads to `width` characters (by `char` count, which is right for most names).
+fn pad(text: &str, width: usize) -> String {
+    let len = text.chars().count();
+    format!("{text}{}", " ".repeat(width.saturating_sub(len)))
+}
+
+/// The widest column worth aligning to; longer cells simply push the line out.
+const MAX_COLUMN: usize = 40;
+
+fn where_text(r: &CheckResult) -> String {
+    match &r.address {
+        Some(address) if *address != r.target => {
+            format!("{} ({})", printable(&r.target), printable(address))
+        }
+        _ => printable(&r.target),
+    }
+}
+
+fn tls_text(r: &CheckResult) -> Option<String> {
+    let tls = r.tls.as_ref()?;
+    let mut parts = Vec::new();
+    if let Some(version) = &tls.version {
+        parts.push(printable(version));
+    }
+    if let Some(days) = tls.days_left {
+        parts.push(format!("cert {}", days_text(days)));
+    }
+    if !tls.problems.is_empty() {
+        let problems: Vec<&str> = tls.problems.iter().map(|k| k.as_str()).collect();
+        parts.push(format!("problems: {}", problems.join(" ")));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+fn human(results: &[CheckResult], style: Style) -> String {
+    let names: Vec<String> = results.iter().map(|r| printable(&r.name)).collect();
+    let places: Vec<String> = results.iter().map(where_text).collect();
+    let width = |cells: &[String]| {
+        cells
+            .iter()
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(MAX_COLUMN)
+    };
+    let (name_width, place_width) = (width(&names), width(&places));
+    // Continuation lines start under the name: symbol, space, status word, two spaces.
+    let indent = " ".repeat(2 + 8 + 2);
+
+    let mut out = String::new();
+    for ((r, name), place) in results.iter().zip(&names).zip(&places) {
+        let (symbol, word, colour) = status_look(r.status);
+        let mut line = format!(
+            "{}  {}  {}",
+            paint(style, colour, &format!("{symbol} {word:<8}")),
+            paint(style, BOLD, &pad(name, name_width)),
+            pad(place, place_width),
+        );
+        for (_, text, ms) in phases(r) {
+            let _ = write!(line, "  {text} {ms:.1} ms");
+        }
+        if let Some(tls) = tls_text(r) {
+            let _ = write!(line, "  {tls}");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+        if r.status == Status::Passed {
+            continue;
+        }
+        if let Some(error) = &r.error {
+            let _ = writeln!(
+                out,
+                "{indent}{}: {}",
+                paint(style, colour, error.kind.as_str()),
+                printable(&error.message)
+            );
+            for hint in &error.hints {
+                let _ = writeln!(out, "{indent}hint: {}", printable(hint));
+            }
+        }
+    }
+    if !results.is_empty() {
+        out.push('\n');
+    }
+    let (_, _, colour) = status_look(Counts::of(results).worst());
+    out.push_str(&paint(style, colour, &summary_line(results)));
+    out.push('\n');
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON
+// ---------------------------------------------------------------------------------------
+
+fn json(results: &[CheckResult]) -> String {
+    // Serializing plain data into a String cannot fail.
+    let mut text = serde_json::to_string_pretty(results).unwrap_or_else(|_| "[]".to_owned());
+    text.push('\n');
+    text
+}
+
+// ---------------------------------------------------------------------------------------
+// JUnit
+// ---------------------------------------------------------------------------------------
+
+/// Escapes text for XML 1.0 character data (`attribute: false`) or a quoted attribute
+/// value. Characters XML 1.0 forbids (controls other than tab, newline and carriage
+/// return, U+FFFE and U+FFFF) become U+FFFD. In attributes, tab, newline and carriage
+/// return are written as character references so that attribute normalisation keeps them.
+fn xml(s: &str, attribute: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\t' | '\n' => out.push(c),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` in UTC, the JUnit schema's timestamp form (no zone allowed).
+fn junit_timestamp(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn junit(results: &[CheckResult]) -> String {
+    let c = Counts::of(results);
+    let wall = wall_seconds(results);
+    let timestamp =
+        junit_timestamp(earliest_start(results).unwrap_or_else(OffsetDateTime::now_utc));
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        r#"<testsuites name="monitors" tests="{}" failures="{}" errors="0" skipped="0" time="{wall:.3}">"#,
+        c.total, c.failed
+    );
+    let _ = writeln!(
+        out,
+        r#"  <testsuite name="monitors" tests="{}" failures="{}" errors="0" skipped="0" time="{wall:.3}" timestamp="{timestamp}">"#,
+        c.total, c.failed
+    );
+    for r in results {
+        let name = format!("{}: {}", r.id, r.name);
+        let _ = writeln!(
+            out,
+            r#"    <testcase classname="monitors" name="{}" time="{:.3}">"#,
+            xml(&name, true),
+            seconds(r.timings.total_ms)
+        );
+        out.push_str("      <properties>\n");
+        for (name, value) in junit_properties(r) {
+            let _ = writeln!(
+                out,
+                r#"        <property name="{name}" value="{}"/>"#,
+                xml(&value, true)
+            );
+        }
+        out.push_str("      </properties>\n");
+        match r.status {
+            Status::Passed => {}
+            Status::Failed => {
+                let (kind, message, hints) = match &r.error {
+                    Some(e) => (e.kind.as_str(), e.message.as_str(), e.hints.join("\n")),
+                    None => ("failed", "the check failed", String::new()),
+                };
+                let _ = writeln!(
+                    out,
+                    r#"      <failure type="{}" message="{}">{}</failure>"#,
+                    xml(kind, true),
+                    xml(message, true),
+                    xml(&hints, false)
+                );
+            }
+            Status::Degraded => {
+                let mut text = String::from("degraded");
+                if let Some(e) = &r.error {
+                    let _ = write!(text, ": {}: {}", e.kind.as_str(), e.message);
+                    for hint in &e.hints {
+                        let _ = write!(text, "\nhint: {hint}");
+                    }
+                }
+                let timings: Vec<String> = phases(r)
+                    .into_iter()
+                    .map(|(_, name, ms)| format!("{name} {ms:.1} ms"))
+                    .collect();
+                let _ = write!(text, "\ntimings: {}", timings.join(", "));
+                let _ = writeln!(out, "      <system-out>{}</system-out>", xml(&text, false));
+            }
+        }
+        out.push_str("    </testcase>\n");
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// Facts about a check as JUnit properties: status, target, address, timings, TLS.
+fn junit_properties(r: &CheckResult) -> Vec<(&'static str, String)> {
+    let mut props = vec![
+        ("status", status_str(r.status).to_owned()),
+        ("target", r.target.clone()),
+    ];
+    if let Some(address) = &r.address {
+        props.push(("address", address.clone()));
+    }
+    if let Some(e) = &r.error {
+        props.push(("error_kind", e.kind.as_str().to_owned()));
+    }
+    for (phase, _, ms) in phases(r) {
+        let name = match phase {
+            "dns" => "dns_ms",
+            "connect" => "connect_ms",
+            "tls" => "tls_ms",
+            "first_byte" => "first_byte_ms",
+            _ => "total_ms",
+        };
+        props.push((name, format!("{ms:.3}")));
+    }
+    if let Some(tls) = &r.tls {
+        if let Some(version) = &tls.version {
+            props.push(("tls_version", version.clone()));
+        }
+        if let Some(days) = tls.days_left {
+            props.push(("tls_days_left", days.to_string()));
+        }
+    }
+    if r.attempts.len() > 1 {
+        props.push(("attempts", r.attempts.len().to_string()));
+    }
+    props
+}
+
+// ---------------------------------------------------------------------------------------
+// GitHub Markdown
+// ---------------------------------------------------------------------------------------
+
+fn status_emoji(status: Status) -> &'static str {
+    match status {
+        Status::Passed => "✅",
+        Status::Degraded => "⚠️",
+        Status::Failed => "❌",
+    }
+}
+
+/// Text for a Markdown table cell: Markdown punctuation that could format or split the
+/// cell is backslash-escaped, line breaks become `<br>`, other controls are shown escaped.
+fn md_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' | '|' | '*' | '_' | '`' | '[' | ']' | '<' | '>' | '~' | '&' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\r' | '\n' => out.push_str("<br>"),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text for inline HTML (the `<summary>` of a details block).
+fn html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A code fence longer than any run of backticks in `text`.
+fn fence(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+fn github(results: &[CheckResult]) -> String {
+    let mut out = format!(
+        "## {} {}\n\n",
+        status_emoji(Counts::of(results).worst()),
+        md_cell(&summary_line(results))
+    );
+    if results.is_empty() {
+        return out;
+    }
+    out.push_str("| Status | Monitor | Target | Total (ms) | Error |\n");
+    out.push_str("| --- | --- | --- | ---: | --- |\n");
+    for r in results {
+        let _ = writeln!(
+            out,
+            "| {} {} | {} | {} | {:.1} | {} |",
+            status_emoji(r.status),
+            status_str(r.status),
+            md_cell(&r.name),
+            md_cell(&r.target),
+            r.timings.total_ms,
+            r.error.as_ref().map_or("", |e| e.kind.as_str())
+        );
+    }
+    for r in results.iter().filter(|r| r.status != Status::Passed) {
+        let kind = r.error.as_ref().map_or("", |e| e.kind.as_str());
+        let _ = writeln!(
+            out,
+            "\n<details><summary>{} <b>{}</b> ({}) {}{}{}</summary>\n",
+            status_emoji(r.status),
+            html(&r.name),
+            html(&r.id),
+            status_str(r.status),
+            if kind.is_empty() { "" } else { ": " },
+            kind
+        );
+        let mut body = String::new();
+        if let Some(e) = &r.error {
+            body.push_str(&printable(&e.message));
+            for hint in &e.hints {
+                let _ = write!(body, "\nhint: {}", printable(hint));
+            }
+        }
+        let fence = fence(&body);
+        let _ = writeln!(out, "{fence}text\n{body}\n{fence}\n\n</details>");
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Prometheus
+// ---------------------------------------------------------------------------------------
+
+/// Prometheus text exposition (format 0.0.4) of the latest results, using
+/// blackbox_exporter's metric names where they exist, and `monitor_checks_total` from
+/// `counters` when given (`watch`'s `/metrics`; `run` passes none).
+///
+/// Every series carries `monitor="ID"`; when several results share an id, the last one
+/// wins. Families:
+///
+/// - `probe_success`: 1 when passed or degraded, 0 when failed.
+/// - `probe_duration_seconds`: the last attempt's total time.
+/// - `probe_dns_lookup_time_seconds`: name resolution (0 when it was not reached, as in
+///   blackbox_exporter).
+/// - `probe_ip_protocol`: 4 or 6 from the address that answered, 0 without one.
+/// - `probe_ssl_earliest_cert_expiry`: unix seconds of the earliest `not_after` in the
+///   presented chain, only for results with a TLS chain.
+/// - `probe_tls_version_info{version="TLS 1.3"}`: 1, only when a version was negotiated.
+/// - `probe_failed_due_to_regex`: 1 when the error kind says the response did not match
+///   what the monitor waited for or asserted (`read_timeout`, `closed_early`,
+///   `unexpected_response`, `response_too_large`, `assertion_failed`), else 0.
+/// - `monitor_status{status}`: 1 for the current status, 0 for the two others.
+/// - `monitor_phase_duration_seconds{phase}`: `dns`, `connect`, `tls`, `first_byte` and
+///   `total`, for the phases reached.
+/// - `monitor_ssl_days_left`: whole days until the earliest expiry, when known.
+/// - `monitor_checks_total{status}`: a counter per monitor and status, from `counters`.
+pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
+    let results = latest_per_id(results);
+    let mut out = String::new();
+
+    let each = |f: &dyn Fn(&CheckResult) -> Vec<(String, String)>| -> Vec<(String, String)> {
+        results.iter().flat_map(|r| f(r)).collect()
+    };
+    let one = |r: &CheckResult, value: String| vec![(labels(&[("monitor", r.id.as_str())]), value)];
+
+    family(
+        &mut out,
+        "probe_success",
+        "gauge",
+        "Whether the check succeeded (1) or failed (0); degraded counts as success.",
+        each(&|r| one(r, u8::from(r.status != Status::Failed).to_string())),
+    );
+    family(
+        &mut out,
+        "probe_duration_seconds",
+        "gauge",
+        "How long the check (its last attempt) took in seconds.",
+        each(&|r| one(r, number(seconds(r.timings.total_ms)))),
+    );
+    family(
+        &mut out,
+        "probe_dns_lookup_time_seconds",
+        "gauge",
+        "How long name resolution took in seconds (0 when not reached).",
+        each(&|r| one(r, number(seconds(r.timings.dns_ms.unwrap_or(0.0))))),
+    );
+    family(
+        &mut out,
+        "probe_ip_protocol",
+        "gauge",
+        "IP protocol of the address that answered (4 or 6; 0 when none answered).",
+        each(&|r| one(r, ip_protocol(r.address.as_deref()).to_string())),
+    );
+    family(
+        &mut out,
+        "probe_ssl_earliest_cert_expiry",
+        "gauge",
+        "Earliest not-after of the presented certificate chain in unix seconds.",
+        each(&|r| {
+            let expiry = r
+                .tls
+                .as_ref()
+                .filter(|t| !t.chain.is_empty())
+                .and_then(|t| {
+                    t.earliest_expiry
+                        .or_else(|| t.chain.iter().map(|c| c.not_after).min())
+                });
+            expiry.map_or_else(Vec::new, |e| one(r, e.unix_timestamp().to_string()))
+        }),
+    );
+    family(
+        &mut out,
+        "probe_tls_version_info",
+        "gauge",
+        "The negotiated TLS version.",
+        each(&|r| {
+            let version = r.tls.as_ref().and_then(|t| t.version.as_deref());
+            version.map_or_else(Vec::new, |v| {
+                let v = blackbox_tls_version(v);
+                vec![(
+                    labels(&[("monitor", r.id.as_str()), ("version", &v)]),
+                    "1".into(),
+                )]
+            })
+        }),
+    );
+    family(
+        &mut out,
+        "probe_failed_due_to_regex",
+        "gauge",
+        "Whether the check failed because the response did not match what was expected or asserted.",
+        each(&|r| {
+            let kind = r.error.as_ref().map(|e| e.kind);
+            one(
+                r,
+                u8::from(kind.is_some_and(failed_on_response)).to_string(),
+            )
+        }),
+    );
+    family(
+        &mut out,
+        "monitor_status",
+        "gauge",
+        "The check's status: 1 for the current one, 0 for the others.",
+        each(&|r| {
+            STATUSES
+                .iter()
+                .map(|&s| {
+                    let l = labels(&[("monitor", r.id.as_str()), ("status", status_str(s))]);
+                    (l, u8::from(r.status == s).to_string())
+                })
+                .collect()
+        }),
+    );
+    family(
+        &mut out,
+        "monitor_phase_duration_seconds",
+        "gauge",
+        "Duration of each phase the check reached in seconds.",
+        each(&|r| {
+            phases(r)
+                .into_iter()
+                .map(|(phase, _, ms)| {
+                    let l = labels(&[("monitor", r.id.as_str()), ("phase", phase)]);
+                    (l, number(seconds(ms)))
+                })
+                .collect()
+        }),
+    );
+    family(
+        &mut out,
+        "monitor_ssl_days_left",
+        "gauge",
+        "Whole days until the earliest certificate expiry (negative once expired).",
+        each(&|r| {
+            let days = r.tls.as_ref().and_then(|t| t.days_left);
+            days.map_or_else(Vec::new, |d| one(r, d.to_string()))
+        }),
+    );
+    family(
+        &mut out,
+        "monitor_checks_total",
+        "counter",
+        "Checks run so far per monitor and status.",
+        counters
+            .iter()
+            .map(|c| {
+                let l = labels(&[
+                    ("monitor", c.monitor.as_str()),
+                    ("status", status_str(c.status)),
+                ]);
+                (l, c.count.to_string())
+            })
+            .collect(),
+    );
+    out
+}
+
+/// The results with one per id, the last of each, in the order ids first appear.
+fn latest_per_id<'a>(results: &[&'a CheckResult]) -> Vec<&'a CheckResult> {
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    let mut out: Vec<&'a CheckResult> = Vec::with_capacity(results.len());
+    for &r in results {
+        match at.get(r.id.as_str()) {
+            Some(&i) => {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = r;
+                }
+            }
+            None => {
+                at.insert(r.id.as_str(), out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// Writes one metric family: HELP and TYPE once, then its samples; nothing when empty.
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: Vec<(String, String)>) {
+    if samples.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+/// `{a="x",b="y"}` with values escaped as the exposition format requires.
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(name, value)| format!("{name}=\"{}\"", label_value(value)))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// Escapes a label value: backslash, double quote and line feed.
+fn label_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A float as Go's `strconv` reads it: `NaN`, `+Inf`, `-Inf`, or a plain decimal.
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+    } else {
+        v.to_string()
+    }
+}
+
+fn ip_protocol(address: Option<&str>) -> u8 {
+    match address.and_then(|a| a.parse::<SocketAddr>().ok()) {
+        Some(SocketAddr::V4(_)) => 4,
+        Some(SocketAddr::V6(_)) => 6,
+        None => 0,
+    }
+}
+
+/// `TLSv1.3` as blackbox_exporter writes it: `TLS 1.3`.
+fn blackbox_tls_version(version: &str) -> String {
+    match version.strip_prefix("TLSv") {
+        Some(rest) => format!("TLS {rest}"),
+        None => version.to_owned(),
+    }
+}
+
+/// The kinds that mean the server answered but not with what the monitor waited for or
+/// asserted: our stand-in for blackbox_exporter's `probe_failed_due_to_regex`.
+fn failed_on_response(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::ReadTimeout
+            | ErrorKind::ClosedEarly
+            | ErrorKind::UnexpectedResponse
+            | ErrorKind::ResponseTooLarge
+            | ErrorKind::AssertionFailed
+    )
+}

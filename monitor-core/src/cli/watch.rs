@@ -1,0 +1,250 @@
+//! `watch`: every monitor on its frequency with spread start offsets and bounded
+//! concurrency, `/metrics` for Prometheus, and a clean stop on Ctrl-C or SIGTERM.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch as signal};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
+
+use super::app::{EXIT_INVALID, EXIT_OK};
+use super::report::{self, Counter};
+use crate::result::{CheckResult, Status};
+use crate::validate::ValidMonitor;
+use crate::Engine;
+
+/// How `watch` runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How many checks run at once.
+    pub concurrency: usize,
+    /// Where to serve `/metrics`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Print results as JSON lines.
+    pub json: bool,
+}
+
+/// The latest result and the check counts of every monitor.
+#[derive(Debug, Default)]
+pub struct State {
+    latest: Mutex<HashMap<String, CheckResult>>,
+    counts: Mutex<HashMap<(String, Status), u64>>,
+}
+
+impl State {
+    /// Records a result.
+    pub fn record(&self, result: CheckResult) {
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts.entry((result.id.clone(), result.status)).or_default() += 1;
+        }
+        if let Ok(mut latest) = self.latest.lock() {
+            latest.insert(result.id.clone(), result);
+        }
+    }
+
+    /// The Prometheus exposition of the latest results and the counters.
+    pub fn metrics(&self) -> String {
+        let latest = self.latest.lock().map(|l| l.clone()).unwrap_or_default();
+        let mut results: Vec<&CheckResult> = latest.values().collect();
+        results.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut counters: Vec<Counter> = self
+            .counts
+            .lock()
+            .map(|c| {
+                c.iter()
+                    .map(|((monitor, status), count)| Counter {
+                        monitor: monitor.clone(),
+                        status: *status,
+                        count: *count,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        counters.sort_by(|a, b| (&a.monitor, a.status as u8).cmp(&(&b.monitor, b.status as u8)));
+        report::prometheus(&results, &counters)
+    }
+}
+
+/// Where in its interval a monitor starts: spread by a hash of its id, so monitors of one
+/// frequency do not fire together and keep their place across restarts.
+pub fn start_offset(id: &str, interval: Duration) -> Duration {
+    // FNV-1a, stable across builds.
+    let hash = id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let nanos = interval.as_nanos().max(1);
+    Duration::from_nanos(u64::try_from(u128::from(hash) % nanos).unwrap_or(0))
+}
+
+/// Runs until Ctrl-C or SIGTERM; returns the exit code.
+pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> u8 {
+    let monitors: Vec<ValidMonitor> = monitors
+        .into_iter()
+        .filter(|m| m.spec().activated && !m.spec().test_only)
+        .collect();
+    let state = Arc::new(State::default());
+    let (stop_tx, stop_rx) = signal::channel(false);
+    let mut server = None;
+    if let Some(addr) = options.metrics_listen {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                let addr = listener.local_addr().unwrap_or(addr);
+                eprintln!("serving metrics at http://{addr}/metrics");
+                server = Some(tokio::spawn(serve_metrics(listener, state.clone(), stop_rx.clone())));
+            }
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr} for metrics: {e}");
+                return EXIT_INVALID;
+            }
+        }
+    }
+    eprintln!("watching {} monitors; Ctrl-C or SIGTERM stops", monitors.len());
+    let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let engine = Engine::new();
+    let mut loops = JoinSet::new();
+    let start = Instant::now();
+    for monitor in monitors {
+        loops.spawn(schedule(
+            monitor,
+            engine.clone(),
+            start,
+            limit.clone(),
+            state.clone(),
+            stop_rx.clone(),
+            options.json,
+        ));
+    }
+    stopped().await;
+    eprintln!("stopping: finishing the checks in flight");
+    let _ = stop_tx.send(true);
+    while loops.join_next().await.is_some() {}
+    // Every permit back means every check in flight has finished.
+    let permits = u32::try_from(options.concurrency.max(1)).unwrap_or(u32::MAX);
+    let drained = tokio::time::timeout(Duration::from_secs(30), limit.acquire_many(permits)).await;
+    if drained.is_err() {
+        eprintln!("some checks were still running after 30 s and were cancelled");
+    }
+    if let Some(server) = server {
+        let _ = server.await;
+    }
+    EXIT_OK
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// One monitor's schedule: a check every interval, each in its own task so a slow check
+/// never delays the next tick or other monitors.
+async fn schedule(
+    monitor: ValidMonitor,
+    engine: Engine,
+    start: Instant,
+    limit: Arc<Semaphore>,
+    state: Arc<State>,
+    mut stop: signal::Receiver<bool>,
+    json: bool,
+) {
+    let interval = Duration::from_secs(monitor.spec().frequency.as_secs());
+    let mut next = start + start_offset(&monitor.spec().id, interval);
+    loop {
+        tokio::select! {
+            _ = sleep_until(next) => {}
+            _ = stop.changed() => return,
+        }
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = stop.changed() => return,
+        };
+        let (engine, this, state) = (engine.clone(), monitor.clone(), state.clone());
+        tokio::spawn(async move {
+            let result = engine.check(&this).await;
+            print_result(&result, json);
+            state.record(result);
+            drop(permit);
+        });
+        next += interval;
+        // After a stall longer than an interval, skip the missed ticks.
+        let now = Instant::now();
+        if next < now {
+            next = now + start_offset(&monitor.spec().id, interval).min(interval / 10);
+        }
+    }
+}
+
+fn print_result(r: &CheckResult, json: bool) {
+    if json {
+        if let Ok(line) = serde_json::to_string(r) {
+            println!("{line}");
+        }
+        return;
+    }
+    let status = match r.status {
+        Status::Passed => "passed",
+        Status::Degraded => "degraded",
+        Status::Failed => "failed",
+    };
+    let at = r.started_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    match &r.error {
+        None => println!("{at} {status:<8} {} {:.1} ms", r.id, r.timings.total_ms),
+        Some(e) => println!(
+            "{at} {status:<8} {} {:.1} ms {}: {}",
+            r.id,
+            r.timings.total_ms,
+            e.kind.as_str(),
+            e.message
+        ),
+    }
+}
+
+async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    mut stop: signal::Receiver<bool>,
+) {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let state = state.clone();
+            async move {
+                (
+                    [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                    state.metrics(),
+                )
+            }
+        }),
+    );
+    let shutdown = async move {
+        let _ = stop.changed().await;
+    };
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        eprintln!("error: the metrics server stopped: {e}");
+    }
+}

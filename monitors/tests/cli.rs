@@ -1,0 +1,314 @@
+//! The built `monitors` binary against loopback servers: every subcommand, filter and
+//! reporter, the exit codes, `--bundle`, and `watch` with `/metrics` and SIGTERM.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use monitor_core::cli::bundle::Bundle;
+use monitor_core::prelude::*;
+use monitor_core::testing::{Script, ScriptedServer, refusing_port};
+
+/// A temporary file removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!(
+            "monitors-cli-{}-{name}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::write(&path, text).unwrap();
+        TempFile(path)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Runs the binary with `args` off the async runtime, so the test's servers keep serving.
+async fn monitors(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_monitors"))
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Loopback services and a bundle of monitors of them: one passes (tags cache,prod), one
+/// is degraded (tags cache), one fails (tags db,prod, location eu-west-1).
+struct Fixture {
+    _servers: Vec<ScriptedServer>,
+    bundle: TempFile,
+}
+
+async fn fixture() -> Fixture {
+    let pong = ScriptedServer::start(Script::new().expect("PING\r\n").send("+PONG\r\n"))
+        .await
+        .unwrap();
+    let slow = ScriptedServer::start(Script::new().sleep(Duration::from_millis(150)).send("hi\r\n"))
+        .await
+        .unwrap();
+    let refused = refusing_port().unwrap();
+    let mut ok = TcpMonitor::new("cache-ping", "127.0.0.1", pong.port())
+        .name("Cache answers PING")
+        .tag("cache")
+        .tag("prod")
+        .send("PING\r\n")
+        .expect("+PONG");
+    ok.frequency = Frequency::S10;
+    let mut slow_m = TcpMonitor::new("cache-slow", "127.0.0.1", slow.port())
+        .name("Slow banner")
+        .tag("cache")
+        .expect("hi")
+        .thresholds(100, 3000);
+    slow_m.frequency = Frequency::S10;
+    let mut down = TcpMonitor::new("db-down", "127.0.0.1", refused)
+        .name("Database that is down")
+        .tag("db")
+        .tag("prod");
+    down.locations = vec!["eu-west-1".into()];
+    down.frequency = Frequency::S10;
+    let bundle = Bundle::new(vec![ok, slow_m, down]);
+    Fixture {
+        _servers: vec![pong, slow],
+        bundle: TempFile::new("bundle.json", &bundle.to_json()),
+    }
+}
+
+fn results(o: &Output) -> Vec<CheckResult> {
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+fn ids_and_status(rs: &[CheckResult]) -> Vec<(String, Status)> {
+    rs.iter().map(|r| (r.id.clone(), r.status)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_bundle_json_and_exit_codes() {
+    let f = fixture().await;
+    let all = monitors(&["run", "--bundle", f.bundle.path(), "--reporter", "json"]).await;
+    assert_eq!(all.status.code(), Some(1), "{}", stderr(&all));
+    assert_eq!(
+        ids_and_status(&results(&all)),
+        [
+            ("cache-ping".to_owned(), Status::Passed),
+            ("cache-slow".to_owned(), Status::Degraded),
+            ("db-down".to_owned(), Status::Failed),
+        ]
+    );
+    let cache = monitors(&["run", "--bundle", f.bundle.path(), "-r", "json", "--tag", "cache"]).await;
+    assert_eq!(cache.status.code(), Some(0), "degraded is not a failure");
+    let strict = monitors(&[
+        "run",
+        "--bundle",
+        f.bundle.path(),
+        "-r",
+        "json",
+        "--tag",
+        "cache",
+        "--fail-on-degraded",
+    ])
+    .await;
+    assert_eq!(strict.status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_select_monitors() {
+    let f = fixture().await;
+    let check = |args: &'static [&'static str], expected: &'static [&'static str]| {
+        let bundle = f.bundle.path().to_owned();
+        async move {
+            let mut full = vec!["run", "--bundle", &bundle, "-r", "json"];
+            full.extend_from_slice(args);
+            let o = monitors(&full).await;
+            let ids: Vec<String> = results(&o).into_iter().map(|r| r.id).collect();
+            assert_eq!(ids, expected, "{args:?}");
+        }
+    };
+    check(&["--grep", "^cache-"], &["cache-ping", "cache-slow"]).await;
+    check(&["--grep", "Database"], &["db-down"]).await;
+    // AND within one flag, OR across flags.
+    check(&["--tag", "cache,prod"], &["cache-ping"]).await;
+    check(&["--tag", "cache,prod", "--tag", "db"], &["cache-ping", "db-down"]).await;
+    // Monitors without locations run everywhere.
+    check(&["--location", "eu-west-1"], &["cache-ping", "cache-slow", "db-down"]).await;
+    check(&["--location", "us-east-1"], &["cache-ping", "cache-slow"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_reporter_at_once() {
+    let f = fixture().await;
+    let junit = TempFile::new("junit.xml", "");
+    let prom = TempFile::new("metrics.prom", "");
+    let github = TempFile::new("summary.md", "");
+    let junit_arg = format!("junit={}", junit.path());
+    let prom_arg = format!("prometheus={}", prom.path());
+    let o = monitors(&[
+        "run",
+        "--bundle",
+        f.bundle.path(),
+        "-r",
+        "human",
+        "-r",
+        &junit_arg,
+        "-r",
+        &prom_arg,
+        "-r",
+        "github",
+        "--output",
+        github.path(),
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let human = stdout(&o);
+    assert!(!human.contains('\u{1b}'), "NO_COLOR is respected");
+    assert!(human.contains("Cache answers PING") && human.contains("refused"), "{human}");
+    assert!(human.contains("ss -tlnp"), "hints under failures: {human}");
+
+    let xml = std::fs::read_to_string(&junit.0).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    assert_eq!(cases.len(), 3);
+    let failures: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("failure")).collect();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].attribute("type"), Some("refused"));
+
+    let text = std::fs::read_to_string(&prom.0).unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let success: Vec<(String, f64)> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "probe_success")
+        .map(|s| {
+            let v = match s.value {
+                prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            };
+            (s.labels.get("monitor").unwrap_or_default().to_owned(), v)
+        })
+        .collect();
+    assert_eq!(
+        success,
+        [
+            ("cache-ping".to_owned(), 1.0),
+            ("cache-slow".to_owned(), 1.0),
+            ("db-down".to_owned(), 0.0)
+        ]
+    );
+
+    let md = std::fs::read_to_string(&github.0).unwrap();
+    assert!(md.contains("| ") && md.contains("Database that is down"), "{md}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_exits_2() {
+    let bad = TempFile::new("bad.json", r#"{"schema_version":1,"monitors":[{"schema_version":1,"id":"x","name":"x","target":{"host":"h","port":0}}]}"#);
+    let o = monitors(&["run", "--bundle", bad.path()]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("monitors[0].target.port"), "{}", stderr(&o));
+    let o = monitors(&["run", "--bundle", "/nonexistent/bundle.json"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read the bundle"), "{}", stderr(&o));
+    let o = monitors(&["run", "--reporter", "xml"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown reporter `xml`"), "{}", stderr(&o));
+    let o = monitors(&["frobnicate"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    let o = monitors(&["run", "--grep", "("]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--grep"), "{}", stderr(&o));
+}
+
+/// Sends SIGTERM to a child process.
+fn terminate(pid: u32) {
+    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+async fn scrape(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    body
+}
+
+fn checks_total(text: &str) -> f64 {
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or(text);
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "monitor_checks_total")
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_serves_metrics_and_stops_on_sigterm() {
+    let f = fixture().await;
+    let port = refusing_port().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_monitors"))
+        .args(["watch", "--bundle", f.bundle.path(), "--metrics-listen", &addr])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Every monitor runs once within its 10 s interval; wait for the first round.
+    let mut first = 0.0;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Ok(Ok(text)) = tokio::time::timeout(Duration::from_secs(2), tokio::spawn({
+            let addr = addr.clone();
+            async move { scrape(&addr).await }
+        }))
+        .await
+        {
+            first = checks_total(&text);
+            if first >= 3.0 {
+                break;
+            }
+        }
+    }
+    assert!(first >= 3.0, "three checks within the first interval, got {first}");
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let second = checks_total(&scrape(&addr).await);
+    assert!(second >= first + 3.0, "counters advance: {first} then {second}");
+    terminate(pid);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stopping"), "{}", stderr(&out));
+}
