@@ -993,6 +993,21 @@ impl TcpMonitor {
         self
     }
 
+    /// Points the monitor at `HOST:PORT` (or `[V6]:PORT`) read from the environment
+    /// variable `var` when it is set, as deployments that differ per stage do. A value
+    /// that does not parse leaves a port of 0, which validation reports.
+    pub fn target_from_env(mut self, var: &str) -> Self {
+        if let Ok(value) = std::env::var(var) {
+            let (host, port) = match value.rsplit_once(':') {
+                Some((h, p)) => (h.trim_start_matches('[').trim_end_matches(']'), p.parse().unwrap_or(0)),
+                None => (value.as_str(), 0),
+            };
+            self.target.host = host.to_owned();
+            self.target.port = port;
+        }
+        self
+    }
+
     /// Uses TLS from the first byte.
     pub fn tls_direct(mut self) -> Self {
         self.tls.mode = TlsMode::Direct;

@@ -572,3 +572,35 @@ impl Leaf {
         Ok(Arc::new(config))
     }
 }
+
+/// Validates every monitor registered with `#[tcp_monitor]` in this binary and panics with
+/// every problem (file and line included) if one is invalid: call it from a `#[test]` so
+/// `cargo test` fails on an invalid monitor.
+pub fn assert_registry_valid() {
+    if let Err(errors) = crate::registry::validate_all() {
+        panic!("invalid monitors:\n{errors}");
+    }
+}
+
+/// Checks the registered monitor `id` against a test server at `addr` instead of its
+/// declared target (TLS still verifies the declared name, or `tls.server_name`).
+pub async fn check_declared(id: &str, addr: SocketAddr) -> crate::CheckResult {
+    let declared = match crate::registry::monitors() {
+        Ok(all) => all.into_iter().find(|d| d.monitor.id == id),
+        Err(errors) => panic!("the registry is invalid:\n{errors}"),
+    };
+    let Some(declared) = declared else {
+        panic!("no monitor with id `{id}` is registered");
+    };
+    let mut spec = declared.monitor;
+    if spec.tls.mode != crate::spec::TlsMode::None && spec.tls.server_name.is_none() {
+        spec.tls.server_name = Some(spec.target.host.clone());
+    }
+    spec.target.host = addr.ip().to_string();
+    spec.target.port = addr.port();
+    spec.target.ip_family = crate::spec::IpFamily::Any;
+    match spec.validate() {
+        Ok(monitor) => crate::Engine::new().check(&monitor).await,
+        Err(errors) => panic!("monitor `{id}` declared at {} is invalid: {errors}", declared.location),
+    }
+}

@@ -4,6 +4,7 @@ mod engine;
 mod json;
 mod legacy;
 mod props;
+mod registry;
 mod report;
 mod servers;
 mod starttls;
