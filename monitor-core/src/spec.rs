@@ -1008,6 +1008,18 @@ impl TcpMonitor {
         self
     }
 
+    /// Points the monitor at `addr` (a test server) instead of its target; with TLS the
+    /// declared host stays the name verified, unless `tls.server_name` is set.
+    pub fn pointed_at(mut self, addr: std::net::SocketAddr) -> Self {
+        if self.tls.mode != TlsMode::None && self.tls.server_name.is_none() {
+            self.tls.server_name = Some(self.target.host.clone());
+        }
+        self.target.host = addr.ip().to_string();
+        self.target.port = addr.port();
+        self.target.ip_family = IpFamily::Any;
+        self
+    }
+
     /// Uses TLS from the first byte.
     pub fn tls_direct(mut self) -> Self {
         self.tls.mode = TlsMode::Direct;

@@ -582,25 +582,30 @@ pub fn assert_registry_valid() {
     }
 }
 
-/// Checks the registered monitor `id` against a test server at `addr` instead of its
-/// declared target (TLS still verifies the declared name, or `tls.server_name`).
-pub async fn check_declared(id: &str, addr: SocketAddr) -> crate::CheckResult {
-    let declared = match crate::registry::monitors() {
-        Ok(all) => all.into_iter().find(|d| d.monitor.id == id),
+/// The registered monitor `id`, defaults applied and body run; panics naming the ids
+/// there are when it is not registered.
+pub fn declared(id: &str) -> crate::TcpMonitor {
+    let all = match crate::registry::monitors() {
+        Ok(all) => all,
         Err(errors) => panic!("the registry is invalid:\n{errors}"),
     };
-    let Some(declared) = declared else {
-        panic!("no monitor with id `{id}` is registered");
-    };
-    let mut spec = declared.monitor;
-    if spec.tls.mode != crate::spec::TlsMode::None && spec.tls.server_name.is_none() {
-        spec.tls.server_name = Some(spec.target.host.clone());
+    let ids: Vec<String> = all.iter().map(|d| d.monitor.id.clone()).collect();
+    match all.into_iter().find(|d| d.monitor.id == id) {
+        Some(d) => d.monitor,
+        None => panic!("no monitor with id `{id}` is registered; the ids are: {}", ids.join(", ")),
     }
-    spec.target.host = addr.ip().to_string();
-    spec.target.port = addr.port();
-    spec.target.ip_family = crate::spec::IpFamily::Any;
+}
+
+/// Validates and checks a monitor; panics with every problem if it is invalid.
+pub async fn check(spec: crate::TcpMonitor) -> crate::CheckResult {
     match spec.validate() {
         Ok(monitor) => crate::Engine::new().check(&monitor).await,
-        Err(errors) => panic!("monitor `{id}` declared at {} is invalid: {errors}", declared.location),
+        Err(errors) => panic!("monitor `{}` is invalid: {errors}", spec.id),
     }
+}
+
+/// Checks the registered monitor `id` against a test server at `addr` instead of its
+/// declared target (TLS still verifies the declared name).
+pub async fn check_declared(id: &str, addr: SocketAddr) -> crate::CheckResult {
+    check(declared(id).pointed_at(addr)).await
 }

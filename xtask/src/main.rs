@@ -7,6 +7,8 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
+
 const USAGE: &str = "\
 usage: cargo xtask [--manifest-path PATH] COMMAND [ARGS...]
 
@@ -18,6 +20,7 @@ commands (each builds the monitors binary first, then runs it with ARGS):
   export     write the JSON bundle of the monitors (-o FILE)
   explain    show one monitor's resolved spec (explain ID)
   demo       start demo services on loopback and check monitors against them
+  bench      measure throughput, TLS, scheduler scale and validate/export/build times
 
 --manifest-path PATH selects another crate of monitors (default: the workspace's monitors).
 Exit codes: 0 nothing failed, 1 a monitor failed, 2 invalid monitors or usage errors.";
@@ -56,6 +59,7 @@ fn run() -> Result<ExitCode> {
                 .with_context(|| format!("cannot run {}", binary.display()))?;
             Ok(ExitCode::from(status.code().map_or(2, |c| u8::try_from(c).unwrap_or(2))))
         }
+        "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

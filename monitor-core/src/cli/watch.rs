@@ -33,7 +33,13 @@ pub struct Options {
 pub struct State {
     latest: Mutex<HashMap<String, CheckResult>>,
     counts: Mutex<HashMap<(String, Status), u64>>,
+    /// How late checks started against their schedule, in seconds (the most recent
+    /// [`LATENESS_SAMPLES`]).
+    lateness: Mutex<std::collections::VecDeque<f64>>,
 }
+
+/// How many lateness samples `watch` keeps for its quantiles.
+pub const LATENESS_SAMPLES: usize = 100_000;
 
 impl State {
     /// Records a result.
@@ -44,6 +50,27 @@ impl State {
         if let Ok(mut latest) = self.latest.lock() {
             latest.insert(result.id.clone(), result);
         }
+    }
+
+    /// Records how late a check started.
+    pub fn late(&self, seconds: f64) {
+        if let Ok(mut l) = self.lateness.lock() {
+            if l.len() == LATENESS_SAMPLES {
+                l.pop_front();
+            }
+            l.push_back(seconds);
+        }
+    }
+
+    /// Lateness quantiles (0.5, 0.99, 1.0) in seconds over the kept samples.
+    pub fn lateness_quantiles(&self) -> Option<[f64; 3]> {
+        let mut samples: Vec<f64> = self.lateness.lock().ok()?.iter().copied().collect();
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_by(f64::total_cmp);
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        Some([at(0.5), at(0.99), at(1.0)])
     }
 
     /// The Prometheus exposition of the latest results and the counters.
@@ -65,7 +92,17 @@ impl State {
             })
             .unwrap_or_default();
         counters.sort_by(|a, b| (&a.monitor, a.status as u8).cmp(&(&b.monitor, b.status as u8)));
-        report::prometheus(&results, &counters)
+        let mut text = report::prometheus(&results, &counters);
+        if let Some([p50, p99, max]) = self.lateness_quantiles() {
+            text.push_str(&format!(
+                "# HELP monitor_schedule_lateness_seconds How late checks started against their schedule.\n\
+                 # TYPE monitor_schedule_lateness_seconds summary\n\
+                 monitor_schedule_lateness_seconds{{quantile=\"0.5\"}} {p50}\n\
+                 monitor_schedule_lateness_seconds{{quantile=\"0.99\"}} {p99}\n\
+                 monitor_schedule_lateness_seconds{{quantile=\"1\"}} {max}\n"
+            ));
+        }
+        text
     }
 }
 
@@ -175,6 +212,7 @@ async fn schedule(
             _ = sleep_until(next) => {}
             _ = stop.changed() => return,
         }
+        state.late(Instant::now().saturating_duration_since(next).as_secs_f64());
         let permit = tokio::select! {
             permit = limit.clone().acquire_owned() => match permit {
                 Ok(p) => p,

@@ -1,0 +1,4 @@
+//! Engine benchmarks (placeholder until written).
+#![allow(clippy::print_stdout)]
+
+fn main() {}
