@@ -596,10 +596,28 @@ pub fn declared(id: &str) -> crate::TcpMonitor {
     }
 }
 
-/// Validates and checks a monitor; panics with every problem if it is invalid.
+/// A clock that measures real time but does not wait between retries, so tests of
+/// monitors with retry strategies stay fast (every attempt is still made and recorded).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoWaitClock;
+
+impl crate::Clock for NoWaitClock {
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+    fn wall(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+    fn sleep(&self, _: Duration) -> crate::engine::BoxFuture<'static, ()> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// Validates and checks a monitor with an engine that does not wait between retries;
+/// panics with every problem if the monitor is invalid.
 pub async fn check(spec: crate::TcpMonitor) -> crate::CheckResult {
     match spec.validate() {
-        Ok(monitor) => crate::Engine::new().check(&monitor).await,
+        Ok(monitor) => crate::Engine::new().with_clock(NoWaitClock).check(&monitor).await,
         Err(errors) => panic!("monitor `{}` is invalid: {errors}", spec.id),
     }
 }

@@ -5,7 +5,7 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprCall, Ident};
 
-use crate::parse::{Errors, did_you_mean};
+use crate::parse::{Errors, closest, did_you_mean};
 use crate::value::{self, expected_hint, peel};
 
 /// One dialog step, its text kept as written.
@@ -65,7 +65,7 @@ fn call_name(call: &ExprCall, what: &str) -> syn::Result<Ident> {
         Expr::Path(p) if p.qself.is_none() => p.path.get_ident().cloned(),
         _ => None,
     }
-    .ok_or_else(|| syn::Error::new(call.func.span(), format!("expected {what} name")))
+    .ok_or_else(|| syn::Error::new_spanned(&call.func, format!("expected {what} name")))
 }
 
 /// `dialog = [send("..."), expect("..."), ...]`.
@@ -79,9 +79,11 @@ pub(crate) fn dialog(e: &Expr, key: &str) -> syn::Result<Vec<Step>> {
         ));
     };
     if array.elems.is_empty() {
-        return Err(syn::Error::new(
-            e.span(),
-            format!("`{key}` must hold at least one step; remove it for a check that only connects"),
+        return Err(syn::Error::new_spanned(
+            e,
+            format!(
+                "`{key}` must hold at least one step; remove it for a check that only connects"
+            ),
         ));
     }
     let mut errors = Errors::default();
@@ -97,8 +99,8 @@ pub(crate) fn dialog(e: &Expr, key: &str) -> syn::Result<Vec<Step>> {
 fn step(e: &Expr) -> syn::Result<Step> {
     let names = STEPS.join(", ");
     let Expr::Call(call) = peel(e) else {
-        return Err(syn::Error::new(
-            e.span(),
+        return Err(syn::Error::new_spanned(
+            e,
             format!("expected a step such as `send(\"...\")` or `expect(\"...\")`; steps: {names}"),
         ));
     };
@@ -107,8 +109,8 @@ fn step(e: &Expr) -> syn::Result<Step> {
     let args: Vec<&Expr> = call.args.iter().collect();
     let one = |what: &str| match args.as_slice() {
         [arg] => Ok(*arg),
-        _ => Err(syn::Error::new(
-            call.span(),
+        _ => Err(syn::Error::new_spanned(
+            call,
             format!("`{step}` takes one argument: {what}, as in `{step}(...)`"),
         )),
     };
@@ -116,8 +118,8 @@ fn step(e: &Expr) -> syn::Result<Step> {
         if args.is_empty() {
             Ok(())
         } else {
-            Err(syn::Error::new(
-                call.args.span(),
+            Err(syn::Error::new_spanned(
+                &call.args,
                 format!("`{step}` takes no arguments; write `{step}()`"),
             ))
         }
@@ -157,7 +159,7 @@ pub(crate) enum Retry {
     /// `none()`.
     None,
     /// `single_retry(backoff = "30s", same_region = true)`.
-    SingleRetry {
+    Single {
         /// Seconds before the retry.
         backoff: u32,
         /// Retry in the same region.
@@ -212,8 +214,14 @@ pub(crate) fn retry(e: &Expr, key: &str) -> syn::Result<Retry> {
     let (variant, params): (Option<&'static str>, &[&str]) = match strategy.as_str() {
         "none" => (None, &[]),
         "single_retry" => (None, &["backoff", "same_region"]),
-        "fixed" => (Some("Fixed"), &["backoff", "max_retries", "max_duration", "same_region"]),
-        "linear" => (Some("Linear"), &["backoff", "max_retries", "max_duration", "same_region"]),
+        "fixed" => (
+            Some("Fixed"),
+            &["backoff", "max_retries", "max_duration", "same_region"],
+        ),
+        "linear" => (
+            Some("Linear"),
+            &["backoff", "max_retries", "max_duration", "same_region"],
+        ),
         "exponential" => (
             Some("Exponential"),
             &["backoff", "max_retries", "max_duration", "same_region"],
@@ -232,16 +240,21 @@ pub(crate) fn retry(e: &Expr, key: &str) -> syn::Result<Retry> {
     let mut errors = Errors::default();
     let mut args = RetryArgs::default();
     let mut seen: Vec<String> = Vec::new();
+    // Parameters an unknown one looks like a misspelling of: not also reported missing.
+    let mut misspelled: Vec<&str> = Vec::new();
     for arg in &call.args {
         let Some((param, value)) = named_arg(arg) else {
-            errors.at(
-                arg.span(),
-                format!("expected `name = value`, such as `backoff = \"30s\"`, in `{strategy}(...)`"),
-            );
+            errors.push(syn::Error::new_spanned(
+                arg,
+                format!(
+                    "expected `name = value`, such as `backoff = \"30s\"`, in `{strategy}(...)`"
+                ),
+            ));
             continue;
         };
         let param_name = param.to_string();
         if !params.contains(&param_name.as_str()) {
+            misspelled.extend(closest(&param_name, params.iter().copied()));
             let valid = if params.is_empty() {
                 format!("`{strategy}` takes no arguments")
             } else {
@@ -274,25 +287,24 @@ pub(crate) fn retry(e: &Expr, key: &str) -> syn::Result<Retry> {
                 args.max_retries = errors.ok(value::integer_u32(value, "max_retries", 1, 10));
             }
             "max_duration" => {
-                args.max_duration = errors.ok(value::duration_secs(value, "max_duration").and_then(
-                    |s| {
+                args.max_duration = errors.ok(value::duration_secs(value, "max_duration")
+                    .and_then(|s| {
                         if s > MAX_RETRY_SECONDS {
-                            Err(syn::Error::new(
-                                value.span(),
+                            Err(syn::Error::new_spanned(
+                                value,
                                 format!("`max_duration` must be at most 600s (10m), got {s}s"),
                             ))
                         } else {
                             Ok(s)
                         }
-                    },
-                ));
+                    }));
             }
             _ => args.same_region = errors.ok(value::boolean(value, "same_region")),
         }
     }
 
     let mut missing = |param: &str, example: &str| {
-        if !seen.iter().any(|s| s == param) {
+        if !seen.iter().any(|s| s == param) && !misspelled.contains(&param) {
             errors.at(
                 name.span(),
                 format!("`{strategy}` needs `{param}`, as in `{strategy}({example})`"),
@@ -314,7 +326,9 @@ pub(crate) fn retry(e: &Expr, key: &str) -> syn::Result<Retry> {
         ),
         (Some(_), Some((backoff, span))) if backoff > max_duration => errors.at(
             span,
-            format!("`backoff` is {backoff}s but must not be above `max_duration` ({max_duration}s)"),
+            format!(
+                "`backoff` is {backoff}s but must not be above `max_duration` ({max_duration}s)"
+            ),
         ),
         _ => {}
     }
@@ -322,7 +336,7 @@ pub(crate) fn retry(e: &Expr, key: &str) -> syn::Result<Retry> {
 
     Ok(match (variant, args.backoff, args.max_retries) {
         (None, None, _) => Retry::None,
-        (None, Some((backoff, _)), _) => Retry::SingleRetry {
+        (None, Some((backoff, _)), _) => Retry::Single {
             backoff,
             same_region,
         },
@@ -335,7 +349,10 @@ pub(crate) fn retry(e: &Expr, key: &str) -> syn::Result<Retry> {
         },
         // Reported above as missing.
         (Some(_), _, _) => {
-            return Err(syn::Error::new(name.span(), format!("`{strategy}` is incomplete")));
+            return Err(syn::Error::new(
+                name.span(),
+                format!("`{strategy}` is incomplete"),
+            ));
         }
     })
 }
@@ -366,7 +383,8 @@ mod tests {
             Ok(e) => e,
             Err(why) => panic!("{input}: {why}"),
         };
-        let got = read(&e, "key").map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>());
+        let got =
+            read(&e, "key").map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>());
         let expected = expected.map_err(|m| m.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         assert_eq!(got, expected, "{input}");
     }
@@ -413,7 +431,7 @@ mod tests {
         check(
             retry,
             r#"single_retry(backoff = "30s")"#,
-            Ok(Retry::SingleRetry {
+            Ok(Retry::Single {
                 backoff: 30,
                 same_region: true,
             }),
@@ -448,8 +466,12 @@ mod tests {
                 "`max_retries` must be 1 to 10, got 11",
                 "`max_duration` must be at most 600s (10m), got 660s",
                 "duplicate argument `max_retries` in `fixed(...)`",
-                "`fixed` needs `backoff`, as in `fixed(backoff = \"30s\")`",
             ]),
+        );
+        check(
+            retry,
+            r#"linear(max_retries = 2)"#,
+            Err(&["`linear` needs `backoff`, as in `linear(backoff = \"30s\")`"]),
         );
         check(
             retry,
@@ -459,7 +481,9 @@ mod tests {
         check(
             retry,
             r#"exponental(backoff = "5s")"#,
-            Err(&["unknown retry strategy `exponental`; did you mean `exponential`? strategies: none, single_retry, fixed, linear, exponential"]),
+            Err(&[
+                "unknown retry strategy `exponental`; did you mean `exponential`? strategies: none, single_retry, fixed, linear, exponential",
+            ]),
         );
         check(
             retry,
@@ -469,7 +493,9 @@ mod tests {
         check(
             retry,
             "\"none\"",
-            Err(&["expected a retry strategy for `key`, found a string; write a call such as `none()` or `fixed(backoff = \"30s\", max_retries = 3)`; strategies: none, single_retry, fixed, linear, exponential"]),
+            Err(&[
+                "expected a retry strategy for `key`, found a string; write a call such as `none()` or `fixed(backoff = \"30s\", max_retries = 3)`; strategies: none, single_retry, fixed, linear, exponential",
+            ]),
         );
     }
 }

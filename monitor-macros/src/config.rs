@@ -10,7 +10,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use crate::calls::{self, Retry, Step};
-use crate::parse::{Entry, Errors, did_you_mean};
+use crate::parse::{Entry, Errors, closest, did_you_mean};
 use crate::value::{self, Choice};
 
 /// Default degraded response time in milliseconds (`spec::DEFAULT_DEGRADED_RESPONSE_TIME_MS`).
@@ -108,6 +108,8 @@ pub(crate) struct Config {
     /// The keys whose value was rejected: rules involving them are not checked, so that
     /// one mistake is not reported twice.
     rejected: Vec<&'static str>,
+    /// The keys an unknown key looks like a misspelling of: not also reported missing.
+    misspelled: Vec<&'static str>,
 }
 
 /// One key: its name and its setter, which reads the value and stores it.
@@ -178,14 +180,14 @@ const KEYS: &[Key] = keys! {
 /// A TCP port, 1 to 65535.
 fn port(e: &Expr, key: &str) -> syn::Result<u16> {
     let n = value::integer(e, key, 1, 65_535)?;
-    u16::try_from(n).map_err(|_| syn::Error::new(e.span(), format!("`{key}` must be 1 to 65535")))
+    u16::try_from(n).map_err(|_| syn::Error::new_spanned(e, format!("`{key}` must be 1 to 65535")))
 }
 
 /// A timeout: a duration of at least 1 ms.
 fn positive_duration(e: &Expr, key: &str) -> syn::Result<u32> {
     match value::duration_ms(e, key)? {
-        0 => Err(syn::Error::new(
-            e.span(),
+        0 => Err(syn::Error::new_spanned(
+            e,
             format!("`{key}` must be at least 1ms"),
         )),
         ms => Ok(ms),
@@ -245,14 +247,19 @@ impl Config {
                         valid.join(", ")
                     ),
                 ),
-                None => errors.at(
-                    entry.key.span(),
-                    format!(
-                        "unknown key `{name}`; {}valid keys: {}",
-                        did_you_mean(&name, valid.iter().copied()),
-                        valid.join(", ")
-                    ),
-                ),
+                None => {
+                    config
+                        .misspelled
+                        .extend(closest(&name, valid.iter().copied()));
+                    errors.at(
+                        entry.key.span(),
+                        format!(
+                            "unknown key `{name}`; {}valid keys: {}",
+                            did_you_mean(&name, valid.iter().copied()),
+                            valid.join(", ")
+                        ),
+                    );
+                }
             }
         }
         config
@@ -319,7 +326,7 @@ impl Config {
     /// report a missing key.
     pub fn check_monitor(&self, attribute: Span, errors: &mut Errors) {
         for (key, example) in [("host", "host = \"db.internal\""), ("port", "port = 5432")] {
-            if !self.has(key) {
+            if !self.has(key) && !self.misspelled.contains(&key) {
                 errors.at(attribute, format!("missing `{key}`; add `{example}`"));
             }
         }
@@ -389,7 +396,13 @@ impl Config {
     }
 
     fn check_limits(&self, errors: &mut Errors) {
-        if self.rejected(&["degraded", "max", "timeout", "connect_timeout", "read_timeout"]) {
+        if self.rejected(&[
+            "degraded",
+            "max",
+            "timeout",
+            "connect_timeout",
+            "read_timeout",
+        ]) {
             return;
         }
         let effective = self.effective();
@@ -534,7 +547,11 @@ mod tests {
     const TARGET: &str = r#"host = "cache.internal", port = 6379"#;
 
     fn effective(input: &str, expected: Effective) {
-        check(&format!("{TARGET}, {input}"), Config::effective, Ok(expected));
+        check(
+            &format!("{TARGET}, {input}"),
+            Config::effective,
+            Ok(expected),
+        );
     }
 
     #[test]
@@ -549,11 +566,20 @@ mod tests {
         effective("", e(4000, 5000, 10000, 5000, 5000));
         effective(r#"max = "1s""#, e(1000, 1000, 10000, 5000, 5000));
         effective(r#"max = "8s""#, e(8000, 8000, 10000, 5000, 5000));
-        effective(r#"degraded = "200ms", max = "1s""#, e(200, 1000, 10000, 5000, 5000));
+        effective(
+            r#"degraded = "200ms", max = "1s""#,
+            e(200, 1000, 10000, 5000, 5000),
+        );
         effective(r#"degraded = "200ms""#, e(200, 5000, 10000, 5000, 5000));
         effective(r#"timeout = "3s""#, e(3000, 3000, 3000, 3000, 3000));
-        effective(r#"timeout = "3s", degraded = "1s""#, e(1000, 3000, 3000, 3000, 3000));
-        effective(r#"timeout = "3s", max = "2s""#, e(2000, 2000, 3000, 3000, 3000));
+        effective(
+            r#"timeout = "3s", degraded = "1s""#,
+            e(1000, 3000, 3000, 3000, 3000),
+        );
+        effective(
+            r#"timeout = "3s", max = "2s""#,
+            e(2000, 2000, 3000, 3000, 3000),
+        );
         effective(
             r#"timeout = "20s", connect_timeout = "1s""#,
             e(4000, 5000, 20000, 1000, 5000),
@@ -574,36 +600,111 @@ mod tests {
                 "unknown key `type`; valid keys: id, name, description, tags, group, host, port, ip_family, send, expect, expect_regex, dialog, connect_timeout, read_timeout, timeout, max_response_bytes, degraded, max, should_fail, frequency, locations, private_locations, alert_channels, activated, muted, run_parallel, test_only, retry, tls, starttls, server_name, ca_file, ca_pem, client_cert_file, client_key_file, min_tls, alpn, allow_invalid, expiry_warn_days, expiry_fail_days, legacy_probe",
             ]),
         );
-        check("", given, Err(&["missing `host`; add `host = \"db.internal\"`", "missing `port`; add `port = 5432`"]));
+        check(
+            "",
+            given,
+            Err(&[
+                "missing `host`; add `host = \"db.internal\"`",
+                "missing `port`; add `port = 5432`",
+            ]),
+        );
+        // A misspelled key is reported once: unknown, not also missing.
+        check(
+            r#"hots = "a", port = 1"#,
+            given,
+            Err(&[
+                "unknown key `hots`; did you mean `host`? valid keys: id, name, description, tags, group, host, port, ip_family, send, expect, expect_regex, dialog, connect_timeout, read_timeout, timeout, max_response_bytes, degraded, max, should_fail, frequency, locations, private_locations, alert_channels, activated, muted, run_parallel, test_only, retry, tls, starttls, server_name, ca_file, ca_pem, client_cert_file, client_key_file, min_tls, alpn, allow_invalid, expiry_warn_days, expiry_fail_days, legacy_probe",
+            ]),
+        );
+        // A rejected value does not feed the rules across keys.
+        check(
+            r#"host = "a", port = 1, max = "soon", degraded = "6s""#,
+            given,
+            Err(&[
+                "invalid `max`: `soon` is not a duration; write a whole number followed by ms, s, m or h, such as 250ms, 5s or 2m",
+            ]),
+        );
         // A key whose value is wrong is not also missing.
-        check(r#"host = "", port = 0"#, given, Err(&[
-            "invalid `host`: must not be empty; use a DNS name (letters, digits, `-`, `_`, dots), an IPv4 address or an IPv6 address without brackets",
-            "`port` must be 1 to 65535, got 0",
-        ]));
+        check(
+            r#"host = "", port = 0"#,
+            given,
+            Err(&[
+                "invalid `host`: must not be empty; use a DNS name (letters, digits, `-`, `_`, dots), an IPv4 address or an IPv6 address without brackets",
+                "`port` must be 1 to 65535, got 0",
+            ]),
+        );
     }
 
     #[test]
     fn cross_key_rules() {
         let ok = |_: &Config| ();
         for (input, expected) in [
-            (r#"degraded = "6s""#, "`degraded` is 6000ms but must not be above `max` (5000ms by default); lower `degraded` or raise `max`"),
-            (r#"degraded = "2s", max = "1s""#, "`degraded` is 2000ms but must not be above `max` (1000ms); lower `degraded` or raise `max`"),
-            (r#"degraded = "4s", timeout = "3s""#, "`degraded` is 4000ms but must not be above `max` (3000ms, from `timeout`); lower `degraded` or raise `max`"),
-            (r#"max = "11s""#, "`max` is 11000ms but must not be above `timeout` (10000ms by default); lower `max` or raise `timeout`"),
-            (r#"max = "6s", timeout = "5s""#, "`max` is 6000ms but must not be above `timeout` (5000ms); lower `max` or raise `timeout`"),
-            (r#"read_timeout = "6s", timeout = "5s""#, "`read_timeout` is 6000ms but must not be above `timeout` (5000ms), the time for the whole check"),
+            (
+                r#"degraded = "6s""#,
+                "`degraded` is 6000ms but must not be above `max` (5000ms by default); lower `degraded` or raise `max`",
+            ),
+            (
+                r#"degraded = "2s", max = "1s""#,
+                "`degraded` is 2000ms but must not be above `max` (1000ms); lower `degraded` or raise `max`",
+            ),
+            (
+                r#"degraded = "4s", timeout = "3s""#,
+                "`degraded` is 4000ms but must not be above `max` (3000ms, from `timeout`); lower `degraded` or raise `max`",
+            ),
+            (
+                r#"max = "11s""#,
+                "`max` is 11000ms but must not be above `timeout` (10000ms by default); lower `max` or raise `timeout`",
+            ),
+            (
+                r#"max = "6s", timeout = "5s""#,
+                "`max` is 6000ms but must not be above `timeout` (5000ms); lower `max` or raise `timeout`",
+            ),
+            (
+                r#"read_timeout = "6s", timeout = "5s""#,
+                "`read_timeout` is 6000ms but must not be above `timeout` (5000ms), the time for the whole check",
+            ),
             (r#"host = "::1", ip_family = "ipv4""#, ""),
-            (r#"send = "x", dialog = [read_any()]"#, "`send` conflicts with `dialog`; write it as the step `send(\"...\")` inside `dialog = [...]`, or drop `dialog`"),
-            (r#"max_response_bytes = 10, dialog = [read_bytes(11)]"#, "`read_bytes(11)` reads more than `max_response_bytes` (10)"),
-            (r#"tls = "direct", starttls = "smtp""#, "`tls = \"direct\"` conflicts with `starttls = \"smtp\"`; `starttls` alone turns TLS on after the plain-text upgrade, so drop `tls`"),
-            (r#"tls = "direct", ca_pem = "x", ca_file = "y""#, "`ca_file` conflicts with `ca_pem`; give the CA certificates one way"),
-            (r#"tls = "direct", client_key_file = "k""#, "`client_key_file` needs `client_cert_file` too; give both or neither"),
-            (r#"alpn = ["h2"]"#, "`alpn` has no effect without TLS; add `tls = \"direct\"` or `starttls = \"...\"`"),
-            (r#"tls = "none", min_tls = "1.3""#, "`min_tls` has no effect without TLS; add `tls = \"direct\"` or `starttls = \"...\"`"),
-            (r#"tls = "direct", expiry_warn_days = 5, expiry_fail_days = 6"#, "`expiry_fail_days` is 6 but must not be above `expiry_warn_days` (5)"),
+            (
+                r#"send = "x", dialog = [read_any()]"#,
+                "`send` conflicts with `dialog`; write it as the step `send(\"...\")` inside `dialog = [...]`, or drop `dialog`",
+            ),
+            (
+                r#"max_response_bytes = 10, dialog = [read_bytes(11)]"#,
+                "`read_bytes(11)` reads more than `max_response_bytes` (10)",
+            ),
+            (
+                r#"tls = "direct", starttls = "smtp""#,
+                "`tls = \"direct\"` conflicts with `starttls = \"smtp\"`; `starttls` alone turns TLS on after the plain-text upgrade, so drop `tls`",
+            ),
+            (
+                r#"tls = "direct", ca_pem = "x", ca_file = "y""#,
+                "`ca_file` conflicts with `ca_pem`; give the CA certificates one way",
+            ),
+            (
+                r#"tls = "direct", client_key_file = "k""#,
+                "`client_key_file` needs `client_cert_file` too; give both or neither",
+            ),
+            (
+                r#"alpn = ["h2"]"#,
+                "`alpn` has no effect without TLS; add `tls = \"direct\"` or `starttls = \"...\"`",
+            ),
+            (
+                r#"tls = "none", min_tls = "1.3""#,
+                "`min_tls` has no effect without TLS; add `tls = \"direct\"` or `starttls = \"...\"`",
+            ),
+            (
+                r#"tls = "direct", expiry_warn_days = 5, expiry_fail_days = 6"#,
+                "`expiry_fail_days` is 6 but must not be above `expiry_warn_days` (5)",
+            ),
         ] {
             if input.starts_with("host") {
-                check(&format!("{input}, port = 1"), ok, Err(&["`ip_family = \"ipv4\"` clashes with `host = \"::1\"`, an IPv6 address; use \"any\" or an address of that family"]));
+                check(
+                    &format!("{input}, port = 1"),
+                    ok,
+                    Err(&[
+                        "`ip_family = \"ipv4\"` clashes with `host = \"::1\"`, an IPv6 address; use \"any\" or an address of that family",
+                    ]),
+                );
             } else {
                 check(&format!("{TARGET}, {input}"), ok, Err(&[expected]));
             }

@@ -93,7 +93,7 @@ fn step(step: &Step) -> TokenStream {
 fn retry(retry: &Retry) -> TokenStream {
     match retry {
         Retry::None => quote!(::monitor_core::RetryStrategy::None),
-        Retry::SingleRetry {
+        Retry::Single {
             backoff,
             same_region,
         } => quote!(::monitor_core::RetryStrategy::SingleRetry {
@@ -221,7 +221,10 @@ pub(crate) fn monitor(
         Some(dialog) => dialog.value.iter().map(step).collect(),
         None => [
             config.send.as_ref().map(|t| Step::Send(t.value.clone())),
-            config.expect.as_ref().map(|t| Step::Expect(t.value.clone())),
+            config
+                .expect
+                .as_ref()
+                .map(|t| Step::Expect(t.value.clone())),
             config
                 .expect_regex
                 .as_ref()
@@ -389,11 +392,7 @@ mod tests {
 
     #[test]
     fn frequency_variants() {
-        for (text, path) in [
-            ("10s", "S10"),
-            ("1m", "M1"),
-            ("24h", "H24"),
-        ] {
+        for (text, path) in [("10s", "S10"), ("1m", "M1"), ("24h", "H24")] {
             let got = frequency(text).map(|t| t.to_string()).ok();
             assert_eq!(
                 got,

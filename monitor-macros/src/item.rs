@@ -73,64 +73,78 @@ fn kind(item: &Item) -> (&'static str, Span) {
 fn signature(f: &ItemFn, errors: &mut Errors) {
     let sig = &f.sig;
     let expected = format!("fn {}(m: TcpMonitor) -> TcpMonitor", sig.ident.unraw());
-    let mut wrong = |span: Span, problem: &str| {
-        errors.at(
-            span,
-            format!("{problem}; a monitor function is `{expected}`"),
-        );
-    };
+    let message = |problem: &str| format!("{problem}; a monitor function is `{expected}`");
     if let Some(t) = &sig.constness {
-        wrong(t.span, "a monitor function cannot be `const`");
+        errors.at(t.span, message("a monitor function cannot be `const`"));
     }
     if let Some(t) = &sig.asyncness {
-        wrong(
+        errors.at(
             t.span,
-            "a monitor function cannot be `async`: it refines the monitor when the registry is built",
+            message("a monitor function cannot be `async`: it refines the monitor when the registry is built"),
         );
     }
     if let Some(t) = &sig.unsafety {
-        wrong(t.span, "a monitor function cannot be `unsafe`");
+        errors.at(t.span, message("a monitor function cannot be `unsafe`"));
     }
     if let Some(abi) = &sig.abi {
-        wrong(abi.extern_token.span, "a monitor function cannot have an ABI");
+        errors.push(syn::Error::new_spanned(
+            abi,
+            message("a monitor function cannot have an ABI"),
+        ));
     }
-    if let Some(lt) = &sig.generics.lt_token {
-        wrong(lt.span, "a monitor function cannot be generic");
+    if !sig.generics.params.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &sig.generics,
+            message("a monitor function cannot be generic"),
+        ));
     }
     if let Some(w) = &sig.generics.where_clause {
-        wrong(w.where_token.span, "a monitor function cannot have a `where` clause");
+        errors.push(syn::Error::new_spanned(
+            w,
+            message("a monitor function cannot have a `where` clause"),
+        ));
     }
     if let Some(v) = &sig.variadic {
-        wrong(v.dots.spans[0], "a monitor function cannot be variadic");
+        errors.push(syn::Error::new_spanned(
+            v,
+            message("a monitor function cannot be variadic"),
+        ));
     }
     let mut inputs = sig.inputs.iter();
     match inputs.next() {
-        None => wrong(
+        None => errors.at(
             sig.paren_token.span.join(),
-            "a monitor function takes the monitor as its one argument",
+            message("a monitor function takes the monitor as its one argument"),
         ),
-        Some(FnArg::Receiver(r)) => wrong(r.span(), "a monitor function cannot take `self`"),
-        Some(FnArg::Typed(arg)) if !is_tcp_monitor(&arg.ty) => wrong(
-            arg.ty.span(),
-            "the argument of a monitor function must be a `TcpMonitor`, taken by value",
-        ),
+        Some(FnArg::Receiver(r)) => errors.push(syn::Error::new_spanned(
+            r,
+            message("a monitor function cannot take `self`"),
+        )),
+        Some(FnArg::Typed(arg)) if !is_tcp_monitor(&arg.ty) => {
+            errors.push(syn::Error::new_spanned(
+                &arg.ty,
+                message(
+                    "the argument of a monitor function must be a `TcpMonitor`, taken by value",
+                ),
+            ));
+        }
         Some(FnArg::Typed(_)) => {}
     }
     for extra in inputs {
-        wrong(
-            extra.span(),
-            "a monitor function takes exactly one argument, the monitor",
-        );
+        errors.push(syn::Error::new_spanned(
+            extra,
+            message("a monitor function takes exactly one argument, the monitor"),
+        ));
     }
     match &sig.output {
-        ReturnType::Default => wrong(
+        ReturnType::Default => errors.at(
             sig.paren_token.span.close(),
-            "a monitor function must return the monitor: add `-> TcpMonitor`",
+            message("a monitor function must return the monitor: add `-> TcpMonitor`"),
         ),
-        ReturnType::Type(_, ty) if !is_tcp_monitor(ty) => wrong(
-            ty.span(),
-            "a monitor function must return a `TcpMonitor`",
-        ),
+        ReturnType::Type(_, ty) if !is_tcp_monitor(ty) => errors.push(syn::Error::new_spanned(
+            ty,
+            message("a monitor function must return a `TcpMonitor`"),
+        )),
         ReturnType::Type(..) => {}
     }
 }
@@ -163,10 +177,18 @@ fn doc(attrs: &[Attribute]) -> Option<String> {
             }) = &nv.value
         {
             // `split`, not `lines`: an empty `///` line is a paragraph break to keep.
-            lines.extend(s.value().split('\n').map(|l| l.trim_end_matches('\r').to_owned()));
+            lines.extend(
+                s.value()
+                    .split('\n')
+                    .map(|l| l.trim_end_matches('\r').to_owned()),
+            );
         }
     }
-    let leading = |line: &str| line.bytes().take_while(|b| matches!(b, b' ' | b'\t')).count();
+    let leading = |line: &str| {
+        line.bytes()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count()
+    };
     let indent = lines
         .iter()
         .filter(|l| !l.trim().is_empty())
@@ -175,7 +197,11 @@ fn doc(attrs: &[Attribute]) -> Option<String> {
         .unwrap_or(0);
     let text = lines
         .iter()
-        .map(|l| l.get(indent.min(leading(l))..).unwrap_or_default().trim_end())
+        .map(|l| {
+            l.get(indent.min(leading(l))..)
+                .unwrap_or_default()
+                .trim_end()
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let text = text.trim();
@@ -218,7 +244,10 @@ mod tests {
 
     #[test]
     fn signatures() {
-        check("fn redis(m: TcpMonitor) -> TcpMonitor { m }", Ok(("redis", None)));
+        check(
+            "fn redis(m: TcpMonitor) -> TcpMonitor { m }",
+            Ok(("redis", None)),
+        );
         check(
             "pub fn redis(mut m: monitor_core::TcpMonitor) -> ::monitor_core::TcpMonitor { m }",
             Ok(("redis", None)),
@@ -227,13 +256,19 @@ mod tests {
         check(
             "async unsafe fn redis<T>(m: &TcpMonitor, n: u8) where T: Copy {}",
             Err(&[
-                &format!("a monitor function cannot be `async`: it refines the monitor when the registry is built; {expected}"),
+                &format!(
+                    "a monitor function cannot be `async`: it refines the monitor when the registry is built; {expected}"
+                ),
                 &format!("a monitor function cannot be `unsafe`; {expected}"),
                 &format!("a monitor function cannot be generic; {expected}"),
                 &format!("a monitor function cannot have a `where` clause; {expected}"),
-                &format!("the argument of a monitor function must be a `TcpMonitor`, taken by value; {expected}"),
+                &format!(
+                    "the argument of a monitor function must be a `TcpMonitor`, taken by value; {expected}"
+                ),
                 &format!("a monitor function takes exactly one argument, the monitor; {expected}"),
-                &format!("a monitor function must return the monitor: add `-> TcpMonitor`; {expected}"),
+                &format!(
+                    "a monitor function must return the monitor: add `-> TcpMonitor`; {expected}"
+                ),
             ]),
         );
         check(
@@ -247,7 +282,9 @@ mod tests {
         );
         check(
             "struct Redis;",
-            Err(&["`#[tcp_monitor]` goes on a function `fn NAME(m: TcpMonitor) -> TcpMonitor`, not on a struct"]),
+            Err(&[
+                "`#[tcp_monitor]` goes on a function `fn NAME(m: TcpMonitor) -> TcpMonitor`, not on a struct",
+            ]),
         );
     }
 
@@ -265,7 +302,10 @@ mod tests {
             Ok(("redis", Some("Block doc.\nSecond line."))),
         );
         for (doc, name) in [
-            ("Redis cache answers PING.", Some("Redis cache answers PING")),
+            (
+                "Redis cache answers PING.",
+                Some("Redis cache answers PING"),
+            ),
             ("Redis answers. Checked often.", Some("Redis answers")),
             ("# Redis\n\nMore.", Some("Redis")),
             ("No period", Some("No period")),

@@ -221,7 +221,9 @@ mod tests {
             quote!(host = "db", port = 5432, timeout = "3s", tags = ["a"]),
             quote!(
                 /// Database answers.
-                fn db(m: TcpMonitor) -> TcpMonitor { m }
+                fn db(m: TcpMonitor) -> TcpMonitor {
+                    m
+                }
             ),
         ));
         for expected in [
@@ -244,13 +246,25 @@ mod tests {
     fn errors_keep_the_item_and_register_nothing() {
         let out = squeeze(&monitor(
             quote!(host = "db", port = 0, bogus = 1),
-            quote!(async fn db(m: TcpMonitor) -> TcpMonitor { m }),
+            quote!(
+                async fn db(m: TcpMonitor) -> TcpMonitor {
+                    m
+                }
+            ),
         ));
-        assert!(out.starts_with("asyncfndb(m:TcpMonitor)->TcpMonitor{m}"), "{out}");
+        assert!(
+            out.starts_with("asyncfndb(m:TcpMonitor)->TcpMonitor{m}"),
+            "{out}"
+        );
         assert_eq!(out.matches("compile_error!").count(), 3, "{out}");
         assert!(!out.contains("submit"), "{out}");
 
-        let out = squeeze(&monitor(quote!(host = ), quote!(struct S;)));
+        let out = squeeze(&monitor(
+            quote!(host = ),
+            quote!(
+                struct S;
+            ),
+        ));
         assert!(out.starts_with("structS;"), "{out}");
         assert_eq!(out.matches("compile_error!").count(), 2, "{out}");
     }

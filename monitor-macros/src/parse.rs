@@ -94,7 +94,10 @@ pub(crate) fn closest<'a>(
 
 /// `did you mean `x`? ` (with a trailing space) when a candidate is near `word`, else
 /// nothing: the hint goes between a message's head and its list of valid values.
-pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
     closest(word, candidates)
         .map(|c| format!("did you mean `{c}`? "))
         .unwrap_or_default()
@@ -108,9 +111,18 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut current = Vec::with_capacity(b.len() + 1);
         current.push(i + 1);
         for (j, cb) in b.iter().enumerate() {
-            let substitute = previous.get(j).copied().unwrap_or(usize::MAX) + usize::from(ca != *cb);
-            let delete = previous.get(j + 1).copied().unwrap_or(usize::MAX).saturating_add(1);
-            let insert = current.get(j).copied().unwrap_or(usize::MAX).saturating_add(1);
+            let substitute =
+                previous.get(j).copied().unwrap_or(usize::MAX) + usize::from(ca != *cb);
+            let delete = previous
+                .get(j + 1)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
+            let insert = current
+                .get(j)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .saturating_add(1);
             current.push(substitute.min(delete).min(insert));
         }
         previous = current;
@@ -150,7 +162,10 @@ mod tests {
     fn entries_parse() {
         let parsed = syn::parse::Parser::parse_str(entries, r#"host = "a", port = 1, type = 2,"#)
             .map(|e| e.iter().map(|e| e.key.to_string()).collect::<Vec<_>>());
-        assert_eq!(parsed.ok(), Some(vec!["host".into(), "port".into(), "type".into()]));
+        assert_eq!(
+            parsed.ok(),
+            Some(vec!["host".into(), "port".into(), "type".into()])
+        );
         let missing_eq = syn::parse::Parser::parse_str(entries, "host \"a\"");
         assert_eq!(
             missing_eq.err().map(|e| e.to_string()),

@@ -5,7 +5,6 @@
 use std::net::IpAddr;
 
 use proc_macro2::Span;
-use syn::spanned::Spanned;
 use syn::{Expr, Lit, LitStr, UnOp};
 
 use crate::parse::{Errors, did_you_mean};
@@ -45,16 +44,16 @@ fn found(e: &Expr) -> &'static str {
 
 /// `expected {what} for `{key}`, found ...` at the value.
 pub(crate) fn expected(e: &Expr, what: &str, key: &str) -> syn::Error {
-    syn::Error::new(
-        e.span(),
+    syn::Error::new_spanned(
+        e,
         format!("expected {what} for `{key}`, found {}", found(e)),
     )
 }
 
 /// [`expected`] followed by `; {hint}`.
 pub(crate) fn expected_hint(e: &Expr, what: &str, key: &str, hint: &str) -> syn::Error {
-    syn::Error::new(
-        e.span(),
+    syn::Error::new_spanned(
+        e,
         format!("expected {what} for `{key}`, found {}; {hint}", found(e)),
     )
 }
@@ -131,23 +130,19 @@ pub(crate) fn pem(e: &Expr, key: &str) -> syn::Result<String> {
 
 /// A whole number from `min` to `max`.
 pub(crate) fn integer(e: &Expr, key: &str, min: u64, max: u64) -> syn::Result<u64> {
-    let out_of_range =
-        |shown: &str| format!("`{key}` must be {min} to {max}, got {shown}");
+    let out_of_range = |shown: &str| format!("`{key}` must be {min} to {max}, got {shown}");
     match peel(e) {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(i), ..
         }) => match i.base10_parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(syn::Error::new(
-                i.span(),
-                out_of_range(i.base10_digits()),
-            )),
+            _ => Err(syn::Error::new(i.span(), out_of_range(i.base10_digits()))),
         },
         Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => match peel(&u.expr) {
             Expr::Lit(syn::ExprLit {
                 lit: Lit::Int(i), ..
-            }) => Err(syn::Error::new(
-                e.span(),
+            }) => Err(syn::Error::new_spanned(
+                e,
                 out_of_range(&format!("-{}", i.base10_digits())),
             )),
             _ => Err(expected(e, "an integer", key)),
@@ -159,7 +154,7 @@ pub(crate) fn integer(e: &Expr, key: &str, min: u64, max: u64) -> syn::Result<u6
 /// An integer that fits a `u32`, from `min` up.
 pub(crate) fn integer_u32(e: &Expr, key: &str, min: u32, max: u32) -> syn::Result<u32> {
     let n = integer(e, key, u64::from(min), u64::from(max))?;
-    u32::try_from(n).map_err(|_| syn::Error::new(e.span(), format!("`{key}` is too large")))
+    u32::try_from(n).map_err(|_| syn::Error::new_spanned(e, format!("`{key}` is too large")))
 }
 
 /// `true` or `false`.
@@ -183,7 +178,8 @@ pub(crate) fn duration_ms(e: &Expr, key: &str) -> syn::Result<u32> {
         )
     })?;
     let value = s.value();
-    let ms = rules::parse_duration_ms(&value).map_err(|why| syn::Error::new(s.span(), why))?;
+    let ms = rules::parse_duration_ms(&value)
+        .map_err(|why| syn::Error::new(s.span(), format!("invalid `{key}`: {why}")))?;
     u32::try_from(ms).map_err(|_| {
         syn::Error::new(
             s.span(),
@@ -196,8 +192,8 @@ pub(crate) fn duration_ms(e: &Expr, key: &str) -> syn::Result<u32> {
 pub(crate) fn duration_secs(e: &Expr, key: &str) -> syn::Result<u32> {
     let ms = duration_ms(e, key)?;
     if ms % 1000 != 0 {
-        return Err(syn::Error::new(
-            e.span(),
+        return Err(syn::Error::new_spanned(
+            e,
             format!("`{key}` must be whole seconds, such as \"30s\" or \"2m\"; got {ms}ms"),
         ));
     }
@@ -264,9 +260,8 @@ pub(crate) fn choice(
 /// A frequency of [`rules::FREQUENCIES`]: its text.
 pub(crate) fn frequency(e: &Expr, key: &str) -> syn::Result<&'static str> {
     let allowed = rules::FREQUENCIES.join(", ");
-    let s = lit_str(e, key).map_err(|_| {
-        expected_hint(e, "a string", key, &format!("use one of {allowed}"))
-    })?;
+    let s = lit_str(e, key)
+        .map_err(|_| expected_hint(e, "a string", key, &format!("use one of {allowed}")))?;
     let value = s.value();
     rules::FREQUENCIES
         .iter()
@@ -379,7 +374,8 @@ mod tests {
             Ok(e) => e,
             Err(why) => panic!("{input}: {why}"),
         };
-        let got = read(&e, "key").map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>());
+        let got =
+            read(&e, "key").map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>());
         let expected = expected.map_err(|m| m.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         assert_eq!(got, expected, "{input}");
     }
@@ -392,9 +388,21 @@ mod tests {
         check(port, "0", Err(&["`key` must be 1 to 65535, got 0"]));
         check(port, "70000", Err(&["`key` must be 1 to 65535, got 70000"]));
         check(port, "-1", Err(&["`key` must be 1 to 65535, got -1"]));
-        check(port, "99999999999999999999999", Err(&["`key` must be 1 to 65535, got 99999999999999999999999"]));
-        check(port, "\"80\"", Err(&["expected an integer for `key`, found a string"]));
-        check(port, "1.5", Err(&["expected an integer for `key`, found a float"]));
+        check(
+            port,
+            "99999999999999999999999",
+            Err(&["`key` must be 1 to 65535, got 99999999999999999999999"]),
+        );
+        check(
+            port,
+            "\"80\"",
+            Err(&["expected an integer for `key`, found a string"]),
+        );
+        check(
+            port,
+            "1.5",
+            Err(&["expected an integer for `key`, found a float"]),
+        );
     }
 
     #[test]
@@ -404,13 +412,21 @@ mod tests {
         check(
             duration_ms,
             "\"5 s\"",
-            Err(&["`5 s` is not a duration; write a whole number followed by ms, s, m or h, such as 250ms, 5s or 2m"]),
+            Err(&[
+                "invalid `key`: `5 s` is not a duration; write a whole number followed by ms, s, m or h, such as 250ms, 5s or 2m",
+            ]),
         );
-        check(duration_ms, "\"9999999h\"", Err(&["`9999999h` is too long a duration for `key`"]));
+        check(
+            duration_ms,
+            "\"9999999h\"",
+            Err(&["`9999999h` is too long a duration for `key`"]),
+        );
         check(
             duration_ms,
             "5",
-            Err(&["expected a duration for `key`, found an integer; write a string such as \"250ms\", \"5s\" or \"2m\""]),
+            Err(&[
+                "expected a duration for `key`, found an integer; write a string such as \"250ms\", \"5s\" or \"2m\"",
+            ]),
         );
         check(duration_secs, "\"10m\"", Ok(600));
         check(
@@ -424,8 +440,16 @@ mod tests {
     fn strings_and_lists() {
         check(text, "\"Redis\"", Ok("Redis".to_owned()));
         check(text, "\"\"", Err(&["`key` must not be empty"]));
-        check(text, "\" x\"", Err(&["`key` must not start or end with white space"]));
-        check(list, "[\"a\", \"b\"]", Ok(vec!["a".to_owned(), "b".to_owned()]));
+        check(
+            text,
+            "\" x\"",
+            Err(&["`key` must not start or end with white space"]),
+        );
+        check(
+            list,
+            "[\"a\", \"b\"]",
+            Ok(vec!["a".to_owned(), "b".to_owned()]),
+        );
         check(list, "[]", Ok(vec![]));
         check(
             list,
@@ -439,7 +463,9 @@ mod tests {
         check(
             list,
             "\"a\"",
-            Err(&["expected a list of strings for `key`, found a string; write `key = [\"a\", \"b\"]`"]),
+            Err(&[
+                "expected a list of strings for `key`, found a string; write `key = [\"a\", \"b\"]`",
+            ]),
         );
     }
 
@@ -450,13 +476,17 @@ mod tests {
         check(
             family,
             "\"ip4\"",
-            Err(&["`ip4` is not a valid `key`; did you mean `ipv4`? use one of \"any\", \"ipv4\", \"ipv6\""]),
+            Err(&[
+                "`ip4` is not a valid `key`; did you mean `ipv4`? use one of \"any\", \"ipv4\", \"ipv6\"",
+            ]),
         );
         check(frequency, "\"30s\"", Ok("30s"));
         check(
             frequency,
             "\"7m\"",
-            Err(&["frequency `7m` is not allowed; use one of 10s, 20s, 30s, 1m, 2m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 12h, 24h"]),
+            Err(&[
+                "frequency `7m` is not allowed; use one of 10s, 20s, 30s, 1m, 2m, 5m, 10m, 15m, 30m, 1h, 2h, 3h, 6h, 12h, 24h",
+            ]),
         );
     }
 
@@ -467,14 +497,18 @@ mod tests {
         check(
             escaped,
             r#""a\\q""#,
-            Err(&["invalid escape in `key`: unknown escape `\\q` at character 1; allowed escapes are \\r \\n \\t \\0 \\\\ and \\xNN"]),
+            Err(&[
+                "invalid escape in `key`: unknown escape `\\q` at character 1; allowed escapes are \\r \\n \\t \\0 \\\\ and \\xNN",
+            ]),
         );
         check(escaped, "\"\"", Err(&["`key` must not be empty"]));
         check(hex, "\"2b50\"", Ok("2b50".to_owned()));
         check(
             hex,
             "\"2b5\"",
-            Err(&["invalid `key`: hex must be pairs of digits 0-9 a-f (spaces allowed between pairs); found an odd number of digits"]),
+            Err(&[
+                "invalid `key`: hex must be pairs of digits 0-9 a-f (spaces allowed between pairs); found an odd number of digits",
+            ]),
         );
         check(regex, r#""^\\+PONG""#, Ok("^\\+PONG".to_owned()));
         assert!(regex(&syn::parse_quote!("(unclosed"), "key").is_err());

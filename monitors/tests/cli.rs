@@ -312,3 +312,111 @@ async fn watch_serves_metrics_and_stops_on_sigterm() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("stopping"), "{}", stderr(&out));
 }
+
+/// Runs the binary with extra environment variables.
+async fn monitors_env(args: &[&str], env: &[(&str, String)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_monitors"))
+            .args(&args)
+            .envs(env)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_in_run_matches_its_exported_bundle() {
+    let redis = ScriptedServer::start(Script::new().expect("PING\r\n").send("+PONG\r\n"))
+        .await
+        .unwrap();
+    let memcached = ScriptedServer::start(Script::new().expect("version\r\n").send("VERSION 1.6.21\r\n"))
+        .await
+        .unwrap();
+    let ssh = ScriptedServer::start(Script::new().send("SSH-1.99-ancient\r\n").close())
+        .await
+        .unwrap();
+    let env = [
+        ("REDIS_ADDR", redis.addr().to_string()),
+        ("MEMCACHED_ADDR", memcached.addr().to_string()),
+        ("SSH_ADDR", ssh.addr().to_string()),
+    ];
+    let grep = "^services::(redis|memcached|ssh)$";
+    let compiled = monitors_env(&["run", "--grep", grep, "-r", "json"], &env).await;
+    assert_eq!(compiled.status.code(), Some(1), "ssh fails: {}", stderr(&compiled));
+    let compiled = results(&compiled);
+    assert_eq!(
+        ids_and_status(&compiled),
+        [
+            ("services::memcached".to_owned(), Status::Passed),
+            ("services::redis".to_owned(), Status::Passed),
+            ("services::ssh".to_owned(), Status::Failed),
+        ]
+    );
+    let bundle = TempFile::new("export.json", "");
+    let exported = monitors_env(&["export", "--grep", grep, "-o", bundle.path()], &env).await;
+    assert_eq!(exported.status.code(), Some(0), "{}", stderr(&exported));
+    // The bundle runs without the environment: the targets were resolved at export.
+    let replay = monitors(&["run", "--bundle", bundle.path(), "-r", "json"]).await;
+    let replay = results(&replay);
+    assert_eq!(ids_and_status(&replay), ids_and_status(&compiled));
+    let kinds = |rs: &[CheckResult]| -> Vec<Option<ErrorKind>> {
+        rs.iter().map(|r| r.error.as_ref().map(|e| e.kind)).collect()
+    };
+    assert_eq!(kinds(&replay), kinds(&compiled));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_validate_explain_export() {
+    let list = monitors(&["list"]).await;
+    assert_eq!(list.status.code(), Some(0));
+    let text = stdout(&list);
+    assert!(text.starts_with("ID "), "{text}");
+    assert_eq!(text.lines().count(), 13, "header and 12 monitors: {text}");
+    assert!(text.contains("starttls:smtp") && text.contains("services::redis"));
+    let json = monitors(&["list", "--json", "--tag", "db"]).await;
+    let ids: Vec<String> = stdout(&json)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["databases::mongodb", "databases::mysql", "databases::postgres"]);
+
+    let valid = monitors(&["validate"]).await;
+    assert_eq!(valid.status.code(), Some(0));
+    assert_eq!(stdout(&valid).trim(), "12 monitors valid");
+
+    let explain = monitors(&["explain", "services::redis"]).await;
+    assert_eq!(explain.status.code(), Some(0));
+    let text = stdout(&explain);
+    assert!(text.starts_with("// declared at monitors/src/services.rs:"), "{text}");
+    let spec = TcpMonitor::from_json(text.split_once('\n').unwrap().1).unwrap();
+    // Defaults apply where the monitor is silent: locations, retry, alert channels.
+    assert_eq!(spec.locations, ["eu-west-1", "us-east-1"]);
+    assert_eq!(spec.alert_channels, ["oncall"]);
+    assert_eq!(spec.frequency, Frequency::S30);
+    let missing = monitors(&["explain", "nope"]).await;
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("services::redis"), "lists the ids");
+
+    let export = monitors(&["export"]).await;
+    let bundle = Bundle::from_json(&stdout(&export)).unwrap();
+    assert_eq!(bundle.monitors.len(), 12);
+    assert!(bundle.validate().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_names_the_file_and_line_of_an_invalid_monitor() {
+    // The Redis monitor takes its target from REDIS_ADDR at run time; a value without a
+    // port leaves port 0, which only validation can catch.
+    let o = monitors_env(&["validate"], &[("REDIS_ADDR", "cache-without-port".to_owned())]).await;
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("monitor `services::redis` declared at monitors/src/services.rs:"), "{err}");
+    assert!(err.contains("target.port"), "{err}");
+    let run = monitors_env(&["run"], &[("REDIS_ADDR", "cache-without-port".to_owned())]).await;
+    assert_eq!(run.status.code(), Some(2));
+}

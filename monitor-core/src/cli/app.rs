@@ -262,31 +262,52 @@ fn load(bundle: Option<&Path>, filter: &Filter) -> Result<Vec<ValidMonitor>, u8>
 }
 
 fn list(monitors: Vec<TcpMonitor>, json: bool) -> u8 {
+    let rows: Vec<[String; 6]> = monitors
+        .iter()
+        .map(|m| {
+            let tls = match (m.tls.mode, m.tls.starttls) {
+                (TlsMode::None, _) => "-".to_owned(),
+                (TlsMode::Direct, _) => "tls".to_owned(),
+                (TlsMode::Starttls, Some(p)) => format!("starttls:{}", p.openssl_name()),
+                (TlsMode::Starttls, None) => "starttls".to_owned(),
+            };
+            [
+                m.id.clone(),
+                m.name.clone(),
+                crate::engine::target_string(&m.target.host, m.target.port),
+                tls,
+                m.frequency.to_string(),
+                m.tags.join(","),
+            ]
+        })
+        .collect();
     let mut out = std::io::stdout().lock();
-    for m in &monitors {
-        let tls = match (m.tls.mode, m.tls.starttls) {
-            (TlsMode::None, _) => "-".to_owned(),
-            (TlsMode::Direct, _) => "tls".to_owned(),
-            (TlsMode::Starttls, Some(p)) => format!("starttls:{}", p.openssl_name()),
-            (TlsMode::Starttls, None) => "starttls".to_owned(),
-        };
-        let target = crate::engine::target_string(&m.target.host, m.target.port);
+    let header = ["ID", "NAME", "TARGET", "TLS", "EVERY", "TAGS"].map(str::to_owned);
+    let widths: Vec<usize> = (0..6)
+        .map(|c| {
+            rows.iter()
+                .chain(std::iter::once(&header))
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let table = std::iter::once(&header).chain(rows.iter());
+    for row in table.skip(usize::from(json)) {
         let line = if json {
             serde_json::json!({
-                "id": m.id, "name": m.name, "target": target, "tls": tls,
-                "frequency": m.frequency.as_str(), "tags": m.tags,
+                "id": row[0], "name": row[1], "target": row[2], "tls": row[3],
+                "frequency": row[4], "tags": row[5].split(',').filter(|t| !t.is_empty()).collect::<Vec<_>>(),
             })
             .to_string()
         } else {
-            format!(
-                "{:<32} {:<36} {:<28} {:<16} {:<4} {}",
-                m.id,
-                m.name,
-                target,
-                tls,
-                m.frequency,
-                m.tags.join(",")
-            )
+            row.iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
         };
         if writeln!(out, "{line}").is_err() {
             return EXIT_INVALID;

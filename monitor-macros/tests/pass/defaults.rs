@@ -64,14 +64,23 @@ fn main() {
         })
     );
     assert_eq!(silent.alert_channels, ["ops"]);
-    assert_eq!((silent.tls.expiry_warn_days, silent.tls.expiry_fail_days), (40, 10));
+    assert_eq!(
+        (silent.tls.expiry_warn_days, silent.tls.expiry_fail_days),
+        (40, 10)
+    );
 
     let chatty = get("chatty");
     assert_eq!(chatty.frequency, Frequency::M1);
-    assert!(chatty.locations.is_empty(), "an explicit empty list stays empty");
+    assert!(
+        chatty.locations.is_empty(),
+        "an explicit empty list stays empty"
+    );
     assert_eq!(chatty.private_locations, ["office"], "not set: the default");
     assert_eq!(chatty.tags, ["web"]);
     assert_eq!(chatty.retry, RetryStrategy::None);
     assert_eq!(chatty.alert_channels, ["pager"]);
-    assert_eq!((chatty.tls.expiry_warn_days, chatty.tls.expiry_fail_days), (14, 3));
+    assert_eq!(
+        (chatty.tls.expiry_warn_days, chatty.tls.expiry_fail_days),
+        (14, 3)
+    );
 }

@@ -6,7 +6,13 @@
 use monitor_core::prelude::*;
 use monitor_core::registry::validate_all;
 
-#[tcp_monitor(host = "cache.internal", port = 6379, send = "PING\r\n", expect = "+PONG", expect_regex = "^\\+PONG\\r\\n$")]
+#[tcp_monitor(
+    host = "cache.internal",
+    port = 6379,
+    send = "PING\r\n",
+    expect = "+PONG",
+    expect_regex = "^\\+PONG\\r\\n$"
+)]
 fn shorthand(m: TcpMonitor) -> TcpMonitor {
     m
 }

@@ -56,12 +56,23 @@ fn main() {
     assert!(!db.should_fail);
 
     let telnet = &declared[1];
-    assert_eq!(telnet.monitor.name, "legacy::telnet", "no doc, no name: the id");
+    assert_eq!(
+        telnet.monitor.name, "legacy::telnet",
+        "no doc, no name: the id"
+    );
     assert_eq!(telnet.monitor.description, None);
     assert_eq!(telnet.monitor.target.ip_family, IpFamily::Ipv6);
     assert!(telnet.monitor.should_fail);
-    assert_eq!(telnet.monitor.tags, ["legacy"], "the function refines the monitor");
-    assert!(telnet.function.ends_with("::legacy::telnet"), "{}", telnet.function);
+    assert_eq!(
+        telnet.monitor.tags,
+        ["legacy"],
+        "the function refines the monitor"
+    );
+    assert!(
+        telnet.function.ends_with("::legacy::telnet"),
+        "{}",
+        telnet.function
+    );
 
     let redis = &declared[2];
     assert_eq!(redis.monitor.name, "Redis cache answers PING");

@@ -14,7 +14,7 @@ use monitor_core::registry::validate_all;
     timeout = "20s",
     max_response_bytes = 1024,
     degraded = "300ms",
-    max = "15s",
+    max = "15s"
 )]
 fn all_limits(m: TcpMonitor) -> TcpMonitor {
     m
@@ -40,7 +40,13 @@ fn short_timeout(m: TcpMonitor) -> TcpMonitor {
     m
 }
 
-#[tcp_monitor(host = "db.internal", port = 5432, timeout = "3s", degraded = "1s", connect_timeout = "500ms")]
+#[tcp_monitor(
+    host = "db.internal",
+    port = 5432,
+    timeout = "3s",
+    degraded = "1s",
+    connect_timeout = "500ms"
+)]
 fn short_timeout_with_degraded(m: TcpMonitor) -> TcpMonitor {
     m
 }
@@ -66,13 +72,28 @@ fn main() {
             .0
             .monitor
     };
-    assert_eq!(limits(by_id("all_limits")), (300, 15_000, 1_000, 2_000, 20_000));
+    assert_eq!(
+        limits(by_id("all_limits")),
+        (300, 15_000, 1_000, 2_000, 20_000)
+    );
     assert_eq!(by_id("all_limits").max_response_bytes, 1024);
-    assert_eq!(limits(by_id("untouched")), (4_000, 5_000, 5_000, 5_000, 10_000));
+    assert_eq!(
+        limits(by_id("untouched")),
+        (4_000, 5_000, 5_000, 5_000, 10_000)
+    );
     assert_eq!(by_id("untouched").max_response_bytes, 64 * 1024);
-    assert_eq!(limits(by_id("only_max")), (1_000, 1_000, 5_000, 5_000, 10_000));
-    assert_eq!(limits(by_id("only_degraded")), (500, 5_000, 5_000, 5_000, 10_000));
-    assert_eq!(limits(by_id("short_timeout")), (3_000, 3_000, 3_000, 3_000, 3_000));
+    assert_eq!(
+        limits(by_id("only_max")),
+        (1_000, 1_000, 5_000, 5_000, 10_000)
+    );
+    assert_eq!(
+        limits(by_id("only_degraded")),
+        (500, 5_000, 5_000, 5_000, 10_000)
+    );
+    assert_eq!(
+        limits(by_id("short_timeout")),
+        (3_000, 3_000, 3_000, 3_000, 3_000)
+    );
     assert_eq!(
         limits(by_id("short_timeout_with_degraded")),
         (1_000, 3_000, 500, 3_000, 3_000)

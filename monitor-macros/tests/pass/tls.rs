@@ -32,7 +32,7 @@ fn direct(m: TcpMonitor) -> TcpMonitor {
     starttls = "smtp",
     ca_pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
     min_tls = "1.2",
-    legacy_probe = "fail",
+    legacy_probe = "fail"
 )]
 fn smtp(m: TcpMonitor) -> TcpMonitor {
     m
@@ -75,7 +75,10 @@ fn main() {
         }
     );
     let smtp = tls("smtp");
-    assert_eq!((smtp.mode, smtp.starttls), (TlsMode::Starttls, Some(StartTls::Smtp)));
+    assert_eq!(
+        (smtp.mode, smtp.starttls),
+        (TlsMode::Starttls, Some(StartTls::Smtp))
+    );
     assert_eq!(
         smtp.ca,
         Some(PemSource::Pem(

@@ -1,6 +1,11 @@
 use monitor_core::prelude::*;
 
-#[tcp_monitor(host = "cache.internal", port = 6379, send = "PING\\q", expect = r"+PONG\x4")]
+#[tcp_monitor(
+    host = "cache.internal",
+    port = 6379,
+    send = "PING\\q",
+    expect = r"+PONG\x4"
+)]
 fn shorthand(m: TcpMonitor) -> TcpMonitor {
     m
 }

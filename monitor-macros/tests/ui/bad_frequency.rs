@@ -5,4 +5,7 @@ fn db(m: TcpMonitor) -> TcpMonitor {
     m
 }
 
-fn main() {}
+fn main() {
+    // The function is kept beside the error: using it raises no second error.
+    let _ = db(TcpMonitor::new("db", "db.internal", 5432));
+}

@@ -1,6 +1,11 @@
 use monitor_core::prelude::*;
 
-#[tcp_monitor(host = "cache.internal", port = 6379, send = "PING\r\n", expect_regex = "+PONG(")]
+#[tcp_monitor(
+    host = "cache.internal",
+    port = 6379,
+    send = "PING\r\n",
+    expect_regex = "+PONG("
+)]
 fn shorthand(m: TcpMonitor) -> TcpMonitor {
     m
 }
