@@ -34,7 +34,7 @@ use parse::Errors;
 
 /// Declares a TCP monitor on a function that refines it.
 ///
-/// ```rust
+/// ```rust,standalone_crate
 /// use monitor_core::prelude::*;
 ///
 /// /// Redis cache answers PING.
@@ -140,7 +140,7 @@ pub fn tcp_monitor(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Declares project-wide defaults for every `#[tcp_monitor]` that leaves a key unsaid.
 ///
-/// ```rust
+/// ```rust,standalone_crate
 /// use monitor_core::prelude::*;
 ///
 /// monitor_defaults! {
