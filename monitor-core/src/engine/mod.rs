@@ -423,10 +423,10 @@ pub async fn run_all_observed(
         results[i] = Some(result);
     };
     for (i, monitor) in monitors.iter().enumerate() {
-        if set.len() >= concurrency.max(1) {
-            if let Some(joined) = set.join_next_with_id().await {
-                store(joined, &index_of);
-            }
+        if set.len() >= concurrency.max(1)
+            && let Some(joined) = set.join_next_with_id().await
+        {
+            store(joined, &index_of);
         }
         let engine = engine.clone();
         let monitor = monitor.clone();
