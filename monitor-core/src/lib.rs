@@ -36,7 +36,9 @@ pub mod spec;
 pub mod testing;
 pub mod validate;
 
-pub use engine::{Clock, Engine, Resolve, StaticResolver, SystemClock, SystemResolver, run_all, run_all_observed};
+pub use engine::{
+    Clock, Engine, Resolve, StaticResolver, SystemClock, SystemResolver, run_all, run_all_observed,
+};
 pub use json::SpecError;
 pub use monitor_macros::{monitor_defaults, tcp_monitor};
 pub use result::{

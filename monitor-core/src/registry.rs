@@ -66,16 +66,7 @@ pub struct Defaults {
 
 impl Defaults {
     /// The attribute keys each default stands for.
-    pub const KEYS: [&'static str; 8] = [
-        "frequency",
-        "locations",
-        "private_locations",
-        "tags",
-        "retry",
-        "alert_channels",
-        "expiry_warn_days",
-        "expiry_fail_days",
-    ];
+    pub const KEYS: [&'static str; 8] = crate::rules::DEFAULT_KEYS;
 
     /// Fills what `monitor` leaves unsaid: keys absent from `explicit`.
     pub fn apply(&self, monitor: &mut TcpMonitor, explicit: &[&str]) {

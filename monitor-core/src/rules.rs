@@ -4,6 +4,31 @@
 
 use std::net::IpAddr;
 
+/// Default connect timeout in milliseconds.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 5_000;
+/// Default read timeout (per expect or read step) in milliseconds.
+pub const DEFAULT_READ_TIMEOUT_MS: u32 = 5_000;
+/// Default timeout for the whole check in milliseconds.
+pub const DEFAULT_TOTAL_TIMEOUT_MS: u32 = 10_000;
+/// Default degraded response time in milliseconds (Checkly's default).
+pub const DEFAULT_DEGRADED_RESPONSE_TIME_MS: u32 = 4_000;
+/// Default max response time in milliseconds (Checkly's default).
+pub const DEFAULT_MAX_RESPONSE_TIME_MS: u32 = 5_000;
+/// The longest retry backoff or retry duration budget, in seconds (Checkly's limit).
+pub const MAX_RETRY_SECONDS: u32 = 600;
+
+/// The keys project-wide defaults may set (`monitor_defaults!`, `registry::Defaults`).
+pub const DEFAULT_KEYS: [&str; 8] = [
+    "frequency",
+    "locations",
+    "private_locations",
+    "tags",
+    "retry",
+    "alert_channels",
+    "expiry_warn_days",
+    "expiry_fail_days",
+];
+
 /// The frequencies a monitor may run at, shortest first.
 pub const FREQUENCIES: [&str; 15] = [
     "10s", "20s", "30s", "1m", "2m", "5m", "10m", "15m", "30m", "1h", "2h", "3h", "6h", "12h",

@@ -14,18 +14,13 @@ use serde::{Deserialize, Serialize};
 /// The version of the JSON form this crate reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Default connect timeout in milliseconds.
-pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 5_000;
-/// Default read timeout (per expect or read step) in milliseconds.
-pub const DEFAULT_READ_TIMEOUT_MS: u32 = 5_000;
-/// Default timeout for the whole check in milliseconds.
-pub const DEFAULT_TOTAL_TIMEOUT_MS: u32 = 10_000;
+pub use crate::rules::{
+    DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_DEGRADED_RESPONSE_TIME_MS, DEFAULT_MAX_RESPONSE_TIME_MS,
+    DEFAULT_READ_TIMEOUT_MS, DEFAULT_TOTAL_TIMEOUT_MS,
+};
+
 /// Default response size cap in bytes (64 KiB).
 pub const DEFAULT_MAX_RESPONSE_BYTES: u32 = 64 * 1024;
-/// Default degraded response time in milliseconds (Checkly's default).
-pub const DEFAULT_DEGRADED_RESPONSE_TIME_MS: u32 = 4_000;
-/// Default max response time in milliseconds (Checkly's default).
-pub const DEFAULT_MAX_RESPONSE_TIME_MS: u32 = 5_000;
 
 /// One TCP monitor: identity, target, dialog, assertions, thresholds and scheduling.
 ///
@@ -838,7 +833,7 @@ fn default_total() -> u32 {
     DEFAULT_TOTAL_TIMEOUT_MS
 }
 fn default_max_duration() -> u32 {
-    600
+    crate::rules::MAX_RETRY_SECONDS
 }
 
 impl TcpMonitor {
@@ -999,7 +994,10 @@ impl TcpMonitor {
     pub fn target_from_env(mut self, var: &str) -> Self {
         if let Ok(value) = std::env::var(var) {
             let (host, port) = match value.rsplit_once(':') {
-                Some((h, p)) => (h.trim_start_matches('[').trim_end_matches(']'), p.parse().unwrap_or(0)),
+                Some((h, p)) => (
+                    h.trim_start_matches('[').trim_end_matches(']'),
+                    p.parse().unwrap_or(0),
+                ),
                 None => (value.as_str(), 0),
             };
             self.target.host = host.to_owned();
@@ -1143,4 +1141,18 @@ pub(crate) fn wire_name<T: Serialize>(value: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The macro maps frequency strings to variants by name: both lists must agree.
+    #[test]
+    fn frequencies_match_the_shared_rules() {
+        assert_eq!(
+            Frequency::ALL.map(Frequency::as_str),
+            crate::rules::FREQUENCIES
+        );
+    }
 }

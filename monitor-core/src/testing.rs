@@ -592,7 +592,10 @@ pub fn declared(id: &str) -> crate::TcpMonitor {
     let ids: Vec<String> = all.iter().map(|d| d.monitor.id.clone()).collect();
     match all.into_iter().find(|d| d.monitor.id == id) {
         Some(d) => d.monitor,
-        None => panic!("no monitor with id `{id}` is registered; the ids are: {}", ids.join(", ")),
+        None => panic!(
+            "no monitor with id `{id}` is registered; the ids are: {}",
+            ids.join(", ")
+        ),
     }
 }
 
@@ -617,7 +620,12 @@ impl crate::Clock for NoWaitClock {
 /// panics with every problem if the monitor is invalid.
 pub async fn check(spec: crate::TcpMonitor) -> crate::CheckResult {
     match spec.validate() {
-        Ok(monitor) => crate::Engine::new().with_clock(NoWaitClock).check(&monitor).await,
+        Ok(monitor) => {
+            crate::Engine::new()
+                .with_clock(NoWaitClock)
+                .check(&monitor)
+                .await
+        }
         Err(errors) => panic!("monitor `{}` is invalid: {errors}", spec.id),
     }
 }

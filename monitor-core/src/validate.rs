@@ -10,6 +10,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use thiserror::Error;
 
 use crate::escape::{from_hex, unescape};
+use crate::rules::MAX_RETRY_SECONDS;
 pub use crate::rules::{check_host, check_id};
 use crate::spec::{
     Assertion, Comparison, Expect, IpFamily, LegacyProbe, Payload, PemSource, ReadUntil,
@@ -581,10 +582,12 @@ impl Validator {
                 base_backoff_seconds,
                 ..
             } => {
-                if *base_backoff_seconds > 600 {
+                if *base_backoff_seconds > MAX_RETRY_SECONDS {
                     self.err(
                         "retry.base_backoff_seconds",
-                        format!("must be between 0 and 600, got {base_backoff_seconds}"),
+                        format!(
+                            "must be between 0 and {MAX_RETRY_SECONDS}, got {base_backoff_seconds}"
+                        ),
                     );
                 }
             }
@@ -595,13 +598,17 @@ impl Validator {
                         format!("must be between 1 and 10, got {}", b.max_retries),
                     );
                 }
-                if b.max_duration_seconds > 600 {
+                if b.max_duration_seconds > MAX_RETRY_SECONDS {
                     self.err(
                         "retry.max_duration_seconds",
-                        format!("must be between 0 and 600, got {}", b.max_duration_seconds),
+                        format!(
+                            "must be between 0 and {MAX_RETRY_SECONDS}, got {}",
+                            b.max_duration_seconds
+                        ),
                     );
                 }
-                if b.max_duration_seconds <= 600 && b.base_backoff_seconds > b.max_duration_seconds
+                if b.max_duration_seconds <= MAX_RETRY_SECONDS
+                    && b.base_backoff_seconds > b.max_duration_seconds
                 {
                     self.err(
                         "retry.base_backoff_seconds",

@@ -60,12 +60,12 @@ pub(crate) const STEPS: [&str; 10] = [
 ];
 
 /// The function name of a call such as `send("...")`.
-fn call_name(call: &ExprCall, what: &str) -> syn::Result<Ident> {
+fn call_name(call: &ExprCall, what: &str, names: &str) -> syn::Result<Ident> {
     match peel(&call.func) {
         Expr::Path(p) if p.qself.is_none() => p.path.get_ident().cloned(),
         _ => None,
     }
-    .ok_or_else(|| syn::Error::new_spanned(&call.func, format!("expected {what} name")))
+    .ok_or_else(|| syn::Error::new_spanned(&call.func, format!("expected {what} name; {names}")))
 }
 
 /// `dialog = [send("..."), expect("..."), ...]`.
@@ -104,7 +104,7 @@ fn step(e: &Expr) -> syn::Result<Step> {
             format!("expected a step such as `send(\"...\")` or `expect(\"...\")`; steps: {names}"),
         ));
     };
-    let name = call_name(call, "a step")?;
+    let name = call_name(call, "a step", &format!("steps: {names}"))?;
     let step = name.to_string();
     let args: Vec<&Expr> = call.args.iter().collect();
     let one = |what: &str| match args.as_slice() {
@@ -184,7 +184,7 @@ pub(crate) enum Retry {
 const STRATEGIES: [&str; 5] = ["none", "single_retry", "fixed", "linear", "exponential"];
 
 /// The longest retry budget and backoff, in seconds.
-const MAX_RETRY_SECONDS: u32 = 600;
+use crate::rules::MAX_RETRY_SECONDS;
 
 /// The arguments of a strategy call, each read once.
 #[derive(Default)]
@@ -209,7 +209,7 @@ pub(crate) fn retry(e: &Expr, key: &str) -> syn::Result<Retry> {
             ),
         ));
     };
-    let name = call_name(call, "a strategy")?;
+    let name = call_name(call, "a strategy", &format!("strategies: {strategies}"))?;
     let strategy = name.to_string();
     let (variant, params): (Option<&'static str>, &[&str]) = match strategy.as_str() {
         "none" => (None, &[]),

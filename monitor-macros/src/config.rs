@@ -13,27 +13,14 @@ use crate::calls::{self, Retry, Step};
 use crate::parse::{Entry, Errors, closest, did_you_mean};
 use crate::value::{self, Choice};
 
-/// Default degraded response time in milliseconds (`spec::DEFAULT_DEGRADED_RESPONSE_TIME_MS`).
-const DEFAULT_DEGRADED_MS: u32 = 4_000;
-/// Default max response time in milliseconds (`spec::DEFAULT_MAX_RESPONSE_TIME_MS`).
-const DEFAULT_MAX_MS: u32 = 5_000;
-/// Default total timeout in milliseconds (`spec::DEFAULT_TOTAL_TIMEOUT_MS`).
-const DEFAULT_TIMEOUT_MS: u32 = 10_000;
-/// Default connect and read timeouts in milliseconds (`spec::DEFAULT_CONNECT_TIMEOUT_MS`,
-/// `spec::DEFAULT_READ_TIMEOUT_MS`).
-const DEFAULT_PHASE_TIMEOUT_MS: u32 = 5_000;
+use crate::rules::{
+    DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_DEGRADED_RESPONSE_TIME_MS as DEFAULT_DEGRADED_MS,
+    DEFAULT_KEYS, DEFAULT_MAX_RESPONSE_TIME_MS as DEFAULT_MAX_MS,
+    DEFAULT_TOTAL_TIMEOUT_MS as DEFAULT_TIMEOUT_MS,
+};
 
-/// The keys `monitor_defaults!` accepts: `registry::Defaults::KEYS`.
-pub(crate) const DEFAULT_KEYS: [&str; 8] = [
-    "frequency",
-    "locations",
-    "private_locations",
-    "tags",
-    "retry",
-    "alert_channels",
-    "expiry_warn_days",
-    "expiry_fail_days",
-];
+/// Default connect and read timeouts in milliseconds (equal in the spec's defaults).
+const DEFAULT_PHASE_TIMEOUT_MS: u32 = DEFAULT_CONNECT_TIMEOUT_MS;
 
 /// The keys that configure TLS and mean nothing without it.
 const TLS_OPTIONS: [&str; 11] = [
@@ -50,7 +37,7 @@ const TLS_OPTIONS: [&str; 11] = [
     "legacy_probe",
 ];
 
-/// A value given for a key, with the spans of the key and of the value.
+/// A value given for a key, with the span of the value (for errors across keys).
 pub(crate) struct Given<T> {
     /// The value, read.
     pub value: T,

@@ -10,6 +10,7 @@
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::quote;
+use syn::ext::IdentExt;
 use syn::parse::Parser;
 
 mod calls;
@@ -180,6 +181,20 @@ fn monitor(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         }
     };
     let function = item::function(&item, &mut errors);
+    if let (Some(config), Some(function)) = (&config, &function)
+        && !config.has("id")
+    {
+        // The derived id ends with the function's name, which must suit an id.
+        let name = function.ident.unraw().to_string();
+        if let Err(why) = rules::check_id(&name) {
+            errors.at(
+                function.ident.span(),
+                format!(
+                    "the id derived from the function name is invalid: {why}; give `id = \"...\"`"
+                ),
+            );
+        }
+    }
     let expanded = errors.finish().and_then(|()| match (config, function) {
         (Some(config), Some(function)) => expand::monitor(&item, &function, &config),
         _ => Err(syn::Error::new(
@@ -267,6 +282,54 @@ mod tests {
         ));
         assert!(out.starts_with("structS;"), "{out}");
         assert_eq!(out.matches("compile_error!").count(), 2, "{out}");
+    }
+
+    #[test]
+    fn odd_input_is_an_error_never_a_panic() {
+        let function = quote!(
+            fn f(m: TcpMonitor) -> TcpMonitor {
+                m
+            }
+        );
+        for attr in [
+            "host =",
+            "= 1",
+            "host = \"a\" port = 1",
+            "host = [[\"a\"]], port = 1e5",
+            "host = \"a\", port = 1, retry = fixed(1, 2)",
+            "host = \"a\", port = 1, retry = a::b()",
+            "host = \"a\", port = 1, retry = none",
+            "host = \"a\", port = 1, dialog = [send(\"a\", \"b\"), a::b(), (x)(), read_bytes(-1)]",
+            "host = \"a\", port = 1, frequency = b\"5m\", tags = [r#\"x\"#, 'c']",
+            "host = \"a\", port = 18446744073709551616, timeout = \"99999999999999999999ms\"",
+            "host = \"a\", port = 1, degraded = \"4294967295ms\", max = \"4294967296ms\"",
+            "hôst = \"a\", port = 1",
+            "host = \"a\", port = 1, send = \"\\\\xé1\", expect_regex = \"\\\\p{Nope}\"",
+            "host = \"a\", port = 1, name = concat!(\"a\"), id = \"\"",
+        ] {
+            let attr: TokenStream2 = attr.parse().unwrap_or_default();
+            let out = monitor(attr, function.clone()).to_string();
+            assert!(out.contains("compile_error"), "{out}");
+        }
+        for item in [
+            "",
+            "fn",
+            "impl X {}",
+            "fn f(self) -> TcpMonitor { self }",
+            "fn café(m: TcpMonitor) -> TcpMonitor { m }",
+        ] {
+            let item: TokenStream2 = item.parse().unwrap_or_default();
+            let out = monitor(quote!(host = "a", port = 1), item).to_string();
+            assert!(out.contains("compile_error"), "{out}");
+        }
+        for input in [
+            "frequency",
+            "retry = fixed(backoff = \"1s\", max_retries = 0)",
+            "tags = [\"a\",,]",
+        ] {
+            let input: TokenStream2 = input.parse().unwrap_or_default();
+            assert!(defaults(input).to_string().contains("compile_error"));
+        }
     }
 
     #[test]

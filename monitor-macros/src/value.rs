@@ -38,6 +38,7 @@ fn found(e: &Expr) -> &'static str {
         Expr::Array(_) => "a list",
         Expr::Call(_) => "a call",
         Expr::Path(_) => "a name",
+        Expr::Macro(_) => "a macro call (values are literals)",
         _ => "an expression",
     }
 }

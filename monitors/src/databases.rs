@@ -46,7 +46,9 @@ mod tests {
         let server = ScriptedServer::start_tls(
             Script::new(),
             TlsServer::after(
-                Script::new().expect([0u8, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]).send("S"),
+                Script::new()
+                    .expect([0u8, 0, 0, 8, 4, 0xd2, 0x16, 0x2f])
+                    .send("S"),
                 leaf.server_config(true).unwrap(),
             ),
         )
@@ -67,7 +69,9 @@ mod tests {
         payload.extend_from_slice(&[0; 20]);
         let mut packet = vec![payload.len() as u8, 0, 0, 0];
         packet.extend_from_slice(&payload);
-        let server = ScriptedServer::start(Script::new().send(packet)).await.unwrap();
+        let server = ScriptedServer::start(Script::new().send(packet))
+            .await
+            .unwrap();
         let r = monitor_core::testing::check_declared("databases::mysql", server.addr()).await;
         assert_eq!(r.status, Status::Passed, "{}", r.to_json());
         assert!(r.response_excerpt.contains("8.0.36"));
@@ -77,7 +81,9 @@ mod tests {
     async fn mongodb_hello_ok() {
         let mut reply = vec![0u8; 21];
         reply.extend_from_slice(b"\x01ok\x00\x00\x00\x00\x00\x00\x00\xf0?\x00");
-        let server = ScriptedServer::start(Script::new().expect("hello").send(reply)).await.unwrap();
+        let server = ScriptedServer::start(Script::new().expect("hello").send(reply))
+            .await
+            .unwrap();
         let r = monitor_core::testing::check_declared("databases::mongodb", server.addr()).await;
         assert_eq!(r.status, Status::Passed, "{}", r.to_json());
         // A server answering without ok: 1 fails with the bytes it sent.

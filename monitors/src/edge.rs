@@ -22,9 +22,12 @@ mod tests {
     async fn valid_and_expired_certificates() {
         let pki = TestPki::new().unwrap();
         let good = pki.leaf_for(&["www.example.com"], 90).unwrap();
-        let server = ScriptedServer::start_tls(Script::new(), TlsServer::direct(good.server_config(true).unwrap()))
-            .await
-            .unwrap();
+        let server = ScriptedServer::start_tls(
+            Script::new(),
+            TlsServer::direct(good.server_config(true).unwrap()),
+        )
+        .await
+        .unwrap();
         let spec = |addr| {
             declared("edge::load_balancer")
                 .pointed_at(addr)
@@ -33,11 +36,18 @@ mod tests {
         let r = check(spec(server.addr())).await;
         assert_eq!(r.status, Status::Passed, "{}", r.to_json());
         let expired = pki
-            .leaf(&["www.example.com"], monitor_core::testing::days_from_now(-60), monitor_core::testing::days_from_now(-1))
+            .leaf(
+                &["www.example.com"],
+                monitor_core::testing::days_from_now(-60),
+                monitor_core::testing::days_from_now(-1),
+            )
             .unwrap();
-        let old = ScriptedServer::start_tls(Script::new(), TlsServer::direct(expired.server_config(true).unwrap()))
-            .await
-            .unwrap();
+        let old = ScriptedServer::start_tls(
+            Script::new(),
+            TlsServer::direct(expired.server_config(true).unwrap()),
+        )
+        .await
+        .unwrap();
         let r = check(spec(old.addr())).await;
         assert_eq!(r.error.unwrap().kind, ErrorKind::CertificateExpired);
     }

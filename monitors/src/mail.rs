@@ -43,7 +43,11 @@ mod tests {
     #[tokio::test]
     async fn smtp_starttls_and_certificate_expiry() {
         let pki = TestPki::new().unwrap();
-        for (days, status) in [(200, Status::Passed), (14, Status::Degraded), (3, Status::Failed)] {
+        for (days, status) in [
+            (200, Status::Passed),
+            (14, Status::Degraded),
+            (3, Status::Failed),
+        ] {
             let leaf = pki.leaf_for(&["mail.example.com"], days).unwrap();
             let server = ScriptedServer::start_tls(
                 Script::new().expect("QUIT\r\n").send("221 2.0.0 Bye\r\n"),
@@ -61,12 +65,22 @@ mod tests {
 
     #[tokio::test]
     async fn imap_and_pop3_greetings() {
-        let imap = ScriptedServer::start(Script::new().send("* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\n"))
+        let imap = ScriptedServer::start(
+            Script::new().send("* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\n"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            check_declared("mail::imap", imap.addr()).await.status,
+            Status::Passed
+        );
+        let pop = ScriptedServer::start(Script::new().send("+OK Dovecot ready.\r\n"))
             .await
             .unwrap();
-        assert_eq!(check_declared("mail::imap", imap.addr()).await.status, Status::Passed);
-        let pop = ScriptedServer::start(Script::new().send("+OK Dovecot ready.\r\n")).await.unwrap();
-        assert_eq!(check_declared("mail::pop3", pop.addr()).await.status, Status::Passed);
+        assert_eq!(
+            check_declared("mail::pop3", pop.addr()).await.status,
+            Status::Passed
+        );
         let busy = ScriptedServer::start(Script::new().send("-ERR [SYS/TEMP] busy\r\n").close())
             .await
             .unwrap();

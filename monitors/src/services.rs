@@ -57,7 +57,9 @@ mod tests {
         let r = check_declared("services::redis", server.addr()).await;
         assert_eq!(r.status, Status::Passed, "{}", r.to_json());
         let auth = ScriptedServer::start(
-            Script::new().expect("PING\r\n").send("-NOAUTH Authentication required.\r\n"),
+            Script::new()
+                .expect("PING\r\n")
+                .send("-NOAUTH Authentication required.\r\n"),
         )
         .await
         .unwrap();
@@ -67,28 +69,43 @@ mod tests {
 
     #[tokio::test]
     async fn memcached_version() {
-        let server = ScriptedServer::start(Script::new().expect("version\r\n").send("VERSION 1.6.21\r\n"))
-            .await
-            .unwrap();
+        let server = ScriptedServer::start(
+            Script::new()
+                .expect("version\r\n")
+                .send("VERSION 1.6.21\r\n"),
+        )
+        .await
+        .unwrap();
         let r = check_declared("services::memcached", server.addr()).await;
         assert_eq!(r.status, Status::Passed, "{}", r.to_json());
     }
 
     #[tokio::test]
     async fn ssh_banner() {
-        let server = ScriptedServer::start(Script::new().send("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"))
+        let server =
+            ScriptedServer::start(Script::new().send("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"))
+                .await
+                .unwrap();
+        assert_eq!(
+            check_declared("services::ssh", server.addr()).await.status,
+            Status::Passed
+        );
+        let wrong = ScriptedServer::start(Script::new().send("SSH-1.99-old\r\n").close())
             .await
             .unwrap();
-        assert_eq!(check_declared("services::ssh", server.addr()).await.status, Status::Passed);
-        let wrong = ScriptedServer::start(Script::new().send("SSH-1.99-old\r\n").close()).await.unwrap();
         let r = check_declared("services::ssh", wrong.addr()).await;
         assert_eq!(r.error.unwrap().kind, ErrorKind::ClosedEarly);
     }
 
     #[tokio::test]
     async fn ftp_greeting() {
-        let server = ScriptedServer::start(Script::new().send("220 (vsFTPd 3.0.3)\r\n")).await.unwrap();
-        assert_eq!(check_declared("services::ftp", server.addr()).await.status, Status::Passed);
+        let server = ScriptedServer::start(Script::new().send("220 (vsFTPd 3.0.3)\r\n"))
+            .await
+            .unwrap();
+        assert_eq!(
+            check_declared("services::ftp", server.addr()).await.status,
+            Status::Passed
+        );
     }
 
     #[tokio::test]

@@ -68,9 +68,13 @@ async fn fixture() -> Fixture {
     let pong = ScriptedServer::start(Script::new().expect("PING\r\n").send("+PONG\r\n"))
         .await
         .unwrap();
-    let slow = ScriptedServer::start(Script::new().sleep(Duration::from_millis(150)).send("hi\r\n"))
-        .await
-        .unwrap();
+    let slow = ScriptedServer::start(
+        Script::new()
+            .sleep(Duration::from_millis(150))
+            .send("hi\r\n"),
+    )
+    .await
+    .unwrap();
     let refused = refusing_port().unwrap();
     let mut ok = TcpMonitor::new("cache-ping", "127.0.0.1", pong.port())
         .name("Cache answers PING")
@@ -119,7 +123,16 @@ async fn run_bundle_json_and_exit_codes() {
             ("db-down".to_owned(), Status::Failed),
         ]
     );
-    let cache = monitors(&["run", "--bundle", f.bundle.path(), "-r", "json", "--tag", "cache"]).await;
+    let cache = monitors(&[
+        "run",
+        "--bundle",
+        f.bundle.path(),
+        "-r",
+        "json",
+        "--tag",
+        "cache",
+    ])
+    .await;
     assert_eq!(cache.status.code(), Some(0), "degraded is not a failure");
     let strict = monitors(&[
         "run",
@@ -152,9 +165,17 @@ async fn filters_select_monitors() {
     check(&["--grep", "Database"], &["db-down"]).await;
     // AND within one flag, OR across flags.
     check(&["--tag", "cache,prod"], &["cache-ping"]).await;
-    check(&["--tag", "cache,prod", "--tag", "db"], &["cache-ping", "db-down"]).await;
+    check(
+        &["--tag", "cache,prod", "--tag", "db"],
+        &["cache-ping", "db-down"],
+    )
+    .await;
     // Monitors without locations run everywhere.
-    check(&["--location", "eu-west-1"], &["cache-ping", "cache-slow", "db-down"]).await;
+    check(
+        &["--location", "eu-west-1"],
+        &["cache-ping", "cache-slow", "db-down"],
+    )
+    .await;
     check(&["--location", "us-east-1"], &["cache-ping", "cache-slow"]).await;
 }
 
@@ -185,14 +206,23 @@ async fn every_reporter_at_once() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let human = stdout(&o);
     assert!(!human.contains('\u{1b}'), "NO_COLOR is respected");
-    assert!(human.contains("Cache answers PING") && human.contains("refused"), "{human}");
+    assert!(
+        human.contains("Cache answers PING") && human.contains("refused"),
+        "{human}"
+    );
     assert!(human.contains("ss -tlnp"), "hints under failures: {human}");
 
     let xml = std::fs::read_to_string(&junit.0).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
-    let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
     assert_eq!(cases.len(), 3);
-    let failures: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("failure")).collect();
+    let failures: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .collect();
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].attribute("type"), Some("refused"));
 
@@ -220,21 +250,39 @@ async fn every_reporter_at_once() {
     );
 
     let md = std::fs::read_to_string(&github.0).unwrap();
-    assert!(md.contains("| ") && md.contains("Database that is down"), "{md}");
+    assert!(
+        md.contains("| ") && md.contains("Database that is down"),
+        "{md}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_exits_2() {
-    let bad = TempFile::new("bad.json", r#"{"schema_version":1,"monitors":[{"schema_version":1,"id":"x","name":"x","target":{"host":"h","port":0}}]}"#);
+    let bad = TempFile::new(
+        "bad.json",
+        r#"{"schema_version":1,"monitors":[{"schema_version":1,"id":"x","name":"x","target":{"host":"h","port":0}}]}"#,
+    );
     let o = monitors(&["run", "--bundle", bad.path()]).await;
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("monitors[0].target.port"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("monitors[0].target.port"),
+        "{}",
+        stderr(&o)
+    );
     let o = monitors(&["run", "--bundle", "/nonexistent/bundle.json"]).await;
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("cannot read the bundle"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot read the bundle"),
+        "{}",
+        stderr(&o)
+    );
     let o = monitors(&["run", "--reporter", "xml"]).await;
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown reporter `xml`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown reporter `xml`"),
+        "{}",
+        stderr(&o)
+    );
     let o = monitors(&["frobnicate"]).await;
     assert_eq!(o.status.code(), Some(2));
     let o = monitors(&["run", "--grep", "("]).await;
@@ -244,16 +292,21 @@ async fn bad_input_exits_2() {
 
 /// Sends SIGTERM to a child process.
 fn terminate(pid: u32) {
-    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
 async fn scrape(addr: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    s.write_all(
+        format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut body = String::new();
     s.read_to_string(&mut body).await.unwrap();
     body
@@ -279,7 +332,13 @@ async fn watch_serves_metrics_and_stops_on_sigterm() {
     let port = refusing_port().unwrap();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_monitors"))
-        .args(["watch", "--bundle", f.bundle.path(), "--metrics-listen", &addr])
+        .args([
+            "watch",
+            "--bundle",
+            f.bundle.path(),
+            "--metrics-listen",
+            &addr,
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -289,10 +348,13 @@ async fn watch_serves_metrics_and_stops_on_sigterm() {
     let mut first = 0.0;
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        if let Ok(Ok(text)) = tokio::time::timeout(Duration::from_secs(2), tokio::spawn({
-            let addr = addr.clone();
-            async move { scrape(&addr).await }
-        }))
+        if let Ok(Ok(text)) = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::spawn({
+                let addr = addr.clone();
+                async move { scrape(&addr).await }
+            }),
+        )
         .await
         {
             first = checks_total(&text);
@@ -301,10 +363,16 @@ async fn watch_serves_metrics_and_stops_on_sigterm() {
             }
         }
     }
-    assert!(first >= 3.0, "three checks within the first interval, got {first}");
+    assert!(
+        first >= 3.0,
+        "three checks within the first interval, got {first}"
+    );
     tokio::time::sleep(Duration::from_secs(11)).await;
     let second = checks_total(&scrape(&addr).await);
-    assert!(second >= first + 3.0, "counters advance: {first} then {second}");
+    assert!(
+        second >= first + 3.0,
+        "counters advance: {first} then {second}"
+    );
     terminate(pid);
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
@@ -316,7 +384,10 @@ async fn watch_serves_metrics_and_stops_on_sigterm() {
 /// Runs the binary with extra environment variables.
 async fn monitors_env(args: &[&str], env: &[(&str, String)]) -> Output {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
     tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_monitors"))
             .args(&args)
@@ -334,9 +405,13 @@ async fn compiled_in_run_matches_its_exported_bundle() {
     let redis = ScriptedServer::start(Script::new().expect("PING\r\n").send("+PONG\r\n"))
         .await
         .unwrap();
-    let memcached = ScriptedServer::start(Script::new().expect("version\r\n").send("VERSION 1.6.21\r\n"))
-        .await
-        .unwrap();
+    let memcached = ScriptedServer::start(
+        Script::new()
+            .expect("version\r\n")
+            .send("VERSION 1.6.21\r\n"),
+    )
+    .await
+    .unwrap();
     let ssh = ScriptedServer::start(Script::new().send("SSH-1.99-ancient\r\n").close())
         .await
         .unwrap();
@@ -347,7 +422,12 @@ async fn compiled_in_run_matches_its_exported_bundle() {
     ];
     let grep = "^services::(redis|memcached|ssh)$";
     let compiled = monitors_env(&["run", "--grep", grep, "-r", "json"], &env).await;
-    assert_eq!(compiled.status.code(), Some(1), "ssh fails: {}", stderr(&compiled));
+    assert_eq!(
+        compiled.status.code(),
+        Some(1),
+        "ssh fails: {}",
+        stderr(&compiled)
+    );
     let compiled = results(&compiled);
     assert_eq!(
         ids_and_status(&compiled),
@@ -365,7 +445,9 @@ async fn compiled_in_run_matches_its_exported_bundle() {
     let replay = results(&replay);
     assert_eq!(ids_and_status(&replay), ids_and_status(&compiled));
     let kinds = |rs: &[CheckResult]| -> Vec<Option<ErrorKind>> {
-        rs.iter().map(|r| r.error.as_ref().map(|e| e.kind)).collect()
+        rs.iter()
+            .map(|r| r.error.as_ref().map(|e| e.kind))
+            .collect()
     };
     assert_eq!(kinds(&replay), kinds(&compiled));
 }
@@ -381,9 +463,21 @@ async fn list_validate_explain_export() {
     let json = monitors(&["list", "--json", "--tag", "db"]).await;
     let ids: Vec<String> = stdout(&json)
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
-    assert_eq!(ids, ["databases::mongodb", "databases::mysql", "databases::postgres"]);
+    assert_eq!(
+        ids,
+        [
+            "databases::mongodb",
+            "databases::mysql",
+            "databases::postgres"
+        ]
+    );
 
     let valid = monitors(&["validate"]).await;
     assert_eq!(valid.status.code(), Some(0));
@@ -392,7 +486,10 @@ async fn list_validate_explain_export() {
     let explain = monitors(&["explain", "services::redis"]).await;
     assert_eq!(explain.status.code(), Some(0));
     let text = stdout(&explain);
-    assert!(text.starts_with("// declared at monitors/src/services.rs:"), "{text}");
+    assert!(
+        text.starts_with("// declared at monitors/src/services.rs:"),
+        "{text}"
+    );
     let spec = TcpMonitor::from_json(text.split_once('\n').unwrap().1).unwrap();
     // Defaults apply where the monitor is silent: locations, retry, alert channels.
     assert_eq!(spec.locations, ["eu-west-1", "us-east-1"]);
@@ -400,7 +497,10 @@ async fn list_validate_explain_export() {
     assert_eq!(spec.frequency, Frequency::S30);
     let missing = monitors(&["explain", "nope"]).await;
     assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).contains("services::redis"), "lists the ids");
+    assert!(
+        stderr(&missing).contains("services::redis"),
+        "lists the ids"
+    );
 
     let export = monitors(&["export"]).await;
     let bundle = Bundle::from_json(&stdout(&export)).unwrap();
@@ -412,10 +512,17 @@ async fn list_validate_explain_export() {
 async fn validate_names_the_file_and_line_of_an_invalid_monitor() {
     // The Redis monitor takes its target from REDIS_ADDR at run time; a value without a
     // port leaves port 0, which only validation can catch.
-    let o = monitors_env(&["validate"], &[("REDIS_ADDR", "cache-without-port".to_owned())]).await;
+    let o = monitors_env(
+        &["validate"],
+        &[("REDIS_ADDR", "cache-without-port".to_owned())],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("monitor `services::redis` declared at monitors/src/services.rs:"), "{err}");
+    assert!(
+        err.contains("monitor `services::redis` declared at monitors/src/services.rs:"),
+        "{err}"
+    );
     assert!(err.contains("target.port"), "{err}");
     let run = monitors_env(&["run"], &[("REDIS_ADDR", "cache-without-port".to_owned())]).await;
     assert_eq!(run.status.code(), Some(2));

@@ -17,12 +17,20 @@ fn xtask(args: &[&str], env: &[(&str, &str)]) -> Output {
 #[test]
 fn validate_passes_and_fails_with_file_and_line() {
     let ok = xtask(&["validate"], &[]);
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("12 monitors valid"));
     let bad = xtask(&["validate"], &[("REDIS_ADDR", "no-port")]);
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("declared at monitors/src/services.rs:"), "{err}");
+    assert!(
+        err.contains("declared at monitors/src/services.rs:"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -126,7 +126,10 @@ struct WatchArgs {
 /// Runs the command line of a monitors binary: `fn main() -> ExitCode { monitor_core::cli::main() }`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -199,11 +202,19 @@ pub fn apply_filter(
     let groups: Vec<Vec<&str>> = filter
         .tags
         .iter()
-        .map(|g| g.split(',').map(str::trim).filter(|t| !t.is_empty()).collect())
+        .map(|g| {
+            g.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect()
+        })
         .collect();
     Ok(monitors
         .into_iter()
-        .filter(|m| grep.as_ref().is_none_or(|re| re.is_match(&m.id) || re.is_match(&m.name)))
+        .filter(|m| {
+            grep.as_ref()
+                .is_none_or(|re| re.is_match(&m.id) || re.is_match(&m.name))
+        })
         .filter(|m| {
             groups.is_empty()
                 || groups
@@ -355,7 +366,10 @@ fn explain(id: &str) -> u8 {
             }
             None => {
                 let ids: Vec<&str> = declared.iter().map(|d| d.monitor.id.as_str()).collect();
-                fail(format!("no monitor with id `{id}`; the ids are: {}", ids.join(", ")));
+                fail(format!(
+                    "no monitor with id `{id}`; the ids are: {}",
+                    ids.join(", ")
+                ));
                 EXIT_INVALID
             }
         },
@@ -368,7 +382,9 @@ fn explain(id: &str) -> u8 {
 
 fn write_out(path: Option<&Path>, text: &str) -> u8 {
     let written = match path {
-        Some(p) => std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display())),
+        Some(p) => {
+            std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
+        }
         None => std::io::stdout()
             .lock()
             .write_all(text.as_bytes())
@@ -385,7 +401,10 @@ fn write_out(path: Option<&Path>, text: &str) -> u8 {
 
 /// Parses `NAME[=FILE]` reporter arguments, giving `--output` to the last one without a
 /// file (or to the default reporter).
-fn reporters(args: &[String], output: Option<&Path>) -> Result<Vec<(Reporter, Option<PathBuf>)>, String> {
+fn reporters(
+    args: &[String],
+    output: Option<&Path>,
+) -> Result<Vec<(Reporter, Option<PathBuf>)>, String> {
     use clap::ValueEnum;
     let mut parsed = Vec::new();
     for arg in args {
@@ -435,7 +454,10 @@ async fn demo(args: &[String]) -> u8 {
             return EXIT_INVALID;
         }
     };
-    eprintln!("demo services started on 127.0.0.1; checking {} monitors", services.monitors.len());
+    eprintln!(
+        "demo services started on 127.0.0.1; checking {} monitors",
+        services.monitors.len()
+    );
     let results = match super::demo::run(&services).await {
         Ok(r) => r,
         Err(e) => {

@@ -34,7 +34,9 @@ pub enum BundleError {
         column: usize,
     },
     /// The bundle's version is not the one this build reads.
-    #[error("schema_version: unsupported bundle version {0}; this build reads version {SCHEMA_VERSION}")]
+    #[error(
+        "schema_version: unsupported bundle version {0}; this build reads version {SCHEMA_VERSION}"
+    )]
     Version(u32),
     /// Monitors fail validation; every problem with its path inside the bundle.
     #[error("{} invalid: {}", if .0.len() == 1 { "1 problem makes the bundle" } else { "problems make the bundle" }, .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]

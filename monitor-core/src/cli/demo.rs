@@ -27,7 +27,9 @@ pub async fn start() -> Result<Services, String> {
     let leaf = pki
         .leaf_for(&["mail.demo.test"], 10)
         .map_err(|e| fail("certificates", &e))?;
-    let config = leaf.server_config(true).map_err(|e| fail("TLS service", &e))?;
+    let config = leaf
+        .server_config(true)
+        .map_err(|e| fail("TLS service", &e))?;
     let smtp = ScriptedServer::start_tls(
         Script::new().expect("QUIT\r\n").send("221 bye\r\n"),
         TlsServer::after(

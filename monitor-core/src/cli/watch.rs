@@ -13,9 +13,9 @@ use tokio::time::{Instant, sleep_until};
 
 use super::app::{EXIT_INVALID, EXIT_OK};
 use super::report::{self, Counter};
+use crate::Engine;
 use crate::result::{CheckResult, Status};
 use crate::validate::ValidMonitor;
-use crate::Engine;
 
 /// How `watch` runs.
 #[derive(Debug, Clone)]
@@ -45,7 +45,9 @@ impl State {
     /// Records a result.
     pub fn record(&self, result: CheckResult) {
         if let Ok(mut counts) = self.counts.lock() {
-            *counts.entry((result.id.clone(), result.status)).or_default() += 1;
+            *counts
+                .entry((result.id.clone(), result.status))
+                .or_default() += 1;
         }
         if let Ok(mut latest) = self.latest.lock() {
             latest.insert(result.id.clone(), result);
@@ -110,9 +112,9 @@ impl State {
 /// frequency do not fire together and keep their place across restarts.
 pub fn start_offset(id: &str, interval: Duration) -> Duration {
     // FNV-1a, stable across builds.
-    let hash = id
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     let nanos = interval.as_nanos().max(1);
     Duration::from_nanos(u64::try_from(u128::from(hash) % nanos).unwrap_or(0))
 }
@@ -131,7 +133,11 @@ pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> u8 {
             Ok(listener) => {
                 let addr = listener.local_addr().unwrap_or(addr);
                 eprintln!("serving metrics at http://{addr}/metrics");
-                server = Some(tokio::spawn(serve_metrics(listener, state.clone(), stop_rx.clone())));
+                server = Some(tokio::spawn(serve_metrics(
+                    listener,
+                    state.clone(),
+                    stop_rx.clone(),
+                )));
             }
             Err(e) => {
                 eprintln!("error: cannot listen on {addr} for metrics: {e}");
@@ -139,7 +145,10 @@ pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> u8 {
             }
         }
     }
-    eprintln!("watching {} monitors; Ctrl-C or SIGTERM stops", monitors.len());
+    eprintln!(
+        "watching {} monitors; Ctrl-C or SIGTERM stops",
+        monitors.len()
+    );
     let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let engine = Engine::new();
     let mut loops = JoinSet::new();
@@ -248,7 +257,10 @@ fn print_result(r: &CheckResult, json: bool) {
         Status::Degraded => "degraded",
         Status::Failed => "failed",
     };
-    let at = r.started_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let at = r
+        .started_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
     match &r.error {
         None => println!("{at} {status:<8} {} {:.1} ms", r.id, r.timings.total_ms),
         Some(e) => println!(
@@ -282,7 +294,10 @@ async fn serve_metrics(
     let shutdown = async move {
         let _ = stop.changed().await;
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         eprintln!("error: the metrics server stopped: {e}");
     }
 }
