@@ -57,7 +57,9 @@ fn run() -> Result<ExitCode> {
                 .args(rest)
                 .status()
                 .with_context(|| format!("cannot run {}", binary.display()))?;
-            Ok(ExitCode::from(status.code().map_or(2, |c| u8::try_from(c).unwrap_or(2))))
+            Ok(ExitCode::from(
+                status.code().map_or(2, |c| u8::try_from(c).unwrap_or(2)),
+            ))
         }
         "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
@@ -96,7 +98,9 @@ fn build_monitors(manifest: Option<&Path>) -> Result<PathBuf> {
         Some(dir) => PathBuf::from(dir),
         None => target_dir_of(&manifest, &root),
     };
-    let binary = target.join("debug").join(format!("monitors{}", std::env::consts::EXE_SUFFIX));
+    let binary = target
+        .join("debug")
+        .join(format!("monitors{}", std::env::consts::EXE_SUFFIX));
     if !binary.exists() {
         bail!("the build left no binary at {}", binary.display());
     }

@@ -101,8 +101,16 @@ fn duplicate_ids_name_both_places() {
 
 #[test]
 fn defaults_declared_twice_is_an_error() {
-    let one = DefaultsRegistration { file: "a.rs", line: 1, build: defaults };
-    let two = DefaultsRegistration { file: "b.rs", line: 2, build: defaults };
+    let one = DefaultsRegistration {
+        file: "a.rs",
+        line: 1,
+        build: defaults,
+    };
+    let two = DefaultsRegistration {
+        file: "b.rs",
+        line: 2,
+        build: defaults,
+    };
     let err = collect(&[], &[&two, &one]).unwrap_err();
     assert!(matches!(err.0[0], RegistryError::DuplicateDefaults { .. }));
     assert!(err.to_string().contains("at a.rs:1 and at b.rs:2"), "{err}");
@@ -115,7 +123,10 @@ fn validation_of_what_the_body_decides_points_at_the_declaration() {
     let err = validate(collect(&[&bad, &good], &[]).unwrap()).unwrap_err();
     assert_eq!(err.0.len(), 1);
     let text = err.to_string();
-    assert!(text.contains("monitor `bad` declared at monitors/src/cache.rs:33 is invalid"), "{text}");
+    assert!(
+        text.contains("monitor `bad` declared at monitors/src/cache.rs:33 is invalid"),
+        "{text}"
+    );
     assert!(text.contains("target.port"), "{text}");
 }
 
@@ -132,5 +143,8 @@ fn derived_ids_drop_the_crate_name() {
 fn target_from_env_keeps_the_declared_target_when_unset() {
     let var = "MONITOR_CORE_REGISTRY_TEST_TARGET_NEVER_SET";
     let unset = TcpMonitor::new("x", "db.internal", 5432).target_from_env(var);
-    assert_eq!((unset.target.host.as_str(), unset.target.port), ("db.internal", 5432));
+    assert_eq!(
+        (unset.target.host.as_str(), unset.target.port),
+        ("db.internal", 5432)
+    );
 }
