@@ -527,3 +527,54 @@ async fn validate_names_the_file_and_line_of_an_invalid_monitor() {
     let run = monitors_env(&["run"], &[("REDIS_ADDR", "cache-without-port".to_owned())]).await;
     assert_eq!(run.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_shows_passed_degraded_and_failed_with_hints() {
+    let o = monitors(&["demo", "-r", "json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rs = results(&o);
+    let verdicts: Vec<(String, Status, Option<ErrorKind>)> = rs
+        .iter()
+        .map(|r| (r.id.clone(), r.status, r.error.as_ref().map(|e| e.kind)))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("demo-redis-ping".to_owned(), Status::Passed, None),
+            (
+                "demo-smtp-starttls".to_owned(),
+                Status::Degraded,
+                Some(ErrorKind::CertificateExpiring)
+            ),
+            (
+                "demo-ssh-banner".to_owned(),
+                Status::Degraded,
+                Some(ErrorKind::DegradedResponseTime)
+            ),
+            (
+                "demo-redis-auth".to_owned(),
+                Status::Failed,
+                Some(ErrorKind::ReadTimeout)
+            ),
+            (
+                "demo-postgres-down".to_owned(),
+                Status::Failed,
+                Some(ErrorKind::Refused)
+            ),
+        ]
+    );
+    assert!(
+        rs.iter().filter(|r| r.error.is_some()).all(|r| !r
+            .error
+            .as_ref()
+            .unwrap()
+            .hints
+            .is_empty())
+    );
+    let human = monitors(&["demo"]).await;
+    assert!(
+        stdout(&human).contains("5 monitors: 1 passed, 2 degraded, 2 failed"),
+        "{}",
+        stdout(&human)
+    );
+}
