@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod deploy;
 
 const USAGE: &str = "\
 usage: cargo xtask [--manifest-path PATH] COMMAND [ARGS...]
@@ -21,6 +22,9 @@ commands (each builds the monitors binary first, then runs it with ARGS):
   explain    show one monitor's resolved spec (explain ID)
   demo       start demo services on loopback and check monitors against them
   bench      measure throughput, TLS, scheduler scale and validate/export/build times
+  deploy     deploy the monitors to the control plane (--preview, --force, --bundle FILE)
+  destroy    remove every monitor of the project from the control plane (--force)
+  rollback   make version N current again (rollback N)
 
 --manifest-path PATH selects another crate of monitors (default: the workspace's monitors).
 Exit codes: 0 nothing failed, 1 a monitor failed, 2 invalid monitors or usage errors.";
@@ -62,6 +66,7 @@ fn run() -> Result<ExitCode> {
             ))
         }
         "bench" => bench::run(rest),
+        "deploy" | "destroy" | "rollback" => deploy::run(command, rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,3 @@
+//! The control plane (placeholder until written).
+
+fn main() {}
