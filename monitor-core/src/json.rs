@@ -6,33 +6,28 @@ use thiserror::Error;
 use crate::result::CheckResult;
 use crate::spec::TcpMonitor;
 
-/// A spec that could not be read from JSON.
-#[derive(Debug, Error)]
-pub enum SpecError {
-    /// The text is not JSON, or does not have the shape of a spec; `path` names the field.
-    #[error("{path}: {message} (line {line}, column {column})")]
-    Json {
-        /// The field where reading stopped, such as `target.port` (`.` for the top).
-        path: String,
-        /// What serde found wrong there.
-        message: String,
-        /// Line of the error in the input, from 1.
-        line: usize,
-        /// Column of the error in the input, from 1.
-        column: usize,
-    },
+/// JSON that could not be read into a spec or a bundle: where and why.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{path}: {message} (line {line}, column {column})")]
+pub struct JsonError {
+    /// The field where reading stopped, such as `target.port` (`.` for the top).
+    pub path: String,
+    /// What is wrong there.
+    pub message: String,
+    /// Line of the error in the input, from 1.
+    pub line: usize,
+    /// Column of the error in the input, from 1.
+    pub column: usize,
 }
+
+/// A spec that could not be read from JSON.
+pub type SpecError = JsonError;
 
 impl TcpMonitor {
     /// Reads a spec from JSON. Shape errors name the field path; run
     /// [`TcpMonitor::validate`] afterwards for the rules.
     pub fn from_json(text: &str) -> Result<TcpMonitor, SpecError> {
-        read(text).map_err(|f| SpecError::Json {
-            path: f.path,
-            message: f.message,
-            line: f.line,
-            column: f.column,
-        })
+        read(text)
     }
 
     /// The spec as pretty JSON, every field written out.
@@ -41,17 +36,8 @@ impl TcpMonitor {
     }
 }
 
-/// Where and why JSON could not be read into a type.
-#[derive(Debug)]
-pub(crate) struct JsonFailure {
-    pub path: String,
-    pub message: String,
-    pub line: usize,
-    pub column: usize,
-}
-
 /// Reads JSON into `T`, naming the field path of the first shape error.
-pub(crate) fn read<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, JsonFailure> {
+pub(crate) fn read<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, JsonError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     let fail = |path: String, inner: serde_json::Error| {
@@ -61,7 +47,7 @@ pub(crate) fn read<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Json
             Some(at) => message[..at].to_owned(),
             None => message,
         };
-        JsonFailure {
+        JsonError {
             path,
             message,
             line: inner.line(),

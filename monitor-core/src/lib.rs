@@ -39,7 +39,7 @@ pub mod validate;
 pub use engine::{
     Clock, Engine, Resolve, StaticResolver, SystemClock, SystemResolver, run_all, run_all_observed,
 };
-pub use json::SpecError;
+pub use json::{JsonError, SpecError};
 pub use monitor_macros::{monitor_defaults, tcp_monitor};
 pub use result::{
     AssertionOutcome, Attempt, CertInfo, CheckResult, ErrorKind, LegacyReport, ProbeError, Status,

@@ -373,21 +373,7 @@ fn named_arg(arg: &Expr) -> Option<(&Ident, &Expr)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check<T: std::fmt::Debug + PartialEq>(
-        read: impl Fn(&Expr, &str) -> syn::Result<T>,
-        input: &str,
-        expected: Result<T, &[&str]>,
-    ) {
-        let e: Expr = match syn::parse_str(input) {
-            Ok(e) => e,
-            Err(why) => panic!("{input}: {why}"),
-        };
-        let got =
-            read(&e, "key").map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>());
-        let expected = expected.map_err(|m| m.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(got, expected, "{input}");
-    }
+    use crate::value::tests::check;
 
     #[test]
     fn dialogs() {

@@ -361,12 +361,12 @@ fn empty(span: Span, key: &str) -> syn::Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Reads `input` as an expression with `read` and compares the result or the error
     /// messages with `expected`.
-    fn check<T: std::fmt::Debug + PartialEq>(
+    pub(crate) fn check<T: std::fmt::Debug + PartialEq>(
         read: impl Fn(&Expr, &str) -> syn::Result<T>,
         input: &str,
         expected: Result<T, &[&str]>,

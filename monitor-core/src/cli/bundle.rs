@@ -21,18 +21,10 @@ pub struct Bundle {
 /// A bundle that cannot be used.
 #[derive(Debug, Error)]
 pub enum BundleError {
-    /// The text is not JSON of a bundle's shape.
-    #[error("{path}: {message} (line {line}, column {column})")]
-    Json {
-        /// Where reading stopped, such as `monitors[3].target.port`.
-        path: String,
-        /// What is wrong there.
-        message: String,
-        /// Line, from 1.
-        line: usize,
-        /// Column, from 1.
-        column: usize,
-    },
+    /// The text is not JSON of a bundle's shape; the path names the field, such as
+    /// `monitors[3].target.port`.
+    #[error(transparent)]
+    Json(#[from] crate::json::JsonError),
     /// The bundle's version is not the one this build reads.
     #[error(
         "schema_version: unsupported bundle version {0}; this build reads version {SCHEMA_VERSION}"
@@ -70,12 +62,7 @@ impl Bundle {
 
     /// Reads a bundle; shape errors name the path.
     pub fn from_json(text: &str) -> Result<Bundle, BundleError> {
-        let bundle: Bundle = crate::json::read(text).map_err(|f| BundleError::Json {
-            path: f.path,
-            message: f.message,
-            line: f.line,
-            column: f.column,
-        })?;
+        let bundle: Bundle = crate::json::read(text)?;
         if bundle.schema_version != SCHEMA_VERSION {
             return Err(BundleError::Version(bundle.schema_version));
         }

@@ -30,7 +30,7 @@ fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: T, expected
 #[track_caller]
 fn check_err(input: &str, path: &str, message: &str, line: usize, column: usize) {
     let err = TcpMonitor::from_json(input).expect_err(input);
-    let SpecError::Json {
+    let SpecError {
         path: p,
         message: m,
         line: l,
@@ -879,7 +879,7 @@ fn retry_none_rejects_unknown_fields() {
     assert!(!schema_problems(&schema, &schema, &value, "").is_empty());
     match TcpMonitor::from_json(&text) {
         Ok(spec) => panic!("accepted as {:?}", spec.retry),
-        Err(SpecError::Json { path, message, .. }) => {
+        Err(SpecError { path, message, .. }) => {
             assert_eq!(path, "retry");
             assert!(message.contains("unknown field `max_retries`"), "{message}");
         }

@@ -386,7 +386,7 @@ fn check_from_json(text: &str) -> Result<(), TestCaseError> {
             prop_assert_eq!(TcpMonitor::from_json(&spec.to_json()).ok(), Some(spec));
         }
         Err(err) => {
-            let SpecError::Json {
+            let SpecError {
                 path,
                 message,
                 line,
