@@ -578,3 +578,47 @@ async fn demo_shows_passed_degraded_and_failed_with_hints() {
         stdout(&human)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_trust_store_honours_ssl_cert_file() {
+    use monitor_core::testing::{TestPki, TlsServer};
+    let pki = TestPki::new().unwrap();
+    let leaf = pki.leaf_for(&["monitor.test"], 90).unwrap();
+    let server = ScriptedServer::start_tls(
+        Script::new().send("hello\r\n"),
+        TlsServer::direct(leaf.server_config(true).unwrap()),
+    )
+    .await
+    .unwrap();
+    // No tls.ca: the monitor trusts the system store, which SSL_CERT_FILE replaces.
+    let spec = TcpMonitor::new("tls-system", "127.0.0.1", server.port())
+        .tls_direct()
+        .tls_with(|t| t.server_name = Some("monitor.test".into()))
+        .expect("hello");
+    let bundle = TempFile::new("tls.json", &Bundle::new(vec![spec]).to_json());
+    let ca = TempFile::new("ca.pem", &pki.root_pem());
+    let trusted = monitors_env(
+        &["run", "--bundle", bundle.path(), "-r", "json"],
+        &[("SSL_CERT_FILE", ca.path().to_owned())],
+    )
+    .await;
+    assert_eq!(
+        ids_and_status(&results(&trusted))[0].1,
+        Status::Passed,
+        "{}",
+        stdout(&trusted)
+    );
+    let other = TempFile::new("other.pem", &TestPki::new().unwrap().root_pem());
+    let untrusted = monitors_env(
+        &["run", "--bundle", bundle.path(), "-r", "json"],
+        &[("SSL_CERT_FILE", other.path().to_owned())],
+    )
+    .await;
+    let r = &results(&untrusted)[0];
+    assert_eq!(
+        r.error.as_ref().unwrap().kind,
+        ErrorKind::UnknownIssuer,
+        "{}",
+        r.to_json()
+    );
+}
