@@ -1,3 +1,178 @@
-//! The control plane (placeholder until written).
+//! `control-plane`: serves the deploy API (`serve`) and creates project tokens
+//! (`token create`).
 
-fn main() {}
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use control_plane::{DEFAULT_MAX_BODY_BYTES, Options, SqliteStore, Store, store, token};
+
+/// Test hook: milliseconds a deploy, rollback or destroy holds its project's lock.
+const HOLD_LOCK_ENV: &str = "CONTROL_PLANE_TEST_HOLD_LOCK_MS";
+/// Log level: error, warn, info (default), debug or trace.
+const LOG_ENV: &str = "CONTROL_PLANE_LOG";
+
+/// The control plane deploys land in.
+#[derive(Debug, Parser)]
+#[command(name = "control-plane", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serves the API.
+    Serve {
+        /// Address to listen on, such as 127.0.0.1:8080 (port 0 picks a free one).
+        #[arg(long)]
+        listen: String,
+        /// The SQLite database file (created if missing).
+        #[arg(long)]
+        db: PathBuf,
+        /// Largest request body accepted, as sent and after gzip decoding.
+        #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: usize,
+    },
+    /// Manages API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Creates a token for a project (and the project if needed); prints it on stdout.
+    Create {
+        /// The project the token reaches.
+        #[arg(long)]
+        project: String,
+        /// The SQLite database file (created if missing).
+        #[arg(long)]
+        db: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    install_logger();
+    match cli.command {
+        Command::Serve {
+            listen,
+            db,
+            max_body_bytes,
+        } => serve(&listen, &db, max_body_bytes),
+        Command::Token {
+            command: TokenCommand::Create { project, db },
+        } => create_token(&project, &db),
+    }
+}
+
+fn serve(listen: &str, db: &std::path::Path, max_body_bytes: usize) -> Result<()> {
+    let hold_lock = match std::env::var(HOLD_LOCK_ENV) {
+        Ok(ms) => Duration::from_millis(
+            ms.parse()
+                .with_context(|| format!("{HOLD_LOCK_ENV} must be milliseconds, got `{ms}`"))?,
+        ),
+        Err(_) => Duration::ZERO,
+    };
+    let store =
+        SqliteStore::open(db).with_context(|| format!("opening the database {}", db.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let _ = writeln!(std::io::stderr(), "listening on {addr}");
+        let options = Options {
+            max_body_bytes,
+            hold_lock,
+        };
+        control_plane::serve(listener, Arc::new(store), options)
+            .await
+            .context("serving")
+    })
+}
+
+fn create_token(project: &str, db: &std::path::Path) -> Result<()> {
+    store::check_project_name(project).map_err(anyhow::Error::msg)?;
+    let store =
+        SqliteStore::open(db).with_context(|| format!("opening the database {}", db.display()))?;
+    let secret = token::generate()?;
+    store
+        .create_token(project, &token::TokenHash::of(&secret))
+        .context("storing the token")?;
+    writeln!(std::io::stdout(), "{secret}").context("writing the token")?;
+    Ok(())
+}
+
+/// A minimal tracing subscriber: one line per event on stderr, level from `CONTROL_PLANE_LOG`.
+struct StderrLog {
+    max: tracing::Level,
+}
+
+fn install_logger() {
+    let max = std::env::var(LOG_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let _ = tracing::subscriber::set_global_default(StderrLog { max });
+}
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if field.name() == "message" {
+            let _ = write!(self.0, " {value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.record_debug(field, &format_args!("{value}"));
+    }
+}
+
+impl tracing::Subscriber for StderrLog {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= self.max
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr(),
+            "{now} {} {}:{}",
+            event.metadata().level(),
+            event.metadata().target(),
+            fields.0
+        );
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}

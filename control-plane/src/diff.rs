@@ -1,0 +1,268 @@
+//! The difference between the stored monitors of a project and a bundle: which ids are
+//! created, updated (with the field paths that changed), deleted, kept or unchanged, and the
+//! set that results.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::store::MonitorSet;
+
+/// What a deploy changes, per monitor id; every list sorted by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diff {
+    /// In the bundle, not on the server.
+    pub created: Vec<String>,
+    /// On both, with different specs.
+    pub updated: Vec<Updated>,
+    /// On the server, not in the bundle, removed because the deploy prunes.
+    pub deleted: Vec<String>,
+    /// On the server, not in the bundle, left in place because the deploy does not prune.
+    pub kept: Vec<String>,
+    /// On both, equal.
+    pub unchanged: Vec<String>,
+}
+
+/// A monitor whose spec changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Updated {
+    /// Its id.
+    pub id: String,
+    /// The field paths that differ, such as `target.port`, `steps` or
+    /// `tls.expiry_warn_days`, sorted.
+    pub fields: Vec<String>,
+}
+
+impl Diff {
+    /// Whether the deploy changes nothing stored.
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
+    }
+}
+
+/// A diff with the set that results from applying it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// What changes.
+    pub diff: Diff,
+    /// The set after the deploy.
+    pub result: MonitorSet,
+}
+
+/// Diffs `incoming` against `current`. With `prune`, monitors absent from `incoming` are
+/// deleted; without, they are kept.
+pub fn plan(current: &MonitorSet, incoming: &MonitorSet, prune: bool) -> Plan {
+    let mut diff = Diff::default();
+    let mut result = current.clone();
+    for (id, new) in incoming.iter() {
+        match current.get(id) {
+            None => diff.created.push(id.to_owned()),
+            Some(old) if old == new => diff.unchanged.push(id.to_owned()),
+            Some(old) => diff.updated.push(Updated {
+                id: id.to_owned(),
+                fields: text_field_paths(old, new),
+            }),
+        }
+        result.insert(id.to_owned(), new.to_owned());
+    }
+    for (id, _) in current.iter() {
+        if !incoming.contains(id) {
+            if prune {
+                diff.deleted.push(id.to_owned());
+                result.remove(id);
+            } else {
+                diff.kept.push(id.to_owned());
+            }
+        }
+    }
+    Plan { diff, result }
+}
+
+fn text_field_paths(old: &str, new: &str) -> Vec<String> {
+    match (
+        serde_json::from_str::<Value>(old),
+        serde_json::from_str::<Value>(new),
+    ) {
+        (Ok(old), Ok(new)) => field_paths(&old, &new),
+        _ => vec![".".to_owned()],
+    }
+}
+
+/// The paths at which two monitors' JSON differ, sorted. Objects are compared key by key
+/// (a key on one side only is a difference at that key); arrays and scalars are compared
+/// whole, so a changed dialog is `steps` and a changed tag list is `tags`. Two different
+/// non-objects at the top give `.`.
+pub fn field_paths(old: &Value, new: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    walk("", old, new, &mut out);
+    out
+}
+
+fn walk(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+    if old == new {
+        return;
+    }
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let sub = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => walk(&sub, x, y, out),
+                    _ => out.push(sub),
+                }
+            }
+        }
+        _ if path.is_empty() => out.push(".".to_owned()),
+        _ => out.push(path.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::canonical_json;
+    use serde_json::json;
+
+    /// Asserts the field paths between two monitors.
+    fn check(old: Value, new: Value, expected: &[&str]) {
+        assert_eq!(field_paths(&old, &new), expected, "{old} -> {new}");
+        assert_eq!(field_paths(&new, &old), expected, "{new} -> {old}");
+    }
+
+    fn base() -> Value {
+        serde_json::to_value(monitor_core::TcpMonitor::new("db", "db.internal", 5432)).unwrap()
+    }
+
+    fn with(mut v: Value, path: &[&str], value: Value) -> Value {
+        let mut at = &mut v;
+        for key in &path[..path.len() - 1] {
+            at = at.get_mut(*key).unwrap();
+        }
+        at[path[path.len() - 1]] = value;
+        v
+    }
+
+    #[test]
+    fn field_paths_of_monitor_changes() {
+        let cases: Vec<(Value, &[&str])> = vec![
+            (base(), &[]),
+            (
+                with(base(), &["target", "port"], json!(5433)),
+                &["target.port"],
+            ),
+            (
+                with(base(), &["target", "host"], json!("other")),
+                &["target.host"],
+            ),
+            (
+                with(base(), &["steps"], json!([{"send": {"text": "x"}}])),
+                &["steps"],
+            ),
+            (
+                with(base(), &["tls", "expiry_warn_days"], json!(10)),
+                &["tls.expiry_warn_days"],
+            ),
+            (with(base(), &["tags"], json!(["a"])), &["tags"]),
+            (
+                with(base(), &["description"], json!("about")),
+                &["description"],
+            ),
+            (
+                with(
+                    with(base(), &["name"], json!("n")),
+                    &["timeouts", "read_ms"],
+                    json!(1),
+                ),
+                &["name", "timeouts.read_ms"],
+            ),
+            (
+                with(
+                    base(),
+                    &["retry"],
+                    json!({"strategy": "fixed", "base_backoff_seconds": 10, "max_retries": 2}),
+                ),
+                &[
+                    "retry.base_backoff_seconds",
+                    "retry.max_retries",
+                    "retry.strategy",
+                ],
+            ),
+        ];
+        for (new, expected) in cases {
+            check(base(), new, expected);
+        }
+    }
+
+    #[test]
+    fn field_paths_of_non_objects() {
+        check(json!(1), json!(2), &["."]);
+        check(json!({"a": [1]}), json!({"a": [1, 2]}), &["a"]);
+        check(json!({"a": {"b": 1}}), json!({"a": 2}), &["a"]);
+        check(
+            json!({"a": {"b": {"c": 1}}}),
+            json!({"a": {"b": {"c": 2}}}),
+            &["a.b.c"],
+        );
+    }
+
+    fn set(items: &[(&str, Value)]) -> MonitorSet {
+        let mut s = MonitorSet::new();
+        for (id, v) in items {
+            s.insert((*id).to_owned(), canonical_json(v));
+        }
+        s
+    }
+
+    #[test]
+    fn plans() {
+        let current = set(&[
+            ("a", json!({"id": "a", "port": 1})),
+            ("b", json!({"id": "b", "port": 2})),
+            ("c", json!({"id": "c", "port": 3})),
+        ]);
+        let incoming = set(&[
+            ("a", json!({"id": "a", "port": 1})),
+            ("b", json!({"id": "b", "port": 9})),
+            ("d", json!({"id": "d", "port": 4})),
+        ]);
+        let kept = plan(&current, &incoming, false);
+        assert_eq!(
+            kept.diff,
+            Diff {
+                created: vec!["d".into()],
+                updated: vec![Updated {
+                    id: "b".into(),
+                    fields: vec!["port".into()],
+                }],
+                deleted: vec![],
+                kept: vec!["c".into()],
+                unchanged: vec!["a".into()],
+            }
+        );
+        assert_eq!(
+            kept.result.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            ["a", "b", "c", "d"]
+        );
+        assert_eq!(kept.result.get("b"), incoming.get("b"));
+
+        let pruned = plan(&current, &incoming, true);
+        assert_eq!(pruned.diff.deleted, ["c"]);
+        assert!(pruned.diff.kept.is_empty());
+        assert_eq!(pruned.result, incoming);
+
+        let same = plan(&current, &current, true);
+        assert!(same.diff.is_empty());
+        assert_eq!(same.result, current);
+        assert_eq!(same.diff.unchanged, ["a", "b", "c"]);
+
+        let subset = plan(&current, &set(&[]), false);
+        assert!(subset.diff.is_empty());
+        assert_eq!(subset.result, current);
+    }
+}
