@@ -1,8 +1,422 @@
-//! `cargo xtask deploy | destroy | rollback` (placeholder until written).
+//! `cargo xtask deploy | destroy | rollback N`: the client of the control plane
+//! (control-plane/API.md, "Client"). Exit codes: 0 done, 1 the control plane refused or
+//! failed, 2 usage, validation or confirmation problems. The token is read only from
+//! `MONITORS_API_TOKEN` and never printed.
 
-use std::process::ExitCode;
+mod api;
+mod config;
+mod diff;
 
-/// Runs a deploy command.
-pub fn run(_command: &str, _args: &[String]) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("deploys are not written yet")
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, anyhow};
+use serde_json::{Value, json};
+
+use api::{Api, Body};
+use config::{Args, Token};
+use diff::DeployResponse;
+
+const USAGE: &str = "\
+usage: cargo xtask deploy [--preview] [--force] [--bundle FILE] [--url URL] [--project P]
+       cargo xtask destroy [--force] [--url URL] [--project P]
+       cargo xtask rollback N [--url URL] [--project P]
+
+deploy    builds, validates and exports the monitors (or sends --bundle FILE), shows what
+          would change, then applies it. --preview stops after the diff. Deleting monitors
+          needs --force, or a yes on a terminal.
+destroy   removes every monitor of the project (the version history stays); needs --force
+          or typing yes on a terminal.
+rollback  makes version N's monitors current again, as a new version.
+
+The URL and project come from --url/--project, else MONITORS_API_URL/MONITORS_PROJECT,
+else monitors.deploy.toml at the workspace root (url = \"...\", project = \"...\").
+The token comes only from MONITORS_API_TOKEN.
+Exit codes: 0 done, 1 the control plane refused or failed, 2 usage, validation or
+confirmation problems.";
+
+/// Exit code: the control plane refused or failed.
+const EXIT_REMOTE: u8 = 1;
+/// Exit code: usage, local validation or confirmation problems.
+const EXIT_LOCAL: u8 = 2;
+
+/// An error with the exit code it ends the command with.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    code: u8,
+    error: anyhow::Error,
 }
+
+impl Failure {
+    /// The control plane refused or failed: exit 1.
+    pub(crate) fn remote(error: anyhow::Error) -> Failure {
+        Failure {
+            code: EXIT_REMOTE,
+            error,
+        }
+    }
+
+    /// A local problem (usage, validation, confirmation): exit 2.
+    pub(crate) fn local(error: anyhow::Error) -> Failure {
+        Failure {
+            code: EXIT_LOCAL,
+            error,
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        Failure::local(error)
+    }
+}
+
+type Outcome = Result<ExitCode, Failure>;
+
+/// Runs `deploy`, `destroy` or `rollback` with `args`; prints its own errors (with the
+/// token, should any message hold it, redacted) and returns the exit code.
+pub fn run(command: &str, args: &[String]) -> anyhow::Result<ExitCode> {
+    let env = |name: &str| std::env::var(name).ok();
+    let outcome = config::parse_args(command, args)
+        .map_err(|e| Failure::local(anyhow!("{e}\n\n{USAGE}")))
+        .and_then(|args| {
+            if args.help {
+                println!("{USAGE}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            match command {
+                "deploy" => deploy(&args, &env),
+                "destroy" => destroy(&args, &env),
+                "rollback" => rollback(&args, &env),
+                other => Err(Failure::local(anyhow!("unknown command `{other}`"))),
+            }
+        });
+    match outcome {
+        Ok(code) => Ok(code),
+        Err(failure) => {
+            let text = format!("error: {:#}", failure.error);
+            let text = match Token::from_env(&env) {
+                Ok(token) => token.redact(&text),
+                Err(_) => text,
+            };
+            eprintln!("{text}");
+            Ok(ExitCode::from(failure.code))
+        }
+    }
+}
+
+/// The client for the resolved URL and project, with the token from the environment.
+fn connect(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Api, Failure> {
+    let target = config::resolve(args, env, &crate::workspace_root())?;
+    let token = Token::from_env(env)?;
+    Ok(Api::new(target, &token)?)
+}
+
+fn no_positional(args: &Args, command: &str) -> Result<(), Failure> {
+    match args.positional.first() {
+        Some(extra) => Err(Failure::local(anyhow!(
+            "`{command}` takes no argument `{extra}`\n\n{USAGE}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
+    no_positional(args, "deploy")?;
+    // Resolve where to deploy before the (slow) build, so a missing setting fails fast.
+    let api = connect(args, env)?;
+    let (bundle_text, source) = match &args.bundle {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the bundle {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (export_monitors()?, "the workspace's monitors".to_owned()),
+    };
+    let count = check_bundle(&bundle_text, &source)?;
+    let git = git_metadata(&crate::workspace_root());
+    // The bundle's text goes as it is, byte for byte, inside the request.
+    let request = format!(
+        "{{\"bundle\":{},\"git\":{}}}",
+        bundle_text.trim(),
+        serde_json::to_string(&git).context("cannot write the git metadata")?
+    );
+    let body = Body::new(request.into_bytes())?;
+
+    eprintln!(
+        "deploying {count} monitor{} from {source} to project `{}` at {}",
+        plural(count),
+        api.project(),
+        api.base()
+    );
+    let plan =
+        DeployResponse::from_json(&api.deploy(&body, true, true)?).map_err(Failure::remote)?;
+    println!(
+        "{} for project `{}`:",
+        if args.preview { "preview" } else { "plan" },
+        api.project()
+    );
+    print!("{}", plan.diff.render(false));
+    if args.preview {
+        println!("preview only: nothing was applied");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if plan.diff.is_noop() {
+        println!(
+            "nothing to deploy: project `{}` already has these monitors{}",
+            api.project(),
+            version_note(plan.version)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let mut prune = true;
+    let deletions = plan.diff.deleted.len();
+    if deletions > 0 && !args.force {
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::local(anyhow!(
+                "the deploy would delete {deletions} monitor{} ({}); pass --force to delete them (no terminal to ask on); nothing was applied",
+                plural(deletions),
+                plan.diff.deleted.join(", ")
+            )));
+        }
+        let answer = ask(&format!(
+            "delete {deletions} monitor{}? [y/N] ",
+            plural(deletions)
+        ))?;
+        if matches!(answer.to_lowercase().as_str(), "y" | "yes") {
+            eprintln!("deleting them");
+        } else {
+            prune = false;
+            eprintln!(
+                "keeping the {deletions} monitor{} the bundle no longer has",
+                plural(deletions)
+            );
+            if plan.diff.created.is_empty() && plan.diff.updated.is_empty() {
+                println!("nothing else to deploy; nothing was applied");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+
+    let done =
+        DeployResponse::from_json(&api.deploy(&body, false, prune)?).map_err(Failure::remote)?;
+    let mut expected = plan.diff.clone();
+    if !prune {
+        expected.kept = std::mem::take(&mut expected.deleted);
+    }
+    if done.diff != expected {
+        println!("the project changed since the plan; what was applied:");
+        print!("{}", done.diff.render(true));
+    }
+    if done.applied {
+        println!(
+            "deployed version {} to project `{}`: {}",
+            done.version
+                .map_or_else(|| "?".to_owned(), |v| v.to_string()),
+            api.project(),
+            done.diff.summary(true)
+        );
+    } else {
+        println!(
+            "nothing changed: project `{}` already had these monitors{}",
+            api.project(),
+            version_note(done.version)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn destroy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
+    no_positional(args, "destroy")?;
+    let api = connect(args, env)?;
+    if !args.force {
+        if !std::io::stdin().is_terminal() {
+            return Err(Failure::local(anyhow!(
+                "destroy removes every monitor of project `{}`; pass --force (no terminal to ask on); nothing was removed",
+                api.project()
+            )));
+        }
+        let current = api.monitors()?;
+        let n = current
+            .get("monitors")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        if n == 0 {
+            println!(
+                "project `{}` has no monitors; nothing to destroy",
+                api.project()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        let answer = ask(&format!(
+            "delete all {n} monitor{} of project `{}` at {}? type yes to confirm: ",
+            plural(n),
+            api.project(),
+            api.base()
+        ))?;
+        if answer != "yes" {
+            return Err(Failure::local(anyhow!(
+                "destroy cancelled; nothing was removed"
+            )));
+        }
+    }
+    let answer = api.destroy()?;
+    let deleted = answer
+        .get("deleted")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| {
+            Failure::remote(anyhow!("the control plane's answer has no `deleted` count"))
+        })?;
+    println!(
+        "removed {deleted} monitor{} from project `{}` (the version history stays; `cargo xtask rollback N` brings a version back)",
+        plural(usize::try_from(deleted).unwrap_or(usize::MAX)),
+        api.project()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rollback(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
+    let version: u64 = match args.positional.as_slice() {
+        [n] => n.parse().map_err(|_| {
+            Failure::local(anyhow!(
+                "`{n}` is not a version number; `cargo xtask rollback N` takes the version to bring back"
+            ))
+        })?,
+        [] => {
+            return Err(Failure::local(anyhow!(
+                "rollback needs the version to bring back: cargo xtask rollback N\n\n{USAGE}"
+            )));
+        }
+        [_, extra, ..] => {
+            return Err(Failure::local(anyhow!(
+                "rollback takes one version, not also `{extra}`\n\n{USAGE}"
+            )));
+        }
+    };
+    let api = connect(args, env)?;
+    let done = DeployResponse::from_json(&api.rollback(version)?).map_err(Failure::remote)?;
+    println!(
+        "rollback of project `{}` to version {version}:",
+        api.project()
+    );
+    print!("{}", done.diff.render(true));
+    if done.applied {
+        println!(
+            "version {} is now current, with the monitors of version {version}",
+            done.version
+                .map_or_else(|| "?".to_owned(), |v| v.to_string())
+        );
+    } else {
+        println!(
+            "nothing changed: version {version}'s monitors are already current{}",
+            version_note(done.version)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the monitors binary, validates the monitors (its output, naming file and line,
+/// is shown when they are invalid) and returns the exported bundle's JSON.
+fn export_monitors() -> Result<String, Failure> {
+    eprintln!("building and validating the monitors");
+    let binary = crate::build_monitors(None)?;
+    let validate = Command::new(&binary)
+        .arg("validate")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    if !validate.status.success() {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(&validate.stdout);
+        let _ = err.write_all(&validate.stderr);
+        return Err(Failure::local(anyhow!(
+            "the monitors are invalid (above, with the file and line of each); nothing was sent"
+        )));
+    }
+    let summary = String::from_utf8_lossy(&validate.stdout);
+    if !summary.trim().is_empty() {
+        eprintln!("{}", summary.trim());
+    }
+    let export = Command::new(&binary)
+        .arg("export")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    if !export.status.success() {
+        let _ = std::io::stderr().lock().write_all(&export.stderr);
+        return Err(Failure::local(anyhow!(
+            "exporting the monitors failed (above); nothing was sent"
+        )));
+    }
+    String::from_utf8(export.stdout)
+        .map_err(|_| Failure::local(anyhow!("`monitors export` wrote text that is not UTF-8")))
+}
+
+/// Checks that `text` looks like a bundle (the control plane validates it fully) and
+/// returns how many monitors it holds.
+fn check_bundle(text: &str, source: &str) -> Result<usize, Failure> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        Failure::local(anyhow!(
+            "{source} is not JSON: {e} (a bundle is what `cargo xtask export` writes)"
+        ))
+    })?;
+    value
+        .get("monitors")
+        .and_then(Value::as_array)
+        .map(Vec::len)
+        .ok_or_else(|| {
+            Failure::local(anyhow!(
+                "{source} is not a bundle: expected {{\"schema_version\": 1, \"monitors\": [...]}}, as `cargo xtask export` writes"
+            ))
+        })
+}
+
+/// The commit, branch, author and subject of HEAD in `root`; each null when git is
+/// missing, `root` is not a repository, or HEAD is detached (for the branch).
+fn git_metadata(root: &Path) -> Value {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+        (out.status.success() && !text.is_empty()).then_some(text)
+    };
+    let branch = git(&["rev-parse", "--abbrev-ref", "HEAD"]).filter(|b| b != "HEAD");
+    json!({
+        "commit": git(&["rev-parse", "HEAD"]),
+        "branch": branch,
+        "author": git(&["log", "-1", "--format=%an <%ae>"]),
+        "message": git(&["log", "-1", "--format=%s"]),
+    })
+}
+
+/// Asks `question` on the terminal and returns the trimmed answer (empty at end of input).
+fn ask(question: &str) -> Result<String, Failure> {
+    let mut err = std::io::stderr().lock();
+    write!(err, "{question}")
+        .and_then(|()| err.flush())
+        .context("cannot write the question")?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the answer")?;
+    Ok(line.trim().to_owned())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn version_note(version: Option<u64>) -> String {
+    version.map_or_else(String::new, |v| format!(" (version {v})"))
+}
+
+#[cfg(test)]
+mod tests;

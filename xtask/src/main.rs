@@ -88,11 +88,25 @@ fn build_monitors(manifest: Option<&Path>) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let root = workspace_root();
     let manifest = manifest.map_or_else(|| root.join("monitors/Cargo.toml"), Path::to_path_buf);
-    let status = Command::new(&cargo)
+    let mut build = Command::new(&cargo);
+    build
         .args(["build", "--quiet", "--bin", "monitors", "--manifest-path"])
-        .arg(&manifest)
-        .status()
-        .context("cannot run cargo")?;
+        .arg(&manifest);
+    // The variables cargo set for xtask itself would look like changed inputs to build
+    // scripts that watch them (ring's), rebuilding half the tree on every call.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                &*name,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "OUT_DIR"
+            )
+        {
+            build.env_remove(&*name);
+        }
+    }
+    let status = build.status().context("cannot run cargo")?;
     if !status.success() {
         bail!(
             "building the monitors in {} failed; the compiler's errors above name the file and line",

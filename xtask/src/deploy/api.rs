@@ -1,0 +1,336 @@
+//! The HTTP side of deploys: requests to the control plane (control-plane/API.md) and its
+//! errors turned into messages that say what to do, never showing the token.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
+use reqwest::{StatusCode, Url};
+use serde_json::Value;
+
+use super::Failure;
+use super::config::{TOKEN_VAR, Target, Token};
+
+/// Request bodies larger than this are sent gzip-compressed.
+pub(crate) const GZIP_ABOVE: usize = 64 * 1024;
+
+/// A request body, compressed when large.
+#[derive(Debug, Clone)]
+pub(crate) struct Body {
+    /// The bytes sent.
+    pub bytes: Vec<u8>,
+    /// Whether `bytes` is gzip.
+    pub gzip: bool,
+    /// The size before compression.
+    pub plain_len: usize,
+}
+
+impl Body {
+    /// `json` as a body: gzip-compressed when larger than [`GZIP_ABOVE`].
+    pub(crate) fn new(json: Vec<u8>) -> Result<Body> {
+        let plain_len = json.len();
+        if plain_len <= GZIP_ABOVE {
+            return Ok(Body {
+                bytes: json,
+                gzip: false,
+                plain_len,
+            });
+        }
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(plain_len / 8),
+            flate2::Compression::default(),
+        );
+        encoder
+            .write_all(&json)
+            .context("cannot gzip the request body")?;
+        let bytes = encoder.finish().context("cannot gzip the request body")?;
+        Ok(Body {
+            bytes,
+            gzip: true,
+            plain_len,
+        })
+    }
+}
+
+/// What a request is for, so errors can say it in the user's terms.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Action {
+    /// A dry run of a deploy.
+    Preview,
+    /// Applying a deploy.
+    Deploy,
+    /// `rollback N`.
+    Rollback(u64),
+    /// Removing every monitor.
+    Destroy,
+    /// Reading the current monitors.
+    Read,
+}
+
+/// A client of one project on one control plane.
+pub(crate) struct Api {
+    client: Client,
+    target: Target,
+    auth: HeaderValue,
+}
+
+impl Api {
+    /// A client for `target` that authenticates with `token`.
+    pub(crate) fn new(target: Target, token: &Token) -> Result<Api> {
+        let client = Client::builder()
+            .user_agent(concat!("monitors-deploy/", env!("CARGO_PKG_VERSION")))
+            // A redirect would resend the body, and possibly the token, somewhere else.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(300))
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(Api {
+            client,
+            target,
+            auth: token.header()?,
+        })
+    }
+
+    /// The project.
+    pub(crate) fn project(&self) -> &str {
+        &self.target.project
+    }
+
+    /// The control plane's base URL, for messages.
+    pub(crate) fn base(&self) -> &str {
+        self.target.url.as_str().trim_end_matches('/')
+    }
+
+    /// `{base}/v1/projects/{project}/{tail...}`, each segment percent-encoded.
+    pub(crate) fn url(&self, tail: &[&str]) -> Url {
+        let mut url = self.target.url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments
+                .pop_if_empty()
+                .extend(["v1", "projects", &self.target.project])
+                .extend(tail);
+        }
+        url
+    }
+
+    /// `POST .../deploy?dry_run=..&prune=..` with `body` (a `DeployRequest`).
+    pub(crate) fn deploy(&self, body: &Body, dry_run: bool, prune: bool) -> Result<Value, Failure> {
+        let mut url = self.url(&["deploy"]);
+        url.query_pairs_mut()
+            .append_pair("dry_run", if dry_run { "true" } else { "false" })
+            .append_pair("prune", if prune { "true" } else { "false" });
+        let mut request = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.bytes.clone());
+        if body.gzip {
+            request = request.header(CONTENT_ENCODING, "gzip");
+        }
+        let action = if dry_run {
+            Action::Preview
+        } else {
+            Action::Deploy
+        };
+        self.send(request, action, Some(body))
+    }
+
+    /// `POST .../rollback/{n}`.
+    pub(crate) fn rollback(&self, n: u64) -> Result<Value, Failure> {
+        let request = self.client.post(self.url(&["rollback", &n.to_string()]));
+        self.send(request, Action::Rollback(n), None)
+    }
+
+    /// `DELETE /v1/projects/{project}`.
+    pub(crate) fn destroy(&self) -> Result<Value, Failure> {
+        let request = self.client.delete(self.url(&[]));
+        self.send(request, Action::Destroy, None)
+    }
+
+    /// `GET .../monitors`.
+    pub(crate) fn monitors(&self) -> Result<Value, Failure> {
+        let request = self.client.get(self.url(&["monitors"]));
+        self.send(request, Action::Read, None)
+    }
+
+    fn send(
+        &self,
+        request: RequestBuilder,
+        action: Action,
+        body: Option<&Body>,
+    ) -> Result<Value, Failure> {
+        let response = request
+            .header(AUTHORIZATION, self.auth.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            // reqwest's messages carry the URL and the cause, never the headers.
+            .map_err(|e| {
+                Failure::remote(anyhow!(e).context(format!(
+                    "cannot reach the control plane at {} (is it running, and is the URL right?)",
+                    self.base()
+                )))
+            })?;
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("nowhere")
+                .to_owned();
+            return Err(Failure::remote(anyhow!(
+                "the control plane at {} redirects to {location} ({status}); put the address it redirects to in --url or {} (redirects are not followed, so the token goes nowhere else)",
+                self.base(),
+                super::config::URL_VAR
+            )));
+        }
+        let text = response.text().map_err(|e| {
+            Failure::remote(anyhow!(e).context(format!(
+                "the control plane at {} broke off its answer ({status})",
+                self.base()
+            )))
+        })?;
+        if !status.is_success() {
+            return Err(Failure::remote(describe(
+                status,
+                &text,
+                action,
+                &self.target.project,
+                body,
+            )));
+        }
+        serde_json::from_str(&text).map_err(|e| {
+            Failure::remote(anyhow!(
+                "the control plane at {} answered {status} with something that is not JSON ({e}): {}; is the URL the control plane's?",
+                self.base(),
+                excerpt(&text)
+            ))
+        })
+    }
+}
+
+/// The first 300 characters of `text` on one line.
+fn excerpt(text: &str) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let trimmed = one_line.trim();
+    match trimmed.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &trimmed[..i]),
+        None => trimmed.to_owned(),
+    }
+}
+
+/// The message for an error answer: the server's `{"error", "problems"}` when it sent one,
+/// with what to do about it.
+pub(crate) fn describe(
+    status: StatusCode,
+    text: &str,
+    action: Action,
+    project: &str,
+    body: Option<&Body>,
+) -> anyhow::Error {
+    let parsed: Option<Value> = serde_json::from_str(text).ok();
+    let error = parsed
+        .as_ref()
+        .and_then(|v| v.get("error"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            if text.trim().is_empty() {
+                status
+                    .canonical_reason()
+                    .unwrap_or("no message")
+                    .to_lowercase()
+            } else {
+                excerpt(text)
+            }
+        });
+    let problems: Vec<String> = parsed
+        .as_ref()
+        .and_then(|v| v.get("problems"))
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|p| {
+                    let path = p.get("path").and_then(Value::as_str).unwrap_or("");
+                    let message = p.get("message").and_then(Value::as_str).unwrap_or("");
+                    if path.is_empty() {
+                        format!("  {message}")
+                    } else {
+                        format!("  {path}: {message}")
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let code = status.as_u16();
+    let what = match action {
+        Action::Preview => "the deploy preview".to_owned(),
+        Action::Deploy => "the deploy".to_owned(),
+        Action::Rollback(n) => format!("the rollback to version {n}"),
+        Action::Destroy => "the destroy".to_owned(),
+        Action::Read => "reading the monitors".to_owned(),
+    };
+    let mut message = match status {
+        StatusCode::UNAUTHORIZED => format!(
+            "the control plane refused the token ({code}: {error}): {TOKEN_VAR} is missing, mistyped or unknown to this control plane; create one with `control-plane token create --project {project} --db PATH`"
+        ),
+        StatusCode::FORBIDDEN => format!(
+            "the token in {TOKEN_VAR} is for another project, not `{project}` ({code}: {error}); use the project's own token or fix --project/MONITORS_PROJECT"
+        ),
+        StatusCode::CONFLICT => format!(
+            "another deploy to project `{project}` is running ({code}: {error}); retry when it has finished"
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => {
+            let n = problems.len();
+            format!(
+                "the control plane rejected the bundle ({code}: {error}){}",
+                match n {
+                    0 => String::new(),
+                    1 => "; 1 problem:".to_owned(),
+                    n => format!("; {n} problems:"),
+                }
+            )
+        }
+        StatusCode::NOT_FOUND => match action {
+            Action::Rollback(n) => {
+                format!("project `{project}` has no version {n} ({code}: {error})")
+            }
+            _ => format!(
+                "{what} found nothing at that address ({code}: {error}); is the URL the control plane's?"
+            ),
+        },
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "the bundle is larger than the control plane accepts ({code}: {error}; {} bytes of JSON); raise the server's --max-body-bytes",
+            body.map_or(0, |b| b.plain_len)
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => format!(
+            "the control plane does not accept this body ({code}: {error}){}",
+            if body.is_some_and(|b| b.gzip) {
+                "; it was gzip-compressed because it is larger than 64 KiB"
+            } else {
+                ""
+            }
+        ),
+        StatusCode::BAD_REQUEST => format!("the control plane rejected {what} ({code}: {error})"),
+        s if s.is_server_error() => format!(
+            "the control plane failed during {what} ({code}: {error}); nothing was changed, retry or look at its log"
+        ),
+        _ => format!("the control plane answered {what} with {code}: {error}"),
+    };
+    if !problems.is_empty() {
+        if status != StatusCode::UNPROCESSABLE_ENTITY {
+            message.push(':');
+        }
+        for p in problems {
+            message.push('\n');
+            message.push_str(&p);
+        }
+    }
+    anyhow!(message)
+}
