@@ -188,88 +188,73 @@ fn with_registry(filter: &Filter, act: impl FnOnce(Vec<TcpMonitor>) -> u8) -> u8
     }
 }
 
+impl Filter {
+    /// The filter made ready to match: its regular expression compiled and its tag groups
+    /// split.
+    pub fn selector(&self) -> Result<impl Fn(&TcpMonitor) -> bool + '_, String> {
+        let grep = self
+            .grep
+            .as_deref()
+            .map(Regex::new)
+            .transpose()
+            .map_err(|e| format!("--grep is not a valid regular expression: {e}"))?;
+        let groups: Vec<Vec<&str>> = self
+            .tags
+            .iter()
+            .map(|g| {
+                g.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            })
+            .collect();
+        Ok(move |m: &TcpMonitor| {
+            grep.as_ref()
+                .is_none_or(|re| re.is_match(&m.id) || re.is_match(&m.name))
+                && (groups.is_empty()
+                    || groups
+                        .iter()
+                        .any(|g| g.iter().all(|t| m.tags.iter().any(|have| have == t))))
+                && self.location.as_ref().is_none_or(|l| {
+                    m.locations.is_empty() && m.private_locations.is_empty()
+                        || m.locations.contains(l)
+                        || m.private_locations.contains(l)
+                })
+        })
+    }
+}
+
 /// Keeps the monitors the filter selects.
 pub fn apply_filter(
     monitors: impl IntoIterator<Item = TcpMonitor>,
     filter: &Filter,
 ) -> Result<Vec<TcpMonitor>, String> {
-    let grep = filter
-        .grep
-        .as_deref()
-        .map(Regex::new)
-        .transpose()
-        .map_err(|e| format!("--grep is not a valid regular expression: {e}"))?;
-    let groups: Vec<Vec<&str>> = filter
-        .tags
-        .iter()
-        .map(|g| {
-            g.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .collect()
-        })
-        .collect();
-    Ok(monitors
-        .into_iter()
-        .filter(|m| {
-            grep.as_ref()
-                .is_none_or(|re| re.is_match(&m.id) || re.is_match(&m.name))
-        })
-        .filter(|m| {
-            groups.is_empty()
-                || groups
-                    .iter()
-                    .any(|g| g.iter().all(|t| m.tags.iter().any(|have| have == t)))
-        })
-        .filter(|m| {
-            filter.location.as_ref().is_none_or(|l| {
-                m.locations.is_empty() && m.private_locations.is_empty()
-                    || m.locations.contains(l)
-                    || m.private_locations.contains(l)
-            })
-        })
-        .collect())
+    let selected = filter.selector()?;
+    Ok(monitors.into_iter().filter(|m| selected(m)).collect())
 }
 
-/// The monitors to run: a bundle's or the registry's, validated and filtered.
+/// The monitors to run: a bundle's or the registry's, validated once and filtered.
 fn load(bundle: Option<&Path>, filter: &Filter) -> Result<Vec<ValidMonitor>, u8> {
-    let specs = match bundle {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                fail(format!("cannot read the bundle {}: {e}", path.display()));
-                EXIT_INVALID
-            })?;
-            let bundle = Bundle::from_json(&text).map_err(|e| {
-                fail(format!("{}: {e}", path.display()));
-                EXIT_INVALID
-            })?;
-            bundle.validate().map_err(|e| {
-                fail(format!("{}: {e}", path.display()));
-                EXIT_INVALID
-            })?;
-            bundle.monitors
-        }
-        None => {
-            let valid = registry::validate_all().map_err(|e| {
-                fail(e);
-                EXIT_INVALID
-            })?;
-            valid.into_iter().map(|(d, _)| d.monitor).collect()
-        }
-    };
-    let selected = apply_filter(specs, filter).map_err(|e| {
+    let invalid = |e: String| {
         fail(e);
         EXIT_INVALID
-    })?;
-    // Already validated above; validating the selection compiles it for the engine.
-    selected
-        .iter()
-        .map(|m| m.validate())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            fail(e);
-            EXIT_INVALID
-        })
+    };
+    let selected = filter.selector().map_err(invalid)?;
+    let valid = match bundle {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| invalid(format!("cannot read the bundle {}: {e}", path.display())))?;
+            Bundle::from_json(&text)
+                .and_then(|b| b.validate())
+                .map_err(|e| invalid(format!("{}: {e}", path.display())))?
+        }
+        None => registry::validate_all()
+            .map_err(|e| invalid(e.to_string()))?
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect(),
+    };
+    Ok(valid.into_iter().filter(|m| selected(m.spec())).collect())
 }
 
 fn list(monitors: Vec<TcpMonitor>, json: bool) -> u8 {

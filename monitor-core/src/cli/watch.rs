@@ -42,8 +42,11 @@ pub struct State {
 pub const LATENESS_SAMPLES: usize = 100_000;
 
 impl State {
-    /// Records a result.
+    /// Records a result, keeping only what `/metrics` shows of it: with 100,000
+    /// monitors the full results (attempts, excerpts, chains, hints) would cost hundreds
+    /// of megabytes.
     pub fn record(&self, result: CheckResult) {
+        let result = slim(result);
         if let Ok(mut counts) = self.counts.lock() {
             *counts
                 .entry((result.id.clone(), result.status))
@@ -77,8 +80,14 @@ impl State {
 
     /// The Prometheus exposition of the latest results and the counters.
     pub fn metrics(&self) -> String {
-        let latest = self.latest.lock().map(|l| l.clone()).unwrap_or_default();
-        let mut results: Vec<&CheckResult> = latest.values().collect();
+        // Copy the (slim) results out so checks finishing meanwhile never wait for the
+        // rendering.
+        let latest: Vec<CheckResult> = self
+            .latest
+            .lock()
+            .map(|l| l.values().cloned().collect())
+            .unwrap_or_default();
+        let mut results: Vec<&CheckResult> = latest.iter().collect();
         results.sort_by(|a, b| a.id.cmp(&b.id));
         let mut counters: Vec<Counter> = self
             .counts
@@ -106,6 +115,26 @@ impl State {
         }
         text
     }
+}
+
+/// What `/metrics` needs of a result: verdict, error kind, timings, address, TLS version
+/// and the certificate that expires first.
+fn slim(mut r: CheckResult) -> CheckResult {
+    r.name = String::new();
+    r.attempts = Vec::new();
+    r.assertions = Vec::new();
+    r.response_excerpt = String::new();
+    if let Some(e) = r.error.as_mut() {
+        e.message = String::new();
+        e.hints = Vec::new();
+    }
+    if let Some(tls) = r.tls.as_mut() {
+        let first = tls.chain.iter().min_by_key(|c| c.not_after).cloned();
+        tls.chain = first.into_iter().collect();
+        tls.problems = Vec::new();
+        tls.legacy = None;
+    }
+    r
 }
 
 /// Where in its interval a monitor starts: spread by a hash of its id, so monitors of one
@@ -284,9 +313,14 @@ async fn serve_metrics(
         get(move || {
             let state = state.clone();
             async move {
+                // Rendering 100,000 monitors takes a while: keep it off the workers that
+                // run the schedule.
+                let text = tokio::task::spawn_blocking(move || state.metrics())
+                    .await
+                    .unwrap_or_default();
                 (
                     [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-                    state.metrics(),
+                    text,
                 )
             }
         }),
