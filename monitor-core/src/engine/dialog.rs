@@ -216,15 +216,15 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         until: tokio::time::Instant,
         total: bool,
     ) -> Result<Read, DialogError> {
-        // Read one byte past the cap, so that a server sending too much is noticed.
+        // Read one byte past the cap, so that a server sending too much is noticed; read
+        // into spare capacity, never zero-filling a buffer first.
         let room = (self.cap + 1 - self.buf.len()).min(CHUNK);
-        let start = self.buf.len();
-        self.buf.resize(start + room, 0);
-        let read = timeout_at(until, self.stream.read(&mut self.buf[start..])).await;
+        self.buf.reserve(room);
+        let limited = (&mut self.stream).take(room as u64);
+        let read = timeout_at(until, read_into(limited, &mut self.buf)).await;
         let n = match read {
             Ok(Ok(n)) => n,
             Ok(Err(error)) => {
-                self.buf.truncate(start);
                 return Err(DialogError::Io {
                     error,
                     sending: false,
@@ -232,7 +232,6 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 });
             }
             Err(_) => {
-                self.buf.truncate(start);
                 return Err(DialogError::Timeout {
                     waiting_for: describe(op),
                     sending: false,
@@ -240,7 +239,6 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 });
             }
         };
-        self.buf.truncate(start + n);
         if n == 0 {
             return Ok(Read::Eof);
         }
@@ -255,6 +253,14 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         }
         Ok(Read::Data)
     }
+}
+
+/// Reads once from `reader` into the spare capacity of `buf`.
+async fn read_into<R: AsyncRead + Unpin>(
+    mut reader: R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    reader.read_buf(buf).await
 }
 
 /// What a step waits for, in words.

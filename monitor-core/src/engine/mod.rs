@@ -401,45 +401,71 @@ pub async fn run_all(
 }
 
 /// [`run_all`], calling `observe` with each result as it completes (for progress).
+///
+/// `concurrency` long-lived workers take the next monitor from a shared counter and send
+/// results back over a channel, which the caller drains every few milliseconds: a task
+/// per check and a wake-up per result cost more CPU than the checks' own I/O.
 pub async fn run_all_observed(
     engine: &Engine,
     monitors: &[ValidMonitor],
     concurrency: usize,
     mut observe: impl FnMut(&CheckResult),
 ) -> Vec<CheckResult> {
-    let mut set = JoinSet::new();
-    let mut index_of = HashMap::with_capacity(monitors.len());
-    let mut results: Vec<Option<CheckResult>> = vec![None; monitors.len()];
-    let mut store = |joined: Result<(tokio::task::Id, CheckResult), tokio::task::JoinError>,
-                     index_of: &HashMap<tokio::task::Id, usize>| {
-        let (i, result) = match joined {
-            Ok((id, result)) => (index_of[&id], result),
-            Err(e) => {
-                let i = index_of[&e.id()];
-                (i, internal_failure(engine, &monitors[i], &e.to_string()))
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let shared: Arc<[ValidMonitor]> = monitors.into();
+    let next = Arc::new(AtomicUsize::new(0));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut workers = JoinSet::new();
+    for _ in 0..concurrency.max(1).min(monitors.len()) {
+        let (engine, shared, next, tx) = (engine.clone(), shared.clone(), next.clone(), tx.clone());
+        workers.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(monitor) = shared.get(i) else {
+                    return;
+                };
+                let result = engine.check(monitor).await;
+                if tx.send((i, result)).is_err() {
+                    return;
+                }
             }
-        };
-        observe(&result);
-        results[i] = Some(result);
-    };
-    for (i, monitor) in monitors.iter().enumerate() {
-        if set.len() >= concurrency.max(1)
-            && let Some(joined) = set.join_next_with_id().await
-        {
-            store(joined, &index_of);
-        }
-        let engine = engine.clone();
-        let monitor = monitor.clone();
-        let handle = set.spawn(async move { engine.check(&monitor).await });
-        index_of.insert(handle.id(), i);
+        });
     }
-    while let Some(joined) = set.join_next_with_id().await {
-        store(joined, &index_of);
+    drop(tx);
+    let mut results: Vec<Option<CheckResult>> = vec![None; monitors.len()];
+    'drain: loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        loop {
+            match rx.try_recv() {
+                Ok((i, result)) => {
+                    observe(&result);
+                    if let Some(slot) = results.get_mut(i) {
+                        *slot = Some(result);
+                    }
+                }
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break 'drain,
+            }
+        }
+    }
+    let mut lost = String::new();
+    while let Some(joined) = workers.join_next().await {
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "a check worker stopped");
+            lost = e.to_string();
+        }
     }
     results
         .into_iter()
         .enumerate()
-        .map(|(i, r)| r.unwrap_or_else(|| internal_failure(engine, &monitors[i], "not run")))
+        .map(|(i, r)| {
+            r.unwrap_or_else(|| {
+                let why = if lost.is_empty() { "not run" } else { &lost };
+                let failed = internal_failure(engine, &monitors[i], why);
+                observe(&failed);
+                failed
+            })
+        })
         .collect()
 }
 
