@@ -13,6 +13,7 @@
 //!    one file, with its `validate` and `export` commands timed end to end.
 
 mod build;
+mod deploy;
 mod watch;
 
 use std::io::{Read, Write};
@@ -29,7 +30,7 @@ usage: cargo xtask bench [--quick] [--only LIST] [--no-blackbox] [--monitors N] 
                          [--scrape-every SECS]
 
   --quick         fewer runs and smaller counts (about a minute), for trying it out
-  --only LIST     comma-separated parts: throughput, watch, validate, build (default: all)
+  --only LIST     comma-separated parts: throughput, watch, validate, build, deploy (default: all)
   --no-blackbox   skip the blackbox_exporter comparison
   --monitors N    monitors loaded into watch (default 100000; --quick 20000)
   --window SECS   how long watch is measured (default 60; --quick 20)
@@ -135,6 +136,11 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         rows.extend(build_rows);
         sections.insert("build".into(), detail);
     }
+    if plan.wants("deploy") {
+        let (deploy_rows, detail) = deploy::run(&env, &plan)?;
+        rows.extend(deploy_rows);
+        sections.insert("deploy".into(), detail);
+    }
 
     let command = std::iter::once("cargo xtask bench".to_owned())
         .chain(args.iter().cloned())
@@ -166,7 +172,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
 fn parse(args: &[String]) -> Result<Option<Plan>> {
     let mut plan = Plan {
         quick: false,
-        parts: ["throughput", "watch", "validate", "build"]
+        parts: ["throughput", "watch", "validate", "build", "deploy"]
             .map(str::to_owned)
             .to_vec(),
         blackbox: true,
@@ -189,7 +195,9 @@ fn parse(args: &[String]) -> Result<Option<Plan>> {
                 let list = value("--only")?;
                 plan.parts = list.split(',').map(|p| p.trim().to_owned()).collect();
                 for part in &plan.parts {
-                    if !["throughput", "watch", "validate", "build"].contains(&part.as_str()) {
+                    if !["throughput", "watch", "validate", "build", "deploy"]
+                        .contains(&part.as_str())
+                    {
                         bail!("--only: unknown part `{part}`\n\n{USAGE}");
                     }
                 }
@@ -334,7 +342,7 @@ fn blackbox_version(binary: &Path) -> String {
 }
 
 /// Runs a command to completion; its standard error passes through.
-fn run_checked(command: &mut Command, what: &str) -> Result<()> {
+pub(crate) fn run_checked(command: &mut Command, what: &str) -> Result<()> {
     let status = command
         .stderr(Stdio::inherit())
         .status()
