@@ -83,7 +83,7 @@ pub(crate) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Value>, Value)> {
             let status = response.status();
             let answer: Value = response.json().context("the deploy answer is not JSON")?;
             let elapsed = t0.elapsed().as_secs_f64();
-            if !status.is_success() || answer["applied"] != Value::from(expect_applied) {
+            if !status.is_success() || answer["applied"] != expect_applied {
                 bail!("unexpected deploy answer ({status}): {answer}");
             }
             Ok(elapsed)
