@@ -557,42 +557,12 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
 
 /// Reads JSON into `T`, naming the field path, line and column of the first error.
 fn read_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let fail = |path: String, inner: serde_json::Error| {
-        let message = inner.to_string();
-        // serde_json appends " at line L column C"; the fields carry those.
-        let message = match message.rfind(" at line ") {
-            Some(at) => message[..at].to_owned(),
-            None => message,
-        };
-        ApiError::MalformedJson {
-            path,
-            message,
-            line: inner.line(),
-            column: inner.column(),
-        }
-    };
-    let value: T = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| fail(known_path(e.path()), e.into_inner()))?;
-    de.end().map_err(|e| fail(".".to_owned(), e))?;
-    Ok(value)
-}
-
-/// The path as far as it names fields (`?` segments of syntax errors dropped).
-fn known_path(path: &serde_path_to_error::Path) -> String {
-    let known: Vec<String> = path
-        .iter()
-        .map(|segment| match segment.to_string() {
-            s if s.is_empty() => "\"\"".to_owned(),
-            s => s,
-        })
-        .filter(|s| s != "?")
-        .collect();
-    if known.is_empty() {
-        ".".to_owned()
-    } else {
-        known.join(".").replace(".[", "[")
-    }
+    monitor_core::json::read(text).map_err(|e| ApiError::MalformedJson {
+        path: e.path,
+        message: e.message,
+        line: e.line,
+        column: e.column,
+    })
 }
 
 async fn monitors(

@@ -36,8 +36,9 @@ impl TcpMonitor {
     }
 }
 
-/// Reads JSON into `T`, naming the field path of the first shape error.
-pub(crate) fn read<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, JsonError> {
+/// Reads JSON into any serde type, naming the field path, line and column of the first
+/// error, as specs and bundles are read (the control plane reads its requests so too).
+pub fn read<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, JsonError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     let fail = |path: String, inner: serde_json::Error| {
