@@ -244,8 +244,10 @@ fn load(bundle: Option<&Path>, filter: &Filter) -> Result<Vec<ValidMonitor>, u8>
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| invalid(format!("cannot read the bundle {}: {e}", path.display())))?;
-            Bundle::from_json(&text)
-                .and_then(|b| b.validate())
+            let bundle = Bundle::from_json(&text);
+            drop(text);
+            bundle
+                .and_then(Bundle::into_valid)
                 .map_err(|e| invalid(format!("{}: {e}", path.display())))?
         }
         None => registry::validate_all()

@@ -72,6 +72,12 @@ impl Bundle {
     /// Validates every monitor and checks ids are unique; every problem is reported with
     /// its path inside the bundle.
     pub fn validate(&self) -> Result<Vec<ValidMonitor>, BundleError> {
+        self.clone().into_valid()
+    }
+
+    /// [`Bundle::validate`], moving the monitors into the runnable set instead of copying
+    /// them.
+    pub fn into_valid(self) -> Result<Vec<ValidMonitor>, BundleError> {
         let mut seen = std::collections::HashMap::new();
         for (i, m) in self.monitors.iter().enumerate() {
             if let Some(first) = seen.insert(m.id.as_str(), i) {
@@ -82,10 +88,11 @@ impl Bundle {
                 });
             }
         }
+        drop(seen);
         let mut problems = Vec::new();
         let mut valid = Vec::with_capacity(self.monitors.len());
-        for (i, m) in self.monitors.iter().enumerate() {
-            match m.validate() {
+        for (i, m) in self.monitors.into_iter().enumerate() {
+            match m.into_valid() {
                 Ok(v) => valid.push(v),
                 Err(errors) => problems.extend(errors.0.into_iter().map(|e| ValidationError {
                     path: format!("monitors[{i}].{}", e.path),

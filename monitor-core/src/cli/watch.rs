@@ -2,13 +2,14 @@
 //! concurrency, `/metrics` for Prometheus, and a clean stop on Ctrl-C or SIGTERM.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch as signal};
-use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use super::app::{EXIT_INVALID, EXIT_OK};
@@ -180,23 +181,18 @@ pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> u8 {
     );
     let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let engine = Engine::new();
-    let mut loops = JoinSet::new();
-    let start = Instant::now();
-    for monitor in monitors {
-        loops.spawn(schedule(
-            monitor,
-            engine.clone(),
-            start,
-            limit.clone(),
-            state.clone(),
-            stop_rx.clone(),
-            options.json,
-        ));
-    }
+    let scheduler = tokio::spawn(schedule(
+        monitors,
+        engine,
+        limit.clone(),
+        state.clone(),
+        stop_rx.clone(),
+        options.json,
+    ));
     stopped().await;
     eprintln!("stopping: finishing the checks in flight");
     let _ = stop_tx.send(true);
-    while loops.join_next().await.is_some() {}
+    let _ = scheduler.await;
     // Every permit back means every check in flight has finished.
     let permits = u32::try_from(options.concurrency.max(1)).unwrap_or(u32::MAX);
     let drained = tokio::time::timeout(Duration::from_secs(30), limit.acquire_many(permits)).await;
@@ -232,44 +228,70 @@ async fn stopped() {
     }
 }
 
-/// One monitor's schedule: a check every interval, each in its own task so a slow check
-/// never delays the next tick or other monitors.
+/// The schedule of every monitor: one task keeps the next start of each in a heap and
+/// spawns each check as its own task at its time, so a slow check never delays the next
+/// tick or other monitors, and 100,000 monitors cost no task or timer each. A monitor
+/// whose previous check is still running or waiting for a slot skips a tick rather than
+/// overlap itself.
 async fn schedule(
-    monitor: ValidMonitor,
+    monitors: Vec<ValidMonitor>,
     engine: Engine,
-    start: Instant,
     limit: Arc<Semaphore>,
     state: Arc<State>,
     mut stop: signal::Receiver<bool>,
     json: bool,
 ) {
-    let interval = Duration::from_secs(monitor.spec().frequency.as_secs());
-    let mut next = start + start_offset(&monitor.spec().id, interval);
-    loop {
+    let start = Instant::now();
+    let interval = |m: &ValidMonitor| Duration::from_secs(m.spec().frequency.as_secs());
+    let busy: Arc<[AtomicBool]> = monitors.iter().map(|_| AtomicBool::new(false)).collect();
+    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = monitors
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Reverse((start + start_offset(&m.spec().id, interval(m)), i)))
+        .collect();
+    while let Some(&Reverse((next, _))) = due.peek() {
         tokio::select! {
             _ = sleep_until(next) => {}
             _ = stop.changed() => return,
         }
-        state.late(Instant::now().saturating_duration_since(next).as_secs_f64());
-        let permit = tokio::select! {
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-            _ = stop.changed() => return,
-        };
-        let (engine, this, state) = (engine.clone(), monitor.clone(), state.clone());
-        tokio::spawn(async move {
-            let result = engine.check(&this).await;
-            print_result(&result, json);
-            state.record(result);
-            drop(permit);
-        });
-        next += interval;
-        // After a stall longer than an interval, skip the missed ticks.
         let now = Instant::now();
-        if next < now {
-            next = now + start_offset(&monitor.spec().id, interval).min(interval / 10);
+        while let Some(&Reverse((at, i))) = due.peek() {
+            if at > now {
+                break;
+            }
+            due.pop();
+            state.late(now.saturating_duration_since(at).as_secs_f64());
+            let monitor = &monitors[i];
+            if !busy[i].swap(true, Ordering::AcqRel) {
+                let (engine, this, state, limit, busy) = (
+                    engine.clone(),
+                    monitor.clone(),
+                    state.clone(),
+                    limit.clone(),
+                    busy.clone(),
+                );
+                let mut stop = stop.clone();
+                tokio::spawn(async move {
+                    let permit = tokio::select! {
+                        permit = limit.acquire_owned() => permit.ok(),
+                        _ = stop.changed() => None,
+                    };
+                    if let Some(permit) = permit {
+                        let result = engine.check(&this).await;
+                        print_result(&result, json);
+                        state.record(result);
+                        drop(permit);
+                    }
+                    busy[i].store(false, Ordering::Release);
+                });
+            }
+            let every = interval(monitor);
+            let mut later = at + every;
+            // After a stall longer than an interval, skip the missed ticks.
+            if later < now {
+                later = now + start_offset(&monitor.spec().id, every).min(every / 10);
+            }
+            due.push(Reverse((later, i)));
         }
     }
 }
