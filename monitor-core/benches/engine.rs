@@ -590,6 +590,44 @@ fn timed(
     })
 }
 
+/// Measures every side once per run, in an order rotated run by run so that no side
+/// always goes first; returns the series and the engine's first failure, if any.
+fn measure<B: FnMut() -> Res<Run>>(
+    runs: usize,
+    raw_label: &str,
+    mut raw: impl FnMut() -> Res<Run>,
+    mut engine: impl FnMut() -> Res<(Run, Option<String>)>,
+    mut blackbox: Option<B>,
+) -> Res<(Series, Option<String>)> {
+    let mut series = Series::default();
+    let mut first_error = None;
+    for run_index in 0..runs {
+        for side in rotated(3, run_index) {
+            match side {
+                0 => {
+                    let run = raw()?;
+                    report(raw_label, &run);
+                    series.raw.push(run);
+                }
+                1 => {
+                    let (run, error) = engine()?;
+                    report("engine", &run);
+                    first_error = first_error.or(error);
+                    series.engine.push(run);
+                }
+                _ => {
+                    if let Some(bb) = blackbox.as_mut() {
+                        let run = bb()?;
+                        report("blackbox_exporter", &run);
+                        series.blackbox.push(run);
+                    }
+                }
+            }
+        }
+    }
+    Ok((series, first_error))
+}
+
 /// Checks every monitor once through the engine's runner, `run_all`; also returns the
 /// first failure's message, if any, for the table's note.
 fn engine_run(
@@ -976,41 +1014,22 @@ fn throughput(opts: &Opts) -> Res<()> {
         sizes.plain, sizes.plain_blackbox, sizes.runs
     );
     let monitors = plain_monitors(sizes.plain)?;
-    let mut plain = Series::default();
-    let mut plain_error = None;
     // Warm up every path once: connections, allocator, the exporter.
     timed(&rt, raw_plain(sizes.plain / 10))?;
     engine_run(&rt, &engine, &monitors[..sizes.plain / 10], conc)?;
     if let Some(bb) = &blackbox {
         blackbox_run(&rt, bb, "ping", &addrs, sizes.plain_blackbox / 10, conc)?;
     }
-    // Each run measures every side back to back, in an order rotated run by run so that
-    // no side always goes first.
-    for run_index in 0..sizes.runs {
-        for side in rotated(3, run_index) {
-            match side {
-                0 => {
-                    let raw = timed(&rt, raw_plain(sizes.plain))?;
-                    report("raw tokio loop", &raw);
-                    plain.raw.push(raw);
-                }
-                1 => {
-                    let (run, error) = engine_run(&rt, &engine, &monitors, conc)?;
-                    report("engine", &run);
-                    plain_error = plain_error.or(error);
-                    plain.engine.push(run);
-                }
-                _ => {
-                    if let Some(bb) = &blackbox {
-                        let run =
-                            blackbox_run(&rt, bb, "ping", &addrs, sizes.plain_blackbox, conc)?;
-                        report("blackbox_exporter", &run);
-                        plain.blackbox.push(run);
-                    }
-                }
-            }
-        }
-    }
+    let (plain, plain_error) = measure(
+        sizes.runs,
+        "raw tokio loop",
+        || timed(&rt, raw_plain(sizes.plain)),
+        || engine_run(&rt, &engine, &monitors, conc),
+        blackbox.as_ref().map(|bb| {
+            let (rt, addrs) = (&rt, &addrs);
+            move || blackbox_run(rt, bb, "ping", addrs, sizes.plain_blackbox, conc)
+        }),
+    )?;
     drop(monitors);
     drop(ping);
 
@@ -1059,41 +1078,23 @@ fn throughput(opts: &Opts) -> Res<()> {
         sizes.tls, sizes.tls_blackbox, sizes.runs
     );
     let monitors = tls_monitors(sizes.tls)?;
-    let mut tls = Series::default();
-    let mut tls_error = None;
     timed(&rt, raw_tls_loop(sizes.tls / 10))?;
     engine_run(&rt, &engine, &tls_monitors(sizes.tls / 10)?, conc)?;
     if let Some(bb) = &blackbox {
         blackbox_run(&rt, bb, "tls", &tls_addrs, sizes.tls_blackbox / 10, conc)?;
     }
-    for run_index in 0..sizes.runs {
-        for side in rotated(3, run_index) {
-            match side {
-                0 => {
-                    let raw = timed(&rt, raw_tls_loop(sizes.tls))?;
-                    report("raw tokio-rustls loop", &raw);
-                    tls.raw.push(raw);
-                }
-                1 => {
-                    // Fresh monitors each run: every check builds its monitor's TLS
-                    // settings, as a one-shot `run` does.
-                    let fresh = tls_monitors(sizes.tls)?;
-                    let (run, error) = engine_run(&rt, &engine, &fresh, conc)?;
-                    report("engine", &run);
-                    tls_error = tls_error.or(error);
-                    tls.engine.push(run);
-                }
-                _ => {
-                    if let Some(bb) = &blackbox {
-                        let run =
-                            blackbox_run(&rt, bb, "tls", &tls_addrs, sizes.tls_blackbox, conc)?;
-                        report("blackbox_exporter", &run);
-                        tls.blackbox.push(run);
-                    }
-                }
-            }
-        }
-    }
+    let (tls, tls_error) = measure(
+        sizes.runs,
+        "raw tokio-rustls loop",
+        || timed(&rt, raw_tls_loop(sizes.tls)),
+        // Fresh monitors each run: every check builds its monitor's TLS settings, as a
+        // one-shot `run` does.
+        || engine_run(&rt, &engine, &tls_monitors(sizes.tls)?, conc),
+        blackbox.as_ref().map(|bb| {
+            let (rt, addrs) = (&rt, &tls_addrs);
+            move || blackbox_run(rt, bb, "tls", addrs, sizes.tls_blackbox, conc)
+        }),
+    )?;
     drop(monitors);
     drop(tls_server);
     drop(blackbox);
