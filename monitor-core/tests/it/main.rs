@@ -3,6 +3,7 @@
 mod engine;
 mod json;
 mod legacy;
+mod live;
 mod props;
 mod registry;
 mod report;

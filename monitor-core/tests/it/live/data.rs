@@ -1,0 +1,1 @@
+//! Launchers for real servers (filled in by the acceptance work).

@@ -1,0 +1,188 @@
+//! The acceptance harness: real Debian servers started on free loopback ports with
+//! throwaway directories, each stopped by its process id when its handle drops.
+
+use std::fs;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A running server: its port, its process, and the directory it owns.
+pub struct Live {
+    /// What it is, for messages (`redis-server`).
+    pub name: String,
+    /// The port it listens on, on 127.0.0.1.
+    pub port: u16,
+    /// The throwaway directory holding its configuration, data and log.
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Live {
+    /// Starts `command` (already given its arguments, with its output going to
+    /// `dir/server.log`) and waits until `port` accepts connections.
+    pub fn spawn(name: &str, mut command: Command, port: u16, dir: PathBuf) -> Live {
+        let log = fs::File::create(dir.join("server.log")).expect("create server log");
+        command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log"))
+            .stderr(log);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let mut live = Live {
+            name: name.to_owned(),
+            port,
+            dir,
+            child: Some(child),
+        };
+        live.wait_listening(Duration::from_secs(30));
+        live
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The server's log so far, for failure messages.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// Waits until the port accepts a connection; panics with the log if the process
+    /// exits or the time runs out.
+    pub fn wait_listening(&mut self, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            if TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "{} exited ({status}) before listening on {}:\n{}",
+                    self.name,
+                    self.port,
+                    self.log()
+                );
+            }
+            if start.elapsed() > limit {
+                panic!(
+                    "{} did not listen on {} within {limit:?}:\n{}",
+                    self.name,
+                    self.port,
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the server by its process id (SIGTERM, then SIGKILL after 10 s) and waits
+    /// for it to exit.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// A new empty directory under the system temp dir, named after `name`.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "monitors-live-{name}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// The path of a program a test needs; panics naming the Debian package that has it.
+pub fn require(program: &str, package: &str) -> PathBuf {
+    let candidates = [
+        PathBuf::from(program),
+        Path::new("/usr/sbin").join(program),
+        Path::new("/usr/bin").join(program),
+        Path::new("/usr/lib/nagios/plugins").join(program),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.is_absolute() && p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{program} is not installed: the acceptance suite needs the Debian package \
+                 {package} (`bash .ci/run` installs every package the tests need)"
+            )
+        })
+}
+
+/// A certificate and key written to files for a server's configuration.
+pub struct TlsFiles {
+    /// The certificate chain (leaf first), PEM.
+    pub cert: PathBuf,
+    /// The private key, PEM (PKCS#8).
+    pub key: PathBuf,
+    /// The chain followed by the key in one file, as haproxy wants it.
+    pub combined: PathBuf,
+}
+
+/// Writes `leaf` into `dir` as `name.crt`, `name.key` and `name.pem`, readable by a
+/// server that drops privileges.
+pub fn write_tls(dir: &Path, name: &str, leaf: &monitor_core::testing::Leaf) -> TlsFiles {
+    use std::os::unix::fs::PermissionsExt;
+    let files = TlsFiles {
+        cert: dir.join(format!("{name}.crt")),
+        key: dir.join(format!("{name}.key")),
+        combined: dir.join(format!("{name}.pem")),
+    };
+    fs::write(&files.cert, &leaf.cert_pem).expect("write certificate");
+    fs::write(&files.key, &leaf.key_pem).expect("write key");
+    fs::write(&files.combined, format!("{}{}", leaf.cert_pem, leaf.key_pem))
+        .expect("write combined pem");
+    for path in [&files.cert, &files.key, &files.combined] {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    files
+}
+
+pub mod data;
+pub mod edge;
+pub mod mail;
+pub mod shell;
