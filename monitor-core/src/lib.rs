@@ -29,6 +29,7 @@ pub mod cli;
 pub mod engine;
 pub mod escape;
 pub mod json;
+pub mod recipes;
 pub mod registry;
 pub mod result;
 pub mod rules;
@@ -47,8 +48,8 @@ pub use result::{
 };
 pub use spec::{
     Assertion, Backoff, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, Payload,
-    PemSource, ReadUntil, RetryStrategy, SCHEMA_VERSION, Source, StartTls, Step, Target,
-    TcpMonitor, Timeouts, Tls, TlsMode, TlsVersion,
+    PemSource, ProxyProtocol, ReadUntil, Recipe, RetryStrategy, SCHEMA_VERSION, Source, StartTls,
+    Step, Target, TcpMonitor, Timeouts, Tls, TlsMode, TlsVersion,
 };
 pub use validate::{ValidMonitor, ValidationError, ValidationErrors};
 
@@ -62,9 +63,9 @@ pub mod __private {
 pub mod prelude {
     pub use crate::spec::{
         Assertion, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, Payload,
-        PemSource, ReadUntil, RetryStrategy, Source, StartTls, Step, TcpMonitor, Tls, TlsMode,
-        TlsVersion, connect_time, first_byte_time, ms, response_data, response_time, tls_cipher,
-        tls_days_left, tls_issuer, tls_san, tls_subject, tls_version,
+        PemSource, ProxyProtocol, ReadUntil, Recipe, RetryStrategy, Source, StartTls, Step,
+        TcpMonitor, Tls, TlsMode, TlsVersion, connect_time, first_byte_time, ms, response_data,
+        response_time, tls_cipher, tls_days_left, tls_issuer, tls_san, tls_subject, tls_version,
     };
     pub use crate::{
         CheckResult, Engine, ErrorKind, Status, ValidMonitor, monitor_defaults, tcp_monitor,

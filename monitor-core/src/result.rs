@@ -83,6 +83,15 @@ pub enum ErrorKind {
     InvalidCertificate,
     /// The monitor's TLS settings could not be loaded (CA file, client certificate).
     TlsConfig,
+    /// The server answered, but not in the protocol of the monitor's recipe.
+    ProtocolMismatch,
+    /// The server speaks the protocol but says it is not serving (starting up, shutting
+    /// down, too many connections, loading data).
+    ServiceUnavailable,
+    /// The server asked for credentials, or refused the ones configured.
+    AuthenticationFailed,
+    /// A setting the monitor needs is missing on this machine (an environment variable).
+    Config,
     /// Another I/O error.
     Io,
 }
@@ -120,6 +129,10 @@ impl ErrorKind {
             ErrorKind::IncompleteChain => "incomplete_chain",
             ErrorKind::InvalidCertificate => "invalid_certificate",
             ErrorKind::TlsConfig => "tls_config",
+            ErrorKind::ProtocolMismatch => "protocol_mismatch",
+            ErrorKind::ServiceUnavailable => "service_unavailable",
+            ErrorKind::AuthenticationFailed => "authentication_failed",
+            ErrorKind::Config => "config",
             ErrorKind::Io => "io",
         }
     }
@@ -219,6 +232,10 @@ pub struct CheckResult {
     pub response_excerpt: String,
     /// What the TLS handshake showed (`null` without TLS or before the handshake).
     pub tls: Option<TlsReport>,
+    /// What the monitor's recipe learned about the service, by name (`server_version`,
+    /// `software`, `capabilities`, ...); empty without a recipe.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub facts: std::collections::BTreeMap<String, String>,
     /// When the check started (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "String")]

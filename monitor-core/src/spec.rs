@@ -11,6 +11,8 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::recipes::{ProxyProtocol, Recipe};
+
 /// The version of the JSON form this crate reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -49,6 +51,14 @@ pub struct TcpMonitor {
     /// The dialog, run in order after the connection is established.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// A protocol recipe spoken before `steps`, proving the service serves and reporting
+    /// what it learned (see [`crate::recipes`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<Recipe>,
+    /// A PROXY protocol header sent right after connecting, before TLS and the dialog, for
+    /// a service behind a load balancer that expects one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_protocol: Option<ProxyProtocol>,
     /// TLS: none, direct, or STARTTLS, with trust, expiry and protocol policy.
     #[serde(default)]
     pub tls: Tls,
@@ -853,6 +863,8 @@ impl TcpMonitor {
                 ip_family: IpFamily::Any,
             },
             steps: Vec::new(),
+            recipe: None,
+            proxy_protocol: None,
             tls: Tls::default(),
             assertions: Vec::new(),
             timeouts: Timeouts::default(),
@@ -870,6 +882,18 @@ impl TcpMonitor {
             alert_channels: Vec::new(),
             retry: RetryStrategy::None,
         }
+    }
+
+    /// Speaks `recipe` before the steps (see [`crate::recipes`]).
+    pub fn recipe(mut self, recipe: Recipe) -> Self {
+        self.recipe = Some(recipe);
+        self
+    }
+
+    /// Sends a PROXY protocol header right after connecting.
+    pub fn proxy_protocol(mut self, version: ProxyProtocol) -> Self {
+        self.proxy_protocol = Some(version);
+        self
     }
 
     /// Sets the name.

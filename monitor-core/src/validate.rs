@@ -76,6 +76,9 @@ pub(crate) struct Compiled {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub total_timeout: Duration,
+    /// The recipe's password, read from the environment variable it names (`Err` holds the
+    /// variable's name when it is not set here).
+    pub secret: Option<Result<String, String>>,
     /// TLS settings, built on the first TLS check.
     pub tls: std::sync::OnceLock<Result<Arc<crate::engine::tls::Setup>, String>>,
 }
@@ -116,7 +119,7 @@ impl TcpMonitor {
 
     /// [`TcpMonitor::validate`], keeping the spec itself in the runnable monitor instead
     /// of a copy (loading 100,000 monitors, the copies would double the memory).
-    pub fn into_valid(self) -> Result<ValidMonitor, ValidationErrors> {
+    pub fn into_valid(mut self) -> Result<ValidMonitor, ValidationErrors> {
         let mut v = Validator::default();
         v.identity(&self);
         v.target(&self);
@@ -124,6 +127,7 @@ impl TcpMonitor {
         let assertions = v.assertions(&self);
         v.limits(&self);
         v.tls(&self);
+        v.recipe(&self);
         v.scheduling(&self);
         if !v.errors.is_empty() {
             return Err(ValidationErrors(v.errors));
@@ -137,10 +141,24 @@ impl TcpMonitor {
                 crate::spec::Source::ResponseData | crate::spec::Source::FirstByteTime
             )
         });
-        if needs_data && !reads {
+        if needs_data && !reads && self.recipe.is_none() {
             ops.push(Op::Any);
         }
+        if let (TlsMode::Starttls, None, Some(recipe)) =
+            (self.tls.mode, self.tls.starttls, &self.recipe)
+        {
+            self.tls.starttls = recipe.starttls();
+        }
+        // Secrets come from this machine's environment, never from the spec.
+        let secret = match &self.recipe {
+            Some(crate::Recipe::Redis {
+                password_env: Some(var),
+                ..
+            }) => Some(std::env::var(var).map_err(|_| var.clone())),
+            _ => None,
+        };
         Ok(ValidMonitor(Arc::new(Compiled {
+            secret,
             connect_timeout: ms(self.timeouts.connect_ms),
             read_timeout: ms(self.timeouts.read_ms),
             total_timeout: ms(self.timeouts.total_ms),
@@ -476,11 +494,99 @@ impl Validator {
         }
     }
 
+    fn recipe(&mut self, m: &TcpMonitor) {
+        let Some(recipe) = &m.recipe else {
+            return;
+        };
+        let name = recipe.name();
+        match (m.tls.mode, recipe.starttls(), m.tls.starttls) {
+            (TlsMode::Starttls, None, _) => self.err(
+                "tls.mode",
+                format!("`starttls` is not possible with recipe `{name}`: the protocol has no STARTTLS; use tls.mode `direct` or `none`"),
+            ),
+            (TlsMode::Starttls, Some(own), Some(set)) if own != set => self.err(
+                "tls.starttls",
+                format!(
+                    "`{}` does not match recipe `{name}`; use `{}` or remove tls.starttls",
+                    wire_name(&set),
+                    wire_name(&own)
+                ),
+            ),
+            (TlsMode::Direct, _, _) if !recipe.allows_direct_tls() => self.err(
+                "tls.mode",
+                format!("`direct` is not possible with recipe `{name}`: the protocol never runs over TLS; use tls.mode `none`"),
+            ),
+            _ => {}
+        }
+        let env_name = |s: &str| {
+            let mut chars = s.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        let word = |s: &str| !s.is_empty() && s.len() <= 63 && !s.contains(['\0', '\r', '\n']);
+        match recipe {
+            crate::Recipe::Redis {
+                password_env,
+                username,
+            } => {
+                if let Some(var) = password_env.as_deref().filter(|v| !env_name(v)) {
+                    self.err(
+                        "recipe.password_env",
+                        format!("`{var}` is not an environment variable name: use letters, digits and `_`, not starting with a digit"),
+                    );
+                }
+                if username.is_some() && password_env.is_none() {
+                    self.err(
+                        "recipe.username",
+                        "needs recipe.password_env: Redis AUTH takes a user with a password",
+                    );
+                }
+                if let Some(user) = username.as_deref().filter(|u| !word(u) || u.contains(' ')) {
+                    self.err(
+                        "recipe.username",
+                        format!(
+                            "`{}` must be 1 to 63 characters without spaces or line breaks",
+                            user.escape_debug()
+                        ),
+                    );
+                }
+            }
+            crate::Recipe::Postgres { user, database } => {
+                if !word(user) {
+                    self.err(
+                        "recipe.user",
+                        format!(
+                            "`{}` must be 1 to 63 characters without NUL or line breaks",
+                            user.escape_debug()
+                        ),
+                    );
+                }
+                if let Some(db) = database.as_deref().filter(|d| !word(d)) {
+                    self.err(
+                        "recipe.database",
+                        format!(
+                            "`{}` must be 1 to 63 characters without NUL or line breaks",
+                            db.escape_debug()
+                        ),
+                    );
+                }
+            }
+            crate::Recipe::Smtp { helo } => {
+                if let Err(why) = check_host(helo) {
+                    self.err("recipe.helo", why);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn tls(&mut self, m: &TcpMonitor) {
         let t = &m.tls;
         let protocols = "smtp, imap, pop3, ftp, postgres, mysql, ldap";
         match (t.mode, t.starttls) {
-            (TlsMode::Starttls, None) => self.err(
+            (TlsMode::Starttls, None) if m.recipe.as_ref().and_then(|r| r.starttls()).is_none() => self.err(
                 "tls.starttls",
                 format!("is required with tls.mode `starttls`; use one of {protocols}"),
             ),

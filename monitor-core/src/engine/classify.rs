@@ -12,7 +12,7 @@ use crate::escape::escape_excerpt;
 use crate::result::{ErrorKind, ProbeError};
 use crate::spec::{Payload, Step, TcpMonitor};
 
-fn error(
+pub(crate) fn error(
     kind: ErrorKind,
     message: String,
     mut hints: Vec<String>,
@@ -30,6 +30,9 @@ fn error(
 /// sends piped into `nc` for a dialog.
 pub(crate) fn reproduce(spec: &TcpMonitor) -> String {
     let t = &spec.target;
+    if let Some(recipe) = &spec.recipe {
+        return format!("reproduce by hand: {}", by_hand(spec, recipe));
+    }
     let mut sent = String::new();
     for step in &spec.steps {
         if let Step::Send(p) = step {
@@ -50,6 +53,56 @@ pub(crate) fn reproduce(spec: &TcpMonitor) -> String {
             "reproduce by hand: printf '{sent}' | nc -w {wait} {} {}",
             t.host, t.port
         )
+    }
+}
+
+/// The native client command that speaks a recipe's protocol to the target.
+fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
+    use crate::Recipe as R;
+    use crate::spec::TlsMode;
+    let (h, p) = (&spec.target.host, spec.target.port);
+    let tls = spec.tls.mode != TlsMode::None;
+    let s_client = |starttls: &str| {
+        let flag = if spec.tls.mode == TlsMode::Starttls {
+            format!(" -starttls {starttls}")
+        } else {
+            String::new()
+        };
+        format!(
+            "openssl s_client -connect {}{flag} -crlf",
+            target_string(h, p)
+        )
+    };
+    match recipe {
+        R::Postgres { user, database } => format!(
+            "pg_isready -h {h} -p {p} -U {user} -d {}",
+            database.as_deref().unwrap_or(user)
+        ),
+        R::Mysql => format!("mysqladmin --host={h} --port={p} --connect-timeout=5 ping"),
+        R::Mongodb => format!(
+            "mongosh --host {h} --port {p}{} --eval 'db.hello()'",
+            if tls { " --tls" } else { "" }
+        ),
+        R::Redis {
+            password_env,
+            username,
+        } => {
+            let mut cmd = format!("redis-cli -h {h} -p {p}");
+            if tls {
+                cmd.push_str(" --tls");
+            }
+            if let Some(user) = username {
+                cmd.push_str(&format!(" --user {user}"));
+            }
+            if let Some(var) = password_env {
+                cmd = format!("REDISCLI_AUTH=\"${var}\" {cmd}");
+            }
+            cmd + " ping"
+        }
+        R::Memcached if !tls => format!("printf 'version\\r\\n' | nc -w 2 {h} {p}"),
+        R::Ssh => format!("ssh-keyscan -p {p} {h}"),
+        _ if tls => s_client(recipe.name()),
+        _ => format!("nc -C {h} {p}"),
     }
 }
 
@@ -279,6 +332,7 @@ pub(crate) fn dialog_failure(
             ],
             spec,
         ),
+        DialogError::Said(said) => said,
         DialogError::Unexpected { expected, got } => error(
             ErrorKind::UnexpectedResponse,
             format!(

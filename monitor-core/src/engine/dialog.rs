@@ -36,6 +36,22 @@ pub(crate) enum DialogError {
         sending: bool,
         waiting_for: String,
     },
+    /// A recipe understood the server's answer and it says the check fails.
+    Said(crate::result::ProbeError),
+}
+
+impl DialogError {
+    /// The same error, saying in words what the step waited for.
+    pub fn about(mut self, what: &str) -> Self {
+        match &mut self {
+            DialogError::Timeout { waiting_for, .. }
+            | DialogError::Closed { waiting_for }
+            | DialogError::TooLarge { waiting_for }
+            | DialogError::Io { waiting_for, .. } => *waiting_for = what.to_owned(),
+            DialogError::Unexpected { .. } | DialogError::Said(_) => {}
+        }
+        self
+    }
 }
 
 /// One connection's dialog state: every byte received so far and how much of it earlier
@@ -89,6 +105,39 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             Ok(_) | Err(DialogError::Timeout { .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Sends `bytes`.
+    pub async fn send(&mut self, bytes: &[u8], what: &str) -> Result<(), DialogError> {
+        self.step(&Op::Send(bytes.to_vec()))
+            .await
+            .map_err(|e| e.about(what))
+    }
+
+    /// The next line, without its line ending (LF or CRLF).
+    pub async fn line(&mut self, what: &str) -> Result<String, DialogError> {
+        let start = self.cursor;
+        self.step(&Op::Delimiter(b"\n".to_vec()))
+            .await
+            .map_err(|e| e.about(what))?;
+        let line = &self.buf[start..self.cursor - 1];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        Ok(String::from_utf8_lossy(line).into_owned())
+    }
+
+    /// The next `n` bytes.
+    pub async fn take(&mut self, n: usize, what: &str) -> Result<Vec<u8>, DialogError> {
+        let start = self.cursor;
+        self.step(&Op::Bytes(n)).await.map_err(|e| e.about(what))?;
+        Ok(self.buf[start..self.cursor].to_vec())
+    }
+
+    /// Reads until the server closes the connection or `limit` passes, whichever is
+    /// first; a server that is done may close or just wait.
+    pub async fn drain(&mut self, limit: Duration) {
+        let until = (tokio::time::Instant::now() + limit).min(self.deadline);
+        while let Ok(Read::Data) = self.read(&Op::Close, until, false).await {}
+        self.cursor = self.buf.len();
     }
 
     /// Runs every step in order.

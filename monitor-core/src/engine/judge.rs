@@ -22,6 +22,8 @@ pub(crate) struct Facts {
     /// TLS findings that set the verdict without stopping the dialog (expiry windows,
     /// legacy versions accepted).
     pub findings: Vec<(Status, ProbeError)>,
+    /// What the recipe learned.
+    pub learned: crate::recipes::Learned,
 }
 
 /// One attempt's verdict and the details a result carries.
@@ -31,6 +33,7 @@ pub(crate) struct AttemptOutcome {
     pub assertions: Vec<AssertionOutcome>,
     pub excerpt: String,
     pub tls: Option<TlsReport>,
+    pub facts: crate::recipes::Learned,
 }
 
 pub(crate) fn judge(
@@ -78,6 +81,7 @@ pub(crate) fn judge(
         assertions,
         excerpt,
         tls: facts.tls.clone(),
+        facts: facts.learned.clone(),
     }
 }
 

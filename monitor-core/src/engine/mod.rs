@@ -9,6 +9,7 @@ mod connect;
 mod dialog;
 mod judge;
 pub mod legacy;
+mod recipe;
 mod secure;
 pub mod starttls;
 pub(crate) mod tls;
@@ -220,6 +221,7 @@ impl Engine {
             assertions: last.assertions,
             response_excerpt: last.excerpt,
             tls: last.tls,
+            facts: last.facts,
             started_at,
         }
     }
@@ -242,7 +244,7 @@ impl Engine {
             let connect_limit = plan
                 .connect_timeout
                 .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-            let (stream, addr) =
+            let (mut stream, addr) =
                 connect::connect_any(&addrs, connect_limit)
                     .await
                     .map_err(|failures| {
@@ -251,8 +253,14 @@ impl Engine {
             let connected = clock.now();
             timings.connect_ms = Some(millis(connected - t_connect));
             facts.address = Some(addr);
+            if let Some(version) = spec.proxy_protocol {
+                send_proxy_header(plan, &mut stream, version, addr, deadline)
+                    .await
+                    .map_err(|e| classify::dialog_failure(spec, addr, e, &facts.response))?;
+            }
             if spec.tls.mode == TlsMode::None {
-                let outcome = run_dialog(plan, stream, deadline, clock, None, &mut facts).await;
+                let outcome =
+                    run_dialog(plan, stream, deadline, clock, None, addr, None, &mut facts).await;
                 return outcome
                     .map_err(|e| classify::dialog_failure(spec, addr, e, &facts.response));
             }
@@ -303,8 +311,9 @@ impl Engine {
         let spec = &plan.spec;
         let clock = &*self.clock;
         let step = || (tokio::time::Instant::now() + plan.read_timeout).min(deadline);
+        let mut upgraded = None;
         if let (TlsMode::Starttls, Some(protocol)) = (spec.tls.mode, spec.tls.starttls) {
-            secure::upgrade(spec, &mut stream, protocol, step()).await?;
+            upgraded = Some(secure::upgrade(spec, &mut stream, protocol, step()).await?);
         }
         let setup = self
             .tls_setup(plan)
@@ -351,7 +360,17 @@ impl Engine {
         // A server that asked for a client certificate may reject ours (or our lack of
         // one) right after the handshake: give it a moment to say so.
         let settle = capture.asked().then(|| plan.read_timeout.min(SETTLE));
-        let outcome = run_dialog(plan, stream, deadline, clock, settle, facts).await;
+        let outcome = run_dialog(
+            plan,
+            stream,
+            deadline,
+            clock,
+            settle,
+            addr,
+            upgraded.as_ref(),
+            facts,
+        )
+        .await;
         outcome.map_err(|e| match &e {
             dialog::DialogError::Io { error, .. } => {
                 match tls::post_handshake_client_cert(spec, &setup, &capture, error) {
@@ -367,13 +386,51 @@ impl Engine {
 /// How long a check waits for a server that asked for a client certificate to reject it.
 const SETTLE: Duration = Duration::from_millis(300);
 
-/// Runs the dialog steps over a ready stream, recording the response and first byte.
+/// Sends the PROXY protocol header for the connection to `addr`.
+async fn send_proxy_header(
+    plan: &Compiled,
+    stream: &mut tokio::net::TcpStream,
+    version: crate::ProxyProtocol,
+    addr: SocketAddr,
+    deadline: tokio::time::Instant,
+) -> Result<(), dialog::DialogError> {
+    use tokio::io::AsyncWriteExt;
+    let what = "sending the PROXY protocol header".to_owned();
+    let local = stream
+        .local_addr()
+        .map_err(|error| dialog::DialogError::Io {
+            error,
+            sending: true,
+            waiting_for: what.clone(),
+        })?;
+    let header = crate::recipes::proxy_header(version, local, addr);
+    let until = (tokio::time::Instant::now() + plan.read_timeout).min(deadline);
+    match tokio::time::timeout_at(until, stream.write_all(&header)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(dialog::DialogError::Io {
+            error,
+            sending: true,
+            waiting_for: what,
+        }),
+        Err(_) => Err(dialog::DialogError::Timeout {
+            waiting_for: what,
+            sending: true,
+            total: until == deadline,
+        }),
+    }
+}
+
+/// Runs the recipe and the dialog steps over a ready stream, recording the response, the
+/// first byte and what the recipe learned.
+#[allow(clippy::too_many_arguments)]
 async fn run_dialog<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     plan: &Compiled,
     stream: S,
     deadline: tokio::time::Instant,
     clock: &dyn Clock,
     settle: Option<Duration>,
+    addr: SocketAddr,
+    upgraded: Option<&starttls::Negotiated>,
     facts: &mut judge::Facts,
 ) -> Result<(), dialog::DialogError> {
     let ready = clock.now();
@@ -382,6 +439,16 @@ async fn run_dialog<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         Some(limit) => session.settle(limit).await,
         None => Ok(()),
     };
+    if let (true, Some(r)) = (outcome.is_ok(), &plan.spec.recipe) {
+        let cx = recipe::Context {
+            spec: &plan.spec,
+            secret: plan.secret.as_ref(),
+            upgraded,
+            steps_follow: !plan.ops.is_empty(),
+            addr,
+        };
+        outcome = recipe::speak(r, &mut session, &cx, &mut facts.learned).await;
+    }
     if outcome.is_ok() {
         outcome = session.run(&plan.ops).await;
     }
@@ -499,6 +566,7 @@ fn internal_failure(engine: &Engine, monitor: &ValidMonitor, why: &str) -> Check
         assertions: Vec::new(),
         response_excerpt: String::new(),
         tls: None,
+        facts: Default::default(),
         started_at,
     }
 }

@@ -33,14 +33,14 @@ pub(crate) async fn upgrade(
     stream: &mut TcpStream,
     protocol: StartTls,
     until: Instant,
-) -> Result<(), ProbeError> {
+) -> Result<starttls::Negotiated, ProbeError> {
     let target = target_string(&spec.target.host, spec.target.port);
     let look = tls::s_client(
         spec,
         spec.tls.server_name.as_deref().unwrap_or(&spec.target.host),
     );
     match timeout_at(until, starttls::negotiate(stream, protocol, CLIENT_NAME)).await {
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(negotiated)) => Ok(negotiated),
         Ok(Err(e)) => {
             let kind = starttls_kind(&e);
             let hints = match kind {

@@ -109,6 +109,8 @@ fn full_spec_writes_every_field() {
             "group",
             "target",
             "steps",
+            "recipe",
+            "proxy_protocol",
             "tls",
             "assertions",
             "timeouts",
@@ -434,7 +436,7 @@ fn parse_errors_name_the_path() {
         &minimal_with(r#""colour":"blue""#),
         "colour",
         "unknown field `colour`, expected one of `schema_version`, `id`, `name`, `description`, \
-         `tags`, `group`, `target`, `steps`, `tls`, `assertions`, `timeouts`, `max_response_bytes`, \
+         `tags`, `group`, `target`, `steps`, `recipe`, `proxy_protocol`, `tls`, `assertions`, `timeouts`, `max_response_bytes`, \
          `degraded_response_time_ms`, `max_response_time_ms`, `should_fail`, `frequency`, \
          `locations`, `private_locations`, `activated`, `muted`, `run_parallel`, `test_only`, \
          `alert_channels`, `retry`",
@@ -856,6 +858,7 @@ fn result_schema_describes_results() {
         }],
         response_excerpt: "-ERR\\r\\n".into(),
         tls: None,
+        facts: [("server_version".to_owned(), "7.0.15".to_owned())].into(),
         started_at,
     };
     let value: Value = serde_json::from_str(&result.to_json()).unwrap();

@@ -258,6 +258,8 @@ fn spec() -> impl Strategy<Value = TcpMonitor> {
             group,
             target,
             steps,
+            recipe: None,
+            proxy_protocol: None,
             tls: monitor_core::Tls::default(),
             assertions,
             timeouts: Timeouts {

@@ -128,6 +128,7 @@ fn awkward() -> CheckResult {
         }],
         assertions: Vec::new(),
         response_excerpt: String::new(),
+        facts: Default::default(),
         tls: Some(TlsReport {
             version: Some("TLSv1.2".into()),
             cipher: None,

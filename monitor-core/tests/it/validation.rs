@@ -766,6 +766,10 @@ pub(crate) fn full_spec() -> TcpMonitor {
         .tag("prod")
         .group("backend")
         .ip_family(IpFamily::Ipv4)
+        .recipe(monitor_core::Recipe::Smtp {
+            helo: "probe.example.com".into(),
+        })
+        .proxy_protocol(monitor_core::ProxyProtocol::V2)
         .send("PING\\r\\n")
         .send_bytes(b"*1\r\n$4\r\nPING\r\n")
         .expect("+PONG")

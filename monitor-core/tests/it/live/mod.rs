@@ -174,8 +174,11 @@ pub fn write_tls(dir: &Path, name: &str, leaf: &monitor_core::testing::Leaf) -> 
     };
     fs::write(&files.cert, &leaf.cert_pem).expect("write certificate");
     fs::write(&files.key, &leaf.key_pem).expect("write key");
-    fs::write(&files.combined, format!("{}{}", leaf.cert_pem, leaf.key_pem))
-        .expect("write combined pem");
+    fs::write(
+        &files.combined,
+        format!("{}{}", leaf.cert_pem, leaf.key_pem),
+    )
+    .expect("write combined pem");
     for path in [&files.cert, &files.key, &files.combined] {
         fs::set_permissions(path, fs::Permissions::from_mode(0o644)).expect("chmod");
     }
