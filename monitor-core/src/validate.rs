@@ -76,9 +76,6 @@ pub(crate) struct Compiled {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub total_timeout: Duration,
-    /// The recipe's password, read from the environment variable it names (`Err` holds the
-    /// variable's name when it is not set here).
-    pub secret: Option<Result<String, String>>,
     /// TLS settings, built on the first TLS check.
     pub tls: std::sync::OnceLock<Result<Arc<crate::engine::tls::Setup>, String>>,
 }
@@ -149,16 +146,7 @@ impl TcpMonitor {
         {
             self.tls.starttls = recipe.starttls();
         }
-        // Secrets come from this machine's environment, never from the spec.
-        let secret = match &self.recipe {
-            Some(crate::Recipe::Redis {
-                password_env: Some(var),
-                ..
-            }) => Some(std::env::var(var).map_err(|_| var.clone())),
-            _ => None,
-        };
         Ok(ValidMonitor(Arc::new(Compiled {
-            secret,
             connect_timeout: ms(self.timeouts.connect_ms),
             read_timeout: ms(self.timeouts.read_ms),
             total_timeout: ms(self.timeouts.total_ms),

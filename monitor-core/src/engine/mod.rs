@@ -138,7 +138,12 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     /// The system trust store, loaded on the first TLS check that needs it.
     roots: Arc<std::sync::OnceLock<Arc<rustls::RootCertStore>>>,
+    /// Where recipes find secrets by name (the process environment by default).
+    secrets: Arc<Secrets>,
 }
+
+/// Looks a secret up by the name a monitor gives it.
+type Secrets = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl Default for Engine {
     fn default() -> Self {
@@ -146,6 +151,7 @@ impl Default for Engine {
             resolver: Arc::new(SystemResolver),
             clock: Arc::new(SystemClock),
             roots: Arc::default(),
+            secrets: Arc::new(|name: &str| std::env::var(name).ok()),
         }
     }
 }
@@ -172,6 +178,27 @@ impl Engine {
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
+    }
+
+    /// Replaces where secrets come from (a recipe's `password_env`): the process
+    /// environment by default.
+    pub fn with_secrets(
+        mut self,
+        secrets: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.secrets = Arc::new(secrets);
+        self
+    }
+
+    /// The secret a monitor's recipe names, or the name when it is not set here.
+    fn secret(&self, plan: &Compiled) -> Option<Result<String, String>> {
+        match &plan.spec.recipe {
+            Some(crate::Recipe::Redis {
+                password_env: Some(name),
+                ..
+            }) => Some((self.secrets)(name).ok_or_else(|| name.clone())),
+            _ => None,
+        }
     }
 
     /// Checks one monitor, retrying failed attempts as its retry strategy says.
@@ -259,8 +286,21 @@ impl Engine {
                     .map_err(|e| classify::dialog_failure(spec, addr, e, &facts.response))?;
             }
             if spec.tls.mode == TlsMode::None {
-                let outcome =
-                    run_dialog(plan, stream, deadline, clock, None, addr, None, &mut facts).await;
+                let secret = self.secret(plan);
+                let outcome = run_dialog(
+                    plan,
+                    Connection {
+                        stream,
+                        addr,
+                        upgraded: None,
+                        secret: secret.as_ref(),
+                    },
+                    deadline,
+                    clock,
+                    None,
+                    &mut facts,
+                )
+                .await;
                 return outcome
                     .map_err(|e| classify::dialog_failure(spec, addr, e, &facts.response));
             }
@@ -360,17 +400,14 @@ impl Engine {
         // A server that asked for a client certificate may reject ours (or our lack of
         // one) right after the handshake: give it a moment to say so.
         let settle = capture.asked().then(|| plan.read_timeout.min(SETTLE));
-        let outcome = run_dialog(
-            plan,
+        let secret = self.secret(plan);
+        let connection = Connection {
             stream,
-            deadline,
-            clock,
-            settle,
             addr,
-            upgraded.as_ref(),
-            facts,
-        )
-        .await;
+            upgraded: upgraded.as_ref(),
+            secret: secret.as_ref(),
+        };
+        let outcome = run_dialog(plan, connection, deadline, clock, settle, facts).await;
         outcome.map_err(|e| match &e {
             dialog::DialogError::Io { error, .. } => {
                 match tls::post_handshake_client_cert(spec, &setup, &capture, error) {
@@ -420,19 +457,31 @@ async fn send_proxy_header(
     }
 }
 
+/// A ready connection and what the recipe needs to know of it.
+struct Connection<'a, S> {
+    stream: S,
+    addr: SocketAddr,
+    /// The plaintext dialog STARTTLS ran before the handshake.
+    upgraded: Option<&'a starttls::Negotiated>,
+    secret: Option<&'a Result<String, String>>,
+}
+
 /// Runs the recipe and the dialog steps over a ready stream, recording the response, the
 /// first byte and what the recipe learned.
-#[allow(clippy::too_many_arguments)]
 async fn run_dialog<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     plan: &Compiled,
-    stream: S,
+    connection: Connection<'_, S>,
     deadline: tokio::time::Instant,
     clock: &dyn Clock,
     settle: Option<Duration>,
-    addr: SocketAddr,
-    upgraded: Option<&starttls::Negotiated>,
     facts: &mut judge::Facts,
 ) -> Result<(), dialog::DialogError> {
+    let Connection {
+        stream,
+        addr,
+        upgraded,
+        secret,
+    } = connection;
     let ready = clock.now();
     let mut session = dialog::Session::new(stream, plan, deadline, clock);
     let mut outcome = match settle {
@@ -442,7 +491,7 @@ async fn run_dialog<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     if let (true, Some(r)) = (outcome.is_ok(), &plan.spec.recipe) {
         let cx = recipe::Context {
             spec: &plan.spec,
-            secret: plan.secret.as_ref(),
+            secret,
             upgraded,
             steps_follow: !plan.ops.is_empty(),
             addr,

@@ -5,6 +5,7 @@ mod json;
 mod legacy;
 mod live;
 mod props;
+mod recipes;
 mod registry;
 mod report;
 mod servers;

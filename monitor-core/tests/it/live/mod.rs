@@ -185,6 +185,70 @@ pub fn write_tls(dir: &Path, name: &str, leaf: &monitor_core::testing::Leaf) -> 
     files
 }
 
+/// A fresh test PKI's leaf for `localhost` and `127.0.0.1` (valid from a day ago for 30
+/// days), written with its root into a throwaway directory removed on drop.
+pub struct TestCerts {
+    /// The directory holding the files.
+    pub dir: PathBuf,
+    /// The leaf's certificate chain, key and combined PEM.
+    pub tls: TlsFiles,
+    /// The root certificate (PEM) that issued the chain.
+    pub root_pem: String,
+    /// [`TestCerts::root_pem`] as a file, for `-CAfile`.
+    pub ca: PathBuf,
+}
+
+impl TestCerts {
+    /// Generates the PKI and writes the files into a new scratch directory named after
+    /// `name`.
+    pub fn new(name: &str) -> TestCerts {
+        Self::valid(name, -1, 30)
+    }
+
+    /// Like [`TestCerts::new`], the leaf valid from `from` days to `to` days from now
+    /// (negative: in the past), for expired and not-yet-valid certificates.
+    pub fn valid(name: &str, from: i64, to: i64) -> TestCerts {
+        use monitor_core::testing::days_from_now;
+        let pki = monitor_core::testing::TestPki::new().expect("generate test PKI");
+        let leaf = pki
+            .leaf(
+                &["localhost", "127.0.0.1"],
+                days_from_now(from),
+                days_from_now(to),
+            )
+            .expect("issue leaf");
+        let dir = scratch_dir(&format!("{name}-certs"));
+        let tls = write_tls(&dir, name, &leaf);
+        let ca = dir.join("root.crt");
+        let root_pem = pki.root_pem();
+        fs::write(&ca, &root_pem).expect("write root certificate");
+        TestCerts {
+            dir,
+            tls,
+            root_pem,
+            ca,
+        }
+    }
+
+    /// `s_client` arguments trusting only the root and failing unless the chain verifies
+    /// for `localhost`.
+    pub fn verify_args(&self) -> Vec<&str> {
+        vec![
+            "-CAfile",
+            self.ca.to_str().expect("utf-8 temp path"),
+            "-verify_return_error",
+            "-verify_hostname",
+            "localhost",
+        ]
+    }
+}
+
+impl Drop for TestCerts {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
 pub mod data;
 pub mod edge;
 pub mod mail;
