@@ -366,7 +366,7 @@ pub(crate) fn dialog_failure(
                     vec![
                         "the service crashed or dropped the connection abruptly; check its logs".to_owned(),
                         "a proxy, load balancer or firewall in between may reset the connection".to_owned(),
-                        "the service may reject what was sent: check the send steps follow its protocol".to_owned(),
+                        "the service may reject what was sent: check the send steps follow its protocol, or whether it expects TLS".to_owned(),
                     ],
                     spec,
                 )

@@ -594,7 +594,9 @@ async fn ftp<S: AsyncRead + AsyncWrite + Unpin>(
     let reply = conn.code_reply(Stage::Upgrade, false, expected).await?;
     match reply.code {
         234 => {}
-        500 | 502 | 504 => {
+        // 530 "please login": a server that knows no AUTH before login (vsftpd without
+        // ssl_enable) has no TLS to offer.
+        500 | 502 | 504 | 530 => {
             return Err(conn.not_offered(format!("it answered {} to AUTH TLS", reply.code)));
         }
         400..=599 => {

@@ -1,5 +1,6 @@
 //! Integration tests of monitor-core, one module per topic.
 
+mod acceptance;
 mod engine;
 mod json;
 mod legacy;

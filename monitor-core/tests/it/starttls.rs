@@ -840,8 +840,16 @@ async fn ftp_failures() {
                 .send(greeting)
                 .expect(auth)
                 .send("530 Please login with USER and PASS.\r\n"),
+            StartTlsFailure::NotOffered,
+            vec!["ftp server does not offer STARTTLS: it answered 530 to AUTH TLS"],
+        ),
+        (
+            Script::new()
+                .send(greeting)
+                .expect(auth)
+                .send("534 Request denied for policy reasons.\r\n"),
             StartTlsFailure::Refused,
-            vec!["ftp server refused STARTTLS: it answered 530 to AUTH TLS"],
+            vec!["ftp server refused STARTTLS: it answered 534 to AUTH TLS"],
         ),
         (
             Script::new().send("421 Too many users, try later.\r\n"),

@@ -202,7 +202,7 @@ impl TestCerts {
     /// Generates the PKI and writes the files into a new scratch directory named after
     /// `name`.
     pub fn new(name: &str) -> TestCerts {
-        Self::valid(name, -1, 30)
+        Self::valid(name, -1, 90)
     }
 
     /// Like [`TestCerts::new`], the leaf valid from `from` days to `to` days from now
