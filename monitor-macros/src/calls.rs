@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, ExprCall, Ident};
 
 use crate::parse::{Errors, closest, did_you_mean};
-use crate::value::{self, expected_hint, peel};
+use crate::value::{self, Choice, expected_hint, peel};
 
 /// One dialog step, its text kept as written.
 #[derive(Debug, PartialEq, Eq)]
@@ -357,6 +357,288 @@ pub(crate) fn retry(e: &Expr, key: &str) -> syn::Result<Retry> {
     })
 }
 
+/// A protocol recipe, its arguments read and checked (defaults filled in).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Recipe {
+    /// `postgres(user = "monitor", database = "app")`.
+    Postgres {
+        /// The user of the startup message.
+        user: String,
+        /// The database of the startup message.
+        database: Option<String>,
+    },
+    /// `mysql()`.
+    Mysql,
+    /// `mongodb()`.
+    Mongodb,
+    /// `smtp(helo = "probe.example.com")`.
+    Smtp {
+        /// The name sent with EHLO.
+        helo: String,
+    },
+    /// `imap()`.
+    Imap,
+    /// `pop3()`.
+    Pop3,
+    /// `redis(password_env = "REDIS_PASSWORD", username = "monitor")`.
+    Redis {
+        /// The environment variable holding the password.
+        password_env: Option<String>,
+        /// The ACL user.
+        username: Option<String>,
+    },
+    /// `memcached()`.
+    Memcached,
+    /// `ssh()`.
+    Ssh,
+    /// `ftp()`.
+    Ftp,
+}
+
+/// The recipe names `recipe` accepts, as `monitor_core::recipes::RECIPES` spells them.
+pub(crate) const RECIPES: [&str; 10] = [
+    "postgres",
+    "mysql",
+    "mongodb",
+    "smtp",
+    "imap",
+    "pop3",
+    "redis",
+    "memcached",
+    "ssh",
+    "ftp",
+];
+
+/// The user `postgres()` names when `user` is not given, as `Recipe::postgres()`.
+pub(crate) const DEFAULT_PG_USER: &str = "monitor";
+
+/// The EHLO name of `smtp()` when `helo` is not given, as `Recipe::smtp()`.
+pub(crate) const DEFAULT_HELO: &str = "monitor.invalid";
+
+impl Recipe {
+    /// The recipe's name, as in [`RECIPES`].
+    pub fn name(&self) -> &'static str {
+        match self {
+            Recipe::Postgres { .. } => "postgres",
+            Recipe::Mysql => "mysql",
+            Recipe::Mongodb => "mongodb",
+            Recipe::Smtp { .. } => "smtp",
+            Recipe::Imap => "imap",
+            Recipe::Pop3 => "pop3",
+            Recipe::Redis { .. } => "redis",
+            Recipe::Memcached => "memcached",
+            Recipe::Ssh => "ssh",
+            Recipe::Ftp => "ftp",
+        }
+    }
+
+    /// The STARTTLS protocol of the service (a `starttls` choice), when it has one.
+    pub fn starttls(&self) -> Option<&'static Choice> {
+        let text = match self {
+            Recipe::Postgres { .. } => "postgres",
+            Recipe::Mysql => "mysql",
+            Recipe::Smtp { .. } => "smtp",
+            Recipe::Imap => "imap",
+            Recipe::Pop3 => "pop3",
+            Recipe::Ftp => "ftp",
+            Recipe::Mongodb | Recipe::Redis { .. } | Recipe::Memcached | Recipe::Ssh => {
+                return None;
+            }
+        };
+        value::STARTTLS.iter().find(|c| c.text == text)
+    }
+
+    /// Whether the service can be spoken to over direct TLS.
+    pub fn allows_direct_tls(&self) -> bool {
+        !matches!(self, Recipe::Ssh)
+    }
+}
+
+/// The arguments each recipe takes.
+fn recipe_params(name: &str) -> Option<&'static [&'static str]> {
+    Some(match name {
+        "postgres" => &["user", "database"],
+        "smtp" => &["helo"],
+        "redis" => &["password_env", "username"],
+        "mysql" | "mongodb" | "imap" | "pop3" | "memcached" | "ssh" | "ftp" => &[],
+        _ => return None,
+    })
+}
+
+/// Whether `s` is an environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+fn env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A word of a protocol message (a user, a database): 1 to 63 bytes without NUL or line
+/// breaks, and without spaces when `spaces` is false.
+fn word(e: &Expr, key: &str, spaces: bool) -> syn::Result<String> {
+    let s = value::lit_str(e, key)?;
+    let text = s.value();
+    let ok = !text.is_empty()
+        && text.len() <= 63
+        && !text.contains(['\0', '\r', '\n'])
+        && (spaces || !text.contains(' '));
+    if ok {
+        return Ok(text);
+    }
+    let without = if spaces {
+        "without NUL or line breaks"
+    } else {
+        "without spaces or line breaks"
+    };
+    Err(syn::Error::new(
+        s.span(),
+        format!(
+            "invalid `{key}`: `{}` must be 1 to 63 characters {without}",
+            text.escape_debug()
+        ),
+    ))
+}
+
+/// `recipe = redis()`, `redis(password_env = "...", username = "...")`,
+/// `postgres(user = "...", database = "...")`, `smtp(helo = "...")`, `mysql()`, ...;
+/// a name alone (`recipe = redis`) stands for the call without arguments.
+pub(crate) fn recipe(e: &Expr, key: &str) -> syn::Result<Recipe> {
+    let recipes = RECIPES.join(", ");
+    let (name, args): (Ident, Vec<&Expr>) = match peel(e) {
+        Expr::Call(call) => (
+            call_name(call, "a recipe", &format!("recipes: {recipes}"))?,
+            call.args.iter().collect(),
+        ),
+        Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+            (p.path.segments[0].ident.clone(), Vec::new())
+        }
+        _ => {
+            return Err(expected_hint(
+                e,
+                "a recipe",
+                key,
+                &format!(
+                    "write a call such as `redis()` or `postgres(user = \"monitor\")`; recipes: {recipes}"
+                ),
+            ));
+        }
+    };
+    let recipe = name.to_string();
+    let unknown = || {
+        syn::Error::new(
+            name.span(),
+            format!(
+                "unknown recipe `{recipe}`; {}recipes: {recipes}",
+                did_you_mean(&recipe, RECIPES)
+            ),
+        )
+    };
+    let Some(params) = recipe_params(&recipe) else {
+        return Err(unknown());
+    };
+
+    let mut errors = Errors::default();
+    // Each argument read (`None` when its value was rejected), with its name's span.
+    let mut given: Vec<(&str, Span, Option<String>)> = Vec::new();
+    // Parameters an unknown one looks like a misspelling of: not also reported missing.
+    let mut misspelled: Vec<&str> = Vec::new();
+    for arg in args {
+        let Some((param, value)) = named_arg(arg) else {
+            let message = match params.first() {
+                None => format!("`{recipe}` takes no arguments; write `{recipe}()`"),
+                Some(first) => format!(
+                    "expected `name = value`, such as `{first} = \"...\"`, in `{recipe}(...)`"
+                ),
+            };
+            errors.push(syn::Error::new_spanned(arg, message));
+            continue;
+        };
+        let param_name = param.to_string();
+        let Some(param_name) = params.iter().copied().find(|p| *p == param_name) else {
+            misspelled.extend(closest(&param_name, params.iter().copied()));
+            let valid = if params.is_empty() {
+                format!("`{recipe}` takes no arguments")
+            } else {
+                format!("`{recipe}` takes {}", params.join(", "))
+            };
+            errors.at(
+                param.span(),
+                format!(
+                    "unknown argument `{param_name}`; {}{valid}",
+                    did_you_mean(&param_name, params.iter().copied())
+                ),
+            );
+            continue;
+        };
+        if given.iter().any(|(seen, _, _)| *seen == param_name) {
+            errors.at(
+                param.span(),
+                format!("duplicate argument `{param_name}` in `{recipe}(...)`"),
+            );
+            continue;
+        }
+        let read = match param_name {
+            "user" | "database" => word(value, param_name, true),
+            "username" => word(value, param_name, false),
+            "helo" => value::host_name(value, param_name),
+            _ => value::lit_str(value, param_name).and_then(|s| {
+                let var = s.value();
+                if env_name(&var) {
+                    Ok(var)
+                } else {
+                    Err(syn::Error::new(
+                        s.span(),
+                        format!(
+                            "`{}` is not an environment variable name: use letters, digits and `_`, not starting with a digit",
+                            var.escape_debug()
+                        ),
+                    ))
+                }
+            }),
+        };
+        given.push((param_name, param.span(), errors.ok(read)));
+    }
+    let arg = |param: &str| {
+        given
+            .iter()
+            .find(|(p, _, _)| *p == param)
+            .and_then(|(_, _, v)| v.clone())
+    };
+    if let Some((_, span, _)) = given.iter().find(|(p, _, _)| *p == "username")
+        && !given.iter().any(|(p, _, _)| *p == "password_env")
+        && !misspelled.contains(&"password_env")
+    {
+        errors.at(
+            *span,
+            "`username` needs `password_env`: Redis AUTH takes a user with a password, as in `redis(password_env = \"REDIS_PASSWORD\", username = \"monitor\")`",
+        );
+    }
+    errors.finish()?;
+
+    Ok(match recipe.as_str() {
+        "postgres" => Recipe::Postgres {
+            user: arg("user").unwrap_or_else(|| DEFAULT_PG_USER.to_owned()),
+            database: arg("database"),
+        },
+        "mysql" => Recipe::Mysql,
+        "mongodb" => Recipe::Mongodb,
+        "smtp" => Recipe::Smtp {
+            helo: arg("helo").unwrap_or_else(|| DEFAULT_HELO.to_owned()),
+        },
+        "imap" => Recipe::Imap,
+        "pop3" => Recipe::Pop3,
+        "redis" => Recipe::Redis {
+            password_env: arg("password_env"),
+            username: arg("username"),
+        },
+        "memcached" => Recipe::Memcached,
+        "ssh" => Recipe::Ssh,
+        "ftp" => Recipe::Ftp,
+        _ => return Err(unknown()),
+    })
+}
+
 /// `name = value` inside a call.
 fn named_arg(arg: &Expr) -> Option<(&Ident, &Expr)> {
     match peel(arg) {
@@ -409,6 +691,196 @@ mod tests {
             "[]",
             Err(&["`key` must hold at least one step; remove it for a check that only connects"]),
         );
+    }
+
+    #[test]
+    fn recipes() {
+        let redis = |password_env: Option<&str>, username: Option<&str>| Recipe::Redis {
+            password_env: password_env.map(str::to_owned),
+            username: username.map(str::to_owned),
+        };
+        check(recipe, "redis()", Ok(redis(None, None)));
+        check(recipe, "redis", Ok(redis(None, None)));
+        check(
+            recipe,
+            r#"redis(password_env = "REDIS_PASSWORD", username = "monitor")"#,
+            Ok(redis(Some("REDIS_PASSWORD"), Some("monitor"))),
+        );
+        check(
+            recipe,
+            "postgres",
+            Ok(Recipe::Postgres {
+                user: "monitor".into(),
+                database: None,
+            }),
+        );
+        check(
+            recipe,
+            r#"postgres(database = "app", user = "probe")"#,
+            Ok(Recipe::Postgres {
+                user: "probe".into(),
+                database: Some("app".into()),
+            }),
+        );
+        check(
+            recipe,
+            "smtp()",
+            Ok(Recipe::Smtp {
+                helo: "monitor.invalid".into(),
+            }),
+        );
+        check(
+            recipe,
+            r#"smtp(helo = "probe.example.com")"#,
+            Ok(Recipe::Smtp {
+                helo: "probe.example.com".into(),
+            }),
+        );
+        for (text, expected) in [
+            ("mysql()", Recipe::Mysql),
+            ("mongodb", Recipe::Mongodb),
+            ("imap()", Recipe::Imap),
+            ("pop3()", Recipe::Pop3),
+            ("memcached()", Recipe::Memcached),
+            ("ssh", Recipe::Ssh),
+            ("(ftp())", Recipe::Ftp),
+        ] {
+            check(recipe, text, Ok(expected));
+        }
+        check(
+            recipe,
+            "reddis()",
+            Err(&[
+                "unknown recipe `reddis`; did you mean `redis`? recipes: postgres, mysql, mongodb, smtp, imap, pop3, redis, memcached, ssh, ftp",
+            ]),
+        );
+        check(
+            recipe,
+            "telnet",
+            Err(&[
+                "unknown recipe `telnet`; recipes: postgres, mysql, mongodb, smtp, imap, pop3, redis, memcached, ssh, ftp",
+            ]),
+        );
+        check(
+            recipe,
+            r#"redis(pasword_env = "X", username = "a b", password_env = "1X")"#,
+            Err(&[
+                "unknown argument `pasword_env`; did you mean `password_env`? `redis` takes password_env, username",
+                "invalid `username`: `a b` must be 1 to 63 characters without spaces or line breaks",
+                "`1X` is not an environment variable name: use letters, digits and `_`, not starting with a digit",
+            ]),
+        );
+        check(
+            recipe,
+            r#"redis(username = "monitor")"#,
+            Err(&[
+                "`username` needs `password_env`: Redis AUTH takes a user with a password, as in `redis(password_env = \"REDIS_PASSWORD\", username = \"monitor\")`",
+            ]),
+        );
+        check(
+            recipe,
+            r#"redis(password_env = "A-B", password_env = "C")"#,
+            Err(&[
+                "`A-B` is not an environment variable name: use letters, digits and `_`, not starting with a digit",
+                "duplicate argument `password_env` in `redis(...)`",
+            ]),
+        );
+        check(
+            recipe,
+            r#"postgres(user = "", database = "a
+b", db = "x", "y")"#,
+            Err(&[
+                "invalid `user`: `` must be 1 to 63 characters without NUL or line breaks",
+                "invalid `database`: `a\\nb` must be 1 to 63 characters without NUL or line breaks",
+                "unknown argument `db`; `postgres` takes user, database",
+                "expected `name = value`, such as `user = \"...\"`, in `postgres(...)`",
+            ]),
+        );
+        check(
+            recipe,
+            r#"smtp(helo = "bad host!")"#,
+            Err(&[
+                "invalid `helo`: `bad host!` is not a valid host: it contains ` `; use a DNS name (letters, digits, `-`, `_`, dots), an IPv4 address or an IPv6 address without brackets",
+            ]),
+        );
+        check(
+            recipe,
+            r#"mysql(user = "root")"#,
+            Err(&["unknown argument `user`; `mysql` takes no arguments"]),
+        );
+        check(
+            recipe,
+            "ssh(22)",
+            Err(&["`ssh` takes no arguments; write `ssh()`"]),
+        );
+        check(
+            recipe,
+            "\"redis\"",
+            Err(&[
+                "expected a recipe for `key`, found a string; write a call such as `redis()` or `postgres(user = \"monitor\")`; recipes: postgres, mysql, mongodb, smtp, imap, pop3, redis, memcached, ssh, ftp",
+            ]),
+        );
+        check(
+            recipe,
+            "a::redis()",
+            Err(&[
+                "expected a recipe name; recipes: postgres, mysql, mongodb, smtp, imap, pop3, redis, memcached, ssh, ftp",
+            ]),
+        );
+    }
+
+    /// The recipes, their defaults, STARTTLS protocols and direct TLS are those of
+    /// `monitor_core`.
+    #[test]
+    fn recipes_match_monitor_core() {
+        use monitor_core::Recipe as Core;
+        let core = [
+            Core::postgres(),
+            Core::Mysql,
+            Core::Mongodb,
+            Core::smtp(),
+            Core::Imap,
+            Core::Pop3,
+            Core::redis(),
+            Core::Memcached,
+            Core::Ssh,
+            Core::Ftp,
+        ];
+        assert_eq!(RECIPES, monitor_core::recipes::RECIPES);
+        for (name, core) in RECIPES.iter().zip(&core) {
+            // An exhaustive match: a new variant in `monitor_core` must be added here.
+            let ours = match core {
+                Core::Postgres { user, database } => Recipe::Postgres {
+                    user: user.clone(),
+                    database: database.clone(),
+                },
+                Core::Mysql => Recipe::Mysql,
+                Core::Mongodb => Recipe::Mongodb,
+                Core::Smtp { helo } => Recipe::Smtp { helo: helo.clone() },
+                Core::Imap => Recipe::Imap,
+                Core::Pop3 => Recipe::Pop3,
+                Core::Redis {
+                    password_env,
+                    username,
+                } => Recipe::Redis {
+                    password_env: password_env.clone(),
+                    username: username.clone(),
+                },
+                Core::Memcached => Recipe::Memcached,
+                Core::Ssh => Recipe::Ssh,
+                Core::Ftp => Recipe::Ftp,
+            };
+            let input = format!("{name}()");
+            let e: Expr = syn::parse_str(&input).unwrap_or_else(|why| panic!("{why}"));
+            assert_eq!(recipe(&e, "recipe").ok().as_ref(), Some(&ours), "{name}");
+            assert_eq!(ours.name(), core.name());
+            assert_eq!(
+                ours.starttls().map(|c| c.text),
+                core.starttls().map(|p| p.openssl_name()),
+                "{name}"
+            );
+            assert_eq!(ours.allows_direct_tls(), core.allows_direct_tls(), "{name}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use syn::Ident;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
-use crate::calls::{self, Retry, Step};
+use crate::calls::{self, Recipe, Retry, Step};
 use crate::parse::{Entry, Errors, closest, did_you_mean};
 use crate::value::{self, Choice};
 
@@ -56,6 +56,8 @@ pub(crate) struct Config {
     pub host: Option<Given<(String, Option<IpAddr>)>>,
     pub port: Option<Given<u16>>,
     pub ip_family: Option<Given<&'static Choice>>,
+    pub proxy_protocol: Option<Given<&'static Choice>>,
+    pub recipe: Option<Given<Recipe>>,
     pub send: Option<Given<String>>,
     pub expect: Option<Given<String>>,
     pub expect_regex: Option<Given<String>>,
@@ -129,6 +131,8 @@ const KEYS: &[Key] = keys! {
     host: value::host,
     port: port,
     ip_family: |e, k| value::choice(e, k, value::IP_FAMILIES),
+    proxy_protocol: |e, k| value::choice(e, k, value::PROXY_PROTOCOLS),
+    recipe: calls::recipe,
     send: value::escaped,
     expect: value::escaped,
     expect_regex: value::regex,
@@ -304,9 +308,28 @@ impl Config {
         }
     }
 
-    /// Whether TLS is on: `tls = "direct"` or `starttls`.
+    /// Whether TLS is on: `tls = "direct"`, `tls = "starttls"` or `starttls`.
     pub fn tls_on(&self) -> bool {
-        self.has("starttls") || self.tls.as_ref().is_some_and(|t| t.value.text == "direct")
+        self.has("starttls")
+            || self
+                .tls
+                .as_ref()
+                .is_some_and(|t| matches!(t.value.text, "direct" | "starttls"))
+    }
+
+    /// `tls`, when it is `"starttls"`.
+    fn tls_starttls(&self) -> Option<&Given<&'static Choice>> {
+        self.tls.as_ref().filter(|t| t.value.text == "starttls")
+    }
+
+    /// The STARTTLS protocol: the `starttls` key's, else the recipe's with
+    /// `tls = "starttls"`.
+    pub fn starttls_protocol(&self) -> Option<&'static Choice> {
+        match (&self.starttls, self.tls_starttls(), &self.recipe) {
+            (Some(protocol), _, _) => Some(protocol.value),
+            (None, Some(_), Some(recipe)) => recipe.value.starttls(),
+            _ => None,
+        }
     }
 
     /// The rules of `#[tcp_monitor]` that span several keys; `attribute` is where to
@@ -321,6 +344,7 @@ impl Config {
         self.check_dialog(errors);
         self.check_limits(errors);
         self.check_tls(errors);
+        self.check_recipe(errors);
         self.check_expiry(errors);
     }
 
@@ -456,6 +480,23 @@ impl Config {
                 ),
             );
         }
+        if let Some(tls) = self.tls_starttls()
+            && !self.has("starttls")
+            && !self.has("recipe")
+            && !self.misspelled.contains(&"recipe")
+        {
+            errors.at(
+                tls.span,
+                format!(
+                    "`tls = \"starttls\"` takes its protocol from `recipe`, and there is none; name the protocol with `starttls = \"...\"` instead (one of {}), or add a recipe such as `recipe = smtp()`",
+                    value::STARTTLS
+                        .iter()
+                        .map(|c| c.text)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
         if self.has("ca_file")
             && self.has("ca_pem")
             && let Some(key) = self.later("ca_file", "ca_pem")
@@ -487,6 +528,64 @@ impl Config {
                     );
                 }
             }
+        }
+    }
+
+    /// The recipe against the TLS keys: STARTTLS only in the recipe's own protocol, and
+    /// direct TLS only for a protocol that runs over TLS.
+    fn check_recipe(&self, errors: &mut Errors) {
+        let Some(recipe) = &self.recipe else {
+            return;
+        };
+        let recipe = &recipe.value;
+        let name = recipe.name();
+        match (recipe.starttls(), self.tls_starttls(), &self.starttls) {
+            (None, Some(tls), _) => {
+                let instead = if recipe.allows_direct_tls() {
+                    "use `tls = \"direct\"` or drop `tls`"
+                } else {
+                    "drop `tls`"
+                };
+                errors.at(
+                    tls.span,
+                    format!(
+                        "`tls = \"starttls\"` is not possible with recipe `{name}`: the protocol has no STARTTLS; {instead}"
+                    ),
+                );
+            }
+            (None, None, Some(protocol)) => {
+                let instead = if recipe.allows_direct_tls() {
+                    "use `tls = \"direct\"` instead, or drop `starttls`"
+                } else {
+                    "drop `starttls`"
+                };
+                errors.at(
+                    protocol.span,
+                    format!(
+                        "`starttls = \"{}\"` is not possible with recipe `{name}`: the protocol has no STARTTLS; {instead}",
+                        protocol.value.text
+                    ),
+                );
+            }
+            (Some(own), _, Some(protocol)) if protocol.value != own => errors.at(
+                protocol.span,
+                format!(
+                    "`starttls = \"{}\"` does not match recipe `{name}`; use `starttls = \"{}\"`, or `tls = \"starttls\"` for the recipe's own",
+                    protocol.value.text, own.text
+                ),
+            ),
+            _ => {}
+        }
+        if let Some(tls) = &self.tls
+            && tls.value.text == "direct"
+            && !recipe.allows_direct_tls()
+        {
+            errors.at(
+                tls.span,
+                format!(
+                    "`tls = \"direct\"` is not possible with recipe `{name}`: the protocol never runs over TLS; use `tls = \"none\"` or drop `tls`"
+                ),
+            );
         }
     }
 
@@ -582,9 +681,9 @@ mod tests {
             r#"host = "a", hots = "b", port = 1, port = 2, type = 3"#,
             given,
             Err(&[
-                "unknown key `hots`; did you mean `host`? valid keys: id, name, description, tags, group, host, port, ip_family, send, expect, expect_regex, dialog, connect_timeout, read_timeout, timeout, max_response_bytes, degraded, max, should_fail, frequency, locations, private_locations, alert_channels, activated, muted, run_parallel, test_only, retry, tls, starttls, server_name, ca_file, ca_pem, client_cert_file, client_key_file, min_tls, alpn, allow_invalid, expiry_warn_days, expiry_fail_days, legacy_probe",
+                "unknown key `hots`; did you mean `host`? valid keys: id, name, description, tags, group, host, port, ip_family, proxy_protocol, recipe, send, expect, expect_regex, dialog, connect_timeout, read_timeout, timeout, max_response_bytes, degraded, max, should_fail, frequency, locations, private_locations, alert_channels, activated, muted, run_parallel, test_only, retry, tls, starttls, server_name, ca_file, ca_pem, client_cert_file, client_key_file, min_tls, alpn, allow_invalid, expiry_warn_days, expiry_fail_days, legacy_probe",
                 "duplicate key `port`; each key may be given once",
-                "unknown key `type`; valid keys: id, name, description, tags, group, host, port, ip_family, send, expect, expect_regex, dialog, connect_timeout, read_timeout, timeout, max_response_bytes, degraded, max, should_fail, frequency, locations, private_locations, alert_channels, activated, muted, run_parallel, test_only, retry, tls, starttls, server_name, ca_file, ca_pem, client_cert_file, client_key_file, min_tls, alpn, allow_invalid, expiry_warn_days, expiry_fail_days, legacy_probe",
+                "unknown key `type`; valid keys: id, name, description, tags, group, host, port, ip_family, proxy_protocol, recipe, send, expect, expect_regex, dialog, connect_timeout, read_timeout, timeout, max_response_bytes, degraded, max, should_fail, frequency, locations, private_locations, alert_channels, activated, muted, run_parallel, test_only, retry, tls, starttls, server_name, ca_file, ca_pem, client_cert_file, client_key_file, min_tls, alpn, allow_invalid, expiry_warn_days, expiry_fail_days, legacy_probe",
             ]),
         );
         check(
@@ -600,7 +699,7 @@ mod tests {
             r#"hots = "a", port = 1"#,
             given,
             Err(&[
-                "unknown key `hots`; did you mean `host`? valid keys: id, name, description, tags, group, host, port, ip_family, send, expect, expect_regex, dialog, connect_timeout, read_timeout, timeout, max_response_bytes, degraded, max, should_fail, frequency, locations, private_locations, alert_channels, activated, muted, run_parallel, test_only, retry, tls, starttls, server_name, ca_file, ca_pem, client_cert_file, client_key_file, min_tls, alpn, allow_invalid, expiry_warn_days, expiry_fail_days, legacy_probe",
+                "unknown key `hots`; did you mean `host`? valid keys: id, name, description, tags, group, host, port, ip_family, proxy_protocol, recipe, send, expect, expect_regex, dialog, connect_timeout, read_timeout, timeout, max_response_bytes, degraded, max, should_fail, frequency, locations, private_locations, alert_channels, activated, muted, run_parallel, test_only, retry, tls, starttls, server_name, ca_file, ca_pem, client_cert_file, client_key_file, min_tls, alpn, allow_invalid, expiry_warn_days, expiry_fail_days, legacy_probe",
             ]),
         );
         // A rejected value does not feed the rules across keys.
@@ -683,6 +782,34 @@ mod tests {
                 r#"tls = "direct", expiry_warn_days = 5, expiry_fail_days = 6"#,
                 "`expiry_fail_days` is 6 but must not be above `expiry_warn_days` (5)",
             ),
+            (
+                r#"tls = "starttls""#,
+                "`tls = \"starttls\"` takes its protocol from `recipe`, and there is none; name the protocol with `starttls = \"...\"` instead (one of smtp, imap, pop3, ftp, postgres, mysql, ldap), or add a recipe such as `recipe = smtp()`",
+            ),
+            (
+                r#"recipe = redis(), tls = "starttls""#,
+                "`tls = \"starttls\"` is not possible with recipe `redis`: the protocol has no STARTTLS; use `tls = \"direct\"` or drop `tls`",
+            ),
+            (
+                r#"recipe = ssh, tls = "starttls""#,
+                "`tls = \"starttls\"` is not possible with recipe `ssh`: the protocol has no STARTTLS; drop `tls`",
+            ),
+            (
+                r#"starttls = "smtp", recipe = memcached"#,
+                "`starttls = \"smtp\"` is not possible with recipe `memcached`: the protocol has no STARTTLS; use `tls = \"direct\"` instead, or drop `starttls`",
+            ),
+            (
+                r#"recipe = smtp(), starttls = "imap""#,
+                "`starttls = \"imap\"` does not match recipe `smtp`; use `starttls = \"smtp\"`, or `tls = \"starttls\"` for the recipe's own",
+            ),
+            (
+                r#"recipe = ssh(), tls = "direct""#,
+                "`tls = \"direct\"` is not possible with recipe `ssh`: the protocol never runs over TLS; use `tls = \"none\"` or drop `tls`",
+            ),
+            (
+                r#"recipe = smtp(), tls = "starttls", starttls = "smtp""#,
+                "`tls = \"starttls\"` conflicts with `starttls = \"smtp\"`; `starttls` alone turns TLS on after the plain-text upgrade, so drop `tls`",
+            ),
         ] {
             if input.starts_with("host") {
                 check(
@@ -703,9 +830,35 @@ mod tests {
             r#"starttls = "smtp", alpn = ["smtp"], expiry_warn_days = 5, expiry_fail_days = 5"#,
             r#"tls = "direct", client_cert_file = "c", client_key_file = "k", ca_pem = "x""#,
             r#"send = "PING\r\n", expect = "+PONG", expect_regex = "^\\+""#,
+            r#"recipe = smtp(), tls = "starttls", alpn = ["smtp"]"#,
+            r#"recipe = postgres(user = "probe"), starttls = "postgres""#,
+            r#"recipe = redis, tls = "direct", proxy_protocol = "v2""#,
+            r#"recipe = ssh(), tls = "none", proxy_protocol = "v1""#,
         ] {
             check(&format!("{TARGET}, {input}"), ok, Ok(()));
         }
+        // A rejected recipe or a misspelled `recipe` key is not also missing.
+        for input in [
+            r#"recipe = reddis(), tls = "starttls""#,
+            r#"recipie = smtp(), tls = "starttls""#,
+        ] {
+            let entries =
+                syn::parse::Parser::parse_str(crate::parse::entries, &format!("{TARGET}, {input}"));
+            let Ok(entries) = entries else {
+                panic!("{input}");
+            };
+            let mut errors = Errors::default();
+            let config = Config::read(&entries, Macro::Monitor, &mut errors);
+            config.check_monitor(Span::call_site(), &mut errors);
+            let count = errors.finish().err().map_or(0, |e| e.into_iter().count());
+            assert_eq!(count, 1, "{input}");
+        }
+        // The protocol of `tls = "starttls"` is the recipe's.
+        check(
+            &format!(r#"{TARGET}, recipe = pop3(), tls = "starttls""#),
+            |c| c.starttls_protocol().map(|p| p.variant),
+            Ok(Some("Pop3")),
+        );
     }
 
     #[test]

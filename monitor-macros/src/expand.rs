@@ -7,7 +7,7 @@ use quote::{format_ident, quote};
 use syn::Ident;
 use syn::ext::IdentExt;
 
-use crate::calls::{Retry, Step};
+use crate::calls::{Recipe, Retry, Step};
 use crate::config::Config;
 use crate::item::{Function, name_from_doc};
 use crate::value::Choice;
@@ -26,6 +26,14 @@ fn strings(values: &[String]) -> TokenStream {
 /// `::core::option::Option::Some(...)`.
 fn some(value: TokenStream) -> TokenStream {
     quote!(::core::option::Option::Some(#value))
+}
+
+/// `Some(String::from("..."))` or `None`.
+fn optional_string(value: Option<&str>) -> TokenStream {
+    match value {
+        Some(s) => some(string(s)),
+        None => quote!(::core::option::Option::None),
+    }
 }
 
 /// `::monitor_core::{ty}::{variant}`.
@@ -115,6 +123,37 @@ fn retry(retry: &Retry) -> TokenStream {
                 same_region: #same_region,
             }))
         }
+    }
+}
+
+/// A protocol recipe: `::monitor_core::Recipe::Redis { password_env: ..., username: ... }`.
+fn recipe(recipe: &Recipe) -> TokenStream {
+    let core = quote!(::monitor_core);
+    match recipe {
+        Recipe::Postgres { user, database } => {
+            let user = string(user);
+            let database = optional_string(database.as_deref());
+            quote!(#core::Recipe::Postgres { user: #user, database: #database })
+        }
+        Recipe::Smtp { helo } => {
+            let helo = string(helo);
+            quote!(#core::Recipe::Smtp { helo: #helo })
+        }
+        Recipe::Redis {
+            password_env,
+            username,
+        } => {
+            let password_env = optional_string(password_env.as_deref());
+            let username = optional_string(username.as_deref());
+            quote!(#core::Recipe::Redis { password_env: #password_env, username: #username })
+        }
+        Recipe::Mysql => quote!(#core::Recipe::Mysql),
+        Recipe::Mongodb => quote!(#core::Recipe::Mongodb),
+        Recipe::Imap => quote!(#core::Recipe::Imap),
+        Recipe::Pop3 => quote!(#core::Recipe::Pop3),
+        Recipe::Memcached => quote!(#core::Recipe::Memcached),
+        Recipe::Ssh => quote!(#core::Recipe::Ssh),
+        Recipe::Ftp => quote!(#core::Recipe::Ftp),
     }
 }
 
@@ -216,6 +255,14 @@ pub(crate) fn monitor(
         let family = variant("IpFamily", family.value);
         sets.push(quote!(#m.target.ip_family = #family;));
     }
+    if let Some(version) = &config.proxy_protocol {
+        let version = some(variant("ProxyProtocol", version.value));
+        sets.push(quote!(#m.proxy_protocol = #version;));
+    }
+    if let Some(r) = &config.recipe {
+        let r = some(recipe(&r.value));
+        sets.push(quote!(#m.recipe = #r;));
+    }
 
     let steps: Vec<TokenStream> = match &config.dialog {
         Some(dialog) => dialog.value.iter().map(step).collect(),
@@ -277,8 +324,9 @@ pub(crate) fn monitor(
     }
     sets.extend(shared(config, &m, false)?);
 
-    if let Some(protocol) = &config.starttls {
-        let protocol = some(variant("StartTls", protocol.value));
+    // With `tls = "starttls"` the recipe's protocol, set explicitly.
+    if let Some(protocol) = config.starttls_protocol() {
+        let protocol = some(variant("StartTls", protocol));
         sets.push(quote! {
             #m.tls.mode = ::monitor_core::TlsMode::Starttls;
             #m.tls.starttls = #protocol;

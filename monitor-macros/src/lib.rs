@@ -64,7 +64,8 @@ use parse::Errors;
 /// # Grammar
 ///
 /// `#[tcp_monitor(key = value, ...)]`, each key at most once, in any order. Values are
-/// literals; lists are `[...]` of string literals; `dialog` and `retry` take calls.
+/// literals; lists are `[...]` of string literals; `dialog`, `recipe` and `retry` take
+/// calls.
 ///
 /// ```text
 /// identity   id          = "str"    logical id (letters, digits, - _ . : /); default:
@@ -78,7 +79,15 @@ use parse::Errors;
 /// target     host        = "str"    required: DNS name, IPv4 or IPv6 literal (no brackets)
 ///            port        = int      required: 1 to 65535
 ///            ip_family   = "any" | "ipv4" | "ipv6"   must not clash with a literal host
-/// dialog     send        = "text"   shorthand: a send step, then
+///            proxy_protocol = "v1" | "v2"   send a PROXY protocol header first
+/// dialog     recipe      = postgres(user = "str", database = "str") | mysql() | mongodb()
+///                        | smtp(helo = "host") | imap() | pop3()
+///                        | redis(password_env = "VAR", username = "str") | memcached()
+///                        | ssh() | ftp()
+///                                   the protocol's first words, spoken before the steps;
+///                                   every argument is optional, and a name alone
+///                                   (`recipe = redis`) is the call without arguments
+///            send        = "text"   shorthand: a send step, then
 ///            expect      = "text"   an expect (contains) step, then
 ///            expect_regex = "re"    an expect (regex) step
 ///            dialog      = [step, ...]   the full form; conflicts with the shorthand
@@ -102,6 +111,7 @@ use parse::Errors;
 ///                          max_duration = "duration", same_region = bool)
 ///                  | linear(...) | exponential(...)       same arguments as fixed
 /// tls        tls         = "none" | "direct"
+///                        | "starttls"       STARTTLS in the recipe's protocol
 ///            starttls    = "smtp" | "imap" | "pop3" | "ftp" | "postgres" | "mysql" | "ldap"
 ///            server_name = "host"
 ///            ca_file     = "path"  | ca_pem = "PEM text"
@@ -122,12 +132,21 @@ use parse::Errors;
 ///   at most `max_duration` otherwise); `max_retries` is required, 1 to 10;
 ///   `max_duration` defaults to 600 s and may not be more; `same_region` defaults to
 ///   `true`.
+/// - `recipe`: `postgres` defaults to `user = "monitor"` and `smtp` to
+///   `helo = "monitor.invalid"`; `user` and `database` are 1 to 63 characters without NUL
+///   or line breaks; `helo` is a host name; `password_env` names the environment variable
+///   holding the Redis password (letters, digits and `_`, not starting with a digit),
+///   read where the check runs; `username` (no spaces) needs `password_env`.
 /// - Thresholds: `degraded` ≤ `max` ≤ `timeout`, and `connect_timeout`, `read_timeout` ≤
 ///   `timeout`, with the defaults for keys not given. `max` without `degraded` sets both
 ///   thresholds to `max`. A `timeout` below 5 s lowers `max` (and so `degraded`),
 ///   `connect_timeout` and `read_timeout` to it unless they are given.
-/// - TLS: `tls = "direct"` or `starttls` turns TLS on; `starttls` conflicts with any
-///   `tls`. The other TLS keys have no effect without TLS and are an error then.
+/// - TLS: `tls = "direct"`, `tls = "starttls"` or `starttls` turns TLS on; `starttls`
+///   conflicts with any `tls`. `tls = "starttls"` upgrades in the recipe's protocol, so it
+///   needs a `recipe` that has STARTTLS (`postgres`, `mysql`, `smtp`, `imap`, `pop3`,
+///   `ftp`); `starttls` with a recipe must name that recipe's protocol; `redis`,
+///   `memcached`, `mongodb` and `ssh` have no STARTTLS, and `ssh` no direct TLS either.
+///   The other TLS keys have no effect without TLS and are an error then.
 ///   `ca_file` conflicts with `ca_pem`; `client_cert_file` and `client_key_file` go
 ///   together; `expiry_fail_days` ≤ `expiry_warn_days`.
 ///
@@ -258,6 +277,51 @@ mod tests {
     }
 
     #[test]
+    fn recipes_and_proxy_protocol_expand_to_the_spec() {
+        let function = quote!(
+            fn db(m: TcpMonitor) -> TcpMonitor {
+                m
+            }
+        );
+        let out = squeeze(&monitor(
+            quote!(
+                host = "db",
+                port = 5432,
+                recipe = postgres(database = "app"),
+                tls = "starttls",
+                proxy_protocol = "v2"
+            ),
+            function.clone(),
+        ));
+        for expected in [
+            "m.proxy_protocol=::core::option::Option::Some(::monitor_core::ProxyProtocol::V2);",
+            "m.recipe=::core::option::Option::Some(::monitor_core::Recipe::Postgres{user:::std::string::String::from(\"monitor\"),database:::core::option::Option::Some(::std::string::String::from(\"app\"))});",
+            "m.tls.mode=::monitor_core::TlsMode::Starttls;m.tls.starttls=::core::option::Option::Some(::monitor_core::StartTls::Postgres);",
+        ] {
+            assert!(out.contains(expected), "{expected} not in {out}");
+        }
+        let out = squeeze(&monitor(
+            quote!(
+                host = "cache",
+                port = 6379,
+                recipe = redis(password_env = "PW")
+            ),
+            function.clone(),
+        ));
+        let expected = "m.recipe=::core::option::Option::Some(::monitor_core::Recipe::Redis{password_env:::core::option::Option::Some(::std::string::String::from(\"PW\")),username:::core::option::Option::None});";
+        assert!(out.contains(expected), "{expected} not in {out}");
+        assert!(!out.contains("tls.mode"), "{out}");
+        let out = squeeze(&monitor(
+            quote!(host = "git", port = 22, recipe = ssh),
+            function,
+        ));
+        assert!(
+            out.contains("m.recipe=::core::option::Option::Some(::monitor_core::Recipe::Ssh);"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn errors_keep_the_item_and_register_nothing() {
         let out = squeeze(&monitor(
             quote!(host = "db", port = 0, bogus = 1),
@@ -306,6 +370,9 @@ mod tests {
             "hôst = \"a\", port = 1",
             "host = \"a\", port = 1, send = \"\\\\xé1\", expect_regex = \"\\\\p{Nope}\"",
             "host = \"a\", port = 1, name = concat!(\"a\"), id = \"\"",
+            "host = \"a\", port = 1, recipe = redis(password_env), proxy_protocol = v2",
+            "host = \"a\", port = 1, recipe = [redis()], tls = \"starttls\"",
+            "host = \"a\", port = 1, recipe = redis::x, starttls = \"smtp\"",
         ] {
             let attr: TokenStream2 = attr.parse().unwrap_or_default();
             let out = monitor(attr, function.clone()).to_string();
@@ -326,6 +393,8 @@ mod tests {
             "frequency",
             "retry = fixed(backoff = \"1s\", max_retries = 0)",
             "tags = [\"a\",,]",
+            "recipe = redis()",
+            "proxy_protocol = \"v1\"",
         ] {
             let input: TokenStream2 = input.parse().unwrap_or_default();
             assert!(defaults(input).to_string().contains("compile_error"));

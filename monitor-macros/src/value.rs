@@ -220,8 +220,12 @@ macro_rules! choices {
 
 /// `ip_family`: `IpFamily`.
 pub(crate) const IP_FAMILIES: &[Choice] = choices!["any" => Any, "ipv4" => Ipv4, "ipv6" => Ipv6];
-/// `tls`: `TlsMode` (`starttls` has its own key).
-pub(crate) const TLS_MODES: &[Choice] = choices!["none" => None, "direct" => Direct];
+/// `proxy_protocol`: `ProxyProtocol`.
+pub(crate) const PROXY_PROTOCOLS: &[Choice] = choices!["v1" => V1, "v2" => V2];
+/// `tls`: `TlsMode`. `"starttls"` takes its protocol from the recipe; the `starttls` key
+/// names one and turns STARTTLS on by itself.
+pub(crate) const TLS_MODES: &[Choice] =
+    choices!["none" => None, "direct" => Direct, "starttls" => Starttls];
 /// `starttls`: `StartTls`.
 pub(crate) const STARTTLS: &[Choice] = choices![
     "smtp" => Smtp, "imap" => Imap, "pop3" => Pop3, "ftp" => Ftp,

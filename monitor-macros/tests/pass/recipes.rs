@@ -1,0 +1,190 @@
+//! Recipes and the PROXY protocol: every recipe, with and without arguments, STARTTLS
+//! in the recipe's protocol (named or taken from the recipe), direct TLS and plain.
+#![deny(warnings)]
+#![forbid(unsafe_code)]
+
+use monitor_core::prelude::*;
+use monitor_core::registry::validate_all;
+
+#[tcp_monitor(
+    host = "cache.internal",
+    port = 6379,
+    recipe = redis(password_env = "REDIS_PASSWORD", username = "monitor"),
+    proxy_protocol = "v2"
+)]
+fn cache(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+#[tcp_monitor(host = "cache.internal", port = 6380, recipe = redis)]
+fn cache_open(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+#[tcp_monitor(
+    host = "db.internal",
+    port = 5432,
+    recipe = postgres(user = "probe", database = "app"),
+    tls = "starttls"
+)]
+fn db(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+#[tcp_monitor(host = "db.internal", port = 5433, recipe = postgres())]
+fn db_default(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+#[tcp_monitor(
+    host = "mail.internal",
+    port = 25,
+    recipe = smtp(helo = "probe.example.com"),
+    starttls = "smtp",
+    proxy_protocol = "v1"
+)]
+fn mail(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+#[tcp_monitor(host = "mail.internal", port = 587, recipe = smtp)]
+fn submission(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+#[tcp_monitor(host = "mail.internal", port = 993, recipe = imap(), tls = "direct")]
+fn imaps(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+#[tcp_monitor(host = "mail.internal", port = 110, recipe = pop3, tls = "starttls")]
+fn pop3(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+#[tcp_monitor(host = "db.internal", port = 3306, recipe = mysql())]
+fn mysql(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+#[tcp_monitor(host = "db.internal", port = 27017, recipe = mongodb(), tls = "direct")]
+fn mongodb(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+#[tcp_monitor(host = "cache.internal", port = 11211, recipe = memcached())]
+fn memcached(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+#[tcp_monitor(host = "git.internal", port = 22, recipe = ssh(), tls = "none")]
+fn ssh(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+#[tcp_monitor(host = "files.internal", port = 21, recipe = ftp())]
+fn ftp(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+#[tcp_monitor(host = "web.internal", port = 80)]
+fn plain(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
+fn main() {
+    let valid = validate_all().expect("all valid");
+    let monitor = |id: &str| {
+        valid
+            .iter()
+            .find(|(d, _)| d.monitor.id == id)
+            .unwrap_or_else(|| panic!("{id}"))
+            .0
+            .monitor
+            .clone()
+    };
+    let spec = |id: &str| {
+        let m = monitor(id);
+        (m.recipe, m.proxy_protocol, m.tls.mode, m.tls.starttls)
+    };
+    assert_eq!(
+        spec("cache"),
+        (
+            Some(Recipe::Redis {
+                password_env: Some("REDIS_PASSWORD".into()),
+                username: Some("monitor".into()),
+            }),
+            Some(ProxyProtocol::V2),
+            TlsMode::None,
+            None
+        )
+    );
+    assert_eq!(
+        spec("cache_open"),
+        (Some(Recipe::redis()), None, TlsMode::None, None)
+    );
+    assert_eq!(
+        spec("db"),
+        (
+            Some(Recipe::Postgres {
+                user: "probe".into(),
+                database: Some("app".into()),
+            }),
+            None,
+            TlsMode::Starttls,
+            Some(StartTls::Postgres)
+        )
+    );
+    assert_eq!(
+        spec("db_default"),
+        (Some(Recipe::postgres()), None, TlsMode::None, None)
+    );
+    assert_eq!(
+        spec("mail"),
+        (
+            Some(Recipe::Smtp {
+                helo: "probe.example.com".into()
+            }),
+            Some(ProxyProtocol::V1),
+            TlsMode::Starttls,
+            Some(StartTls::Smtp)
+        )
+    );
+    assert_eq!(
+        spec("submission"),
+        (Some(Recipe::smtp()), None, TlsMode::None, None)
+    );
+    assert_eq!(
+        spec("imaps"),
+        (Some(Recipe::Imap), None, TlsMode::Direct, None)
+    );
+    assert_eq!(
+        spec("pop3"),
+        (
+            Some(Recipe::Pop3),
+            None,
+            TlsMode::Starttls,
+            Some(StartTls::Pop3)
+        )
+    );
+    assert_eq!(spec("mysql").0, Some(Recipe::Mysql));
+    assert_eq!(
+        spec("mongodb"),
+        (Some(Recipe::Mongodb), None, TlsMode::Direct, None)
+    );
+    assert_eq!(spec("memcached").0, Some(Recipe::Memcached));
+    assert_eq!(spec("ssh"), (Some(Recipe::Ssh), None, TlsMode::None, None));
+    assert_eq!(spec("ftp").0, Some(Recipe::Ftp));
+    assert_eq!(spec("plain"), (None, None, TlsMode::None, None));
+
+    // Every recipe of monitor_core is declared above.
+    let mut names: Vec<&str> = valid
+        .iter()
+        .filter_map(|(d, _)| d.monitor.recipe.as_ref().map(Recipe::name))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut all = monitor_core::recipes::RECIPES.to_vec();
+    all.sort_unstable();
+    assert_eq!(names, all);
+}
