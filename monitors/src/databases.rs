@@ -1,13 +1,18 @@
-//! Monitors of the databases: PostgreSQL (TLS through SSLRequest), MySQL (the server's
-//! handshake packet) and MongoDB (an OP_MSG `hello`).
+//! Monitors of the databases, each speaking its protocol's recipe: PostgreSQL (SSLRequest,
+//! TLS, then a startup message), MySQL (the server's handshake packet, parsed) and MongoDB
+//! (an OP_MSG `hello`).
 
 use monitor_core::prelude::*;
 
-/// PostgreSQL accepts TLS.
+/// PostgreSQL serves over TLS.
 ///
-/// Sends PostgreSQL's SSLRequest, upgrades to TLS and checks the certificate of the
-/// primary: chain, name and expiry.
-#[tcp_monitor(host = "db.internal", port = 5432, starttls = "postgres",
+/// Proves the primary accepts TLS and sessions: SSLRequest, TLS checked against the
+/// internal CA (chain, name, expiry), then a startup message as user `monitor`. An
+/// authentication request, or a refusal of this user, proves it serves; starting up,
+/// recovery or no free connections (SQLSTATE 57P0x, 53xxx) fails as service unavailable.
+/// Records `ssl`, `auth_method` and, if trusted, `server_version`.
+#[tcp_monitor(host = "db.internal", port = 5432,
+              recipe = postgres(user = "monitor", database = "postgres"), tls = "starttls",
               ca_file = "/etc/ssl/certs/internal-ca.pem", tags = ["db", "prod"], frequency = "30s")]
 fn postgres(m: TcpMonitor) -> TcpMonitor {
     m.target_from_env("POSTGRES_ADDR")
@@ -15,21 +20,22 @@ fn postgres(m: TcpMonitor) -> TcpMonitor {
 
 /// MySQL greets with a handshake.
 ///
-/// Reads the initial handshake packet (protocol 10) and checks the server version in it.
-#[tcp_monitor(host = "mysql.internal", port = 3306,
-              dialog = [read_bytes(5), expect_regex("[0-9]+\\.[0-9]+\\.[0-9]+")],
-              tags = ["db"])]
+/// Proves MySQL or MariaDB accepts sessions: reads the initial handshake packet
+/// (protocol 10) and records `server_version`, `ssl` (whether the server offers TLS) and
+/// `auth_plugin`; an error packet instead (1040 too many connections, 1129 host blocked)
+/// fails as service unavailable, and anything else as a protocol mismatch.
+#[tcp_monitor(host = "mysql.internal", port = 3306, recipe = mysql, tags = ["db"])]
 fn mysql(m: TcpMonitor) -> TcpMonitor {
     m.target_from_env("MYSQL_ADDR")
 }
 
 /// MongoDB answers hello.
 ///
-/// Sends an OP_MSG `hello` to the admin database and expects `ok: 1.0` in the reply.
-#[tcp_monitor(host = "mongo.internal", port = 27017,
-              dialog = [send_hex("34000000 01000000 00000000 dd070000 00000000 00 1f000000 10 68656c6c6f00 01000000 02 246462 00 06000000 61646d696e00 00"),
-                        expect("\\x01ok\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\xf0?")],
-              tags = ["db"])]
+/// Proves MongoDB (3.6 or later) serves: sends an OP_MSG `hello` to the admin database,
+/// requires `ok: 1` and records the wire versions (`max_wire_version`, `server_release`)
+/// and the node's `role` (standalone, primary, secondary, mongos); `ok: 0` (a node shutting
+/// down or recovering) fails as service unavailable.
+#[tcp_monitor(host = "mongo.internal", port = 27017, recipe = mongodb, tags = ["db"])]
 fn mongodb(m: TcpMonitor) -> TcpMonitor {
     m.target_from_env("MONGODB_ADDR")
 }
@@ -37,60 +43,194 @@ fn mongodb(m: TcpMonitor) -> TcpMonitor {
 #[cfg(test)]
 mod tests {
     use monitor_core::prelude::*;
-    use monitor_core::testing::{Script, ScriptedServer, TestPki, TlsServer, check, declared};
+    use monitor_core::recipes;
+    use monitor_core::testing::{
+        Script, ScriptedServer, TestPki, TlsServer, check, check_declared, declared,
+    };
 
-    #[tokio::test]
-    async fn postgres_upgrades_to_tls() {
-        let pki = TestPki::new().unwrap();
+    /// PostgreSQL's SSLRequest: length 8, code 80877103.
+    const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f];
+
+    /// A PostgreSQL backend message.
+    fn pg(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![kind];
+        out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// A PostgreSQL server behind TLS that answers the monitor's startup message with
+    /// `answer`.
+    async fn postgres_server(pki: &TestPki, answer: Vec<u8>) -> ScriptedServer {
         let leaf = pki.leaf_for(&["db.internal"], 200).unwrap();
-        let server = ScriptedServer::start_tls(
-            Script::new(),
+        ScriptedServer::start_tls(
+            Script::new()
+                .expect(recipes::postgres_startup("monitor", "postgres"))
+                .send(answer),
             TlsServer::after(
-                Script::new()
-                    .expect([0u8, 0, 0, 8, 4, 0xd2, 0x16, 0x2f])
-                    .send("S"),
+                Script::new().expect(SSL_REQUEST).send("S"),
                 leaf.server_config(true).unwrap(),
             ),
         )
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    async fn check_postgres(pki: &TestPki, server: &ScriptedServer) -> CheckResult {
         let spec = declared("databases::postgres")
             .pointed_at(server.addr())
             .tls_with(|t| t.ca = Some(PemSource::Pem(pki.root_pem())));
-        let r = check(spec).await;
+        check(spec).await
+    }
+
+    #[tokio::test]
+    async fn postgres_upgrades_to_tls_and_answers_the_startup() {
+        let pki = TestPki::new().unwrap();
+        // SCRAM requested: the server serves; the monitor has no password to go further.
+        let scram = pg(b'R', b"\0\0\0\x0aSCRAM-SHA-256\0\0");
+        let server = postgres_server(&pki, scram).await;
+        let r = check_postgres(&pki, &server).await;
         assert_eq!(r.status, Status::Passed, "{}", r.to_json());
         assert!(r.tls.unwrap().verified);
+        assert_eq!(r.facts["ssl"], "yes");
+        assert_eq!(r.facts["auth_method"], "scram-sha-256");
+
+        // Trusted: the server says its version before it is ready for queries.
+        let mut trusted = pg(b'R', &0u32.to_be_bytes());
+        trusted.extend(pg(b'S', b"server_version\x0016.4 (Debian 16.4-1)\0"));
+        trusted.extend(pg(b'Z', b"I"));
+        let server = postgres_server(&pki, trusted).await;
+        let r = check_postgres(&pki, &server).await;
+        assert_eq!(r.status, Status::Passed, "{}", r.to_json());
+        assert_eq!(r.facts["server_version"], "16.4 (Debian 16.4-1)");
+    }
+
+    #[tokio::test]
+    async fn postgres_starting_up_is_unavailable() {
+        let pki = TestPki::new().unwrap();
+        let starting = pg(
+            b'E',
+            b"SFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0\0",
+        );
+        let server = postgres_server(&pki, starting).await;
+        let r = check_postgres(&pki, &server).await;
+        assert_eq!(r.status, Status::Failed, "{}", r.to_json());
+        assert_eq!(r.error.unwrap().kind, ErrorKind::ServiceUnavailable);
+        assert_eq!(
+            r.facts["server_error"],
+            "FATAL 57P03: the database system is starting up"
+        );
+    }
+
+    /// A MySQL 8.0 handshake packet (protocol 10), header included.
+    fn mysql_handshake() -> Vec<u8> {
+        let mut p = vec![10];
+        p.extend_from_slice(b"8.0.36\0");
+        p.extend_from_slice(&7u32.to_le_bytes()); // connection id
+        p.extend_from_slice(b"abcdefgh\0"); // auth-plugin-data part 1, filler
+        p.extend_from_slice(&0xffffu16.to_le_bytes()); // lower capabilities, CLIENT_SSL set
+        p.push(255); // character set
+        p.extend_from_slice(&2u16.to_le_bytes()); // status
+        p.extend_from_slice(&0xdfffu16.to_le_bytes()); // upper capabilities, plugin auth
+        p.push(21); // auth-plugin-data length
+        p.extend_from_slice(&[0; 10]); // reserved
+        p.extend_from_slice(b"ijklmnopqrst\0"); // auth-plugin-data part 2
+        p.extend_from_slice(b"caching_sha2_password\0");
+        let mut packet = (p.len() as u32).to_le_bytes()[..3].to_vec();
+        packet.push(0); // sequence id
+        packet.extend(p);
+        packet
     }
 
     #[tokio::test]
     async fn mysql_handshake_shows_its_version() {
-        let mut payload = vec![10u8];
-        payload.extend_from_slice(b"8.0.36\0");
-        payload.extend_from_slice(&[0; 20]);
-        let mut packet = vec![payload.len() as u8, 0, 0, 0];
-        packet.extend_from_slice(&payload);
-        let server = ScriptedServer::start(Script::new().send(packet))
+        let server = ScriptedServer::start(Script::new().send(mysql_handshake()))
             .await
             .unwrap();
-        let r = monitor_core::testing::check_declared("databases::mysql", server.addr()).await;
+        let r = check_declared("databases::mysql", server.addr()).await;
         assert_eq!(r.status, Status::Passed, "{}", r.to_json());
-        assert!(r.response_excerpt.contains("8.0.36"));
+        assert_eq!(r.facts["server_version"], "8.0.36");
+        assert_eq!(r.facts["ssl"], "yes");
+        assert_eq!(r.facts["auth_plugin"], "caching_sha2_password");
     }
 
     #[tokio::test]
-    async fn mongodb_hello_ok() {
-        let mut reply = vec![0u8; 21];
-        reply.extend_from_slice(b"\x01ok\x00\x00\x00\x00\x00\x00\x00\xf0?\x00");
-        let server = ScriptedServer::start(Script::new().expect("hello").send(reply))
+    async fn mysql_too_many_connections_is_unavailable() {
+        let mut error = vec![0xff];
+        error.extend_from_slice(&1040u16.to_le_bytes());
+        error.extend_from_slice(b"#08004Too many connections");
+        let mut packet = vec![error.len() as u8, 0, 0, 0];
+        packet.extend(error);
+        let server = ScriptedServer::start(Script::new().send(packet).close())
             .await
             .unwrap();
-        let r = monitor_core::testing::check_declared("databases::mongodb", server.addr()).await;
+        let r = check_declared("databases::mysql", server.addr()).await;
+        assert_eq!(r.facts["server_error"], "error 1040: Too many connections");
+        let error = r.error.unwrap();
+        assert_eq!(error.kind, ErrorKind::ServiceUnavailable);
+        assert!(error.hints[0].contains("max_connections"), "{error:?}");
+        // Another service on the port is a protocol mismatch.
+        let http = ScriptedServer::start(
+            Script::new()
+                .send("HTTP/1.1 400 Bad Request\r\n\r\n")
+                .close(),
+        )
+        .await
+        .unwrap();
+        let r = check_declared("databases::mysql", http.addr()).await;
+        assert_eq!(r.error.unwrap().kind, ErrorKind::ProtocolMismatch);
+    }
+
+    /// The documented OP_MSG `hello`: header (length 52, requestID 1, responseTo 0, opCode
+    /// 2013), flagBits 0, and a kind-0 section holding `{hello: 1, $db: "admin"}`.
+    const MONGODB_HELLO: &str = "340000000100000000000000dd07000000000000001f0000001068656c6c6f000100000002246462000600000061646d696e0000";
+
+    /// A MongoDB 7.0 standalone's reply to `hello`: isWritablePrimary, topologyVersion,
+    /// the size limits, localTime, minWireVersion 0, maxWireVersion 21, readOnly, ok 1.0.
+    const MONGODB_REPLY: &str = "390100005d00000001000000dd0700000000000000240100000869735772697461626c655072696d617279000103746f706f6c6f677956657273696f6e002d0000000770726f636573734964006563a1b2c3d4e5f60123456712636f756e74657200000000000000000000106d617842736f6e4f626a65637453697a650000000001106d61784d65737361676553697a65427974657300006cdc02106d61785772697465426174636853697a6500a0860100096c6f63616c54696d6500009c5cbb9a010000106c6f676963616c53657373696f6e54696d656f75744d696e75746573001e00000010636f6e6e656374696f6e49640007000000106d696e5769726556657273696f6e0000000000106d61785769726556657273696f6e001500000008726561644f6e6c790000016f6b00000000000000f03f00";
+
+    /// A node shutting down: ok 0, errmsg "node is recovering", code 11600.
+    const MONGODB_RECOVERING: &str = "730000005e00000001000000dd07000000000000005e000000016f6b000000000000000000026572726d736700130000006e6f6465206973207265636f766572696e670010636f646500502d000002636f64654e616d650016000000496e746572727570746564417453687574646f776e0000";
+
+    fn unhex(s: &str) -> Vec<u8> {
+        monitor_core::escape::from_hex(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn mongodb_hello_reports_the_release_and_role() {
+        let server = ScriptedServer::start(
+            Script::new()
+                .expect(unhex(MONGODB_HELLO))
+                .send(unhex(MONGODB_REPLY)),
+        )
+        .await
+        .unwrap();
+        let r = check_declared("databases::mongodb", server.addr()).await;
         assert_eq!(r.status, Status::Passed, "{}", r.to_json());
-        // A server answering without ok: 1 fails with the bytes it sent.
-        let wrong = ScriptedServer::start(Script::new().expect("hello").send("nope").close())
+        assert_eq!(r.facts["max_wire_version"], "21");
+        assert_eq!(r.facts["server_release"], "7.0");
+        assert_eq!(r.facts["role"], "standalone");
+    }
+
+    #[tokio::test]
+    async fn mongodb_failures_name_the_cause() {
+        // ok: 0 from a node shutting down.
+        let recovering = ScriptedServer::start(
+            Script::new()
+                .expect(unhex(MONGODB_HELLO))
+                .send(unhex(MONGODB_RECOVERING)),
+        )
+        .await
+        .unwrap();
+        let r = check_declared("databases::mongodb", recovering.addr()).await;
+        let error = r.error.unwrap();
+        assert_eq!(error.kind, ErrorKind::ServiceUnavailable);
+        assert!(error.message.contains("node is recovering"), "{error:?}");
+        // A server closing after the hello does not speak OP_MSG.
+        let closed = ScriptedServer::start(Script::new().expect("hello").close())
             .await
             .unwrap();
-        let r = monitor_core::testing::check_declared("databases::mongodb", wrong.addr()).await;
-        assert_eq!(r.error.unwrap().kind, ErrorKind::ClosedEarly);
+        let r = check_declared("databases::mongodb", closed.addr()).await;
+        assert_eq!(r.error.unwrap().kind, ErrorKind::ProtocolMismatch);
     }
 }

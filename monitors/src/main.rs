@@ -31,11 +31,32 @@ mod tests {
 
     #[test]
     fn every_kind_of_service_has_a_monitor() {
-        let ids: Vec<String> = monitor_core::registry::monitors()
+        let monitors: Vec<_> = monitor_core::registry::monitors()
             .unwrap()
             .into_iter()
-            .map(|d| d.monitor.id)
+            .map(|d| d.monitor)
             .collect();
-        assert_eq!(ids.len(), 12, "{ids:?}");
+        let ids: Vec<&str> = monitors.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids.len(), 13, "{ids:?}");
+        // Every protocol recipe is shown by one monitor.
+        let mut recipes: Vec<&str> = monitors
+            .iter()
+            .filter_map(|m| m.recipe.as_ref().map(monitor_core::Recipe::name))
+            .collect();
+        recipes.sort_unstable();
+        recipes.dedup();
+        let mut all = monitor_core::recipes::RECIPES.to_vec();
+        all.sort_unstable();
+        assert_eq!(recipes, all, "{ids:?}");
+        // The custom protocol and the load balancer speak no recipe; a backend behind the
+        // balancer takes a PROXY v2 header.
+        let bare: Vec<&str> = monitors
+            .iter()
+            .filter(|m| m.recipe.is_none())
+            .map(|m| m.id.as_str())
+            .collect();
+        assert_eq!(bare, ["edge::load_balancer", "ledger-protocol"]);
+        assert!(monitors.iter().any(|m| m.id == "edge::imap_backend"
+            && m.proxy_protocol == Some(monitor_core::ProxyProtocol::V2)));
     }
 }

@@ -1,11 +1,18 @@
-//! Monitors of the internal services: Redis, Memcached, SSH, FTP and a custom line
-//! protocol.
+//! Monitors of the internal services: Redis, Memcached, SSH and FTP speaking their
+//! protocols' recipes, and a custom line protocol spelled out step by step.
 
 use monitor_core::prelude::*;
 
-/// Redis cache answers PING.
+/// Redis cache is the primary and answers fast.
+///
+/// The recipe sends AUTH with the password in `REDIS_PASSWORD` (read where the check runs,
+/// never bundled), requires `+PONG` and records `server_version` from INFO. The steps
+/// extend it: INFO replication must say `role:master`, so a node left a replica by a
+/// failover fails. A refused password fails as authentication, a loading dataset as
+/// unavailable; degraded over 200 ms, failed over 500 ms.
 #[tcp_monitor(host = "cache.internal", port = 6379, frequency = "30s",
-              send = "PING\r\n", expect = "+PONG",
+              recipe = redis(password_env = "REDIS_PASSWORD"),
+              send = "*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n", expect = "role:master",
               degraded = "200ms", max = "1s", read_timeout = "1s", timeout = "2s",
               tags = ["cache", "prod"])]
 fn redis(m: TcpMonitor) -> TcpMonitor {
@@ -14,28 +21,40 @@ fn redis(m: TcpMonitor) -> TcpMonitor {
 }
 
 /// Memcached reports its version.
-#[tcp_monitor(host = "memcached.internal", port = 11211, send = "version\r\n",
-              expect_regex = "^VERSION [0-9]+\\.[0-9]+", tags = ["cache"])]
+///
+/// Proves memcached serves: `version` must be answered by `VERSION x.y.z`, recorded as
+/// `server_version`; `SERVER_ERROR` fails as service unavailable.
+#[tcp_monitor(host = "memcached.internal", port = 11211, recipe = memcached, tags = ["cache"])]
 fn memcached(m: TcpMonitor) -> TcpMonitor {
     m.target_from_env("MEMCACHED_ADDR")
 }
 
-/// SSH bastion shows an SSH-2.0 banner.
-#[tcp_monitor(host = "bastion.example.com", port = 22, expect_regex = "^SSH-2\\.0-",
+/// SSH bastion identifies as SSH 2.
+///
+/// Proves the bastion's SSH server accepts connections: reads its identification line
+/// and records `protocol_version`, `software` and `comments`; a server of protocol 1 only,
+/// or one that turns the connection away before identifying (MaxStartups), fails as
+/// service unavailable.
+#[tcp_monitor(host = "bastion.example.com", port = 22, recipe = ssh,
               tags = ["ssh"], frequency = "5m")]
 fn ssh(m: TcpMonitor) -> TcpMonitor {
     m.target_from_env("SSH_ADDR")
 }
 
 /// FTP server greets.
-#[tcp_monitor(host = "ftp.example.com", port = 21, expect = "220", tags = ["ftp"])]
+///
+/// Proves the FTP server accepts sessions: requires the 220 greeting (multi-line ones
+/// included), records it as `banner` and says QUIT; 421 or 120 (busy, starting) fails as
+/// service unavailable.
+#[tcp_monitor(host = "ftp.example.com", port = 21, recipe = ftp, tags = ["ftp"])]
 fn ftp(m: TcpMonitor) -> TcpMonitor {
     m
 }
 
 /// Ledger service speaks its line protocol.
 ///
-/// A custom TCP protocol: HELLO, then STATUS must report `ready`, then BYE.
+/// A custom TCP protocol, with no recipe: HELLO, then STATUS must report `ready`, then
+/// BYE and the server closes. Proves the ledger accepts clients and is ready to post.
 #[tcp_monitor(id = "ledger-protocol", host = "ledger.internal", port = 7400,
               dialog = [expect("LEDGER/1"), send("HELLO monitor\n"), expect("OK\n"),
                         send("STATUS\n"), read_until("\n"), send("BYE\n"), read_close()],
@@ -46,25 +65,97 @@ fn ledger(m: TcpMonitor) -> TcpMonitor {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use monitor_core::prelude::*;
-    use monitor_core::testing::{Script, ScriptedServer, check_declared};
+    use monitor_core::recipes::resp_command;
+    use monitor_core::testing::{NoWaitClock, Script, ScriptedServer, check_declared, declared};
+
+    /// Checks the Redis monitor against `addr` with `REDIS_PASSWORD` set to `password` (or
+    /// unset) for this engine only: the process environment is left alone.
+    async fn check_redis(addr: SocketAddr, password: Option<&'static str>) -> CheckResult {
+        let monitor = declared("services::redis")
+            .pointed_at(addr)
+            .validate()
+            .unwrap();
+        Engine::new()
+            .with_clock(NoWaitClock)
+            .with_secrets(move |name| {
+                assert_eq!(name, "REDIS_PASSWORD");
+                password.map(str::to_owned)
+            })
+            .check(&monitor)
+            .await
+    }
+
+    /// An INFO reply: a bulk string of `key:value` lines.
+    fn info(body: &str) -> String {
+        format!("${}\r\n{body}\r\n", body.len())
+    }
+
+    /// A Redis 7.2 primary that requires the password `s3cret`.
+    fn redis_primary(role: &str) -> Script {
+        Script::new()
+            .expect(resp_command(&[b"AUTH", b"s3cret"]))
+            .send("+OK\r\n")
+            .expect(resp_command(&[b"PING"]))
+            .send("+PONG\r\n")
+            .expect(resp_command(&[b"INFO", b"server"]))
+            .send(info(
+                "# Server\r\nredis_version:7.2.5\r\nredis_mode:standalone\r\nos:Linux 6.1.0 x86_64\r\n",
+            ))
+            .expect(resp_command(&[b"INFO", b"replication"]))
+            .send(info(&format!(
+                "# Replication\r\nrole:{role}\r\nconnected_slaves:0\r\n"
+            )))
+    }
 
     #[tokio::test]
-    async fn redis_ping() {
-        let server = ScriptedServer::start(Script::new().expect("PING\r\n").send("+PONG\r\n"))
+    async fn redis_authenticates_and_is_the_primary() {
+        let server = ScriptedServer::start(redis_primary("master"))
             .await
             .unwrap();
-        let r = check_declared("services::redis", server.addr()).await;
+        let r = check_redis(server.addr(), Some("s3cret")).await;
         assert_eq!(r.status, Status::Passed, "{}", r.to_json());
-        let auth = ScriptedServer::start(
+        assert_eq!(r.facts["server_version"], "7.2.5");
+        assert_eq!(r.facts["mode"], "standalone");
+        assert_eq!(r.facts["auth"], "password");
+        assert!(!r.to_json().contains("s3cret"), "the password leaked");
+    }
+
+    #[tokio::test]
+    async fn redis_refusing_the_password_fails_authentication() {
+        let wrong = ScriptedServer::start(
             Script::new()
-                .expect("PING\r\n")
-                .send("-NOAUTH Authentication required.\r\n"),
+                .expect("AUTH")
+                .send("-WRONGPASS invalid username-password pair or user is disabled.\r\n"),
         )
         .await
         .unwrap();
-        let r = check_declared("services::redis", auth.addr()).await;
-        assert_eq!(r.error.unwrap().kind, ErrorKind::ReadTimeout);
+        let r = check_redis(wrong.addr(), Some("s3cret")).await;
+        let error = r.error.unwrap();
+        assert_eq!(error.kind, ErrorKind::AuthenticationFailed);
+        assert!(error.hints[0].contains("REDIS_PASSWORD"), "{error:?}");
+        // Without the variable where the check runs, nothing is sent: a configuration error.
+        let r = check_redis(wrong.addr(), None).await;
+        let error = r.error.unwrap();
+        assert_eq!(error.kind, ErrorKind::Config);
+        assert!(error.message.contains("REDIS_PASSWORD"), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn redis_loading_is_unavailable() {
+        let loading = ScriptedServer::start(
+            Script::new()
+                .expect("AUTH")
+                .send("+OK\r\n")
+                .expect("PING")
+                .send("-LOADING Redis is loading the dataset in memory\r\n"),
+        )
+        .await
+        .unwrap();
+        let r = check_redis(loading.addr(), Some("s3cret")).await;
+        assert_eq!(r.error.unwrap().kind, ErrorKind::ServiceUnavailable);
     }
 
     #[tokio::test]
@@ -72,40 +163,76 @@ mod tests {
         let server = ScriptedServer::start(
             Script::new()
                 .expect("version\r\n")
-                .send("VERSION 1.6.21\r\n"),
+                .send("VERSION 1.6.21\r\n")
+                .expect("quit\r\n")
+                .close(),
         )
         .await
         .unwrap();
         let r = check_declared("services::memcached", server.addr()).await;
         assert_eq!(r.status, Status::Passed, "{}", r.to_json());
+        assert_eq!(r.facts["server_version"], "1.6.21");
+        let full = ScriptedServer::start(
+            Script::new()
+                .expect("version\r\n")
+                .send("SERVER_ERROR out of memory\r\n")
+                .close(),
+        )
+        .await
+        .unwrap();
+        let r = check_declared("services::memcached", full.addr()).await;
+        assert_eq!(r.error.unwrap().kind, ErrorKind::ServiceUnavailable);
     }
 
     #[tokio::test]
-    async fn ssh_banner() {
+    async fn ssh_identification() {
         let server =
             ScriptedServer::start(Script::new().send("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"))
                 .await
                 .unwrap();
-        assert_eq!(
-            check_declared("services::ssh", server.addr()).await.status,
-            Status::Passed
-        );
-        let wrong = ScriptedServer::start(Script::new().send("SSH-1.99-old\r\n").close())
+        let r = check_declared("services::ssh", server.addr()).await;
+        assert_eq!(r.status, Status::Passed, "{}", r.to_json());
+        assert_eq!(r.facts["protocol_version"], "2.0");
+        assert_eq!(r.facts["software"], "OpenSSH_9.2p1");
+        assert_eq!(r.facts["comments"], "Debian-2+deb12u3");
+        let ancient = ScriptedServer::start(Script::new().send("SSH-1.5-ancient\r\n").close())
             .await
             .unwrap();
-        let r = check_declared("services::ssh", wrong.addr()).await;
-        assert_eq!(r.error.unwrap().kind, ErrorKind::ClosedEarly);
+        let r = check_declared("services::ssh", ancient.addr()).await;
+        assert_eq!(r.facts["protocol_version"], "1.5");
+        assert_eq!(r.error.unwrap().kind, ErrorKind::ServiceUnavailable);
+        // Turned away before the identification (a connection limit): unavailable too.
+        let full = ScriptedServer::start(Script::new().send("Too many connections\r\n").close())
+            .await
+            .unwrap();
+        let r = check_declared("services::ssh", full.addr()).await;
+        assert!(!r.facts.contains_key("software"), "{:?}", r.facts);
+        assert_eq!(r.error.unwrap().kind, ErrorKind::ServiceUnavailable);
     }
 
     #[tokio::test]
     async fn ftp_greeting() {
-        let server = ScriptedServer::start(Script::new().send("220 (vsFTPd 3.0.3)\r\n"))
-            .await
-            .unwrap();
-        assert_eq!(
-            check_declared("services::ftp", server.addr()).await.status,
-            Status::Passed
-        );
+        let server = ScriptedServer::start(
+            Script::new()
+                .send("220-Welcome to the file server\r\n220 (vsFTPd 3.0.3)\r\n")
+                .expect("QUIT\r\n")
+                .send("221 Goodbye.\r\n")
+                .close(),
+        )
+        .await
+        .unwrap();
+        let r = check_declared("services::ftp", server.addr()).await;
+        assert_eq!(r.status, Status::Passed, "{}", r.to_json());
+        assert_eq!(r.facts["banner"], "Welcome to the file server");
+        let busy = ScriptedServer::start(
+            Script::new()
+                .send("421 Too many users, try later.\r\n")
+                .close(),
+        )
+        .await
+        .unwrap();
+        let r = check_declared("services::ftp", busy.addr()).await;
+        assert_eq!(r.error.unwrap().kind, ErrorKind::ServiceUnavailable);
     }
 
     #[tokio::test]
@@ -124,6 +251,7 @@ mod tests {
         .unwrap();
         let r = check_declared("ledger-protocol", server.addr()).await;
         assert_eq!(r.status, Status::Passed, "{}", r.to_json());
+        assert!(r.facts.is_empty(), "no recipe, no facts: {:?}", r.facts);
         let degraded = ScriptedServer::start(
             Script::new()
                 .send("LEDGER/1 ready\n")

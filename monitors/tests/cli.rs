@@ -400,25 +400,44 @@ async fn monitors_env(args: &[&str], env: &[(&str, String)]) -> Output {
     .unwrap()
 }
 
+/// A RESP bulk string reply.
+fn bulk(body: &str) -> String {
+    format!("${}\r\n{body}\r\n", body.len())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compiled_in_run_matches_its_exported_bundle() {
-    let redis = ScriptedServer::start(Script::new().expect("PING\r\n").send("+PONG\r\n"))
-        .await
-        .unwrap();
-    let memcached = ScriptedServer::start(
+    let redis = ScriptedServer::start(
         Script::new()
-            .expect("version\r\n")
-            .send("VERSION 1.6.21\r\n"),
+            .expect("*2\r\n$4\r\nAUTH\r\n$15\r\ncli-test-s3cret\r\n")
+            .send("+OK\r\n")
+            .expect("*1\r\n$4\r\nPING\r\n")
+            .send("+PONG\r\n")
+            .expect("*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+            .send(bulk("# Server\r\nredis_version:7.2.5\r\n"))
+            .expect("*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n")
+            .send(bulk("# Replication\r\nrole:master\r\n")),
     )
     .await
     .unwrap();
-    let ssh = ScriptedServer::start(Script::new().send("SSH-1.99-ancient\r\n").close())
+    let memcached = ScriptedServer::start(
+        Script::new()
+            .expect("version\r\n")
+            .send("VERSION 1.6.21\r\n")
+            .expect("quit\r\n")
+            .close(),
+    )
+    .await
+    .unwrap();
+    let ssh = ScriptedServer::start(Script::new().send("SSH-1.5-ancient\r\n").close())
         .await
         .unwrap();
+    let password = ("REDIS_PASSWORD", "cli-test-s3cret".to_owned());
     let env = [
         ("REDIS_ADDR", redis.addr().to_string()),
         ("MEMCACHED_ADDR", memcached.addr().to_string()),
         ("SSH_ADDR", ssh.addr().to_string()),
+        password.clone(),
     ];
     let grep = "^services::(redis|memcached|ssh)$";
     let compiled = monitors_env(&["run", "--grep", grep, "-r", "json"], &env).await;
@@ -437,11 +456,24 @@ async fn compiled_in_run_matches_its_exported_bundle() {
             ("services::ssh".to_owned(), Status::Failed),
         ]
     );
+    assert_eq!(compiled[1].facts["server_version"], "7.2.5");
+    assert_eq!(
+        compiled[2].error.as_ref().map(|e| e.kind),
+        Some(ErrorKind::ServiceUnavailable)
+    );
     let bundle = TempFile::new("export.json", "");
     let exported = monitors_env(&["export", "--grep", grep, "-o", bundle.path()], &env).await;
     assert_eq!(exported.status.code(), Some(0), "{}", stderr(&exported));
-    // The bundle runs without the environment: the targets were resolved at export.
-    let replay = monitors(&["run", "--bundle", bundle.path(), "-r", "json"]).await;
+    // The bundle names the variable holding the password, never the password.
+    let text = std::fs::read_to_string(&bundle.0).unwrap();
+    assert!(text.contains("REDIS_PASSWORD") && !text.contains("cli-test-s3cret"));
+    // The bundle runs without the targets' variables, resolved at export; the password is
+    // read where the bundle runs.
+    let replay = monitors_env(
+        &["run", "--bundle", bundle.path(), "-r", "json"],
+        &[password],
+    )
+    .await;
     let replay = results(&replay);
     assert_eq!(ids_and_status(&replay), ids_and_status(&compiled));
     let kinds = |rs: &[CheckResult]| -> Vec<Option<ErrorKind>> {
@@ -450,6 +482,8 @@ async fn compiled_in_run_matches_its_exported_bundle() {
             .collect()
     };
     assert_eq!(kinds(&replay), kinds(&compiled));
+    let facts = |rs: &[CheckResult]| -> Vec<_> { rs.iter().map(|r| r.facts.clone()).collect() };
+    assert_eq!(facts(&replay), facts(&compiled));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -458,7 +492,7 @@ async fn list_validate_explain_export() {
     assert_eq!(list.status.code(), Some(0));
     let text = stdout(&list);
     assert!(text.starts_with("ID "), "{text}");
-    assert_eq!(text.lines().count(), 13, "header and 12 monitors: {text}");
+    assert_eq!(text.lines().count(), 14, "header and 13 monitors: {text}");
     assert!(text.contains("starttls:smtp") && text.contains("services::redis"));
     let json = monitors(&["list", "--json", "--tag", "db"]).await;
     let ids: Vec<String> = stdout(&json)
@@ -481,7 +515,7 @@ async fn list_validate_explain_export() {
 
     let valid = monitors(&["validate"]).await;
     assert_eq!(valid.status.code(), Some(0));
-    assert_eq!(stdout(&valid).trim(), "12 monitors valid");
+    assert_eq!(stdout(&valid).trim(), "13 monitors valid");
 
     let explain = monitors(&["explain", "services::redis"]).await;
     assert_eq!(explain.status.code(), Some(0));
@@ -504,7 +538,7 @@ async fn list_validate_explain_export() {
 
     let export = monitors(&["export"]).await;
     let bundle = Bundle::from_json(&stdout(&export)).unwrap();
-    assert_eq!(bundle.monitors.len(), 12);
+    assert_eq!(bundle.monitors.len(), 13);
     assert!(bundle.validate().is_ok());
 }
 
