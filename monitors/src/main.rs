@@ -1,6 +1,6 @@
 //! The `monitors` binary: the project's monitors, declared with `#[tcp_monitor]` in the
 //! modules below (one per kind of service), and the monitor command line (`list`,
-//! `validate`, `run`, `watch`, `export`, `explain`, `demo`).
+//! `validate`, `run`, `watch`, `agent`, `export`, `explain`, `demo`).
 
 mod databases;
 mod edge;

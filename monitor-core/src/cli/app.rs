@@ -10,7 +10,7 @@ use regex::Regex;
 
 use super::bundle::Bundle;
 use super::report::{self, Reporter, Style};
-use super::watch;
+use super::{agent, watch};
 use crate::registry::{self, Declared};
 use crate::spec::{TcpMonitor, TlsMode};
 use crate::validate::ValidMonitor;
@@ -47,6 +47,9 @@ enum Command {
     Run(RunArgs),
     /// Check each monitor on its frequency until Ctrl-C or SIGTERM
     Watch(WatchArgs),
+    /// Run the monitors a control plane assigns to this agent and upload their results,
+    /// until Ctrl-C or SIGTERM (token from MONITORS_AGENT_TOKEN)
+    Agent(agent::AgentArgs),
     /// Write the JSON bundle of the monitors (what deploy sends)
     Export {
         #[command(flatten)]
@@ -164,6 +167,7 @@ pub async fn execute(cli: Cli) -> u8 {
             }
             Err(code) => code,
         },
+        Command::Agent(args) => agent::command(args).await,
     }
 }
 

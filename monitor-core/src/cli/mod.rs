@@ -1,6 +1,7 @@
-//! The command line of a monitors binary: list, validate, run, watch, export, explain and
-//! demo, with the reporters and the JSON bundle they share.
+//! The command line of a monitors binary: list, validate, run, watch, agent, export,
+//! explain and demo, with the reporters and the JSON bundle they share.
 
+pub mod agent;
 mod app;
 pub mod bundle;
 mod demo;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch as signal};
+use tokio::sync::{Semaphore, mpsc, watch as signal};
 use tokio::time::{Instant, sleep_until};
 
 use super::app::{EXIT_INVALID, EXIT_OK};
@@ -181,13 +181,24 @@ pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> u8 {
     );
     let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let engine = Engine::new();
+    let jobs = monitors
+        .into_iter()
+        .map(|monitor| Job {
+            monitor,
+            cadence: Cadence::Spread,
+        })
+        .collect();
+    let outlet = Arc::new(Printer {
+        state: state.clone(),
+        json: options.json,
+    });
     let scheduler = tokio::spawn(schedule(
-        monitors,
+        jobs,
+        None,
         engine,
         limit.clone(),
-        state.clone(),
+        outlet,
         stop_rx.clone(),
-        options.json,
     ));
     stopped().await;
     eprintln!("stopping: finishing the checks in flight");
@@ -206,7 +217,7 @@ pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> u8 {
 }
 
 /// Waits for Ctrl-C or SIGTERM.
-async fn stopped() {
+pub(crate) async fn stopped() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -228,47 +239,312 @@ async fn stopped() {
     }
 }
 
+/// When a monitor's checks are due: the one thing `watch` and `agent` schedule
+/// differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cadence {
+    /// `watch`: from the scheduler's start, offset by a hash of the id
+    /// ([`start_offset`]), then every interval.
+    Spread,
+    /// `agent`: at the wall-clock instants `k * interval_ms + phase_ms` (unix epoch
+    /// milliseconds) for which `k % every == index`; the tick is `k`.
+    WallClock {
+        /// Run one tick in this many.
+        every: u64,
+        /// Which one (below `every`).
+        index: u64,
+        /// Offset of the ticks in the interval, in milliseconds.
+        phase_ms: u64,
+    },
+}
+
+/// A monitor to schedule and when.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub(crate) monitor: ValidMonitor,
+    pub(crate) cadence: Cadence,
+}
+
+/// Where the checks' results go.
+pub(crate) trait Outlet: Send + Sync + 'static {
+    /// How late a check started against its schedule.
+    fn late(&self, _seconds: f64) {}
+    /// A finished check of the tick `tick` (for [`Cadence::WallClock`] the `k` of its
+    /// instant; for [`Cadence::Spread`] the count of ticks since the start).
+    fn result(&self, tick: u64, result: CheckResult);
+}
+
+/// The interval of a monitor.
+fn interval(m: &ValidMonitor) -> Duration {
+    Duration::from_secs(m.spec().frequency.as_secs())
+}
+
+/// Nanoseconds since the unix epoch, now.
+fn wall_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// The first tick `k >= from` with `k % every == index` whose instant
+/// `k * interval_ms + phase_ms` is not before `now_ms`; returns `k` and its instant in
+/// unix epoch milliseconds.
+pub(crate) fn wall_clock_tick(
+    interval_ms: u64,
+    every: u64,
+    index: u64,
+    phase_ms: u64,
+    from: u64,
+    now_ms: u128,
+) -> (u64, u128) {
+    let interval = u128::from(interval_ms.max(1));
+    let every = u128::from(every.max(1));
+    let index = u128::from(index) % every;
+    let phase = u128::from(phase_ms);
+    // The first k whose instant is not before now.
+    let first = now_ms.saturating_sub(phase).div_ceil(interval);
+    let mut k = first.max(u128::from(from));
+    k += (index + every - k % every) % every;
+    let k = u64::try_from(k).unwrap_or(u64::MAX);
+    (k, u128::from(k) * interval + phase)
+}
+
+impl Cadence {
+    /// The first due time of a monitor scheduled at `now` by a scheduler started at
+    /// `start`, and its tick.
+    fn first(self, monitor: &ValidMonitor, start: Instant, now: Instant) -> (Instant, u64) {
+        match self {
+            Cadence::Spread => {
+                let offset = start_offset(&monitor.spec().id, interval(monitor));
+                let at = start + offset;
+                (if at >= now { at } else { now + offset }, 0)
+            }
+            Cadence::WallClock { .. } => self.wall_clock(monitor, 0, now),
+        }
+    }
+
+    /// The due time after the tick `tick` that was due at `at`, processed at `now`; missed
+    /// ticks (after a stall longer than an interval) are skipped.
+    fn next(self, monitor: &ValidMonitor, at: Instant, tick: u64, now: Instant) -> (Instant, u64) {
+        match self {
+            Cadence::Spread => {
+                let every = interval(monitor);
+                let mut later = at + every;
+                // After a stall longer than an interval, skip the missed ticks.
+                if later < now {
+                    later = now + start_offset(&monitor.spec().id, every).min(every / 10);
+                }
+                (later, tick.wrapping_add(1))
+            }
+            Cadence::WallClock { .. } => self.wall_clock(monitor, tick.saturating_add(1), now),
+        }
+    }
+
+    /// The next wall-clock tick from `from` on, as an instant of the monotonic clock.
+    fn wall_clock(self, monitor: &ValidMonitor, from: u64, now: Instant) -> (Instant, u64) {
+        let Cadence::WallClock {
+            every,
+            index,
+            phase_ms,
+        } = self
+        else {
+            return (now, from);
+        };
+        let interval_ms = monitor.spec().frequency.as_secs() * 1000;
+        let wall = wall_nanos();
+        let (k, at_ms) = wall_clock_tick(
+            interval_ms,
+            every,
+            index,
+            phase_ms,
+            from,
+            wall.div_ceil(1_000_000),
+        );
+        let ahead = (at_ms * 1_000_000).saturating_sub(wall);
+        let ahead = Duration::from_nanos(u64::try_from(ahead).unwrap_or(u64::MAX));
+        (now + ahead, k)
+    }
+}
+
+/// One scheduled monitor.
+struct Slot {
+    job: Job,
+    /// Its check is running or waiting for a slot.
+    busy: Arc<AtomicBool>,
+    /// Tells this schedule from an earlier one of the same slot in the heap.
+    generation: u64,
+}
+
+/// The scheduled monitors, by position, with their ids to apply a new set.
+struct Slots {
+    slots: Vec<Option<Slot>>,
+    by_id: HashMap<String, usize>,
+    free: Vec<usize>,
+    generation: u64,
+}
+
+/// A due time in the heap: when, which slot, which schedule of it, and the tick.
+type Due = Reverse<(Instant, usize, u64, u64)>;
+
+impl Slots {
+    fn new() -> Self {
+        Slots {
+            slots: Vec::new(),
+            by_id: HashMap::new(),
+            free: Vec::new(),
+            generation: 0,
+        }
+    }
+
+    /// Adds a monitor and queues its first due time.
+    fn add(&mut self, job: Job, start: Instant, now: Instant, due: &mut BinaryHeap<Due>) {
+        self.generation += 1;
+        let (at, tick) = job.cadence.first(&job.monitor, start, now);
+        let id = job.monitor.spec().id.clone();
+        let slot = Slot {
+            job,
+            busy: Arc::new(AtomicBool::new(false)),
+            generation: self.generation,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.by_id.insert(id, i);
+        due.push(Reverse((at, i, self.generation, tick)));
+    }
+
+    /// Replaces the set: monitors that stay unchanged keep their schedule (and a check in
+    /// flight keeps running), changed ones are rescheduled, new ones added, the others
+    /// dropped.
+    fn replace(&mut self, jobs: Vec<Job>, start: Instant, due: &mut BinaryHeap<Due>) {
+        let now = Instant::now();
+        let mut keep: HashMap<String, ()> = HashMap::with_capacity(jobs.len());
+        for job in jobs {
+            let id = job.monitor.spec().id.clone();
+            if keep.insert(id.clone(), ()).is_some() {
+                continue;
+            }
+            match self
+                .by_id
+                .get(&id)
+                .and_then(|&i| Some((i, self.slots[i].as_mut()?)))
+            {
+                Some((i, slot)) => {
+                    if slot.job.cadence == job.cadence
+                        && slot.job.monitor.spec() == job.monitor.spec()
+                    {
+                        continue;
+                    }
+                    // Rescheduled; the busy flag stays, so the new spec never overlaps a
+                    // check of the old one still in flight.
+                    self.generation += 1;
+                    let (at, tick) = job.cadence.first(&job.monitor, start, now);
+                    slot.job = job;
+                    slot.generation = self.generation;
+                    due.push(Reverse((at, i, self.generation, tick)));
+                }
+                None => self.add(job, start, now, due),
+            }
+        }
+        let gone: Vec<String> = self
+            .by_id
+            .keys()
+            .filter(|id| !keep.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Some(i) = self.by_id.remove(&id) {
+                self.slots[i] = None;
+                self.free.push(i);
+            }
+        }
+    }
+}
+
+/// Waits for the next set of monitors, or forever without a source of them.
+async fn next_update(updates: &mut Option<mpsc::UnboundedReceiver<Vec<Job>>>) -> Option<Vec<Job>> {
+    match updates {
+        Some(rx) => {
+            let mut latest = rx.recv().await?;
+            // Only the newest of several queued sets matters.
+            while let Ok(newer) = rx.try_recv() {
+                latest = newer;
+            }
+            Some(latest)
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// The schedule of every monitor: one task keeps the next start of each in a heap and
 /// spawns each check as its own task at its time, so a slow check never delays the next
 /// tick or other monitors, and 100,000 monitors cost no task or timer each. A monitor
 /// whose previous check is still running or waiting for a slot skips a tick rather than
-/// overlap itself.
-async fn schedule(
-    monitors: Vec<ValidMonitor>,
+/// overlap itself. A new set from `updates` replaces the schedule without stopping the
+/// checks in flight. Shared by `watch` ([`Cadence::Spread`], results printed) and `agent`
+/// ([`Cadence::WallClock`], results buffered for upload).
+pub(crate) async fn schedule(
+    jobs: Vec<Job>,
+    mut updates: Option<mpsc::UnboundedReceiver<Vec<Job>>>,
     engine: Engine,
     limit: Arc<Semaphore>,
-    state: Arc<State>,
+    outlet: Arc<dyn Outlet>,
     mut stop: signal::Receiver<bool>,
-    json: bool,
 ) {
     let start = Instant::now();
-    let interval = |m: &ValidMonitor| Duration::from_secs(m.spec().frequency.as_secs());
-    let busy: Arc<[AtomicBool]> = monitors.iter().map(|_| AtomicBool::new(false)).collect();
-    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = monitors
-        .iter()
-        .enumerate()
-        .map(|(i, m)| Reverse((start + start_offset(&m.spec().id, interval(m)), i)))
-        .collect();
-    while let Some(&Reverse((next, _))) = due.peek() {
+    let mut slots = Slots::new();
+    let mut due: BinaryHeap<Due> = BinaryHeap::with_capacity(jobs.len());
+    slots.slots.reserve(jobs.len());
+    for job in jobs {
+        slots.add(job, start, start, &mut due);
+    }
+    loop {
+        let next = due.peek().map(|&Reverse((at, ..))| at);
         tokio::select! {
-            _ = sleep_until(next) => {}
+            _ = async {
+                match next {
+                    Some(at) => sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+            update = next_update(&mut updates) => {
+                match update {
+                    Some(jobs) => slots.replace(jobs, start, &mut due),
+                    None => updates = None,
+                }
+                continue;
+            }
             _ = stop.changed() => return,
         }
         let now = Instant::now();
-        while let Some(&Reverse((at, i))) = due.peek() {
+        while let Some(&Reverse((at, i, generation, tick))) = due.peek() {
             if at > now {
                 break;
             }
             due.pop();
-            state.late(now.saturating_duration_since(at).as_secs_f64());
-            let monitor = &monitors[i];
-            if !busy[i].swap(true, Ordering::AcqRel) {
-                let (engine, this, state, limit, busy) = (
+            let Some(slot) = slots.slots[i]
+                .as_ref()
+                .filter(|s| s.generation == generation)
+            else {
+                // A monitor that left or was rescheduled.
+                continue;
+            };
+            outlet.late(now.saturating_duration_since(at).as_secs_f64());
+            if !slot.busy.swap(true, Ordering::AcqRel) {
+                let (engine, this, outlet, limit, busy) = (
                     engine.clone(),
-                    monitor.clone(),
-                    state.clone(),
+                    slot.job.monitor.clone(),
+                    outlet.clone(),
                     limit.clone(),
-                    busy.clone(),
+                    slot.busy.clone(),
                 );
                 let mut stop = stop.clone();
                 tokio::spawn(async move {
@@ -278,21 +554,31 @@ async fn schedule(
                     };
                     if let Some(permit) = permit {
                         let result = engine.check(&this).await;
-                        print_result(&result, json);
-                        state.record(result);
+                        outlet.result(tick, result);
                         drop(permit);
                     }
-                    busy[i].store(false, Ordering::Release);
+                    busy.store(false, Ordering::Release);
                 });
             }
-            let every = interval(monitor);
-            let mut later = at + every;
-            // After a stall longer than an interval, skip the missed ticks.
-            if later < now {
-                later = now + start_offset(&monitor.spec().id, every).min(every / 10);
-            }
-            due.push(Reverse((later, i)));
+            let (later, tick) = slot.job.cadence.next(&slot.job.monitor, at, tick, now);
+            due.push(Reverse((later, i, generation, tick)));
         }
+    }
+}
+
+/// `watch`'s outlet: print each result and keep what `/metrics` shows.
+struct Printer {
+    state: Arc<State>,
+    json: bool,
+}
+
+impl Outlet for Printer {
+    fn late(&self, seconds: f64) {
+        self.state.late(seconds);
+    }
+    fn result(&self, _tick: u64, result: CheckResult) {
+        print_result(&result, self.json);
+        self.state.record(result);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of monitor-core, one module per topic.
 
 mod acceptance;
+mod agent;
 mod engine;
 mod json;
 mod legacy;
