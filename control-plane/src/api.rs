@@ -1,5 +1,7 @@
-//! The HTTP API of `control-plane/API.md`: routes, bearer authentication, body decoding
-//! (gzip, size limits), bundle validation, the per-project deploy lock, and JSON errors.
+//! The HTTP API of `control-plane/API.md`: routes, bearer authentication with token roles,
+//! body decoding (gzip, size limits), bundle validation, the per-project deploy lock, the
+//! agents' long-polled assignments and results, status, metrics and the status page, and
+//! JSON errors.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -10,7 +12,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
+    WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,12 +25,29 @@ use monitor_core::cli::bundle::{Bundle, BundleError};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::agents::{self, Registry};
+use crate::deployed::DeployedCache;
 use crate::diff::Diff;
-use crate::store::{self, DeployInput, DeployOutcome, Git, MonitorSet, Store, StoreError};
+use crate::status::{self, ResultsRequest, ResultsResponse};
+use crate::store::{
+    self, DeployInput, DeployOutcome, Git, MonitorSet, ResultQuery, Role, Store, StoreError,
+    TokenOwner,
+};
 use crate::token::{self, TokenHash};
 
 /// The default limit on a request body, before and after gzip decoding: 64 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// How long results are kept by default: 7 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+/// How long an agent may stay silent by default before it is gone: 15 s.
+pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(15);
+/// The longest long poll of the assignments, in seconds.
+pub const MAX_WAIT_SECONDS: u64 = 60;
+/// How often a long poll looks for agents gone silent.
+const EXPIRY_CHECK: Duration = Duration::from_millis(250);
+/// The default and largest number of results a history request returns.
+const DEFAULT_HISTORY_LIMIT: u64 = 1000;
+const MAX_HISTORY_LIMIT: u64 = 10_000;
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -36,6 +58,10 @@ pub struct Options {
     /// starts, so that tests can observe the 409 of a concurrent request deterministically.
     /// Zero (the default) in production.
     pub hold_lock: Duration,
+    /// Results older than this (by start time) are pruned.
+    pub retention: Duration,
+    /// An agent not heard of for this long is gone and its monitors move.
+    pub agent_timeout: Duration,
 }
 
 impl Default for Options {
@@ -43,6 +69,8 @@ impl Default for Options {
         Options {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             hold_lock: Duration::ZERO,
+            retention: DEFAULT_RETENTION,
+            agent_timeout: DEFAULT_AGENT_TIMEOUT,
         }
     }
 }
@@ -106,9 +134,11 @@ pub enum ApiError {
     /// 400: a malformed path, query or body.
     #[error("{0}")]
     BadRequest(String),
-    /// 400: the body is not JSON of a deploy request's shape.
-    #[error("malformed deploy request: {path}: {message} (line {line}, column {column})")]
+    /// 400: the body is not JSON of the request's shape.
+    #[error("malformed {what}: {path}: {message} (line {line}, column {column})")]
     MalformedJson {
+        /// What the body should have been, such as `deploy request`.
+        what: &'static str,
         /// Where reading stopped, such as `bundle.monitors[1].target.port`.
         path: String,
         /// What is wrong there.
@@ -124,6 +154,9 @@ pub enum ApiError {
     /// 403: a token of another project.
     #[error("the token does not grant access to project `{0}`")]
     Forbidden(String),
+    /// 403: an agent token on a route other than `/v1/agent/*`.
+    #[error("an agent token reaches only the /v1/agent/* routes; use a deploy token")]
+    AgentToken,
     /// 404: an unknown route or version.
     #[error("{0}")]
     NotFound(String),
@@ -139,9 +172,14 @@ pub enum ApiError {
     /// 415: a content encoding other than gzip.
     #[error("unsupported content encoding `{0}`; send identity or gzip")]
     UnsupportedEncoding(String),
-    /// 422: a bundle that fails validation.
-    #[error("invalid bundle: {} problem{}", .0.len(), if .0.len() == 1 { "" } else { "s" })]
-    Invalid(Vec<Problem>),
+    /// 422: a bundle or results that fail validation.
+    #[error("invalid {what}: {} problem{}", problems.len(), if problems.len() == 1 { "" } else { "s" })]
+    Invalid {
+        /// What failed, such as `bundle`.
+        what: &'static str,
+        /// Each problem with its path.
+        problems: Vec<Problem>,
+    },
     /// 500: a failure of the server.
     #[error("internal error")]
     Internal(String),
@@ -153,13 +191,13 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) | ApiError::MalformedJson { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::AgentToken => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -167,12 +205,13 @@ impl ApiError {
     /// The JSON body of the error.
     pub fn body(&self) -> ErrorBody {
         let problems = match self {
-            ApiError::Invalid(problems) => problems.clone(),
+            ApiError::Invalid { problems, .. } => problems.clone(),
             ApiError::MalformedJson {
                 path,
                 message,
                 line,
                 column,
+                ..
             } => vec![Problem {
                 path: path.clone(),
                 message: format!("{message} (line {line}, column {column})"),
@@ -245,6 +284,8 @@ impl Drop for ProjectGuard {
 struct AppState {
     store: Arc<dyn Store>,
     locks: Arc<ProjectLocks>,
+    agents: Arc<Registry>,
+    deployed: Arc<DeployedCache>,
     options: Options,
 }
 
@@ -254,12 +295,20 @@ pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
     let state = AppState {
         store,
         locks: Arc::default(),
+        agents: Arc::new(Registry::new(options.agent_timeout)),
+        deployed: Arc::default(),
         options,
     };
     Router::new()
+        .route("/", get(page))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/agent/assignments", get(assignments))
+        .route("/v1/agent/results", post(results))
         .route("/v1/projects/{project}/deploy", post(deploy))
         .route("/v1/projects/{project}/monitors", get(monitors))
+        .route("/v1/projects/{project}/monitors/{id}/results", get(history))
+        .route("/v1/projects/{project}/status", get(status))
         .route("/v1/projects/{project}/versions", get(versions))
         .route("/v1/projects/{project}/versions/{n}", get(version))
         .route("/v1/projects/{project}/rollback/{n}", post(rollback))
@@ -331,8 +380,26 @@ fn project_and_version(
     Ok((project, n))
 }
 
-/// Checks the bearer token against the project; before anything else is read.
+/// Checks the bearer token against the project and its role (deploy); before anything else
+/// is read.
 async fn authorize(st: &AppState, headers: &HeaderMap, project: &str) -> Result<(), ApiError> {
+    let owner = token_owner(st, headers).await?;
+    if owner.project != project {
+        return Err(ApiError::Forbidden(project.to_owned()));
+    }
+    match owner.role {
+        Role::Deploy => Ok(()),
+        Role::Agent => Err(ApiError::AgentToken),
+    }
+}
+
+/// Checks the bearer token of an agent route (either role); returns the token's project.
+async fn authorize_agent(st: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    Ok(token_owner(st, headers).await?.project)
+}
+
+/// The owner of the bearer token; 401 without a known one.
+async fn token_owner(st: &AppState, headers: &HeaderMap) -> Result<TokenOwner, ApiError> {
     let header = headers
         .get(AUTHORIZATION)
         .ok_or(ApiError::Unauthorized("missing bearer token"))?;
@@ -345,15 +412,13 @@ async fn authorize(st: &AppState, headers: &HeaderMap, project: &str) -> Result<
         ))?;
     let hash = TokenHash::of(token);
     let store = Arc::clone(&st.store);
-    let owner = blocking(move || Ok(store.token_project(&hash)?)).await?;
-    match owner {
-        None => Err(ApiError::Unauthorized("unknown token")),
-        Some(p) if p == project => Ok(()),
-        Some(_) => Err(ApiError::Forbidden(project.to_owned())),
-    }
+    blocking(move || Ok(store.token_owner(&hash)?))
+        .await?
+        .ok_or(ApiError::Unauthorized("unknown token"))
 }
 
-/// Runs a write under the project's lock; 409 when another one holds it.
+/// Runs a write under the project's lock; 409 when another one holds it. Once it is done,
+/// the project's long polls look at their assignments again.
 async fn exclusive<T: Send + 'static>(
     st: &AppState,
     project: &str,
@@ -366,6 +431,7 @@ async fn exclusive<T: Send + 'static>(
         ))
     })?;
     let store = Arc::clone(&st.store);
+    let agents = Arc::clone(&st.agents);
     let hold = st.options.hold_lock;
     let project = project.to_owned();
     blocking(move || {
@@ -375,7 +441,9 @@ async fn exclusive<T: Send + 'static>(
             std::thread::sleep(hold);
         }
         tracing::info!(%project, action, "applying");
-        Ok(f(&*store)?)
+        let out = f(&*store)?;
+        agents.notify(&project);
+        Ok(out)
     })
     .await
 }
@@ -412,22 +480,9 @@ async fn deploy(
 ) -> Result<Response, ApiError> {
     let project = project_name(path)?;
     authorize(&st, req.headers(), &project).await?;
-    let Query(query) = query.map_err(|e| {
-        let text = e.body_text();
-        let why = text
-            .strip_prefix("Failed to deserialize query string: ")
-            .unwrap_or(&text);
-        ApiError::BadRequest(format!("bad query: {why}"))
-    })?;
-    let gzip = gzip_encoded(req.headers())?;
+    let Query(query) = query.map_err(bad_query)?;
+    let (body, gzip) = read_body(&st, req).await?;
     let limit = st.options.max_body_bytes;
-    let body = Bytes::from_request(req, &st).await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(limit)
-        } else {
-            ApiError::BadRequest("could not read the request body".to_owned())
-        }
-    })?;
     let (monitors, git) = blocking(move || prepare(&body, gzip, limit)).await?;
     let count = monitors.len();
     let input = DeployInput {
@@ -462,6 +517,29 @@ async fn deploy(
     Ok(deploy_response(project, query.dry_run, outcome))
 }
 
+/// 400 for a query that does not deserialize, saying why.
+fn bad_query(e: QueryRejection) -> ApiError {
+    let text = e.body_text();
+    let why = text
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(&text);
+    ApiError::BadRequest(format!("bad query: {why}"))
+}
+
+/// The body as sent (limited) and whether it is gzip; 415 for other encodings.
+async fn read_body(st: &AppState, req: Request) -> Result<(Bytes, bool), ApiError> {
+    let gzip = gzip_encoded(req.headers())?;
+    let limit = st.options.max_body_bytes;
+    let body = Bytes::from_request(req, st).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(limit)
+        } else {
+            ApiError::BadRequest("could not read the request body".to_owned())
+        }
+    })?;
+    Ok((body, gzip))
+}
+
 /// Whether the body is gzip; 415 for any other encoding than identity.
 fn gzip_encoded(headers: &HeaderMap) -> Result<bool, ApiError> {
     let mut values = headers.get_all(CONTENT_ENCODING).iter();
@@ -484,8 +562,13 @@ fn gzip_encoded(headers: &HeaderMap) -> Result<bool, ApiError> {
     }
 }
 
-/// Decodes, parses and validates a deploy body into the set it deploys.
-fn prepare(body: &[u8], gzip: bool, limit: usize) -> Result<(MonitorSet, Git), ApiError> {
+/// Decodes a body (gzip when `gzip`) and reads it as JSON into `T`.
+fn decode<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    gzip: bool,
+    limit: usize,
+    what: &'static str,
+) -> Result<T, ApiError> {
     let decoded;
     let bytes: &[u8] = if gzip {
         decoded = gunzip(body, limit)?;
@@ -499,10 +582,19 @@ fn prepare(body: &[u8], gzip: bool, limit: usize) -> Result<(MonitorSet, Git), A
             e.valid_up_to()
         ))
     })?;
-    let request: DeployRequest = read_json(text)?;
+    read_json(text, what)
+}
+
+/// Decodes, parses and validates a deploy body into the set it deploys.
+fn prepare(body: &[u8], gzip: bool, limit: usize) -> Result<(MonitorSet, Git), ApiError> {
+    let request: DeployRequest = decode(body, gzip, limit, "deploy request")?;
     let bundle = request.bundle;
+    let invalid = |problems| ApiError::Invalid {
+        what: "bundle",
+        problems,
+    };
     if bundle.schema_version != SCHEMA_VERSION {
-        return Err(ApiError::Invalid(vec![Problem {
+        return Err(invalid(vec![Problem {
             path: "schema_version".to_owned(),
             message: format!(
                 "unsupported bundle version {}; this server reads version {SCHEMA_VERSION}",
@@ -513,7 +605,7 @@ fn prepare(body: &[u8], gzip: bool, limit: usize) -> Result<(MonitorSet, Git), A
     match bundle.validate() {
         Ok(_) => {}
         Err(BundleError::Invalid(problems)) => {
-            return Err(ApiError::Invalid(
+            return Err(invalid(
                 problems
                     .into_iter()
                     .map(|p| Problem {
@@ -524,13 +616,13 @@ fn prepare(body: &[u8], gzip: bool, limit: usize) -> Result<(MonitorSet, Git), A
             ));
         }
         Err(BundleError::DuplicateId { id, first, second }) => {
-            return Err(ApiError::Invalid(vec![Problem {
+            return Err(invalid(vec![Problem {
                 path: format!("monitors[{second}].id"),
                 message: format!("duplicate id `{id}`, also used by monitors[{first}]"),
             }]));
         }
         Err(other) => {
-            return Err(ApiError::Invalid(vec![Problem {
+            return Err(invalid(vec![Problem {
                 path: ".".to_owned(),
                 message: other.to_string(),
             }]));
@@ -556,8 +648,12 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Reads JSON into `T`, naming the field path, line and column of the first error.
-fn read_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+fn read_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &'static str,
+) -> Result<T, ApiError> {
     monitor_core::json::read(text).map_err(|e| ApiError::MalformedJson {
+        what,
         path: e.path,
         message: e.message,
         line: e.line,
@@ -636,6 +732,276 @@ async fn destroy(
     Ok(axum::Json(DestroyResponse { project, deleted }).into_response())
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignmentQuery {
+    agent: String,
+    location: String,
+    #[serde(default)]
+    wait: u64,
+}
+
+/// The entity tags of an `If-None-Match` header, unquoted (`W/` prefixes dropped).
+fn if_none_match(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| {
+            let tag = tag.trim();
+            let tag = tag.strip_prefix("W/").unwrap_or(tag);
+            tag.trim_matches('"').to_owned()
+        })
+        .filter(|tag| !tag.is_empty())
+        .collect()
+}
+
+fn etag_header(etag: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(&format!("\"{etag}\""))
+        .map_err(|e| ApiError::Internal(format!("etag header: {e}")))
+}
+
+async fn assignments(
+    State(st): State<AppState>,
+    query: Result<Query<AssignmentQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let project = authorize_agent(&st, &headers).await?;
+    let Query(query) = query.map_err(bad_query)?;
+    for (what, name) in [("agent", &query.agent), ("location", &query.location)] {
+        agents::check_name(what, name)
+            .map_err(|e| ApiError::BadRequest(format!("bad query: {e}")))?;
+    }
+    if query.wait > MAX_WAIT_SECONDS {
+        return Err(ApiError::BadRequest(format!(
+            "bad query: wait is {} seconds; use 0 to {MAX_WAIT_SECONDS}",
+            query.wait
+        )));
+    }
+    let known = if_none_match(&headers);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(query.wait);
+    st.agents
+        .heard(&project, &query.agent, &query.location, Instant::now());
+    // Open until the answer: the agent counts as heard from while it waits.
+    let _poll = st.agents.poll(&project, &query.agent);
+    let mut changes = st.agents.subscribe(&project);
+    loop {
+        changes.borrow_and_update();
+        let (store, cache, registry) = (
+            Arc::clone(&st.store),
+            Arc::clone(&st.deployed),
+            Arc::clone(&st.agents),
+        );
+        let (name, agent, location, known) = (
+            project.clone(),
+            query.agent.clone(),
+            query.location.clone(),
+            known.clone(),
+        );
+        // The body only when the client does not hold this assignment already.
+        let (etag, body) = blocking(move || {
+            let deployed = cache.get(&*store, &name)?;
+            let live = registry.live(&name, Instant::now());
+            let assignment = agents::assign(&deployed, &live, &agent, &location);
+            let body =
+                (!known.contains(&assignment.etag)).then(|| agents::assignment_json(&assignment));
+            Ok((assignment.etag, body))
+        })
+        .await?;
+        if let Some(body) = body {
+            let mut response = json_response(body);
+            response.headers_mut().insert(ETAG, etag_header(&etag)?);
+            return Ok(response);
+        }
+        // Unchanged: wait for a change, an agent going silent, or the deadline.
+        loop {
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep_until(deadline).await;
+                        return not_modified(&etag);
+                    }
+                    break;
+                }
+                () = tokio::time::sleep(EXPIRY_CHECK) => {
+                    // Signals a change, seen above, when an agent is gone.
+                    st.agents.expire(&project, Instant::now());
+                }
+                () = tokio::time::sleep_until(deadline) => return not_modified(&etag),
+            }
+        }
+    }
+}
+
+fn not_modified(etag: &str) -> Result<Response, ApiError> {
+    Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag_header(etag)?)]).into_response())
+}
+
+async fn results(State(st): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let project = authorize_agent(&st, req.headers()).await?;
+    let (body, gzip) = read_body(&st, req).await?;
+    let limit = st.options.max_body_bytes;
+    let received = status::unix_us(time::OffsetDateTime::now_utc());
+    let (agent, location, rows) = blocking(move || {
+        let request: ResultsRequest = decode(&body, gzip, limit, "results request")?;
+        let rows =
+            status::check_results(&request, received).map_err(|problems| ApiError::Invalid {
+                what: "results",
+                problems,
+            })?;
+        Ok((request.agent, request.location, rows))
+    })
+    .await?;
+    st.agents.heard(&project, &agent, &location, Instant::now());
+    let store = Arc::clone(&st.store);
+    let name = project.clone();
+    let outcome = blocking(move || Ok(store.insert_results(&name, &rows)?)).await?;
+    tracing::debug!(
+        %project,
+        %agent,
+        %location,
+        accepted = outcome.accepted,
+        duplicates = outcome.duplicates,
+        "results"
+    );
+    Ok(axum::Json(ResultsResponse {
+        accepted: outcome.accepted,
+        duplicates: outcome.duplicates,
+    })
+    .into_response())
+}
+
+async fn status(
+    State(st): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let project = project_name(path)?;
+    authorize(&st, &headers, &project).await?;
+    let (store, cache) = (Arc::clone(&st.store), Arc::clone(&st.deployed));
+    let status = blocking(move || Ok(status::read_status(&*store, &cache, &project)?)).await?;
+    Ok(axum::Json(status).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    since: Option<String>,
+    location: Option<String>,
+    limit: Option<String>,
+}
+
+/// Reads an RFC 3339 time; a `+` a client left unencoded in a query arrives as a space.
+fn parse_since(text: &str) -> Result<time::OffsetDateTime, ApiError> {
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(text, rfc3339)
+        .or_else(|e| time::OffsetDateTime::parse(&text.replace(' ', "+"), rfc3339).map_err(|_| e))
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "bad query: since `{}` is not an RFC 3339 time such as 2025-03-01T12:00:00Z ({e})",
+                text.escape_default()
+            ))
+        })
+}
+
+fn history_query(monitor: String, query: HistoryQuery) -> Result<ResultQuery, ApiError> {
+    let since_us = query
+        .since
+        .as_deref()
+        .map(parse_since)
+        .transpose()?
+        .map(status::unix_us);
+    if let Some(location) = &query.location {
+        agents::check_name("location", location)
+            .map_err(|e| ApiError::BadRequest(format!("bad query: {e}")))?;
+    }
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_HISTORY_LIMIT,
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=MAX_HISTORY_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "bad query: limit `{}` is not a number from 1 to {MAX_HISTORY_LIMIT}",
+                    text.escape_default()
+                ))
+            })?,
+    };
+    Ok(ResultQuery {
+        monitor,
+        since_us,
+        location: query.location,
+        limit,
+    })
+}
+
+async fn history(
+    State(st): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path((project, monitor)) =
+        path.map_err(|_| ApiError::BadRequest("malformed path".to_owned()))?;
+    store::check_project_name(&project).map_err(ApiError::BadRequest)?;
+    authorize(&st, &headers, &project).await?;
+    let Query(query) = query.map_err(bad_query)?;
+    let query = history_query(monitor, query)?;
+    let store = Arc::clone(&st.store);
+    let body = blocking(move || {
+        let rows = store.results(&project, &query)?;
+        Ok(status::history_json(&query.monitor, &rows))
+    })
+    .await?;
+    Ok(json_response(body))
+}
+
+/// The status of every project. Blocking.
+fn all_status(st: &AppState) -> Result<Vec<status::ProjectStatus>, ApiError> {
+    let projects = st.store.projects()?;
+    projects
+        .iter()
+        .map(|p| Ok(status::read_status(&*st.store, &st.deployed, p)?))
+        .collect()
+}
+
+async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let text = blocking(move || {
+        let projects = all_status(&st)?;
+        Ok(crate::metrics::render(
+            &projects,
+            &st.agents.counts(Instant::now()),
+        ))
+    })
+    .await?;
+    Ok((
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response())
+}
+
+async fn page(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let html = blocking(move || {
+        let projects = all_status(&st)?;
+        Ok(crate::page::render(
+            &projects,
+            time::OffsetDateTime::now_utc(),
+        ))
+    })
+    .await?;
+    Ok((
+        [
+            (CONTENT_TYPE, "text/html; charset=utf-8"),
+            (CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -643,7 +1009,7 @@ mod tests {
     #[test]
     fn malformed_json_names_path_line_and_column() {
         let text = "{\"bundle\": {\"schema_version\": 1, \"monitors\": [\n{\"schema_version\": 1, \"id\": \"a\", \"name\": \"a\", \"target\": {\"host\": \"h\", \"port\": \"x\"}}]}}";
-        let err = read_json::<DeployRequest>(text).unwrap_err();
+        let err = read_json::<DeployRequest>(text, "deploy request").unwrap_err();
         let ApiError::MalformedJson {
             path, line, column, ..
         } = &err

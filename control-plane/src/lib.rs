@@ -7,39 +7,62 @@
 //! version; the same bundle again is a no-op. Versions can be listed, read and rolled back
 //! to; a project can be destroyed. `control-plane/API.md` is the contract.
 //!
+//! Agents (`control-plane` tokens of role `agent`) long-poll their assignments, the
+//! monitors they run and when, and post their results; the control plane keeps them for
+//! the retention and serves each project's status, a monitor's history, Prometheus
+//! metrics and a status page.
+//!
 //! - [`store`]: the [`Store`] trait every backend implements, and the types crossing it;
 //! - [`sqlite`]: [`SqliteStore`], the embedded backend (WAL, `synchronous = FULL`);
 //! - [`diff`]: the diff and the resulting set;
 //! - [`api`]: routes, authentication, body limits and JSON errors;
+//! - [`agents`]: the live agents and the assignment of monitors to them;
+//! - [`deployed`]: the parsed current monitors, cached per version;
+//! - [`status`]: results in (checks, rows, pruning) and out (status, history);
+//! - [`metrics`], [`page`]: the Prometheus text and the HTML status page;
+//! - [`duration`]: durations as flags write them;
 //! - [`token`]: token generation and hashing.
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //!
-//! use control_plane::{Options, SqliteStore, Store, serve, token};
+//! use control_plane::{Options, Role, SqliteStore, Store, serve, token};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = Arc::new(SqliteStore::open("control-plane.db")?);
 //! let secret = token::generate()?;
-//! store.create_token("shop", &token::TokenHash::of(&secret))?;
+//! store.create_token("shop", &token::TokenHash::of(&secret), Role::Deploy)?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! serve(listener, store, Options::default()).await?;
 //! # Ok(())
 //! # }
 //! ```
 
+pub mod agents;
 pub mod api;
+pub mod deployed;
 pub mod diff;
+pub mod duration;
+pub mod metrics;
+pub mod page;
 pub mod sqlite;
+pub mod status;
 pub mod store;
 pub mod token;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-pub use api::{ApiError, DEFAULT_MAX_BODY_BYTES, DeployRequest, DeployResponse, Options};
+pub use api::{
+    ApiError, DEFAULT_AGENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETENTION, DeployRequest,
+    DeployResponse, Options,
+};
 pub use diff::{Diff, Updated};
 pub use sqlite::SqliteStore;
-pub use store::{Git, MonitorSet, Store, StoreError, VersionInfo};
+pub use store::{Git, MonitorSet, Role, Store, StoreError, TokenOwner, VersionInfo};
+
+/// How often results past the retention are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// The API's routes over `store`, with default [`Options`].
 pub fn router(store: Arc<dyn Store>) -> axum::Router {
@@ -47,15 +70,41 @@ pub fn router(store: Arc<dyn Store>) -> axum::Router {
 }
 
 /// Serves the API on `listener` until Ctrl-C or SIGTERM, then finishes the requests in
-/// flight.
+/// flight. Prunes the results past `options.retention` before the first request and every
+/// minute after.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<dyn Store>,
     options: Options,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::router_with(store, options))
+    let retention = options.retention;
+    prune(Arc::clone(&store), retention).await;
+    let pruner = tokio::spawn({
+        let store = Arc::clone(&store);
+        async move {
+            let mut every = tokio::time::interval(PRUNE_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                prune(Arc::clone(&store), retention).await;
+            }
+        }
+    });
+    let served = axum::serve(listener, api::router_with(store, options))
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await;
+    pruner.abort();
+    served
+}
+
+async fn prune(store: Arc<dyn Store>, retention: Duration) {
+    match tokio::task::spawn_blocking(move || status::prune(&*store, retention)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(results = n, "pruned results past the retention"),
+        Ok(Err(e)) => tracing::error!(error = %e, "pruning results failed"),
+        Err(e) => tracing::error!(error = %e, "pruning results failed"),
+    }
 }
 
 async fn shutdown_signal() {

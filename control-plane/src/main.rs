@@ -1,5 +1,5 @@
-//! `control-plane`: serves the deploy API (`serve`) and creates project tokens
-//! (`token create`).
+//! `control-plane`: serves the API (`serve`) and creates project tokens of role deploy or
+//! agent (`token create`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
-use control_plane::{DEFAULT_MAX_BODY_BYTES, Options, SqliteStore, Store, store, token};
+use clap::{Parser, Subcommand, ValueEnum};
+use control_plane::{
+    DEFAULT_MAX_BODY_BYTES, Options, Role, SqliteStore, Store, duration, store, token,
+};
 
 /// Test hook: milliseconds a deploy, rollback or destroy holds its project's lock.
 const HOLD_LOCK_ENV: &str = "CONTROL_PLANE_TEST_HOLD_LOCK_MS";
@@ -36,6 +38,13 @@ enum Command {
         /// Largest request body accepted, as sent and after gzip decoding.
         #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
         max_body_bytes: usize,
+        /// Results older than this are pruned (checked at start and every minute), such as
+        /// 7d or 12h.
+        #[arg(long, default_value = "7d", value_parser = duration::parse)]
+        retention: Duration,
+        /// An agent not heard of for this long is gone and its monitors move, such as 15s.
+        #[arg(long, default_value = "15s", value_parser = duration::parse)]
+        agent_timeout: Duration,
     },
     /// Manages API tokens.
     Token {
@@ -54,7 +63,29 @@ enum TokenCommand {
         /// The SQLite database file (created if missing).
         #[arg(long)]
         db: PathBuf,
+        /// What the token may reach: every route of the project (deploy), or only the
+        /// agent routes (agent).
+        #[arg(long, value_enum, default_value_t = RoleArg::Deploy)]
+        role: RoleArg,
     },
+}
+
+/// The `--role` of a token.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    /// Deploys, reads and the agent routes.
+    Deploy,
+    /// Only `/v1/agent/*`.
+    Agent,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Role {
+        match role {
+            RoleArg::Deploy => Role::Deploy,
+            RoleArg::Agent => Role::Agent,
+        }
+    }
 }
 
 fn main() -> Result<()> {
@@ -65,14 +96,29 @@ fn main() -> Result<()> {
             listen,
             db,
             max_body_bytes,
-        } => serve(&listen, &db, max_body_bytes),
+            retention,
+            agent_timeout,
+        } => serve(
+            &listen,
+            &db,
+            Options {
+                max_body_bytes,
+                retention,
+                agent_timeout,
+                ..Options::default()
+            },
+        ),
         Command::Token {
-            command: TokenCommand::Create { project, db },
-        } => create_token(&project, &db),
+            command: TokenCommand::Create { project, db, role },
+        } => create_token(&project, &db, role.into()),
     }
 }
 
-fn serve(listen: &str, db: &std::path::Path, max_body_bytes: usize) -> Result<()> {
+fn serve(listen: &str, db: &std::path::Path, options: Options) -> Result<()> {
+    anyhow::ensure!(
+        !options.agent_timeout.is_zero(),
+        "--agent-timeout must be more than 0"
+    );
     let hold_lock = match std::env::var(HOLD_LOCK_ENV) {
         Ok(ms) => Duration::from_millis(
             ms.parse()
@@ -93,8 +139,8 @@ fn serve(listen: &str, db: &std::path::Path, max_body_bytes: usize) -> Result<()
         let addr = listener.local_addr().context("reading the bound address")?;
         let _ = writeln!(std::io::stderr(), "listening on {addr}");
         let options = Options {
-            max_body_bytes,
             hold_lock,
+            ..options
         };
         control_plane::serve(listener, Arc::new(store), options)
             .await
@@ -102,13 +148,13 @@ fn serve(listen: &str, db: &std::path::Path, max_body_bytes: usize) -> Result<()
     })
 }
 
-fn create_token(project: &str, db: &std::path::Path) -> Result<()> {
+fn create_token(project: &str, db: &std::path::Path, role: Role) -> Result<()> {
     store::check_project_name(project).map_err(anyhow::Error::msg)?;
     let store =
         SqliteStore::open(db).with_context(|| format!("opening the database {}", db.display()))?;
     let secret = token::generate()?;
     store
-        .create_token(project, &token::TokenHash::of(&secret))
+        .create_token(project, &token::TokenHash::of(&secret), role)
         .context("storing the token")?;
     writeln!(std::io::stdout(), "{secret}").context("writing the token")?;
     Ok(())

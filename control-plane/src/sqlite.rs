@@ -16,15 +16,18 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::diff;
 use crate::store::{
-    DeployInput, DeployOutcome, Git, MonitorSet, Store, StoreError, StoredVersion, VersionInfo,
+    DeployInput, DeployOutcome, Git, InsertOutcome, LatestResult, MonitorSet, NewResult,
+    ResultQuery, Role, Store, StoreError, StoredResult, StoredVersion, TokenOwner, VersionInfo,
 };
 use crate::token::TokenHash;
+use monitor_core::Status;
 
 /// The schema, one numbered migration per change; applied in order at open, each in its own
 /// transaction, and recorded in `schema_migrations`. Never edit a released migration: add one.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE projects (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE projects (
         name TEXT PRIMARY KEY NOT NULL,
         created_at TEXT NOT NULL,
         current_version INTEGER
@@ -51,7 +54,45 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         rollback_of INTEGER,
         PRIMARY KEY (project, number)
     );",
-)];
+    ),
+    (
+        2,
+        "ALTER TABLE tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'deploy'
+            CHECK (role IN ('deploy', 'agent'));",
+    ),
+    (
+        3,
+        // Times are unix microseconds, so that they compare and sort as instants.
+        "CREATE TABLE results (
+            project TEXT NOT NULL REFERENCES projects(name),
+            id TEXT NOT NULL,
+            monitor TEXT NOT NULL,
+            location TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            tick INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            received_at INTEGER NOT NULL,
+            result TEXT NOT NULL,
+            UNIQUE (project, id)
+        );
+        CREATE INDEX results_by_monitor ON results (project, monitor, started_at);
+        CREATE INDEX results_by_start ON results (project, started_at);
+        CREATE TABLE latest_results (
+            project TEXT NOT NULL REFERENCES projects(name),
+            monitor TEXT NOT NULL,
+            location TEXT NOT NULL,
+            result_id TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            consecutive_failures INTEGER NOT NULL,
+            PRIMARY KEY (project, monitor, location)
+        ) WITHOUT ROWID;",
+    ),
+];
+
+/// Rows deleted per transaction when pruning, so that a large prune never holds the writer
+/// for long.
+const PRUNE_BATCH: i64 = 5_000;
 
 /// How long a connection waits for another process's lock before answering busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -350,33 +391,49 @@ fn version_info(
 }
 
 impl Store for SqliteStore {
-    fn create_token(&self, project: &str, hash: &TokenHash) -> Result<(), StoreError> {
+    fn create_token(&self, project: &str, hash: &TokenHash, role: Role) -> Result<(), StoreError> {
         self.write(|tx| {
             ensure_project(tx, project)?;
             tx.execute(
-                "INSERT INTO tokens (hash, project, created_at) VALUES (?1, ?2, ?3)",
-                params![hash.to_hex(), project, now()],
+                "INSERT INTO tokens (hash, project, created_at, role) VALUES (?1, ?2, ?3, ?4)",
+                params![hash.to_hex(), project, now(), role.as_str()],
             )?;
             Ok(((), true))
         })
     }
 
-    fn token_project(&self, hash: &TokenHash) -> Result<Option<String>, StoreError> {
+    fn token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, StoreError> {
         let hex = hash.to_hex();
-        let found: Option<(String, String)> = self.with_reader(|tx| {
+        let found: Option<(String, String, String)> = self.with_reader(|tx| {
             Ok(tx
                 .query_row(
-                    "SELECT hash, project FROM tokens WHERE hash = ?1",
+                    "SELECT hash, project, role FROM tokens WHERE hash = ?1",
                     [&hex],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?)
         })?;
         // The lookup is by hash, which tells an attacker nothing about a token; the final
         // comparison is constant time all the same.
-        Ok(found
-            .filter(|(stored, _)| crate::token::ct_eq(hex.as_bytes(), stored.as_bytes()))
-            .map(|(_, project)| project))
+        let Some((_, project, role)) =
+            found.filter(|(stored, _, _)| crate::token::ct_eq(hex.as_bytes(), stored.as_bytes()))
+        else {
+            return Ok(None);
+        };
+        let role = Role::from_name(&role).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "a token of project `{project}` has the unknown role `{role}`"
+            ))
+        })?;
+        Ok(Some(TokenOwner { project, role }))
+    }
+
+    fn projects(&self) -> Result<Vec<String>, StoreError> {
+        self.with_reader(|tx| {
+            let mut stmt = tx.prepare_cached("SELECT name FROM projects ORDER BY name")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     fn deploy(&self, project: &str, input: DeployInput) -> Result<DeployOutcome, StoreError> {
@@ -396,6 +453,14 @@ impl Store for SqliteStore {
 
     fn monitors(&self, project: &str) -> Result<MonitorSet, StoreError> {
         self.with_reader(|tx| load_set(tx, project))
+    }
+
+    fn current_version(&self, project: &str) -> Result<Option<u64>, StoreError> {
+        self.with_reader(|tx| current_version(tx, project))
+    }
+
+    fn current_set(&self, project: &str) -> Result<(Option<u64>, MonitorSet), StoreError> {
+        self.with_reader(|tx| Ok((current_version(tx, project)?, load_set(tx, project)?)))
     }
 
     fn versions(&self, project: &str) -> Result<Vec<VersionInfo>, StoreError> {
@@ -462,6 +527,205 @@ impl Store for SqliteStore {
             Ok((deleted as u64, true))
         })
     }
+
+    fn insert_results(
+        &self,
+        project: &str,
+        results: &[NewResult],
+    ) -> Result<InsertOutcome, StoreError> {
+        self.write(|tx| {
+            ensure_project(tx, project)?;
+            let mut outcome = InsertOutcome::default();
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO results
+                 (project, id, monitor, location, agent, tick, status, started_at, received_at, result)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for r in results {
+                let stored = insert.execute(params![
+                    project,
+                    r.id,
+                    r.monitor,
+                    r.location,
+                    r.agent,
+                    r.tick,
+                    status_name(r.status),
+                    r.started_us,
+                    r.received_us,
+                    r.json
+                ])?;
+                if stored == 0 {
+                    outcome.duplicates += 1;
+                } else {
+                    outcome.accepted += 1;
+                    update_latest(tx, project, r)?;
+                }
+            }
+            Ok((outcome, true))
+        })
+    }
+
+    fn latest_results(&self, project: &str) -> Result<Vec<LatestResult>, StoreError> {
+        self.with_reader(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT l.monitor, l.location, r.agent, l.consecutive_failures, r.result
+                 FROM latest_results l
+                 JOIN results r ON r.project = l.project AND r.id = l.result_id
+                 WHERE l.project = ?1
+                 ORDER BY l.monitor, l.location",
+            )?;
+            let rows = stmt.query_map([project], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (monitor, location, agent, failures, json) = row?;
+                out.push(LatestResult {
+                    monitor,
+                    location,
+                    agent,
+                    consecutive_failures: to_u64(failures)?,
+                    json,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn results(&self, project: &str, query: &ResultQuery) -> Result<Vec<StoredResult>, StoreError> {
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        self.with_reader(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, location, agent, tick, received_at, result FROM results
+                 WHERE project = ?1 AND monitor = ?2 AND started_at > ?3
+                   AND (?4 IS NULL OR location = ?4)
+                 ORDER BY started_at, id
+                 LIMIT ?5",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    project,
+                    query.monitor,
+                    query.since_us.unwrap_or(i64::MIN),
+                    query.location,
+                    limit
+                ],
+                |r| {
+                    Ok(StoredResult {
+                        id: r.get(0)?,
+                        location: r.get(1)?,
+                        agent: r.get(2)?,
+                        tick: r.get(3)?,
+                        received_us: r.get(4)?,
+                        json: r.get(5)?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn prune_results(&self, before_us: i64) -> Result<u64, StoreError> {
+        let mut deleted = 0u64;
+        for project in self.projects()? {
+            loop {
+                let n = self.write(|tx| {
+                    let n = tx.execute(
+                        "DELETE FROM results WHERE rowid IN (
+                            SELECT rowid FROM results
+                            WHERE project = ?1 AND started_at < ?2 LIMIT ?3)",
+                        params![project, before_us, PRUNE_BATCH],
+                    )?;
+                    tx.execute(
+                        "DELETE FROM latest_results WHERE project = ?1 AND started_at < ?2",
+                        params![project, before_us],
+                    )?;
+                    Ok((n, true))
+                })?;
+                deleted += n as u64;
+                if i64::try_from(n).unwrap_or(i64::MAX) < PRUNE_BATCH {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Passed => "passed",
+        Status::Degraded => "degraded",
+        Status::Failed => "failed",
+    }
+}
+
+/// Makes a newly stored result the latest of its monitor and location when it is newer than
+/// the one recorded, counting the run of failures on; a result arriving late, older than
+/// the latest, may fall inside that run, which is then counted again from the results.
+fn update_latest(tx: &Transaction<'_>, project: &str, r: &NewResult) -> Result<(), StoreError> {
+    let failed = r.status == Status::Failed;
+    let latest: Option<(i64, i64)> = tx
+        .query_row(
+            "SELECT started_at, consecutive_failures FROM latest_results
+             WHERE project = ?1 AND monitor = ?2 AND location = ?3",
+            params![project, r.monitor, r.location],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    match latest {
+        Some((started, _)) if r.started_us <= started => {
+            let failures = failures_since_last_success(tx, project, &r.monitor, &r.location)?;
+            tx.execute(
+                "UPDATE latest_results SET consecutive_failures = ?4
+                 WHERE project = ?1 AND monitor = ?2 AND location = ?3",
+                params![project, r.monitor, r.location, failures],
+            )?;
+        }
+        previous => {
+            let failures = match previous {
+                Some((_, before)) if failed => before.saturating_add(1),
+                None if failed => 1,
+                _ => 0,
+            };
+            tx.execute(
+                "INSERT INTO latest_results
+                 (project, monitor, location, result_id, started_at, consecutive_failures)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (project, monitor, location) DO UPDATE SET
+                   result_id = excluded.result_id,
+                   started_at = excluded.started_at,
+                   consecutive_failures = excluded.consecutive_failures",
+                params![project, r.monitor, r.location, r.id, r.started_us, failures],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// How many results of a monitor in a location failed after its latest result that did not.
+fn failures_since_last_success(
+    tx: &Transaction<'_>,
+    project: &str,
+    monitor: &str,
+    location: &str,
+) -> Result<i64, StoreError> {
+    let last_success: Option<i64> = tx
+        .query_row(
+            "SELECT started_at FROM results
+             WHERE project = ?1 AND monitor = ?2 AND location = ?3 AND status != 'failed'
+             ORDER BY started_at DESC LIMIT 1",
+            params![project, monitor, location],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(tx.query_row(
+        "SELECT COUNT(*) FROM results
+         WHERE project = ?1 AND monitor = ?2 AND location = ?3 AND status = 'failed'
+           AND started_at > ?4",
+        params![project, monitor, location, last_success.unwrap_or(i64::MIN)],
+        |row| row.get(0),
+    )?)
 }
 
 #[cfg(test)]
@@ -505,15 +769,16 @@ mod tests {
     fn migrations_apply_once_and_reopen() {
         let path = temp_db("migrate");
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 1);
+        let latest = MIGRATIONS.last().unwrap().0;
+        assert_eq!(store.schema_version().unwrap(), latest);
         drop(store);
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 1);
+        assert_eq!(store.schema_version().unwrap(), latest);
         let rows: i64 = store
             .writer()
             .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(rows, 1);
+        assert_eq!(rows, latest);
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
@@ -521,12 +786,22 @@ mod tests {
     fn deploy_rollback_destroy() {
         let path = temp_db("flow");
         let store = SqliteStore::open(&path).unwrap();
-        store.create_token("p", &TokenHash::of("t")).unwrap();
+        store
+            .create_token("p", &TokenHash::of("t"), Role::Deploy)
+            .unwrap();
+        store
+            .create_token("p", &TokenHash::of("a"), Role::Agent)
+            .unwrap();
+        let owner = |t: &str| store.token_owner(&TokenHash::of(t)).unwrap();
         assert_eq!(
-            store.token_project(&TokenHash::of("t")).unwrap().as_deref(),
-            Some("p")
+            owner("t"),
+            Some(TokenOwner {
+                project: "p".into(),
+                role: Role::Deploy
+            })
         );
-        assert_eq!(store.token_project(&TokenHash::of("u")).unwrap(), None);
+        assert_eq!(owner("a").unwrap().role, Role::Agent);
+        assert_eq!(owner("u"), None);
 
         let v1 = set(&[("a", 1), ("b", 2)]);
         let first = deploy(&store, v1.clone(), false);
@@ -566,6 +841,141 @@ mod tests {
         assert!(store.monitors("p").unwrap().is_empty());
         let after = deploy(&store, MonitorSet::new(), true);
         assert_eq!((after.applied, after.version), (false, None));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    fn result(monitor: &str, location: &str, tick: i64, status: Status) -> NewResult {
+        NewResult {
+            id: format!("{monitor}/{location}/{tick}"),
+            monitor: monitor.to_owned(),
+            location: location.to_owned(),
+            agent: "agent-1".to_owned(),
+            tick,
+            status,
+            started_us: tick * 10_000_000,
+            received_us: 0,
+            json: format!("{{\"tick\":{tick}}}"),
+        }
+    }
+
+    fn latest(store: &SqliteStore) -> Vec<(String, String, u64, String)> {
+        store
+            .latest_results("p")
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.monitor, l.location, l.consecutive_failures, l.json))
+            .collect()
+    }
+
+    #[test]
+    fn results_dedup_latest_and_prune() {
+        use Status::{Degraded, Failed, Passed};
+        let path = temp_db("results");
+        let store = SqliteStore::open(&path).unwrap();
+        let batch = [
+            result("a", "eu", 1, Passed),
+            result("a", "eu", 2, Failed),
+            result("a", "us", 1, Degraded),
+            result("a", "eu", 3, Failed),
+            result("a", "eu", 3, Failed),
+        ];
+        let first = store.insert_results("p", &batch).unwrap();
+        assert_eq!((first.accepted, first.duplicates), (4, 1));
+        let again = store.insert_results("p", &batch).unwrap();
+        assert_eq!((again.accepted, again.duplicates), (0, 5));
+        let streak = |store: &SqliteStore| {
+            latest(store)
+                .into_iter()
+                .map(|(m, l, n, json)| format!("{m} {l} {n} {json}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            streak(&store),
+            ["a eu 2 {\"tick\":3}", "a us 0 {\"tick\":1}"]
+        );
+        // A newer failure counts on; a late one inside the run is counted again.
+        store
+            .insert_results("p", &[result("a", "eu", 5, Failed)])
+            .unwrap();
+        assert_eq!(streak(&store)[0], "a eu 3 {\"tick\":5}");
+        store
+            .insert_results("p", &[result("a", "eu", 4, Passed)])
+            .unwrap();
+        assert_eq!(streak(&store)[0], "a eu 1 {\"tick\":5}");
+        store
+            .insert_results("p", &[result("a", "eu", 6, Passed)])
+            .unwrap();
+        assert_eq!(streak(&store)[0], "a eu 0 {\"tick\":6}");
+
+        let history = |location: Option<&str>, since_us: Option<i64>, limit: u64| {
+            store
+                .results(
+                    "p",
+                    &ResultQuery {
+                        monitor: "a".into(),
+                        since_us,
+                        location: location.map(str::to_owned),
+                        limit,
+                    },
+                )
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            history(None, None, 100),
+            [
+                "a/eu/1", "a/us/1", "a/eu/2", "a/eu/3", "a/eu/4", "a/eu/5", "a/eu/6"
+            ]
+        );
+        assert_eq!(
+            history(Some("eu"), Some(20_000_000), 2),
+            ["a/eu/3", "a/eu/4"]
+        );
+        assert_eq!(
+            history(Some("us"), Some(10_000_000), 10),
+            Vec::<String>::new()
+        );
+
+        // Pruning drops the old results, and the latest ones once they are old too.
+        assert_eq!(store.prune_results(30_000_000).unwrap(), 3);
+        assert_eq!(
+            history(None, None, 100),
+            ["a/eu/3", "a/eu/4", "a/eu/5", "a/eu/6"]
+        );
+        assert_eq!(streak(&store), ["a eu 0 {\"tick\":6}"]);
+        assert_eq!(store.prune_results(i64::MAX).unwrap(), 4);
+        assert!(latest(&store).is_empty());
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn tokens_from_before_roles_are_deploy_tokens() {
+        let path = temp_db("roles");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0].1).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, applied_at TEXT NOT NULL);
+                 INSERT INTO schema_migrations VALUES (1, 'then');
+                 INSERT INTO projects (name, created_at) VALUES ('p', 'then');",
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO tokens (hash, project, created_at) VALUES (?1, 'p', 'then')",
+                [TokenHash::of("old").to_hex()],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            store.token_owner(&TokenHash::of("old")).unwrap(),
+            Some(TokenOwner {
+                project: "p".into(),
+                role: Role::Deploy
+            })
+        );
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 }

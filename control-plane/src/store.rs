@@ -1,5 +1,6 @@
 //! The storage boundary: the [`Store`] trait every backend implements, and the types that
-//! cross it (monitor sets in canonical JSON, versions, deploy inputs and outcomes).
+//! cross it (monitor sets in canonical JSON, versions, deploy inputs and outcomes, token
+//! roles, check results).
 //!
 //! [`SqliteStore`](crate::sqlite::SqliteStore) is the embedded default; a PostgreSQL backend
 //! implements the same trait. Methods are blocking: the HTTP layer calls them from
@@ -7,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use monitor_core::Status;
 use monitor_core::cli::bundle::Bundle;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,17 +17,20 @@ use thiserror::Error;
 use crate::diff::Diff;
 use crate::token::TokenHash;
 
-/// The storage of projects, tokens, monitors and versions.
+/// The storage of projects, tokens, monitors, versions and check results.
 ///
 /// Every method is one transaction: a deploy computes its diff against the stored set and
 /// applies it (monitors and the new version row) atomically, or changes nothing.
 pub trait Store: Send + Sync + 'static {
-    /// Stores a token hash for `project`, creating the project if needed.
-    fn create_token(&self, project: &str, hash: &TokenHash) -> Result<(), StoreError>;
+    /// Stores a token hash with its role for `project`, creating the project if needed.
+    fn create_token(&self, project: &str, hash: &TokenHash, role: Role) -> Result<(), StoreError>;
 
-    /// The project a token hash belongs to, `None` for an unknown token. Implementations
+    /// The project and role of a token hash, `None` for an unknown token. Implementations
     /// compare the stored hash in constant time.
-    fn token_project(&self, hash: &TokenHash) -> Result<Option<String>, StoreError>;
+    fn token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, StoreError>;
+
+    /// Every project, sorted by name.
+    fn projects(&self) -> Result<Vec<String>, StoreError>;
 
     /// Diffs `input.monitors` against the stored set and, unless it is a dry run or the
     /// resulting set equals the current one, applies the change as a new version.
@@ -33,6 +38,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The current monitors of a project (empty for a project without any).
     fn monitors(&self, project: &str) -> Result<MonitorSet, StoreError>;
+
+    /// The version now current, `None` when the project has none. Every change of the
+    /// current set makes a new version, so the number identifies the set.
+    fn current_version(&self, project: &str) -> Result<Option<u64>, StoreError>;
+
+    /// The version now current and its monitors, read together.
+    fn current_set(&self, project: &str) -> Result<(Option<u64>, MonitorSet), StoreError>;
 
     /// Every version of a project, newest first.
     fn versions(&self, project: &str) -> Result<Vec<VersionInfo>, StoreError>;
@@ -48,6 +60,139 @@ pub trait Store: Send + Sync + 'static {
     /// Removes every monitor of a project in one transaction; returns how many. History
     /// stays, and no version is current afterwards.
     fn destroy(&self, project: &str) -> Result<u64, StoreError>;
+
+    /// Stores a batch of results in one transaction, ignoring those whose id the project
+    /// already holds, and keeps the latest result per monitor and location with its run of
+    /// consecutive failures.
+    fn insert_results(
+        &self,
+        project: &str,
+        results: &[NewResult],
+    ) -> Result<InsertOutcome, StoreError>;
+
+    /// The latest result of each monitor in each location, sorted by monitor and location.
+    fn latest_results(&self, project: &str) -> Result<Vec<LatestResult>, StoreError>;
+
+    /// A monitor's results, oldest first by start time, as [`ResultQuery`] asks.
+    fn results(&self, project: &str, query: &ResultQuery) -> Result<Vec<StoredResult>, StoreError>;
+
+    /// Deletes every result that started before `before_us` (unix microseconds); returns
+    /// how many.
+    fn prune_results(&self, before_us: i64) -> Result<u64, StoreError>;
+}
+
+/// What a token may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Every route of its project, the agent routes included.
+    Deploy,
+    /// Only the agent routes (`/v1/agent/*`) of its project.
+    Agent,
+}
+
+impl Role {
+    /// The name stored and given on the command line: `deploy` or `agent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Deploy => "deploy",
+            Role::Agent => "agent",
+        }
+    }
+
+    /// The role of a name [`Role::as_str`] writes.
+    pub fn from_name(name: &str) -> Option<Role> {
+        match name {
+            "deploy" => Some(Role::Deploy),
+            "agent" => Some(Role::Agent),
+            _ => None,
+        }
+    }
+}
+
+/// Whom a token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    /// The project it reaches.
+    pub project: String,
+    /// What it may do there.
+    pub role: Role,
+}
+
+/// A check result as an agent reported it, checked and ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewResult {
+    /// `{monitor}/{location}/{tick}`, unique per project.
+    pub id: String,
+    /// The monitor's id.
+    pub monitor: String,
+    /// Where it ran.
+    pub location: String,
+    /// The agent that ran it.
+    pub agent: String,
+    /// The schedule tick `k` it ran for.
+    pub tick: i64,
+    /// The verdict.
+    pub status: Status,
+    /// When the check started, unix microseconds.
+    pub started_us: i64,
+    /// When the control plane received it, unix microseconds.
+    pub received_us: i64,
+    /// The `CheckResult` as JSON.
+    pub json: String,
+}
+
+/// What storing a batch of results did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InsertOutcome {
+    /// Results stored.
+    pub accepted: u64,
+    /// Results whose id was already stored, ignored.
+    pub duplicates: u64,
+}
+
+/// The latest result of a monitor in a location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestResult {
+    /// The monitor's id.
+    pub monitor: String,
+    /// The location.
+    pub location: String,
+    /// The agent that ran it.
+    pub agent: String,
+    /// How many results in a row, up to this one, failed there (0 when it did not fail).
+    pub consecutive_failures: u64,
+    /// The `CheckResult` as JSON.
+    pub json: String,
+}
+
+/// Which results of one monitor to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultQuery {
+    /// The monitor's id.
+    pub monitor: String,
+    /// Only results that started after this instant (unix microseconds, exclusive).
+    pub since_us: Option<i64>,
+    /// Only results from this location.
+    pub location: Option<String>,
+    /// At most this many.
+    pub limit: u64,
+}
+
+/// A stored result, as the history returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResult {
+    /// `{monitor}/{location}/{tick}`.
+    pub id: String,
+    /// Where it ran.
+    pub location: String,
+    /// The agent that ran it.
+    pub agent: String,
+    /// The schedule tick it ran for.
+    pub tick: i64,
+    /// When the control plane received it, unix microseconds.
+    pub received_us: i64,
+    /// The `CheckResult` as JSON.
+    pub json: String,
 }
 
 /// A storage failure.

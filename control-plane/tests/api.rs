@@ -1,6 +1,10 @@
 //! End-to-end tests of the `control-plane` binary: each test starts the real server on
 //! 127.0.0.1:0 with a fresh SQLite file, creates tokens with `token create`, and drives the
-//! API of `control-plane/API.md` over HTTP.
+//! API of `control-plane/API.md` over HTTP. The agent, results and status routes are tested
+//! in [`agents`].
+
+#[path = "api/agents.rs"]
+mod agents;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -145,8 +149,21 @@ impl Drop for Server {
 
 /// Runs `control-plane token create` and returns the token it prints.
 fn create_token(db: &Path, project: &str) -> String {
+    create_token_with_role(db, project, "deploy")
+}
+
+/// Runs `control-plane token create --role ROLE` and returns the token it prints.
+fn create_token_with_role(db: &Path, project: &str, role: &str) -> String {
     let out = Command::new(BIN)
-        .args(["token", "create", "--project", project, "--db"])
+        .args([
+            "token",
+            "create",
+            "--project",
+            project,
+            "--role",
+            role,
+            "--db",
+        ])
         .arg(db)
         .output()
         .unwrap();
@@ -831,7 +848,7 @@ fn tokens_are_stored_hashed() {
             r.get(0)
         })
         .unwrap();
-    assert_eq!(migrations, 1);
+    assert_eq!(migrations, 3);
 
     // Both tokens work.
     let server = Server::start(&dir.db(), &[], &[]);

@@ -1,6 +1,11 @@
 //! End to end: the real `control-plane` binary serving a temporary database, driven by the
 //! real client (`cargo xtask deploy | destroy | rollback`, run through cargo without a
-//! terminal), with the monitors read back over the API compared field for field.
+//! terminal), with the monitors read back over the API compared field for field; real
+//! `monitors agent` processes in two locations (`agents`); the status page in headless
+//! Chromium (`browser`).
+
+mod agents;
+mod browser;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -52,56 +57,96 @@ struct Server {
     url: String,
     log: Arc<Mutex<String>>,
     dir: TempDir,
+    extra: Vec<String>,
+}
+
+/// Starts `control-plane serve` on `listen` and waits for its `listening on ADDR` line;
+/// returns the process, `http://ADDR` and the log it keeps writing to.
+fn spawn_server(db: &Path, listen: &str, extra: &[&str]) -> (Child, String, Arc<Mutex<String>>) {
+    let mut child = Command::new(SERVER)
+        .args(["serve", "--listen", listen, "--db"])
+        .arg(db)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start control-plane serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        // Reads every line, so the server never blocks on a full pipe.
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("listening on ").nth(1) {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+            let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(addr) => (child, format!("http://{addr}"), log),
+        Err(_) => {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!(
+                "control-plane serve printed no `listening on ADDR` ({status:?}); its stderr:\n{}",
+                log.lock().unwrap_or_else(|e| e.into_inner())
+            );
+        }
+    }
 }
 
 impl Server {
     /// Starts a server whose database already holds a token for each of `projects`;
     /// returns it with the tokens, in order.
     fn start(projects: &[&str]) -> (Server, Vec<String>) {
+        Self::start_with(projects, &[])
+    }
+
+    /// [`Server::start`] with more `serve` arguments (`--agent-timeout 2s`).
+    fn start_with(projects: &[&str], extra: &[&str]) -> (Server, Vec<String>) {
         let dir = TempDir::new();
         let db = dir.0.join("control-plane.db");
         let tokens = projects.iter().map(|p| create_token(&db, p)).collect();
-        let mut child = Command::new(SERVER)
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(&db)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start control-plane serve");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            // Reads every line, so the server never blocks on a full pipe.
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait();
-                panic!(
-                    "control-plane serve printed no `listening on ADDR` ({status:?}); its stderr:\n{}",
-                    log.lock().unwrap_or_else(|e| e.into_inner())
-                );
-            }
-        };
+        let (child, url, log) = spawn_server(&db, "127.0.0.1:0", extra);
         let server = Server {
             child,
-            url: format!("http://{addr}"),
+            url,
             log,
             dir,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         (server, tokens)
+    }
+
+    /// The database file.
+    fn db(&self) -> PathBuf {
+        self.dir.0.join("control-plane.db")
+    }
+
+    /// Kills the server (SIGKILL): nothing answers on its address until [`Server::restart`].
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same address and database.
+    fn restart(&mut self) {
+        self.kill();
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let (child, url, log) = spawn_server(&self.db(), &addr, &extra);
+        assert_eq!(url, self.url, "restarted on another address");
+        self.child = child;
+        let mut old = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        old.push_str("--- restarted\n");
+        old.push_str(&log.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(old);
+        self.log = log;
     }
 
     /// What the server wrote on stderr so far.
@@ -135,8 +180,21 @@ impl Drop for Server {
 
 /// `control-plane token create --project P --db DB`: the token alone on one line.
 fn create_token(db: &Path, project: &str) -> String {
+    create_token_for(db, project, "deploy")
+}
+
+/// `control-plane token create --project P --db DB --role ROLE`.
+fn create_token_for(db: &Path, project: &str, role: &str) -> String {
     let out = Command::new(SERVER)
-        .args(["token", "create", "--project", project, "--db"])
+        .args([
+            "token",
+            "create",
+            "--project",
+            project,
+            "--role",
+            role,
+            "--db",
+        ])
         .arg(db)
         .stdin(Stdio::null())
         .output()
@@ -159,6 +217,37 @@ fn create_token(db: &Path, project: &str) -> String {
         "a token that short is guessable: {token:?}"
     );
     token
+}
+
+/// `cargo` run from the workspace root without the variables cargo set for this test:
+/// build scripts (ring's) watch some of them, so passing them on would make the inner
+/// cargo rebuild on every run.
+fn cargo() -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    // The variables cargo sets for this test: build scripts (ring's) watch some of
+    // them, so passing them on would make the inner cargo rebuild on every run.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_EXE_")
+            || matches!(
+                name.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "OUT_DIR"
+            )
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command.current_dir(workspace());
+    command
 }
 
 /// What a run of the client did.
@@ -190,29 +279,7 @@ impl Client<'_> {
     /// URL, project and token in the environment plus `env`; checks that the token
     /// appears in neither output.
     fn xtask_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut command = Command::new(cargo);
-        // The variables cargo sets for this test: build scripts (ring's) watch some of
-        // them, so passing them on would make the inner cargo rebuild on every run.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if name.starts_with("CARGO_PKG_")
-                || name.starts_with("CARGO_BIN_EXE_")
-                || matches!(
-                    name.as_ref(),
-                    "CARGO_MANIFEST_DIR"
-                        | "CARGO_MANIFEST_PATH"
-                        | "CARGO_MANIFEST_LINKS"
-                        | "CARGO_CRATE_NAME"
-                        | "CARGO_BIN_NAME"
-                        | "CARGO_PRIMARY_PACKAGE"
-                        | "CARGO_TARGET_TMPDIR"
-                        | "OUT_DIR"
-                )
-            {
-                command.env_remove(name.as_ref());
-            }
-        }
+        let mut command = cargo();
         let out: Output = command
             .args(["run", "--quiet", "--package", "xtask", "--"])
             .args(args)

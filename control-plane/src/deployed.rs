@@ -1,0 +1,72 @@
+//! The current monitors of each project, parsed once per version and shared by the
+//! assignments, the status, the metrics and the status page.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use monitor_core::TcpMonitor;
+
+use crate::store::{MonitorSet, Store, StoreError, sha256_hex};
+
+/// A deployed monitor: its spec, and the canonical JSON it is stored as.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployed {
+    /// The spec.
+    pub spec: TcpMonitor,
+    /// Its canonical JSON, as `GET monitors` returns it.
+    pub json: String,
+    /// SHA-256 hex of the canonical JSON.
+    pub hash: String,
+}
+
+impl Deployed {
+    /// The monitor's id.
+    pub fn id(&self) -> &str {
+        &self.spec.id
+    }
+}
+
+/// The parsed current set of each project, keyed by the version it was read at: every
+/// change of the set makes a new version, so a cached set is fresh while the version is
+/// the current one.
+#[derive(Debug, Default)]
+pub struct DeployedCache(Mutex<HashMap<String, Cached>>);
+
+/// A project's monitors and the version they were read at.
+type Cached = (Option<u64>, Arc<Vec<Deployed>>);
+
+impl DeployedCache {
+    /// The current monitors of `project`, sorted by id. Blocking (reads the store).
+    pub fn get(&self, store: &dyn Store, project: &str) -> Result<Arc<Vec<Deployed>>, StoreError> {
+        let version = store.current_version(project)?;
+        if let Some((cached, set)) = self.lock().get(project)
+            && *cached == version
+        {
+            return Ok(Arc::clone(set));
+        }
+        let (version, set) = store.current_set(project)?;
+        let parsed = Arc::new(parse(&set)?);
+        self.lock()
+            .insert(project.to_owned(), (version, Arc::clone(&parsed)));
+        Ok(parsed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Reads every monitor of a stored set, sorted by id.
+pub fn parse(set: &MonitorSet) -> Result<Vec<Deployed>, StoreError> {
+    set.iter()
+        .map(|(id, json)| {
+            let spec: TcpMonitor = serde_json::from_str(json)
+                .map_err(|e| StoreError::Corrupt(format!("monitor `{id}`: {e}")))?;
+            Ok(Deployed {
+                spec,
+                json: json.to_owned(),
+                hash: sha256_hex(json.as_bytes()),
+            })
+        })
+        .collect()
+}

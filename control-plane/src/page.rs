@@ -1,0 +1,279 @@
+//! `GET /`: the status page. Server-rendered HTML with inline CSS, no script and no
+//! external assets, refreshing itself every 10 seconds: per project a table with a row per
+//! deployed monitor and a cell per location holding its latest result. Every piece of
+//! user data (names, ids, locations, error messages) is escaped.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use monitor_core::Status;
+use time::OffsetDateTime;
+
+use crate::status::{LocationStatus, MonitorStatus, ProjectStatus};
+
+const STYLE: &str = "
+:root { color-scheme: light dark; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #6e7781; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; }
+h1 { font-size: 1.4rem; margin: 0 0 .2rem; }
+h2 { font-size: 1.1rem; margin: 1.5rem 0 .3rem; }
+.meta, .id, small, .none { color: var(--muted); }
+table { border-collapse: collapse; min-width: 40rem; }
+th, td { border: 1px solid #8884; padding: .35rem .55rem; text-align: left; vertical-align: top; }
+thead th { background: #8881; }
+.id { display: block; font: 12px ui-monospace, monospace; }
+.tag { font-size: 11px; border: 1px solid currentColor; border-radius: 3px; padding: 0 .25rem; margin-left: .3rem; color: var(--muted); }
+.verdict { font-weight: 600; }
+td[data-status=passed] .verdict { color: var(--ok); }
+td[data-status=degraded] .verdict { color: var(--warn); }
+td[data-status=failed] .verdict { color: var(--bad); }
+td[data-status=failed] { background: #cf222e14; }
+td[data-status=degraded] { background: #9a670014; }
+tr[data-muted=true] th .name { text-decoration: line-through; text-decoration-color: var(--muted); }
+small { display: block; max-width: 22rem; overflow-wrap: anywhere; }
+";
+
+/// The page for the projects' status, rendered at `now`.
+pub fn render(projects: &[ProjectStatus], now: OffsetDateTime) -> String {
+    let mut out = String::with_capacity(4096);
+    out.push_str(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"refresh\" content=\"10\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>Monitors status</title>\n<style>",
+    );
+    out.push_str(STYLE);
+    out.push_str("</style>\n</head>\n<body>\n<h1>Monitors status</h1>\n");
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">{} · refreshes every 10 s</p>",
+        escape(&clock(now))
+    );
+    if projects.is_empty() {
+        out.push_str("<p class=\"none\">no projects yet</p>\n");
+    }
+    for p in projects {
+        project(&mut out, p, now);
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+fn project(out: &mut String, p: &ProjectStatus, now: OffsetDateTime) {
+    let _ = writeln!(
+        out,
+        "<section data-project=\"{0}\">\n<h2>{0}</h2>",
+        escape(&p.project)
+    );
+    if p.monitors.is_empty() {
+        out.push_str("<p class=\"none\">no monitors deployed</p>\n</section>\n");
+        return;
+    }
+    let count = |s: Status| {
+        p.monitors
+            .iter()
+            .flat_map(|m| &m.locations)
+            .filter(|l| l.status == s)
+            .count()
+    };
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">{} monitors; latest results: {} passed, {} degraded, {} failed</p>",
+        p.monitors.len(),
+        count(Status::Passed),
+        count(Status::Degraded),
+        count(Status::Failed)
+    );
+    let locations: BTreeSet<&str> = p
+        .monitors
+        .iter()
+        .flat_map(|m| &m.locations)
+        .map(|l| l.location.as_str())
+        .collect();
+    out.push_str("<table>\n<thead><tr><th scope=\"col\">monitor</th>");
+    for l in &locations {
+        let _ = write!(out, "<th scope=\"col\">{}</th>", escape(l));
+    }
+    if locations.is_empty() {
+        out.push_str("<th scope=\"col\">results</th>");
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for m in &p.monitors {
+        monitor(out, m, &locations, now);
+    }
+    out.push_str("</tbody>\n</table>\n</section>\n");
+}
+
+fn monitor(out: &mut String, m: &MonitorStatus, locations: &BTreeSet<&str>, now: OffsetDateTime) {
+    let _ = write!(out, "<tr data-monitor=\"{}\"", escape(&m.id));
+    if m.muted {
+        out.push_str(" data-muted=\"true\"");
+    }
+    let _ = write!(
+        out,
+        "><th scope=\"row\"><span class=\"name\">{}</span>",
+        escape(&m.name)
+    );
+    if m.muted {
+        out.push_str("<span class=\"tag\">muted</span>");
+    }
+    if !m.activated {
+        out.push_str("<span class=\"tag\">deactivated</span>");
+    }
+    let _ = write!(
+        out,
+        "<span class=\"id\">{} · every {}</span></th>",
+        escape(&m.id),
+        escape(&m.frequency)
+    );
+    for l in locations {
+        match m.locations.iter().find(|r| r.location == *l) {
+            Some(r) => cell(out, r, now),
+            None => out.push_str("<td class=\"none\">–</td>"),
+        }
+    }
+    if locations.is_empty() {
+        out.push_str("<td class=\"none\">no results yet</td>");
+    }
+    out.push_str("</tr>\n");
+}
+
+fn cell(out: &mut String, r: &LocationStatus, now: OffsetDateTime) {
+    let status = status_name(r.status);
+    let _ = write!(
+        out,
+        "<td data-location=\"{}\" data-status=\"{status}\"",
+        escape(&r.location)
+    );
+    if let Some(e) = &r.error {
+        let _ = write!(
+            out,
+            " title=\"{}\"",
+            escape(&format!("{}: {}", e.kind.as_str(), e.message))
+        );
+    }
+    let _ = write!(out, "><span class=\"verdict\">{status}</span>");
+    if r.consecutive_failures > 1 {
+        let _ = write!(out, " ×{}", r.consecutive_failures);
+    }
+    let started = r
+        .started_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let _ = write!(
+        out,
+        "<br><time datetime=\"{}\">{}</time><br>total {:.1} ms",
+        escape(&started),
+        escape(&ago(r.started_at, now)),
+        r.timings.total_ms
+    );
+    if let Some(connect) = r.timings.connect_ms {
+        let _ = write!(out, " · connect {connect:.1} ms");
+    }
+    if let Some(days) = r.days_left {
+        let _ = write!(out, "<br>certificate: {} days left", days);
+    }
+    if let Some(e) = &r.error {
+        let _ = write!(
+            out,
+            "<small>{}: {}</small>",
+            escape(e.kind.as_str()),
+            escape(&e.message)
+        );
+    }
+    out.push_str("</td>");
+}
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Passed => "passed",
+        Status::Degraded => "degraded",
+        Status::Failed => "failed",
+    }
+}
+
+/// `2025-03-01 12:00:00 UTC`.
+fn clock(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// `12 s ago`, `5 min ago`, `3 h ago`, `2 days ago`, then the date.
+fn ago(t: OffsetDateTime, now: OffsetDateTime) -> String {
+    let s = (now - t).whole_seconds();
+    match s {
+        ..0 => clock(t),
+        0..60 => format!("{s} s ago"),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..86_400 => format!("{} h ago", s / 3600),
+        86_400..604_800 => format!("{} days ago", s / 86_400),
+        _ => clock(t),
+    }
+}
+
+/// Escapes text for HTML content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &str, expected: &str) {
+        assert_eq!(escape(input), expected, "{input:?}");
+    }
+
+    #[test]
+    fn escaping() {
+        for (input, expected) in [
+            ("plain", "plain"),
+            (
+                "<script>alert(1)</script>",
+                "&lt;script&gt;alert(1)&lt;/script&gt;",
+            ),
+            ("a & b", "a &amp; b"),
+            ("\"q\" 'a'", "&quot;q&quot; &#39;a&#39;"),
+        ] {
+            check(input, expected);
+        }
+    }
+
+    #[test]
+    fn times() {
+        let now = OffsetDateTime::from_unix_timestamp(1_740_826_800).unwrap();
+        let at = |s: i64| now - time::Duration::seconds(s);
+        assert_eq!(ago(at(5), now), "5 s ago");
+        assert_eq!(ago(at(125), now), "2 min ago");
+        assert_eq!(ago(at(7300), now), "2 h ago");
+        assert_eq!(ago(at(200_000), now), "2 days ago");
+        assert_eq!(ago(at(-5), now), "2025-03-01 11:00:05 UTC");
+        assert_eq!(clock(now), "2025-03-01 11:00:00 UTC");
+    }
+
+    #[test]
+    fn empty_page() {
+        let page = render(&[], OffsetDateTime::UNIX_EPOCH);
+        assert!(page.contains("<meta http-equiv=\"refresh\" content=\"10\">"));
+        assert!(page.contains("no projects yet"));
+        assert!(!page.contains("<script"));
+    }
+}

@@ -1,0 +1,362 @@
+//! Check results in and out: the body agents post (read, checked, turned into rows), the
+//! status of a project (every deployed monitor with its latest result per location), and a
+//! monitor's history.
+
+use std::time::Duration;
+
+use monitor_core::{CheckResult, ProbeError, Status, Timings};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::agents::check_name;
+use crate::api::Problem;
+use crate::deployed::Deployed;
+use crate::store::{LatestResult, NewResult, Store, StoreError, StoredResult};
+
+/// The body of `POST /v1/agent/results`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsRequest {
+    /// The agent that ran the checks.
+    pub agent: String,
+    /// Its location.
+    pub location: String,
+    /// The results.
+    pub results: Vec<ResultIn>,
+}
+
+/// One result of [`ResultsRequest`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultIn {
+    /// `{monitor}/{location}/{tick}`.
+    pub id: String,
+    /// The monitor's id.
+    pub monitor: String,
+    /// The tick `k` of the schedule it ran for.
+    pub tick: u64,
+    /// What the check found.
+    pub result: CheckResult,
+}
+
+/// The answer to `POST /v1/agent/results`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultsResponse {
+    /// Results stored.
+    pub accepted: u64,
+    /// Results already stored, ignored.
+    pub duplicates: u64,
+}
+
+/// Unix microseconds of an instant (every `OffsetDateTime` fits).
+pub fn unix_us(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos().div_euclid(1000)).unwrap_or(i64::MAX)
+}
+
+/// RFC 3339 (UTC) of unix microseconds.
+pub fn rfc3339_us(us: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// Checks a posted batch and turns it into rows; every problem with its path otherwise.
+pub fn check_results(
+    request: &ResultsRequest,
+    received_us: i64,
+) -> Result<Vec<NewResult>, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut problem = |path: String, message: String| problems.push(Problem { path, message });
+    if let Err(e) = check_name("agent", &request.agent) {
+        problem("agent".to_owned(), e);
+    }
+    if let Err(e) = check_name("location", &request.location) {
+        problem("location".to_owned(), e);
+    }
+    let mut rows = Vec::with_capacity(request.results.len());
+    for (i, r) in request.results.iter().enumerate() {
+        if let Err(e) = monitor_core::rules::check_id(&r.monitor) {
+            problem(format!("results[{i}].monitor"), e);
+        }
+        if r.result.id != r.monitor {
+            problem(
+                format!("results[{i}].result.id"),
+                format!(
+                    "is `{}` but the result is for monitor `{}`",
+                    r.result.id.escape_default(),
+                    r.monitor.escape_default()
+                ),
+            );
+        }
+        let expected = format!("{}/{}/{}", r.monitor, request.location, r.tick);
+        if r.id != expected {
+            problem(
+                format!("results[{i}].id"),
+                format!(
+                    "is `{}`; a result id is `{{monitor}}/{{location}}/{{tick}}`, here `{}`",
+                    r.id.escape_default(),
+                    expected.escape_default()
+                ),
+            );
+        }
+        let Ok(tick) = i64::try_from(r.tick) else {
+            problem(
+                format!("results[{i}].tick"),
+                format!("{} is too large", r.tick),
+            );
+            continue;
+        };
+        let json = serde_json::to_string(&r.result).map_err(|e| {
+            vec![Problem {
+                path: format!("results[{i}].result"),
+                message: format!("cannot be stored: {e}"),
+            }]
+        })?;
+        rows.push(NewResult {
+            id: r.id.clone(),
+            monitor: r.monitor.clone(),
+            location: request.location.clone(),
+            agent: request.agent.clone(),
+            tick,
+            status: r.result.status,
+            started_us: unix_us(r.result.started_at),
+            received_us,
+            json,
+        });
+    }
+    if problems.is_empty() {
+        Ok(rows)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Deletes the results older than `retention`; returns how many.
+pub fn prune(store: &dyn Store, retention: Duration) -> Result<u64, StoreError> {
+    let retention_us = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
+    let cutoff = unix_us(OffsetDateTime::now_utc()).saturating_sub(retention_us);
+    store.prune_results(cutoff)
+}
+
+/// The answer to `GET /v1/projects/{project}/status`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectStatus {
+    /// The project.
+    pub project: String,
+    /// When the status was read, RFC 3339.
+    pub generated_at: String,
+    /// Every deployed monitor, sorted by id.
+    pub monitors: Vec<MonitorStatus>,
+}
+
+/// A deployed monitor with its latest result in each location.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonitorStatus {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Whether its alerts are muted.
+    pub muted: bool,
+    /// Whether it runs.
+    pub activated: bool,
+    /// Whether it runs in every location each interval.
+    pub run_parallel: bool,
+    /// How often it runs, such as `10m`.
+    pub frequency: String,
+    /// Where its alerts go.
+    pub alert_channels: Vec<String>,
+    /// The latest result in each location, sorted by location.
+    pub locations: Vec<LocationStatus>,
+}
+
+/// The latest result of a monitor in a location.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LocationStatus {
+    /// The location.
+    pub location: String,
+    /// The agent that ran it.
+    pub agent: String,
+    /// The verdict.
+    pub status: Status,
+    /// When the check started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// Why it did not pass.
+    pub error: Option<ProbeError>,
+    /// Its timings.
+    pub timings: Timings,
+    /// Whole days until the earliest certificate expiry (TLS only).
+    pub days_left: Option<i64>,
+    /// How many results in a row, up to this one, failed.
+    pub consecutive_failures: u64,
+    /// The earliest certificate expiry (TLS only); for the metrics.
+    #[serde(skip)]
+    pub cert_expiry: Option<OffsetDateTime>,
+}
+
+/// The fields of a stored `CheckResult` the status shows; the others are ignored, so that
+/// results stored by another version still read.
+#[derive(Debug, Deserialize)]
+struct ResultView {
+    status: Status,
+    #[serde(with = "time::serde::rfc3339")]
+    started_at: OffsetDateTime,
+    #[serde(default)]
+    error: Option<ProbeError>,
+    #[serde(default)]
+    timings: Timings,
+    #[serde(default)]
+    tls: Option<TlsView>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TlsView {
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    earliest_expiry: Option<OffsetDateTime>,
+    #[serde(default)]
+    days_left: Option<i64>,
+    #[serde(default)]
+    chain: Vec<CertView>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CertView {
+    #[serde(with = "time::serde::rfc3339")]
+    not_after: OffsetDateTime,
+}
+
+fn location_status(latest: &LatestResult) -> Option<LocationStatus> {
+    let view: ResultView = match serde_json::from_str(&latest.json) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(monitor = %latest.monitor, location = %latest.location, error = %e, "unreadable stored result");
+            return None;
+        }
+    };
+    let cert_expiry = view
+        .tls
+        .as_ref()
+        .filter(|t| !t.chain.is_empty())
+        .and_then(|t| {
+            t.earliest_expiry
+                .or_else(|| t.chain.iter().map(|c| c.not_after).min())
+        });
+    Some(LocationStatus {
+        location: latest.location.clone(),
+        agent: latest.agent.clone(),
+        status: view.status,
+        started_at: view.started_at,
+        error: view.error,
+        timings: view.timings,
+        days_left: view.tls.and_then(|t| t.days_left),
+        consecutive_failures: latest.consecutive_failures,
+        cert_expiry,
+    })
+}
+
+/// The status of a project from its deployed monitors (sorted by id) and latest results
+/// (sorted by monitor and location).
+pub fn project_status(
+    project: &str,
+    deployed: &[Deployed],
+    latest: &[LatestResult],
+    now: OffsetDateTime,
+) -> ProjectStatus {
+    let monitors = deployed
+        .iter()
+        .map(|d| {
+            let spec = &d.spec;
+            let start = latest.partition_point(|l| l.monitor.as_str() < d.id());
+            let locations = latest[start..]
+                .iter()
+                .take_while(|l| l.monitor == d.id())
+                .filter_map(location_status)
+                .collect();
+            MonitorStatus {
+                id: spec.id.clone(),
+                name: spec.name.clone(),
+                muted: spec.muted,
+                activated: spec.activated,
+                run_parallel: spec.run_parallel,
+                frequency: spec.frequency.as_str().to_owned(),
+                alert_channels: spec.alert_channels.clone(),
+                locations,
+            }
+        })
+        .collect();
+    ProjectStatus {
+        project: project.to_owned(),
+        generated_at: now
+            .format(&Rfc3339)
+            .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned()),
+        monitors,
+    }
+}
+
+/// The status of a project, read from the store. Blocking.
+pub fn read_status(
+    store: &dyn Store,
+    cache: &crate::deployed::DeployedCache,
+    project: &str,
+) -> Result<ProjectStatus, StoreError> {
+    let deployed = cache.get(store, project)?;
+    let latest = store.latest_results(project)?;
+    Ok(project_status(
+        project,
+        &deployed,
+        &latest,
+        OffsetDateTime::now_utc(),
+    ))
+}
+
+/// The JSON of a monitor's history: each stored result as it was stored.
+pub fn history_json(monitor: &str, rows: &[StoredResult]) -> String {
+    let string = |s: &str| serde_json::Value::from(s).to_string();
+    let size = rows.iter().map(|r| r.json.len() + 160).sum::<usize>() + 64;
+    let mut out = String::with_capacity(size);
+    out.push_str("{\"monitor\":");
+    out.push_str(&string(monitor));
+    out.push_str(",\"results\":[");
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"id\":");
+        out.push_str(&string(&r.id));
+        out.push_str(",\"location\":");
+        out.push_str(&string(&r.location));
+        out.push_str(",\"agent\":");
+        out.push_str(&string(&r.agent));
+        out.push_str(",\"tick\":");
+        out.push_str(&r.tick.to_string());
+        out.push_str(",\"received_at\":");
+        out.push_str(&string(&rfc3339_us(r.received_us)));
+        out.push_str(",\"result\":");
+        out.push_str(&r.json);
+        out.push('}');
+    }
+    out.push_str("]}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn microseconds() {
+        for (text, us) in [
+            ("1970-01-01T00:00:00Z", 0),
+            ("1970-01-01T00:00:01.5Z", 1_500_000),
+            ("1969-12-31T23:59:59.9999995Z", -1),
+            ("2025-03-01T12:00:00+01:00", 1_740_826_800_000_000),
+        ] {
+            let t = OffsetDateTime::parse(text, &Rfc3339).unwrap();
+            assert_eq!(unix_us(t), us, "{text}");
+        }
+        assert_eq!(rfc3339_us(1_500_000), "1970-01-01T00:00:01.5Z");
+    }
+}
