@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use monitor_core::Status;
+use monitor_core::cli::report::{labels, number, seconds};
 
 use crate::status::{LocationStatus, MonitorStatus, ProjectStatus};
 
@@ -122,50 +123,6 @@ pub fn alert_channels(channels: &[String]) -> String {
     }
 }
 
-/// `{a="x",b="y"}` with the values escaped.
-fn labels(pairs: &[(&str, &str)]) -> String {
-    let inner: Vec<String> = pairs
-        .iter()
-        .map(|(name, value)| format!("{name}=\"{}\"", label_value(value)))
-        .collect();
-    format!("{{{}}}", inner.join(","))
-}
-
-/// Escapes a label value as the format requires: backslash, double quote, line feed.
-fn label_value(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Milliseconds as seconds, rounded to the microsecond (`0.003001`, not
-/// `0.0030009999999999998`).
-fn seconds(ms: f64) -> f64 {
-    if ms.is_finite() {
-        (ms * 1000.0).round() / 1_000_000.0
-    } else {
-        0.0
-    }
-}
-
-/// A float as Prometheus reads it: `NaN`, `+Inf`, `-Inf` or a plain decimal.
-fn number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        v.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,12 +136,12 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         check(
-            label_value,
+            |v| labels(&[("l", v)]),
             &[
-                ("plain", "plain".to_owned()),
-                ("a\"b", "a\\\"b".to_owned()),
-                ("a\\b", "a\\\\b".to_owned()),
-                ("a\nb", "a\\nb".to_owned()),
+                ("plain", "{l=\"plain\"}".to_owned()),
+                ("a\"b", "{l=\"a\\\"b\"}".to_owned()),
+                ("a\\b", "{l=\"a\\\\b\"}".to_owned()),
+                ("a\nb", "{l=\"a\\nb\"}".to_owned()),
             ],
         );
     }

@@ -175,7 +175,7 @@ fn printable(s: &str) -> String {
 
 /// Milliseconds (measured to the microsecond) as seconds, rounded to the microsecond so
 /// that metrics read `0.003001` rather than `0.0030009999999999998`.
-fn seconds(ms: f64) -> f64 {
+pub fn seconds(ms: f64) -> f64 {
     if ms.is_finite() {
         (ms * 1000.0).round() / 1_000_000.0
     } else {
@@ -788,7 +788,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: Vec<(St
 }
 
 /// `{a="x",b="y"}` with values escaped as the exposition format requires.
-fn labels(pairs: &[(&str, &str)]) -> String {
+pub fn labels(pairs: &[(&str, &str)]) -> String {
     let inner: Vec<String> = pairs
         .iter()
         .map(|(name, value)| format!("{name}=\"{}\"", label_value(value)))
@@ -811,7 +811,7 @@ fn label_value(s: &str) -> String {
 }
 
 /// A float as Go's `strconv` reads it: `NaN`, `+Inf`, `-Inf`, or a plain decimal.
-fn number(v: f64) -> String {
+pub fn number(v: f64) -> String {
     if v.is_nan() {
         "NaN".to_owned()
     } else if v.is_infinite() {
