@@ -376,10 +376,11 @@ struct Slot {
     generation: u64,
 }
 
-/// The scheduled monitors, by position, with their ids to apply a new set.
+/// The scheduled monitors, by position. No index by id is kept: `watch` never replaces
+/// its set, and with 100,000 monitors such an index costs megabytes; an agent's rare new
+/// assignment builds one for the moment.
 struct Slots {
     slots: Vec<Option<Slot>>,
-    by_id: HashMap<String, usize>,
     free: Vec<usize>,
     generation: u64,
 }
@@ -391,7 +392,6 @@ impl Slots {
     fn new() -> Self {
         Slots {
             slots: Vec::new(),
-            by_id: HashMap::new(),
             free: Vec::new(),
             generation: 0,
         }
@@ -401,7 +401,6 @@ impl Slots {
     fn add(&mut self, job: Job, start: Instant, now: Instant, due: &mut BinaryHeap<Due>) {
         self.generation += 1;
         let (at, tick) = job.cadence.first(&job.monitor, start, now);
-        let id = job.monitor.spec().id.clone();
         let slot = Slot {
             job,
             busy: Arc::new(AtomicBool::new(false)),
@@ -417,7 +416,6 @@ impl Slots {
                 self.slots.len() - 1
             }
         };
-        self.by_id.insert(id, i);
         due.push(Reverse((at, i, self.generation, tick)));
     }
 
@@ -426,14 +424,19 @@ impl Slots {
     /// dropped.
     fn replace(&mut self, jobs: Vec<Job>, start: Instant, due: &mut BinaryHeap<Due>) {
         let now = Instant::now();
+        let by_id: HashMap<String, usize> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((s.as_ref()?.job.monitor.spec().id.clone(), i)))
+            .collect();
         let mut keep: HashMap<String, ()> = HashMap::with_capacity(jobs.len());
         for job in jobs {
             let id = job.monitor.spec().id.clone();
             if keep.insert(id.clone(), ()).is_some() {
                 continue;
             }
-            match self
-                .by_id
+            match by_id
                 .get(&id)
                 .and_then(|&i| Some((i, self.slots[i].as_mut()?)))
             {
@@ -454,14 +457,8 @@ impl Slots {
                 None => self.add(job, start, now, due),
             }
         }
-        let gone: Vec<String> = self
-            .by_id
-            .keys()
-            .filter(|id| !keep.contains_key(*id))
-            .cloned()
-            .collect();
-        for id in gone {
-            if let Some(i) = self.by_id.remove(&id) {
+        for (id, i) in by_id {
+            if !keep.contains_key(&id) {
                 self.slots[i] = None;
                 self.free.push(i);
             }
