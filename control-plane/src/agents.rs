@@ -22,21 +22,9 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 /// Checks an agent or location name: 1 to 64 characters of ASCII letters, digits, `.`, `_`
-/// and `-`.
+/// and `-` (the rule monitors' locations follow too).
 pub fn check_name(what: &str, name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid {what} `{}`: use 1 to 64 ascii letters, digits, `.`, `_` or `-`",
-            name.escape_default()
-        ))
-    }
+    monitor_core::rules::check_place(name).map_err(|why| format!("invalid {what}: {why}"))
 }
 
 /// An agent heard of within the timeout.

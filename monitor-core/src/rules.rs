@@ -74,6 +74,25 @@ pub fn check_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a location name (a monitor's `locations`, an agent's `--location`) or an agent
+/// id: 1 to 64 ASCII letters, digits, `.`, `_` and `-`, so that every location a monitor
+/// names can have an agent.
+pub fn check_place(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a location name: use 1 to 64 ascii letters, digits, `.`, `_` or `-`",
+            name.escape_default()
+        ))
+    }
+}
+
 /// Checks a host: a DNS name, an IPv4 literal or an IPv6 literal. Returns the address when
 /// the host is a literal.
 pub fn check_host(host: &str) -> Result<Option<IpAddr>, String> {

@@ -673,8 +673,19 @@ impl Validator {
     }
 
     fn scheduling(&mut self, m: &TcpMonitor) {
-        self.names("locations", &m.locations, 64);
-        self.names("private_locations", &m.private_locations, 64);
+        for (path, places) in [
+            ("locations", &m.locations),
+            ("private_locations", &m.private_locations),
+        ] {
+            self.names(path, places, 64);
+            // Blank and overlong names were reported just above.
+            let named = |p: &&String| !p.trim().is_empty() && p.chars().count() <= 64;
+            for (i, place) in places.iter().enumerate().filter(|(_, p)| named(p)) {
+                if let Err(why) = crate::rules::check_place(place) {
+                    self.err(format!("{path}[{i}]"), why);
+                }
+            }
+        }
         self.names("alert_channels", &m.alert_channels, 255);
         match &m.retry {
             RetryStrategy::None => {}

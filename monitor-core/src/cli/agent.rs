@@ -195,11 +195,9 @@ impl Options {
     }
 }
 
-/// Agent ids and locations: 1–64 characters of `[A-Za-z0-9._-]`.
+/// Agent ids and locations: 1–64 characters of `[A-Za-z0-9._-]`, as monitors' locations.
 fn valid_name(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    crate::rules::check_place(s).is_ok()
 }
 
 /// The default agent id: this host's name and the location, `HOST-LOCATION`, with

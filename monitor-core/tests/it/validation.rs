@@ -580,6 +580,22 @@ fn list<'a>(m: &'a mut TcpMonitor, field: &str) -> &'a mut Vec<String> {
 }
 
 #[test]
+fn locations_are_names_an_agent_can_take() {
+    for field in ["locations", "private_locations"] {
+        check(
+            |m| *list(m, field) = vec!["eu-west-1".into(), "Frankfurt (DE)".into()],
+            &[(
+                &format!("{field}[1]"),
+                "`Frankfurt (DE)` is not a location name: use 1 to 64 ascii letters, digits, `.`, `_` or `-`",
+            )],
+        );
+        check(|m| *list(m, field) = vec!["on-prem.dc_2".into()], &[]);
+    }
+    // Alert channels are not places: anything printable goes.
+    check(|m| m.alert_channels = vec!["Ops (pager)".into()], &[]);
+}
+
+#[test]
 fn scheduling_name_rules() {
     for (field, max) in [
         ("locations", 64),
