@@ -216,6 +216,17 @@ async fn postgres_startup_with_and_without_tls() {
         &[&["-starttls", "postgres"][..], &certs.verify_args()].concat(),
     );
     assert!(!ok, "s_client passed a server without TLS");
+    let expired = TestCerts::valid("postgres-expired", -40, -10);
+    let stale = postgres(Some(&expired.tls));
+    check(
+        trusting(
+            monitor(stale.port, Recipe::postgres()),
+            TlsMode::Starttls,
+            &expired,
+        ),
+        failed(ErrorKind::CertificateExpired),
+    )
+    .await;
     assert_stopped_is_refused(live, monitor(1, Recipe::postgres())).await;
 }
 
@@ -247,6 +258,7 @@ async fn mariadb_handshake_with_and_without_tls() {
         &certs,
     );
     check(spec, failed(ErrorKind::StarttlsNotOffered)).await;
+    assert_stopped_is_refused(live, monitor(1, Recipe::Mysql)).await;
 }
 
 #[tokio::test]
@@ -355,6 +367,26 @@ async fn exim_smtp_with_and_without_starttls() {
         &[&["-starttls", "smtp"][..], &certs.verify_args()].concat(),
     );
     assert!(!ok, "s_client passed a server without STARTTLS");
+    let expired = TestCerts::valid("exim-expired", -40, -10);
+    let stale = smtp(Some(&expired.tls));
+    let r = check(
+        trusting(
+            monitor(stale.port, Recipe::smtp()),
+            TlsMode::Starttls,
+            &expired,
+        ),
+        failed(ErrorKind::CertificateExpired),
+    )
+    .await;
+    assert!(
+        r.error.unwrap().hints.iter().any(|h| h.contains("renew")),
+        "hints name the fix"
+    );
+    let (ok, out) = s_client(
+        stale.port,
+        &[&["-starttls", "smtp"][..], &expired.verify_args()].concat(),
+    );
+    assert!(!ok && out.contains("expired"), "s_client disagrees: {out}");
     assert_stopped_is_refused(live, monitor(1, Recipe::smtp())).await;
 }
 
@@ -465,6 +497,12 @@ async fn nginx_tls_verdicts_agree_with_s_client_and_check_tcp() {
     .await;
     let (ok, out) = s_client(stale.port, &expired.verify_args());
     assert!(!ok && out.contains("expired"), "s_client disagrees: {out}");
+
+    // Stopped: refused for us, CRITICAL for check_tcp -S.
+    let port = live.port;
+    drop(live);
+    check(https(port, &certs), failed(ErrorKind::Refused)).await;
+    assert_eq!(check_tcp(port, &["-S"]).0, 2);
 
     let future = TestCerts::valid("nginx-future", 5, 60);
     let early = nginx_tls(&future.tls);
