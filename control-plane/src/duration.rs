@@ -5,28 +5,8 @@ use std::time::Duration;
 
 /// Parses `N` followed by `ms`, `s`, `m`, `h` or `d`.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let allowed = "write a whole number and a unit: ms, s, m, h or d (such as 500ms, 15s or 7d)";
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = text.split_at(digits);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{}` is not a duration; {allowed}", text.escape_default()))?;
-    let millis_per_unit: u64 = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => {
-            return Err(format!(
-                "`{}` is not a duration; {allowed}",
-                text.escape_default()
-            ));
-        }
-    };
-    n.checked_mul(millis_per_unit)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("`{}` is too long a duration", text.escape_default()))
+    use monitor_core::rules::{TIME_UNITS, parse_duration_in};
+    parse_duration_in(text, &TIME_UNITS, "500ms, 15s or 7d").map(Duration::from_millis)
 }
 
 #[cfg(test)]

@@ -37,7 +37,28 @@ pub const FREQUENCIES: [&str; 15] = [
 
 /// Parses a duration such as `250ms`, `5s`, `2m` or `1h` into milliseconds.
 pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
-    let allowed = "write a whole number followed by ms, s, m or h, such as 250ms, 5s or 2m";
+    parse_duration_in(text, &TIME_UNITS[..4], "250ms, 5s or 2m")
+}
+
+/// Units of time a duration may be written in, with their length in milliseconds.
+pub const TIME_UNITS: [(&str, u64); 5] = [
+    ("ms", 1),
+    ("s", 1_000),
+    ("m", 60_000),
+    ("h", 3_600_000),
+    ("d", 86_400_000),
+];
+
+/// Parses a whole number followed by one of `units` into milliseconds; `examples` shows
+/// the form in the error.
+pub fn parse_duration_in(text: &str, units: &[(&str, u64)], examples: &str) -> Result<u64, String> {
+    let names: Vec<&str> = units.iter().map(|(name, _)| *name).collect();
+    let names = match names.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    let allowed = format!("write a whole number followed by {names}, such as {examples}");
     let digits = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
@@ -45,13 +66,11 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("`{text}` is not a duration; {allowed}"))?;
-    let scale = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => return Err(format!("`{text}` is not a duration; {allowed}")),
-    };
+    let scale = units
+        .iter()
+        .find(|(name, _)| *name == unit)
+        .map(|(_, ms)| *ms)
+        .ok_or_else(|| format!("`{text}` is not a duration; {allowed}"))?;
     n.checked_mul(scale)
         .ok_or_else(|| format!("`{text}` is too long a duration"))
 }
