@@ -125,6 +125,7 @@ fn slim(mut r: CheckResult) -> CheckResult {
     r.attempts = Vec::new();
     r.assertions = Vec::new();
     r.response_excerpt = String::new();
+    r.facts = Default::default();
     if let Some(e) = r.error.as_mut() {
         e.message = String::new();
         e.hints = Vec::new();
