@@ -3,7 +3,7 @@
 
 pub mod agent;
 mod app;
-pub mod bundle;
+pub use monitor_spec::bundle;
 mod demo;
 pub mod report;
 pub mod watch;
