@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use monitor_core::Status;
-use monitor_core::cli::report::{labels, number, seconds};
+use monitor_core::report::{labels, number, seconds};
 
 use crate::status::{LocationStatus, MonitorStatus, ProjectStatus};
 

@@ -124,6 +124,17 @@ pub struct Target {
     pub ip_family: IpFamily,
 }
 
+impl fmt::Display for Target {
+    /// `host:port`, with an IPv6 literal in brackets: `[::1]:5432`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
 /// Which address families a check may connect over.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -13,7 +13,8 @@ use crate::result::{CheckResult, ErrorKind, Status};
 pub use monitor_spec::prometheus::{family, labels, number, seconds};
 
 /// The output formats of `monitors run --reporter`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "run", derive(clap::ValueEnum))]
 pub enum Reporter {
     /// One line per monitor for people on a terminal, with errors and hints beneath.
     Human,
