@@ -24,6 +24,7 @@
 //! assert!(TcpMonitor::new("bad id!", "", 0).validate().is_err());
 //! ```
 
+pub mod assertion;
 pub mod bundle;
 pub mod escape;
 pub mod json;
@@ -32,6 +33,7 @@ pub mod prometheus;
 pub mod recipe;
 pub mod result;
 pub mod rules;
+pub mod schedule;
 pub mod spec;
 pub mod validate;
 
