@@ -144,7 +144,7 @@ fn slim(mut r: CheckResult) -> CheckResult {
         e.hints = Vec::new();
     }
     if let Some(tls) = r.tls.as_mut() {
-        let first = tls.chain.iter().min_by_key(|c| c.not_after).cloned();
+        let first = crate::result::earliest_expiring(&tls.chain).cloned();
         tls.chain = first.into_iter().collect();
         tls.problems = Vec::new();
         tls.legacy = None;
