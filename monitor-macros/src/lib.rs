@@ -3,24 +3,25 @@
 //!
 //! Use them through `monitor_core` (`use monitor_core::prelude::*;`), which re-exports
 //! both and the registry they submit to. The attribute parses into a typed config with one
-//! setter per key, checks every value and every rule across keys with the rules
-//! `monitor-core` validates by, and reports every problem at once at the offending token.
+//! setter per key, builds the `monitor_spec::TcpMonitor` it declares, runs the spec's own
+//! validation on it, and reports every problem at once at the token that set its field.
 //! On error the item is kept as written beside the errors, so editors keep working.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::quote;
-use syn::ext::IdentExt;
 use syn::parse::Parser;
 
+mod build;
 mod calls;
 mod config;
 mod expand;
 mod item;
 mod parse;
+mod paths;
+mod tokens;
 mod value;
-
-use monitor_spec::{escape, rules};
+mod wire;
 
 use config::{Config, Macro};
 use parse::Errors;
@@ -183,7 +184,7 @@ fn monitor(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let config = match Parser::parse2(parse::entries, attr) {
         Ok(entries) => {
             let config = Config::read(&entries, Macro::Monitor, &mut errors);
-            config.check_monitor(Span::call_site(), &mut errors);
+            config.check_keys(Span::call_site(), &mut errors);
             Some(config)
         }
         Err(e) => {
@@ -192,42 +193,45 @@ fn monitor(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         }
     };
     let function = item::function(&item, &mut errors);
-    if let (Some(config), Some(function)) = (&config, &function)
-        && !config.has("id")
-    {
-        // The derived id ends with the function's name, which must suit an id.
-        let name = function.ident.unraw().to_string();
-        if let Err(why) = rules::check_id(&name) {
-            errors.at(
-                function.ident.span(),
-                format!(
-                    "the id derived from the function name is invalid: {why}; give `id = \"...\"`"
-                ),
-            );
+    let built = config.as_ref().map(|config| {
+        let built = build::build(config, function.as_ref());
+        built
+            .paths
+            .report(&built.monitor, Span::call_site(), &mut errors);
+        built.monitor
+    });
+    match (errors.finish(), config, function, built) {
+        (Ok(()), Some(config), Some(function), Some(built)) => {
+            expand::monitor(&item, &function, &config, &built)
+        }
+        (result, ..) => {
+            let errors = result
+                .err()
+                .unwrap_or_else(|| {
+                    syn::Error::new(
+                        Span::call_site(),
+                        "`#[tcp_monitor]` could not read its arguments or its function",
+                    )
+                })
+                .into_compile_error();
+            quote!(#item #errors)
         }
     }
-    let expanded = errors.finish().and_then(|()| match (config, function) {
-        (Some(config), Some(function)) => expand::monitor(&item, &function, &config),
-        _ => Err(syn::Error::new(
-            Span::call_site(),
-            "`#[tcp_monitor]` could not read its arguments or its function",
-        )),
-    });
-    expanded.unwrap_or_else(|e| {
-        let errors = e.into_compile_error();
-        quote!(#item #errors)
-    })
 }
 
-/// `monitor_defaults!` on proc-macro2 tokens.
+/// `monitor_defaults!` on proc-macro2 tokens: the defaults are applied to a placeholder
+/// monitor and judged by the same validation.
 fn defaults(input: TokenStream2) -> TokenStream2 {
     let mut errors = Errors::default();
     let expanded = Parser::parse2(parse::entries, input).and_then(|entries| {
         let config = Config::read(&entries, Macro::Defaults, &mut errors);
-        config.check_defaults(&mut errors);
+        let built = build::build(&config, None);
+        built
+            .paths
+            .report(&built.monitor, Span::call_site(), &mut errors);
         std::mem::take(&mut errors)
             .finish()
-            .and_then(|()| expand::defaults(&config))
+            .map(|()| expand::defaults(&config, &built.monitor))
     });
     expanded.unwrap_or_else(syn::Error::into_compile_error)
 }
@@ -254,11 +258,12 @@ mod tests {
         ));
         for expected in [
             "fndb(m:TcpMonitor)->TcpMonitor{m}",
-            "fn__tcp_monitor_declare_db()->::monitor_core::TcpMonitor",
-            "::monitor_core::TcpMonitor::new(::monitor_core::registry::derived_id(::core::module_path!(),\"db\"),\"db\",5432u16)",
+            "fn__tcp_monitor_declare_db()->::monitor_core::__private::spec::TcpMonitor",
+            "::monitor_core::__private::spec::TcpMonitor::new(::monitor_core::__private::derived_id(::core::module_path!(),\"db\"),::std::string::String::from(\"db\"),5432u16)",
             "m.name=::std::string::String::from(\"Databaseanswers\");",
             "m.timeouts.total_ms=3000u32;",
             "m.max_response_time_ms=3000u32;",
+            "m.timeouts.connect_ms=3000u32;",
             "explicit:&[\"host\",\"port\",\"timeout\",\"tags\"]",
             "declare:__tcp_monitor_declare_db,refine:db,",
             "::monitor_core::__private::inventory::submit!",
@@ -286,9 +291,9 @@ mod tests {
             function.clone(),
         ));
         for expected in [
-            "m.proxy_protocol=::core::option::Option::Some(::monitor_core::ProxyProtocol::V2);",
-            "m.recipe=::core::option::Option::Some(::monitor_core::Recipe::Postgres{user:::std::string::String::from(\"monitor\"),database:::core::option::Option::Some(::std::string::String::from(\"app\"))});",
-            "m.tls.mode=::monitor_core::TlsMode::Starttls;m.tls.starttls=::core::option::Option::Some(::monitor_core::StartTls::Postgres);",
+            "m.proxy_protocol=::core::option::Option::Some(::monitor_core::__private::spec::ProxyProtocol::V2);",
+            "m.recipe=::core::option::Option::Some(::monitor_core::__private::spec::Recipe::Postgres{user:::std::string::String::from(\"monitor\"),database:::core::option::Option::Some(::std::string::String::from(\"app\"))});",
+            "m.tls.mode=::monitor_core::__private::spec::TlsMode::Starttls;m.tls.starttls=::core::option::Option::Some(::monitor_core::__private::spec::StartTls::Postgres);",
         ] {
             assert!(out.contains(expected), "{expected} not in {out}");
         }
@@ -300,7 +305,7 @@ mod tests {
             ),
             function.clone(),
         ));
-        let expected = "m.recipe=::core::option::Option::Some(::monitor_core::Recipe::Redis{password_env:::core::option::Option::Some(::std::string::String::from(\"PW\")),username:::core::option::Option::None});";
+        let expected = "m.recipe=::core::option::Option::Some(::monitor_core::__private::spec::Recipe::Redis{password_env:::core::option::Option::Some(::std::string::String::from(\"PW\")),username:::core::option::Option::None});";
         assert!(out.contains(expected), "{expected} not in {out}");
         assert!(!out.contains("tls.mode"), "{out}");
         let out = squeeze(&monitor(
@@ -308,7 +313,7 @@ mod tests {
             function,
         ));
         assert!(
-            out.contains("m.recipe=::core::option::Option::Some(::monitor_core::Recipe::Ssh);"),
+            out.contains("m.recipe=::core::option::Option::Some(::monitor_core::__private::spec::Recipe::Ssh);"),
             "{out}"
         );
     }
@@ -397,7 +402,7 @@ mod tests {
     fn defaults_expand_to_a_registration() {
         let out = squeeze(&defaults(quote!(frequency = "5m", expiry_warn_days = 20)));
         for expected in [
-            "defaults.frequency=::core::option::Option::Some(::monitor_core::Frequency::M5);",
+            "defaults.frequency=::core::option::Option::Some(::monitor_core::__private::spec::Frequency::M5);",
             "defaults.expiry_warn_days=::core::option::Option::Some(20u32);",
             "build:__monitor_defaults",
         ] {
