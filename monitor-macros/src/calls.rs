@@ -158,21 +158,16 @@ const RETRY_DURATIONS: [(&str, &str); 2] = [
     ("max_duration", "max_duration_seconds"),
 ];
 
-/// A retry field as the macro names it.
-fn retry_arg(field: &str) -> String {
+/// `name` renamed by [`RETRY_DURATIONS`]: a JSON field to the macro's argument
+/// (`to_arg`), or an argument to its JSON field.
+fn retry_rename(name: &str, to_arg: bool) -> String {
     RETRY_DURATIONS
         .iter()
-        .find(|(_, wire)| *wire == field)
-        .map_or(field, |(arg, _)| arg)
-        .to_owned()
-}
-
-/// The retry field of an argument.
-fn retry_field(arg: &str) -> String {
-    RETRY_DURATIONS
-        .iter()
-        .find(|(name, _)| *name == arg)
-        .map_or(arg, |(_, wire)| wire)
+        .find_map(|&(arg, wire)| {
+            let (from, to) = if to_arg { (wire, arg) } else { (arg, wire) };
+            (from == name).then_some(to)
+        })
+        .unwrap_or(name)
         .to_owned()
 }
 
@@ -219,8 +214,8 @@ pub(crate) fn retry(e: &Expr, key: &str, errors: &mut Errors) -> Option<Read<Ret
     let call = Call {
         name: &name,
         tag: ("strategy", &strategy),
-        arg_name: retry_arg,
-        field_name: retry_field,
+        arg_name: |field| retry_rename(field, true),
+        field_name: |arg| retry_rename(arg, false),
     };
     call.read(&args(call_args(e), &strategy, errors), read_arg, errors)
 }

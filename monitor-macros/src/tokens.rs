@@ -90,59 +90,53 @@ units!(
     TlsVersion
 );
 
+/// `spec::Type::Variant(inner)` of a variant holding one value.
+fn newtype(ty: &str, variant: &str, inner: &impl Quote) -> TokenStream {
+    let spec = spec();
+    let (ty, variant) = (
+        Ident::new(ty, Span::call_site()),
+        Ident::new(variant, Span::call_site()),
+    );
+    let inner = inner.quote();
+    quote!(#spec::#ty::#variant(#inner))
+}
+
 impl Quote for Payload {
     fn quote(&self) -> TokenStream {
-        let spec = spec();
         match self {
-            Payload::Text(t) => {
-                let t = t.quote();
-                quote!(#spec::Payload::Text(#t))
-            }
-            Payload::Hex(h) => {
-                let h = h.quote();
-                quote!(#spec::Payload::Hex(#h))
-            }
+            Payload::Text(t) => newtype("Payload", "Text", t),
+            Payload::Hex(h) => newtype("Payload", "Hex", h),
+        }
+    }
+}
+
+impl Quote for Expect {
+    fn quote(&self) -> TokenStream {
+        match self {
+            Expect::Contains(t) => newtype("Expect", "Contains", t),
+            Expect::Regex(r) => newtype("Expect", "Regex", r),
+            Expect::Exact(p) => newtype("Expect", "Exact", p),
+        }
+    }
+}
+
+impl Quote for ReadUntil {
+    fn quote(&self) -> TokenStream {
+        match self {
+            ReadUntil::Delimiter(d) => newtype("ReadUntil", "Delimiter", d),
+            ReadUntil::Bytes(n) => newtype("ReadUntil", "Bytes", n),
+            ReadUntil::Close => unit("ReadUntil", self),
+            ReadUntil::Any => unit("ReadUntil", self),
         }
     }
 }
 
 impl Quote for Step {
     fn quote(&self) -> TokenStream {
-        let spec = spec();
         match self {
-            Step::Send(p) => {
-                let p = p.quote();
-                quote!(#spec::Step::Send(#p))
-            }
-            Step::Expect(e) => {
-                let e = match e {
-                    Expect::Contains(t) => {
-                        let t = t.quote();
-                        quote!(#spec::Expect::Contains(#t))
-                    }
-                    Expect::Regex(r) => {
-                        let r = r.quote();
-                        quote!(#spec::Expect::Regex(#r))
-                    }
-                    Expect::Exact(p) => {
-                        let p = p.quote();
-                        quote!(#spec::Expect::Exact(#p))
-                    }
-                };
-                quote!(#spec::Step::Expect(#e))
-            }
-            Step::Read(r) => {
-                let r = match r {
-                    ReadUntil::Delimiter(d) => {
-                        let d = d.quote();
-                        quote!(#spec::ReadUntil::Delimiter(#d))
-                    }
-                    ReadUntil::Bytes(n) => quote!(#spec::ReadUntil::Bytes(#n)),
-                    ReadUntil::Close => quote!(#spec::ReadUntil::Close),
-                    ReadUntil::Any => quote!(#spec::ReadUntil::Any),
-                };
-                quote!(#spec::Step::Read(#r))
-            }
+            Step::Send(p) => newtype("Step", "Send", p),
+            Step::Expect(e) => newtype("Step", "Expect", e),
+            Step::Read(r) => newtype("Step", "Read", r),
         }
     }
 }
@@ -177,18 +171,9 @@ impl Quote for RetryStrategy {
                 base_backoff_seconds: #base_backoff_seconds,
                 same_region: #same_region,
             }),
-            RetryStrategy::Fixed(b) => {
-                let b = b.quote();
-                quote!(#spec::RetryStrategy::Fixed(#b))
-            }
-            RetryStrategy::Linear(b) => {
-                let b = b.quote();
-                quote!(#spec::RetryStrategy::Linear(#b))
-            }
-            RetryStrategy::Exponential(b) => {
-                let b = b.quote();
-                quote!(#spec::RetryStrategy::Exponential(#b))
-            }
+            RetryStrategy::Fixed(b) => newtype("RetryStrategy", "Fixed", b),
+            RetryStrategy::Linear(b) => newtype("RetryStrategy", "Linear", b),
+            RetryStrategy::Exponential(b) => newtype("RetryStrategy", "Exponential", b),
         }
     }
 }
@@ -212,29 +197,22 @@ impl Quote for Recipe {
                 let (password_env, username) = (password_env.quote(), username.quote());
                 quote!(#spec::Recipe::Redis { password_env: #password_env, username: #username })
             }
-            Recipe::Mysql => quote!(#spec::Recipe::Mysql),
-            Recipe::Mongodb => quote!(#spec::Recipe::Mongodb),
-            Recipe::Imap => quote!(#spec::Recipe::Imap),
-            Recipe::Pop3 => quote!(#spec::Recipe::Pop3),
-            Recipe::Memcached => quote!(#spec::Recipe::Memcached),
-            Recipe::Ssh => quote!(#spec::Recipe::Ssh),
-            Recipe::Ftp => quote!(#spec::Recipe::Ftp),
+            Recipe::Mysql
+            | Recipe::Mongodb
+            | Recipe::Imap
+            | Recipe::Pop3
+            | Recipe::Memcached
+            | Recipe::Ssh
+            | Recipe::Ftp => unit("Recipe", self),
         }
     }
 }
 
 impl Quote for PemSource {
     fn quote(&self) -> TokenStream {
-        let spec = spec();
         match self {
-            PemSource::Path(p) => {
-                let p = p.quote();
-                quote!(#spec::PemSource::Path(#p))
-            }
-            PemSource::Pem(p) => {
-                let p = p.quote();
-                quote!(#spec::PemSource::Pem(#p))
-            }
+            PemSource::Path(p) => newtype("PemSource", "Path", p),
+            PemSource::Pem(p) => newtype("PemSource", "Pem", p),
         }
     }
 }
