@@ -67,7 +67,11 @@ pub(crate) fn build(config: &Config, function: Option<&Function>) -> Built {
         (Some(id), _) => id.value.clone(),
         (None, Some(f)) => {
             // The derived id ends with the function's name, which must suit an id.
-            paths.set("id", f.ident.span(), "id");
+            paths.set(
+                "id",
+                f.ident.span(),
+                "the id derived from the function name",
+            );
             f.ident.unraw().to_string()
         }
         (None, None) => PLACEHOLDER_ID.to_owned(),
@@ -78,11 +82,11 @@ pub(crate) fn build(config: &Config, function: Option<&Function>) -> Built {
     let mut m = TcpMonitor::new(id, host, port);
     if let Some(f) = function {
         if let Some(name) = f.doc.as_deref().and_then(name_from_doc) {
-            paths.set("name", f.ident.span(), "name");
+            paths.set("name", f.ident.span(), "the name from the doc comment");
             m.name = name;
         }
         if let Some(doc) = &f.doc {
-            paths.set("description", f.ident.span(), "description");
+            paths.set("description", f.ident.span(), "the doc comment");
             m.description = Some(doc.clone());
         }
     }

@@ -119,33 +119,33 @@ use parse::Errors;
 /// - Durations are a whole number and a unit: `"250ms"`, `"5s"`, `"2m"`, `"1h"`.
 /// - Text of `send`, `expect`, `read_until` and `expect_exact` keeps its escapes (`\r`,
 ///   `\n`, `\t`, `\0`, `\\`, `\xNN`); Rust's own escapes work too, so `"PING\r\n"` and
-///   `r"PING\r\n"` send the same bytes. Regular expressions are compiled now.
-/// - Strings of lists must not be empty, start or end with white space, or repeat.
-/// - `retry`: `backoff` is required (whole seconds; at most 600 s for `single_retry`,
-///   at most `max_duration` otherwise); `max_retries` is required, 1 to 10;
-///   `max_duration` defaults to 600 s and may not be more; `same_region` defaults to
-///   `true`.
-/// - `recipe`: `postgres` defaults to `user = "monitor"` and `smtp` to
-///   `helo = "monitor.invalid"`; `user` and `database` are 1 to 63 characters without NUL
-///   or line breaks; `helo` is a host name; `password_env` names the environment variable
-///   holding the Redis password (letters, digits and `_`, not starting with a digit),
-///   read where the check runs; `username` (no spaces) needs `password_env`.
-/// - Thresholds: `degraded` ≤ `max` ≤ `timeout`, and `connect_timeout`, `read_timeout` ≤
-///   `timeout`, with the defaults for keys not given. `max` without `degraded` sets both
-///   thresholds to `max`. A `timeout` below 5 s lowers `max` (and so `degraded`),
+///   `r"PING\r\n"` send the same bytes.
+/// - `retry`: `backoff` is required for every strategy but `none`, and `max_retries` for
+///   `fixed`, `linear` and `exponential`; `backoff` and `max_duration` are whole
+///   seconds. `max_duration` and `same_region` take the spec's defaults (600 s, `true`).
+/// - `recipe`: the arguments are the recipe's fields in the spec, and the spec's
+///   defaults fill those not given (`postgres` names `user = "monitor"`, `smtp` sends
+///   `helo = "monitor.invalid"`); `password_env` names the environment variable holding
+///   the Redis password, read where the check runs.
+/// - Thresholds: `max` without `degraded` sets both thresholds to `max`. A `timeout`
+///   below the default max response time (5 s) lowers `max` (and so `degraded`),
 ///   `connect_timeout` and `read_timeout` to it unless they are given.
-/// - TLS: `tls = "direct"`, `tls = "starttls"` or `starttls` turns TLS on; `starttls`
-///   conflicts with any `tls`. `tls = "starttls"` upgrades in the recipe's protocol, so it
-///   needs a `recipe` that has STARTTLS (`postgres`, `mysql`, `smtp`, `imap`, `pop3`,
-///   `ftp`); `starttls` with a recipe must name that recipe's protocol; `redis`,
-///   `memcached`, `mongodb` and `ssh` have no STARTTLS, and `ssh` no direct TLS either.
-///   The other TLS keys have no effect without TLS and are an error then.
+/// - TLS: `tls` sets the mode; `starttls` names the protocol, and turns STARTTLS on when
+///   `tls` is not given. `tls = "starttls"` alone upgrades in the recipe's protocol.
 ///   `ca_file` conflicts with `ca_pem`; `client_cert_file` and `client_key_file` go
-///   together; `expiry_fail_days` ≤ `expiry_warn_days`.
+///   together.
 ///
-/// Every problem is reported at once, at the key (unknown, repeated or conflicting keys)
-/// or at the value (wrong type, out of range, malformed), with what is allowed. What
-/// only the function body decides is checked at run time by `registry::validate_all()`.
+/// Every other rule is `monitor_spec`'s: the macro builds the `TcpMonitor` the keys
+/// declare (with the function's name as its id unless `id` is given, and the name and
+/// description from its doc comment) and runs `TcpMonitor::validate` on it, which
+/// compiles regular expressions and decodes escapes, checks hosts, ranges, list
+/// entries, thresholds against timeouts, TLS options without TLS and recipes against
+/// TLS. Every problem is reported at once: unknown, repeated or conflicting keys at the
+/// key; a value of the wrong type or one that does not parse at the value; and each
+/// problem of the spec at the token of the key that set its field, with its spec path,
+/// as in `` `degraded` (degraded_response_time_ms): is 6000 but must not be above
+/// max_response_time_ms (5000) ``. What only the function body decides is checked at run
+/// time by `registry::validate_all()`.
 #[proc_macro_attribute]
 pub fn tcp_monitor(attr: TokenStream, item: TokenStream) -> TokenStream {
     monitor(attr.into(), item.into()).into()
@@ -170,7 +170,7 @@ pub fn tcp_monitor(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 ///
 /// The keys are those of [`tcp_monitor`] that `registry::Defaults` holds, with the same
-/// values and checks: `frequency`, `locations`, `private_locations`, `tags` (used when a
+/// values; they are applied to a placeholder monitor and judged by the same validation: `frequency`, `locations`, `private_locations`, `tags` (used when a
 /// monitor has none), `retry`, `alert_channels`, `expiry_warn_days` and
 /// `expiry_fail_days`. A binary declares its defaults once.
 #[proc_macro]
@@ -395,6 +395,30 @@ mod tests {
         ] {
             let input: TokenStream2 = input.parse().unwrap_or_default();
             assert!(defaults(input).to_string().contains("compile_error"));
+        }
+    }
+
+    #[test]
+    fn the_function_gives_the_id_name_and_description() {
+        let item: TokenStream2 = "fn café(m: TcpMonitor) -> TcpMonitor { m }"
+            .parse()
+            .unwrap_or_default();
+        let out = monitor(quote!(host = "a", port = 1), item).to_string();
+        assert!(
+            out.contains("the id derived from the function name (id): `café` contains `é`"),
+            "{out}"
+        );
+        let long = "x".repeat(600);
+        let item: TokenStream2 =
+            format!("#[doc = \"{long}\"] fn f(m: TcpMonitor) -> TcpMonitor {{ m }}")
+                .parse()
+                .unwrap_or_default();
+        let out = monitor(quote!(host = "a", port = 1), item).to_string();
+        for expected in [
+            "the name from the doc comment (name): is longer than 255 characters",
+            "the doc comment (description): is 600 characters long; at most 500 are allowed",
+        ] {
+            assert!(out.contains(expected), "{expected} not in {out}");
         }
     }
 

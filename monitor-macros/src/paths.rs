@@ -13,7 +13,19 @@ use crate::parse::Errors;
 struct Written {
     path: String,
     span: Span,
+    /// The key, or what else set the path (several words, such as "the doc comment").
     key: &'static str,
+}
+
+impl Written {
+    /// The key in backticks, or what else set the path.
+    fn who(&self) -> String {
+        if self.key.contains(' ') {
+            self.key.to_owned()
+        } else {
+            format!("`{}`", self.key)
+        }
+    }
 }
 
 /// The spec paths the macro's keys set, and those whose value was rejected.
@@ -43,7 +55,7 @@ fn mentions(message: &str, path: &str) -> bool {
 }
 
 impl Paths {
-    /// Records that `key` set `path` with the token at `span`.
+    /// Records that `key` (or what else, in words) set `path` with the token at `span`.
     pub fn set(&mut self, path: impl Into<String>, span: Span, key: &'static str) {
         self.written.push(Written {
             path: path.into(),
@@ -92,7 +104,7 @@ impl Paths {
         };
         for e in problems.0.iter().filter(|e| !self.about_rejected(e)) {
             match self.locate(&e.path) {
-                Some(w) => errors.at(w.span, format!("`{}` ({}): {}", w.key, e.path, e.message)),
+                Some(w) => errors.at(w.span, format!("{} ({}): {}", w.who(), e.path, e.message)),
                 None => errors.at(fallback, e),
             }
         }
