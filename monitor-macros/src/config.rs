@@ -291,3 +291,83 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keys given, or the messages of every problem with the keys.
+    fn keys(input: &str, for_macro: Macro) -> Result<Vec<&'static str>, Vec<String>> {
+        let entries = match syn::parse::Parser::parse_str(crate::parse::entries, input) {
+            Ok(entries) => entries,
+            Err(why) => panic!("{input}: {why}"),
+        };
+        let mut errors = Errors::default();
+        let config = Config::read(&entries, for_macro, &mut errors);
+        if for_macro == Macro::Monitor {
+            config.check_keys(Span::call_site(), &mut errors);
+        }
+        errors
+            .finish()
+            .map(|()| config.given.iter().map(|(n, _)| *n).collect())
+            .map_err(|e| e.into_iter().map(|e| e.to_string()).collect())
+    }
+
+    const VALID: &str = "valid keys: id, name, description, tags, group, host, port, ip_family, proxy_protocol, recipe, send, expect, expect_regex, dialog, connect_timeout, read_timeout, timeout, max_response_bytes, degraded, max, should_fail, frequency, locations, private_locations, alert_channels, activated, muted, run_parallel, test_only, retry, tls, starttls, server_name, ca_file, ca_pem, client_cert_file, client_key_file, min_tls, alpn, allow_invalid, expiry_warn_days, expiry_fail_days, legacy_probe";
+
+    #[test]
+    fn unknown_repeated_and_missing_keys() {
+        assert_eq!(
+            keys(r#"r#host = "a", port = 1"#, Macro::Monitor),
+            Ok(vec!["host", "port"])
+        );
+        assert_eq!(
+            keys(
+                r#"host = "a", hots = "b", port = 1, port = 2, type = 3"#,
+                Macro::Monitor
+            ),
+            Err(vec![
+                format!("unknown key `hots`; did you mean `host`? {VALID}"),
+                "duplicate key `port`; each key may be given once".to_owned(),
+                format!("unknown key `type`; {VALID}"),
+            ])
+        );
+        assert_eq!(
+            keys("", Macro::Monitor),
+            Err(vec![
+                "missing `host`; add `host = \"db.internal\"`".to_owned(),
+                "missing `port`; add `port = 5432`".to_owned(),
+            ])
+        );
+        // A misspelled key is reported once: unknown, not also missing.
+        assert_eq!(
+            keys(r#"hots = "a", port = 1"#, Macro::Monitor),
+            Err(vec![format!(
+                "unknown key `hots`; did you mean `host`? {VALID}"
+            )])
+        );
+        // A key whose value is wrong is not also missing.
+        assert_eq!(
+            keys(r#"host = 1, port = "1""#, Macro::Monitor),
+            Err(vec![
+                "expected a string for `host`, found an integer".to_owned(),
+                "expected an integer for `port`, found a string".to_owned(),
+            ])
+        );
+    }
+
+    #[test]
+    fn defaults_take_only_their_keys() {
+        let valid = "valid keys: frequency, locations, private_locations, tags, retry, alert_channels, expiry_warn_days, expiry_fail_days";
+        assert_eq!(
+            keys(
+                r#"frequency = "5m", host = "a", frequncy = "1m""#,
+                Macro::Defaults
+            ),
+            Err(vec![
+                format!("`host` cannot be a project default; {valid}"),
+                format!("unknown key `frequncy`; did you mean `frequency`? {valid}"),
+            ])
+        );
+    }
+}

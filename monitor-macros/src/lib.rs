@@ -432,6 +432,11 @@ mod tests {
         ] {
             assert!(out.contains(expected), "{expected} not in {out}");
         }
+        let out = defaults(quote!(expiry_warn_days = 1, expiry_fail_days = 2)).to_string();
+        assert!(
+            out.contains("`expiry_fail_days` (tls.expiry_fail_days): is 2 but must not be above tls.expiry_warn_days (1)"),
+            "{out}"
+        );
         let out = squeeze(&defaults(quote!(host = "x", frequency = "7m")));
         assert_eq!(out.matches("compile_error!").count(), 2, "{out}");
         assert!(!out.contains("submit"), "{out}");
