@@ -54,7 +54,9 @@ pub use validate::{ValidMonitor, ValidationError, ValidationErrors};
 /// What generated code needs; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::registry::{Defaults, DefaultsRegistration, Registration, derived_id};
     pub use inventory;
+    pub use monitor_spec as spec;
 }
 
 /// Everything a monitor definition needs, in one import.
