@@ -61,13 +61,13 @@ pub mod __private {
 
 /// Everything a monitor definition needs, in one import.
 pub mod prelude {
-    pub use crate::spec::{
+    pub use crate::{
+        CheckResult, Engine, ErrorKind, Status, ValidMonitor, monitor_defaults, tcp_monitor,
+    };
+    pub use monitor_spec::spec::{
         Assertion, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, Payload,
         PemSource, ProxyProtocol, ReadUntil, Recipe, RetryStrategy, Source, StartTls, Step,
         TcpMonitor, Tls, TlsMode, TlsVersion, connect_time, first_byte_time, ms, response_data,
         response_time, tls_cipher, tls_days_left, tls_issuer, tls_san, tls_subject, tls_version,
-    };
-    pub use crate::{
-        CheckResult, Engine, ErrorKind, Status, ValidMonitor, monitor_defaults, tcp_monitor,
     };
 }

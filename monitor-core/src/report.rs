@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 
 use time::OffsetDateTime;
 
-use crate::result::{CheckResult, ErrorKind, Status, TlsReport};
 pub use monitor_spec::prometheus::{family, labels, number, seconds};
+use monitor_spec::result::{CheckResult, ErrorKind, Status, TlsReport};
 
 /// The output formats of `monitors run --reporter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

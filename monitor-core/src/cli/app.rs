@@ -12,9 +12,9 @@ use super::error::{CliError, EXIT_OK};
 use super::filter::Filter;
 use crate::registry::{self, Declared};
 use crate::report::{self, Reporter, Style};
-use crate::spec::{TcpMonitor, TlsMode};
-use crate::validate::ValidMonitor;
 use crate::{Bundle, CheckResult};
+use monitor_spec::spec::{TcpMonitor, TlsMode};
+use monitor_spec::validate::ValidMonitor;
 
 /// Monitoring as code for TCP services: the monitors compiled into this binary.
 #[derive(Debug, Parser)]

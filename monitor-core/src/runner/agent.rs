@@ -47,9 +47,9 @@ use tracing::{info, warn};
 use self::api::{Api, Failure, Poll, Post};
 use self::buffer::Buffer;
 use super::schedule::{self, Cadence, Job, Outlet};
-use crate::result::CheckResult;
-use crate::spec::TcpMonitor;
 use crate::{Engine, ValidMonitor};
+use monitor_spec::result::CheckResult;
+use monitor_spec::spec::TcpMonitor;
 
 pub use self::buffer::SEGMENT_RECORDS;
 
@@ -167,7 +167,7 @@ impl Options {
 
 /// Agent ids and locations: 1–64 characters of `[A-Za-z0-9._-]`, as monitors' locations.
 fn valid_name(s: &str) -> bool {
-    crate::rules::check_place(s).is_ok()
+    monitor_spec::rules::check_place(s).is_ok()
 }
 
 /// The default agent id: this host's name and the location, `HOST-LOCATION`, with
@@ -403,7 +403,7 @@ fn parse_assignment(body: &str) -> Result<Parsed, String> {
         index: u64,
         phase_ms: u64,
     }
-    let wire: Wire = crate::json::read(body).map_err(|e| format!("assignment: {e}"))?;
+    let wire: Wire = monitor_spec::json::read(body).map_err(|e| format!("assignment: {e}"))?;
     let mut jobs = Vec::with_capacity(wire.monitors.len());
     let mut skipped = Vec::new();
     for m in wire.monitors {
