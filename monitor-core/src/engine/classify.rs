@@ -5,12 +5,19 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::connect::AttemptError;
 use super::dialog::DialogError;
-use super::target_string;
+pub(crate) use super::place::place;
+use super::place::target_string;
 use crate::escape::escape_excerpt;
 use crate::result::{ErrorKind, ProbeError};
 use crate::spec::{Payload, Step, TcpMonitor};
+
+/// Why one address could not be connected to.
+#[derive(Debug)]
+pub(crate) enum AttemptError {
+    Io(io::Error),
+    TimedOut,
+}
 
 pub(crate) fn error(
     kind: ErrorKind,
@@ -392,15 +399,5 @@ pub(crate) fn dialog_failure(
                 )
             }
         }
-    }
-}
-
-/// The target as declared, followed by the address that answered when they differ:
-/// `db.internal:5432 (10.0.0.7:5432)`, or just `127.0.0.1:5432`.
-pub(crate) fn place(spec: &TcpMonitor, addr: Option<SocketAddr>) -> String {
-    let target = target_string(&spec.target.host, spec.target.port);
-    match addr {
-        Some(a) if a.to_string() != target => format!("{target} ({a})"),
-        _ => target,
     }
 }

@@ -10,7 +10,7 @@ use std::io;
 use rustls_pki_types::DnsName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::EXCERPT_BYTES;
+use super::place::EXCERPT_BYTES;
 use crate::escape::escape_excerpt;
 
 /// The largest record length accepted: the TLS limit for a protected record,
