@@ -110,3 +110,25 @@ pub(crate) async fn goodbye<S: AsyncRead + AsyncWrite + Unpin>(
     }
     Ok(())
 }
+
+/// The server's greeting line: the one STARTTLS already read, or the next line.
+pub(crate) async fn greeting_line<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut Conn<'_, S>,
+    cx: &Context<'_>,
+    what: &str,
+) -> Result<String, DialogError> {
+    match cx.upgraded {
+        Some(pre) => Ok(pre.greeting.clone().unwrap_or_default()),
+        None => s.line(what).await,
+    }
+}
+
+/// The server greeted by turning the session away (IMAP `BYE`, POP3 `-ERR`).
+pub(crate) fn turned_away(cx: &Context<'_>, protocol: &str, text: &str) -> DialogError {
+    unavailable(
+        cx,
+        protocol,
+        text.trim(),
+        vec!["the server turned the session away: check its connection limits and logs".to_owned()],
+    )
+}

@@ -5,7 +5,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::super::conn::Conn;
 use super::super::speak::{
-    Context, Learned, MAX_LINES, Outcome, goodbye, mismatch, unavailable, yes_no,
+    Context, Learned, MAX_LINES, Outcome, goodbye, greeting_line, mismatch, turned_away, yes_no,
 };
 use super::super::upgrade::{Stage, StartTlsError, Upgrade};
 use super::bytes::{could_start_with, lossy, words};
@@ -135,24 +135,13 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     cx: &Context<'_>,
     learned: &mut Learned,
 ) -> Outcome {
-    let greeting = match cx.upgraded {
-        Some(pre) => pre.greeting.clone().unwrap_or_default(),
-        None => s.line("the IMAP greeting").await?,
-    };
+    let greeting = greeting_line(s, cx, "the IMAP greeting").await?;
     learned.insert(
         "greeting".into(),
         greeting.trim_start_matches("* ").to_owned(),
     );
     if let Some(text) = greeting.strip_prefix("* BYE") {
-        return Err(unavailable(
-            cx,
-            "IMAP",
-            text.trim(),
-            vec![
-                "the server turned the session away: check its connection limits and logs"
-                    .to_owned(),
-            ],
-        ));
+        return Err(turned_away(cx, "IMAP", text));
     }
     if !(greeting.starts_with("* OK") || greeting.starts_with("* PREAUTH")) {
         return Err(mismatch(cx, "an IMAP greeting (`* OK`)", &greeting));

@@ -5,7 +5,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::super::conn::Conn;
 use super::super::speak::{
-    Context, Learned, MAX_LINES, Outcome, goodbye, mismatch, unavailable, yes_no,
+    Context, Learned, MAX_LINES, Outcome, goodbye, greeting_line, mismatch, turned_away, yes_no,
 };
 use super::super::upgrade::{Stage, StartTlsError, Upgrade};
 use super::bytes::{could_start_with, first_word_is, lossy, starts_with_ci};
@@ -26,37 +26,45 @@ fn could_be_pop3_status(partial: &[u8]) -> bool {
     could_start_with(partial, &[b"+OK", b"-ERR"])
 }
 
+/// Reads the next reply line, which must be `+OK`: `-ERR` fails with `err` (refused, or
+/// not offered in the capability query).
+async fn ok_line<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Upgrade<S>,
+    stage: Stage,
+    expected: &str,
+    err: &str,
+) -> Result<Vec<u8>, StartTlsError> {
+    conn.begin();
+    let line = conn.line(stage, could_be_pop3_status, expected).await?;
+    match pop3_status(&line) {
+        Some(true) => Ok(line),
+        Some(false) if stage == Stage::Capabilities => Err(conn.not_offered(err)),
+        Some(false) => Err(conn.refused(err)),
+        None => Err(conn.unexpected(expected)),
+    }
+}
+
 /// POP3 (RFC 2449, RFC 2595): greeting, CAPA, STLS.
 pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Upgrade<S>,
 ) -> Result<Option<String>, StartTlsError> {
-    conn.begin();
-    let expected = "a +OK greeting";
-    let line = conn
-        .line(Stage::Greeting, could_be_pop3_status, expected)
-        .await?;
-    match pop3_status(&line) {
-        Some(true) => {}
-        Some(false) => {
-            return Err(conn.refused("it greeted with -ERR, turning the connection away"));
-        }
-        None => return Err(conn.unexpected(expected)),
-    }
+    let line = ok_line(
+        conn,
+        Stage::Greeting,
+        "a +OK greeting",
+        "it greeted with -ERR, turning the connection away",
+    )
+    .await?;
     let greeting = lossy(&line);
 
     conn.send(Stage::Capabilities, b"CAPA\r\n").await?;
-    conn.begin();
-    let expected = "a +OK or -ERR reply to CAPA";
-    let line = conn
-        .line(Stage::Capabilities, could_be_pop3_status, expected)
-        .await?;
-    match pop3_status(&line) {
-        Some(true) => {}
-        Some(false) => {
-            return Err(conn.not_offered("it answered -ERR to CAPA, so it lists no STLS"));
-        }
-        None => return Err(conn.unexpected(expected)),
-    }
+    ok_line(
+        conn,
+        Stage::Capabilities,
+        "a +OK or -ERR reply to CAPA",
+        "it answered -ERR to CAPA, so it lists no STLS",
+    )
+    .await?;
     let mut offered = false;
     loop {
         let line = conn
@@ -72,16 +80,13 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     }
 
     conn.send(Stage::Upgrade, b"STLS\r\n").await?;
-    conn.begin();
-    let expected = "a +OK reply to STLS";
-    let line = conn
-        .line(Stage::Upgrade, could_be_pop3_status, expected)
-        .await?;
-    match pop3_status(&line) {
-        Some(true) => {}
-        Some(false) => return Err(conn.refused("it answered -ERR to STLS")),
-        None => return Err(conn.unexpected(expected)),
-    }
+    ok_line(
+        conn,
+        Stage::Upgrade,
+        "a +OK reply to STLS",
+        "it answered -ERR to STLS",
+    )
+    .await?;
     conn.drained("the +OK reply to STLS")?;
     Ok(Some(greeting))
 }
@@ -91,20 +96,9 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     cx: &Context<'_>,
     learned: &mut Learned,
 ) -> Outcome {
-    let greeting = match cx.upgraded {
-        Some(pre) => pre.greeting.clone().unwrap_or_default(),
-        None => s.line("the POP3 greeting").await?,
-    };
+    let greeting = greeting_line(s, cx, "the POP3 greeting").await?;
     if let Some(text) = greeting.strip_prefix("-ERR") {
-        return Err(unavailable(
-            cx,
-            "POP3",
-            text.trim(),
-            vec![
-                "the server turned the session away: check its connection limits and logs"
-                    .to_owned(),
-            ],
-        ));
+        return Err(turned_away(cx, "POP3", text));
     }
     let Some(text) = greeting.strip_prefix("+OK") else {
         return Err(mismatch(cx, "a POP3 greeting (`+OK`)", &greeting));

@@ -6,7 +6,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::super::conn::Conn;
 use super::super::dialog::DialogError;
-use super::super::speak::{Context, MAX_LINES, mismatch};
+use super::super::speak::{Context, Learned, MAX_LINES, mismatch, yes_no};
 use super::super::upgrade::{Stage, StartTlsError, Upgrade};
 use super::bytes::lossy;
 
@@ -123,6 +123,54 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Upgrade<S> {
                 _ => return Err(self.unexpected("a 220 greeting")),
             }
         }
+    }
+}
+
+/// The greeting of a recipe with coded replies, with the banner recorded: read here (the
+/// code and each line's text), or `None` when STARTTLS read it, which also sets the fact
+/// `upgraded_fact` to yes (the upgrade was offered).
+pub(crate) async fn coded_greeting<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut Conn<'_, S>,
+    cx: &Context<'_>,
+    protocol: &str,
+    upgraded_fact: &str,
+    learned: &mut Learned,
+) -> Result<Option<(u16, Vec<String>)>, DialogError> {
+    if let Some(pre) = cx.upgraded {
+        let banner = pre.greeting.as_deref().unwrap_or_default();
+        learned.insert("banner".into(), strip_code(banner.as_bytes()));
+        learned.insert(upgraded_fact.into(), yes_no(true));
+        return Ok(None);
+    }
+    let what = format!("the {}", protocol.trim_start_matches("an "));
+    let (code, lines) = coded_reply(s, cx, protocol, &what).await?;
+    learned.insert("banner".into(), lines[0].clone());
+    Ok(Some((code, lines)))
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Upgrade<S> {
+    /// Sends the upgrade command `command` (such as `STARTTLS`) and reads its answer: `ok`
+    /// agrees, a code in `not_offered` says the server has no TLS to offer, another 4xx or
+    /// 5xx refuses; nothing may follow the answer.
+    pub async fn code_upgrade(
+        &mut self,
+        command: &str,
+        strict: bool,
+        ok: u16,
+        not_offered: &[u16],
+    ) -> Result<(), StartTlsError> {
+        self.send(Stage::Upgrade, format!("{command}\r\n").as_bytes())
+            .await?;
+        let expected = format!("a {ok} reply to {command}");
+        let reply = self.code_reply(Stage::Upgrade, strict, &expected).await?;
+        let answered = format!("it answered {} to {command}", reply.code);
+        match reply.code {
+            code if code == ok => {}
+            code if not_offered.contains(&code) => return Err(self.not_offered(answered)),
+            400..=599 => return Err(self.refused(answered)),
+            _ => return Err(self.unexpected(expected)),
+        }
+        self.drained(&format!("the {ok} reply to {command}"))
     }
 }
 

@@ -6,7 +6,7 @@ use super::super::conn::Conn;
 use super::super::speak::{Context, Learned, Outcome, goodbye, unavailable, yes_no};
 use super::super::upgrade::{Stage, StartTlsError, Upgrade};
 use super::bytes::first_word_is;
-use super::reply::{coded_reply, strip_code};
+use super::reply::{coded_greeting, coded_reply};
 
 /// The EHLO argument: printable ASCII without spaces, `localhost` if nothing is left.
 fn ehlo_name(client_name: &str) -> String {
@@ -45,17 +45,7 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(conn.not_offered("its EHLO reply lists no STARTTLS"));
     }
 
-    conn.send(Stage::Upgrade, b"STARTTLS\r\n").await?;
-    let expected = "a 220 reply to STARTTLS";
-    let reply = conn.code_reply(Stage::Upgrade, true, expected).await?;
-    match reply.code {
-        220 => {}
-        400..=599 => {
-            return Err(conn.refused(format!("it answered {} to STARTTLS", reply.code)));
-        }
-        _ => return Err(conn.unexpected(expected)),
-    }
-    conn.drained("the 220 reply to STARTTLS")?;
+    conn.code_upgrade("STARTTLS", true, 220, &[]).await?;
     Ok(Some(greeting))
 }
 
@@ -65,27 +55,14 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     helo: &str,
     learned: &mut Learned,
 ) -> Outcome {
-    match cx.upgraded {
-        Some(pre) => {
-            learned.insert(
-                "banner".into(),
-                strip_code(pre.greeting.as_deref().unwrap_or_default().as_bytes()),
-            );
-            learned.insert("starttls_offered".into(), yes_no(true));
-        }
-        None => {
-            let (code, lines) = coded_reply(s, cx, "an SMTP greeting", "the SMTP greeting").await?;
-            let text = lines.join(" ");
-            learned.insert("banner".into(), lines[0].clone());
-            if code != 220 {
-                return Err(unavailable(
-                    cx,
-                    "SMTP",
-                    &format!("{code} {text}"),
-                    vec!["the server refuses mail sessions now (421 busy, 554 not accepting): check its logs and limits".to_owned()],
-                ));
-            }
-        }
+    let greeting = coded_greeting(s, cx, "an SMTP greeting", "starttls_offered", learned).await?;
+    if let Some((code, lines)) = greeting.filter(|(code, _)| *code != 220) {
+        return Err(unavailable(
+            cx,
+            "SMTP",
+            &format!("{code} {}", lines.join(" ")),
+            vec!["the server refuses mail sessions now (421 busy, 554 not accepting): check its logs and limits".to_owned()],
+        ));
     }
     s.send(format!("EHLO {helo}\r\n").as_bytes(), "sending EHLO")
         .await?;
