@@ -14,15 +14,19 @@ use super::clock::Clock;
 const CHUNK: usize = 16 * 1024;
 
 /// Why reading or writing stopped, before the caller says what it waited for.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum Fault {
     /// The step's time ran out.
+    #[error("the time ran out")]
     Timeout,
     /// The server closed the connection while more was needed.
+    #[error("the server closed the connection")]
     Closed,
     /// The server sent more than the cap.
+    #[error("the server sent more than the cap")]
     TooLarge,
     /// The socket failed.
+    #[error("i/o error: {0}")]
     Io(io::Error),
 }
 

@@ -14,27 +14,33 @@ use crate::escape::escape_excerpt;
 use crate::validate::{Compiled, Op};
 
 /// Why a dialog stopped before its last step.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum DialogError {
     /// A step waited longer than the read timeout (or the total deadline came first).
+    #[error("timed out while {}{waiting_for}", if *.sending { "" } else { "waiting for " })]
     Timeout {
         waiting_for: String,
         sending: bool,
         total: bool,
     },
     /// The server closed the connection before a step was satisfied.
+    #[error("the server closed the connection before sending {waiting_for}")]
     Closed { waiting_for: String },
     /// The server sent more than the size cap.
+    #[error("the server sent more than the size cap while we waited for {waiting_for}")]
     TooLarge { waiting_for: String },
     /// An exact expectation saw other bytes.
+    #[error("exactly `{}` was expected, not `{}`", escape_excerpt(.expected, 64), escape_excerpt(.got, 64))]
     Unexpected { expected: Vec<u8>, got: Vec<u8> },
     /// The socket failed.
+    #[error("i/o error while {}{waiting_for}: {error}", if *.sending { "" } else { "waiting for " })]
     Io {
         error: io::Error,
         sending: bool,
         waiting_for: String,
     },
     /// A recipe understood the server's answer and it says the check fails.
+    #[error("{}", .0.message)]
     Said(crate::result::ProbeError),
 }
 

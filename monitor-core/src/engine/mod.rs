@@ -3,6 +3,22 @@
 //!
 //! The engine takes its resolver and clock from outside ([`Resolve`], [`Clock`]) so tests
 //! can give it names that resolve to chosen addresses and retries that do not wait.
+//!
+//! # Layout
+//!
+//! Imports run one way, from this module down to the leaves; no module imports one that
+//! imports it back, and no child uses an item of this module.
+//!
+//! - [`protocol`]: one file per protocol (smtp, imap, pop3, ftp, postgres, mysql, ldap,
+//!   redis, memcached, ssh, mongodb, proxy) with its codec, its STARTTLS step and its recipe.
+//! - `starttls` and `recipe`: thin dispatchers that pick the protocol's STARTTLS step or
+//!   recipe; `upgrade` and `speak` hold what those steps share (errors, context).
+//! - `conn`: the one buffered connection the dialog, STARTTLS and recipes read through;
+//!   `dialog`: the monitor's steps on it.
+//! - `connect` (resolve, happy eyeballs), `tls` (handshake), `chain` (certificate facts
+//!   and problems), `legacy` (the TLS 1.0/1.1 probe), `secure` (TLS policy), `classify`
+//!   (errors with hints), `judge` (assertions and verdict).
+//! - Leaves: `clock`, `resolve`, `place` (target names, excerpt size).
 
 mod chain;
 mod classify;

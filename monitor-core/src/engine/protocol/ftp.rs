@@ -20,6 +20,7 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(Some(greeting))
 }
 
+/// The FTP recipe: the 220 banner (or the one STARTTLS read), then QUIT.
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,

@@ -130,6 +130,7 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(Some(greeting))
 }
 
+/// The IMAP recipe: the `* OK` greeting, CAPABILITY, LOGOUT.
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,

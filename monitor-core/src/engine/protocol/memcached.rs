@@ -5,6 +5,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::super::conn::Conn;
 use super::super::speak::{Context, Learned, Outcome, goodbye, mismatch, unavailable};
 
+/// The memcached recipe: `version` answered by `VERSION x.y.z`, then `quit`.
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,

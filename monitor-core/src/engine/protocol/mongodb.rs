@@ -165,6 +165,8 @@ pub fn mongodb_release(max_wire_version: i64) -> Option<&'static str> {
     })
 }
 
+/// The MongoDB recipe: an OP_MSG `hello`, answered with `ok: 1`, the wire versions and
+/// the node's role.
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,

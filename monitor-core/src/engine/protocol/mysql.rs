@@ -66,6 +66,16 @@ fn mysql_ssl_request() -> Vec<u8> {
     packet
 }
 
+/// The payload length the 4-byte header of the server's first packet gives: `None` unless
+/// it is the first packet (sequence 0) and has a payload.
+fn first_packet_len(header: &[u8]) -> Option<usize> {
+    let &[l0, l1, l2, sequence] = header else {
+        return None;
+    };
+    let len = usize::from(l0) | usize::from(l1) << 8 | usize::from(l2) << 16;
+    (sequence == 0 && len != 0).then_some(len)
+}
+
 /// Parses the payload (after the 4-byte packet header) of the first MySQL packet.
 pub fn mysql_greeting(payload: &[u8]) -> Result<MysqlGreeting, String> {
     parse_greeting(payload, true)
@@ -147,13 +157,9 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     conn.begin();
     let expected = "a MySQL handshake packet";
     let header = conn.exact(Stage::Greeting, 4).await?;
-    let &[l0, l1, l2, sequence] = header.as_slice() else {
+    let Some(len) = first_packet_len(&header) else {
         return Err(conn.unexpected(expected));
     };
-    let len = usize::from(l0) | usize::from(l1) << 8 | usize::from(l2) << 16;
-    if sequence != 0 || len == 0 {
-        return Err(conn.unexpected(expected));
-    }
     if len > MAX_PLAINTEXT_BYTES.saturating_sub(conn.pos()) {
         return Err(conn.too_large(Stage::Greeting));
     }
@@ -180,6 +186,7 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(Some(version))
 }
 
+/// The MySQL recipe: the server's handshake packet (or the one STARTTLS read), parsed.
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,
@@ -190,14 +197,13 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
         Some(pre) => pre.transcript.get(4..).unwrap_or_default().to_vec(),
         None => {
             let head = s.take(4, "the MySQL handshake packet header").await?;
-            let len = usize::from(head[0]) | usize::from(head[1]) << 8 | usize::from(head[2]) << 16;
-            if len == 0 || head[3] != 0 {
+            let Some(len) = first_packet_len(&head) else {
                 return Err(mismatch(
                     cx,
                     "a MySQL handshake",
-                    &crate::escape::escape_excerpt(&head, 16),
+                    &escape_excerpt(&head, 16),
                 ));
-            }
+            };
             s.take(len, "the MySQL handshake packet").await?
         }
     };
@@ -230,7 +236,7 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
         Err(why) => Err(mismatch(
             cx,
             "a MySQL handshake",
-            &format!("{why}: {}", crate::escape::escape_excerpt(&payload, 64)),
+            &format!("{why}: {}", escape_excerpt(&payload, 64)),
         )),
     }
 }

@@ -91,6 +91,7 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(Some(greeting))
 }
 
+/// The POP3 recipe: the `+OK` greeting, CAPA, QUIT.
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,

@@ -134,6 +134,8 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// The PostgreSQL recipe: the startup message, answered by an authentication request,
+/// an error, or (trusted) the server's parameters and ReadyForQuery.
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,
@@ -152,20 +154,18 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     for _ in 0..MAX_LINES {
         let head = s.take(5, "a PostgreSQL message").await?;
         let kind = head[0];
-        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let len = head.get(1..5).and_then(be32).unwrap_or_default() as usize;
         if !(b"REZSKNv".contains(&kind)) || !(4..=1 << 20).contains(&len) {
             return Err(mismatch(
                 cx,
                 "a PostgreSQL message",
-                &crate::escape::escape_excerpt(&head, 16),
+                &escape_excerpt(&head, 16),
             ));
         }
         let body = s.take(len - 4, "the body of a PostgreSQL message").await?;
         match kind {
             b'R' => {
-                let code = body
-                    .get(..4)
-                    .map_or(u32::MAX, |c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+                let code = body.get(..4).and_then(be32).unwrap_or(u32::MAX);
                 if code != 0 {
                     learned.insert(
                         "auth_method".into(),

@@ -29,6 +29,8 @@ pub fn redis_info(body: &str) -> BTreeMap<&str, &str> {
         .collect()
 }
 
+/// The Redis recipe: AUTH when a password is configured, PING answered by `+PONG`, INFO
+/// server for the version.
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,

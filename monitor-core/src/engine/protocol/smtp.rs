@@ -49,6 +49,7 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(Some(greeting))
 }
 
+/// The SMTP recipe: the 220 banner (or the one STARTTLS read), EHLO, QUIT.
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,

@@ -32,6 +32,7 @@ pub fn ssh_ident(line: &str) -> Option<SshIdent<'_>> {
     })
 }
 
+/// The SSH recipe: the identification line, after any lines a server may send first.
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,
