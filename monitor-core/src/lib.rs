@@ -28,7 +28,6 @@
 #[cfg(feature = "run")]
 pub mod cli;
 pub mod engine;
-pub mod recipes;
 pub mod registry;
 pub mod report;
 pub mod runner;

@@ -9,12 +9,13 @@ use time::OffsetDateTime;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
+use super::chain;
 use super::legacy::{self, LegacyAnswer, LegacyVersion};
+use super::place::target_string;
 use super::starttls;
-use super::target_string;
 use super::tls::{self, Capture, Problem, Setup};
-use crate::result::{ErrorKind, LegacyReport, ProbeError, Status, TlsReport};
-use crate::spec::{LegacyProbe, StartTls, TcpMonitor, TlsMode};
+use monitor_spec::result::{ErrorKind, LegacyReport, ProbeError, Status, TlsReport};
+use monitor_spec::spec::{LegacyProbe, StartTls, TcpMonitor, TlsMode};
 
 /// The name a monitor introduces itself with in EHLO and the like.
 pub(crate) const CLIENT_NAME: &str = "monitor.invalid";
@@ -147,7 +148,7 @@ pub(crate) fn partial_report(
         cipher: None,
         alpn: None,
     };
-    Some(tls::judge_chain(spec, setup, &chain, &negotiated, now).0)
+    Some(chain::judge_chain(spec, setup, &chain, &negotiated, now).0)
 }
 
 /// A report for a handshake that captured no certificate.
