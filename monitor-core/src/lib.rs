@@ -34,9 +34,7 @@ pub mod runner;
 
 pub use monitor_spec::{self as model, escape, json, result, rules, spec, validate};
 
-pub use engine::{
-    Clock, Engine, Resolve, StaticResolver, SystemClock, SystemResolver, run_all, run_all_observed,
-};
+pub use engine::{Clock, Engine, Resolve, SystemClock, SystemResolver, run_all, run_all_observed};
 pub use monitor_macros::{monitor_defaults, tcp_monitor};
 pub use monitor_spec::{
     Assertion, Backoff, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, Payload,

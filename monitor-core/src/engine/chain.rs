@@ -10,7 +10,6 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
-use super::place::target_string;
 use super::tls::{Negotiated, Problem, Setup, s_client};
 use monitor_spec::result::{CertInfo, ErrorKind, TlsReport};
 use monitor_spec::spec::TcpMonitor;
@@ -24,7 +23,7 @@ pub(crate) fn judge_chain(
     negotiated: &Negotiated,
     now: OffsetDateTime,
 ) -> (TlsReport, Vec<Problem>) {
-    let target = target_string(&spec.target.host, spec.target.port);
+    let target = spec.target.to_string();
     let look = s_client(spec, &setup.name);
     let infos: Vec<CertInfo> = chain.iter().filter_map(|c| cert_info(c, now)).collect();
     let mut problems: Vec<Problem> = Vec::new();
@@ -139,7 +138,7 @@ pub(crate) fn judge_chain(
         }
     }
     // Expiry policy on the earliest expiry of the whole chain.
-    let earliest = infos.iter().min_by_key(|c| c.not_after);
+    let earliest = monitor_spec::result::earliest_expiring(&infos);
     if let Some(c) = earliest {
         let tls = &spec.tls;
         let days = c.days_left;
@@ -274,7 +273,7 @@ pub(crate) fn cert_info(der: &CertificateDer<'_>, now: OffsetDateTime) -> Option
     let validity = cert.validity();
     let not_before = validity.not_before.to_datetime();
     let not_after = validity.not_after.to_datetime();
-    let days_left = (not_after - now).whole_seconds().div_euclid(86_400);
+    let days_left = monitor_spec::result::days_until(not_after, now);
     let mut sans = Vec::new();
     if let Ok(Some(ext)) = cert.subject_alternative_name() {
         for name in &ext.value.general_names {

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use super::dialog::DialogError;
 pub(crate) use super::place::place;
-use super::place::target_string;
 use monitor_spec::escape::escape_excerpt;
 use monitor_spec::result::{ErrorKind, ProbeError};
 use monitor_spec::spec::{Payload, Step, TcpMonitor};
@@ -75,10 +74,7 @@ fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
         } else {
             String::new()
         };
-        format!(
-            "openssl s_client -connect {}{flag} -crlf",
-            target_string(h, p)
-        )
+        format!("openssl s_client -connect {}{flag} -crlf", spec.target)
     };
     match recipe {
         R::Postgres { user, database } => format!(
@@ -160,7 +156,7 @@ pub(crate) fn connect_failure(
     failures: &[(SocketAddr, AttemptError)],
     connect_timeout: Duration,
 ) -> ProbeError {
-    let target = target_string(&spec.target.host, spec.target.port);
+    let target = spec.target.to_string();
     let port = spec.target.port;
     let kinds: Vec<ErrorKind> = failures.iter().map(|(_, e)| attempt_kind(e)).collect();
     // The most telling kind wins: a refusal proves the host is reachable.

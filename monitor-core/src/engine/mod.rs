@@ -47,8 +47,7 @@ use tokio::task::JoinSet;
 use clock::millis;
 pub use clock::{BoxFuture, Clock, SystemClock};
 pub use place::EXCERPT_BYTES;
-pub(crate) use place::target_string;
-pub use resolve::{Resolve, StaticResolver, SystemResolver};
+pub use resolve::{Resolve, SystemResolver};
 
 use monitor_spec::escape::escape_excerpt;
 use monitor_spec::result::{Attempt, CheckResult, ErrorKind, ProbeError, Status, Timings};
@@ -163,7 +162,7 @@ impl Engine {
         CheckResult {
             id: spec.id.clone(),
             name: spec.name.clone(),
-            target: target_string(&spec.target.host, spec.target.port),
+            target: spec.target.to_string(),
             status,
             error,
             timings,
@@ -500,7 +499,7 @@ fn internal_failure(engine: &Engine, monitor: &ValidMonitor, why: &str) -> Check
     CheckResult {
         id: spec.id.clone(),
         name: spec.name.clone(),
-        target: target_string(&spec.target.host, spec.target.port),
+        target: spec.target.to_string(),
         status: Status::Failed,
         error: Some(error),
         timings: Timings::default(),

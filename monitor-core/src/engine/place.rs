@@ -8,19 +8,10 @@ use monitor_spec::spec::TcpMonitor;
 /// How many bytes of the response a result shows.
 pub const EXCERPT_BYTES: usize = 256;
 
-/// `host:port`, with brackets around an IPv6 literal.
-pub(crate) fn target_string(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 /// The target as declared, followed by the address that answered when they differ:
 /// `db.internal:5432 (10.0.0.7:5432)`, or just `127.0.0.1:5432`.
 pub(crate) fn place(spec: &TcpMonitor, addr: Option<SocketAddr>) -> String {
-    let target = target_string(&spec.target.host, spec.target.port);
+    let target = spec.target.to_string();
     match addr {
         Some(a) if a.to_string() != target => format!("{target} ({a})"),
         _ => target,

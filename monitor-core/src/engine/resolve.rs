@@ -1,7 +1,6 @@
 //! Turning host names into addresses: the [`Resolve`] trait the engine takes from outside,
 //! the system resolver, and a fixed table for tests.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
@@ -33,44 +32,5 @@ impl Resolve for SystemResolver {
             }
             Ok(tokio::net::lookup_host((host, port)).await?.collect())
         })
-    }
-}
-
-/// A resolver with a fixed table, for tests; names not in it do not resolve.
-#[derive(Debug, Clone, Default)]
-pub struct StaticResolver {
-    table: HashMap<String, Vec<IpAddr>>,
-}
-
-impl StaticResolver {
-    /// An empty table.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds a name with its addresses, in the order they are returned.
-    pub fn with(mut self, name: &str, addrs: &[IpAddr]) -> Self {
-        self.table.insert(name.to_owned(), addrs.to_vec());
-        self
-    }
-}
-
-impl Resolve for StaticResolver {
-    fn resolve<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>> {
-        let found = match host.parse::<IpAddr>() {
-            Ok(ip) => Ok(vec![SocketAddr::new(ip, port)]),
-            Err(_) => match self.table.get(host) {
-                Some(ips) => Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect()),
-                None => Err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "name or service not known",
-                )),
-            },
-        };
-        Box::pin(std::future::ready(found))
     }
 }

@@ -11,7 +11,6 @@ use tokio::time::{Instant, timeout_at};
 
 use super::chain;
 use super::legacy::{self, LegacyAnswer, LegacyVersion};
-use super::place::target_string;
 use super::starttls;
 use super::tls::{self, Capture, Problem, Setup};
 use monitor_spec::result::{ErrorKind, LegacyReport, ProbeError, Status, TlsReport};
@@ -35,7 +34,7 @@ pub(crate) async fn upgrade(
     protocol: StartTls,
     until: Instant,
 ) -> Result<starttls::Negotiated, ProbeError> {
-    let target = target_string(&spec.target.host, spec.target.port);
+    let target = spec.target.to_string();
     let look = tls::s_client(
         spec,
         spec.tls.server_name.as_deref().unwrap_or(&spec.target.host),
@@ -121,7 +120,7 @@ pub(crate) fn handshake_timeout(spec: &TcpMonitor, setup: &Setup, limit: Duratio
         kind: ErrorKind::HandshakeFailure,
         message: format!(
             "the TLS handshake with {} did not finish within {} ms",
-            target_string(&spec.target.host, spec.target.port),
+            spec.target,
             limit.as_millis()
         ),
         hints: vec![
@@ -264,7 +263,7 @@ pub(crate) fn legacy_only(spec: &TcpMonitor, report: &LegacyReport) -> Option<Pr
     if versions.is_empty() {
         return None;
     }
-    let target = target_string(&spec.target.host, spec.target.port);
+    let target = spec.target.to_string();
     Some(Problem {
         kind: ErrorKind::LegacyProtocol,
         message: format!(
@@ -296,7 +295,7 @@ pub(crate) fn legacy_finding(
         LegacyProbe::Degrade => Status::Degraded,
         LegacyProbe::Fail => Status::Failed,
     };
-    let target = target_string(&spec.target.host, spec.target.port);
+    let target = spec.target.to_string();
     Some((
         status,
         ProbeError {

@@ -22,7 +22,6 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::place::target_string;
 use monitor_spec::escape::escape_excerpt;
 use monitor_spec::result::ErrorKind;
 use monitor_spec::spec::{PemSource, TcpMonitor, TlsMode, TlsVersion};
@@ -401,7 +400,7 @@ pub(crate) fn version_name(v: rustls::ProtocolVersion) -> String {
 /// The command that shows the handshake by hand.
 pub(crate) fn s_client(spec: &TcpMonitor, name: &str) -> String {
     let t = &spec.target;
-    let connect = target_string(&t.host, t.port);
+    let connect = t.to_string();
     let starttls = match (spec.tls.mode, spec.tls.starttls) {
         (TlsMode::Starttls, Some(p)) => format!(" -starttls {}", p.openssl_name()),
         _ => String::new(),
@@ -429,7 +428,7 @@ fn classify_handshake(
     error: &io::Error,
     first: &[u8],
 ) -> Failed {
-    let target = target_string(&spec.target.host, spec.target.port);
+    let target = spec.target.to_string();
     let look = s_client(spec, &setup.name);
     let fail = |kind, message: String, mut hints: Vec<String>, version_mismatch| {
         hints.push(look.clone());
@@ -553,7 +552,7 @@ fn offered(spec: &TcpMonitor) -> &'static str {
 }
 
 fn client_cert_problem(spec: &TcpMonitor, look: &str, answer: &str, no_cert: bool) -> Failed {
-    let target = target_string(&spec.target.host, spec.target.port);
+    let target = spec.target.to_string();
     let (message, hints) = if no_cert {
         (
             format!(
