@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use time::OffsetDateTime;
 
+use monitor_spec::escape::{escape_chars, shown};
 pub use monitor_spec::prometheus::{family, labels, number, seconds};
 use monitor_spec::result::{CheckResult, ErrorKind, Status, TlsReport};
 
@@ -164,15 +165,7 @@ fn wall_seconds(results: &[CheckResult]) -> f64 {
 /// Text with control characters shown as Rust escapes (`\n`, `\u{1b}`), so that a name or
 /// message can neither break a line nor send terminal escape sequences.
 fn printable(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    escape_chars(s, |c| c.is_control().then(|| shown(c)))
 }
 
 /// The phases a check reached, with their names in metrics and in text.
@@ -337,23 +330,19 @@ fn json(results: &[CheckResult]) -> String {
 /// return, U+FFFE and U+FFFF) become U+FFFD. In attributes, tab, newline and carriage
 /// return are written as character references so that attribute normalisation keeps them.
 fn xml(s: &str, attribute: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\t' | '\n' => out.push(c),
-            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
-            _ => out.push(c),
-        }
-    }
-    out
+    escape_chars(s, |c| match c {
+        '&' => Some("&amp;".into()),
+        '<' => Some("&lt;".into()),
+        '>' => Some("&gt;".into()),
+        '"' => Some("&quot;".into()),
+        '\'' => Some("&apos;".into()),
+        '\r' => Some("&#13;".into()),
+        '\t' if attribute => Some("&#9;".into()),
+        '\n' if attribute => Some("&#10;".into()),
+        '\t' | '\n' => None,
+        '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => Some("\u{fffd}".into()),
+        _ => None,
+    })
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` in UTC, the JUnit schema's timestamp form (no zone allowed).
@@ -510,18 +499,14 @@ fn md_cell(s: &str) -> String {
 
 /// Text for inline HTML (the `<summary>` of a details block).
 fn html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c if c.is_control() => out.extend(c.escape_default()),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_chars(s, |c| match c {
+        '&' => Some("&amp;".into()),
+        '<' => Some("&lt;".into()),
+        '>' => Some("&gt;".into()),
+        '"' => Some("&quot;".into()),
+        c if c.is_control() => Some(shown(c)),
+        _ => None,
+    })
 }
 
 /// A code fence longer than any run of backticks in `text`.

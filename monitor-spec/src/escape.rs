@@ -1,6 +1,8 @@
 //! Bytes written as text: the escapes of `send`/`expect` text, hex payloads, and the
 //! escaped excerpts shown in results.
 
+use std::borrow::Cow;
+
 use thiserror::Error;
 
 /// A text or hex payload that cannot be turned into bytes.
@@ -117,6 +119,25 @@ pub fn escape_excerpt(bytes: &[u8], limit: usize) -> String {
         s.push_str("...");
     }
     s
+}
+
+/// `s` with every character written as `rule` says (`None` keeps it as it is): the one
+/// loop behind the escapers of XML, HTML, Markdown and Prometheus label values.
+pub fn escape_chars(s: &str, rule: impl Fn(char) -> Option<Cow<'static, str>>) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match rule(c) {
+            Some(written) => out.push_str(&written),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// A control character as Rust writes it escaped (`\u{7}`), for escapers that show
+/// controls rather than drop them.
+pub fn shown(c: char) -> Cow<'static, str> {
+    Cow::Owned(c.escape_default().collect())
 }
 
 #[cfg(test)]

@@ -42,16 +42,12 @@ pub fn labels(pairs: &[(&str, &str)]) -> String {
 
 /// Escapes a label value: backslash, double quote and line feed.
 fn label_value(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::escape::escape_chars(s, |c| match c {
+        '\\' => Some("\\\\".into()),
+        '"' => Some("\\\"".into()),
+        '\n' => Some("\\n".into()),
+        _ => None,
+    })
 }
 
 /// A float as Go's `strconv` reads it: `NaN`, `+Inf`, `-Inf`, or a plain decimal.
