@@ -27,27 +27,32 @@
 #![allow(clippy::print_stderr)]
 
 mod api;
+mod assignment;
 mod buffer;
+mod shared;
+mod sync;
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore, mpsc, watch as signal};
-use tokio::time::{Instant, sleep, sleep_until};
 use tracing::instrument::WithSubscriber;
 use tracing::{info, warn};
 
-use self::api::{Api, Failure, Poll, Post};
+use self::api::Api;
+use self::assignment::read_assignment;
 use self::buffer::Buffer;
-use super::schedule::{self, Cadence, Job, Outlet};
-use crate::{Engine, ValidMonitor};
+use self::shared::Shared;
+use self::sync::{poll_loop, upload_all, upload_loop, write_loop};
+use super::schedule::{self, Outlet};
+use crate::Engine;
 use monitor_spec::result::CheckResult;
 use monitor_spec::spec::TcpMonitor;
 
@@ -283,74 +288,6 @@ pub fn buffered_results(buffer_dir: &Path) -> io::Result<Vec<ResultIn>> {
         .collect())
 }
 
-/// Backoff between retries: 1 s, doubling, up to a maximum.
-struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    fn new(max: Duration) -> Self {
-        Backoff {
-            next: Duration::from_secs(1).min(max),
-            max,
-        }
-    }
-    fn reset(&mut self) {
-        self.next = Duration::from_secs(1).min(self.max);
-    }
-    fn next(&mut self) -> Duration {
-        let now = self.next;
-        self.next = (self.next * 2).min(self.max);
-        now
-    }
-}
-
-/// What the agent's tasks share.
-struct Shared {
-    api: Api,
-    buffer: Mutex<Buffer>,
-    /// Results were appended.
-    appended: Notify,
-    dir: PathBuf,
-    batch: AtomicUsize,
-    backoff_max: Duration,
-    uploaded: AtomicU64,
-    duplicates: AtomicU64,
-    rejected: AtomicU64,
-    lost: AtomicU64,
-}
-
-impl Shared {
-    fn buffer(&self) -> MutexGuard<'_, Buffer> {
-        self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Runs `f` on the buffer off the async workers (it reads, writes and syncs files).
-    async fn with_buffer<T: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&mut Buffer) -> T + Send + 'static,
-    ) -> T {
-        let this = self.clone();
-        // The blocking thread logs to the subscriber of the task that asked.
-        let logs = tracing::dispatcher::get_default(Clone::clone);
-        let run = move || {
-            let mut buffer = this.buffer();
-            let out = f(&mut buffer);
-            let warning = buffer.warning.take();
-            drop(buffer);
-            if let Some(w) = warning {
-                tracing::dispatcher::with_default(&logs, || warn!("{w}"));
-            }
-            out
-        };
-        match tokio::task::spawn_blocking(run).await {
-            Ok(out) => out,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
-    }
-}
-
 /// The outlet of the agent's schedule: each result becomes a `ResultIn` line for the
 /// buffer writer.
 struct Buffering {
@@ -371,82 +308,6 @@ impl Outlet for Buffering {
             let _ = self.lines.send(line);
         }
     }
-}
-
-/// Reads an assignment body leniently: monitors this build cannot read or run are
-/// logged and skipped rather than costing the whole assignment.
-fn read_assignment(body: &str) -> Result<(String, Vec<Job>, u64), String> {
-    let (etag, jobs, agents, skipped) = parse_assignment(body)?;
-    for why in skipped {
-        warn!("{why}");
-    }
-    Ok((etag, jobs, agents))
-}
-
-/// An assignment's etag, the jobs this agent can run, the agents of its location, and a
-/// line for each monitor skipped.
-type Parsed = (String, Vec<Job>, u64, Vec<String>);
-
-/// [`read_assignment`] without logging: the skipped monitors are returned.
-fn parse_assignment(body: &str) -> Result<Parsed, String> {
-    #[derive(Deserialize)]
-    struct Wire {
-        etag: String,
-        #[serde(default)]
-        agents_in_location: u64,
-        monitors: Vec<WireMonitor>,
-    }
-    #[derive(Deserialize)]
-    struct WireMonitor {
-        monitor: serde_json::Value,
-        every: u64,
-        index: u64,
-        phase_ms: u64,
-    }
-    let wire: Wire = monitor_spec::json::read(body).map_err(|e| format!("assignment: {e}"))?;
-    let mut jobs = Vec::with_capacity(wire.monitors.len());
-    let mut skipped = Vec::new();
-    for m in wire.monitors {
-        let id = m
-            .monitor
-            .get("id")
-            .and_then(|v| v.as_str())
-            .unwrap_or("?")
-            .to_owned();
-        let mut skip = |why: String| {
-            skipped.push(format!(
-                "assignment {}: skipping monitor {id}: {why}",
-                wire.etag
-            ));
-        };
-        if m.every == 0 || m.index >= m.every {
-            skip(format!("index {} is not below every {}", m.index, m.every));
-            continue;
-        }
-        let spec: TcpMonitor = match serde_json::from_value(m.monitor) {
-            Ok(s) => s,
-            Err(e) => {
-                skip(format!("this agent cannot read it: {e}"));
-                continue;
-            }
-        };
-        let monitor: ValidMonitor = match spec.into_valid() {
-            Ok(v) => v,
-            Err(e) => {
-                skip(format!("invalid: {e}"));
-                continue;
-            }
-        };
-        jobs.push(Job {
-            monitor,
-            cadence: Cadence::WallClock {
-                every: m.every,
-                index: m.index,
-                phase_ms: m.phase_ms,
-            },
-        });
-    }
-    Ok((wire.etag, jobs, wire.agents_in_location, skipped))
 }
 
 /// The CLI arguments of `agent`.
@@ -697,324 +558,6 @@ async fn run_logged(
     Ok(summary)
 }
 
-/// Writes results to the buffer as they come, many per sync; after a stop, writes what
-/// is queued and ends.
-async fn write_loop(
-    shared: Arc<Shared>,
-    mut lines: mpsc::UnboundedReceiver<String>,
-    mut stop: signal::Receiver<bool>,
-) {
-    let mut drops = DropLog::default();
-    loop {
-        let first = tokio::select! {
-            line = lines.recv() => line,
-            _ = stop.changed() => None,
-        };
-        let Some(first) = first else { break };
-        let mut batch = vec![first];
-        while batch.len() < 10_000 {
-            match lines.try_recv() {
-                Ok(line) => batch.push(line),
-                Err(_) => break,
-            }
-        }
-        write(&shared, batch, &mut drops).await;
-    }
-    let mut rest = Vec::new();
-    while let Ok(line) = lines.try_recv() {
-        rest.push(line);
-    }
-    if !rest.is_empty() {
-        write(&shared, rest, &mut drops).await;
-    }
-    drops.flush(&shared, true);
-}
-
-/// Drops are logged at once, then at most every 10 s, so a full buffer under load does
-/// not flood the log.
-#[derive(Default)]
-struct DropLog {
-    unlogged: u64,
-    last: Option<Instant>,
-}
-
-impl DropLog {
-    fn add(&mut self, shared: &Shared, n: u64) {
-        self.unlogged += n;
-        self.flush(shared, false);
-    }
-
-    fn flush(&mut self, shared: &Shared, now: bool) {
-        if self.unlogged == 0
-            || !now
-                && self
-                    .last
-                    .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
-        {
-            return;
-        }
-        let (max, total) = {
-            let b = shared.buffer();
-            (b.max(), b.dropped)
-        };
-        warn!(
-            "dropped {} oldest buffered results (buffer full at {max}; {total} dropped in all)",
-            self.unlogged
-        );
-        self.unlogged = 0;
-        self.last = Some(Instant::now());
-    }
-}
-
-async fn write(shared: &Arc<Shared>, batch: Vec<String>, drops: &mut DropLog) {
-    let n = batch.len() as u64;
-    match shared.with_buffer(move |b| b.append(&batch)).await {
-        Ok(dropped) => {
-            shared.appended.notify_one();
-            if dropped > 0 {
-                drops.add(shared, dropped);
-            }
-        }
-        Err(e) => {
-            shared.lost.fetch_add(n, Ordering::Relaxed);
-            warn!(
-                "cannot write {n} results to the buffer {}: {e}; they are lost",
-                shared.dir.display()
-            );
-        }
-    }
-}
-
-/// What one upload attempt did.
-enum Step {
-    /// Nothing waits.
-    Empty,
-    /// A batch left the buffer (accepted, or refused for good).
-    Sent,
-    /// The batch was too large; the next is smaller.
-    Smaller,
-    /// The control plane did not take it; try again later.
-    Failed(Failure),
-    /// The buffer could not be read.
-    Unreadable(String),
-}
-
-/// Uploads one batch from the head of the buffer.
-async fn upload_once(shared: &Arc<Shared>) -> Step {
-    let size = shared.batch.load(Ordering::Relaxed);
-    let batch = match shared.with_buffer(move |b| b.peek(size)).await {
-        Ok(b) => b,
-        Err(e) => return Step::Unreadable(e.to_string()),
-    };
-    if batch.lines.is_empty() {
-        return Step::Empty;
-    }
-    let n = batch.lines.len() as u64;
-    let outcome = shared.api.post(&batch.lines).await;
-    let end = batch.end;
-    match outcome {
-        Post::Accepted {
-            accepted,
-            duplicates,
-        } => {
-            shared.with_buffer(move |b| b.acknowledge(end)).await;
-            shared
-                .uploaded
-                .fetch_add(accepted.max(n), Ordering::Relaxed);
-            shared.duplicates.fetch_add(duplicates, Ordering::Relaxed);
-            Step::Sent
-        }
-        Post::TooLarge if n > 1 => {
-            let smaller = usize::try_from(n / 2).unwrap_or(1).max(1);
-            shared.batch.store(smaller, Ordering::Relaxed);
-            warn!(
-                "the control plane refused a batch of {n} results as too large (http 413); sending {smaller} at most from now on"
-            );
-            Step::Smaller
-        }
-        Post::TooLarge => {
-            shared.with_buffer(move |b| b.acknowledge(end)).await;
-            shared.rejected.fetch_add(n, Ordering::Relaxed);
-            warn!("the control plane refused a single result as too large (http 413); dropping it",);
-            Step::Sent
-        }
-        Post::Rejected { detail } => {
-            shared.with_buffer(move |b| b.acknowledge(end)).await;
-            shared.rejected.fetch_add(n, Ordering::Relaxed);
-            warn!(
-                "the control plane rejected a batch of {n} results ({detail}); dropping the batch"
-            );
-            Step::Sent
-        }
-        Post::Retry(f) => Step::Failed(f),
-    }
-}
-
-/// Uploads while results wait, retrying with backoff, until stopped.
-async fn upload_loop(shared: Arc<Shared>, mut stop: signal::Receiver<bool>) {
-    let mut backoff = Backoff::new(shared.backoff_max);
-    let mut failing: Option<String> = None;
-    loop {
-        let step = tokio::select! {
-            step = upload_once(&shared) => step,
-            _ = stop.changed() => return,
-        };
-        let wait = match step {
-            Step::Empty => {
-                tokio::select! {
-                    _ = shared.appended.notified() => {}
-                    _ = stop.changed() => return,
-                }
-                continue;
-            }
-            Step::Sent | Step::Smaller => {
-                if failing.take().is_some() {
-                    let waiting = shared.buffer().len();
-                    info!("uploading results again ({waiting} still buffered)");
-                }
-                backoff.reset();
-                continue;
-            }
-            Step::Failed(f) => {
-                if failing.as_deref() != Some(f.kind.as_str()) {
-                    let waiting = shared.buffer().len();
-                    warn!(
-                        "cannot upload results ({}); {waiting} buffered, retrying with backoff up to {} s",
-                        f.detail,
-                        shared.backoff_max.as_secs()
-                    );
-                    failing = Some(f.kind);
-                }
-                backoff.next()
-            }
-            Step::Unreadable(e) => {
-                let kind = format!("unreadable: {e}");
-                if failing.as_deref() != Some(kind.as_str()) {
-                    warn!(
-                        "cannot read the buffer {}: {e}; retrying",
-                        shared.dir.display()
-                    );
-                    failing = Some(kind);
-                }
-                backoff.next()
-            }
-        };
-        tokio::select! {
-            _ = sleep(wait) => {}
-            _ = stop.changed() => return,
-        }
-    }
-}
-
-/// The last upload at a stop: batches until the buffer is empty or one fails.
-async fn upload_all(shared: &Arc<Shared>) {
-    loop {
-        match upload_once(shared).await {
-            Step::Empty => return,
-            Step::Sent | Step::Smaller => {}
-            Step::Failed(f) => {
-                warn!(
-                    "the last upload failed ({}); the results stay buffered",
-                    f.detail
-                );
-                return;
-            }
-            Step::Unreadable(e) => {
-                warn!("cannot read the buffer: {e}");
-                return;
-            }
-        }
-    }
-}
-
-/// Long polls the assignment and hands each new one to the scheduler, saving it first.
-async fn poll_loop(
-    shared: Arc<Shared>,
-    mut etag: Option<String>,
-    wait: Duration,
-    jobs: mpsc::UnboundedSender<Vec<Job>>,
-    location: String,
-    mut stop: signal::Receiver<bool>,
-) {
-    let mut backoff = Backoff::new(shared.backoff_max);
-    // `None` before the first answer; then whether the last poll failed and how.
-    let mut state: Option<Option<String>> = None;
-    loop {
-        let started = Instant::now();
-        let outcome = tokio::select! {
-            o = shared.api.poll(etag.as_deref(), wait) => o,
-            _ = stop.changed() => return,
-        };
-        let outcome = outcome.and_then(|poll| match poll {
-            Poll::NotModified => Ok(None),
-            Poll::Changed { etag: header, body } => {
-                let (tag, list, agents) = read_assignment(&body).map_err(|e| Failure {
-                    kind: "bad assignment".to_owned(),
-                    detail: e,
-                })?;
-                let tag = header.unwrap_or(tag);
-                Ok(Some((tag, list, agents, body)))
-            }
-        });
-        match outcome {
-            Ok(answer) => {
-                match &state {
-                    None => info!("control plane reachable"),
-                    Some(Some(_)) => info!("control plane reachable again"),
-                    Some(None) => {}
-                }
-                state = Some(None);
-                backoff.reset();
-                if let Some((tag, list, agents, body)) = answer
-                    && etag.as_deref() != Some(tag.as_str())
-                {
-                    let path = shared.dir.join("assignment.json");
-                    let saved = tokio::task::spawn_blocking(move || {
-                        buffer::write_atomically(&path, body.as_bytes())
-                    })
-                    .await;
-                    if let Ok(Err(e)) = saved {
-                        warn!("cannot save the assignment: {e}");
-                    }
-                    info!(
-                        "assignment {tag}: {} monitors ({agents} agents in {location})",
-                        list.len()
-                    );
-                    let _ = jobs.send(list);
-                    etag = Some(tag);
-                    // Poll again at once, for changes after this one.
-                    continue;
-                }
-                // Never poll faster than once a second, whatever the server does with
-                // `wait`.
-                tokio::select! {
-                    _ = sleep_until(started + Duration::from_secs(1)) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-            Err(f) => {
-                if state.as_ref().and_then(|s| s.as_deref()) != Some(f.kind.as_str()) {
-                    let saved = if etag.is_some() {
-                        "running the last assignment"
-                    } else {
-                        "no assignment yet"
-                    };
-                    warn!(
-                        "cannot get the assignment ({}); {saved}, retrying with backoff up to {} s",
-                        f.detail,
-                        shared.backoff_max.as_secs()
-                    );
-                    state = Some(Some(f.kind));
-                }
-                tokio::select! {
-                    _ = sleep(backoff.next()) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1055,38 +598,5 @@ mod tests {
     fn options_never_show_the_token() {
         let options = Options::new("http://127.0.0.1:1", "here", "s3cret-token");
         assert!(!format!("{options:?}").contains("s3cret"));
-    }
-
-    #[test]
-    fn assignments_skip_what_cannot_run() {
-        let good = TcpMonitor::new("good", "127.0.0.1", 1);
-        let body = serde_json::json!({
-            "agent": "a", "location": "l", "etag": "e1", "agents_in_location": 2,
-            "monitors": [
-                {"monitor": good, "every": 2, "index": 1, "phase_ms": 5},
-                {"monitor": {"id": "future", "new_field": 1}, "every": 1, "index": 0, "phase_ms": 0},
-                {"monitor": TcpMonitor::new("bad-index", "127.0.0.1", 1), "every": 1, "index": 1, "phase_ms": 0},
-            ]
-        })
-        .to_string();
-        let (etag, jobs, agents, lines) = parse_assignment(&body).unwrap();
-        assert_eq!((etag.as_str(), agents), ("e1", 2));
-        assert_eq!(jobs.len(), 1);
-        assert_eq!(jobs[0].monitor.spec().id, "good");
-        assert_eq!(
-            jobs[0].cadence,
-            Cadence::WallClock {
-                every: 2,
-                index: 1,
-                phase_ms: 5
-            }
-        );
-        assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(lines.iter().any(|l| l.contains("skipping monitor future")));
-        assert!(
-            lines
-                .iter()
-                .any(|l| l.contains("skipping monitor bad-index"))
-        );
     }
 }
