@@ -97,12 +97,7 @@ pub fn check_id(id: &str) -> Result<(), String> {
 /// id: 1 to 64 ASCII letters, digits, `.`, `_` and `-`, so that every location a monitor
 /// names can have an agent.
 pub fn check_place(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+    if is_word(name, 64, false) {
         Ok(())
     } else {
         Err(format!(
@@ -110,6 +105,29 @@ pub fn check_place(name: &str) -> Result<(), String> {
             name.escape_default()
         ))
     }
+}
+
+/// Checks a project name: 1 to 128 ASCII letters, digits, `-`, `_` and `.`, starting
+/// with a letter or digit.
+pub fn check_project(name: &str) -> Result<(), String> {
+    if is_word(name, 128, true) {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid project name `{}`: use 1 to 128 ascii letters, digits, `-`, `_` or `.`, starting with a letter or digit",
+            name.escape_default()
+        ))
+    }
+}
+
+/// The one name rule behind locations, agents and projects: 1 to `max` ASCII letters,
+/// digits, `.`, `_` and `-`, the first a letter or digit when `alnum_first`.
+fn is_word(name: &str, max: usize, alnum_first: bool) -> bool {
+    let word = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+    !name.is_empty()
+        && name.len() <= max
+        && (!alnum_first || name.as_bytes()[0].is_ascii_alphanumeric())
+        && name.bytes().all(word)
 }
 
 /// Checks a host: a DNS name, an IPv4 literal or an IPv6 literal. Returns the address when
