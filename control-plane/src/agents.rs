@@ -9,10 +9,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use serde_json::value::RawValue;
 use tokio::sync::watch;
 
+use crate::api_types::{AssignedMonitor, Assignment as AssignmentBody};
 use crate::deployed::Deployed;
-use crate::store::sha256_hex;
+use crate::hash::sha256_hex;
 
 /// FNV-1a 64 of `bytes`: stable across builds and platforms.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -357,42 +359,30 @@ fn etag(monitors: &[Assigned<'_>]) -> String {
 
 /// The JSON of an assignment, each monitor in its canonical JSON.
 pub fn assignment_json(a: &Assignment<'_>) -> String {
-    let string = |s: &str| serde_json::Value::from(s).to_string();
-    let size = a
-        .monitors
-        .iter()
-        .map(|m| m.monitor.json.len() + 64)
-        .sum::<usize>()
-        + 256;
-    let mut out = String::with_capacity(size);
-    out.push_str("{\"agent\":");
-    out.push_str(&string(&a.agent));
-    out.push_str(",\"location\":");
-    out.push_str(&string(&a.location));
-    out.push_str(",\"etag\":");
-    out.push_str(&string(&a.etag));
-    out.push_str(",\"agents_in_location\":");
-    out.push_str(&a.agents_in_location.to_string());
-    out.push_str(",\"monitors\":[");
-    for (i, m) in a.monitors.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str("{\"monitor\":");
-        out.push_str(&m.monitor.json);
-        out.push_str(&format!(
-            ",\"every\":{},\"index\":{},\"phase_ms\":{}}}",
-            m.every, m.index, m.phase_ms
-        ));
-    }
-    out.push_str("]}");
-    out
+    let body = AssignmentBody::<&RawValue> {
+        agent: a.agent.clone(),
+        location: a.location.clone(),
+        etag: a.etag.clone(),
+        agents_in_location: a.agents_in_location as u64,
+        monitors: a
+            .monitors
+            .iter()
+            .map(|m| AssignedMonitor {
+                monitor: &*m.monitor.json,
+                every: m.every,
+                index: m.index,
+                phase_ms: m.phase_ms,
+            })
+            .collect(),
+    };
+    // Strings, numbers and raw values: writing them to a string cannot fail.
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MonitorSet;
+    use crate::monitor_set::MonitorSet;
     use monitor_core::TcpMonitor;
     use monitor_core::cli::bundle::Bundle;
 

@@ -12,8 +12,10 @@
 //! the retention and serves each project's status, a monitor's history, Prometheus
 //! metrics and a status page.
 //!
+//! - [`api_types`]: the request and response bodies, shared with the clients;
 //! - [`store`]: the [`Store`] trait every backend implements, and the types crossing it;
 //! - [`sqlite`]: [`SqliteStore`], the embedded backend (WAL, `synchronous = FULL`);
+//! - [`monitor_set`]: a project's monitors in canonical JSON;
 //! - [`diff`]: the diff and the resulting set;
 //! - [`api`]: routes, authentication, body limits and JSON errors;
 //! - [`agents`]: the live agents and the assignment of monitors to them;
@@ -21,7 +23,8 @@
 //! - [`status`]: results in (checks, rows, pruning) and out (status, history);
 //! - [`metrics`], [`page`]: the Prometheus text and the HTML status page;
 //! - [`duration`]: durations as flags write them;
-//! - [`token`]: token generation and hashing.
+//! - [`token`]: token generation and hashing;
+//! - [`hash`]: SHA-256 hex and canonical JSON.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -40,10 +43,13 @@
 
 pub mod agents;
 pub mod api;
+pub mod api_types;
 pub mod deployed;
 pub mod diff;
 pub mod duration;
+pub mod hash;
 pub mod metrics;
+pub mod monitor_set;
 pub mod page;
 pub mod sqlite;
 pub mod status;
@@ -54,12 +60,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use api::{
-    ApiError, DEFAULT_AGENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETENTION, DeployRequest,
-    DeployResponse, Options,
+    ApiError, DEFAULT_AGENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETENTION, Options,
 };
-pub use diff::{Diff, Updated};
+pub use api_types::{DeployRequest, DeployResponse, Diff, Git, Updated, VersionInfo};
+pub use monitor_set::MonitorSet;
 pub use sqlite::SqliteStore;
-pub use store::{Git, MonitorSet, Role, Store, StoreError, TokenOwner, VersionInfo};
+pub use store::{Role, Store, StoreError, TokenOwner};
 
 /// How often results past the retention are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use monitor_core::Status;
 use monitor_core::cli::report::{labels, number, seconds};
 
-use crate::status::{LocationStatus, MonitorStatus, ProjectStatus};
+use crate::api_types::{LocationStatus, MonitorStatus, ProjectStatus};
 
 /// A family: name, help, and the value of a monitor's latest result in a location (none
 /// to leave the series out).

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use monitor_core::Status;
 use time::OffsetDateTime;
 
-use crate::status::{LocationStatus, MonitorStatus, ProjectStatus};
+use crate::api_types::{LocationStatus, MonitorStatus, ProjectStatus};
 
 const STYLE: &str = "
 :root { color-scheme: light dark; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #6e7781; }
