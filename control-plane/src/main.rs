@@ -11,16 +11,20 @@ use clap::{Parser, Subcommand, ValueEnum};
 use control_plane::{
     DEFAULT_MAX_BODY_BYTES, Options, Role, SqliteStore, Store, duration, store, token,
 };
+use tracing_subscriber::EnvFilter;
 
 /// Test hook: milliseconds a deploy, rollback or destroy holds its project's lock.
 const HOLD_LOCK_ENV: &str = "CONTROL_PLANE_TEST_HOLD_LOCK_MS";
-/// Log level: error, warn, info (default), debug or trace.
+/// The log filter when `RUST_LOG` is unset: error, warn, info (default), debug or trace.
 const LOG_ENV: &str = "CONTROL_PLANE_LOG";
 
 /// The control plane deploys land in.
 #[derive(Debug, Parser)]
 #[command(name = "control-plane", version, about)]
 struct Cli {
+    /// How log lines are written on stderr: text or json.
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -90,7 +94,7 @@ impl From<RoleArg> for Role {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    install_logger();
+    install_logger(cli.log_format);
     match cli.command {
         Command::Serve {
             listen,
@@ -160,65 +164,28 @@ fn create_token(project: &str, db: &std::path::Path, role: Role) -> Result<()> {
     Ok(())
 }
 
-/// A minimal tracing subscriber: one line per event on stderr, level from `CONTROL_PLANE_LOG`.
-struct StderrLog {
-    max: tracing::Level,
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum LogFormat {
+    /// One line of text per event.
+    #[default]
+    Text,
+    /// One JSON object per event.
+    Json,
 }
 
-fn install_logger() {
-    let max = std::env::var(LOG_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(tracing::Level::INFO);
-    let _ = tracing::subscriber::set_global_default(StderrLog { max });
-}
-
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write as _;
-        if field.name() == "message" {
-            let _ = write!(self.0, " {value:?}");
-        } else {
-            let _ = write!(self.0, " {}={value:?}", field.name());
-        }
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.record_debug(field, &format_args!("{value}"));
-    }
-}
-
-impl tracing::Subscriber for StderrLog {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        *metadata.level() <= self.max
-    }
-
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        let now = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        let _ = writeln!(
-            std::io::stderr(),
-            "{now} {} {}:{}",
-            event.metadata().level(),
-            event.metadata().target(),
-            fields.0
-        );
-    }
-
-    fn enter(&self, _: &tracing::span::Id) {}
-
-    fn exit(&self, _: &tracing::span::Id) {}
+/// Logs on stderr in `format`, filtered by `RUST_LOG` (else `CONTROL_PLANE_LOG`, else
+/// `info`), such as `debug` or `control_plane=debug,tower=warn`.
+fn install_logger(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_from_env(LOG_ENV))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let _ = match format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().try_init(),
+    };
 }

@@ -115,7 +115,7 @@ pub(super) async fn exclusive<T: Send + 'static>(
         if !hold.is_zero() {
             std::thread::sleep(hold);
         }
-        tracing::info!(%project, action, "applying");
+        tracing::info!(%project, action = %action, "applying");
         let out = f(&*store)?;
         agents.notify(&project);
         Ok(out)
