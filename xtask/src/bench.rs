@@ -23,27 +23,55 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-const USAGE: &str = "\
-usage: cargo xtask bench [--quick] [--only LIST] [--no-blackbox] [--monitors N] [--window SECS]
-                         [--scrape-every SECS]
+/// A part of the bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Part {
+    /// Plain TCP and TLS checks per second, against raw loops and blackbox_exporter.
+    Throughput,
+    /// `monitors watch` with many monitors: memory, CPU, lateness, scrapes.
+    Watch,
+    /// `validate` and `export` of 10,000 monitors.
+    Validate,
+    /// Build times of a crate of 1,000 monitors.
+    Build,
+    /// Deploys of 10,000 monitors to the control plane.
+    Deploy,
+}
 
-  --quick         fewer runs and smaller counts (about a minute), for trying it out
-  --only LIST     comma-separated parts: throughput, watch, validate, build, deploy (default: all)
-  --no-blackbox   skip the blackbox_exporter comparison
-  --monitors N    monitors loaded into watch (default 100000; --quick 20000)
-  --window SECS   how long watch is measured (default 60; --quick 20)
-  --scrape-every SECS
-                  how often /metrics is scraped during the window, as Prometheus would
-                  (default 15; --quick 10; 0: only at the window's start and end)
-
-Writes target/bench/results.json and prints the table (Markdown) on standard output.";
+/// The flags of `cargo xtask bench`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Writes target/bench/results.json and prints the table (Markdown) on standard output."
+)]
+pub(crate) struct BenchArgs {
+    /// Fewer runs and smaller counts (about a minute), for trying it out.
+    #[arg(long)]
+    quick: bool,
+    /// Comma-separated parts to run (default: all).
+    #[arg(long, value_name = "LIST", value_enum, value_delimiter = ',')]
+    only: Vec<Part>,
+    /// Skip the blackbox_exporter comparison.
+    #[arg(long)]
+    no_blackbox: bool,
+    /// Monitors loaded into watch (default 100000; --quick 20000).
+    #[arg(long, value_name = "N")]
+    monitors: Option<usize>,
+    /// How long watch is measured, in seconds (default 60; --quick 20).
+    #[arg(long, value_name = "SECS")]
+    window: Option<u64>,
+    /// How often /metrics is scraped during the window, as Prometheus would (default 15;
+    /// --quick 10; 0: only at the window's start and end).
+    #[arg(long, value_name = "SECS")]
+    scrape_every: Option<u64>,
+}
 
 /// What a bench run does.
 pub(crate) struct Plan {
     quick: bool,
-    parts: Vec<String>,
+    parts: Vec<Part>,
     blackbox: bool,
     monitors: usize,
     window: u64,
@@ -60,11 +88,8 @@ pub(crate) struct Env {
 }
 
 /// Runs the benchmarks.
-pub fn run(args: &[String]) -> Result<ExitCode> {
-    let Some(plan) = parse(args)? else {
-        println!("{USAGE}");
-        return Ok(ExitCode::SUCCESS);
-    };
+pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+    let plan = Plan::from(args);
     let started = Instant::now();
     let load_at_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let root = crate::workspace_root();
@@ -86,7 +111,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
 
     let mut rows: Vec<Value> = Vec::new();
     let mut sections = serde_json::Map::new();
-    if plan.wants("throughput") {
+    if plan.wants(Part::Throughput) {
         let blackbox = if plan.blackbox {
             blackbox_binary()
         } else {
@@ -121,29 +146,29 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         }
         sections.insert("throughput".into(), value);
     }
-    if plan.wants("watch") {
+    if plan.wants(Part::Watch) {
         let (watch_rows, detail) = watch::run(&env, &plan)?;
         rows.extend(watch_rows);
         sections.insert("watch".into(), detail);
     }
-    if plan.wants("validate") {
+    if plan.wants(Part::Validate) {
         let (validate_rows, detail) = validate_export(&env, &plan)?;
         rows.extend(validate_rows);
         sections.insert("validate_export".into(), detail);
     }
-    if plan.wants("build") {
+    if plan.wants(Part::Build) {
         let (build_rows, detail) = build::run(&env, &plan)?;
         rows.extend(build_rows);
         sections.insert("build".into(), detail);
     }
-    if plan.wants("deploy") {
+    if plan.wants(Part::Deploy) {
         let (deploy_rows, detail) = deploy::run(&env, &plan)?;
         rows.extend(deploy_rows);
         sections.insert("deploy".into(), detail);
     }
 
-    let command = std::iter::once("cargo xtask bench".to_owned())
-        .chain(args.iter().cloned())
+    let command = std::iter::once("cargo xtask".to_owned())
+        .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ");
     let table = table(&rows);
@@ -169,64 +194,36 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse(args: &[String]) -> Result<Option<Plan>> {
-    let mut plan = Plan {
-        quick: false,
-        parts: ["throughput", "watch", "validate", "build", "deploy"]
-            .map(str::to_owned)
-            .to_vec(),
-        blackbox: true,
-        monitors: 0,
-        window: 0,
-        scrape_every: 0,
-    };
-    let (mut monitors, mut window, mut scrape_every) = (None, None, None);
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .with_context(|| format!("{name} needs a value\n\n{USAGE}"))
+impl From<&BenchArgs> for Plan {
+    fn from(args: &BenchArgs) -> Plan {
+        let quick = args.quick;
+        let parts = if args.only.is_empty() {
+            vec![
+                Part::Throughput,
+                Part::Watch,
+                Part::Validate,
+                Part::Build,
+                Part::Deploy,
+            ]
+        } else {
+            args.only.clone()
         };
-        match arg.as_str() {
-            "--quick" => plan.quick = true,
-            "--no-blackbox" => plan.blackbox = false,
-            "--only" => {
-                let list = value("--only")?;
-                plan.parts = list.split(',').map(|p| p.trim().to_owned()).collect();
-                for part in &plan.parts {
-                    if !["throughput", "watch", "validate", "build", "deploy"]
-                        .contains(&part.as_str())
-                    {
-                        bail!("--only: unknown part `{part}`\n\n{USAGE}");
-                    }
-                }
-            }
-            "--monitors" => {
-                let v = value("--monitors")?;
-                monitors = Some(v.parse().with_context(|| format!("--monitors `{v}`"))?);
-            }
-            "--window" => {
-                let v = value("--window")?;
-                window = Some(v.parse().with_context(|| format!("--window `{v}`"))?);
-            }
-            "--scrape-every" => {
-                let v = value("--scrape-every")?;
-                scrape_every = Some(v.parse().with_context(|| format!("--scrape-every `{v}`"))?);
-            }
-            "--help" | "-h" | "help" => return Ok(None),
-            other => bail!("unknown argument `{other}`\n\n{USAGE}"),
+        Plan {
+            quick,
+            parts,
+            blackbox: !args.no_blackbox,
+            monitors: args
+                .monitors
+                .unwrap_or(if quick { 20_000 } else { 100_000 }),
+            window: args.window.unwrap_or(if quick { 20 } else { 60 }),
+            scrape_every: args.scrape_every.unwrap_or(if quick { 10 } else { 15 }),
         }
     }
-    plan.monitors = monitors.unwrap_or(if plan.quick { 20_000 } else { 100_000 });
-    plan.window = window.unwrap_or(if plan.quick { 20 } else { 60 });
-    plan.scrape_every = scrape_every.unwrap_or(if plan.quick { 10 } else { 15 });
-    Ok(Some(plan))
 }
 
 impl Plan {
-    fn wants(&self, part: &str) -> bool {
-        self.parts.iter().any(|p| p == part)
+    fn wants(&self, part: Part) -> bool {
+        self.parts.contains(&part)
     }
 }
 
@@ -251,14 +248,25 @@ fn build_bench_binary(cargo: &std::ffi::OsStr, root: &Path) -> Result<PathBuf> {
     }
     String::from_utf8_lossy(&output.stdout)
         .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|m| {
-            m["reason"] == "compiler-artifact"
-                && m["target"]["name"] == "engine"
-                && m["executable"].is_string()
-        })
-        .and_then(|m| m["executable"].as_str().map(PathBuf::from))
+        .filter_map(|line| serde_json::from_str::<CargoMessage>(line).ok())
+        .filter(|m| m.reason == "compiler-artifact" && m.target.name == "engine")
+        .find_map(|m| m.executable)
         .context("cargo bench --no-run named no executable for the `engine` bench")
+}
+
+/// A line of cargo's `--message-format=json`, as far as it is needed here.
+#[derive(Deserialize)]
+struct CargoMessage {
+    reason: String,
+    target: CargoTarget,
+    #[serde(default)]
+    executable: Option<PathBuf>,
+}
+
+/// The target a cargo message is about.
+#[derive(Deserialize)]
+struct CargoTarget {
+    name: String,
 }
 
 /// Builds the workspace's `monitors` binary in release; returns its path.
