@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 
-use crate::api_types::{AssignedMonitor, Assignment as AssignmentBody};
 use crate::deployed::Deployed;
 use crate::hash::sha256_hex;
+use monitor_spec::api::{AssignedMonitor, Assignment as AssignmentBody};
 
 /// FNV-1a 64 of `bytes`: stable across builds and platforms.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -26,7 +26,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 /// Checks an agent or location name: 1 to 64 characters of ASCII letters, digits, `.`, `_`
 /// and `-` (the rule monitors' locations follow too).
 pub fn check_name(what: &str, name: &str) -> Result<(), String> {
-    monitor_core::rules::check_place(name).map_err(|why| format!("invalid {what}: {why}"))
+    monitor_spec::rules::check_place(name).map_err(|why| format!("invalid {what}: {why}"))
 }
 
 /// An agent heard of within the timeout.
@@ -383,8 +383,8 @@ pub fn assignment_json(a: &Assignment<'_>) -> String {
 mod tests {
     use super::*;
     use crate::monitor_set::MonitorSet;
-    use monitor_core::TcpMonitor;
-    use monitor_core::cli::bundle::Bundle;
+    use monitor_spec::TcpMonitor;
+    use monitor_spec::bundle::Bundle;
 
     fn deployed(monitors: Vec<TcpMonitor>) -> Vec<Deployed> {
         crate::deployed::parse(&MonitorSet::from_bundle(&Bundle::new(monitors)).unwrap()).unwrap()
@@ -510,7 +510,7 @@ mod tests {
     #[test]
     fn phase_and_etag() {
         let mut fast = m("fast");
-        fast.frequency = monitor_core::Frequency::S10;
+        fast.frequency = monitor_spec::Frequency::S10;
         let monitors = deployed(vec![fast.clone()]);
         let agents = live(&[("x", "eu")]);
         let a = assign(&monitors, &agents, "x", "eu");

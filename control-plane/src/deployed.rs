@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use monitor_core::TcpMonitor;
+use monitor_spec::TcpMonitor;
 use serde_json::value::RawValue;
 
 use crate::hash::sha256_hex;

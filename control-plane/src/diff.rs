@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::api_types::{Diff, Updated};
 use crate::monitor_set::MonitorSet;
+use monitor_spec::api::{Diff, Updated};
 
 /// A diff with the set that results from applying it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +104,7 @@ mod tests {
     }
 
     fn base() -> Value {
-        serde_json::to_value(monitor_core::TcpMonitor::new("db", "db.internal", 5432)).unwrap()
+        serde_json::to_value(monitor_spec::TcpMonitor::new("db", "db.internal", 5432)).unwrap()
     }
 
     fn with(mut v: Value, path: &[&str], value: Value) -> Value {

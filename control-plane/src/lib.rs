@@ -1,7 +1,7 @@
 //! The control plane deploys land in: versioned, previewable, atomic deploys of monitors.
 //!
 //! `cargo xtask deploy` sends a project's bundle (every monitor, as `export` writes it) to
-//! `POST /v1/projects/{project}/deploy`. The control plane validates it with `monitor-core`,
+//! `POST /v1/projects/{project}/deploy`. The control plane validates it with `monitor-spec`,
 //! diffs it against the stored set per monitor id (created, updated with the changed field
 //! paths, deleted, kept, unchanged), and applies it in one database transaction as a new
 //! version; the same bundle again is a no-op. Versions can be listed, read and rolled back
@@ -12,7 +12,6 @@
 //! the retention and serves each project's status, a monitor's history, Prometheus
 //! metrics and a status page.
 //!
-//! - [`api_types`]: the request and response bodies, shared with the clients;
 //! - [`store`]: the [`Store`] trait every backend implements, and the types crossing it;
 //! - [`sqlite`]: [`SqliteStore`], the embedded backend (WAL, `synchronous = FULL`);
 //! - [`monitor_set`]: a project's monitors in canonical JSON;
@@ -43,7 +42,6 @@
 
 pub mod agents;
 pub mod api;
-pub mod api_types;
 pub mod deployed;
 pub mod diff;
 pub mod duration;
@@ -62,8 +60,8 @@ use std::time::Duration;
 pub use api::{
     ApiError, DEFAULT_AGENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETENTION, Options,
 };
-pub use api_types::{DeployRequest, DeployResponse, Diff, Git, Updated, VersionInfo};
 pub use monitor_set::MonitorSet;
+pub use monitor_spec::api::{DeployRequest, DeployResponse, Diff, Git, Updated, VersionInfo};
 pub use sqlite::SqliteStore;
 pub use store::{Role, Store, StoreError, TokenOwner};
 

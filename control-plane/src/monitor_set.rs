@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use monitor_core::cli::bundle::Bundle;
+use monitor_spec::bundle::Bundle;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -113,7 +113,7 @@ impl MonitorSet {
     pub fn bundle_json(&self) -> String {
         let bundle = CanonicalBundle {
             monitors: self.0.values().map(AsRef::as_ref).collect(),
-            schema_version: monitor_core::SCHEMA_VERSION,
+            schema_version: monitor_spec::SCHEMA_VERSION,
         };
         // Raw values and a number: writing them to a string cannot fail.
         serde_json::to_string(&bundle).unwrap_or_default()

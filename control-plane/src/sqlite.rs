@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::api_types::VersionInfo;
 use crate::diff;
 use crate::monitor_set::MonitorSet;
 use crate::store::{
@@ -25,6 +24,7 @@ use crate::store::{
     StoreError, StoredResult, StoredVersion, TokenOwner,
 };
 use crate::token::TokenHash;
+use monitor_spec::api::VersionInfo;
 use rows::{ensure_project, now, to_i64};
 
 /// How long a connection waits for another process's lock before answering busy.

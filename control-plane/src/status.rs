@@ -4,18 +4,18 @@
 
 use std::time::Duration;
 
-use monitor_core::{ProbeError, Status, Timings};
+use monitor_spec::{ProbeError, Status, Timings};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::agents::check_name;
-use crate::api_types::{
-    History, HistoryEntry, LocationStatus, MonitorStatus, Problem, ProjectStatus, ResultsRequest,
-};
 use crate::deployed::{Deployed, DeployedCache};
 use crate::store::{LatestResult, NewResult, Store, StoreError, StoredResult};
+use monitor_spec::api::{
+    History, HistoryEntry, LocationStatus, MonitorStatus, Problem, ProjectStatus, ResultsRequest,
+};
 
 /// Unix microseconds of an instant (every `OffsetDateTime` fits).
 pub fn unix_us(t: OffsetDateTime) -> i64 {
@@ -45,7 +45,7 @@ pub fn check_results(
     }
     let mut rows = Vec::with_capacity(request.results.len());
     for (i, r) in request.results.iter().enumerate() {
-        if let Err(e) = monitor_core::rules::check_id(&r.monitor) {
+        if let Err(e) = monitor_spec::rules::check_id(&r.monitor) {
             problem(format!("results[{i}].monitor"), e);
         }
         if r.result.id != r.monitor {

@@ -6,12 +6,12 @@
 //! implements the same trait. Methods are blocking: the HTTP layer calls them from
 //! `tokio::task::spawn_blocking`.
 
-use monitor_core::Status;
+use monitor_spec::Status;
 use thiserror::Error;
 
-use crate::api_types::{Diff, Git, VersionInfo};
 use crate::monitor_set::MonitorSet;
 use crate::token::TokenHash;
+use monitor_spec::api::{Diff, Git, VersionInfo};
 
 /// The storage of projects, tokens, monitors, versions and check results.
 ///

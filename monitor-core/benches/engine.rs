@@ -28,7 +28,7 @@ use monitor_core::cli::bundle::Bundle;
 use monitor_core::prelude::*;
 use monitor_core::run_all;
 use monitor_core::spec::{Backoff, PemSource};
-use monitor_core::testing::TestPki;
+use monitor_testing::TestPki;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::{Value, json};

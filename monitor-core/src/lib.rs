@@ -25,31 +25,29 @@
 //! The JSON forms of [`TcpMonitor`] and [`CheckResult`] are stable: snake_case names, a
 //! top-level `schema_version` on specs, and JSON Schemas committed in `schema/`.
 
+#[cfg(feature = "run")]
 pub mod cli;
 pub mod engine;
-pub mod escape;
-pub mod json;
 pub mod recipes;
 pub mod registry;
-pub mod result;
-pub mod rules;
-pub mod spec;
-pub mod testing;
-pub mod validate;
+pub mod report;
+pub mod runner;
+
+pub use monitor_spec::{self as model, escape, json, result, rules, spec, validate};
 
 pub use engine::{
     Clock, Engine, Resolve, StaticResolver, SystemClock, SystemResolver, run_all, run_all_observed,
 };
-pub use json::{JsonError, SpecError};
 pub use monitor_macros::{monitor_defaults, tcp_monitor};
-pub use result::{
-    AssertionOutcome, Attempt, CertInfo, CheckResult, ErrorKind, LegacyReport, ProbeError, Status,
-    Timings, TlsReport,
-};
-pub use spec::{
+pub use monitor_spec::{
     Assertion, Backoff, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, Payload,
     PemSource, ProxyProtocol, ReadUntil, Recipe, RetryStrategy, SCHEMA_VERSION, Source, StartTls,
     Step, Target, TcpMonitor, Timeouts, Tls, TlsMode, TlsVersion,
+};
+pub use monitor_spec::{Bundle, BundleError, JsonError, SpecError};
+pub use result::{
+    AssertionOutcome, Attempt, CertInfo, CheckResult, ErrorKind, LegacyReport, ProbeError, Status,
+    Timings, TlsReport,
 };
 pub use validate::{ValidMonitor, ValidationError, ValidationErrors};
 

@@ -20,15 +20,7 @@ mod item;
 mod parse;
 mod value;
 
-/// Shared with `monitor-core`: hosts, ids, durations, frequencies.
-#[path = "../../monitor-core/src/rules.rs"]
-#[allow(dead_code)]
-mod rules;
-
-/// Shared with `monitor-core`: text escapes.
-#[path = "../../monitor-core/src/escape.rs"]
-#[allow(dead_code)]
-mod escape;
+use monitor_spec::{escape, rules};
 
 use config::{Config, Macro};
 use parse::Errors;

@@ -44,7 +44,7 @@ fn mongodb(m: TcpMonitor) -> TcpMonitor {
 mod tests {
     use monitor_core::prelude::*;
     use monitor_core::recipes;
-    use monitor_core::testing::{
+    use monitor_testing::{
         Script, ScriptedServer, TestPki, TlsServer, check, check_declared, declared,
     };
 

@@ -34,7 +34,7 @@ mod tests {
 
     use monitor_core::prelude::*;
     use monitor_core::recipes::PROXY_V2_SIGNATURE;
-    use monitor_core::testing::{
+    use monitor_testing::{
         Script, ScriptedServer, TestPki, TlsServer, check, days_from_now, declared,
     };
     use tokio::io::AsyncReadExt;

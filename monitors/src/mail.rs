@@ -41,7 +41,7 @@ fn pop3(m: TcpMonitor) -> TcpMonitor {
 #[cfg(test)]
 mod tests {
     use monitor_core::prelude::*;
-    use monitor_core::testing::{
+    use monitor_testing::{
         Script, ScriptedServer, TestPki, TlsServer, check, check_declared, declared,
     };
 

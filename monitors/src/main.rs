@@ -26,7 +26,7 @@ mod tests {
     /// `cargo test` fails when any registered monitor is invalid.
     #[test]
     fn every_monitor_is_valid() {
-        monitor_core::testing::assert_registry_valid();
+        monitor_testing::assert_registry_valid();
     }
 
     #[test]

@@ -69,7 +69,7 @@ mod tests {
 
     use monitor_core::prelude::*;
     use monitor_core::recipes::resp_command;
-    use monitor_core::testing::{NoWaitClock, Script, ScriptedServer, check_declared, declared};
+    use monitor_testing::{NoWaitClock, Script, ScriptedServer, check_declared, declared};
 
     /// Checks the Redis monitor against `addr` with `REDIS_PASSWORD` set to `password` (or
     /// unset) for this engine only: the process environment is left alone.

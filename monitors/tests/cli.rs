@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use monitor_core::cli::bundle::Bundle;
 use monitor_core::prelude::*;
-use monitor_core::testing::{Script, ScriptedServer, refusing_port};
+use monitor_testing::{Script, ScriptedServer, refusing_port};
 
 /// A temporary file removed when dropped.
 struct TempFile(PathBuf);
@@ -615,7 +615,7 @@ async fn demo_shows_passed_degraded_and_failed_with_hints() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn system_trust_store_honours_ssl_cert_file() {
-    use monitor_core::testing::{TestPki, TlsServer};
+    use monitor_testing::{TestPki, TlsServer};
     let pki = TestPki::new().unwrap();
     let leaf = pki.leaf_for(&["monitor.test"], 90).unwrap();
     let server = ScriptedServer::start_tls(

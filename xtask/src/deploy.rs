@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, anyhow};
-use control_plane::api_types::{DeployRequest, Git};
+use monitor_spec::api::{DeployRequest, Git};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;

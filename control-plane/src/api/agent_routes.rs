@@ -15,8 +15,8 @@ use super::body::{bad_query, decode, read_body};
 use super::error::ApiError;
 use super::state::{AppState, blocking, json_response};
 use crate::agents;
-use crate::api_types::{ResultsRequest, ResultsResponse};
 use crate::status;
+use monitor_spec::api::{ResultsRequest, ResultsResponse};
 
 /// The longest long poll of the assignments, in seconds.
 pub const MAX_WAIT_SECONDS: u64 = 60;

@@ -97,7 +97,7 @@ pub(super) fn read_json<T: serde::de::DeserializeOwned>(
     text: &str,
     what: &'static str,
 ) -> Result<T, ApiError> {
-    monitor_core::json::read(text).map_err(|e| ApiError::MalformedJson {
+    monitor_spec::json::read(text).map_err(|e| ApiError::MalformedJson {
         what,
         path: e.path,
         message: e.message,
@@ -109,8 +109,8 @@ pub(super) fn read_json<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api_types::DeployRequest;
     use axum::http::header::CONTENT_ENCODING;
+    use monitor_spec::api::DeployRequest;
 
     #[test]
     fn malformed_json_names_path_line_and_column() {

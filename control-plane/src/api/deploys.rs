@@ -7,8 +7,8 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use monitor_core::SCHEMA_VERSION;
-use monitor_core::cli::bundle::BundleError;
+use monitor_spec::SCHEMA_VERSION;
+use monitor_spec::bundle::BundleError;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -16,11 +16,11 @@ use super::auth::{authorize, project_and_version, project_name};
 use super::body::{bad_query, decode, read_body};
 use super::error::ApiError;
 use super::state::{AppState, blocking, exclusive, json_response};
-use crate::api_types::{
-    DeployRequest, DeployResponse, DestroyResponse, Git, Problem, VersionResponse,
-};
 use crate::monitor_set::MonitorSet;
 use crate::store::{DeployInput, DeployOutcome};
+use monitor_spec::api::{
+    DeployRequest, DeployResponse, DestroyResponse, Git, Problem, VersionResponse,
+};
 
 fn deploy_response(project: String, dry_run: bool, outcome: DeployOutcome) -> Response {
     axum::Json(DeployResponse {

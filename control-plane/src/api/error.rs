@@ -5,8 +5,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use thiserror::Error;
 
-use crate::api_types::{ErrorBody, Problem};
 use crate::store::StoreError;
+use monitor_spec::api::{ErrorBody, Problem};
 
 /// A request the API refuses or could not serve; each maps to one status code.
 #[derive(Debug, Error)]

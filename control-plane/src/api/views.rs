@@ -16,9 +16,9 @@ use super::body::bad_query;
 use super::error::ApiError;
 use super::state::{AppState, blocking, json_response};
 use crate::agents;
-use crate::api_types::ProjectStatus;
 use crate::status;
 use crate::store::{self, ResultQuery};
+use monitor_spec::api::ProjectStatus;
 
 /// The default and largest number of results a history request returns.
 const DEFAULT_HISTORY_LIMIT: u64 = 1000;

@@ -2,7 +2,7 @@
 //! result per monitor and location with its run of failures, reading a monitor's history,
 //! and pruning.
 
-use monitor_core::Status;
+use monitor_spec::Status;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::rows::{ensure_project, to_u64};

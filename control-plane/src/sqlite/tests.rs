@@ -2,8 +2,8 @@
 
 use super::schema::MIGRATIONS;
 use super::*;
-use crate::api_types::Git;
-use monitor_core::Status;
+use monitor_spec::Status;
+use monitor_spec::api::Git;
 use time::OffsetDateTime;
 
 fn temp_db(name: &str) -> PathBuf {
@@ -17,9 +17,9 @@ fn temp_db(name: &str) -> PathBuf {
 }
 
 fn set(ids: &[(&str, u16)]) -> MonitorSet {
-    let bundle = monitor_core::cli::bundle::Bundle::new(
+    let bundle = monitor_spec::bundle::Bundle::new(
         ids.iter()
-            .map(|(id, port)| monitor_core::TcpMonitor::new(*id, "h.internal", *port))
+            .map(|(id, port)| monitor_spec::TcpMonitor::new(*id, "h.internal", *port))
             .collect(),
     );
     MonitorSet::from_bundle(&bundle).unwrap()

@@ -5,10 +5,10 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::value::RawValue;
 
 use super::rows::{ensure_project, now, to_i64, to_u64};
-use crate::api_types::{Git, VersionInfo};
 use crate::diff;
 use crate::monitor_set::MonitorSet;
 use crate::store::{DeployOutcome, StoreError, StoredVersion};
+use monitor_spec::api::{Git, VersionInfo};
 
 /// The current monitors of a project.
 pub(super) fn load_set(tx: &Transaction<'_>, project: &str) -> Result<MonitorSet, StoreError> {

@@ -86,7 +86,7 @@ fn checked(spec: TcpMonitor) -> CheckResult {
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(monitor_core::testing::check(spec))
+    runtime.block_on(monitor_testing::check(spec))
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn the_status_page_shows_what_the_api_says() {
     let agent_token = create_token_for(&server.db(), "shop", "agent");
     let open = TcpListener::bind("127.0.0.1:0").expect("bind");
     let open_port = open.local_addr().expect("addr").port();
-    let closed_port = monitor_core::testing::refusing_port().expect("a refusing port");
+    let closed_port = monitor_testing::refusing_port().expect("a refusing port");
 
     let up =
         TcpMonitor::new("cache", "127.0.0.1", open_port).name("Cache <script>alert(1)</script>");

@@ -1,4 +1,5 @@
-//! The subcommands of a monitors binary and how they load, filter, run and report.
+//! The subcommands of a monitors binary: how they load, filter, run and report, each
+//! returning its outcome or a [`CliError`] that `main` maps to the exit code once.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{IsTerminal, Write};
@@ -6,29 +7,33 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use regex::Regex;
 
-use super::bundle::Bundle;
-use super::report::{self, Reporter, Style};
-use super::{agent, watch};
+use super::error::{CliError, EXIT_OK};
+use super::filter::Filter;
 use crate::registry::{self, Declared};
+use crate::report::{self, Reporter, Style};
 use crate::spec::{TcpMonitor, TlsMode};
 use crate::validate::ValidMonitor;
-use crate::{CheckResult, Engine};
-
-/// Exit code: nothing failed.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: a monitor failed.
-pub const EXIT_FAILED: u8 = 1;
-/// Exit code: invalid monitors, a bad bundle, or a usage error.
-pub const EXIT_INVALID: u8 = 2;
+use crate::{Bundle, CheckResult};
 
 /// Monitoring as code for TCP services: the monitors compiled into this binary.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 pub struct Cli {
+    /// How log lines are written to standard error: text or json (filter with RUST_LOG)
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human line per event.
+    Text,
+    /// One JSON object per event.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,10 +51,12 @@ enum Command {
     /// Check each monitor once and report
     Run(RunArgs),
     /// Check each monitor on its frequency until Ctrl-C or SIGTERM
+    #[cfg(feature = "watch")]
     Watch(WatchArgs),
     /// Run the monitors a control plane assigns to this agent and upload their results,
     /// until Ctrl-C or SIGTERM (token from MONITORS_AGENT_TOKEN)
-    Agent(agent::AgentArgs),
+    #[cfg(feature = "agent")]
+    Agent(crate::runner::agent::AgentArgs),
     /// Write the JSON bundle of the monitors (what deploy sends)
     Export {
         #[command(flatten)]
@@ -64,26 +71,12 @@ enum Command {
         id: String,
     },
     /// Start demo services on loopback and check monitors against them
+    #[cfg(feature = "demo")]
     Demo {
         /// Reporter, optionally with a file (repeatable; default human)
         #[arg(long = "reporter", short, value_name = "NAME[=FILE]")]
         reporters: Vec<String>,
     },
-}
-
-/// Which monitors a command acts on.
-#[derive(Debug, Clone, Default, Args)]
-pub struct Filter {
-    /// Only monitors whose id or name matches this regular expression
-    #[arg(long)]
-    pub grep: Option<String>,
-    /// Only monitors with these tags: comma-separated tags must all be present; repeated
-    /// flags are alternatives (as Checkly's --tags)
-    #[arg(long = "tag")]
-    pub tags: Vec<String>,
-    /// Only monitors that run in this location (monitors without locations run everywhere)
-    #[arg(long)]
-    pub location: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +101,7 @@ struct RunArgs {
     fail_on_degraded: bool,
 }
 
+#[cfg(feature = "watch")]
 #[derive(Debug, Args)]
 struct WatchArgs {
     #[command(flatten)]
@@ -127,135 +121,110 @@ struct WatchArgs {
 }
 
 /// Runs the command line of a monitors binary: `fn main() -> ExitCode { monitor_core::cli::main() }`.
+/// Logs go to standard error through `tracing`, filtered by `RUST_LOG` (default `warn`).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    init_logs(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
+        .map_err(CliError::Runtime);
+    let code = match runtime {
+        Ok(rt) => rt.block_on(execute(cli)),
+        Err(e) => exit(&e),
     };
-    ExitCode::from(runtime.block_on(execute(cli)))
+    ExitCode::from(code)
+}
+
+/// Sends `tracing` events to standard error as text or JSON lines, filtered by
+/// `RUST_LOG`; the engine's warnings (an unreadable system CA file) show by default.
+pub fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    // A second call (tests that run main twice) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// Runs a parsed command line and returns its exit code.
 pub async fn execute(cli: Cli) -> u8 {
-    match cli.command {
-        Command::List { filter, json } => with_registry(&filter, |monitors| list(monitors, json)),
-        Command::Validate => validate(),
-        Command::Export { filter, output } => {
-            with_registry(&filter, |monitors| export(monitors, output.as_deref()))
+    match command(cli.command).await {
+        Ok(code) => code,
+        Err(e) => exit(&e),
+    }
+}
+
+/// The one place an error becomes an exit code.
+fn exit(e: &CliError) -> u8 {
+    eprintln!("error: {e}");
+    e.exit_code()
+}
+
+async fn command(command: Command) -> Result<u8, CliError> {
+    match command {
+        Command::List { filter, json } => list(registered(&filter)?, json),
+        Command::Validate => {
+            let valid = registry::validate_all().map_err(CliError::Validate)?;
+            println!("{} monitors valid", valid.len());
+            Ok(EXIT_OK)
         }
+        Command::Export { filter, output } => export(registered(&filter)?, output.as_deref()),
         Command::Explain { id } => explain(&id),
+        #[cfg(feature = "demo")]
         Command::Demo { reporters } => demo(&reporters).await,
         Command::Run(args) => run(args).await,
-        Command::Watch(args) => match load(args.bundle.as_deref(), &args.filter) {
-            Ok(monitors) => {
-                watch::watch(
-                    monitors,
-                    watch::Options {
-                        concurrency: args.concurrency,
-                        metrics_listen: args.metrics_listen,
-                        json: args.json,
-                    },
-                )
-                .await
-            }
-            Err(code) => code,
-        },
-        Command::Agent(args) => agent::command(args).await,
-    }
-}
-
-/// Prints an error line to standard error.
-fn fail(message: impl std::fmt::Display) {
-    eprintln!("error: {message}");
-}
-
-fn with_registry(filter: &Filter, act: impl FnOnce(Vec<TcpMonitor>) -> u8) -> u8 {
-    match registry::monitors() {
-        Ok(declared) => match apply_filter(declared.into_iter().map(|d| d.monitor), filter) {
-            Ok(monitors) => act(monitors),
-            Err(e) => {
-                fail(e);
-                EXIT_INVALID
-            }
-        },
-        Err(e) => {
-            fail(e);
-            EXIT_INVALID
+        #[cfg(feature = "watch")]
+        Command::Watch(args) => {
+            let monitors = load(args.bundle.as_deref(), &args.filter)?;
+            let options = crate::runner::watch::Options {
+                concurrency: args.concurrency,
+                metrics_listen: args.metrics_listen,
+                json: args.json,
+            };
+            crate::runner::watch::watch(monitors, options).await?;
+            Ok(EXIT_OK)
+        }
+        #[cfg(feature = "agent")]
+        Command::Agent(args) => {
+            crate::runner::agent::command(args).await?;
+            Ok(EXIT_OK)
         }
     }
 }
 
-impl Filter {
-    /// The filter made ready to match: its regular expression compiled and its tag groups
-    /// split.
-    pub fn selector(&self) -> Result<impl Fn(&TcpMonitor) -> bool + '_, String> {
-        let grep = self
-            .grep
-            .as_deref()
-            .map(Regex::new)
-            .transpose()
-            .map_err(|e| format!("--grep is not a valid regular expression: {e}"))?;
-        let groups: Vec<Vec<&str>> = self
-            .tags
-            .iter()
-            .map(|g| {
-                g.split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .collect()
-            })
-            .collect();
-        Ok(move |m: &TcpMonitor| {
-            grep.as_ref()
-                .is_none_or(|re| re.is_match(&m.id) || re.is_match(&m.name))
-                && (groups.is_empty()
-                    || groups
-                        .iter()
-                        .any(|g| g.iter().all(|t| m.tags.iter().any(|have| have == t))))
-                && self.location.as_ref().is_none_or(|l| {
-                    m.locations.is_empty() && m.private_locations.is_empty()
-                        || m.locations.contains(l)
-                        || m.private_locations.contains(l)
-                })
-        })
-    }
-}
-
-/// Keeps the monitors the filter selects.
-pub fn apply_filter(
-    monitors: impl IntoIterator<Item = TcpMonitor>,
-    filter: &Filter,
-) -> Result<Vec<TcpMonitor>, String> {
-    let selected = filter.selector()?;
-    Ok(monitors.into_iter().filter(|m| selected(m)).collect())
+/// The registered monitors the filter selects.
+fn registered(filter: &Filter) -> Result<Vec<TcpMonitor>, CliError> {
+    let declared = registry::monitors()?;
+    super::filter::apply_filter(declared.into_iter().map(|d| d.monitor), filter)
+        .map_err(CliError::Usage)
 }
 
 /// The monitors to run: a bundle's or the registry's, validated once and filtered.
-fn load(bundle: Option<&Path>, filter: &Filter) -> Result<Vec<ValidMonitor>, u8> {
-    let invalid = |e: String| {
-        fail(e);
-        EXIT_INVALID
-    };
-    let selected = filter.selector().map_err(invalid)?;
+fn load(bundle: Option<&Path>, filter: &Filter) -> Result<Vec<ValidMonitor>, CliError> {
+    let selected = filter.selector().map_err(CliError::Usage)?;
     let valid = match bundle {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| invalid(format!("cannot read the bundle {}: {e}", path.display())))?;
+            let text = std::fs::read_to_string(path).map_err(|source| CliError::File {
+                action: "read the bundle",
+                path: path.to_owned(),
+                source,
+            })?;
             let bundle = Bundle::from_json(&text);
             drop(text);
             bundle
                 .and_then(Bundle::into_valid)
-                .map_err(|e| invalid(format!("{}: {e}", path.display())))?
+                .map_err(|source| CliError::Bundle {
+                    path: path.to_owned(),
+                    source,
+                })?
         }
-        None => registry::validate_all()
-            .map_err(|e| invalid(e.to_string()))?
+        None => registry::validate_all()?
             .into_iter()
             .map(|(_, m)| m)
             .collect(),
@@ -263,7 +232,7 @@ fn load(bundle: Option<&Path>, filter: &Filter) -> Result<Vec<ValidMonitor>, u8>
     Ok(valid.into_iter().filter(|m| selected(m.spec())).collect())
 }
 
-fn list(monitors: Vec<TcpMonitor>, json: bool) -> u8 {
+fn list(monitors: Vec<TcpMonitor>, json: bool) -> Result<u8, CliError> {
     let rows: Vec<[String; 6]> = monitors
         .iter()
         .map(|m| {
@@ -276,7 +245,7 @@ fn list(monitors: Vec<TcpMonitor>, json: bool) -> u8 {
             [
                 m.id.clone(),
                 m.name.clone(),
-                crate::engine::target_string(&m.target.host, m.target.port),
+                m.target.to_string(),
                 tls,
                 m.frequency.to_string(),
                 m.tags.join(","),
@@ -311,83 +280,48 @@ fn list(monitors: Vec<TcpMonitor>, json: bool) -> u8 {
                 .trim_end()
                 .to_owned()
         };
-        if writeln!(out, "{line}").is_err() {
-            return EXIT_INVALID;
-        }
+        writeln!(out, "{line}").map_err(CliError::Stdout)?;
     }
-    EXIT_OK
+    Ok(EXIT_OK)
 }
 
-fn validate() -> u8 {
-    match registry::validate_all() {
-        Ok(valid) => {
-            println!("{} monitors valid", valid.len());
-            EXIT_OK
-        }
-        Err(errors) => {
-            for e in &errors.0 {
-                fail(e);
-            }
-            EXIT_INVALID
-        }
-    }
-}
-
-fn export(monitors: Vec<TcpMonitor>, output: Option<&Path>) -> u8 {
-    if let Err(e) = monitors
-        .iter()
-        .map(|m| m.validate())
-        .collect::<Result<Vec<_>, _>>()
-    {
-        fail(e);
-        return EXIT_INVALID;
+fn export(monitors: Vec<TcpMonitor>, output: Option<&Path>) -> Result<u8, CliError> {
+    for m in &monitors {
+        m.validate()?;
     }
     write_out(output, &Bundle::new(monitors).to_json())
 }
 
-fn explain(id: &str) -> u8 {
-    match registry::monitors() {
-        Ok(declared) => match declared.iter().find(|d| d.monitor.id == id) {
-            Some(Declared {
-                monitor, location, ..
-            }) => {
-                println!("// declared at {location}");
-                println!("{}", monitor.to_json());
-                EXIT_OK
-            }
-            None => {
-                let ids: Vec<&str> = declared.iter().map(|d| d.monitor.id.as_str()).collect();
-                fail(format!(
-                    "no monitor with id `{id}`; the ids are: {}",
-                    ids.join(", ")
-                ));
-                EXIT_INVALID
-            }
-        },
-        Err(e) => {
-            fail(e);
-            EXIT_INVALID
+fn explain(id: &str) -> Result<u8, CliError> {
+    let declared = registry::monitors()?;
+    match declared.iter().find(|d| d.monitor.id == id) {
+        Some(Declared {
+            monitor, location, ..
+        }) => {
+            println!("// declared at {location}");
+            println!("{}", monitor.to_json());
+            Ok(EXIT_OK)
         }
+        None => Err(CliError::UnknownId {
+            id: id.to_owned(),
+            known: declared.iter().map(|d| d.monitor.id.clone()).collect(),
+        }),
     }
 }
 
-fn write_out(path: Option<&Path>, text: &str) -> u8 {
-    let written = match path {
-        Some(p) => {
-            std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
-        }
+fn write_out(path: Option<&Path>, text: &str) -> Result<u8, CliError> {
+    match path {
+        Some(p) => std::fs::write(p, text).map_err(|source| CliError::File {
+            action: "write",
+            path: p.to_owned(),
+            source,
+        })?,
         None => std::io::stdout()
             .lock()
             .write_all(text.as_bytes())
-            .map_err(|e| format!("cannot write to standard output: {e}")),
-    };
-    match written {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            fail(e);
-            EXIT_INVALID
-        }
+            .map_err(CliError::Stdout)?,
     }
+    Ok(EXIT_OK)
 }
 
 /// Parses `NAME[=FILE]` reporter arguments, giving `--output` to the last one without a
@@ -395,7 +329,7 @@ fn write_out(path: Option<&Path>, text: &str) -> u8 {
 fn reporters(
     args: &[String],
     output: Option<&Path>,
-) -> Result<Vec<(Reporter, Option<PathBuf>)>, String> {
+) -> Result<Vec<(Reporter, Option<PathBuf>)>, CliError> {
     use clap::ValueEnum;
     let mut parsed = Vec::new();
     for arg in args {
@@ -404,7 +338,9 @@ fn reporters(
             None => (arg.as_str(), None),
         };
         let reporter = Reporter::from_str(name, true).map_err(|_| {
-            format!("unknown reporter `{name}`; use human, json, junit, github or prometheus")
+            CliError::Usage(format!(
+                "unknown reporter `{name}`; use human, json, junit, github or prometheus"
+            ))
         })?;
         parsed.push((reporter, file));
     }
@@ -419,95 +355,59 @@ fn reporters(
     if let Some(out) = output {
         match parsed.iter_mut().rev().find(|(_, f)| f.is_none()) {
             Some(slot) => slot.1 = Some(out.to_owned()),
-            None => return Err("--output given but every reporter already has a file".to_owned()),
+            None => {
+                return Err(CliError::Usage(
+                    "--output given but every reporter already has a file".to_owned(),
+                ));
+            }
         }
     }
     Ok(parsed)
 }
 
-async fn demo(args: &[String]) -> u8 {
+#[cfg(feature = "demo")]
+async fn demo(args: &[String]) -> Result<u8, CliError> {
     let args = if args.is_empty() {
         vec!["human".to_owned()]
     } else {
         args.to_vec()
     };
-    let chosen = match reporters(&args, None) {
-        Ok(r) => r,
-        Err(e) => {
-            fail(e);
-            return EXIT_INVALID;
-        }
-    };
-    let services = match super::demo::start().await {
-        Ok(s) => s,
-        Err(e) => {
-            fail(e);
-            return EXIT_INVALID;
-        }
-    };
+    let chosen = reporters(&args, None)?;
+    let services = crate::runner::demo::start().await.map_err(CliError::Demo)?;
     eprintln!(
         "demo services started on 127.0.0.1; checking {} monitors",
         services.monitors.len()
     );
-    let results = match super::demo::run(&services).await {
-        Ok(r) => r,
-        Err(e) => {
-            fail(e);
-            return EXIT_INVALID;
-        }
-    };
+    let results = crate::runner::demo::run(&services)
+        .await
+        .map_err(CliError::Demo)?;
     // The failures are the demo's point: it succeeds when it could show them.
     report_all(&chosen, &results)
 }
 
-/// Renders every chosen reporter; returns EXIT_INVALID when one could not be written.
-fn report_all(chosen: &[(Reporter, Option<PathBuf>)], results: &[CheckResult]) -> u8 {
-    let mut code = EXIT_OK;
+/// Renders every chosen reporter; every one is tried, the first that cannot be written is
+/// the error.
+fn report_all(
+    chosen: &[(Reporter, Option<PathBuf>)],
+    results: &[CheckResult],
+) -> Result<u8, CliError> {
+    let mut first_error = None;
     for (reporter, file) in chosen {
         let color = file.is_none()
             && std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         let text = report::render(*reporter, results, Style { color });
-        if write_out(file.as_deref(), &text) != EXIT_OK {
-            code = EXIT_INVALID;
+        if let Err(e) = write_out(file.as_deref(), &text) {
+            first_error.get_or_insert(e);
         }
     }
-    code
+    first_error.map_or(Ok(EXIT_OK), Err)
 }
 
-async fn run(args: RunArgs) -> u8 {
-    let chosen = match reporters(&args.reporters, args.output.as_deref()) {
-        Ok(r) => r,
-        Err(e) => {
-            fail(e);
-            return EXIT_INVALID;
-        }
-    };
-    let monitors = match load(args.bundle.as_deref(), &args.filter) {
-        Ok(m) => m,
-        Err(code) => return code,
-    };
-    let results = run_with_progress(&monitors, args.concurrency).await;
-    match report_all(&chosen, &results) {
-        EXIT_OK => report::exit_code(&results, args.fail_on_degraded),
-        broken => broken,
-    }
-}
-
-/// Runs the monitors, showing progress on a terminal when more than a handful run.
-async fn run_with_progress(monitors: &[ValidMonitor], concurrency: usize) -> Vec<CheckResult> {
-    let total = monitors.len();
-    let show = total > 5 && std::io::stderr().is_terminal();
-    let mut done = 0;
-    let results = crate::run_all_observed(&Engine::new(), monitors, concurrency, |_| {
-        done += 1;
-        if show {
-            eprint!("\r\x1b[2Kchecking {done}/{total}");
-        }
-    })
-    .await;
-    if show {
-        eprint!("\r\x1b[2K");
-    }
-    results
+async fn run(args: RunArgs) -> Result<u8, CliError> {
+    let chosen = reporters(&args.reporters, args.output.as_deref())?;
+    let monitors = load(args.bundle.as_deref(), &args.filter)?;
+    let results = crate::runner::run::run_with_progress(&monitors, args.concurrency).await;
+    report_all(&chosen, &results)?;
+    Ok(report::exit_code(&results, args.fail_on_degraded))
 }

@@ -1,11 +1,11 @@
 //! The command line of a monitors binary: list, validate, run, watch, agent, export,
-//! explain and demo, with the reporters and the JSON bundle they share.
+//! explain and demo (the last three runners when their features are on).
 
-pub mod agent;
 mod app;
-pub mod bundle;
-mod demo;
-pub mod report;
-pub mod watch;
+mod error;
+mod filter;
 
-pub use app::{Cli, EXIT_FAILED, EXIT_INVALID, EXIT_OK, Filter, apply_filter, execute, main};
+pub use app::{Cli, LogFormat, execute, init_logs, main};
+pub use error::{CliError, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
+pub use filter::{Filter, apply_filter};
+pub use monitor_spec::bundle;

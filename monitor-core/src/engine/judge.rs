@@ -10,7 +10,7 @@ use super::classify::{place, reproduce};
 use crate::escape::escape_excerpt;
 use crate::result::{AssertionOutcome, Attempt, ErrorKind, ProbeError, Status, Timings, TlsReport};
 use crate::spec::{Comparison, Source, wire_name};
-use crate::validate::{Check, Compiled, Target};
+use crate::validate::{Check, Compiled, Expected};
 
 /// What one attempt observed besides its timings.
 #[derive(Debug, Default)]
@@ -200,7 +200,7 @@ fn evaluate(check: &Check, t: &Timings, facts: &Facts) -> AssertionOutcome {
         None => (false, "not measured".to_owned()),
     };
     let number = |v: Option<f64>| match (v, &check.target) {
-        (Some(v), Target::Number(n)) => (compare_numbers(a.comparison, v, *n), format!("{v}")),
+        (Some(v), Expected::Number(n)) => (compare_numbers(a.comparison, v, *n), format!("{v}")),
         _ => (false, "not measured".to_owned()),
     };
     let (passed, actual) = match a.source {
@@ -238,16 +238,16 @@ fn compare_numbers(c: Comparison, v: f64, n: f64) -> bool {
     }
 }
 
-fn compare_data(c: Comparison, target: &Target, data: &[u8]) -> bool {
+fn compare_data(c: Comparison, target: &Expected, data: &[u8]) -> bool {
     match (c, target) {
         (Comparison::IsEmpty, _) => data.is_empty(),
         (Comparison::NotEmpty, _) => !data.is_empty(),
-        (Comparison::Equals, Target::Text(t)) => data == t.as_slice(),
-        (Comparison::NotEquals, Target::Text(t)) => data != t.as_slice(),
-        (Comparison::Contains, Target::Text(t)) => memmem::find(data, t).is_some(),
-        (Comparison::NotContains, Target::Text(t)) => memmem::find(data, t).is_none(),
-        (Comparison::MatchesRegex, Target::Regex(re)) => re.is_match(data),
-        (Comparison::LessThan | Comparison::GreaterThan, Target::Number(n)) => {
+        (Comparison::Equals, Expected::Text(t)) => data == t.as_slice(),
+        (Comparison::NotEquals, Expected::Text(t)) => data != t.as_slice(),
+        (Comparison::Contains, Expected::Text(t)) => memmem::find(data, t).is_some(),
+        (Comparison::NotContains, Expected::Text(t)) => memmem::find(data, t).is_none(),
+        (Comparison::MatchesRegex, Expected::Regex(re)) => re.is_match(data),
+        (Comparison::LessThan | Comparison::GreaterThan, Expected::Number(n)) => {
             match std::str::from_utf8(data)
                 .ok()
                 .and_then(|s| s.trim().parse::<f64>().ok())

@@ -254,7 +254,7 @@ impl Engine {
     }
 
     async fn attempt(&self, monitor: &ValidMonitor) -> judge::AttemptOutcome {
-        let plan = &*monitor.0;
+        let plan = monitor.compiled();
         let spec = &plan.spec;
         let clock = &*self.clock;
         let started_at = clock.wall();
@@ -328,14 +328,17 @@ impl Engine {
 
     /// The TLS settings of a monitor, built on first use.
     fn tls_setup(&self, plan: &Compiled) -> Result<Arc<tls::Setup>, String> {
-        plan.tls
-            .get_or_init(|| {
-                tls::Setup::new(&plan.spec, || {
-                    self.roots.get_or_init(tls::system_roots).clone()
-                })
-                .map(Arc::new)
+        let cached = plan.engine_cache.get_or_init(|| {
+            let setup = tls::Setup::new(&plan.spec, || {
+                self.roots.get_or_init(tls::system_roots).clone()
             })
-            .clone()
+            .map(Arc::new);
+            Arc::new(setup)
+        });
+        match cached.downcast_ref::<Result<Arc<tls::Setup>, String>>() {
+            Some(setup) => setup.clone(),
+            None => Err("the monitor's engine cache holds something else".to_owned()),
+        }
     }
 
     /// STARTTLS when configured, the handshake, the chain judged, then the dialog over TLS.

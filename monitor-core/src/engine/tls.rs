@@ -12,8 +12,7 @@ use std::task::{Context, Poll};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{
     AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
@@ -99,22 +98,7 @@ fn pem_text(source: &PemSource) -> Result<String, String> {
     }
 }
 
-/// Parses every certificate of a PEM text.
-pub(crate) fn parse_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not valid PEM certificates: {e}"))?;
-    if certs.is_empty() {
-        return Err("holds no `-----BEGIN CERTIFICATE-----` block".to_owned());
-    }
-    Ok(certs)
-}
-
-/// Parses the private key of a PEM text.
-pub(crate) fn parse_key(pem: &str) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| format!("holds no usable private key (PKCS#8, PKCS#1 or SEC1): {e}"))
-}
+pub(crate) use monitor_spec::pem::{parse_certs, parse_key};
 
 impl Setup {
     /// Builds the settings; `system` gives the system trust store when the monitor names

@@ -14,11 +14,11 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use monitor_core::cli::agent::{
+use monitor_core::prelude::*;
+use monitor_core::runner::agent::{
     self, AssignedMonitor, Assignment, Logger, Options, ResultIn, Summary,
 };
-use monitor_core::prelude::*;
-use monitor_core::testing::{Script, ScriptedServer};
+use monitor_testing::{Script, ScriptedServer};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 

@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use monitor_core::prelude::*;
-use monitor_core::testing::{Script, ScriptedServer, Unresponsive, refusing_port};
 use monitor_core::{Backoff, run_all};
+use monitor_testing::{Script, ScriptedServer, Unresponsive, refusing_port};
 
 use crate::servers::{RecordingClock, engine_with_names, kind, run, run_with};
 

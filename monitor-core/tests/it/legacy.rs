@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use monitor_core::engine::legacy::{
     CIPHER_SUITES, LegacyAnswer, LegacyVersion, client_hello, probe,
 };
-use monitor_core::testing::{Script, ScriptedServer};
+use monitor_testing::{Script, ScriptedServer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;

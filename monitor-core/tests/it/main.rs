@@ -3,7 +3,6 @@
 mod acceptance;
 mod agent;
 mod engine;
-mod json;
 mod legacy;
 mod live;
 mod props;
@@ -13,4 +12,3 @@ mod report;
 mod servers;
 mod starttls;
 mod tls;
-mod validation;

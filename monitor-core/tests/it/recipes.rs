@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 
 use monitor_core::recipes::{self, Bson, MysqlGreeting, ProxyProtocol, Recipe};
-use monitor_core::testing::{NoWaitClock, Script, ScriptedServer, TestPki, TlsServer};
 use monitor_core::{CheckResult, Engine, ErrorKind, PemSource, StartTls, Status, TcpMonitor};
+use monitor_testing::{NoWaitClock, Script, ScriptedServer, TestPki, TlsServer};
 
 /// Serves `script`, checks a monitor speaking `recipe` against it, and asserts the verdict
 /// and every expected fact.
@@ -552,7 +552,7 @@ async fn proxy_header_goes_first_on_the_wire() {
         let spec = TcpMonitor::new("proxied", "127.0.0.1", server.port())
             .proxy_protocol(version)
             .recipe(Recipe::Memcached);
-        let r = monitor_core::testing::check(spec).await;
+        let r = monitor_testing::check(spec).await;
         assert_eq!(r.status, Status::Passed, "{version:?}: {}", r.to_json());
     }
 }
@@ -585,7 +585,7 @@ async fn smtp_recipe_continues_after_starttls() {
             t.ca = Some(PemSource::Pem(pki.root_pem()));
             t.server_name = Some("mail.test".into());
         });
-    let r = monitor_core::testing::check(spec.clone()).await;
+    let r = monitor_testing::check(spec.clone()).await;
     assert_eq!(r.status, Status::Passed, "{}", r.to_json());
     assert_eq!(r.facts["banner"], "mail.test ESMTP Postfix (Debian/GNU)");
     assert_eq!(r.facts["extensions"], "PIPELINING AUTH 8BITMIME");

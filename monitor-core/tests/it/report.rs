@@ -6,12 +6,10 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use monitor_core::cli::report::{
-    Counter, Reporter, Style, exit_code, prometheus, render, summary_line,
-};
 use monitor_core::prelude::*;
-use monitor_core::testing::{Script, ScriptedServer, TestPki, TlsServer, refusing_port};
+use monitor_core::report::{Counter, Reporter, Style, exit_code, prometheus, render, summary_line};
 use monitor_core::{Attempt, CertInfo, PemSource, ProbeError, Timings, TlsReport, ValidMonitor};
+use monitor_testing::{Script, ScriptedServer, TestPki, TlsServer, refusing_port};
 use time::OffsetDateTime;
 
 const TLS_NAME: &str = "monitor.test";

@@ -11,7 +11,7 @@ use monitor_core::engine::starttls::{
     MAX_PLAINTEXT_BYTES, Negotiated, Stage, StartTlsError, StartTlsFailure, negotiate,
 };
 use monitor_core::spec::StartTls;
-use monitor_core::testing::{Script, ScriptedServer};
+use monitor_testing::{Script, ScriptedServer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};

@@ -3,10 +3,10 @@
 //! TLS assertions, and STARTTLS end to end for every protocol.
 
 use monitor_core::prelude::*;
-use monitor_core::testing::{
+use monitor_core::{PemSource, TlsReport};
+use monitor_testing::{
     Leaf, Script, ScriptedServer, TestPki, TlsServer, days_from_now, self_signed,
 };
-use monitor_core::{PemSource, TlsReport};
 
 use crate::servers::{kind, run};
 

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use control_plane::api_types::{DeployRequest, DeployResponse};
+use monitor_spec::api::{DeployRequest, DeployResponse};
 use serde_json::Value;
 
 use super::{Env, Plan, row, run_checked};

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use control_plane::api_types::{DeployResponse, DestroyResponse, ErrorBody};
+use monitor_spec::api::{DeployResponse, DestroyResponse, ErrorBody};
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 use reqwest::{StatusCode, Url};

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use control_plane::api_types::{Diff, Updated};
+use monitor_spec::api::{Diff, Updated};
 
 /// A [`Diff`] written for people.
 pub(crate) trait DiffText {

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::api::{Action, Api, Body, GZIP_ABOVE, describe};
 use super::config::{self, Args, FileConfig, Target, Token};
 use super::diff::DiffText;
-use control_plane::api_types::{DeployResponse, Diff};
+use monitor_spec::api::{DeployResponse, Diff};
 
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()

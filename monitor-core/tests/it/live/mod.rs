@@ -165,7 +165,7 @@ pub struct TlsFiles {
 
 /// Writes `leaf` into `dir` as `name.crt`, `name.key` and `name.pem`, readable by a
 /// server that drops privileges.
-pub fn write_tls(dir: &Path, name: &str, leaf: &monitor_core::testing::Leaf) -> TlsFiles {
+pub fn write_tls(dir: &Path, name: &str, leaf: &monitor_testing::Leaf) -> TlsFiles {
     use std::os::unix::fs::PermissionsExt;
     let files = TlsFiles {
         cert: dir.join(format!("{name}.crt")),
@@ -208,8 +208,8 @@ impl TestCerts {
     /// Like [`TestCerts::new`], the leaf valid from `from` days to `to` days from now
     /// (negative: in the past), for expired and not-yet-valid certificates.
     pub fn valid(name: &str, from: i64, to: i64) -> TestCerts {
-        use monitor_core::testing::days_from_now;
-        let pki = monitor_core::testing::TestPki::new().expect("generate test PKI");
+        use monitor_testing::days_from_now;
+        let pki = monitor_testing::TestPki::new().expect("generate test PKI");
         let leaf = pki
             .leaf(
                 &["localhost", "127.0.0.1"],

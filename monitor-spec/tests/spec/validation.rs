@@ -1,8 +1,8 @@
 //! Validation rules of `TcpMonitor::validate`: one case per rule, each with the exact path
 //! of the problem and a message that says what is allowed.
 
-use monitor_core::prelude::*;
-use monitor_core::{Backoff, ValidationErrors};
+use monitor_spec::*;
+use monitor_spec::{Backoff, ValidationErrors};
 
 /// The spec every case starts from: valid, with every default applied.
 fn base() -> TcpMonitor {
@@ -782,10 +782,10 @@ pub(crate) fn full_spec() -> TcpMonitor {
         .tag("prod")
         .group("backend")
         .ip_family(IpFamily::Ipv4)
-        .recipe(monitor_core::Recipe::Smtp {
+        .recipe(monitor_spec::Recipe::Smtp {
             helo: "probe.example.com".into(),
         })
-        .proxy_protocol(monitor_core::ProxyProtocol::V2)
+        .proxy_protocol(monitor_spec::ProxyProtocol::V2)
         .send("PING\\r\\n")
         .send_bytes(b"*1\r\n$4\r\nPING\r\n")
         .expect("+PONG")

@@ -1,5 +1,5 @@
 //! The JSON boundary of a spec: parsing with the path of every shape error, and the
-//! JSON Schemas committed under `monitor-core/schema/`.
+//! JSON Schemas committed under `monitor-spec/schema/`.
 
 use thiserror::Error;
 

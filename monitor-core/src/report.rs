@@ -10,9 +10,11 @@ use std::net::SocketAddr;
 use time::OffsetDateTime;
 
 use crate::result::{CheckResult, ErrorKind, Status};
+pub use monitor_spec::prometheus::{family, labels, number, seconds};
 
 /// The output formats of `monitors run --reporter`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "run", derive(clap::ValueEnum))]
 pub enum Reporter {
     /// One line per monitor for people on a terminal, with errors and hints beneath.
     Human,
@@ -171,16 +173,6 @@ fn printable(s: &str) -> String {
         }
     }
     out
-}
-
-/// Milliseconds (measured to the microsecond) as seconds, rounded to the microsecond so
-/// that metrics read `0.003001` rather than `0.0030009999999999998`.
-pub fn seconds(ms: f64) -> f64 {
-    if ms.is_finite() {
-        (ms * 1000.0).round() / 1_000_000.0
-    } else {
-        0.0
-    }
 }
 
 /// The phases a check reached, with their names in metrics and in text.
@@ -773,52 +765,6 @@ fn latest_per_id<'a>(results: &[&'a CheckResult]) -> Vec<&'a CheckResult> {
         }
     }
     out
-}
-
-/// Writes one metric family: HELP and TYPE once, then its samples; nothing when empty.
-fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: Vec<(String, String)>) {
-    if samples.is_empty() {
-        return;
-    }
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    for (labels, value) in samples {
-        let _ = writeln!(out, "{name}{labels} {value}");
-    }
-}
-
-/// `{a="x",b="y"}` with values escaped as the exposition format requires.
-pub fn labels(pairs: &[(&str, &str)]) -> String {
-    let inner: Vec<String> = pairs
-        .iter()
-        .map(|(name, value)| format!("{name}=\"{}\"", label_value(value)))
-        .collect();
-    format!("{{{}}}", inner.join(","))
-}
-
-/// Escapes a label value: backslash, double quote and line feed.
-fn label_value(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A float as Go's `strconv` reads it: `NaN`, `+Inf`, `-Inf`, or a plain decimal.
-pub fn number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
-    } else {
-        v.to_string()
-    }
 }
 
 fn ip_protocol(address: Option<&str>) -> u8 {

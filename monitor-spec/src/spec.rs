@@ -11,7 +11,7 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::recipes::{ProxyProtocol, Recipe};
+pub use crate::recipe::{ProxyProtocol, Recipe, StartTls};
 
 /// The version of the JSON form this crate reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -52,7 +52,7 @@ pub struct TcpMonitor {
     #[serde(default)]
     pub steps: Vec<Step>,
     /// A protocol recipe spoken before `steps`, proving the service serves and reporting
-    /// what it learned (see [`crate::recipes`]).
+    /// what it learned (see [`crate::recipe`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipe: Option<Recipe>,
     /// A PROXY protocol header sent right after connecting, before TLS and the dialog, for
@@ -122,6 +122,17 @@ pub struct Target {
     /// Which address families to try.
     #[serde(default)]
     pub ip_family: IpFamily,
+}
+
+impl fmt::Display for Target {
+    /// `host:port`, with an IPv6 literal in brackets: `[::1]:5432`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
 }
 
 /// Which address families a check may connect over.
@@ -262,41 +273,6 @@ pub enum TlsMode {
     Starttls,
 }
 
-/// A protocol with a STARTTLS upgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StartTls {
-    /// SMTP: banner, EHLO, STARTTLS.
-    Smtp,
-    /// IMAP: greeting, CAPABILITY, STARTTLS.
-    Imap,
-    /// POP3: greeting, CAPA, STLS.
-    Pop3,
-    /// FTP: banner, AUTH TLS.
-    Ftp,
-    /// PostgreSQL: SSLRequest.
-    Postgres,
-    /// MySQL and MariaDB: SSL request inside the handshake.
-    Mysql,
-    /// LDAP: the StartTLS extended operation.
-    Ldap,
-}
-
-impl StartTls {
-    /// The name `openssl s_client -starttls` uses for the protocol.
-    pub fn openssl_name(self) -> &'static str {
-        match self {
-            StartTls::Smtp => "smtp",
-            StartTls::Imap => "imap",
-            StartTls::Pop3 => "pop3",
-            StartTls::Ftp => "ftp",
-            StartTls::Postgres => "postgres",
-            StartTls::Mysql => "mysql",
-            StartTls::Ldap => "ldap",
-        }
-    }
-}
-
 /// A TLS protocol version rustls speaks.
 #[derive(
     Debug,
@@ -404,7 +380,6 @@ pub struct Assertion {
 /// What an assertion looks at. Later kinds of check add sources here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum Source {
     /// Every byte received during the dialog (up to the size cap).
     ResponseData,
@@ -884,7 +859,7 @@ impl TcpMonitor {
         }
     }
 
-    /// Speaks `recipe` before the steps (see [`crate::recipes`]).
+    /// Speaks `recipe` before the steps (see [`crate::recipe`]).
     pub fn recipe(mut self, recipe: Recipe) -> Self {
         self.recipe = Some(recipe);
         self
@@ -1160,7 +1135,7 @@ pub fn ms(n: u32) -> u32 {
 }
 
 /// The snake_case name serde gives a unit enum value, as JSON and messages show it.
-pub(crate) fn wire_name<T: Serialize>(value: &T) -> String {
+pub fn wire_name<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))

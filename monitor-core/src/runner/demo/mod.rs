@@ -8,57 +8,54 @@ use std::time::Duration;
 use crate::CheckResult;
 use crate::prelude::*;
 use crate::spec::PemSource;
-use crate::testing::{Script, ScriptedServer, TestPki, TlsServer, refusing_port};
+
+mod services;
+
+use services::{Conversation, Service};
 
 /// Services kept alive while the demo's monitors run.
 pub struct Services {
-    _servers: Vec<ScriptedServer>,
+    _running: Vec<Service>,
     /// The monitors pointed at them.
     pub monitors: Vec<TcpMonitor>,
 }
 
 /// Starts the demo services and returns monitors of them.
 pub async fn start() -> Result<Services, String> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| format!("cannot start the demo {what}: {e}");
-    let pong = ScriptedServer::start(Script::new().expect("PING\r\n").send("+PONG\r\n"))
-        .await
-        .map_err(|e| fail("PING service", &e))?;
-    let pki = TestPki::new().map_err(|e| fail("certificates", &e))?;
-    let leaf = pki
-        .leaf_for(&["mail.demo.test"], 10)
-        .map_err(|e| fail("certificates", &e))?;
-    let config = leaf
-        .server_config(true)
-        .map_err(|e| fail("TLS service", &e))?;
-    let smtp = ScriptedServer::start_tls(
-        Script::new().expect("QUIT\r\n").send("221 bye\r\n"),
-        TlsServer::after(
-            Script::new()
-                .send("220 mail.demo.test ESMTP\r\n")
-                .expect("EHLO ")
-                .send("250-mail.demo.test\r\n250 STARTTLS\r\n")
-                .expect("STARTTLS\r\n")
-                .send("220 ready to start TLS\r\n"),
-            config,
-        ),
-    )
+    let fail = |what: &str, e: std::io::Error| format!("cannot start the demo {what}: {e}");
+    let pong = Service::start(Conversation {
+        plain: &[("PING\r\n", "+PONG\r\n")],
+        ..Conversation::default()
+    })
     .await
-    .map_err(|e| fail("SMTP service", &e))?;
-    let slow = ScriptedServer::start(
-        Script::new()
-            .sleep(Duration::from_millis(300))
-            .send("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"),
-    )
+    .map_err(|e| fail("PING service", e))?;
+    let (root_pem, config) = services::tls_for("mail.demo.test", 10)?;
+    let smtp = Service::start(Conversation {
+        plain: &[
+            ("", "220 mail.demo.test ESMTP\r\n"),
+            ("EHLO ", "250-mail.demo.test\r\n250 STARTTLS\r\n"),
+            ("STARTTLS\r\n", "220 ready to start TLS\r\n"),
+        ],
+        tls: Some(config),
+        secure: &[("QUIT\r\n", "221 bye\r\n")],
+        ..Conversation::default()
+    })
     .await
-    .map_err(|e| fail("slow service", &e))?;
-    let wrong = ScriptedServer::start(
-        Script::new()
-            .expect("AUTH ")
-            .send("-WRONGPASS invalid username-password pair\r\n"),
-    )
+    .map_err(|e| fail("SMTP service", e))?;
+    let slow = Service::start(Conversation {
+        delay: Duration::from_millis(300),
+        plain: &[("", "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")],
+        ..Conversation::default()
+    })
     .await
-    .map_err(|e| fail("Redis with a password", &e))?;
-    let refused = refusing_port().map_err(|e| fail("refusing port", &e))?;
+    .map_err(|e| fail("slow service", e))?;
+    let wrong = Service::start(Conversation {
+        plain: &[("AUTH ", "-WRONGPASS invalid username-password pair\r\n")],
+        ..Conversation::default()
+    })
+    .await
+    .map_err(|e| fail("Redis with a password", e))?;
+    let refused = services::refused_port().map_err(|e| fail("refusing port", e))?;
     let local = "127.0.0.1";
     let monitors = vec![
         TcpMonitor::new("demo-redis-ping", local, pong.port())
@@ -70,7 +67,7 @@ pub async fn start() -> Result<Services, String> {
             .name("SMTP with STARTTLS")
             .starttls(StartTls::Smtp)
             .tls_with(|t| {
-                t.ca = Some(PemSource::Pem(pki.root_pem()));
+                t.ca = Some(PemSource::Pem(root_pem.clone()));
                 t.server_name = Some("mail.demo.test".into());
             })
             .send("QUIT\r\n")
@@ -88,7 +85,7 @@ pub async fn start() -> Result<Services, String> {
         TcpMonitor::new("demo-postgres-down", local, refused).name("PostgreSQL that is down"),
     ];
     Ok(Services {
-        _servers: vec![pong, smtp, slow, wrong],
+        _running: vec![pong, smtp, slow, wrong],
         monitors,
     })
 }

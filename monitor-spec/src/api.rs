@@ -1,13 +1,12 @@
 //! The request and response bodies of the control plane's API (control-plane/API.md), one
 //! set of types for the server, the deploy client (`cargo xtask deploy`) and the agents.
 //!
-//! Self-contained: it depends only on serde, serde_json, time and the model's types, so
-//! that it can move as one file. Types that carry monitors, bundles or results take them
-//! as a type parameter: the typed model by default, or `serde_json::value::RawValue` to
-//! pass JSON through as it is (the server's stored canonical JSON, a client's bundle file).
+//! Types that carry monitors, bundles or results take them as a type parameter: the typed
+//! model by default, or `serde_json::value::RawValue` to pass JSON through as it is (the
+//! server's stored canonical JSON, a client's bundle file, an agent's buffered results).
 
-use monitor_core::cli::bundle::Bundle;
-use monitor_core::{CheckResult, ProbeError, Status, TcpMonitor, Timings};
+use crate::bundle::Bundle;
+use crate::{CheckResult, ProbeError, Status, TcpMonitor, Timings};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

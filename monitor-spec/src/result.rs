@@ -22,7 +22,6 @@ pub enum Status {
 /// Why a check did not pass: a closed set, so alerts and dashboards can rely on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum ErrorKind {
     /// The host name did not resolve (or resolved to no address of the wanted family).
     DnsFailure,

@@ -44,8 +44,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use self::api::{Api, Failure, Poll, Post};
 use self::buffer::Buffer;
-use super::app::{EXIT_INVALID, EXIT_OK};
-use super::watch::{self, Cadence, Job, Outlet};
+use super::schedule::{self, Cadence, Job, Outlet};
 use crate::result::CheckResult;
 use crate::spec::TcpMonitor;
 use crate::{Engine, ValidMonitor};
@@ -498,13 +497,10 @@ pub(crate) struct AgentArgs {
 }
 
 /// `monitors agent`: the token from [`TOKEN_ENV`], runs until Ctrl-C or SIGTERM.
-pub(crate) async fn command(args: AgentArgs) -> u8 {
+pub(crate) async fn command(args: AgentArgs) -> Result<Summary, AgentError> {
     let token = match std::env::var(TOKEN_ENV) {
         Ok(t) if !t.trim().is_empty() => t,
-        _ => {
-            eprintln!("error: set {TOKEN_ENV} to the agent's token");
-            return EXIT_INVALID;
-        }
+        _ => return Err(AgentError(format!("set {TOKEN_ENV} to the agent's token"))),
     };
     let mut options = Options::new(args.control_plane, args.location, token);
     if let Some(id) = args.id {
@@ -518,13 +514,7 @@ pub(crate) async fn command(args: AgentArgs) -> u8 {
     options.batch_max = usize::try_from(args.batch_max).unwrap_or(usize::MAX);
     options.poll_wait = Duration::from_secs(args.poll_wait);
     options.concurrency = usize::try_from(args.concurrency).unwrap_or(usize::MAX);
-    match run(options, watch::stopped()).await {
-        Ok(_) => EXIT_OK,
-        Err(e) => {
-            eprintln!("error: {e}");
-            EXIT_INVALID
-        }
-    }
+    run(options, schedule::stopped()).await
 }
 
 /// Runs an agent until `shutdown` completes, then stops cleanly (see the module
@@ -634,7 +624,7 @@ pub async fn run(
         location: options.location.clone(),
         lines: lines_tx,
     });
-    let scheduler = tokio::spawn(watch::schedule(
+    let scheduler = tokio::spawn(schedule::schedule(
         initial,
         Some(jobs_rx),
         Engine::new(),
@@ -1029,7 +1019,7 @@ async fn poll_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::watch::wall_clock_tick;
+    use crate::runner::schedule::wall_clock_tick;
 
     #[test]
     fn ticks_fall_on_the_phase_and_the_index() {

@@ -5,9 +5,9 @@ use std::fmt::Debug;
 use std::fs;
 use std::path::PathBuf;
 
-use monitor_core::json::{result_schema, spec_schema};
-use monitor_core::prelude::*;
-use monitor_core::{
+use monitor_spec::json::{result_schema, spec_schema};
+use monitor_spec::*;
+use monitor_spec::{
     AssertionOutcome, Attempt, Backoff, ProbeError, SpecError, Target, Timeouts, Timings,
 };
 use serde::Serialize;

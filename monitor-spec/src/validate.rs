@@ -1,9 +1,10 @@
 //! Validation of a [`TcpMonitor`]: every rule checked at once, each problem with its field
 //! path, and the dialog compiled into a [`ValidMonitor`] the engine can run.
 
+use std::any::Any;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use regex::bytes::{Regex, RegexBuilder};
@@ -59,52 +60,91 @@ impl fmt::Display for ValidationErrors {
 
 /// A monitor that passed validation, with its dialog compiled. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct ValidMonitor(pub(crate) Arc<Compiled>);
+pub struct ValidMonitor(Arc<Compiled>);
 
 impl ValidMonitor {
     /// The spec this monitor was validated from.
     pub fn spec(&self) -> &TcpMonitor {
         &self.0.spec
     }
+
+    /// The dialog, assertions and timeouts compiled from the spec, as the engine runs them.
+    pub fn compiled(&self) -> &Compiled {
+        &self.0
+    }
 }
 
-#[derive(Debug)]
-pub(crate) struct Compiled {
+/// What validation compiles from a spec: decoded bytes, compiled regexes, parsed
+/// assertion targets and timeouts. Pure data; the engine runs it.
+pub struct Compiled {
+    /// The validated spec.
     pub spec: TcpMonitor,
+    /// The dialog: the spec's steps with escapes decoded and regexes compiled.
     pub ops: Vec<Op>,
+    /// The assertions with their targets parsed.
     pub assertions: Vec<Check>,
+    /// `timeouts.connect_ms`.
     pub connect_timeout: Duration,
+    /// `timeouts.read_ms`.
     pub read_timeout: Duration,
+    /// `timeouts.total_ms`.
     pub total_timeout: Duration,
-    /// TLS settings, built on the first TLS check.
-    pub tls: std::sync::OnceLock<Result<Arc<crate::engine::tls::Setup>, String>>,
+    /// Where the engine keeps what it builds from this monitor on first use (its TLS
+    /// settings), so that a monitor checked again does not build it again. The spec never
+    /// reads it.
+    pub engine_cache: OnceLock<Arc<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Compiled")
+            .field("spec", &self.spec.id)
+            .field("ops", &self.ops)
+            .field("assertions", &self.assertions)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A dialog step with its bytes decoded and its regex compiled.
 #[derive(Debug)]
-pub(crate) enum Op {
+pub enum Op {
+    /// Send these bytes.
     Send(Vec<u8>),
+    /// Read until the response contains these bytes.
     Contains(Vec<u8>),
+    /// Read until the response matches.
     Regex(Regex),
+    /// Read until the response is exactly these bytes.
     Exact(Vec<u8>),
+    /// Read until this delimiter.
     Delimiter(Vec<u8>),
+    /// Read this many bytes.
     Bytes(usize),
+    /// Read until the server closes.
     Close,
+    /// Read whatever arrives first.
     Any,
 }
 
 /// An assertion with its target parsed for its comparison.
 #[derive(Debug)]
-pub(crate) struct Check {
+pub struct Check {
+    /// The assertion as declared.
     pub spec: Assertion,
-    pub target: Target,
+    /// Its target, parsed for its comparison.
+    pub target: Expected,
 }
 
+/// The target of an assertion, parsed for its comparison.
 #[derive(Debug)]
-pub(crate) enum Target {
+pub enum Expected {
+    /// No target (`is_empty`, `not_empty`).
     None,
+    /// Text to compare with, as bytes.
     Text(Vec<u8>),
+    /// A number to compare with.
     Number(f64),
+    /// A compiled regex.
     Regex(Regex),
 }
 
@@ -153,7 +193,7 @@ impl TcpMonitor {
             spec: self,
             ops,
             assertions,
-            tls: std::sync::OnceLock::new(),
+            engine_cache: OnceLock::new(),
         })))
     }
 }
@@ -381,7 +421,7 @@ impl Validator {
                     );
                     continue;
                 }
-                Target::None
+                Expected::None
             } else if a.source.is_numeric()
                 || matches!(a.comparison, Comparison::LessThan | Comparison::GreaterThan)
             {
@@ -392,7 +432,7 @@ impl Validator {
                     0.0
                 };
                 match a.target.trim().parse::<f64>() {
-                    Ok(n) if n.is_finite() && n >= min => Target::Number(n),
+                    Ok(n) if n.is_finite() && n >= min => Expected::Number(n),
                     _ => {
                         let what = match a.source.unit() {
                             Some("days") => "a number of days".to_owned(),
@@ -405,7 +445,7 @@ impl Validator {
                 }
             } else if a.comparison == Comparison::MatchesRegex {
                 match self.regex(&target_path, &a.target) {
-                    Some(re) => Target::Regex(re),
+                    Some(re) => Expected::Regex(re),
                     None => continue,
                 }
             } else if a.target.is_empty() {
@@ -416,7 +456,7 @@ impl Validator {
                 continue;
             } else {
                 match unescape(&a.target) {
-                    Ok(b) => Target::Text(b),
+                    Ok(b) => Expected::Text(b),
                     Err(e) => {
                         self.err(target_path, e.to_string());
                         continue;
@@ -515,7 +555,7 @@ impl Validator {
         };
         let word = |s: &str| !s.is_empty() && s.len() <= 63 && !s.contains(['\0', '\r', '\n']);
         match recipe {
-            crate::Recipe::Redis {
+            crate::recipe::Recipe::Redis {
                 password_env,
                 username,
             } => {
@@ -541,7 +581,7 @@ impl Validator {
                     );
                 }
             }
-            crate::Recipe::Postgres { user, database } => {
+            crate::recipe::Recipe::Postgres { user, database } => {
                 if !word(user) {
                     self.err(
                         "recipe.user",
@@ -561,7 +601,7 @@ impl Validator {
                     );
                 }
             }
-            crate::Recipe::Smtp { helo } => {
+            crate::recipe::Recipe::Smtp { helo } => {
                 if let Err(why) = check_host(helo) {
                     self.err("recipe.helo", why);
                 }
@@ -661,9 +701,9 @@ impl Validator {
             PemSource::Path(_) => {}
             PemSource::Pem(text) => {
                 let parsed = if key {
-                    crate::engine::tls::parse_key(text).map(drop)
+                    crate::pem::parse_key(text).map(drop)
                 } else {
-                    crate::engine::tls::parse_certs(text).map(drop)
+                    crate::pem::parse_certs(text).map(drop)
                 };
                 if let Err(why) = parsed {
                     self.err(format!("{path}.pem"), why);

@@ -1,10 +1,11 @@
-//! Loopback servers for testing monitors like code: a [`ScriptedServer`] that plays a
-//! [`Script`] to every connection, a port that refuses, and a port whose handshake never
-//! completes.
+//! `monitor-testing`: what tests of monitors use, and nothing a production binary ships.
+//! Loopback servers (a [`ScriptedServer`] that plays a [`Script`] to every connection, a
+//! port that refuses, a port whose handshake never completes), a test PKI made with rcgen
+//! at run time, a clock that does not wait, and helpers that check registered monitors.
 //!
 //! ```no_run
 //! use monitor_core::prelude::*;
-//! use monitor_core::testing::{Script, ScriptedServer};
+//! use monitor_testing::{Script, ScriptedServer};
 //!
 //! # async fn demo() -> std::io::Result<()> {
 //! let server = ScriptedServer::start(Script::new().expect("PING\r\n").send("+PONG\r\n")).await?;
@@ -448,7 +449,7 @@ impl TestPki {
     ) -> Result<Self, rcgen::Error> {
         let root_key = KeyPair::generate()?;
         // Each PKI's names are its own, so two test PKIs never look alike.
-        let tag = crate::escape::to_hex(&root_key.public_key_raw()[1..5]);
+        let tag = monitor_core::escape::to_hex(&root_key.public_key_raw()[1..5]);
         let root_params = ca_params(
             &format!("Monitor Test Root CA {tag}"),
             days_from_now(-2),
@@ -557,7 +558,9 @@ impl Leaf {
         client_ca: &str,
     ) -> Result<Arc<ServerConfig>, rustls::Error> {
         let mut roots = rustls::RootCertStore::empty();
-        for cert in crate::engine::tls::parse_certs(client_ca).map_err(rustls::Error::General)? {
+        for cert in
+            monitor_core::model::pem::parse_certs(client_ca).map_err(rustls::Error::General)?
+        {
             roots.add(cert)?;
         }
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
@@ -577,15 +580,15 @@ impl Leaf {
 /// every problem (file and line included) if one is invalid: call it from a `#[test]` so
 /// `cargo test` fails on an invalid monitor.
 pub fn assert_registry_valid() {
-    if let Err(errors) = crate::registry::validate_all() {
+    if let Err(errors) = monitor_core::registry::validate_all() {
         panic!("invalid monitors:\n{errors}");
     }
 }
 
 /// The registered monitor `id`, defaults applied and body run; panics naming the ids
 /// there are when it is not registered.
-pub fn declared(id: &str) -> crate::TcpMonitor {
-    let all = match crate::registry::monitors() {
+pub fn declared(id: &str) -> monitor_core::TcpMonitor {
+    let all = match monitor_core::registry::monitors() {
         Ok(all) => all,
         Err(errors) => panic!("the registry is invalid:\n{errors}"),
     };
@@ -604,24 +607,24 @@ pub fn declared(id: &str) -> crate::TcpMonitor {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoWaitClock;
 
-impl crate::Clock for NoWaitClock {
+impl monitor_core::Clock for NoWaitClock {
     fn now(&self) -> std::time::Instant {
         std::time::Instant::now()
     }
     fn wall(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
     }
-    fn sleep(&self, _: Duration) -> crate::engine::BoxFuture<'static, ()> {
+    fn sleep(&self, _: Duration) -> monitor_core::engine::BoxFuture<'static, ()> {
         Box::pin(std::future::ready(()))
     }
 }
 
 /// Validates and checks a monitor with an engine that does not wait between retries;
 /// panics with every problem if the monitor is invalid.
-pub async fn check(spec: crate::TcpMonitor) -> crate::CheckResult {
+pub async fn check(spec: monitor_core::TcpMonitor) -> monitor_core::CheckResult {
     match spec.validate() {
         Ok(monitor) => {
-            crate::Engine::new()
+            monitor_core::Engine::new()
                 .with_clock(NoWaitClock)
                 .check(&monitor)
                 .await
@@ -632,6 +635,6 @@ pub async fn check(spec: crate::TcpMonitor) -> crate::CheckResult {
 
 /// Checks the registered monitor `id` against a test server at `addr` instead of its
 /// declared target (TLS still verifies the declared name).
-pub async fn check_declared(id: &str, addr: SocketAddr) -> crate::CheckResult {
+pub async fn check_declared(id: &str, addr: SocketAddr) -> monitor_core::CheckResult {
     check(declared(id).pointed_at(addr)).await
 }

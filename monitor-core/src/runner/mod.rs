@@ -1,0 +1,21 @@
+//! The runners: what drives the engine over a set of monitors. Each sits behind its cargo
+//! feature, all on by default; a crate that turns them off builds the engine alone.
+//!
+//! - [`run`] (feature `run`): every monitor once.
+//! - [`watch`] (feature `watch`, axum): every monitor on its frequency, `/metrics`.
+//! - [`agent`] (feature `agent`, reqwest and flate2): the monitors a control plane
+//!   assigns, results uploaded.
+//! - [`demo`] (feature `demo`, rcgen): demo services on loopback and monitors of them.
+//!
+//! `watch` and `agent` share [`schedule`].
+
+#[cfg(feature = "agent")]
+pub mod agent;
+#[cfg(feature = "demo")]
+pub mod demo;
+#[cfg(feature = "run")]
+pub mod run;
+#[cfg(any(feature = "watch", feature = "agent"))]
+pub(crate) mod schedule;
+#[cfg(feature = "watch")]
+pub mod watch;

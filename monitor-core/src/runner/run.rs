@@ -1,0 +1,25 @@
+//! `run`: every monitor checked once, with progress on a terminal.
+#![allow(clippy::print_stderr)]
+
+use std::io::IsTerminal;
+
+use crate::validate::ValidMonitor;
+use crate::{CheckResult, Engine};
+
+/// Runs the monitors, showing progress on a terminal when more than a handful run.
+pub async fn run_with_progress(monitors: &[ValidMonitor], concurrency: usize) -> Vec<CheckResult> {
+    let total = monitors.len();
+    let show = total > 5 && std::io::stderr().is_terminal();
+    let mut done = 0;
+    let results = crate::run_all_observed(&Engine::new(), monitors, concurrency, |_| {
+        done += 1;
+        if show {
+            eprint!("\r\x1b[2Kchecking {done}/{total}");
+        }
+    })
+    .await;
+    if show {
+        eprint!("\r\x1b[2K");
+    }
+    results
+}
