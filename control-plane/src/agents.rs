@@ -9,12 +9,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use monitor_spec::api::{AssignedMonitor, Assignment as AssignmentBody};
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 
 use crate::deployed::Deployed;
 use crate::hash::sha256_hex;
-use monitor_spec::api::{AssignedMonitor, Assignment as AssignmentBody};
 
 /// FNV-1a 64 of `bytes`: stable across builds and platforms.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {

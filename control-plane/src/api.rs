@@ -1,13 +1,14 @@
 //! The HTTP API of `control-plane/API.md`: the routes, with request logging and JSON errors
 //! for unknown routes and methods. Each kind of route lives in a module of its own:
-//! [`deploys`], [`agent_routes`], [`views`]; they share [`auth`], [`body`], [`error`] and
-//! [`state`].
+//! [`deploys`], [`agent_routes`], [`views`]; they share [`auth`], [`body`], [`query`],
+//! [`error`] and [`state`].
 
 mod agent_routes;
 mod auth;
 mod body;
 mod deploys;
 mod error;
+mod query;
 mod state;
 mod views;
 

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeSet;
 
+use monitor_spec::api::{Diff, Updated};
 use serde_json::Value;
 
 use crate::monitor_set::MonitorSet;
-use monitor_spec::api::{Diff, Updated};
 
 /// A diff with the set that results from applying it.
 #[derive(Debug, Clone, PartialEq, Eq)]

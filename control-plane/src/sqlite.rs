@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use monitor_spec::api::VersionInfo;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::diff;
@@ -24,7 +25,6 @@ use crate::store::{
     StoreError, StoredResult, StoredVersion, TokenOwner,
 };
 use crate::token::TokenHash;
-use monitor_spec::api::VersionInfo;
 use rows::{ensure_project, now, to_i64};
 
 /// How long a connection waits for another process's lock before answering busy.

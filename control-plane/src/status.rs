@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+use monitor_spec::api::{
+    History, HistoryEntry, LocationStatus, MonitorStatus, Problem, ProjectStatus, ResultsRequest,
+};
 use monitor_spec::{ProbeError, Status, Timings};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -13,9 +16,6 @@ use time::format_description::well_known::Rfc3339;
 use crate::agents::check_name;
 use crate::deployed::{Deployed, DeployedCache};
 use crate::store::{LatestResult, NewResult, Store, StoreError, StoredResult};
-use monitor_spec::api::{
-    History, HistoryEntry, LocationStatus, MonitorStatus, Problem, ProjectStatus, ResultsRequest,
-};
 
 /// Unix microseconds of an instant (every `OffsetDateTime` fits).
 pub fn unix_us(t: OffsetDateTime) -> i64 {

@@ -7,11 +7,11 @@
 //! `tokio::task::spawn_blocking`.
 
 use monitor_spec::Status;
+use monitor_spec::api::{Diff, Git, VersionInfo};
 use thiserror::Error;
 
 use crate::monitor_set::MonitorSet;
 use crate::token::TokenHash;
-use monitor_spec::api::{Diff, Git, VersionInfo};
 
 /// The storage of projects, tokens, monitors, versions and check results.
 ///

@@ -3,33 +3,42 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::{ETAG, IF_NONE_MATCH};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use monitor_spec::api::{ResultsRequest, ResultsResponse};
 
 use super::auth::authorize_agent;
-use super::body::{bad_query, decode, read_body};
+use super::body::{decode, read_body};
 use super::error::ApiError;
+use super::query::QueryParams;
 use super::state::{AppState, blocking, json_response};
 use crate::agents;
 use crate::status;
-use monitor_spec::api::{ResultsRequest, ResultsResponse};
 
 /// The longest long poll of the assignments, in seconds.
 pub const MAX_WAIT_SECONDS: u64 = 60;
 /// How often a long poll looks for agents gone silent.
 const EXPIRY_CHECK: Duration = Duration::from_millis(250);
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct AssignmentQuery {
+/// The query of an assignment poll: who asks, from where, and how long it waits.
+#[derive(Debug)]
+struct AssignmentQuery {
     agent: String,
     location: String,
-    #[serde(default)]
     wait: u64,
+}
+
+impl AssignmentQuery {
+    fn read(query: Option<&str>) -> Result<AssignmentQuery, ApiError> {
+        let mut params = QueryParams::parse(query, &["agent", "location", "wait"])?;
+        Ok(AssignmentQuery {
+            agent: params.required("agent")?,
+            location: params.required("location")?,
+            wait: params.number("wait")?.unwrap_or(0),
+        })
+    }
 }
 
 /// The entity tags of an `If-None-Match` header, unquoted (`W/` prefixes dropped).
@@ -55,11 +64,11 @@ fn etag_header(etag: &str) -> Result<HeaderValue, ApiError> {
 
 pub(super) async fn assignments(
     State(st): State<AppState>,
-    query: Result<Query<AssignmentQuery>, QueryRejection>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let project = authorize_agent(&st, &headers).await?;
-    let Query(query) = query.map_err(bad_query)?;
+    let query = AssignmentQuery::read(uri.query())?;
     for (what, name) in [("agent", &query.agent), ("location", &query.location)] {
         agents::check_name(what, name)
             .map_err(|e| ApiError::BadRequest(format!("bad query: {e}")))?;

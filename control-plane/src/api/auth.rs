@@ -2,24 +2,55 @@
 
 use std::sync::Arc;
 
-use axum::extract::Path;
 use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, Path};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 
 use super::error::ApiError;
 use super::state::{AppState, blocking};
 use crate::store::{self, Role, TokenOwner};
 use crate::token::{self, TokenHash};
 
+/// The project of a `/v1/projects/{project}` route, whose bearer token may deploy to it:
+/// 400 for an invalid name, then 401 or 403; extracted before anything else is read.
+pub(super) struct DeployProject(pub(super) String);
+
+impl FromRequestParts<AppState> for DeployProject {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        let project = project_name(Path::from_request_parts(parts, st).await)?;
+        authorize(st, &parts.headers, &project).await?;
+        Ok(DeployProject(project))
+    }
+}
+
+/// The project and version number of a `/v1/projects/{project}/.../{n}` route, whose
+/// bearer token may deploy to the project: 400 for an invalid name or number, then 401 or
+/// 403.
+pub(super) struct DeployVersion(pub(super) String, pub(super) u64);
+
+impl FromRequestParts<AppState> for DeployVersion {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        let (project, n) = project_and_version(Path::from_request_parts(parts, st).await)?;
+        authorize(st, &parts.headers, &project).await?;
+        Ok(DeployVersion(project, n))
+    }
+}
+
 /// The project of the path; 400 for an invalid name.
-pub(super) fn project_name(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+fn project_name(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(project) = path.map_err(|_| ApiError::BadRequest("malformed path".to_owned()))?;
     store::check_project_name(&project).map_err(ApiError::BadRequest)?;
     Ok(project)
 }
 
-pub(super) fn project_and_version(
+/// The project and version number of the path; 400 for an invalid name or number.
+fn project_and_version(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<(String, u64), ApiError> {
     let Path((project, n)) = path.map_err(|_| ApiError::BadRequest("malformed path".to_owned()))?;

@@ -1,24 +1,14 @@
-//! Request bodies and queries: the body limit, gzip, UTF-8 and JSON read with the path,
+//! Request bodies: the body limit, gzip, UTF-8 and JSON read with the path,
 //! line and column of the first error.
 
 use std::io::Read;
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_ENCODING;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::error::ApiError;
-
-/// 400 for a query that does not deserialize, saying why.
-pub(super) fn bad_query(e: QueryRejection) -> ApiError {
-    let text = e.body_text();
-    let why = text
-        .strip_prefix("Failed to deserialize query string: ")
-        .unwrap_or(&text);
-    ApiError::BadRequest(format!("bad query: {why}"))
-}
 
 /// The body as sent (limited) and whether it is gzip; 415 for other encodings.
 pub(super) async fn read_body(limit: usize, req: Request) -> Result<(Bytes, bool), ApiError> {

@@ -3,24 +3,22 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, Request, State};
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use monitor_spec::SCHEMA_VERSION;
-use monitor_spec::bundle::BundleError;
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
-use super::auth::{authorize, project_and_version, project_name};
-use super::body::{bad_query, decode, read_body};
-use super::error::ApiError;
-use super::state::{AppState, blocking, exclusive, json_response};
-use crate::monitor_set::MonitorSet;
-use crate::store::{DeployInput, DeployOutcome};
 use monitor_spec::api::{
     DeployRequest, DeployResponse, DestroyResponse, Git, Problem, VersionResponse,
 };
+use monitor_spec::bundle::BundleError;
+use serde_json::value::RawValue;
+
+use super::auth::{DeployProject, DeployVersion};
+use super::body::{decode, read_body};
+use super::error::ApiError;
+use super::query::QueryParams;
+use super::state::{AppState, blocking, exclusive, json_response};
+use crate::monitor_set::MonitorSet;
+use crate::store::{DeployInput, DeployOutcome};
 
 fn deploy_response(project: String, dry_run: bool, outcome: DeployOutcome) -> Response {
     axum::Json(DeployResponse {
@@ -33,24 +31,29 @@ fn deploy_response(project: String, dry_run: bool, outcome: DeployOutcome) -> Re
     .into_response()
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct DeployQuery {
-    #[serde(default)]
+/// The query of a deploy: `dry_run` and `prune`, both false by default.
+#[derive(Debug)]
+struct DeployQuery {
     dry_run: bool,
-    #[serde(default)]
     prune: bool,
+}
+
+impl DeployQuery {
+    fn read(query: Option<&str>) -> Result<DeployQuery, ApiError> {
+        let mut params = QueryParams::parse(query, &["dry_run", "prune"])?;
+        Ok(DeployQuery {
+            dry_run: params.flag("dry_run")?,
+            prune: params.flag("prune")?,
+        })
+    }
 }
 
 pub(super) async fn deploy(
     State(st): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<DeployQuery>, QueryRejection>,
+    DeployProject(project): DeployProject,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let project = project_name(path)?;
-    authorize(&st, req.headers(), &project).await?;
-    let Query(query) = query.map_err(bad_query)?;
+    let query = DeployQuery::read(req.uri().query())?;
     let limit = st.options.max_body_bytes;
     let (body, gzip) = read_body(limit, req).await?;
     let (monitors, git) = blocking(move || prepare(&body, gzip, limit)).await?;
@@ -137,11 +140,8 @@ fn prepare(body: &[u8], gzip: bool, limit: usize) -> Result<(MonitorSet, Git), A
 
 pub(super) async fn monitors(
     State(st): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    DeployProject(project): DeployProject,
 ) -> Result<Response, ApiError> {
-    let project = project_name(path)?;
-    authorize(&st, &headers, &project).await?;
     let store = Arc::clone(&st.store);
     let body = blocking(move || Ok(store.monitors(&project)?.bundle_json())).await?;
     Ok(json_response(body))
@@ -149,11 +149,8 @@ pub(super) async fn monitors(
 
 pub(super) async fn versions(
     State(st): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    DeployProject(project): DeployProject,
 ) -> Result<Response, ApiError> {
-    let project = project_name(path)?;
-    authorize(&st, &headers, &project).await?;
     let store = Arc::clone(&st.store);
     let list = blocking(move || Ok(store.versions(&project)?)).await?;
     Ok(axum::Json(list).into_response())
@@ -161,11 +158,8 @@ pub(super) async fn versions(
 
 pub(super) async fn version(
     State(st): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
+    DeployVersion(project, n): DeployVersion,
 ) -> Result<Response, ApiError> {
-    let (project, n) = project_and_version(path)?;
-    authorize(&st, &headers, &project).await?;
     let store = Arc::clone(&st.store);
     let found = blocking(move || Ok(store.version(&project, n)?)).await?;
     let found = found.ok_or_else(|| ApiError::NotFound(format!("unknown version {n}")))?;
@@ -180,11 +174,8 @@ pub(super) async fn version(
 
 pub(super) async fn rollback(
     State(st): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
+    DeployVersion(project, n): DeployVersion,
 ) -> Result<Response, ApiError> {
-    let (project, n) = project_and_version(path)?;
-    authorize(&st, &headers, &project).await?;
     let name = project.clone();
     let outcome = exclusive(&st, &project, "rollback", move |store| {
         store.rollback(&name, n)
@@ -196,11 +187,8 @@ pub(super) async fn rollback(
 
 pub(super) async fn destroy(
     State(st): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    DeployProject(project): DeployProject,
 ) -> Result<Response, ApiError> {
-    let project = project_name(path)?;
-    authorize(&st, &headers, &project).await?;
     let name = project.clone();
     let deleted = exclusive(&st, &project, "destroy", move |store| store.destroy(&name)).await?;
     tracing::info!(%project, deleted, "destroy");

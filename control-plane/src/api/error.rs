@@ -3,10 +3,10 @@
 use axum::http::header::WWW_AUTHENTICATE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use monitor_spec::api::{ErrorBody, Problem};
 use thiserror::Error;
 
 use crate::store::StoreError;
-use monitor_spec::api::{ErrorBody, Problem};
 
 /// A request the API refuses or could not serve; each maps to one status code.
 #[derive(Debug, Error)]

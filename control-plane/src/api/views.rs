@@ -4,21 +4,20 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use monitor_spec::api::ProjectStatus;
 
-use super::auth::{authorize, project_name};
-use super::body::bad_query;
+use super::auth::{DeployProject, authorize};
 use super::error::ApiError;
+use super::query::QueryParams;
 use super::state::{AppState, blocking, json_response};
 use crate::agents;
 use crate::status;
 use crate::store::{self, ResultQuery};
-use monitor_spec::api::ProjectStatus;
 
 /// The default and largest number of results a history request returns.
 const DEFAULT_HISTORY_LIMIT: u64 = 1000;
@@ -26,22 +25,30 @@ const MAX_HISTORY_LIMIT: u64 = 10_000;
 
 pub(super) async fn status(
     State(st): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    DeployProject(project): DeployProject,
 ) -> Result<Response, ApiError> {
-    let project = project_name(path)?;
-    authorize(&st, &headers, &project).await?;
     let (store, cache) = (Arc::clone(&st.store), Arc::clone(&st.deployed));
     let status = blocking(move || Ok(status::read_status(&*store, &cache, &project)?)).await?;
     Ok(axum::Json(status).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct HistoryQuery {
+/// The query of a history request, as given.
+#[derive(Debug)]
+struct HistoryQuery {
     since: Option<String>,
     location: Option<String>,
     limit: Option<String>,
+}
+
+impl HistoryQuery {
+    fn read(query: Option<&str>) -> Result<HistoryQuery, ApiError> {
+        let mut params = QueryParams::parse(query, &["since", "location", "limit"])?;
+        Ok(HistoryQuery {
+            since: params.text("since"),
+            location: params.text("location"),
+            limit: params.text("limit"),
+        })
+    }
 }
 
 /// Reads an RFC 3339 time; a `+` a client left unencoded in a query arrives as a space.
@@ -92,15 +99,14 @@ fn history_query(monitor: String, query: HistoryQuery) -> Result<ResultQuery, Ap
 pub(super) async fn history(
     State(st): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
-    query: Result<Query<HistoryQuery>, QueryRejection>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Path((project, monitor)) =
         path.map_err(|_| ApiError::BadRequest("malformed path".to_owned()))?;
     store::check_project_name(&project).map_err(ApiError::BadRequest)?;
     authorize(&st, &headers, &project).await?;
-    let Query(query) = query.map_err(bad_query)?;
-    let query = history_query(monitor, query)?;
+    let query = history_query(monitor, HistoryQuery::read(uri.query())?)?;
     let store = Arc::clone(&st.store);
     let body = blocking(move || {
         let rows = store.results(&project, &query)?;

@@ -1,10 +1,10 @@
 //! Unit tests of the SQLite store: migrations, deploys, versions, tokens and results.
-
-use super::schema::MIGRATIONS;
-use super::*;
 use monitor_spec::Status;
 use monitor_spec::api::Git;
 use time::OffsetDateTime;
+
+use super::schema::MIGRATIONS;
+use super::*;
 
 fn temp_db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(

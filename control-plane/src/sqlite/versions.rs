@@ -1,6 +1,7 @@
 //! Monitor sets and versions in SQLite: the current set, applying a plan as a new version,
 //! and reading versions back.
 
+use monitor_spec::api::{Git, VersionInfo};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::value::RawValue;
 
@@ -8,7 +9,6 @@ use super::rows::{ensure_project, now, to_i64, to_u64};
 use crate::diff;
 use crate::monitor_set::MonitorSet;
 use crate::store::{DeployOutcome, StoreError, StoredVersion};
-use monitor_spec::api::{Git, VersionInfo};
 
 /// The current monitors of a project.
 pub(super) fn load_set(tx: &Transaction<'_>, project: &str) -> Result<MonitorSet, StoreError> {
