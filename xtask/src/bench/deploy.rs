@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use monitor_spec::api::{DeployRequest, DeployResponse};
 use serde_json::Value;
 
-use super::{Env, Plan, row, run_checked};
+use super::{Env, Plan, Row, row, run_checked};
 
 /// A control plane killed when dropped.
 struct Server(Child);
@@ -23,7 +23,7 @@ impl Drop for Server {
 }
 
 /// Deploys a 10,000-monitor bundle three ways, timing each request end to end.
-pub(crate) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Value>, Value)> {
+pub(crate) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
     let count = 10_000;
     let runs = if plan.quick { 2 } else { 3 };
     eprintln!("deploy of {count} monitors to the control plane...");

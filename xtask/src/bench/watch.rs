@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Env, Plan, cpu_seconds, http_get, memory_mb, row, terminate};
+use super::{Env, Plan, Row, cpu_seconds, http_get, memory_mb, row, terminate};
 
 /// A child process stopped by its pid when dropped: SIGTERM, then SIGKILL after `grace`.
 struct Guard {
@@ -105,7 +105,7 @@ fn parse_metrics(body: &str) -> (f64, usize, Option<[f64; 3]>) {
 }
 
 /// Runs the scheduler-scale measurement; returns its rows and details.
-pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Value>, Value)> {
+pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
     let count = plan.monitors;
     let window = Duration::from_secs(plan.window);
     let warmup = Duration::from_secs(if plan.quick { 5 } else { 10 });
