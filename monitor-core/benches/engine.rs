@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use monitor_core::cli::bundle::Bundle;
+use monitor_core::Bundle;
 use monitor_core::prelude::*;
 use monitor_core::run_all;
 use monitor_core::spec::{Backoff, PemSource};

@@ -28,16 +28,13 @@
 #[cfg(feature = "run")]
 pub mod cli;
 pub mod engine;
-pub mod recipes;
 pub mod registry;
 pub mod report;
 pub mod runner;
 
 pub use monitor_spec::{self as model, escape, json, result, rules, spec, validate};
 
-pub use engine::{
-    Clock, Engine, Resolve, StaticResolver, SystemClock, SystemResolver, run_all, run_all_observed,
-};
+pub use engine::{Clock, Engine, Resolve, SystemClock, SystemResolver, run_all, run_all_observed};
 pub use monitor_macros::{monitor_defaults, tcp_monitor};
 pub use monitor_spec::{
     Assertion, Backoff, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, Payload,
@@ -54,18 +51,20 @@ pub use validate::{ValidMonitor, ValidationError, ValidationErrors};
 /// What generated code needs; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::registry::{Defaults, DefaultsRegistration, Registration, derived_id};
     pub use inventory;
+    pub use monitor_spec as spec;
 }
 
 /// Everything a monitor definition needs, in one import.
 pub mod prelude {
-    pub use crate::spec::{
+    pub use crate::{
+        CheckResult, Engine, ErrorKind, Status, ValidMonitor, monitor_defaults, tcp_monitor,
+    };
+    pub use monitor_spec::spec::{
         Assertion, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, Payload,
         PemSource, ProxyProtocol, ReadUntil, Recipe, RetryStrategy, Source, StartTls, Step,
         TcpMonitor, Tls, TlsMode, TlsVersion, connect_time, first_byte_time, ms, response_data,
         response_time, tls_cipher, tls_days_left, tls_issuer, tls_san, tls_subject, tls_version,
-    };
-    pub use crate::{
-        CheckResult, Engine, ErrorKind, Status, ValidMonitor, monitor_defaults, tcp_monitor,
     };
 }

@@ -6,8 +6,8 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::spec::{Frequency, RetryStrategy, TcpMonitor};
-use crate::validate::{ValidMonitor, ValidationErrors};
+use monitor_spec::spec::{Frequency, RetryStrategy, TcpMonitor};
+use monitor_spec::validate::{ValidMonitor, ValidationErrors};
 
 /// One `#[tcp_monitor]` declaration, as the macro registers it.
 #[derive(Debug)]
@@ -66,7 +66,7 @@ pub struct Defaults {
 
 impl Defaults {
     /// The attribute keys each default stands for.
-    pub const KEYS: [&'static str; 8] = crate::rules::DEFAULT_KEYS;
+    pub const KEYS: [&'static str; 8] = monitor_spec::rules::DEFAULT_KEYS;
 
     /// Fills what `monitor` leaves unsaid: keys absent from `explicit`.
     pub fn apply(&self, monitor: &mut TcpMonitor, explicit: &[&str]) {

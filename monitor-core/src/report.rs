@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 
 use time::OffsetDateTime;
 
-use crate::result::{CheckResult, ErrorKind, Status};
 pub use monitor_spec::prometheus::{family, labels, number, seconds};
+use monitor_spec::result::{CheckResult, ErrorKind, Status, TlsReport};
 
 /// The output formats of `monitors run --reporter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -652,10 +652,7 @@ pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
                 .tls
                 .as_ref()
                 .filter(|t| !t.chain.is_empty())
-                .and_then(|t| {
-                    t.earliest_expiry
-                        .or_else(|| t.chain.iter().map(|c| c.not_after).min())
-                });
+                .and_then(TlsReport::first_expiry);
             expiry.map_or_else(Vec::new, |e| one(r, e.unix_timestamp().to_string()))
         }),
     );

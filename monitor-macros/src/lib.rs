@@ -3,24 +3,25 @@
 //!
 //! Use them through `monitor_core` (`use monitor_core::prelude::*;`), which re-exports
 //! both and the registry they submit to. The attribute parses into a typed config with one
-//! setter per key, checks every value and every rule across keys with the rules
-//! `monitor-core` validates by, and reports every problem at once at the offending token.
+//! setter per key, builds the `monitor_spec::TcpMonitor` it declares, runs the spec's own
+//! validation on it, and reports every problem at once at the token that set its field.
 //! On error the item is kept as written beside the errors, so editors keep working.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::quote;
-use syn::ext::IdentExt;
 use syn::parse::Parser;
 
+mod build;
 mod calls;
 mod config;
 mod expand;
 mod item;
 mod parse;
+mod paths;
+mod tokens;
 mod value;
-
-use monitor_spec::{escape, rules};
+mod wire;
 
 use config::{Config, Macro};
 use parse::Errors;
@@ -118,33 +119,33 @@ use parse::Errors;
 /// - Durations are a whole number and a unit: `"250ms"`, `"5s"`, `"2m"`, `"1h"`.
 /// - Text of `send`, `expect`, `read_until` and `expect_exact` keeps its escapes (`\r`,
 ///   `\n`, `\t`, `\0`, `\\`, `\xNN`); Rust's own escapes work too, so `"PING\r\n"` and
-///   `r"PING\r\n"` send the same bytes. Regular expressions are compiled now.
-/// - Strings of lists must not be empty, start or end with white space, or repeat.
-/// - `retry`: `backoff` is required (whole seconds; at most 600 s for `single_retry`,
-///   at most `max_duration` otherwise); `max_retries` is required, 1 to 10;
-///   `max_duration` defaults to 600 s and may not be more; `same_region` defaults to
-///   `true`.
-/// - `recipe`: `postgres` defaults to `user = "monitor"` and `smtp` to
-///   `helo = "monitor.invalid"`; `user` and `database` are 1 to 63 characters without NUL
-///   or line breaks; `helo` is a host name; `password_env` names the environment variable
-///   holding the Redis password (letters, digits and `_`, not starting with a digit),
-///   read where the check runs; `username` (no spaces) needs `password_env`.
-/// - Thresholds: `degraded` ≤ `max` ≤ `timeout`, and `connect_timeout`, `read_timeout` ≤
-///   `timeout`, with the defaults for keys not given. `max` without `degraded` sets both
-///   thresholds to `max`. A `timeout` below 5 s lowers `max` (and so `degraded`),
+///   `r"PING\r\n"` send the same bytes.
+/// - `retry`: `backoff` is required for every strategy but `none`, and `max_retries` for
+///   `fixed`, `linear` and `exponential`; `backoff` and `max_duration` are whole
+///   seconds. `max_duration` and `same_region` take the spec's defaults (600 s, `true`).
+/// - `recipe`: the arguments are the recipe's fields in the spec, and the spec's
+///   defaults fill those not given (`postgres` names `user = "monitor"`, `smtp` sends
+///   `helo = "monitor.invalid"`); `password_env` names the environment variable holding
+///   the Redis password, read where the check runs.
+/// - Thresholds: `max` without `degraded` sets both thresholds to `max`. A `timeout`
+///   below the default max response time (5 s) lowers `max` (and so `degraded`),
 ///   `connect_timeout` and `read_timeout` to it unless they are given.
-/// - TLS: `tls = "direct"`, `tls = "starttls"` or `starttls` turns TLS on; `starttls`
-///   conflicts with any `tls`. `tls = "starttls"` upgrades in the recipe's protocol, so it
-///   needs a `recipe` that has STARTTLS (`postgres`, `mysql`, `smtp`, `imap`, `pop3`,
-///   `ftp`); `starttls` with a recipe must name that recipe's protocol; `redis`,
-///   `memcached`, `mongodb` and `ssh` have no STARTTLS, and `ssh` no direct TLS either.
-///   The other TLS keys have no effect without TLS and are an error then.
+/// - TLS: `tls` sets the mode; `starttls` names the protocol, and turns STARTTLS on when
+///   `tls` is not given. `tls = "starttls"` alone upgrades in the recipe's protocol.
 ///   `ca_file` conflicts with `ca_pem`; `client_cert_file` and `client_key_file` go
-///   together; `expiry_fail_days` ≤ `expiry_warn_days`.
+///   together.
 ///
-/// Every problem is reported at once, at the key (unknown, repeated or conflicting keys)
-/// or at the value (wrong type, out of range, malformed), with what is allowed. What
-/// only the function body decides is checked at run time by `registry::validate_all()`.
+/// Every other rule is `monitor_spec`'s: the macro builds the `TcpMonitor` the keys
+/// declare (with the function's name as its id unless `id` is given, and the name and
+/// description from its doc comment) and runs `TcpMonitor::validate` on it, which
+/// compiles regular expressions and decodes escapes, checks hosts, ranges, list
+/// entries, thresholds against timeouts, TLS options without TLS and recipes against
+/// TLS. Every problem is reported at once: unknown, repeated or conflicting keys at the
+/// key; a value of the wrong type or one that does not parse at the value; and each
+/// problem of the spec at the token of the key that set its field, with its spec path,
+/// as in `` `degraded` (degraded_response_time_ms): is 6000 but must not be above
+/// max_response_time_ms (5000) ``. What only the function body decides is checked at run
+/// time by `registry::validate_all()`.
 #[proc_macro_attribute]
 pub fn tcp_monitor(attr: TokenStream, item: TokenStream) -> TokenStream {
     monitor(attr.into(), item.into()).into()
@@ -169,7 +170,7 @@ pub fn tcp_monitor(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 ///
 /// The keys are those of [`tcp_monitor`] that `registry::Defaults` holds, with the same
-/// values and checks: `frequency`, `locations`, `private_locations`, `tags` (used when a
+/// values; they are applied to a placeholder monitor and judged by the same validation: `frequency`, `locations`, `private_locations`, `tags` (used when a
 /// monitor has none), `retry`, `alert_channels`, `expiry_warn_days` and
 /// `expiry_fail_days`. A binary declares its defaults once.
 #[proc_macro]
@@ -183,7 +184,7 @@ fn monitor(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let config = match Parser::parse2(parse::entries, attr) {
         Ok(entries) => {
             let config = Config::read(&entries, Macro::Monitor, &mut errors);
-            config.check_monitor(Span::call_site(), &mut errors);
+            config.check_keys(Span::call_site(), &mut errors);
             Some(config)
         }
         Err(e) => {
@@ -192,42 +193,45 @@ fn monitor(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         }
     };
     let function = item::function(&item, &mut errors);
-    if let (Some(config), Some(function)) = (&config, &function)
-        && !config.has("id")
-    {
-        // The derived id ends with the function's name, which must suit an id.
-        let name = function.ident.unraw().to_string();
-        if let Err(why) = rules::check_id(&name) {
-            errors.at(
-                function.ident.span(),
-                format!(
-                    "the id derived from the function name is invalid: {why}; give `id = \"...\"`"
-                ),
-            );
+    let built = config.as_ref().map(|config| {
+        let built = build::build(config, function.as_ref());
+        built
+            .paths
+            .report(&built.monitor, Span::call_site(), &mut errors);
+        built.monitor
+    });
+    match (errors.finish(), config, function, built) {
+        (Ok(()), Some(config), Some(function), Some(built)) => {
+            expand::monitor(&item, &function, &config, &built)
+        }
+        (result, ..) => {
+            let errors = result
+                .err()
+                .unwrap_or_else(|| {
+                    syn::Error::new(
+                        Span::call_site(),
+                        "`#[tcp_monitor]` could not read its arguments or its function",
+                    )
+                })
+                .into_compile_error();
+            quote!(#item #errors)
         }
     }
-    let expanded = errors.finish().and_then(|()| match (config, function) {
-        (Some(config), Some(function)) => expand::monitor(&item, &function, &config),
-        _ => Err(syn::Error::new(
-            Span::call_site(),
-            "`#[tcp_monitor]` could not read its arguments or its function",
-        )),
-    });
-    expanded.unwrap_or_else(|e| {
-        let errors = e.into_compile_error();
-        quote!(#item #errors)
-    })
 }
 
-/// `monitor_defaults!` on proc-macro2 tokens.
+/// `monitor_defaults!` on proc-macro2 tokens: the defaults are applied to a placeholder
+/// monitor and judged by the same validation.
 fn defaults(input: TokenStream2) -> TokenStream2 {
     let mut errors = Errors::default();
     let expanded = Parser::parse2(parse::entries, input).and_then(|entries| {
         let config = Config::read(&entries, Macro::Defaults, &mut errors);
-        config.check_defaults(&mut errors);
+        let built = build::build(&config, None);
+        built
+            .paths
+            .report(&built.monitor, Span::call_site(), &mut errors);
         std::mem::take(&mut errors)
             .finish()
-            .and_then(|()| expand::defaults(&config))
+            .map(|()| expand::defaults(&config, &built.monitor))
     });
     expanded.unwrap_or_else(syn::Error::into_compile_error)
 }
@@ -254,11 +258,12 @@ mod tests {
         ));
         for expected in [
             "fndb(m:TcpMonitor)->TcpMonitor{m}",
-            "fn__tcp_monitor_declare_db()->::monitor_core::TcpMonitor",
-            "::monitor_core::TcpMonitor::new(::monitor_core::registry::derived_id(::core::module_path!(),\"db\"),\"db\",5432u16)",
+            "fn__tcp_monitor_declare_db()->::monitor_core::__private::spec::TcpMonitor",
+            "::monitor_core::__private::spec::TcpMonitor::new(::monitor_core::__private::derived_id(::core::module_path!(),\"db\"),::std::string::String::from(\"db\"),5432u16)",
             "m.name=::std::string::String::from(\"Databaseanswers\");",
             "m.timeouts.total_ms=3000u32;",
             "m.max_response_time_ms=3000u32;",
+            "m.timeouts.connect_ms=3000u32;",
             "explicit:&[\"host\",\"port\",\"timeout\",\"tags\"]",
             "declare:__tcp_monitor_declare_db,refine:db,",
             "::monitor_core::__private::inventory::submit!",
@@ -286,9 +291,9 @@ mod tests {
             function.clone(),
         ));
         for expected in [
-            "m.proxy_protocol=::core::option::Option::Some(::monitor_core::ProxyProtocol::V2);",
-            "m.recipe=::core::option::Option::Some(::monitor_core::Recipe::Postgres{user:::std::string::String::from(\"monitor\"),database:::core::option::Option::Some(::std::string::String::from(\"app\"))});",
-            "m.tls.mode=::monitor_core::TlsMode::Starttls;m.tls.starttls=::core::option::Option::Some(::monitor_core::StartTls::Postgres);",
+            "m.proxy_protocol=::core::option::Option::Some(::monitor_core::__private::spec::ProxyProtocol::V2);",
+            "m.recipe=::core::option::Option::Some(::monitor_core::__private::spec::Recipe::Postgres{user:::std::string::String::from(\"monitor\"),database:::core::option::Option::Some(::std::string::String::from(\"app\"))});",
+            "m.tls.mode=::monitor_core::__private::spec::TlsMode::Starttls;m.tls.starttls=::core::option::Option::Some(::monitor_core::__private::spec::StartTls::Postgres);",
         ] {
             assert!(out.contains(expected), "{expected} not in {out}");
         }
@@ -300,7 +305,7 @@ mod tests {
             ),
             function.clone(),
         ));
-        let expected = "m.recipe=::core::option::Option::Some(::monitor_core::Recipe::Redis{password_env:::core::option::Option::Some(::std::string::String::from(\"PW\")),username:::core::option::Option::None});";
+        let expected = "m.recipe=::core::option::Option::Some(::monitor_core::__private::spec::Recipe::Redis{password_env:::core::option::Option::Some(::std::string::String::from(\"PW\")),username:::core::option::Option::None});";
         assert!(out.contains(expected), "{expected} not in {out}");
         assert!(!out.contains("tls.mode"), "{out}");
         let out = squeeze(&monitor(
@@ -308,7 +313,7 @@ mod tests {
             function,
         ));
         assert!(
-            out.contains("m.recipe=::core::option::Option::Some(::monitor_core::Recipe::Ssh);"),
+            out.contains("m.recipe=::core::option::Option::Some(::monitor_core::__private::spec::Recipe::Ssh);"),
             "{out}"
         );
     }
@@ -394,15 +399,44 @@ mod tests {
     }
 
     #[test]
+    fn the_function_gives_the_id_name_and_description() {
+        let item: TokenStream2 = "fn café(m: TcpMonitor) -> TcpMonitor { m }"
+            .parse()
+            .unwrap_or_default();
+        let out = monitor(quote!(host = "a", port = 1), item).to_string();
+        assert!(
+            out.contains("the id derived from the function name (id): `café` contains `é`"),
+            "{out}"
+        );
+        let long = "x".repeat(600);
+        let item: TokenStream2 =
+            format!("#[doc = \"{long}\"] fn f(m: TcpMonitor) -> TcpMonitor {{ m }}")
+                .parse()
+                .unwrap_or_default();
+        let out = monitor(quote!(host = "a", port = 1), item).to_string();
+        for expected in [
+            "the name from the doc comment (name): is longer than 255 characters",
+            "the doc comment (description): is 600 characters long; at most 500 are allowed",
+        ] {
+            assert!(out.contains(expected), "{expected} not in {out}");
+        }
+    }
+
+    #[test]
     fn defaults_expand_to_a_registration() {
         let out = squeeze(&defaults(quote!(frequency = "5m", expiry_warn_days = 20)));
         for expected in [
-            "defaults.frequency=::core::option::Option::Some(::monitor_core::Frequency::M5);",
+            "defaults.frequency=::core::option::Option::Some(::monitor_core::__private::spec::Frequency::M5);",
             "defaults.expiry_warn_days=::core::option::Option::Some(20u32);",
             "build:__monitor_defaults",
         ] {
             assert!(out.contains(expected), "{expected} not in {out}");
         }
+        let out = defaults(quote!(expiry_warn_days = 1, expiry_fail_days = 2)).to_string();
+        assert!(
+            out.contains("`expiry_fail_days` (tls.expiry_fail_days): is 2 but must not be above tls.expiry_warn_days (1)"),
+            "{out}"
+        );
         let out = squeeze(&defaults(quote!(host = "x", frequency = "7m")));
         assert_eq!(out.matches("compile_error!").count(), 2, "{out}");
         assert!(!out.contains("submit"), "{out}");

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod api;
+pub mod assertion;
 pub mod bundle;
 pub mod escape;
 pub mod json;
@@ -33,6 +34,7 @@ pub mod prometheus;
 pub mod recipe;
 pub mod result;
 pub mod rules;
+pub mod schedule;
 pub mod spec;
 pub mod validate;
 

@@ -248,6 +248,26 @@ impl CheckResult {
     }
 }
 
+/// Whole days from `now` until `not_after`, rounded down: negative once expired. The one
+/// rule for "days left" in results, reporters, metrics and the status page.
+pub fn days_until(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    (not_after - now).whole_seconds().div_euclid(86_400)
+}
+
+/// The certificate of a chain that expires first.
+pub fn earliest_expiring(chain: &[CertInfo]) -> Option<&CertInfo> {
+    chain.iter().min_by_key(|c| c.not_after)
+}
+
+impl TlsReport {
+    /// When the first certificate of the presented chain expires: the recorded
+    /// `earliest_expiry`, else the earliest `not_after` of the chain.
+    pub fn first_expiry(&self) -> Option<OffsetDateTime> {
+        self.earliest_expiry
+            .or_else(|| earliest_expiring(&self.chain).map(|c| c.not_after))
+    }
+}
+
 /// What a TLS handshake showed: protocol, cipher, the presented chain and its problems.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TlsReport {

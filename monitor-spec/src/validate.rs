@@ -614,7 +614,8 @@ impl Validator {
         let t = &m.tls;
         let protocols = "smtp, imap, pop3, ftp, postgres, mysql, ldap";
         match (t.mode, t.starttls) {
-            (TlsMode::Starttls, None) if m.recipe.as_ref().and_then(|r| r.starttls()).is_none() => self.err(
+            // With a recipe, its own rule says whether STARTTLS is possible (see `recipe`).
+            (TlsMode::Starttls, None) if m.recipe.is_none() => self.err(
                 "tls.starttls",
                 format!("is required with tls.mode `starttls`; use one of {protocols}"),
             ),

@@ -1,7 +1,8 @@
 //! `monitor-testing`: what tests of monitors use, and nothing a production binary ships.
 //! Loopback servers (a [`ScriptedServer`] that plays a [`Script`] to every connection, a
 //! port that refuses, a port whose handshake never completes), a test PKI made with rcgen
-//! at run time, a clock that does not wait, and helpers that check registered monitors.
+//! at run time, a clock that does not wait, a resolver with a fixed table, and helpers
+//! that check registered monitors.
 //!
 //! ```no_run
 //! use monitor_core::prelude::*;
@@ -19,8 +20,9 @@
 //! # }
 //! ```
 
+use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -637,4 +639,43 @@ pub async fn check(spec: monitor_core::TcpMonitor) -> monitor_core::CheckResult 
 /// declared target (TLS still verifies the declared name).
 pub async fn check_declared(id: &str, addr: SocketAddr) -> monitor_core::CheckResult {
     check(declared(id).pointed_at(addr)).await
+}
+
+/// A resolver with a fixed table, for tests; names not in it do not resolve.
+#[derive(Debug, Clone, Default)]
+pub struct StaticResolver {
+    table: HashMap<String, Vec<IpAddr>>,
+}
+
+impl StaticResolver {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a name with its addresses, in the order they are returned.
+    pub fn with(mut self, name: &str, addrs: &[IpAddr]) -> Self {
+        self.table.insert(name.to_owned(), addrs.to_vec());
+        self
+    }
+}
+
+impl monitor_core::Resolve for StaticResolver {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> monitor_core::engine::BoxFuture<'a, io::Result<Vec<SocketAddr>>> {
+        let found = match host.parse::<IpAddr>() {
+            Ok(ip) => Ok(vec![SocketAddr::new(ip, port)]),
+            Err(_) => match self.table.get(host) {
+                Some(ips) => Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect()),
+                None => Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "name or service not known",
+                )),
+            },
+        };
+        Box::pin(std::future::ready(found))
+    }
 }

@@ -42,8 +42,8 @@ fn mongodb(m: TcpMonitor) -> TcpMonitor {
 
 #[cfg(test)]
 mod tests {
+    use monitor_core::engine::protocol::postgres::postgres_startup;
     use monitor_core::prelude::*;
-    use monitor_core::recipes;
     use monitor_testing::{
         Script, ScriptedServer, TestPki, TlsServer, check, check_declared, declared,
     };
@@ -65,7 +65,7 @@ mod tests {
         let leaf = pki.leaf_for(&["db.internal"], 200).unwrap();
         ScriptedServer::start_tls(
             Script::new()
-                .expect(recipes::postgres_startup("monitor", "postgres"))
+                .expect(postgres_startup("monitor", "postgres"))
                 .send(answer),
             TlsServer::after(
                 Script::new().expect(SSL_REQUEST).send("S"),

@@ -32,8 +32,8 @@ fn imap_backend(m: TcpMonitor) -> TcpMonitor {
 mod tests {
     use std::net::{Ipv4Addr, SocketAddr};
 
+    use monitor_core::engine::protocol::proxy::PROXY_V2_SIGNATURE;
     use monitor_core::prelude::*;
-    use monitor_core::recipes::PROXY_V2_SIGNATURE;
     use monitor_testing::{
         Script, ScriptedServer, TestPki, TlsServer, check, days_from_now, declared,
     };

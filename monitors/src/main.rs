@@ -45,7 +45,7 @@ mod tests {
             .collect();
         recipes.sort_unstable();
         recipes.dedup();
-        let mut all = monitor_core::recipes::RECIPES.to_vec();
+        let mut all = monitor_core::model::RECIPES.to_vec();
         all.sort_unstable();
         assert_eq!(recipes, all, "{ids:?}");
         // The custom protocol and the load balancer speak no recipe; a backend behind the

@@ -67,8 +67,8 @@ fn ledger(m: TcpMonitor) -> TcpMonitor {
 mod tests {
     use std::net::SocketAddr;
 
+    use monitor_core::engine::protocol::redis::resp_command;
     use monitor_core::prelude::*;
-    use monitor_core::recipes::resp_command;
     use monitor_testing::{NoWaitClock, Script, ScriptedServer, check_declared, declared};
 
     /// Checks the Redis monitor against `addr` with `REDIS_PASSWORD` set to `password` (or

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use monitor_core::cli::bundle::Bundle;
+use monitor_core::Bundle;
 use monitor_core::prelude::*;
 use monitor_testing::{Script, ScriptedServer, refusing_port};
 

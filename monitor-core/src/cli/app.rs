@@ -12,9 +12,9 @@ use super::error::{CliError, EXIT_OK};
 use super::filter::Filter;
 use crate::registry::{self, Declared};
 use crate::report::{self, Reporter, Style};
-use crate::spec::{TcpMonitor, TlsMode};
-use crate::validate::ValidMonitor;
 use crate::{Bundle, CheckResult};
+use monitor_spec::spec::{TcpMonitor, TlsMode};
+use monitor_spec::validate::ValidMonitor;
 
 /// Monitoring as code for TCP services: the monitors compiled into this binary.
 #[derive(Debug, Parser)]
@@ -121,7 +121,8 @@ struct WatchArgs {
 }
 
 /// Runs the command line of a monitors binary: `fn main() -> ExitCode { monitor_core::cli::main() }`.
-/// Logs go to standard error through `tracing`, filtered by `RUST_LOG` (default `warn`).
+/// Logs go to standard error through `tracing`, filtered by `RUST_LOG` (default: warnings,
+/// and what the runners report at info).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
@@ -140,7 +141,7 @@ pub fn main() -> ExitCode {
 /// `RUST_LOG`; the engine's warnings (an unreadable system CA file) show by default.
 pub fn init_logs(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,monitor_core::runner=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

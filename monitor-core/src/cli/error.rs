@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use crate::BundleError;
 use crate::registry::RegistryErrors;
-use crate::validate::ValidationErrors;
+use monitor_spec::validate::ValidationErrors;
 
 /// Exit code: nothing failed.
 pub const EXIT_OK: u8 = 0;

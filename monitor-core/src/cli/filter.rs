@@ -3,7 +3,7 @@
 use clap::Args;
 use regex::Regex;
 
-use crate::spec::TcpMonitor;
+use monitor_spec::spec::TcpMonitor;
 
 /// Which monitors a command acts on.
 #[derive(Debug, Clone, Default, Args)]

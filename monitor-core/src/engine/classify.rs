@@ -5,12 +5,18 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::connect::AttemptError;
 use super::dialog::DialogError;
-use super::target_string;
-use crate::escape::escape_excerpt;
-use crate::result::{ErrorKind, ProbeError};
-use crate::spec::{Payload, Step, TcpMonitor};
+pub(crate) use super::place::place;
+use monitor_spec::escape::escape_excerpt;
+use monitor_spec::result::{ErrorKind, ProbeError};
+use monitor_spec::spec::{Payload, Step, TcpMonitor};
+
+/// Why one address could not be connected to.
+#[derive(Debug)]
+pub(crate) enum AttemptError {
+    Io(io::Error),
+    TimedOut,
+}
 
 pub(crate) fn error(
     kind: ErrorKind,
@@ -37,8 +43,8 @@ pub(crate) fn reproduce(spec: &TcpMonitor) -> String {
     for step in &spec.steps {
         if let Step::Send(p) = step {
             let bytes = match p {
-                Payload::Text(t) => crate::escape::unescape(t).unwrap_or_default(),
-                Payload::Hex(h) => crate::escape::from_hex(h).unwrap_or_default(),
+                Payload::Text(t) => monitor_spec::escape::unescape(t).unwrap_or_default(),
+                Payload::Hex(h) => monitor_spec::escape::from_hex(h).unwrap_or_default(),
             };
             sent.push_str(&escape_excerpt(&bytes, usize::MAX).replace('\'', "'\\''"));
         }
@@ -59,7 +65,7 @@ pub(crate) fn reproduce(spec: &TcpMonitor) -> String {
 /// The native client command that speaks a recipe's protocol to the target.
 fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
     use crate::Recipe as R;
-    use crate::spec::TlsMode;
+    use monitor_spec::spec::TlsMode;
     let (h, p) = (&spec.target.host, spec.target.port);
     let tls = spec.tls.mode != TlsMode::None;
     let s_client = |starttls: &str| {
@@ -68,10 +74,7 @@ fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
         } else {
             String::new()
         };
-        format!(
-            "openssl s_client -connect {}{flag} -crlf",
-            target_string(h, p)
-        )
+        format!("openssl s_client -connect {}{flag} -crlf", spec.target)
     };
     match recipe {
         R::Postgres { user, database } => format!(
@@ -125,7 +128,7 @@ pub(crate) fn dns_failure(spec: &TcpMonitor, why: &str) -> ProbeError {
 
 pub(crate) fn no_address_in_family(spec: &TcpMonitor, found: &[SocketAddr]) -> ProbeError {
     let family = match spec.target.ip_family {
-        crate::spec::IpFamily::Ipv4 => "IPv4",
+        monitor_spec::spec::IpFamily::Ipv4 => "IPv4",
         _ => "IPv6",
     };
     let list: Vec<String> = found.iter().map(|a| a.ip().to_string()).collect();
@@ -153,7 +156,7 @@ pub(crate) fn connect_failure(
     failures: &[(SocketAddr, AttemptError)],
     connect_timeout: Duration,
 ) -> ProbeError {
-    let target = target_string(&spec.target.host, spec.target.port);
+    let target = spec.target.to_string();
     let port = spec.target.port;
     let kinds: Vec<ErrorKind> = failures.iter().map(|(_, e)| attempt_kind(e)).collect();
     // The most telling kind wins: a refusal proves the host is reachable.
@@ -392,15 +395,5 @@ pub(crate) fn dialog_failure(
                 )
             }
         }
-    }
-}
-
-/// The target as declared, followed by the address that answered when they differ:
-/// `db.internal:5432 (10.0.0.7:5432)`, or just `127.0.0.1:5432`.
-pub(crate) fn place(spec: &TcpMonitor, addr: Option<SocketAddr>) -> String {
-    let target = target_string(&spec.target.host, spec.target.port);
-    match addr {
-        Some(a) if a.to_string() != target => format!("{target} ({a})"),
-        _ => target,
     }
 }

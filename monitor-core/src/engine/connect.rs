@@ -9,19 +9,13 @@ use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until, timeout, timeout_at};
 
-use super::{Resolve, classify};
-use crate::result::ProbeError;
-use crate::spec::{IpFamily, TcpMonitor};
+use super::classify::{self, AttemptError};
+use super::resolve::Resolve;
+use monitor_spec::result::ProbeError;
+use monitor_spec::spec::{IpFamily, TcpMonitor};
 
 /// RFC 8305's recommended delay before starting the next connection attempt.
 pub(crate) const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
-
-/// Why one address could not be connected to.
-#[derive(Debug)]
-pub(crate) enum AttemptError {
-    Io(io::Error),
-    TimedOut,
-}
 
 /// Resolves the target and orders its addresses for connecting.
 pub(crate) async fn resolve(

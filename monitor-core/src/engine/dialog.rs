@@ -1,43 +1,47 @@
-//! The dialog over an established connection: sends, expects and reads, with the read
-//! timeout per step, the total deadline, and the response size cap.
+//! The dialog over an established connection: the monitor's steps (sends, expects, reads)
+//! and the reads recipes make, on a [`Conn`] with the read timeout per step, the total
+//! deadline and the response size cap, and why a dialog stopped.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use memchr::memmem;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::timeout_at;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::Clock;
-use crate::escape::escape_excerpt;
-use crate::validate::{Compiled, Op};
-
-/// The most bytes read from the socket in one call.
-const CHUNK: usize = 16 * 1024;
+use super::clock::Clock;
+use super::conn::{Conn, Fault, Timing};
+use monitor_spec::escape::escape_excerpt;
+use monitor_spec::validate::{Compiled, Op};
 
 /// Why a dialog stopped before its last step.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum DialogError {
     /// A step waited longer than the read timeout (or the total deadline came first).
+    #[error("timed out while {}{waiting_for}", if *.sending { "" } else { "waiting for " })]
     Timeout {
         waiting_for: String,
         sending: bool,
         total: bool,
     },
     /// The server closed the connection before a step was satisfied.
+    #[error("the server closed the connection before sending {waiting_for}")]
     Closed { waiting_for: String },
     /// The server sent more than the size cap.
+    #[error("the server sent more than the size cap while we waited for {waiting_for}")]
     TooLarge { waiting_for: String },
     /// An exact expectation saw other bytes.
+    #[error("exactly `{}` was expected, not `{}`", escape_excerpt(.expected, 64), escape_excerpt(.got, 64))]
     Unexpected { expected: Vec<u8>, got: Vec<u8> },
     /// The socket failed.
+    #[error("i/o error while {}{waiting_for}: {error}", if *.sending { "" } else { "waiting for " })]
     Io {
         error: io::Error,
         sending: bool,
         waiting_for: String,
     },
     /// A recipe understood the server's answer and it says the check fails.
-    Said(crate::result::ProbeError),
+    #[error("{}", .0.message)]
+    Said(monitor_spec::result::ProbeError),
 }
 
 impl DialogError {
@@ -54,90 +58,96 @@ impl DialogError {
     }
 }
 
-/// One connection's dialog state: every byte received so far and how much of it earlier
-/// steps consumed.
-pub(crate) struct Session<'a, S> {
+/// Makes a dialog's connection: the monitor's response cap, its read timeout per step
+/// within the total deadline.
+pub(crate) fn open<'a, S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
-    buf: Vec<u8>,
-    cursor: usize,
-    cap: usize,
-    read_timeout: Duration,
+    plan: &Compiled,
     deadline: tokio::time::Instant,
     clock: &'a dyn Clock,
-    /// When the first byte arrived.
-    pub first_byte: Option<Instant>,
+) -> Conn<'a, S> {
+    let timing = Timing {
+        read_timeout: plan.read_timeout,
+        deadline,
+    };
+    Conn::new(stream, plan.spec.max_response_bytes as usize).timed(timing, clock)
 }
 
-enum Read {
-    Data,
-    Eof,
+/// The dialog error for a fault while a step waited for `op`.
+fn fault(f: Fault, op: &Op, sending: bool, total: bool) -> DialogError {
+    match f {
+        Fault::Timeout => DialogError::Timeout {
+            waiting_for: describe(op),
+            sending,
+            total,
+        },
+        Fault::Closed => DialogError::Closed {
+            waiting_for: describe(op),
+        },
+        Fault::TooLarge => DialogError::TooLarge {
+            waiting_for: describe(op),
+        },
+        Fault::Io(error) => DialogError::Io {
+            error,
+            sending,
+            waiting_for: describe(op),
+        },
+    }
 }
 
-impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
-    pub fn new(
-        stream: S,
-        plan: &Compiled,
-        deadline: tokio::time::Instant,
-        clock: &'a dyn Clock,
-    ) -> Self {
-        Session {
-            stream,
-            buf: Vec::new(),
-            cursor: 0,
-            cap: plan.spec.max_response_bytes as usize,
-            read_timeout: plan.read_timeout,
-            deadline,
-            clock,
-            first_byte: None,
-        }
-    }
-
-    /// Every byte received.
-    pub fn into_response(self) -> Vec<u8> {
-        self.buf
-    }
-
+/// The dialog's steps, and the reads and writes recipes make, on a connection.
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
     /// Waits up to `limit` for anything the server sends unasked (a TLS alert after the
     /// handshake, or an early banner, which is kept for the steps).
     pub async fn settle(&mut self, limit: Duration) -> Result<(), DialogError> {
-        let until = (tokio::time::Instant::now() + limit).min(self.deadline);
-        match self.read(&Op::Any, until, false).await {
-            Ok(_) | Err(DialogError::Timeout { .. }) => Ok(()),
-            Err(e) => Err(e),
+        let until = self.until(limit);
+        match self.read(until).await {
+            Ok(_) | Err(Fault::Timeout) => Ok(()),
+            Err(f) => Err(fault(f, &Op::Any, false, false)),
         }
     }
 
     /// Sends `bytes`.
     pub async fn send(&mut self, bytes: &[u8], what: &str) -> Result<(), DialogError> {
-        self.step(&Op::Send(bytes.to_vec()))
-            .await
-            .map_err(|e| e.about(what))
+        let (until, total) = self.step_deadline();
+        self.write(bytes, until).await.map_err(|f| match f {
+            Fault::Io(error) => DialogError::Io {
+                error,
+                sending: true,
+                waiting_for: what.to_owned(),
+            },
+            _ => DialogError::Timeout {
+                waiting_for: what.to_owned(),
+                sending: true,
+                total,
+            },
+        })
     }
 
     /// The next line, without its line ending (LF or CRLF).
     pub async fn line(&mut self, what: &str) -> Result<String, DialogError> {
-        let start = self.cursor;
+        let start = self.pos;
         self.step(&Op::Delimiter(b"\n".to_vec()))
             .await
             .map_err(|e| e.about(what))?;
-        let line = &self.buf[start..self.cursor - 1];
+        let line = &self.received()[start..self.pos - 1];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         Ok(String::from_utf8_lossy(line).into_owned())
     }
 
     /// The next `n` bytes.
     pub async fn take(&mut self, n: usize, what: &str) -> Result<Vec<u8>, DialogError> {
-        let start = self.cursor;
+        let start = self.pos;
         self.step(&Op::Bytes(n)).await.map_err(|e| e.about(what))?;
-        Ok(self.buf[start..self.cursor].to_vec())
+        Ok(self.received()[start..self.pos].to_vec())
     }
 
     /// Reads until the server closes the connection or `limit` passes, whichever is
     /// first; a server that is done may close or just wait.
     pub async fn drain(&mut self, limit: Duration) {
-        let until = (tokio::time::Instant::now() + limit).min(self.deadline);
-        while let Ok(Read::Data) = self.read(&Op::Close, until, false).await {}
-        self.cursor = self.buf.len();
+        let until = self.until(limit);
+        while let Ok(true) = self.read(until).await {}
+        self.consume_all();
     }
 
     /// Runs every step in order.
@@ -148,63 +158,46 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         Ok(())
     }
 
-    fn step_deadline(&self) -> (tokio::time::Instant, bool) {
-        let step = tokio::time::Instant::now() + self.read_timeout;
-        if step < self.deadline {
-            (step, false)
-        } else {
-            (self.deadline, true)
-        }
+    /// `limit` from now, within the total deadline.
+    fn until(&self, limit: Duration) -> Option<tokio::time::Instant> {
+        let until = tokio::time::Instant::now() + limit;
+        Some(self.deadline().map_or(until, |d| until.min(d)))
     }
 
     async fn step(&mut self, op: &Op) -> Result<(), DialogError> {
         let (until, total) = self.step_deadline();
+        let fill = |f| fault(f, op, false, total);
         match op {
-            Op::Send(bytes) => {
-                let fail = |sending_err: Option<io::Error>| match sending_err {
-                    Some(error) => DialogError::Io {
-                        error,
-                        sending: true,
-                        waiting_for: describe(op),
-                    },
-                    None => DialogError::Timeout {
-                        waiting_for: describe(op),
-                        sending: true,
-                        total,
-                    },
-                };
-                match timeout_at(until, self.stream.write_all(bytes)).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(fail(Some(e))),
-                    Err(_) => Err(fail(None)),
-                }
-            }
+            Op::Send(bytes) => self
+                .write(bytes, until)
+                .await
+                .map_err(|f| fault(f, op, true, total)),
             Op::Contains(needle) | Op::Delimiter(needle) => {
                 let finder = memmem::Finder::new(needle);
-                let mut from = self.cursor;
+                let mut from = self.pos;
                 loop {
-                    if let Some(at) = finder.find(&self.buf[from..]) {
-                        self.cursor = from + at + needle.len();
+                    if let Some(at) = finder.find(&self.received()[from..]) {
+                        self.pos = from + at + needle.len();
                         return Ok(());
                     }
                     // Only the tail that could still start a match needs searching again.
                     from = self
-                        .buf
+                        .received()
                         .len()
                         .saturating_sub(needle.len() - 1)
-                        .max(self.cursor);
-                    self.fill(op, until, total).await?;
+                        .max(self.pos);
+                    self.fill(until).await.map_err(fill)?;
                 }
             }
             Op::Regex(re) => loop {
-                if let Some(m) = re.find(&self.buf[self.cursor..]) {
-                    self.cursor += m.end();
+                if let Some(m) = re.find(self.unread()) {
+                    self.pos += m.end();
                     return Ok(());
                 }
-                self.fill(op, until, total).await?;
+                self.fill(until).await.map_err(fill)?;
             },
             Op::Exact(expected) => loop {
-                let unread = &self.buf[self.cursor..];
+                let unread = self.unread();
                 let n = unread.len().min(expected.len());
                 if unread[..n] != expected[..n] {
                     return Err(DialogError::Unexpected {
@@ -213,103 +206,32 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                     });
                 }
                 if n == expected.len() {
-                    self.cursor += n;
+                    self.pos += n;
                     return Ok(());
                 }
-                self.fill(op, until, total).await?;
+                self.fill(until).await.map_err(fill)?;
             },
             Op::Bytes(n) => {
-                while self.buf.len() - self.cursor < *n {
-                    self.fill(op, until, total).await?;
+                while self.unread().len() < *n {
+                    self.fill(until).await.map_err(fill)?;
                 }
-                self.cursor += n;
+                self.pos += n;
                 Ok(())
             }
             Op::Any => {
-                if self.buf.len() == self.cursor {
-                    self.fill(op, until, total).await?;
+                if self.unread().is_empty() {
+                    self.fill(until).await.map_err(fill)?;
                 }
-                self.cursor = self.buf.len();
+                self.consume_all();
                 Ok(())
             }
-            Op::Close => loop {
-                match self.read(op, until, total).await? {
-                    Read::Eof => {
-                        self.cursor = self.buf.len();
-                        return Ok(());
-                    }
-                    Read::Data => {}
-                }
-            },
-        }
-    }
-
-    /// Reads at least one more byte; the server closing is an error here.
-    async fn fill(
-        &mut self,
-        op: &Op,
-        until: tokio::time::Instant,
-        total: bool,
-    ) -> Result<(), DialogError> {
-        match self.read(op, until, total).await? {
-            Read::Data => Ok(()),
-            Read::Eof => Err(DialogError::Closed {
-                waiting_for: describe(op),
-            }),
-        }
-    }
-
-    async fn read(
-        &mut self,
-        op: &Op,
-        until: tokio::time::Instant,
-        total: bool,
-    ) -> Result<Read, DialogError> {
-        // Read one byte past the cap, so that a server sending too much is noticed; read
-        // into spare capacity, never zero-filling a buffer first.
-        let room = (self.cap + 1 - self.buf.len()).min(CHUNK);
-        self.buf.reserve(room);
-        let limited = (&mut self.stream).take(room as u64);
-        let read = timeout_at(until, read_into(limited, &mut self.buf)).await;
-        let n = match read {
-            Ok(Ok(n)) => n,
-            Ok(Err(error)) => {
-                return Err(DialogError::Io {
-                    error,
-                    sending: false,
-                    waiting_for: describe(op),
-                });
+            Op::Close => {
+                while self.read(until).await.map_err(fill)? {}
+                self.consume_all();
+                Ok(())
             }
-            Err(_) => {
-                return Err(DialogError::Timeout {
-                    waiting_for: describe(op),
-                    sending: false,
-                    total,
-                });
-            }
-        };
-        if n == 0 {
-            return Ok(Read::Eof);
         }
-        if self.first_byte.is_none() {
-            self.first_byte = Some(self.clock.now());
-        }
-        if self.buf.len() > self.cap {
-            self.buf.truncate(self.cap);
-            return Err(DialogError::TooLarge {
-                waiting_for: describe(op),
-            });
-        }
-        Ok(Read::Data)
     }
-}
-
-/// Reads once from `reader` into the spare capacity of `buf`.
-async fn read_into<R: AsyncRead + Unpin>(
-    mut reader: R,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<usize> {
-    reader.read_buf(buf).await
 }
 
 /// What a step waits for, in words.

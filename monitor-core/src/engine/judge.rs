@@ -6,11 +6,15 @@ use std::net::SocketAddr;
 use memchr::memmem;
 use time::OffsetDateTime;
 
-use super::classify::{place, reproduce};
-use crate::escape::escape_excerpt;
-use crate::result::{AssertionOutcome, Attempt, ErrorKind, ProbeError, Status, Timings, TlsReport};
-use crate::spec::{Comparison, Source, wire_name};
-use crate::validate::{Check, Compiled, Expected};
+use super::classify::reproduce;
+use super::place::place;
+use super::speak::Learned;
+use monitor_spec::escape::escape_excerpt;
+use monitor_spec::result::{
+    AssertionOutcome, Attempt, ErrorKind, ProbeError, Status, Timings, TlsReport,
+};
+use monitor_spec::spec::{Comparison, Source, wire_name};
+use monitor_spec::validate::{Check, Compiled, Expected};
 
 /// What one attempt observed besides its timings.
 #[derive(Debug, Default)]
@@ -23,7 +27,7 @@ pub(crate) struct Facts {
     /// legacy versions accepted).
     pub findings: Vec<(Status, ProbeError)>,
     /// What the recipe learned.
-    pub learned: crate::recipes::Learned,
+    pub learned: Learned,
 }
 
 /// One attempt's verdict and the details a result carries.
@@ -33,7 +37,7 @@ pub(crate) struct AttemptOutcome {
     pub assertions: Vec<AssertionOutcome>,
     pub excerpt: String,
     pub tls: Option<TlsReport>,
-    pub facts: crate::recipes::Learned,
+    pub facts: Learned,
 }
 
 pub(crate) fn judge(

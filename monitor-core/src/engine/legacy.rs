@@ -10,8 +10,8 @@ use std::io;
 use rustls_pki_types::DnsName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::EXCERPT_BYTES;
-use crate::escape::escape_excerpt;
+use super::place::EXCERPT_BYTES;
+use monitor_spec::escape::escape_excerpt;
 
 /// The largest record length accepted: the TLS limit for a protected record,
 /// 2^14 + 2048 bytes. A longer length means the answer is not TLS.

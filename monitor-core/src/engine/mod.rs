@@ -3,133 +3,56 @@
 //!
 //! The engine takes its resolver and clock from outside ([`Resolve`], [`Clock`]) so tests
 //! can give it names that resolve to chosen addresses and retries that do not wait.
+//!
+//! # Layout
+//!
+//! Imports run one way, from this module down to the leaves; no module imports one that
+//! imports it back, and no child uses an item of this module.
+//!
+//! - [`protocol`]: one file per protocol (smtp, imap, pop3, ftp, postgres, mysql, ldap,
+//!   redis, memcached, ssh, mongodb, proxy) with its codec, its STARTTLS step and its recipe.
+//! - `starttls` and `recipe`: thin dispatchers that pick the protocol's STARTTLS step or
+//!   recipe; `upgrade` and `speak` hold what those steps share (errors, context).
+//! - `conn`: the one buffered connection the dialog, STARTTLS and recipes read through;
+//!   `dialog`: the monitor's steps on it.
+//! - `connect` (resolve, happy eyeballs), `tls` (handshake), `chain` (certificate facts
+//!   and problems), `legacy` (the TLS 1.0/1.1 probe), `secure` (TLS policy), `classify`
+//!   (errors with hints), `judge` (assertions and verdict).
+//! - Leaves: `clock`, `resolve`, `place` (target names, excerpt size).
 
+mod chain;
 mod classify;
+mod clock;
+mod conn;
 mod connect;
 mod dialog;
 mod judge;
 pub mod legacy;
+mod place;
+pub mod protocol;
 mod recipe;
+mod resolve;
 mod secure;
+mod speak;
 pub mod starttls;
 pub(crate) mod tls;
+mod upgrade;
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
-use crate::escape::escape_excerpt;
-use crate::result::{Attempt, CheckResult, ErrorKind, ProbeError, Status, Timings};
-use crate::spec::{LegacyProbe, TlsMode};
-use crate::validate::{Compiled, ValidMonitor};
+use clock::millis;
+pub use clock::{BoxFuture, Clock, SystemClock};
+pub use place::EXCERPT_BYTES;
+pub use resolve::{Resolve, SystemResolver};
 
-/// A boxed future, as the [`Resolve`] and [`Clock`] traits return.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// How many bytes of the response a result shows.
-pub const EXCERPT_BYTES: usize = 256;
-
-/// Turns a host name into addresses.
-pub trait Resolve: Send + Sync + 'static {
-    /// Every address of `host`, in the resolver's order of preference, with `port` set.
-    fn resolve<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>>;
-}
-
-/// The operating system's resolver (`getaddrinfo`); IP literals skip it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemResolver;
-
-impl Resolve for SystemResolver {
-    fn resolve<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>> {
-        Box::pin(async move {
-            if let Ok(ip) = host.parse::<IpAddr>() {
-                return Ok(vec![SocketAddr::new(ip, port)]);
-            }
-            Ok(tokio::net::lookup_host((host, port)).await?.collect())
-        })
-    }
-}
-
-/// A resolver with a fixed table, for tests; names not in it do not resolve.
-#[derive(Debug, Clone, Default)]
-pub struct StaticResolver {
-    table: HashMap<String, Vec<IpAddr>>,
-}
-
-impl StaticResolver {
-    /// An empty table.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds a name with its addresses, in the order they are returned.
-    pub fn with(mut self, name: &str, addrs: &[IpAddr]) -> Self {
-        self.table.insert(name.to_owned(), addrs.to_vec());
-        self
-    }
-}
-
-impl Resolve for StaticResolver {
-    fn resolve<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>> {
-        let found = match host.parse::<IpAddr>() {
-            Ok(ip) => Ok(vec![SocketAddr::new(ip, port)]),
-            Err(_) => match self.table.get(host) {
-                Some(ips) => Ok(ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect()),
-                None => Err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "name or service not known",
-                )),
-            },
-        };
-        Box::pin(std::future::ready(found))
-    }
-}
-
-/// The engine's view of time: a monotonic clock for timings, the wall clock for
-/// `started_at`, and sleeping between retries.
-pub trait Clock: Send + Sync + 'static {
-    /// Monotonic now.
-    fn now(&self) -> Instant;
-    /// Wall-clock now, in UTC.
-    fn wall(&self) -> OffsetDateTime;
-    /// Waits before a retry.
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-    fn wall(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(duration))
-    }
-}
+use monitor_spec::escape::escape_excerpt;
+use monitor_spec::result::{Attempt, CheckResult, ErrorKind, ProbeError, Status, Timings};
+use monitor_spec::spec::{LegacyProbe, TlsMode};
+use monitor_spec::validate::{Compiled, ValidMonitor};
 
 /// Runs checks. Cheap to clone; clones share the resolver and clock.
 #[derive(Clone)]
@@ -239,7 +162,7 @@ impl Engine {
         CheckResult {
             id: spec.id.clone(),
             name: spec.name.clone(),
-            target: target_string(&spec.target.host, spec.target.port),
+            target: spec.target.to_string(),
             status,
             error,
             timings,
@@ -281,7 +204,7 @@ impl Engine {
             timings.connect_ms = Some(millis(connected - t_connect));
             facts.address = Some(addr);
             if let Some(version) = spec.proxy_protocol {
-                send_proxy_header(plan, &mut stream, version, addr, deadline)
+                protocol::proxy::send(plan, &mut stream, version, addr, deadline)
                     .await
                     .map_err(|e| classify::dialog_failure(spec, addr, e, &facts.response))?;
             }
@@ -391,7 +314,8 @@ impl Engine {
         };
         let ready = clock.now();
         timings.tls_ms = Some(millis(ready - t_tls));
-        let (report, problems) = tls::judge_chain(spec, &setup, &capture.chain(), &negotiated, now);
+        let (report, problems) =
+            chain::judge_chain(spec, &setup, &capture.chain(), &negotiated, now);
         let days_left = report.days_left;
         facts.tls = Some(report);
         if let Some(blocking) = secure::blocking(spec, &problems) {
@@ -426,40 +350,6 @@ impl Engine {
 /// How long a check waits for a server that asked for a client certificate to reject it.
 const SETTLE: Duration = Duration::from_millis(300);
 
-/// Sends the PROXY protocol header for the connection to `addr`.
-async fn send_proxy_header(
-    plan: &Compiled,
-    stream: &mut tokio::net::TcpStream,
-    version: crate::ProxyProtocol,
-    addr: SocketAddr,
-    deadline: tokio::time::Instant,
-) -> Result<(), dialog::DialogError> {
-    use tokio::io::AsyncWriteExt;
-    let what = "sending the PROXY protocol header".to_owned();
-    let local = stream
-        .local_addr()
-        .map_err(|error| dialog::DialogError::Io {
-            error,
-            sending: true,
-            waiting_for: what.clone(),
-        })?;
-    let header = crate::recipes::proxy_header(version, local, addr);
-    let until = (tokio::time::Instant::now() + plan.read_timeout).min(deadline);
-    match tokio::time::timeout_at(until, stream.write_all(&header)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(dialog::DialogError::Io {
-            error,
-            sending: true,
-            waiting_for: what,
-        }),
-        Err(_) => Err(dialog::DialogError::Timeout {
-            waiting_for: what,
-            sending: true,
-            total: until == deadline,
-        }),
-    }
-}
-
 /// A ready connection and what the recipe needs to know of it.
 struct Connection<'a, S> {
     stream: S,
@@ -486,7 +376,7 @@ async fn run_dialog<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         secret,
     } = connection;
     let ready = clock.now();
-    let mut session = dialog::Session::new(stream, plan, deadline, clock);
+    let mut session = dialog::open(stream, plan, deadline, clock);
     let mut outcome = match settle {
         Some(limit) => session.settle(limit).await,
         None => Ok(()),
@@ -505,7 +395,7 @@ async fn run_dialog<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         outcome = session.run(&plan.ops).await;
     }
     facts.first_byte = session.first_byte.map(|t| millis(t - ready));
-    facts.response = session.into_response();
+    facts.response = session.into_received();
     outcome
 }
 
@@ -609,7 +499,7 @@ fn internal_failure(engine: &Engine, monitor: &ValidMonitor, why: &str) -> Check
     CheckResult {
         id: spec.id.clone(),
         name: spec.name.clone(),
-        target: target_string(&spec.target.host, spec.target.port),
+        target: spec.target.to_string(),
         status: Status::Failed,
         error: Some(error),
         timings: Timings::default(),
@@ -621,18 +511,4 @@ fn internal_failure(engine: &Engine, monitor: &ValidMonitor, why: &str) -> Check
         facts: Default::default(),
         started_at,
     }
-}
-
-/// `host:port`, with brackets around an IPv6 literal.
-pub(crate) fn target_string(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// A duration in milliseconds, rounded to microseconds.
-fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1_000_000.0).round() / 1_000.0
 }

@@ -9,12 +9,12 @@ use time::OffsetDateTime;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
+use super::chain;
 use super::legacy::{self, LegacyAnswer, LegacyVersion};
 use super::starttls;
-use super::target_string;
 use super::tls::{self, Capture, Problem, Setup};
-use crate::result::{ErrorKind, LegacyReport, ProbeError, Status, TlsReport};
-use crate::spec::{LegacyProbe, StartTls, TcpMonitor, TlsMode};
+use monitor_spec::result::{ErrorKind, LegacyReport, ProbeError, Status, TlsReport};
+use monitor_spec::spec::{LegacyProbe, StartTls, TcpMonitor, TlsMode};
 
 /// The name a monitor introduces itself with in EHLO and the like.
 pub(crate) const CLIENT_NAME: &str = "monitor.invalid";
@@ -34,7 +34,7 @@ pub(crate) async fn upgrade(
     protocol: StartTls,
     until: Instant,
 ) -> Result<starttls::Negotiated, ProbeError> {
-    let target = target_string(&spec.target.host, spec.target.port);
+    let target = spec.target.to_string();
     let look = tls::s_client(
         spec,
         spec.tls.server_name.as_deref().unwrap_or(&spec.target.host),
@@ -120,7 +120,7 @@ pub(crate) fn handshake_timeout(spec: &TcpMonitor, setup: &Setup, limit: Duratio
         kind: ErrorKind::HandshakeFailure,
         message: format!(
             "the TLS handshake with {} did not finish within {} ms",
-            target_string(&spec.target.host, spec.target.port),
+            spec.target,
             limit.as_millis()
         ),
         hints: vec![
@@ -147,7 +147,7 @@ pub(crate) fn partial_report(
         cipher: None,
         alpn: None,
     };
-    Some(tls::judge_chain(spec, setup, &chain, &negotiated, now).0)
+    Some(chain::judge_chain(spec, setup, &chain, &negotiated, now).0)
 }
 
 /// A report for a handshake that captured no certificate.
@@ -263,7 +263,7 @@ pub(crate) fn legacy_only(spec: &TcpMonitor, report: &LegacyReport) -> Option<Pr
     if versions.is_empty() {
         return None;
     }
-    let target = target_string(&spec.target.host, spec.target.port);
+    let target = spec.target.to_string();
     Some(Problem {
         kind: ErrorKind::LegacyProtocol,
         message: format!(
@@ -295,7 +295,7 @@ pub(crate) fn legacy_finding(
         LegacyProbe::Degrade => Status::Degraded,
         LegacyProbe::Fail => Status::Failed,
     };
-    let target = target_string(&spec.target.host, spec.target.port);
+    let target = spec.target.to_string();
     Some((
         status,
         ProbeError {

@@ -41,50 +41,20 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore, mpsc, watch as signal};
 use tokio::time::{Instant, sleep, sleep_until};
+use tracing::instrument::WithSubscriber;
+use tracing::{info, warn};
 
 use self::api::{Api, Failure, Poll, Post};
 use self::buffer::Buffer;
 use super::schedule::{self, Cadence, Job, Outlet};
-use crate::result::CheckResult;
-use crate::spec::TcpMonitor;
 use crate::{Engine, ValidMonitor};
+use monitor_spec::result::CheckResult;
+use monitor_spec::spec::TcpMonitor;
 
 pub use self::buffer::SEGMENT_RECORDS;
 
 /// The environment variable holding the agent's token.
 pub const TOKEN_ENV: &str = "MONITORS_AGENT_TOKEN";
-
-/// Where a log line goes; standard error unless told otherwise.
-#[derive(Clone)]
-pub struct Logger(Arc<dyn Fn(&str) + Send + Sync>);
-
-impl Logger {
-    /// Lines to standard error.
-    pub fn stderr() -> Self {
-        Logger(Arc::new(|line| eprintln!("{line}")))
-    }
-
-    /// Lines to a function (tests collect them).
-    pub fn new(f: impl Fn(&str) + Send + Sync + 'static) -> Self {
-        Logger(Arc::new(f))
-    }
-
-    fn log(&self, line: impl AsRef<str>) {
-        (self.0)(line.as_ref());
-    }
-}
-
-impl Default for Logger {
-    fn default() -> Self {
-        Logger::stderr()
-    }
-}
-
-impl fmt::Debug for Logger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Logger")
-    }
-}
 
 /// How an agent runs.
 #[derive(Clone)]
@@ -114,8 +84,9 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// How long a stop tries to upload what is buffered.
     pub final_upload_timeout: Duration,
-    /// Where log lines go.
-    pub logger: Logger,
+    /// Where the agent's `tracing` events go: the default subscriber when `None` (tests
+    /// give each agent its own).
+    pub logs: Option<tracing::Dispatch>,
 }
 
 impl fmt::Debug for Options {
@@ -161,7 +132,7 @@ impl Options {
             backoff_max: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
             final_upload_timeout: Duration::from_secs(5),
-            logger: Logger::stderr(),
+            logs: None,
         }
     }
 
@@ -196,7 +167,7 @@ impl Options {
 
 /// Agent ids and locations: 1–64 characters of `[A-Za-z0-9._-]`, as monitors' locations.
 fn valid_name(s: &str) -> bool {
-    crate::rules::check_place(s).is_ok()
+    monitor_spec::rules::check_place(s).is_ok()
 }
 
 /// The default agent id: this host's name and the location, `HOST-LOCATION`, with
@@ -341,7 +312,6 @@ struct Shared {
     buffer: Mutex<Buffer>,
     /// Results were appended.
     appended: Notify,
-    log: Logger,
     dir: PathBuf,
     batch: AtomicUsize,
     backoff_max: Duration,
@@ -362,13 +332,15 @@ impl Shared {
         f: impl FnOnce(&mut Buffer) -> T + Send + 'static,
     ) -> T {
         let this = self.clone();
+        // The blocking thread logs to the subscriber of the task that asked.
+        let logs = tracing::dispatcher::get_default(Clone::clone);
         let run = move || {
             let mut buffer = this.buffer();
             let out = f(&mut buffer);
             let warning = buffer.warning.take();
             drop(buffer);
             if let Some(w) = warning {
-                this.log.log(w);
+                tracing::dispatcher::with_default(&logs, || warn!("{w}"));
             }
             out
         };
@@ -403,7 +375,20 @@ impl Outlet for Buffering {
 
 /// Reads an assignment body leniently: monitors this build cannot read or run are
 /// logged and skipped rather than costing the whole assignment.
-fn read_assignment(body: &str, log: &Logger) -> Result<(String, Vec<Job>, u64), String> {
+fn read_assignment(body: &str) -> Result<(String, Vec<Job>, u64), String> {
+    let (etag, jobs, agents, skipped) = parse_assignment(body)?;
+    for why in skipped {
+        warn!("{why}");
+    }
+    Ok((etag, jobs, agents))
+}
+
+/// An assignment's etag, the jobs this agent can run, the agents of its location, and a
+/// line for each monitor skipped.
+type Parsed = (String, Vec<Job>, u64, Vec<String>);
+
+/// [`read_assignment`] without logging: the skipped monitors are returned.
+fn parse_assignment(body: &str) -> Result<Parsed, String> {
     #[derive(Deserialize)]
     struct Wire {
         etag: String,
@@ -418,8 +403,9 @@ fn read_assignment(body: &str, log: &Logger) -> Result<(String, Vec<Job>, u64), 
         index: u64,
         phase_ms: u64,
     }
-    let wire: Wire = crate::json::read(body).map_err(|e| format!("assignment: {e}"))?;
+    let wire: Wire = monitor_spec::json::read(body).map_err(|e| format!("assignment: {e}"))?;
     let mut jobs = Vec::with_capacity(wire.monitors.len());
+    let mut skipped = Vec::new();
     for m in wire.monitors {
         let id = m
             .monitor
@@ -427,8 +413,8 @@ fn read_assignment(body: &str, log: &Logger) -> Result<(String, Vec<Job>, u64), 
             .and_then(|v| v.as_str())
             .unwrap_or("?")
             .to_owned();
-        let skip = |why: String| {
-            log.log(format!(
+        let mut skip = |why: String| {
+            skipped.push(format!(
                 "assignment {}: skipping monitor {id}: {why}",
                 wire.etag
             ));
@@ -460,7 +446,7 @@ fn read_assignment(body: &str, log: &Logger) -> Result<(String, Vec<Job>, u64), 
             },
         });
     }
-    Ok((wire.etag, jobs, wire.agents_in_location))
+    Ok((wire.etag, jobs, wire.agents_in_location, skipped))
 }
 
 /// The CLI arguments of `agent`.
@@ -524,8 +510,18 @@ pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, AgentError> {
+    match options.logs.clone() {
+        Some(logs) => run_logged(options, shutdown).with_subscriber(logs).await,
+        None => run_logged(options, shutdown).await,
+    }
+}
+
+/// [`run`], its events going to the current subscriber, which its tasks inherit.
+async fn run_logged(
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Summary, AgentError> {
     options.check()?;
-    let log = options.logger.clone();
     let dir = options.buffer_dir.clone();
     let cannot =
         |what: &str, e: &dyn fmt::Display| AgentError(format!("{what} {}: {e}", dir.display()));
@@ -555,18 +551,18 @@ pub async fn run(
         .map_err(|e| cannot("cannot open the buffer", &e))?
         .map_err(|e| cannot("cannot open the buffer", &e))?;
     if opened.skipped > 0 {
-        log.log(format!(
+        info!(
             "skipped {} torn or unreadable lines in the buffer",
             opened.skipped
-        ));
+        );
     }
     if opened.dropped > 0 {
-        log.log(format!(
+        warn!(
             "dropped {} oldest buffered results (buffer full at {}; {} dropped in all)",
             opened.dropped,
             buffer.max(),
             buffer.dropped
-        ));
+        );
     }
     let waiting = buffer.len();
     let api = Api::new(
@@ -576,37 +572,36 @@ pub async fn run(
         &options.location,
     )
     .map_err(AgentError)?;
-    log.log(format!(
+    info!(
         "agent {} in {}: control plane {}, buffer {} ({waiting} results waiting)",
         options.id,
         options.location,
         options.control_plane,
         dir.display()
-    ));
+    );
     // The last assignment received, to run until the control plane answers.
     let mut etag = None;
     let mut initial = Vec::new();
     match std::fs::read_to_string(dir.join("assignment.json")) {
-        Ok(body) => match read_assignment(&body, &log) {
+        Ok(body) => match read_assignment(&body) {
             Ok((tag, jobs, _)) => {
-                log.log(format!(
+                info!(
                     "running the saved assignment {tag} ({} monitors) until the control plane answers",
                     jobs.len()
-                ));
+                );
                 etag = Some(tag);
                 initial = jobs;
             }
-            Err(e) => log.log(format!("ignoring the saved assignment: {e}")),
+            Err(e) => warn!("ignoring the saved assignment: {e}"),
         },
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => log.log(format!("ignoring the saved assignment: {e}")),
+        Err(e) => warn!("ignoring the saved assignment: {e}"),
     }
 
     let shared = Arc::new(Shared {
         api,
         buffer: Mutex::new(buffer),
         appended: Notify::new(),
-        log: log.clone(),
         dir: dir.clone(),
         batch: AtomicUsize::new(options.batch_max),
         backoff_max: options.backoff_max,
@@ -624,27 +619,36 @@ pub async fn run(
         location: options.location.clone(),
         lines: lines_tx,
     });
-    let scheduler = tokio::spawn(schedule::schedule(
-        initial,
-        Some(jobs_rx),
-        Engine::new(),
-        limit.clone(),
-        outlet,
-        stop_rx.clone(),
-    ));
-    let writer = tokio::spawn(write_loop(shared.clone(), lines_rx, writer_stop_rx));
-    let uploader = tokio::spawn(upload_loop(shared.clone(), stop_rx.clone()));
-    let poller = tokio::spawn(poll_loop(
-        shared.clone(),
-        etag,
-        options.poll_wait,
-        jobs_tx,
-        options.location.clone(),
-        stop_rx,
-    ));
+    let scheduler = tokio::spawn(
+        schedule::schedule(
+            initial,
+            Some(jobs_rx),
+            Engine::new(),
+            limit.clone(),
+            outlet,
+            stop_rx.clone(),
+        )
+        .with_current_subscriber(),
+    );
+    let writer = tokio::spawn(
+        write_loop(shared.clone(), lines_rx, writer_stop_rx).with_current_subscriber(),
+    );
+    let uploader =
+        tokio::spawn(upload_loop(shared.clone(), stop_rx.clone()).with_current_subscriber());
+    let poller = tokio::spawn(
+        poll_loop(
+            shared.clone(),
+            etag,
+            options.poll_wait,
+            jobs_tx,
+            options.location.clone(),
+            stop_rx,
+        )
+        .with_current_subscriber(),
+    );
 
     shutdown.await;
-    log.log("stopping: finishing the checks in flight");
+    info!("stopping: finishing the checks in flight");
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     let _ = poller.await;
@@ -656,10 +660,10 @@ pub async fn run(
         .await
         .is_err()
     {
-        log.log(format!(
+        info!(
             "some checks were still running after {} s and were cancelled",
             options.drain_timeout.as_secs()
-        ));
+        );
     }
     let _ = writer_stop_tx.send(true);
     let _ = writer.await;
@@ -667,7 +671,7 @@ pub async fn run(
         .await
         .is_err()
     {
-        log.log("the last upload ran out of time");
+        warn!("the last upload ran out of time");
     }
     let (buffered, dropped) = {
         let buffer = shared.buffer();
@@ -681,14 +685,14 @@ pub async fn run(
         lost: shared.lost.load(Ordering::Relaxed),
         buffered,
     };
-    log.log(format!(
+    warn!(
         "stopped: {} results uploaded, {} still buffered in {}, {} dropped (buffer full), {} rejected",
         summary.uploaded,
         summary.buffered,
         dir.display(),
         summary.dropped,
         summary.rejected
-    ));
+    );
     drop(lock);
     Ok(summary)
 }
@@ -753,10 +757,10 @@ impl DropLog {
             let b = shared.buffer();
             (b.max(), b.dropped)
         };
-        shared.log.log(format!(
+        warn!(
             "dropped {} oldest buffered results (buffer full at {max}; {total} dropped in all)",
             self.unlogged
-        ));
+        );
         self.unlogged = 0;
         self.last = Some(Instant::now());
     }
@@ -773,10 +777,10 @@ async fn write(shared: &Arc<Shared>, batch: Vec<String>, drops: &mut DropLog) {
         }
         Err(e) => {
             shared.lost.fetch_add(n, Ordering::Relaxed);
-            shared.log.log(format!(
+            warn!(
                 "cannot write {n} results to the buffer {}: {e}; they are lost",
                 shared.dir.display()
-            ));
+            );
         }
     }
 }
@@ -823,25 +827,23 @@ async fn upload_once(shared: &Arc<Shared>) -> Step {
         Post::TooLarge if n > 1 => {
             let smaller = usize::try_from(n / 2).unwrap_or(1).max(1);
             shared.batch.store(smaller, Ordering::Relaxed);
-            shared.log.log(format!(
+            warn!(
                 "the control plane refused a batch of {n} results as too large (http 413); sending {smaller} at most from now on"
-            ));
+            );
             Step::Smaller
         }
         Post::TooLarge => {
             shared.with_buffer(move |b| b.acknowledge(end)).await;
             shared.rejected.fetch_add(n, Ordering::Relaxed);
-            shared.log.log(
-                "the control plane refused a single result as too large (http 413); dropping it",
-            );
+            warn!("the control plane refused a single result as too large (http 413); dropping it",);
             Step::Sent
         }
         Post::Rejected { detail } => {
             shared.with_buffer(move |b| b.acknowledge(end)).await;
             shared.rejected.fetch_add(n, Ordering::Relaxed);
-            shared.log.log(format!(
+            warn!(
                 "the control plane rejected a batch of {n} results ({detail}); dropping the batch"
-            ));
+            );
             Step::Sent
         }
         Post::Retry(f) => Step::Failed(f),
@@ -868,9 +870,7 @@ async fn upload_loop(shared: Arc<Shared>, mut stop: signal::Receiver<bool>) {
             Step::Sent | Step::Smaller => {
                 if failing.take().is_some() {
                     let waiting = shared.buffer().len();
-                    shared.log.log(format!(
-                        "uploading results again ({waiting} still buffered)"
-                    ));
+                    info!("uploading results again ({waiting} still buffered)");
                 }
                 backoff.reset();
                 continue;
@@ -878,11 +878,11 @@ async fn upload_loop(shared: Arc<Shared>, mut stop: signal::Receiver<bool>) {
             Step::Failed(f) => {
                 if failing.as_deref() != Some(f.kind.as_str()) {
                     let waiting = shared.buffer().len();
-                    shared.log.log(format!(
+                    warn!(
                         "cannot upload results ({}); {waiting} buffered, retrying with backoff up to {} s",
                         f.detail,
                         shared.backoff_max.as_secs()
-                    ));
+                    );
                     failing = Some(f.kind);
                 }
                 backoff.next()
@@ -890,10 +890,10 @@ async fn upload_loop(shared: Arc<Shared>, mut stop: signal::Receiver<bool>) {
             Step::Unreadable(e) => {
                 let kind = format!("unreadable: {e}");
                 if failing.as_deref() != Some(kind.as_str()) {
-                    shared.log.log(format!(
+                    warn!(
                         "cannot read the buffer {}: {e}; retrying",
                         shared.dir.display()
-                    ));
+                    );
                     failing = Some(kind);
                 }
                 backoff.next()
@@ -913,14 +913,14 @@ async fn upload_all(shared: &Arc<Shared>) {
             Step::Empty => return,
             Step::Sent | Step::Smaller => {}
             Step::Failed(f) => {
-                shared.log.log(format!(
+                warn!(
                     "the last upload failed ({}); the results stay buffered",
                     f.detail
-                ));
+                );
                 return;
             }
             Step::Unreadable(e) => {
-                shared.log.log(format!("cannot read the buffer: {e}"));
+                warn!("cannot read the buffer: {e}");
                 return;
             }
         }
@@ -936,7 +936,6 @@ async fn poll_loop(
     location: String,
     mut stop: signal::Receiver<bool>,
 ) {
-    let log = &shared.log;
     let mut backoff = Backoff::new(shared.backoff_max);
     // `None` before the first answer; then whether the last poll failed and how.
     let mut state: Option<Option<String>> = None;
@@ -949,7 +948,7 @@ async fn poll_loop(
         let outcome = outcome.and_then(|poll| match poll {
             Poll::NotModified => Ok(None),
             Poll::Changed { etag: header, body } => {
-                let (tag, list, agents) = read_assignment(&body, log).map_err(|e| Failure {
+                let (tag, list, agents) = read_assignment(&body).map_err(|e| Failure {
                     kind: "bad assignment".to_owned(),
                     detail: e,
                 })?;
@@ -960,8 +959,8 @@ async fn poll_loop(
         match outcome {
             Ok(answer) => {
                 match &state {
-                    None => log.log("control plane reachable"),
-                    Some(Some(_)) => log.log("control plane reachable again"),
+                    None => info!("control plane reachable"),
+                    Some(Some(_)) => info!("control plane reachable again"),
                     Some(None) => {}
                 }
                 state = Some(None);
@@ -975,12 +974,12 @@ async fn poll_loop(
                     })
                     .await;
                     if let Ok(Err(e)) = saved {
-                        log.log(format!("cannot save the assignment: {e}"));
+                        warn!("cannot save the assignment: {e}");
                     }
-                    log.log(format!(
+                    info!(
                         "assignment {tag}: {} monitors ({agents} agents in {location})",
                         list.len()
-                    ));
+                    );
                     let _ = jobs.send(list);
                     etag = Some(tag);
                     // Poll again at once, for changes after this one.
@@ -1000,11 +999,11 @@ async fn poll_loop(
                     } else {
                         "no assignment yet"
                     };
-                    log.log(format!(
+                    warn!(
                         "cannot get the assignment ({}); {saved}, retrying with backoff up to {} s",
                         f.detail,
                         shared.backoff_max.as_secs()
-                    ));
+                    );
                     state = Some(Some(f.kind));
                 }
                 tokio::select! {
@@ -1070,10 +1069,7 @@ mod tests {
             ]
         })
         .to_string();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let seen = lines.clone();
-        let log = Logger::new(move |l| seen.lock().unwrap().push(l.to_owned()));
-        let (etag, jobs, agents) = read_assignment(&body, &log).unwrap();
+        let (etag, jobs, agents, lines) = parse_assignment(&body).unwrap();
         assert_eq!((etag.as_str(), agents), ("e1", 2));
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].monitor.spec().id, "good");
@@ -1085,7 +1081,6 @@ mod tests {
                 phase_ms: 5
             }
         );
-        let lines = lines.lock().unwrap();
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines.iter().any(|l| l.contains("skipping monitor future")));
         assert!(

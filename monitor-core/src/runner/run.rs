@@ -3,8 +3,8 @@
 
 use std::io::IsTerminal;
 
-use crate::validate::ValidMonitor;
 use crate::{CheckResult, Engine};
+use monitor_spec::validate::ValidMonitor;
 
 /// Runs the monitors, showing progress on a terminal when more than a handful run.
 pub async fn run_with_progress(monitors: &[ValidMonitor], concurrency: usize) -> Vec<CheckResult> {

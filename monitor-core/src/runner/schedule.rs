@@ -11,8 +11,8 @@ use tokio::sync::{Semaphore, mpsc, watch as signal};
 use tokio::time::{Instant, sleep_until};
 
 use crate::Engine;
-use crate::result::CheckResult;
-use crate::validate::ValidMonitor;
+use monitor_spec::result::CheckResult;
+use monitor_spec::validate::ValidMonitor;
 
 /// Where in its interval a monitor starts: spread by a hash of its id, so monitors of one
 /// frequency do not fire together and keep their place across restarts.

@@ -13,8 +13,8 @@ pub use super::schedule::start_offset;
 use super::schedule::{Cadence, Job, Outlet, schedule, stopped};
 use crate::Engine;
 use crate::report::{self, Counter};
-use crate::result::{CheckResult, Status};
-use crate::validate::ValidMonitor;
+use monitor_spec::result::{CheckResult, Status};
+use monitor_spec::validate::ValidMonitor;
 
 /// Why `watch` could not run.
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +144,7 @@ fn slim(mut r: CheckResult) -> CheckResult {
         e.hints = Vec::new();
     }
     if let Some(tls) = r.tls.as_mut() {
-        let first = tls.chain.iter().min_by_key(|c| c.not_after).cloned();
+        let first = monitor_spec::result::earliest_expiring(&tls.chain).cloned();
         tls.chain = first.into_iter().collect();
         tls.problems = Vec::new();
         tls.legacy = None;

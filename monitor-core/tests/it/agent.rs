@@ -15,9 +15,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use monitor_core::prelude::*;
-use monitor_core::runner::agent::{
-    self, AssignedMonitor, Assignment, Logger, Options, ResultIn, Summary,
-};
+use monitor_core::runner::agent::{self, AssignedMonitor, Assignment, Options, ResultIn, Summary};
 use monitor_testing::{Script, ScriptedServer};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -327,14 +325,40 @@ fn temp_dir(name: &str) -> PathBuf {
 #[derive(Clone, Default)]
 struct Lines(Arc<Mutex<Vec<String>>>);
 
-impl Lines {
+/// Where one agent's formatted events go: its lines, echoed to standard error.
+struct Collect {
+    who: &'static str,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl std::io::Write for Collect {
     #[allow(clippy::print_stderr)]
-    fn logger(&self, who: &'static str) -> Logger {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let line = String::from_utf8_lossy(buf).trim_end().to_owned();
+        eprintln!("[{}] {line}", self.who);
+        self.lines.lock().unwrap().push(line);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Lines {
+    /// A subscriber for one agent's events, collecting them here.
+    fn logger(&self, who: &'static str) -> tracing::Dispatch {
         let lines = self.0.clone();
-        Logger::new(move |line| {
-            eprintln!("[{who}] {line}");
-            lines.lock().unwrap().push(line.to_owned());
-        })
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || Collect {
+                who,
+                lines: lines.clone(),
+            })
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+            .with_level(false)
+            .finish();
+        tracing::Dispatch::new(subscriber)
     }
     fn all(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
@@ -360,7 +384,7 @@ impl Running {
     }
 }
 
-fn options(url: &str, dir: &Path, log: Logger) -> Options {
+fn options(url: &str, dir: &Path, log: tracing::Dispatch) -> Options {
     let mut o = Options::new(url, LOCATION, TOKEN);
     o.id = "agent-1".to_owned();
     o.buffer_dir = dir.to_owned();
@@ -368,7 +392,7 @@ fn options(url: &str, dir: &Path, log: Logger) -> Options {
     o.backoff_max = Duration::from_secs(2);
     o.drain_timeout = Duration::from_secs(10);
     o.final_upload_timeout = Duration::from_secs(2);
-    o.logger = log;
+    o.logs = Some(log);
     o
 }
 

@@ -4,7 +4,10 @@
 
 use std::net::SocketAddr;
 
-use monitor_core::recipes::{self, Bson, MysqlGreeting, ProxyProtocol, Recipe};
+use monitor_core::engine::protocol::mongodb::{self, Bson};
+use monitor_core::engine::protocol::mysql::{self, MysqlGreeting};
+use monitor_core::engine::protocol::{postgres, proxy};
+use monitor_core::model::recipe::{self as recipes, ProxyProtocol, Recipe};
 use monitor_core::{CheckResult, Engine, ErrorKind, PemSource, StartTls, Status, TcpMonitor};
 use monitor_testing::{NoWaitClock, Script, ScriptedServer, TestPki, TlsServer};
 
@@ -304,7 +307,7 @@ fn pg_error(code: &str, message: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn postgres_answers_prove_the_server_is_up() {
-    let startup = recipes::postgres_startup("monitor", "monitor");
+    let startup = postgres::postgres_startup("monitor", "monitor");
     let sasl = pg(b'R', b"\0\0\0\x0aSCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0");
     check(
         Script::new().expect(&startup).send(sasl),
@@ -367,7 +370,7 @@ fn postgres_startup_is_the_documented_message() {
         b"user\0monitor\0database\0app\0application_name\0monitors\0\0",
     ]
     .concat();
-    assert_eq!(recipes::postgres_startup("monitor", "app"), expected);
+    assert_eq!(postgres::postgres_startup("monitor", "app"), expected);
 }
 
 /// A MariaDB 10.11 handshake (protocol 10) as the server sends it, header included.
@@ -419,9 +422,9 @@ async fn mysql_handshake_is_parsed() {
     )
     .await;
     assert!(r.error.unwrap().hints[0].contains("max_connections"));
-    match recipes::mysql_greeting(&mariadb_handshake(false)[4..]).unwrap() {
+    match mysql::mysql_greeting(&mariadb_handshake(false)[4..]).unwrap() {
         MysqlGreeting::Handshake(h) => {
-            assert_eq!(h.capabilities & recipes::MYSQL_CLIENT_SSL, 0);
+            assert_eq!(h.capabilities & mysql::MYSQL_CLIENT_SSL, 0);
             assert_eq!(h.connection_id, 42);
         }
         other => panic!("{other:?}"),
@@ -446,8 +449,8 @@ fn unhex(s: &str) -> Vec<u8> {
 
 #[test]
 fn mongodb_wire_format_byte_for_byte() {
-    assert_eq!(recipes::mongodb_hello(1), unhex(MONGODB_HELLO));
-    let fields = recipes::mongodb_reply(&unhex(MONGODB_REPLY)).unwrap();
+    assert_eq!(mongodb::mongodb_hello(1), unhex(MONGODB_HELLO));
+    let fields = mongodb::mongodb_reply(&unhex(MONGODB_REPLY)).unwrap();
     assert_eq!(fields["ok"], Bson::Number(1.0));
     assert_eq!(fields["maxWireVersion"], Bson::Number(21.0));
     assert_eq!(fields["isWritablePrimary"], Bson::Bool(true));
@@ -456,7 +459,7 @@ fn mongodb_wire_format_byte_for_byte() {
     let mut truncated = unhex(MONGODB_REPLY);
     truncated.truncate(100);
     assert!(
-        recipes::mongodb_reply(&truncated)
+        mongodb::mongodb_reply(&truncated)
             .unwrap_err()
             .contains("length")
     );
@@ -500,12 +503,12 @@ fn proxy_headers_are_the_documented_bytes() {
     let v4 = |s: &str| s.parse::<SocketAddr>().unwrap();
     let (src, dst) = (v4("192.0.2.10:51000"), v4("198.51.100.7:6379"));
     assert_eq!(
-        recipes::proxy_header(ProxyProtocol::V1, src, dst),
+        proxy::proxy_header(ProxyProtocol::V1, src, dst),
         b"PROXY TCP4 192.0.2.10 198.51.100.7 51000 6379\r\n"
     );
-    let v2 = recipes::proxy_header(ProxyProtocol::V2, src, dst);
+    let v2 = proxy::proxy_header(ProxyProtocol::V2, src, dst);
     let expected: Vec<u8> = [
-        &recipes::PROXY_V2_SIGNATURE[..],
+        &proxy::PROXY_V2_SIGNATURE[..],
         &[0x21, 0x11, 0x00, 0x0c],
         &[192, 0, 2, 10, 198, 51, 100, 7],
         &51000u16.to_be_bytes(),
@@ -515,16 +518,16 @@ fn proxy_headers_are_the_documented_bytes() {
     assert_eq!(v2, expected);
     let (src6, dst6) = (v4("[2001:db8::1]:40000"), v4("[2001:db8::2]:443"));
     assert_eq!(
-        recipes::proxy_header(ProxyProtocol::V1, src6, dst6),
+        proxy::proxy_header(ProxyProtocol::V1, src6, dst6),
         b"PROXY TCP6 2001:db8::1 2001:db8::2 40000 443\r\n"
     );
-    let v2 = recipes::proxy_header(ProxyProtocol::V2, src6, dst6);
+    let v2 = proxy::proxy_header(ProxyProtocol::V2, src6, dst6);
     assert_eq!(&v2[12..16], &[0x21, 0x21, 0x00, 0x24]);
     assert_eq!(v2.len(), 16 + 36);
     // A v4-mapped address on a dual-stack socket is shown as IPv4.
     let mapped = v4("[::ffff:127.0.0.1]:5000");
     assert_eq!(
-        recipes::proxy_header(ProxyProtocol::V1, mapped, v4("127.0.0.1:80")),
+        proxy::proxy_header(ProxyProtocol::V1, mapped, v4("127.0.0.1:80")),
         b"PROXY TCP4 127.0.0.1 127.0.0.1 5000 80\r\n"
     );
 }
@@ -538,7 +541,7 @@ async fn proxy_header_goes_first_on_the_wire() {
         ),
         (
             ProxyProtocol::V2,
-            [&recipes::PROXY_V2_SIGNATURE[..], &[0x21, 0x11, 0, 12]].concat(),
+            [&proxy::PROXY_V2_SIGNATURE[..], &[0x21, 0x11, 0, 12]].concat(),
         ),
     ] {
         let server = ScriptedServer::start(

@@ -5,9 +5,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use monitor_core::Clock;
 use monitor_core::engine::BoxFuture;
 use monitor_core::prelude::*;
-use monitor_core::{Clock, StaticResolver};
+use monitor_testing::StaticResolver;
 use time::OffsetDateTime;
 
 /// Validates and checks a spec with the given engine.

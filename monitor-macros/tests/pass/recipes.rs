@@ -184,7 +184,7 @@ fn main() {
         .collect();
     names.sort_unstable();
     names.dedup();
-    let mut all = monitor_core::recipes::RECIPES.to_vec();
+    let mut all = monitor_core::model::RECIPES.to_vec();
     all.sort_unstable();
     assert_eq!(names, all);
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::CheckResult;
 use crate::prelude::*;
-use crate::spec::PemSource;
+use monitor_spec::spec::PemSource;
 
 mod services;
 

@@ -1,0 +1,38 @@
+//! The engine by protocol: each file holds one protocol's codec (the pure builders and
+//! parsers of its wire messages), its STARTTLS step (`starttls`) when it has one, and its
+//! recipe (`recipe`) when it has one.
+//!
+//! | module | codec | STARTTLS | recipe |
+//! | --- | --- | --- | --- |
+//! | [`smtp`] | EHLO name | STARTTLS | banner, EHLO, QUIT |
+//! | [`imap`] | capability lists, tagged replies | STARTTLS | greeting, CAPABILITY, LOGOUT |
+//! | [`pop3`] | `+OK`/`-ERR` | STLS | greeting, CAPA, QUIT |
+//! | [`ftp`] | | AUTH TLS | banner, QUIT |
+//! | [`postgres`] | startup, ErrorResponse fields | SSLRequest | startup answer |
+//! | [`mysql`] | first packet, SSL Request | SSL Request | handshake |
+//! | [`ldap`] | BER ExtendedResponse | StartTLS extended operation | |
+//! | [`redis`] | RESP commands, INFO | | AUTH, PING, INFO |
+//! | [`memcached`] | | | `version` |
+//! | [`ssh`] | identification line | | identification |
+//! | [`mongodb`] | OP_MSG, BSON | | `hello` |
+//! | [`proxy`] | PROXY v1/v2 header | | (sent before any) |
+//!
+//! Shared by several: `reply` (SMTP/FTP reply codes) and `bytes` (a byte cursor, word
+//! tests). The engine's `starttls` and `recipe` modules pick the protocol's step; the
+//! pieces every step needs come from `conn`, `upgrade` (STARTTLS) and `speak` (recipes),
+//! none of which imports a protocol, so no import runs in a loop.
+
+mod bytes;
+pub mod ftp;
+pub mod imap;
+pub mod ldap;
+pub mod memcached;
+pub mod mongodb;
+pub mod mysql;
+pub mod pop3;
+pub mod postgres;
+pub mod proxy;
+pub mod redis;
+mod reply;
+pub mod smtp;
+pub mod ssh;

@@ -1,0 +1,223 @@
+//! PostgreSQL (frontend/backend protocol 3.0): the codec (startup message, ErrorResponse
+//! fields, authentication names), the STARTTLS upgrade (SSLRequest) and the recipe.
+
+use std::collections::BTreeMap;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::super::conn::Conn;
+use super::super::speak::{Context, Learned, MAX_LINES, Outcome, mismatch, unavailable, yes_no};
+use super::super::upgrade::{MAX_EXCERPT_BYTES, Stage, StartTlsError, Upgrade};
+use super::bytes::be32;
+use monitor_spec::escape::escape_excerpt;
+
+/// SSLRequest: length 8, then the code 1234 5679.
+const PG_SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+/// How much of an ErrorResponse is read to show it.
+const PG_ERROR_BYTES: usize = 1024;
+
+/// PostgreSQL: the startup message (protocol 3.0) for `user` and `database`.
+pub fn postgres_startup(user: &str, database: &str) -> Vec<u8> {
+    let mut body = 196_608u32.to_be_bytes().to_vec(); // 3 << 16
+    for (k, v) in [
+        ("user", user),
+        ("database", database),
+        ("application_name", "monitors"),
+    ] {
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut out = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    out.extend(body);
+    out
+}
+
+/// The fields of a PostgreSQL ErrorResponse or NoticeResponse body, in order: each field's
+/// code (`S` severity, `C` SQLSTATE, `M` message, ...) and its NUL-terminated value, up to
+/// the terminating NUL (or a field left unterminated).
+pub fn error_fields(body: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut rest = body;
+    std::iter::from_fn(move || {
+        let (&kind, tail) = rest.split_first()?;
+        if kind == 0 {
+            return None;
+        }
+        let end = memchr::memchr(0, tail)?;
+        let value = tail.get(..end)?;
+        rest = tail.get(end + 1..)?;
+        Some((kind, value))
+    })
+}
+
+/// The value of field `kind` of an ErrorResponse body, if it has one.
+fn error_field(body: &[u8], kind: u8) -> Option<&[u8]> {
+    error_fields(body).find(|(k, _)| *k == kind).map(|(_, v)| v)
+}
+
+/// The fields of a PostgreSQL ErrorResponse or NoticeResponse body, by field code
+/// (`S` severity, `C` SQLSTATE, `M` message, ...).
+pub fn postgres_fields(body: &[u8]) -> BTreeMap<char, String> {
+    error_fields(body)
+        .map(|(k, v)| (k as char, String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
+/// The name of a PostgreSQL authentication request code.
+pub fn postgres_auth_name(code: u32, body: &[u8]) -> String {
+    match code {
+        0 => "trust".to_owned(),
+        2 => "kerberos".to_owned(),
+        3 => "password".to_owned(),
+        5 => "md5".to_owned(),
+        7 => "gss".to_owned(),
+        9 => "sspi".to_owned(),
+        10 => {
+            let mechanisms: Vec<String> = body
+                .split(|b| *b == 0)
+                .filter(|m| !m.is_empty())
+                .map(|m| String::from_utf8_lossy(m).to_lowercase())
+                .collect();
+            mechanisms.join(" ")
+        }
+        other => format!("method {other}"),
+    }
+}
+
+/// SQLSTATEs that mean the server is up but not serving new sessions: starting up, shutting
+/// down or in recovery (57P0x), too many connections (53300), out of resources (53xxx).
+pub fn postgres_unavailable(sqlstate: &str) -> bool {
+    sqlstate.starts_with("57P") || sqlstate.starts_with("53")
+}
+
+/// PostgreSQL: SSLRequest, answered by one byte.
+pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Upgrade<S>,
+) -> Result<Option<String>, StartTlsError> {
+    conn.send(Stage::Upgrade, &PG_SSL_REQUEST).await?;
+    conn.begin();
+    let answer = conn.exact(Stage::Upgrade, 1).await?;
+    match answer.first() {
+        Some(b'S') => {
+            conn.drained("the S answer to SSLRequest")?;
+            Ok(None)
+        }
+        Some(b'N') => Err(conn.not_offered("it answered N to SSLRequest")),
+        Some(b'E') => {
+            // An ErrorResponse: Int32 length, then fields. Read what there is to show it;
+            // the server closes after sending it, so a failed read ends the attempt.
+            loop {
+                let unread = conn.unread();
+                let want = unread
+                    .get(..4)
+                    .and_then(be32)
+                    .map_or(4, |len| usize::try_from(len).unwrap_or(usize::MAX))
+                    .clamp(4, PG_ERROR_BYTES);
+                if unread.len() >= want || conn.fill(Stage::Upgrade).await.is_err() {
+                    break;
+                }
+            }
+            let message = conn
+                .unread()
+                .get(4..)
+                .and_then(|body| error_field(body, b'M'))
+                .map(|m| escape_excerpt(m, MAX_EXCERPT_BYTES));
+            Err(conn.unexpected(match message {
+                Some(m) => format!("S or N in answer to SSLRequest, not the error \"{m}\""),
+                None => "S or N in answer to SSLRequest, not an error message".to_owned(),
+            }))
+        }
+        _ => Err(conn.unexpected("S or N in answer to SSLRequest")),
+    }
+}
+
+/// The PostgreSQL recipe: the startup message, answered by an authentication request,
+/// an error, or (trusted) the server's parameters and ReadyForQuery.
+pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut Conn<'_, S>,
+    cx: &Context<'_>,
+    user: &str,
+    database: &str,
+    learned: &mut Learned,
+) -> Outcome {
+    if cx.upgraded.is_some() {
+        learned.insert("ssl".into(), yes_no(true));
+    }
+    s.send(
+        &postgres_startup(user, database),
+        "sending the startup message",
+    )
+    .await?;
+    for _ in 0..MAX_LINES {
+        let head = s.take(5, "a PostgreSQL message").await?;
+        let kind = head[0];
+        let len = head.get(1..5).and_then(be32).unwrap_or_default() as usize;
+        if !(b"REZSKNv".contains(&kind)) || !(4..=1 << 20).contains(&len) {
+            return Err(mismatch(
+                cx,
+                "a PostgreSQL message",
+                &escape_excerpt(&head, 16),
+            ));
+        }
+        let body = s.take(len - 4, "the body of a PostgreSQL message").await?;
+        match kind {
+            b'R' => {
+                let code = body.get(..4).and_then(be32).unwrap_or(u32::MAX);
+                if code != 0 {
+                    learned.insert(
+                        "auth_method".into(),
+                        postgres_auth_name(code, body.get(4..).unwrap_or_default()),
+                    );
+                    // Authentication requested: the server serves; we have no password.
+                    return Ok(());
+                }
+                learned.insert("auth_method".into(), "trust".into());
+            }
+            b'S' => {
+                let mut parts = body.split(|b| *b == 0);
+                if let (Some(b"server_version"), Some(v)) = (parts.next(), parts.next()) {
+                    learned.insert(
+                        "server_version".into(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    );
+                }
+            }
+            b'E' => {
+                let fields = postgres_fields(&body);
+                let get = |c: char| fields.get(&c).cloned().unwrap_or_default();
+                let (severity, code, message) = (get('V'), get('C'), get('M'));
+                let text = format!("{severity} {code}: {message}");
+                learned.insert("server_error".into(), text.clone());
+                if postgres_unavailable(&code) {
+                    return Err(unavailable(
+                        cx,
+                        "PostgreSQL",
+                        &text,
+                        vec![
+                            "57P03: the server is starting up, shutting down or in recovery; 53300: too many connections".to_owned(),
+                            "check the server's log and max_connections".to_owned(),
+                        ],
+                    ));
+                }
+                // Refused for this user or database (no pg_hba entry, no such role):
+                // the server is up and answering, which is what the recipe proves.
+                return Ok(());
+            }
+            b'Z' => {
+                if !cx.steps_follow {
+                    s.send(b"X\0\0\0\x04", "sending Terminate").await?;
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+    }
+    Err(mismatch(
+        cx,
+        "a PostgreSQL startup answer",
+        "too many messages",
+    ))
+}
