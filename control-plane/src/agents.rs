@@ -9,10 +9,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use monitor_spec::api::{AssignedMonitor, Assignment as AssignmentBody};
+use serde_json::value::RawValue;
 use tokio::sync::watch;
 
 use crate::deployed::Deployed;
-use crate::store::sha256_hex;
+use crate::hash::sha256_hex;
 
 /// FNV-1a 64 of `bytes`: stable across builds and platforms.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -24,7 +26,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 /// Checks an agent or location name: 1 to 64 characters of ASCII letters, digits, `.`, `_`
 /// and `-` (the rule monitors' locations follow too).
 pub fn check_name(what: &str, name: &str) -> Result<(), String> {
-    monitor_core::rules::check_place(name).map_err(|why| format!("invalid {what}: {why}"))
+    monitor_spec::rules::check_place(name).map_err(|why| format!("invalid {what}: {why}"))
 }
 
 /// An agent heard of within the timeout.
@@ -357,44 +359,32 @@ fn etag(monitors: &[Assigned<'_>]) -> String {
 
 /// The JSON of an assignment, each monitor in its canonical JSON.
 pub fn assignment_json(a: &Assignment<'_>) -> String {
-    let string = |s: &str| serde_json::Value::from(s).to_string();
-    let size = a
-        .monitors
-        .iter()
-        .map(|m| m.monitor.json.len() + 64)
-        .sum::<usize>()
-        + 256;
-    let mut out = String::with_capacity(size);
-    out.push_str("{\"agent\":");
-    out.push_str(&string(&a.agent));
-    out.push_str(",\"location\":");
-    out.push_str(&string(&a.location));
-    out.push_str(",\"etag\":");
-    out.push_str(&string(&a.etag));
-    out.push_str(",\"agents_in_location\":");
-    out.push_str(&a.agents_in_location.to_string());
-    out.push_str(",\"monitors\":[");
-    for (i, m) in a.monitors.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str("{\"monitor\":");
-        out.push_str(&m.monitor.json);
-        out.push_str(&format!(
-            ",\"every\":{},\"index\":{},\"phase_ms\":{}}}",
-            m.every, m.index, m.phase_ms
-        ));
-    }
-    out.push_str("]}");
-    out
+    let body = AssignmentBody::<&RawValue> {
+        agent: a.agent.clone(),
+        location: a.location.clone(),
+        etag: a.etag.clone(),
+        agents_in_location: a.agents_in_location as u64,
+        monitors: a
+            .monitors
+            .iter()
+            .map(|m| AssignedMonitor {
+                monitor: &*m.monitor.json,
+                every: m.every,
+                index: m.index,
+                phase_ms: m.phase_ms,
+            })
+            .collect(),
+    };
+    // Strings, numbers and raw values: writing them to a string cannot fail.
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MonitorSet;
-    use monitor_core::TcpMonitor;
-    use monitor_core::cli::bundle::Bundle;
+    use crate::monitor_set::MonitorSet;
+    use monitor_spec::TcpMonitor;
+    use monitor_spec::bundle::Bundle;
 
     fn deployed(monitors: Vec<TcpMonitor>) -> Vec<Deployed> {
         crate::deployed::parse(&MonitorSet::from_bundle(&Bundle::new(monitors)).unwrap()).unwrap()
@@ -520,7 +510,7 @@ mod tests {
     #[test]
     fn phase_and_etag() {
         let mut fast = m("fast");
-        fast.frequency = monitor_core::Frequency::S10;
+        fast.frequency = monitor_spec::Frequency::S10;
         let monitors = deployed(vec![fast.clone()]);
         let agents = live(&[("x", "eu")]);
         let a = assign(&monitors, &agents, "x", "eu");

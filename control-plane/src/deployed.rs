@@ -4,19 +4,28 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use monitor_core::TcpMonitor;
+use monitor_spec::TcpMonitor;
+use serde_json::value::RawValue;
 
-use crate::store::{MonitorSet, Store, StoreError, sha256_hex};
+use crate::hash::sha256_hex;
+use crate::monitor_set::MonitorSet;
+use crate::store::{Store, StoreError};
 
 /// A deployed monitor: its spec, and the canonical JSON it is stored as.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Deployed {
     /// The spec.
     pub spec: TcpMonitor,
     /// Its canonical JSON, as `GET monitors` returns it.
-    pub json: String,
+    pub json: Box<RawValue>,
     /// SHA-256 hex of the canonical JSON.
     pub hash: String,
+}
+
+impl PartialEq for Deployed {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec && self.json.get() == other.json.get() && self.hash == other.hash
+    }
 }
 
 impl Deployed {
@@ -58,14 +67,14 @@ impl DeployedCache {
 
 /// Reads every monitor of a stored set, sorted by id.
 pub fn parse(set: &MonitorSet) -> Result<Vec<Deployed>, StoreError> {
-    set.iter()
+    set.raws()
         .map(|(id, json)| {
-            let spec: TcpMonitor = serde_json::from_str(json)
+            let spec: TcpMonitor = serde_json::from_str(json.get())
                 .map_err(|e| StoreError::Corrupt(format!("monitor `{id}`: {e}")))?;
             Ok(Deployed {
                 spec,
                 json: json.to_owned(),
-                hash: sha256_hex(json.as_bytes()),
+                hash: sha256_hex(json.get().as_bytes()),
             })
         })
         .collect()

@@ -4,42 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
+use monitor_spec::api::{Diff, Updated};
 use serde_json::Value;
 
-use crate::store::MonitorSet;
-
-/// What a deploy changes, per monitor id; every list sorted by id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Diff {
-    /// In the bundle, not on the server.
-    pub created: Vec<String>,
-    /// On both, with different specs.
-    pub updated: Vec<Updated>,
-    /// On the server, not in the bundle, removed because the deploy prunes.
-    pub deleted: Vec<String>,
-    /// On the server, not in the bundle, left in place because the deploy does not prune.
-    pub kept: Vec<String>,
-    /// On both, equal.
-    pub unchanged: Vec<String>,
-}
-
-/// A monitor whose spec changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Updated {
-    /// Its id.
-    pub id: String,
-    /// The field paths that differ, such as `target.port`, `steps` or
-    /// `tls.expiry_warn_days`, sorted.
-    pub fields: Vec<String>,
-}
-
-impl Diff {
-    /// Whether the deploy changes nothing stored.
-    pub fn is_empty(&self) -> bool {
-        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
-    }
-}
+use crate::monitor_set::MonitorSet;
 
 /// A diff with the set that results from applying it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,13 +23,13 @@ pub struct Plan {
 pub fn plan(current: &MonitorSet, incoming: &MonitorSet, prune: bool) -> Plan {
     let mut diff = Diff::default();
     let mut result = current.clone();
-    for (id, new) in incoming.iter() {
+    for (id, new) in incoming.raws() {
         match current.get(id) {
             None => diff.created.push(id.to_owned()),
-            Some(old) if old == new => diff.unchanged.push(id.to_owned()),
+            Some(old) if old == new.get() => diff.unchanged.push(id.to_owned()),
             Some(old) => diff.updated.push(Updated {
                 id: id.to_owned(),
-                fields: text_field_paths(old, new),
+                fields: text_field_paths(old, new.get()),
             }),
         }
         result.insert(id.to_owned(), new.to_owned());
@@ -126,7 +94,7 @@ fn walk(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::canonical_json;
+    use crate::hash::canonical_raw;
     use serde_json::json;
 
     /// Asserts the field paths between two monitors.
@@ -136,7 +104,7 @@ mod tests {
     }
 
     fn base() -> Value {
-        serde_json::to_value(monitor_core::TcpMonitor::new("db", "db.internal", 5432)).unwrap()
+        serde_json::to_value(monitor_spec::TcpMonitor::new("db", "db.internal", 5432)).unwrap()
     }
 
     fn with(mut v: Value, path: &[&str], value: Value) -> Value {
@@ -214,7 +182,7 @@ mod tests {
     fn set(items: &[(&str, Value)]) -> MonitorSet {
         let mut s = MonitorSet::new();
         for (id, v) in items {
-            s.insert((*id).to_owned(), canonical_json(v));
+            s.insert((*id).to_owned(), canonical_raw(v).unwrap());
         }
         s
     }

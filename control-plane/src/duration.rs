@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Parses `N` followed by `ms`, `s`, `m`, `h` or `d`.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    use monitor_core::rules::{TIME_UNITS, parse_duration_in};
+    use monitor_spec::rules::{TIME_UNITS, parse_duration_in};
     parse_duration_in(text, &TIME_UNITS, "500ms, 15s or 7d").map(Duration::from_millis)
 }
 

@@ -1,7 +1,7 @@
 //! The control plane deploys land in: versioned, previewable, atomic deploys of monitors.
 //!
 //! `cargo xtask deploy` sends a project's bundle (every monitor, as `export` writes it) to
-//! `POST /v1/projects/{project}/deploy`. The control plane validates it with `monitor-core`,
+//! `POST /v1/projects/{project}/deploy`. The control plane validates it with `monitor-spec`,
 //! diffs it against the stored set per monitor id (created, updated with the changed field
 //! paths, deleted, kept, unchanged), and applies it in one database transaction as a new
 //! version; the same bundle again is a no-op. Versions can be listed, read and rolled back
@@ -14,6 +14,7 @@
 //!
 //! - [`store`]: the [`Store`] trait every backend implements, and the types crossing it;
 //! - [`sqlite`]: [`SqliteStore`], the embedded backend (WAL, `synchronous = FULL`);
+//! - [`monitor_set`]: a project's monitors in canonical JSON;
 //! - [`diff`]: the diff and the resulting set;
 //! - [`api`]: routes, authentication, body limits and JSON errors;
 //! - [`agents`]: the live agents and the assignment of monitors to them;
@@ -21,7 +22,8 @@
 //! - [`status`]: results in (checks, rows, pruning) and out (status, history);
 //! - [`metrics`], [`page`]: the Prometheus text and the HTML status page;
 //! - [`duration`]: durations as flags write them;
-//! - [`token`]: token generation and hashing.
+//! - [`token`]: token generation and hashing;
+//! - [`hash`]: SHA-256 hex and canonical JSON.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -43,7 +45,9 @@ pub mod api;
 pub mod deployed;
 pub mod diff;
 pub mod duration;
+pub mod hash;
 pub mod metrics;
+pub mod monitor_set;
 pub mod page;
 pub mod sqlite;
 pub mod status;
@@ -54,12 +58,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use api::{
-    ApiError, DEFAULT_AGENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETENTION, DeployRequest,
-    DeployResponse, Options,
+    ApiError, DEFAULT_AGENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETENTION, Options,
 };
-pub use diff::{Diff, Updated};
+pub use monitor_set::MonitorSet;
+pub use monitor_spec::api::{DeployRequest, DeployResponse, Diff, Git, Updated, VersionInfo};
 pub use sqlite::SqliteStore;
-pub use store::{Git, MonitorSet, Role, Store, StoreError, TokenOwner, VersionInfo};
+pub use store::{Role, Store, StoreError, TokenOwner};
 
 /// How often results past the retention are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);

@@ -7,110 +7,141 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Arg, ArgMatches, Command, value_parser};
 use control_plane::{
     DEFAULT_MAX_BODY_BYTES, Options, Role, SqliteStore, Store, duration, store, token,
 };
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Test hook: milliseconds a deploy, rollback or destroy holds its project's lock.
 const HOLD_LOCK_ENV: &str = "CONTROL_PLANE_TEST_HOLD_LOCK_MS";
-/// Log level: error, warn, info (default), debug or trace.
+/// The log filter when `RUST_LOG` is unset: error, warn, info (default), debug or trace.
 const LOG_ENV: &str = "CONTROL_PLANE_LOG";
 
-/// The control plane deploys land in.
-#[derive(Debug, Parser)]
-#[command(name = "control-plane", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
+/// The command line (clap's builder: the derive macros would cost two more dependencies).
+fn cli() -> Command {
+    let db = || {
+        Arg::new("db")
+            .long("db")
+            .value_name("PATH")
+            .required(true)
+            .value_parser(value_parser!(PathBuf))
+            .help("The SQLite database file (created if missing)")
+    };
+    let duration_arg = |name: &'static str, default: &'static str, help: &'static str| {
+        Arg::new(name)
+            .long(name)
+            .value_name("DURATION")
+            .default_value(default)
+            .value_parser(duration::parse)
+            .help(help)
+    };
+    let serve = Command::new("serve")
+        .about("Serves the API")
+        .arg(
+            Arg::new("listen")
+                .long("listen")
+                .value_name("ADDR")
+                .required(true)
+                .help("Address to listen on, such as 127.0.0.1:8080 (port 0 picks a free one)"),
+        )
+        .arg(db())
+        .arg(
+            Arg::new("max-body-bytes")
+                .long("max-body-bytes")
+                .value_name("N")
+                .value_parser(value_parser!(usize))
+                .help("Largest request body accepted, as sent and after gzip decoding [default: 64 MiB]"),
+        )
+        .arg(duration_arg(
+            "retention",
+            "7d",
+            "Results older than this are pruned (checked at start and every minute), such as 7d or 12h",
+        ))
+        .arg(duration_arg(
+            "agent-timeout",
+            "15s",
+            "An agent not heard of for this long is gone and its monitors move, such as 15s",
+        ));
+    let create = Command::new("create")
+        .about("Creates a token for a project (and the project if needed); prints it on stdout")
+        .arg(
+            Arg::new("project")
+                .long("project")
+                .value_name("P")
+                .required(true)
+                .help("The project the token reaches"),
+        )
+        .arg(db())
+        .arg(
+            Arg::new("role")
+                .long("role")
+                .value_name("ROLE")
+                .value_parser(["deploy", "agent"])
+                .default_value("deploy")
+                .help("What the token may reach: every route of the project (deploy), or only the agent routes (agent)"),
+        );
+    Command::new("control-plane")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(env!("CARGO_PKG_DESCRIPTION"))
+        .subcommand_required(true)
+        .arg(
+            Arg::new("log-format")
+                .long("log-format")
+                .value_name("FORMAT")
+                .global(true)
+                .value_parser(["text", "json"])
+                .default_value("text")
+                .help("How log lines are written on stderr: text, or one JSON object per line"),
+        )
+        .subcommand(serve)
+        .subcommand(
+            Command::new("token")
+                .about("Manages API tokens")
+                .subcommand_required(true)
+                .subcommand(create),
+        )
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Serves the API.
-    Serve {
-        /// Address to listen on, such as 127.0.0.1:8080 (port 0 picks a free one).
-        #[arg(long)]
-        listen: String,
-        /// The SQLite database file (created if missing).
-        #[arg(long)]
-        db: PathBuf,
-        /// Largest request body accepted, as sent and after gzip decoding.
-        #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
-        max_body_bytes: usize,
-        /// Results older than this are pruned (checked at start and every minute), such as
-        /// 7d or 12h.
-        #[arg(long, default_value = "7d", value_parser = duration::parse)]
-        retention: Duration,
-        /// An agent not heard of for this long is gone and its monitors move, such as 15s.
-        #[arg(long, default_value = "15s", value_parser = duration::parse)]
-        agent_timeout: Duration,
-    },
-    /// Manages API tokens.
-    Token {
-        #[command(subcommand)]
-        command: TokenCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum TokenCommand {
-    /// Creates a token for a project (and the project if needed); prints it on stdout.
-    Create {
-        /// The project the token reaches.
-        #[arg(long)]
-        project: String,
-        /// The SQLite database file (created if missing).
-        #[arg(long)]
-        db: PathBuf,
-        /// What the token may reach: every route of the project (deploy), or only the
-        /// agent routes (agent).
-        #[arg(long, value_enum, default_value_t = RoleArg::Deploy)]
-        role: RoleArg,
-    },
-}
-
-/// The `--role` of a token.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum RoleArg {
-    /// Deploys, reads and the agent routes.
-    Deploy,
-    /// Only `/v1/agent/*`.
-    Agent,
-}
-
-impl From<RoleArg> for Role {
-    fn from(role: RoleArg) -> Role {
-        match role {
-            RoleArg::Deploy => Role::Deploy,
-            RoleArg::Agent => Role::Agent,
-        }
-    }
+/// The value of an argument that is required or has a default.
+fn arg<T: Clone + Send + Sync + 'static>(m: &ArgMatches, name: &str) -> Result<T> {
+    m.get_one::<T>(name)
+        .cloned()
+        .with_context(|| format!("--{name} is missing"))
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
-    install_logger();
-    match cli.command {
-        Command::Serve {
-            listen,
-            db,
-            max_body_bytes,
-            retention,
-            agent_timeout,
-        } => serve(
-            &listen,
-            &db,
+    let matches = cli().get_matches();
+    let (command, m) = matches.subcommand().context("a command is needed")?;
+    install_logger(m.get_one::<String>("log-format").map(String::as_str) == Some("json"));
+    match command {
+        "serve" => serve(
+            &arg::<String>(m, "listen")?,
+            &arg::<PathBuf>(m, "db")?,
             Options {
-                max_body_bytes,
-                retention,
-                agent_timeout,
+                max_body_bytes: m
+                    .get_one::<usize>("max-body-bytes")
+                    .copied()
+                    .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+                retention: arg(m, "retention")?,
+                agent_timeout: arg(m, "agent-timeout")?,
                 ..Options::default()
             },
         ),
-        Command::Token {
-            command: TokenCommand::Create { project, db, role },
-        } => create_token(&project, &db, role.into()),
+        _ => {
+            let (_, m) = m.subcommand().context("a token command is needed")?;
+            let role = match arg::<String>(m, "role")?.as_str() {
+                "agent" => Role::Agent,
+                _ => Role::Deploy,
+            };
+            create_token(
+                &arg::<String>(m, "project")?,
+                &arg::<PathBuf>(m, "db")?,
+                role,
+            )
+        }
     }
 }
 
@@ -160,65 +191,29 @@ fn create_token(project: &str, db: &std::path::Path, role: Role) -> Result<()> {
     Ok(())
 }
 
-/// A minimal tracing subscriber: one line per event on stderr, level from `CONTROL_PLANE_LOG`.
-struct StderrLog {
-    max: tracing::Level,
+/// Logs on stderr, as text or one JSON object per line, filtered by `RUST_LOG` (else
+/// `CONTROL_PLANE_LOG`, else `info`): a level, or `target=level` directives such as
+/// `info,control_plane::api=debug`.
+fn install_logger(json: bool) {
+    let filter = [std::env::var("RUST_LOG"), std::env::var(LOG_ENV)]
+        .into_iter()
+        .filter_map(Result::ok)
+        .find_map(|text| text.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let _ = if json {
+        logs.json().finish().with(filter).try_init()
+    } else {
+        logs.finish().with(filter).try_init()
+    };
 }
 
-fn install_logger() {
-    let max = std::env::var(LOG_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(tracing::Level::INFO);
-    let _ = tracing::subscriber::set_global_default(StderrLog { max });
-}
-
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write as _;
-        if field.name() == "message" {
-            let _ = write!(self.0, " {value:?}");
-        } else {
-            let _ = write!(self.0, " {}={value:?}", field.name());
-        }
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::cli().debug_assert();
     }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.record_debug(field, &format_args!("{value}"));
-    }
-}
-
-impl tracing::Subscriber for StderrLog {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        *metadata.level() <= self.max
-    }
-
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        let now = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        let _ = writeln!(
-            std::io::stderr(),
-            "{now} {} {}:{}",
-            event.metadata().level(),
-            event.metadata().target(),
-            fields.0
-        );
-    }
-
-    fn enter(&self, _: &tracing::span::Id) {}
-
-    fn exit(&self, _: &tracing::span::Id) {}
 }

@@ -3,10 +3,10 @@
 
 use std::fmt::Write as _;
 
-use monitor_core::Status;
-use monitor_core::report::{labels, number, seconds};
+use monitor_spec::Status;
+use monitor_spec::prometheus::{labels, number, seconds};
 
-use crate::status::{LocationStatus, MonitorStatus, ProjectStatus};
+use monitor_spec::api::{LocationStatus, MonitorStatus, ProjectStatus};
 
 /// A family: name, help, and the value of a monitor's latest result in a location (none
 /// to leave the series out).

@@ -6,10 +6,10 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use monitor_core::Status;
+use monitor_spec::Status;
 use time::OffsetDateTime;
 
-use crate::status::{LocationStatus, MonitorStatus, ProjectStatus};
+use monitor_spec::api::{LocationStatus, MonitorStatus, ProjectStatus};
 
 const STYLE: &str = "
 :root { color-scheme: light dark; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #6e7781; }

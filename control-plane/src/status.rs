@@ -4,50 +4,18 @@
 
 use std::time::Duration;
 
-use monitor_core::{CheckResult, ProbeError, Status, Timings};
-use serde::{Deserialize, Serialize};
+use monitor_spec::api::{
+    History, HistoryEntry, LocationStatus, MonitorStatus, Problem, ProjectStatus, ResultsRequest,
+};
+use monitor_spec::{ProbeError, Status, Timings};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::agents::check_name;
-use crate::api::Problem;
-use crate::deployed::Deployed;
+use crate::deployed::{Deployed, DeployedCache};
 use crate::store::{LatestResult, NewResult, Store, StoreError, StoredResult};
-
-/// The body of `POST /v1/agent/results`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResultsRequest {
-    /// The agent that ran the checks.
-    pub agent: String,
-    /// Its location.
-    pub location: String,
-    /// The results.
-    pub results: Vec<ResultIn>,
-}
-
-/// One result of [`ResultsRequest`].
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResultIn {
-    /// `{monitor}/{location}/{tick}`.
-    pub id: String,
-    /// The monitor's id.
-    pub monitor: String,
-    /// The tick `k` of the schedule it ran for.
-    pub tick: u64,
-    /// What the check found.
-    pub result: CheckResult,
-}
-
-/// The answer to `POST /v1/agent/results`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResultsResponse {
-    /// Results stored.
-    pub accepted: u64,
-    /// Results already stored, ignored.
-    pub duplicates: u64,
-}
 
 /// Unix microseconds of an instant (every `OffsetDateTime` fits).
 pub fn unix_us(t: OffsetDateTime) -> i64 {
@@ -77,7 +45,7 @@ pub fn check_results(
     }
     let mut rows = Vec::with_capacity(request.results.len());
     for (i, r) in request.results.iter().enumerate() {
-        if let Err(e) = monitor_core::rules::check_id(&r.monitor) {
+        if let Err(e) = monitor_spec::rules::check_id(&r.monitor) {
             problem(format!("results[{i}].monitor"), e);
         }
         if r.result.id != r.monitor {
@@ -138,63 +106,6 @@ pub fn prune(store: &dyn Store, retention: Duration) -> Result<u64, StoreError> 
     let retention_us = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
     let cutoff = unix_us(OffsetDateTime::now_utc()).saturating_sub(retention_us);
     store.prune_results(cutoff)
-}
-
-/// The answer to `GET /v1/projects/{project}/status`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProjectStatus {
-    /// The project.
-    pub project: String,
-    /// When the status was read, RFC 3339.
-    pub generated_at: String,
-    /// Every deployed monitor, sorted by id.
-    pub monitors: Vec<MonitorStatus>,
-}
-
-/// A deployed monitor with its latest result in each location.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MonitorStatus {
-    /// Its id.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// Whether its alerts are muted.
-    pub muted: bool,
-    /// Whether it runs.
-    pub activated: bool,
-    /// Whether it runs in every location each interval.
-    pub run_parallel: bool,
-    /// How often it runs, such as `10m`.
-    pub frequency: String,
-    /// Where its alerts go.
-    pub alert_channels: Vec<String>,
-    /// The latest result in each location, sorted by location.
-    pub locations: Vec<LocationStatus>,
-}
-
-/// The latest result of a monitor in a location.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LocationStatus {
-    /// The location.
-    pub location: String,
-    /// The agent that ran it.
-    pub agent: String,
-    /// The verdict.
-    pub status: Status,
-    /// When the check started.
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
-    /// Why it did not pass.
-    pub error: Option<ProbeError>,
-    /// Its timings.
-    pub timings: Timings,
-    /// Whole days until the earliest certificate expiry (TLS only).
-    pub days_left: Option<i64>,
-    /// How many results in a row, up to this one, failed.
-    pub consecutive_failures: u64,
-    /// The earliest certificate expiry (TLS only); for the metrics.
-    #[serde(skip)]
-    pub cert_expiry: Option<OffsetDateTime>,
 }
 
 /// The fields of a stored `CheckResult` the status shows; the others are ignored, so that
@@ -299,7 +210,7 @@ pub fn project_status(
 /// The status of a project, read from the store. Blocking.
 pub fn read_status(
     store: &dyn Store,
-    cache: &crate::deployed::DeployedCache,
+    cache: &DeployedCache,
     project: &str,
 ) -> Result<ProjectStatus, StoreError> {
     let deployed = cache.get(store, project)?;
@@ -313,33 +224,28 @@ pub fn read_status(
 }
 
 /// The JSON of a monitor's history: each stored result as it was stored.
-pub fn history_json(monitor: &str, rows: &[StoredResult]) -> String {
-    let string = |s: &str| serde_json::Value::from(s).to_string();
-    let size = rows.iter().map(|r| r.json.len() + 160).sum::<usize>() + 64;
-    let mut out = String::with_capacity(size);
-    out.push_str("{\"monitor\":");
-    out.push_str(&string(monitor));
-    out.push_str(",\"results\":[");
-    for (i, r) in rows.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str("{\"id\":");
-        out.push_str(&string(&r.id));
-        out.push_str(",\"location\":");
-        out.push_str(&string(&r.location));
-        out.push_str(",\"agent\":");
-        out.push_str(&string(&r.agent));
-        out.push_str(",\"tick\":");
-        out.push_str(&r.tick.to_string());
-        out.push_str(",\"received_at\":");
-        out.push_str(&string(&rfc3339_us(r.received_us)));
-        out.push_str(",\"result\":");
-        out.push_str(&r.json);
-        out.push('}');
-    }
-    out.push_str("]}");
-    out
+pub fn history_json(monitor: &str, rows: &[StoredResult]) -> Result<String, StoreError> {
+    let corrupt = |id: &str, what: String| StoreError::Corrupt(format!("result `{id}`: {what}"));
+    let results = rows
+        .iter()
+        .map(|r| {
+            Ok(HistoryEntry {
+                id: r.id.clone(),
+                location: r.location.clone(),
+                agent: r.agent.clone(),
+                tick: u64::try_from(r.tick)
+                    .map_err(|_| corrupt(&r.id, format!("tick {}", r.tick)))?,
+                received_at: rfc3339_us(r.received_us),
+                result: serde_json::from_str::<&RawValue>(&r.json)
+                    .map_err(|e| corrupt(&r.id, e.to_string()))?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let history = History {
+        monitor: monitor.to_owned(),
+        results,
+    };
+    serde_json::to_string(&history).map_err(|e| corrupt(monitor, e.to_string()))
 }
 
 #[cfg(test)]

@@ -2,19 +2,15 @@
 //! cross it (monitor sets in canonical JSON, versions, deploy inputs and outcomes, token
 //! roles, check results).
 //!
-//! [`SqliteStore`](crate::sqlite::SqliteStore) is the embedded default; a PostgreSQL backend
+//! `SqliteStore` (module `sqlite`) is the embedded default; a PostgreSQL backend
 //! implements the same trait. Methods are blocking: the HTTP layer calls them from
 //! `tokio::task::spawn_blocking`.
 
-use std::collections::BTreeMap;
-
-use monitor_core::Status;
-use monitor_core::cli::bundle::Bundle;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use monitor_spec::Status;
+use monitor_spec::api::{Diff, Git, VersionInfo};
 use thiserror::Error;
 
-use crate::diff::Diff;
+use crate::monitor_set::MonitorSet;
 use crate::token::TokenHash;
 
 /// The storage of projects, tokens, monitors, versions and check results.
@@ -231,23 +227,6 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// Git metadata of a deploy; every field optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Git {
-    /// The commit hash.
-    #[serde(default)]
-    pub commit: Option<String>,
-    /// The branch name.
-    #[serde(default)]
-    pub branch: Option<String>,
-    /// The commit's author.
-    #[serde(default)]
-    pub author: Option<String>,
-    /// The commit's subject.
-    #[serde(default)]
-    pub message: Option<String>,
-}
-
 /// What a deploy asks of the store.
 #[derive(Debug, Clone, Default)]
 pub struct DeployInput {
@@ -272,23 +251,6 @@ pub struct DeployOutcome {
     pub diff: Diff,
 }
 
-/// One version's metadata, as the API returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionInfo {
-    /// Version number, from 1 per project.
-    pub version: u64,
-    /// SHA-256 hex of the canonical bundle JSON of the set it made current.
-    pub hash: String,
-    /// When it was created, RFC 3339.
-    pub created_at: String,
-    /// Git metadata sent with the deploy.
-    pub git: Git,
-    /// How many monitors the set holds.
-    pub monitors: u64,
-    /// The version it rolled back to, if it is a rollback.
-    pub rollback_of: Option<u64>,
-}
-
 /// A version with the canonical bundle JSON of the set it made current.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredVersion {
@@ -296,157 +258,6 @@ pub struct StoredVersion {
     pub info: VersionInfo,
     /// The bundle, canonical JSON.
     pub bundle_json: String,
-}
-
-/// A set of monitors keyed by id, each held as canonical JSON (object keys sorted, no
-/// whitespace), so that equal monitors have equal text and equal sets equal hashes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MonitorSet(BTreeMap<String, String>);
-
-impl MonitorSet {
-    /// An empty set.
-    pub fn new() -> Self {
-        MonitorSet::default()
-    }
-
-    /// The monitors of a (validated) bundle in their canonical JSON.
-    pub fn from_bundle(bundle: &Bundle) -> Result<Self, serde_json::Error> {
-        let mut set = MonitorSet::new();
-        for m in &bundle.monitors {
-            set.insert(m.id.clone(), canonical_json(&serde_json::to_value(m)?));
-        }
-        Ok(set)
-    }
-
-    /// Reads the canonical bundle JSON [`MonitorSet::bundle_json`] writes.
-    pub fn from_bundle_json(text: &str) -> Result<Self, StoreError> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| StoreError::Corrupt(format!("bundle json: {e}")))?;
-        let monitors = value
-            .get("monitors")
-            .and_then(Value::as_array)
-            .ok_or_else(|| StoreError::Corrupt("bundle without monitors".to_owned()))?;
-        let mut set = MonitorSet::new();
-        for m in monitors {
-            let id = m
-                .get("id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| StoreError::Corrupt("monitor without id".to_owned()))?;
-            set.insert(id.to_owned(), canonical_json(m));
-        }
-        Ok(set)
-    }
-
-    /// Adds or replaces a monitor; `json` must be canonical JSON.
-    pub fn insert(&mut self, id: String, json: String) {
-        self.0.insert(id, json);
-    }
-
-    /// Removes a monitor.
-    pub fn remove(&mut self, id: &str) -> Option<String> {
-        self.0.remove(id)
-    }
-
-    /// The canonical JSON of a monitor.
-    pub fn get(&self, id: &str) -> Option<&str> {
-        self.0.get(id).map(String::as_str)
-    }
-
-    /// Whether the set holds a monitor with this id.
-    pub fn contains(&self, id: &str) -> bool {
-        self.0.contains_key(id)
-    }
-
-    /// How many monitors the set holds.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether the set is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Ids and canonical JSON, sorted by id.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    /// The canonical JSON of the set as a bundle: `{"monitors":[...],"schema_version":1}`,
-    /// monitors sorted by id.
-    pub fn bundle_json(&self) -> String {
-        let size = self.0.values().map(|m| m.len() + 1).sum::<usize>() + 40;
-        let mut out = String::with_capacity(size);
-        out.push_str("{\"monitors\":[");
-        for (i, m) in self.0.values().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(m);
-        }
-        out.push_str("],\"schema_version\":");
-        out.push_str(&monitor_core::SCHEMA_VERSION.to_string());
-        out.push('}');
-        out
-    }
-
-    /// SHA-256 hex of [`MonitorSet::bundle_json`].
-    pub fn hash(&self) -> String {
-        sha256_hex(self.bundle_json().as_bytes())
-    }
-}
-
-/// SHA-256 of `data` as lower-case hex.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
-}
-
-/// Bytes as lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
-/// Canonical JSON of a value: object keys sorted by their UTF-8 bytes, no whitespace,
-/// strings and numbers as serde_json writes them.
-pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(value, &mut out);
-    out
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(v, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(v, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
 }
 
 /// Checks a project name: 1 to 128 characters of ASCII letters, digits, `-`, `_` and `.`,
@@ -471,30 +282,6 @@ pub fn check_project_name(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn canonical_sorts_keys_recursively() {
-        let v = json!({"b": [ {"z": 1, "a": "x\"y"} ], "a": null, "é": true, "Z": 1.5});
-        assert_eq!(
-            canonical_json(&v),
-            r#"{"Z":1.5,"a":null,"b":[{"a":"x\"y","z":1}],"é":true}"#
-        );
-    }
-
-    #[test]
-    fn bundle_json_round_trips() {
-        let mut set = MonitorSet::new();
-        set.insert("b".into(), r#"{"id":"b","x":1}"#.into());
-        set.insert("a".into(), r#"{"id":"a"}"#.into());
-        let text = set.bundle_json();
-        assert_eq!(
-            text,
-            r#"{"monitors":[{"id":"a"},{"id":"b","x":1}],"schema_version":1}"#
-        );
-        assert_eq!(MonitorSet::from_bundle_json(&text).unwrap(), set);
-        assert_eq!(set.hash().len(), 64);
-    }
 
     #[test]
     fn project_names() {

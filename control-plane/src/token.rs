@@ -24,7 +24,7 @@ impl TokenHash {
 
     /// Lower-case hex, as stored.
     pub fn to_hex(&self) -> String {
-        crate::store::hex(&self.0)
+        crate::hash::hex(&self.0)
     }
 
     /// Compares with another hash without data-dependent branches.
@@ -59,7 +59,7 @@ pub fn generate() -> Result<String, RandomError> {
     SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| RandomError)?;
-    Ok(format!("{TOKEN_PREFIX}{}", crate::store::hex(&bytes)))
+    Ok(format!("{TOKEN_PREFIX}{}", crate::hash::hex(&bytes)))
 }
 
 /// Parses an `Authorization` header value: `Bearer TOKEN` (scheme case-insensitive).

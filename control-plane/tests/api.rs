@@ -840,7 +840,7 @@ fn tokens_are_stored_hashed() {
             cells.iter().all(|c| !c.contains(secret)),
             "the token is stored in clear"
         );
-        let hash = control_plane::store::sha256_hex(token.as_bytes());
+        let hash = control_plane::hash::sha256_hex(token.as_bytes());
         assert!(cells.contains(&hash), "the token's hash is not stored");
     }
     let migrations: i64 = conn
@@ -918,7 +918,8 @@ fn large_canonical(n: usize, port: u16) -> String {
     let mut set = MonitorSet::new();
     for i in 0..n {
         let id = bulk_id(port, i);
-        set.insert(id.clone(), template.replace("@ID@", &id));
+        let json = serde_json::value::RawValue::from_string(template.replace("@ID@", &id));
+        set.insert(id.clone(), json.unwrap());
     }
     set.bundle_json()
 }
@@ -1015,7 +1016,7 @@ fn a_crash_during_a_large_deploy_keeps_the_old_set_or_the_new_one() {
         );
         assert_eq!(
             list[0]["hash"],
-            control_plane::store::sha256_hex(current.as_bytes()),
+            control_plane::hash::sha256_hex(current.as_bytes()),
             "round {round}"
         );
         assert_eq!(list[0]["monitors"], N, "round {round}");

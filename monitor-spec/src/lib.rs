@@ -24,6 +24,7 @@
 //! assert!(TcpMonitor::new("bad id!", "", 0).validate().is_err());
 //! ```
 
+pub mod api;
 pub mod assertion;
 pub mod bundle;
 pub mod escape;

@@ -23,27 +23,55 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-const USAGE: &str = "\
-usage: cargo xtask bench [--quick] [--only LIST] [--no-blackbox] [--monitors N] [--window SECS]
-                         [--scrape-every SECS]
+/// A part of the bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Part {
+    /// Plain TCP and TLS checks per second, against raw loops and blackbox_exporter.
+    Throughput,
+    /// `monitors watch` with many monitors: memory, CPU, lateness, scrapes.
+    Watch,
+    /// `validate` and `export` of 10,000 monitors.
+    Validate,
+    /// Build times of a crate of 1,000 monitors.
+    Build,
+    /// Deploys of 10,000 monitors to the control plane.
+    Deploy,
+}
 
-  --quick         fewer runs and smaller counts (about a minute), for trying it out
-  --only LIST     comma-separated parts: throughput, watch, validate, build, deploy (default: all)
-  --no-blackbox   skip the blackbox_exporter comparison
-  --monitors N    monitors loaded into watch (default 100000; --quick 20000)
-  --window SECS   how long watch is measured (default 60; --quick 20)
-  --scrape-every SECS
-                  how often /metrics is scraped during the window, as Prometheus would
-                  (default 15; --quick 10; 0: only at the window's start and end)
-
-Writes target/bench/results.json and prints the table (Markdown) on standard output.";
+/// The flags of `cargo xtask bench`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Writes target/bench/results.json and prints the table (Markdown) on standard output."
+)]
+pub(crate) struct BenchArgs {
+    /// Fewer runs and smaller counts (about a minute), for trying it out.
+    #[arg(long)]
+    quick: bool,
+    /// Comma-separated parts to run (default: all).
+    #[arg(long, value_name = "LIST", value_enum, value_delimiter = ',')]
+    only: Vec<Part>,
+    /// Skip the blackbox_exporter comparison.
+    #[arg(long)]
+    no_blackbox: bool,
+    /// Monitors loaded into watch (default 100000; --quick 20000).
+    #[arg(long, value_name = "N")]
+    monitors: Option<usize>,
+    /// How long watch is measured, in seconds (default 60; --quick 20).
+    #[arg(long, value_name = "SECS")]
+    window: Option<u64>,
+    /// How often /metrics is scraped during the window, as Prometheus would (default 15;
+    /// --quick 10; 0: only at the window's start and end).
+    #[arg(long, value_name = "SECS")]
+    scrape_every: Option<u64>,
+}
 
 /// What a bench run does.
 pub(crate) struct Plan {
     quick: bool,
-    parts: Vec<String>,
+    parts: Vec<Part>,
     blackbox: bool,
     monitors: usize,
     window: u64,
@@ -60,11 +88,8 @@ pub(crate) struct Env {
 }
 
 /// Runs the benchmarks.
-pub fn run(args: &[String]) -> Result<ExitCode> {
-    let Some(plan) = parse(args)? else {
-        println!("{USAGE}");
-        return Ok(ExitCode::SUCCESS);
-    };
+pub fn run(args: &BenchArgs) -> Result<ExitCode> {
+    let plan = Plan::from(args);
     let started = Instant::now();
     let load_at_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let root = crate::workspace_root();
@@ -84,9 +109,9 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         monitors,
     };
 
-    let mut rows: Vec<Value> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     let mut sections = serde_json::Map::new();
-    if plan.wants("throughput") {
+    if plan.wants(Part::Throughput) {
         let blackbox = if plan.blackbox {
             blackbox_binary()
         } else {
@@ -115,35 +140,37 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         eprintln!("throughput: engine vs raw loops vs blackbox_exporter...");
         run_checked(&mut command, "the throughput bench")?;
         let value = read_json(&file)?;
-        rows.extend(value["rows"].as_array().cloned().unwrap_or_default());
+        let typed: ThroughputRows = serde_json::from_value(value.clone())
+            .with_context(|| format!("{} has no rows of the bench's shape", file.display()))?;
+        rows.extend(typed.rows);
         if let Some(bin) = &blackbox {
             sections.insert("blackbox_exporter".into(), json!(blackbox_version(bin)));
         }
         sections.insert("throughput".into(), value);
     }
-    if plan.wants("watch") {
+    if plan.wants(Part::Watch) {
         let (watch_rows, detail) = watch::run(&env, &plan)?;
         rows.extend(watch_rows);
         sections.insert("watch".into(), detail);
     }
-    if plan.wants("validate") {
+    if plan.wants(Part::Validate) {
         let (validate_rows, detail) = validate_export(&env, &plan)?;
         rows.extend(validate_rows);
         sections.insert("validate_export".into(), detail);
     }
-    if plan.wants("build") {
+    if plan.wants(Part::Build) {
         let (build_rows, detail) = build::run(&env, &plan)?;
         rows.extend(build_rows);
         sections.insert("build".into(), detail);
     }
-    if plan.wants("deploy") {
+    if plan.wants(Part::Deploy) {
         let (deploy_rows, detail) = deploy::run(&env, &plan)?;
         rows.extend(deploy_rows);
         sections.insert("deploy".into(), detail);
     }
 
-    let command = std::iter::once("cargo xtask bench".to_owned())
-        .chain(args.iter().cloned())
+    let command = std::iter::once("cargo xtask".to_owned())
+        .chain(std::env::args().skip(1))
         .collect::<Vec<_>>()
         .join(" ");
     let table = table(&rows);
@@ -169,64 +196,36 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse(args: &[String]) -> Result<Option<Plan>> {
-    let mut plan = Plan {
-        quick: false,
-        parts: ["throughput", "watch", "validate", "build", "deploy"]
-            .map(str::to_owned)
-            .to_vec(),
-        blackbox: true,
-        monitors: 0,
-        window: 0,
-        scrape_every: 0,
-    };
-    let (mut monitors, mut window, mut scrape_every) = (None, None, None);
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .cloned()
-                .with_context(|| format!("{name} needs a value\n\n{USAGE}"))
+impl From<&BenchArgs> for Plan {
+    fn from(args: &BenchArgs) -> Plan {
+        let quick = args.quick;
+        let parts = if args.only.is_empty() {
+            vec![
+                Part::Throughput,
+                Part::Watch,
+                Part::Validate,
+                Part::Build,
+                Part::Deploy,
+            ]
+        } else {
+            args.only.clone()
         };
-        match arg.as_str() {
-            "--quick" => plan.quick = true,
-            "--no-blackbox" => plan.blackbox = false,
-            "--only" => {
-                let list = value("--only")?;
-                plan.parts = list.split(',').map(|p| p.trim().to_owned()).collect();
-                for part in &plan.parts {
-                    if !["throughput", "watch", "validate", "build", "deploy"]
-                        .contains(&part.as_str())
-                    {
-                        bail!("--only: unknown part `{part}`\n\n{USAGE}");
-                    }
-                }
-            }
-            "--monitors" => {
-                let v = value("--monitors")?;
-                monitors = Some(v.parse().with_context(|| format!("--monitors `{v}`"))?);
-            }
-            "--window" => {
-                let v = value("--window")?;
-                window = Some(v.parse().with_context(|| format!("--window `{v}`"))?);
-            }
-            "--scrape-every" => {
-                let v = value("--scrape-every")?;
-                scrape_every = Some(v.parse().with_context(|| format!("--scrape-every `{v}`"))?);
-            }
-            "--help" | "-h" | "help" => return Ok(None),
-            other => bail!("unknown argument `{other}`\n\n{USAGE}"),
+        Plan {
+            quick,
+            parts,
+            blackbox: !args.no_blackbox,
+            monitors: args
+                .monitors
+                .unwrap_or(if quick { 20_000 } else { 100_000 }),
+            window: args.window.unwrap_or(if quick { 20 } else { 60 }),
+            scrape_every: args.scrape_every.unwrap_or(if quick { 10 } else { 15 }),
         }
     }
-    plan.monitors = monitors.unwrap_or(if plan.quick { 20_000 } else { 100_000 });
-    plan.window = window.unwrap_or(if plan.quick { 20 } else { 60 });
-    plan.scrape_every = scrape_every.unwrap_or(if plan.quick { 10 } else { 15 });
-    Ok(Some(plan))
 }
 
 impl Plan {
-    fn wants(&self, part: &str) -> bool {
-        self.parts.iter().any(|p| p == part)
+    fn wants(&self, part: Part) -> bool {
+        self.parts.contains(&part)
     }
 }
 
@@ -251,14 +250,25 @@ fn build_bench_binary(cargo: &std::ffi::OsStr, root: &Path) -> Result<PathBuf> {
     }
     String::from_utf8_lossy(&output.stdout)
         .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|m| {
-            m["reason"] == "compiler-artifact"
-                && m["target"]["name"] == "engine"
-                && m["executable"].is_string()
-        })
-        .and_then(|m| m["executable"].as_str().map(PathBuf::from))
+        .filter_map(|line| serde_json::from_str::<CargoMessage>(line).ok())
+        .filter(|m| m.reason == "compiler-artifact" && m.target.name == "engine")
+        .find_map(|m| m.executable)
         .context("cargo bench --no-run named no executable for the `engine` bench")
+}
+
+/// A line of cargo's `--message-format=json`, as far as it is needed here.
+#[derive(Deserialize)]
+struct CargoMessage {
+    reason: String,
+    target: CargoTarget,
+    #[serde(default)]
+    executable: Option<PathBuf>,
+}
+
+/// The target a cargo message is about.
+#[derive(Deserialize)]
+struct CargoTarget {
+    name: String,
 }
 
 /// Builds the workspace's `monitors` binary in release; returns its path.
@@ -360,7 +370,7 @@ fn read_json(path: &Path) -> Result<Value> {
 }
 
 /// 5, in process: parse and validate, and export, of 10,000 generated monitors.
-fn validate_export(env: &Env, plan: &Plan) -> Result<(Vec<Value>, Value)> {
+fn validate_export(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
     let file = env.out.join("validate-export.json");
     let count = 10_000;
     eprintln!("validate and export of {count} generated monitors...");
@@ -374,14 +384,10 @@ fn validate_export(env: &Env, plan: &Plan) -> Result<(Vec<Value>, Value)> {
         "the validate/export bench",
     )?;
     let value = read_json(&file)?;
-    let samples = |key: &str| -> Vec<f64> {
-        value[key]["samples"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_f64).collect())
-            .unwrap_or_default()
-    };
-    let mb = value["bundle_bytes"].as_f64().unwrap_or(0.0) / 1e6;
-    let load = samples("load_s");
+    let figures: ValidateExport = serde_json::from_value(value.clone())
+        .with_context(|| format!("{} is not of the bench's shape", file.display()))?;
+    let mb = figures.bundle_bytes / 1e6;
+    let load = figures.load_s.samples;
     let rows = vec![
         row(
             "validate_10k",
@@ -392,21 +398,37 @@ fn validate_export(env: &Env, plan: &Plan) -> Result<(Vec<Value>, Value)> {
             Some(("< 1 s", median(&load) < 1.0)),
             format!(
                 "{mb:.1} MB bundle: parse {} s, validate {} s (medians)",
-                fmt3(median(&samples("parse_s"))),
-                fmt3(median(&samples("validate_s")))
+                fmt3(median(&figures.parse_s.samples)),
+                fmt3(median(&figures.validate_s.samples))
             ),
         ),
         row(
             "export_10k",
             "export 10,000 monitors (validate each, then the bundle JSON, in process, as `export` does)",
             "s",
-            ("validate + to_json", samples("export_s")),
+            ("validate + to_json", figures.export_s.samples),
             None,
             None,
             String::new(),
         ),
     ];
     Ok((rows, value))
+}
+
+/// What the bench binary's `validate-export` writes, as far as it is read here.
+#[derive(Deserialize)]
+struct ValidateExport {
+    bundle_bytes: f64,
+    load_s: Samples,
+    parse_s: Samples,
+    validate_s: Samples,
+    export_s: Samples,
+}
+
+/// A figure's samples.
+#[derive(Deserialize)]
+struct Samples {
+    samples: Vec<f64>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -423,7 +445,60 @@ pub(crate) fn median(samples: &[f64]) -> f64 {
     }
 }
 
+/// A figure's value where it is a number: JSON has no NaN or infinity, which it writes as
+/// `null`.
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// One side of a row: what was measured, each run's sample and their median.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Side {
+    #[serde(default)]
+    label: String,
+    median: Option<f64>,
+    samples: Vec<Option<f64>>,
+}
+
+impl Side {
+    fn new(label: &str, samples: &[f64]) -> Side {
+        Side {
+            label: label.to_owned(),
+            median: finite(median(samples)),
+            samples: samples.iter().copied().map(finite).collect(),
+        }
+    }
+}
+
+/// The ratio of our figure to the baseline, run by run, and its median.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Ratio {
+    median: Option<f64>,
+    samples: Vec<Option<f64>>,
+}
+
 /// A row of the results, in the shape the bench binary writes too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Row {
+    id: String,
+    figure: String,
+    unit: String,
+    ours: Side,
+    baseline: Option<Side>,
+    ratio: Option<Ratio>,
+    target: Option<String>,
+    met: Option<bool>,
+    #[serde(default)]
+    note: String,
+}
+
+/// The part of the bench binary's `throughput.json` read here: its rows.
+#[derive(Deserialize)]
+struct ThroughputRows {
+    rows: Vec<Row>,
+}
+
+/// A row of the results.
 pub(crate) fn row(
     id: &str,
     figure: &str,
@@ -432,17 +507,25 @@ pub(crate) fn row(
     baseline: Option<(&str, Vec<f64>)>,
     target: Option<(&str, bool)>,
     note: String,
-) -> Value {
-    let side = |(label, samples): (&str, Vec<f64>)| json!({ "label": label, "median": median(&samples), "samples": samples });
-    let ratio = baseline.as_ref().map_or(Value::Null, |(_, base)| {
+) -> Row {
+    let ratio = baseline.as_ref().map(|(_, base)| {
         let pairs: Vec<f64> = ours.1.iter().zip(base).map(|(o, b)| o / b).collect();
-        json!({ "median": median(&pairs), "samples": pairs })
+        Ratio {
+            median: finite(median(&pairs)),
+            samples: pairs.into_iter().map(finite).collect(),
+        }
     });
-    json!({
-        "id": id, "figure": figure, "unit": unit,
-        "ours": side(ours), "baseline": baseline.map_or(Value::Null, side), "ratio": ratio,
-        "target": target.map(|t| t.0), "met": target.map(|t| t.1), "note": note,
-    })
+    Row {
+        id: id.to_owned(),
+        figure: figure.to_owned(),
+        unit: unit.to_owned(),
+        ours: Side::new(ours.0, &ours.1),
+        baseline: baseline.map(|(label, samples)| Side::new(label, &samples)),
+        ratio,
+        target: target.map(|t| t.0.to_owned()),
+        met: target.map(|t| t.1),
+        note,
+    }
 }
 
 fn fmt3(x: f64) -> String {
@@ -476,11 +559,10 @@ fn number(x: f64) -> String {
     }
 }
 
-fn value_text(side: &Value, unit: &str) -> String {
-    match side["median"].as_f64() {
+fn value_text(side: &Side, unit: &str) -> String {
+    match side.median {
         None => "—".to_owned(),
         Some(v) => {
-            let label = side["label"].as_str().unwrap_or_default();
             let shown = match unit {
                 "checks/s" => format!("{}/s", number(v)),
                 "s" => format!("{} s", number(v)),
@@ -490,46 +572,47 @@ fn value_text(side: &Value, unit: &str) -> String {
                 "CPU s/1000" => format!("{} CPU s/1k", number(v)),
                 other => format!("{} {other}", number(v)),
             };
-            if label.is_empty() {
+            if side.label.is_empty() {
                 shown
             } else {
-                format!("{shown} ({label})")
+                format!("{shown} ({})", side.label)
             }
         }
     }
 }
 
 /// The Markdown table: figure, ours, baseline, ratio, target, met.
-pub(crate) fn table(rows: &[Value]) -> String {
+pub(crate) fn table(rows: &[Row]) -> String {
     let mut out = String::from(
         "| figure | ours | baseline | ratio | target | met? |\n| --- | --- | --- | --- | --- | --- |\n",
     );
     for r in rows {
-        let unit = r["unit"].as_str().unwrap_or_default();
-        let ratio = r["ratio"]["median"]
-            .as_f64()
+        let ratio = r
+            .ratio
+            .as_ref()
+            .and_then(|r| r.median)
             .map_or("—".to_owned(), |x| format!("{x:.2}×"));
-        let met = match r["met"].as_bool() {
+        let met = match r.met {
             Some(true) => "yes",
             Some(false) => "**no**",
             None => "—",
         };
-        let baseline = if r["baseline"].is_null() {
-            "—".to_owned()
+        let baseline = r
+            .baseline
+            .as_ref()
+            .map_or("—".to_owned(), |b| value_text(b, &r.unit));
+        let figure = if r.note.is_empty() {
+            r.figure.clone()
         } else {
-            value_text(&r["baseline"], unit)
+            format!("{}; {}", r.figure, r.note)
         };
-        let mut figure = r["figure"].as_str().unwrap_or_default().to_owned();
-        if let Some(note) = r["note"].as_str().filter(|n| !n.is_empty()) {
-            figure = format!("{figure}; {note}");
-        }
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
             figure.replace('|', "\\|"),
-            value_text(&r["ours"], unit),
+            value_text(&r.ours, &r.unit),
             baseline,
             ratio,
-            r["target"].as_str().unwrap_or("—"),
+            r.target.as_deref().unwrap_or("—"),
             met
         ));
     }
@@ -645,4 +728,36 @@ pub(crate) fn terminate(pid: u32) {
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_render_and_read_back() {
+        let ours = row(
+            "tcp",
+            "plain TCP checks",
+            "checks/s",
+            ("engine", vec![2000.0, 3000.0]),
+            Some(("raw loop", vec![1000.0, 1000.0])),
+            Some(("≥ 1.5×", true)),
+            "note | here".to_owned(),
+        );
+        let text = table(std::slice::from_ref(&ours));
+        assert!(
+            text.contains("| plain TCP checks; note \\| here | 2,500/s (engine) | 1,000/s (raw loop) | 2.50× | ≥ 1.5× | yes |"),
+            "{text}"
+        );
+        // The bench binary's rows: no baseline, NaN medians written as null.
+        let json = r#"{"id": "x", "figure": "f", "unit": "s", "note": "",
+            "ours": {"label": "", "samples": [], "median": null},
+            "baseline": null, "ratio": null, "target": null, "met": null}"#;
+        let read: Row = serde_json::from_str(json).unwrap();
+        assert!(table(&[read]).contains("| f | — | — | — | — | — |"));
+        let empty = row("e", "empty", "s", ("", vec![]), None, None, String::new());
+        let back: Row = serde_json::from_str(&serde_json::to_string(&empty).unwrap()).unwrap();
+        assert_eq!(back.ours.median, None);
+    }
 }

@@ -12,29 +12,15 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, anyhow};
-use serde_json::{Value, json};
+use monitor_spec::api::{DeployRequest, Git};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 
 use api::{Api, Body};
 use config::{Args, Token};
-use diff::DeployResponse;
-
-const USAGE: &str = "\
-usage: cargo xtask deploy [--preview] [--force] [--bundle FILE] [--url URL] [--project P]
-       cargo xtask destroy [--force] [--url URL] [--project P]
-       cargo xtask rollback N [--url URL] [--project P]
-
-deploy    builds, validates and exports the monitors (or sends --bundle FILE), shows what
-          would change, then applies it. --preview stops after the diff. Deleting monitors
-          needs --force, or a yes on a terminal.
-destroy   removes every monitor of the project (the version history stays); needs --force
-          or typing yes on a terminal.
-rollback  makes version N's monitors current again, as a new version.
-
-The URL and project come from --url/--project, else MONITORS_API_URL/MONITORS_PROJECT,
-else monitors.deploy.toml at the workspace root (url = \"...\", project = \"...\").
-The token comes only from MONITORS_API_TOKEN.
-Exit codes: 0 done, 1 the control plane refused or failed, 2 usage, validation or
-confirmation problems.";
+pub(crate) use config::{ClientCommand, usage_error};
+use diff::DiffText;
 
 /// Exit code: the control plane refused or failed.
 const EXIT_REMOTE: u8 = 1;
@@ -74,26 +60,18 @@ impl From<anyhow::Error> for Failure {
 
 type Outcome = Result<ExitCode, Failure>;
 
-/// Runs `deploy`, `destroy` or `rollback` with `args`; prints its own errors (with the
-/// token, should any message hold it, redacted) and returns the exit code.
-pub fn run(command: &str, args: &[String]) -> anyhow::Result<ExitCode> {
+/// Runs `deploy`, `destroy` or `rollback`; prints its own errors (with the token, should
+/// any message hold it, redacted) and returns the exit code.
+pub fn run(command: &ClientCommand) -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
-    let outcome = config::parse_args(command, args)
-        .map_err(|e| Failure::local(anyhow!("{e}\n\n{USAGE}")))
-        .and_then(|args| {
-            if args.help {
-                println!("{USAGE}");
-                return Ok(ExitCode::SUCCESS);
-            }
-            match command {
-                "deploy" => deploy(&args, &env),
-                "destroy" => destroy(&args, &env),
-                "rollback" => rollback(&args, &env),
-                other => Err(Failure::local(anyhow!("unknown command `{other}`"))),
-            }
-        });
+    let args = command.args();
+    let outcome = match command {
+        ClientCommand::Deploy(_) => deploy(&args, &env),
+        ClientCommand::Destroy(_) => destroy(&args, &env),
+        ClientCommand::Rollback(_) => rollback(&args, &env),
+    };
     match outcome {
-        Ok(code) => Ok(code),
+        Ok(code) => code,
         Err(failure) => {
             let text = format!("error: {:#}", failure.error);
             let text = match Token::from_env(&env) {
@@ -101,7 +79,7 @@ pub fn run(command: &str, args: &[String]) -> anyhow::Result<ExitCode> {
                 Err(_) => text,
             };
             eprintln!("{text}");
-            Ok(ExitCode::from(failure.code))
+            ExitCode::from(failure.code)
         }
     }
 }
@@ -113,17 +91,7 @@ fn connect(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Api, Fai
     Ok(Api::new(target, &token)?)
 }
 
-fn no_positional(args: &Args, command: &str) -> Result<(), Failure> {
-    match args.positional.first() {
-        Some(extra) => Err(Failure::local(anyhow!(
-            "`{command}` takes no argument `{extra}`\n\n{USAGE}"
-        ))),
-        None => Ok(()),
-    }
-}
-
 fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
-    no_positional(args, "deploy")?;
     // Resolve where to deploy before the (slow) build, so a missing setting fails fast.
     let api = connect(args, env)?;
     let (bundle_text, source) = match &args.bundle {
@@ -137,12 +105,14 @@ fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
     let count = check_bundle(&bundle_text, &source)?;
     let git = git_metadata(&crate::workspace_root());
     // The bundle's text goes as it is, byte for byte, inside the request.
-    let request = format!(
-        "{{\"bundle\":{},\"git\":{}}}",
-        bundle_text.trim(),
-        serde_json::to_string(&git).context("cannot write the git metadata")?
-    );
-    let body = Body::new(request.into_bytes())?;
+    let bundle = serde_json::from_str::<&RawValue>(bundle_text.trim())
+        .with_context(|| format!("{source} is not JSON"))?;
+    let request = DeployRequest {
+        bundle,
+        git: Some(git),
+    };
+    let request = serde_json::to_vec(&request).context("cannot write the deploy request")?;
+    let body = Body::new(request)?;
 
     eprintln!(
         "deploying {count} monitor{} from {source} to project `{}` at {}",
@@ -150,8 +120,7 @@ fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
         api.project(),
         api.base()
     );
-    let plan =
-        DeployResponse::from_json(&api.deploy(&body, true, true)?).map_err(Failure::remote)?;
+    let plan = api.deploy(&body, true, true)?;
     println!(
         "{} for project `{}`:",
         if args.preview { "preview" } else { "plan" },
@@ -200,8 +169,7 @@ fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
         }
     }
 
-    let done =
-        DeployResponse::from_json(&api.deploy(&body, false, prune)?).map_err(Failure::remote)?;
+    let done = api.deploy(&body, false, prune)?;
     let mut expected = plan.diff.clone();
     if !prune {
         expected.kept = std::mem::take(&mut expected.deleted);
@@ -229,7 +197,6 @@ fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
 }
 
 fn destroy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
-    no_positional(args, "destroy")?;
     let api = connect(args, env)?;
     if !args.force {
         if !std::io::stdin().is_terminal() {
@@ -238,11 +205,7 @@ fn destroy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
                 api.project()
             )));
         }
-        let current = api.monitors()?;
-        let n = current
-            .get("monitors")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+        let n = api.monitors()?.len();
         if n == 0 {
             println!(
                 "project `{}` has no monitors; nothing to destroy",
@@ -262,13 +225,7 @@ fn destroy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
             )));
         }
     }
-    let answer = api.destroy()?;
-    let deleted = answer
-        .get("deleted")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| {
-            Failure::remote(anyhow!("the control plane's answer has no `deleted` count"))
-        })?;
+    let deleted = api.destroy()?.deleted;
     println!(
         "removed {deleted} monitor{} from project `{}` (the version history stays; `cargo xtask rollback N` brings a version back)",
         plural(usize::try_from(deleted).unwrap_or(usize::MAX)),
@@ -286,17 +243,17 @@ fn rollback(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
         })?,
         [] => {
             return Err(Failure::local(anyhow!(
-                "rollback needs the version to bring back: cargo xtask rollback N\n\n{USAGE}"
+                "rollback needs the version to bring back: cargo xtask rollback N (see --help)"
             )));
         }
         [_, extra, ..] => {
             return Err(Failure::local(anyhow!(
-                "rollback takes one version, not also `{extra}`\n\n{USAGE}"
+                "rollback takes one version, not also `{extra}` (see --help)"
             )));
         }
     };
     let api = connect(args, env)?;
-    let done = DeployResponse::from_json(&api.rollback(version)?).map_err(Failure::remote)?;
+    let done = api.rollback(version)?;
     println!(
         "rollback of project `{}` to version {version}:",
         api.project()
@@ -354,28 +311,31 @@ fn export_monitors() -> Result<String, Failure> {
         .map_err(|_| Failure::local(anyhow!("`monitors export` wrote text that is not UTF-8")))
 }
 
+/// The shape of a bundle, its monitors counted but not read.
+#[derive(Deserialize)]
+struct BundleShape {
+    monitors: Vec<IgnoredAny>,
+}
+
 /// Checks that `text` looks like a bundle (the control plane validates it fully) and
 /// returns how many monitors it holds.
 fn check_bundle(text: &str, source: &str) -> Result<usize, Failure> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
+    serde_json::from_str::<IgnoredAny>(text).map_err(|e| {
         Failure::local(anyhow!(
             "{source} is not JSON: {e} (a bundle is what `cargo xtask export` writes)"
         ))
     })?;
-    value
-        .get("monitors")
-        .and_then(Value::as_array)
-        .map(Vec::len)
-        .ok_or_else(|| {
-            Failure::local(anyhow!(
-                "{source} is not a bundle: expected {{\"schema_version\": 1, \"monitors\": [...]}}, as `cargo xtask export` writes"
-            ))
-        })
+    let bundle: BundleShape = serde_json::from_str(text).map_err(|_| {
+        Failure::local(anyhow!(
+            "{source} is not a bundle: expected {{\"schema_version\": 1, \"monitors\": [...]}}, as `cargo xtask export` writes"
+        ))
+    })?;
+    Ok(bundle.monitors.len())
 }
 
 /// The commit, branch, author and subject of HEAD in `root`; each null when git is
 /// missing, `root` is not a repository, or HEAD is detached (for the branch).
-fn git_metadata(root: &Path) -> Value {
+fn git_metadata(root: &Path) -> Git {
     let git = |args: &[&str]| -> Option<String> {
         let out = Command::new("git")
             .args(args)
@@ -388,12 +348,12 @@ fn git_metadata(root: &Path) -> Value {
         (out.status.success() && !text.is_empty()).then_some(text)
     };
     let branch = git(&["rev-parse", "--abbrev-ref", "HEAD"]).filter(|b| b != "HEAD");
-    json!({
-        "commit": git(&["rev-parse", "HEAD"]),
-        "branch": branch,
-        "author": git(&["log", "-1", "--format=%an <%ae>"]),
-        "message": git(&["log", "-1", "--format=%s"]),
-    })
+    Git {
+        commit: git(&["rev-parse", "HEAD"]),
+        branch,
+        author: git(&["log", "-1", "--format=%an <%ae>"]),
+        message: git(&["log", "-1", "--format=%s"]),
+    }
 }
 
 /// Asks `question` on the terminal and returns the trimmed answer (empty at end of input).

@@ -1,37 +1,74 @@
 //! `cargo xtask`: builds the `monitors` binary and drives it (list, validate, run, watch,
-//! export, explain, demo), passing filters and reporters through.
+//! export, explain, demo), passing filters and reporters through; benchmarks; and deploys
+//! to the control plane. The command line is parsed with clap.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod architecture;
 mod bench;
 mod deploy;
 
-const USAGE: &str = "\
-usage: cargo xtask [--manifest-path PATH] COMMAND [ARGS...]
+/// Build the monitors binary and drive it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    after_help = "Exit codes: 0 nothing failed, 1 a monitor failed, 2 invalid monitors or usage errors."
+)]
+struct Cli {
+    /// Selects another crate of monitors (default: the workspace's monitors).
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
 
-commands (each builds the monitors binary first, then runs it with ARGS):
-  list       list the monitors: id, name, target, TLS mode, frequency, tags
-  validate   validate every monitor; problems name the file and line
-  run        check each monitor once (--reporter human|json|junit|github|prometheus[=FILE])
-  watch      check each monitor on its frequency (--metrics-listen ADDR)
-  export     write the JSON bundle of the monitors (-o FILE)
-  explain    show one monitor's resolved spec (explain ID)
-  demo       start demo services on loopback and check monitors against them
-  bench      measure throughput, TLS, scheduler scale and validate/export/build times
-  deploy     deploy the monitors to the control plane (--preview, --force, --bundle FILE)
-  destroy    remove every monitor of the project from the control plane (--force)
-  rollback   make version N current again (rollback N)
+/// The commands; those of the monitors binary build it first, then run it with the
+/// arguments that follow.
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// List the monitors: id, name, target, TLS mode, frequency, tags.
+    List(PassThrough),
+    /// Validate every monitor; problems name the file and line.
+    Validate(PassThrough),
+    /// Check each monitor once (--reporter human|json|junit|github|prometheus[=FILE]).
+    Run(PassThrough),
+    /// Check each monitor on its frequency (--metrics-listen ADDR).
+    Watch(PassThrough),
+    /// Write the JSON bundle of the monitors (-o FILE).
+    Export(PassThrough),
+    /// Show one monitor's resolved spec (explain ID).
+    Explain(PassThrough),
+    /// Start demo services on loopback and check monitors against them.
+    Demo(PassThrough),
+    /// Measure throughput, TLS, scheduler scale and validate/export/build times.
+    Bench(bench::BenchArgs),
+    #[command(flatten)]
+    Client(deploy::ClientCommand),
+}
 
---manifest-path PATH selects another crate of monitors (default: the workspace's monitors).
-Exit codes: 0 nothing failed, 1 a monitor failed, 2 invalid monitors or usage errors.";
+/// The arguments a command of the monitors binary gets as they are.
+#[derive(Debug, clap::Args)]
+#[command(disable_help_flag = true)]
+struct PassThrough {
+    /// Arguments for the monitors binary's command (`--help` included).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    args: Vec<OsString>,
+}
 
 fn main() -> ExitCode {
-    match run() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -40,40 +77,67 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<ExitCode> {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let mut manifest = None;
-    if args.first().map(String::as_str) == Some("--manifest-path") {
-        if args.len() < 2 {
-            bail!("--manifest-path needs a path\n\n{USAGE}");
-        }
-        manifest = Some(PathBuf::from(args.remove(1)));
-        args.remove(0);
-    }
-    let Some((command, rest)) = args.split_first() else {
-        println!("{USAGE}");
-        return Ok(ExitCode::from(2));
+/// Prints a command line clap refused (or the help asked for) and returns the exit code:
+/// 0 for help and the version, 2 for usage errors.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    let value = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
     };
-    match command.as_str() {
-        "list" | "validate" | "run" | "watch" | "export" | "explain" | "demo" => {
-            let binary = build_monitors(manifest.as_deref())?;
-            let status = Command::new(&binary)
-                .arg(command)
-                .args(rest)
-                .status()
-                .with_context(|| format!("cannot run {}", binary.display()))?;
-            Ok(ExitCode::from(
-                status.code().map_or(2, |c| u8::try_from(c).unwrap_or(2)),
-            ))
+    let client = std::env::args()
+        .skip(1)
+        .find(|a| matches!(a.as_str(), "deploy" | "destroy" | "rollback"));
+    let message = match (e.kind(), client) {
+        (ErrorKind::InvalidSubcommand, _) => value(ContextKind::InvalidSubcommand)
+            .map(|command| format!("unknown command `{command}`")),
+        (
+            ErrorKind::UnknownArgument | ErrorKind::InvalidValue | ErrorKind::TooManyValues,
+            Some(command),
+        ) => Some(deploy::usage_error(e, &command)),
+        _ => None,
+    };
+    let usage = match e.get(ContextKind::Usage) {
+        Some(ContextValue::StyledStr(usage)) => usage.to_string(),
+        _ => Cli::command().render_usage().to_string(),
+    };
+    match message {
+        Some(message) => {
+            eprintln!("error: {message}\n\n{usage}\n\nFor more information, try '--help'.");
+            ExitCode::from(2)
         }
-        "bench" => bench::run(rest),
-        "deploy" | "destroy" | "rollback" => deploy::run(command, rest),
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
+        None => {
+            let _ = e.print();
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
         }
-        other => bail!("unknown command `{other}`\n\n{USAGE}"),
     }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let manifest = cli.manifest_path;
+    let (command, pass) = match cli.command {
+        None => {
+            println!("{}", Cli::command().render_help());
+            return Ok(ExitCode::from(2));
+        }
+        Some(Cmd::Bench(args)) => return bench::run(&args),
+        Some(Cmd::Client(command)) => return Ok(deploy::run(&command)),
+        Some(Cmd::List(p)) => ("list", p),
+        Some(Cmd::Validate(p)) => ("validate", p),
+        Some(Cmd::Run(p)) => ("run", p),
+        Some(Cmd::Watch(p)) => ("watch", p),
+        Some(Cmd::Export(p)) => ("export", p),
+        Some(Cmd::Explain(p)) => ("explain", p),
+        Some(Cmd::Demo(p)) => ("demo", p),
+    };
+    let binary = build_monitors(manifest.as_deref())?;
+    let status = Command::new(&binary)
+        .arg(command)
+        .args(&pass.args)
+        .status()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    Ok(ExitCode::from(
+        status.code().map_or(2, |c| u8::try_from(c).unwrap_or(2)),
+    ))
 }
 
 /// The workspace root: the parent of this crate's directory.

@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use super::{Env, Plan, row};
+use super::{Env, Plan, Row, row};
 
 const MONITORS: usize = 1_000;
 const MODULES: usize = 10;
@@ -144,7 +144,7 @@ fn time_binary(binary: &Path, args: &[&str]) -> Result<f64> {
 }
 
 /// Runs the build-time measurement; returns its rows and details.
-pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Value>, Value)> {
+pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
     let dir = env.out.join("gen-monitors");
     let target = env.out.join("gen-target");
     let manifest = generate(env, &dir)?;

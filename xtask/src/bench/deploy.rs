@@ -7,9 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use monitor_spec::api::{DeployRequest, DeployResponse};
 use serde_json::Value;
 
-use super::{Env, Plan, row, run_checked};
+use super::{Env, Plan, Row, row, run_checked};
 
 /// A control plane killed when dropped.
 struct Server(Child);
@@ -22,7 +23,7 @@ impl Drop for Server {
 }
 
 /// Deploys a 10,000-monitor bundle three ways, timing each request end to end.
-pub(crate) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Value>, Value)> {
+pub(crate) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
     let count = 10_000;
     let runs = if plan.quick { 2 } else { 3 };
     eprintln!("deploy of {count} monitors to the control plane...");
@@ -55,8 +56,13 @@ pub(crate) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Value>, Value)> {
     .context("the generated bundle is not JSON")?;
     let mut changed = bundle.clone();
     changed["monitors"][0]["name"] = Value::from("changed by the deploy bench");
-    let body = |b: &Value| serde_json::json!({ "bundle": b }).to_string();
-    let (first_body, changed_body) = (body(&bundle), body(&changed));
+    let body = |b: &Value| {
+        serde_json::to_string(&DeployRequest {
+            bundle: b,
+            git: None,
+        })
+    };
+    let (first_body, changed_body) = (body(&bundle)?, body(&changed)?);
 
     let (mut first, mut same, mut one) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
@@ -81,10 +87,11 @@ pub(crate) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Value>, Value)> {
                 .send()
                 .context("the deploy request failed")?;
             let status = response.status();
-            let answer: Value = response.json().context("the deploy answer is not JSON")?;
+            let text = response.text().context("the deploy answer broke off")?;
             let elapsed = t0.elapsed().as_secs_f64();
-            if !status.is_success() || answer["applied"] != expect_applied {
-                bail!("unexpected deploy answer ({status}): {answer}");
+            let answer = serde_json::from_str::<DeployResponse>(&text);
+            if !status.is_success() || answer.map_or(true, |a| a.applied != expect_applied) {
+                bail!("unexpected deploy answer ({status}): {text}");
             }
             Ok(elapsed)
         };

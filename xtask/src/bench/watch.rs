@@ -8,9 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Env, Plan, cpu_seconds, http_get, memory_mb, row, terminate};
+use super::{Env, Plan, Row, cpu_seconds, http_get, memory_mb, row, terminate};
 
 /// A child process stopped by its pid when dropped: SIGTERM, then SIGKILL after `grace`.
 struct Guard {
@@ -47,6 +48,18 @@ impl Drop for Guard {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// What the PING servers print first: the ports they listen on.
+#[derive(Deserialize)]
+struct Ports {
+    ports: Vec<u16>,
+}
+
+/// What `gen-bundle` prints: the checks per second the bundle schedules.
+#[derive(Deserialize)]
+struct Generated {
+    checks_per_second: f64,
 }
 
 /// One scrape of `/metrics` during the window.
@@ -92,7 +105,7 @@ fn parse_metrics(body: &str) -> (f64, usize, Option<[f64; 3]>) {
 }
 
 /// Runs the scheduler-scale measurement; returns its rows and details.
-pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Value>, Value)> {
+pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
     let count = plan.monitors;
     let window = Duration::from_secs(plan.window);
     let warmup = Duration::from_secs(if plan.quick { 5 } else { 10 });
@@ -129,14 +142,12 @@ pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Value>, Value)> {
     BufReader::new(stdout)
         .read_line(&mut line)
         .context("cannot read the servers' ports")?;
-    let ports: Vec<u64> = serde_json::from_str::<Value>(&line)
-        .ok()
-        .and_then(|v| v["ports"].as_array().cloned())
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+    let ports = serde_json::from_str::<Ports>(&line)
+        .map(|p| p.ports)
         .with_context(|| format!("the servers printed `{}`, not their ports", line.trim()))?;
     let ports_arg = ports
         .iter()
-        .map(u64::to_string)
+        .map(u16::to_string)
         .collect::<Vec<_>>()
         .join(",");
 
@@ -157,10 +168,8 @@ pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Value>, Value)> {
     if !generated.status.success() {
         bail!("generating the watch bundle failed");
     }
-    let offered = serde_json::from_slice::<Value>(&generated.stdout)
-        .ok()
-        .and_then(|v| v["checks_per_second"].as_f64())
-        .unwrap_or(f64::NAN);
+    let offered = serde_json::from_slice::<Generated>(&generated.stdout)
+        .map_or(f64::NAN, |g| g.checks_per_second);
 
     let metrics: SocketAddr = {
         let probe = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))

@@ -5,10 +5,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
+use monitor_spec::api::{DeployResponse, DestroyResponse, ErrorBody};
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 use reqwest::{StatusCode, Url};
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use super::Failure;
 use super::config::{TOKEN_VAR, Target, Token};
@@ -69,6 +71,20 @@ pub(crate) enum Action {
     Read,
 }
 
+/// The monitors of `GET .../monitors`, counted but not read.
+#[derive(Debug, Deserialize)]
+pub(crate) struct MonitorCount {
+    /// One entry per monitor.
+    monitors: Vec<IgnoredAny>,
+}
+
+impl MonitorCount {
+    /// How many monitors the project has.
+    pub(crate) fn len(&self) -> usize {
+        self.monitors.len()
+    }
+}
+
 /// A client of one project on one control plane.
 pub(crate) struct Api {
     client: Client,
@@ -117,7 +133,12 @@ impl Api {
     }
 
     /// `POST .../deploy?dry_run=..&prune=..` with `body` (a `DeployRequest`).
-    pub(crate) fn deploy(&self, body: &Body, dry_run: bool, prune: bool) -> Result<Value, Failure> {
+    pub(crate) fn deploy(
+        &self,
+        body: &Body,
+        dry_run: bool,
+        prune: bool,
+    ) -> Result<DeployResponse, Failure> {
         let mut url = self.url(&["deploy"]);
         url.query_pairs_mut()
             .append_pair("dry_run", if dry_run { "true" } else { "false" })
@@ -139,29 +160,30 @@ impl Api {
     }
 
     /// `POST .../rollback/{n}`.
-    pub(crate) fn rollback(&self, n: u64) -> Result<Value, Failure> {
+    pub(crate) fn rollback(&self, n: u64) -> Result<DeployResponse, Failure> {
         let request = self.client.post(self.url(&["rollback", &n.to_string()]));
         self.send(request, Action::Rollback(n), None)
     }
 
     /// `DELETE /v1/projects/{project}`.
-    pub(crate) fn destroy(&self) -> Result<Value, Failure> {
+    pub(crate) fn destroy(&self) -> Result<DestroyResponse, Failure> {
         let request = self.client.delete(self.url(&[]));
         self.send(request, Action::Destroy, None)
     }
 
     /// `GET .../monitors`.
-    pub(crate) fn monitors(&self) -> Result<Value, Failure> {
+    pub(crate) fn monitors(&self) -> Result<MonitorCount, Failure> {
         let request = self.client.get(self.url(&["monitors"]));
         self.send(request, Action::Read, None)
     }
 
-    fn send(
+    /// Sends `request` and reads the answer as a `T`; errors say what to do.
+    fn send<T: DeserializeOwned>(
         &self,
         request: RequestBuilder,
         action: Action,
         body: Option<&Body>,
-    ) -> Result<Value, Failure> {
+    ) -> Result<T, Failure> {
         let response = request
             .header(AUTHORIZATION, self.auth.clone())
             .header(reqwest::header::ACCEPT, "application/json")
@@ -204,7 +226,7 @@ impl Api {
         }
         serde_json::from_str(&text).map_err(|e| {
             Failure::remote(anyhow!(
-                "the control plane at {} answered {status} with something that is not JSON ({e}): {}; is the URL the control plane's?",
+                "the control plane at {} answered {status} with something that is not the API's JSON ({e}): {}; is the URL the control plane's?",
                 self.base(),
                 excerpt(&text)
             ))
@@ -234,40 +256,27 @@ pub(crate) fn describe(
     project: &str,
     body: Option<&Body>,
 ) -> anyhow::Error {
-    let parsed: Option<Value> = serde_json::from_str(text).ok();
-    let error = parsed
-        .as_ref()
-        .and_then(|v| v.get("error"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            if text.trim().is_empty() {
-                status
-                    .canonical_reason()
-                    .unwrap_or("no message")
-                    .to_lowercase()
-            } else {
-                excerpt(text)
-            }
-        });
+    let parsed: Option<ErrorBody> = serde_json::from_str(text).ok();
+    let error = match &parsed {
+        Some(body) => body.error.clone(),
+        None if text.trim().is_empty() => status
+            .canonical_reason()
+            .unwrap_or("no message")
+            .to_lowercase(),
+        None => excerpt(text),
+    };
     let problems: Vec<String> = parsed
-        .as_ref()
-        .and_then(|v| v.get("problems"))
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .map(|p| {
-                    let path = p.get("path").and_then(Value::as_str).unwrap_or("");
-                    let message = p.get("message").and_then(Value::as_str).unwrap_or("");
-                    if path.is_empty() {
-                        format!("  {message}")
-                    } else {
-                        format!("  {path}: {message}")
-                    }
-                })
-                .collect()
+        .map(|body| body.problems)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            if p.path.is_empty() {
+                format!("  {}", p.message)
+            } else {
+                format!("  {}: {}", p.path, p.message)
+            }
         })
-        .unwrap_or_default();
+        .collect();
     let code = status.as_u16();
     let what = match action {
         Action::Preview => "the deploy preview".to_owned(),

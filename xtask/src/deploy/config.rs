@@ -1,11 +1,15 @@
-//! Where a deploy goes: the command line, then the environment, then `monitors.deploy.toml`
-//! at the workspace root; and the token, which comes only from `MONITORS_API_TOKEN`.
+//! Where a deploy goes: the command line (parsed with clap), then the environment, then
+//! `monitors.deploy.toml` at the workspace root (parsed with toml); and the token, which
+//! comes only from `MONITORS_API_TOKEN`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
+use clap::builder::NonEmptyStringValueParser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use reqwest::Url;
 use reqwest::header::HeaderValue;
+use serde::Deserialize;
 
 /// The file at the workspace root that names the control plane and the project.
 pub(crate) const CONFIG_FILE: &str = "monitors.deploy.toml";
@@ -15,6 +19,121 @@ pub(crate) const URL_VAR: &str = "MONITORS_API_URL";
 pub(crate) const PROJECT_VAR: &str = "MONITORS_PROJECT";
 /// Environment variable holding the token (the only place the token is read from).
 pub(crate) const TOKEN_VAR: &str = "MONITORS_API_TOKEN";
+
+/// Where a command goes, when the flags say it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct TargetFlags {
+    /// The control plane's base URL (else MONITORS_API_URL, else monitors.deploy.toml).
+    #[arg(long, value_name = "URL", value_parser = NonEmptyStringValueParser::new())]
+    url: Option<String>,
+    /// The project (else MONITORS_PROJECT, else monitors.deploy.toml).
+    #[arg(long, value_name = "P", value_parser = NonEmptyStringValueParser::new())]
+    project: Option<String>,
+}
+
+/// The flags of `deploy`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct DeployFlags {
+    /// Stop after showing what would change.
+    #[arg(long)]
+    preview: bool,
+    /// Delete monitors the bundle no longer has without asking.
+    #[arg(long)]
+    force: bool,
+    /// Send this bundle instead of building, validating and exporting the monitors.
+    #[arg(long, value_name = "FILE", value_parser = NonEmptyStringValueParser::new())]
+    bundle: Option<String>,
+    #[command(flatten)]
+    target: TargetFlags,
+}
+
+/// The flags of `destroy`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct DestroyFlags {
+    /// Remove the monitors without asking.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    target: TargetFlags,
+}
+
+/// The arguments of `rollback`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct RollbackFlags {
+    /// The version to make current again.
+    #[arg(value_name = "N")]
+    version: Vec<String>,
+    #[command(flatten)]
+    target: TargetFlags,
+}
+
+/// The commands of the control plane's client.
+#[derive(Debug, Clone, clap::Subcommand)]
+#[command(after_help = AFTER_HELP)]
+pub(crate) enum ClientCommand {
+    /// Deploy the monitors to the control plane (--preview, --force, --bundle FILE).
+    ///
+    /// Builds, validates and exports the monitors (or sends --bundle FILE), shows what
+    /// would change, then applies it. --preview stops after the diff. Deleting monitors
+    /// needs --force, or a yes on a terminal.
+    #[command(after_help = AFTER_HELP)]
+    Deploy(DeployFlags),
+    /// Remove every monitor of the project from the control plane (--force).
+    ///
+    /// The version history stays. Needs --force, or typing yes on a terminal.
+    #[command(after_help = AFTER_HELP)]
+    Destroy(DestroyFlags),
+    /// Make version N current again (rollback N).
+    ///
+    /// Version N's monitors become current again, as a new version.
+    #[command(after_help = AFTER_HELP)]
+    Rollback(RollbackFlags),
+}
+
+/// What the help of the client's commands ends with.
+const AFTER_HELP: &str = "\
+The URL and project come from --url/--project, else MONITORS_API_URL/MONITORS_PROJECT,
+else monitors.deploy.toml at the workspace root (url = \"...\", project = \"...\").
+The token comes only from MONITORS_API_TOKEN.
+Exit codes: 0 done, 1 the control plane refused or failed, 2 usage, validation or
+confirmation problems.";
+
+/// The client's command line alone, for `parse_args`.
+#[cfg(test)]
+#[derive(Debug, clap::Parser)]
+#[command(name = "cargo xtask", no_binary_name = true)]
+struct ClientCli {
+    #[command(subcommand)]
+    command: ClientCommand,
+}
+
+impl ClientCommand {
+    /// The parsed arguments.
+    pub(crate) fn args(&self) -> Args {
+        match self.clone() {
+            ClientCommand::Deploy(f) => Args {
+                preview: f.preview,
+                force: f.force,
+                bundle: f.bundle.map(PathBuf::from),
+                url: f.target.url,
+                project: f.target.project,
+                positional: Vec::new(),
+            },
+            ClientCommand::Destroy(f) => Args {
+                force: f.force,
+                url: f.target.url,
+                project: f.target.project,
+                ..Args::default()
+            },
+            ClientCommand::Rollback(f) => Args {
+                url: f.target.url,
+                project: f.target.project,
+                positional: f.version,
+                ..Args::default()
+            },
+        }
+    }
+}
 
 /// The parsed command line of `deploy`, `destroy` or `rollback`.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -29,54 +148,44 @@ pub(crate) struct Args {
     pub url: Option<String>,
     /// `--project P`.
     pub project: Option<String>,
-    /// The positional argument (`rollback N`).
+    /// The positional arguments (`rollback N`).
     pub positional: Vec<String>,
-    /// `--help`.
-    pub help: bool,
 }
 
-/// Parses the arguments of `command`; each command accepts only its own flags.
+/// Parses the arguments of `command` as `cargo xtask` does; each command accepts only its
+/// own flags.
+#[cfg(test)]
 pub(crate) fn parse_args(command: &str, args: &[String]) -> Result<Args> {
-    let mut out = Args::default();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let allowed = match (command, flag) {
-            (_, "--help" | "-h" | "--url" | "--project") => true,
-            ("deploy", "--preview" | "--bundle") => true,
-            ("deploy" | "destroy", "--force") => true,
-            _ => !flag.starts_with('-'),
-        };
-        if !allowed {
-            bail!("`{command}` does not take `{flag}`");
+    use clap::Parser;
+    let words = std::iter::once(command).chain(args.iter().map(String::as_str));
+    let cli = ClientCli::try_parse_from(words).map_err(|e| anyhow!(usage_error(&e, command)))?;
+    Ok(cli.command.args())
+}
+
+/// The message of a command line `command` refused, naming the flag at fault.
+pub(crate) fn usage_error(e: &clap::Error, command: &str) -> String {
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.split_whitespace().next().unwrap_or_default(),
+        _ => "",
+    };
+    match e.kind() {
+        ErrorKind::UnknownArgument if arg.starts_with('-') => {
+            format!("`{command}` does not take `{arg}`")
         }
-        let mut value = |name: &str| -> Result<String> {
-            match inline.clone().or_else(|| it.next().cloned()) {
-                Some(v) if !v.is_empty() => Ok(v),
-                _ => Err(anyhow!("`{name}` needs a value")),
-            }
-        };
-        match flag {
-            "--help" | "-h" => out.help = true,
-            "--preview" => out.preview = true,
-            "--force" => out.force = true,
-            "--bundle" => out.bundle = Some(PathBuf::from(value("--bundle")?)),
-            "--url" => out.url = Some(value("--url")?),
-            "--project" => out.project = Some(value("--project")?),
-            _ => out.positional.push(arg.clone()),
-        }
-        if inline.is_some() && matches!(flag, "--help" | "-h" | "--preview" | "--force") {
-            bail!("`{flag}` takes no value");
+        ErrorKind::UnknownArgument => format!("`{command}` takes no argument `{arg}`"),
+        ErrorKind::InvalidValue => format!("`{arg}` needs a value"),
+        ErrorKind::TooManyValues => format!("`{arg}` takes no value"),
+        _ => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            first.strip_prefix("error: ").unwrap_or(first).to_owned()
         }
     }
-    Ok(out)
 }
 
 /// What `monitors.deploy.toml` holds.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct FileConfig {
     /// `url = "..."`.
     pub url: Option<String>,
@@ -84,54 +193,44 @@ pub(crate) struct FileConfig {
     pub project: Option<String>,
 }
 
-/// Parses the two `key = "value"` lines of `monitors.deploy.toml` (comments and blank
-/// lines allowed); `name` is used in messages.
+/// Parses `monitors.deploy.toml` (`url = "..."` and `project = "..."`); `name` is used in
+/// messages, which name the line at fault and never quote its value.
 pub(crate) fn parse_file(name: &str, text: &str) -> Result<FileConfig> {
-    let mut out = FileConfig::default();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        let at = || format!("{name}:{}", i + 1);
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let Some((key, rest)) = line.split_once('=') else {
-            bail!("{}: expected `key = \"value\"`", at());
+    toml::from_str(text).map_err(|e| anyhow!(file_error(name, text, &e)))
+}
+
+/// The message of a `monitors.deploy.toml` that does not parse: `NAME:LINE: what is wrong`.
+/// The TOML error's own text quotes the line, which may hold a token: only its message is
+/// used.
+fn file_error(name: &str, text: &str, e: &toml::de::Error) -> String {
+    let span = e.span().unwrap_or(0..0);
+    let line = text
+        .get(..span.start)
+        .map_or(1, |t| t.matches('\n').count() + 1);
+    let at = format!("{name}:{line}");
+    let message = e.message();
+    let key = text.get(span).unwrap_or_default().trim();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        return if matches!(field, "token" | "api_token") {
+            format!(
+                "{at}: the token is read only from {TOKEN_VAR}; remove it from this file (and rotate it if the file was shared)"
+            )
+        } else {
+            format!("{at}: unknown key `{field}` (the keys are url and project)")
         };
-        let key = key.trim();
-        let slot = match key {
-            "url" => &mut out.url,
-            "project" => &mut out.project,
-            "token" | "api_token" => bail!(
-                "{}: the token is read only from {TOKEN_VAR}; remove it from this file (and rotate it if the file was shared)",
-                at()
-            ),
-            other => bail!(
-                "{}: unknown key `{other}` (the keys are url and project)",
-                at()
-            ),
-        };
-        let rest = rest.trim();
-        let quote = match rest.chars().next() {
-            Some(q @ ('"' | '\'')) => q,
-            _ => bail!("{}: the value of `{key}` must be a quoted string", at()),
-        };
-        let inner = &rest[1..];
-        let Some(end) = inner.find(quote) else {
-            bail!("{}: the value of `{key}` has no closing quote", at());
-        };
-        let (value, tail) = (&inner[..end], inner[end + 1..].trim());
-        if !tail.is_empty() && !tail.starts_with('#') {
-            bail!("{}: unexpected `{tail}` after the value of `{key}`", at());
-        }
-        if quote == '"' && value.contains('\\') {
-            bail!("{}: escapes are not supported in `{key}`", at());
-        }
-        if slot.is_some() {
-            bail!("{}: `{key}` is set twice", at());
-        }
-        *slot = Some(value.to_owned());
     }
-    Ok(out)
+    if message.starts_with("duplicate key") {
+        format!("{at}: `{key}` is set twice")
+    } else if message.contains("must be quoted") {
+        format!("{at}: the value must be a quoted string")
+    } else if message.contains("expected `\"`") || message.contains("expected `'`") {
+        format!("{at}: the value has no closing quote")
+    } else if message.contains("expected `=`") {
+        format!("{at}: expected `key = \"value\"`")
+    } else {
+        format!("{at}: {message}")
+    }
 }
 
 /// The control plane and project a command talks to.

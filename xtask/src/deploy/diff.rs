@@ -1,65 +1,27 @@
-//! The control plane's `Diff` and `DeployResponse`, read from JSON and written for people.
+//! The control plane's `Diff`, written for people.
 
 use std::fmt::Write;
 
-use serde_json::Value;
+use monitor_spec::api::{Diff, Updated};
 
-/// What a deploy changes (or changed), per the API's `Diff`.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Diff {
-    /// Ids of new monitors.
-    pub created: Vec<String>,
-    /// Ids of changed monitors, each with the paths of the fields that changed.
-    pub updated: Vec<(String, Vec<String>)>,
-    /// Ids of monitors removed.
-    pub deleted: Vec<String>,
-    /// Ids of monitors absent from the bundle but left in place (`prune=false`).
-    pub kept: Vec<String>,
-    /// Ids of monitors that stay as they are.
-    pub unchanged: Vec<String>,
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-impl Diff {
-    /// Reads a `Diff` object; missing lists are empty.
-    pub(crate) fn from_json(v: &Value) -> Diff {
-        let updated = v
-            .get("updated")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|u| {
-                        let id = u.get("id")?.as_str()?.to_owned();
-                        Some((id, strings(u.get("fields"))))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Diff {
-            created: strings(v.get("created")),
-            updated,
-            deleted: strings(v.get("deleted")),
-            kept: strings(v.get("kept")),
-            unchanged: strings(v.get("unchanged")),
-        }
-    }
-
+/// A [`Diff`] written for people.
+pub(crate) trait DiffText {
     /// Whether applying it changes nothing.
-    pub(crate) fn is_noop(&self) -> bool {
-        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
-    }
+    fn is_noop(&self) -> bool;
 
     /// One line: how many are created, updated, deleted, kept and unchanged.
-    pub(crate) fn summary(&self, done: bool) -> String {
+    fn summary(&self, done: bool) -> String;
+
+    /// Every change, one monitor a line, then the summary. `done` picks the tense.
+    fn render(&self, done: bool) -> String;
+}
+
+impl DiffText for Diff {
+    fn is_noop(&self) -> bool {
+        self.is_empty()
+    }
+
+    fn summary(&self, done: bool) -> String {
         let (create, update, delete) = if done {
             ("created", "updated", "deleted")
         } else {
@@ -78,13 +40,12 @@ impl Diff {
         s
     }
 
-    /// Every change, one monitor a line, then the summary. `done` picks the tense.
-    pub(crate) fn render(&self, done: bool) -> String {
+    fn render(&self, done: bool) -> String {
         let mut out = String::new();
         let width = self
             .created
             .iter()
-            .chain(self.updated.iter().map(|(id, _)| id))
+            .chain(self.updated.iter().map(|u| &u.id))
             .chain(&self.deleted)
             .chain(&self.kept)
             .map(|id| id.chars().count())
@@ -98,7 +59,7 @@ impl Diff {
         for id in &self.created {
             let _ = writeln!(out, "  + {create} {id}");
         }
-        for (id, fields) in &self.updated {
+        for Updated { id, fields } in &self.updated {
             if fields.is_empty() {
                 let _ = writeln!(out, "  ~ {update} {id}");
             } else {
@@ -116,30 +77,5 @@ impl Diff {
         }
         let _ = writeln!(out, "  {}", self.summary(done));
         out
-    }
-}
-
-/// The parts of a `DeployResponse` the client uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DeployResponse {
-    /// Whether something was stored.
-    pub applied: bool,
-    /// The version now current, if the project has one.
-    pub version: Option<u64>,
-    /// What changed (or would).
-    pub diff: Diff,
-}
-
-impl DeployResponse {
-    /// Reads a `DeployResponse`.
-    pub(crate) fn from_json(v: &Value) -> anyhow::Result<DeployResponse> {
-        let diff = v.get("diff").ok_or_else(|| {
-            anyhow::anyhow!("the control plane's answer has no `diff`; is it the control plane?")
-        })?;
-        Ok(DeployResponse {
-            applied: v.get("applied").and_then(Value::as_bool).unwrap_or(false),
-            version: v.get("version").and_then(Value::as_u64),
-            diff: Diff::from_json(diff),
-        })
     }
 }

@@ -9,7 +9,8 @@ use serde_json::json;
 
 use super::api::{Action, Api, Body, GZIP_ABOVE, describe};
 use super::config::{self, Args, FileConfig, Target, Token};
-use super::diff::{DeployResponse, Diff};
+use super::diff::DiffText;
+use monitor_spec::api::{DeployResponse, Diff};
 
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
@@ -352,7 +353,7 @@ fn diffs_read_and_render() {
             "unchanged": ["a", "b", "c"]
         }
     });
-    let r = DeployResponse::from_json(&v).unwrap();
+    let r: DeployResponse = serde_json::from_value(v).unwrap();
     assert_eq!(r.version, Some(2));
     assert!(!r.applied);
     assert!(!r.diff.is_noop());
@@ -383,13 +384,13 @@ fn diffs_read_and_render() {
         kept.render(true)
             .contains("= kept    old  (not in the bundle; left in place)")
     );
-    assert!(DeployResponse::from_json(&json!({"version": null})).is_err());
+    assert!(serde_json::from_value::<DeployResponse>(json!({"version": null})).is_err());
 }
 
 #[test]
 fn git_metadata_outside_a_repository_is_null() {
     let dir = TempDir::new("nogit");
-    let git = super::git_metadata(&dir.0);
+    let git = serde_json::to_value(super::git_metadata(&dir.0)).unwrap();
     // A temporary directory inside some repository would still answer; only check the shape.
     for key in ["commit", "branch", "author", "message"] {
         assert!(git[key].is_null() || git[key].is_string(), "{git}");
@@ -479,8 +480,7 @@ fn large_deploys_are_sent_gzipped_with_the_token_in_the_header_only() {
         "y".repeat(GZIP_ABOVE)
     );
     let body = Body::new(json.clone().into_bytes()).unwrap();
-    let value = api.deploy(&body, true, true).unwrap();
-    let r = DeployResponse::from_json(&value).unwrap();
+    let r = api.deploy(&body, true, true).unwrap();
     assert_eq!(r.diff.created, vec!["a".to_owned()]);
 
     let (head, sent) = split_request(&server.join().unwrap());

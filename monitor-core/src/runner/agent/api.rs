@@ -5,8 +5,10 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use monitor_spec::api::{ErrorBody, ResultsRequest, ResultsResponse};
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderValue};
+use serde_json::value::RawValue;
 
 /// Bodies at least this large are sent gzip-compressed.
 const GZIP_FROM_BYTES: usize = 16 * 1024;
@@ -65,11 +67,7 @@ impl Failure {
 
 /// The `error` of a JSON error body, or the start of the body.
 fn error_message(body: &str) -> String {
-    #[derive(serde::Deserialize)]
-    struct Error {
-        error: String,
-    }
-    match serde_json::from_str::<Error>(body) {
+    match serde_json::from_str::<ErrorBody>(body) {
         Ok(e) => e.error,
         Err(_) => {
             let body = body.trim();
@@ -195,19 +193,32 @@ impl Api {
 
     /// `POST /v1/agent/results` with `lines`, each one JSON `ResultIn`.
     pub(crate) async fn post(&self, lines: &[String]) -> Post {
-        let mut body = String::with_capacity(64 + lines.iter().map(|l| l.len() + 1).sum::<usize>());
-        body.push_str("{\"agent\":");
-        body.push_str(&serde_json::Value::from(self.agent.as_str()).to_string());
-        body.push_str(",\"location\":");
-        body.push_str(&serde_json::Value::from(self.location.as_str()).to_string());
-        body.push_str(",\"results\":[");
-        for (i, line) in lines.iter().enumerate() {
-            if i > 0 {
-                body.push(',');
+        // Each line is one `ResultIn` as buffered, sent as it is.
+        let results = match lines
+            .iter()
+            .map(|line| serde_json::from_str::<&RawValue>(line))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(results) => results,
+            Err(e) => {
+                return Post::Rejected {
+                    detail: format!("a buffered result is not JSON: {e}"),
+                };
             }
-            body.push_str(line);
-        }
-        body.push_str("]}");
+        };
+        let batch = ResultsRequest {
+            agent: self.agent.clone(),
+            location: self.location.clone(),
+            results,
+        };
+        let body = match serde_json::to_string(&batch) {
+            Ok(body) => body,
+            Err(e) => {
+                return Post::Rejected {
+                    detail: format!("cannot write the batch: {e}"),
+                };
+            }
+        };
         loop {
             let gzip = self.gzip.load(Ordering::Relaxed) && body.len() >= GZIP_FROM_BYTES;
             let mut request = self
@@ -230,13 +241,7 @@ impl Api {
             let text = response.text().await.unwrap_or_default();
             return match status.as_u16() {
                 200 => {
-                    #[derive(serde::Deserialize, Default)]
-                    #[serde(default)]
-                    struct Counts {
-                        accepted: u64,
-                        duplicates: u64,
-                    }
-                    let counts: Counts = serde_json::from_str(&text).unwrap_or_default();
+                    let counts: ResultsResponse = serde_json::from_str(&text).unwrap_or_default();
                     Post::Accepted {
                         accepted: counts.accepted,
                         duplicates: counts.duplicates,

@@ -1,0 +1,134 @@
+//! [`ApiError`]: every way a request fails, its status code and its JSON body.
+
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use monitor_spec::api::{ErrorBody, Problem};
+use thiserror::Error;
+
+use crate::store::StoreError;
+
+/// A request the API refuses or could not serve; each maps to one status code.
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// 400: a malformed path, query or body.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 400: the body is not JSON of the request's shape.
+    #[error("malformed {what}: {path}: {message} (line {line}, column {column})")]
+    MalformedJson {
+        /// What the body should have been, such as `deploy request`.
+        what: &'static str,
+        /// Where reading stopped, such as `bundle.monitors[1].target.port`.
+        path: String,
+        /// What is wrong there.
+        message: String,
+        /// Line, from 1.
+        line: usize,
+        /// Column, from 1.
+        column: usize,
+    },
+    /// 401: no token, or an unknown one.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 403: a token of another project.
+    #[error("the token does not grant access to project `{0}`")]
+    Forbidden(String),
+    /// 403: an agent token on a route other than `/v1/agent/*`.
+    #[error("an agent token reaches only the /v1/agent/* routes; use a deploy token")]
+    AgentToken,
+    /// 404: an unknown route or version.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: a known route with another method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: another deploy, rollback or destroy of the project is running.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body, as sent or decoded, is over the limit.
+    #[error("request body exceeds the limit of {0} bytes")]
+    TooLarge(usize),
+    /// 415: a content encoding other than gzip.
+    #[error("unsupported content encoding `{0}`; send identity or gzip")]
+    UnsupportedEncoding(String),
+    /// 422: a bundle or results that fail validation.
+    #[error("invalid {what}: {} problem{}", problems.len(), if problems.len() == 1 { "" } else { "s" })]
+    Invalid {
+        /// What failed, such as `bundle`.
+        what: &'static str,
+        /// Each problem with its path.
+        problems: Vec<Problem>,
+    },
+    /// 500: a failure of the server.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The status code of the error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::MalformedJson { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::AgentToken => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON body of the error.
+    pub fn body(&self) -> ErrorBody {
+        let problems = match self {
+            ApiError::Invalid { problems, .. } => problems.clone(),
+            ApiError::MalformedJson {
+                path,
+                message,
+                line,
+                column,
+                ..
+            } => vec![Problem {
+                path: path.clone(),
+                message: format!("{message} (line {line}, column {column})"),
+            }],
+            _ => Vec::new(),
+        };
+        ErrorBody {
+            error: self.to_string(),
+            problems,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Busy => ApiError::Conflict(
+                "the database is busy with another deploy; retry when it is done".to_owned(),
+            ),
+            StoreError::UnknownVersion(n) => ApiError::NotFound(format!("unknown version {n}")),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "request failed");
+        }
+        let status = self.status();
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

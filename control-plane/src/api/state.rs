@@ -1,0 +1,129 @@
+//! The state the routes share: settings, the store, the live agents, the parsed deployed
+//! monitors and the per-project deploy locks; and running blocking work off the async
+//! workers.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use crate::agents::Registry;
+use crate::deployed::DeployedCache;
+use crate::store::{Store, StoreError};
+
+/// The default limit on a request body, before and after gzip decoding: 64 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// How long results are kept by default: 7 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+/// How long an agent may stay silent by default before it is gone: 15 s.
+pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The largest request body accepted, both as received and after decoding.
+    pub max_body_bytes: usize,
+    /// Test hook: how long a deploy, rollback or destroy holds its project's lock before it
+    /// starts, so that tests can observe the 409 of a concurrent request deterministically.
+    /// Zero (the default) in production.
+    pub hold_lock: Duration,
+    /// Results older than this (by start time) are pruned.
+    pub retention: Duration,
+    /// An agent not heard of for this long is gone and its monitors move.
+    pub agent_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            hold_lock: Duration::ZERO,
+            retention: DEFAULT_RETENTION,
+            agent_timeout: DEFAULT_AGENT_TIMEOUT,
+        }
+    }
+}
+
+/// Projects with a deploy, rollback or destroy in progress.
+#[derive(Debug, Default)]
+pub(super) struct ProjectLocks(Mutex<HashSet<String>>);
+
+/// Holds a project's lock until dropped.
+struct ProjectGuard {
+    locks: Arc<ProjectLocks>,
+    project: String,
+}
+
+impl ProjectLocks {
+    fn try_lock(self: &Arc<Self>, project: &str) -> Option<ProjectGuard> {
+        let mut busy = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        busy.insert(project.to_owned()).then(|| ProjectGuard {
+            locks: Arc::clone(self),
+            project: project.to_owned(),
+        })
+    }
+}
+
+impl Drop for ProjectGuard {
+    fn drop(&mut self) {
+        let mut busy = self.locks.0.lock().unwrap_or_else(|e| e.into_inner());
+        busy.remove(&self.project);
+    }
+}
+
+/// What every route reads.
+#[derive(Clone)]
+pub(super) struct AppState {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) locks: Arc<ProjectLocks>,
+    pub(super) agents: Arc<Registry>,
+    pub(super) deployed: Arc<DeployedCache>,
+    pub(super) options: Options,
+}
+
+/// Runs blocking work (SQLite, decoding, validation) off the async workers.
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
+}
+
+/// Runs a write under the project's lock; 409 when another one holds it. Once it is done,
+/// the project's long polls look at their assignments again.
+pub(super) async fn exclusive<T: Send + 'static>(
+    st: &AppState,
+    project: &str,
+    action: &'static str,
+    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let guard = st.locks.try_lock(project).ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "another deploy, rollback or destroy of project `{project}` is running; retry when it is done"
+        ))
+    })?;
+    let store = Arc::clone(&st.store);
+    let agents = Arc::clone(&st.agents);
+    let hold = st.options.hold_lock;
+    let project = project.to_owned();
+    blocking(move || {
+        // The guard lives until the store is done, even if the client goes away.
+        let _guard = guard;
+        if !hold.is_zero() {
+            std::thread::sleep(hold);
+        }
+        tracing::info!(%project, action = %action, "applying");
+        let out = f(&*store)?;
+        agents.notify(&project);
+        Ok(out)
+    })
+    .await
+}
+
+/// A response with a JSON body already written.
+pub(super) fn json_response(body: String) -> Response {
+    ([(CONTENT_TYPE, "application/json")], body).into_response()
+}

@@ -1,0 +1,254 @@
+//! Unit tests of the SQLite store: migrations, deploys, versions, tokens and results.
+use monitor_spec::Status;
+use monitor_spec::api::Git;
+use time::OffsetDateTime;
+
+use super::schema::MIGRATIONS;
+use super::*;
+
+fn temp_db(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "control-plane-unit-{}-{name}-{}",
+        std::process::id(),
+        OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("db.sqlite")
+}
+
+fn set(ids: &[(&str, u16)]) -> MonitorSet {
+    let bundle = monitor_spec::bundle::Bundle::new(
+        ids.iter()
+            .map(|(id, port)| monitor_spec::TcpMonitor::new(*id, "h.internal", *port))
+            .collect(),
+    );
+    MonitorSet::from_bundle(&bundle).unwrap()
+}
+
+fn deploy(store: &SqliteStore, monitors: MonitorSet, prune: bool) -> DeployOutcome {
+    store
+        .deploy(
+            "p",
+            DeployInput {
+                monitors,
+                prune,
+                dry_run: false,
+                git: Git::default(),
+            },
+        )
+        .unwrap()
+}
+
+#[test]
+fn migrations_apply_once_and_reopen() {
+    let path = temp_db("migrate");
+    let store = SqliteStore::open(&path).unwrap();
+    let latest = MIGRATIONS.last().unwrap().0;
+    assert_eq!(store.schema_version().unwrap(), latest);
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), latest);
+    let rows: i64 = store
+        .writer()
+        .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, latest);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn deploy_rollback_destroy() {
+    let path = temp_db("flow");
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .create_token("p", &TokenHash::of("t"), Role::Deploy)
+        .unwrap();
+    store
+        .create_token("p", &TokenHash::of("a"), Role::Agent)
+        .unwrap();
+    let owner = |t: &str| store.token_owner(&TokenHash::of(t)).unwrap();
+    assert_eq!(
+        owner("t"),
+        Some(TokenOwner {
+            project: "p".into(),
+            role: Role::Deploy
+        })
+    );
+    assert_eq!(owner("a").unwrap().role, Role::Agent);
+    assert_eq!(owner("u"), None);
+
+    let v1 = set(&[("a", 1), ("b", 2)]);
+    let first = deploy(&store, v1.clone(), false);
+    assert!(first.applied);
+    assert_eq!(first.version, Some(1));
+    assert_eq!(store.monitors("p").unwrap(), v1);
+    let again = deploy(&store, v1.clone(), true);
+    assert!(!again.applied);
+    assert_eq!(again.version, Some(1));
+
+    let v2 = set(&[("a", 3)]);
+    let second = deploy(&store, v2.clone(), true);
+    assert_eq!(second.version, Some(2));
+    assert_eq!(second.diff.deleted, ["b"]);
+    assert_eq!(store.monitors("p").unwrap(), v2);
+
+    let back = store.rollback("p", 1).unwrap();
+    assert_eq!(back.version, Some(3));
+    assert_eq!(store.monitors("p").unwrap(), v1);
+    let versions = store.versions("p").unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [3, 2, 1]
+    );
+    assert_eq!(versions[0].rollback_of, Some(1));
+    assert_eq!(versions[0].hash, versions[2].hash);
+    assert_eq!(versions[0].hash, v1.hash());
+    let stored = store.version("p", 2).unwrap().unwrap();
+    assert_eq!(stored.bundle_json, v2.bundle_json());
+    assert!(matches!(
+        store.rollback("p", 9),
+        Err(StoreError::UnknownVersion(9))
+    ));
+    assert!(!store.rollback("p", 3).unwrap().applied);
+
+    assert_eq!(store.destroy("p").unwrap(), 2);
+    assert!(store.monitors("p").unwrap().is_empty());
+    let after = deploy(&store, MonitorSet::new(), true);
+    assert_eq!((after.applied, after.version), (false, None));
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+fn result(monitor: &str, location: &str, tick: i64, status: Status) -> NewResult {
+    NewResult {
+        id: format!("{monitor}/{location}/{tick}"),
+        monitor: monitor.to_owned(),
+        location: location.to_owned(),
+        agent: "agent-1".to_owned(),
+        tick,
+        status,
+        started_us: tick * 10_000_000,
+        received_us: 0,
+        json: format!("{{\"tick\":{tick}}}"),
+    }
+}
+
+fn latest(store: &SqliteStore) -> Vec<(String, String, u64, String)> {
+    store
+        .latest_results("p")
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.monitor, l.location, l.consecutive_failures, l.json))
+        .collect()
+}
+
+#[test]
+fn results_dedup_latest_and_prune() {
+    use Status::{Degraded, Failed, Passed};
+    let path = temp_db("results");
+    let store = SqliteStore::open(&path).unwrap();
+    let batch = [
+        result("a", "eu", 1, Passed),
+        result("a", "eu", 2, Failed),
+        result("a", "us", 1, Degraded),
+        result("a", "eu", 3, Failed),
+        result("a", "eu", 3, Failed),
+    ];
+    let first = store.insert_results("p", &batch).unwrap();
+    assert_eq!((first.accepted, first.duplicates), (4, 1));
+    let again = store.insert_results("p", &batch).unwrap();
+    assert_eq!((again.accepted, again.duplicates), (0, 5));
+    let streak = |store: &SqliteStore| {
+        latest(store)
+            .into_iter()
+            .map(|(m, l, n, json)| format!("{m} {l} {n} {json}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        streak(&store),
+        ["a eu 2 {\"tick\":3}", "a us 0 {\"tick\":1}"]
+    );
+    // A newer failure counts on; a late one inside the run is counted again.
+    store
+        .insert_results("p", &[result("a", "eu", 5, Failed)])
+        .unwrap();
+    assert_eq!(streak(&store)[0], "a eu 3 {\"tick\":5}");
+    store
+        .insert_results("p", &[result("a", "eu", 4, Passed)])
+        .unwrap();
+    assert_eq!(streak(&store)[0], "a eu 1 {\"tick\":5}");
+    store
+        .insert_results("p", &[result("a", "eu", 6, Passed)])
+        .unwrap();
+    assert_eq!(streak(&store)[0], "a eu 0 {\"tick\":6}");
+
+    let history = |location: Option<&str>, since_us: Option<i64>, limit: u64| {
+        store
+            .results(
+                "p",
+                &ResultQuery {
+                    monitor: "a".into(),
+                    since_us,
+                    location: location.map(str::to_owned),
+                    limit,
+                },
+            )
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        history(None, None, 100),
+        [
+            "a/eu/1", "a/us/1", "a/eu/2", "a/eu/3", "a/eu/4", "a/eu/5", "a/eu/6"
+        ]
+    );
+    assert_eq!(
+        history(Some("eu"), Some(20_000_000), 2),
+        ["a/eu/3", "a/eu/4"]
+    );
+    assert_eq!(
+        history(Some("us"), Some(10_000_000), 10),
+        Vec::<String>::new()
+    );
+
+    // Pruning drops the old results, and the latest ones once they are old too.
+    assert_eq!(store.prune_results(30_000_000).unwrap(), 3);
+    assert_eq!(
+        history(None, None, 100),
+        ["a/eu/3", "a/eu/4", "a/eu/5", "a/eu/6"]
+    );
+    assert_eq!(streak(&store), ["a eu 0 {\"tick\":6}"]);
+    assert_eq!(store.prune_results(i64::MAX).unwrap(), 4);
+    assert!(latest(&store).is_empty());
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn tokens_from_before_roles_are_deploy_tokens() {
+    let path = temp_db("roles");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0].1).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, applied_at TEXT NOT NULL);
+             INSERT INTO schema_migrations VALUES (1, 'then');
+             INSERT INTO projects (name, created_at) VALUES ('p', 'then');",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO tokens (hash, project, created_at) VALUES (?1, 'p', 'then')",
+            [TokenHash::of("old").to_hex()],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.token_owner(&TokenHash::of("old")).unwrap(),
+        Some(TokenOwner {
+            project: "p".into(),
+            role: Role::Deploy
+        })
+    );
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
