@@ -1,10 +1,8 @@
 //! `GET /metrics`: the latest result of every deployed monitor in every location, and the
 //! live agents, in the Prometheus text exposition format 0.0.4.
 
-use std::fmt::Write as _;
-
 use monitor_spec::Status;
-use monitor_spec::prometheus::{labels, number, seconds};
+use monitor_spec::prometheus::{family, labels, number, seconds};
 
 use monitor_spec::api::{LocationStatus, MonitorStatus, ProjectStatus};
 
@@ -59,48 +57,33 @@ const FAMILIES: [Family; 7] = [
 pub fn render(projects: &[ProjectStatus], agents: &[(String, String, usize)]) -> String {
     let mut out = String::new();
     for (name, help, value) in FAMILIES {
-        let mut samples = String::new();
+        let mut samples = Vec::new();
         for p in projects {
             for m in &p.monitors {
                 for l in &m.locations {
                     if let Some(v) = value(l) {
-                        let _ = writeln!(
-                            samples,
-                            "{name}{} {}",
-                            series_labels(&p.project, m, &l.location),
-                            number(v)
-                        );
+                        samples.push((series_labels(&p.project, m, &l.location), number(v)));
                     }
                 }
             }
         }
-        family(&mut out, name, help, &samples);
+        family(&mut out, name, "gauge", help, samples);
     }
-    let mut samples = String::new();
-    for (project, location, n) in agents {
-        let _ = writeln!(
-            samples,
-            "control_plane_agents{} {n}",
-            labels(&[("project", project), ("location", location)])
-        );
-    }
+    let samples = agents
+        .iter()
+        .map(|(project, location, n)| {
+            let where_ = labels(&[("project", project), ("location", location)]);
+            (where_, n.to_string())
+        })
+        .collect();
     family(
         &mut out,
         "control_plane_agents",
+        "gauge",
         "Live agents per project and location.",
-        &samples,
+        samples,
     );
     out
-}
-
-/// HELP, TYPE (gauge) and the samples; nothing without samples.
-fn family(out: &mut String, name: &str, help: &str, samples: &str) {
-    if samples.is_empty() {
-        return;
-    }
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} gauge");
-    out.push_str(samples);
 }
 
 fn series_labels(project: &str, m: &MonitorStatus, location: &str) -> String {

@@ -193,16 +193,7 @@ fn status_name(status: Status) -> &'static str {
 
 /// `2025-03-01 12:00:00 UTC`.
 fn clock(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{} UTC", monitor_spec::result::utc_seconds(t, ' '))
 }
 
 /// `12 s ago`, `5 min ago`, `3 h ago`, `2 days ago`, then the date.
@@ -220,18 +211,14 @@ fn ago(t: OffsetDateTime, now: OffsetDateTime) -> String {
 
 /// Escapes text for HTML content and quoted attribute values.
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    monitor_spec::escape::escape_chars(s, |c| match c {
+        '&' => Some("&amp;".into()),
+        '<' => Some("&lt;".into()),
+        '>' => Some("&gt;".into()),
+        '"' => Some("&quot;".into()),
+        '\'' => Some("&#39;".into()),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

@@ -147,14 +147,9 @@ fn location_status(latest: &LatestResult) -> Option<LocationStatus> {
             return None;
         }
     };
-    let cert_expiry = view
-        .tls
-        .as_ref()
-        .filter(|t| !t.chain.is_empty())
-        .and_then(|t| {
-            t.earliest_expiry
-                .or_else(|| t.chain.iter().map(|c| c.not_after).min())
-        });
+    let cert_expiry = view.tls.as_ref().and_then(|t| {
+        monitor_spec::result::first_expiry(t.earliest_expiry, t.chain.iter().map(|c| c.not_after))
+    });
     Some(LocationStatus {
         location: latest.location.clone(),
         agent: latest.agent.clone(),

@@ -260,24 +260,7 @@ pub struct StoredVersion {
     pub bundle_json: String,
 }
 
-/// Checks a project name: 1 to 128 characters of ASCII letters, digits, `-`, `_` and `.`,
-/// starting with a letter or digit.
-pub fn check_project_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid project name `{}`: use 1 to 128 ascii letters, digits, `-`, `_` or `.`, starting with a letter or digit",
-            name.escape_default()
-        ))
-    }
-}
+pub use monitor_spec::rules::check_project as check_project_name;
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use control_plane::MonitorSet;
-use monitor_core::cli::bundle::Bundle;
+use monitor_core::Bundle;
 use monitor_core::{StartTls, TcpMonitor};
 use reqwest::StatusCode;
 use reqwest::blocking::Client;

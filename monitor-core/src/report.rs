@@ -347,16 +347,7 @@ fn xml(s: &str, attribute: bool) -> String {
 
 /// `YYYY-MM-DDTHH:MM:SS` in UTC, the JUnit schema's timestamp form (no zone allowed).
 fn junit_timestamp(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    monitor_spec::result::utc_seconds(t, 'T')
 }
 
 fn junit(results: &[CheckResult]) -> String {
@@ -633,11 +624,7 @@ pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
         "gauge",
         "Earliest not-after of the presented certificate chain in unix seconds.",
         each(&|r| {
-            let expiry = r
-                .tls
-                .as_ref()
-                .filter(|t| !t.chain.is_empty())
-                .and_then(TlsReport::first_expiry);
+            let expiry = r.tls.as_ref().and_then(TlsReport::first_expiry);
             expiry.map_or_else(Vec::new, |e| one(r, e.unix_timestamp().to_string()))
         }),
     );

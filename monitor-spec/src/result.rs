@@ -248,6 +248,21 @@ impl CheckResult {
     }
 }
 
+/// `YYYY-MM-DD?HH:MM:SS` in UTC with `separator` between date and time: the JUnit
+/// timestamp (`T`) and the status page's clock (a space).
+pub fn utc_seconds(t: OffsetDateTime, separator: char) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}{separator}{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// Whole days from `now` until `not_after`, rounded down: negative once expired. The one
 /// rule for "days left" in results, reporters, metrics and the status page.
 pub fn days_until(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
@@ -259,12 +274,21 @@ pub fn earliest_expiring(chain: &[CertInfo]) -> Option<&CertInfo> {
     chain.iter().min_by_key(|c| c.not_after)
 }
 
+/// When the first certificate of a presented chain expires: the `recorded` earliest
+/// expiry, else the earliest of the chain's `not_after`s; `None` without a chain.
+pub fn first_expiry(
+    recorded: Option<OffsetDateTime>,
+    not_afters: impl IntoIterator<Item = OffsetDateTime>,
+) -> Option<OffsetDateTime> {
+    let mut not_afters = not_afters.into_iter().peekable();
+    not_afters.peek()?;
+    recorded.or_else(|| not_afters.min())
+}
+
 impl TlsReport {
-    /// When the first certificate of the presented chain expires: the recorded
-    /// `earliest_expiry`, else the earliest `not_after` of the chain.
+    /// [`first_expiry`] of this report's chain.
     pub fn first_expiry(&self) -> Option<OffsetDateTime> {
-        self.earliest_expiry
-            .or_else(|| earliest_expiring(&self.chain).map(|c| c.not_after))
+        first_expiry(self.earliest_expiry, self.chain.iter().map(|c| c.not_after))
     }
 }
 

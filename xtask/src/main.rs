@@ -1,6 +1,6 @@
 //! `cargo xtask`: builds the `monitors` binary and drives it (list, validate, run, watch,
-//! export, explain, demo), passing filters and reporters through; benchmarks; and deploys
-//! to the control plane. The command line is parsed with clap.
+//! export, explain, demo), passing filters and reporters through; benchmarks; checks the
+//! workspace's architecture; and deploys to the control plane. The command line is parsed with clap.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::ffi::OsString;
@@ -50,6 +50,9 @@ enum Cmd {
     Demo(PassThrough),
     /// Measure throughput, TLS, scheduler scale and validate/export/build times.
     Bench(bench::BenchArgs),
+    /// Check the workspace's layout: no import loop among a crate's modules, no source
+    /// file outside tests over 900 lines.
+    Architecture,
     #[command(flatten)]
     Client(deploy::ClientCommand),
 }
@@ -120,6 +123,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
         Some(Cmd::Bench(args)) => return bench::run(&args),
+        Some(Cmd::Architecture) => {
+            architecture::run(&workspace_root())?;
+            println!(
+                "no import loop, no source file over {} lines",
+                architecture::MAX_LINES
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
         Some(Cmd::Client(command)) => return Ok(deploy::run(&command)),
         Some(Cmd::List(p)) => ("list", p),
         Some(Cmd::Validate(p)) => ("validate", p),

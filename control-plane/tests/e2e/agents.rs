@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use monitor_core::cli::bundle::Bundle;
+use monitor_core::Bundle;
 use monitor_core::prelude::*;
 use serde_json::{Value, json};
 

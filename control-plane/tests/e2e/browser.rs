@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use monitor_core::cli::bundle::Bundle;
+use monitor_core::Bundle;
 use monitor_core::prelude::*;
 use serde_json::{Value, json};
 

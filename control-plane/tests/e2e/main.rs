@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use monitor_core::cli::bundle::Bundle;
+use monitor_core::Bundle;
 use monitor_core::prelude::*;
 use serde_json::Value;
 

@@ -8,4 +8,3 @@ mod filter;
 pub use app::{Cli, LogFormat, execute, init_logs, main};
 pub use error::{CliError, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
 pub use filter::{Filter, apply_filter};
-pub use monitor_spec::bundle;

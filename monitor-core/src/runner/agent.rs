@@ -41,7 +41,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore, mpsc, watch as signal};
 use tracing::instrument::WithSubscriber;
 use tracing::{info, warn};
@@ -54,9 +53,9 @@ use self::sync::{poll_loop, upload_all, upload_loop, write_loop};
 use super::schedule::{self, Outlet};
 use crate::Engine;
 use monitor_spec::result::CheckResult;
-use monitor_spec::spec::TcpMonitor;
 
 pub use self::buffer::SEGMENT_RECORDS;
+pub use monitor_spec::api::{AssignedMonitor, Assignment, ResultIn};
 
 /// The environment variable holding the agent's token.
 pub const TOKEN_ENV: &str = "MONITORS_AGENT_TOKEN";
@@ -214,47 +213,6 @@ pub fn default_buffer_dir(id: &str) -> PathBuf {
         .filter(|p| p.is_absolute())
         .unwrap_or_default();
     base.join("monitors-agent").join(id)
-}
-
-/// A result as uploaded: `ResultIn` of the contract.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResultIn {
-    /// `"{monitor}/{location}/{tick}"`.
-    pub id: String,
-    /// The monitor's id.
-    pub monitor: String,
-    /// The `k` of the instant the check ran for.
-    pub tick: u64,
-    /// The check's result.
-    pub result: CheckResult,
-}
-
-/// An assignment as the control plane sends it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Assignment {
-    /// The agent's id.
-    pub agent: String,
-    /// Its location.
-    pub location: String,
-    /// The assignment's ETag (without quotes).
-    pub etag: String,
-    /// Live agents in the location.
-    pub agents_in_location: u64,
-    /// The monitors and when to run them, sorted by monitor id.
-    pub monitors: Vec<AssignedMonitor>,
-}
-
-/// One monitor of an assignment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AssignedMonitor {
-    /// The spec.
-    pub monitor: TcpMonitor,
-    /// Run one tick in this many.
-    pub every: u64,
-    /// Which one.
-    pub index: u64,
-    /// Offset of the ticks in the interval, in milliseconds.
-    pub phase_ms: u64,
 }
 
 /// An agent that could not start.

@@ -1,7 +1,7 @@
 //! An assignment as the control plane sends it, read leniently: the monitors this build
 //! cannot read or run are skipped with a reason rather than costing the whole set.
 
-use serde::Deserialize;
+use monitor_spec::api::Assignment;
 use tracing::warn;
 
 use crate::ValidMonitor;
@@ -24,21 +24,10 @@ type Parsed = (String, Vec<Job>, u64, Vec<String>);
 
 /// [`read_assignment`] without logging: the skipped monitors are returned.
 pub(super) fn parse_assignment(body: &str) -> Result<Parsed, String> {
-    #[derive(Deserialize)]
-    struct Wire {
-        etag: String,
-        #[serde(default)]
-        agents_in_location: u64,
-        monitors: Vec<WireMonitor>,
-    }
-    #[derive(Deserialize)]
-    struct WireMonitor {
-        monitor: serde_json::Value,
-        every: u64,
-        index: u64,
-        phase_ms: u64,
-    }
-    let wire: Wire = monitor_spec::json::read(body).map_err(|e| format!("assignment: {e}"))?;
+    // Each monitor stays JSON until it is read on its own, so one this build cannot read
+    // costs only itself.
+    let wire: Assignment<serde_json::Value> =
+        monitor_spec::json::read(body).map_err(|e| format!("assignment: {e}"))?;
     let mut jobs = Vec::with_capacity(wire.monitors.len());
     let mut skipped = Vec::new();
     for m in wire.monitors {
