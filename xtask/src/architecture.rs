@@ -129,14 +129,13 @@ fn imports(
             .cloned()
             .chain(parts.iter().map(|p| (*p).to_owned()))
             .collect();
-        if base.is_empty() {
-            if let Some(first) = full.first().cloned() {
-                if !files.contains_key(&vec![first.clone()]) {
-                    if let Some(defined) = root_exports.get(&first) {
-                        full = defined.iter().cloned().chain(full).collect();
-                    }
-                }
-            }
+        // `crate::Name` re-exported by the crate root: the module that defines it.
+        if let Some(defined) = full
+            .first()
+            .filter(|first| base.is_empty() && !files.contains_key(&vec![(*first).clone()]))
+            .and_then(|first| root_exports.get(first))
+        {
+            full = defined.iter().cloned().chain(full).collect();
         }
         let target = (0..=full.len())
             .rev()
