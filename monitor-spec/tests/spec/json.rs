@@ -573,7 +573,7 @@ fn committed(file: &str) -> Value {
     let path = schema_path(file);
     let text = fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {}: {e}; run `UPDATE_SCHEMA=1 cargo test -p monitor-core`",
+            "cannot read {}: {e}; run `UPDATE_SCHEMA=1 cargo test -p monitor-spec`",
             path.display()
         )
     });
@@ -597,7 +597,7 @@ fn committed_schemas_match_the_code() {
         let have = fs::read_to_string(&path).unwrap_or_default();
         assert!(
             have == want,
-            "{} does not match the code; run `UPDATE_SCHEMA=1 cargo test -p monitor-core` \
+            "{} does not match the code; run `UPDATE_SCHEMA=1 cargo test -p monitor-spec` \
              and commit the result",
             path.display()
         );
