@@ -1,10 +1,12 @@
-//! `monitor-core`: monitoring as code for TCP services.
+//! `monitor-core`: the probe engine and the runners of monitoring as code for TCP services.
 //!
-//! A [`TcpMonitor`] declares what to check: where to connect, an optional dialog (send,
-//! expect, read), assertions, response time thresholds, retries and scheduling fields.
-//! [`TcpMonitor::validate`] checks every rule at once and compiles it into a
-//! [`ValidMonitor`]; the [`Engine`] checks it and returns a [`CheckResult`] whose status is
-//! passed, degraded or failed, with a classified error and hints when it is not passed.
+//! A [`TcpMonitor`] (the model, from `monitor-spec`, re-exported here with the
+//! `#[tcp_monitor]` macro) declares what to check. [`TcpMonitor::validate`] checks every
+//! rule at once and compiles it into a [`ValidMonitor`]; the [`Engine`] checks it and
+//! returns a [`CheckResult`] whose status is passed, degraded or failed, with a classified
+//! error and hints when it is not passed. The engine is laid out by protocol in
+//! [`engine`]; the runners in [`runner`] sit behind cargo features (`run`, `watch`,
+//! `agent`, `demo`, all on by default): without them the crate is the engine alone.
 //!
 //! ```no_run
 //! use monitor_core::prelude::*;
@@ -23,7 +25,7 @@
 //! ```
 //!
 //! The JSON forms of [`TcpMonitor`] and [`CheckResult`] are stable: snake_case names, a
-//! top-level `schema_version` on specs, and JSON Schemas committed in `schema/`.
+//! top-level `schema_version` on specs, and JSON Schemas committed in `monitor-spec/schema/`.
 
 #[cfg(feature = "run")]
 pub mod cli;
