@@ -307,7 +307,8 @@ impl RetryStrategy {
     }
 }
 
-fn yes() -> bool {
+/// `true`, the serde default of the flags that are on unless said otherwise.
+pub(crate) fn yes() -> bool {
     true
 }
 

@@ -96,7 +96,7 @@ pub struct TcpMonitor {
     #[serde(default)]
     pub private_locations: Vec<String>,
     /// Whether the monitor runs at all.
-    #[serde(default = "yes")]
+    #[serde(default = "crate::schedule::yes")]
     pub activated: bool,
     /// Whether alerts are silenced (the monitor still runs).
     #[serde(default)]
@@ -368,9 +368,6 @@ impl Default for Timeouts {
     }
 }
 
-fn yes() -> bool {
-    true
-}
 fn default_max_response_bytes() -> u32 {
     DEFAULT_MAX_RESPONSE_BYTES
 }
