@@ -29,12 +29,14 @@ pub mod assertion;
 pub mod bundle;
 pub mod escape;
 pub mod json;
+pub mod limits;
 pub mod pem;
 pub mod prometheus;
 pub mod recipe;
 pub mod result;
 pub mod rules;
 pub mod schedule;
+pub mod secret;
 pub mod spec;
 pub mod validate;
 
