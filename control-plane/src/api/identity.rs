@@ -22,11 +22,14 @@ pub(super) const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Cached bindings kept before the stale ones are dropped.
 const MAX_CACHED: usize = 65_536;
 
+/// (project, agent id) → the token bound to it, and when that was last written.
+type Bindings = HashMap<(String, String), ([u8; 32], Instant)>;
+
 /// The bindings and token uses recently written.
 #[derive(Debug, Default)]
 pub(super) struct Identities {
-    /// (project, agent id) → the token bound to it, and when that was last written.
-    bound: Mutex<HashMap<(String, String), ([u8; 32], Instant)>>,
+    /// The bindings written recently.
+    bound: Mutex<Bindings>,
     /// Token hash → when its use was last written.
     touched: Mutex<HashMap<[u8; 32], Instant>>,
 }
