@@ -1,8 +1,8 @@
 //! The hardening of issue 14 over HTTP against the real binary: fake agent ids take no
 //! work (finding 2), results dated in the future are refused (3), results over the bounds
-//! are refused (6), deploys naming secrets the agents do not hand out are refused (1),
-//! and the small items of finding 8: content type, byte order mark, `Content-Length` over
-//! the limit, unknown fields, a full database.
+//! (and unknown fields in them) are refused (6), deploys naming secrets the agents do not
+//! hand out are refused (1), and the small items of finding 8: content type, byte order
+//! mark, `Content-Length` over the limit, unknown fields, a full database.
 
 use std::sync::atomic::AtomicBool;
 
@@ -208,6 +208,24 @@ fn results_over_the_bounds_are_refused_naming_the_field() {
         body["problems"][0]["path"],
         "results[0].result.response_excerpt"
     );
+    // Unknown fields are refused in results too, at any depth.
+    for (field, mut result) in [
+        ("version", a.result("cache", 5, "failed", now())),
+        ("extra", a.result("cache", 5, "failed", now())),
+    ] {
+        if field == "version" {
+            result["result"]["version"] = json!(2);
+        } else {
+            result["result"]["error"]["extra"] = json!(true);
+        }
+        let body = expect_error(a.post(&[result]), StatusCode::BAD_REQUEST);
+        let message = body["error"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("unknown field `{field}`")),
+            "{message}"
+        );
+        assert!(message.contains("results[0].result"), "{message}");
+    }
     // At the limit: accepted.
     a.ok_post(&[with_message(4, 4096)], 1, 0);
 }
