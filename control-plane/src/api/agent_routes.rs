@@ -15,7 +15,7 @@ use monitor_spec::api::{Problem, ResultsRequest, ResultsResponse};
 use super::auth::authorize_agent;
 use super::body::{decode, read_body};
 use super::error::ApiError;
-use super::identity::bind_agent;
+use super::identity::AgentCaller;
 use super::query::QueryParams;
 use super::state::{AppState, blocking, json_response};
 use crate::agents;
@@ -242,4 +242,17 @@ fn bounds_and_times(request: &ResultsRequest, latest: time::OffsetDateTime) -> V
         }
     }
     problems
+}
+
+/// Binds the agent id to the caller's token (see [`super::identity`]).
+async fn bind_agent(st: &AppState, caller: &AgentCaller, agent: &str) -> Result<(), ApiError> {
+    st.identities
+        .bind(
+            &st.store,
+            caller,
+            agent,
+            st.options.agent_id_ttl,
+            st.options.max_agents_per_token,
+        )
+        .await
 }

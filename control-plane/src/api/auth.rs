@@ -11,6 +11,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
+use super::identity::AgentCaller;
 use super::state::{AppState, blocking};
 use crate::store::{self, Role, TokenOwner};
 use crate::token::{self, TokenHash};
@@ -107,13 +108,6 @@ pub(super) async fn authorize(
         (Role::Read, Access::Write) => Err(ApiError::ReadToken),
         (Role::Agent, _) => Err(ApiError::AgentToken),
     }
-}
-
-/// The caller of an agent route: the token's project and the token.
-#[derive(Debug, Clone)]
-pub(super) struct AgentCaller {
-    pub(super) project: String,
-    pub(super) token: TokenHash,
 }
 
 /// Checks the bearer token of an agent route (agent or deploy; a read token gets 403).

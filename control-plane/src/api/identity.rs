@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::auth::AgentCaller;
 use super::error::ApiError;
-use super::state::{AppState, blocking};
 use crate::store::{AgentBinding, AgentClaim, Store};
 use crate::token::TokenHash;
 
@@ -21,6 +19,13 @@ pub(super) const BIND_REFRESH: Duration = Duration::from_secs(60);
 pub(super) const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Cached bindings kept before the stale ones are dropped.
 const MAX_CACHED: usize = 65_536;
+
+/// The caller of an agent route: the token's project and the token.
+#[derive(Debug, Clone)]
+pub(super) struct AgentCaller {
+    pub(super) project: String,
+    pub(super) token: TokenHash,
+}
 
 /// (project, agent id) → the token bound to it, and when that was last written.
 type Bindings = HashMap<(String, String), ([u8; 32], Instant)>;
@@ -64,61 +69,63 @@ impl Identities {
             }
         });
     }
-}
 
-/// Binds `agent` to the caller's token: 403 when another token holds it or the token
-/// already holds the most ids allowed; 507 when the database is full.
-pub(super) async fn bind_agent(
-    st: &AppState,
-    caller: &AgentCaller,
-    agent: &str,
-) -> Result<(), ApiError> {
-    let now = Instant::now();
-    let key = (caller.project.clone(), agent.to_owned());
-    let refresh = (st.options.agent_id_ttl / 4).min(BIND_REFRESH);
-    let fresh = lock(&st.identities.bound)
-        .get(&key)
-        .is_some_and(|(token, at)| {
+    /// Binds `agent` to the caller's token, releasing ids unused for `ttl`: 403 when
+    /// another token holds it or the token already holds `max` ids; 507 when the database
+    /// is full.
+    pub(super) async fn bind(
+        &self,
+        store: &Arc<dyn Store>,
+        caller: &AgentCaller,
+        agent: &str,
+        ttl: Duration,
+        max: u64,
+    ) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let key = (caller.project.clone(), agent.to_owned());
+        let refresh = (ttl / 4).min(BIND_REFRESH);
+        let fresh = lock(&self.bound).get(&key).is_some_and(|(token, at)| {
             *token == caller.token.0 && now.saturating_duration_since(*at) < refresh
         });
-    if fresh {
-        return Ok(());
-    }
-    let store = Arc::clone(&st.store);
-    let (project, token) = (caller.project.clone(), caller.token);
-    let name = agent.to_owned();
-    let ttl_us = i64::try_from(st.options.agent_id_ttl.as_micros()).unwrap_or(i64::MAX);
-    let max = st.options.max_agents_per_token;
-    let binding = blocking(move || {
-        Ok(store.bind_agent(&AgentClaim {
-            project: &project,
-            agent: &name,
-            token: &token,
-            now_us: crate::status::unix_us(time::OffsetDateTime::now_utc()),
-            ttl_us,
-            max_per_token: max,
-        })?)
-    })
-    .await?;
-    let mut bound = lock(&st.identities.bound);
-    match binding {
-        AgentBinding::Bound => {
-            if bound.len() >= MAX_CACHED {
-                bound.retain(|_, (_, at)| now.saturating_duration_since(*at) < refresh);
-            }
-            if bound.insert(key, (caller.token.0, now)).is_none() {
-                tracing::info!(project = %caller.project, %agent, "agent id bound to its token");
-            }
-            Ok(())
+        if fresh {
+            return Ok(());
         }
-        AgentBinding::Taken => {
-            bound.remove(&key);
-            tracing::warn!(project = %caller.project, %agent, "agent id refused: another token holds it");
-            Err(ApiError::AgentIdTaken(agent.to_owned()))
-        }
-        AgentBinding::Full(held) => {
-            tracing::warn!(project = %caller.project, %agent, held, "agent id refused: the token holds the most ids allowed");
-            Err(ApiError::TooManyAgents { held, max })
+        let store = Arc::clone(store);
+        let (project, token) = (caller.project.clone(), caller.token);
+        let name = agent.to_owned();
+        let ttl_us = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
+        let binding = tokio::task::spawn_blocking(move || {
+            store.bind_agent(&AgentClaim {
+                project: &project,
+                agent: &name,
+                token: &token,
+                now_us: crate::status::unix_us(time::OffsetDateTime::now_utc()),
+                ttl_us,
+                max_per_token: max,
+            })
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))??;
+        let mut bound = lock(&self.bound);
+        match binding {
+            AgentBinding::Bound => {
+                if bound.len() >= MAX_CACHED {
+                    bound.retain(|_, (_, at)| now.saturating_duration_since(*at) < refresh);
+                }
+                if bound.insert(key, (caller.token.0, now)).is_none() {
+                    tracing::info!(project = %caller.project, %agent, "agent id bound to its token");
+                }
+                Ok(())
+            }
+            AgentBinding::Taken => {
+                bound.remove(&key);
+                tracing::warn!(project = %caller.project, %agent, "agent id refused: another token holds it");
+                Err(ApiError::AgentIdTaken(agent.to_owned()))
+            }
+            AgentBinding::Full(held) => {
+                tracing::warn!(project = %caller.project, %agent, held, "agent id refused: the token holds the most ids allowed");
+                Err(ApiError::TooManyAgents { held, max })
+            }
         }
     }
 }
