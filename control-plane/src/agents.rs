@@ -1,14 +1,21 @@
 //! Agents and what they run: the in-memory registry of the live agents of each project
-//! (location, when last heard of, open long polls) with a change signal for long polls,
-//! and the assignment of the deployed monitors to agents: the locations a monitor runs in,
-//! round robin over them unless it runs in parallel, and rendezvous hashing within a
-//! location.
+//! (location, when last heard of, open long polls, when they got work and last posted
+//! results) with a change signal for long polls, and the assignment of the deployed
+//! monitors to agents: the locations a monitor runs in, round robin over them unless it
+//! runs in parallel, and rendezvous hashing within a location among the agents that work.
+//!
+//! An agent *works* unless it has held monitors for longer than its grace without posting
+//! a result: twice the longest time a result of a monitor of its location may take
+//! ([`result_span`]), and at least twice the agent timeout. While an agent of its location
+//! works, one that does not gets no monitors; a new agent gets work at once (its grace
+//! starts then), so scaling up works, and an agent that posts results works again.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use monitor_spec::TcpMonitor;
 use monitor_spec::api::{AssignedMonitor, Assignment as AssignmentBody};
 use serde_json::value::RawValue;
 use tokio::sync::watch;
@@ -36,6 +43,9 @@ pub struct LiveAgent {
     pub id: String,
     /// Where it runs.
     pub location: String,
+    /// Since when it has held monitors without posting a result: `None` while it holds
+    /// none.
+    pub owed_since: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -44,6 +54,33 @@ struct AgentState {
     last_seen: Instant,
     /// Long polls open: an agent waiting on one is being heard from.
     polls: usize,
+    /// When it was handed monitors, since it last held none.
+    work_since: Option<Instant>,
+    /// When it last posted results.
+    last_result: Option<Instant>,
+    /// Its grace, as its last assignment found it.
+    grace: Option<Duration>,
+    /// Whether its grace running out was signalled.
+    overdue: bool,
+}
+
+impl AgentState {
+    fn new(location: &str, now: Instant) -> AgentState {
+        AgentState {
+            location: location.to_owned(),
+            last_seen: now,
+            polls: 0,
+            work_since: None,
+            last_result: None,
+            grace: None,
+            overdue: false,
+        }
+    }
+
+    fn owed_since(&self) -> Option<Instant> {
+        self.work_since
+            .map(|w| self.last_result.map_or(w, |r| r.max(w)))
+    }
 }
 
 #[derive(Debug)]
@@ -67,7 +104,8 @@ impl ProjectAgents {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// Drops the agents not heard of for `timeout`; whether any was.
+    /// Drops the agents not heard of for `timeout`, and notes those whose grace ran out
+    /// since the last look; whether any was.
     fn expire(&mut self, project: &str, timeout: Duration, now: Instant) -> bool {
         let before = self.agents.len();
         self.agents.retain(|id, a| {
@@ -77,7 +115,22 @@ impl ProjectAgents {
             }
             live
         });
-        let changed = self.agents.len() != before;
+        let mut changed = self.agents.len() != before;
+        for (id, a) in &mut self.agents {
+            if let (false, Some(since), Some(grace)) = (a.overdue, a.owed_since(), a.grace)
+                && now.saturating_duration_since(since) > grace
+            {
+                a.overdue = true;
+                changed = true;
+                tracing::warn!(
+                    %project,
+                    agent = %id,
+                    location = %a.location,
+                    grace_s = grace.as_secs(),
+                    "agent held monitors for its grace without posting a result; they move to agents that work"
+                );
+            }
+        }
         if changed {
             self.bump();
         }
@@ -102,6 +155,11 @@ impl Registry {
         }
     }
 
+    /// The least grace of an agent: twice the timeout.
+    pub fn min_grace(&self) -> Duration {
+        self.timeout.saturating_mul(2)
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, ProjectAgents>> {
         self.projects.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -115,22 +173,52 @@ impl Registry {
             Some(a) if a.location == location => a.last_seen = now,
             Some(a) => {
                 tracing::info!(%project, %agent, from = %a.location, to = %location, "agent moved");
-                a.location = location.to_owned();
-                a.last_seen = now;
+                let polls = a.polls;
+                *a = AgentState::new(location, now);
+                a.polls = polls;
                 p.bump();
             }
             None => {
                 tracing::info!(%project, %agent, %location, "agent joined");
-                p.agents.insert(
-                    agent.to_owned(),
-                    AgentState {
-                        location: location.to_owned(),
-                        last_seen: now,
-                        polls: 0,
-                    },
-                );
+                p.agents
+                    .insert(agent.to_owned(), AgentState::new(location, now));
                 p.bump();
             }
+        }
+    }
+
+    /// Records that an agent posted results: it works.
+    pub fn posted(&self, project: &str, agent: &str, now: Instant) {
+        if let Some(a) = self
+            .lock()
+            .get_mut(project)
+            .and_then(|p| p.agents.get_mut(agent))
+        {
+            a.last_result = Some(now);
+            a.overdue = false;
+        }
+    }
+
+    /// Records an assignment computed for its agent: when it started holding monitors
+    /// (unless it was left out for not working), and its grace.
+    pub fn assigned(&self, project: &str, assignment: &Assignment<'_>, now: Instant) {
+        let mut projects = self.lock();
+        let Some(a) = projects
+            .get_mut(project)
+            .and_then(|p| p.agents.get_mut(&assignment.agent))
+        else {
+            return;
+        };
+        a.grace = Some(assignment.grace);
+        if assignment.excluded {
+            return;
+        }
+        if assignment.monitors.is_empty() {
+            a.work_since = None;
+            a.overdue = false;
+        } else if a.work_since.is_none() {
+            a.work_since = Some(now);
+            a.overdue = false;
         }
     }
 
@@ -170,6 +258,7 @@ impl Registry {
             .map(|(id, a)| LiveAgent {
                 id: id.clone(),
                 location: a.location.clone(),
+                owed_since: a.owed_since(),
             })
             .collect()
     }
@@ -254,23 +343,49 @@ pub struct Assignment<'a> {
     pub monitors: Vec<Assigned<'a>>,
     /// Changes exactly when the monitors, their specs or their schedules do.
     pub etag: String,
+    /// How long an agent of the location may hold monitors without posting a result.
+    pub grace: Duration,
+    /// Whether the agent was left out for not working while others of its location work.
+    pub excluded: bool,
+}
+
+/// The longest a result of `spec` may take to come when its agent runs one tick in
+/// `every`: the interval times `every`, plus the total timeout of every attempt and the
+/// backoffs between them (the latter two capped by the retry's time budget, if any).
+pub fn result_span(spec: &TcpMonitor, every: u64) -> Duration {
+    let interval = Duration::from_secs(spec.frequency.as_secs().saturating_mul(every));
+    let retries = spec.retry.max_retries();
+    let attempts = u64::from(retries).saturating_add(1);
+    let timeouts =
+        Duration::from_millis(u64::from(spec.timeouts.total_ms).saturating_mul(attempts));
+    let backoffs = (1..=retries)
+        .map(|r| spec.retry.backoff_seconds(r))
+        .fold(0u64, u64::saturating_add);
+    let mut checks = timeouts.saturating_add(Duration::from_secs(backoffs));
+    if let Some(budget) = spec.retry.max_duration_seconds() {
+        let budget = Duration::from_secs(budget)
+            .saturating_add(Duration::from_millis(u64::from(spec.timeouts.total_ms)));
+        checks = checks.min(budget);
+    }
+    interval.saturating_add(checks)
 }
 
 /// The monitors of `deployed` (sorted by id) that `agent` in `location` runs, given the
-/// live agents (which include it).
+/// live agents (which include it), at `now`. An agent of the location whose
+/// [`LiveAgent::owed_since`] is older than the grace (twice the longest [`result_span`]
+/// of the location's monitors, at least `min_grace`) gets none while another one works.
 pub fn assign<'a>(
     deployed: &'a [Deployed],
     live: &[LiveAgent],
     agent: &str,
     location: &str,
+    now: Instant,
+    min_grace: Duration,
 ) -> Assignment<'a> {
     let locations: BTreeSet<&str> = live.iter().map(|a| a.location.as_str()).collect();
-    let here: Vec<&str> = live
-        .iter()
-        .filter(|a| a.location == location)
-        .map(|a| a.id.as_str())
-        .collect();
-    let mut monitors = Vec::new();
+    // The monitors that run in the location, with their rotation.
+    let mut candidates = Vec::new();
+    let mut longest = Duration::ZERO;
     for m in deployed {
         let spec = &m.spec;
         if !spec.activated || spec.test_only {
@@ -290,29 +405,52 @@ pub fn assign<'a>(
         let Some(position) = runs_in.iter().position(|l| *l == location) else {
             continue;
         };
-        if owner(&here, m.id()) != Some(agent) {
-            continue;
-        }
         let (every, index) = if spec.run_parallel {
             (1, 0)
         } else {
             (runs_in.len() as u64, position as u64)
         };
-        let interval_ms = spec.frequency.as_secs().saturating_mul(1000).max(1);
-        monitors.push(Assigned {
-            monitor: m,
-            every,
-            index,
-            phase_ms: fnv1a64(m.id().as_bytes()) % interval_ms,
-        });
+        longest = longest.max(result_span(spec, every));
+        candidates.push((m, every, index));
     }
+    let grace = longest.saturating_mul(2).max(min_grace);
+    let in_location: Vec<&LiveAgent> = live.iter().filter(|a| a.location == location).collect();
+    let working: Vec<&str> = in_location
+        .iter()
+        .filter(|a| {
+            a.owed_since
+                .is_none_or(|since| now.saturating_duration_since(since) <= grace)
+        })
+        .map(|a| a.id.as_str())
+        .collect();
+    let here: Vec<&str> = if working.is_empty() {
+        in_location.iter().map(|a| a.id.as_str()).collect()
+    } else {
+        working
+    };
+    let excluded = !here.contains(&agent);
+    let monitors: Vec<Assigned<'a>> = candidates
+        .into_iter()
+        .filter(|(m, _, _)| owner(&here, m.id()) == Some(agent))
+        .map(|(m, every, index)| {
+            let interval_ms = m.spec.frequency.as_secs().saturating_mul(1000).max(1);
+            Assigned {
+                monitor: m,
+                every,
+                index,
+                phase_ms: fnv1a64(m.id().as_bytes()) % interval_ms,
+            }
+        })
+        .collect();
     let etag = etag(&monitors);
     Assignment {
         agent: agent.to_owned(),
         location: location.to_owned(),
-        agents_in_location: here.len(),
+        agents_in_location: in_location.len(),
         monitors,
         etag,
+        grace,
+        excluded,
     }
 }
 
@@ -380,195 +518,4 @@ pub fn assignment_json(a: &Assignment<'_>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::monitor_set::MonitorSet;
-    use monitor_spec::TcpMonitor;
-    use monitor_spec::bundle::Bundle;
-
-    fn deployed(monitors: Vec<TcpMonitor>) -> Vec<Deployed> {
-        crate::deployed::parse(&MonitorSet::from_bundle(&Bundle::new(monitors)).unwrap()).unwrap()
-    }
-
-    fn live(agents: &[(&str, &str)]) -> Vec<LiveAgent> {
-        agents
-            .iter()
-            .map(|(id, location)| LiveAgent {
-                id: (*id).to_owned(),
-                location: (*location).to_owned(),
-            })
-            .collect()
-    }
-
-    /// Every (agent, monitor, every, index) the agents are assigned.
-    fn all(monitors: &[Deployed], agents: &[LiveAgent]) -> Vec<(String, String, u64, u64)> {
-        let mut out = Vec::new();
-        for a in agents {
-            for m in assign(monitors, agents, &a.id, &a.location).monitors {
-                out.push((a.id.clone(), m.monitor.id().to_owned(), m.every, m.index));
-            }
-        }
-        out.sort();
-        out
-    }
-
-    fn check(
-        monitors: Vec<TcpMonitor>,
-        agents: &[(&str, &str)],
-        expected: &[(&str, &str, u64, u64)],
-    ) {
-        let got = all(&deployed(monitors), &live(agents));
-        let mut expected: Vec<(String, String, u64, u64)> = expected
-            .iter()
-            .map(|(a, m, e, i)| ((*a).to_owned(), (*m).to_owned(), *e, *i))
-            .collect();
-        expected.sort();
-        assert_eq!(got, expected, "agents {agents:?}");
-    }
-
-    fn m(id: &str) -> TcpMonitor {
-        TcpMonitor::new(id, "h.internal", 1)
-    }
-
-    #[test]
-    fn fnv_matches_the_reference_values() {
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
-        assert_eq!(fmix64(0), 0);
-        assert_eq!(fmix64(1), 0xb456_bcfc_34c2_cb2c);
-    }
-
-    #[test]
-    fn assignment_rules() {
-        // Everywhere, round robin: each location takes every other tick.
-        check(
-            vec![m("a")],
-            &[("x", "eu"), ("y", "us")],
-            &[("x", "a", 2, 0), ("y", "a", 2, 1)],
-        );
-        // In parallel: every tick in each location.
-        let mut p = m("a");
-        p.run_parallel = true;
-        check(
-            vec![p],
-            &[("x", "eu"), ("y", "us")],
-            &[("x", "a", 1, 0), ("y", "a", 1, 0)],
-        );
-        // Only the locations asked for, private ones included; others get nothing.
-        let mut only = m("a");
-        only.locations = vec!["us".into()];
-        only.private_locations = vec!["dc1".into()];
-        check(
-            vec![only],
-            &[("x", "eu"), ("y", "us"), ("z", "dc1")],
-            &[("z", "a", 2, 0), ("y", "a", 2, 1)],
-        );
-        // A location asked for without a live agent takes no part.
-        let mut gone = m("a");
-        gone.locations = vec!["us".into(), "ap".into()];
-        check(vec![gone], &[("y", "us")], &[("y", "a", 1, 0)]);
-        // Deactivated and test-only monitors run nowhere; muted ones run.
-        let mut off = m("off");
-        off.activated = false;
-        let mut test = m("test");
-        test.test_only = true;
-        let mut muted = m("muted");
-        muted.muted = true;
-        check(
-            vec![off, test, muted],
-            &[("x", "eu")],
-            &[("x", "muted", 1, 0)],
-        );
-        // No agents, nothing.
-        check(vec![m("a")], &[], &[]);
-    }
-
-    #[test]
-    fn one_agent_per_monitor_in_a_location_and_few_move() {
-        let monitors = deployed((0..200).map(|i| m(&format!("m{i}"))).collect());
-        let three = live(&[("a1", "eu"), ("a2", "eu"), ("a3", "eu")]);
-        let got = all(&monitors, &three);
-        assert_eq!(got.len(), 200);
-        let ids: BTreeSet<&str> = got.iter().map(|g| g.1.as_str()).collect();
-        assert_eq!(ids.len(), 200);
-        for a in ["a1", "a2", "a3"] {
-            let n = got.iter().filter(|g| g.0 == a).count();
-            assert!((45..90).contains(&n), "{a} has {n}");
-        }
-        // A fourth agent takes monitors only from the others, none move between them.
-        let four = live(&[("a1", "eu"), ("a2", "eu"), ("a3", "eu"), ("a4", "eu")]);
-        let after = all(&monitors, &four);
-        for g in &after {
-            if g.0 != "a4" {
-                assert!(got.iter().any(|h| h.0 == g.0 && h.1 == g.1), "{g:?} moved");
-            }
-        }
-        assert_eq!(owner(&[], "m"), None);
-    }
-
-    #[test]
-    fn phase_and_etag() {
-        let mut fast = m("fast");
-        fast.frequency = monitor_spec::Frequency::S10;
-        let monitors = deployed(vec![fast.clone()]);
-        let agents = live(&[("x", "eu")]);
-        let a = assign(&monitors, &agents, "x", "eu");
-        assert_eq!(a.monitors[0].phase_ms, fnv1a64(b"fast") % 10_000);
-        assert_eq!(a.agents_in_location, 1);
-        let json: serde_json::Value = serde_json::from_str(&assignment_json(&a)).unwrap();
-        assert_eq!(json["etag"], a.etag);
-        assert_eq!(json["monitors"][0]["monitor"]["id"], "fast");
-        assert_eq!(json["monitors"][0]["every"], 1);
-        // The same monitors make the same etag; a changed spec or schedule another.
-        let again = assign(&monitors, &agents, "x", "eu");
-        assert_eq!(again.etag, a.etag);
-        let two = live(&[("x", "eu"), ("y", "us")]);
-        assert_ne!(assign(&monitors, &two, "x", "eu").etag, a.etag);
-        let changed = deployed(vec![fast.name("renamed")]);
-        assert_ne!(assign(&changed, &agents, "x", "eu").etag, a.etag);
-    }
-
-    #[test]
-    fn registry_expires_agents_unless_polling() {
-        let registry = Arc::new(Registry::new(Duration::from_secs(10)));
-        let t0 = Instant::now();
-        let mut rx = registry.subscribe("p");
-        registry.heard("p", "a", "eu", t0);
-        registry.heard("p", "b", "eu", t0);
-        assert!(rx.has_changed().unwrap());
-        rx.borrow_and_update();
-        // Heard again in the same place: no change.
-        registry.heard("p", "a", "eu", t0 + Duration::from_secs(5));
-        assert!(!rx.has_changed().unwrap());
-        let guard = registry.poll("p", "b");
-        let later = t0 + Duration::from_secs(12);
-        assert_eq!(registry.live("p", later), live(&[("a", "eu"), ("b", "eu")]));
-        assert!(!rx.has_changed().unwrap());
-        let much_later = t0 + Duration::from_secs(16);
-        assert!(registry.expire("p", much_later));
-        assert!(rx.has_changed().unwrap());
-        assert_eq!(registry.live("p", much_later), live(&[("b", "eu")]));
-        drop(guard);
-        assert_eq!(
-            registry.counts(Instant::now()),
-            [("p".into(), "eu".into(), 1)]
-        );
-        registry.heard("p", "b", "us", Instant::now());
-        assert_eq!(
-            registry.counts(Instant::now()),
-            [("p".into(), "us".into(), 1)]
-        );
-        assert!(registry.live("other", Instant::now()).is_empty());
-    }
-
-    #[test]
-    fn names() {
-        for good in ["a", "eu-west-1", "agent_7.local", &"x".repeat(64)] {
-            assert!(check_name("agent", good).is_ok(), "{good}");
-        }
-        for bad in ["", "a b", "a/b", "é", &"x".repeat(65)] {
-            assert!(check_name("agent", bad).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;

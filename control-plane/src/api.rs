@@ -8,6 +8,7 @@ mod auth;
 mod body;
 mod deploys;
 mod error;
+mod identity;
 mod query;
 mod state;
 mod views;
@@ -23,7 +24,10 @@ use axum::routing::{delete, get, post};
 
 pub use agent_routes::MAX_WAIT_SECONDS;
 pub use error::ApiError;
-pub use state::{DEFAULT_AGENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETENTION, Options};
+pub use state::{
+    DEFAULT_AGENT_ID_TTL, DEFAULT_AGENT_TIMEOUT, DEFAULT_MAX_AGENTS_PER_TOKEN,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CLOCK_SKEW, DEFAULT_RETENTION, Options,
+};
 
 use crate::agents::Registry;
 use crate::store::Store;
@@ -37,6 +41,7 @@ pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
         locks: Arc::default(),
         agents: Arc::new(Registry::new(options.agent_timeout)),
         deployed: Arc::default(),
+        identities: Arc::default(),
         options,
     };
     Router::new()

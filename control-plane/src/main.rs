@@ -1,5 +1,5 @@
-//! `control-plane`: serves the API (`serve`) and creates project tokens of role deploy or
-//! agent (`token create`).
+//! `control-plane`: serves the API (`serve`), and creates, lists and revokes project tokens
+//! of role deploy, agent or read (`token create | list | revoke`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Arg, ArgMatches, Command, value_parser};
+use control_plane::api::DEFAULT_MAX_AGENTS_PER_TOKEN;
 use control_plane::{
     DEFAULT_MAX_BODY_BYTES, Options, Role, SqliteStore, Store, duration, store, token,
 };
@@ -17,6 +18,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 /// Test hook: milliseconds a deploy, rollback or destroy holds its project's lock.
 const HOLD_LOCK_ENV: &str = "CONTROL_PLANE_TEST_HOLD_LOCK_MS";
+/// Test hook: pages the database may grow by before SQLite answers that it is full.
+const SPARE_PAGES_ENV: &str = "CONTROL_PLANE_TEST_SPARE_PAGES";
 /// The log filter when `RUST_LOG` is unset: error, warn, info (default), debug or trace.
 const LOG_ENV: &str = "CONTROL_PLANE_LOG";
 
@@ -64,7 +67,32 @@ fn cli() -> Command {
             "agent-timeout",
             "15s",
             "An agent not heard of for this long is gone and its monitors move, such as 15s",
-        ));
+        ))
+        .arg(
+            Arg::new("max-agents-per-token")
+                .long("max-agents-per-token")
+                .value_name("N")
+                .default_value("8")
+                .value_parser(value_parser!(u64).range(1..))
+                .help("The most agent ids one token may hold; an id is bound to the first token that uses it"),
+        )
+        .arg(duration_arg(
+            "agent-id-ttl",
+            "24h",
+            "An agent id unused for this long is released from its token, such as 24h",
+        ))
+        .arg(duration_arg(
+            "max-clock-skew",
+            "2m",
+            "Results starting further than this in the future are refused (422), such as 2m",
+        ))
+        .arg(
+            Arg::new("secret-env-prefix")
+                .long("secret-env-prefix")
+                .value_name("PREFIX")
+                .default_value(monitor_spec::secret::DEFAULT_SECRET_ENV_PREFIX)
+                .help("Deploys may name only environment variables starting with this (the agents' --secret-env-prefix), and only relative files without `..`"),
+        );
     let create = Command::new("create")
         .about("Creates a token for a project (and the project if needed); prints it on stdout")
         .arg(
@@ -79,10 +107,22 @@ fn cli() -> Command {
             Arg::new("role")
                 .long("role")
                 .value_name("ROLE")
-                .value_parser(["deploy", "agent"])
+                .value_parser(["deploy", "agent", "read"])
                 .default_value("deploy")
-                .help("What the token may reach: every route of the project (deploy), or only the agent routes (agent)"),
+                .help("What the token may reach: every route of the project (deploy), only the agent routes (agent), or only the project's status, monitors, versions and history (read)"),
         );
+    let list = Command::new("list")
+        .about(
+            "Lists the tokens: id, project, role, created, last used and agent ids; never a secret",
+        )
+        .arg(db());
+    let revoke =
+        Command::new("revoke")
+            .about("Revokes a token by the id `token list` shows; it is refused at once")
+            .arg(Arg::new("id").value_name("ID").required(true).help(
+                "The token's id: the first 12 hex digits of its SHA-256, as `token list` shows",
+            ))
+            .arg(db());
     Command::new("control-plane")
         .version(env!("CARGO_PKG_VERSION"))
         .about(env!("CARGO_PKG_DESCRIPTION"))
@@ -101,7 +141,9 @@ fn cli() -> Command {
             Command::new("token")
                 .about("Manages API tokens")
                 .subcommand_required(true)
-                .subcommand(create),
+                .subcommand(create)
+                .subcommand(list)
+                .subcommand(revoke),
         )
 }
 
@@ -127,21 +169,30 @@ fn main() -> Result<()> {
                     .unwrap_or(DEFAULT_MAX_BODY_BYTES),
                 retention: arg(m, "retention")?,
                 agent_timeout: arg(m, "agent-timeout")?,
+                max_agents_per_token: m
+                    .get_one::<u64>("max-agents-per-token")
+                    .copied()
+                    .unwrap_or(DEFAULT_MAX_AGENTS_PER_TOKEN),
+                agent_id_ttl: arg(m, "agent-id-ttl")?,
+                max_clock_skew: arg(m, "max-clock-skew")?,
+                secret_env_prefix: arg(m, "secret-env-prefix")?,
                 ..Options::default()
             },
         ),
-        _ => {
-            let (_, m) = m.subcommand().context("a token command is needed")?;
-            let role = match arg::<String>(m, "role")?.as_str() {
-                "agent" => Role::Agent,
-                _ => Role::Deploy,
-            };
-            create_token(
-                &arg::<String>(m, "project")?,
-                &arg::<PathBuf>(m, "db")?,
-                role,
-            )
-        }
+        _ => match m.subcommand().context("a token command is needed")? {
+            ("list", m) => list_tokens(&arg::<PathBuf>(m, "db")?),
+            ("revoke", m) => revoke_token(&arg::<String>(m, "id")?, &arg::<PathBuf>(m, "db")?),
+            (_, m) => {
+                let role = arg::<String>(m, "role")?;
+                let role =
+                    Role::from_name(&role).with_context(|| format!("unknown role `{role}`"))?;
+                create_token(
+                    &arg::<String>(m, "project")?,
+                    &arg::<PathBuf>(m, "db")?,
+                    role,
+                )
+            }
+        },
     }
 }
 
@@ -157,8 +208,20 @@ fn serve(listen: &str, db: &std::path::Path, options: Options) -> Result<()> {
         ),
         Err(_) => Duration::ZERO,
     };
+    anyhow::ensure!(
+        !options.agent_id_ttl.is_zero(),
+        "--agent-id-ttl must be more than 0"
+    );
     let store =
         SqliteStore::open(db).with_context(|| format!("opening the database {}", db.display()))?;
+    if let Ok(pages) = std::env::var(SPARE_PAGES_ENV) {
+        let pages = pages
+            .parse()
+            .with_context(|| format!("{SPARE_PAGES_ENV} must be a number, got `{pages}`"))?;
+        store
+            .limit_growth(pages)
+            .context("limiting the database's growth")?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -188,6 +251,54 @@ fn create_token(project: &str, db: &std::path::Path, role: Role) -> Result<()> {
         .create_token(project, &token::TokenHash::of(&secret), role)
         .context("storing the token")?;
     writeln!(std::io::stdout(), "{secret}").context("writing the token")?;
+    Ok(())
+}
+
+fn list_tokens(db: &std::path::Path) -> Result<()> {
+    let store =
+        SqliteStore::open(db).with_context(|| format!("opening the database {}", db.display()))?;
+    let tokens = store.tokens().context("reading the tokens")?;
+    let mut out = std::io::stdout().lock();
+    for t in tokens {
+        let agents = if t.agents.is_empty() {
+            "-".to_owned()
+        } else {
+            t.agents.join(",")
+        };
+        writeln!(
+            out,
+            "{}  project={}  role={}  created={}  last_used={}  agents={agents}",
+            t.id,
+            t.project,
+            t.role.as_str(),
+            t.created_at,
+            t.last_used_at.as_deref().unwrap_or("never"),
+        )
+        .context("writing the list")?;
+    }
+    Ok(())
+}
+
+fn revoke_token(id: &str, db: &std::path::Path) -> Result<()> {
+    let store =
+        SqliteStore::open(db).with_context(|| format!("opening the database {}", db.display()))?;
+    let revoked = store
+        .revoke_token(id)
+        .context("revoking the token")?
+        .with_context(|| {
+            format!(
+                "no token has the id `{}`; `control-plane token list` shows the ids (12 hex digits)",
+                id.escape_default()
+            )
+        })?;
+    writeln!(
+        std::io::stdout(),
+        "revoked token {} of project `{}` (role {}); its agent ids are released",
+        revoked.id,
+        revoked.project,
+        revoked.role.as_str()
+    )
+    .context("writing")?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 mod results;
 mod rows;
 mod schema;
+mod tokens;
 mod versions;
 
 use std::path::{Path, PathBuf};
@@ -21,8 +22,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::diff;
 use crate::monitor_set::MonitorSet;
 use crate::store::{
-    DeployInput, DeployOutcome, InsertOutcome, LatestResult, NewResult, ResultQuery, Role, Store,
-    StoreError, StoredResult, StoredVersion, TokenOwner,
+    AgentBinding, AgentClaim, DeployInput, DeployOutcome, InsertOutcome, LatestResult, NewResult,
+    ResultQuery, Role, Store, StoreError, StoredResult, StoredVersion, TokenInfo, TokenOwner,
 };
 use crate::token::TokenHash;
 use rows::{ensure_project, now, to_i64};
@@ -48,9 +49,12 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// Opens (creating if needed, readable by its owner only) the database at `path` and
+    /// applies pending migrations. Specs may hold inline keys: the database file and its
+    /// `-wal` and `-shm` files are made mode 0600 on Unix.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
+        private_file(&path, true)?;
         let mut writer = connect(&path)?;
         let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -59,6 +63,11 @@ impl SqliteStore {
             )));
         }
         schema::migrate(&mut writer)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.clone().into_os_string();
+            side.push(suffix);
+            private_file(Path::new(&side), false)?;
+        }
         Ok(SqliteStore {
             path,
             writer: Mutex::new(writer),
@@ -74,6 +83,16 @@ impl SqliteStore {
             [],
             |r| r.get(0),
         )?)
+    }
+
+    /// Test hook: lets the database grow by at most `pages` pages from its size now, so
+    /// that tests can fill it (SQLite then answers `SQLITE_FULL`, as on a full disk).
+    pub fn limit_growth(&self, pages: u64) -> Result<(), StoreError> {
+        let conn = self.writer();
+        let count: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let max = count.saturating_add(i64::try_from(pages).unwrap_or(i64::MAX));
+        conn.query_row(&format!("PRAGMA max_page_count = {max}"), [], |_| Ok(()))?;
+        Ok(())
     }
 
     fn writer(&self) -> MutexGuard<'_, Connection> {
@@ -120,6 +139,44 @@ impl SqliteStore {
     }
 }
 
+/// Takes group and other permissions away from `path` (a file of an older build), or
+/// creates it with mode 0600 if it is missing and `create`. Elsewhere than on Unix,
+/// nothing. SQLite gives the `-wal` and `-shm` files it creates the database's mode.
+fn private_file(path: &Path, create: bool) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let io = |e: std::io::Error| {
+            StoreError::Corrupt(format!("cannot make {} private: {e}", path.display()))
+        };
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io)?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if create {
+                    match std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(path)
+                    {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(io(e)),
+                    }
+                }
+            }
+            Err(e) => return Err(io(e)),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, create);
+    Ok(())
+}
+
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -158,12 +215,28 @@ impl Store for SqliteStore {
         else {
             return Ok(None);
         };
-        let role = Role::from_name(&role).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "a token of project `{project}` has the unknown role `{role}`"
-            ))
-        })?;
+        let role = tokens::role_of(&project, &role)?;
         Ok(Some(TokenOwner { project, role }))
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        self.with_reader(tokens::list)
+    }
+
+    fn revoke_token(&self, id: &str) -> Result<Option<TokenInfo>, StoreError> {
+        self.write(|tx| {
+            let revoked = tokens::revoke(tx, id)?;
+            let commit = revoked.is_some();
+            Ok((revoked, commit))
+        })
+    }
+
+    fn touch_token(&self, hash: &TokenHash, at: &str) -> Result<(), StoreError> {
+        self.write(|tx| Ok((tokens::touch(tx, hash, at)?, true)))
+    }
+
+    fn bind_agent(&self, claim: &AgentClaim<'_>) -> Result<AgentBinding, StoreError> {
+        self.write(|tx| Ok((tokens::bind(tx, claim)?, true)))
     }
 
     fn projects(&self) -> Result<Vec<String>, StoreError> {

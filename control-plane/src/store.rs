@@ -25,6 +25,21 @@ pub trait Store: Send + Sync + 'static {
     /// compare the stored hash in constant time.
     fn token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, StoreError>;
 
+    /// Every token with its agent ids, sorted by project, then creation time.
+    fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
+
+    /// Deletes the token whose [`TokenInfo::id`] is `id` (the first 12 hex digits of its
+    /// hash), and the agent ids bound to it; the revoked token, `None` when none has that
+    /// id. [`StoreError::AmbiguousToken`] when more than one has.
+    fn revoke_token(&self, id: &str) -> Result<Option<TokenInfo>, StoreError>;
+
+    /// Records that a token was used at `at` (RFC 3339).
+    fn touch_token(&self, hash: &TokenHash, at: &str) -> Result<(), StoreError>;
+
+    /// Binds an agent id of a project to the token that uses it (see [`AgentClaim`]): the
+    /// first token to use an id holds it until the id goes unused for the claim's TTL.
+    fn bind_agent(&self, claim: &AgentClaim<'_>) -> Result<AgentBinding, StoreError>;
+
     /// Every project, sorted by name.
     fn projects(&self) -> Result<Vec<String>, StoreError>;
 
@@ -84,14 +99,17 @@ pub enum Role {
     Deploy,
     /// Only the agent routes (`/v1/agent/*`) of its project.
     Agent,
+    /// Only the reads of its project: status, monitors, versions and history.
+    Read,
 }
 
 impl Role {
-    /// The name stored and given on the command line: `deploy` or `agent`.
+    /// The name stored and given on the command line: `deploy`, `agent` or `read`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Deploy => "deploy",
             Role::Agent => "agent",
+            Role::Read => "read",
         }
     }
 
@@ -100,9 +118,58 @@ impl Role {
         match name {
             "deploy" => Some(Role::Deploy),
             "agent" => Some(Role::Agent),
+            "read" => Some(Role::Read),
             _ => None,
         }
     }
+}
+
+/// A token as `control-plane token list` shows it: never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The first 12 hex digits of the token's SHA-256: what `token revoke` takes.
+    pub id: String,
+    /// The project it reaches.
+    pub project: String,
+    /// What it may do there.
+    pub role: Role,
+    /// When it was created, RFC 3339.
+    pub created_at: String,
+    /// When it was last used (to the minute), RFC 3339; `None` if never.
+    pub last_used_at: Option<String>,
+    /// The agent ids bound to it, sorted.
+    pub agents: Vec<String>,
+}
+
+/// How many hex digits of a token's hash make its id.
+pub const TOKEN_ID_DIGITS: usize = 12;
+
+/// A token using an agent id: what [`Store::bind_agent`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentClaim<'a> {
+    /// The token's project.
+    pub project: &'a str,
+    /// The agent id.
+    pub agent: &'a str,
+    /// The token.
+    pub token: &'a TokenHash,
+    /// Now, unix microseconds.
+    pub now_us: i64,
+    /// Ids unused for this long (microseconds) are released first.
+    pub ttl_us: i64,
+    /// The most ids one token may hold.
+    pub max_per_token: u64,
+}
+
+/// The outcome of [`Store::bind_agent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentBinding {
+    /// The id is the token's (newly bound, or already); its last use is now.
+    Bound,
+    /// Another token holds the id.
+    Taken,
+    /// The token already holds this many ids, the most allowed.
+    Full(u64),
 }
 
 /// Whom a token belongs to.
@@ -211,6 +278,12 @@ pub enum StoreError {
         /// The highest migration this build knows.
         known: i64,
     },
+    /// The database or its disk is full: nothing was written.
+    #[error("the database is full: {0}")]
+    Full(rusqlite::Error),
+    /// More than one token has the id given to revoke.
+    #[error("more than one token has the id `{0}`")]
+    AmbiguousToken(String),
     /// Any other SQLite failure.
     #[error("sqlite: {0}")]
     Sqlite(rusqlite::Error),
@@ -222,6 +295,7 @@ impl From<rusqlite::Error> for StoreError {
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
                 StoreError::Busy
             }
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full(e),
             _ => StoreError::Sqlite(e),
         }
     }

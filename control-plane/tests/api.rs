@@ -1,10 +1,15 @@
 //! End-to-end tests of the `control-plane` binary: each test starts the real server on
 //! 127.0.0.1:0 with a fresh SQLite file, creates tokens with `token create`, and drives the
 //! API of `control-plane/API.md` over HTTP. The agent, results and status routes are tested
-//! in [`agents`].
+//! in [`agents`]; the hardening of issue 14 (bodies, time, bounds, secrets, agent ids) in
+//! [`hardening`], and the token commands and roles in [`tokens`].
 
 #[path = "api/agents.rs"]
 mod agents;
+#[path = "api/hardening.rs"]
+mod hardening;
+#[path = "api/tokens.rs"]
+mod tokens;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -848,7 +853,7 @@ fn tokens_are_stored_hashed() {
             r.get(0)
         })
         .unwrap();
-    assert_eq!(migrations, 3);
+    assert_eq!(migrations, 4);
 
     // Both tokens work.
     let server = Server::start(&dir.db(), &[], &[]);

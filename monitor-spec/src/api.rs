@@ -10,8 +10,9 @@ use crate::{CheckResult, ProbeError, Status, TcpMonitor, Timings};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// Git metadata of a deploy; every field optional.
+/// Git metadata of a deploy; every field optional, no other field accepted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Git {
     /// The commit hash.
     #[serde(default)]

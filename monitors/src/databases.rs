@@ -7,13 +7,14 @@ use monitor_core::prelude::*;
 /// PostgreSQL serves over TLS.
 ///
 /// Proves the primary accepts TLS and sessions: SSLRequest, TLS checked against the
-/// internal CA (chain, name, expiry), then a startup message as user `monitor`. An
+/// internal CA (`internal-ca.pem` of the agent's `--secret-dir`) for chain, name and
+/// expiry, then a startup message as user `monitor`. An
 /// authentication request, or a refusal of this user, proves it serves; starting up,
 /// recovery or no free connections (SQLSTATE 57P0x, 53xxx) fails as service unavailable.
 /// Records `ssl`, `auth_method` and, if trusted, `server_version`.
 #[tcp_monitor(host = "db.internal", port = 5432,
               recipe = postgres(user = "monitor", database = "postgres"), tls = "starttls",
-              ca_file = "/etc/ssl/certs/internal-ca.pem", tags = ["db", "prod"], frequency = "30s")]
+              ca_file = "internal-ca.pem", tags = ["db", "prod"], frequency = "30s")]
 fn postgres(m: TcpMonitor) -> TcpMonitor {
     m.target_from_env("POSTGRES_ADDR")
 }

@@ -5,13 +5,13 @@ use monitor_core::prelude::*;
 
 /// Redis cache is the primary and answers fast.
 ///
-/// The recipe sends AUTH with the password in `REDIS_PASSWORD` (read where the check runs,
-/// never bundled), requires `+PONG` and records `server_version` from INFO. The steps
+/// The recipe sends AUTH with the password in `MONITORS_SECRET_REDIS_PASSWORD` (read
+/// where the check runs, never bundled), requires `+PONG` and records `server_version` from INFO. The steps
 /// extend it: INFO replication must say `role:master`, so a node left a replica by a
 /// failover fails. A refused password fails as authentication, a loading dataset as
 /// unavailable; degraded over 200 ms, failed over 500 ms.
 #[tcp_monitor(host = "cache.internal", port = 6379, frequency = "30s",
-              recipe = redis(password_env = "REDIS_PASSWORD"),
+              recipe = redis(password_env = "MONITORS_SECRET_REDIS_PASSWORD"),
               send = "*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n", expect = "role:master",
               degraded = "200ms", max = "1s", read_timeout = "1s", timeout = "2s",
               tags = ["cache", "prod"])]
@@ -71,7 +71,7 @@ mod tests {
     use monitor_core::prelude::*;
     use monitor_testing::{NoWaitClock, Script, ScriptedServer, check_declared, declared};
 
-    /// Checks the Redis monitor against `addr` with `REDIS_PASSWORD` set to `password` (or
+    /// Checks the Redis monitor against `addr` with `MONITORS_SECRET_REDIS_PASSWORD` set to `password` (or
     /// unset) for this engine only: the process environment is left alone.
     async fn check_redis(addr: SocketAddr, password: Option<&'static str>) -> CheckResult {
         let monitor = declared("services::redis")
@@ -81,7 +81,7 @@ mod tests {
         Engine::new()
             .with_clock(NoWaitClock)
             .with_secrets(move |name| {
-                assert_eq!(name, "REDIS_PASSWORD");
+                assert_eq!(name, "MONITORS_SECRET_REDIS_PASSWORD");
                 password.map(str::to_owned)
             })
             .check(&monitor)
@@ -135,12 +135,18 @@ mod tests {
         let r = check_redis(wrong.addr(), Some("s3cret")).await;
         let error = r.error.unwrap();
         assert_eq!(error.kind, ErrorKind::AuthenticationFailed);
-        assert!(error.hints[0].contains("REDIS_PASSWORD"), "{error:?}");
+        assert!(
+            error.hints[0].contains("MONITORS_SECRET_REDIS_PASSWORD"),
+            "{error:?}"
+        );
         // Without the variable where the check runs, nothing is sent: a configuration error.
         let r = check_redis(wrong.addr(), None).await;
         let error = r.error.unwrap();
         assert_eq!(error.kind, ErrorKind::Config);
-        assert!(error.message.contains("REDIS_PASSWORD"), "{error:?}");
+        assert!(
+            error.message.contains("MONITORS_SECRET_REDIS_PASSWORD"),
+            "{error:?}"
+        );
     }
 
     #[tokio::test]

@@ -432,7 +432,10 @@ async fn compiled_in_run_matches_its_exported_bundle() {
     let ssh = ScriptedServer::start(Script::new().send("SSH-1.5-ancient\r\n").close())
         .await
         .unwrap();
-    let password = ("REDIS_PASSWORD", "cli-test-s3cret".to_owned());
+    let password = (
+        "MONITORS_SECRET_REDIS_PASSWORD",
+        "cli-test-s3cret".to_owned(),
+    );
     let env = [
         ("REDIS_ADDR", redis.addr().to_string()),
         ("MEMCACHED_ADDR", memcached.addr().to_string()),
@@ -466,7 +469,7 @@ async fn compiled_in_run_matches_its_exported_bundle() {
     assert_eq!(exported.status.code(), Some(0), "{}", stderr(&exported));
     // The bundle names the variable holding the password, never the password.
     let text = std::fs::read_to_string(&bundle.0).unwrap();
-    assert!(text.contains("REDIS_PASSWORD") && !text.contains("cli-test-s3cret"));
+    assert!(text.contains("MONITORS_SECRET_REDIS_PASSWORD") && !text.contains("cli-test-s3cret"));
     // The bundle runs without the targets' variables, resolved at export; the password is
     // read where the bundle runs.
     let replay = monitors_env(

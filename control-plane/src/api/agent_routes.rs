@@ -1,4 +1,7 @@
-//! The agents' routes: long-polled assignments and posted results.
+//! The agents' routes: long-polled assignments and posted results. Each call binds its
+//! agent id to the caller's token first (see [`super::identity`]); posted results are
+//! checked against the clock (none may start further than `--max-clock-skew` ahead) and
+//! the result bounds of `monitor_spec::limits`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,11 +10,12 @@ use axum::extract::{Request, State};
 use axum::http::header::{ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use monitor_spec::api::{ResultsRequest, ResultsResponse};
+use monitor_spec::api::{Problem, ResultsRequest, ResultsResponse};
 
 use super::auth::authorize_agent;
 use super::body::{decode, read_body};
 use super::error::ApiError;
+use super::identity::AgentCaller;
 use super::query::QueryParams;
 use super::state::{AppState, blocking, json_response};
 use crate::agents;
@@ -67,7 +71,8 @@ pub(super) async fn assignments(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let project = authorize_agent(&st, &headers).await?;
+    let caller = authorize_agent(&st, &headers).await?;
+    let project = caller.project.clone();
     let query = AssignmentQuery::read(uri.query())?;
     for (what, name) in [("agent", &query.agent), ("location", &query.location)] {
         agents::check_name(what, name)
@@ -79,6 +84,7 @@ pub(super) async fn assignments(
             query.wait
         )));
     }
+    bind_agent(&st, &caller, &query.agent).await?;
     let known = if_none_match(&headers);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(query.wait);
     st.agents
@@ -102,8 +108,17 @@ pub(super) async fn assignments(
         // The body only when the client does not hold this assignment already.
         let (etag, body) = blocking(move || {
             let deployed = cache.get(&*store, &name)?;
-            let live = registry.live(&name, Instant::now());
-            let assignment = agents::assign(&deployed, &live, &agent, &location);
+            let now = Instant::now();
+            let live = registry.live(&name, now);
+            let assignment = agents::assign(
+                &deployed,
+                &live,
+                &agent,
+                &location,
+                now,
+                registry.min_grace(),
+            );
+            registry.assigned(&name, &assignment, now);
             let body =
                 (!known.contains(&assignment.etag)).then(|| agents::assignment_json(&assignment));
             Ok((assignment.etag, body))
@@ -142,24 +157,36 @@ pub(super) async fn results(
     State(st): State<AppState>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let project = authorize_agent(&st, req.headers()).await?;
+    let caller = authorize_agent(&st, req.headers()).await?;
+    let project = caller.project.clone();
     let limit = st.options.max_body_bytes;
     let (body, gzip) = read_body(limit, req).await?;
-    let received = status::unix_us(time::OffsetDateTime::now_utc());
+    let now = time::OffsetDateTime::now_utc();
+    let received = status::unix_us(now);
+    let latest = now + st.options.max_clock_skew;
     let (agent, location, rows) = blocking(move || {
         let request: ResultsRequest = decode(&body, gzip, limit, "results request")?;
-        let rows =
-            status::check_results(&request, received).map_err(|problems| ApiError::Invalid {
+        let checked = status::check_results(&request, received);
+        let mut problems = checked.as_ref().err().cloned().unwrap_or_default();
+        problems.extend(bounds_and_times(&request, latest));
+        match checked {
+            Ok(rows) if problems.is_empty() => Ok((request.agent, request.location, rows)),
+            _ => Err(ApiError::Invalid {
                 what: "results",
                 problems,
-            })?;
-        Ok((request.agent, request.location, rows))
+            }),
+        }
     })
     .await?;
+    bind_agent(&st, &caller, &agent).await?;
     st.agents.heard(&project, &agent, &location, Instant::now());
     let store = Arc::clone(&st.store);
     let name = project.clone();
+    let posted = !rows.is_empty();
     let outcome = blocking(move || Ok(store.insert_results(&name, &rows)?)).await?;
+    if posted {
+        st.agents.posted(&project, &agent, Instant::now());
+    }
     tracing::debug!(
         %project,
         %agent,
@@ -173,4 +200,59 @@ pub(super) async fn results(
         duplicates: outcome.duplicates,
     })
     .into_response())
+}
+
+/// The problems of a batch beyond its shape: results over the bounds of
+/// `monitor_spec::limits`, and results or attempts starting after `latest` (now plus the
+/// allowed clock skew), each with its path.
+fn bounds_and_times(request: &ResultsRequest, latest: time::OffsetDateTime) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let shown = |t: time::OffsetDateTime| t.format(rfc3339).unwrap_or_default();
+    let mut future = |path: String, t: time::OffsetDateTime| {
+        if t > latest {
+            problems.push(Problem {
+                path,
+                message: format!(
+                    "starts at {}, in the future: later than {} (now plus --max-clock-skew); check the agent's clock",
+                    shown(t),
+                    shown(latest)
+                ),
+            });
+        }
+    };
+    for (i, r) in request.results.iter().enumerate() {
+        future(
+            format!("results[{i}].result.started_at"),
+            r.result.started_at,
+        );
+        for (j, a) in r.result.attempts.iter().enumerate() {
+            future(
+                format!("results[{i}].result.attempts[{j}].started_at"),
+                a.started_at,
+            );
+        }
+    }
+    for (i, r) in request.results.iter().enumerate() {
+        if let Err((path, why)) = monitor_spec::limits::check_result(&r.result) {
+            problems.push(Problem {
+                path: format!("results[{i}].result.{path}"),
+                message: why,
+            });
+        }
+    }
+    problems
+}
+
+/// Binds the agent id to the caller's token (see [`super::identity`]).
+async fn bind_agent(st: &AppState, caller: &AgentCaller, agent: &str) -> Result<(), ApiError> {
+    st.identities
+        .bind(
+            &st.store,
+            caller,
+            agent,
+            st.options.agent_id_ttl,
+            st.options.max_agents_per_token,
+        )
+        .await
 }

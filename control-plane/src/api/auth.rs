@@ -1,4 +1,6 @@
 //! Who may call a route: the project in the path, and the bearer token's project and role.
+//! Deploy tokens reach every route of their project, read tokens only its reads (GET of
+//! status, monitors, versions and history), agent tokens only the agent routes.
 
 use std::sync::Arc;
 
@@ -9,9 +11,19 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
+use super::identity::AgentCaller;
 use super::state::{AppState, blocking};
 use crate::store::{self, Role, TokenOwner};
 use crate::token::{self, TokenHash};
+
+/// What a route does to its project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    /// Reads it: deploy and read tokens.
+    Read,
+    /// Changes it: deploy tokens only.
+    Write,
+}
 
 /// The project of a `/v1/projects/{project}` route, whose bearer token may deploy to it:
 /// 400 for an invalid name, then 401 or 403; extracted before anything else is read.
@@ -22,23 +34,38 @@ impl FromRequestParts<AppState> for DeployProject {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
         let project = project_name(Path::from_request_parts(parts, st).await)?;
-        authorize(st, &parts.headers, &project).await?;
+        authorize(st, &parts.headers, &project, Access::Write).await?;
         Ok(DeployProject(project))
     }
 }
 
-/// The project and version number of a `/v1/projects/{project}/.../{n}` route, whose
-/// bearer token may deploy to the project: 400 for an invalid name or number, then 401 or
-/// 403.
-pub(super) struct DeployVersion(pub(super) String, pub(super) u64);
+/// The project of a `/v1/projects/{project}/...` route that only reads, whose bearer token
+/// may read it (deploy or read): 400 for an invalid name, then 401 or 403.
+pub(super) struct ReadProject(pub(super) String);
 
-impl FromRequestParts<AppState> for DeployVersion {
+impl FromRequestParts<AppState> for ReadProject {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        let project = project_name(Path::from_request_parts(parts, st).await)?;
+        authorize(st, &parts.headers, &project, Access::Read).await?;
+        Ok(ReadProject(project))
+    }
+}
+
+/// The project and version number of a `/v1/projects/{project}/.../{n}` route, whose
+/// bearer token has the access `WRITE` (`true`: deploy) or else reads (deploy or read):
+/// 400 for an invalid name or number, then 401 or 403.
+pub(super) struct ProjectVersion<const WRITE: bool>(pub(super) String, pub(super) u64);
+
+impl<const WRITE: bool> FromRequestParts<AppState> for ProjectVersion<WRITE> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
         let (project, n) = project_and_version(Path::from_request_parts(parts, st).await)?;
-        authorize(st, &parts.headers, &project).await?;
-        Ok(DeployVersion(project, n))
+        let access = if WRITE { Access::Write } else { Access::Read };
+        authorize(st, &parts.headers, &project, access).await?;
+        Ok(ProjectVersion(project, n))
     }
 }
 
@@ -64,33 +91,46 @@ fn project_and_version(
     Ok((project, n))
 }
 
-/// Checks the bearer token against the project and its role (deploy); before anything else
-/// is read.
+/// Checks the bearer token against the project and its role; before anything else is
+/// read.
 pub(super) async fn authorize(
     st: &AppState,
     headers: &HeaderMap,
     project: &str,
+    access: Access,
 ) -> Result<(), ApiError> {
-    let owner = token_owner(st, headers).await?;
+    let (owner, _) = token_owner(st, headers).await?;
     if owner.project != project {
         return Err(ApiError::Forbidden(project.to_owned()));
     }
-    match owner.role {
-        Role::Deploy => Ok(()),
-        Role::Agent => Err(ApiError::AgentToken),
+    match (owner.role, access) {
+        (Role::Deploy, _) | (Role::Read, Access::Read) => Ok(()),
+        (Role::Read, Access::Write) => Err(ApiError::ReadToken),
+        (Role::Agent, _) => Err(ApiError::AgentToken),
     }
 }
 
-/// Checks the bearer token of an agent route (either role); returns the token's project.
+/// Checks the bearer token of an agent route (agent or deploy; a read token gets 403).
 pub(super) async fn authorize_agent(
     st: &AppState,
     headers: &HeaderMap,
-) -> Result<String, ApiError> {
-    Ok(token_owner(st, headers).await?.project)
+) -> Result<AgentCaller, ApiError> {
+    let (owner, token) = token_owner(st, headers).await?;
+    if owner.role == Role::Read {
+        return Err(ApiError::ReadToken);
+    }
+    Ok(AgentCaller {
+        project: owner.project,
+        token,
+    })
 }
 
-/// The owner of the bearer token; 401 without a known one.
-async fn token_owner(st: &AppState, headers: &HeaderMap) -> Result<TokenOwner, ApiError> {
+/// The owner of the bearer token, and its hash; 401 without a known one. Records the
+/// token's use (at most once a minute).
+async fn token_owner(
+    st: &AppState,
+    headers: &HeaderMap,
+) -> Result<(TokenOwner, TokenHash), ApiError> {
     let header = headers
         .get(AUTHORIZATION)
         .ok_or(ApiError::Unauthorized("missing bearer token"))?;
@@ -103,7 +143,9 @@ async fn token_owner(st: &AppState, headers: &HeaderMap) -> Result<TokenOwner, A
         ))?;
     let hash = TokenHash::of(token);
     let store = Arc::clone(&st.store);
-    blocking(move || Ok(store.token_owner(&hash)?))
+    let owner = blocking(move || Ok(store.token_owner(&hash)?))
         .await?
-        .ok_or(ApiError::Unauthorized("unknown token"))
+        .ok_or(ApiError::Unauthorized("unknown token"))?;
+    st.identities.used(&st.store, &hash);
+    Ok((owner, hash))
 }

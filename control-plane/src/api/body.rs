@@ -1,18 +1,25 @@
-//! Request bodies: the body limit, gzip, UTF-8 and JSON read with the path,
-//! line and column of the first error.
+//! Request bodies: the content type (JSON), the body limit (a `Content-Length` over it is
+//! refused before any of the body is read), gzip, UTF-8 (a leading byte order mark is
+//! skipped) and JSON read with the path, line and column of the first error.
 
 use std::io::Read;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::header::CONTENT_ENCODING;
+use axum::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 
 use super::error::ApiError;
 
-/// The body as sent (limited) and whether it is gzip; 415 for other encodings.
+/// The UTF-8 byte order mark, skipped at the start of a body.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The body as sent (limited) and whether it is gzip; 415 for a content type other than
+/// JSON or an encoding other than gzip, 413 at once for a `Content-Length` over `limit`.
 pub(super) async fn read_body(limit: usize, req: Request) -> Result<(Bytes, bool), ApiError> {
+    json_typed(req.headers())?;
     let gzip = gzip_encoded(req.headers())?;
+    declared_length(req.headers(), limit)?;
     let body = Bytes::from_request(req, &()).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge(limit)
@@ -21,6 +28,36 @@ pub(super) async fn read_body(limit: usize, req: Request) -> Result<(Bytes, bool
         }
     })?;
     Ok((body, gzip))
+}
+
+/// 415 unless the content type is `application/json` (any parameters, such as a charset).
+fn json_typed(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Err(ApiError::UnsupportedType("none".to_owned()));
+    };
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        let mut shown = text.escape_default().to_string();
+        monitor_spec::limits::truncate(&mut shown, 200);
+        Err(ApiError::UnsupportedType(shown))
+    }
+}
+
+/// 413 when the declared `Content-Length` is over `limit` (or is no number at all).
+fn declared_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    for value in headers.get_all(CONTENT_LENGTH) {
+        let length = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if length.is_none_or(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+            return Err(ApiError::TooLarge(limit));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the body is gzip; 415 for any other encoding than identity.
@@ -59,6 +96,7 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
     } else {
         body
     };
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| {
         ApiError::BadRequest(format!(
             "the body is not utf-8 (invalid byte at offset {})",
@@ -133,6 +171,40 @@ mod tests {
             gunzip(b"not gzip", 1000),
             Err(ApiError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let body = b"\xEF\xBB\xBF{\"agent\":\"a\",\"location\":\"l\",\"results\":[]}";
+        let request: monitor_spec::api::ResultsRequest =
+            decode(body, false, 1000, "results request").unwrap();
+        assert_eq!(request.agent, "a");
+    }
+
+    #[test]
+    fn content_types_and_lengths() {
+        let check = |value: Option<&'static str>, ok: bool| {
+            let mut h = HeaderMap::new();
+            if let Some(v) = value {
+                h.insert(CONTENT_TYPE, HeaderValue::from_static(v));
+            }
+            assert_eq!(json_typed(&h).is_ok(), ok, "{value:?}");
+        };
+        check(Some("application/json"), true);
+        check(Some("Application/JSON; charset=utf-8"), true);
+        check(Some("text/plain"), false);
+        check(Some("application/jsonx"), false);
+        check(None, false);
+        let length = |value: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_LENGTH, HeaderValue::from_static(value));
+            declared_length(&h, 1000).is_ok()
+        };
+        assert!(length("1000"));
+        assert!(!length("1001"));
+        assert!(!length("9223372036854775808"));
+        assert!(!length("99999999999999999999999"));
+        assert!(declared_length(&HeaderMap::new(), 1000).is_ok());
     }
 
     #[test]

@@ -10,9 +10,10 @@ use monitor_spec::api::{
     DeployRequest, DeployResponse, DestroyResponse, Git, Problem, VersionResponse,
 };
 use monitor_spec::bundle::BundleError;
+use monitor_spec::secret::SecretPolicy;
 use serde_json::value::RawValue;
 
-use super::auth::{DeployProject, DeployVersion};
+use super::auth::{DeployProject, ProjectVersion, ReadProject};
 use super::body::{decode, read_body};
 use super::error::ApiError;
 use super::query::QueryParams;
@@ -56,7 +57,8 @@ pub(super) async fn deploy(
     let query = DeployQuery::read(req.uri().query())?;
     let limit = st.options.max_body_bytes;
     let (body, gzip) = read_body(limit, req).await?;
-    let (monitors, git) = blocking(move || prepare(&body, gzip, limit)).await?;
+    let prefix = st.options.secret_env_prefix.clone();
+    let (monitors, git) = blocking(move || prepare(&body, gzip, limit, &prefix)).await?;
     let count = monitors.len();
     let input = DeployInput {
         monitors,
@@ -90,8 +92,14 @@ pub(super) async fn deploy(
     Ok(deploy_response(project, query.dry_run, outcome))
 }
 
-/// Decodes, parses and validates a deploy body into the set it deploys.
-fn prepare(body: &[u8], gzip: bool, limit: usize) -> Result<(MonitorSet, Git), ApiError> {
+/// Decodes, parses and validates a deploy body into the set it deploys; the secrets its
+/// monitors name must be ones the agents hand out (`secret_prefix`).
+fn prepare(
+    body: &[u8],
+    gzip: bool,
+    limit: usize,
+    secret_prefix: &str,
+) -> Result<(MonitorSet, Git), ApiError> {
     let request: DeployRequest = decode(body, gzip, limit, "deploy request")?;
     let bundle = request.bundle;
     let invalid = |problems| ApiError::Invalid {
@@ -133,6 +141,24 @@ fn prepare(body: &[u8], gzip: bool, limit: usize) -> Result<(MonitorSet, Git), A
             }]));
         }
     }
+    let policy = SecretPolicy::deploy(Some(secret_prefix.to_owned()));
+    let refused: Vec<Problem> = bundle
+        .monitors
+        .iter()
+        .enumerate()
+        .flat_map(|(i, m)| {
+            policy
+                .refused(m)
+                .into_iter()
+                .map(move |(field, why)| Problem {
+                    path: format!("monitors[{i}].{field}"),
+                    message: why.to_string(),
+                })
+        })
+        .collect();
+    if !refused.is_empty() {
+        return Err(invalid(refused));
+    }
     let set = MonitorSet::from_bundle(&bundle)
         .map_err(|e| ApiError::Internal(format!("serializing monitors: {e}")))?;
     Ok((set, request.git.unwrap_or_default()))
@@ -140,7 +166,7 @@ fn prepare(body: &[u8], gzip: bool, limit: usize) -> Result<(MonitorSet, Git), A
 
 pub(super) async fn monitors(
     State(st): State<AppState>,
-    DeployProject(project): DeployProject,
+    ReadProject(project): ReadProject,
 ) -> Result<Response, ApiError> {
     let store = Arc::clone(&st.store);
     let body = blocking(move || Ok(store.monitors(&project)?.bundle_json())).await?;
@@ -149,7 +175,7 @@ pub(super) async fn monitors(
 
 pub(super) async fn versions(
     State(st): State<AppState>,
-    DeployProject(project): DeployProject,
+    ReadProject(project): ReadProject,
 ) -> Result<Response, ApiError> {
     let store = Arc::clone(&st.store);
     let list = blocking(move || Ok(store.versions(&project)?)).await?;
@@ -158,7 +184,7 @@ pub(super) async fn versions(
 
 pub(super) async fn version(
     State(st): State<AppState>,
-    DeployVersion(project, n): DeployVersion,
+    ProjectVersion(project, n): ProjectVersion<false>,
 ) -> Result<Response, ApiError> {
     let store = Arc::clone(&st.store);
     let found = blocking(move || Ok(store.version(&project, n)?)).await?;
@@ -174,7 +200,7 @@ pub(super) async fn version(
 
 pub(super) async fn rollback(
     State(st): State<AppState>,
-    DeployVersion(project, n): DeployVersion,
+    ProjectVersion(project, n): ProjectVersion<true>,
 ) -> Result<Response, ApiError> {
     let name = project.clone();
     let outcome = exclusive(&st, &project, "rollback", move |store| {

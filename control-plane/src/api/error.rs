@@ -37,6 +37,26 @@ pub enum ApiError {
     /// 403: an agent token on a route other than `/v1/agent/*`.
     #[error("an agent token reaches only the /v1/agent/* routes; use a deploy token")]
     AgentToken,
+    /// 403: a read token on a route that changes something, or on an agent route.
+    #[error(
+        "a read token only reads the project's status, monitors, versions and history (GET); use a deploy token to change it, an agent token to run checks"
+    )]
+    ReadToken,
+    /// 403: an agent id bound to another token.
+    #[error(
+        "agent id `{0}` belongs to another token; give each agent its own id (ids unused for --agent-id-ttl are released)"
+    )]
+    AgentIdTaken(String),
+    /// 403: a token already holding the most agent ids allowed.
+    #[error(
+        "this token already holds {held} agent ids, the most --max-agents-per-token allows ({max}); reuse an id, create another agent token, or wait until unused ids expire (--agent-id-ttl)"
+    )]
+    TooManyAgents {
+        /// Ids the token holds.
+        held: u64,
+        /// The limit.
+        max: u64,
+    },
     /// 404: an unknown route or version.
     #[error("{0}")]
     NotFound(String),
@@ -52,6 +72,9 @@ pub enum ApiError {
     /// 415: a content encoding other than gzip.
     #[error("unsupported content encoding `{0}`; send identity or gzip")]
     UnsupportedEncoding(String),
+    /// 415: a body whose content type is not JSON.
+    #[error("unsupported content type `{0}`; send `Content-Type: application/json`")]
+    UnsupportedType(String),
     /// 422: a bundle or results that fail validation.
     #[error("invalid {what}: {} problem{}", problems.len(), if problems.len() == 1 { "" } else { "s" })]
     Invalid {
@@ -60,6 +83,11 @@ pub enum ApiError {
         /// Each problem with its path.
         problems: Vec<Problem>,
     },
+    /// 507: the database or its disk is full; nothing of the request was stored.
+    #[error(
+        "the database is full: nothing was stored; free space on the database's disk (or lower --retention so that old results are pruned) and retry"
+    )]
+    Full(String),
     /// 500: a failure of the server.
     #[error("internal error")]
     Internal(String),
@@ -71,13 +99,20 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) | ApiError::MalformedJson { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::AgentToken => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_)
+            | ApiError::AgentToken
+            | ApiError::ReadToken
+            | ApiError::AgentIdTaken(_)
+            | ApiError::TooManyAgents { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedEncoding(_) | ApiError::UnsupportedType(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -112,6 +147,7 @@ impl From<StoreError> for ApiError {
                 "the database is busy with another deploy; retry when it is done".to_owned(),
             ),
             StoreError::UnknownVersion(n) => ApiError::NotFound(format!("unknown version {n}")),
+            StoreError::Full(e) => ApiError::Full(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -119,8 +155,10 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(%detail, "request failed");
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "request failed"),
+            ApiError::Full(detail) => tracing::error!(%detail, "the database is full"),
+            _ => {}
         }
         let status = self.status();
         let mut response = (status, axum::Json(self.body())).into_response();

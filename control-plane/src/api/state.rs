@@ -10,6 +10,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::identity::Identities;
 use crate::agents::Registry;
 use crate::deployed::DeployedCache;
 use crate::store::{Store, StoreError};
@@ -20,6 +21,13 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 /// How long an agent may stay silent by default before it is gone: 15 s.
 pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(15);
+/// The most agent ids one token may hold by default: 8.
+pub const DEFAULT_MAX_AGENTS_PER_TOKEN: u64 = 8;
+/// How long an agent id may go unused before it is released, by default: 24 h.
+pub const DEFAULT_AGENT_ID_TTL: Duration = Duration::from_secs(86_400);
+/// How far in the future a result may start by default: 2 min.
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(120);
+
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -33,6 +41,16 @@ pub struct Options {
     pub retention: Duration,
     /// An agent not heard of for this long is gone and its monitors move.
     pub agent_timeout: Duration,
+    // Agent identities, time and secrets.
+    /// The most agent ids one token may hold (`--max-agents-per-token`).
+    pub max_agents_per_token: u64,
+    /// An agent id unused for this long is released (`--agent-id-ttl`).
+    pub agent_id_ttl: Duration,
+    /// Results starting further than this in the future are refused (`--max-clock-skew`).
+    pub max_clock_skew: Duration,
+    /// The prefix every environment variable a deployed monitor names must carry
+    /// (`--secret-env-prefix`): the agents' policy, checked at deploy time.
+    pub secret_env_prefix: String,
 }
 
 impl Default for Options {
@@ -42,6 +60,10 @@ impl Default for Options {
             hold_lock: Duration::ZERO,
             retention: DEFAULT_RETENTION,
             agent_timeout: DEFAULT_AGENT_TIMEOUT,
+            max_agents_per_token: DEFAULT_MAX_AGENTS_PER_TOKEN,
+            agent_id_ttl: DEFAULT_AGENT_ID_TTL,
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+            secret_env_prefix: monitor_spec::secret::DEFAULT_SECRET_ENV_PREFIX.to_owned(),
         }
     }
 }
@@ -80,6 +102,7 @@ pub(super) struct AppState {
     pub(super) locks: Arc<ProjectLocks>,
     pub(super) agents: Arc<Registry>,
     pub(super) deployed: Arc<DeployedCache>,
+    pub(super) identities: Arc<Identities>,
     pub(super) options: Options,
 }
 

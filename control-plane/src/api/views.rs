@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use monitor_spec::api::ProjectStatus;
 
-use super::auth::{DeployProject, authorize};
+use super::auth::{Access, ReadProject, authorize};
 use super::error::ApiError;
 use super::query::QueryParams;
 use super::state::{AppState, blocking, json_response};
@@ -25,7 +25,7 @@ const MAX_HISTORY_LIMIT: u64 = 10_000;
 
 pub(super) async fn status(
     State(st): State<AppState>,
-    DeployProject(project): DeployProject,
+    ReadProject(project): ReadProject,
 ) -> Result<Response, ApiError> {
     let (store, cache) = (Arc::clone(&st.store), Arc::clone(&st.deployed));
     let status = blocking(move || Ok(status::read_status(&*store, &cache, &project)?)).await?;
@@ -105,7 +105,7 @@ pub(super) async fn history(
     let Path((project, monitor)) =
         path.map_err(|_| ApiError::BadRequest("malformed path".to_owned()))?;
     store::check_project_name(&project).map_err(ApiError::BadRequest)?;
-    authorize(&st, &headers, &project).await?;
+    authorize(&st, &headers, &project, Access::Read).await?;
     let query = history_query(monitor, HistoryQuery::read(uri.query())?)?;
     let store = Arc::clone(&st.store);
     let body = blocking(move || {

@@ -71,6 +71,31 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
             PRIMARY KEY (project, monitor, location)
         ) WITHOUT ROWID;",
     ),
+    (
+        4,
+        // Tokens gain the role `read` (a CHECK cannot be altered: the table is rebuilt) and
+        // the time of their last use; agent ids are bound to the token that first used them.
+        "CREATE TABLE tokens_v4 (
+            hash TEXT PRIMARY KEY NOT NULL,
+            project TEXT NOT NULL REFERENCES projects(name),
+            created_at TEXT NOT NULL,
+            role TEXT NOT NULL DEFAULT 'deploy' CHECK (role IN ('deploy', 'agent', 'read')),
+            last_used_at TEXT
+        );
+        INSERT INTO tokens_v4 (hash, project, created_at, role)
+            SELECT hash, project, created_at, role FROM tokens;
+        DROP TABLE tokens;
+        ALTER TABLE tokens_v4 RENAME TO tokens;
+        CREATE TABLE agent_ids (
+            project TEXT NOT NULL REFERENCES projects(name),
+            agent TEXT NOT NULL,
+            token TEXT NOT NULL,
+            first_seen INTEGER NOT NULL,
+            last_seen INTEGER NOT NULL,
+            PRIMARY KEY (project, agent)
+        ) WITHOUT ROWID;
+        CREATE INDEX agent_ids_by_token ON agent_ids (token);",
+    ),
 ];
 
 /// Applies the migrations the database does not have yet, in one transaction.

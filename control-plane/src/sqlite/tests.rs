@@ -252,3 +252,60 @@ fn tokens_from_before_roles_are_deploy_tokens() {
     );
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
+
+#[test]
+fn agent_ids_bind_to_one_token_up_to_the_limit_and_expire() {
+    use crate::store::{AgentBinding, AgentClaim};
+    let path = temp_db("agent-ids");
+    let store = SqliteStore::open(&path).unwrap();
+    let (a, b) = (TokenHash::of("a"), TokenHash::of("b"));
+    store.create_token("p", &a, Role::Agent).unwrap();
+    store.create_token("p", &b, Role::Agent).unwrap();
+    let check = |agent: &str, token: &TokenHash, now_us: i64, expected: AgentBinding| {
+        let claim = AgentClaim {
+            project: "p",
+            agent,
+            token,
+            now_us,
+            ttl_us: 100,
+            max_per_token: 2,
+        };
+        assert_eq!(
+            store.bind_agent(&claim).unwrap(),
+            expected,
+            "{agent} at {now_us}"
+        );
+    };
+    check("x", &a, 0, AgentBinding::Bound);
+    check("x", &a, 50, AgentBinding::Bound);
+    check("x", &b, 60, AgentBinding::Taken);
+    check("y", &a, 60, AgentBinding::Bound);
+    check("z", &a, 70, AgentBinding::Full(2));
+    check("z", &b, 70, AgentBinding::Bound);
+    // x was last used at 50: at 151 it is released, and a has room again.
+    check("x", &b, 140, AgentBinding::Taken);
+    check("x", &b, 151, AgentBinding::Bound);
+    check("w", &a, 155, AgentBinding::Bound);
+    let listed: Vec<(String, Vec<String>)> = store
+        .tokens()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.id, t.agents))
+        .collect();
+    let id = |t: &TokenHash| t.to_hex()[..12].to_owned();
+    let mut expected = vec![
+        (id(&a), vec!["w".to_owned(), "y".to_owned()]),
+        (id(&b), vec!["x".to_owned(), "z".to_owned()]),
+    ];
+    expected.sort();
+    let mut listed = listed;
+    listed.sort();
+    assert_eq!(listed, expected);
+    // Revoking releases the ids.
+    let revoked = store.revoke_token(&id(&a)).unwrap().unwrap();
+    assert_eq!(revoked.agents, ["w", "y"]);
+    assert_eq!(store.token_owner(&a).unwrap(), None);
+    assert_eq!(store.revoke_token(&id(&a)).unwrap(), None);
+    check("y", &b, 156, AgentBinding::Full(2));
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use super::*;
 
 /// An agent of one project: an id, a location and a token (of either role).
-struct Agent {
+pub(super) struct Agent {
     client: Client,
     base: String,
     token: String,
@@ -19,7 +19,7 @@ struct Agent {
 }
 
 impl Agent {
-    fn new(server: &Server, token: &str, id: &str, location: &str) -> Agent {
+    pub(super) fn new(server: &Server, token: &str, id: &str, location: &str) -> Agent {
         Agent {
             client: Client::builder()
                 .timeout(Duration::from_secs(90))
@@ -32,7 +32,11 @@ impl Agent {
         }
     }
 
-    fn poll_query(&self, query: &str, etag: Option<&str>) -> reqwest::blocking::Response {
+    pub(super) fn poll_query(
+        &self,
+        query: &str,
+        etag: Option<&str>,
+    ) -> reqwest::blocking::Response {
         let mut req = self
             .client
             .get(format!("{}/v1/agent/assignments?{query}", self.base))
@@ -44,13 +48,13 @@ impl Agent {
     }
 
     /// Polls, holding `etag`, for up to `wait` seconds.
-    fn poll(&self, etag: Option<&str>, wait: u64) -> reqwest::blocking::Response {
+    pub(super) fn poll(&self, etag: Option<&str>, wait: u64) -> reqwest::blocking::Response {
         let query = format!("agent={}&location={}&wait={wait}", self.id, self.location);
         self.poll_query(&query, etag)
     }
 
     /// The current assignment (a poll without an etag), its ETag header checked.
-    fn assignment(&self) -> Value {
+    pub(super) fn assignment(&self) -> Value {
         let resp = self.poll(None, 0);
         assert_eq!(resp.status(), StatusCode::OK);
         let header = resp.headers()["etag"].to_str().unwrap().to_owned();
@@ -61,7 +65,7 @@ impl Agent {
         body
     }
 
-    fn post_raw(&self, body: Vec<u8>, encoding: Option<&str>) -> (StatusCode, Value) {
+    pub(super) fn post_raw(&self, body: Vec<u8>, encoding: Option<&str>) -> (StatusCode, Value) {
         let mut req = self
             .client
             .post(format!("{}/v1/agent/results", self.base))
@@ -79,13 +83,13 @@ impl Agent {
         (status, value)
     }
 
-    fn post(&self, results: &[Value]) -> (StatusCode, Value) {
+    pub(super) fn post(&self, results: &[Value]) -> (StatusCode, Value) {
         let body = json!({"agent": self.id, "location": self.location, "results": results});
         self.post_raw(serde_json::to_vec(&body).unwrap(), None)
     }
 
     /// Posts and expects 200 with these counts.
-    fn ok_post(&self, results: &[Value], accepted: u64, duplicates: u64) {
+    pub(super) fn ok_post(&self, results: &[Value], accepted: u64, duplicates: u64) {
         let (status, body) = self.post(results);
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
@@ -95,7 +99,13 @@ impl Agent {
     }
 
     /// A result of this agent for `monitor` at `tick`.
-    fn result(&self, monitor: &str, tick: u64, status: &str, started_at: OffsetDateTime) -> Value {
+    pub(super) fn result(
+        &self,
+        monitor: &str,
+        tick: u64,
+        status: &str,
+        started_at: OffsetDateTime,
+    ) -> Value {
         json!({
             "id": format!("{monitor}/{}/{tick}", self.location),
             "monitor": monitor,
@@ -105,12 +115,12 @@ impl Agent {
     }
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(super) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap()
 }
 
 /// A `CheckResult` as an agent sends it.
-fn check_result(monitor: &str, status: &str, started_at: OffsetDateTime) -> Value {
+pub(super) fn check_result(monitor: &str, status: &str, started_at: OffsetDateTime) -> Value {
     let error = match status {
         "passed" => Value::Null,
         "degraded" => json!({
@@ -187,7 +197,7 @@ fn assigned(assignment: &Value) -> Vec<(String, u64, u64)> {
         .collect()
 }
 
-fn assigned_ids(assignment: &Value) -> Vec<String> {
+pub(super) fn assigned_ids(assignment: &Value) -> Vec<String> {
     assigned(assignment).into_iter().map(|m| m.0).collect()
 }
 
@@ -197,7 +207,7 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
-fn now() -> OffsetDateTime {
+pub(super) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
@@ -205,7 +215,7 @@ fn seconds_ago(s: i64) -> OffsetDateTime {
     now() - time::Duration::seconds(s)
 }
 
-fn get_text(server: &Server, path: &str) -> (StatusCode, String, String) {
+pub(super) fn get_text(server: &Server, path: &str) -> (StatusCode, String, String) {
     let resp = reqwest::blocking::get(server.url(path)).unwrap();
     let status = resp.status();
     let kind = resp
