@@ -8,7 +8,7 @@
 //! use monitor_spec::{Recipe, TcpMonitor};
 //!
 //! let monitor = TcpMonitor::new("cache", "127.0.0.1", 6379)
-//!     .recipe(Recipe::redis_auth("REDIS_PASSWORD"))
+//!     .recipe(Recipe::redis_auth("MONITORS_SECRET_REDIS_PASSWORD"))
 //!     .send("*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n")
 //!     .expect("role:master");
 //! assert!(monitor.validate().is_ok());
