@@ -4,11 +4,16 @@
 //! system holds outside the secret directory.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use monitor_core::engine::protocol::redis::resp_command;
 use monitor_core::model::secret::{AGENT_TOKEN_ENV, SecretPolicy};
 use monitor_core::prelude::*;
 use monitor_testing::{Script, ScriptedServer, TestPki, TlsServer};
+
+use crate::agent::{
+    Fake, Lines, TOKEN, assignment, monitor, options, phase_in, start, temp_dir, until,
+};
 
 const NAME: &str = "monitor.test";
 
@@ -37,7 +42,10 @@ fn error(r: &CheckResult) -> (ErrorKind, String) {
 async fn check_env(policy: &SecretPolicy, var: &str, refused: bool) {
     let server = ScriptedServer::start(
         Script::new()
-            .expect(resp_command(&[b"AUTH", format!("value-of-{var}").as_bytes()]))
+            .expect(resp_command(&[
+                b"AUTH",
+                format!("value-of-{var}").as_bytes(),
+            ]))
             .send("-WRONGPASS invalid username-password pair\r\n"),
     )
     .await
@@ -50,7 +58,11 @@ async fn check_env(policy: &SecretPolicy, var: &str, refused: bool) {
         assert_eq!(kind, ErrorKind::Config, "{var}: {message}");
         assert!(message.starts_with("recipe.password_env: "), "{message}");
         assert!(!r.to_json().contains("value-of"), "{}", r.to_json());
-        assert_eq!(server.connections(), 0, "{var}: the server saw a connection");
+        assert_eq!(
+            server.connections(),
+            0,
+            "{var}: the server saw a connection"
+        );
     } else {
         // The value reached the server, which refused it.
         assert_eq!(kind, ErrorKind::AuthenticationFailed, "{var}: {message}");
@@ -77,11 +89,7 @@ async fn an_agent_hands_out_only_prefixed_variables_and_never_its_token() {
     check_env(&local, "HOME", false).await;
     // The refusal names the rule.
     let r = engine(agent).check(&redis(1, "HOME")).await;
-    assert!(
-        error(&r).1.contains("MONITORS_SECRET_"),
-        "{}",
-        error(&r).1
-    );
+    assert!(error(&r).1.contains("MONITORS_SECRET_"), "{}", error(&r).1);
 }
 
 /// A direct-TLS monitor trusting the CA file `ca`.
@@ -139,7 +147,12 @@ async fn files_outside_the_secret_dir_are_refused_alike_before_connecting() {
         "sub/../../x",
     ];
     if cfg!(unix) {
-        outside.extend(["escape.pem", "dangling.pem", "etc/passwd", "etc/nonexistent"]);
+        outside.extend([
+            "escape.pem",
+            "dangling.pem",
+            "etc/passwd",
+            "etc/nonexistent",
+        ]);
     }
     let mut messages = Vec::new();
     for path in &outside {
@@ -148,7 +161,10 @@ async fn files_outside_the_secret_dir_are_refused_alike_before_connecting() {
         assert_eq!(kind, ErrorKind::Config, "{path}: {message}");
         assert!(message.starts_with("tls.ca: "), "{message}");
         assert!(message.contains("--secret-dir"), "{message}");
-        assert!(r.tls.is_none() && r.address.is_none(), "{path}: it connected");
+        assert!(
+            r.tls.is_none() && r.address.is_none(),
+            "{path}: it connected"
+        );
         messages.push((path, message));
     }
     let first = &messages[0].1;
@@ -163,7 +179,9 @@ async fn files_outside_the_secret_dir_are_refused_alike_before_connecting() {
         assert_eq!(r.status, Status::Passed, "{path}: {:?}", r.error);
     }
     // A file missing inside the secret directory says so, and no more.
-    let r = agent.check(&tls_monitor(server.port(), "missing.pem")).await;
+    let r = agent
+        .check(&tls_monitor(server.port(), "missing.pem"))
+        .await;
     let (kind, message) = error(&r);
     assert_eq!(kind, ErrorKind::Config);
     assert!(message.contains("holds no file `missing.pem`"), "{message}");
@@ -191,4 +209,33 @@ async fn a_local_run_reads_a_pem_file_only_up_to_its_bound() {
     assert_eq!(kind, ErrorKind::TlsConfig, "{message}");
     let bound = monitor_core::engine::MAX_PEM_FILE_BYTES.to_string();
     assert!(message.contains(&bound), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_never_hands_its_token_to_a_monitor() {
+    // Issue 14, finding 1: a deployed monitor names the agent's token as a Redis password.
+    let target = ScriptedServer::start(Script::new().send("+OK\r\n"))
+        .await
+        .unwrap();
+    let stolen = monitor("steal", &target).recipe(Recipe::redis_auth(AGENT_TOKEN_ENV));
+    let fake = Fake::start(assignment(
+        "e1",
+        &[(stolen, 1, 0, phase_in(Duration::from_millis(1500)))],
+    ))
+    .await;
+    let dir = temp_dir("token");
+    let lines = Lines::default();
+    let agent = start(options(&fake.url(), &dir, lines.logger("token")));
+    until(Duration::from_secs(30), "a result arrives", || {
+        !fake.stored_of("steal").is_empty()
+    })
+    .await;
+    agent.stop().await;
+    let r = &fake.stored_of("steal")[0].result;
+    let e = r.error.as_ref().expect("an error");
+    assert_eq!(e.kind, ErrorKind::Config, "{e:?}");
+    assert!(e.message.contains("MONITORS_AGENT_TOKEN"), "{}", e.message);
+    assert!(!r.to_json().contains(TOKEN));
+    assert_eq!(target.connections(), 0, "the agent connected to the target");
+    let _ = std::fs::remove_dir_all(&dir);
 }

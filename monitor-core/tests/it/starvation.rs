@@ -12,9 +12,7 @@ use monitor_testing::{Script, ScriptedServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::agent::{
-    Fake, Lines, assignment, monitor, options, phase_in, start, temp_dir, until,
-};
+use crate::agent::{Fake, Lines, assignment, monitor, options, phase_in, start, temp_dir, until};
 
 /// Counts of a gauge server's connections.
 #[derive(Default)]
@@ -95,8 +93,9 @@ async fn slow_monitors_hold_half_the_permits_and_removed_ones_are_cancelled() {
     let live = ScriptedServer::start(Script::new()).await.unwrap();
     let phase = phase_in(Duration::from_millis(1500));
     // The slow monitors come first, so without a share they would take every permit.
-    let mut all: Vec<(TcpMonitor, u64, u64, u64)> =
-        (0..4).map(|i| (slow(i, silent.port), 1, 0, phase)).collect();
+    let mut all: Vec<(TcpMonitor, u64, u64, u64)> = (0..4)
+        .map(|i| (slow(i, silent.port), 1, 0, phase))
+        .collect();
     let fast: Vec<(TcpMonitor, u64, u64, u64)> = (0..4)
         .map(|i| (monitor(&format!("fast-{i}"), &live), 1, 0, phase))
         .collect();
@@ -109,9 +108,11 @@ async fn slow_monitors_hold_half_the_permits_and_removed_ones_are_cancelled() {
     o.drain_timeout = Duration::from_secs(2);
     let agent = start(o);
     let checked = |n: usize| (0..4).all(|i| fake.stored_of(&format!("fast-{i}")).len() >= n);
-    until(Duration::from_secs(30), "every fast monitor is checked", || {
-        checked(1)
-    })
+    until(
+        Duration::from_secs(30),
+        "every fast monitor is checked",
+        || checked(1),
+    )
     .await;
     until(Duration::from_secs(10), "two slow checks wait", || {
         silent.get(|c| &c.accepted) == 2
@@ -124,9 +125,11 @@ async fn slow_monitors_hold_half_the_permits_and_removed_ones_are_cancelled() {
 
     // A deploy removes the slow monitors: their checks stop at once.
     fake.set(assignment("e2", &fast));
-    until(Duration::from_secs(20), "the slow checks are cancelled", || {
-        silent.get(|c| &c.closed) == 2
-    })
+    until(
+        Duration::from_secs(20),
+        "the slow checks are cancelled",
+        || silent.get(|c| &c.closed) == 2,
+    )
     .await;
     assert!(
         lines.any("cancelled 4 checks in flight of monitors removed or changed"),
@@ -134,12 +137,18 @@ async fn slow_monitors_hold_half_the_permits_and_removed_ones_are_cancelled() {
         lines.all()
     );
     // The fast monitors keep being checked, and the removed ones never report.
-    until(Duration::from_secs(30), "the fast monitors' next round", || {
-        checked(2)
-    })
+    until(
+        Duration::from_secs(30),
+        "the fast monitors' next round",
+        || checked(2),
+    )
     .await;
     agent.stop().await;
-    assert_eq!(silent.get(|c| &c.accepted), 2, "a removed monitor ran again");
+    assert_eq!(
+        silent.get(|c| &c.accepted),
+        2,
+        "a removed monitor ran again"
+    );
     for i in 0..4 {
         assert!(fake.stored_of(&format!("slow-{i}")).is_empty());
     }
