@@ -312,8 +312,9 @@ async fn run_hands_out_secrets_and_memory_as_its_flags_say() {
         TcpMonitor::new("big", "127.0.0.1", server.port()).max_response_bytes(4 << 20),
     ]);
     let bundle = TempFile::new("secrets.json", &bundle.to_json());
-    // (flags, the error of each monitor: kind and a part of the message)
-    let cases: [(&[&str], [(&str, &str); 2]); 2] = [
+    // The error of each monitor (redis, big): kind and a part of the message.
+    type Expected = [(&'static str, &'static str); 2];
+    let cases: [(&[&str], Expected); 2] = [
         (
             &["--secret-env-prefix", "APP_", "--memory-budget", "1MiB"],
             [

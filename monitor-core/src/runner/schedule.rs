@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch as signal};
-use tokio::task::AbortHandle;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch as signal};
 use tokio::time::{Instant, sleep_until};
 
 use crate::Engine;
@@ -253,8 +252,9 @@ struct Slot {
     job: Job,
     /// Its check is running or waiting for a slot.
     busy: Arc<AtomicBool>,
-    /// The task of its last check, to cancel when the monitor leaves or changes.
-    running: Option<AbortHandle>,
+    /// Stops its check in flight when the monitor leaves or changes. (A signal rather
+    /// than the task's handle, which would keep each finished check's memory.)
+    cancel: Arc<Notify>,
     /// Tells this schedule from an earlier one of the same slot in the heap.
     generation: u64,
 }
@@ -287,7 +287,7 @@ impl Slots {
         let slot = Slot {
             job,
             busy: Arc::new(AtomicBool::new(false)),
-            running: None,
+            cancel: Arc::new(Notify::new()),
             generation: self.generation,
         };
         let i = match self.free.pop() {
@@ -358,16 +358,16 @@ impl Slots {
     }
 }
 
-/// Cancels the check in flight of a slot, if any: its permits are given back as its
-/// task is dropped. Whether there was one.
+/// Cancels the check in flight of a slot, if any: its future is dropped with its
+/// connection and permits. Whether there was one. The slot gets a new signal, so a later
+/// check never sees this one.
 fn cancel(slot: &mut Slot) -> bool {
-    match slot.running.take() {
-        Some(task) if !task.is_finished() => {
-            task.abort();
-            true
-        }
-        _ => false,
+    if !slot.busy.load(Ordering::Acquire) {
+        return false;
     }
+    slot.cancel.notify_one();
+    slot.cancel = Arc::new(Notify::new());
+    true
 }
 
 /// Waits for the next set of monitors, or forever without a source of them.
@@ -391,8 +391,8 @@ async fn next_update(updates: &mut Option<mpsc::UnboundedReceiver<Vec<Job>>>) ->
 /// hold at most half the permits ([`Permits`]). A monitor whose previous check is still
 /// running or waiting for a slot skips a tick rather than overlap itself. A new set from
 /// `updates` replaces the schedule, cancelling the checks in flight of the monitors it
-/// removes or changes; the others keep running. Shared by `watch` ([`Cadence::Spread`], results printed) and `agent`
-/// ([`Cadence::WallClock`], results buffered for upload).
+/// removes or changes; the others keep running. Shared by `watch` ([`Cadence::Spread`],
+/// results printed) and `agent` ([`Cadence::WallClock`], results buffered for upload).
 pub(crate) async fn schedule(
     jobs: Vec<Job>,
     mut updates: Option<mpsc::UnboundedReceiver<Vec<Job>>>,
@@ -457,19 +457,25 @@ pub(crate) async fn schedule(
                 );
                 let slow = is_slow(&this);
                 let mut stop = stop.clone();
-                let task = tokio::spawn(async move {
+                let cancel = slot.cancel.clone();
+                tokio::spawn(async move {
                     let _idle = idle;
-                    let permit = tokio::select! {
-                        permit = permits.acquire(slow) => permit,
-                        _ = stop.changed() => None,
+                    let check = async {
+                        let permit = tokio::select! {
+                            permit = permits.acquire(slow) => permit,
+                            _ = stop.changed() => None,
+                        };
+                        if let Some(permit) = permit {
+                            let result = engine.check(&this).await;
+                            outlet.result(tick, result);
+                            drop(permit);
+                        }
                     };
-                    if let Some(permit) = permit {
-                        let result = engine.check(&this).await;
-                        outlet.result(tick, result);
-                        drop(permit);
+                    tokio::select! {
+                        () = check => {}
+                        () = cancel.notified() => {}
                     }
                 });
-                slot.running = Some(task.abort_handle());
             }
             let (later, tick) = slot.job.cadence.next(&slot.job.monitor, at, tick, now);
             due.push(Reverse((later, i, generation, tick)));
