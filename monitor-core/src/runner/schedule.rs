@@ -109,6 +109,16 @@ impl Permits {
     }
 }
 
+/// Stops a check in flight: the flag is set for every check a new set cancels before any
+/// is woken, so one woken by a permit a cancelled neighbour gave back does not start.
+/// (A signal rather than the task's handle, which would keep each finished check's
+/// memory.)
+#[derive(Debug, Default)]
+struct Cancel {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
 /// Marks a monitor idle when its check task ends, finished or cancelled.
 struct Idle(Arc<AtomicBool>);
 
@@ -252,9 +262,8 @@ struct Slot {
     job: Job,
     /// Its check is running or waiting for a slot.
     busy: Arc<AtomicBool>,
-    /// Stops its check in flight when the monitor leaves or changes. (A signal rather
-    /// than the task's handle, which would keep each finished check's memory.)
-    cancel: Arc<Notify>,
+    /// Stops its check in flight when the monitor leaves or changes.
+    cancel: Arc<Cancel>,
     /// Tells this schedule from an earlier one of the same slot in the heap.
     generation: u64,
 }
@@ -287,7 +296,7 @@ impl Slots {
         let slot = Slot {
             job,
             busy: Arc::new(AtomicBool::new(false)),
-            cancel: Arc::new(Notify::new()),
+            cancel: Arc::default(),
             generation: self.generation,
         };
         let i = match self.free.pop() {
@@ -308,7 +317,7 @@ impl Slots {
     /// dropped. The checks in flight of dropped monitors and of those whose spec changed
     /// are cancelled (a new cadence alone keeps its check); returns how many.
     fn replace(&mut self, jobs: Vec<Job>, start: Instant, due: &mut BinaryHeap<Due>) -> usize {
-        let mut cancelled = 0;
+        let mut cancelled = Vec::new();
         let now = Instant::now();
         let by_id: HashMap<String, usize> = self
             .slots
@@ -335,7 +344,7 @@ impl Slots {
                     // Rescheduled; the busy flag stays until the task of the old spec is
                     // gone, so the new spec never overlaps it.
                     if slot.job.monitor.spec() != job.monitor.spec() {
-                        cancelled += usize::from(cancel(slot));
+                        cancelled.extend(cancel(slot));
                     }
                     self.generation += 1;
                     let (at, tick) = job.cadence.first(&job.monitor, start, now);
@@ -349,25 +358,27 @@ impl Slots {
         for (id, i) in by_id {
             if !keep.contains_key(&id) {
                 if let Some(mut slot) = self.slots[i].take() {
-                    cancelled += usize::from(cancel(&mut slot));
+                    cancelled.extend(cancel(&mut slot));
                 }
                 self.free.push(i);
             }
         }
-        cancelled
+        for c in &cancelled {
+            c.notify.notify_one();
+        }
+        cancelled.len()
     }
 }
 
-/// Cancels the check in flight of a slot, if any: its future is dropped with its
-/// connection and permits. Whether there was one. The slot gets a new signal, so a later
-/// check never sees this one.
-fn cancel(slot: &mut Slot) -> bool {
+/// Marks the check in flight of a slot, if any, cancelled and returns its signal, to wake
+/// once every cancelled check is marked: its future is then dropped with its connection
+/// and permits. The slot gets a new signal, so a later check never sees this one.
+fn cancel(slot: &mut Slot) -> Option<Arc<Cancel>> {
     if !slot.busy.load(Ordering::Acquire) {
-        return false;
+        return None;
     }
-    slot.cancel.notify_one();
-    slot.cancel = Arc::new(Notify::new());
-    true
+    slot.cancel.flag.store(true, Ordering::Release);
+    Some(std::mem::take(&mut slot.cancel))
 }
 
 /// Waits for the next set of monitors, or forever without a source of them.
@@ -465,7 +476,11 @@ pub(crate) async fn schedule(
                             permit = permits.acquire(slow) => permit,
                             _ = stop.changed() => None,
                         };
-                        if let Some(permit) = permit {
+                        // A check cancelled while it waited never starts, even when a
+                        // cancelled neighbour's permit reached it first.
+                        if let Some(permit) =
+                            permit.filter(|_| !cancel.flag.load(Ordering::Acquire))
+                        {
                             let result = engine.check(&this).await;
                             outlet.result(tick, result);
                             drop(permit);
@@ -473,7 +488,7 @@ pub(crate) async fn schedule(
                     };
                     tokio::select! {
                         () = check => {}
-                        () = cancel.notified() => {}
+                        () = cancel.notify.notified() => {}
                     }
                 });
             }
