@@ -1,13 +1,12 @@
 //! What the commands that run checks share: the secret policy and memory budget flags of
 //! `run` and `watch` (the agent has its own, stricter defaults), sizes such as `256MiB`,
-//! and the bound on a file the command line reads.
+//! and the bound on a file the command line reads. (No import of the CLI's errors: the
+//! agent uses these too.)
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::error::CliError;
 use monitor_spec::secret::{FileAccess, SecretPolicy};
 
 /// The most a file the command line reads (`--bundle`) may hold: 64 MiB.
@@ -34,13 +33,13 @@ pub(crate) struct LocalLimits {
 
 impl LocalLimits {
     /// The secret policy the flags ask for: permissive unless they narrow it.
-    pub(crate) fn policy(&self) -> Result<SecretPolicy, CliError> {
+    pub(crate) fn policy(&self) -> Result<SecretPolicy, String> {
         let mut policy = SecretPolicy::permissive();
         if let Some(prefix) = &self.secret_env_prefix {
-            policy.env_prefix = Some(nonempty_prefix(prefix).map_err(CliError::Usage)?);
+            policy.env_prefix = Some(nonempty_prefix(prefix)?);
         }
         if let Some(dir) = &self.secret_dir {
-            policy.files = FileAccess::Under(secret_dir(dir).map_err(CliError::Usage)?);
+            policy.files = FileAccess::Under(secret_dir(dir)?);
         }
         Ok(policy)
     }
@@ -94,31 +93,6 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         return Err(format!("`{text}` is less than 1 KiB"));
     }
     Ok(bytes)
-}
-
-/// Reads a UTF-8 file the command line was given, refusing one over
-/// [`MAX_INPUT_FILE_BYTES`] after reading no more than that (so `/dev/zero` or a huge file
-/// ends with an error instead of exhausting memory).
-pub(crate) fn read_bounded(path: &Path, what: &'static str) -> Result<String, CliError> {
-    let cannot = |source| CliError::File {
-        action: what,
-        path: path.to_owned(),
-        source,
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(cannot)?
-        .take(MAX_INPUT_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() as u64 > MAX_INPUT_FILE_BYTES {
-        return Err(CliError::TooLarge {
-            path: path.to_owned(),
-            limit: MAX_INPUT_FILE_BYTES,
-        });
-    }
-    String::from_utf8(bytes)
-        .map_err(|e| cannot(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 #[cfg(test)]
