@@ -86,7 +86,7 @@ impl Permits {
         }
     }
 
-    /// The permits a check of `monitor` runs with: a slow one's share first.
+    /// The permits a check runs with: a share of the slow pool first when it is slow.
     async fn acquire(
         &self,
         slow: bool,
