@@ -290,6 +290,73 @@ async fn bad_input_exits_2() {
     assert!(stderr(&o).contains("--grep"), "{}", stderr(&o));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_given_to_the_command_line_are_read_up_to_a_bound() {
+    // Issue 14, finding 8: `--bundle /dev/zero` read until memory ran out.
+    for command in ["run", "watch"] {
+        let o = monitors(&[command, "--bundle", "/dev/zero"]).await;
+        assert_eq!(o.status.code(), Some(2), "{command}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("/dev/zero: larger than 67108864 bytes"),
+            "{command}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_hands_out_secrets_and_memory_as_its_flags_say() {
+    let server = ScriptedServer::start(Script::new()).await.unwrap();
+    let bundle = Bundle::new(vec![
+        TcpMonitor::new("redis", "127.0.0.1", server.port()).recipe(Recipe::redis_auth("HOME")),
+        TcpMonitor::new("big", "127.0.0.1", server.port()).max_response_bytes(4 << 20),
+    ]);
+    let bundle = TempFile::new("secrets.json", &bundle.to_json());
+    // The error of each monitor (redis, big): kind and a part of the message.
+    type Expected = [(&'static str, &'static str); 2];
+    let cases: [(&[&str], Expected); 2] = [
+        (
+            &["--secret-env-prefix", "APP_", "--memory-budget", "1MiB"],
+            [
+                ("config", "recipe.password_env: `HOME` is not a secret"),
+                ("config", "max_response_bytes: 4194304 bytes is more than"),
+            ],
+        ),
+        // The defaults: any variable but the agent token; 256 MiB.
+        (&[], [("", ""), ("", "")]),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["run", "--bundle", bundle.path(), "-r", "json"];
+        args.extend_from_slice(flags);
+        let o = monitors(&args).await;
+        let rs = results(&o);
+        assert_eq!(rs.len(), 2, "{}", stdout(&o));
+        // The results come sorted by id: big, redis.
+        let [redis, big] = expected;
+        for (r, (kind, message)) in rs.iter().zip([big, redis]) {
+            let (k, m) = r
+                .error
+                .as_ref()
+                .filter(|e| e.kind == ErrorKind::Config)
+                .map_or(("", String::new()), |e| {
+                    (e.kind.as_str(), e.message.clone())
+                });
+            assert_eq!(k, kind, "{flags:?} {}: {m}", r.id);
+            assert!(m.contains(message), "{flags:?}: {m}");
+        }
+    }
+    for bad in [
+        &["--secret-env-prefix", ""][..],
+        &["--memory-budget", "12"],
+        &["--secret-dir", "/nonexistent/secrets"],
+    ] {
+        let mut args = vec!["run", "--bundle", bundle.path()];
+        args.extend_from_slice(bad);
+        let o = monitors(&args).await;
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+    }
+}
+
 /// Sends SIGTERM to a child process.
 fn terminate(pid: u32) {
     let status = Command::new("kill")

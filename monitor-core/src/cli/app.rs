@@ -2,7 +2,7 @@
 //! returning its outcome or a [`CliError`] that `main` maps to the exit code once.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use super::error::{CliError, EXIT_OK};
 use super::filter::Filter;
+use super::limits::{LocalLimits, MAX_INPUT_FILE_BYTES};
 use crate::registry::{self, Declared};
 use crate::report::{self, Reporter, Style};
 use crate::{Bundle, CheckResult};
@@ -83,9 +84,12 @@ enum Command {
 struct RunArgs {
     #[command(flatten)]
     filter: Filter,
-    /// Run the monitors of an exported bundle instead of the compiled-in ones
+    /// Run the monitors of an exported bundle instead of the compiled-in ones (at most
+    /// 64 MiB)
     #[arg(long)]
     bundle: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LocalLimits,
     /// Reporter, optionally with a file: human, json, junit, github, prometheus (repeatable;
     /// default human on a terminal, json otherwise)
     #[arg(long = "reporter", short, value_name = "NAME[=FILE]")]
@@ -106,13 +110,17 @@ struct RunArgs {
 struct WatchArgs {
     #[command(flatten)]
     filter: Filter,
-    /// Watch the monitors of an exported bundle instead of the compiled-in ones
+    /// Watch the monitors of an exported bundle instead of the compiled-in ones (at most
+    /// 64 MiB)
     #[arg(long)]
     bundle: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LocalLimits,
     /// Serve Prometheus metrics at http://ADDR/metrics
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
-    /// How many checks run at once
+    /// How many checks run at once; checks that may run over 30 s (timeouts.total_ms
+    /// times 1 + retry.max_retries) hold at most half of them
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
     /// Print each result as a JSON line instead of a human line
@@ -187,6 +195,8 @@ async fn command(command: Command) -> Result<u8, CliError> {
                 concurrency: args.concurrency,
                 metrics_listen: args.metrics_listen,
                 json: args.json,
+                secrets: args.limits.policy().map_err(CliError::Usage)?,
+                memory_budget: args.limits.memory_budget(),
             };
             crate::runner::watch::watch(monitors, options).await?;
             Ok(EXIT_OK)
@@ -211,11 +221,7 @@ fn load(bundle: Option<&Path>, filter: &Filter) -> Result<Vec<ValidMonitor>, Cli
     let selected = filter.selector().map_err(CliError::Usage)?;
     let valid = match bundle {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| CliError::File {
-                action: "read the bundle",
-                path: path.to_owned(),
-                source,
-            })?;
+            let text = read_bounded(path, "read the bundle")?;
             let bundle = Bundle::from_json(&text);
             drop(text);
             bundle
@@ -408,7 +414,35 @@ fn report_all(
 async fn run(args: RunArgs) -> Result<u8, CliError> {
     let chosen = reporters(&args.reporters, args.output.as_deref())?;
     let monitors = load(args.bundle.as_deref(), &args.filter)?;
-    let results = crate::runner::run::run_with_progress(&monitors, args.concurrency).await;
+    let engine = crate::Engine::new()
+        .with_secret_policy(args.limits.policy().map_err(CliError::Usage)?)
+        .with_memory_budget(args.limits.memory_budget());
+    let results = crate::runner::run::run_with_progress(&engine, &monitors, args.concurrency).await;
     report_all(&chosen, &results)?;
     Ok(report::exit_code(&results, args.fail_on_degraded))
+}
+
+/// Reads a UTF-8 file the command line was given, refusing one over
+/// [`MAX_INPUT_FILE_BYTES`] after reading no more than that (so `/dev/zero` or a huge file
+/// ends with an error instead of exhausting memory).
+pub(crate) fn read_bounded(path: &Path, what: &'static str) -> Result<String, CliError> {
+    let cannot = |source| CliError::File {
+        action: what,
+        path: path.to_owned(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(MAX_INPUT_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_INPUT_FILE_BYTES {
+        return Err(CliError::TooLarge {
+            path: path.to_owned(),
+            limit: MAX_INPUT_FILE_BYTES,
+        });
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| cannot(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }

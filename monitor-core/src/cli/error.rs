@@ -49,6 +49,17 @@ pub enum CliError {
         /// Why.
         source: std::io::Error,
     },
+    /// A file the command line reads is over the bound ([`super::MAX_INPUT_FILE_BYTES`]).
+    #[error(
+        "{}: larger than {limit} bytes, the most a file given to this command may hold",
+        .path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The bound, in bytes.
+        limit: u64,
+    },
     /// Standard output cannot be written.
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),

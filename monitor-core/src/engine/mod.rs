@@ -15,6 +15,8 @@
 //!   recipe; `upgrade` and `speak` hold what those steps share (errors, context).
 //! - `conn`: the one buffered connection the dialog, STARTTLS and recipes read through;
 //!   `dialog`: the monitor's steps on it.
+//! - `guard`: what a check may take before it connects (secrets on the machine's policy,
+//!   its share of the memory budget).
 //! - `connect` (resolve, happy eyeballs), `tls` (handshake), `chain` (certificate facts
 //!   and problems), `legacy` (the TLS 1.0/1.1 probe), `secure` (TLS policy), `classify`
 //!   (errors with hints), `judge` (assertions and verdict).
@@ -26,6 +28,7 @@ mod clock;
 mod conn;
 mod connect;
 mod dialog;
+mod guard;
 mod judge;
 pub mod legacy;
 mod place;
@@ -46,11 +49,14 @@ use tokio::task::JoinSet;
 
 use clock::millis;
 pub use clock::{BoxFuture, Clock, SystemClock};
+pub use guard::{DEFAULT_MEMORY_BUDGET, MAX_PEM_FILE_BYTES};
 pub use place::EXCERPT_BYTES;
 pub use resolve::{Resolve, SystemResolver};
 
 use monitor_spec::escape::escape_excerpt;
+use monitor_spec::limits::bound_result;
 use monitor_spec::result::{Attempt, CheckResult, ErrorKind, ProbeError, Status, Timings};
+use monitor_spec::secret::SecretPolicy;
 use monitor_spec::spec::{LegacyProbe, TlsMode};
 use monitor_spec::validate::{Compiled, ValidMonitor};
 
@@ -63,6 +69,11 @@ pub struct Engine {
     roots: Arc<std::sync::OnceLock<Arc<rustls::RootCertStore>>>,
     /// Where recipes find secrets by name (the process environment by default).
     secrets: Arc<Secrets>,
+    /// Which secrets monitors may name: permissive by default (any variable but the
+    /// agent token, any file).
+    policy: Arc<SecretPolicy>,
+    /// The memory the checks in flight share: each reserves its `max_response_bytes`.
+    budget: Arc<guard::Budget>,
 }
 
 /// Looks a secret up by the name a monitor gives it.
@@ -75,6 +86,8 @@ impl Default for Engine {
             clock: Arc::new(SystemClock),
             roots: Arc::default(),
             secrets: Arc::new(|name: &str| std::env::var(name).ok()),
+            policy: Arc::new(SecretPolicy::permissive()),
+            budget: Arc::new(guard::Budget::new(DEFAULT_MEMORY_BUDGET)),
         }
     }
 }
@@ -113,20 +126,61 @@ impl Engine {
         self
     }
 
-    /// The secret a monitor's recipe names, or the name when it is not set here.
+    /// Replaces which secrets monitors may name ([`SecretPolicy::permissive`] by
+    /// default): a check naming an environment variable or a file the policy refuses
+    /// fails with kind `config` before it connects, and a file is opened only after its
+    /// links are resolved and it still lies in the policy's secret directory.
+    pub fn with_secret_policy(mut self, policy: SecretPolicy) -> Self {
+        self.policy = Arc::new(policy);
+        self
+    }
+
+    /// Replaces the memory budget the checks of this engine (and its clones) share,
+    /// [`DEFAULT_MEMORY_BUDGET`] by default: a check waits until its `max_response_bytes`
+    /// fits, and a monitor whose cap alone is over the budget fails with kind `config`.
+    pub fn with_memory_budget(mut self, bytes: u64) -> Self {
+        self.budget = Arc::new(guard::Budget::new(bytes));
+        self
+    }
+
+    /// The secret a monitor's recipe names, or the name when it is not set here (or not
+    /// handed out by the policy).
     fn secret(&self, plan: &Compiled) -> Option<Result<String, String>> {
         match &plan.spec.recipe {
             Some(crate::Recipe::Redis {
                 password_env: Some(name),
                 ..
-            }) => Some((self.secrets)(name).ok_or_else(|| name.clone())),
+            }) => Some(
+                self.policy
+                    .check_env(name)
+                    .ok()
+                    .and_then(|()| (self.secrets)(name))
+                    .ok_or_else(|| name.clone()),
+            ),
             _ => None,
         }
     }
 
-    /// Checks one monitor, retrying failed attempts as its retry strategy says.
+    /// Checks one monitor, retrying failed attempts as its retry strategy says. The
+    /// result is cut to the bounds of [`monitor_spec::limits`], so a control plane never
+    /// refuses it for its size.
     pub async fn check(&self, monitor: &ValidMonitor) -> CheckResult {
+        let mut result = self.check_unbounded(monitor).await;
+        bound_result(&mut result);
+        result
+    }
+
+    /// [`Engine::check`] before the bounds: the secrets and the memory first, then the
+    /// attempts.
+    async fn check_unbounded(&self, monitor: &ValidMonitor) -> CheckResult {
         let spec = monitor.spec();
+        if let Err(why) = guard::gate(&self.policy, spec) {
+            return refused(self, monitor, why, SECRET_HINT);
+        }
+        let _reserved = match self.budget.reserve(spec).await {
+            Ok(permit) => permit,
+            Err(why) => return refused(self, monitor, why, BUDGET_HINT),
+        };
         let strategy = spec.retry;
         let first = self.clock.now();
         let mut attempts = Vec::new();
@@ -252,9 +306,11 @@ impl Engine {
     /// The TLS settings of a monitor, built on first use.
     fn tls_setup(&self, plan: &Compiled) -> Result<Arc<tls::Setup>, String> {
         let cached = plan.engine_cache.get_or_init(|| {
-            let setup = tls::Setup::new(&plan.spec, || {
-                self.roots.get_or_init(tls::system_roots).clone()
-            })
+            let setup = tls::Setup::new(
+                &plan.spec,
+                || self.roots.get_or_init(tls::system_roots).clone(),
+                |field, source| guard::pem_text(&self.policy, field, source),
+            )
             .map(Arc::new);
             Arc::new(setup)
         });
@@ -478,6 +534,23 @@ pub async fn run_all_observed(
         .collect()
 }
 
+/// The hint of a secret the policy refuses.
+const SECRET_HINT: &str = "this machine hands monitors only environment variables starting with its --secret-env-prefix and files under its --secret-dir; ask its operator, or use a secret it hands out";
+
+/// The hint of a monitor over the memory budget.
+const BUDGET_HINT: &str =
+    "lower the monitor's max_response_bytes, or raise the runner's --memory-budget";
+
+/// A failed result of kind `config` for a check refused before it connected.
+fn refused(engine: &Engine, monitor: &ValidMonitor, why: String, hint: &str) -> CheckResult {
+    let error = ProbeError {
+        kind: ErrorKind::Config,
+        message: why,
+        hints: vec![hint.to_owned()],
+    };
+    failure(engine, monitor, error)
+}
+
 /// A failed result for a check that could not complete inside the engine itself.
 fn internal_failure(engine: &Engine, monitor: &ValidMonitor, why: &str) -> CheckResult {
     let spec = monitor.spec();
@@ -488,6 +561,14 @@ fn internal_failure(engine: &Engine, monitor: &ValidMonitor, why: &str) -> Check
             "this is a bug in the monitor engine; please report it with the monitor spec".into(),
         ],
     };
+    let mut result = failure(engine, monitor, error);
+    bound_result(&mut result);
+    result
+}
+
+/// A failed result of one attempt with `error`, made without connecting.
+fn failure(engine: &Engine, monitor: &ValidMonitor, error: ProbeError) -> CheckResult {
+    let spec = monitor.spec();
     let started_at = engine.clock.wall();
     let attempt = Attempt {
         status: Status::Failed,

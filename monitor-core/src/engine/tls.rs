@@ -83,33 +83,25 @@ pub(crate) fn system_roots() -> Arc<RootCertStore> {
     Arc::new(roots)
 }
 
-/// Reads PEM from a file or inline text.
-fn pem_text(source: &PemSource) -> Result<String, String> {
-    match source {
-        PemSource::Pem(text) => Ok(text.clone()),
-        PemSource::Path(path) => {
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read `{path}`: {e}"))
-        }
-    }
-}
-
 pub(crate) use monitor_spec::pem::{parse_certs, parse_key};
 
 impl Setup {
     /// Builds the settings; `system` gives the system trust store when the monitor names
-    /// no CA. Errors say which setting could not be loaded.
+    /// no CA, `pem` the text of a PEM setting (its field, its source: a file is read on
+    /// the machine's secret policy). Errors say which setting could not be loaded.
     pub fn new(
         spec: &TcpMonitor,
         system: impl FnOnce() -> Arc<RootCertStore>,
+        pem: impl Fn(&str, &PemSource) -> Result<String, String>,
     ) -> Result<Setup, String> {
         let tls = &spec.tls;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let roots = match &tls.ca {
             None => system(),
             Some(source) => {
-                let pem = pem_text(source).map_err(|e| format!("tls.ca: {e}"))?;
+                let text = pem("tls.ca", source)?;
                 let mut roots = RootCertStore::empty();
-                for cert in parse_certs(&pem).map_err(|e| format!("tls.ca: {e}"))? {
+                for cert in parse_certs(&text).map_err(|e| format!("tls.ca: {e}"))? {
                     roots
                         .add(cert)
                         .map_err(|e| format!("tls.ca: a certificate is not usable as a CA: {e}"))?;
@@ -124,11 +116,9 @@ impl Setup {
         let client = match &tls.client_cert {
             None => None,
             Some(cc) => {
-                let chain = pem_text(&cc.cert)
-                    .and_then(|p| parse_certs(&p))
+                let chain = parse_certs(&pem("tls.client_cert.cert", &cc.cert)?)
                     .map_err(|e| format!("tls.client_cert.cert: {e}"))?;
-                let key = pem_text(&cc.key)
-                    .and_then(|p| parse_key(&p))
+                let key = parse_key(&pem("tls.client_cert.key", &cc.key)?)
                     .map_err(|e| format!("tls.client_cert.key: {e}"))?;
                 let key = provider
                     .key_provider

@@ -13,6 +13,17 @@
 //!   `buffer_max` results the oldest are dropped and counted. A batch refused with a 4xx
 //!   that retrying cannot fix (400, 422, ...) is logged and dropped; 401, 403, 404, 408,
 //!   429 and 5xx are retried with backoff; 413 halves the batch.
+//! - Monitors get only the secrets the agent's policy hands out: environment variables
+//!   starting with `--secret-env-prefix` (default `MONITORS_SECRET_`, never
+//!   `MONITORS_AGENT_TOKEN`) and files under `--secret-dir` (none without it); a monitor
+//!   naming anything else fails with kind `config` before it connects.
+//! - Checks that may run over 30 s hold at most half the `--concurrency` permits; a new
+//!   assignment cancels the checks in flight of the monitors it removes or changes; the
+//!   checks in flight share `--memory-budget` (each reserves its `max_response_bytes`).
+//! - The offset of this machine's clock to the control plane's is taken from the `Date`
+//!   of each quick response (warned about past 2 minutes), kept in the summary and, with
+//!   `--metrics-file`, written with the agent's counters for a Prometheus textfile
+//!   collector every 10 s.
 //! - On Ctrl-C or SIGTERM: scheduling stops, the checks in flight finish (up to 30 s)
 //!   and are buffered, one last upload is tried (up to 5 s), and the agent exits 0.
 //!
@@ -29,6 +40,7 @@
 mod api;
 mod assignment;
 mod buffer;
+mod clock;
 mod shared;
 mod sync;
 
@@ -41,7 +53,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
-use tokio::sync::{Notify, Semaphore, mpsc, watch as signal};
+use tokio::sync::{Notify, mpsc, watch as signal};
 use tracing::instrument::WithSubscriber;
 use tracing::{info, warn};
 
@@ -49,13 +61,15 @@ use self::api::Api;
 use self::assignment::read_assignment;
 use self::buffer::Buffer;
 use self::shared::Shared;
-use self::sync::{poll_loop, upload_all, upload_loop, write_loop};
+use self::sync::{metrics_loop, poll_loop, upload_all, upload_loop, write_loop, write_metrics};
 use super::schedule::{self, Outlet};
 use crate::Engine;
 use monitor_spec::result::CheckResult;
 
 pub use self::buffer::SEGMENT_RECORDS;
+pub use self::clock::{CLOCK_WARN, MAX_SAMPLE_ROUND_TRIP, clock_offset, parse_http_date};
 pub use monitor_spec::api::{AssignedMonitor, Assignment, ResultIn};
+use monitor_spec::secret::SecretPolicy;
 
 /// The environment variable holding the agent's token.
 pub const TOKEN_ENV: &str = "MONITORS_AGENT_TOKEN";
@@ -91,6 +105,12 @@ pub struct Options {
     /// Where the agent's `tracing` events go: the default subscriber when `None` (tests
     /// give each agent its own).
     pub logs: Option<tracing::Dispatch>,
+    /// Which secrets the monitors may name.
+    pub secrets: SecretPolicy,
+    /// The memory the checks in flight share, in bytes.
+    pub memory_budget: u64,
+    /// Where to write the agent's metrics (Prometheus text) every 10 s, if anywhere.
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for Options {
@@ -108,6 +128,9 @@ impl fmt::Debug for Options {
             .field("backoff_max", &self.backoff_max)
             .field("drain_timeout", &self.drain_timeout)
             .field("final_upload_timeout", &self.final_upload_timeout)
+            .field("secrets", &self.secrets)
+            .field("memory_budget", &self.memory_budget)
+            .field("metrics_file", &self.metrics_file)
             .finish()
     }
 }
@@ -115,7 +138,9 @@ impl fmt::Debug for Options {
 impl Options {
     /// The defaults: id [`default_id`], buffer dir [`default_buffer_dir`], 100,000
     /// results buffered, batches of 500, 20 s polls, 64 checks at once, backoff up to
-    /// 30 s, 30 s for the checks in flight and 5 s for the last upload at a stop.
+    /// 30 s, 30 s for the checks in flight and 5 s for the last upload at a stop; secrets
+    /// from variables starting with `MONITORS_SECRET_` and no file
+    /// ([`SecretPolicy::agent`]), a memory budget of 256 MiB, no metrics file.
     pub fn new(
         control_plane: impl Into<String>,
         location: impl Into<String>,
@@ -137,6 +162,9 @@ impl Options {
             drain_timeout: Duration::from_secs(30),
             final_upload_timeout: Duration::from_secs(5),
             logs: None,
+            secrets: SecretPolicy::agent(None, None),
+            memory_budget: crate::engine::DEFAULT_MEMORY_BUDGET,
+            metrics_file: None,
         }
     }
 
@@ -159,6 +187,14 @@ impl Options {
             return Err(AgentError(
                 "the poll wait must be 0 to 60 seconds".to_owned(),
             ));
+        }
+        if self.secrets.env_prefix.as_deref() == Some("") {
+            return Err(AgentError(
+                "the secret env prefix must not be empty: it would hand every environment variable to the monitors".to_owned(),
+            ));
+        }
+        if let monitor_spec::secret::FileAccess::Under(dir) = &self.secrets.files {
+            crate::cli::limits::secret_dir(dir).map_err(AgentError)?;
         }
         if self.buffer_max == 0 || self.batch_max == 0 || self.concurrency == 0 {
             return Err(AgentError(
@@ -235,6 +271,9 @@ pub struct Summary {
     pub lost: u64,
     /// Results still waiting in the buffer.
     pub buffered: u64,
+    /// The control plane's clock minus this machine's at the last quick response, in
+    /// milliseconds (none when no response carried a `Date`).
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// The results waiting in an agent's buffer dir, oldest first (for inspection; the
@@ -296,9 +335,28 @@ pub(crate) struct AgentArgs {
     /// Seconds an assignment poll waits for a change (long poll)
     #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=60))]
     poll_wait: u64,
-    /// How many checks run at once
+    /// How many checks run at once; checks that may run over 30 s (timeouts.total_ms
+    /// times 1 + retry.max_retries) hold at most half of them
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     concurrency: u64,
+    /// Hand monitors only environment variables starting with PREFIX (a Redis recipe's
+    /// password_env); MONITORS_AGENT_TOKEN never
+    #[arg(long, value_name = "PREFIX", default_value = monitor_spec::secret::DEFAULT_SECRET_ENV_PREFIX)]
+    secret_env_prefix: String,
+    /// Hand monitors only files under DIR (tls.ca, tls.client_cert), named relative to
+    /// it, links resolved and kept inside [default: none, no file at all]
+    #[arg(long, value_name = "DIR")]
+    secret_dir: Option<PathBuf>,
+    /// Memory the checks in flight share: each reserves its max_response_bytes before it
+    /// runs, and a monitor whose cap alone is larger fails with kind config (bytes, or
+    /// with KiB, MiB or GiB)
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = crate::cli::limits::parse_size)]
+    memory_budget: u64,
+    /// Write the agent's metrics (monitors_agent_clock_offset_seconds, results
+    /// uploaded, buffered, dropped, rejected) to FILE every 10 s, in the Prometheus text
+    /// format of node_exporter's textfile collector
+    #[arg(long, value_name = "FILE")]
+    metrics_file: Option<PathBuf>,
 }
 
 /// `monitors agent`: the token from [`TOKEN_ENV`], runs until Ctrl-C or SIGTERM.
@@ -319,6 +377,9 @@ pub(crate) async fn command(args: AgentArgs) -> Result<Summary, AgentError> {
     options.batch_max = usize::try_from(args.batch_max).unwrap_or(usize::MAX);
     options.poll_wait = Duration::from_secs(args.poll_wait);
     options.concurrency = usize::try_from(args.concurrency).unwrap_or(usize::MAX);
+    options.secrets = SecretPolicy::agent(Some(args.secret_env_prefix), args.secret_dir);
+    options.memory_budget = args.memory_budget;
+    options.metrics_file = args.metrics_file;
     run(options, schedule::stopped()).await
 }
 
@@ -433,7 +494,7 @@ async fn run_logged(
     let (writer_stop_tx, writer_stop_rx) = signal::channel(false);
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
     let (lines_tx, lines_rx) = mpsc::unbounded_channel();
-    let limit = Arc::new(Semaphore::new(options.concurrency));
+    let permits = schedule::Permits::new(options.concurrency);
     let outlet = Arc::new(Buffering {
         location: options.location.clone(),
         lines: lines_tx,
@@ -442,8 +503,10 @@ async fn run_logged(
         schedule::schedule(
             initial,
             Some(jobs_rx),
-            Engine::new(),
-            limit.clone(),
+            Engine::new()
+                .with_secret_policy(options.secrets.clone())
+                .with_memory_budget(options.memory_budget),
+            permits.clone(),
             outlet,
             stop_rx.clone(),
         )
@@ -461,10 +524,14 @@ async fn run_logged(
             options.poll_wait,
             jobs_tx,
             options.location.clone(),
-            stop_rx,
+            stop_rx.clone(),
         )
         .with_current_subscriber(),
     );
+
+    let metrics = options.metrics_file.clone().map(|path| {
+        tokio::spawn(metrics_loop(shared.clone(), path, stop_rx.clone()).with_current_subscriber())
+    });
 
     shutdown.await;
     info!("stopping: finishing the checks in flight");
@@ -472,13 +539,12 @@ async fn run_logged(
     let _ = scheduler.await;
     let _ = poller.await;
     let _ = uploader.await;
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
     // Every permit back means every check in flight has finished and handed its result
     // to the writer.
-    let permits = u32::try_from(options.concurrency).unwrap_or(u32::MAX);
-    if tokio::time::timeout(options.drain_timeout, limit.acquire_many(permits))
-        .await
-        .is_err()
-    {
+    if !permits.drain(options.drain_timeout).await {
         info!(
             "some checks were still running after {} s and were cancelled",
             options.drain_timeout.as_secs()
@@ -503,7 +569,13 @@ async fn run_logged(
         dropped,
         lost: shared.lost.load(Ordering::Relaxed),
         buffered,
+        clock_offset_ms: shared.api.clock.offset_ms(),
     };
+    if let Some(path) = &options.metrics_file
+        && let Err(e) = write_metrics(&shared, path).await
+    {
+        warn!("cannot write the metrics file {}: {e}", path.display());
+    }
     warn!(
         "stopped: {} results uploaded, {} still buffered in {}, {} dropped (buffer full), {} rejected",
         summary.uploaded,

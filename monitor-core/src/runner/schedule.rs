@@ -1,5 +1,12 @@
 //! The schedule `watch` and `agent` share: one task keeps the next start of every monitor
 //! in a heap and spawns each check at its time, with the cadences the two differ by.
+//!
+//! Checks take a permit of the runner's concurrency before they run. A slow check (one
+//! that may run longer than [`SLOW_CHECK`], see [`is_slow`]) first takes a permit of a
+//! smaller pool, half the concurrency (at least 1), so slow monitors never hold more than
+//! half the permits and the others keep being checked. A new set of monitors cancels the
+//! checks in flight of the monitors it removes or whose spec it changes, giving their
+//! permits back at once.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -7,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, watch as signal};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch as signal};
 use tokio::time::{Instant, sleep_until};
 
 use crate::Engine;
@@ -45,6 +52,79 @@ pub(crate) async fn stopped() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A check that may run longer than this is slow: it takes its permit from the slow pool.
+pub const SLOW_CHECK: Duration = Duration::from_secs(30);
+
+/// Whether checks of `monitor` are slow: their worst case, `timeouts.total_ms` for each
+/// attempt (`1 + retry.max_retries`), is over [`SLOW_CHECK`].
+pub fn is_slow(monitor: &ValidMonitor) -> bool {
+    let spec = monitor.spec();
+    let attempts = 1 + spec.retry.max_retries();
+    Duration::from_millis(u64::from(spec.timeouts.total_ms)) * attempts > SLOW_CHECK
+}
+
+/// The permits checks take: `all` bounds the checks in flight; slow checks take one of
+/// `slow` (half as many, at least 1) first.
+#[derive(Debug, Clone)]
+pub(crate) struct Permits {
+    all: Arc<Semaphore>,
+    slow: Arc<Semaphore>,
+    concurrency: usize,
+}
+
+impl Permits {
+    /// Permits for `concurrency` checks at once (at least 1).
+    pub(crate) fn new(concurrency: usize) -> Permits {
+        let concurrency = concurrency.clamp(1, Semaphore::MAX_PERMITS);
+        Permits {
+            all: Arc::new(Semaphore::new(concurrency)),
+            slow: Arc::new(Semaphore::new((concurrency / 2).max(1))),
+            concurrency,
+        }
+    }
+
+    /// The permits a check runs with: a share of the slow pool first when it is slow.
+    async fn acquire(
+        &self,
+        slow: bool,
+    ) -> Option<(Option<OwnedSemaphorePermit>, OwnedSemaphorePermit)> {
+        let share = if slow {
+            Some(self.slow.clone().acquire_owned().await.ok()?)
+        } else {
+            None
+        };
+        Some((share, self.all.clone().acquire_owned().await.ok()?))
+    }
+
+    /// Waits up to `limit` until every check in flight has given its permit back;
+    /// whether they all did.
+    pub(crate) async fn drain(&self, limit: Duration) -> bool {
+        let all = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
+        tokio::time::timeout(limit, self.all.acquire_many(all))
+            .await
+            .is_ok()
+    }
+}
+
+/// Stops a check in flight: the flag is set for every check a new set cancels before any
+/// is woken, so one woken by a permit a cancelled neighbour gave back does not start.
+/// (A signal rather than the task's handle, which would keep each finished check's
+/// memory.)
+#[derive(Debug, Default)]
+struct Cancel {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+/// Marks a monitor idle when its check task ends, finished or cancelled.
+struct Idle(Arc<AtomicBool>);
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -182,6 +262,8 @@ struct Slot {
     job: Job,
     /// Its check is running or waiting for a slot.
     busy: Arc<AtomicBool>,
+    /// Stops its check in flight when the monitor leaves or changes.
+    cancel: Arc<Cancel>,
     /// Tells this schedule from an earlier one of the same slot in the heap.
     generation: u64,
 }
@@ -214,6 +296,7 @@ impl Slots {
         let slot = Slot {
             job,
             busy: Arc::new(AtomicBool::new(false)),
+            cancel: Arc::default(),
             generation: self.generation,
         };
         let i = match self.free.pop() {
@@ -231,8 +314,10 @@ impl Slots {
 
     /// Replaces the set: monitors that stay unchanged keep their schedule (and a check in
     /// flight keeps running), changed ones are rescheduled, new ones added, the others
-    /// dropped.
-    fn replace(&mut self, jobs: Vec<Job>, start: Instant, due: &mut BinaryHeap<Due>) {
+    /// dropped. The checks in flight of dropped monitors and of those whose spec changed
+    /// are cancelled (a new cadence alone keeps its check); returns how many.
+    fn replace(&mut self, jobs: Vec<Job>, start: Instant, due: &mut BinaryHeap<Due>) -> usize {
+        let mut cancelled = Vec::new();
         let now = Instant::now();
         let by_id: HashMap<String, usize> = self
             .slots
@@ -256,8 +341,11 @@ impl Slots {
                     {
                         continue;
                     }
-                    // Rescheduled; the busy flag stays, so the new spec never overlaps a
-                    // check of the old one still in flight.
+                    // Rescheduled; the busy flag stays until the task of the old spec is
+                    // gone, so the new spec never overlaps it.
+                    if slot.job.monitor.spec() != job.monitor.spec() {
+                        cancelled.extend(cancel(slot));
+                    }
                     self.generation += 1;
                     let (at, tick) = job.cadence.first(&job.monitor, start, now);
                     slot.job = job;
@@ -269,11 +357,28 @@ impl Slots {
         }
         for (id, i) in by_id {
             if !keep.contains_key(&id) {
-                self.slots[i] = None;
+                if let Some(mut slot) = self.slots[i].take() {
+                    cancelled.extend(cancel(&mut slot));
+                }
                 self.free.push(i);
             }
         }
+        for c in &cancelled {
+            c.notify.notify_one();
+        }
+        cancelled.len()
     }
+}
+
+/// Marks the check in flight of a slot, if any, cancelled and returns its signal, to wake
+/// once every cancelled check is marked: its future is then dropped with its connection
+/// and permits. The slot gets a new signal, so a later check never sees this one.
+fn cancel(slot: &mut Slot) -> Option<Arc<Cancel>> {
+    if !slot.busy.load(Ordering::Acquire) {
+        return None;
+    }
+    slot.cancel.flag.store(true, Ordering::Release);
+    Some(std::mem::take(&mut slot.cancel))
 }
 
 /// Waits for the next set of monitors, or forever without a source of them.
@@ -293,16 +398,17 @@ async fn next_update(updates: &mut Option<mpsc::UnboundedReceiver<Vec<Job>>>) ->
 
 /// The schedule of every monitor: one task keeps the next start of each in a heap and
 /// spawns each check as its own task at its time, so a slow check never delays the next
-/// tick or other monitors, and 100,000 monitors cost no task or timer each. A monitor
-/// whose previous check is still running or waiting for a slot skips a tick rather than
-/// overlap itself. A new set from `updates` replaces the schedule without stopping the
-/// checks in flight. Shared by `watch` ([`Cadence::Spread`], results printed) and `agent`
-/// ([`Cadence::WallClock`], results buffered for upload).
+/// tick or other monitors, and 100,000 monitors cost no task or timer each; slow checks
+/// hold at most half the permits ([`Permits`]). A monitor whose previous check is still
+/// running or waiting for a slot skips a tick rather than overlap itself. A new set from
+/// `updates` replaces the schedule, cancelling the checks in flight of the monitors it
+/// removes or changes; the others keep running. Shared by `watch` ([`Cadence::Spread`],
+/// results printed) and `agent` ([`Cadence::WallClock`], results buffered for upload).
 pub(crate) async fn schedule(
     jobs: Vec<Job>,
     mut updates: Option<mpsc::UnboundedReceiver<Vec<Job>>>,
     engine: Engine,
-    limit: Arc<Semaphore>,
+    permits: Permits,
     outlet: Arc<dyn Outlet>,
     mut stop: signal::Receiver<bool>,
 ) {
@@ -324,7 +430,14 @@ pub(crate) async fn schedule(
             } => {}
             update = next_update(&mut updates) => {
                 match update {
-                    Some(jobs) => slots.replace(jobs, start, &mut due),
+                    Some(jobs) => {
+                        let cancelled = slots.replace(jobs, start, &mut due);
+                        if cancelled > 0 {
+                            tracing::info!(
+                                "cancelled {cancelled} checks in flight of monitors removed or changed"
+                            );
+                        }
+                    }
                     None => updates = None,
                 }
                 continue;
@@ -338,7 +451,7 @@ pub(crate) async fn schedule(
             }
             due.pop();
             let Some(slot) = slots.slots[i]
-                .as_ref()
+                .as_mut()
                 .filter(|s| s.generation == generation)
             else {
                 // A monitor that left or was rescheduled.
@@ -346,25 +459,37 @@ pub(crate) async fn schedule(
             };
             outlet.late(now.saturating_duration_since(at).as_secs_f64());
             if !slot.busy.swap(true, Ordering::AcqRel) {
-                let (engine, this, outlet, limit, busy) = (
+                let (engine, this, outlet, permits, idle) = (
                     engine.clone(),
                     slot.job.monitor.clone(),
                     outlet.clone(),
-                    limit.clone(),
-                    slot.busy.clone(),
+                    permits.clone(),
+                    Idle(slot.busy.clone()),
                 );
+                let slow = is_slow(&this);
                 let mut stop = stop.clone();
+                let cancel = slot.cancel.clone();
                 tokio::spawn(async move {
-                    let permit = tokio::select! {
-                        permit = limit.acquire_owned() => permit.ok(),
-                        _ = stop.changed() => None,
+                    let _idle = idle;
+                    let check = async {
+                        let permit = tokio::select! {
+                            permit = permits.acquire(slow) => permit,
+                            _ = stop.changed() => None,
+                        };
+                        // A check cancelled while it waited never starts, even when a
+                        // cancelled neighbour's permit reached it first.
+                        if let Some(permit) =
+                            permit.filter(|_| !cancel.flag.load(Ordering::Acquire))
+                        {
+                            let result = engine.check(&this).await;
+                            outlet.result(tick, result);
+                            drop(permit);
+                        }
                     };
-                    if let Some(permit) = permit {
-                        let result = engine.check(&this).await;
-                        outlet.result(tick, result);
-                        drop(permit);
+                    tokio::select! {
+                        () = check => {}
+                        () = cancel.notify.notified() => {}
                     }
-                    busy.store(false, Ordering::Release);
                 });
             }
             let (later, tick) = slot.job.cadence.next(&slot.job.monitor, at, tick, now);

@@ -7,13 +7,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch as signal};
+use tokio::sync::watch as signal;
 
 pub use super::schedule::start_offset;
-use super::schedule::{Cadence, Job, Outlet, schedule, stopped};
+use super::schedule::{Cadence, Job, Outlet, Permits, schedule, stopped};
 use crate::Engine;
 use crate::report::{self, Counter};
 use monitor_spec::result::{CheckResult, Status};
+use monitor_spec::secret::SecretPolicy;
 use monitor_spec::validate::ValidMonitor;
 
 /// Why `watch` could not run.
@@ -38,6 +39,10 @@ pub struct Options {
     pub metrics_listen: Option<SocketAddr>,
     /// Print results as JSON lines.
     pub json: bool,
+    /// Which secrets the monitors may name.
+    pub secrets: SecretPolicy,
+    /// The memory the checks in flight share, in bytes.
+    pub memory_budget: u64,
 }
 
 /// The latest result and the check counts of every monitor.
@@ -179,8 +184,10 @@ pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> Result<(), 
         "watching {} monitors; Ctrl-C or SIGTERM stops",
         monitors.len()
     );
-    let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let engine = Engine::new();
+    let permits = Permits::new(options.concurrency);
+    let engine = Engine::new()
+        .with_secret_policy(options.secrets.clone())
+        .with_memory_budget(options.memory_budget);
     let jobs = monitors
         .into_iter()
         .map(|monitor| Job {
@@ -196,7 +203,7 @@ pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> Result<(), 
         jobs,
         None,
         engine,
-        limit.clone(),
+        permits.clone(),
         outlet,
         stop_rx.clone(),
     ));
@@ -205,9 +212,7 @@ pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> Result<(), 
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     // Every permit back means every check in flight has finished.
-    let permits = u32::try_from(options.concurrency.max(1)).unwrap_or(u32::MAX);
-    let drained = tokio::time::timeout(Duration::from_secs(30), limit.acquire_many(permits)).await;
-    if drained.is_err() {
+    if !permits.drain(Duration::from_secs(30)).await {
         eprintln!("some checks were still running after 30 s and were cancelled");
     }
     if let Some(server) = server {

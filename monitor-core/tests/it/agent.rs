@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,13 +20,13 @@ use monitor_testing::{Script, ScriptedServer};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-const TOKEN: &str = "agent-test-token";
+pub(crate) const TOKEN: &str = "agent-test-token";
 const LOCATION: &str = "test-loc";
 const INTERVAL_MS: u64 = 10_000;
 
 /// What the fake control plane does and saw.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     /// Assignment polls answered (any status).
     polls: AtomicUsize,
     /// Query strings of the polls.
@@ -43,9 +43,11 @@ struct Seen {
     results_down: AtomicBool,
     /// Answer the next this many result batches with 422.
     reject_next: AtomicUsize,
+    /// Seconds the `Date` of every response is ahead of this machine's clock.
+    pub(crate) date_skew: AtomicI64,
 }
 
-struct Fake {
+pub(crate) struct Fake {
     addr: SocketAddr,
     seen: Arc<Seen>,
     assignment: Arc<watch::Sender<Assignment>>,
@@ -53,7 +55,7 @@ struct Fake {
 }
 
 impl Fake {
-    async fn start(assignment: Assignment) -> Fake {
+    pub(crate) async fn start(assignment: Assignment) -> Fake {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut fake = Fake {
             addr: listener.local_addr().unwrap(),
@@ -65,7 +67,7 @@ impl Fake {
         fake
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
@@ -76,12 +78,22 @@ impl Fake {
             .route(
                 "/v1/agent/assignments",
                 get(move |uri: Uri, headers: HeaderMap| {
-                    assignments(seen.clone(), assignment.clone(), uri, headers)
+                    let (seen, assignment) = (seen.clone(), assignment.clone());
+                    async move {
+                        let skew = seen.date_skew.load(Ordering::SeqCst);
+                        dated(skew, assignments(seen, assignment, uri, headers).await)
+                    }
                 }),
             )
             .route(
                 "/v1/agent/results",
-                post(move |headers: HeaderMap, body: Bytes| results(seen2.clone(), headers, body)),
+                post(move |headers: HeaderMap, body: Bytes| {
+                    let seen = seen2.clone();
+                    async move {
+                        let skew = seen.date_skew.load(Ordering::SeqCst);
+                        dated(skew, results(seen, headers, body).await)
+                    }
+                }),
             );
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -109,7 +121,7 @@ impl Fake {
         self.serve(listener);
     }
 
-    fn set(&self, assignment: Assignment) {
+    pub(crate) fn set(&self, assignment: Assignment) {
         self.assignment.send_replace(assignment);
     }
 
@@ -117,7 +129,7 @@ impl Fake {
         self.seen.stored.lock().unwrap().clone()
     }
 
-    fn stored_of(&self, monitor: &str) -> Vec<ResultIn> {
+    pub(crate) fn stored_of(&self, monitor: &str) -> Vec<ResultIn> {
         self.stored()
             .into_values()
             .filter(|r| r.monitor == monitor)
@@ -127,6 +139,31 @@ impl Fake {
     fn polls(&self) -> usize {
         self.seen.polls.load(Ordering::SeqCst)
     }
+}
+
+/// An HTTP date (IMF-fixdate) `skew` seconds from now.
+fn http_date(skew: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(skew);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        &t.weekday().to_string()[..3],
+        t.day(),
+        &t.month().to_string()[..3],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// The response with a `Date` `skew` seconds off when it is not 0.
+fn dated(skew: i64, mut response: Response) -> Response {
+    if skew != 0 {
+        response
+            .headers_mut()
+            .insert("date", http_date(skew).parse().unwrap());
+    }
+    response
 }
 
 fn authorized(headers: &HeaderMap) -> bool {
@@ -284,16 +321,16 @@ fn now_ms() -> u64 {
 }
 
 /// A phase that puts the next tick about `ahead` from now.
-fn phase_in(ahead: Duration) -> u64 {
+pub(crate) fn phase_in(ahead: Duration) -> u64 {
     (now_ms() + u64::try_from(ahead.as_millis()).unwrap()) % INTERVAL_MS
 }
 
 /// A connect-only monitor of a target, every 10 s.
-fn monitor(id: &str, target: &ScriptedServer) -> TcpMonitor {
+pub(crate) fn monitor(id: &str, target: &ScriptedServer) -> TcpMonitor {
     TcpMonitor::new(id, "127.0.0.1", target.port()).frequency(Frequency::S10)
 }
 
-fn assignment(etag: &str, monitors: &[(TcpMonitor, u64, u64, u64)]) -> Assignment {
+pub(crate) fn assignment(etag: &str, monitors: &[(TcpMonitor, u64, u64, u64)]) -> Assignment {
     Assignment {
         agent: "ignored".to_owned(),
         location: LOCATION.to_owned(),
@@ -311,7 +348,7 @@ fn assignment(etag: &str, monitors: &[(TcpMonitor, u64, u64, u64)]) -> Assignmen
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "monitors-agent-{name}-{}-{}",
         std::process::id(),
@@ -323,7 +360,7 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// The log lines of an agent, also echoed for failing tests.
 #[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<String>>>);
+pub(crate) struct Lines(Arc<Mutex<Vec<String>>>);
 
 /// Where one agent's formatted events go: its lines, echoed to standard error.
 struct Collect {
@@ -346,7 +383,7 @@ impl std::io::Write for Collect {
 
 impl Lines {
     /// A subscriber for one agent's events, collecting them here.
-    fn logger(&self, who: &'static str) -> tracing::Dispatch {
+    pub(crate) fn logger(&self, who: &'static str) -> tracing::Dispatch {
         let lines = self.0.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || Collect {
@@ -360,21 +397,21 @@ impl Lines {
             .finish();
         tracing::Dispatch::new(subscriber)
     }
-    fn all(&self) -> Vec<String> {
+    pub(crate) fn all(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
     }
-    fn any(&self, needle: &str) -> bool {
+    pub(crate) fn any(&self, needle: &str) -> bool {
         self.all().iter().any(|l| l.contains(needle))
     }
 }
 
-struct Running {
+pub(crate) struct Running {
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<Summary, agent::AgentError>>,
 }
 
 impl Running {
-    async fn stop(self) -> Summary {
+    pub(crate) async fn stop(self) -> Summary {
         let _ = self.stop.send(());
         tokio::time::timeout(Duration::from_secs(60), self.task)
             .await
@@ -384,7 +421,7 @@ impl Running {
     }
 }
 
-fn options(url: &str, dir: &Path, log: tracing::Dispatch) -> Options {
+pub(crate) fn options(url: &str, dir: &Path, log: tracing::Dispatch) -> Options {
     let mut o = Options::new(url, LOCATION, TOKEN);
     o.id = "agent-1".to_owned();
     o.buffer_dir = dir.to_owned();
@@ -396,7 +433,7 @@ fn options(url: &str, dir: &Path, log: tracing::Dispatch) -> Options {
     o
 }
 
-fn start(options: Options) -> Running {
+pub(crate) fn start(options: Options) -> Running {
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(agent::run(options, async move {
         let _ = rx.await;
@@ -405,7 +442,7 @@ fn start(options: Options) -> Running {
 }
 
 /// Waits until `ok` holds, failing after `limit`.
-async fn until(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+pub(crate) async fn until(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     while !ok() {
         assert!(
@@ -837,5 +874,54 @@ async fn agent_refuses_a_buffer_dir_in_use_and_bad_options() {
         e.to_string().contains("location `no spaces` is not valid"),
         "{e}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_reports_its_clock_offset_from_the_date_header() {
+    // Issue 14, "time is checked": the control plane's clock is 10 minutes ahead.
+    let target = ScriptedServer::start(Script::new()).await.unwrap();
+    let fake = Fake::start(assignment(
+        "e1",
+        &[(
+            monitor("alpha", &target),
+            1,
+            0,
+            phase_in(Duration::from_millis(1500)),
+        )],
+    ))
+    .await;
+    fake.seen.date_skew.store(600, Ordering::SeqCst);
+    let dir = temp_dir("clock");
+    let lines = Lines::default();
+    let mut o = options(&fake.url(), &dir, lines.logger("clock"));
+    let metrics = dir.with_extension("prom");
+    o.metrics_file = Some(metrics.clone());
+    let agent = start(o);
+    until(Duration::from_secs(30), "a result is uploaded", || {
+        !fake.stored_of("alpha").is_empty()
+    })
+    .await;
+    let summary = agent.stop().await;
+    let offset = summary.clock_offset_ms.expect("an offset");
+    assert!((598_000..=602_000).contains(&offset), "{offset} ms");
+    assert!(
+        lines.any("s behind the control plane's (more than 120 s)"),
+        "{:?}",
+        lines.all()
+    );
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let gauge: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("monitors_agent_clock_offset_seconds "))
+        .expect("the gauge")
+        .parse()
+        .unwrap();
+    assert!((598.0..=602.0).contains(&gauge), "{text}");
+    assert!(
+        text.contains("monitors_agent_results_uploaded_total "),
+        "{text}"
+    );
+    let _ = std::fs::remove_file(&metrics);
     let _ = std::fs::remove_dir_all(&dir);
 }

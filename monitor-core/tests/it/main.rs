@@ -2,6 +2,7 @@
 
 mod acceptance;
 mod agent;
+mod bounds;
 mod engine;
 mod legacy;
 mod live;
@@ -9,6 +10,8 @@ mod props;
 mod recipes;
 mod registry;
 mod report;
+mod secrets;
 mod servers;
 mod starttls;
+mod starvation;
 mod tls;

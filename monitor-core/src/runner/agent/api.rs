@@ -3,12 +3,14 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use monitor_spec::api::{ErrorBody, ResultsRequest, ResultsResponse};
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderValue};
 use serde_json::value::RawValue;
+
+use super::clock::ClockWatch;
 
 /// Bodies at least this large are sent gzip-compressed.
 const GZIP_FROM_BYTES: usize = 16 * 1024;
@@ -112,6 +114,8 @@ pub(crate) struct Api {
     agent: String,
     location: String,
     gzip: AtomicBool,
+    /// The control plane's clock against this machine's, from its responses.
+    pub(crate) clock: ClockWatch,
 }
 
 /// An ETag as sent: quoted.
@@ -154,6 +158,7 @@ impl Api {
             agent: agent.to_owned(),
             location: location.to_owned(),
             gzip: AtomicBool::new(true),
+            clock: ClockWatch::default(),
         })
     }
 
@@ -173,7 +178,9 @@ impl Api {
         if let Some(etag) = etag {
             request = request.header(header::IF_NONE_MATCH, quoted(etag));
         }
+        let sent = SystemTime::now();
         let response = request.send().await.map_err(|e| Failure::request(&e))?;
+        self.observe(&response, sent);
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED {
             return Ok(Poll::NotModified);
@@ -233,10 +240,12 @@ impl Api {
                     .body(compressed),
                 None => request.body(body.clone()),
             };
+            let sent = SystemTime::now();
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => return Post::Retry(Failure::request(&e)),
             };
+            self.observe(&response, sent);
             let status = response.status();
             let text = response.text().await.unwrap_or_default();
             return match status.as_u16() {
@@ -262,6 +271,15 @@ impl Api {
                 _ => Post::Retry(Failure::status(status, &text)),
             };
         }
+    }
+
+    /// Takes a clock sample from the `Date` of a response to a request sent at `sent`.
+    fn observe(&self, response: &reqwest::Response, sent: SystemTime) {
+        let date = response
+            .headers()
+            .get(header::DATE)
+            .and_then(|v| v.to_str().ok());
+        self.clock.observe(date, sent, SystemTime::now());
     }
 }
 

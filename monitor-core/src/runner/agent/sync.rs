@@ -1,6 +1,8 @@
 //! The agent's loops: results written to the buffer as they come, uploaded in batches
-//! with backoff, and the assignment long-polled and handed to the schedule.
+//! with backoff, the assignment long-polled and handed to the schedule, and the metrics
+//! file written.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -241,6 +243,101 @@ pub(super) async fn upload_all(shared: &Arc<Shared>) {
                 warn!("cannot read the buffer: {e}");
                 return;
             }
+        }
+    }
+}
+
+/// How often the metrics file is written.
+const METRICS_EVERY: Duration = Duration::from_secs(10);
+
+/// The agent's metrics in the Prometheus text format.
+pub(super) fn metrics(shared: &Shared) -> String {
+    use crate::report::{family, number};
+    let (buffered, dropped) = {
+        let buffer = shared.buffer();
+        (buffer.len(), buffer.dropped)
+    };
+    let mut text = String::new();
+    let mut one = |name: &str, kind: &str, help: &str, value: Option<String>| {
+        let samples = value.map(|v| (String::new(), v)).into_iter().collect();
+        family(&mut text, name, kind, help, samples);
+    };
+    one(
+        "monitors_agent_clock_offset_seconds",
+        "gauge",
+        "The control plane's clock minus this machine's, from the Date header of its last quick response.",
+        shared.api.clock.offset().map(number),
+    );
+    let counters = [
+        (
+            "monitors_agent_results_uploaded_total",
+            "counter",
+            "Results the control plane accepted.",
+            shared.uploaded.load(Ordering::Relaxed),
+        ),
+        (
+            "monitors_agent_results_rejected_total",
+            "counter",
+            "Results in batches the control plane refused for good.",
+            shared.rejected.load(Ordering::Relaxed),
+        ),
+        (
+            "monitors_agent_results_dropped_total",
+            "counter",
+            "Results dropped because the buffer was full.",
+            dropped,
+        ),
+        (
+            "monitors_agent_results_lost_total",
+            "counter",
+            "Results that could not be written to the buffer.",
+            shared.lost.load(Ordering::Relaxed),
+        ),
+        (
+            "monitors_agent_results_buffered",
+            "gauge",
+            "Results waiting in the buffer.",
+            buffered,
+        ),
+    ];
+    for (name, kind, help, value) in counters {
+        one(name, kind, help, Some(value.to_string()));
+    }
+    text
+}
+
+/// Writes the metrics to `path` (atomically), logging a failure once per kind.
+pub(super) async fn write_metrics(shared: &Arc<Shared>, path: &Path) -> Result<(), String> {
+    let text = metrics(shared);
+    let path = path.to_owned();
+    match tokio::task::spawn_blocking(move || buffer::write_atomically(&path, text.as_bytes()))
+        .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Writes the metrics file every [`METRICS_EVERY`] until stopped.
+pub(super) async fn metrics_loop(
+    shared: Arc<Shared>,
+    path: PathBuf,
+    mut stop: signal::Receiver<bool>,
+) {
+    let mut failing = false;
+    loop {
+        match write_metrics(&shared, &path).await {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                warn!("cannot write the metrics file {}: {e}", path.display());
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = sleep(METRICS_EVERY) => {}
+            _ = stop.changed() => return,
         }
     }
 }
