@@ -1,5 +1,7 @@
 //! The result of one check, in the JSON form reporters and the control plane rely on:
 //! verdict, classified error with hints, per-phase timings, attempts and assertion outcomes.
+//! Unknown fields are refused in every object, as in specs: the control plane reads
+//! results from agents, and [`crate::limits`] bounds what they may carry.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -148,6 +150,7 @@ impl ErrorKind {
 
 /// A classified failure with what to try.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProbeError {
     /// The class of failure.
     pub kind: ErrorKind,
@@ -161,6 +164,7 @@ pub struct ProbeError {
 /// Per-phase timings in fractional milliseconds, measured with a monotonic clock.
 /// A phase that was not reached is `null`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Timings {
     /// Name resolution.
     pub dns_ms: Option<f64>,
@@ -176,6 +180,7 @@ pub struct Timings {
 
 /// The outcome of one assertion, with what was expected and what was seen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AssertionOutcome {
     /// What was measured.
     pub source: Source,
@@ -191,6 +196,7 @@ pub struct AssertionOutcome {
 
 /// One attempt of a check; retries add more.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Attempt {
     /// Verdict of this attempt.
     pub status: Status,
@@ -208,6 +214,7 @@ pub struct Attempt {
 
 /// The result of one check: the last attempt's verdict and facts, plus every attempt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CheckResult {
     /// Logical id of the monitor.
     pub id: String,
@@ -294,6 +301,7 @@ impl TlsReport {
 
 /// What a TLS handshake showed: protocol, cipher, the presented chain and its problems.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TlsReport {
     /// Negotiated protocol version, such as `TLSv1.3`.
     pub version: Option<String>,
@@ -323,6 +331,7 @@ pub struct TlsReport {
 
 /// Whether the server accepted TLS 1.0 and TLS 1.1 when offered them alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LegacyReport {
     /// TLS 1.0 accepted (`null` when the probe could not tell).
     pub tls1_0: Option<bool>,
@@ -332,6 +341,7 @@ pub struct LegacyReport {
 
 /// Facts about one certificate of the presented chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CertInfo {
     /// Subject distinguished name.
     pub subject: String,
