@@ -26,6 +26,8 @@ use diff::DiffText;
 const EXIT_REMOTE: u8 = 1;
 /// Exit code: usage, local validation or confirmation problems.
 const EXIT_LOCAL: u8 = 2;
+/// The most bytes of an error message printed (1 MiB: 100 problems of 4 KiB fit).
+const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
 /// An error with the exit code it ends the command with.
 #[derive(Debug)]
@@ -78,7 +80,12 @@ pub fn run(command: &ClientCommand) -> ExitCode {
                 Ok(token) => token.redact(&text),
                 Err(_) => text,
             };
-            eprintln!("{text}");
+            // Every server string was shown through `api::shown` already; this is the last
+            // guard for whatever else a message quotes (a path, a cause from a library).
+            eprintln!(
+                "{}",
+                monitor_spec::escape::printable_lines(&text, MAX_MESSAGE_BYTES)
+            );
             ExitCode::from(failure.code)
         }
     }
@@ -147,7 +154,12 @@ fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
             return Err(Failure::local(anyhow!(
                 "the deploy would delete {deletions} monitor{} ({}); pass --force to delete them (no terminal to ask on); nothing was applied",
                 plural(deletions),
-                plan.diff.deleted.join(", ")
+                plan.diff
+                    .deleted
+                    .iter()
+                    .map(|id| api::shown(id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         let answer = ask(&format!(
