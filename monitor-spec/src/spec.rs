@@ -48,7 +48,7 @@ pub struct TcpMonitor {
     /// Tags used for filtering: at most 64, each 1 to 64 ASCII letters, digits, spaces
     /// and `-_.:/=@+`, without a space at either end.
     #[serde(default)]
-    #[schemars(length(max = crate::limits::MAX_TAGS))]
+    #[schemars(length(max = 64))]
     pub tags: Vec<String>,
     /// Optional group name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,7 +57,7 @@ pub struct TcpMonitor {
     pub target: Target,
     /// The dialog, run in order after the connection is established (at most 100 steps).
     #[serde(default)]
-    #[schemars(length(max = crate::validate::MAX_STEPS))]
+    #[schemars(length(max = 100))]
     pub steps: Vec<Step>,
     /// A protocol recipe spoken before `steps`, proving the service serves and reporting
     /// what it learned (see [`crate::recipe`]).
@@ -72,7 +72,7 @@ pub struct TcpMonitor {
     pub tls: Tls,
     /// Checks on the result, all of which must hold (at most 100).
     #[serde(default)]
-    #[schemars(length(max = crate::validate::MAX_ASSERTIONS))]
+    #[schemars(length(max = 100))]
     pub assertions: Vec<Assertion>,
     /// Per-phase timeouts.
     #[serde(default)]
@@ -96,11 +96,11 @@ pub struct TcpMonitor {
     /// Public locations the monitor runs from (empty: every location): at most 64, each
     /// 1 to 64 ASCII letters, digits, `.`, `_` and `-`.
     #[serde(default)]
-    #[schemars(length(max = crate::limits::MAX_LOCATIONS))]
+    #[schemars(length(max = 64))]
     pub locations: Vec<String>,
     /// Private locations the monitor runs from, named as `locations` are; at most 64.
     #[serde(default)]
-    #[schemars(length(max = crate::limits::MAX_LOCATIONS))]
+    #[schemars(length(max = 64))]
     pub private_locations: Vec<String>,
     /// Whether the monitor runs at all.
     #[serde(default = "crate::schedule::yes")]
@@ -117,7 +117,7 @@ pub struct TcpMonitor {
     /// Names of the alert channels to notify: at most 32, each 1 to 64 ASCII letters,
     /// digits, `.`, `_` and `-`.
     #[serde(default)]
-    #[schemars(length(max = crate::limits::MAX_ALERT_CHANNELS))]
+    #[schemars(length(max = 32))]
     pub alert_channels: Vec<String>,
     /// What to do after a failed attempt.
     #[serde(default)]
@@ -241,7 +241,7 @@ pub struct Tls {
     pub min_version: TlsVersion,
     /// Protocols offered through ALPN, for example `h2` or `postgresql`; at most 16.
     #[serde(default)]
-    #[schemars(length(max = crate::limits::MAX_ALPN))]
+    #[schemars(length(max = 16))]
     pub alpn: Vec<String>,
     /// Report every certificate problem but do not fail on it.
     #[serde(default)]

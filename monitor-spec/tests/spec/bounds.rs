@@ -180,3 +180,22 @@ fn a_duplicate_in_a_full_list_names_both_places() {
         ]
     );
 }
+
+/// The committed schema states each bound (as `maxItems`), and states the numbers
+/// validation uses.
+#[test]
+fn the_schema_states_every_bound() {
+    let schema = monitor_spec::json::spec_schema();
+    let tls = &schema["$defs"]["Tls"]["properties"];
+    for (bound, max) in [
+        (&schema["properties"]["tags"], MAX_TAGS),
+        (&schema["properties"]["locations"], MAX_LOCATIONS),
+        (&schema["properties"]["private_locations"], MAX_LOCATIONS),
+        (&schema["properties"]["alert_channels"], MAX_ALERT_CHANNELS),
+        (&schema["properties"]["steps"], MAX_STEPS),
+        (&schema["properties"]["assertions"], MAX_ASSERTIONS),
+        (&tls["alpn"], MAX_ALPN),
+    ] {
+        assert_eq!(bound["maxItems"], max, "{bound}");
+    }
+}
