@@ -713,3 +713,26 @@ fn an_agent_token_is_told_it_cannot_deploy() {
         "{text}"
     );
 }
+
+/// A bundle file an editor saved with a byte order mark deploys as without one.
+#[test]
+fn a_bundle_with_a_byte_order_mark_is_sent_without_it() {
+    let bundle = r#"{"schema_version":1,"monitors":[{"id":"a"}]}"#;
+    let git = monitor_spec::api::Git::default();
+    let (count, body) =
+        super::deploy_body(&format!("\u{feff}{bundle}\n"), "b.json", git.clone()).unwrap();
+    assert_eq!(count, 1);
+    let sent = String::from_utf8(body.bytes).unwrap();
+    assert!(
+        sent.starts_with(&format!("{{\"bundle\":{bundle},")),
+        "{sent}"
+    );
+    let (_, plain) = super::deploy_body(bundle, "b.json", git.clone()).unwrap();
+    assert_eq!(sent.as_bytes(), plain.bytes);
+    let e = super::deploy_body(&format!("{{\u{feff}{bundle}"), "b.json", git).unwrap_err();
+    assert!(
+        format!("{:#}", e.error).contains("b.json is not JSON"),
+        "{:#}",
+        e.error
+    );
+}
