@@ -361,6 +361,18 @@ mod tests {
                 "`tags` (tags[1]): duplicate of tags[0] (`a`)",
             ),
             (
+                r#"alert_channels = ["team,oncall"]"#,
+                "`alert_channels` (alert_channels[0]): `team,oncall` is not an alert channel name: use 1 to 64 ascii letters, digits, `.`, `_` or `-`",
+            ),
+            (
+                r#"tags = ["x\u{202e}"]"#,
+                "`tags` (tags[0]): `x\\u{202e}` contains `\\u{202e}`; a tag is 1 to 64 ascii letters, digits, spaces and `-_.:/=@+`",
+            ),
+            (
+                r#"alpn = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q"], tls = "direct""#,
+                "`alpn` (tls.alpn): has 17 entries; at most 16 are allowed",
+            ),
+            (
                 r#"send = "x", dialog = [read_any()]"#,
                 "`send` conflicts with `dialog`; write it as the step `send(\"...\")` inside `dialog = [...]`, or drop `dialog`",
             ),

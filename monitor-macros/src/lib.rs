@@ -67,8 +67,10 @@ use parse::Errors;
 ///            name        = "str"    default: the first sentence of the doc comment,
 ///                                   without its final period; else the id
 ///            description = "str"    default: the whole doc comment
-///            tags        = ["str", ...]
-///            group       = "str"
+///            tags        = ["str", ...]   at most 64, each 1 to 64 ascii letters,
+///                                   digits, spaces and - _ . : / = @ +
+///            group       = "str"    (name, group, description: no control or
+///                                   format characters such as U+202E)
 /// target     host        = "str"    required: DNS name, IPv4 or IPv6 literal (no brackets)
 ///            port        = int      required: 1 to 65535
 ///            ip_family   = "any" | "ipv4" | "ipv6"   must not clash with a literal host
@@ -97,6 +99,8 @@ use parse::Errors;
 /// schedule   frequency   = "10s" | "20s" | "30s" | "1m" | "2m" | "5m" | "10m" | "15m"
 ///                          | "30m" | "1h" | "2h" | "3h" | "6h" | "12h" | "24h"
 ///            locations | private_locations | alert_channels = ["str", ...]
+///                                   at most 64 (channels: 32), each 1 to 64 ascii
+///                                   letters, digits, . _ -
 ///            activated | muted | run_parallel | test_only = bool
 ///            retry = none()
 ///                  | single_retry(backoff = "duration", same_region = bool)

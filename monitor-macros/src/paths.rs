@@ -70,12 +70,16 @@ impl Paths {
     }
 
     /// The token and key that set `path`, or the nearest path around or below it; of
-    /// equally near ones, the one set last.
+    /// equally near ones, the one set last. A path set itself is nearer than the parts
+    /// below it: a problem of a whole list (`tags` is too long) goes to the list, not to
+    /// its last entry.
     fn locate(&self, path: &str) -> Option<&Written> {
         self.written
             .iter()
             .filter_map(|w| {
-                let near = if within(path, &w.path) {
+                let near = if w.path == path {
+                    path.len() + 1
+                } else if within(path, &w.path) {
                     w.path.len()
                 } else if within(&w.path, path) {
                     path.len()
@@ -143,5 +147,11 @@ mod tests {
         assert_eq!(key("tls.mode"), Some("tls"));
         assert_eq!(key("tls.client_cert"), Some("client_cert_file"));
         assert_eq!(key("target.port"), None);
+        // A whole list is found before its entries, whichever was recorded last.
+        paths.set("tags", a, "tags");
+        paths.set("tags[0]", b, "tags");
+        let span = |path: &str| paths.locate(path).map(|w| w.path.clone());
+        assert_eq!(span("tags").as_deref(), Some("tags"));
+        assert_eq!(span("tags[0]").as_deref(), Some("tags[0]"));
     }
 }

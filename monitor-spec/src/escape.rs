@@ -140,6 +140,73 @@ pub fn shown(c: char) -> Cow<'static, str> {
     Cow::Owned(c.escape_default().collect())
 }
 
+/// Whether `c` changes how text shows without being seen itself: a control character (C0,
+/// DEL, C1), a Unicode format character (category Cf: the bidi controls U+202A to U+202E
+/// and U+2066 to U+2069, zero-width spaces and joiners U+200B to U+200F, the byte order
+/// mark U+FEFF, the soft hyphen, tag characters, ...) or a line or paragraph separator
+/// (U+2028, U+2029). Names refuse them; [`printable`] escapes them.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{600}'..='\u{605}'
+                | '\u{61c}'
+                | '\u{6dd}'
+                | '\u{70f}'
+                | '\u{890}'..='\u{891}'
+                | '\u{8e2}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{110bd}'
+                | '\u{110cd}'
+                | '\u{13430}'..='\u{1343f}'
+                | '\u{1bca0}'..='\u{1bca3}'
+                | '\u{1d173}'..='\u{1d17a}'
+                | '\u{e0001}'
+                | '\u{e0020}'..='\u{e007f}'
+        )
+}
+
+/// `text` made safe to show a person, on one line: every hidden character
+/// ([`is_hidden`], line breaks included) written as its escape (`\u{1b}`), and at most
+/// `max` bytes kept, a cut text ending with `… (N more bytes)`. Only the kept part of
+/// `text` is read, so a 200 MB text costs no more than a short one. For what a server,
+/// a result or a file says, before it reaches a terminal or a log.
+pub fn printable(text: &str, max: usize) -> String {
+    shown_within(text, max, false)
+}
+
+/// [`printable`], keeping line breaks (`\n`): for a message of several lines.
+pub fn printable_lines(text: &str, max: usize) -> String {
+    shown_within(text, max, true)
+}
+
+fn shown_within(text: &str, max: usize, keep_lines: bool) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 32);
+    for (at, c) in text.char_indices() {
+        let start = out.len();
+        if is_hidden(c) && !(keep_lines && c == '\n') {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+        if out.len() > max {
+            out.truncate(start);
+            let more = text.len() - at;
+            let unit = if more == 1 { "byte" } else { "bytes" };
+            out.push_str(&format!("… ({more} more {unit})"));
+            break;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +244,43 @@ mod tests {
         assert_eq!(shown, "+PONG\\r\\n\\x00\\xff\\\\ end");
         assert_eq!(unescape(&shown).unwrap(), bytes);
         assert_eq!(escape_excerpt(b"abcdef", 3), "abc...");
+    }
+
+    #[test]
+    fn printable_escapes_hidden_characters_and_cuts() {
+        let check = |input: &str, max: usize, expected: &str| {
+            assert_eq!(printable(input, max), expected, "{input:?}");
+        };
+        check("plain é text", 100, "plain é text");
+        check("\x1b[31mred\x1b[0m", 100, "\\u{1b}[31mred\\u{1b}[0m");
+        check("abc\u{202e}fed", 100, "abc\\u{202e}fed");
+        check(
+            "a\u{200b}b\u{feff}c\u{7f}\u{85}",
+            100,
+            "a\\u{200b}b\\u{feff}c\\u{7f}\\u{85}",
+        );
+        check("two\nlines\r", 100, "two\\u{a}lines\\u{d}");
+        check("abcdef", 3, "abc… (3 more bytes)");
+        check("ab\u{1b}", 4, "ab… (1 more byte)");
+        check("éé", 3, "é… (2 more bytes)");
+        assert_eq!(printable_lines("one\ntwo\x07", 100), "one\ntwo\\u{7}");
+        let huge = "x".repeat(10_000_000);
+        assert_eq!(
+            printable(&huge, 4).len(),
+            "xxxx… (9999996 more bytes)".len()
+        );
+        for c in [
+            '\u{202a}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200d}',
+            '\u{2028}',
+            '\u{e0041}',
+        ] {
+            assert!(is_hidden(c), "{c:?}");
+        }
+        for c in ['a', 'é', ' ', '\u{1f600}', '\u{3000}'] {
+            assert!(!is_hidden(c), "{c:?}");
+        }
     }
 }

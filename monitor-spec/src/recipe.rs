@@ -19,7 +19,13 @@ use serde::{Deserialize, Serialize};
 
 /// A protocol dialog that proves a service serves and reports what it learned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "protocol", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "protocol",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    from = "RecipeWire"
+)]
+#[schemars(with = "RecipeWire")]
 pub enum Recipe {
     /// PostgreSQL: a startup message (after SSLRequest with STARTTLS); an authentication
     /// request or an error answer proves the server is up.
@@ -61,6 +67,77 @@ pub enum Recipe {
     Ssh,
     /// FTP: the 220 banner, QUIT.
     Ftp,
+}
+
+/// The JSON form of [`Recipe`] as read: the recipes without settings are empty struct
+/// variants, so that serde refuses unknown fields beside them too (a unit variant of an
+/// internally tagged enum ignores them).
+#[derive(Deserialize, JsonSchema)]
+#[serde(tag = "protocol", rename_all = "snake_case", deny_unknown_fields)]
+enum RecipeWire {
+    /// PostgreSQL: a startup message (after SSLRequest with STARTTLS); an authentication
+    /// request or an error answer proves the server is up.
+    Postgres {
+        /// The user named in the startup message.
+        #[serde(default = "default_pg_user")]
+        user: String,
+        /// The database named in the startup message (the user's name when absent).
+        #[serde(default)]
+        database: Option<String>,
+    },
+    /// MySQL and MariaDB: the server's initial handshake packet, parsed.
+    Mysql {},
+    /// MongoDB: an OP_MSG `hello`, answered with `ok: 1` and the wire versions.
+    Mongodb {},
+    /// SMTP: the 220 banner, EHLO, QUIT.
+    Smtp {
+        /// The name sent with EHLO.
+        #[serde(default = "default_helo")]
+        helo: String,
+    },
+    /// IMAP: the `* OK` greeting, CAPABILITY, LOGOUT.
+    Imap {},
+    /// POP3: the `+OK` greeting, CAPA, QUIT.
+    Pop3 {},
+    /// Redis: AUTH when a password is configured, PING answered by `+PONG`, INFO server.
+    Redis {
+        /// The environment variable holding the password, read on the machine that runs
+        /// the check (never written into a bundle).
+        #[serde(default)]
+        password_env: Option<String>,
+        /// The ACL user (Redis 6 and later); the default user when absent.
+        #[serde(default)]
+        username: Option<String>,
+    },
+    /// Memcached: `version` answered by `VERSION x.y.z`.
+    Memcached {},
+    /// SSH: the `SSH-2.0-` identification line, with the software and version.
+    Ssh {},
+    /// FTP: the 220 banner, QUIT.
+    Ftp {},
+}
+
+impl From<RecipeWire> for Recipe {
+    fn from(wire: RecipeWire) -> Self {
+        match wire {
+            RecipeWire::Postgres { user, database } => Recipe::Postgres { user, database },
+            RecipeWire::Mysql {} => Recipe::Mysql,
+            RecipeWire::Mongodb {} => Recipe::Mongodb,
+            RecipeWire::Smtp { helo } => Recipe::Smtp { helo },
+            RecipeWire::Imap {} => Recipe::Imap,
+            RecipeWire::Pop3 {} => Recipe::Pop3,
+            RecipeWire::Redis {
+                password_env,
+                username,
+            } => Recipe::Redis {
+                password_env,
+                username,
+            },
+            RecipeWire::Memcached {} => Recipe::Memcached,
+            RecipeWire::Ssh {} => Recipe::Ssh,
+            RecipeWire::Ftp {} => Recipe::Ftp,
+        }
+    }
 }
 
 fn default_pg_user() -> String {

@@ -1,5 +1,7 @@
 //! The result of one check, in the JSON form reporters and the control plane rely on:
 //! verdict, classified error with hints, per-phase timings, attempts and assertion outcomes.
+//! Unknown fields are refused in every object, as in specs: the control plane reads
+//! results from agents, and [`crate::limits`] bounds what they may carry.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

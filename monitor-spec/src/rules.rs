@@ -1,6 +1,12 @@
-//! Rules shared by run-time validation and the `#[tcp_monitor]` macro, which includes this
-//! file by path so that both judge hosts, ids, durations and frequencies alike. It uses
-//! only `std`.
+//! Rules shared by run-time validation, the `#[tcp_monitor]` macro (which validates
+//! with this crate), the agents and the control plane, so that all judge hosts, ids,
+//! names, durations and frequencies alike.
+//!
+//! Names people read and routes match (tags, locations, alert channels) hold only
+//! printable ASCII from a small set, so that no name can hide a character, reverse the
+//! text around it (U+202E) or split into two (`team,oncall` against the `,oncall,`
+//! route of an alert manager). Free text (a monitor's name, group and description) may
+//! hold any Unicode but no control or format character.
 
 use std::net::IpAddr;
 
@@ -104,6 +110,69 @@ pub fn check_place(name: &str) -> Result<(), String> {
             "`{}` is not a location name: use 1 to 64 ascii letters, digits, `.`, `_` or `-`",
             name.escape_default()
         ))
+    }
+}
+
+/// The longest tag, in characters (ASCII).
+pub const MAX_TAG_CHARS: usize = 64;
+/// The characters a tag may hold besides ASCII letters and digits (a space only inside).
+pub const TAG_SYMBOLS: &str = " -_.:/=@+";
+/// The longest alert channel name, in characters (ASCII).
+pub const MAX_CHANNEL_CHARS: usize = 64;
+
+/// Checks a tag: 1 to 64 ASCII letters, digits, spaces and `-_.:/=@+`, not starting or
+/// ending with a space. No comma: `--tag a,b` and `list` separate tags with commas.
+pub fn check_tag(tag: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || TAG_SYMBOLS.contains(c);
+    if tag.trim().is_empty() {
+        return Err("must not be empty or blank".to_owned());
+    }
+    if tag.trim() != tag {
+        return Err("must not start or end with white space".to_owned());
+    }
+    // Before the characters, so that the message below quotes at most 64 of them.
+    if tag.chars().nth(MAX_TAG_CHARS).is_some() {
+        return Err(format!("is longer than {MAX_TAG_CHARS} characters"));
+    }
+    if let Some(c) = tag.chars().find(|c| !allowed(*c)) {
+        return Err(format!(
+            "`{}` contains `{}`; a tag is 1 to {MAX_TAG_CHARS} ascii letters, digits, spaces and `-_.:/=@+`",
+            tag.escape_default(),
+            c.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an alert channel name: 1 to 64 ASCII letters, digits, `.`, `_` and `-`. No
+/// comma, space or other character: `/metrics` joins a monitor's channels as
+/// `,a,b,` for routes such as `alert_channels=~".*,oncall,.*"`, which a name holding
+/// a comma would match falsely.
+pub fn check_channel(name: &str) -> Result<(), String> {
+    if is_word(name, MAX_CHANNEL_CHARS, false) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not an alert channel name: use 1 to {MAX_CHANNEL_CHARS} ascii letters, digits, `.`, `_` or `-`",
+            name.escape_default()
+        ))
+    }
+}
+
+/// Checks free text shown to people (a monitor's name, group and description): no
+/// control or format character ([`crate::escape::is_hidden`]), except line breaks and
+/// tabs where `lines` allows them (a Markdown description).
+pub fn check_text(text: &str, lines: bool) -> Result<(), String> {
+    let allowed = |c: char| lines && matches!(c, '\n' | '\r' | '\t');
+    match text
+        .chars()
+        .find(|c| crate::escape::is_hidden(*c) && !allowed(*c))
+    {
+        Some(c) => Err(format!(
+            "contains the invisible character `{}`; control and format characters (such as the bidi controls and zero-width spaces) are not allowed",
+            c.escape_unicode()
+        )),
+        None => Ok(()),
     }
 }
 

@@ -45,16 +45,19 @@ pub struct TcpMonitor {
     /// Markdown description, at most 500 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Free-form tags used for filtering.
+    /// Tags used for filtering: at most 64, each 1 to 64 ASCII letters, digits, spaces
+    /// and `-_.:/=@+`, without a space at either end.
     #[serde(default)]
+    #[schemars(length(max = 64))]
     pub tags: Vec<String>,
     /// Optional group name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     /// Where to connect.
     pub target: Target,
-    /// The dialog, run in order after the connection is established.
+    /// The dialog, run in order after the connection is established (at most 100 steps).
     #[serde(default)]
+    #[schemars(length(max = 100))]
     pub steps: Vec<Step>,
     /// A protocol recipe spoken before `steps`, proving the service serves and reporting
     /// what it learned (see [`crate::recipe`]).
@@ -67,8 +70,9 @@ pub struct TcpMonitor {
     /// TLS: none, direct, or STARTTLS, with trust, expiry and protocol policy.
     #[serde(default)]
     pub tls: Tls,
-    /// Checks on the result, all of which must hold.
+    /// Checks on the result, all of which must hold (at most 100).
     #[serde(default)]
+    #[schemars(length(max = 100))]
     pub assertions: Vec<Assertion>,
     /// Per-phase timeouts.
     #[serde(default)]
@@ -89,11 +93,14 @@ pub struct TcpMonitor {
     /// How often the monitor runs.
     #[serde(default)]
     pub frequency: Frequency,
-    /// Public locations the monitor runs from (empty: every location).
+    /// Public locations the monitor runs from (empty: every location): at most 64, each
+    /// 1 to 64 ASCII letters, digits, `.`, `_` and `-`.
     #[serde(default)]
+    #[schemars(length(max = 64))]
     pub locations: Vec<String>,
-    /// Private locations the monitor runs from.
+    /// Private locations the monitor runs from, named as `locations` are; at most 64.
     #[serde(default)]
+    #[schemars(length(max = 64))]
     pub private_locations: Vec<String>,
     /// Whether the monitor runs at all.
     #[serde(default = "crate::schedule::yes")]
@@ -107,8 +114,10 @@ pub struct TcpMonitor {
     /// Only run on demand (`run`), never on a schedule.
     #[serde(default)]
     pub test_only: bool,
-    /// Names of the alert channels to notify.
+    /// Names of the alert channels to notify: at most 32, each 1 to 64 ASCII letters,
+    /// digits, `.`, `_` and `-`.
     #[serde(default)]
+    #[schemars(length(max = 32))]
     pub alert_channels: Vec<String>,
     /// What to do after a failed attempt.
     #[serde(default)]
@@ -230,8 +239,9 @@ pub struct Tls {
     /// The oldest protocol version accepted.
     #[serde(default)]
     pub min_version: TlsVersion,
-    /// Protocols offered through ALPN, for example `h2` or `postgresql`.
+    /// Protocols offered through ALPN, for example `h2` or `postgresql`; at most 16.
     #[serde(default)]
+    #[schemars(length(max = 16))]
     pub alpn: Vec<String>,
     /// Report every certificate problem but do not fail on it.
     #[serde(default)]

@@ -2,6 +2,7 @@
 //! path, and the dialog compiled into a [`ValidMonitor`] the engine can run.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -11,7 +12,11 @@ use regex::bytes::{Regex, RegexBuilder};
 use thiserror::Error;
 
 use crate::escape::{from_hex, unescape};
-use crate::rules::MAX_RETRY_SECONDS;
+use crate::limits;
+use crate::rules::{
+    MAX_CHANNEL_CHARS, MAX_RETRY_SECONDS, MAX_TAG_CHARS, check_channel, check_place, check_tag,
+    check_text,
+};
 pub use crate::rules::{check_host, check_id};
 use crate::spec::{
     Assertion, Comparison, Expect, IpFamily, LegacyProbe, Payload, PemSource, ReadUntil,
@@ -28,6 +33,8 @@ pub const MAX_STEPS: usize = 100;
 pub const MAX_ASSERTIONS: usize = 100;
 /// The longest description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
+/// The longest name or group, in characters.
+pub const MAX_NAME_CHARS: usize = 255;
 
 /// One problem found in a spec.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -228,7 +235,9 @@ impl Validator {
         if let Err(why) = check_id(&m.id) {
             self.err("id", why);
         }
-        self.name("name", &m.name, 255);
+        if self.name("name", &m.name, MAX_NAME_CHARS) {
+            self.readable("name", &m.name, false);
+        }
         if let Some(d) = &m.description {
             let n = d.chars().count();
             if n > MAX_DESCRIPTION_CHARS {
@@ -236,32 +245,86 @@ impl Validator {
                     "description",
                     format!("is {n} characters long; at most {MAX_DESCRIPTION_CHARS} are allowed"),
                 );
+            } else {
+                self.readable("description", d, true);
             }
         }
-        self.names("tags", &m.tags, 64);
-        if let Some(g) = &m.group {
-            self.name("group", g, 255);
+        self.names("tags", &m.tags, limits::MAX_TAGS, MAX_TAG_CHARS, check_tag);
+        if let Some(g) = &m.group
+            && self.name("group", g, MAX_NAME_CHARS)
+        {
+            self.readable("group", g, false);
         }
     }
 
-    fn name(&mut self, path: &str, value: &str, max: usize) {
-        if value.trim().is_empty() {
-            self.err(path, "must not be empty or blank");
+    /// Checks that `value` is not blank, not padded and at most `max` characters; whether
+    /// it is.
+    fn name(&mut self, path: &str, value: &str, max: usize) -> bool {
+        let problem = if value.trim().is_empty() {
+            "must not be empty or blank".to_owned()
         } else if value.trim() != value {
-            self.err(path, "must not start or end with white space");
-        } else if value.chars().count() > max {
-            self.err(path, format!("is longer than {max} characters"));
+            "must not start or end with white space".to_owned()
+        } else if value.chars().nth(max).is_some() {
+            format!("is longer than {max} characters")
+        } else {
+            return true;
+        };
+        self.err(path, problem);
+        false
+    }
+
+    /// Refuses control and format characters in text shown to people.
+    fn readable(&mut self, path: &str, value: &str, lines: bool) {
+        if let Err(why) = check_text(value, lines) {
+            self.err(path, why);
         }
     }
 
-    fn names(&mut self, path: &str, values: &[String], max: usize) {
+    /// A list of names: at most `max_count` of them (a longer list is one problem, its
+    /// entries not looked at), each a name of at most `max` characters that `rule`
+    /// accepts, none twice. Linear in the length of the list.
+    fn names(
+        &mut self,
+        path: &str,
+        values: &[String],
+        max_count: usize,
+        max: usize,
+        rule: fn(&str) -> Result<(), String>,
+    ) {
+        if !self.count(path, values.len(), max_count) {
+            return;
+        }
+        let mut first = HashMap::with_capacity(values.len());
         for (i, v) in values.iter().enumerate() {
             let here = format!("{path}[{i}]");
-            self.name(&here, v, max);
-            if let Some(first) = values[..i].iter().position(|w| w == v) {
-                self.err(here, format!("duplicate of {path}[{first}] (`{v}`)"));
+            if self.name(&here, v, max)
+                && let Err(why) = rule(v)
+            {
+                self.err(&here, why);
+            }
+            if let Some(j) = first.get(v.as_str()) {
+                // Only a short name is quoted; a long one was reported above.
+                let shown: String = v.chars().take(max).collect();
+                self.err(
+                    here,
+                    format!("duplicate of {path}[{j}] (`{}`)", shown.escape_default()),
+                );
+            } else {
+                first.insert(v.as_str(), i);
             }
         }
+    }
+
+    /// Checks that a list of `len` entries has at most `max`; whether it has.
+    fn count(&mut self, path: &str, len: usize, max: usize) -> bool {
+        if len > max {
+            self.err(
+                path,
+                format!("has {len} entries; at most {max} are allowed"),
+            );
+            return false;
+        }
+        true
     }
 
     fn target(&mut self, m: &TcpMonitor) {
@@ -293,14 +356,8 @@ impl Validator {
     }
 
     fn steps(&mut self, m: &TcpMonitor) -> Vec<Op> {
-        if m.steps.len() > MAX_STEPS {
-            self.err(
-                "steps",
-                format!(
-                    "has {} steps; at most {MAX_STEPS} are allowed",
-                    m.steps.len()
-                ),
-            );
+        if !self.count("steps", m.steps.len(), MAX_STEPS) {
+            return Vec::new();
         }
         let mut ops = Vec::with_capacity(m.steps.len());
         for (i, step) in m.steps.iter().enumerate() {
@@ -386,14 +443,8 @@ impl Validator {
     }
 
     fn assertions(&mut self, m: &TcpMonitor) -> Vec<Check> {
-        if m.assertions.len() > MAX_ASSERTIONS {
-            self.err(
-                "assertions",
-                format!(
-                    "has {} assertions; at most {MAX_ASSERTIONS} are allowed",
-                    m.assertions.len()
-                ),
-            );
+        if !self.count("assertions", m.assertions.len(), MAX_ASSERTIONS) {
+            return Vec::new();
         }
         let mut checks = Vec::with_capacity(m.assertions.len());
         for (i, a) in m.assertions.iter().enumerate() {
@@ -645,7 +696,9 @@ impl Validator {
                     "has no effect without TLS; set tls.mode to `direct` or `starttls`",
                 );
             }
-            for (i, a) in m.assertions.iter().enumerate() {
+            // An over-long list was reported once already.
+            let assertions = m.assertions.get(..MAX_ASSERTIONS).unwrap_or(&m.assertions);
+            for (i, a) in assertions.iter().enumerate() {
                 if a.source.needs_tls() {
                     self.err(
                         format!("assertions[{i}].source"),
@@ -681,6 +734,9 @@ impl Validator {
                     t.expiry_fail_days, t.expiry_warn_days
                 ),
             );
+        }
+        if !self.count("tls.alpn", t.alpn.len(), limits::MAX_ALPN) {
+            return;
         }
         for (i, p) in t.alpn.iter().enumerate() {
             if p.is_empty() || p.len() > 255 {
@@ -718,16 +774,15 @@ impl Validator {
             ("locations", &m.locations),
             ("private_locations", &m.private_locations),
         ] {
-            self.names(path, places, 64);
-            // Blank and overlong names were reported just above.
-            let named = |p: &&String| !p.trim().is_empty() && p.chars().count() <= 64;
-            for (i, place) in places.iter().enumerate().filter(|(_, p)| named(p)) {
-                if let Err(why) = crate::rules::check_place(place) {
-                    self.err(format!("{path}[{i}]"), why);
-                }
-            }
+            self.names(path, places, limits::MAX_LOCATIONS, 64, check_place);
         }
-        self.names("alert_channels", &m.alert_channels, 255);
+        self.names(
+            "alert_channels",
+            &m.alert_channels,
+            limits::MAX_ALERT_CHANNELS,
+            MAX_CHANNEL_CHARS,
+            check_channel,
+        );
         match &m.retry {
             RetryStrategy::None => {}
             RetryStrategy::SingleRetry {

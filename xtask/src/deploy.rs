@@ -26,6 +26,8 @@ use diff::DiffText;
 const EXIT_REMOTE: u8 = 1;
 /// Exit code: usage, local validation or confirmation problems.
 const EXIT_LOCAL: u8 = 2;
+/// The most bytes of an error message printed (1 MiB: 100 problems of 4 KiB fit).
+const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
 /// An error with the exit code it ends the command with.
 #[derive(Debug)]
@@ -78,7 +80,12 @@ pub fn run(command: &ClientCommand) -> ExitCode {
                 Ok(token) => token.redact(&text),
                 Err(_) => text,
             };
-            eprintln!("{text}");
+            // Every server string was shown through `api::shown` already; this is the last
+            // guard for whatever else a message quotes (a path, a cause from a library).
+            eprintln!(
+                "{}",
+                monitor_spec::escape::printable_lines(&text, MAX_MESSAGE_BYTES)
+            );
             ExitCode::from(failure.code)
         }
     }
@@ -102,17 +109,8 @@ fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
         ),
         None => (export_monitors()?, "the workspace's monitors".to_owned()),
     };
-    let count = check_bundle(&bundle_text, &source)?;
     let git = git_metadata(&crate::workspace_root());
-    // The bundle's text goes as it is, byte for byte, inside the request.
-    let bundle = serde_json::from_str::<&RawValue>(bundle_text.trim())
-        .with_context(|| format!("{source} is not JSON"))?;
-    let request = DeployRequest {
-        bundle,
-        git: Some(git),
-    };
-    let request = serde_json::to_vec(&request).context("cannot write the deploy request")?;
-    let body = Body::new(request)?;
+    let (count, body) = deploy_body(&bundle_text, &source, git)?;
 
     eprintln!(
         "deploying {count} monitor{} from {source} to project `{}` at {}",
@@ -147,7 +145,12 @@ fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
             return Err(Failure::local(anyhow!(
                 "the deploy would delete {deletions} monitor{} ({}); pass --force to delete them (no terminal to ask on); nothing was applied",
                 plural(deletions),
-                plan.diff.deleted.join(", ")
+                plan.diff
+                    .deleted
+                    .iter()
+                    .map(|id| api::shown(id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         let answer = ask(&format!(
@@ -309,6 +312,22 @@ fn export_monitors() -> Result<String, Failure> {
     }
     String::from_utf8(export.stdout)
         .map_err(|_| Failure::local(anyhow!("`monitors export` wrote text that is not UTF-8")))
+}
+
+/// The body of a deploy of `bundle_text` (read from `source`) and how many monitors it
+/// holds. The bundle's text goes as it is, byte for byte, inside the request, without a
+/// byte order mark an editor may have put first.
+fn deploy_body(bundle_text: &str, source: &str, git: Git) -> Result<(usize, Body), Failure> {
+    let bundle_text = monitor_spec::json::strip_bom_str(bundle_text).trim();
+    let count = check_bundle(bundle_text, source)?;
+    let bundle = serde_json::from_str::<&RawValue>(bundle_text)
+        .with_context(|| format!("{source} is not JSON"))?;
+    let request = DeployRequest {
+        bundle,
+        git: Some(git),
+    };
+    let request = serde_json::to_vec(&request).context("cannot write the deploy request")?;
+    Ok((count, Body::new(request)?))
 }
 
 /// The shape of a bundle, its monitors counted but not read.

@@ -1,5 +1,8 @@
 //! Integration tests of monitor-spec, one module per topic: the JSON forms and schemas,
-//! and validation.
+//! JSON from untrusted sources, validation, the bounds of lists, and names.
 
+mod bounds;
 mod json;
+mod names;
+mod untrusted_json;
 mod validation;

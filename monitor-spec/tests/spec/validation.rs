@@ -220,7 +220,7 @@ fn target_rules() {
 fn step_rules() {
     check(
         |m| m.steps = vec![Step::Read(ReadUntil::Any); 101],
-        &[("steps", "has 101 steps; at most 100 are allowed")],
+        &[("steps", "has 101 entries; at most 100 are allowed")],
     );
     check(|m| m.steps = vec![Step::Read(ReadUntil::Any); 100], &[]);
     let escapes = "allowed escapes are \\r \\n \\t \\0 \\\\ and \\xNN";
@@ -362,7 +362,7 @@ fn step_rules() {
 fn assertion_rules() {
     check(
         |m| m.assertions = vec![response_time().less_than(100); 101],
-        &[("assertions", "has 101 assertions; at most 100 are allowed")],
+        &[("assertions", "has 101 entries; at most 100 are allowed")],
     );
     check(
         |m| m.assertions = vec![response_time().less_than(100); 100],
@@ -591,8 +591,14 @@ fn locations_are_names_an_agent_can_take() {
         );
         check(|m| *list(m, field) = vec!["on-prem.dc_2".into()], &[]);
     }
-    // Alert channels are not places: anything printable goes.
-    check(|m| m.alert_channels = vec!["Ops (pager)".into()], &[]);
+    // Alert channels are words too: `/metrics` joins them with commas for routes.
+    check(
+        |m| m.alert_channels = vec!["Ops (pager)".into()],
+        &[(
+            "alert_channels[0]",
+            "`Ops (pager)` is not an alert channel name: use 1 to 64 ascii letters, digits, `.`, `_` or `-`",
+        )],
+    );
 }
 
 #[test]
@@ -600,7 +606,7 @@ fn scheduling_name_rules() {
     for (field, max) in [
         ("locations", 64),
         ("private_locations", 64),
-        ("alert_channels", 255),
+        ("alert_channels", 64),
     ] {
         check(
             |m| *list(m, field) = vec!["eu-west-1".into(), String::new()],

@@ -1,7 +1,10 @@
 //! The HTTP side of deploys: requests to the control plane (control-plane/API.md) and its
-//! errors turned into messages that say what to do, never showing the token.
+//! errors turned into messages that say what to do, never showing the token. What the
+//! server says is read with a size bound and shown only through [`shown`]: hidden
+//! characters escaped, each string capped, so a hostile or broken server cannot drive the
+//! terminal (escape sequences, U+202E) or flood it.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -17,6 +20,33 @@ use super::config::{TOKEN_VAR, Target, Token};
 
 /// Request bodies larger than this are sent gzip-compressed.
 pub(crate) const GZIP_ABOVE: usize = 64 * 1024;
+/// The most bytes of an error answer read (1 MiB); the rest is never read.
+pub(crate) const MAX_ERROR_BODY: usize = 1024 * 1024;
+/// The most bytes of a successful answer read (64 MiB: the diff of a very large project).
+pub(crate) const MAX_ANSWER_BODY: usize = 64 * 1024 * 1024;
+/// The most bytes shown of one string the server sent (an error, a problem, an id).
+pub(crate) const MAX_SHOWN_BYTES: usize = 4096;
+/// The most problems of an error answer listed; the rest are counted.
+pub(crate) const MAX_PROBLEMS: usize = 100;
+
+/// A string from the server as it may reach the terminal: hidden characters (controls,
+/// escape sequences, bidi and zero-width characters) escaped, at most
+/// [`MAX_SHOWN_BYTES`] kept.
+pub(crate) fn shown(text: &str) -> String {
+    monitor_spec::escape::printable(text, MAX_SHOWN_BYTES)
+}
+
+/// Reads at most `limit` bytes of `response`, as text (invalid UTF-8 replaced), and
+/// whether there was more.
+fn read_bounded(response: impl Read, limit: usize) -> std::io::Result<(String, bool)> {
+    let mut bytes = Vec::new();
+    response
+        .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    let cut = bytes.len() > limit;
+    bytes.truncate(limit);
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), cut))
+}
 
 /// A request body, compressed when large.
 #[derive(Debug, Clone)]
@@ -204,18 +234,25 @@ impl Api {
                 .unwrap_or("nowhere")
                 .to_owned();
             return Err(Failure::remote(anyhow!(
-                "the control plane at {} redirects to {location} ({status}); put the address it redirects to in --url or {} (redirects are not followed, so the token goes nowhere else)",
+                "the control plane at {} redirects to {} ({status}); put the address it redirects to in --url or {} (redirects are not followed, so the token goes nowhere else)",
                 self.base(),
+                shown(&location),
                 super::config::URL_VAR
             )));
         }
-        let text = response.text().map_err(|e| {
+        let limit = if status.is_success() {
+            MAX_ANSWER_BODY
+        } else {
+            MAX_ERROR_BODY
+        };
+        let (text, cut) = read_bounded(response, limit).map_err(|e| {
             Failure::remote(anyhow!(e).context(format!(
                 "the control plane at {} broke off its answer ({status})",
                 self.base()
             )))
         })?;
         if !status.is_success() {
+            // A cut error body is described from its start: an excerpt, not JSON.
             return Err(Failure::remote(describe(
                 status,
                 &text,
@@ -224,25 +261,41 @@ impl Api {
                 body,
             )));
         }
+        if cut {
+            return Err(Failure::remote(anyhow!(
+                "the control plane at {} answered {status} with more than {} MiB; is the URL the control plane's?",
+                self.base(),
+                MAX_ANSWER_BODY >> 20
+            )));
+        }
         serde_json::from_str(&text).map_err(|e| {
             Failure::remote(anyhow!(
-                "the control plane at {} answered {status} with something that is not the API's JSON ({e}): {}; is the URL the control plane's?",
+                "the control plane at {} answered {status} with something that is not the API's JSON ({}): {}; is the URL the control plane's?",
                 self.base(),
+                shown(&e.to_string()),
                 excerpt(&text)
             ))
         })
     }
 }
 
-/// The first 300 characters of `text` on one line.
+/// The first 300 characters of `text` on one line, every hidden character a space.
 fn excerpt(text: &str) -> String {
     let one_line: String = text
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(301)
+        .map(|c| {
+            if monitor_spec::escape::is_hidden(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     let trimmed = one_line.trim();
     match trimmed.char_indices().nth(300) {
         Some((i, _)) => format!("{}…", &trimmed[..i]),
+        None if text.chars().nth(301).is_some() => format!("{trimmed}…"),
         None => trimmed.to_owned(),
     }
 }
@@ -257,26 +310,33 @@ pub(crate) fn describe(
     body: Option<&Body>,
 ) -> anyhow::Error {
     let parsed: Option<ErrorBody> = serde_json::from_str(text).ok();
+    let agent_token = parsed
+        .as_ref()
+        .is_some_and(|body| body.error.to_lowercase().contains("agent token"));
     let error = match &parsed {
-        Some(body) => body.error.clone(),
+        Some(body) => shown(&body.error),
         None if text.trim().is_empty() => status
             .canonical_reason()
             .unwrap_or("no message")
             .to_lowercase(),
         None => excerpt(text),
     };
-    let problems: Vec<String> = parsed
-        .map(|body| body.problems)
-        .unwrap_or_default()
+    let all = parsed.map(|body| body.problems).unwrap_or_default();
+    let count = all.len();
+    let mut problems: Vec<String> = all
         .into_iter()
+        .take(MAX_PROBLEMS)
         .map(|p| {
             if p.path.is_empty() {
-                format!("  {}", p.message)
+                format!("  {}", shown(&p.message))
             } else {
-                format!("  {}: {}", p.path, p.message)
+                format!("  {}: {}", shown(&p.path), shown(&p.message))
             }
         })
         .collect();
+    if count > MAX_PROBLEMS {
+        problems.push(format!("  … ({} more)", count - MAX_PROBLEMS));
+    }
     let code = status.as_u16();
     let what = match action {
         Action::Preview => "the deploy preview".to_owned(),
@@ -289,6 +349,9 @@ pub(crate) fn describe(
         StatusCode::UNAUTHORIZED => format!(
             "the control plane refused the token ({code}: {error}): {TOKEN_VAR} is missing, mistyped or unknown to this control plane; create one with `control-plane token create --project {project} --db PATH`"
         ),
+        StatusCode::FORBIDDEN if agent_token => format!(
+            "the token in {TOKEN_VAR} is an agent token, which cannot deploy, roll back or destroy ({code}: {error}); use a deploy token of project `{project}` (`control-plane token create --project {project} --role deploy --db PATH`)"
+        ),
         StatusCode::FORBIDDEN => format!(
             "the token in {TOKEN_VAR} is for another project, not `{project}` ({code}: {error}); use the project's own token or fix --project/MONITORS_PROJECT"
         ),
@@ -296,7 +359,7 @@ pub(crate) fn describe(
             "another deploy to project `{project}` is running ({code}: {error}); retry when it has finished"
         ),
         StatusCode::UNPROCESSABLE_ENTITY => {
-            let n = problems.len();
+            let n = count;
             format!(
                 "the control plane rejected the bundle ({code}: {error}){}",
                 match n {

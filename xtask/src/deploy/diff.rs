@@ -1,8 +1,11 @@
-//! The control plane's `Diff`, written for people.
+//! The control plane's `Diff`, written for people. Ids and field names come from the
+//! server, so each is shown through [`shown`] (hidden characters escaped, capped).
 
 use std::fmt::Write;
 
 use monitor_spec::api::{Diff, Updated};
+
+use super::api::shown;
 
 /// A [`Diff`] written for people.
 pub(crate) trait DiffText {
@@ -42,12 +45,19 @@ impl DiffText for Diff {
 
     fn render(&self, done: bool) -> String {
         let mut out = String::new();
-        let width = self
-            .created
+        let created: Vec<String> = self.created.iter().map(|id| shown(id)).collect();
+        let deleted: Vec<String> = self.deleted.iter().map(|id| shown(id)).collect();
+        let kept: Vec<String> = self.kept.iter().map(|id| shown(id)).collect();
+        let updated: Vec<(String, Vec<String>)> = self
+            .updated
             .iter()
-            .chain(self.updated.iter().map(|u| &u.id))
-            .chain(&self.deleted)
-            .chain(&self.kept)
+            .map(|Updated { id, fields }| (shown(id), fields.iter().map(|f| shown(f)).collect()))
+            .collect();
+        let width = created
+            .iter()
+            .chain(updated.iter().map(|(id, _)| id))
+            .chain(&deleted)
+            .chain(&kept)
             .map(|id| id.chars().count())
             .max()
             .unwrap_or(0);
@@ -56,20 +66,20 @@ impl DiffText for Diff {
         } else {
             ("create ", "update ", "delete ")
         };
-        for id in &self.created {
+        for id in &created {
             let _ = writeln!(out, "  + {create} {id}");
         }
-        for Updated { id, fields } in &self.updated {
+        for (id, fields) in &updated {
             if fields.is_empty() {
                 let _ = writeln!(out, "  ~ {update} {id}");
             } else {
                 let _ = writeln!(out, "  ~ {update} {id:<width$}  {}", fields.join(", "));
             }
         }
-        for id in &self.deleted {
+        for id in &deleted {
             let _ = writeln!(out, "  - {delete} {id}");
         }
-        for id in &self.kept {
+        for id in &kept {
             let _ = writeln!(
                 out,
                 "  = kept    {id:<width$}  (not in the bundle; left in place)"

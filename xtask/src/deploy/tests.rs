@@ -419,26 +419,7 @@ fn one_shot(
     let url = format!("http://{}", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
-        let mut request = Vec::new();
-        let mut buf = [0u8; 8192];
-        let (head_end, length) = loop {
-            let n = stream.read(&mut buf).unwrap();
-            assert!(n > 0, "the client closed early");
-            request.extend_from_slice(&buf[..n]);
-            if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&request[..end]).to_lowercase();
-                let length = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .map_or(0, |v| v.trim().parse::<usize>().unwrap());
-                break (end + 4, length);
-            }
-        };
-        while request.len() < head_end + length {
-            let n = stream.read(&mut buf).unwrap();
-            assert!(n > 0, "the client closed early");
-            request.extend_from_slice(&buf[..n]);
-        }
+        let request = read_request(&mut stream);
         write!(
             stream,
             "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -448,6 +429,31 @@ fn one_shot(
         request
     });
     (url, handle)
+}
+
+/// Reads one HTTP request, head and body, from `stream`.
+fn read_request(stream: &mut std::net::TcpStream) -> Vec<u8> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 8192];
+    let (head_end, length) = loop {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the client closed early");
+        request.extend_from_slice(&buf[..n]);
+        if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&request[..end]).to_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+            break (end + 4, length);
+        }
+    };
+    while request.len() < head_end + length {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the client closed early");
+        request.extend_from_slice(&buf[..n]);
+    }
+    request
 }
 
 fn api_at(url: &str, token: &str) -> Api {
@@ -545,4 +551,188 @@ fn an_unreachable_control_plane_exits_1_without_the_token() {
         "{text}"
     );
     assert!(!text.contains("tok-abcdef123456"), "{text}");
+}
+
+/// What a hostile or broken control plane says must not drive the terminal: escape
+/// sequences, bell, U+202E and zero-width characters reach it escaped, in the error, the
+/// problems and the excerpt of a body that is not JSON (issue 14, finding 8).
+#[test]
+fn escape_sequences_from_the_server_are_never_printed_raw() {
+    let hostile = "\u{1b}[2J\u{1b}]0;pwned\u{7} ok\u{202e}lanif\u{200b}";
+    let body = json!({"error": hostile, "problems": [
+        {"path": format!("monitors[0]{hostile}"), "message": hostile},
+    ]})
+    .to_string();
+    let raw = |text: &str| text.contains(['\u{1b}', '\u{7}', '\u{202e}', '\u{200b}']);
+    for status in [400, 403, 422, 500, 502] {
+        let text = describe(
+            StatusCode::from_u16(status).unwrap(),
+            &body,
+            Action::Deploy,
+            "shop",
+            None,
+        )
+        .to_string();
+        assert!(!raw(&text), "{status}: {text:?}");
+        assert!(
+            text.contains("\\u{1b}[2J\\u{1b}]0;pwned\\u{7} ok\\u{202e}lanif\\u{200b}"),
+            "{status}: {text:?}"
+        );
+    }
+    let not_json = describe(
+        StatusCode::BAD_GATEWAY,
+        &format!("<html>{hostile}</html>"),
+        Action::Deploy,
+        "shop",
+        None,
+    )
+    .to_string();
+    assert!(!raw(&not_json), "{not_json:?}");
+
+    let diff = Diff {
+        created: vec![format!("a{hostile}")],
+        updated: vec![monitor_spec::api::Updated {
+            id: hostile.into(),
+            fields: vec![hostile.into()],
+        }],
+        deleted: vec![hostile.into()],
+        kept: vec![hostile.into()],
+        unchanged: Vec::new(),
+    };
+    for done in [false, true] {
+        let text = diff.render(done);
+        assert!(!raw(&text), "{text:?}");
+        assert!(text.contains("+ create  a\\u{1b}[2J") || done, "{text:?}");
+    }
+}
+
+#[test]
+fn long_strings_and_many_problems_are_capped() {
+    let problems: Vec<_> = (0..1000)
+        .map(|i| json!({"path": format!("monitors[{i}].id"), "message": "x".repeat(10_000)}))
+        .collect();
+    let body = json!({"error": "e".repeat(500_000), "problems": problems}).to_string();
+    let text = describe(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &body,
+        Action::Deploy,
+        "shop",
+        None,
+    )
+    .to_string();
+    assert!(text.contains("; 1000 problems:"), "{}", &text[..200]);
+    assert!(text.contains(&format!("{}… (495904 more bytes)", "e".repeat(10))));
+    assert!(text.contains("\n  monitors[99].id: x"));
+    assert!(!text.contains("monitors[100].id"));
+    assert!(
+        text.ends_with("\n  … (900 more)"),
+        "{}",
+        &text[text.len() - 100..]
+    );
+    // 4 KiB of the error and of each of 100 problems, and some words around them.
+    assert!(text.len() < 101 * 4200, "{}", text.len());
+}
+
+/// A server that answers `status` with a body of `size` bytes of `fill`, written until
+/// the client stops reading; hands back how many bytes it could write.
+fn endless(status: &'static str, size: u64, fill: u8) -> (String, std::thread::JoinHandle<u64>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        read_request(&mut stream);
+        write!(
+            stream,
+            "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {size}\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let chunk = [fill; 64 * 1024];
+        let mut sent = 0;
+        while sent < size {
+            match stream.write(&chunk) {
+                Ok(n) if n > 0 => sent += n as u64,
+                _ => break,
+            }
+        }
+        sent
+    });
+    (url, handle)
+}
+
+/// A 200 MB error body is not read whole (finding 8): the client reads 1 MiB at most,
+/// shows 300 characters of it, and hangs up.
+#[test]
+fn a_huge_error_body_is_read_only_in_part() {
+    let size = 200 * 1024 * 1024;
+    let (url, server) = endless("500 Internal Server Error", size, b'z');
+    let failure = api_at(&url, "tok-abcdef123456").monitors().unwrap_err();
+    assert_eq!(failure.code, super::EXIT_REMOTE);
+    let text = format!("{:#}", failure.error);
+    assert!(
+        text.contains(&format!("(500: {}…)", "z".repeat(300))),
+        "{}",
+        &text[..text.len().min(500)]
+    );
+    assert!(text.len() < 1000, "{}", text.len());
+    let sent = server.join().unwrap();
+    assert!(sent < size, "the whole body was read");
+}
+
+#[test]
+fn an_agent_token_is_told_it_cannot_deploy() {
+    let body = r#"{"error":"an agent token reaches only the /v1/agent/* routes; use a deploy token","problems":[]}"#;
+    for action in [
+        Action::Deploy,
+        Action::Preview,
+        Action::Destroy,
+        Action::Rollback(2),
+    ] {
+        let text = describe(StatusCode::FORBIDDEN, body, action, "shop", None).to_string();
+        assert!(
+            text.starts_with("the token in MONITORS_API_TOKEN is an agent token, which cannot deploy, roll back or destroy (403: an agent token reaches only"),
+            "{text}"
+        );
+        assert!(
+            text.contains("use a deploy token of project `shop`"),
+            "{text}"
+        );
+        assert!(!text.contains("another project"), "{text}");
+    }
+    // A token of another project is still called so.
+    let text = describe(
+        StatusCode::FORBIDDEN,
+        r#"{"error":"the token does not grant access to project `shop`","problems":[]}"#,
+        Action::Deploy,
+        "shop",
+        None,
+    )
+    .to_string();
+    assert!(
+        text.contains("is for another project, not `shop`"),
+        "{text}"
+    );
+}
+
+/// A bundle file an editor saved with a byte order mark deploys as without one.
+#[test]
+fn a_bundle_with_a_byte_order_mark_is_sent_without_it() {
+    let bundle = r#"{"schema_version":1,"monitors":[{"id":"a"}]}"#;
+    let git = monitor_spec::api::Git::default();
+    let (count, body) =
+        super::deploy_body(&format!("\u{feff}{bundle}\n"), "b.json", git.clone()).unwrap();
+    assert_eq!(count, 1);
+    let sent = String::from_utf8(body.bytes).unwrap();
+    assert!(
+        sent.starts_with(&format!("{{\"bundle\":{bundle},")),
+        "{sent}"
+    );
+    let (_, plain) = super::deploy_body(bundle, "b.json", git.clone()).unwrap();
+    assert_eq!(sent.as_bytes(), plain.bytes);
+    let e = super::deploy_body(&format!("{{\u{feff}{bundle}"), "b.json", git).unwrap_err();
+    assert!(
+        format!("{:#}", e.error).contains("b.json is not JSON"),
+        "{:#}",
+        e.error
+    );
 }
