@@ -36,3 +36,10 @@ pub mod redis;
 mod reply;
 pub mod smtp;
 pub mod ssh;
+
+/// What the fuzz entry points (`crate::__fuzz`) drive: a recipe on a connection.
+#[cfg(feature = "fuzz")]
+pub(crate) use super::{
+    conn::Conn,
+    recipe::{Context, speak},
+};
