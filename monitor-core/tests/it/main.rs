@@ -3,6 +3,7 @@
 mod acceptance;
 mod agent;
 mod engine;
+mod fuzzed;
 mod legacy;
 mod live;
 mod props;
