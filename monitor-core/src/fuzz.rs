@@ -228,13 +228,16 @@ pub fn agent_buffer(input: &[u8]) {
     };
     DIR.with(|dir| {
         let results = dir.join("results");
-        let _ = fs::remove_dir_all(&results);
+        let second_path = results.join(format!("{:020}.jsonl", 2));
         let written = fs::create_dir_all(&results)
             .and_then(|()| fs::write(results.join("cursor"), cursor))
             .and_then(|()| fs::write(results.join(format!("{:020}.jsonl", 1)), first))
             .and_then(|()| match second {
-                Some(second) => fs::write(results.join(format!("{:020}.jsonl", 2)), second),
-                None => Ok(()),
+                Some(second) => fs::write(&second_path, second),
+                None => fs::remove_file(&second_path).or_else(|e| match e.kind() {
+                    io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(e),
+                }),
             });
         if written.is_ok() {
             let _ = crate::runner::agent::buffered_results(dir);
