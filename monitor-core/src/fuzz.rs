@@ -13,11 +13,13 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context as Task, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::engine::SystemClock;
 use crate::engine::legacy::{self, LegacyVersion};
-use crate::engine::protocol::{Conn, Context, speak};
+use crate::engine::protocol::{Conn, Context, Timing, speak};
 use crate::engine::starttls::negotiate;
 use monitor_spec::{Recipe, StartTls, TcpMonitor};
 
@@ -160,7 +162,13 @@ pub fn recipe(recipe: &Recipe, input: &[u8]) {
             steps_follow: options.steps_follow,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 1)),
         };
-        let mut conn = Conn::new(&mut stream, cap);
+        // As the engine opens it: a read timeout within a deadline (never reached, since
+        // the input never makes a read wait), reads one byte past the cap.
+        let timing = Timing {
+            read_timeout: Duration::from_secs(10),
+            deadline: tokio::time::Instant::now() + Duration::from_secs(60),
+        };
+        let mut conn = Conn::new(&mut stream, cap).timed(timing, &SystemClock);
         let mut learned = BTreeMap::new();
         if let Err(e) = speak(&recipe, &mut conn, &cx, &mut learned).await {
             let _ = e.to_string();

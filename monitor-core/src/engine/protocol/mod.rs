@@ -40,6 +40,6 @@ pub mod ssh;
 /// What the fuzz entry points (`crate::__fuzz`) drive: a recipe on a connection.
 #[cfg(feature = "fuzz")]
 pub(crate) use super::{
-    conn::Conn,
+    conn::{Conn, Timing},
     recipe::{Context, speak},
 };
