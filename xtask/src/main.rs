@@ -56,7 +56,7 @@ enum Cmd {
     /// file outside tests over 900 lines.
     Architecture,
     /// Build the fuzz targets of fuzz/ with libFuzzer and run each for --seconds N
-    /// (default 60) on a scratch copy of its seed corpus; exit 1 on a crash.
+    /// (default 60) on a scratch corpus seeded from fuzz/corpus; exit 1 on a crash.
     Fuzz(fuzz::FuzzArgs),
     #[command(flatten)]
     Client(deploy::ClientCommand),
