@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::engine::SystemClock;
 use crate::engine::legacy::{self, LegacyVersion};
-use crate::engine::protocol::{Conn, Context, Timing, speak};
+use crate::engine::protocol::fuzz::{Conn, Context, Timing, speak};
 use crate::engine::starttls::negotiate;
 use monitor_spec::{Recipe, StartTls, TcpMonitor};
 

@@ -37,9 +37,5 @@ mod reply;
 pub mod smtp;
 pub mod ssh;
 
-/// What the fuzz entry points (`crate::__fuzz`) drive: a recipe on a connection.
 #[cfg(feature = "fuzz")]
-pub(crate) use super::{
-    conn::{Conn, Timing},
-    recipe::{Context, speak},
-};
+pub(crate) mod fuzz;
