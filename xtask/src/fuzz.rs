@@ -172,8 +172,10 @@ fn build(fuzz: &Path, work: &Path) -> Result<PathBuf> {
         flags.push_str(f);
     }
     let mut build = Command::new(cargo);
+    // Not `--locked`: fuzz/Cargo.lock pins what the targets add (libfuzzer-sys), and a
+    // dependency the workspace's crates gain later is added to it rather than failing.
     build
-        .args(["build", "--release", "--locked", "--bins", "--target"])
+        .args(["build", "--release", "--bins", "--target"])
         .arg(&triple)
         .arg("--manifest-path")
         .arg(fuzz.join("Cargo.toml"))
