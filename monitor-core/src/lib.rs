@@ -27,6 +27,10 @@
 //! The JSON forms of [`TcpMonitor`] and [`CheckResult`] are stable: snake_case names, a
 //! top-level `schema_version` on specs, and JSON Schemas committed in `monitor-spec/schema/`.
 
+#[cfg(feature = "fuzz")]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 #[cfg(feature = "run")]
 pub mod cli;
 pub mod engine;

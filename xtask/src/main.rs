@@ -1,6 +1,7 @@
 //! `cargo xtask`: builds the `monitors` binary and drives it (list, validate, run, watch,
 //! export, explain, demo), passing filters and reporters through; benchmarks; checks the
-//! workspace's architecture; and deploys to the control plane. The command line is parsed with clap.
+//! workspace's architecture; fuzzes the parsers; and deploys to the control plane. The
+//! command line is parsed with clap.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::ffi::OsString;
@@ -14,6 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod architecture;
 mod bench;
 mod deploy;
+mod fuzz;
 
 /// Build the monitors binary and drive it.
 #[derive(Debug, Parser)]
@@ -53,6 +55,9 @@ enum Cmd {
     /// Check the workspace's layout: no import loop among a crate's modules, no source
     /// file outside tests over 900 lines.
     Architecture,
+    /// Build the fuzz targets of fuzz/ with libFuzzer and run each for --seconds N
+    /// (default 60) on a scratch corpus seeded from fuzz/corpus; exit 1 on a crash.
+    Fuzz(fuzz::FuzzArgs),
     #[command(flatten)]
     Client(deploy::ClientCommand),
 }
@@ -131,6 +136,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             return Ok(ExitCode::SUCCESS);
         }
+        Some(Cmd::Fuzz(args)) => return fuzz::run(&args, &workspace_root()),
         Some(Cmd::Client(command)) => return Ok(deploy::run(&command)),
         Some(Cmd::List(p)) => ("list", p),
         Some(Cmd::Validate(p)) => ("validate", p),

@@ -4,6 +4,7 @@ mod acceptance;
 mod agent;
 mod bounds;
 mod engine;
+mod fuzzed;
 mod legacy;
 mod live;
 mod props;

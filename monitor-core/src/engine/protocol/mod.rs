@@ -36,3 +36,6 @@ pub mod redis;
 mod reply;
 pub mod smtp;
 pub mod ssh;
+
+#[cfg(feature = "fuzz")]
+pub(crate) mod fuzz;

@@ -130,7 +130,10 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
         .strip_prefix('$')
         .and_then(|n| n.parse::<usize>().ok())
     {
-        let body = s.take(len + 2, "the body of the INFO reply").await?;
+        // A length near usize::MAX must not overflow: it asks for more than the cap allows.
+        let body = s
+            .take(len.saturating_add(2), "the body of the INFO reply")
+            .await?;
         let body = String::from_utf8_lossy(&body);
         let info = redis_info(&body);
         for (from, to) in [

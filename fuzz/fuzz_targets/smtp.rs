@@ -1,0 +1,17 @@
+//! Fuzz target: the SMTP recipe and STARTTLS dialog: the shared three-digit reply parser
+//! (`reply.rs`) on the banner, EHLO and STARTTLS replies.
+//! The input is an options byte (STARTTLS first, read chunk size, steps following, a
+//! small response cap; see `monitor_core::__fuzz::Options`) and the server's bytes.
+#![no_main]
+
+use monitor_core::__fuzz;
+use monitor_spec::Recipe;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    __fuzz::recipe(
+        &Recipe::Smtp {
+            helo: "fuzz.example".into(),
+        },
+        data,
+    );
+});

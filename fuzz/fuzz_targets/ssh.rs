@@ -1,0 +1,12 @@
+//! Fuzz target: the SSH recipe's reading of the identification line (and the lines a
+//! server may send before it).
+//! The input is an options byte (STARTTLS first, read chunk size, steps following, a
+//! small response cap; see `monitor_core::__fuzz::Options`) and the server's bytes.
+#![no_main]
+
+use monitor_core::__fuzz;
+use monitor_spec::Recipe;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    __fuzz::recipe(&Recipe::Ssh, data);
+});
