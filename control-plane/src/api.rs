@@ -37,6 +37,7 @@ pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
         locks: Arc::default(),
         agents: Arc::new(Registry::new(options.agent_timeout)),
         deployed: Arc::default(),
+        snapshots: Arc::default(),
         options,
     };
     Router::new()

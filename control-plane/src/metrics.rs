@@ -2,7 +2,9 @@
 //! live agents, in the Prometheus text exposition format 0.0.4.
 
 use monitor_spec::Status;
-use monitor_spec::prometheus::{family, labels, number, seconds};
+use std::fmt::Write as _;
+
+use monitor_spec::prometheus::{labels, number, seconds};
 
 use monitor_spec::api::{LocationStatus, MonitorStatus, ProjectStatus};
 
@@ -56,34 +58,100 @@ const FAMILIES: [Family; 7] = [
 /// location.
 pub fn render(projects: &[ProjectStatus], agents: &[(String, String, usize)]) -> String {
     let mut out = String::new();
-    for (name, help, value) in FAMILIES {
-        let mut samples = Vec::new();
-        for p in projects {
-            for m in &p.monitors {
-                for l in &m.locations {
-                    if let Some(v) = value(l) {
-                        samples.push((series_labels(&p.project, m, &l.location), number(v)));
-                    }
+    MetricsText::default().fill(&mut out, projects, agents, usize::MAX);
+    out
+}
+
+/// The help of `control_plane_agents`, the family after [`FAMILIES`].
+const AGENTS_HELP: &str = "Live agents per project and location.";
+
+/// Renders the text of [`render`] a piece at a time: each [`fill`] appends the next lines,
+/// so that a server holds one piece per client rather than the whole text.
+///
+/// [`fill`]: MetricsText::fill
+#[derive(Debug, Default, Clone)]
+pub struct MetricsText {
+    /// An index in [`FAMILIES`], then `FAMILIES.len()` for the agents, then done.
+    family: usize,
+    /// The next series: project, monitor and location (the agents use `project` alone).
+    project: usize,
+    monitor: usize,
+    location: usize,
+    /// Whether the family's HELP and TYPE lines are written (before its first sample).
+    header: bool,
+}
+
+impl MetricsText {
+    /// Appends the next lines to `out` until it holds at least `min` bytes or the text is
+    /// complete; false once it is complete.
+    pub fn fill(
+        &mut self,
+        out: &mut String,
+        projects: &[ProjectStatus],
+        agents: &[(String, String, usize)],
+        min: usize,
+    ) -> bool {
+        while out.len() < min {
+            if let Some((name, help, value)) = FAMILIES.get(self.family) {
+                let Some((p, m, l)) = self.next_series(projects) else {
+                    self.next_family();
+                    continue;
+                };
+                if let Some(v) = value(l) {
+                    self.header(out, name, help);
+                    let labels = series_labels(&p.project, m, &l.location);
+                    let _ = writeln!(out, "{name}{labels} {}", number(v));
                 }
+            } else if self.family == FAMILIES.len() {
+                let Some((project, location, n)) = agents.get(self.project) else {
+                    self.next_family();
+                    continue;
+                };
+                self.project += 1;
+                let name = "control_plane_agents";
+                self.header(out, name, AGENTS_HELP);
+                let where_ = labels(&[("project", project), ("location", location)]);
+                let _ = writeln!(out, "{name}{where_} {n}");
+            } else {
+                return false;
             }
         }
-        family(&mut out, name, "gauge", help, samples);
+        self.family <= FAMILIES.len()
     }
-    let samples = agents
-        .iter()
-        .map(|(project, location, n)| {
-            let where_ = labels(&[("project", project), ("location", location)]);
-            (where_, n.to_string())
-        })
-        .collect();
-    family(
-        &mut out,
-        "control_plane_agents",
-        "gauge",
-        "Live agents per project and location.",
-        samples,
-    );
-    out
+
+    fn header(&mut self, out: &mut String, name: &str, help: &str) {
+        if !self.header {
+            self.header = true;
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        }
+    }
+
+    fn next_family(&mut self) {
+        *self = MetricsText {
+            family: self.family + 1,
+            ..MetricsText::default()
+        };
+    }
+
+    /// The next (project, monitor, location) in order, moving past it.
+    fn next_series<'a>(
+        &mut self,
+        projects: &'a [ProjectStatus],
+    ) -> Option<(&'a ProjectStatus, &'a MonitorStatus, &'a LocationStatus)> {
+        loop {
+            let p = projects.get(self.project)?;
+            let Some(m) = p.monitors.get(self.monitor) else {
+                (self.project, self.monitor, self.location) = (self.project + 1, 0, 0);
+                continue;
+            };
+            let Some(l) = m.locations.get(self.location) else {
+                (self.monitor, self.location) = (self.monitor + 1, 0);
+                continue;
+            };
+            self.location += 1;
+            return Some((p, m, l));
+        }
+    }
 }
 
 fn series_labels(project: &str, m: &MonitorStatus, location: &str) -> String {

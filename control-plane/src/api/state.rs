@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use crate::agents::Registry;
 use crate::deployed::DeployedCache;
+use crate::server;
 use crate::store::{Store, StoreError};
 
 /// The default limit on a request body, before and after gzip decoding: 64 MiB.
@@ -33,6 +34,16 @@ pub struct Options {
     pub retention: Duration,
     /// An agent not heard of for this long is gone and its monitors move.
     pub agent_timeout: Duration,
+    // Serving: connections and their timeouts (see `crate::server::Limits`).
+    /// Connections open at once; the next one is answered 503 and closed.
+    pub max_connections: usize,
+    /// The time a request's head may take from its first byte.
+    pub header_timeout: Duration,
+    /// The time a connection may stay without a request in flight, or with a response
+    /// its client does not read.
+    pub idle_timeout: Duration,
+    /// The time a request's body may take from its head.
+    pub body_timeout: Duration,
 }
 
 impl Default for Options {
@@ -42,6 +53,22 @@ impl Default for Options {
             hold_lock: Duration::ZERO,
             retention: DEFAULT_RETENTION,
             agent_timeout: DEFAULT_AGENT_TIMEOUT,
+            max_connections: server::DEFAULT_MAX_CONNECTIONS,
+            header_timeout: server::DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: server::DEFAULT_IDLE_TIMEOUT,
+            body_timeout: server::DEFAULT_BODY_TIMEOUT,
+        }
+    }
+}
+
+impl Options {
+    /// The serving limits among the options.
+    pub fn server_limits(&self) -> server::Limits {
+        server::Limits {
+            max_connections: self.max_connections,
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            body_timeout: self.body_timeout,
         }
     }
 }
@@ -80,6 +107,8 @@ pub(super) struct AppState {
     pub(super) locks: Arc<ProjectLocks>,
     pub(super) agents: Arc<Registry>,
     pub(super) deployed: Arc<DeployedCache>,
+    /// The status `/metrics` and the page are rendered from, shared by their readers.
+    pub(super) snapshots: Arc<super::views::Snapshots>,
     pub(super) options: Options,
 }
 
