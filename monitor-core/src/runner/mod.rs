@@ -7,7 +7,7 @@
 //!   assigns, results uploaded.
 //! - [`demo`] (feature `demo`, rcgen): demo services on loopback and monitors of them.
 //!
-//! `watch` and `agent` share [`schedule`].
+//! `watch` and `agent` share [`schedule`]; `watch` serves `/metrics` with [`http`].
 
 #[cfg(feature = "agent")]
 pub mod agent;
@@ -17,5 +17,7 @@ pub mod demo;
 pub mod run;
 #[cfg(any(feature = "watch", feature = "agent"))]
 pub(crate) mod schedule;
+#[cfg(feature = "watch")]
+pub mod http;
 #[cfg(feature = "watch")]
 pub mod watch;
