@@ -337,6 +337,32 @@ mod tests {
     }
 
     #[test]
+    fn pieces_make_the_whole_page() {
+        let projects = crate::metrics::sample::projects();
+        let now = OffsetDateTime::from_unix_timestamp(1_740_826_900).unwrap();
+        let expected = render(&projects, now);
+        assert_eq!(expected.matches("<tr data-monitor=").count(), 303);
+        assert_eq!(expected.matches("<section data-project=").count(), 3);
+        assert!(expected.ends_with("</section>\n</body>\n</html>\n"));
+        for min in [1, 100, 4096] {
+            let mut page = PageText::new(now);
+            let mut joined = String::new();
+            let mut pieces = 0;
+            loop {
+                let mut piece = String::new();
+                let more = page.fill(&mut piece, &projects, min);
+                pieces += usize::from(!piece.is_empty());
+                joined.push_str(&piece);
+                if !more {
+                    break;
+                }
+            }
+            assert_eq!(joined, expected, "pieces of {min} bytes");
+            assert!(pieces > 1, "{pieces} pieces of {min} bytes");
+        }
+    }
+
+    #[test]
     fn empty_page() {
         let page = render(&[], OffsetDateTime::UNIX_EPOCH);
         assert!(page.contains("<meta http-equiv=\"refresh\" content=\"10\">"));

@@ -5,6 +5,8 @@
 
 #[path = "api/agents.rs"]
 mod agents;
+#[path = "api/serving.rs"]
+mod serving;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -143,10 +143,10 @@ pub(super) struct Snapshots(tokio::sync::Mutex<Option<(Instant, Arc<Vec<ProjectS
 async fn snapshot(st: &AppState) -> Result<Arc<Vec<ProjectStatus>>, ApiError> {
     let arrived = Instant::now();
     let mut last = st.snapshots.0.lock().await;
-    if let Some((read_at, snapshot)) = &*last {
-        if *read_at >= arrived {
-            return Ok(Arc::clone(snapshot));
-        }
+    if let Some((read_at, snapshot)) = &*last
+        && *read_at >= arrived
+    {
+        return Ok(Arc::clone(snapshot));
     }
     let read_at = Instant::now();
     let reader = st.clone();

@@ -109,7 +109,9 @@ struct WatchArgs {
     /// Watch the monitors of an exported bundle instead of the compiled-in ones
     #[arg(long)]
     bundle: Option<PathBuf>,
-    /// Serve Prometheus metrics at http://ADDR/metrics
+    /// Serve Prometheus metrics at http://ADDR/metrics: at most 64 connections (the next
+    /// is answered 503), a request head within 10 s of its first byte, a body within 60 s,
+    /// and a connection idle or not reading its answer for 60 s is closed
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
     /// How many checks run at once

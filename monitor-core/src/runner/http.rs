@@ -164,7 +164,9 @@ async fn connection(
     let mut stopping = false;
     loop {
         let check = Instant::now() + limits.shortest();
-        let wake = lock(&activity).deadline(&limits).map_or(check, |d| d.min(check));
+        let wake = lock(&activity)
+            .deadline(&limits)
+            .map_or(check, |d| d.min(check));
         tokio::select! {
             done = conn.as_mut() => {
                 if let Err(e) = done {
@@ -248,7 +250,10 @@ impl Activity {
                 _ => {}
             }
         }
-        if self.blocked_since.is_some_and(|t| past(t, limits.idle_timeout)) {
+        if self
+            .blocked_since
+            .is_some_and(|t| past(t, limits.idle_timeout))
+        {
             return Some("the client reads nothing of its response");
         }
         if self.body_deadline.is_some_and(|t| now >= t) {

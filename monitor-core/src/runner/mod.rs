@@ -13,11 +13,11 @@
 pub mod agent;
 #[cfg(feature = "demo")]
 pub mod demo;
+#[cfg(feature = "watch")]
+pub mod http;
 #[cfg(feature = "run")]
 pub mod run;
 #[cfg(any(feature = "watch", feature = "agent"))]
 pub(crate) mod schedule;
-#[cfg(feature = "watch")]
-pub mod http;
 #[cfg(feature = "watch")]
 pub mod watch;

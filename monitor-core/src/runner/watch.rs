@@ -4,15 +4,16 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch as signal};
 
+use super::http::{self, Limits, Pieces};
 pub use super::schedule::start_offset;
 use super::schedule::{Cadence, Job, Outlet, schedule, stopped};
 use crate::Engine;
-use super::http::{self, Limits, Pieces};
 use crate::report;
 use monitor_spec::result::{CheckResult, Status};
 use monitor_spec::validate::ValidMonitor;
@@ -45,6 +46,11 @@ pub struct Options {
 #[derive(Debug, Default)]
 pub struct State {
     monitors: Mutex<HashMap<String, Entry>>,
+    /// Bumped by every result and lateness sample: a snapshot of the same generation
+    /// is still current.
+    generation: AtomicU64,
+    /// The last snapshot, while a reader holds it, and its generation.
+    last: Mutex<Option<(u64, Weak<Snapshot>)>>,
     /// How late checks started against their schedule, in seconds (the most recent
     /// [`LATENESS_SAMPLES`]).
     lateness: Mutex<std::collections::VecDeque<f64>>,
@@ -73,14 +79,13 @@ impl State {
     /// of megabytes.
     pub fn record(&self, result: CheckResult) {
         let result = Arc::new(slim(result));
+        self.generation.fetch_add(1, Ordering::Relaxed);
         let slot = STATUSES.iter().position(|s| *s == result.status);
         if let Ok(mut monitors) = self.monitors.lock() {
-            let entry = monitors
-                .entry(result.id.clone())
-                .or_insert_with(|| Entry {
-                    latest: Arc::clone(&result),
-                    counts: [0; 3],
-                });
+            let entry = monitors.entry(result.id.clone()).or_insert_with(|| Entry {
+                latest: Arc::clone(&result),
+                counts: [0; 3],
+            });
             if let Some(slot) = slot {
                 entry.counts[slot] += 1;
             }
@@ -90,6 +95,7 @@ impl State {
 
     /// Records how late a check started.
     pub fn late(&self, seconds: f64) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut l) = self.lateness.lock() {
             if l.len() == LATENESS_SAMPLES {
                 l.pop_front();
@@ -126,6 +132,22 @@ impl State {
             monitors,
             lateness: self.lateness_quantiles(),
         }
+    }
+
+    /// The current snapshot, shared with the readers of the last one when nothing was
+    /// recorded since.
+    pub fn shared_snapshot(&self) -> Arc<Snapshot> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((g, weak)) = &*last
+            && *g == generation
+            && let Some(snapshot) = weak.upgrade()
+        {
+            return snapshot;
+        }
+        let snapshot = Arc::new(self.snapshot());
+        *last = Some((generation, Arc::downgrade(&snapshot)));
+        snapshot
     }
 
     /// The Prometheus exposition of the latest results and the counters, whole.
@@ -366,11 +388,12 @@ pub async fn serve(
             async move {
                 // Sorting 100,000 monitors takes a while: keep it off the workers that
                 // run the schedule.
-                let Ok(snapshot) = tokio::task::spawn_blocking(move || state.snapshot()).await
+                let Ok(snapshot) =
+                    tokio::task::spawn_blocking(move || state.shared_snapshot()).await
                 else {
                     return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
                 };
-                let mut pieces = MetricsPieces::new(Arc::new(snapshot));
+                let mut pieces = MetricsPieces::new(snapshot);
                 let body = Pieces::body(move || pieces.next_piece(PIECE_BYTES));
                 (
                     [("content-type", "text/plain; version=0.0.4; charset=utf-8")],

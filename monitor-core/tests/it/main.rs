@@ -12,3 +12,4 @@ mod report;
 mod servers;
 mod starttls;
 mod tls;
+mod watch_serving;
