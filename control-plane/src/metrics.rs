@@ -200,9 +200,9 @@ pub(crate) mod sample {
                 connect_ms: Some(0.25),
                 ..Timings::default()
             },
-            days_left: (i % 2 == 0).then_some(30),
+            days_left: i.is_multiple_of(2).then_some(30),
             consecutive_failures: (i % 4) as u64,
-            cert_expiry: (i % 2 == 0).then_some(at),
+            cert_expiry: i.is_multiple_of(2).then_some(at),
         }
     }
 
@@ -212,11 +212,11 @@ pub(crate) mod sample {
         let monitor = |i: usize, locations: Vec<LocationStatus>| MonitorStatus {
             id: format!("svc-{i:03}"),
             name: format!("Service \"{i}\""),
-            muted: i % 5 == 0,
-            activated: i % 7 != 0,
+            muted: i.is_multiple_of(5),
+            activated: !i.is_multiple_of(7),
             run_parallel: false,
             frequency: "1m".to_owned(),
-            alert_channels: if i % 2 == 0 {
+            alert_channels: if i.is_multiple_of(2) {
                 vec!["oncall".to_owned()]
             } else {
                 Vec::new()

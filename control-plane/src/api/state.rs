@@ -108,7 +108,7 @@ pub(super) struct AppState {
     pub(super) agents: Arc<Registry>,
     pub(super) deployed: Arc<DeployedCache>,
     /// The status `/metrics` and the page are rendered from, shared by their readers.
-    pub(super) snapshots: Arc<super::views::Snapshots>,
+    pub(super) snapshots: Arc<crate::status::Snapshots>,
     pub(super) options: Options,
 }
 

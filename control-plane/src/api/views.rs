@@ -129,11 +129,6 @@ fn all_status(st: &AppState) -> Result<Vec<ProjectStatus>, ApiError> {
 /// How much of `/metrics` or the page is rendered at a time, at the least.
 const PIECE_BYTES: usize = 64 * 1024;
 
-/// The status of every project that `/metrics` and the page render, shared by the
-/// requests that read it at once: one copy however many clients read slowly.
-#[derive(Debug, Default)]
-pub(super) struct Snapshots(tokio::sync::Mutex<Option<(Instant, Arc<Vec<ProjectStatus>>)>>);
-
 /// The status of every project as of a time after this request arrived, shared with the
 /// other requests that can use it.
 ///

@@ -55,11 +55,12 @@ async fn until_closed(s: &mut tokio::net::TcpStream) -> Vec<u8> {
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Sends a request head that never ends, a byte every 100 ms; returns how long after
-/// sending its first byte the server closed the connection.
+/// starting to connect the server closed the connection. (Once its first byte has
+/// arrived, only the head timeout can close it.)
 async fn slowloris(addr: SocketAddr) -> Duration {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    // Before the first byte leaves, so before the server can see it.
+    // Before connecting, so before the server accepts or sees a byte.
     let start = Instant::now();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: slow\r\nX-Slow: ")
         .await
         .unwrap();
@@ -141,8 +142,9 @@ fn a_body_that_does_not_arrive_in_time_closes_the_connection() {
         let head = format!(
             "POST /v1/projects/shop/deploy HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{\"bundle\":"
         );
-        s.write_all(head.as_bytes()).await.unwrap();
+        // Before the head leaves, so before the body's time starts.
         let start = Instant::now();
+        s.write_all(head.as_bytes()).await.unwrap();
         let mut buf = [0u8; 1024];
         let answered = loop {
             tokio::select! {

@@ -157,8 +157,11 @@ async fn connection(
             }))
         }
     });
+    // The header timeout is measured here from the request's first byte: hyper's own
+    // starts as soon as a connection waits for a request, idle or not.
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
+        .header_read_timeout(None)
         .serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
     let mut stopping = false;
