@@ -42,6 +42,7 @@ pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
         agents: Arc::new(Registry::new(options.agent_timeout)),
         deployed: Arc::default(),
         identities: Arc::default(),
+        snapshots: Arc::default(),
         options,
     };
     Router::new()

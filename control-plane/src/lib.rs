@@ -21,6 +21,7 @@
 //! - [`deployed`]: the parsed current monitors, cached per version;
 //! - [`status`]: results in (checks, rows, pruning) and out (status, history);
 //! - [`metrics`], [`page`]: the Prometheus text and the HTML status page;
+//! - [`server`]: the HTTP server: connection limit, timeouts, bodies rendered as read;
 //! - [`duration`]: durations as flags write them;
 //! - [`token`]: token generation and hashing;
 //! - [`hash`]: SHA-256 hex and canonical JSON.
@@ -49,6 +50,7 @@ pub mod hash;
 pub mod metrics;
 pub mod monitor_set;
 pub mod page;
+pub mod server;
 pub mod sqlite;
 pub mod status;
 pub mod store;
@@ -73,8 +75,8 @@ pub fn router(store: Arc<dyn Store>) -> axum::Router {
     api::router_with(store, Options::default())
 }
 
-/// Serves the API on `listener` until Ctrl-C or SIGTERM, then finishes the requests in
-/// flight. Prunes the results past `options.retention` before the first request and every
+/// Serves the API on `listener` within `options`' connection limit and timeouts (see
+/// [`server`]) until Ctrl-C or SIGTERM, then finishes the requests in flight. Prunes the results past `options.retention` before the first request and every
 /// minute after.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -95,11 +97,16 @@ pub async fn serve(
             }
         }
     });
-    let served = axum::serve(listener, api::router_with(store, options))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let limits = options.server_limits();
+    server::serve(
+        listener,
+        api::router_with(store, options),
+        limits,
+        shutdown_signal(),
+    )
+    .await;
     pruner.abort();
-    served
+    Ok(())
 }
 
 async fn prune(store: Arc<dyn Store>, retention: Duration) {

@@ -92,7 +92,30 @@ fn cli() -> Command {
                 .value_name("PREFIX")
                 .default_value(monitor_spec::secret::DEFAULT_SECRET_ENV_PREFIX)
                 .help("Deploys may name only environment variables starting with this (the agents' --secret-env-prefix), and only relative files without `..`"),
-        );
+        )
+        .arg(
+            Arg::new("max-connections")
+                .long("max-connections")
+                .value_name("N")
+                .default_value("512")
+                .value_parser(value_parser!(u64).range(1..=1_000_000))
+                .help("Connections open at once; the next one is answered 503 and closed (keep it below the open-files limit)"),
+        )
+        .arg(duration_arg(
+            "header-timeout",
+            "10s",
+            "The time a request's head may take from its first byte; then the connection is closed",
+        ))
+        .arg(duration_arg(
+            "idle-timeout",
+            "60s",
+            "A connection without a request in flight, or whose client reads nothing of a response, for this long is closed",
+        ))
+        .arg(duration_arg(
+            "body-timeout",
+            "60s",
+            "The time a request's body may take from its head; then the connection is closed",
+        ));
     let create = Command::new("create")
         .about("Creates a token for a project (and the project if needed); prints it on stdout")
         .arg(
@@ -176,6 +199,11 @@ fn main() -> Result<()> {
                 agent_id_ttl: arg(m, "agent-id-ttl")?,
                 max_clock_skew: arg(m, "max-clock-skew")?,
                 secret_env_prefix: arg(m, "secret-env-prefix")?,
+                max_connections: usize::try_from(arg::<u64>(m, "max-connections")?)
+                    .context("--max-connections is too large")?,
+                header_timeout: arg(m, "header-timeout")?,
+                idle_timeout: arg(m, "idle-timeout")?,
+                body_timeout: arg(m, "body-timeout")?,
                 ..Options::default()
             },
         ),
@@ -201,6 +229,13 @@ fn serve(listen: &str, db: &std::path::Path, options: Options) -> Result<()> {
         !options.agent_timeout.is_zero(),
         "--agent-timeout must be more than 0"
     );
+    for (flag, value) in [
+        ("header-timeout", options.header_timeout),
+        ("idle-timeout", options.idle_timeout),
+        ("body-timeout", options.body_timeout),
+    ] {
+        anyhow::ensure!(!value.is_zero(), "--{flag} must be more than 0");
+    }
     let hold_lock = match std::env::var(HOLD_LOCK_ENV) {
         Ok(ms) => Duration::from_millis(
             ms.parse()

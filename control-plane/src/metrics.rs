@@ -2,7 +2,9 @@
 //! live agents, in the Prometheus text exposition format 0.0.4.
 
 use monitor_spec::Status;
-use monitor_spec::prometheus::{family, labels, number, seconds};
+use std::fmt::Write as _;
+
+use monitor_spec::prometheus::{labels, number, seconds};
 
 use monitor_spec::api::{LocationStatus, MonitorStatus, ProjectStatus};
 
@@ -56,34 +58,100 @@ const FAMILIES: [Family; 7] = [
 /// location.
 pub fn render(projects: &[ProjectStatus], agents: &[(String, String, usize)]) -> String {
     let mut out = String::new();
-    for (name, help, value) in FAMILIES {
-        let mut samples = Vec::new();
-        for p in projects {
-            for m in &p.monitors {
-                for l in &m.locations {
-                    if let Some(v) = value(l) {
-                        samples.push((series_labels(&p.project, m, &l.location), number(v)));
-                    }
+    MetricsText::default().fill(&mut out, projects, agents, usize::MAX);
+    out
+}
+
+/// The help of `control_plane_agents`, the family after [`FAMILIES`].
+const AGENTS_HELP: &str = "Live agents per project and location.";
+
+/// Renders the text of [`render`] a piece at a time: each [`fill`] appends the next lines,
+/// so that a server holds one piece per client rather than the whole text.
+///
+/// [`fill`]: MetricsText::fill
+#[derive(Debug, Default, Clone)]
+pub struct MetricsText {
+    /// An index in [`FAMILIES`], then `FAMILIES.len()` for the agents, then done.
+    family: usize,
+    /// The next series: project, monitor and location (the agents use `project` alone).
+    project: usize,
+    monitor: usize,
+    location: usize,
+    /// Whether the family's HELP and TYPE lines are written (before its first sample).
+    header: bool,
+}
+
+impl MetricsText {
+    /// Appends the next lines to `out` until it holds at least `min` bytes or the text is
+    /// complete; false once it is complete.
+    pub fn fill(
+        &mut self,
+        out: &mut String,
+        projects: &[ProjectStatus],
+        agents: &[(String, String, usize)],
+        min: usize,
+    ) -> bool {
+        while out.len() < min {
+            if let Some((name, help, value)) = FAMILIES.get(self.family) {
+                let Some((p, m, l)) = self.next_series(projects) else {
+                    self.next_family();
+                    continue;
+                };
+                if let Some(v) = value(l) {
+                    self.header(out, name, help);
+                    let labels = series_labels(&p.project, m, &l.location);
+                    let _ = writeln!(out, "{name}{labels} {}", number(v));
                 }
+            } else if self.family == FAMILIES.len() {
+                let Some((project, location, n)) = agents.get(self.project) else {
+                    self.next_family();
+                    continue;
+                };
+                self.project += 1;
+                let name = "control_plane_agents";
+                self.header(out, name, AGENTS_HELP);
+                let where_ = labels(&[("project", project), ("location", location)]);
+                let _ = writeln!(out, "{name}{where_} {n}");
+            } else {
+                return false;
             }
         }
-        family(&mut out, name, "gauge", help, samples);
+        self.family <= FAMILIES.len()
     }
-    let samples = agents
-        .iter()
-        .map(|(project, location, n)| {
-            let where_ = labels(&[("project", project), ("location", location)]);
-            (where_, n.to_string())
-        })
-        .collect();
-    family(
-        &mut out,
-        "control_plane_agents",
-        "gauge",
-        "Live agents per project and location.",
-        samples,
-    );
-    out
+
+    fn header(&mut self, out: &mut String, name: &str, help: &str) {
+        if !self.header {
+            self.header = true;
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        }
+    }
+
+    fn next_family(&mut self) {
+        *self = MetricsText {
+            family: self.family + 1,
+            ..MetricsText::default()
+        };
+    }
+
+    /// The next (project, monitor, location) in order, moving past it.
+    fn next_series<'a>(
+        &mut self,
+        projects: &'a [ProjectStatus],
+    ) -> Option<(&'a ProjectStatus, &'a MonitorStatus, &'a LocationStatus)> {
+        loop {
+            let p = projects.get(self.project)?;
+            let Some(m) = p.monitors.get(self.monitor) else {
+                (self.project, self.monitor, self.location) = (self.project + 1, 0, 0);
+                continue;
+            };
+            let Some(l) = m.locations.get(self.location) else {
+                (self.monitor, self.location) = (self.monitor + 1, 0);
+                continue;
+            };
+            self.location += 1;
+            return Some((p, m, l));
+        }
+    }
 }
 
 fn series_labels(project: &str, m: &MonitorStatus, location: &str) -> String {
@@ -106,9 +174,144 @@ pub fn alert_channels(channels: &[String]) -> String {
     }
 }
 
+/// Statuses for the tests of the renderers: projects without monitors, monitors without
+/// results, several locations, failures, TLS and agents.
+#[cfg(test)]
+pub(crate) mod sample {
+    use monitor_spec::api::{LocationStatus, MonitorStatus, ProjectStatus};
+    use monitor_spec::{ErrorKind, ProbeError, Status, Timings};
+    use time::OffsetDateTime;
+
+    fn location(name: &str, i: usize) -> LocationStatus {
+        let status = [Status::Passed, Status::Degraded, Status::Failed][i % 3];
+        let at = OffsetDateTime::from_unix_timestamp(1_740_826_800 + i as i64).unwrap();
+        LocationStatus {
+            location: name.to_owned(),
+            agent: format!("agent-{name}"),
+            status,
+            started_at: at,
+            error: (status != Status::Passed).then(|| ProbeError {
+                kind: ErrorKind::Refused,
+                message: format!("<b>{i}</b> refused & \"more\""),
+                hints: Vec::new(),
+            }),
+            timings: Timings {
+                total_ms: 1.5 + i as f64,
+                connect_ms: Some(0.25),
+                ..Timings::default()
+            },
+            days_left: i.is_multiple_of(2).then_some(30),
+            consecutive_failures: (i % 4) as u64,
+            cert_expiry: i.is_multiple_of(2).then_some(at),
+        }
+    }
+
+    /// Three projects: one empty, one without results, one with 300 monitors in up to
+    /// three locations.
+    pub(crate) fn projects() -> Vec<ProjectStatus> {
+        let monitor = |i: usize, locations: Vec<LocationStatus>| MonitorStatus {
+            id: format!("svc-{i:03}"),
+            name: format!("Service \"{i}\""),
+            muted: i.is_multiple_of(5),
+            activated: !i.is_multiple_of(7),
+            run_parallel: false,
+            frequency: "1m".to_owned(),
+            alert_channels: if i.is_multiple_of(2) {
+                vec!["oncall".to_owned()]
+            } else {
+                Vec::new()
+            },
+            locations,
+        };
+        let project = |name: &str, monitors| ProjectStatus {
+            project: name.to_owned(),
+            generated_at: "2025-03-01T12:00:00Z".to_owned(),
+            monitors,
+        };
+        vec![
+            project("empty", Vec::new()),
+            project("quiet", (0..3).map(|i| monitor(i, Vec::new())).collect()),
+            project(
+                "shop",
+                (0..300)
+                    .map(|i| {
+                        let names = ["eu", "us", "ap"];
+                        monitor(i, names[..i % 4].iter().map(|n| location(n, i)).collect())
+                    })
+                    .collect(),
+            ),
+        ]
+    }
+
+    /// Live agents per project and location.
+    pub(crate) fn agents() -> Vec<(String, String, usize)> {
+        vec![
+            ("shop".to_owned(), "eu".to_owned(), 2),
+            ("shop".to_owned(), "us".to_owned(), 1),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The text as `render` wrote it before it was rendered in pieces: each family whole.
+    fn whole(projects: &[ProjectStatus], agents: &[(String, String, usize)]) -> String {
+        use monitor_spec::prometheus::family;
+        let mut out = String::new();
+        for (name, help, value) in FAMILIES {
+            let mut samples = Vec::new();
+            for p in projects {
+                for m in &p.monitors {
+                    for l in &m.locations {
+                        if let Some(v) = value(l) {
+                            samples.push((series_labels(&p.project, m, &l.location), number(v)));
+                        }
+                    }
+                }
+            }
+            family(&mut out, name, "gauge", help, samples);
+        }
+        let samples = agents
+            .iter()
+            .map(|(project, location, n)| {
+                let where_ = labels(&[("project", project), ("location", location)]);
+                (where_, n.to_string())
+            })
+            .collect();
+        family(
+            &mut out,
+            "control_plane_agents",
+            "gauge",
+            AGENTS_HELP,
+            samples,
+        );
+        out
+    }
+
+    #[test]
+    fn pieces_make_the_whole_text() {
+        let (projects, agents) = (sample::projects(), sample::agents());
+        let expected = whole(&projects, &agents);
+        assert!(expected.contains("# TYPE probe_ssl_earliest_cert_expiry gauge\n"));
+        assert_eq!(render(&projects, &agents), expected);
+        for min in [1, 100, 4096] {
+            let mut text = MetricsText::default();
+            let mut joined = String::new();
+            loop {
+                let mut piece = String::new();
+                let more = text.fill(&mut piece, &projects, &agents, min);
+                joined.push_str(&piece);
+                if !more {
+                    break;
+                }
+            }
+            assert_eq!(joined, expected, "pieces of {min} bytes");
+        }
+        assert_eq!(render(&[], &[]), whole(&[], &[]));
+        assert_eq!(render(&[], &[]), "");
+    }
 
     fn check<T: PartialEq + std::fmt::Debug>(f: impl Fn(&str) -> T, cases: &[(&str, T)]) {
         for (input, expected) in cases {

@@ -35,6 +35,92 @@ small { display: block; max-width: 22rem; overflow-wrap: anywhere; }
 /// The page for the projects' status, rendered at `now`.
 pub fn render(projects: &[ProjectStatus], now: OffsetDateTime) -> String {
     let mut out = String::with_capacity(4096);
+    PageText::new(now).fill(&mut out, projects, usize::MAX);
+    out
+}
+
+/// Renders the page of [`render`] a piece at a time: each [`fill`] appends the next rows,
+/// so that a server holds one piece per client rather than the whole page.
+///
+/// [`fill`]: PageText::fill
+#[derive(Debug, Clone)]
+pub struct PageText {
+    now: OffsetDateTime,
+    next: Next,
+}
+
+/// What [`PageText`] writes next.
+#[derive(Debug, Clone)]
+enum Next {
+    Head,
+    Project(usize),
+    /// The row of `monitor` in `project`, whose table has a column per location.
+    Row {
+        project: usize,
+        monitor: usize,
+        locations: Vec<String>,
+    },
+    Done,
+}
+
+impl PageText {
+    /// The page rendered at `now`.
+    pub fn new(now: OffsetDateTime) -> PageText {
+        PageText {
+            now,
+            next: Next::Head,
+        }
+    }
+
+    /// Appends the next part of the page to `out` until it holds at least `min` bytes or
+    /// the page is complete; false once it is complete.
+    pub fn fill(&mut self, out: &mut String, projects: &[ProjectStatus], min: usize) -> bool {
+        while out.len() < min {
+            self.next = match std::mem::replace(&mut self.next, Next::Done) {
+                Next::Head => {
+                    head(out, projects.is_empty(), self.now);
+                    Next::Project(0)
+                }
+                Next::Project(i) => match projects.get(i) {
+                    None => {
+                        out.push_str("</body>\n</html>\n");
+                        Next::Done
+                    }
+                    Some(p) => match project(out, p) {
+                        None => Next::Project(i + 1),
+                        Some(locations) => Next::Row {
+                            project: i,
+                            monitor: 0,
+                            locations,
+                        },
+                    },
+                },
+                Next::Row {
+                    project,
+                    monitor: i,
+                    locations,
+                } => match projects.get(project).and_then(|p| p.monitors.get(i)) {
+                    Some(m) => {
+                        monitor(out, m, &locations, self.now);
+                        Next::Row {
+                            project,
+                            monitor: i + 1,
+                            locations,
+                        }
+                    }
+                    None => {
+                        out.push_str("</tbody>\n</table>\n</section>\n");
+                        Next::Project(project + 1)
+                    }
+                },
+                Next::Done => return false,
+            };
+        }
+        !matches!(self.next, Next::Done)
+    }
+}
+
+fn head(out: &mut String, empty: bool, now: OffsetDateTime) {
     out.push_str(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"refresh\" content=\"10\">\n\
@@ -48,17 +134,14 @@ pub fn render(projects: &[ProjectStatus], now: OffsetDateTime) -> String {
         "<p class=\"meta\">{} · refreshes every 10 s</p>",
         escape(&clock(now))
     );
-    if projects.is_empty() {
+    if empty {
         out.push_str("<p class=\"none\">no projects yet</p>\n");
     }
-    for p in projects {
-        project(&mut out, p, now);
-    }
-    out.push_str("</body>\n</html>\n");
-    out
 }
 
-fn project(out: &mut String, p: &ProjectStatus, now: OffsetDateTime) {
+/// Writes a project's heading and the head of its table; returns the table's locations,
+/// or `None` when the project has no monitors (its section is then complete).
+fn project(out: &mut String, p: &ProjectStatus) -> Option<Vec<String>> {
     let _ = writeln!(
         out,
         "<section data-project=\"{0}\">\n<h2>{0}</h2>",
@@ -66,7 +149,7 @@ fn project(out: &mut String, p: &ProjectStatus, now: OffsetDateTime) {
     );
     if p.monitors.is_empty() {
         out.push_str("<p class=\"none\">no monitors deployed</p>\n</section>\n");
-        return;
+        return None;
     }
     let count = |s: Status| {
         p.monitors
@@ -97,13 +180,10 @@ fn project(out: &mut String, p: &ProjectStatus, now: OffsetDateTime) {
         out.push_str("<th scope=\"col\">results</th>");
     }
     out.push_str("</tr></thead>\n<tbody>\n");
-    for m in &p.monitors {
-        monitor(out, m, &locations, now);
-    }
-    out.push_str("</tbody>\n</table>\n</section>\n");
+    Some(locations.into_iter().map(str::to_owned).collect())
 }
 
-fn monitor(out: &mut String, m: &MonitorStatus, locations: &BTreeSet<&str>, now: OffsetDateTime) {
+fn monitor(out: &mut String, m: &MonitorStatus, locations: &[String], now: OffsetDateTime) {
     let _ = write!(out, "<tr data-monitor=\"{}\"", escape(&m.id));
     if m.muted {
         out.push_str(" data-muted=\"true\"");
@@ -254,6 +334,32 @@ mod tests {
         assert_eq!(ago(at(200_000), now), "2 days ago");
         assert_eq!(ago(at(-5), now), "2025-03-01 11:00:05 UTC");
         assert_eq!(clock(now), "2025-03-01 11:00:00 UTC");
+    }
+
+    #[test]
+    fn pieces_make_the_whole_page() {
+        let projects = crate::metrics::sample::projects();
+        let now = OffsetDateTime::from_unix_timestamp(1_740_826_900).unwrap();
+        let expected = render(&projects, now);
+        assert_eq!(expected.matches("<tr data-monitor=").count(), 303);
+        assert_eq!(expected.matches("<section data-project=").count(), 3);
+        assert!(expected.ends_with("</section>\n</body>\n</html>\n"));
+        for min in [1, 100, 4096] {
+            let mut page = PageText::new(now);
+            let mut joined = String::new();
+            let mut pieces = 0;
+            loop {
+                let mut piece = String::new();
+                let more = page.fill(&mut piece, &projects, min);
+                pieces += usize::from(!piece.is_empty());
+                joined.push_str(&piece);
+                if !more {
+                    break;
+                }
+            }
+            assert_eq!(joined, expected, "pieces of {min} bytes");
+            assert!(pieces > 1, "{pieces} pieces of {min} bytes");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! status of a project (every deployed monitor with its latest result per location), and a
 //! monitor's history.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use monitor_spec::api::{
@@ -16,6 +17,14 @@ use time::format_description::well_known::Rfc3339;
 use crate::agents::check_name;
 use crate::deployed::{Deployed, DeployedCache};
 use crate::store::{LatestResult, NewResult, Store, StoreError, StoredResult};
+
+/// The status of every project that `/metrics` and the page render, with when its
+/// reading started: shared by the requests that read it at once, so that slow readers
+/// hold one copy however many they are (`api::views` decides when it is current).
+#[derive(Debug, Default)]
+pub struct Snapshots(
+    pub(crate) tokio::sync::Mutex<Option<(std::time::Instant, Arc<Vec<ProjectStatus>>)>>,
+);
 
 /// Unix microseconds of an instant (every `OffsetDateTime` fits).
 pub fn unix_us(t: OffsetDateTime) -> i64 {

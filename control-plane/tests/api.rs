@@ -2,12 +2,15 @@
 //! 127.0.0.1:0 with a fresh SQLite file, creates tokens with `token create`, and drives the
 //! API of `control-plane/API.md` over HTTP. The agent, results and status routes are tested
 //! in [`agents`]; the hardening of issue 14 (bodies, time, bounds, secrets, agent ids) in
-//! [`hardening`], and the token commands and roles in [`tokens`].
+//! [`hardening`], the token commands and roles in [`tokens`], and connections and
+//! streamed responses in [`serving`].
 
 #[path = "api/agents.rs"]
 mod agents;
 #[path = "api/hardening.rs"]
 mod hardening;
+#[path = "api/serving.rs"]
+mod serving;
 #[path = "api/tokens.rs"]
 mod tokens;
 

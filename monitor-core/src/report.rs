@@ -582,58 +582,114 @@ fn github(results: &[CheckResult]) -> String {
 /// - `monitor_ssl_days_left`: whole days until the earliest expiry, when known.
 /// - `monitor_checks_total{status}`: a counter per monitor and status, from `counters`.
 pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
-    let results = latest_per_id(results);
-    let mut out = String::new();
-
-    let each = |f: &dyn Fn(&CheckResult) -> Vec<(String, String)>| -> Vec<(String, String)> {
-        results.iter().flat_map(|r| f(r)).collect()
+    let exposed = Listed {
+        results: latest_per_id(results),
+        counters,
     };
-    let one = |r: &CheckResult, value: String| vec![(labels(&[("monitor", r.id.as_str())]), value)];
+    let mut out = String::new();
+    PrometheusText::default().fill(&mut out, &exposed, usize::MAX);
+    out
+}
 
-    family(
-        &mut out,
-        "probe_success",
-        "gauge",
-        "Whether the check succeeded (1) or failed (0); degraded counts as success.",
-        each(&|r| one(r, u8::from(r.status != Status::Failed).to_string())),
-    );
-    family(
-        &mut out,
-        "probe_duration_seconds",
-        "gauge",
-        "How long the check (its last attempt) took in seconds.",
-        each(&|r| one(r, number(seconds(r.timings.total_ms)))),
-    );
-    family(
-        &mut out,
-        "probe_dns_lookup_time_seconds",
-        "gauge",
-        "How long name resolution took in seconds (0 when not reached).",
-        each(&|r| one(r, number(seconds(r.timings.dns_ms.unwrap_or(0.0))))),
-    );
-    family(
-        &mut out,
-        "probe_ip_protocol",
-        "gauge",
-        "IP protocol of the address that answered (4 or 6; 0 when none answered).",
-        each(&|r| one(r, ip_protocol(r.address.as_deref()).to_string())),
-    );
-    family(
-        &mut out,
-        "probe_ssl_earliest_cert_expiry",
-        "gauge",
-        "Earliest not-after of the presented certificate chain in unix seconds.",
-        each(&|r| {
+/// What [`PrometheusText`] renders: the monitors' latest results (one per id, in the
+/// order shown) and their check counters, each read by index so that a server can render
+/// a large exposition a piece at a time from a snapshot.
+pub trait Exposition {
+    /// How many results there are.
+    fn results(&self) -> usize;
+    /// The `i`th result.
+    fn result(&self, i: usize) -> &CheckResult;
+    /// How many monitors have counters.
+    fn counted(&self) -> usize;
+    /// The `i`th monitor with counters: its id and its counts per status, in order.
+    fn counters(&self, i: usize) -> (&str, Vec<(Status, u64)>);
+}
+
+/// The arguments of [`prometheus`] as an [`Exposition`].
+struct Listed<'a> {
+    results: Vec<&'a CheckResult>,
+    counters: &'a [Counter],
+}
+
+impl Exposition for Listed<'_> {
+    fn results(&self) -> usize {
+        self.results.len()
+    }
+    fn result(&self, i: usize) -> &CheckResult {
+        self.results[i]
+    }
+    fn counted(&self) -> usize {
+        self.counters.len()
+    }
+    fn counters(&self, i: usize) -> (&str, Vec<(Status, u64)>) {
+        let c = &self.counters[i];
+        (&c.monitor, vec![(c.status, c.count)])
+    }
+}
+
+/// A family's samples (labels, value) for one result.
+type Samples = Vec<(String, String)>;
+
+/// Where a family's samples come from.
+enum Rows {
+    /// One call per result.
+    Results(fn(&CheckResult) -> Samples),
+    /// The counters.
+    Counters,
+}
+
+/// A family: name, type, help and its samples.
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    rows: Rows,
+}
+
+fn one(r: &CheckResult, value: String) -> Samples {
+    vec![(labels(&[("monitor", r.id.as_str())]), value)]
+}
+
+/// The families of [`prometheus`], in order.
+const FAMILIES: [Family; 11] = [
+    Family {
+        name: "probe_success",
+        kind: "gauge",
+        help: "Whether the check succeeded (1) or failed (0); degraded counts as success.",
+        rows: Rows::Results(|r| one(r, u8::from(r.status != Status::Failed).to_string())),
+    },
+    Family {
+        name: "probe_duration_seconds",
+        kind: "gauge",
+        help: "How long the check (its last attempt) took in seconds.",
+        rows: Rows::Results(|r| one(r, number(seconds(r.timings.total_ms)))),
+    },
+    Family {
+        name: "probe_dns_lookup_time_seconds",
+        kind: "gauge",
+        help: "How long name resolution took in seconds (0 when not reached).",
+        rows: Rows::Results(|r| one(r, number(seconds(r.timings.dns_ms.unwrap_or(0.0))))),
+    },
+    Family {
+        name: "probe_ip_protocol",
+        kind: "gauge",
+        help: "IP protocol of the address that answered (4 or 6; 0 when none answered).",
+        rows: Rows::Results(|r| one(r, ip_protocol(r.address.as_deref()).to_string())),
+    },
+    Family {
+        name: "probe_ssl_earliest_cert_expiry",
+        kind: "gauge",
+        help: "Earliest not-after of the presented certificate chain in unix seconds.",
+        rows: Rows::Results(|r| {
             let expiry = r.tls.as_ref().and_then(TlsReport::first_expiry);
             expiry.map_or_else(Vec::new, |e| one(r, e.unix_timestamp().to_string()))
         }),
-    );
-    family(
-        &mut out,
-        "probe_tls_version_info",
-        "gauge",
-        "The negotiated TLS version.",
-        each(&|r| {
+    },
+    Family {
+        name: "probe_tls_version_info",
+        kind: "gauge",
+        help: "The negotiated TLS version.",
+        rows: Rows::Results(|r| {
             let version = r.tls.as_ref().and_then(|t| t.version.as_deref());
             version.map_or_else(Vec::new, |v| {
                 let v = blackbox_tls_version(v);
@@ -643,26 +699,24 @@ pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
                 )]
             })
         }),
-    );
-    family(
-        &mut out,
-        "probe_failed_due_to_regex",
-        "gauge",
-        "Whether the check failed because the response did not match what was expected or asserted.",
-        each(&|r| {
+    },
+    Family {
+        name: "probe_failed_due_to_regex",
+        kind: "gauge",
+        help: "Whether the check failed because the response did not match what was expected or asserted.",
+        rows: Rows::Results(|r| {
             let kind = r.error.as_ref().map(|e| e.kind);
             one(
                 r,
                 u8::from(kind.is_some_and(failed_on_response)).to_string(),
             )
         }),
-    );
-    family(
-        &mut out,
-        "monitor_status",
-        "gauge",
-        "The check's status: 1 for the current one, 0 for the others.",
-        each(&|r| {
+    },
+    Family {
+        name: "monitor_status",
+        kind: "gauge",
+        help: "The check's status: 1 for the current one, 0 for the others.",
+        rows: Rows::Results(|r| {
             STATUSES
                 .iter()
                 .map(|&s| {
@@ -671,13 +725,12 @@ pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
                 })
                 .collect()
         }),
-    );
-    family(
-        &mut out,
-        "monitor_phase_duration_seconds",
-        "gauge",
-        "Duration of each phase the check reached in seconds.",
-        each(&|r| {
+    },
+    Family {
+        name: "monitor_phase_duration_seconds",
+        kind: "gauge",
+        help: "Duration of each phase the check reached in seconds.",
+        rows: Rows::Results(|r| {
             phases(r)
                 .into_iter()
                 .map(|(phase, _, ms)| {
@@ -686,34 +739,84 @@ pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
                 })
                 .collect()
         }),
-    );
-    family(
-        &mut out,
-        "monitor_ssl_days_left",
-        "gauge",
-        "Whole days until the earliest certificate expiry (negative once expired).",
-        each(&|r| {
+    },
+    Family {
+        name: "monitor_ssl_days_left",
+        kind: "gauge",
+        help: "Whole days until the earliest certificate expiry (negative once expired).",
+        rows: Rows::Results(|r| {
             let days = r.tls.as_ref().and_then(|t| t.days_left);
             days.map_or_else(Vec::new, |d| one(r, d.to_string()))
         }),
-    );
-    family(
-        &mut out,
-        "monitor_checks_total",
-        "counter",
-        "Checks run so far per monitor and status.",
-        counters
-            .iter()
-            .map(|c| {
-                let l = labels(&[
-                    ("monitor", c.monitor.as_str()),
-                    ("status", status_str(c.status)),
-                ]);
-                (l, c.count.to_string())
-            })
-            .collect(),
-    );
-    out
+    },
+    Family {
+        name: "monitor_checks_total",
+        kind: "counter",
+        help: "Checks run so far per monitor and status.",
+        rows: Rows::Counters,
+    },
+];
+
+/// Renders the exposition of [`prometheus`] a piece at a time: each [`fill`] appends the
+/// next lines, so that a server holds one piece per client rather than the whole text.
+///
+/// [`fill`]: PrometheusText::fill
+#[derive(Debug, Default, Clone)]
+pub struct PrometheusText {
+    family: usize,
+    row: usize,
+    /// Whether the current family's HELP and TYPE lines are written (only before its
+    /// first sample: a family without samples writes nothing).
+    header: bool,
+}
+
+impl PrometheusText {
+    /// Appends the next lines of `exposed` to `out` until `out` holds at least `min` bytes
+    /// or the text is complete; false once it is complete.
+    pub fn fill(&mut self, out: &mut String, exposed: &dyn Exposition, min: usize) -> bool {
+        while out.len() < min {
+            let Some(family) = FAMILIES.get(self.family) else {
+                return false;
+            };
+            let rows = match family.rows {
+                Rows::Results(_) => exposed.results(),
+                Rows::Counters => exposed.counted(),
+            };
+            if self.row >= rows {
+                *self = PrometheusText {
+                    family: self.family + 1,
+                    ..PrometheusText::default()
+                };
+                continue;
+            }
+            let samples = match family.rows {
+                Rows::Results(f) => f(exposed.result(self.row)),
+                Rows::Counters => {
+                    let (monitor, counts) = exposed.counters(self.row);
+                    counts
+                        .into_iter()
+                        .map(|(status, count)| {
+                            let l = labels(&[("monitor", monitor), ("status", status_str(status))]);
+                            (l, count.to_string())
+                        })
+                        .collect()
+                }
+            };
+            self.row += 1;
+            if samples.is_empty() {
+                continue;
+            }
+            if !self.header {
+                self.header = true;
+                let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+                let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind);
+            }
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{}{labels} {value}", family.name);
+            }
+        }
+        FAMILIES.get(self.family).is_some()
+    }
 }
 
 /// The results with one per id, the last of each, in the order ids first appear.

@@ -13,6 +13,7 @@ use super::error::ApiError;
 use super::identity::Identities;
 use crate::agents::Registry;
 use crate::deployed::DeployedCache;
+use crate::server;
 use crate::store::{Store, StoreError};
 
 /// The default limit on a request body, before and after gzip decoding: 64 MiB.
@@ -51,6 +52,16 @@ pub struct Options {
     /// The prefix every environment variable a deployed monitor names must carry
     /// (`--secret-env-prefix`): the agents' policy, checked at deploy time.
     pub secret_env_prefix: String,
+    // Serving: connections and their timeouts (see `crate::server::Limits`).
+    /// Connections open at once; the next one is answered 503 and closed.
+    pub max_connections: usize,
+    /// The time a request's head may take from its first byte.
+    pub header_timeout: Duration,
+    /// The time a connection may stay without a request in flight, or with a response
+    /// its client does not read.
+    pub idle_timeout: Duration,
+    /// The time a request's body may take from its head.
+    pub body_timeout: Duration,
 }
 
 impl Default for Options {
@@ -64,6 +75,22 @@ impl Default for Options {
             agent_id_ttl: DEFAULT_AGENT_ID_TTL,
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             secret_env_prefix: monitor_spec::secret::DEFAULT_SECRET_ENV_PREFIX.to_owned(),
+            max_connections: server::DEFAULT_MAX_CONNECTIONS,
+            header_timeout: server::DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: server::DEFAULT_IDLE_TIMEOUT,
+            body_timeout: server::DEFAULT_BODY_TIMEOUT,
+        }
+    }
+}
+
+impl Options {
+    /// The serving limits among the options.
+    pub fn server_limits(&self) -> server::Limits {
+        server::Limits {
+            max_connections: self.max_connections,
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            body_timeout: self.body_timeout,
         }
     }
 }
@@ -103,6 +130,8 @@ pub(super) struct AppState {
     pub(super) agents: Arc<Registry>,
     pub(super) deployed: Arc<DeployedCache>,
     pub(super) identities: Arc<Identities>,
+    /// The status `/metrics` and the page are rendered from, shared by their readers.
+    pub(super) snapshots: Arc<crate::status::Snapshots>,
     pub(super) options: Options,
 }
 

@@ -16,6 +16,7 @@ use super::error::ApiError;
 use super::query::QueryParams;
 use super::state::{AppState, blocking, json_response};
 use crate::agents;
+use crate::server::Pieces;
 use crate::status;
 use crate::store::{self, ResultQuery};
 
@@ -125,37 +126,72 @@ fn all_status(st: &AppState) -> Result<Vec<ProjectStatus>, ApiError> {
         .collect()
 }
 
+/// How much of `/metrics` or the page is rendered at a time, at the least.
+const PIECE_BYTES: usize = 64 * 1024;
+
+/// The status of every project as of a time after this request arrived, shared with the
+/// other requests that can use it.
+///
+/// One snapshot is read at a time: a request takes the last one if its reading started
+/// after the request arrived; otherwise it reads a new one, and keeps the last one instead
+/// when nothing changed, so that the clients still reading it and the new ones share it.
+async fn snapshot(st: &AppState) -> Result<Arc<Vec<ProjectStatus>>, ApiError> {
+    let arrived = Instant::now();
+    let mut last = st.snapshots.0.lock().await;
+    if let Some((read_at, snapshot)) = &*last
+        && *read_at >= arrived
+    {
+        return Ok(Arc::clone(snapshot));
+    }
+    let read_at = Instant::now();
+    let reader = st.clone();
+    let fresh = blocking(move || all_status(&reader)).await?;
+    let snapshot = match &*last {
+        Some((_, old)) if same_status(old, &fresh) => Arc::clone(old),
+        _ => Arc::new(fresh),
+    };
+    *last = Some((read_at, Arc::clone(&snapshot)));
+    Ok(snapshot)
+}
+
+/// Whether two readings hold the same status (when they were generated aside).
+fn same_status(a: &[ProjectStatus], b: &[ProjectStatus]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(a, b)| a.project == b.project && a.monitors == b.monitors)
+}
+
 pub(super) async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
-    let text = blocking(move || {
-        let projects = all_status(&st)?;
-        Ok(crate::metrics::render(
-            &projects,
-            &st.agents.counts(Instant::now()),
-        ))
-    })
-    .await?;
+    let projects = snapshot(&st).await?;
+    let agents = st.agents.counts(Instant::now());
+    let mut text = crate::metrics::MetricsText::default();
+    let body = Pieces::body(move || {
+        let mut piece = String::new();
+        text.fill(&mut piece, &projects, &agents, PIECE_BYTES);
+        (!piece.is_empty()).then_some(piece)
+    });
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        text,
+        body,
     )
         .into_response())
 }
 
 pub(super) async fn page(State(st): State<AppState>) -> Result<Response, ApiError> {
-    let html = blocking(move || {
-        let projects = all_status(&st)?;
-        Ok(crate::page::render(
-            &projects,
-            time::OffsetDateTime::now_utc(),
-        ))
-    })
-    .await?;
+    let projects = snapshot(&st).await?;
+    let mut html = crate::page::PageText::new(time::OffsetDateTime::now_utc());
+    let body = Pieces::body(move || {
+        let mut piece = String::new();
+        html.fill(&mut piece, &projects, PIECE_BYTES);
+        (!piece.is_empty()).then_some(piece)
+    });
     Ok((
         [
             (CONTENT_TYPE, "text/html; charset=utf-8"),
             (CACHE_CONTROL, "no-store"),
         ],
-        html,
+        body,
     )
         .into_response())
 }

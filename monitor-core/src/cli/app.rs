@@ -116,7 +116,9 @@ struct WatchArgs {
     bundle: Option<PathBuf>,
     #[command(flatten)]
     limits: LocalLimits,
-    /// Serve Prometheus metrics at http://ADDR/metrics
+    /// Serve Prometheus metrics at http://ADDR/metrics: at most 64 connections (the next
+    /// is answered 503), a request head within 10 s of its first byte, a body within 60 s,
+    /// and a connection idle or not reading its answer for 60 s is closed
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
     /// How many checks run at once; checks that may run over 30 s (timeouts.total_ms

@@ -7,12 +7,14 @@
 //!   assigns, results uploaded.
 //! - [`demo`] (feature `demo`, rcgen): demo services on loopback and monitors of them.
 //!
-//! `watch` and `agent` share [`schedule`].
+//! `watch` and `agent` share [`schedule`]; `watch` serves `/metrics` with [`http`].
 
 #[cfg(feature = "agent")]
 pub mod agent;
 #[cfg(feature = "demo")]
 pub mod demo;
+#[cfg(feature = "watch")]
+pub mod http;
 #[cfg(feature = "run")]
 pub mod run;
 #[cfg(any(feature = "watch", feature = "agent"))]

@@ -4,15 +4,17 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::watch as signal;
 
+use super::http::{self, Limits, Pieces};
 pub use super::schedule::start_offset;
 use super::schedule::{Cadence, Job, Outlet, Permits, schedule, stopped};
 use crate::Engine;
-use crate::report::{self, Counter};
+use crate::report;
 use monitor_spec::result::{CheckResult, Status};
 use monitor_spec::secret::SecretPolicy;
 use monitor_spec::validate::ValidMonitor;
@@ -48,34 +50,57 @@ pub struct Options {
 /// The latest result and the check counts of every monitor.
 #[derive(Debug, Default)]
 pub struct State {
-    latest: Mutex<HashMap<String, CheckResult>>,
-    counts: Mutex<HashMap<(String, Status), u64>>,
+    monitors: Mutex<HashMap<String, Entry>>,
+    /// Bumped by every result and lateness sample: a snapshot of the same generation
+    /// is still current.
+    generation: AtomicU64,
+    /// The last snapshot, while a reader holds it, and its generation.
+    last: Mutex<Option<(u64, Weak<Snapshot>)>>,
     /// How late checks started against their schedule, in seconds (the most recent
     /// [`LATENESS_SAMPLES`]).
     lateness: Mutex<std::collections::VecDeque<f64>>,
 }
 
+/// A monitor's latest result (what `/metrics` shows of it) and its checks per status, in
+/// the order of [`STATUSES`].
+#[derive(Debug)]
+struct Entry {
+    latest: Arc<CheckResult>,
+    counts: [u64; 3],
+}
+
+/// The statuses in the order `/metrics` counts them.
+const STATUSES: [Status; 3] = [Status::Passed, Status::Degraded, Status::Failed];
+
 /// How many lateness samples `watch` keeps for its quantiles.
 pub const LATENESS_SAMPLES: usize = 100_000;
+
+/// How much of `/metrics` is rendered at a time, at the least.
+const PIECE_BYTES: usize = 64 * 1024;
 
 impl State {
     /// Records a result, keeping only what `/metrics` shows of it: with 100,000
     /// monitors the full results (attempts, excerpts, chains, hints) would cost hundreds
     /// of megabytes.
     pub fn record(&self, result: CheckResult) {
-        let result = slim(result);
-        if let Ok(mut counts) = self.counts.lock() {
-            *counts
-                .entry((result.id.clone(), result.status))
-                .or_default() += 1;
-        }
-        if let Ok(mut latest) = self.latest.lock() {
-            latest.insert(result.id.clone(), result);
+        let result = Arc::new(slim(result));
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        let slot = STATUSES.iter().position(|s| *s == result.status);
+        if let Ok(mut monitors) = self.monitors.lock() {
+            let entry = monitors.entry(result.id.clone()).or_insert_with(|| Entry {
+                latest: Arc::clone(&result),
+                counts: [0; 3],
+            });
+            if let Some(slot) = slot {
+                entry.counts[slot] += 1;
+            }
+            entry.latest = result;
         }
     }
 
     /// Records how late a check started.
     pub fn late(&self, seconds: f64) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut l) = self.lateness.lock() {
             if l.len() == LATENESS_SAMPLES {
                 l.pop_front();
@@ -95,44 +120,118 @@ impl State {
         Some([at(0.5), at(0.99), at(1.0)])
     }
 
-    /// The Prometheus exposition of the latest results and the counters.
-    pub fn metrics(&self) -> String {
-        // Copy the (slim) results out so checks finishing meanwhile never wait for the
-        // rendering.
-        let latest: Vec<CheckResult> = self
-            .latest
+    /// What `/metrics` shows now: the latest results shared with the state (a pointer
+    /// and the counts per monitor), so that a client reading slowly holds little.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut monitors: Vec<(Arc<CheckResult>, [u64; 3])> = self
+            .monitors
             .lock()
-            .map(|l| l.values().cloned().collect())
-            .unwrap_or_default();
-        let mut results: Vec<&CheckResult> = latest.iter().collect();
-        results.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut counters: Vec<Counter> = self
-            .counts
-            .lock()
-            .map(|c| {
-                c.iter()
-                    .map(|((monitor, status), count)| Counter {
-                        monitor: monitor.clone(),
-                        status: *status,
-                        count: *count,
-                    })
+            .map(|m| {
+                m.values()
+                    .map(|e| (Arc::clone(&e.latest), e.counts))
                     .collect()
             })
             .unwrap_or_default();
-        counters.sort_by(|a, b| (&a.monitor, a.status as u8).cmp(&(&b.monitor, b.status as u8)));
-        let mut text = report::prometheus(&results, &counters);
-        if let Some([p50, p99, max]) = self.lateness_quantiles() {
-            let samples = [("0.5", p50), ("0.99", p99), ("1", max)]
-                .map(|(q, v)| (report::labels(&[("quantile", q)]), v.to_string()));
-            report::family(
-                &mut text,
-                "monitor_schedule_lateness_seconds",
-                "summary",
-                "How late checks started against their schedule.",
-                samples.to_vec(),
-            );
+        monitors.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        Snapshot {
+            monitors,
+            lateness: self.lateness_quantiles(),
+        }
+    }
+
+    /// The current snapshot, shared with the readers of the last one when nothing was
+    /// recorded since.
+    pub fn shared_snapshot(&self) -> Arc<Snapshot> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((g, weak)) = &*last
+            && *g == generation
+            && let Some(snapshot) = weak.upgrade()
+        {
+            return snapshot;
+        }
+        let snapshot = Arc::new(self.snapshot());
+        *last = Some((generation, Arc::downgrade(&snapshot)));
+        snapshot
+    }
+
+    /// The Prometheus exposition of the latest results and the counters, whole.
+    pub fn metrics(&self) -> String {
+        let mut pieces = MetricsPieces::new(Arc::new(self.snapshot()));
+        let mut text = String::new();
+        while let Some(piece) = pieces.next_piece(usize::MAX) {
+            text.push_str(&piece);
         }
         text
+    }
+}
+
+/// What `/metrics` renders: every monitor's latest result and counts, sorted by id, and
+/// the lateness quantiles.
+#[derive(Debug)]
+pub struct Snapshot {
+    monitors: Vec<(Arc<CheckResult>, [u64; 3])>,
+    lateness: Option<[f64; 3]>,
+}
+
+impl report::Exposition for Snapshot {
+    fn results(&self) -> usize {
+        self.monitors.len()
+    }
+    fn result(&self, i: usize) -> &CheckResult {
+        &self.monitors[i].0
+    }
+    fn counted(&self) -> usize {
+        self.monitors.len()
+    }
+    fn counters(&self, i: usize) -> (&str, Vec<(Status, u64)>) {
+        let (result, counts) = &self.monitors[i];
+        let counts = STATUSES
+            .into_iter()
+            .zip(*counts)
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        (&result.id, counts)
+    }
+}
+
+/// `/metrics` of a snapshot rendered a piece at a time.
+#[derive(Debug)]
+pub struct MetricsPieces {
+    snapshot: Arc<Snapshot>,
+    text: report::PrometheusText,
+    /// Whether the lateness summary, the last family, is written.
+    done: bool,
+}
+
+impl MetricsPieces {
+    /// The text of `snapshot` from its start.
+    pub fn new(snapshot: Arc<Snapshot>) -> MetricsPieces {
+        MetricsPieces {
+            snapshot,
+            text: report::PrometheusText::default(),
+            done: false,
+        }
+    }
+
+    /// The next piece of at least `min` bytes (less for the last), or `None` at the end.
+    pub fn next_piece(&mut self, min: usize) -> Option<String> {
+        let mut piece = String::new();
+        if !self.text.fill(&mut piece, &*self.snapshot, min) && !self.done {
+            self.done = true;
+            if let Some([p50, p99, max]) = self.snapshot.lateness {
+                let samples = [("0.5", p50), ("0.99", p99), ("1", max)]
+                    .map(|(q, v)| (report::labels(&[("quantile", q)]), v.to_string()));
+                report::family(
+                    &mut piece,
+                    "monitor_schedule_lateness_seconds",
+                    "summary",
+                    "How late checks started against their schedule.",
+                    samples.to_vec(),
+                );
+            }
+        }
+        (!piece.is_empty()).then_some(piece)
     }
 }
 
@@ -270,31 +369,44 @@ async fn serve_metrics(
     state: Arc<State>,
     mut stop: signal::Receiver<bool>,
 ) {
+    let shutdown = async move {
+        let _ = stop.changed().await;
+    };
+    serve(listener, state, Limits::default(), shutdown).await;
+}
+
+/// Serves `/metrics` of `state` on `listener` within `limits` until `shutdown`, then
+/// finishes the scrapes in flight. Each scrape renders a [`Snapshot`] a piece at a time
+/// as its client reads.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use axum::response::IntoResponse as _;
     use axum::routing::get;
     let app = axum::Router::new().route(
         "/metrics",
         get(move || {
             let state = state.clone();
             async move {
-                // Rendering 100,000 monitors takes a while: keep it off the workers that
+                // Sorting 100,000 monitors takes a while: keep it off the workers that
                 // run the schedule.
-                let text = tokio::task::spawn_blocking(move || state.metrics())
-                    .await
-                    .unwrap_or_default();
+                let Ok(snapshot) =
+                    tokio::task::spawn_blocking(move || state.shared_snapshot()).await
+                else {
+                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                };
+                let mut pieces = MetricsPieces::new(snapshot);
+                let body = Pieces::body(move || pieces.next_piece(PIECE_BYTES));
                 (
                     [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-                    text,
+                    body,
                 )
+                    .into_response()
             }
         }),
     );
-    let shutdown = async move {
-        let _ = stop.changed().await;
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        eprintln!("error: the metrics server stopped: {e}");
-    }
+    http::serve(listener, app, limits, shutdown).await;
 }

@@ -16,3 +16,4 @@ mod servers;
 mod starttls;
 mod starvation;
 mod tls;
+mod watch_serving;
