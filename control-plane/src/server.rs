@@ -8,8 +8,10 @@
 //!
 //! [`Pieces`] is a response body rendered a piece at a time, as the client reads it.
 //!
-//! `monitor-core/src/runner/http.rs` is a copy for `watch`'s `/metrics` (the two crates
-//! share no crate that may do I/O); keep them alike.
+//! `monitor-core` compiles this same file (by `#[path]`, as `runner::http`) for `watch`'s
+//! `/metrics` with 64 connections: the two crates share no crate that may do I/O, so one
+//! file serves both instead of two copies. It uses only tokio, hyper, hyper-util,
+//! http-body, axum's body type and tracing, which both crates depend on.
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -182,20 +182,7 @@ fn build(fuzz: &Path, work: &Path) -> Result<PathBuf> {
         .env("CARGO_TARGET_DIR", work)
         .env("RUSTFLAGS", flags.trim())
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    // The variables cargo set for xtask itself would look like changed inputs to build
-    // scripts that watch them.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_MANIFEST_")
-            || matches!(
-                &*name,
-                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "OUT_DIR"
-            )
-        {
-            build.env_remove(&*name);
-        }
-    }
+    crate::clear_cargo_env(&mut build);
     let status = build.status().context("cannot run cargo")?;
     if !status.success() {
         bail!(

@@ -174,20 +174,7 @@ fn build_monitors(manifest: Option<&Path>) -> Result<PathBuf> {
     build
         .args(["build", "--quiet", "--bin", "monitors", "--manifest-path"])
         .arg(&manifest);
-    // The variables cargo set for xtask itself would look like changed inputs to build
-    // scripts that watch them (ring's), rebuilding half the tree on every call.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_MANIFEST_")
-            || matches!(
-                &*name,
-                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "OUT_DIR"
-            )
-        {
-            build.env_remove(&*name);
-        }
-    }
+    clear_cargo_env(&mut build);
     let status = build.status().context("cannot run cargo")?;
     if !status.success() {
         bail!(
@@ -221,5 +208,23 @@ fn target_dir_of(manifest: &Path, root: &Path) -> PathBuf {
         root.join("target")
     } else {
         dir.join("target")
+    }
+}
+
+/// Removes the variables cargo set for xtask itself from a nested cargo command: they would
+/// look like changed inputs to build scripts that watch them (ring's), rebuilding half the
+/// tree on every call.
+pub(crate) fn clear_cargo_env(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                &*name,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "OUT_DIR"
+            )
+        {
+            command.env_remove(&*name);
+        }
     }
 }

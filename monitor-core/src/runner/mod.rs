@@ -14,6 +14,7 @@ pub mod agent;
 #[cfg(feature = "demo")]
 pub mod demo;
 #[cfg(feature = "watch")]
+#[path = "../../../control-plane/src/server.rs"]
 pub mod http;
 #[cfg(feature = "run")]
 pub mod run;

@@ -11,6 +11,9 @@ use std::time::Duration;
 use tokio::sync::watch as signal;
 
 use super::http::{self, Limits, Pieces};
+
+/// The most connections `/metrics` keeps open at once (Prometheus needs one or two).
+pub const METRICS_MAX_CONNECTIONS: usize = 64;
 pub use super::schedule::start_offset;
 use super::schedule::{Cadence, Job, Outlet, Permits, schedule, stopped};
 use crate::Engine;
@@ -372,7 +375,16 @@ async fn serve_metrics(
     let shutdown = async move {
         let _ = stop.changed().await;
     };
-    serve(listener, state, Limits::default(), shutdown).await;
+    serve(
+        listener,
+        state,
+        Limits {
+            max_connections: METRICS_MAX_CONNECTIONS,
+            ..Limits::default()
+        },
+        shutdown,
+    )
+    .await;
 }
 
 /// Serves `/metrics` of `state` on `listener` within `limits` until `shutdown`, then
