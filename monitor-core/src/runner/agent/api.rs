@@ -15,6 +15,29 @@ use super::clock::ClockWatch;
 /// Bodies at least this large are sent gzip-compressed.
 const GZIP_FROM_BYTES: usize = 16 * 1024;
 
+/// The largest assignment the agent reads (after gzip decoding): about 700 bytes a monitor,
+/// so several hundred thousand monitors; a larger one is a failed poll, retried.
+pub(crate) const MAX_ASSIGNMENT_BYTES: usize = 512 * 1024 * 1024;
+
+/// The largest answer to a results post, or error body, the agent reads.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// Reads at most `max` bytes of `response`'s body as text (lossy UTF-8); a longer body is
+/// a failure naming the bound, and the rest is never read.
+async fn bounded_text(mut response: reqwest::Response, max: usize) -> Result<String, Failure> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| Failure::request(&e))? {
+        if body.len() + chunk.len() > max {
+            return Err(Failure {
+                kind: "bad response".to_owned(),
+                detail: format!("bad response: the body is larger than {max} bytes"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 /// Why a request did not get an answer the agent can use; `kind` tells states apart so
 /// the agent logs a line when it changes, not on every retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,7 +213,12 @@ impl Api {
             .get(header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map(|v| unquoted(v).to_owned());
-        let body = response.text().await.map_err(|e| Failure::request(&e))?;
+        let max = if status == StatusCode::OK {
+            MAX_ASSIGNMENT_BYTES
+        } else {
+            MAX_ANSWER_BYTES
+        };
+        let body = bounded_text(response, max).await?;
         if status == StatusCode::OK {
             Ok(Poll::Changed { etag, body })
         } else {
@@ -247,7 +275,9 @@ impl Api {
             };
             self.observe(&response, sent);
             let status = response.status();
-            let text = response.text().await.unwrap_or_default();
+            let text = bounded_text(response, MAX_ANSWER_BYTES)
+                .await
+                .unwrap_or_default();
             return match status.as_u16() {
                 200 => {
                     let counts: ResultsResponse = serde_json::from_str(&text).unwrap_or_default();
@@ -309,5 +339,33 @@ mod tests {
         assert_eq!(error_message("{\"error\": \"bad token\"}"), "bad token");
         assert_eq!(error_message(""), "no message");
         assert_eq!(error_message("oops"), "oops");
+    }
+
+    /// Serves one answer with a body of `len` bytes and reads it with a bound of `max`.
+    async fn read_body(len: usize, max: usize) -> Result<String, Failure> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 1024];
+            let _ = socket.read(&mut head).await;
+            let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n");
+            let _ = socket.write_all(answer.as_bytes()).await;
+            let _ = socket.write_all(&vec![b'x'; len]).await;
+        });
+        let response = reqwest::get(format!("http://{addr}/")).await.unwrap();
+        bounded_text(response, max).await
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_up_to_their_bound() {
+        assert_eq!(read_body(1000, 1000).await.unwrap().len(), 1000);
+        let too_long = read_body(1001, 1000).await.unwrap_err();
+        assert_eq!(too_long.kind, "bad response");
+        assert!(
+            too_long.detail.contains("larger than 1000 bytes"),
+            "{too_long:?}"
+        );
     }
 }
