@@ -588,6 +588,23 @@ async fn run_logged(
     Ok(summary)
 }
 
+/// Reads the saved assignment, at most [`api::MAX_ASSIGNMENT_BYTES`] of it (the most a poll
+/// accepts, so a larger file was not written by an agent).
+fn read_saved(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(api::MAX_ASSIGNMENT_BYTES as u64 + 1)
+        .read_to_string(&mut text)?;
+    if text.len() > api::MAX_ASSIGNMENT_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} bytes",
+            api::MAX_ASSIGNMENT_BYTES
+        )));
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -629,21 +646,4 @@ mod tests {
         let options = Options::new("http://127.0.0.1:1", "here", "s3cret-token");
         assert!(!format!("{options:?}").contains("s3cret"));
     }
-}
-
-/// Reads the saved assignment, at most [`api::MAX_ASSIGNMENT_BYTES`] of it (the most a poll
-/// accepts, so a larger file was not written by an agent).
-fn read_saved(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(api::MAX_ASSIGNMENT_BYTES as u64 + 1)
-        .read_to_string(&mut text)?;
-    if text.len() > api::MAX_ASSIGNMENT_BYTES {
-        return Err(std::io::Error::other(format!(
-            "larger than {} bytes",
-            api::MAX_ASSIGNMENT_BYTES
-        )));
-    }
-    Ok(text)
 }
