@@ -16,11 +16,14 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::http::HeaderValue;
+use axum::http::header::CONNECTION;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -143,15 +146,27 @@ async fn connection(
     let tracker = Arc::clone(&activity);
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let in_flight = InFlight::start(&tracker);
-        let body = if hyper::body::Body::is_end_stream(req.body()) {
-            None
-        } else {
-            Some(BodyGuard::start(&tracker, limits.body_timeout))
-        };
-        let req = req.map(|inner| Body::new(Arriving { inner, guard: body }));
+        let whole = hyper::body::Body::is_end_stream(req.body());
+        let body = (!whole).then(|| BodyGuard::start(&tracker, limits.body_timeout));
+        let ended = Arc::new(AtomicBool::new(whole));
+        let req = req.map(|inner| {
+            Body::new(Arriving {
+                inner,
+                guard: body,
+                ended: Arc::clone(&ended),
+            })
+        });
         let answer = hyper::service::Service::call(&service, req);
         async move {
-            let response = answer.await?;
+            let mut response = answer.await?;
+            // Answered before the body arrived whole (a refused token, a body over the
+            // limit): hyper closes the connection after the response, so say so, or a
+            // client would send its next request on a connection about to close.
+            if !ended.load(Ordering::Acquire) {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
             Ok::<_, Infallible>(response.map(|inner| Sending {
                 inner,
                 _in_flight: in_flight,
@@ -390,6 +405,8 @@ impl Drop for BodyGuard {
 struct Arriving {
     inner: Incoming,
     guard: Option<BodyGuard>,
+    /// Set once the body has arrived whole.
+    ended: Arc<AtomicBool>,
 }
 
 impl http_body::Body for Arriving {
@@ -404,6 +421,7 @@ impl http_body::Body for Arriving {
         let poll = Pin::new(&mut this.inner).poll_frame(cx);
         if matches!(poll, Poll::Ready(None)) || this.inner.is_end_stream() {
             this.guard = None;
+            this.ended.store(true, Ordering::Release);
         }
         poll
     }

@@ -388,3 +388,52 @@ fn slow_readers_of_a_large_page_and_metrics_share_one_snapshot() {
     );
     drop((pages, scrapes));
 }
+
+/// An answer sent before the request's body arrived whole (a refused token, a length over
+/// the limit) says `connection: close`, since the server closes the connection after it:
+/// a client must not send its next request on that connection. An answer after the whole
+/// body keeps the connection open.
+#[test]
+fn answers_before_the_whole_body_close_the_connection_and_say_so() {
+    let dir = TempDir::new("early-answer");
+    let token = create_token(&dir.db(), "shop");
+    let server = Server::start(&dir.db(), &["--max-body-bytes", "1000"], &[]);
+    let addr = socket_addr(&server);
+    let post = |auth: &str, length: usize, body: &str| {
+        format!(
+            "POST /v1/projects/shop/deploy?dry_run=true HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {auth}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n{body}"
+        )
+    };
+    let bundle = r#"{"bundle":{"schema_version":1,"monitors":[]}}"#;
+    let check = |request: String, status: &str, closes: bool| {
+        runtime().block_on(async {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(request.as_bytes()).await.unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The head, then (for a connection kept open) nothing more within a second.
+            loop {
+                match tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => {
+                        assert!(closes, "closed: {}", String::from_utf8_lossy(&seen));
+                        break;
+                    }
+                    Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+                    Err(_) => {
+                        assert!(!closes, "kept open: {}", String::from_utf8_lossy(&seen));
+                        break;
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&seen).to_lowercase();
+            assert!(text.starts_with(&format!("http/1.1 {status}")), "{text}");
+            assert_eq!(text.contains("connection: close"), closes, "{text}");
+        });
+    };
+    // A refused token, the body not sent yet.
+    check(post("mon_wrong", bundle.len(), ""), "401", true);
+    // A length over the limit, refused before the body.
+    check(post(&token, 5000, ""), "413", true);
+    // A whole body: the connection stays open for the next request.
+    check(post(&token, bundle.len(), bundle), "200", false);
+}
