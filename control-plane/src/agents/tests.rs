@@ -240,38 +240,27 @@ fn round(
 
 #[test]
 fn grace_is_twice_the_longest_result_span_and_at_least_the_minimum() {
+    let check = |monitors: &[Deployed], agents: &[(&str, &str)], timeout: u64, expected: u64| {
+        let got = assign(
+            monitors,
+            &live(agents),
+            "x",
+            "eu",
+            Instant::now(),
+            Duration::from_secs(timeout),
+        );
+        assert_eq!(
+            got.grace,
+            Duration::from_secs(expected),
+            "{agents:?} {timeout}"
+        );
+    };
     let monitors = fast(1);
-    let one = live(&[("x", "eu")]);
-    let got = assign(
-        &monitors,
-        &one,
-        "x",
-        "eu",
-        Instant::now(),
-        Duration::from_secs(4),
-    );
-    assert_eq!(got.grace, Duration::from_secs(22));
+    check(&monitors, &[("x", "eu")], 4, 22);
     // Round robin over two locations: one tick in two here, 2 * (20 s + 1 s).
-    let two = live(&[("x", "eu"), ("y", "us")]);
-    let got = assign(
-        &monitors,
-        &two,
-        "x",
-        "eu",
-        Instant::now(),
-        Duration::from_secs(4),
-    );
-    assert_eq!(got.grace, Duration::from_secs(42));
+    check(&monitors, &[("x", "eu"), ("y", "us")], 4, 42);
     // The agent timeout's double when it is longer.
-    let got = assign(
-        &monitors,
-        &one,
-        "x",
-        "eu",
-        Instant::now(),
-        Duration::from_secs(60),
-    );
-    assert_eq!(got.grace, Duration::from_secs(60));
+    check(&monitors, &[("x", "eu")], 60, 60);
     // Retries count: two more attempts of 1 s and backoffs of 5 s and 5 s.
     let retried = deployed(vec![
         m("r")
@@ -284,8 +273,7 @@ fn grace_is_twice_the_longest_result_span_and_at_least_the_minimum() {
                 same_region: true,
             })),
     ]);
-    let got = assign(&retried, &one, "x", "eu", Instant::now(), Duration::ZERO);
-    assert_eq!(got.grace, Duration::from_secs(2 * (10 + 3 + 10)));
+    check(&retried, &[("x", "eu")], 0, 2 * (10 + 3 + 10));
 }
 
 #[test]
