@@ -16,6 +16,7 @@ mod architecture;
 mod bench;
 mod deploy;
 mod fuzz;
+mod testing;
 
 /// Build the monitors binary and drive it.
 #[derive(Debug, Parser)]
@@ -58,6 +59,10 @@ enum Cmd {
     /// Build the fuzz targets of fuzz/ with libFuzzer and run each for --seconds N
     /// (default 60) on a scratch corpus seeded from fuzz/corpus; exit 1 on a crash.
     Fuzz(fuzz::FuzzArgs),
+    /// Run every test of the workspace: installs the Debian packages the tests use as root
+    /// on Debian (.ci/packages.toml), else skips the suites that need them and names
+    /// them; exit 0 all passed, 1 a test failed, 3 some suites could not run
+    Test(testing::TestArgs),
     #[command(flatten)]
     Client(deploy::ClientCommand),
 }
@@ -137,6 +142,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Some(Cmd::Fuzz(args)) => return fuzz::run(&args, &workspace_root()),
+        Some(Cmd::Test(args)) => return testing::run(&args, &workspace_root()),
         Some(Cmd::Client(command)) => return Ok(deploy::run(&command)),
         Some(Cmd::List(p)) => ("list", p),
         Some(Cmd::Validate(p)) => ("validate", p),

@@ -39,3 +39,85 @@ fn usage_errors_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown command `frobnicate`"));
 }
+
+/// A directory of links to every program on PATH except those `.ci/packages.toml` names:
+/// a PATH on which the test servers, openssl and chromium are missing.
+fn path_without_test_programs(dir: &std::path::Path) -> std::ffi::OsString {
+    let list =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.ci/packages.toml"))
+            .unwrap();
+    let hidden: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.strip_prefix("programs = ["))
+        .flat_map(|l| l.trim_end_matches(']').split(','))
+        .map(|p| p.trim().trim_matches('"'))
+        .filter(|p| !p.starts_with('/'))
+        .collect();
+    assert!(hidden.contains(&"redis-server") && hidden.contains(&"chromium"));
+    std::fs::create_dir_all(dir).unwrap();
+    let path = std::env::var_os("PATH").unwrap();
+    for from in std::env::split_paths(&path) {
+        let Ok(entries) = std::fs::read_dir(&from) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let link = dir.join(&name);
+            if hidden.contains(&name.to_string_lossy().as_ref()) || link.exists() {
+                continue;
+            }
+            let _ = std::os::unix::fs::symlink(entry.path(), link);
+        }
+    }
+    dir.as_os_str().to_owned()
+}
+
+/// Without the servers' packages and without installing them, `cargo xtask test` runs
+/// what it can, names every suite it could not run and why, prints the install command
+/// and exits 3: a partial run never looks like a pass.
+#[test]
+fn test_without_the_packages_names_what_it_skipped_and_exits_non_zero() {
+    let dir = std::env::temp_dir().join(format!("xtask-no-packages-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = path_without_test_programs(&dir);
+    // One quick test runs (the package list's own check), so the run is real but short.
+    let o = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--",
+            "test",
+            "--no-install",
+        ])
+        .args([
+            "--tests",
+            "--",
+            "the_list_covers_every_program_the_tests_require",
+        ])
+        .env("PATH", &path)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{out}\n{err}");
+    for expected in [
+        "tests that ran: passed",
+        "not run (",
+        "  - acceptance: Redis: needs redis-server (no redis-server)",
+        "  - the status page in Chromium: needs chromium (no chromium)",
+        "  - legacy TLS against openssl s_server: needs openssl (no openssl)",
+        "apt-get install -y --no-install-recommends ",
+        "result: INCOMPLETE (exit 3)",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    // The quick test did run: its binary reports one passed test.
+    assert!(
+        err.contains("1 passed") || out.contains("1 passed"),
+        "{out}\n{err}"
+    );
+}

@@ -20,7 +20,7 @@ fn rendered(url: &str, profile: &Path) -> String {
         .into_iter()
         .find(|p| Path::new(p).exists())
         .unwrap_or_else(|| {
-            panic!("chromium is not installed: the browser test needs the Debian package chromium (`bash .ci/run` installs it)")
+            panic!("chromium is not installed: the browser test needs the Debian package chromium (`cargo xtask test` installs it as root, or skips this test and names it)")
         });
     let out = Command::new("timeout")
         .args(["-k", "5", "60", chromium])

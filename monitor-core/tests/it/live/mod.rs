@@ -148,7 +148,7 @@ pub fn require(program: &str, package: &str) -> PathBuf {
         .unwrap_or_else(|| {
             panic!(
                 "{program} is not installed: the acceptance suite needs the Debian package \
-                 {package} (`bash .ci/run` installs every package the tests need)"
+                 {package} (`cargo xtask test` installs the packages of .ci/packages.toml as root, or skips this suite and names it)"
             )
         })
 }

@@ -1,0 +1,428 @@
+//! `cargo xtask test`: every test of the workspace in one command. It reads the Debian
+//! packages the tests use from `.ci/packages.toml`, installs the missing ones when it can
+//! (root on Debian), skips the suites whose packages are still missing, and ends with a
+//! summary that names each suite that did not run; a partial run exits 3, never 0.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// The package list, compiled in so that the list and the code that reads it agree.
+pub const PACKAGES_TOML: &str = include_str!("../../.ci/packages.toml");
+
+/// Exit code when the tests that ran passed but some suites could not run.
+pub const EXIT_INCOMPLETE: u8 = 3;
+
+/// Arguments of `cargo xtask test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Never install packages, even as root on Debian: skip the suites whose packages are
+    /// missing (and exit 3)
+    #[arg(long)]
+    no_install: bool,
+    /// Arguments for `cargo test` (after `--workspace --locked --no-fail-fast`); those after
+    /// `--` go to the test binaries, as with cargo (e.g. `-- redis`)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    cargo_args: Vec<OsString>,
+}
+
+/// `.ci/packages.toml`: what each package provides and which suites need it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Packages {
+    /// Debian package name → how to tell it is installed.
+    pub package: BTreeMap<String, Package>,
+    /// The suites that need packages.
+    pub suite: Vec<Suite>,
+}
+
+/// One Debian package the tests use.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Package {
+    /// Programs that prove it is installed: a bare name is looked up on PATH (and in
+    /// /usr/sbin and /sbin), an absolute path is checked as it is.
+    pub programs: Vec<String>,
+    /// What the tests use it for.
+    pub why: String,
+}
+
+/// Tests that need packages.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    /// A name a reader recognises.
+    pub name: String,
+    /// cargo test name filters (substrings) selecting the suite's tests.
+    pub tests: Vec<String>,
+    /// The packages the suite needs.
+    pub packages: Vec<String>,
+}
+
+/// A package found missing, with the first program that was not found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// The Debian package.
+    pub package: String,
+    /// The program that is not there.
+    pub program: String,
+}
+
+/// Parses the package list and checks that every suite names known packages.
+pub fn packages() -> Result<Packages> {
+    let parsed: Packages = toml::from_str(PACKAGES_TOML).context(".ci/packages.toml")?;
+    for suite in &parsed.suite {
+        for p in &suite.packages {
+            if !parsed.package.contains_key(p) {
+                bail!(
+                    ".ci/packages.toml: suite `{}` needs `{p}`, which has no [package.{p}]",
+                    suite.name
+                );
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// The packages whose programs are not all found, looking bare names up in `path` (a
+/// PATH value) and the sbin directories.
+pub fn missing(packages: &Packages, path: &OsStr) -> Vec<Missing> {
+    packages
+        .package
+        .iter()
+        .filter_map(|(name, package)| {
+            let absent = package.programs.iter().find(|p| find(p, path).is_none())?;
+            Some(Missing {
+                package: name.clone(),
+                program: absent.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Where `program` is: itself when absolute, else the first PATH entry (then /usr/sbin,
+/// /sbin, which a user's PATH often lacks) that holds it.
+pub fn find(program: &str, path: &OsStr) -> Option<PathBuf> {
+    let program = Path::new(program);
+    if program.is_absolute() {
+        return program.is_file().then(|| program.to_path_buf());
+    }
+    std::env::split_paths(path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// The suites that cannot run, each with the missing packages it needs.
+pub fn blocked<'a>(packages: &'a Packages, missing: &[Missing]) -> Vec<(&'a Suite, Vec<Missing>)> {
+    packages
+        .suite
+        .iter()
+        .filter_map(|suite| {
+            let lacking: Vec<Missing> = missing
+                .iter()
+                .filter(|m| suite.packages.contains(&m.package))
+                .cloned()
+                .collect();
+            (!lacking.is_empty()).then_some((suite, lacking))
+        })
+        .collect()
+}
+
+/// The command that installs `names`, with `sudo` unless already root.
+pub fn install_command(names: &[&str], root: bool) -> String {
+    format!(
+        "{}apt-get install -y --no-install-recommends {}",
+        if root { "" } else { "sudo " },
+        names.join(" ")
+    )
+}
+
+/// Runs `cargo xtask test`.
+pub fn run(args: &TestArgs, root_dir: &Path) -> Result<ExitCode> {
+    let list = packages()?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut lacking = missing(&list, &path);
+    let root = is_root();
+    let debian = Path::new("/etc/debian_version").exists();
+    let mut install_failed = None;
+    if !lacking.is_empty() && root && debian && !args.no_install {
+        let names: Vec<&str> = lacking.iter().map(|m| m.package.as_str()).collect();
+        println!("== installing {}", names.join(" "));
+        if let Err(e) = install(&names) {
+            eprintln!("error: {e:#}");
+            install_failed = Some(format!("{e:#}"));
+        }
+        lacking = missing(&list, &path);
+    }
+    let blocked = blocked(&list, &lacking);
+    if !blocked.is_empty() {
+        println!("== not installed (the suites that need them are skipped):");
+        for m in &lacking {
+            let why = list.package.get(&m.package).map_or("", |p| p.why.as_str());
+            println!("   {}: {why} (no {})", m.package, m.program);
+        }
+        println!(
+            "   install with: {}",
+            install_command(&names_of(&lacking), root)
+        );
+    }
+
+    println!("== tests");
+    let (cargo_args, test_args) = split_at_dashes(&args.cargo_args);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(root_dir)
+        .args(["test", "--workspace", "--locked", "--no-fail-fast"])
+        .args(cargo_args)
+        .arg("--")
+        .args(test_args);
+    for (suite, _) in &blocked {
+        for test in &suite.tests {
+            command.args(["--skip", test]);
+        }
+    }
+    crate::clear_cargo_env(&mut command);
+    let status = command.status().context("cannot run cargo test")?;
+
+    println!("\n== summary");
+    let passed = status.success();
+    println!(
+        "tests that ran: {}",
+        if passed {
+            "passed".to_owned()
+        } else {
+            format!("FAILED ({status}); the failures are listed above each `test result:` line")
+        }
+    );
+    if let Some(e) = &install_failed {
+        println!("installing the packages failed: {e}");
+    }
+    if blocked.is_empty() {
+        println!("every suite ran");
+    } else {
+        println!("not run ({} suites):", blocked.len());
+        for (suite, lacking) in &blocked {
+            let why: Vec<String> = lacking
+                .iter()
+                .map(|m| format!("{} (no {})", m.package, m.program))
+                .collect();
+            println!("  - {}: needs {}", suite.name, why.join(", "));
+        }
+        let reason = if !debian {
+            "this is not Debian: install the equivalents of these Debian packages, or run on Debian"
+        } else if !root {
+            "not root: install them"
+        } else {
+            "install them"
+        };
+        println!(
+            "{reason}: {}",
+            install_command(&names_of(&lacking), root || !debian)
+        );
+    }
+    Ok(if !passed {
+        println!("result: FAILED (exit 1)");
+        ExitCode::from(1)
+    } else if !blocked.is_empty() {
+        println!(
+            "result: INCOMPLETE (exit {EXIT_INCOMPLETE}): the tests that ran passed, but a partial run is not a pass"
+        );
+        ExitCode::from(EXIT_INCOMPLETE)
+    } else {
+        println!("result: PASSED");
+        ExitCode::SUCCESS
+    })
+}
+
+/// The package names of `missing`, in order, once each.
+fn names_of(missing: &[Missing]) -> Vec<&str> {
+    let mut seen = BTreeSet::new();
+    missing
+        .iter()
+        .map(|m| m.package.as_str())
+        .filter(|p| seen.insert(*p))
+        .collect()
+}
+
+/// cargo's arguments, and the test binaries' (those after a `--`).
+fn split_at_dashes(args: &[OsString]) -> (&[OsString], &[OsString]) {
+    match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[]),
+    }
+}
+
+/// Whether this process runs as root (uid 0), from /proc or `id -u`.
+fn is_root() -> bool {
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        if let Some(line) = status.lines().find(|l| l.starts_with("Uid:")) {
+            return line.split_whitespace().nth(1) == Some("0");
+        }
+    }
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+/// Installs `names` with apt-get, without letting their services start (the tests start
+/// their own): a `policy-rc.d` that refuses, removed afterwards if this made it.
+fn install(names: &[&str]) -> Result<()> {
+    let policy = Path::new("/usr/sbin/policy-rc.d");
+    let made_policy = !policy.exists();
+    if made_policy {
+        std::fs::write(policy, "#!/bin/sh\nexit 101\n")
+            .with_context(|| format!("cannot write {}", policy.display()))?;
+        set_executable(policy)?;
+    }
+    let result = apt(&["update", "-qq"]).and_then(|()| {
+        let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+        args.extend_from_slice(names);
+        apt(&args)
+    });
+    if made_policy {
+        let _ = std::fs::remove_file(policy);
+    }
+    result
+}
+
+fn apt(args: &[&str]) -> Result<()> {
+    let status = Command::new("apt-get")
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("cannot run apt-get")?;
+    if !status.success() {
+        bail!("apt-get {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_executable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} executable", path.display()))
+}
+
+#[cfg(not(unix))]
+fn set_executable(_: &Path) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_blocked(missing: &[(&str, &str)], expected: &[&str]) {
+        let list = packages().unwrap();
+        let missing: Vec<Missing> = missing
+            .iter()
+            .map(|(p, prog)| Missing {
+                package: (*p).to_owned(),
+                program: (*prog).to_owned(),
+            })
+            .collect();
+        let names: Vec<&str> = blocked(&list, &missing)
+            .iter()
+            .map(|(s, _)| s.name.as_str())
+            .collect();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn a_missing_package_blocks_exactly_the_suites_that_need_it() {
+        check_blocked(&[], &[]);
+        check_blocked(
+            &[("chromium", "chromium")],
+            &["the status page in Chromium"],
+        );
+        check_blocked(
+            &[("memcached", "memcached")],
+            &["acceptance: Memcached", "acceptance: haproxy"],
+        );
+    }
+
+    #[test]
+    fn programs_are_found_on_path_or_by_absolute_path() {
+        let dir = std::env::temp_dir().join(format!("xtask-find-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("frobd"), "").unwrap();
+        let path = std::env::join_paths([&dir]).unwrap();
+        assert_eq!(find("frobd", &path), Some(dir.join("frobd")));
+        assert_eq!(find("frobd", OsStr::new("")), None);
+        let absolute = dir.join("frobd");
+        assert!(find(absolute.to_str().unwrap(), OsStr::new("")).is_some());
+        assert_eq!(find("/nonexistent/frobd", &path), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn install_command_names_every_package_once() {
+        assert_eq!(
+            install_command(&["redis-server", "chromium"], false),
+            "sudo apt-get install -y --no-install-recommends redis-server chromium"
+        );
+        assert_eq!(
+            install_command(&["openssl"], true),
+            "apt-get install -y --no-install-recommends openssl"
+        );
+    }
+
+    /// Every program a test asks for by name (`require("x", …)`) is in the list, so that a
+    /// machine without it skips the suite instead of failing it.
+    #[test]
+    fn the_list_covers_every_program_the_tests_require() {
+        let list = packages().unwrap();
+        let known: BTreeSet<&str> = list
+            .package
+            .values()
+            .flat_map(|p| p.programs.iter())
+            .map(|p| p.rsplit('/').next().unwrap_or(p))
+            .collect();
+        let root = crate::workspace_root();
+        let mut asked = BTreeSet::new();
+        for dir in ["monitor-core/tests", "control-plane/tests", "xtask/tests"] {
+            collect_required(&root.join(dir), &mut asked);
+        }
+        assert!(asked.contains("redis-server"), "the scan found {asked:?}");
+        // Programs of Debian's essential or always-present packages need no entry.
+        let essential = ["setpriv", "timeout", "coreutils"];
+        let unlisted: Vec<&String> = asked
+            .iter()
+            .filter(|p| {
+                let name = p.rsplit('/').next().unwrap_or(p);
+                !known.contains(name) && !essential.contains(&name)
+            })
+            .collect();
+        assert!(
+            unlisted.is_empty(),
+            "tests require programs .ci/packages.toml does not list: {unlisted:?}"
+        );
+    }
+
+    fn collect_required(dir: &Path, out: &mut BTreeSet<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                collect_required(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                for piece in text.split("require(\"").skip(1) {
+                    if let Some(program) = piece.split('"').next() {
+                        out.insert(program.to_owned());
+                    }
+                }
+            }
+        }
+    }
+}
