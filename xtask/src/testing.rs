@@ -296,6 +296,8 @@ fn apt(args: &[&str]) -> Result<()> {
     let status = Command::new("apt-get")
         .args(args)
         .env("DEBIAN_FRONTEND", "noninteractive")
+        // dpkg's progress lines fill a CI log; errors still reach standard error.
+        .stdout(std::process::Stdio::null())
         .status()
         .context("cannot run apt-get")?;
     if !status.success() {
