@@ -147,6 +147,8 @@ fn awkward() -> CheckResult {
                 key_bits: Some(256),
                 signature_algorithm: "ecdsa-with-SHA256".into(),
                 self_issued: true,
+                subject_rfc2253: "CN=a".into(),
+                issuer_rfc2253: "CN=ca".into(),
             }],
             earliest_expiry: Some(expiry),
             days_left: Some(42),
