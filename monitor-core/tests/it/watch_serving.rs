@@ -93,7 +93,7 @@ fn result_with(i: usize, s: usize) -> CheckResult {
 
 /// A state with `n` monitors, each checked twice (with another status, then its
 /// [`result`]), and some lateness.
-fn state(n: usize) -> Arc<State> {
+pub(crate) fn state(n: usize) -> Arc<State> {
     let state = Arc::new(State::default());
     for i in 0..n {
         state.record(result_with(i, i + 1));
