@@ -41,7 +41,8 @@ use super::{Counter, STATUSES, phases, status_str};
 /// - `monitor_status{status}`: 1 for the current status, 0 for the two others.
 /// - `monitor_phase_duration_seconds{phase}`: `dns`, `connect`, `tls`, `first_byte` and
 ///   `total`, for the phases reached.
-/// - `monitor_ssl_days_left`: whole days until the earliest expiry, when known.
+/// - `monitor_ssl_seconds_left`: seconds from the check's start to the earliest expiry,
+///   when known (`monitor_ssl_days_left` before promtool's lint asked for base units).
 /// - `monitor_consecutive_failures`: failed checks in a row up to the latest, when the
 ///   exposition keeps them (`watch`).
 /// - `monitor_checks_total{status}`: a counter per monitor and status, from `counters`.
@@ -254,12 +255,14 @@ const FAMILIES: [Family; 15] = [
         }),
     },
     Family {
-        name: "monitor_ssl_days_left",
+        name: "monitor_ssl_seconds_left",
         kind: "gauge",
-        help: "Whole days until the earliest certificate expiry (negative once expired).",
+        help: "Seconds from the check to the earliest certificate expiry (negative once expired).",
         rows: Rows::Results(|r| {
-            let days = r.tls.as_ref().and_then(|t| t.days_left);
-            days.map_or_else(Vec::new, |d| one(r, d.to_string()))
+            let expiry = r.tls.as_ref().and_then(TlsReport::first_expiry);
+            expiry.map_or_else(Vec::new, |e| {
+                one(r, (e - r.started_at).whole_seconds().to_string())
+            })
         }),
     },
     Family {
