@@ -6,12 +6,14 @@
 //! [`Limits::idle_timeout`], or whose client has read nothing of a response for as long,
 //! is closed. On shutdown it stops accepting and lets the requests in flight finish.
 //!
-//! [`Pieces`] is a response body rendered a piece at a time, as the client reads it.
+//! [`Pieces`] is a response body rendered a piece at a time, as the client reads it;
+//! [`metrics_response`] sends such a body as `/metrics`, gzip-compressed a piece at a time
+//! when the request accepts gzip.
 //!
 //! `monitor-core` compiles this same file (by `#[path]`, as `runner::http`) for `watch`'s
 //! `/metrics` with 64 connections: the two crates share no crate that may do I/O, so one
 //! file serves both instead of two copies. It uses only tokio, hyper, hyper-util,
-//! http-body, axum's body type and tracing, which both crates depend on.
+//! http-body, axum's body type, flate2 and tracing, which both crates depend on.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,9 +23,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::io::Write as _;
+
 use axum::body::{Body, Bytes};
-use axum::http::HeaderValue;
-use axum::http::header::CONNECTION;
+use axum::http::header::{ACCEPT_ENCODING, CONNECTION, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse as _, Response};
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -471,9 +478,28 @@ impl<F: FnMut() -> Option<String> + Send + Unpin + 'static> Pieces<F> {
     pub fn body(next: F) -> Body {
         Body::new(Pieces(Some(next)))
     }
+
+    /// The body of the pieces `next` renders, gzip-compressed as they come: each piece
+    /// goes through one streaming encoder, which holds its deflate state (about 256 KiB)
+    /// and the compressed bytes of one piece at most, never the whole text.
+    pub fn gzip(mut next: F) -> Body {
+        let mut encoder = Some(GzEncoder::new(Vec::new(), Compression::default()));
+        Body::new(Pieces(Some(move || {
+            let piece = next();
+            let enc = encoder.as_mut()?;
+            match piece {
+                // Writing into a Vec cannot fail.
+                Some(piece) => {
+                    let _ = enc.write_all(piece.as_bytes());
+                    Some(std::mem::take(enc.get_mut()))
+                }
+                None => encoder.take()?.finish().ok(),
+            }
+        })))
+    }
 }
 
-impl<F: FnMut() -> Option<String> + Unpin> http_body::Body for Pieces<F> {
+impl<F: FnMut() -> Option<B> + Unpin, B: Into<Bytes>> http_body::Body for Pieces<F> {
     type Data = Bytes;
     type Error = Infallible;
 
@@ -483,9 +509,9 @@ impl<F: FnMut() -> Option<String> + Unpin> http_body::Body for Pieces<F> {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
         while let Some(next) = this.0.as_mut() {
-            match next() {
+            match next().map(Into::into) {
                 Some(piece) if piece.is_empty() => continue,
-                Some(piece) => return Poll::Ready(Some(Ok(Frame::data(Bytes::from(piece))))),
+                Some(piece) => return Poll::Ready(Some(Ok(Frame::data(piece)))),
                 None => this.0 = None,
             }
         }
@@ -495,6 +521,51 @@ impl<F: FnMut() -> Option<String> + Unpin> http_body::Body for Pieces<F> {
     fn is_end_stream(&self) -> bool {
         self.0.is_none()
     }
+}
+
+/// The content type of the Prometheus text exposition format 0.0.4.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A `/metrics` answer of the pieces `next` renders: gzip-compressed a piece at a time
+/// (`content-encoding: gzip`) when the request's `Accept-Encoding` accepts gzip, plain
+/// otherwise; either way with `vary: accept-encoding`.
+pub fn metrics_response<F>(request: &HeaderMap, next: F) -> Response
+where
+    F: FnMut() -> Option<String> + Send + Unpin + 'static,
+{
+    let vary = (VARY, HeaderValue::from_static("accept-encoding"));
+    let kind = (CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
+    if accepts_gzip(request) {
+        let gzip = (CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        ([kind, vary, gzip], Pieces::gzip(next)).into_response()
+    } else {
+        ([kind, vary], Pieces::body(next)).into_response()
+    }
+}
+
+/// Whether `Accept-Encoding` accepts gzip: `gzip`, `x-gzip` or `*` with a quality above
+/// zero (`gzip;q=0` refuses it). At most 64 entries of each header are read.
+pub fn accepts_gzip(request: &HeaderMap) -> bool {
+    let entries = request
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').take(64));
+    let mut star = false;
+    for entry in entries {
+        let mut parts = entry.split(';').map(str::trim);
+        let coding = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let quality = parts
+            .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+            .map_or(Some(1.0), |q| q.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        match coding.as_str() {
+            "gzip" | "x-gzip" => return quality > 0.0,
+            "*" => star = quality > 0.0,
+            _ => {}
+        }
+    }
+    star
 }
 
 #[cfg(test)]
@@ -513,6 +584,27 @@ mod tests {
     fn check(a: &Activity, after: u64, expected: Option<&str>) {
         let now = a.idle_since + Duration::from_secs(after);
         assert_eq!(a.expired(now, &limits()), expected, "after {after} s");
+    }
+
+    #[test]
+    fn gzip_is_accepted_as_asked() {
+        let check = |values: &[&str], expected: bool| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            }
+            assert_eq!(accepts_gzip(&headers), expected, "{values:?}");
+        };
+        check(&[], false);
+        check(&["gzip"], true);
+        check(&["deflate, GZIP;q=0.5"], true);
+        check(&["br", "x-gzip"], true);
+        check(&["gzip;q=0"], false);
+        check(&["gzip; q=0.0, *"], false);
+        check(&["*"], true);
+        check(&["*;q=0"], false);
+        check(&["identity"], false);
+        check(&["gzip;q=abc"], false);
     }
 
     #[test]

@@ -371,4 +371,12 @@ pub struct CertInfo {
     pub signature_algorithm: String,
     /// Whether subject and issuer are the same.
     pub self_issued: bool,
+    /// Subject as Go's `pkix.Name.String()` writes it (`CN=a,O=b`, roughly RFC 2253):
+    /// the form of blackbox_exporter's `probe_ssl_last_chain_info` labels. Empty in
+    /// results recorded before it existed.
+    #[serde(default)]
+    pub subject_rfc2253: String,
+    /// Issuer in the form of [`CertInfo::subject_rfc2253`].
+    #[serde(default)]
+    pub issuer_rfc2253: String,
 }

@@ -162,20 +162,18 @@ fn same_status(a: &[ProjectStatus], b: &[ProjectStatus]) -> bool {
             .all(|(a, b)| a.project == b.project && a.monitors == b.monitors)
 }
 
-pub(super) async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
+pub(super) async fn metrics(
+    State(st): State<AppState>,
+    request: HeaderMap,
+) -> Result<Response, ApiError> {
     let projects = snapshot(&st).await?;
     let agents = st.agents.counts(Instant::now());
     let mut text = crate::metrics::MetricsText::default();
-    let body = Pieces::body(move || {
+    Ok(crate::server::metrics_response(&request, move || {
         let mut piece = String::new();
         text.fill(&mut piece, &projects, &agents, PIECE_BYTES);
         (!piece.is_empty()).then_some(piece)
-    });
-    Ok((
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        body,
-    )
-        .into_response())
+    }))
 }
 
 pub(super) async fn page(State(st): State<AppState>) -> Result<Response, ApiError> {

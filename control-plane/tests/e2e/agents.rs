@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::{Server, TempDir, cargo, create_token_for};
 
 /// The `monitors` binary, built once by cargo next to this test.
-fn monitors_binary() -> PathBuf {
+pub(super) fn monitors_binary() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
@@ -111,7 +111,7 @@ fn http() -> reqwest::blocking::Client {
         .expect("http client")
 }
 
-fn deploy(server: &Server, token: &str, bundle: &Bundle) {
+pub(super) fn deploy(server: &Server, token: &str, bundle: &Bundle) {
     let body = json!({ "bundle": serde_json::from_str::<Value>(&bundle.to_json()).unwrap() });
     let response = http()
         .post(format!("{}/v1/projects/shop/deploy?prune=true", server.url))
@@ -163,7 +163,7 @@ fn history(server: &Server, token: &str, monitor: &str) -> Vec<Seen> {
 
 /// Waits until `done` holds, polling every half second; panics with `what` and the logs
 /// after `limit`.
-fn wait_for(
+pub(super) fn wait_for(
     limit: Duration,
     what: &str,
     logs: &dyn Fn() -> String,

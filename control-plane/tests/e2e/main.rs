@@ -2,10 +2,12 @@
 //! real client (`cargo xtask deploy | destroy | rollback`, run through cargo without a
 //! terminal), with the monitors read back over the API compared field for field; real
 //! `monitors agent` processes in two locations (`agents`); the status page in headless
-//! Chromium (`browser`).
+//! Chromium (`browser`); promtool on the scrapes, and the dashboard and rules against
+//! them (`dashboards`).
 
 mod agents;
 mod browser;
+mod dashboards;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@ use rustls::CertificateError;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use time::OffsetDateTime;
-use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate, X509Name};
 use x509_parser::public_key::PublicKey;
 
 use super::tls::{Negotiated, Problem, Setup, s_client};
@@ -314,6 +314,8 @@ pub(crate) fn cert_info(der: &CertificateDer<'_>, now: OffsetDateTime) -> Option
     let subject = cert.subject().to_string();
     let issuer = cert.issuer().to_string();
     Some(CertInfo {
+        subject_rfc2253: go_name(cert.subject()),
+        issuer_rfc2253: go_name(cert.issuer()),
         self_issued: subject == issuer,
         subject,
         issuer,
@@ -344,4 +346,119 @@ fn signature_name(oid: &str) -> String {
         other => other,
     }
     .to_owned()
+}
+
+/// The attributes Go's `pkix.Name` parses into named fields, in the order
+/// `Name.ToRDNSequence` writes them, with their short names.
+const GO_NAMED: [(&str, &str); 9] = [
+    ("2.5.4.6", "C"),
+    ("2.5.4.8", "ST"),
+    ("2.5.4.7", "L"),
+    ("2.5.4.9", "STREET"),
+    ("2.5.4.17", "POSTALCODE"),
+    ("2.5.4.10", "O"),
+    ("2.5.4.11", "OU"),
+    ("2.5.4.3", "CN"),
+    ("2.5.4.5", "SERIALNUMBER"),
+];
+
+/// A distinguished name as Go's `pkix.Name.String()` writes it, which blackbox_exporter
+/// puts in its labels: the named attributes in Go's fixed order (several values of one
+/// attribute joined by `+`; the last common name and serial number only), the others
+/// as `OID=#DER` in hex, then the whole sequence reversed and joined by `,`.
+pub(crate) fn go_name(name: &X509Name<'_>) -> String {
+    let mut named: [Vec<String>; 9] = Default::default();
+    // Other attributes come first in Go's sequence, so last in the string.
+    let mut rdns: Vec<Vec<String>> = Vec::new();
+    for atv in name.iter().flat_map(|rdn| rdn.iter()) {
+        let oid = atv.attr_type().to_id_string();
+        match GO_NAMED.iter().position(|(o, _)| *o == oid) {
+            Some(i) => {
+                // Go leaves non-string values of named attributes out.
+                if let Ok(value) = atv.as_str() {
+                    if i >= 7 {
+                        named[i] = vec![value.to_owned()];
+                    } else {
+                        named[i].push(value.to_owned());
+                    }
+                }
+            }
+            None => {
+                let any = atv.attr_value();
+                let der = match atv.as_str() {
+                    Ok(text) => go_string_der(text),
+                    Err(_) => der_of(any.tag().0, any.data),
+                };
+                rdns.push(vec![format!("{oid}=#{}", crate::escape::to_hex(&der))]);
+            }
+        }
+    }
+    for ((_, short), values) in GO_NAMED.iter().zip(&named) {
+        if !values.is_empty() {
+            rdns.push(
+                values
+                    .iter()
+                    .map(|v| format!("{short}={}", go_escape(v)))
+                    .collect(),
+            );
+        }
+    }
+    rdns.iter()
+        .rev()
+        .map(|rdn| rdn.join("+"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A value escaped as Go's `RDNSequence.String()` does: `,+"\<>;` always, a space at
+/// either end, a `#` at the start.
+fn go_escape(value: &str) -> String {
+    let last = value.len().saturating_sub(1);
+    let mut out = String::with_capacity(value.len());
+    for (k, c) in value.char_indices() {
+        let escape = match c {
+            ',' | '+' | '"' | '\\' | '<' | '>' | ';' => true,
+            ' ' => k == 0 || k == last,
+            '#' => k == 0,
+            _ => false,
+        };
+        if escape {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A string as Go's `asn1.Marshal` encodes it: a PrintableString when every character
+/// is allowed there, else a UTF8String.
+fn go_string_der(text: &str) -> Vec<u8> {
+    let printable = text.bytes().all(|b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b' ' | b'\'' | b'(' | b')' | b'+' | b',' | b'-' | b'.' | b'/'
+            )
+            || matches!(b, b':' | b'=' | b'?')
+    });
+    der_of(if printable { 19 } else { 12 }, text.as_bytes())
+}
+
+/// A primitive universal DER element of `tag` holding `data`.
+fn der_of(tag: u32, data: &[u8]) -> Vec<u8> {
+    let mut out = vec![u8::try_from(tag).unwrap_or(4)];
+    let len = data.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(data);
+    out
 }

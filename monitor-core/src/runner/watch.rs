@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::watch as signal;
 
-use super::http::{self, Limits, Pieces};
+use super::http::{self, Limits};
 
 /// The most connections `/metrics` keeps open at once (Prometheus needs one or two).
 pub const METRICS_MAX_CONNECTIONS: usize = 64;
@@ -70,6 +70,8 @@ pub struct State {
 struct Entry {
     latest: Arc<CheckResult>,
     counts: [u64; 3],
+    /// Failed checks in a row up to the latest.
+    failing: u64,
 }
 
 /// The statuses in the order `/metrics` counts them.
@@ -93,10 +95,15 @@ impl State {
             let entry = monitors.entry(result.id.clone()).or_insert_with(|| Entry {
                 latest: Arc::clone(&result),
                 counts: [0; 3],
+                failing: 0,
             });
             if let Some(slot) = slot {
                 entry.counts[slot] += 1;
             }
+            entry.failing = match result.status {
+                Status::Failed => entry.failing.saturating_add(1),
+                _ => 0,
+            };
             entry.latest = result;
         }
     }
@@ -126,12 +133,12 @@ impl State {
     /// What `/metrics` shows now: the latest results shared with the state (a pointer
     /// and the counts per monitor), so that a client reading slowly holds little.
     pub fn snapshot(&self) -> Snapshot {
-        let mut monitors: Vec<(Arc<CheckResult>, [u64; 3])> = self
+        let mut monitors: Vec<(Arc<CheckResult>, [u64; 3], u64)> = self
             .monitors
             .lock()
             .map(|m| {
                 m.values()
-                    .map(|e| (Arc::clone(&e.latest), e.counts))
+                    .map(|e| (Arc::clone(&e.latest), e.counts, e.failing))
                     .collect()
             })
             .unwrap_or_default();
@@ -169,11 +176,11 @@ impl State {
     }
 }
 
-/// What `/metrics` renders: every monitor's latest result and counts, sorted by id, and
+/// What `/metrics` renders: every monitor's latest result, counts and failures in a row, sorted by id, and
 /// the lateness quantiles.
 #[derive(Debug)]
 pub struct Snapshot {
-    monitors: Vec<(Arc<CheckResult>, [u64; 3])>,
+    monitors: Vec<(Arc<CheckResult>, [u64; 3], u64)>,
     lateness: Option<[f64; 3]>,
 }
 
@@ -188,13 +195,16 @@ impl report::Exposition for Snapshot {
         self.monitors.len()
     }
     fn counters(&self, i: usize) -> (&str, Vec<(Status, u64)>) {
-        let (result, counts) = &self.monitors[i];
+        let (result, counts, _) = &self.monitors[i];
         let counts = STATUSES
             .into_iter()
             .zip(*counts)
             .filter(|(_, n)| *n > 0)
             .collect();
         (&result.id, counts)
+    }
+    fn consecutive_failures(&self, i: usize) -> Option<u64> {
+        Some(self.monitors[i].2)
     }
 }
 
@@ -238,8 +248,8 @@ impl MetricsPieces {
     }
 }
 
-/// What `/metrics` needs of a result: verdict, error kind, timings, address, TLS version
-/// and the certificate that expires first.
+/// What `/metrics` needs of a result: verdict, error kind, timings, address, TLS version,
+/// the server's certificate and the certificate that expires first.
 fn slim(mut r: CheckResult) -> CheckResult {
     r.name = String::new();
     r.attempts = Vec::new();
@@ -252,7 +262,12 @@ fn slim(mut r: CheckResult) -> CheckResult {
     }
     if let Some(tls) = r.tls.as_mut() {
         let first = monitor_spec::result::earliest_expiring(&tls.chain).cloned();
-        tls.chain = first.into_iter().collect();
+        let leaf = tls
+            .chain
+            .first()
+            .cloned()
+            .filter(|l| Some(l) != first.as_ref());
+        tls.chain = leaf.into_iter().chain(first).collect();
         tls.problems = Vec::new();
         tls.legacy = None;
     }
@@ -400,7 +415,7 @@ pub async fn serve(
     use axum::routing::get;
     let app = axum::Router::new().route(
         "/metrics",
-        get(move || {
+        get(move |request: axum::http::HeaderMap| {
             let state = state.clone();
             async move {
                 // Sorting 100,000 monitors takes a while: keep it off the workers that
@@ -411,12 +426,7 @@ pub async fn serve(
                     return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
                 };
                 let mut pieces = MetricsPieces::new(snapshot);
-                let body = Pieces::body(move || pieces.next_piece(PIECE_BYTES));
-                (
-                    [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-                    body,
-                )
-                    .into_response()
+                http::metrics_response(&request, move || pieces.next_piece(PIECE_BYTES))
             }
         }),
     );

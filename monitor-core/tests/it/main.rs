@@ -7,6 +7,7 @@ mod engine;
 mod fuzzed;
 mod legacy;
 mod live;
+mod metrics_compat;
 mod props;
 mod recipes;
 mod registry;

@@ -147,6 +147,8 @@ fn awkward() -> CheckResult {
                 key_bits: Some(256),
                 signature_algorithm: "ecdsa-with-SHA256".into(),
                 self_issued: true,
+                subject_rfc2253: "CN=a".into(),
+                issuer_rfc2253: "CN=ca".into(),
             }],
             earliest_expiry: Some(expiry),
             days_left: Some(42),
@@ -432,7 +434,9 @@ async fn prometheus_has_blackbox_families_per_monitor() {
     );
     let days = tls.days_left.unwrap();
     assert!((364..=365).contains(&days), "{days}");
-    check("monitor_ssl_days_left", "tls", &[], Some(days as f64));
+    let left = tls.earliest_expiry.unwrap() - by_id(&results, "tls").started_at;
+    let left = Some(left.whole_seconds() as f64);
+    check("monitor_ssl_seconds_left", "tls", &[], left);
     check(
         "monitor_phase_duration_seconds",
         "tls",
@@ -441,7 +445,7 @@ async fn prometheus_has_blackbox_families_per_monitor() {
     );
     for plain in ["ping", "slow", "refused"] {
         check("probe_ssl_earliest_cert_expiry", plain, &[], None);
-        check("monitor_ssl_days_left", plain, &[], None);
+        check("monitor_ssl_seconds_left", plain, &[], None);
     }
     assert!(!text.contains("monitor_checks_total"), "{text}");
     for family in ["probe_success", "probe_ssl_earliest_cert_expiry"] {
@@ -796,7 +800,11 @@ fn awkward_values_are_escaped_in_every_format() {
         ),
         Some(1.0)
     );
-    assert_eq!(get(&samples, "monitor_ssl_days_left", id, &[]), Some(42.0));
+    let left = r.tls.as_ref().unwrap().earliest_expiry.unwrap() - r.started_at;
+    assert_eq!(
+        get(&samples, "monitor_ssl_seconds_left", id, &[]),
+        Some(left.whole_seconds() as f64)
+    );
     assert_eq!(
         get(
             &samples,

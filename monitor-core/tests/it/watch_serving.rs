@@ -60,6 +60,8 @@ fn result_with(i: usize, s: usize) -> CheckResult {
             key_bits: Some(256),
             signature_algorithm: "ecdsa-with-SHA256".into(),
             self_issued: false,
+            subject_rfc2253: "CN=a".into(),
+            issuer_rfc2253: "CN=ca".into(),
         }],
         earliest_expiry: Some(expiry),
         days_left: Some(42),
@@ -91,7 +93,7 @@ fn result_with(i: usize, s: usize) -> CheckResult {
 
 /// A state with `n` monitors, each checked twice (with another status, then its
 /// [`result`]), and some lateness.
-fn state(n: usize) -> Arc<State> {
+pub(crate) fn state(n: usize) -> Arc<State> {
     let state = Arc::new(State::default());
     for i in 0..n {
         state.record(result_with(i, i + 1));
@@ -154,6 +156,24 @@ async fn streamed_metrics_equal_the_whole_text() {
         }
     }
     let mut expected = report::prometheus(&refs, &counters);
+    // `watch` also knows the failures in a row: one where the latest check failed (the
+    // one before passed), none elsewhere.
+    let streaks = (0..n)
+        .map(|i| {
+            let monitor = report::labels(&[("monitor", &format!("svc-{i:05}"))]);
+            (monitor, u8::from(i % 3 == 2).to_string())
+        })
+        .collect();
+    let mut streak_family = String::new();
+    report::family(
+        &mut streak_family,
+        "monitor_consecutive_failures",
+        "gauge",
+        "How many checks in a row, up to the latest, failed.",
+        streaks,
+    );
+    let at = expected.find("# HELP monitor_checks_total").unwrap();
+    expected.insert_str(at, &streak_family);
     let [p50, p99, max] = state.lateness_quantiles().unwrap();
     report::family(
         &mut expected,

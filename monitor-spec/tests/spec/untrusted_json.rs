@@ -200,6 +200,8 @@ fn full_result() -> CheckResult {
         key_bits: Some(256),
         signature_algorithm: "ecdsa-with-SHA256".into(),
         self_issued: false,
+        subject_rfc2253: "CN=a".into(),
+        issuer_rfc2253: "CN=ca".into(),
     };
     CheckResult {
         id: "x".into(),

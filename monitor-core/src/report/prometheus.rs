@@ -1,0 +1,404 @@
+//! The `prometheus` reporter and `watch`'s `/metrics`: the Prometheus text exposition of
+//! the latest results with blackbox_exporter's tcp prober names, rendered a piece at a
+//! time so that a server holds one piece per client.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+use monitor_spec::prometheus::{labels, number, seconds};
+use monitor_spec::result::{CheckResult, ErrorKind, Status, TlsReport};
+
+use super::{Counter, STATUSES, phases, status_str};
+
+/// Prometheus text exposition (format 0.0.4) of the latest results, using
+/// blackbox_exporter's metric names where they exist, and `monitor_checks_total` from
+/// `counters` when given (`watch`'s `/metrics`; `run` passes none).
+///
+/// Every series carries `monitor="ID"`; when several results share an id, the last one
+/// wins. Families:
+///
+/// - `probe_success`: 1 when passed or degraded, 0 when failed.
+/// - `probe_duration_seconds`: the last attempt's total time.
+/// - `probe_dns_lookup_time_seconds`: name resolution (0 when it was not reached, as in
+///   blackbox_exporter).
+/// - `probe_ip_protocol`: 4 or 6 from the address that answered, 0 without one.
+/// - `probe_ip_addr_hash`: FNV-1a (32 bits) of that address's bytes (4 for IPv4, 16 for
+///   IPv6), as blackbox_exporter hashes its `net.IP`; 0 without one.
+/// - `probe_ssl_earliest_cert_expiry`: unix seconds of the earliest `not_after` in the
+///   presented chain, only for results with a TLS chain.
+/// - `probe_ssl_last_chain_expiry_timestamp_seconds`: the earliest `not_after` of the
+///   chain that verified, only when it verified (blackbox's verified chain also holds the
+///   trust anchor; ours counts the certificates the server presented).
+/// - `probe_ssl_last_chain_info{fingerprint_sha256,issuer,subject,subjectalternative}`: 1,
+///   for the server's certificate (the first presented) when it is known: its SHA-256 in
+///   lower-case hex, issuer and subject as Go's `pkix.Name.String()` writes them, and its
+///   DNS names joined by `,` (IP addresses left out, as blackbox's `DNSNames`).
+/// - `probe_tls_version_info{version="TLS 1.3"}`: 1, only when a version was negotiated.
+/// - `probe_failed_due_to_regex`: 1 when the server answered but not with what the
+///   monitor waited for or asserted (`closed_early`, `unexpected_response`,
+///   `assertion_failed`), else 0; a timeout or an overlong answer is 0, as in blackbox.
+/// - `monitor_status{status}`: 1 for the current status, 0 for the two others.
+/// - `monitor_phase_duration_seconds{phase}`: `dns`, `connect`, `tls`, `first_byte` and
+///   `total`, for the phases reached.
+/// - `monitor_ssl_seconds_left`: seconds from the check's start to the earliest expiry,
+///   when known (`monitor_ssl_days_left` before promtool's lint asked for base units).
+/// - `monitor_consecutive_failures`: failed checks in a row up to the latest, when the
+///   exposition keeps them (`watch`).
+/// - `monitor_checks_total{status}`: a counter per monitor and status, from `counters`.
+pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
+    let exposed = Listed {
+        results: latest_per_id(results),
+        counters,
+    };
+    let mut out = String::new();
+    PrometheusText::default().fill(&mut out, &exposed, usize::MAX);
+    out
+}
+
+/// What [`PrometheusText`] renders: the monitors' latest results (one per id, in the
+/// order shown) and their check counters, each read by index so that a server can render
+/// a large exposition a piece at a time from a snapshot.
+pub trait Exposition {
+    /// How many results there are.
+    fn results(&self) -> usize;
+    /// The `i`th result.
+    fn result(&self, i: usize) -> &CheckResult;
+    /// How many monitors have counters.
+    fn counted(&self) -> usize;
+    /// The `i`th monitor with counters: its id and its counts per status, in order.
+    fn counters(&self, i: usize) -> (&str, Vec<(Status, u64)>);
+    /// How many checks in a row, up to the `i`th result, failed, when known (`watch`
+    /// keeps it; a single run does not).
+    fn consecutive_failures(&self, i: usize) -> Option<u64> {
+        let _ = i;
+        None
+    }
+}
+
+/// The arguments of [`prometheus`] as an [`Exposition`].
+struct Listed<'a> {
+    results: Vec<&'a CheckResult>,
+    counters: &'a [Counter],
+}
+
+impl Exposition for Listed<'_> {
+    fn results(&self) -> usize {
+        self.results.len()
+    }
+    fn result(&self, i: usize) -> &CheckResult {
+        self.results[i]
+    }
+    fn counted(&self) -> usize {
+        self.counters.len()
+    }
+    fn counters(&self, i: usize) -> (&str, Vec<(Status, u64)>) {
+        let c = &self.counters[i];
+        (&c.monitor, vec![(c.status, c.count)])
+    }
+}
+
+/// A family's samples (labels, value) for one result.
+type Samples = Vec<(String, String)>;
+
+/// Where a family's samples come from.
+enum Rows {
+    /// One call per result.
+    Results(fn(&CheckResult) -> Samples),
+    /// The counters.
+    Counters,
+    /// One per result, from [`Exposition::consecutive_failures`].
+    Streaks,
+}
+
+/// A family: name, type, help and its samples.
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    rows: Rows,
+}
+
+fn one(r: &CheckResult, value: String) -> Samples {
+    vec![(labels(&[("monitor", r.id.as_str())]), value)]
+}
+
+/// The families of [`prometheus`], in order.
+const FAMILIES: [Family; 15] = [
+    Family {
+        name: "probe_success",
+        kind: "gauge",
+        help: "Whether the check succeeded (1) or failed (0); degraded counts as success.",
+        rows: Rows::Results(|r| one(r, u8::from(r.status != Status::Failed).to_string())),
+    },
+    Family {
+        name: "probe_duration_seconds",
+        kind: "gauge",
+        help: "How long the check (its last attempt) took in seconds.",
+        rows: Rows::Results(|r| one(r, number(seconds(r.timings.total_ms)))),
+    },
+    Family {
+        name: "probe_dns_lookup_time_seconds",
+        kind: "gauge",
+        help: "How long name resolution took in seconds (0 when not reached).",
+        rows: Rows::Results(|r| one(r, number(seconds(r.timings.dns_ms.unwrap_or(0.0))))),
+    },
+    Family {
+        name: "probe_ip_protocol",
+        kind: "gauge",
+        help: "IP protocol of the address that answered (4 or 6; 0 when none answered).",
+        rows: Rows::Results(|r| one(r, ip_protocol(r.address.as_deref()).to_string())),
+    },
+    Family {
+        name: "probe_ip_addr_hash",
+        kind: "gauge",
+        help: "FNV-1a hash of the IP address that answered, to see it change (0 when none answered).",
+        rows: Rows::Results(|r| one(r, ip_addr_hash(r.address.as_deref()).to_string())),
+    },
+    Family {
+        name: "probe_ssl_earliest_cert_expiry",
+        kind: "gauge",
+        help: "Earliest not-after of the presented certificate chain in unix seconds.",
+        rows: Rows::Results(|r| {
+            let expiry = r.tls.as_ref().and_then(TlsReport::first_expiry);
+            expiry.map_or_else(Vec::new, |e| one(r, e.unix_timestamp().to_string()))
+        }),
+    },
+    Family {
+        name: "probe_ssl_last_chain_expiry_timestamp_seconds",
+        kind: "gauge",
+        help: "Earliest not-after of the verified certificate chain in unix seconds.",
+        rows: Rows::Results(|r| {
+            let verified = r.tls.as_ref().filter(|t| t.verified);
+            let expiry = verified.and_then(TlsReport::first_expiry);
+            expiry.map_or_else(Vec::new, |e| one(r, e.unix_timestamp().to_string()))
+        }),
+    },
+    Family {
+        name: "probe_ssl_last_chain_info",
+        kind: "gauge",
+        help: "The server certificate: SHA-256 fingerprint, subject, issuer and DNS names.",
+        rows: Rows::Results(|r| {
+            let leaf = r.tls.as_ref().and_then(|t| t.chain.first());
+            leaf.map_or_else(Vec::new, |c| {
+                let fingerprint = c.sha256.replace(':', "").to_ascii_lowercase();
+                let dns_names: Vec<&str> = c
+                    .sans
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|n| n.parse::<IpAddr>().is_err())
+                    .collect();
+                let l = labels(&[
+                    ("monitor", r.id.as_str()),
+                    ("fingerprint_sha256", &fingerprint),
+                    ("issuer", &c.issuer_rfc2253),
+                    ("subject", &c.subject_rfc2253),
+                    ("subjectalternative", &dns_names.join(",")),
+                ]);
+                vec![(l, "1".into())]
+            })
+        }),
+    },
+    Family {
+        name: "probe_tls_version_info",
+        kind: "gauge",
+        help: "The negotiated TLS version.",
+        rows: Rows::Results(|r| {
+            let version = r.tls.as_ref().and_then(|t| t.version.as_deref());
+            version.map_or_else(Vec::new, |v| {
+                let v = blackbox_tls_version(v);
+                vec![(
+                    labels(&[("monitor", r.id.as_str()), ("version", &v)]),
+                    "1".into(),
+                )]
+            })
+        }),
+    },
+    Family {
+        name: "probe_failed_due_to_regex",
+        kind: "gauge",
+        help: "Whether the check failed because the response did not match what was expected or asserted.",
+        rows: Rows::Results(|r| {
+            let kind = r.error.as_ref().map(|e| e.kind);
+            one(
+                r,
+                u8::from(kind.is_some_and(failed_on_response)).to_string(),
+            )
+        }),
+    },
+    Family {
+        name: "monitor_status",
+        kind: "gauge",
+        help: "The check's status: 1 for the current one, 0 for the others.",
+        rows: Rows::Results(|r| {
+            STATUSES
+                .iter()
+                .map(|&s| {
+                    let l = labels(&[("monitor", r.id.as_str()), ("status", status_str(s))]);
+                    (l, u8::from(r.status == s).to_string())
+                })
+                .collect()
+        }),
+    },
+    Family {
+        name: "monitor_phase_duration_seconds",
+        kind: "gauge",
+        help: "Duration of each phase the check reached in seconds.",
+        rows: Rows::Results(|r| {
+            phases(r)
+                .into_iter()
+                .map(|(phase, _, ms)| {
+                    let l = labels(&[("monitor", r.id.as_str()), ("phase", phase)]);
+                    (l, number(seconds(ms)))
+                })
+                .collect()
+        }),
+    },
+    Family {
+        name: "monitor_ssl_seconds_left",
+        kind: "gauge",
+        help: "Seconds from the check to the earliest certificate expiry (negative once expired).",
+        rows: Rows::Results(|r| {
+            let expiry = r.tls.as_ref().and_then(TlsReport::first_expiry);
+            expiry.map_or_else(Vec::new, |e| {
+                one(r, (e - r.started_at).whole_seconds().to_string())
+            })
+        }),
+    },
+    Family {
+        name: "monitor_consecutive_failures",
+        kind: "gauge",
+        help: "How many checks in a row, up to the latest, failed.",
+        rows: Rows::Streaks,
+    },
+    Family {
+        name: "monitor_checks_total",
+        kind: "counter",
+        help: "Checks run so far per monitor and status.",
+        rows: Rows::Counters,
+    },
+];
+
+/// Renders the exposition of [`prometheus`] a piece at a time: each [`fill`] appends the
+/// next lines, so that a server holds one piece per client rather than the whole text.
+///
+/// [`fill`]: PrometheusText::fill
+#[derive(Debug, Default, Clone)]
+pub struct PrometheusText {
+    family: usize,
+    row: usize,
+    /// Whether the current family's HELP and TYPE lines are written (only before its
+    /// first sample: a family without samples writes nothing).
+    header: bool,
+}
+
+impl PrometheusText {
+    /// Appends the next lines of `exposed` to `out` until `out` holds at least `min` bytes
+    /// or the text is complete; false once it is complete.
+    pub fn fill(&mut self, out: &mut String, exposed: &dyn Exposition, min: usize) -> bool {
+        while out.len() < min {
+            let Some(family) = FAMILIES.get(self.family) else {
+                return false;
+            };
+            let rows = match family.rows {
+                Rows::Results(_) | Rows::Streaks => exposed.results(),
+                Rows::Counters => exposed.counted(),
+            };
+            if self.row >= rows {
+                *self = PrometheusText {
+                    family: self.family + 1,
+                    ..PrometheusText::default()
+                };
+                continue;
+            }
+            let samples = match family.rows {
+                Rows::Results(f) => f(exposed.result(self.row)),
+                Rows::Streaks => exposed
+                    .consecutive_failures(self.row)
+                    .map_or_else(Vec::new, |n| one(exposed.result(self.row), n.to_string())),
+                Rows::Counters => {
+                    let (monitor, counts) = exposed.counters(self.row);
+                    counts
+                        .into_iter()
+                        .map(|(status, count)| {
+                            let l = labels(&[("monitor", monitor), ("status", status_str(status))]);
+                            (l, count.to_string())
+                        })
+                        .collect()
+                }
+            };
+            self.row += 1;
+            if samples.is_empty() {
+                continue;
+            }
+            if !self.header {
+                self.header = true;
+                let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+                let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind);
+            }
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{}{labels} {value}", family.name);
+            }
+        }
+        FAMILIES.get(self.family).is_some()
+    }
+}
+
+/// The results with one per id, the last of each, in the order ids first appear.
+fn latest_per_id<'a>(results: &[&'a CheckResult]) -> Vec<&'a CheckResult> {
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    let mut out: Vec<&'a CheckResult> = Vec::with_capacity(results.len());
+    for &r in results {
+        match at.get(r.id.as_str()) {
+            Some(&i) => {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = r;
+                }
+            }
+            None => {
+                at.insert(r.id.as_str(), out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+fn ip_protocol(address: Option<&str>) -> u8 {
+    match address.and_then(|a| a.parse::<SocketAddr>().ok()) {
+        Some(SocketAddr::V4(_)) => 4,
+        Some(SocketAddr::V6(_)) => 6,
+        None => 0,
+    }
+}
+
+/// blackbox_exporter's `probe_ip_addr_hash`: 32-bit FNV-1a of the address's bytes.
+fn ip_addr_hash(address: Option<&str>) -> u32 {
+    let Some(ip) = address.and_then(|a| a.parse::<SocketAddr>().ok()) else {
+        return 0;
+    };
+    let bytes = match ip.ip() {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    bytes.iter().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// `TLSv1.3` as blackbox_exporter writes it: `TLS 1.3`.
+fn blackbox_tls_version(version: &str) -> String {
+    match version.strip_prefix("TLSv") {
+        Some(rest) => format!("TLS {rest}"),
+        None => version.to_owned(),
+    }
+}
+
+/// The kinds that mean the server answered but not with what the monitor waited for or
+/// asserted: our stand-in for blackbox_exporter's `probe_failed_due_to_regex`.
+fn failed_on_response(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::ClosedEarly | ErrorKind::UnexpectedResponse | ErrorKind::AssertionFailed
+    )
+}
