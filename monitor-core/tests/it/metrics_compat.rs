@@ -25,25 +25,8 @@ use monitor_core::runner::watch::{self, State};
 use monitor_testing::{Script, ScriptedServer, TestPki, TlsServer, refusing_port};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::live::require;
 use crate::servers::run;
-
-/// The path of `program` (a path, or a name looked up in `PATH`); panics naming the
-/// Debian `package` that installs it when it is absent, so that `cargo xtask test` can
-/// say which package a skipped suite needs.
-pub fn require(program: &str, package: &str) -> PathBuf {
-    let candidate = PathBuf::from(program);
-    if candidate.is_absolute() && candidate.is_file() {
-        return candidate;
-    }
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(program))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!("{program} is not installed: install the Debian package {package} (apt-get install {package})")
-    })
-}
 
 /// The families blackbox_exporter's tcp prober writes that `watch` does not claim. None
 /// for blackbox 0.23: every family of its tcp prober has a counterpart.
