@@ -1,7 +1,8 @@
 //! The process's own Prometheus families, which every `/metrics` of `watch` and of an
 //! agent serves from the first scrape, before any check has run: `monitors_build_info`,
 //! `monitors_monitors_loaded`, `monitors_checks_due_per_second` and the
-//! `monitor_schedule_lateness_seconds` summary (zero count until a check starts). Also
+//! `monitor_schedule_lateness_seconds` summary (NaN quantiles and a zero count until a
+//! check starts). Also
 //! the agent's `/metrics` server, with `watch`'s limits.
 
 use std::collections::VecDeque;
@@ -130,10 +131,10 @@ impl ProcessMetrics {
             "# HELP {name} How late checks started against their schedule."
         );
         let _ = writeln!(text, "# TYPE {name} summary");
-        if let Some([p50, p99, max]) = quantiles {
-            for (q, v) in [("0.5", p50), ("0.99", p99), ("1", max)] {
-                let _ = writeln!(text, "{name}{} {}", labels(&[("quantile", q)]), number(v));
-            }
+        // Before the first sample the quantiles are NaN, as Prometheus' clients write them.
+        let [p50, p99, max] = quantiles.unwrap_or([f64::NAN; 3]);
+        for (q, v) in [("0.5", p50), ("0.99", p99), ("1", max)] {
+            let _ = writeln!(text, "{name}{} {}", labels(&[("quantile", q)]), number(v));
         }
         let _ = writeln!(text, "{name}_sum {}", number(sum));
         let _ = writeln!(text, "{name}_count {count}");
@@ -190,6 +191,9 @@ monitors_monitors_loaded 3
 monitors_checks_due_per_second 0.5
 # HELP monitor_schedule_lateness_seconds How late checks started against their schedule.
 # TYPE monitor_schedule_lateness_seconds summary
+monitor_schedule_lateness_seconds{{quantile=\"0.5\"}} NaN
+monitor_schedule_lateness_seconds{{quantile=\"0.99\"}} NaN
+monitor_schedule_lateness_seconds{{quantile=\"1\"}} NaN
 monitor_schedule_lateness_seconds_sum 0
 monitor_schedule_lateness_seconds_count 0
 ",
