@@ -104,6 +104,16 @@ fn watch_and_agent_options_name_their_variables_outside_the_secrets() {
     assert_eq!(env_names("run"), ["MONITORS_LOG_FORMAT"]);
 }
 
+/// A command line: its arguments and variables, its exit code, what its stderr says and
+/// what its stdout is (blanks removed), when that is checked.
+type Case<'a> = (
+    Vec<&'a str>,
+    Vec<(&'a str, String)>,
+    i32,
+    String,
+    Option<&'a str>,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_filter_matching_no_monitor_exits_2_unless_allowed() {
     let f = fixture().await;
@@ -111,8 +121,7 @@ async fn a_filter_matching_no_monitor_exits_2_unless_allowed() {
     let none = |n: usize, filter: &str| {
         format!("error: no monitor matches {filter} ({n} monitors; --allow-empty to accept none)")
     };
-    // (arguments, variables, exit code, what stderr says, what stdout is)
-    let cases: Vec<(Vec<&str>, Vec<(&str, String)>, i32, String, Option<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec!["list", "--tag", "nope"],
             vec![],
