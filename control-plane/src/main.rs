@@ -1,5 +1,7 @@
 //! `control-plane`: serves the API (`serve`), and creates, lists and revokes project tokens
-//! of role deploy, agent or read (`token create | list | revoke`).
+//! of role deploy, agent or read (`token create | list | revoke`). Every option of `serve`
+//! (and `--db`, `--log-format` everywhere) can also be set by an environment variable,
+//! `CONTROL_PLANE_` and the flag's name (`CONTROL_PLANE_LISTEN`, `CONTROL_PLANE_DB`, ...).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,29 +25,42 @@ const SPARE_PAGES_ENV: &str = "CONTROL_PLANE_TEST_SPARE_PAGES";
 /// The log filter when `RUST_LOG` is unset: error, warn, info (default), debug or trace.
 const LOG_ENV: &str = "CONTROL_PLANE_LOG";
 
+/// What `--version` prints after the name: the version and the git revision it was built
+/// from (`unknown` outside a git checkout unless the build sets `MONITORS_BUILD_REVISION`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("MONITORS_REVISION"),
+    ")"
+);
+
 /// The command line (clap's builder: the derive macros would cost two more dependencies).
 fn cli() -> Command {
     let db = || {
         Arg::new("db")
             .long("db")
+            .env("CONTROL_PLANE_DB")
             .value_name("PATH")
             .required(true)
             .value_parser(value_parser!(PathBuf))
             .help("The SQLite database file (created if missing)")
     };
-    let duration_arg = |name: &'static str, default: &'static str, help: &'static str| {
-        Arg::new(name)
-            .long(name)
-            .value_name("DURATION")
-            .default_value(default)
-            .value_parser(duration::parse)
-            .help(help)
-    };
+    let duration_arg =
+        |name: &'static str, env: &'static str, default: &'static str, help: &'static str| {
+            Arg::new(name)
+                .long(name)
+                .env(env)
+                .value_name("DURATION")
+                .default_value(default)
+                .value_parser(duration::parse)
+                .help(help)
+        };
     let serve = Command::new("serve")
         .about("Serves the API")
         .arg(
             Arg::new("listen")
                 .long("listen")
+                .env("CONTROL_PLANE_LISTEN")
                 .value_name("ADDR")
                 .required(true)
                 .help("Address to listen on, such as 127.0.0.1:8080 (port 0 picks a free one)"),
@@ -54,23 +69,27 @@ fn cli() -> Command {
         .arg(
             Arg::new("max-body-bytes")
                 .long("max-body-bytes")
+                .env("CONTROL_PLANE_MAX_BODY_BYTES")
                 .value_name("N")
                 .value_parser(value_parser!(usize))
                 .help("Largest request body accepted, as sent and after gzip decoding [default: 64 MiB]"),
         )
         .arg(duration_arg(
             "retention",
+            "CONTROL_PLANE_RETENTION",
             "7d",
             "Results older than this are pruned (checked at start and every minute), such as 7d or 12h",
         ))
         .arg(duration_arg(
             "agent-timeout",
+            "CONTROL_PLANE_AGENT_TIMEOUT",
             "15s",
             "An agent not heard of for this long is gone and its monitors move, such as 15s",
         ))
         .arg(
             Arg::new("max-agents-per-token")
                 .long("max-agents-per-token")
+                .env("CONTROL_PLANE_MAX_AGENTS_PER_TOKEN")
                 .value_name("N")
                 .default_value("8")
                 .value_parser(value_parser!(u64).range(1..))
@@ -78,17 +97,20 @@ fn cli() -> Command {
         )
         .arg(duration_arg(
             "agent-id-ttl",
+            "CONTROL_PLANE_AGENT_ID_TTL",
             "24h",
             "An agent id unused for this long is released from its token, such as 24h",
         ))
         .arg(duration_arg(
             "max-clock-skew",
+            "CONTROL_PLANE_MAX_CLOCK_SKEW",
             "2m",
             "Results starting further than this in the future are refused (422), such as 2m",
         ))
         .arg(
             Arg::new("secret-env-prefix")
                 .long("secret-env-prefix")
+                .env("CONTROL_PLANE_SECRET_ENV_PREFIX")
                 .value_name("PREFIX")
                 .default_value(monitor_spec::secret::DEFAULT_SECRET_ENV_PREFIX)
                 .help("Deploys may name only environment variables starting with this (the agents' --secret-env-prefix), and only relative files without `..`"),
@@ -96,6 +118,7 @@ fn cli() -> Command {
         .arg(
             Arg::new("max-connections")
                 .long("max-connections")
+                .env("CONTROL_PLANE_MAX_CONNECTIONS")
                 .value_name("N")
                 .default_value("512")
                 .value_parser(value_parser!(u64).range(1..=1_000_000))
@@ -103,16 +126,19 @@ fn cli() -> Command {
         )
         .arg(duration_arg(
             "header-timeout",
+            "CONTROL_PLANE_HEADER_TIMEOUT",
             "10s",
             "The time a request's head may take from its first byte; then the connection is closed",
         ))
         .arg(duration_arg(
             "idle-timeout",
+            "CONTROL_PLANE_IDLE_TIMEOUT",
             "60s",
             "A connection without a request in flight, or whose client reads nothing of a response, for this long is closed",
         ))
         .arg(duration_arg(
             "body-timeout",
+            "CONTROL_PLANE_BODY_TIMEOUT",
             "60s",
             "The time a request's body may take from its head; then the connection is closed",
         ));
@@ -147,12 +173,13 @@ fn cli() -> Command {
             ))
             .arg(db());
     Command::new("control-plane")
-        .version(env!("CARGO_PKG_VERSION"))
+        .version(VERSION)
         .about(env!("CARGO_PKG_DESCRIPTION"))
         .subcommand_required(true)
         .arg(
             Arg::new("log-format")
                 .long("log-format")
+                .env("CONTROL_PLANE_LOG_FORMAT")
                 .value_name("FORMAT")
                 .global(true)
                 .value_parser(["text", "json"])
@@ -361,5 +388,19 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         super::cli().debug_assert();
+    }
+
+    #[test]
+    fn every_option_of_serve_has_its_variable() {
+        let cli = super::cli();
+        let serve = cli.find_subcommand("serve").unwrap();
+        let mut seen = 0;
+        for arg in serve.get_arguments() {
+            let long = arg.get_long().unwrap();
+            let want = format!("CONTROL_PLANE_{}", long.to_uppercase().replace('-', "_"));
+            assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new(&want)), "--{long}");
+            seen += 1;
+        }
+        assert_eq!(seen, 13);
     }
 }

@@ -2,11 +2,14 @@
 //! 127.0.0.1:0 with a fresh SQLite file, creates tokens with `token create`, and drives the
 //! API of `control-plane/API.md` over HTTP. The agent, results and status routes are tested
 //! in [`agents`]; the hardening of issue 14 (bodies, time, bounds, secrets, agent ids) in
-//! [`hardening`], the token commands and roles in [`tokens`], and connections and
-//! streamed responses in [`serving`].
+//! [`hardening`], the token commands and roles in [`tokens`], connections and streamed
+//! responses in [`serving`], and `--version` and the environment variables in
+//! [`conventions`].
 
 #[path = "api/agents.rs"]
 mod agents;
+#[path = "api/conventions.rs"]
+mod conventions;
 #[path = "api/hardening.rs"]
 mod hardening;
 #[path = "api/serving.rs"]
@@ -70,13 +73,18 @@ impl Server {
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Server::spawn(cmd)
+    }
+
+    /// Runs `cmd`, a `serve` command line, until its `listening on` line.
+    fn spawn(mut cmd: Command) -> Server {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("starting control-plane");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));

@@ -1,5 +1,7 @@
 //! The built `monitors` binary against loopback servers: every subcommand, filter and
-//! reporter, the exit codes, `--bundle`, and `watch` with `/metrics` and SIGTERM.
+//! reporter, the exit codes, `--bundle`, and `watch` with `/metrics` and SIGTERM; the
+//! command-line conventions (version, variables, empty filters, `/metrics` at once) in
+//! [`conventions`].
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -8,6 +10,9 @@ use std::time::Duration;
 use monitor_core::Bundle;
 use monitor_core::prelude::*;
 use monitor_testing::{Script, ScriptedServer, refusing_port};
+
+#[path = "cli/conventions.rs"]
+mod conventions;
 
 /// A temporary file removed when dropped.
 struct TempFile(PathBuf);

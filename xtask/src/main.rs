@@ -18,11 +18,21 @@ mod deploy;
 mod fuzz;
 mod testing;
 
+/// What `--version` prints after `cargo xtask`: the version and the git revision it was
+/// built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("MONITORS_REVISION"),
+    ")"
+);
+
 /// Build the monitors binary and drive it.
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
     bin_name = "cargo xtask",
+    version = VERSION,
     after_help = "Exit codes: 0 nothing failed, 1 a monitor failed, 2 invalid monitors or usage errors."
 )]
 struct Cli {
@@ -91,7 +101,8 @@ fn main() -> ExitCode {
 }
 
 /// Prints a command line clap refused (or the help asked for) and returns the exit code:
-/// 0 for help and the version, 2 for usage errors.
+/// 0 for help and the version, 2 for usage errors. An unknown command or flag keeps
+/// clap's tip naming the closest one.
 fn usage_error(e: &clap::Error) -> ExitCode {
     let value = |kind| match e.get(kind) {
         Some(ContextValue::String(s)) => Some(s.clone()),
@@ -102,7 +113,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         .find(|a| matches!(a.as_str(), "deploy" | "destroy" | "rollback"));
     let message = match (e.kind(), client) {
         (ErrorKind::InvalidSubcommand, _) => value(ContextKind::InvalidSubcommand)
-            .map(|command| format!("unknown command `{command}`")),
+            .map(|command| format!("unknown command `{command}`{}", tip(e))),
         (
             ErrorKind::UnknownArgument | ErrorKind::InvalidValue | ErrorKind::TooManyValues,
             Some(command),
@@ -122,6 +133,24 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             let _ = e.print();
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
         }
+    }
+}
+
+/// Clap's closest suggestion for an unknown command or flag, as a tip to append to the
+/// message ("a similar command exists: `deploy`"), or nothing.
+pub(crate) fn tip(e: &clap::Error) -> String {
+    let closest = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        // Clap orders them by confidence, the closest last.
+        Some(ContextValue::Strings(s)) => s.last().cloned(),
+        _ => None,
+    };
+    let found = closest(ContextKind::SuggestedSubcommand)
+        .map(|c| ("command", c))
+        .or_else(|| closest(ContextKind::SuggestedArg).map(|a| ("flag", a)));
+    match found {
+        Some((what, name)) => format!("\n\n  tip: a similar {what} exists: `{name}`"),
+        None => String::new(),
     }
 }
 

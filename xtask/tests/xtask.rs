@@ -37,7 +37,54 @@ fn validate_passes_and_fails_with_file_and_line() {
 fn usage_errors_exit_2() {
     let o = xtask(&["frobnicate"], &[]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown command `frobnicate`"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unknown command `frobnicate`"), "{err}");
+    assert!(!err.contains("tip:"), "nothing close to frobnicate: {err}");
+}
+
+#[test]
+fn typos_get_the_closest_command_and_flag() {
+    // (arguments, the error, clap's tip)
+    let check = |args: &[&str], error: &str, tip: &str| {
+        let o = xtask(args, &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("error: {error}\n\n  tip: {tip}\n")),
+            "{args:?}: {err}"
+        );
+    };
+    check(
+        &["deplyo"],
+        "unknown command `deplyo`",
+        "a similar command exists: `deploy`",
+    );
+    check(
+        &["deploy", "--preveiw"],
+        "`deploy` does not take `--preveiw`",
+        "a similar flag exists: `--preview`",
+    );
+    check(
+        &["destroy", "--forse"],
+        "`destroy` does not take `--forse`",
+        "a similar flag exists: `--force`",
+    );
+}
+
+#[test]
+fn version_names_the_binary_and_its_revision() {
+    let o = xtask(&["--version"], &[]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let revision = out
+        .strip_prefix(concat!("cargo xtask ", env!("CARGO_PKG_VERSION"), " (git "))
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        revision == "unknown"
+            || revision.len() == 12 && revision.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{out}"
+    );
 }
 
 /// A directory of links to every program on PATH except those `.ci/packages.toml` names:

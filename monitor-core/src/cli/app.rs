@@ -17,9 +17,84 @@ use crate::{Bundle, CheckResult};
 use monitor_spec::spec::{TcpMonitor, TlsMode};
 use monitor_spec::validate::ValidMonitor;
 
+/// What `--version` prints after the binary's name: the version and the git revision
+/// it was built from (`unknown` when built outside a git checkout without
+/// `MONITORS_BUILD_REVISION`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("MONITORS_REVISION"),
+    ")"
+);
+
+/// The git revision this crate was built from, or `unknown`.
+pub const REVISION: &str = env!("MONITORS_REVISION");
+
+/// The environment variables of `watch`'s options, by argument id (its filter's and
+/// limits' flags are shared with `run`, `list` and `export`, which take no variable).
+/// None starts with the agent's secret prefix (`MONITORS_SECRET_`).
+#[cfg(feature = "watch")]
+const WATCH_ENV: [(&str, &str); 11] = [
+    ("grep", "MONITORS_GREP"),
+    ("tags", "MONITORS_TAG"),
+    ("location", "MONITORS_LOCATION"),
+    ("allow_empty", "MONITORS_ALLOW_EMPTY"),
+    ("bundle", "MONITORS_BUNDLE"),
+    ("secret_env_prefix", "MONITORS_SECRETS_ENV_PREFIX"),
+    ("secret_dir", "MONITORS_SECRETS_DIR"),
+    ("memory_budget", "MONITORS_MEMORY_BUDGET"),
+    ("metrics_listen", "MONITORS_METRICS_LISTEN"),
+    ("concurrency", "MONITORS_CONCURRENCY"),
+    ("json", "MONITORS_JSON"),
+];
+
+/// The command line of a monitors binary named `name` (as `--version` and the usage
+/// show it), with the environment variables of `watch`'s options (`agent`'s are on its
+/// arguments).
+pub fn command_line(name: &'static str) -> clap::Command {
+    use clap::CommandFactory;
+    let command = Cli::command()
+        .name(name)
+        .mut_arg("log_format", |a| a.env("MONITORS_LOG_FORMAT"));
+    #[cfg(feature = "watch")]
+    let command = command.mut_subcommand("watch", |mut watch| {
+        for (id, env) in WATCH_ENV {
+            watch = watch.mut_arg(id, |arg| {
+                let flag = matches!(arg.get_action(), clap::ArgAction::SetTrue);
+                let arg = arg.env(env);
+                if flag {
+                    arg.value_parser(clap::builder::FalseyValueParser::new())
+                } else {
+                    arg
+                }
+            });
+        }
+        watch
+    });
+    command
+}
+
+/// The name the binary was run as: the file stem of `argv[0]`, else `monitors`.
+fn binary_name() -> &'static str {
+    let stem = std::env::args_os()
+        .next()
+        .and_then(|arg0| {
+            Path::new(&arg0)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .map(str::to_owned)
+        })
+        .filter(|s| !s.is_empty());
+    match stem {
+        // Once per process: clap's names are static.
+        Some(stem) => Box::leak(stem.into_boxed_str()),
+        None => "monitors",
+    }
+}
+
 /// Monitoring as code for TCP services: the monitors compiled into this binary.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// How log lines are written to standard error: text or json (filter with RUST_LOG)
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -134,7 +209,11 @@ struct WatchArgs {
 /// Logs go to standard error through `tracing`, filtered by `RUST_LOG` (default: warnings,
 /// and what the runners report at info).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::FromArgMatches;
+    let name = binary_name();
+    #[cfg(any(feature = "watch", feature = "agent"))]
+    crate::runner::process_metrics::set_binary(name);
+    let cli = Cli::from_arg_matches(&command_line(name).get_matches()).unwrap_or_else(|e| e.exit());
     init_logs(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -238,7 +317,12 @@ fn load(bundle: Option<&Path>, filter: &Filter) -> Result<Vec<ValidMonitor>, Cli
             .map(|(_, m)| m)
             .collect(),
     };
-    Ok(valid.into_iter().filter(|m| selected(m.spec())).collect())
+    let total = valid.len();
+    let kept: Vec<ValidMonitor> = valid.into_iter().filter(|m| selected(m.spec())).collect();
+    filter
+        .check_matched(kept.len(), total)
+        .map_err(CliError::Usage)?;
+    Ok(kept)
 }
 
 fn list(monitors: Vec<TcpMonitor>, json: bool) -> Result<u8, CliError> {

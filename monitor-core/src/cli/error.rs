@@ -64,7 +64,8 @@ pub enum CliError {
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
     /// A command-line value that clap could not judge alone: a filter's regular
-    /// expression, a reporter name, `--output` with nowhere to go.
+    /// expression, a filter that matches no monitor (without `--allow-empty`), a
+    /// reporter name, `--output` with nowhere to go.
     #[error("{0}")]
     Usage(String),
     /// No registered monitor has this id.

@@ -23,7 +23,10 @@
 //! - The offset of this machine's clock to the control plane's is taken from the `Date`
 //!   of each quick response (warned about past 2 minutes), kept in the summary and, with
 //!   `--metrics-file`, written with the agent's counters for a Prometheus textfile
-//!   collector every 10 s.
+//!   collector every 10 s; `--metrics-listen ADDR` serves the same text at
+//!   `http://ADDR/metrics` from the start, before any assignment, with `watch`'s limits.
+//!   Both begin with the process's families (build info, monitors assigned, checks due
+//!   per second, schedule lateness).
 //! - On Ctrl-C or SIGTERM: scheduling stops, the checks in flight finish (up to 30 s)
 //!   and are buffered, one last upload is tried (up to 5 s), and the agent exits 0.
 //!
@@ -62,6 +65,7 @@ use self::assignment::read_assignment;
 use self::buffer::Buffer;
 use self::shared::Shared;
 use self::sync::{metrics_loop, poll_loop, upload_all, upload_loop, write_loop, write_metrics};
+use super::process_metrics::{self, ProcessMetrics};
 use super::schedule::{self, Outlet};
 use crate::Engine;
 use monitor_spec::result::CheckResult;
@@ -111,6 +115,8 @@ pub struct Options {
     pub memory_budget: u64,
     /// Where to write the agent's metrics (Prometheus text) every 10 s, if anywhere.
     pub metrics_file: Option<PathBuf>,
+    /// Where to serve the agent's metrics at `/metrics`, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl fmt::Debug for Options {
@@ -131,6 +137,7 @@ impl fmt::Debug for Options {
             .field("secrets", &self.secrets)
             .field("memory_budget", &self.memory_budget)
             .field("metrics_file", &self.metrics_file)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -140,7 +147,8 @@ impl Options {
     /// results buffered, batches of 500, 20 s polls, 64 checks at once, backoff up to
     /// 30 s, 30 s for the checks in flight and 5 s for the last upload at a stop; secrets
     /// from variables starting with `MONITORS_SECRET_` and no file
-    /// ([`SecretPolicy::agent`]), a memory budget of 256 MiB, no metrics file.
+    /// ([`SecretPolicy::agent`]), a memory budget of 256 MiB, no metrics file and no
+    /// metrics server.
     pub fn new(
         control_plane: impl Into<String>,
         location: impl Into<String>,
@@ -165,6 +173,7 @@ impl Options {
             secrets: SecretPolicy::agent(None, None),
             memory_budget: crate::engine::DEFAULT_MEMORY_BUDGET,
             metrics_file: None,
+            metrics_listen: None,
         }
     }
 
@@ -290,9 +299,13 @@ pub fn buffered_results(buffer_dir: &Path) -> io::Result<Vec<ResultIn>> {
 struct Buffering {
     location: String,
     lines: mpsc::UnboundedSender<String>,
+    shared: Arc<Shared>,
 }
 
 impl Outlet for Buffering {
+    fn late(&self, seconds: f64) {
+        self.shared.process.late(seconds);
+    }
     fn result(&self, tick: u64, result: CheckResult) {
         let monitor = result.id.clone();
         let line = ResultIn {
@@ -311,52 +324,58 @@ impl Outlet for Buffering {
 #[derive(Debug, Args)]
 pub(crate) struct AgentArgs {
     /// The control plane's URL, such as https://monitors.example.com
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "MONITORS_CONTROL_PLANE", value_name = "URL")]
     control_plane: String,
     /// The location this agent runs monitors for
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, env = "MONITORS_LOCATION", value_name = "NAME")]
     location: String,
     /// The agent's id; keep it stable across restarts so that it keeps its monitors
     /// [default: HOSTNAME-LOCATION]
-    #[arg(long)]
+    #[arg(long, env = "MONITORS_ID")]
     id: Option<String>,
     /// Where results wait for upload and the last assignment is kept [default:
     /// $XDG_STATE_HOME/monitors-agent/ID when XDG_STATE_HOME is set, else
     /// ./monitors-agent/ID]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, env = "MONITORS_BUFFER_DIR", value_name = "DIR")]
     buffer_dir: Option<PathBuf>,
     /// Results kept at most while the control plane is unreachable; beyond, the oldest
     /// are dropped
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "MONITORS_BUFFER_MAX", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     buffer_max: u64,
     /// Results per upload at most
-    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, env = "MONITORS_BATCH_MAX", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     batch_max: u64,
     /// Seconds an assignment poll waits for a change (long poll)
-    #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=60))]
+    #[arg(long, env = "MONITORS_POLL_WAIT", value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=60))]
     poll_wait: u64,
     /// How many checks run at once; checks that may run over 30 s (timeouts.total_ms
     /// times 1 + retry.max_retries) hold at most half of them
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, env = "MONITORS_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     concurrency: u64,
     /// Hand monitors only environment variables starting with PREFIX (a Redis recipe's
     /// password_env); MONITORS_AGENT_TOKEN never
-    #[arg(long, value_name = "PREFIX", default_value = monitor_spec::secret::DEFAULT_SECRET_ENV_PREFIX)]
+    #[arg(long, env = "MONITORS_SECRETS_ENV_PREFIX", value_name = "PREFIX", default_value = monitor_spec::secret::DEFAULT_SECRET_ENV_PREFIX)]
     secret_env_prefix: String,
     /// Hand monitors only files under DIR (tls.ca, tls.client_cert), named relative to
     /// it, links resolved and kept inside [default: none, no file at all]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, env = "MONITORS_SECRETS_DIR", value_name = "DIR")]
     secret_dir: Option<PathBuf>,
     /// Memory the checks in flight share: each reserves its max_response_bytes before it
     /// runs, and a monitor whose cap alone is larger fails with kind config (bytes, or
     /// with KiB, MiB or GiB)
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = crate::cli::limits::parse_size)]
+    #[arg(long, env = "MONITORS_MEMORY_BUDGET", value_name = "SIZE", default_value = "256MiB", value_parser = crate::cli::limits::parse_size)]
     memory_budget: u64,
     /// Write the agent's metrics (monitors_agent_clock_offset_seconds, results
     /// uploaded, buffered, dropped, rejected) to FILE every 10 s, in the Prometheus text
     /// format of node_exporter's textfile collector
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "MONITORS_METRICS_FILE", value_name = "FILE")]
     metrics_file: Option<PathBuf>,
+    /// Serve the agent's metrics (the process's and monitors_agent_*) at
+    /// http://ADDR/metrics, with watch's limits: at most 64 connections (the next is
+    /// answered 503), a request head within 10 s of its first byte, a body within 60 s,
+    /// and a connection idle or not reading its answer for 60 s is closed
+    #[arg(long, env = "MONITORS_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// `monitors agent`: the token from [`TOKEN_ENV`], runs until Ctrl-C or SIGTERM.
@@ -380,6 +399,7 @@ pub(crate) async fn command(args: AgentArgs) -> Result<Summary, AgentError> {
     options.secrets = SecretPolicy::agent(Some(args.secret_env_prefix), args.secret_dir);
     options.memory_budget = args.memory_budget;
     options.metrics_file = args.metrics_file;
+    options.metrics_listen = args.metrics_listen;
     run(options, schedule::stopped()).await
 }
 
@@ -489,7 +509,9 @@ async fn run_logged(
         duplicates: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
         lost: AtomicU64::new(0),
+        process: ProcessMetrics::default(),
     });
+    shared.loaded(&initial);
     let (stop_tx, stop_rx) = signal::channel(false);
     let (writer_stop_tx, writer_stop_rx) = signal::channel(false);
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
@@ -498,7 +520,12 @@ async fn run_logged(
     let outlet = Arc::new(Buffering {
         location: options.location.clone(),
         lines: lines_tx,
+        shared: shared.clone(),
     });
+    let server = match options.metrics_listen {
+        Some(addr) => Some(serve_metrics(addr, &shared, stop_rx.clone()).await?),
+        None => None,
+    };
     let scheduler = tokio::spawn(
         schedule::schedule(
             initial,
@@ -541,6 +568,9 @@ async fn run_logged(
     let _ = uploader.await;
     if let Some(metrics) = metrics {
         let _ = metrics.await;
+    }
+    if let Some(server) = server {
+        let _ = server.await;
     }
     // Every permit back means every check in flight has finished and handed its result
     // to the writer.
@@ -586,6 +616,27 @@ async fn run_logged(
     );
     drop(lock);
     Ok(summary)
+}
+
+/// Binds `addr` and serves the agent's metrics there until the stop.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    shared: &Arc<Shared>,
+    mut stop: signal::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, AgentError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| AgentError(format!("cannot listen on {addr} for metrics: {e}")))?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    info!("serving metrics at http://{bound}/metrics");
+    let shared = shared.clone();
+    let render = move || sync::metrics(&shared);
+    let shutdown = async move {
+        let _ = stop.changed().await;
+    };
+    Ok(tokio::spawn(
+        process_metrics::serve_text(listener, render, shutdown).with_current_subscriber(),
+    ))
 }
 
 /// Reads the saved assignment, at most [`api::MAX_ASSIGNMENT_BYTES`] of it (the most a poll

@@ -7,15 +7,18 @@
 //!   assigns, results uploaded.
 //! - [`demo`] (feature `demo`, rcgen): demo services on loopback and monitors of them.
 //!
-//! `watch` and `agent` share [`schedule`]; `watch` serves `/metrics` with [`http`].
+//! `watch` and `agent` share [`schedule`], and serve `/metrics` with [`http`], starting
+//! with the families of [`process_metrics`].
 
 #[cfg(feature = "agent")]
 pub mod agent;
 #[cfg(feature = "demo")]
 pub mod demo;
-#[cfg(feature = "watch")]
+#[cfg(any(feature = "watch", feature = "agent"))]
 #[path = "../../../control-plane/src/server.rs"]
 pub mod http;
+#[cfg(any(feature = "watch", feature = "agent"))]
+pub mod process_metrics;
 #[cfg(feature = "run")]
 pub mod run;
 #[cfg(any(feature = "watch", feature = "agent"))]

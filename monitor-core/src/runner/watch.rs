@@ -1,5 +1,6 @@
 //! `watch`: every monitor on its frequency with spread start offsets and bounded
-//! concurrency, `/metrics` for Prometheus, and a clean stop on Ctrl-C or SIGTERM.
+//! concurrency, `/metrics` for Prometheus (the process's families from the first scrape,
+//! each monitor's once it was checked), and a clean stop on Ctrl-C or SIGTERM.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::HashMap;
@@ -12,8 +13,8 @@ use tokio::sync::watch as signal;
 
 use super::http::{self, Limits};
 
-/// The most connections `/metrics` keeps open at once (Prometheus needs one or two).
-pub const METRICS_MAX_CONNECTIONS: usize = 64;
+use super::process_metrics::ProcessMetrics;
+pub use super::process_metrics::{LATENESS_SAMPLES, METRICS_MAX_CONNECTIONS};
 pub use super::schedule::start_offset;
 use super::schedule::{Cadence, Job, Outlet, Permits, schedule, stopped};
 use crate::Engine;
@@ -59,9 +60,8 @@ pub struct State {
     generation: AtomicU64,
     /// The last snapshot, while a reader holds it, and its generation.
     last: Mutex<Option<(u64, Weak<Snapshot>)>>,
-    /// How late checks started against their schedule, in seconds (the most recent
-    /// [`LATENESS_SAMPLES`]).
-    lateness: Mutex<std::collections::VecDeque<f64>>,
+    /// What is scheduled and how late checks started against their schedule.
+    process: ProcessMetrics,
 }
 
 /// A monitor's latest result (what `/metrics` shows of it) and its checks per status, in
@@ -76,9 +76,6 @@ struct Entry {
 
 /// The statuses in the order `/metrics` counts them.
 const STATUSES: [Status; 3] = [Status::Passed, Status::Degraded, Status::Failed];
-
-/// How many lateness samples `watch` keeps for its quantiles.
-pub const LATENESS_SAMPLES: usize = 100_000;
 
 /// How much of `/metrics` is rendered at a time, at the least.
 const PIECE_BYTES: usize = 64 * 1024;
@@ -111,23 +108,23 @@ impl State {
     /// Records how late a check started.
     pub fn late(&self, seconds: f64) {
         self.generation.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut l) = self.lateness.lock() {
-            if l.len() == LATENESS_SAMPLES {
-                l.pop_front();
-            }
-            l.push_back(seconds);
-        }
+        self.process.late(seconds);
+    }
+
+    /// Records the monitors scheduled: `/metrics` shows how many, and how many checks
+    /// are due per second.
+    pub fn loaded(&self, monitors: &[ValidMonitor]) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        let due = monitors
+            .iter()
+            .map(|m| 1.0 / m.spec().frequency.as_secs().max(1) as f64)
+            .sum();
+        self.process.set_loaded(monitors.len(), due);
     }
 
     /// Lateness quantiles (0.5, 0.99, 1.0) in seconds over the kept samples.
     pub fn lateness_quantiles(&self) -> Option<[f64; 3]> {
-        let mut samples: Vec<f64> = self.lateness.lock().ok()?.iter().copied().collect();
-        if samples.is_empty() {
-            return None;
-        }
-        samples.sort_by(f64::total_cmp);
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-        Some([at(0.5), at(0.99), at(1.0)])
+        self.process.lateness_quantiles()
     }
 
     /// What `/metrics` shows now: the latest results shared with the state (a pointer
@@ -145,7 +142,7 @@ impl State {
         monitors.sort_by(|a, b| a.0.id.cmp(&b.0.id));
         Snapshot {
             monitors,
-            lateness: self.lateness_quantiles(),
+            process: self.process.render(),
         }
     }
 
@@ -176,12 +173,13 @@ impl State {
     }
 }
 
-/// What `/metrics` renders: every monitor's latest result, counts and failures in a row, sorted by id, and
-/// the lateness quantiles.
+/// What `/metrics` renders: the process's families, then every monitor's latest result,
+/// counts and failures in a row, sorted by id.
 #[derive(Debug)]
 pub struct Snapshot {
     monitors: Vec<(Arc<CheckResult>, [u64; 3], u64)>,
-    lateness: Option<[f64; 3]>,
+    /// The process's families ([`ProcessMetrics::render`]), a few hundred bytes.
+    process: String,
 }
 
 impl report::Exposition for Snapshot {
@@ -213,8 +211,8 @@ impl report::Exposition for Snapshot {
 pub struct MetricsPieces {
     snapshot: Arc<Snapshot>,
     text: report::PrometheusText,
-    /// Whether the lateness summary, the last family, is written.
-    done: bool,
+    /// Whether the process's families, the first, are written.
+    started: bool,
 }
 
 impl MetricsPieces {
@@ -223,27 +221,18 @@ impl MetricsPieces {
         MetricsPieces {
             snapshot,
             text: report::PrometheusText::default(),
-            done: false,
+            started: false,
         }
     }
 
     /// The next piece of at least `min` bytes (less for the last), or `None` at the end.
     pub fn next_piece(&mut self, min: usize) -> Option<String> {
         let mut piece = String::new();
-        if !self.text.fill(&mut piece, &*self.snapshot, min) && !self.done {
-            self.done = true;
-            if let Some([p50, p99, max]) = self.snapshot.lateness {
-                let samples = [("0.5", p50), ("0.99", p99), ("1", max)]
-                    .map(|(q, v)| (report::labels(&[("quantile", q)]), v.to_string()));
-                report::family(
-                    &mut piece,
-                    "monitor_schedule_lateness_seconds",
-                    "summary",
-                    "How late checks started against their schedule.",
-                    samples.to_vec(),
-                );
-            }
+        if !self.started {
+            self.started = true;
+            piece.push_str(&self.snapshot.process);
         }
+        self.text.fill(&mut piece, &*self.snapshot, min);
         (!piece.is_empty()).then_some(piece)
     }
 }
@@ -281,6 +270,7 @@ pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> Result<(), 
         .filter(|m| m.spec().activated && !m.spec().test_only)
         .collect();
     let state = Arc::new(State::default());
+    state.loaded(&monitors);
     let (stop_tx, stop_rx) = signal::channel(false);
     let mut server = None;
     if let Some(addr) = options.metrics_listen {

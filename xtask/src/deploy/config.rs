@@ -170,7 +170,7 @@ pub(crate) fn usage_error(e: &clap::Error, command: &str) -> String {
     };
     match e.kind() {
         ErrorKind::UnknownArgument if arg.starts_with('-') => {
-            format!("`{command}` does not take `{arg}`")
+            format!("`{command}` does not take `{arg}`{}", crate::tip(e))
         }
         ErrorKind::UnknownArgument => format!("`{command}` takes no argument `{arg}`"),
         ErrorKind::InvalidValue => format!("`{arg}` needs a value"),

@@ -101,6 +101,14 @@ fn rejects_flags_of_other_commands_and_missing_values() {
     assert!(e.to_string().contains("takes no value"), "{e}");
     let e = config::parse_args("deploy", &args(&["--frobnicate"])).unwrap_err();
     assert!(e.to_string().contains("`--frobnicate`"), "{e}");
+    assert!(!e.to_string().contains("tip:"), "nothing close: {e}");
+    let e = config::parse_args("destroy", &args(&["--forse"])).unwrap_err();
+    assert!(
+        e.to_string().ends_with(
+            "`destroy` does not take `--forse`\n\n  tip: a similar flag exists: `--force`"
+        ),
+        "{e}"
+    );
 }
 
 #[test]

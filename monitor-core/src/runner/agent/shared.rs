@@ -1,5 +1,5 @@
 //! What the agent's loops share: the control plane client, the buffer, the counters,
-//! and the backoff between retries.
+//! the process's metrics, and the backoff between retries.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
@@ -11,6 +11,8 @@ use tracing::warn;
 
 use super::api::Api;
 use super::buffer::Buffer;
+use crate::runner::process_metrics::ProcessMetrics;
+use crate::runner::schedule::{Cadence, Job};
 
 /// Backoff between retries: 1 s, doubling, up to a maximum.
 pub(super) struct Backoff {
@@ -48,9 +50,27 @@ pub(super) struct Shared {
     pub(super) duplicates: AtomicU64,
     pub(super) rejected: AtomicU64,
     pub(super) lost: AtomicU64,
+    /// What is assigned and how late checks start.
+    pub(super) process: ProcessMetrics,
 }
 
 impl Shared {
+    /// Records the assigned monitors: how many, and their checks due per second on this
+    /// agent (one tick in `every` of each one's interval).
+    pub(super) fn loaded(&self, jobs: &[Job]) {
+        let due = jobs
+            .iter()
+            .map(|job| {
+                let every = match job.cadence {
+                    Cadence::WallClock { every, .. } => every.max(1),
+                    Cadence::Spread => 1,
+                };
+                1.0 / (job.monitor.spec().frequency.as_secs().max(1) * every) as f64
+            })
+            .sum();
+        self.process.set_loaded(jobs.len(), due);
+    }
+
     pub(super) fn buffer(&self) -> MutexGuard<'_, Buffer> {
         self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -250,14 +250,15 @@ pub(super) async fn upload_all(shared: &Arc<Shared>) {
 /// How often the metrics file is written.
 const METRICS_EVERY: Duration = Duration::from_secs(10);
 
-/// The agent's metrics in the Prometheus text format.
+/// The agent's metrics in the Prometheus text format: the process's families, then the
+/// agent's own.
 pub(super) fn metrics(shared: &Shared) -> String {
     use crate::report::{family, number};
     let (buffered, dropped) = {
         let buffer = shared.buffer();
         (buffer.len(), buffer.dropped)
     };
-    let mut text = String::new();
+    let mut text = shared.process.render();
     let mut one = |name: &str, kind: &str, help: &str, value: Option<String>| {
         let samples = value.map(|v| (String::new(), v)).into_iter().collect();
         family(&mut text, name, kind, help, samples);
@@ -395,6 +396,7 @@ pub(super) async fn poll_loop(
                         "assignment {tag}: {} monitors ({agents} agents in {location})",
                         list.len()
                     );
+                    shared.loaded(&list);
                     let _ = jobs.send(list);
                     etag = Some(tag);
                     // Poll again at once, for changes after this one.
