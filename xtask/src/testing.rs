@@ -24,10 +24,13 @@ pub struct TestArgs {
     /// missing (and exit 3)
     #[arg(long)]
     no_install: bool,
-    /// Arguments for `cargo test` (after `--workspace --locked --no-fail-fast`); those after
-    /// `--` go to the test binaries, as with cargo (e.g. `-- redis`)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    /// Arguments for `cargo test` (after `--workspace --locked --no-fail-fast`), such as
+    /// `--tests` or `-p monitor-core`
+    #[arg(allow_hyphen_values = true, num_args = 0..)]
     cargo_args: Vec<OsString>,
+    /// Arguments for the test binaries, after `--`, as with cargo (e.g. `-- redis`)
+    #[arg(last = true)]
+    test_args: Vec<OsString>,
 }
 
 /// `.ci/packages.toml`: what each package provides and which suites need it.
@@ -173,15 +176,14 @@ pub fn run(args: &TestArgs, root_dir: &Path) -> Result<ExitCode> {
     }
 
     println!("== tests");
-    let (cargo_args, test_args) = split_at_dashes(&args.cargo_args);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .current_dir(root_dir)
         .args(["test", "--workspace", "--locked", "--no-fail-fast"])
-        .args(cargo_args)
+        .args(&args.cargo_args)
         .arg("--")
-        .args(test_args);
+        .args(&args.test_args);
     for (suite, _) in &blocked {
         for test in &suite.tests {
             command.args(["--skip", test]);
@@ -248,14 +250,6 @@ fn names_of(missing: &[Missing]) -> Vec<&str> {
         .map(|m| m.package.as_str())
         .filter(|p| seen.insert(*p))
         .collect()
-}
-
-/// cargo's arguments, and the test binaries' (those after a `--`).
-fn split_at_dashes(args: &[OsString]) -> (&[OsString], &[OsString]) {
-    match args.iter().position(|a| a == "--") {
-        Some(i) => (&args[..i], &args[i + 1..]),
-        None => (args, &[]),
-    }
 }
 
 /// Whether this process runs as root (uid 0), from /proc or `id -u`.

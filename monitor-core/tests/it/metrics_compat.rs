@@ -459,7 +459,13 @@ async fn gzip_is_sent_when_asked_streamed_and_decodes_to_the_plain_text() {
     let (plain_head, plain) = get(addr, "/metrics", "").await;
     assert!(!plain_head.contains("content-encoding"), "{plain_head}");
     assert!(plain.len() > 512 * 1024, "{} bytes", plain.len());
-    assert!(plain.starts_with(b"# HELP probe_success "));
+    // The process's families first, then the results'.
+    assert!(
+        plain.starts_with(b"# HELP monitors_build_info "),
+        "{}",
+        String::from_utf8_lossy(&plain[..200])
+    );
+    assert!(String::from_utf8_lossy(&plain).contains("\n# HELP probe_success "));
 
     let check = |asked: &str, gzip: bool, head: &str, body: &[u8]| {
         assert!(head.starts_with("http/1.1 200"), "{asked}: {head}");
