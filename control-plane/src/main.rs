@@ -16,6 +16,8 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+mod generate;
+
 /// Test hook: milliseconds a deploy, rollback or destroy holds its project's lock.
 const HOLD_LOCK_ENV: &str = "CONTROL_PLANE_TEST_HOLD_LOCK_MS";
 /// Test hook: pages the database may grow by before SQLite answers that it is full.
@@ -168,6 +170,7 @@ fn cli() -> Command {
                 .subcommand(list)
                 .subcommand(revoke),
         )
+        .subcommand(generate::command())
 }
 
 /// The value of an argument that is required or has a default.
@@ -207,6 +210,7 @@ fn main() -> Result<()> {
                 ..Options::default()
             },
         ),
+        "generate" => generate::run(m, cli()),
         _ => match m.subcommand().context("a token command is needed")? {
             ("list", m) => list_tokens(&arg::<PathBuf>(m, "db")?),
             ("revoke", m) => revoke_token(&arg::<String>(m, "id")?, &arg::<PathBuf>(m, "db")?),

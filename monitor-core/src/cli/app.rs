@@ -78,6 +78,9 @@ enum Command {
         #[arg(long = "reporter", short, value_name = "NAME[=FILE]")]
         reporters: Vec<String>,
     },
+    /// Write shell completions or man pages (for packagers)
+    #[command(subcommand, hide = true)]
+    Generate(super::generate::Generate),
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +190,7 @@ async fn command(command: Command) -> Result<u8, CliError> {
         }
         Command::Export { filter, output } => export(registered(&filter)?, output.as_deref()),
         Command::Explain { id } => explain(&id),
+        Command::Generate(what) => super::generate::run(what),
         #[cfg(feature = "demo")]
         Command::Demo { reporters } => demo(&reporters).await,
         Command::Run(args) => run(args).await,

@@ -4,6 +4,7 @@
 mod app;
 mod error;
 mod filter;
+mod generate;
 pub(crate) mod limits;
 
 pub use app::{Cli, LogFormat, execute, init_logs, main};
