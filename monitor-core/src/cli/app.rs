@@ -190,7 +190,9 @@ async fn command(command: Command) -> Result<u8, CliError> {
         }
         Command::Export { filter, output } => export(registered(&filter)?, output.as_deref()),
         Command::Explain { id } => explain(&id),
-        Command::Generate(what) => super::generate::run(what),
+        Command::Generate(what) => {
+            super::generate::run(what, <Cli as clap::CommandFactory>::command())
+        }
         #[cfg(feature = "demo")]
         Command::Demo { reporters } => demo(&reporters).await,
         Command::Run(args) => run(args).await,

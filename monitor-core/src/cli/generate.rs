@@ -6,10 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{CommandFactory, Subcommand};
+use clap::Subcommand;
 use clap_complete::Shell;
 
-use super::app::Cli;
 use super::error::{CliError, EXIT_OK};
 
 /// What `generate` writes.
@@ -28,13 +27,12 @@ pub(crate) enum Generate {
     },
 }
 
-/// Writes what `what` asks for, for the binary named as it was started (its file name,
-/// so a binary renamed by its packager completes and documents itself by that name).
-pub(crate) fn run(what: Generate) -> Result<u8, CliError> {
+/// Writes what `what` asks for about `command` (the whole command line), for the binary
+/// named as it was started (its file name, so a binary renamed by its packager completes
+/// and documents itself by that name).
+pub(crate) fn run(what: Generate, command: clap::Command) -> Result<u8, CliError> {
     let name = binary_name();
-    let command = Cli::command()
-        .display_name(name.clone())
-        .bin_name(name.clone());
+    let command = command.display_name(name.clone()).bin_name(name.clone());
     match what {
         Generate::Completions { shell } => {
             let mut out = Vec::new();
