@@ -65,3 +65,11 @@ pub fn run(m: &ArgMatches, cli: Command) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_generate_command_is_consistent() {
+        super::command().debug_assert();
+    }
+}

@@ -170,7 +170,6 @@ fn cli() -> Command {
                 .subcommand(list)
                 .subcommand(revoke),
         )
-        .subcommand(generate::command())
 }
 
 /// The value of an argument that is required or has a default.
@@ -181,7 +180,8 @@ fn arg<T: Clone + Send + Sync + 'static>(m: &ArgMatches, name: &str) -> Result<T
 }
 
 fn main() -> Result<()> {
-    let matches = cli().get_matches();
+    // `generate` is parsed but left out of what it generates.
+    let matches = cli().subcommand(generate::command()).get_matches();
     let (command, m) = matches.subcommand().context("a command is needed")?;
     install_logger(m.get_one::<String>("log-format").map(String::as_str) == Some("json"));
     match command {

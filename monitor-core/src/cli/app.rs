@@ -78,9 +78,6 @@ enum Command {
         #[arg(long = "reporter", short, value_name = "NAME[=FILE]")]
         reporters: Vec<String>,
     },
-    /// Write shell completions or man pages (for packagers)
-    #[command(subcommand, hide = true)]
-    Generate(super::generate::Generate),
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +134,9 @@ struct WatchArgs {
 /// Logs go to standard error through `tracing`, filtered by `RUST_LOG` (default: warnings,
 /// and what the runners report at info).
 pub fn main() -> ExitCode {
+    if let Some(done) = super::generate::from_args(<Cli as clap::CommandFactory>::command) {
+        return ExitCode::from(done.unwrap_or_else(|e| exit(&e)));
+    }
     let cli = Cli::parse();
     init_logs(cli.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -190,9 +190,6 @@ async fn command(command: Command) -> Result<u8, CliError> {
         }
         Command::Export { filter, output } => export(registered(&filter)?, output.as_deref()),
         Command::Explain { id } => explain(&id),
-        Command::Generate(what) => {
-            super::generate::run(what, <Cli as clap::CommandFactory>::command())
-        }
         #[cfg(feature = "demo")]
         Command::Demo { reporters } => demo(&reporters).await,
         Command::Run(args) => run(args).await,

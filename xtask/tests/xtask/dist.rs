@@ -330,6 +330,10 @@ fn binaries_answer_version_help_and_generate() {
                 script.contains(mark) && script.contains(bin),
                 "{bin} {shell}: {script}"
             );
+            assert!(
+                !script.contains("generate"),
+                "{bin} {shell} offers the hidden command"
+            );
             // What the archive ships is what the binary makes.
             let shipped = match shell {
                 "bash" => format!("share/bash-completion/completions/{bin}"),
