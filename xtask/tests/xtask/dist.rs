@@ -424,8 +424,15 @@ fn an_agent_installed_as_the_readme_says_reads_its_token_file_and_reaches_the_co
             .spawn()
             .unwrap(),
     );
-    // The agent's first poll binds its id to the token: `token list` shows it.
+    // The agent's first poll binds its id to the token and makes it live: `token list`
+    // and `/metrics` show it, as the README's checks say.
     let started = Instant::now();
+    let live = r#"control_plane_agents{project="shop",location="eu-west-1"} 1"#;
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     loop {
         let list = run_ok(
             Command::new(bin("control-plane"))
@@ -433,13 +440,18 @@ fn an_agent_installed_as_the_readme_says_reads_its_token_file_and_reaches_the_co
                 .arg(&db),
         );
         let list = String::from_utf8_lossy(&list.stdout).into_owned();
-        if list.contains("agents=web-1") {
+        let metrics = http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .and_then(reqwest::blocking::Response::text)
+            .unwrap_or_default();
+        if list.contains("agents=web-1") && metrics.contains(live) {
             assert!(list.contains("role=agent"), "{list}");
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "the agent never polled: {list}"
+            "the agent never polled: {list}\n{metrics}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
