@@ -44,6 +44,9 @@ const MAN_PAGES: &[&str] = &[
     "monitors-watch.1",
 ];
 
+/// The time stamp the archive is made with (`SOURCE_DATE_EPOCH`): every entry has it.
+const EPOCH: &str = "1700000000";
+
 /// The archive `cargo xtask dist --out-dir` wrote (built once for every test here) and
 /// the top directory it unpacked to.
 struct Dist {
@@ -59,7 +62,10 @@ fn dist() -> &'static Dist {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("xtask-dist");
         let _ = std::fs::remove_dir_all(&dir);
         let out_dir = dir.join("out");
-        let o = xtask(&["dist", "--out-dir", out_dir.to_str().unwrap()], &[]);
+        let o = xtask(
+            &["dist", "--out-dir", out_dir.to_str().unwrap()],
+            &[("SOURCE_DATE_EPOCH", EPOCH)],
+        );
         let stdout = String::from_utf8_lossy(&o.stdout);
         assert!(
             o.status.success(),
@@ -153,7 +159,7 @@ fn dist_archive_holds_what_an_operator_installs_in_a_fixed_order() {
     let licence = std::fs::read_to_string(dist.top.join("LICENSE")).unwrap();
     assert!(licence.contains("Apache License") && licence.contains("Version 2.0"));
 
-    // Entries in path order, directories first in their place, owner 0, time 0, modes
+    // Entries in path order, directories first, owner 0, time SOURCE_DATE_EPOCH, modes
     // 0755 for directories and binaries and 0644 for the rest.
     let file = std::fs::File::open(&dist.archive).unwrap();
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
@@ -167,7 +173,7 @@ fn dist_archive_holds_what_an_operator_installs_in_a_fixed_order() {
         let mode = if dir || bin { 0o755 } else { 0o644 };
         assert_eq!(h.mode().unwrap(), mode, "{path}");
         assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0), "{path}");
-        assert_eq!(h.mtime().unwrap(), 0, "{path}");
+        assert_eq!(h.mtime().unwrap().to_string(), EPOCH, "{path}");
         paths.push((path.trim_end_matches('/').to_owned(), dir));
     }
     // The directories first, then the files, each in path order.
