@@ -18,6 +18,8 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+mod generate;
+
 /// Test hook: milliseconds a deploy, rollback or destroy holds its project's lock.
 const HOLD_LOCK_ENV: &str = "CONTROL_PLANE_TEST_HOLD_LOCK_MS";
 /// Test hook: pages the database may grow by before SQLite answers that it is full.
@@ -205,7 +207,8 @@ fn arg<T: Clone + Send + Sync + 'static>(m: &ArgMatches, name: &str) -> Result<T
 }
 
 fn main() -> Result<()> {
-    let matches = cli().get_matches();
+    // `generate` is parsed but left out of what it generates.
+    let matches = cli().subcommand(generate::command()).get_matches();
     let (command, m) = matches.subcommand().context("a command is needed")?;
     install_logger(m.get_one::<String>("log-format").map(String::as_str) == Some("json"));
     match command {
@@ -234,6 +237,7 @@ fn main() -> Result<()> {
                 ..Options::default()
             },
         ),
+        "generate" => generate::run(m, cli()),
         _ => match m.subcommand().context("a token command is needed")? {
             ("list", m) => list_tokens(&arg::<PathBuf>(m, "db")?),
             ("revoke", m) => revoke_token(&arg::<String>(m, "id")?, &arg::<PathBuf>(m, "db")?),

@@ -1,7 +1,7 @@
 //! `cargo xtask`: builds the `monitors` binary and drives it (list, validate, run, watch,
 //! export, explain, demo), passing filters and reporters through; benchmarks; checks the
-//! workspace's architecture; fuzzes the parsers; and deploys to the control plane. The
-//! command line is parsed with clap.
+//! workspace's architecture; fuzzes the parsers; packs the binaries for a server (dist);
+//! and deploys to the control plane. The command line is parsed with clap.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::ffi::OsString;
@@ -15,6 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod architecture;
 mod bench;
 mod deploy;
+mod dist;
 mod fuzz;
 mod testing;
 
@@ -73,6 +74,9 @@ enum Cmd {
     /// on Debian (.ci/packages.toml), else skips the suites that need them and names
     /// them; exit 0 all passed, 1 a test failed, 3 some suites could not run
     Test(testing::TestArgs),
+    /// Build release binaries and pack them with systemd units, completions, man pages
+    /// and docs into target/dist/monitors-VERSION-TARGET.tar.gz
+    Dist(dist::DistArgs),
     #[command(flatten)]
     Client(deploy::ClientCommand),
 }
@@ -172,6 +176,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Cmd::Fuzz(args)) => return fuzz::run(&args, &workspace_root()),
         Some(Cmd::Test(args)) => return testing::run(&args, &workspace_root()),
+        Some(Cmd::Dist(args)) => return dist::run(&args, &workspace_root()),
         Some(Cmd::Client(command)) => return Ok(deploy::run(&command)),
         Some(Cmd::List(p)) => ("list", p),
         Some(Cmd::Validate(p)) => ("validate", p),

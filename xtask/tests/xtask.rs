@@ -1,5 +1,8 @@
 //! `cargo xtask` end to end: it builds the monitors binary and passes its exit code and
-//! its file-and-line errors through.
+//! its file-and-line errors through; `dist` (its own module) packs an installable archive.
+
+#[path = "xtask/dist.rs"]
+mod dist;
 
 use std::process::{Command, Output};
 

@@ -130,7 +130,7 @@ enum Command {
     #[cfg(feature = "watch")]
     Watch(WatchArgs),
     /// Run the monitors a control plane assigns to this agent and upload their results,
-    /// until Ctrl-C or SIGTERM (token from MONITORS_AGENT_TOKEN)
+    /// until Ctrl-C or SIGTERM (token from MONITORS_AGENT_TOKEN or --token-file)
     #[cfg(feature = "agent")]
     Agent(crate::runner::agent::AgentArgs),
     /// Write the JSON bundle of the monitors (what deploy sends)
@@ -211,6 +211,9 @@ struct WatchArgs {
 pub fn main() -> ExitCode {
     use clap::FromArgMatches;
     let name = binary_name();
+    if let Some(done) = super::generate::from_args(name, || command_line(name)) {
+        return ExitCode::from(done.unwrap_or_else(|e| exit(&e)));
+    }
     #[cfg(any(feature = "watch", feature = "agent"))]
     crate::runner::process_metrics::set_binary(name);
     let cli = Cli::from_arg_matches(&command_line(name).get_matches()).unwrap_or_else(|e| e.exit());

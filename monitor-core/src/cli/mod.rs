@@ -4,6 +4,7 @@
 mod app;
 mod error;
 mod filter;
+mod generate;
 pub(crate) mod limits;
 
 pub use app::{Cli, LogFormat, REVISION, VERSION, command_line, execute, init_logs, main};

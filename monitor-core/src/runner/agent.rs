@@ -376,13 +376,26 @@ pub(crate) struct AgentArgs {
     /// and a connection idle or not reading its answer for 60 s is closed
     #[arg(long, env = "MONITORS_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Read the agent's token from FILE (such as systemd's credential %d/agent-token)
+    /// instead of MONITORS_AGENT_TOKEN: at most 4 KiB, surrounding whitespace ignored
+    #[arg(long, value_name = "FILE", env = "MONITORS_AGENT_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
 }
 
-/// `monitors agent`: the token from [`TOKEN_ENV`], runs until Ctrl-C or SIGTERM.
+/// The most bytes `--token-file` may hold (tokens are 64 characters or so).
+pub const MAX_TOKEN_FILE_BYTES: u64 = 4096;
+
+/// `monitors agent`: the token from `--token-file` or [`TOKEN_ENV`], runs until Ctrl-C or
+/// SIGTERM.
 pub(crate) async fn command(args: AgentArgs) -> Result<Summary, AgentError> {
-    let token = match std::env::var(TOKEN_ENV) {
-        Ok(t) if !t.trim().is_empty() => t,
-        _ => return Err(AgentError(format!("set {TOKEN_ENV} to the agent's token"))),
+    let token = match (&args.token_file, std::env::var(TOKEN_ENV)) {
+        (Some(path), _) => read_token_file(path)?,
+        (None, Ok(t)) if !t.trim().is_empty() => t,
+        _ => {
+            return Err(AgentError(format!(
+                "set {TOKEN_ENV} to the agent's token, or give --token-file"
+            )));
+        }
     };
     let mut options = Options::new(args.control_plane, args.location, token);
     if let Some(id) = args.id {
@@ -656,6 +669,29 @@ fn read_saved(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
+/// The token in `path`, trimmed: at most [`MAX_TOKEN_FILE_BYTES`] read, none empty.
+fn read_token_file(path: &Path) -> Result<String, AgentError> {
+    use std::io::Read;
+    let cannot = |e: &dyn fmt::Display| {
+        AgentError(format!(
+            "cannot read the token file {}: {e}",
+            path.display()
+        ))
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_TOKEN_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| cannot(&e))?;
+    if bytes.len() as u64 > MAX_TOKEN_FILE_BYTES {
+        return Err(cannot(&format!("larger than {MAX_TOKEN_FILE_BYTES} bytes")));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| cannot(&e))?;
+    match text.trim() {
+        "" => Err(cannot(&"the file is empty")),
+        token => Ok(token.to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,6 +726,33 @@ mod tests {
         assert!(!valid_name(""));
         assert!(!valid_name("a b"));
         assert!(!valid_name(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn token_files_are_trimmed_bounded_and_never_empty() {
+        let dir = std::env::temp_dir().join(format!("agent-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let check = |name: &str, content: &[u8], expected: Result<&str, &str>| {
+            let path = dir.join(name);
+            std::fs::write(&path, content).unwrap();
+            match (read_token_file(&path), expected) {
+                (Ok(token), Ok(want)) => assert_eq!(token, want, "{name}"),
+                (Err(e), Err(want)) => assert!(e.0.contains(want), "{name}: {e}"),
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        };
+        check("plain", b"s3cret", Ok("s3cret"));
+        check("newline", b"  s3cret\n", Ok("s3cret"));
+        check("empty", b"\n", Err("the file is empty"));
+        check("binary", b"\xff\xfe", Err("utf-8"));
+        check("large", &[b'a'; 4097], Err("larger than 4096 bytes"));
+        check("at-bound", &[b'a'; 4096], Ok(&"a".repeat(4096)));
+        let missing = read_token_file(&dir.join("missing")).unwrap_err();
+        assert!(
+            missing.0.contains("cannot read the token file"),
+            "{missing}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
