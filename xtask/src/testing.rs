@@ -25,12 +25,10 @@ pub struct TestArgs {
     #[arg(long)]
     no_install: bool,
     /// Arguments for `cargo test` (after `--workspace --locked --no-fail-fast`), such as
-    /// `--tests` or `-p monitor-core`
-    #[arg(allow_hyphen_values = true, num_args = 0..)]
-    cargo_args: Vec<OsString>,
-    /// Arguments for the test binaries, after `--`, as with cargo (e.g. `-- redis`)
-    #[arg(last = true)]
-    test_args: Vec<OsString>,
+    /// `--tests` or `-p monitor-core`; those after `--` go to the test binaries, as with
+    /// cargo (e.g. `-- redis`)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    args: Vec<OsString>,
 }
 
 /// `.ci/packages.toml`: what each package provides and which suites need it.
@@ -176,14 +174,25 @@ pub fn run(args: &TestArgs, root_dir: &Path) -> Result<ExitCode> {
     }
 
     println!("== tests");
+    // clap drops a `--` that comes first (`cargo xtask test -- redis`) and keeps a later
+    // one: the command line as given says which arguments follow the dashes.
+    let given: Vec<OsString> = std::env::args_os()
+        .skip_while(|a| a != "test")
+        .skip(1)
+        .collect();
+    let (cargo_args, test_args) = if given.is_empty() {
+        split_at_dashes(&args.args)
+    } else {
+        split_at_dashes(&given)
+    };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .current_dir(root_dir)
         .args(["test", "--workspace", "--locked", "--no-fail-fast"])
-        .args(&args.cargo_args)
+        .args(&cargo_args)
         .arg("--")
-        .args(&args.test_args);
+        .args(&test_args);
     for (suite, _) in &blocked {
         for test in &suite.tests {
             command.args(["--skip", test]);
@@ -250,6 +259,19 @@ fn names_of(missing: &[Missing]) -> Vec<&str> {
         .map(|m| m.package.as_str())
         .filter(|p| seen.insert(*p))
         .collect()
+}
+
+/// cargo's arguments and the test binaries' (those after the first `--`), without
+/// `cargo xtask test`'s own `--no-install`.
+fn split_at_dashes(args: &[OsString]) -> (Vec<OsString>, Vec<OsString>) {
+    let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let cargo = args[..at]
+        .iter()
+        .filter(|a| *a != "--no-install")
+        .cloned()
+        .collect();
+    let test = args.get(at + 1..).unwrap_or_default().to_vec();
+    (cargo, test)
 }
 
 /// Whether this process runs as root (uid 0), from /proc or `id -u`.
@@ -357,6 +379,31 @@ mod tests {
         assert!(find(absolute.to_str().unwrap(), OsStr::new("")).is_some());
         assert_eq!(find("/nonexistent/frobd", &path), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn check_split(given: &[&str], cargo: &[&str], test: &[&str]) {
+        let given: Vec<OsString> = given.iter().map(OsString::from).collect();
+        let (c, t) = split_at_dashes(&given);
+        assert_eq!(c, cargo, "{given:?}");
+        assert_eq!(t, test, "{given:?}");
+    }
+
+    #[test]
+    fn arguments_after_dashes_go_to_the_test_binaries() {
+        check_split(&[], &[], &[]);
+        check_split(&["--", "redis"], &[], &["redis"]);
+        check_split(
+            &["--no-install", "--", "--exact", "a"],
+            &[],
+            &["--exact", "a"],
+        );
+        check_split(
+            &["--tests", "--", "a", "--skip", "b"],
+            &["--tests"],
+            &["a", "--skip", "b"],
+        );
+        check_split(&["-p", "xtask", "--lib"], &["-p", "xtask", "--lib"], &[]);
+        check_split(&["--", "x", "--", "y"], &[], &["x", "--", "y"]);
     }
 
     #[test]

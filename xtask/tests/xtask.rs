@@ -165,6 +165,15 @@ fn test_without_the_packages_names_what_it_skipped_and_exits_non_zero() {
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
+    // The skipped suites did not run.
+    for skipped in [
+        "test acceptance::",
+        "test browser::",
+        "test legacy::openssl_",
+        "test dashboards::promtool_",
+    ] {
+        assert!(!out.contains(skipped), "{skipped:?} ran:\n{out}");
+    }
     // The quick test did run: its binary reports one passed test.
     assert!(
         err.contains("1 passed") || out.contains("1 passed"),

@@ -98,6 +98,7 @@ fn watch_and_agent_options_name_their_variables_outside_the_secrets() {
             "MONITORS_MEMORY_BUDGET",
             "MONITORS_METRICS_FILE",
             "MONITORS_METRICS_LISTEN",
+            "MONITORS_AGENT_TOKEN_FILE",
         ],
     );
     // `run` is not long-running: its flags take no variable.
