@@ -93,7 +93,7 @@ impl Drop for Agent {
 }
 
 /// A TCP port that accepts every connection: what the monitors watch.
-fn listening_service() -> u16 {
+pub(super) fn listening_service() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {

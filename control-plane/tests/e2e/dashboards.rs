@@ -21,7 +21,7 @@ use monitor_core::{Bundle, PemSource};
 use monitor_testing::{Script, ScriptedServer, TestPki, TlsServer, refusing_port};
 use serde_json::Value;
 
-use super::agents::{deploy, monitors_binary, wait_for};
+use super::agents::{deploy, listening_service, monitors_binary, wait_for};
 use super::{Server, TempDir, create_token_for, workspace};
 
 /// The path of `program` in `PATH`; panics naming the Debian `package` that installs it
@@ -294,18 +294,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A loopback TCP service that accepts every connection.
-fn listening_service() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            drop(stream);
-        }
-    });
-    port
 }
 
 fn free_port() -> u16 {
