@@ -276,10 +276,10 @@ fn split_at_dashes(args: &[OsString]) -> (Vec<OsString>, Vec<OsString>) {
 
 /// Whether this process runs as root (uid 0), from /proc or `id -u`.
 fn is_root() -> bool {
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        if let Some(line) = status.lines().find(|l| l.starts_with("Uid:")) {
-            return line.split_whitespace().nth(1) == Some("0");
-        }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(line) = status.lines().find(|l| l.starts_with("Uid:"))
+    {
+        return line.split_whitespace().nth(1) == Some("0");
     }
     Command::new("id")
         .arg("-u")
