@@ -293,7 +293,7 @@ fn serve(listen: &str, db: &std::path::Path, options: Options) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(listen)
+        let listener = control_plane::server::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;

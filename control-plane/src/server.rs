@@ -79,6 +79,41 @@ impl Default for Limits {
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
 connection: close\r\ncontent-length: 43\r\n\r\n{\"error\":\"too many connections; retry later\"}";
 
+/// The listen backlog [`bind`] asks for (the kernel caps it at `net.core.somaxconn`):
+/// with std's and tokio's 128, a burst of connections (agents reconnecting at once)
+/// overflows the accept queue and the kernel drops or syncookies the excess; a client
+/// that connected and waits to be spoken to can then hang on a connection the server
+/// never saw.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listener on the first address of `addr` that binds, with [`LISTEN_BACKLOG`]
+/// and `SO_REUSEADDR` (as std sets it on Unix).
+pub async fn bind(addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = match addr {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        };
+        let bound = socket.and_then(|socket| {
+            #[cfg(unix)]
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(LISTEN_BACKLOG)
+        });
+        match bound {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the address resolved to nothing",
+        )
+    }))
+}
+
 /// Serves `router` on `listener` within `limits` until `shutdown` completes, then stops
 /// accepting and waits for the connections to finish their requests in flight.
 pub async fn serve(

@@ -637,7 +637,7 @@ async fn serve_metrics(
     shared: &Arc<Shared>,
     mut stop: signal::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, AgentError> {
-    let listener = tokio::net::TcpListener::bind(addr)
+    let listener = super::http::bind(addr)
         .await
         .map_err(|e| AgentError(format!("cannot listen on {addr} for metrics: {e}")))?;
     let bound = listener.local_addr().unwrap_or(addr);

@@ -274,7 +274,7 @@ pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> Result<(), 
     let (stop_tx, stop_rx) = signal::channel(false);
     let mut server = None;
     if let Some(addr) = options.metrics_listen {
-        match tokio::net::TcpListener::bind(addr).await {
+        match http::bind(addr).await {
             Ok(listener) => {
                 let addr = listener.local_addr().unwrap_or(addr);
                 eprintln!("serving metrics at http://{addr}/metrics");
