@@ -123,6 +123,12 @@ fn one(r: &CheckResult, value: String) -> Samples {
     vec![(labels(&[("monitor", r.id.as_str())]), value)]
 }
 
+/// The earliest not-after of `tls`'s chain in unix seconds, when there is one.
+fn first_expiry(r: &CheckResult, tls: Option<&TlsReport>) -> Samples {
+    let expiry = tls.and_then(TlsReport::first_expiry);
+    expiry.map_or_else(Vec::new, |e| one(r, e.unix_timestamp().to_string()))
+}
+
 /// The families of [`prometheus`], in order.
 const FAMILIES: [Family; 15] = [
     Family {
@@ -159,20 +165,13 @@ const FAMILIES: [Family; 15] = [
         name: "probe_ssl_earliest_cert_expiry",
         kind: "gauge",
         help: "Earliest not-after of the presented certificate chain in unix seconds.",
-        rows: Rows::Results(|r| {
-            let expiry = r.tls.as_ref().and_then(TlsReport::first_expiry);
-            expiry.map_or_else(Vec::new, |e| one(r, e.unix_timestamp().to_string()))
-        }),
+        rows: Rows::Results(|r| first_expiry(r, r.tls.as_ref())),
     },
     Family {
         name: "probe_ssl_last_chain_expiry_timestamp_seconds",
         kind: "gauge",
         help: "Earliest not-after of the verified certificate chain in unix seconds.",
-        rows: Rows::Results(|r| {
-            let verified = r.tls.as_ref().filter(|t| t.verified);
-            let expiry = verified.and_then(TlsReport::first_expiry);
-            expiry.map_or_else(Vec::new, |e| one(r, e.unix_timestamp().to_string()))
-        }),
+        rows: Rows::Results(|r| first_expiry(r, r.tls.as_ref().filter(|t| t.verified))),
     },
     Family {
         name: "probe_ssl_last_chain_info",

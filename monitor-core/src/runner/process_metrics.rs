@@ -2,8 +2,7 @@
 //! agent serves from the first scrape, before any check has run: `monitors_build_info`,
 //! `monitors_monitors_loaded`, `monitors_checks_due_per_second` and the
 //! `monitor_schedule_lateness_seconds` summary (NaN quantiles and a zero count until a
-//! check starts). Also
-//! the agent's `/metrics` server, with `watch`'s limits.
+//! check starts). Also the agent's `/metrics` server, with `watch`'s limits.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
