@@ -13,6 +13,7 @@
 //!    one file, with its `validate` and `export` commands timed end to end.
 
 mod build;
+mod control_plane;
 mod deploy;
 mod watch;
 
@@ -39,6 +40,8 @@ pub(crate) enum Part {
     Build,
     /// Deploys of 10,000 monitors to the control plane.
     Deploy,
+    /// The control plane on SQLite and PostgreSQL: ingestion, storage, reads, deploys.
+    ControlPlane,
 }
 
 /// The flags of `cargo xtask bench`.
@@ -168,6 +171,11 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         rows.extend(deploy_rows);
         sections.insert("deploy".into(), detail);
     }
+    if plan.wants(Part::ControlPlane) {
+        let (cp_rows, detail) = control_plane::run(&env, &plan)?;
+        rows.extend(cp_rows);
+        sections.insert("control_plane".into(), detail);
+    }
 
     let command = std::iter::once("cargo xtask".to_owned())
         .chain(std::env::args().skip(1))
@@ -206,6 +214,7 @@ impl From<&BenchArgs> for Plan {
                 Part::Validate,
                 Part::Build,
                 Part::Deploy,
+                Part::ControlPlane,
             ]
         } else {
             args.only.clone()

@@ -2,7 +2,7 @@
 //! fresh SQLite file) first, then again unchanged, then with one monitor changed.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{Env, Plan, Row, row, run_checked};
 
 /// A control plane killed when dropped.
-struct Server(Child);
+pub(super) struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -27,19 +27,7 @@ pub(crate) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
     let count = 10_000;
     let runs = if plan.quick { 2 } else { 3 };
     eprintln!("deploy of {count} monitors to the control plane...");
-    run_checked(
-        Command::new(&env.cargo).current_dir(&env.root).args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "control-plane",
-        ]),
-        "building the control plane",
-    )?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| env.root.join("target"), std::path::PathBuf::from);
-    let binary = target.join("release").join("control-plane");
+    let binary = build_control_plane(env)?;
     let bundle_file = env.out.join("deploy-bundle.json");
     run_checked(
         Command::new(&env.engine)
@@ -70,8 +58,9 @@ pub(crate) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
         }
-        let token = create_token(&binary, &db)?;
-        let (server, addr) = start(&binary, &db)?;
+        let database = ["--db".to_owned(), db.display().to_string()];
+        let token = create_token(&binary, &database, "deploy")?;
+        let (server, addr) = start(&binary, &database)?;
         let url = format!("http://{addr}/v1/projects/bench/deploy?dry_run=false&prune=true");
         let client = reqwest::blocking::Client::builder()
             .timeout(std::time::Duration::from_secs(120))
@@ -136,10 +125,29 @@ pub(crate) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
     Ok((rows, detail))
 }
 
-fn create_token(binary: &Path, db: &Path) -> Result<String> {
+/// Builds the release `control-plane`; its path.
+pub(super) fn build_control_plane(env: &Env) -> Result<PathBuf> {
+    run_checked(
+        Command::new(&env.cargo).current_dir(&env.root).args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "control-plane",
+        ]),
+        "building the control plane",
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| env.root.join("target"), PathBuf::from);
+    Ok(target.join("release").join("control-plane"))
+}
+
+/// Creates a token of `role` for the project `bench` in the database `database` names
+/// (`--db PATH` or `--database URL`); the secret.
+pub(super) fn create_token(binary: &Path, database: &[String], role: &str) -> Result<String> {
     let output = Command::new(binary)
-        .args(["token", "create", "--project", "bench", "--db"])
-        .arg(db)
+        .args(["token", "create", "--project", "bench", "--role", role])
+        .args(database)
         .output()
         .with_context(|| format!("cannot run {}", binary.display()))?;
     if !output.status.success() {
@@ -151,11 +159,12 @@ fn create_token(binary: &Path, db: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-/// Starts `serve` on a free loopback port and waits for its `listening on ADDR` line.
-fn start(binary: &Path, db: &Path) -> Result<(Server, String)> {
+/// Starts `serve` on a free loopback port over `database` and waits for its
+/// `listening on ADDR` line.
+pub(super) fn start(binary: &Path, database: &[String]) -> Result<(Server, String)> {
     let mut child = Command::new(binary)
-        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-        .arg(db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(database)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
