@@ -11,6 +11,8 @@
 
 #[path = "store/core.rs"]
 mod core;
+#[path = "store/replica.rs"]
+mod replica;
 #[path = "store/results.rs"]
 mod results;
 
