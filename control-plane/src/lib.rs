@@ -50,6 +50,7 @@ pub mod hash;
 pub mod metrics;
 pub mod monitor_set;
 pub mod page;
+pub mod results;
 pub mod server;
 pub mod sqlite;
 pub mod status;

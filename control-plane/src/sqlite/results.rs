@@ -92,7 +92,7 @@ pub(super) fn history(
         params![
             project,
             query.monitor,
-            query.since_us.unwrap_or(i64::MIN),
+            query.from_us.unwrap_or(i64::MIN),
             query.location,
             limit
         ],
@@ -102,7 +102,10 @@ pub(super) fn history(
                 location: r.get(1)?,
                 agent: r.get(2)?,
                 tick: r.get(3)?,
+                status: monitor_spec::Status::Passed,
+                started_us: 0,
                 received_us: r.get(4)?,
+                facts: Default::default(),
                 json: r.get(5)?,
             })
         },

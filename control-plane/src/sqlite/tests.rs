@@ -1,5 +1,4 @@
 //! Unit tests of the SQLite store: migrations, deploys, versions, tokens and results.
-use monitor_spec::Status;
 use monitor_spec::api::Git;
 use time::OffsetDateTime;
 
@@ -115,112 +114,6 @@ fn deploy_rollback_destroy() {
     assert!(store.monitors("p").unwrap().is_empty());
     let after = deploy(&store, MonitorSet::new(), true);
     assert_eq!((after.applied, after.version), (false, None));
-    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
-}
-
-fn result(monitor: &str, location: &str, tick: i64, status: Status) -> NewResult {
-    NewResult {
-        id: format!("{monitor}/{location}/{tick}"),
-        monitor: monitor.to_owned(),
-        location: location.to_owned(),
-        agent: "agent-1".to_owned(),
-        tick,
-        status,
-        started_us: tick * 10_000_000,
-        received_us: 0,
-        json: format!("{{\"tick\":{tick}}}"),
-    }
-}
-
-fn latest(store: &SqliteStore) -> Vec<(String, String, u64, String)> {
-    store
-        .latest_results("p")
-        .unwrap()
-        .into_iter()
-        .map(|l| (l.monitor, l.location, l.consecutive_failures, l.json))
-        .collect()
-}
-
-#[test]
-fn results_dedup_latest_and_prune() {
-    use Status::{Degraded, Failed, Passed};
-    let path = temp_db("results");
-    let store = SqliteStore::open(&path).unwrap();
-    let batch = [
-        result("a", "eu", 1, Passed),
-        result("a", "eu", 2, Failed),
-        result("a", "us", 1, Degraded),
-        result("a", "eu", 3, Failed),
-        result("a", "eu", 3, Failed),
-    ];
-    let first = store.insert_results("p", &batch).unwrap();
-    assert_eq!((first.accepted, first.duplicates), (4, 1));
-    let again = store.insert_results("p", &batch).unwrap();
-    assert_eq!((again.accepted, again.duplicates), (0, 5));
-    let streak = |store: &SqliteStore| {
-        latest(store)
-            .into_iter()
-            .map(|(m, l, n, json)| format!("{m} {l} {n} {json}"))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        streak(&store),
-        ["a eu 2 {\"tick\":3}", "a us 0 {\"tick\":1}"]
-    );
-    // A newer failure counts on; a late one inside the run is counted again.
-    store
-        .insert_results("p", &[result("a", "eu", 5, Failed)])
-        .unwrap();
-    assert_eq!(streak(&store)[0], "a eu 3 {\"tick\":5}");
-    store
-        .insert_results("p", &[result("a", "eu", 4, Passed)])
-        .unwrap();
-    assert_eq!(streak(&store)[0], "a eu 1 {\"tick\":5}");
-    store
-        .insert_results("p", &[result("a", "eu", 6, Passed)])
-        .unwrap();
-    assert_eq!(streak(&store)[0], "a eu 0 {\"tick\":6}");
-
-    let history = |location: Option<&str>, since_us: Option<i64>, limit: u64| {
-        store
-            .results(
-                "p",
-                &ResultQuery {
-                    monitor: "a".into(),
-                    since_us,
-                    location: location.map(str::to_owned),
-                    limit,
-                },
-            )
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        history(None, None, 100),
-        [
-            "a/eu/1", "a/us/1", "a/eu/2", "a/eu/3", "a/eu/4", "a/eu/5", "a/eu/6"
-        ]
-    );
-    assert_eq!(
-        history(Some("eu"), Some(20_000_000), 2),
-        ["a/eu/3", "a/eu/4"]
-    );
-    assert_eq!(
-        history(Some("us"), Some(10_000_000), 10),
-        Vec::<String>::new()
-    );
-
-    // Pruning drops the old results, and the latest ones once they are old too.
-    assert_eq!(store.prune_results(30_000_000).unwrap(), 3);
-    assert_eq!(
-        history(None, None, 100),
-        ["a/eu/3", "a/eu/4", "a/eu/5", "a/eu/6"]
-    );
-    assert_eq!(streak(&store), ["a eu 0 {\"tick\":6}"]);
-    assert_eq!(store.prune_results(i64::MAX).unwrap(), 4);
-    assert!(latest(&store).is_empty());
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
