@@ -324,27 +324,16 @@ impl Store for SqliteStore {
         self.with_reader(|tx| results::history(tx, project, query))
     }
 
-    fn rollups(&self, _project: &str, _query: &RollupQuery) -> Result<Vec<Rollup>, StoreError> {
-        Err(StoreError::Corrupt("rollups are not built yet".to_owned()))
+    fn rollups(&self, project: &str, query: &RollupQuery) -> Result<Vec<Rollup>, StoreError> {
+        self.with_reader(|tx| results::rollups(tx, project, query))
     }
 
-    fn uptime(&self, _project: &str, _now_us: i64) -> Result<Vec<SeriesUptime>, StoreError> {
-        Err(StoreError::Corrupt("uptime is not built yet".to_owned()))
+    fn uptime(&self, project: &str, now_us: i64) -> Result<Vec<SeriesUptime>, StoreError> {
+        self.with_reader(|tx| results::uptime(tx, project, now_us))
     }
 
     fn maintain(&self, now_us: i64, retention: &Retention) -> Result<Maintenance, StoreError> {
-        let before_us =
-            now_us.saturating_sub(i64::try_from(retention.raw.as_micros()).unwrap_or(i64::MAX));
-        let mut deleted = 0u64;
-        for project in self.projects()? {
-            let n = self
-                .write(|tx| Ok((results::prune_batch(tx, project.as_str(), before_us)?, true)))?;
-            deleted += n as u64;
-        }
-        Ok(Maintenance {
-            raw_pruned: deleted,
-            ..Default::default()
-        })
+        self.write(|tx| Ok((results::maintain(tx, now_us, retention)?, true)))
     }
 }
 
