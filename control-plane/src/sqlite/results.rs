@@ -22,9 +22,13 @@ pub(super) const SERIES_PER_STEP: i64 = 200;
 /// Marked buckets rolled up again per step of [`maintain`].
 pub(super) const DIRTY_PER_STEP: i64 = 500;
 
-/// `rollup_progress.step` of hours and days.
+/// `rollup_progress.step` of hours and days, and of the pruning sweep (`start` is when
+/// the last sweep began).
 const HOURS: i64 = 0;
 const DAYS: i64 = 1;
+const PRUNING: i64 = 2;
+/// How long after a pruning sweep began the next one may begin, microseconds.
+const SWEEP_EVERY_US: i64 = 5 * 60 * 1_000_000;
 
 /// The id of a series, created when missing.
 fn series_id(
@@ -637,15 +641,76 @@ fn next_data(
         .query_row([from], |r| r.get(0))?)
 }
 
+/// What a pruning sweep deletes: what started before these instants (unix microseconds).
+struct Cutoffs {
+    raw: i64,
+    hourly: i64,
+    daily: i64,
+}
+
+/// The next series of the pruning sweep in progress, or 0 when a new sweep is due (and
+/// is then recorded as begun now); `None` when none is.
+fn sweep_due(tx: &Transaction<'_>, now_us: i64) -> Result<Option<i64>, StoreError> {
+    match progress(tx, PRUNING)? {
+        Some((_, next)) if next > 0 => Ok(Some(next)),
+        Some((started, _)) if now_us < started.saturating_add(SWEEP_EVERY_US) => Ok(None),
+        _ => {
+            set_progress(tx, PRUNING, now_us, 0)?;
+            Ok(Some(0))
+        }
+    }
+}
+
+/// Whether a pruning sweep is in progress or due.
+fn sweep_wanted(tx: &Transaction<'_>, now_us: i64) -> Result<bool, StoreError> {
+    Ok(match progress(tx, PRUNING)? {
+        Some((started, next)) => next > 0 || now_us >= started.saturating_add(SWEEP_EVERY_US),
+        None => true,
+    })
+}
+
+/// Deletes a series' raw results, latest result and rollups past the cutoffs.
+fn prune_series(
+    tx: &Transaction<'_>,
+    series: i64,
+    cutoffs: &Cutoffs,
+    done: &mut Maintenance,
+) -> Result<(), StoreError> {
+    let delete = |sql: &str, before: i64| -> Result<u64, StoreError> {
+        Ok(tx.prepare_cached(sql)?.execute(params![series, before])? as u64)
+    };
+    done.raw_pruned += delete(
+        "DELETE FROM raw_results WHERE series = ?1 AND started < ?2",
+        cutoffs.raw,
+    )?;
+    delete(
+        "DELETE FROM latest WHERE series = ?1 AND started < ?2",
+        cutoffs.raw,
+    )?;
+    done.rollups_pruned += delete(
+        "DELETE FROM rollups_hourly WHERE series = ?1 AND start < ?2",
+        cutoffs.hourly,
+    )?;
+    done.rollups_pruned += delete(
+        "DELETE FROM rollups_daily WHERE series = ?1 AND start < ?2",
+        cutoffs.daily,
+    )?;
+    Ok(())
+}
+
 /// One bounded step of upkeep, in one write transaction (see [`crate::Store::maintain`]):
 /// rolls up at most [`DIRTY_PER_STEP`] marked buckets, or the next closed hour or day
-/// for at most [`SERIES_PER_STEP`] series (pruning those series past the retentions).
+/// for at most [`SERIES_PER_STEP`] series; with nothing to roll up, prunes at most
+/// [`SERIES_PER_STEP`] series past the retentions (a sweep over every series begins at
+/// most every 5 minutes). Raw results are pruned only once their hour is rolled up, and
+/// hourly rollups once their day is.
 pub(super) fn maintain(
     tx: &Transaction<'_>,
     now_us: i64,
     retention: &Retention,
 ) -> Result<Maintenance, StoreError> {
     let mut done = Maintenance::default();
+    let mut sweeping = false;
     let raw_cutoff = now_us.saturating_sub(duration_us(retention.raw));
     let max_series: i64 =
         tx.query_row("SELECT COALESCE(MAX(id), 0) FROM series", [], |r| r.get(0))?;
@@ -713,17 +778,10 @@ pub(super) fn maintain(
         }
         if hour + HOUR_US <= now_us {
             let last = (hour_next + SERIES_PER_STEP).min(max_series + 1);
-            let prune_before = raw_cutoff.min(hour);
             for series in hour_next..last {
                 if roll_hour(tx, series, hour)? {
                     done.hours_rolled += 1;
                 }
-                done.raw_pruned += tx
-                    .prepare_cached("DELETE FROM raw_results WHERE series = ?1 AND started < ?2")?
-                    .execute(params![series, prune_before])?
-                    as u64;
-                tx.prepare_cached("DELETE FROM latest WHERE series = ?1 AND started < ?2")?
-                    .execute(params![series, prune_before])?;
             }
             if last > max_series {
                 hour += HOUR_US;
@@ -743,22 +801,10 @@ pub(super) fn maintain(
         }
         if day + DAY_US <= hour {
             let last = (day_next + SERIES_PER_STEP).min(max_series + 1);
-            let hourly_before = now_us
-                .saturating_sub(duration_us(retention.hourly))
-                .min(day);
-            let daily_before = now_us.saturating_sub(duration_us(retention.daily));
             for series in day_next..last {
                 if roll_day(tx, series, day)? {
                     done.days_rolled += 1;
                 }
-                done.rollups_pruned += tx
-                    .prepare_cached("DELETE FROM rollups_hourly WHERE series = ?1 AND start < ?2")?
-                    .execute(params![series, hourly_before])?
-                    as u64;
-                done.rollups_pruned += tx
-                    .prepare_cached("DELETE FROM rollups_daily WHERE series = ?1 AND start < ?2")?
-                    .execute(params![series, daily_before])?
-                    as u64;
             }
             if last > max_series {
                 day += DAY_US;
@@ -768,13 +814,33 @@ pub(super) fn maintain(
             }
         }
         set_progress(tx, DAYS, day, day_next)?;
+    } else if let Some(next) = sweep_due(tx, now_us)? {
+        // Nothing to roll up: the next series of a pruning sweep.
+        let last = (next + SERIES_PER_STEP).min(max_series + 1);
+        let cutoffs = Cutoffs {
+            raw: raw_cutoff.min(hour),
+            hourly: now_us
+                .saturating_sub(duration_us(retention.hourly))
+                .min(day),
+            daily: now_us.saturating_sub(duration_us(retention.daily)),
+        };
+        for series in next..last {
+            prune_series(tx, series, &cutoffs, &mut done)?;
+        }
+        let (started, _) = progress(tx, PRUNING)?.unwrap_or((now_us, 0));
+        sweeping = last <= max_series;
+        set_progress(tx, PRUNING, started, if sweeping { last } else { 0 })?;
     }
     let pending: i64 = tx.query_row(
         "SELECT COUNT(*) FROM (SELECT 1 FROM rollup_dirty LIMIT 1)",
         [],
         |r| r.get(0),
     )?;
-    done.more = pending > 0 || hour + HOUR_US <= now_us || day + DAY_US <= hour;
+    done.more = pending > 0
+        || hour + HOUR_US <= now_us
+        || day + DAY_US <= hour
+        || sweeping
+        || sweep_wanted(tx, now_us)?;
     Ok(done)
 }
 
