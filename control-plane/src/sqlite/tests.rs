@@ -257,7 +257,14 @@ fn results_of_an_old_database_move_to_typed_columns() {
                 "INSERT INTO results (project, id, monitor, location, agent, tick, status,
                     started_at, received_at, result)
                  VALUES ('p', ?1, 'a', 'eu', 'agent-1', ?2, ?3, ?4, ?5, ?6)",
-                params![format!("a/eu/{tick}"), tick, status, started, started + 5, json],
+                params![
+                    format!("a/eu/{tick}"),
+                    tick,
+                    status,
+                    started,
+                    started + 5,
+                    json
+                ],
             )
             .unwrap();
         }
