@@ -864,7 +864,7 @@ fn tokens_are_stored_hashed() {
             r.get(0)
         })
         .unwrap();
-    assert_eq!(migrations, 4);
+    assert_eq!(migrations, 5);
 
     // Both tokens work.
     let server = Server::start(&dir.db(), &[], &[]);
