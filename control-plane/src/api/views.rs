@@ -194,8 +194,19 @@ fn series_query(
         Some(Step::Hour) => 30 * 86_400,
         Some(Step::Day) => 365 * 86_400,
     };
-    let from_us = time(&mut params, "from")?
-        .unwrap_or_else(|| to_us.saturating_sub(default_span * 1_000_000));
+    let kept = |d: std::time::Duration| now_us.saturating_sub(duration_us(d));
+    let oldest = match step {
+        None => kept(retention.raw),
+        Some(Step::Hour) => kept(retention.hourly),
+        Some(Step::Day) => kept(retention.daily),
+    };
+    // The default range stops at the retention; a `from` given older is refused below.
+    let from_us = match time(&mut params, "from")? {
+        Some(from) => from,
+        None => to_us
+            .saturating_sub(default_span * 1_000_000)
+            .max(oldest.min(to_us - 1)),
+    };
     if from_us >= to_us {
         return Err(bad(format!(
             "from {} is not before to {}",
@@ -207,7 +218,6 @@ fn series_query(
     if let Some(location) = &location {
         agents::check_name("location", location).map_err(bad)?;
     }
-    let kept = |d: std::time::Duration| now_us.saturating_sub(duration_us(d));
     match step {
         None if from_us < kept(retention.raw) => {
             return Err(bad(format!(
