@@ -25,9 +25,11 @@ use axum::routing::{delete, get, post};
 pub use agent_routes::MAX_WAIT_SECONDS;
 pub use error::ApiError;
 pub use state::{
-    DEFAULT_AGENT_ID_TTL, DEFAULT_AGENT_TIMEOUT, DEFAULT_MAX_AGENTS_PER_TOKEN,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CLOCK_SKEW, DEFAULT_RETENTION, Options,
+    DEFAULT_AGENT_ID_TTL, DEFAULT_AGENT_TIMEOUT, DEFAULT_DAILY_RETENTION, DEFAULT_HOURLY_RETENTION,
+    DEFAULT_MAX_AGENTS_PER_TOKEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CLOCK_SKEW,
+    DEFAULT_RETENTION, Options,
 };
+pub use views::MAX_HISTORY_POINTS;
 
 use crate::agents::Registry;
 use crate::store::Store;
@@ -56,6 +58,10 @@ pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
         .route(
             "/v1/projects/{project}/monitors/{id}/results",
             get(views::history),
+        )
+        .route(
+            "/v1/projects/{project}/monitors/{id}/history",
+            get(views::series),
         )
         .route("/v1/projects/{project}/status", get(views::status))
         .route("/v1/projects/{project}/versions", get(deploys::versions))

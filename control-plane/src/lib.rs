@@ -8,9 +8,9 @@
 //! to; a project can be destroyed. `control-plane/API.md` is the contract.
 //!
 //! Agents (`control-plane` tokens of role `agent`) long-poll their assignments, the
-//! monitors they run and when, and post their results; the control plane keeps them for
-//! the retention and serves each project's status, a monitor's history, Prometheus
-//! metrics and a status page.
+//! monitors they run and when, and post their results; the control plane keeps them (raw
+//! results, then hourly and daily rollups) for their retentions and serves each project's
+//! status with uptimes, a monitor's history, Prometheus metrics and a status page.
 //!
 //! - [`store`]: the [`Store`] trait every backend implements, and the types crossing it;
 //! - [`sqlite`]: [`SqliteStore`], the embedded backend (WAL, `synchronous = FULL`);
@@ -21,7 +21,8 @@
 //! - [`api`]: routes, authentication, body limits and JSON errors;
 //! - [`agents`]: the live agents and the assignment of monitors to them;
 //! - [`deployed`]: the parsed current monitors, cached per version;
-//! - [`status`]: results in (checks, rows, pruning) and out (status, history);
+//! - [`status`]: results in (checks, rows, maintenance) and out (status, history);
+//! - [`results`]: the backend-independent logic of stored results (facts, rollups, uptime);
 //! - [`metrics`], [`page`]: the Prometheus text and the HTML status page;
 //! - [`server`]: the HTTP server: connection limit, timeouts, bodies rendered as read;
 //! - [`duration`]: durations as flags write them;
@@ -65,7 +66,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use api::{
-    ApiError, DEFAULT_AGENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETENTION, Options,
+    ApiError, DEFAULT_AGENT_TIMEOUT, DEFAULT_DAILY_RETENTION, DEFAULT_HOURLY_RETENTION,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_RETENTION, Options,
 };
 pub use database::{open_store, open_store_with_password};
 pub use monitor_set::MonitorSet;
@@ -74,8 +76,9 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use store::{Role, Store, StoreError, TokenOwner};
 
-/// How often results past the retention are pruned.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How often the results are maintained: closed hours and days rolled up, and what is past
+/// the retentions pruned.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(30);
 
 /// The API's routes over `store`, with default [`Options`].
 pub fn router(store: Arc<dyn Store>) -> axum::Router {
@@ -83,24 +86,25 @@ pub fn router(store: Arc<dyn Store>) -> axum::Router {
 }
 
 /// Serves the API on `listener` within `options`' connection limit and timeouts (see
-/// [`server`]) until Ctrl-C or SIGTERM, then finishes the requests in flight. Prunes the results past `options.retention` before the first request and every
-/// minute after.
+/// [`server`]) until Ctrl-C or SIGTERM, then finishes the requests in flight. Maintains
+/// the results ([`Store::maintain`]: rollups, and pruning past `options.retention`) before
+/// the first request and every 30 seconds after, one bounded step at a time.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<dyn Store>,
     options: Options,
 ) -> std::io::Result<()> {
     let retention = options.retention;
-    prune(Arc::clone(&store), retention).await;
+    maintain(Arc::clone(&store), retention).await;
     let pruner = tokio::spawn({
         let store = Arc::clone(&store);
         async move {
-            let mut every = tokio::time::interval(PRUNE_EVERY);
+            let mut every = tokio::time::interval(MAINTAIN_EVERY);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             every.tick().await;
             loop {
                 every.tick().await;
-                prune(Arc::clone(&store), retention).await;
+                maintain(Arc::clone(&store), retention).await;
             }
         }
     });
@@ -116,12 +120,52 @@ pub async fn serve(
     Ok(())
 }
 
-async fn prune(store: Arc<dyn Store>, retention: Duration) {
-    match tokio::task::spawn_blocking(move || status::prune(&*store, retention)).await {
-        Ok(Ok(0)) => {}
-        Ok(Ok(n)) => tracing::info!(results = n, "pruned results past the retention"),
-        Ok(Err(e)) => tracing::error!(error = %e, "pruning results failed"),
-        Err(e) => tracing::error!(error = %e, "pruning results failed"),
+/// Calls [`Store::maintain`] until it has nothing left to do, each step on a blocking
+/// thread, so that no step holds the database for long.
+async fn maintain(store: Arc<dyn Store>, retention: store::Retention) {
+    let mut sum = store::Maintenance::default();
+    loop {
+        let step = {
+            let store = Arc::clone(&store);
+            tokio::task::spawn_blocking(move || {
+                let now_us = status::unix_us(time::OffsetDateTime::now_utc());
+                store.maintain(now_us, &retention)
+            })
+            .await
+        };
+        match step {
+            Ok(Ok(step)) => {
+                sum.hours_rolled += step.hours_rolled;
+                sum.days_rolled += step.days_rolled;
+                sum.raw_pruned += step.raw_pruned;
+                sum.rollups_pruned += step.rollups_pruned;
+                if !step.more {
+                    break;
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "maintaining results failed");
+                break;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "maintaining results failed");
+                break;
+            }
+        }
+    }
+    if sum.hours_rolled > 0 || sum.days_rolled > 0 {
+        tracing::info!(
+            hours = sum.hours_rolled,
+            days = sum.days_rolled,
+            "rolled up results"
+        );
+    }
+    if sum.raw_pruned > 0 || sum.rollups_pruned > 0 {
+        tracing::info!(
+            results = sum.raw_pruned,
+            rollups = sum.rollups_pruned,
+            "pruned results past the retention"
+        );
     }
 }
 

@@ -105,10 +105,31 @@ fn cli() -> Command {
                 .help("Largest request body accepted, as sent and after gzip decoding [default: 64 MiB]"),
         )
         .arg(duration_arg(
-            "retention",
-            "CONTROL_PLANE_RETENTION",
-            "7d",
-            "Results older than this are pruned (checked at start and every minute), such as 7d or 12h",
+            "raw-retention",
+            "CONTROL_PLANE_RAW_RETENTION",
+            "48h",
+            "Raw results older than this are pruned once rolled up (checked at start and every 30 s), such as 48h",
+        ))
+        .arg(
+            Arg::new("retention")
+                .long("retention")
+                .env("CONTROL_PLANE_RETENTION")
+                .value_name("DURATION")
+                .value_parser(duration::parse)
+                .conflicts_with("raw-retention")
+                .help("The older name of --raw-retention"),
+        )
+        .arg(duration_arg(
+            "hourly-retention",
+            "CONTROL_PLANE_HOURLY_RETENTION",
+            "90d",
+            "Hourly rollups older than this are pruned once rolled up into days, such as 90d",
+        ))
+        .arg(duration_arg(
+            "daily-retention",
+            "CONTROL_PLANE_DAILY_RETENTION",
+            "730d",
+            "Daily rollups older than this are pruned, such as 730d",
         ))
         .arg(duration_arg(
             "agent-timeout",
@@ -251,7 +272,14 @@ fn main() -> Result<()> {
                     .get_one::<usize>("max-body-bytes")
                     .copied()
                     .unwrap_or(DEFAULT_MAX_BODY_BYTES),
-                retention: arg(m, "retention")?,
+                retention: control_plane::store::Retention {
+                    raw: match m.get_one::<std::time::Duration>("retention") {
+                        Some(old) => *old,
+                        None => arg(m, "raw-retention")?,
+                    },
+                    hourly: arg(m, "hourly-retention")?,
+                    daily: arg(m, "daily-retention")?,
+                },
                 agent_timeout: arg(m, "agent-timeout")?,
                 max_agents_per_token: m
                     .get_one::<u64>("max-agents-per-token")

@@ -203,6 +203,7 @@ pub(crate) mod sample {
             days_left: i.is_multiple_of(2).then_some(30),
             consecutive_failures: (i % 4) as u64,
             cert_expiry: i.is_multiple_of(2).then_some(at),
+            uptime: Default::default(),
         }
     }
 
@@ -222,6 +223,7 @@ pub(crate) mod sample {
                 Vec::new()
             },
             locations,
+            uptime: Default::default(),
         };
         let project = |name: &str, monitors| ProjectStatus {
             project: name.to_owned(),

@@ -64,6 +64,7 @@ impl SqliteStore {
             )));
         }
         schema::migrate(&mut writer)?;
+        results::on_open(&writer)?;
         for suffix in ["-wal", "-shm"] {
             let mut side = path.clone().into_os_string();
             side.push(suffix);

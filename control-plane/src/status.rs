@@ -3,10 +3,10 @@
 //! monitor's history.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use monitor_spec::api::{
     History, HistoryEntry, LocationStatus, MonitorStatus, Problem, ProjectStatus, ResultsRequest,
+    Uptime,
 };
 use monitor_spec::{ProbeError, Status, Timings};
 use serde::Deserialize;
@@ -16,7 +16,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::agents::check_name;
 use crate::deployed::{Deployed, DeployedCache};
-use crate::store::{LatestResult, NewResult, Store, StoreError, StoredResult};
+use crate::results::uptime_percent;
+use crate::store::{LatestResult, NewResult, SeriesUptime, Store, StoreError, StoredResult};
 
 /// The status of every project that `/metrics` and the page render, with when its
 /// reading started: shared by the requests that read it at once, so that slow readers
@@ -111,14 +112,26 @@ pub fn check_results(
     }
 }
 
-/// Deletes the results older than `retention`; returns how many.
-pub fn prune(store: &dyn Store, retention: Duration) -> Result<u64, StoreError> {
-    let retention = crate::store::Retention {
-        raw: retention,
-        ..Default::default()
-    };
-    let done = store.maintain(unix_us(OffsetDateTime::now_utc()), &retention)?;
-    Ok(done.raw_pruned)
+/// Runs [`Store::maintain`] until it has nothing left to do (or `max_steps` steps); what
+/// it did in all.
+pub fn maintain(
+    store: &dyn Store,
+    retention: &crate::store::Retention,
+    max_steps: u64,
+) -> Result<crate::store::Maintenance, StoreError> {
+    let mut sum = crate::store::Maintenance::default();
+    for _ in 0..max_steps {
+        let step = store.maintain(unix_us(OffsetDateTime::now_utc()), retention)?;
+        sum.hours_rolled += step.hours_rolled;
+        sum.days_rolled += step.days_rolled;
+        sum.raw_pruned += step.raw_pruned;
+        sum.rollups_pruned += step.rollups_pruned;
+        sum.more = step.more;
+        if !step.more {
+            break;
+        }
+    }
+    Ok(sum)
 }
 
 /// The fields of a stored `CheckResult` the status shows; the others are ignored, so that
@@ -152,7 +165,18 @@ struct CertView {
     not_after: OffsetDateTime,
 }
 
-fn location_status(latest: &LatestResult) -> Option<LocationStatus> {
+/// The uptime of checks and failures per window.
+fn uptime_of(checks: [u64; 4], failures: [u64; 4]) -> Uptime {
+    let p = |i: usize| uptime_percent(checks[i], failures[i]);
+    Uptime {
+        h24: p(0),
+        d7: p(1),
+        d30: p(2),
+        d90: p(3),
+    }
+}
+
+fn location_status(latest: &LatestResult, uptime: &[SeriesUptime]) -> Option<LocationStatus> {
     let view: ResultView = match serde_json::from_str(&latest.json) {
         Ok(v) => v,
         Err(e) => {
@@ -173,26 +197,46 @@ fn location_status(latest: &LatestResult) -> Option<LocationStatus> {
         days_left: view.tls.and_then(|t| t.days_left),
         consecutive_failures: latest.consecutive_failures,
         cert_expiry,
+        uptime: uptime
+            .iter()
+            .find(|u| u.location == latest.location)
+            .map(|u| uptime_of(u.checks, u.failures))
+            .unwrap_or_default(),
     })
 }
 
-/// The status of a project from its deployed monitors (sorted by id) and latest results
-/// (sorted by monitor and location).
+/// The status of a project from its deployed monitors (sorted by id), latest results and
+/// uptimes (both sorted by monitor and location).
 pub fn project_status(
     project: &str,
     deployed: &[Deployed],
     latest: &[LatestResult],
+    uptime: &[SeriesUptime],
     now: OffsetDateTime,
 ) -> ProjectStatus {
     let monitors = deployed
         .iter()
         .map(|d| {
             let spec = &d.spec;
+            let from = uptime.partition_point(|u| u.monitor.as_str() < d.id());
+            let series: Vec<&SeriesUptime> = uptime[from..]
+                .iter()
+                .take_while(|u| u.monitor == d.id())
+                .collect();
+            let mut checks = [0u64; 4];
+            let mut failures = [0u64; 4];
+            for u in &series {
+                for i in 0..4 {
+                    checks[i] += u.checks[i];
+                    failures[i] += u.failures[i];
+                }
+            }
+            let series: Vec<SeriesUptime> = series.into_iter().cloned().collect();
             let start = latest.partition_point(|l| l.monitor.as_str() < d.id());
             let locations = latest[start..]
                 .iter()
                 .take_while(|l| l.monitor == d.id())
-                .filter_map(location_status)
+                .filter_map(|l| location_status(l, &series))
                 .collect();
             MonitorStatus {
                 id: spec.id.clone(),
@@ -203,6 +247,7 @@ pub fn project_status(
                 frequency: spec.frequency.as_str().to_owned(),
                 alert_channels: spec.alert_channels.clone(),
                 locations,
+                uptime: uptime_of(checks, failures),
             }
         })
         .collect();
@@ -223,20 +268,45 @@ pub fn read_status(
 ) -> Result<ProjectStatus, StoreError> {
     let deployed = cache.get(store, project)?;
     let latest = store.latest_results(project)?;
-    Ok(project_status(
-        project,
-        &deployed,
-        &latest,
-        OffsetDateTime::now_utc(),
-    ))
+    let now = OffsetDateTime::now_utc();
+    let uptime = store.uptime(project, unix_us(now))?;
+    Ok(project_status(project, &deployed, &latest, &uptime, now))
 }
 
-/// The JSON of a monitor's history: each stored result as it was stored.
-pub fn history_json(monitor: &str, rows: &[StoredResult]) -> Result<String, StoreError> {
+/// The JSON of a monitor's results: each stored result as it was stored, or, for a passed
+/// result whose JSON was not kept, rebuilt from its typed columns
+/// ([`crate::results::rebuild`]) with the deployed monitor's name and target (`deployed`,
+/// empty when it is not deployed).
+pub fn history_json(
+    monitor: &str,
+    deployed: Option<&Deployed>,
+    rows: &[StoredResult],
+) -> Result<String, StoreError> {
     let corrupt = |id: &str, what: String| StoreError::Corrupt(format!("result `{id}`: {what}"));
-    let results = rows
+    let (name, target) = deployed.map_or((String::new(), String::new()), |d| {
+        (d.spec.name.clone(), d.spec.target.to_string())
+    });
+    let rebuilt: Vec<Option<String>> = rows
         .iter()
         .map(|r| {
+            r.json.is_none().then(|| {
+                let result = crate::results::rebuild(
+                    monitor,
+                    &name,
+                    &target,
+                    r.status,
+                    r.started_us,
+                    &r.facts,
+                );
+                serde_json::to_string(&result).unwrap_or_else(|_| "null".to_owned())
+            })
+        })
+        .collect();
+    let results = rows
+        .iter()
+        .zip(&rebuilt)
+        .map(|(r, rebuilt)| {
+            let json = r.json.as_deref().or(rebuilt.as_deref()).unwrap_or("null");
             Ok(HistoryEntry {
                 id: r.id.clone(),
                 location: r.location.clone(),
@@ -244,7 +314,7 @@ pub fn history_json(monitor: &str, rows: &[StoredResult]) -> Result<String, Stor
                 tick: u64::try_from(r.tick)
                     .map_err(|_| corrupt(&r.id, format!("tick {}", r.tick)))?,
                 received_at: rfc3339_us(r.received_us),
-                result: serde_json::from_str::<&RawValue>(r.json.as_deref().unwrap_or("null"))
+                result: serde_json::from_str::<&RawValue>(json)
                     .map_err(|e| corrupt(&r.id, e.to_string()))?,
             })
         })

@@ -3,8 +3,8 @@
 //! API of `control-plane/API.md` over HTTP. The agent, results and status routes are tested
 //! in [`agents`]; the hardening of issue 14 (bodies, time, bounds, secrets, agent ids) in
 //! [`hardening`], the token commands and roles in [`tokens`], connections and streamed
-//! responses in [`serving`], and `--version` and the environment variables in
-//! [`conventions`].
+//! responses in [`serving`], `--version` and the environment variables in
+//! [`conventions`], and history, uptime and the retentions of issue 16 in [`history`].
 
 #[path = "api/agents.rs"]
 mod agents;
@@ -12,6 +12,8 @@ mod agents;
 mod conventions;
 #[path = "api/hardening.rs"]
 mod hardening;
+#[path = "api/history.rs"]
+mod history;
 #[path = "api/serving.rs"]
 mod serving;
 #[path = "api/tokens.rs"]
@@ -864,7 +866,7 @@ fn tokens_are_stored_hashed() {
             r.get(0)
         })
         .unwrap();
-    assert_eq!(migrations, 4);
+    assert_eq!(migrations, 5);
 
     // Both tokens work.
     let server = Server::start(&dir.db(), &[], &[]);

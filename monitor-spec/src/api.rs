@@ -6,7 +6,7 @@
 //! server's stored canonical JSON, a client's bundle file, an agent's buffered results).
 
 use crate::bundle::Bundle;
-use crate::{CheckResult, ProbeError, Status, TcpMonitor, Timings};
+use crate::{CheckResult, ErrorKind, ProbeError, Status, TcpMonitor, Timings};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -245,6 +245,28 @@ pub struct MonitorStatus {
     pub alert_channels: Vec<String>,
     /// The latest result in each location, sorted by location.
     pub locations: Vec<LocationStatus>,
+    /// Its uptime over every location.
+    #[serde(default)]
+    pub uptime: Uptime,
+}
+
+/// The share of checks that did not fail (degraded counts as up), in percent, over windows
+/// ending now made of whole hours (the current one and those before it); `null` without
+/// checks in the window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Uptime {
+    /// The last 24 hours.
+    #[serde(rename = "24h", default)]
+    pub h24: Option<f64>,
+    /// The last 7 days.
+    #[serde(rename = "7d", default)]
+    pub d7: Option<f64>,
+    /// The last 30 days.
+    #[serde(rename = "30d", default)]
+    pub d30: Option<f64>,
+    /// The last 90 days.
+    #[serde(rename = "90d", default)]
+    pub d90: Option<f64>,
 }
 
 /// The latest result of a monitor in a location.
@@ -270,6 +292,9 @@ pub struct LocationStatus {
     /// The earliest certificate expiry (TLS only), for the server's metrics; not sent.
     #[serde(skip)]
     pub cert_expiry: Option<OffsetDateTime>,
+    /// Its uptime in this location.
+    #[serde(default)]
+    pub uptime: Uptime,
 }
 
 /// The answer to `GET /v1/projects/{project}/monitors/{id}/results`.
@@ -296,4 +321,52 @@ pub struct HistoryEntry<R = CheckResult> {
     pub received_at: String,
     /// The result, as the agent sent it.
     pub result: R,
+}
+
+/// The answer to `GET /v1/projects/{project}/monitors/{id}/history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorHistory {
+    /// The monitor's id.
+    pub monitor: String,
+    /// `raw`, `1h` or `1d`.
+    pub step: String,
+    /// The start of the range asked for, RFC 3339.
+    pub from: String,
+    /// The end of the range asked for, RFC 3339.
+    pub to: String,
+    /// The points, oldest first, then by location.
+    pub points: Vec<HistoryPoint>,
+}
+
+/// One point of a [`MonitorHistory`]: one result (`raw`) or the rollup of an hour or a day
+/// in one location.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPoint {
+    /// The location.
+    pub location: String,
+    /// When the result started, or the bucket's start, RFC 3339.
+    pub start: String,
+    /// Results (1 for a raw point).
+    pub checks: u64,
+    /// Of them, failed.
+    pub failures: u64,
+    /// Of them, degraded.
+    pub degraded: u64,
+    /// Median total time, milliseconds (for a day: approximated from the hours).
+    pub p50_ms: f64,
+    /// 95th percentile of the total time, milliseconds (for a day: approximated).
+    pub p95_ms: f64,
+    /// Longest total time, milliseconds.
+    pub max_ms: f64,
+    /// The fewest whole days a certificate had left, `null` without TLS.
+    pub min_days_left: Option<i64>,
+    /// `{monitor}/{location}/{tick}` of a raw point; absent for rollups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The verdict of a raw point; absent for rollups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// Why a raw point did not pass; absent for rollups and passed results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorKind>,
 }

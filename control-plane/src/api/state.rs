@@ -14,12 +14,16 @@ use super::identity::Identities;
 use crate::agents::Registry;
 use crate::deployed::DeployedCache;
 use crate::server;
-use crate::store::{Store, StoreError};
+use crate::store::{Retention, Store, StoreError};
 
 /// The default limit on a request body, before and after gzip decoding: 64 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
-/// How long results are kept by default: 7 days.
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+/// How long raw results are kept by default: 48 hours.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(48 * 3600);
+/// How long hourly rollups are kept by default: 90 days.
+pub const DEFAULT_HOURLY_RETENTION: Duration = Duration::from_secs(90 * 86_400);
+/// How long daily rollups are kept by default: 730 days.
+pub const DEFAULT_DAILY_RETENTION: Duration = Duration::from_secs(730 * 86_400);
 /// How long an agent may stay silent by default before it is gone: 15 s.
 pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The most agent ids one token may hold by default: 8.
@@ -38,8 +42,8 @@ pub struct Options {
     /// starts, so that tests can observe the 409 of a concurrent request deterministically.
     /// Zero (the default) in production.
     pub hold_lock: Duration,
-    /// Results older than this (by start time) are pruned.
-    pub retention: Duration,
+    /// How long raw results, hourly and daily rollups are kept (by start time).
+    pub retention: Retention,
     /// An agent not heard of for this long is gone and its monitors move.
     pub agent_timeout: Duration,
     // Agent identities, time and secrets.
@@ -69,7 +73,11 @@ impl Default for Options {
         Options {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             hold_lock: Duration::ZERO,
-            retention: DEFAULT_RETENTION,
+            retention: Retention {
+                raw: DEFAULT_RETENTION,
+                hourly: DEFAULT_HOURLY_RETENTION,
+                daily: DEFAULT_DAILY_RETENTION,
+            },
             agent_timeout: DEFAULT_AGENT_TIMEOUT,
             max_agents_per_token: DEFAULT_MAX_AGENTS_PER_TOKEN,
             agent_id_ttl: DEFAULT_AGENT_ID_TTL,

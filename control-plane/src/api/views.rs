@@ -9,16 +9,17 @@ use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use monitor_spec::api::ProjectStatus;
+use monitor_spec::api::{HistoryPoint, MonitorHistory, ProjectStatus};
 
 use super::auth::{Access, ReadProject, authorize};
 use super::error::ApiError;
 use super::query::QueryParams;
 use super::state::{AppState, blocking, json_response};
 use crate::agents;
+use crate::results::{bucket_of, duration_us};
 use crate::server::Pieces;
 use crate::status;
-use crate::store::{self, ResultQuery};
+use crate::store::{self, ResultQuery, Retention, Rollup, RollupQuery, Step, StoredResult};
 
 /// The default and largest number of results a history request returns.
 const DEFAULT_HISTORY_LIMIT: u64 = 1000;
@@ -52,17 +53,22 @@ impl HistoryQuery {
     }
 }
 
-/// Reads an RFC 3339 time; a `+` a client left unencoded in a query arrives as a space.
-fn parse_since(text: &str) -> Result<time::OffsetDateTime, ApiError> {
+/// Reads the RFC 3339 time of query parameter `name`; a `+` a client left unencoded in a
+/// query arrives as a space.
+fn parse_time(name: &str, text: &str) -> Result<time::OffsetDateTime, ApiError> {
     let rfc3339 = &time::format_description::well_known::Rfc3339;
     time::OffsetDateTime::parse(text, rfc3339)
         .or_else(|e| time::OffsetDateTime::parse(&text.replace(' ', "+"), rfc3339).map_err(|_| e))
         .map_err(|e| {
             ApiError::BadRequest(format!(
-                "bad query: since `{}` is not an RFC 3339 time such as 2025-03-01T12:00:00Z ({e})",
+                "bad query: {name} `{}` is not an RFC 3339 time such as 2025-03-01T12:00:00Z ({e})",
                 text.escape_default()
             ))
         })
+}
+
+fn parse_since(text: &str) -> Result<time::OffsetDateTime, ApiError> {
+    parse_time("since", text)
 }
 
 fn history_query(monitor: String, query: HistoryQuery) -> Result<ResultQuery, ApiError> {
@@ -109,13 +115,247 @@ pub(super) async fn history(
     store::check_project_name(&project).map_err(ApiError::BadRequest)?;
     authorize(&st, &headers, &project, Access::Read).await?;
     let query = history_query(monitor, HistoryQuery::read(uri.query())?)?;
-    let store = Arc::clone(&st.store);
+    let (store, cache) = (Arc::clone(&st.store), Arc::clone(&st.deployed));
     let body = blocking(move || {
         let rows = store.results(&project, &query)?;
-        Ok(status::history_json(&query.monitor, &rows)?)
+        let deployed = cache.get(&*store, &project)?;
+        let monitor = deployed.iter().find(|d| d.id() == query.monitor);
+        Ok(status::history_json(&query.monitor, monitor, &rows)?)
     })
     .await?;
     Ok(json_response(body))
+}
+
+/// The most points a `/history` answer holds; a range with more is refused (400).
+pub const MAX_HISTORY_POINTS: u64 = 10_000;
+
+/// A `/history` request, checked.
+#[derive(Debug)]
+struct Series {
+    step: Option<Step>,
+    from_us: i64,
+    to_us: i64,
+    location: Option<String>,
+}
+
+/// A duration as flags write it, in its largest whole unit: `48h`, `90d`, `90s`.
+fn written(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms >= size && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// The name of a step in queries and answers.
+fn step_name(step: Option<Step>) -> &'static str {
+    match step {
+        None => "raw",
+        Some(Step::Hour) => "1h",
+        Some(Step::Day) => "1d",
+    }
+}
+
+/// Reads and checks the query of a `/history` request at `now_us`.
+fn series_query(
+    query: Option<&str>,
+    now_us: i64,
+    retention: &Retention,
+) -> Result<Series, ApiError> {
+    let mut params = QueryParams::parse(query, &["from", "to", "step", "location"])?;
+    let bad = |why: String| ApiError::BadRequest(format!("bad query: {why}"));
+    let step = match params.text("step").as_deref() {
+        None | Some("raw") => None,
+        Some("1h") => Some(Step::Hour),
+        Some("1d") => Some(Step::Day),
+        Some(other) => {
+            return Err(bad(format!(
+                "step `{}` is not one of raw, 1h, 1d",
+                other.escape_default()
+            )));
+        }
+    };
+    let time = |params: &mut QueryParams, name: &str| -> Result<Option<i64>, ApiError> {
+        params
+            .text(name)
+            .map(|t| parse_time(name, &t).map(status::unix_us))
+            .transpose()
+    };
+    let to_us = time(&mut params, "to")?.unwrap_or(now_us);
+    let default_span: i64 = match step {
+        None => 86_400,
+        Some(Step::Hour) => 30 * 86_400,
+        Some(Step::Day) => 365 * 86_400,
+    };
+    let kept = |d: std::time::Duration| now_us.saturating_sub(duration_us(d));
+    let oldest = match step {
+        None => kept(retention.raw),
+        Some(Step::Hour) => kept(retention.hourly),
+        Some(Step::Day) => kept(retention.daily),
+    };
+    // The default range stops at the retention; a `from` given older is refused below.
+    let from_us = match time(&mut params, "from")? {
+        Some(from) => from,
+        None => to_us
+            .saturating_sub(default_span * 1_000_000)
+            .max(oldest.min(to_us - 1)),
+    };
+    if from_us >= to_us {
+        return Err(bad(format!(
+            "from {} is not before to {}",
+            status::rfc3339_us(from_us),
+            status::rfc3339_us(to_us)
+        )));
+    }
+    let location = params.text("location");
+    if let Some(location) = &location {
+        agents::check_name("location", location).map_err(bad)?;
+    }
+    match step {
+        None if from_us < kept(retention.raw) => {
+            return Err(bad(format!(
+                "step=raw reaches back {} (--raw-retention) and from {} is older; ask for step=1h",
+                written(retention.raw),
+                status::rfc3339_us(from_us)
+            )));
+        }
+        Some(Step::Hour) if from_us < kept(retention.hourly) => {
+            return Err(bad(format!(
+                "step=1h reaches back {} (--hourly-retention) and from {} is older; ask for step=1d",
+                written(retention.hourly),
+                status::rfc3339_us(from_us)
+            )));
+        }
+        Some(step) => {
+            let buckets = (to_us - bucket_of(step, from_us)) / step.micros() + 1;
+            if u64::try_from(buckets).unwrap_or(u64::MAX) > MAX_HISTORY_POINTS {
+                return Err(bad(format!(
+                    "the range holds {buckets} buckets of {}, more than {MAX_HISTORY_POINTS}; narrow it or ask for a wider step",
+                    step_name(Some(step))
+                )));
+            }
+        }
+        None => {}
+    }
+    Ok(Series {
+        step,
+        from_us,
+        to_us,
+        location,
+    })
+}
+
+/// A point of a raw result.
+fn raw_point(r: &StoredResult) -> HistoryPoint {
+    let ms = r.facts.total_us as f64 / 1000.0;
+    HistoryPoint {
+        location: r.location.clone(),
+        start: status::rfc3339_us(r.started_us),
+        checks: 1,
+        failures: u64::from(r.status == monitor_spec::Status::Failed),
+        degraded: u64::from(r.status == monitor_spec::Status::Degraded),
+        p50_ms: ms,
+        p95_ms: ms,
+        max_ms: ms,
+        min_days_left: r
+            .facts
+            .cert_expiry_s
+            .and_then(|e| crate::results::days_left(e, r.started_us)),
+        id: Some(r.id.clone()),
+        status: Some(r.status),
+        error: r.facts.error,
+    }
+}
+
+/// A point of a rollup.
+fn rollup_point(r: &Rollup) -> HistoryPoint {
+    let ms = |us: i64| us as f64 / 1000.0;
+    HistoryPoint {
+        location: r.location.clone(),
+        start: status::rfc3339_us(r.start_us),
+        checks: r.checks,
+        failures: r.failures,
+        degraded: r.degraded,
+        p50_ms: ms(r.p50_us),
+        p95_ms: ms(r.p95_us),
+        max_ms: ms(r.max_us),
+        min_days_left: r.min_days_left,
+        id: None,
+        status: None,
+        error: None,
+    }
+}
+
+pub(super) async fn series(
+    State(st): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path((project, monitor)) =
+        path.map_err(|_| ApiError::BadRequest("malformed path".to_owned()))?;
+    store::check_project_name(&project).map_err(ApiError::BadRequest)?;
+    authorize(&st, &headers, &project, Access::Read).await?;
+    let now_us = status::unix_us(time::OffsetDateTime::now_utc());
+    let q = series_query(uri.query(), now_us, &st.options.retention)?;
+    let store = Arc::clone(&st.store);
+    let too_many = || {
+        ApiError::BadRequest(format!(
+            "bad query: the range holds more than {MAX_HISTORY_POINTS} points; narrow it or ask for a wider step"
+        ))
+    };
+    let answer = blocking(move || {
+        let points: Vec<HistoryPoint> = match q.step {
+            None => store
+                .results(
+                    &project,
+                    &ResultQuery {
+                        monitor: monitor.clone(),
+                        location: q.location.clone(),
+                        from_us: Some(q.from_us),
+                        to_us: Some(q.to_us),
+                        limit: MAX_HISTORY_POINTS + 1,
+                    },
+                )?
+                .iter()
+                .map(raw_point)
+                .collect(),
+            Some(step) => store
+                .rollups(
+                    &project,
+                    &RollupQuery {
+                        monitor: monitor.clone(),
+                        location: q.location.clone(),
+                        step,
+                        from_us: bucket_of(step, q.from_us),
+                        to_us: q.to_us.saturating_add(1),
+                        limit: MAX_HISTORY_POINTS + 1,
+                    },
+                )?
+                .iter()
+                .map(rollup_point)
+                .collect(),
+        };
+        Ok(MonitorHistory {
+            monitor,
+            step: step_name(q.step).to_owned(),
+            from: status::rfc3339_us(q.from_us),
+            to: status::rfc3339_us(q.to_us),
+            points,
+        })
+    })
+    .await?;
+    if answer.points.len() as u64 > MAX_HISTORY_POINTS {
+        return Err(too_many());
+    }
+    Ok(axum::Json(answer).into_response())
 }
 
 /// The status of every project. Blocking.

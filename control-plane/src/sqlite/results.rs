@@ -27,6 +27,10 @@ pub(super) const DIRTY_PER_STEP: i64 = 500;
 const HOURS: i64 = 0;
 const DAYS: i64 = 1;
 const PRUNING: i64 = 2;
+/// `rollup_progress.step` whose `start` is the latest cutoff a sweep pruned raw results,
+/// and hourly rollups, before.
+const RAW_PRUNED: i64 = 3;
+const HOURLY_PRUNED: i64 = 4;
 /// How long after a pruning sweep began the next one may begin, microseconds.
 const SWEEP_EVERY_US: i64 = 5 * 60 * 1_000_000;
 
@@ -610,6 +614,49 @@ fn roll_hour(tx: &Transaction<'_>, series: i64, start: i64) -> Result<bool, Stor
     Ok(rollup.is_some())
 }
 
+/// The latest cutoff of a kind of pruning ([`RAW_PRUNED`], [`HOURLY_PRUNED`]).
+fn watermark(tx: &Transaction<'_>, step: i64) -> Result<i64, StoreError> {
+    Ok(progress(tx, step)?.map_or(i64::MIN, |p| p.0))
+}
+
+fn raise_watermark(tx: &Transaction<'_>, step: i64, cutoff: i64) -> Result<(), StoreError> {
+    if cutoff > watermark(tx, step)? {
+        set_progress(tx, step, cutoff, 0)?;
+    }
+    Ok(())
+}
+
+/// Deletes the raw results of a series in the hour starting at `start`.
+fn delete_hour(tx: &Transaction<'_>, series: i64, start: i64) -> Result<u64, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "DELETE FROM raw_results WHERE series = ?1 AND started >= ?2 AND started < ?3",
+        )?
+        .execute(params![series, start, start + HOUR_US])? as u64)
+}
+
+/// Adds the raw results of a series in an hour whose results were pruned (so those left
+/// arrived since) to its rollup, then deletes them. The percentiles of the sum are the
+/// checks-weighted ones of the parts, as for a day.
+fn merge_hour(tx: &Transaction<'_>, series: i64, start: i64) -> Result<u64, StoreError> {
+    let samples = samples(tx, series, start, start + HOUR_US)?;
+    let Some(new) = results::hourly_rollup("", start, &samples) else {
+        return Ok(0);
+    };
+    let mut stmt = tx.prepare_cached(
+        "SELECT '', start, checks, failures, degraded, p50, p95, max, min_days_left
+         FROM rollups_hourly WHERE series = ?1 AND start = ?2",
+    )?;
+    let mut parts = stmt
+        .query_map(params![series, start], rollup_of_row)?
+        .map(|r| to_rollup(r?))
+        .collect::<Result<Vec<_>, _>>()?;
+    parts.push(new);
+    let merged = results::daily_rollup("", start, &parts);
+    put_rollup(tx, Step::Hour, series, start, merged.as_ref())?;
+    delete_hour(tx, series, start)
+}
+
 /// Rolls up one day of one series from its hourly rollups; whether a rollup was written.
 fn roll_day(tx: &Transaction<'_>, series: i64, start: i64) -> Result<bool, StoreError> {
     let mut stmt = tx.prepare_cached(
@@ -659,6 +706,16 @@ fn sweep_due(tx: &Transaction<'_>, now_us: i64) -> Result<Option<i64>, StoreErro
             Ok(Some(0))
         }
     }
+}
+
+/// Makes a pruning sweep due at the first step of maintenance after the database is
+/// opened (unless one is in progress), so that a restart prunes at once.
+pub(super) fn on_open(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM rollup_progress WHERE step = ?1 AND next_series = 0",
+        [PRUNING],
+    )?;
+    Ok(())
 }
 
 /// Whether a pruning sweep is in progress or due.
@@ -752,9 +809,18 @@ pub(super) fn maintain(
     };
     if !marked_hours.is_empty() {
         for &(start, series) in &marked_hours {
-            // An hour whose results are being pruned cannot be rolled up again.
-            if start >= raw_cutoff {
-                roll_hour(tx, series, start)?;
+            if start + HOUR_US <= watermark(tx, HOURLY_PRUNED)? {
+                // Its day's hours are pruned: the result is past every rollup but the
+                // day's, which stays as it was.
+                done.raw_pruned += delete_hour(tx, series, start)?;
+            } else {
+                if start + HOUR_US <= watermark(tx, RAW_PRUNED)? {
+                    // Some of its results may be pruned: the new ones are added to the
+                    // rollup, then pruned too.
+                    done.raw_pruned += merge_hour(tx, series, start)?;
+                } else {
+                    roll_hour(tx, series, start)?;
+                }
                 done.hours_rolled += 1;
                 if rolled(Some((day, day_next)), series, day_of(start)) {
                     mark_dirty(tx, DAYS, day_of(start), series)?;
@@ -824,6 +890,8 @@ pub(super) fn maintain(
                 .min(day),
             daily: now_us.saturating_sub(duration_us(retention.daily)),
         };
+        raise_watermark(tx, RAW_PRUNED, cutoffs.raw)?;
+        raise_watermark(tx, HOURLY_PRUNED, cutoffs.hourly)?;
         for series in next..last {
             prune_series(tx, series, &cutoffs, &mut done)?;
         }

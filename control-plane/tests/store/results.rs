@@ -497,6 +497,33 @@ fn results_day(us: i64) -> i64 {
     us - us.rem_euclid(DAY)
 }
 
+fn a_result_later_than_the_raw_retention_is_added_to_its_hour(store: &dyn Store) {
+    use Status::{Failed, Passed};
+    let short = Retention {
+        raw: Duration::from_secs(3600),
+        ..retention()
+    };
+    store
+        .insert_results("p", &[at("a", "eu", 1, Passed, T0 + MINUTE, 1_000)])
+        .unwrap();
+    let now = T0 + 5 * HOUR;
+    let (done, _) = maintain_all(store, now, &short);
+    assert_eq!(done.raw_pruned, 1);
+    // Its hour's results are gone: the late one is added to the rollup, then pruned.
+    let late = at("a", "eu", 2, Failed, T0 + 2 * MINUTE, 3_000);
+    store.insert_results("p", &[late]).unwrap();
+    let (done, _) = maintain_all(store, now, &short);
+    assert_eq!((done.hours_rolled, done.raw_pruned), (1, 1));
+    let hour = &rollups(store, Step::Hour, T0, now)[0];
+    assert_eq!((hour.checks, hour.failures, hour.max_us), (2, 1, 3_000));
+    assert!(history(store, &query("a")).is_empty());
+    // Once more: nothing is counted twice.
+    let late = at("a", "eu", 3, Passed, T0 + 3 * MINUTE, 2_000);
+    store.insert_results("p", &[late]).unwrap();
+    maintain_all(store, now, &short);
+    assert_eq!(rollups(store, Step::Hour, T0, now)[0].checks, 3);
+}
+
 crate::store_cases!(
     projects_start_empty,
     duplicates_are_ignored_and_failure_runs_counted,
@@ -507,4 +534,5 @@ crate::store_cases!(
     days_roll_up_from_hours,
     uptime_counts_rolled_up_hours_and_raw_results,
     retention_prunes_in_bounded_steps,
+    a_result_later_than_the_raw_retention_is_added_to_its_hour,
 );
