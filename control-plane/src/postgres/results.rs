@@ -103,6 +103,9 @@ CREATE TABLE daily (
     min_days_left integer,
     PRIMARY KEY (series, day)
 );
+CREATE TABLE raw_pruned_days (
+    day integer PRIMARY KEY
+);
 CREATE TABLE uptime (
     series integer PRIMARY KEY,
     anchor_hour integer NOT NULL,
@@ -903,9 +906,63 @@ pub(super) async fn maintain(
                 b.min_days_left = Some(b.min_days_left.map_or(left, |m: i64| m.min(left)));
             }
         }
+        // Hours of days whose partition was dropped: their earlier results are gone, so the
+        // results that came later are added to the hour's rollup, then deleted.
+        let days: Vec<i32> = claimed.iter().map(|c| c.1.div_euclid(24)).collect();
+        let pruned: BTreeSet<i32> = tx
+            .query(
+                "SELECT day FROM raw_pruned_days WHERE day = ANY($1)",
+                &[&days],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let merged: Vec<(i32, i32)> = buckets
+            .keys()
+            .filter(|(_, h)| pruned.contains(&h.div_euclid(24)))
+            .copied()
+            .collect();
+        let mut earlier: HashMap<(i32, i32), Rollup> = HashMap::new();
+        if !merged.is_empty() {
+            let (ms, mh): (Vec<i32>, Vec<i32>) = merged.iter().copied().unzip();
+            for r in &tx
+                .query(
+                    "SELECT h.series, h.hour, h.checks, h.failures, h.degraded, h.p50_us,
+                            h.p95_us, h.max_us, h.min_days_left
+                     FROM unnest($1::int4[], $2::int4[]) AS p(series, hour)
+                     JOIN hourly h ON h.series = p.series AND h.hour = p.hour",
+                    &[&ms, &mh],
+                )
+                .await?
+            {
+                let hour: i32 = r.get(1);
+                earlier.insert(
+                    (r.get(0), hour),
+                    rollup_of(r, 2, i64::from(hour) * HOUR_US),
+                );
+            }
+            done.raw_pruned += tx
+                .execute(
+                    "DELETE FROM results r USING unnest($1::int4[], $2::int4[]) AS p(series, hour)
+                     WHERE r.series = p.series
+                       AND r.started_us >= p.hour::int8 * 3600000000
+                       AND r.started_us < (p.hour::int8 + 1) * 3600000000",
+                    &[&ms, &mh],
+                )
+                .await?;
+        }
         let rows: Vec<(i32, i32, Rollup)> = buckets
             .iter()
-            .map(|(&(s, h), b)| (s, h, b.rollup(h)))
+            .filter_map(|(&(s, h), b)| {
+                let new = b.rollup(h);
+                match earlier.get(&(s, h)) {
+                    Some(before) => {
+                        daily_rollup("", new.start_us, &[before.clone(), new]).map(|r| (s, h, r))
+                    }
+                    None => Some((s, h, new)),
+                }
+            })
             .collect();
         touched.extend(claimed.iter().map(|c| c.0));
         upsert_rollups(tx, "hourly", "hour", &rows).await?;
@@ -1053,6 +1110,12 @@ pub(super) async fn maintain(
             .await?;
         tx.batch_execute(&format!("DROP TABLE IF EXISTS {name}"))
             .await?;
+        let day = i32::try_from(day).unwrap_or(i32::MAX);
+        tx.execute(
+            "INSERT INTO raw_pruned_days (day) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&day],
+        )
+        .await?;
         done.raw_pruned += u64::try_from(rows).unwrap_or(0);
     }
     for (table, column, keep, width) in [

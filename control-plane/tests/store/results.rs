@@ -506,7 +506,9 @@ fn a_result_later_than_the_raw_retention_is_added_to_its_hour(store: &dyn Store)
     store
         .insert_results("p", &[at("a", "eu", 1, Passed, T0 + MINUTE, 1_000)])
         .unwrap();
-    let now = T0 + 5 * HOUR;
+    // Two days later, so that PostgreSQL, which drops raw results a whole day at a time,
+    // has dropped that day too.
+    let now = T0 + 2 * DAY + 5 * HOUR;
     let (done, _) = maintain_all(store, now, &short);
     assert_eq!(done.raw_pruned, 1);
     // Its hour's results are gone: the late one is added to the rollup, then pruned.
