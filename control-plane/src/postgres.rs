@@ -29,6 +29,7 @@ pub(crate) mod replica;
 pub(crate) mod results;
 mod schema;
 mod tokens;
+mod usage;
 mod versions;
 
 use std::future::Future;
@@ -49,7 +50,7 @@ use crate::monitor_set::MonitorSet;
 use crate::store::{
     AgentBinding, AgentClaim, DeployInput, DeployOutcome, InsertOutcome, LatestResult, Maintenance,
     NewResult, ResultQuery, Retention, Role, Rollup, RollupQuery, SeriesUptime, Store, StoreError,
-    StoredResult, StoredVersion, TokenInfo, TokenOwner,
+    StoredResult, StoredVersion, TableUsage, TokenInfo, TokenOwner,
 };
 use crate::token::TokenHash;
 
@@ -446,5 +447,9 @@ impl Store for PgStore {
 
     fn maintain(&self, now_us: i64, retention: &Retention) -> Result<Maintenance, StoreError> {
         self.write(async |tx| Ok((results::maintain(tx, now_us, retention).await?, true)))
+    }
+
+    fn usage(&self) -> Result<Vec<TableUsage>, StoreError> {
+        self.read(async |tx| usage::tables(tx).await)
     }
 }

@@ -10,6 +10,7 @@ mod results;
 mod rows;
 mod schema;
 mod tokens;
+mod usage;
 mod versions;
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use crate::monitor_set::MonitorSet;
 use crate::store::{
     AgentBinding, AgentClaim, DeployInput, DeployOutcome, InsertOutcome, LatestResult, Maintenance,
     NewResult, ResultQuery, Retention, Role, Rollup, RollupQuery, SeriesUptime, Store, StoreError,
-    StoredResult, StoredVersion, TokenInfo, TokenOwner,
+    StoredResult, StoredVersion, TableUsage, TokenInfo, TokenOwner,
 };
 use crate::token::TokenHash;
 use rows::{ensure_project, now, to_i64};
@@ -335,6 +336,10 @@ impl Store for SqliteStore {
 
     fn maintain(&self, now_us: i64, retention: &Retention) -> Result<Maintenance, StoreError> {
         self.write(|tx| Ok((results::maintain(tx, now_us, retention)?, true)))
+    }
+
+    fn usage(&self) -> Result<Vec<TableUsage>, StoreError> {
+        self.with_reader(usage::tables)
     }
 }
 

@@ -101,6 +101,37 @@ pub trait Store: Send + Sync + 'static {
     /// One bounded step of upkeep: rolls up closed hours and days, prunes past the
     /// retentions; `more` when work is left (the caller calls again at once).
     fn maintain(&self, now_us: i64, retention: &Retention) -> Result<Maintenance, StoreError>;
+
+    /// What each table takes on disk with its indexes (a partitioned table with all its
+    /// partitions), sorted by table: `control-plane usage` and the bench read it.
+    fn usage(&self) -> Result<Vec<TableUsage>, StoreError>;
+}
+
+/// What one table of a store takes on disk.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TableUsage {
+    /// The table.
+    pub table: String,
+    /// What it holds.
+    pub holds: Holds,
+    /// Its rows.
+    pub rows: u64,
+    /// Its bytes on disk, indexes included.
+    pub bytes: u64,
+}
+
+/// What a table holds, for the figures that group tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Holds {
+    /// Raw check results.
+    RawResults,
+    /// Hourly rollups.
+    HourlyRollups,
+    /// Daily rollups.
+    DailyRollups,
+    /// Anything else: projects, tokens, monitors, versions, the latest results, upkeep.
+    Other,
 }
 
 /// What a token may reach.

@@ -15,6 +15,8 @@ mod core;
 mod replica;
 #[path = "store/results.rs"]
 mod results;
+#[path = "store/usage.rs"]
+mod usage;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};

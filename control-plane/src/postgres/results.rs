@@ -17,8 +17,8 @@ use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
 use crate::results::{
-    DAY_US, HOUR_US, daily_rollup, days_left, duration_us, error_kind_of, keeps_json,
-    percentile, status_code, status_of_code, window_starts,
+    DAY_US, HOUR_US, daily_rollup, days_left, duration_us, error_kind_of, keeps_json, percentile,
+    status_code, status_of_code, window_starts,
 };
 use crate::store::{
     InsertOutcome, LatestResult, Maintenance, NewResult, ResultFacts, ResultQuery, Retention,
@@ -498,8 +498,16 @@ async fn update_latest(
     }
     if !u_series.is_empty() {
         let params: [&(dyn ToSql + Sync); 10] = [
-            &u_series, &u_tick, &u_started, &u_agent, &u_status, &u_failures, &u_hour,
-            &u_checks, &u_hfail, &u_json,
+            &u_series,
+            &u_tick,
+            &u_started,
+            &u_agent,
+            &u_status,
+            &u_failures,
+            &u_hour,
+            &u_checks,
+            &u_hfail,
+            &u_json,
         ];
         tx.execute(
             "INSERT INTO latest_results (series, tick, started_us, agent, status,
@@ -654,7 +662,14 @@ pub(super) async fn rollups(
                    AND b.{column} >= $4 AND b.{column} < $5
                  ORDER BY b.{column}, s.location LIMIT $6"
             ),
-            &[&project, &query.monitor, &query.location, &from, &to, &limit],
+            &[
+                &project,
+                &query.monitor,
+                &query.location,
+                &from,
+                &to,
+                &limit,
+            ],
         )
         .await?;
     Ok(rows
@@ -820,7 +835,9 @@ async fn count_exactly(
             && day < current_day
             && (day + 1) * 24 <= until
             && !stale_days.contains(&(s, day))
-            && !pending.range((s, day * 24)..(s, (day + 1) * 24)).any(|_| true)
+            && !pending
+                .range((s, day * 24)..(s, (day + 1) * 24))
+                .any(|_| true)
             && daily.contains_key(&(s, day))
     };
     let mut out: HashMap<i32, ([u64; 4], [u64; 4])> =
@@ -841,7 +858,9 @@ async fn count_exactly(
         .chain(raw.iter());
     for &(s, h, c, f) in hours {
         for (w, &start) in starts.iter().enumerate() {
-            if h >= start && h < until && !whole_day(s, h.div_euclid(24), start)
+            if h >= start
+                && h < until
+                && !whole_day(s, h.div_euclid(24), start)
                 && let Some(e) = out.get_mut(&s)
             {
                 e.0[w] += c;
@@ -937,10 +956,7 @@ pub(super) async fn maintain(
                 .await?
             {
                 let hour: i32 = r.get(1);
-                earlier.insert(
-                    (r.get(0), hour),
-                    rollup_of(r, 2, i64::from(hour) * HOUR_US),
-                );
+                earlier.insert((r.get(0), hour), rollup_of(r, 2, i64::from(hour) * HOUR_US));
             }
             done.raw_pruned += tx
                 .execute(
@@ -995,8 +1011,10 @@ pub(super) async fn maintain(
         .await?;
     done.more |= days.len() as i64 >= ROLLUP_BATCH;
     if !days.is_empty() {
-        let (series, day): (Vec<i32>, Vec<i32>) =
-            days.iter().map(|r| (r.get::<_, i32>(0), r.get::<_, i32>(1))).unzip();
+        let (series, day): (Vec<i32>, Vec<i32>) = days
+            .iter()
+            .map(|r| (r.get::<_, i32>(0), r.get::<_, i32>(1)))
+            .unzip();
         let hourly = tx
             .query(
                 "SELECT p.series, p.day, h.checks, h.failures, h.degraded, h.p50_us, h.p95_us,
@@ -1164,8 +1182,14 @@ fn day_of_partition(name: &str) -> Option<i64> {
     let year: i32 = digits[..4].parse().ok()?;
     let month: u8 = digits[4..6].parse().ok()?;
     let day: u8 = digits[6..].parse().ok()?;
-    let date = time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
-    Some(date.midnight().assume_utc().unix_timestamp().div_euclid(86_400))
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
+    Some(
+        date.midnight()
+            .assume_utc()
+            .unix_timestamp()
+            .div_euclid(86_400),
+    )
 }
 
 /// The raw results of one series in one hour, their totals sorted.
@@ -1238,5 +1262,8 @@ async fn upsert_rollups(
 }
 
 fn array_text(values: &[u64; 4]) -> String {
-    format!("{{{},{},{},{}}}", values[0], values[1], values[2], values[3])
+    format!(
+        "{{{},{},{},{}}}",
+        values[0], values[1], values[2], values[3]
+    )
 }
