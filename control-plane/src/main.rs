@@ -226,6 +226,16 @@ fn cli() -> Command {
             ))
             .args(db())
             .group(store_group());
+    let usage = Command::new("usage")
+        .about("Shows what each table takes on disk (indexes included) and its rows; --json for one JSON array")
+        .args(db())
+        .group(store_group())
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(clap::ArgAction::SetTrue)
+                .help("Writes a JSON array of {table, holds, rows, bytes}"),
+        );
     Command::new("control-plane")
         .version(VERSION)
         .about(env!("CARGO_PKG_DESCRIPTION"))
@@ -241,6 +251,7 @@ fn cli() -> Command {
                 .help("How log lines are written on stderr: text, or one JSON object per line"),
         )
         .subcommand(serve)
+        .subcommand(usage)
         .subcommand(
             Command::new("token")
                 .about("Manages API tokens")
@@ -297,6 +308,7 @@ fn main() -> Result<()> {
             },
         ),
         "generate" => generate::run(m, cli()),
+        "usage" => show_usage(&database(m)?, m.get_flag("json")),
         _ => match m.subcommand().context("a token command is needed")? {
             ("list", m) => list_tokens(&database(m)?),
             ("revoke", m) => revoke_token(&arg::<String>(m, "id")?, &database(m)?),
@@ -457,6 +469,24 @@ fn list_tokens(db: &DatabaseArgs) -> Result<()> {
         )
         .context("writing the list")?;
     }
+    Ok(())
+}
+
+fn show_usage(db: &DatabaseArgs, json: bool) -> Result<()> {
+    let store = open(db)?;
+    let tables = store.usage().context("reading the tables' sizes")?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, &tables).context("writing the usage")?;
+        writeln!(out).context("writing the usage")?;
+        return Ok(());
+    }
+    for t in &tables {
+        writeln!(out, "{:<24} {:>14} rows {:>16} bytes", t.table, t.rows, t.bytes)
+            .context("writing the usage")?;
+    }
+    let total: u64 = tables.iter().map(|t| t.bytes).sum();
+    writeln!(out, "{:<24} {:>19} {:>16} bytes", "total", "", total).context("writing the usage")?;
     Ok(())
 }
 
