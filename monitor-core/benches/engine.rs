@@ -61,6 +61,8 @@ usage: engine COMMAND [OPTIONS]   (cargo bench -p monitor-core --bench engine --
   throughput [--quick] [--runs N] [--concurrency N] [--workdir DIR] [--blackbox BIN] --out FILE
   serve --kind ping|tls [--count N] [--cert PEM --key PEM]
   gen-bundle --count N --ports P1,P2,... --out FILE
+  postgres  starts a throwaway PostgreSQL with one database, prints `url URL`, and keeps
+            it until standard input closes (the control-plane bench's database)
   validate-export [--count N] [--runs N] --out FILE
   profile --kind plain|tls [--checks N] [--runs N] [--concurrency N] [--workdir DIR]
           [--side engine|raw|raw-timeouts] [--runner run_all|pool]
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
         "throughput" => throughput(&opts),
         "serve" => serve(&opts),
         "gen-bundle" => gen_bundle(&opts),
+        "postgres" => postgres(),
         "validate-export" => validate_export(&opts),
         "profile" => profile(&opts),
         "help" | "--help" | "-h" => {
@@ -1227,6 +1230,21 @@ fn mixed_frequency(i: usize) -> Frequency {
 }
 
 /// `gen-bundle`: PING monitors at mixed frequencies spread over the given ports.
+/// A throwaway PostgreSQL for the control-plane bench: its database's URL on stdout, then
+/// stopped (by its process id) once stdin closes.
+fn postgres() -> Res<()> {
+    let server = monitor_testing::postgres::PostgresServer::start().ctx(|| "starting PostgreSQL".to_owned())?;
+    let db = server
+        .create_database()
+        .ctx(|| "creating the database".to_owned())?;
+    println!("url {}", server.url(&db));
+    std::io::stdout().flush().ctx(|| "writing the url".to_owned())?;
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest);
+    drop(server);
+    Ok(())
+}
+
 fn gen_bundle(opts: &Opts) -> Res<()> {
     let count = opts.num("--count", 100_000)?;
     let ports: Vec<u16> = opts

@@ -4,7 +4,9 @@
 //! `status` of 10,000 monitors and a 30-day hourly `history` read while ingestion runs, and
 //! the deploy of 10,000 monitors.
 
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use monitor_spec::api::{DeployRequest, DeployResponse};
 use serde_json::{Value, json};
 
-use super::deploy::{Server, build_control_plane, create_token, start};
+use super::deploy::{build_control_plane, create_token, start};
 use super::{Env, Plan, Row, row, run_checked};
 
 /// Agents posting at once.
@@ -31,9 +33,42 @@ const HISTORY_DAYS: i64 = 30;
 struct Database {
     name: &'static str,
     url: String,
-    /// What keeps it alive (the PostgreSQL server), dropped after the run.
-    _keep: Option<monitor_testing::postgres::PgServer>,
-    sqlite: Option<PathBuf>,
+    /// The bench binary's `postgres` command keeping the PostgreSQL server; closing its
+    /// standard input stops the server.
+    _keep: Option<Keeper>,
+}
+
+/// A child process stopped by closing its standard input, then waited for.
+struct Keeper(Child);
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a throwaway PostgreSQL through the bench binary; its database's URL.
+fn start_postgres(engine: &Path) -> Result<(Keeper, String)> {
+    let mut child = Command::new(engine)
+        .arg("postgres")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot run {}", engine.display()))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let keeper = Keeper(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .context("reading the PostgreSQL url")?;
+    let url = line
+        .trim()
+        .strip_prefix("url ")
+        .context("PostgreSQL did not start (see above)")?
+        .to_owned();
+    Ok((keeper, url))
 }
 
 /// Runs every figure on SQLite, then on PostgreSQL when it is installed.
@@ -41,7 +76,7 @@ pub(crate) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
     let binary = build_control_plane(env)?;
     let bundle_file = env.out.join("control-plane-bundle.json");
     run_checked(
-        std::process::Command::new(&env.engine)
+        Command::new(&env.engine)
             .arg("gen-bundle")
             .args(["--count", &MONITORS.to_string(), "--ports", "7001,7002"])
             .arg("--out")
@@ -61,29 +96,22 @@ pub(crate) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
         .collect();
     let per_poster = if plan.quick { 10_000 } else { 40_000 };
 
-    let mut databases = vec![Database {
-        name: "SQLite",
-        url: String::new(),
-        _keep: None,
-        sqlite: None,
-    }];
     let sqlite = env.out.join("control-plane-bench.db");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", sqlite.display()));
     }
-    databases[0].url = format!("sqlite:{}", sqlite.display());
-    databases[0].sqlite = Some(sqlite);
-    match monitor_testing::postgres::PgServer::try_start() {
-        Ok(server) => {
-            let url = server.create_database("bench").context("creating the database")?;
-            databases.push(Database {
-                name: "PostgreSQL",
-                url,
-                _keep: Some(server),
-                sqlite: None,
-            });
-        }
-        Err(why) => eprintln!("warning: PostgreSQL rows skipped: {why}"),
+    let mut databases = vec![Database {
+        name: "SQLite",
+        url: format!("sqlite:{}", sqlite.display()),
+        _keep: None,
+    }];
+    match start_postgres(&env.engine) {
+        Ok((keeper, url)) => databases.push(Database {
+            name: "PostgreSQL",
+            url,
+            _keep: Some(keeper),
+        }),
+        Err(why) => eprintln!("warning: the PostgreSQL rows are skipped: {why:#}"),
     }
 
     let mut rows = Vec::new();
@@ -316,7 +344,7 @@ fn measure(
         }
         std::thread::sleep(Duration::from_secs(2));
     };
-    let before = storage_bytes(db)?;
+    let before = storage_bytes(binary, &database)?;
 
     // Ingestion by 8 agents, with readers of status and history running beside it.
     let batches: Vec<Vec<String>> = (0..POSTERS)
@@ -385,7 +413,7 @@ fn measure(
         .join()
         .map_err(|_| anyhow::anyhow!("the reader panicked"))??;
     drop(server);
-    let after = storage_bytes(db)?;
+    let after = storage_bytes(binary, &database)?;
     let raw = after.raw.saturating_sub(before.raw) as f64 / ingested.max(1) as f64;
     let storage = Storage {
         raw_bytes_per_result: raw,
@@ -535,7 +563,38 @@ struct Sizes {
     daily_per_row: f64,
 }
 
-fn storage_bytes(db: &Database) -> Result<Sizes> {
-    let _ = db;
-    Ok(Sizes::default())
+/// What `control-plane usage` reports: the raw results' bytes, and the bytes per row of
+/// the hourly and daily rollups.
+fn storage_bytes(binary: &Path, database: &[String]) -> Result<Sizes> {
+    let output = Command::new(binary)
+        .arg("usage")
+        .args(database)
+        .arg("--json")
+        .output()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    if !output.status.success() {
+        bail!(
+            "control-plane usage failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let tables: Vec<Value> =
+        serde_json::from_slice(&output.stdout).context("control-plane usage wrote no JSON")?;
+    let sum = |holds: &str| {
+        tables
+            .iter()
+            .filter(|t| t["holds"] == holds)
+            .fold((0, 0), |(rows, bytes), t| {
+                (
+                    rows + t["rows"].as_u64().unwrap_or(0),
+                    bytes + t["bytes"].as_u64().unwrap_or(0),
+                )
+            })
+    };
+    let per_row = |(rows, bytes): (u64, u64)| bytes as f64 / rows.max(1) as f64;
+    Ok(Sizes {
+        raw: sum("raw_results").1,
+        hourly_per_row: per_row(sum("hourly_rollups")),
+        daily_per_row: per_row(sum("daily_rollups")),
+    })
 }
