@@ -422,7 +422,7 @@ mod tests {
             &[("postgresql", "psql")],
             &[
                 "acceptance: PostgreSQL",
-                "the store suite on PostgreSQL",
+                "the control plane's PostgreSQL backend: the store suite's half and replicas",
                 "the control plane's api and e2e suites again on PostgreSQL",
             ],
         );
