@@ -429,6 +429,26 @@ mod tests {
     }
 
     #[test]
+    fn the_control_plane_suites_run_again_on_postgres() {
+        let list = packages().unwrap();
+        let reruns: Vec<&Suite> = list.suite.iter().filter(|s| s.rerun.is_some()).collect();
+        assert_eq!(reruns.len(), 1);
+        assert_eq!(reruns[0].packages, ["postgresql"]);
+        let rerun = reruns[0].rerun.as_ref().unwrap();
+        assert_eq!(
+            rerun.cargo,
+            ["-p", "control-plane", "--test", "api", "--test", "e2e"]
+        );
+        assert_eq!(
+            rerun
+                .env
+                .get("CONTROL_PLANE_TEST_DATABASE")
+                .map(String::as_str),
+            Some("postgres")
+        );
+    }
+
+    #[test]
     fn programs_are_found_on_path_or_by_absolute_path() {
         let dir = std::env::temp_dir().join(format!("xtask-find-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
