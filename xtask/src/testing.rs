@@ -422,8 +422,9 @@ mod tests {
             &[("postgresql", "psql")],
             &[
                 "acceptance: PostgreSQL",
-                "the control plane's PostgreSQL backend: the store suite's half and replicas",
+                "the store suite on PostgreSQL",
                 "the control plane's api and e2e suites again on PostgreSQL",
+                "the control plane's api suite: replicas share the deploy lock",
             ],
         );
     }
