@@ -331,7 +331,7 @@ impl Store for PgStore {
     }
 
     fn token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, StoreError> {
-        self.read(async |tx| tokens::owner(tx, hash).await)
+        self.block_on(async { tokens::owner(&*self.client().await?, hash).await })
     }
 
     fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
