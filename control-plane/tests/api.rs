@@ -927,6 +927,11 @@ fn postgres_replicas_share_the_deploy_lock() {
         other.ok_deploy(&bundle(vec![mail()]), "?prune=true")["version"],
         2
     );
+    // The log names the database without its password.
+    let log = one.log();
+    assert!(log.contains("opened the database"), "{log}");
+    assert!(log.contains("postgres:***@127.0.0.1"), "{log}");
+    assert!(!log.contains(postgres::PASSWORD), "{log}");
 }
 
 #[test]
