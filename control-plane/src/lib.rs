@@ -14,6 +14,8 @@
 //!
 //! - [`store`]: the [`Store`] trait every backend implements, and the types crossing it;
 //! - [`sqlite`]: [`SqliteStore`], the embedded backend (WAL, `synchronous = FULL`);
+//! - [`postgres`]: [`PgStore`], the backend several replicas share;
+//! - [`database`]: [`open_store`], the backend a database URL names;
 //! - [`monitor_set`]: a project's monitors in canonical JSON;
 //! - [`diff`]: the diff and the resulting set;
 //! - [`api`]: routes, authentication, body limits and JSON errors;
@@ -43,6 +45,7 @@
 
 pub mod agents;
 pub mod api;
+pub mod database;
 pub mod deployed;
 pub mod diff;
 pub mod duration;
@@ -50,6 +53,7 @@ pub mod hash;
 pub mod metrics;
 pub mod monitor_set;
 pub mod page;
+pub mod postgres;
 pub mod server;
 pub mod sqlite;
 pub mod status;
@@ -62,8 +66,10 @@ use std::time::Duration;
 pub use api::{
     ApiError, DEFAULT_AGENT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETENTION, Options,
 };
+pub use database::{open_store, open_store_with_password};
 pub use monitor_set::MonitorSet;
 pub use monitor_spec::api::{DeployRequest, DeployResponse, Diff, Git, Updated, VersionInfo};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use store::{Role, Store, StoreError, TokenOwner};
 

@@ -345,6 +345,20 @@ pub enum StoreError {
     /// Any other SQLite failure.
     #[error("sqlite: {0}")]
     Sqlite(rusqlite::Error),
+    /// Another deploy, rollback or destroy of the project holds its lock (on PostgreSQL,
+    /// possibly in another replica): nothing was written.
+    #[error("another deploy, rollback or destroy of project `{0}` is running")]
+    Conflict(String),
+    /// Any other PostgreSQL failure (the connection, a statement, TLS).
+    #[error("postgres: {}", crate::postgres::describe(.0))]
+    Postgres(tokio_postgres::Error),
+    /// A database URL that cannot be used (shown with its password masked).
+    #[error("invalid database url {0}")]
+    InvalidUrl(String),
+    /// No PostgreSQL connection could be had from the pool (the server unreachable or
+    /// refusing, or every connection busy past the wait timeout).
+    #[error("postgres connection pool: {0}")]
+    Pool(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

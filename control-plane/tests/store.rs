@@ -1,16 +1,27 @@
 //! The store suite: every case is a function of `&dyn Store` and runs once per backend,
 //! as `MODULE::sqlite::CASE` on a fresh SQLite file and as `MODULE::postgres::CASE` on a
 //! fresh database of the test PostgreSQL server (so `cargo test --test store postgres::`
-//! runs the PostgreSQL half). Results, rollups and retention are in [`results`].
+//! runs the PostgreSQL half). Results, rollups and retention are in [`results`]; tokens,
+//! deploys, versions, agent ids and the PostgreSQL specifics (replicas, migrations, TLS) in
+//! [`core`]; what replicas share in [`replica`].
+//!
+//! The PostgreSQL server is one per test process, started on first use (see
+//! `monitor_testing::postgres`) and stopped when the process exits; each case gets a
+//! database of its own, dropped with its [`Db`].
 
+#[path = "store/core.rs"]
+mod core;
+#[path = "store/replica.rs"]
+mod replica;
 #[path = "store/results.rs"]
 mod results;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use control_plane::{SqliteStore, Store};
+use control_plane::{PgStore, SqliteStore, Store};
+use monitor_testing::postgres::PostgresServer;
 
 /// Declares each listed case, a `fn(&dyn Store)` of the invoking module, as two tests:
 /// `sqlite::CASE` and `postgres::CASE`.
@@ -43,6 +54,21 @@ pub struct Db {
     /// The store.
     pub store: Arc<dyn Store>,
     dir: Option<PathBuf>,
+    /// The PostgreSQL database's name, `None` for SQLite.
+    database: Option<String>,
+}
+
+/// The test process's PostgreSQL server, started on first use.
+pub fn server() -> &'static PostgresServer {
+    static SERVER: OnceLock<PostgresServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let server = PostgresServer::start()
+            .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL server: {e}"));
+        server
+            .stop_at_exit()
+            .unwrap_or_else(|e| panic!("cannot watch the test PostgreSQL server: {e}"));
+        server
+    })
 }
 
 impl Db {
@@ -60,12 +86,25 @@ impl Db {
         Db {
             store: Arc::new(store),
             dir: Some(dir),
+            database: None,
         }
     }
 
     /// A store on a new database of the test PostgreSQL server.
     pub fn postgres() -> Db {
-        panic!("the PostgreSQL backend is not built yet")
+        let server = server();
+        let database = server.create_database().unwrap();
+        let store = PgStore::open(&server.url(&database)).unwrap();
+        Db {
+            store: Arc::new(store),
+            dir: None,
+            database: Some(database),
+        }
+    }
+
+    /// The URL of the PostgreSQL database (`None` for SQLite): for a second store on it.
+    pub fn url(&self) -> Option<String> {
+        self.database.as_ref().map(|db| server().url(db))
     }
 }
 
@@ -73,6 +112,10 @@ impl Drop for Db {
     fn drop(&mut self) {
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(database) = &self.database {
+            // Ends the store's sessions too.
+            let _ = server().drop_database(database);
         }
     }
 }

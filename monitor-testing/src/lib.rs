@@ -2,7 +2,7 @@
 //! Loopback servers (a [`ScriptedServer`] that plays a [`Script`] to every connection, a
 //! port that refuses, a port whose handshake never completes), a test PKI made with rcgen
 //! at run time, a clock that does not wait, a resolver with a fixed table, and helpers
-//! that check registered monitors.
+//! that check registered monitors; a throwaway PostgreSQL server ([`postgres`]).
 //!
 //! ```no_run
 //! use monitor_core::prelude::*;
@@ -19,6 +19,8 @@
 //! # Ok(())
 //! # }
 //! ```
+
+pub mod postgres;
 
 use std::collections::HashMap;
 use std::io;

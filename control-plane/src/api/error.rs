@@ -146,6 +146,9 @@ impl From<StoreError> for ApiError {
             StoreError::Busy => ApiError::Conflict(
                 "the database is busy with another deploy; retry when it is done".to_owned(),
             ),
+            StoreError::Conflict(project) => ApiError::Conflict(format!(
+                "another deploy, rollback or destroy of project `{project}` is running; retry when it is done"
+            )),
             StoreError::UnknownVersion(n) => ApiError::NotFound(format!("unknown version {n}")),
             StoreError::Full(e) => ApiError::Full(e.to_string()),
             other => ApiError::Internal(other.to_string()),
