@@ -54,6 +54,7 @@ pub mod metrics;
 pub mod monitor_set;
 pub mod page;
 pub mod postgres;
+pub mod results;
 pub mod server;
 pub mod sqlite;
 pub mod status;

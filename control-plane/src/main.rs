@@ -1,7 +1,11 @@
 //! `control-plane`: serves the API (`serve`), and creates, lists and revokes project tokens
 //! of role deploy, agent or read (`token create | list | revoke`). Every option of `serve`
-//! (and `--db`, `--log-format` everywhere) can also be set by an environment variable,
-//! `CONTROL_PLANE_` and the flag's name (`CONTROL_PLANE_LISTEN`, `CONTROL_PLANE_DB`, ...).
+//! (and `--database`, `--db`, `--log-format` everywhere) can also be set by an environment
+//! variable, `CONTROL_PLANE_` and the flag's name (`CONTROL_PLANE_LISTEN`,
+//! `CONTROL_PLANE_DATABASE`, ...). The database is `--database URL` (`sqlite:PATH`, a
+//! path, or `postgres://...`), or `--db PATH` as before; a PostgreSQL password may be
+//! given in `--database-password-file` so that it is on no command line. URLs are shown
+//! with their password masked.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,8 +15,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Arg, ArgMatches, Command, value_parser};
 use control_plane::api::DEFAULT_MAX_AGENTS_PER_TOKEN;
+use control_plane::database::Database;
 use control_plane::{
-    DEFAULT_MAX_BODY_BYTES, Options, Role, SqliteStore, Store, duration, store, token,
+    DEFAULT_MAX_BODY_BYTES, Options, PgStore, Role, SqliteStore, Store, duration, store, token,
 };
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -38,14 +43,36 @@ const VERSION: &str = concat!(
 
 /// The command line (clap's builder: the derive macros would cost two more dependencies).
 fn cli() -> Command {
+    // `--db PATH` (the older spelling of `--database sqlite:PATH`) or `--database URL`,
+    // with the password of a PostgreSQL URL optionally in a file.
     let db = || {
-        Arg::new("db")
-            .long("db")
-            .env("CONTROL_PLANE_DB")
-            .value_name("PATH")
+        [
+            Arg::new("db")
+                .long("db")
+                .env("CONTROL_PLANE_DB")
+                .value_name("PATH")
+                .value_parser(value_parser!(PathBuf))
+                .conflicts_with("database")
+                .help("The SQLite database file (created if missing); the same as --database sqlite:PATH"),
+            Arg::new("database")
+                .long("database")
+                .env("CONTROL_PLANE_DATABASE")
+                .value_name("URL")
+                .hide_env_values(true)
+                .help("The database: sqlite:PATH (or a file path), or postgres://USER@HOST:PORT/DB?sslmode=verify-full&sslrootcert=FILE (sslmode disable, prefer, require, verify-ca or verify-full)"),
+            Arg::new("database-password-file")
+                .long("database-password-file")
+                .env("CONTROL_PLANE_DATABASE_PASSWORD_FILE")
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .requires("database")
+                .help("A file holding the PostgreSQL password (its first line), used over the URL's, so that it is on no command line"),
+        ]
+    };
+    let store_group = || {
+        clap::ArgGroup::new("store")
+            .args(["db", "database"])
             .required(true)
-            .value_parser(value_parser!(PathBuf))
-            .help("The SQLite database file (created if missing)")
     };
     let duration_arg =
         |name: &'static str, env: &'static str, default: &'static str, help: &'static str| {
@@ -67,7 +94,8 @@ fn cli() -> Command {
                 .required(true)
                 .help("Address to listen on, such as 127.0.0.1:8080 (port 0 picks a free one)"),
         )
-        .arg(db())
+        .args(db())
+        .group(store_group())
         .arg(
             Arg::new("max-body-bytes")
                 .long("max-body-bytes")
@@ -153,7 +181,8 @@ fn cli() -> Command {
                 .required(true)
                 .help("The project the token reaches"),
         )
-        .arg(db())
+        .args(db())
+        .group(store_group())
         .arg(
             Arg::new("role")
                 .long("role")
@@ -166,14 +195,16 @@ fn cli() -> Command {
         .about(
             "Lists the tokens: id, project, role, created, last used and agent ids; never a secret",
         )
-        .arg(db());
+        .args(db())
+        .group(store_group());
     let revoke =
         Command::new("revoke")
             .about("Revokes a token by the id `token list` shows; it is refused at once")
             .arg(Arg::new("id").value_name("ID").required(true).help(
                 "The token's id: the first 12 hex digits of its SHA-256, as `token list` shows",
             ))
-            .arg(db());
+            .args(db())
+            .group(store_group());
     Command::new("control-plane")
         .version(VERSION)
         .about(env!("CARGO_PKG_DESCRIPTION"))
@@ -214,7 +245,7 @@ fn main() -> Result<()> {
     match command {
         "serve" => serve(
             &arg::<String>(m, "listen")?,
-            &arg::<PathBuf>(m, "db")?,
+            &database(m)?,
             Options {
                 max_body_bytes: m
                     .get_one::<usize>("max-body-bytes")
@@ -239,23 +270,66 @@ fn main() -> Result<()> {
         ),
         "generate" => generate::run(m, cli()),
         _ => match m.subcommand().context("a token command is needed")? {
-            ("list", m) => list_tokens(&arg::<PathBuf>(m, "db")?),
-            ("revoke", m) => revoke_token(&arg::<String>(m, "id")?, &arg::<PathBuf>(m, "db")?),
+            ("list", m) => list_tokens(&database(m)?),
+            ("revoke", m) => revoke_token(&arg::<String>(m, "id")?, &database(m)?),
             (_, m) => {
                 let role = arg::<String>(m, "role")?;
                 let role =
                     Role::from_name(&role).with_context(|| format!("unknown role `{role}`"))?;
-                create_token(
-                    &arg::<String>(m, "project")?,
-                    &arg::<PathBuf>(m, "db")?,
-                    role,
-                )
+                create_token(&arg::<String>(m, "project")?, &database(m)?, role)
             }
         },
     }
 }
 
-fn serve(listen: &str, db: &std::path::Path, options: Options) -> Result<()> {
+/// The database the flags name, with the PostgreSQL password read from its file.
+struct DatabaseArgs {
+    database: Database,
+    password: Option<String>,
+}
+
+/// `--db PATH` or `--database URL`, and `--database-password-file`.
+fn database(m: &ArgMatches) -> Result<DatabaseArgs> {
+    let database = match (m.get_one::<PathBuf>("db"), m.get_one::<String>("database")) {
+        (Some(path), _) => Database::Sqlite(path.clone()),
+        (None, Some(url)) => Database::parse(url).context("reading --database")?,
+        (None, None) => anyhow::bail!("--database URL (or --db PATH) is needed"),
+    };
+    let password = match m.get_one::<PathBuf>("database-password-file") {
+        None => None,
+        Some(file) => {
+            anyhow::ensure!(
+                matches!(database, Database::Postgres(_)),
+                "--database-password-file is only for a postgres:// database"
+            );
+            let text = std::fs::read_to_string(file).with_context(|| {
+                format!("reading the database password file {}", file.display())
+            })?;
+            let password = text.lines().next().unwrap_or("").to_owned();
+            anyhow::ensure!(
+                !password.is_empty(),
+                "the database password file {} is empty",
+                file.display()
+            );
+            Some(password)
+        }
+    };
+    Ok(DatabaseArgs { database, password })
+}
+
+/// The store of a database; errors name it (a URL with its password masked).
+fn open(db: &DatabaseArgs) -> Result<Arc<dyn Store>> {
+    control_plane::database::open_store_with_password(
+        &match &db.database {
+            Database::Sqlite(path) => format!("sqlite:{}", path.to_string_lossy()),
+            Database::Postgres(url) => url.clone(),
+        },
+        db.password.as_deref(),
+    )
+    .with_context(|| format!("opening the database {}", db.database.shown()))
+}
+
+fn serve(listen: &str, db: &DatabaseArgs, options: Options) -> Result<()> {
     anyhow::ensure!(
         !options.agent_timeout.is_zero(),
         "--agent-timeout must be more than 0"
@@ -278,16 +352,31 @@ fn serve(listen: &str, db: &std::path::Path, options: Options) -> Result<()> {
         !options.agent_id_ttl.is_zero(),
         "--agent-id-ttl must be more than 0"
     );
-    let store =
-        SqliteStore::open(db).with_context(|| format!("opening the database {}", db.display()))?;
-    if let Ok(pages) = std::env::var(SPARE_PAGES_ENV) {
-        let pages = pages
-            .parse()
-            .with_context(|| format!("{SPARE_PAGES_ENV} must be a number, got `{pages}`"))?;
-        store
-            .limit_growth(pages)
-            .context("limiting the database's growth")?;
-    }
+    let shown = db.database.shown();
+    let context = || format!("opening the database {shown}");
+    // The lock test hook: in-process for SQLite (one process owns the file), inside the
+    // transaction for PostgreSQL (so that it holds against other replicas too).
+    let (store, hold_lock): (Arc<dyn Store>, Duration) = match &db.database {
+        Database::Sqlite(path) => {
+            let store = SqliteStore::open(path).with_context(context)?;
+            if let Ok(pages) = std::env::var(SPARE_PAGES_ENV) {
+                let pages = pages.parse().with_context(|| {
+                    format!("{SPARE_PAGES_ENV} must be a number, got `{pages}`")
+                })?;
+                store
+                    .limit_growth(pages)
+                    .context("limiting the database's growth")?;
+            }
+            (Arc::new(store), hold_lock)
+        }
+        Database::Postgres(url) => {
+            let store =
+                PgStore::open_with_password(url, db.password.as_deref()).with_context(context)?;
+            store.hold_lock(hold_lock);
+            (Arc::new(store), Duration::ZERO)
+        }
+    };
+    tracing::info!(database = %shown, "opened the database");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -302,16 +391,15 @@ fn serve(listen: &str, db: &std::path::Path, options: Options) -> Result<()> {
             hold_lock,
             ..options
         };
-        control_plane::serve(listener, Arc::new(store), options)
+        control_plane::serve(listener, store, options)
             .await
             .context("serving")
     })
 }
 
-fn create_token(project: &str, db: &std::path::Path, role: Role) -> Result<()> {
+fn create_token(project: &str, db: &DatabaseArgs, role: Role) -> Result<()> {
     store::check_project_name(project).map_err(anyhow::Error::msg)?;
-    let store =
-        SqliteStore::open(db).with_context(|| format!("opening the database {}", db.display()))?;
+    let store = open(db)?;
     let secret = token::generate()?;
     store
         .create_token(project, &token::TokenHash::of(&secret), role)
@@ -320,9 +408,8 @@ fn create_token(project: &str, db: &std::path::Path, role: Role) -> Result<()> {
     Ok(())
 }
 
-fn list_tokens(db: &std::path::Path) -> Result<()> {
-    let store =
-        SqliteStore::open(db).with_context(|| format!("opening the database {}", db.display()))?;
+fn list_tokens(db: &DatabaseArgs) -> Result<()> {
+    let store = open(db)?;
     let tokens = store.tokens().context("reading the tokens")?;
     let mut out = std::io::stdout().lock();
     for t in tokens {
@@ -345,9 +432,8 @@ fn list_tokens(db: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn revoke_token(id: &str, db: &std::path::Path) -> Result<()> {
-    let store =
-        SqliteStore::open(db).with_context(|| format!("opening the database {}", db.display()))?;
+fn revoke_token(id: &str, db: &DatabaseArgs) -> Result<()> {
+    let store = open(db)?;
     let revoked = store
         .revoke_token(id)
         .context("revoking the token")?
@@ -405,6 +491,6 @@ mod tests {
             assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new(&want)), "--{long}");
             seen += 1;
         }
-        assert_eq!(seen, 13);
+        assert_eq!(seen, 15);
     }
 }

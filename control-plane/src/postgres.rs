@@ -47,8 +47,9 @@ pub use connect::{TlsMode, redact};
 use crate::diff;
 use crate::monitor_set::MonitorSet;
 use crate::store::{
-    AgentBinding, AgentClaim, DeployInput, DeployOutcome, InsertOutcome, LatestResult, NewResult,
-    ResultQuery, Role, Store, StoreError, StoredResult, StoredVersion, TokenInfo, TokenOwner,
+    AgentBinding, AgentClaim, DeployInput, DeployOutcome, InsertOutcome, LatestResult, Maintenance,
+    NewResult, ResultQuery, Retention, Role, Rollup, RollupQuery, SeriesUptime, Store, StoreError,
+    StoredResult, StoredVersion, TokenInfo, TokenOwner,
 };
 use crate::token::TokenHash;
 
@@ -329,13 +330,6 @@ impl PgStore {
     }
 }
 
-/// What the results methods answer until their PostgreSQL queries land.
-fn no_results<T>() -> Result<T, StoreError> {
-    Err(StoreError::Corrupt(
-        "results are not stored on postgres yet".to_owned(),
-    ))
-}
-
 impl Store for PgStore {
     fn create_token(&self, project: &str, hash: &TokenHash, role: Role) -> Result<(), StoreError> {
         self.write(async |tx| Ok((tokens::create(tx, project, hash, role).await?, true)))
@@ -466,25 +460,29 @@ impl Store for PgStore {
 
     fn insert_results(
         &self,
-        _project: &str,
-        _batch: &[NewResult],
+        project: &str,
+        batch: &[NewResult],
     ) -> Result<InsertOutcome, StoreError> {
-        no_results()
+        self.write(async |tx| Ok((results::insert(tx, project, batch).await?, true)))
     }
 
-    fn latest_results(&self, _project: &str) -> Result<Vec<LatestResult>, StoreError> {
-        no_results()
+    fn latest_results(&self, project: &str) -> Result<Vec<LatestResult>, StoreError> {
+        self.read(async |tx| results::latest(tx, project).await)
     }
 
-    fn results(
-        &self,
-        _project: &str,
-        _query: &ResultQuery,
-    ) -> Result<Vec<StoredResult>, StoreError> {
-        no_results()
+    fn results(&self, project: &str, query: &ResultQuery) -> Result<Vec<StoredResult>, StoreError> {
+        self.read(async |tx| results::history(tx, project, query).await)
     }
 
-    fn prune_results(&self, _before_us: i64) -> Result<u64, StoreError> {
-        no_results()
+    fn rollups(&self, project: &str, query: &RollupQuery) -> Result<Vec<Rollup>, StoreError> {
+        self.read(async |tx| results::rollups(tx, project, query).await)
+    }
+
+    fn uptime(&self, project: &str, now_us: i64) -> Result<Vec<SeriesUptime>, StoreError> {
+        self.read(async |tx| results::uptime(tx, project, now_us).await)
+    }
+
+    fn maintain(&self, now_us: i64, retention: &Retention) -> Result<Maintenance, StoreError> {
+        self.write(async |tx| Ok((results::maintain(tx, now_us, retention).await?, true)))
     }
 }

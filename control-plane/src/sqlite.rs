@@ -22,8 +22,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::diff;
 use crate::monitor_set::MonitorSet;
 use crate::store::{
-    AgentBinding, AgentClaim, DeployInput, DeployOutcome, InsertOutcome, LatestResult, NewResult,
-    ResultQuery, Role, Store, StoreError, StoredResult, StoredVersion, TokenInfo, TokenOwner,
+    AgentBinding, AgentClaim, DeployInput, DeployOutcome, InsertOutcome, LatestResult, Maintenance,
+    NewResult, ResultQuery, Retention, Role, Rollup, RollupQuery, SeriesUptime, Store, StoreError,
+    StoredResult, StoredVersion, TokenInfo, TokenOwner,
 };
 use crate::token::TokenHash;
 use rows::{ensure_project, now, to_i64};
@@ -353,20 +354,16 @@ impl Store for SqliteStore {
         self.with_reader(|tx| results::history(tx, project, query))
     }
 
-    fn prune_results(&self, before_us: i64) -> Result<u64, StoreError> {
-        let mut deleted = 0u64;
-        for project in self.projects()? {
-            loop {
-                let n = self.write(|tx| {
-                    Ok((results::prune_batch(tx, project.as_str(), before_us)?, true))
-                })?;
-                deleted += n as u64;
-                if i64::try_from(n).unwrap_or(i64::MAX) < results::PRUNE_BATCH {
-                    break;
-                }
-            }
-        }
-        Ok(deleted)
+    fn rollups(&self, project: &str, query: &RollupQuery) -> Result<Vec<Rollup>, StoreError> {
+        self.with_reader(|tx| results::rollups(tx, project, query))
+    }
+
+    fn uptime(&self, project: &str, now_us: i64) -> Result<Vec<SeriesUptime>, StoreError> {
+        self.with_reader(|tx| results::uptime(tx, project, now_us))
+    }
+
+    fn maintain(&self, now_us: i64, retention: &Retention) -> Result<Maintenance, StoreError> {
+        self.write(|tx| Ok((results::maintain(tx, now_us, retention)?, true)))
     }
 }
 

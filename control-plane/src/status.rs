@@ -100,6 +100,7 @@ pub fn check_results(
             status: r.result.status,
             started_us: unix_us(r.result.started_at),
             received_us,
+            facts: crate::results::facts_of(&r.result),
             json,
         });
     }
@@ -112,9 +113,12 @@ pub fn check_results(
 
 /// Deletes the results older than `retention`; returns how many.
 pub fn prune(store: &dyn Store, retention: Duration) -> Result<u64, StoreError> {
-    let retention_us = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
-    let cutoff = unix_us(OffsetDateTime::now_utc()).saturating_sub(retention_us);
-    store.prune_results(cutoff)
+    let retention = crate::store::Retention {
+        raw: retention,
+        ..Default::default()
+    };
+    let done = store.maintain(unix_us(OffsetDateTime::now_utc()), &retention)?;
+    Ok(done.raw_pruned)
 }
 
 /// The fields of a stored `CheckResult` the status shows; the others are ignored, so that
@@ -240,7 +244,7 @@ pub fn history_json(monitor: &str, rows: &[StoredResult]) -> Result<String, Stor
                 tick: u64::try_from(r.tick)
                     .map_err(|_| corrupt(&r.id, format!("tick {}", r.tick)))?,
                 received_at: rfc3339_us(r.received_us),
-                result: serde_json::from_str::<&RawValue>(&r.json)
+                result: serde_json::from_str::<&RawValue>(r.json.as_deref().unwrap_or("null"))
                     .map_err(|e| corrupt(&r.id, e.to_string()))?,
             })
         })

@@ -6,8 +6,10 @@
 //! implements the same trait. Methods are blocking: the HTTP layer calls them from
 //! `tokio::task::spawn_blocking`.
 
-use monitor_spec::Status;
+use std::time::Duration;
+
 use monitor_spec::api::{Diff, Git, VersionInfo};
+use monitor_spec::{ErrorKind, Status};
 use thiserror::Error;
 
 use crate::monitor_set::MonitorSet;
@@ -107,9 +109,10 @@ pub trait Store: Send + Sync + 'static {
     /// stays, and no version is current afterwards.
     fn destroy(&self, project: &str) -> Result<u64, StoreError>;
 
-    /// Stores a batch of results in one transaction, ignoring those whose id the project
-    /// already holds, and keeps the latest result per monitor and location with its run of
-    /// consecutive failures.
+    /// Stores a batch of results in one transaction, ignoring those whose identity
+    /// (monitor, location, tick) the project already holds, and keeps the latest result
+    /// per monitor and location with its run of consecutive failures. A result for an hour
+    /// already rolled up marks that hour to be rolled up again.
     fn insert_results(
         &self,
         project: &str,
@@ -119,12 +122,20 @@ pub trait Store: Send + Sync + 'static {
     /// The latest result of each monitor in each location, sorted by monitor and location.
     fn latest_results(&self, project: &str) -> Result<Vec<LatestResult>, StoreError>;
 
-    /// A monitor's results, oldest first by start time, as [`ResultQuery`] asks.
+    /// A monitor's raw results, oldest first by start time, as [`ResultQuery`] asks.
     fn results(&self, project: &str, query: &ResultQuery) -> Result<Vec<StoredResult>, StoreError>;
 
-    /// Deletes every result that started before `before_us` (unix microseconds); returns
-    /// how many.
-    fn prune_results(&self, before_us: i64) -> Result<u64, StoreError>;
+    /// A monitor's hourly or daily rollups, oldest first (then by location), as
+    /// [`RollupQuery`] asks.
+    fn rollups(&self, project: &str, query: &RollupQuery) -> Result<Vec<Rollup>, StoreError>;
+
+    /// The checks and failures of every series (monitor and location) of a project over
+    /// each of [`UPTIME_WINDOWS`] ending at `now_us`, sorted by monitor and location.
+    fn uptime(&self, project: &str, now_us: i64) -> Result<Vec<SeriesUptime>, StoreError>;
+
+    /// One bounded step of upkeep: rolls up closed hours and days, prunes past the
+    /// retentions; `more` when work is left (the caller calls again at once).
+    fn maintain(&self, now_us: i64, retention: &Retention) -> Result<Maintenance, StoreError>;
 }
 
 /// What a token may reach.
@@ -239,6 +250,30 @@ pub struct TokenOwner {
     pub role: Role,
 }
 
+/// The typed facts of a check result, stored in columns for every result (the full JSON
+/// is kept only for failed and degraded results and the latest one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResultFacts {
+    /// Why it did not pass (`None` when passed).
+    pub error: Option<ErrorKind>,
+    /// Name resolution, microseconds.
+    pub dns_us: Option<i64>,
+    /// Connection, microseconds.
+    pub connect_us: Option<i64>,
+    /// TLS handshake, microseconds.
+    pub tls_us: Option<i64>,
+    /// Until the first byte, microseconds.
+    pub first_byte_us: Option<i64>,
+    /// The whole check, microseconds.
+    pub total_us: i64,
+    /// The address that answered, `ip:port`.
+    pub address: Option<String>,
+    /// The negotiated TLS version, such as `TLSv1.3`.
+    pub tls_version: Option<String>,
+    /// The earliest `not_after` of the presented chain, unix seconds.
+    pub cert_expiry_s: Option<i64>,
+}
+
 /// A check result as an agent reported it, checked and ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewResult {
@@ -258,7 +293,10 @@ pub struct NewResult {
     pub started_us: i64,
     /// When the control plane received it, unix microseconds.
     pub received_us: i64,
-    /// The `CheckResult` as JSON.
+    /// The typed facts (see [`ResultFacts`]).
+    pub facts: ResultFacts,
+    /// The `CheckResult` as JSON: stored for failed and degraded results and while it is
+    /// the latest of its monitor and location.
     pub json: String,
 }
 
@@ -286,16 +324,18 @@ pub struct LatestResult {
     pub json: String,
 }
 
-/// Which results of one monitor to read.
+/// Which raw results of one monitor to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultQuery {
     /// The monitor's id.
     pub monitor: String,
-    /// Only results that started after this instant (unix microseconds, exclusive).
-    pub since_us: Option<i64>,
     /// Only results from this location.
     pub location: Option<String>,
-    /// At most this many.
+    /// Only results that started after this instant (unix microseconds, exclusive).
+    pub from_us: Option<i64>,
+    /// Only results that started at or before this instant (unix microseconds, inclusive).
+    pub to_us: Option<i64>,
+    /// At most this many (the oldest ones).
     pub limit: u64,
 }
 
@@ -310,10 +350,136 @@ pub struct StoredResult {
     pub agent: String,
     /// The schedule tick it ran for.
     pub tick: i64,
+    /// The verdict.
+    pub status: Status,
+    /// When the check started, unix microseconds.
+    pub started_us: i64,
     /// When the control plane received it, unix microseconds.
     pub received_us: i64,
-    /// The `CheckResult` as JSON.
-    pub json: String,
+    /// The typed facts.
+    pub facts: ResultFacts,
+    /// The `CheckResult` as JSON, for failed and degraded results (and the latest);
+    /// `None` for a passed result, which is rebuilt from the facts.
+    pub json: Option<String>,
+}
+
+/// The width of a rollup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// One hour.
+    Hour,
+    /// One day (UTC).
+    Day,
+}
+
+impl Step {
+    /// The width in microseconds.
+    pub fn micros(self) -> i64 {
+        match self {
+            Step::Hour => 3_600_000_000,
+            Step::Day => 86_400_000_000,
+        }
+    }
+}
+
+/// Which rollups of one monitor to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupQuery {
+    /// The monitor's id.
+    pub monitor: String,
+    /// Only rollups of this location.
+    pub location: Option<String>,
+    /// Hourly or daily.
+    pub step: Step,
+    /// Only buckets that start at or after this instant (unix microseconds).
+    pub from_us: i64,
+    /// Only buckets that start before this instant (unix microseconds).
+    pub to_us: i64,
+    /// At most this many (the oldest ones).
+    pub limit: u64,
+}
+
+/// The results of one monitor in one location over an hour or a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollup {
+    /// The location.
+    pub location: String,
+    /// The start of the bucket, unix microseconds.
+    pub start_us: i64,
+    /// Results that started in it.
+    pub checks: u64,
+    /// Of them, failed.
+    pub failures: u64,
+    /// Of them, degraded.
+    pub degraded: u64,
+    /// Median total time, microseconds (for a day: the checks-weighted median of the
+    /// hourly medians, an approximation).
+    pub p50_us: i64,
+    /// 95th percentile of the total time, microseconds (for a day: approximated as for
+    /// `p50_us`).
+    pub p95_us: i64,
+    /// Longest total time, microseconds.
+    pub max_us: i64,
+    /// The fewest whole days any certificate seen had left, `None` without TLS.
+    pub min_days_left: Option<i64>,
+}
+
+/// The uptime windows of `status`: name and length in seconds.
+pub const UPTIME_WINDOWS: [(&str, i64); 4] = [
+    ("24h", 86_400),
+    ("7d", 7 * 86_400),
+    ("30d", 30 * 86_400),
+    ("90d", 90 * 86_400),
+];
+
+/// The checks and failures of one series over each of [`UPTIME_WINDOWS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesUptime {
+    /// The monitor's id.
+    pub monitor: String,
+    /// The location.
+    pub location: String,
+    /// Results per window.
+    pub checks: [u64; 4],
+    /// Failed results per window (degraded counts as up).
+    pub failures: [u64; 4],
+}
+
+/// How long results and rollups are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Raw results.
+    pub raw: Duration,
+    /// Hourly rollups.
+    pub hourly: Duration,
+    /// Daily rollups.
+    pub daily: Duration,
+}
+
+impl Default for Retention {
+    /// 48 hours, 90 days, 730 days.
+    fn default() -> Self {
+        Retention {
+            raw: Duration::from_secs(48 * 3600),
+            hourly: Duration::from_secs(90 * 86_400),
+            daily: Duration::from_secs(730 * 86_400),
+        }
+    }
+}
+
+/// What one step of [`Store::maintain`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    /// Hourly rollups written (series-hours).
+    pub hours_rolled: u64,
+    /// Daily rollups written (series-days).
+    pub days_rolled: u64,
+    /// Raw results deleted.
+    pub raw_pruned: u64,
+    /// Rollups deleted.
+    pub rollups_pruned: u64,
+    /// Whether work is left: call again at once.
+    pub more: bool,
 }
 
 /// A storage failure.

@@ -1,5 +1,8 @@
 //! End-to-end tests of the `control-plane` binary: each test starts the real server on
-//! 127.0.0.1:0 with a fresh SQLite file, creates tokens with `token create`, and drives the
+//! 127.0.0.1:0 with a fresh database (a SQLite file; a database of a throwaway PostgreSQL
+//! server when `CONTROL_PLANE_TEST_DATABASE=postgres`, see [`TempDir::db`]; the tests of
+//! what only SQLite has use a SQLite file either way), creates tokens with `token create`,
+//! and drives the
 //! API of `control-plane/API.md` over HTTP. The agent, results and status routes are tested
 //! in [`agents`]; the hardening of issue 14 (bodies, time, bounds, secrets, agent ids) in
 //! [`hardening`], the token commands and roles in [`tokens`], connections and streamed
@@ -28,14 +31,26 @@ use std::time::{Duration, Instant};
 use control_plane::MonitorSet;
 use monitor_core::Bundle;
 use monitor_core::{StartTls, TcpMonitor};
+use monitor_testing::postgres;
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_control-plane");
 
-/// A directory under the target's temporary directory, removed on drop.
-struct TempDir(PathBuf);
+/// Whether the suite runs on PostgreSQL (`CONTROL_PLANE_TEST_DATABASE=postgres`) rather
+/// than SQLite.
+fn on_postgres() -> bool {
+    match std::env::var("CONTROL_PLANE_TEST_DATABASE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("CONTROL_PLANE_TEST_DATABASE is sqlite or postgres, not `{other}`"),
+    }
+}
+
+/// A directory under the target's temporary directory, and on PostgreSQL a fresh database;
+/// both removed on drop.
+struct TempDir(PathBuf, Option<String>);
 
 impl TempDir {
     fn new(name: &str) -> TempDir {
@@ -47,17 +62,70 @@ impl TempDir {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
+        let database = on_postgres().then(|| postgres::shared().create_database().unwrap());
+        TempDir(dir, database)
     }
 
-    fn db(&self) -> PathBuf {
-        self.0.join("control-plane.db")
+    /// The test's database as `--database` takes it: the URL of its PostgreSQL database,
+    /// or the path of its SQLite file.
+    fn db(&self) -> String {
+        match &self.1 {
+            Some(database) => postgres::shared().url(database),
+            None => self.sqlite(),
+        }
+    }
+
+    /// The path of a SQLite file in the directory: for the tests of what only SQLite has
+    /// (file modes, a full disk, the `--db` flag), whatever the suite's backend.
+    fn sqlite(&self) -> String {
+        self.0.join("control-plane.db").to_str().unwrap().to_owned()
+    }
+
+    /// Every row of every table of the test's database, as text, sorted: to compare a
+    /// database before and after, or to search it.
+    fn fingerprint(&self) -> Vec<String> {
+        if let Some(database) = &self.1 {
+            return postgres::shared().dump(database).unwrap();
+        }
+        let conn = rusqlite::Connection::open(self.sqlite()).unwrap();
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut out = Vec::new();
+        for table in &tables {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+            let columns = stmt.column_count();
+            let mut rows = stmt.query([]).unwrap();
+            while let Some(row) = rows.next().unwrap() {
+                let mut line = format!("{table}:");
+                for i in 0..columns {
+                    let cell = match row.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                            String::from_utf8_lossy(t).into_owned()
+                        }
+                        other => format!("{other:?}"),
+                    };
+                    line.push_str(" | ");
+                    line.push_str(&cell);
+                }
+                out.push(line);
+            }
+        }
+        out.sort();
+        out
     }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        if let Some(database) = &self.1 {
+            let _ = postgres::shared().drop_database(database);
+        }
     }
 }
 
@@ -69,10 +137,10 @@ struct Server {
 }
 
 impl Server {
-    fn start(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    /// Serves database `db` (as [`TempDir::db`] gives it) with more flags and variables.
+    fn start(db: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(db)
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--database", db])
             .args(args);
         for (k, v) in env {
             cmd.env(k, v);
@@ -164,12 +232,12 @@ impl Drop for Server {
 }
 
 /// Runs `control-plane token create` and returns the token it prints.
-fn create_token(db: &Path, project: &str) -> String {
+fn create_token(db: &str, project: &str) -> String {
     create_token_with_role(db, project, "deploy")
 }
 
 /// Runs `control-plane token create --role ROLE` and returns the token it prints.
-fn create_token_with_role(db: &Path, project: &str, role: &str) -> String {
+fn create_token_with_role(db: &str, project: &str, role: &str) -> String {
     let out = Command::new(BIN)
         .args([
             "token",
@@ -178,9 +246,9 @@ fn create_token_with_role(db: &Path, project: &str, role: &str) -> String {
             project,
             "--role",
             role,
-            "--db",
+            "--database",
+            db,
         ])
-        .arg(db)
         .output()
         .unwrap();
     assert!(
@@ -813,58 +881,33 @@ fn tokens_are_stored_hashed() {
     let second = create_token(&dir.db(), "shop");
     assert_ne!(first, second);
     let bad = Command::new(BIN)
-        .args(["token", "create", "--project", "no spaces", "--db"])
+        .args(["token", "create", "--project", "no spaces", "--database"])
         .arg(dir.db())
         .output()
         .unwrap();
     assert!(!bad.status.success());
     assert!(bad.stdout.is_empty());
 
-    let conn = rusqlite::Connection::open(dir.db()).unwrap();
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert!(tables.contains(&"tokens".to_owned()), "{tables:?}");
-    assert!(
-        tables.contains(&"schema_migrations".to_owned()),
-        "{tables:?}"
-    );
-    let mut cells = Vec::new();
-    for table in &tables {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
-        let columns = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
-        while let Some(row) = rows.next().unwrap() {
-            for i in 0..columns {
-                let cell = match row.get_ref(i).unwrap() {
-                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
-                        String::from_utf8_lossy(t).into_owned()
-                    }
-                    other => format!("{other:?}"),
-                };
-                cells.push(cell);
-            }
-        }
+    let rows = dir.fingerprint();
+    for table in ["tokens", "schema_migrations"] {
+        assert!(
+            rows.iter().any(|r| r.starts_with(&format!("{table}:"))
+                || r.starts_with(&format!("INSERT INTO public.{table} "))),
+            "no row of {table}: {rows:?}"
+        );
     }
     for token in [&first, &second] {
         let secret = token.trim_start_matches("mon_");
         assert!(
-            cells.iter().all(|c| !c.contains(secret)),
+            rows.iter().all(|c| !c.contains(secret)),
             "the token is stored in clear"
         );
         let hash = control_plane::hash::sha256_hex(token.as_bytes());
-        assert!(cells.contains(&hash), "the token's hash is not stored");
+        assert!(
+            rows.iter().any(|r| r.contains(&hash)),
+            "the token's hash is not stored"
+        );
     }
-    let migrations: i64 = conn
-        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(migrations, 4);
 
     // Both tokens work.
     let server = Server::start(&dir.db(), &[], &[]);
@@ -1040,9 +1083,11 @@ fn a_crash_during_a_large_deploy_keeps_the_old_set_or_the_new_one() {
     // A kill right after the transaction began must have undone it.
     assert_eq!(outcomes[0], "old", "{outcomes:?}");
     server.kill();
-    let conn = rusqlite::Connection::open(dir.db()).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
+    if !on_postgres() {
+        let conn = rusqlite::Connection::open(dir.sqlite()).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
 }

@@ -17,8 +17,8 @@ mod replica;
 mod results;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use control_plane::{PgStore, SqliteStore, Store};
 use monitor_testing::postgres::PostgresServer;
@@ -60,15 +60,7 @@ pub struct Db {
 
 /// The test process's PostgreSQL server, started on first use.
 pub fn server() -> &'static PostgresServer {
-    static SERVER: OnceLock<PostgresServer> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let server = PostgresServer::start()
-            .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL server: {e}"));
-        server
-            .stop_at_exit()
-            .unwrap_or_else(|e| panic!("cannot watch the test PostgreSQL server: {e}"));
-        server
-    })
+    monitor_testing::postgres::shared()
 }
 
 impl Db {

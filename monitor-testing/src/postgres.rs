@@ -16,6 +16,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,21 @@ pub fn bin_dir() -> Option<PathBuf> {
         })
         .max()
         .map(|(_, bin)| bin)
+}
+
+/// The server this test process shares among its tests: started on first use, stopped
+/// when the process exits ([`PostgresServer::stop_at_exit`]). Panics, saying why, when it
+/// cannot start.
+pub fn shared() -> &'static PostgresServer {
+    static SERVER: OnceLock<PostgresServer> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let server = PostgresServer::start()
+            .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL server: {e}"));
+        server
+            .stop_at_exit()
+            .unwrap_or_else(|e| panic!("cannot watch the test PostgreSQL server: {e}"));
+        server
+    })
 }
 
 /// Whether this process runs as root (the owner of `/proc/self` is the effective uid).
@@ -297,6 +313,38 @@ impl PostgresServer {
             &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
         )
         .map(drop)
+    }
+
+    /// Every row of every table of database `db`, one `INSERT` statement each (pg_dump's
+    /// data), sorted: to compare a database before and after, or to search it.
+    pub fn dump(&self, db: &str) -> io::Result<Vec<String>> {
+        let out = Command::new(self.bin.join("pg_dump"))
+            .env("PGPASSWORD", PASSWORD)
+            .env("PGSSLMODE", "disable")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args([
+                "-U",
+                "postgres",
+                "--data-only",
+                "--inserts",
+                "--no-owner",
+                db,
+            ])
+            .stdin(Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            return Err(other(format!(
+                "pg_dump {db}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let mut rows: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("INSERT INTO "))
+            .map(str::to_owned)
+            .collect();
+        rows.sort();
+        Ok(rows)
     }
 
     /// Stops the server at once when this process exits, even if `self` is never dropped

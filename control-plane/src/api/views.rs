@@ -91,7 +91,8 @@ fn history_query(monitor: String, query: HistoryQuery) -> Result<ResultQuery, Ap
     };
     Ok(ResultQuery {
         monitor,
-        since_us,
+        from_us: since_us,
+        to_us: None,
         location: query.location,
         limit,
     })

@@ -1,61 +1,233 @@
-//! Check results in SQLite: storing a batch (duplicates ignored) while keeping the latest
-//! result per monitor and location with its run of failures, reading a monitor's history,
-//! and pruning.
+//! Check results in SQLite: storing a batch in typed columns (duplicates ignored) while
+//! keeping the latest result per monitor and location with its run of failures, reading a
+//! monitor's raw history and rollups, uptime, and the bounded upkeep that rolls up hours
+//! and days and prunes past the retentions.
 
 use monitor_spec::Status;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::rows::{ensure_project, to_u64};
-use crate::store::{InsertOutcome, LatestResult, NewResult, ResultQuery, StoreError, StoredResult};
+use crate::results::{
+    self, DAY_US, HOUR_US, Sample, day_of, duration_us, error_kind_of, hour_of, keeps_json,
+    status_code, status_of_code, window_starts,
+};
+use crate::store::{
+    InsertOutcome, LatestResult, Maintenance, NewResult, ResultFacts, ResultQuery, Retention,
+    Rollup, RollupQuery, SeriesUptime, Step, StoreError, StoredResult,
+};
 
-/// Rows deleted per transaction when pruning, so that a large prune never holds the writer
-/// for long.
-pub(super) const PRUNE_BATCH: i64 = 5_000;
+/// Series rolled up (or pruned) per step of [`maintain`], so that a step holds the writer
+/// for a bounded time.
+pub(super) const SERIES_PER_STEP: i64 = 200;
+/// Marked buckets rolled up again per step of [`maintain`].
+pub(super) const DIRTY_PER_STEP: i64 = 500;
 
-/// Stores a batch, ignoring ids the project already holds.
+/// `rollup_progress.step` of hours and days, and of the pruning sweep (`start` is when
+/// the last sweep began).
+const HOURS: i64 = 0;
+const DAYS: i64 = 1;
+const PRUNING: i64 = 2;
+/// How long after a pruning sweep began the next one may begin, microseconds.
+const SWEEP_EVERY_US: i64 = 5 * 60 * 1_000_000;
+
+/// The id of a series, created when missing.
+fn series_id(
+    tx: &Transaction<'_>,
+    project: &str,
+    monitor: &str,
+    location: &str,
+) -> Result<i64, StoreError> {
+    let mut find = tx.prepare_cached(
+        "SELECT id FROM series WHERE project = ?1 AND monitor = ?2 AND location = ?3",
+    )?;
+    if let Some(id) = find
+        .query_row(params![project, monitor, location], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO series (project, monitor, location) VALUES (?1, ?2, ?3)")?
+        .execute(params![project, monitor, location])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// The id of an interned name, created when missing.
+fn intern(tx: &Transaction<'_>, name: &str) -> Result<i64, StoreError> {
+    let mut find = tx.prepare_cached("SELECT id FROM names WHERE name = ?1")?;
+    if let Some(id) = find.query_row([name], |r| r.get(0)).optional()? {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO names (name) VALUES (?1)")?
+        .execute([name])?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn intern_opt(tx: &Transaction<'_>, name: Option<&str>) -> Result<Option<i64>, StoreError> {
+    name.map(|n| intern(tx, n)).transpose()
+}
+
+/// How far rolling up went: `(start, next_series)` of [`HOURS`] or [`DAYS`].
+fn progress(tx: &Transaction<'_>, step: i64) -> Result<Option<(i64, i64)>, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT start, next_series FROM rollup_progress WHERE step = ?1")?
+        .query_row([step], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+fn set_progress(tx: &Transaction<'_>, step: i64, start: i64, next: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO rollup_progress (step, start, next_series) VALUES (?1, ?2, ?3)
+         ON CONFLICT (step) DO UPDATE SET start = excluded.start,
+             next_series = excluded.next_series",
+    )?
+    .execute(params![step, start, next])?;
+    Ok(())
+}
+
+/// Whether the bucket starting at `start` is rolled up for `series` already.
+fn rolled(progress: Option<(i64, i64)>, series: i64, start: i64) -> bool {
+    progress.is_some_and(|(at, next)| start < at || (start == at && series < next))
+}
+
+fn mark_dirty(tx: &Transaction<'_>, step: i64, start: i64, series: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO rollup_dirty (step, start, series) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![step, start, series])?;
+    Ok(())
+}
+
+/// Stores a batch, ignoring results whose (monitor, location, tick) the project holds.
 pub(super) fn insert(
     tx: &Transaction<'_>,
     project: &str,
     results: &[NewResult],
 ) -> Result<InsertOutcome, StoreError> {
     ensure_project(tx, project)?;
+    let hours = progress(tx, HOURS)?;
     let mut outcome = InsertOutcome::default();
-    let mut insert = tx.prepare_cached(
-        "INSERT OR IGNORE INTO results
-         (project, id, monitor, location, agent, tick, status, started_at, received_at, result)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
     for r in results {
-        let stored = insert.execute(params![
-            project,
-            r.id,
-            r.monitor,
-            r.location,
-            r.agent,
-            r.tick,
-            status_name(r.status),
-            r.started_us,
-            r.received_us,
-            r.json
-        ])?;
-        if stored == 0 {
+        let series = series_id(tx, project, &r.monitor, &r.location)?;
+        let stored = insert_row(tx, series, r)?;
+        if !stored {
             outcome.duplicates += 1;
-        } else {
-            outcome.accepted += 1;
-            update_latest(tx, project, r)?;
+            continue;
+        }
+        outcome.accepted += 1;
+        update_latest(tx, series, r)?;
+        let hour = hour_of(r.started_us);
+        if rolled(hours, series, hour) {
+            mark_dirty(tx, HOURS, hour, series)?;
         }
     }
     Ok(outcome)
 }
 
+/// Inserts one result; false when its series and tick were stored already.
+fn insert_row(tx: &Transaction<'_>, series: i64, r: &NewResult) -> Result<bool, StoreError> {
+    let f = &r.facts;
+    let agent = intern(tx, &r.agent)?;
+    let error = intern_opt(tx, f.error.map(|e| e.as_str()))?;
+    let address = intern_opt(tx, f.address.as_deref())?;
+    let tls_version = intern_opt(tx, f.tls_version.as_deref())?;
+    let json = keeps_json(r.status).then_some(r.json.as_str());
+    let n = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO raw_results (series, tick, started, received, status, total,
+                error, dns, connect, tls, first_byte, agent, address, tls_version, cert_expiry,
+                json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )?
+        .execute(params![
+            series,
+            r.tick,
+            r.started_us,
+            r.received_us.saturating_sub(r.started_us),
+            status_code(r.status),
+            f.total_us,
+            error,
+            f.dns_us,
+            f.connect_us,
+            f.tls_us,
+            f.first_byte_us,
+            agent,
+            address,
+            tls_version,
+            f.cert_expiry_s,
+            json
+        ])?;
+    Ok(n > 0)
+}
+
+/// Makes a newly stored result the latest of its series when it is newer than the one
+/// recorded, counting the run of failures on; a result arriving late, older than the
+/// latest, may fall inside that run, which is then counted again from the results.
+fn update_latest(tx: &Transaction<'_>, series: i64, r: &NewResult) -> Result<(), StoreError> {
+    let failed = r.status == Status::Failed;
+    let latest: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT started, consecutive_failures FROM latest WHERE series = ?1")?
+        .query_row([series], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    match latest {
+        Some((started, _)) if r.started_us <= started => {
+            let failures = failures_since_last_success(tx, series)?;
+            tx.prepare_cached("UPDATE latest SET consecutive_failures = ?2 WHERE series = ?1")?
+                .execute(params![series, failures])?;
+        }
+        previous => {
+            let failures = match previous {
+                Some((_, before)) if failed => before.saturating_add(1),
+                None if failed => 1,
+                _ => 0,
+            };
+            let agent = intern(tx, &r.agent)?;
+            tx.prepare_cached(
+                "INSERT INTO latest (series, tick, started, agent, consecutive_failures, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (series) DO UPDATE SET
+                   tick = excluded.tick, started = excluded.started, agent = excluded.agent,
+                   consecutive_failures = excluded.consecutive_failures, json = excluded.json",
+            )?
+            .execute(params![
+                series,
+                r.tick,
+                r.started_us,
+                agent,
+                failures,
+                r.json
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// How many results of a series failed after its latest result that did not.
+fn failures_since_last_success(tx: &Transaction<'_>, series: i64) -> Result<i64, StoreError> {
+    let last_success: Option<i64> = tx
+        .prepare_cached(
+            "SELECT started FROM raw_results WHERE series = ?1 AND status != 2
+             ORDER BY started DESC LIMIT 1",
+        )?
+        .query_row([series], |row| row.get(0))
+        .optional()?;
+    Ok(tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM raw_results WHERE series = ?1 AND status = 2 AND started > ?2",
+        )?
+        .query_row(params![series, last_success.unwrap_or(i64::MIN)], |row| {
+            row.get(0)
+        })?)
+}
+
 /// The latest result of each monitor in each location, sorted by monitor and location.
 pub(super) fn latest(tx: &Transaction<'_>, project: &str) -> Result<Vec<LatestResult>, StoreError> {
     let mut stmt = tx.prepare_cached(
-        "SELECT l.monitor, l.location, r.agent, l.consecutive_failures, r.result
-         FROM latest_results l
-         JOIN results r ON r.project = l.project AND r.id = l.result_id
-         WHERE l.project = ?1
-         ORDER BY l.monitor, l.location",
+        "SELECT s.monitor, s.location, n.name, l.consecutive_failures, l.json
+         FROM series s
+         JOIN latest l ON l.series = s.id
+         JOIN names n ON n.id = l.agent
+         WHERE s.project = ?1
+         ORDER BY s.monitor, s.location",
     )?;
     let rows = stmt.query_map([project], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
@@ -74,7 +246,7 @@ pub(super) fn latest(tx: &Transaction<'_>, project: &str) -> Result<Vec<LatestRe
     Ok(out)
 }
 
-/// A monitor's results, oldest first by start time.
+/// A monitor's raw results, oldest first by start time (then location and tick).
 pub(super) fn history(
     tx: &Transaction<'_>,
     project: &str,
@@ -82,126 +254,655 @@ pub(super) fn history(
 ) -> Result<Vec<StoredResult>, StoreError> {
     let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
     let mut stmt = tx.prepare_cached(
-        "SELECT id, location, agent, tick, received_at, result FROM results
-         WHERE project = ?1 AND monitor = ?2 AND started_at > ?3
-           AND (?4 IS NULL OR location = ?4)
-         ORDER BY started_at, id
-         LIMIT ?5",
+        "SELECT s.location, r.tick, r.started, r.received, r.status, r.total, e.name, r.dns,
+            r.connect, r.tls, r.first_byte, a.name, ad.name, tv.name, r.cert_expiry,
+            COALESCE(r.json, CASE WHEN l.tick = r.tick THEN l.json END)
+         FROM series s
+         JOIN raw_results r ON r.series = s.id
+         LEFT JOIN latest l ON l.series = s.id
+         LEFT JOIN names e ON e.id = r.error
+         LEFT JOIN names a ON a.id = r.agent
+         LEFT JOIN names ad ON ad.id = r.address
+         LEFT JOIN names tv ON tv.id = r.tls_version
+         WHERE s.project = ?1 AND s.monitor = ?2 AND (?3 IS NULL OR s.location = ?3)
+           AND r.started > ?4 AND r.started <= ?5
+         ORDER BY r.started, s.location, r.tick
+         LIMIT ?6",
     )?;
     let rows = stmt.query_map(
         params![
             project,
             query.monitor,
-            query.since_us.unwrap_or(i64::MIN),
             query.location,
+            query.from_us.unwrap_or(i64::MIN),
+            query.to_us.unwrap_or(i64::MAX),
             limit
         ],
         |r| {
-            Ok(StoredResult {
-                id: r.get(0)?,
-                location: r.get(1)?,
-                agent: r.get(2)?,
-                tick: r.get(3)?,
-                received_us: r.get(4)?,
-                json: r.get(5)?,
-            })
+            Ok((
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ),
+                (
+                    r.get::<_, Option<i64>>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                    r.get::<_, Option<i64>>(9)?,
+                    r.get::<_, Option<i64>>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                    r.get::<_, Option<String>>(12)?,
+                    r.get::<_, Option<String>>(13)?,
+                    r.get::<_, Option<i64>>(14)?,
+                    r.get::<_, Option<String>>(15)?,
+                ),
+            ))
         },
     )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut out = Vec::new();
+    for row in rows {
+        let (
+            (location, tick, started, received, status, total, error),
+            (dns, connect, tls, first_byte, agent, address, tls_version, cert_expiry, json),
+        ) = row?;
+        let id = format!("{}/{location}/{tick}", query.monitor);
+        let corrupt = |what: String| StoreError::Corrupt(format!("result `{id}`: {what}"));
+        let status = status_of_code(status).ok_or_else(|| corrupt(format!("status {status}")))?;
+        let error = error
+            .map(|name| error_kind_of(&name).ok_or_else(|| corrupt(format!("error `{name}`"))))
+            .transpose()?;
+        out.push(StoredResult {
+            location,
+            agent: agent.ok_or_else(|| corrupt("no agent".to_owned()))?,
+            tick,
+            status,
+            started_us: started,
+            received_us: started.saturating_add(received),
+            facts: ResultFacts {
+                error,
+                dns_us: dns,
+                connect_us: connect,
+                tls_us: tls,
+                first_byte_us: first_byte,
+                total_us: total,
+                address,
+                tls_version,
+                cert_expiry_s: cert_expiry,
+            },
+            json,
+            id,
+        });
+    }
+    Ok(out)
 }
 
-/// Deletes up to [`PRUNE_BATCH`] results of a project that started before `before_us`, and
-/// the latest entries as old; returns how many results.
-pub(super) fn prune_batch(
+fn rollup_table(step: Step) -> &'static str {
+    match step {
+        Step::Hour => "rollups_hourly",
+        Step::Day => "rollups_daily",
+    }
+}
+
+fn rollup_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, [i64; 6], Option<i64>)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        [
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+        ],
+        r.get(8)?,
+    ))
+}
+
+fn to_rollup(
+    (location, start_us, v, min_days_left): (String, i64, [i64; 6], Option<i64>),
+) -> Result<Rollup, StoreError> {
+    Ok(Rollup {
+        location,
+        start_us,
+        checks: to_u64(v[0])?,
+        failures: to_u64(v[1])?,
+        degraded: to_u64(v[2])?,
+        p50_us: v[3],
+        p95_us: v[4],
+        max_us: v[5],
+        min_days_left,
+    })
+}
+
+/// A monitor's rollups, oldest first, then by location.
+pub(super) fn rollups(
     tx: &Transaction<'_>,
     project: &str,
-    before_us: i64,
-) -> Result<usize, StoreError> {
-    let n = tx.execute(
-        "DELETE FROM results WHERE rowid IN (
-            SELECT rowid FROM results
-            WHERE project = ?1 AND started_at < ?2 LIMIT ?3)",
-        params![project, before_us, PRUNE_BATCH],
+    query: &RollupQuery,
+) -> Result<Vec<Rollup>, StoreError> {
+    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT s.location, h.start, h.checks, h.failures, h.degraded, h.p50, h.p95, h.max,
+            h.min_days_left
+         FROM series s JOIN {} h ON h.series = s.id
+         WHERE s.project = ?1 AND s.monitor = ?2 AND (?3 IS NULL OR s.location = ?3)
+           AND h.start >= ?4 AND h.start < ?5
+         ORDER BY h.start, s.location
+         LIMIT ?6",
+        rollup_table(query.step)
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            project,
+            query.monitor,
+            query.location,
+            query.from_us,
+            query.to_us,
+            limit
+        ],
+        rollup_of_row,
     )?;
-    tx.execute(
-        "DELETE FROM latest_results WHERE project = ?1 AND started_at < ?2",
-        params![project, before_us],
-    )?;
-    Ok(n)
+    rows.map(|r| to_rollup(r?)).collect()
 }
 
-fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Passed => "passed",
-        Status::Degraded => "degraded",
-        Status::Failed => "failed",
+/// Disjoint, sorted ranges `[from, to)` covering those given (empty ones dropped).
+fn union(mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    ranges.retain(|r| r.0 < r.1);
+    ranges.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for (from, to) in ranges {
+        match out.last_mut() {
+            Some(last) if from <= last.1 => last.1 = last.1.max(to),
+            _ => out.push((from, to)),
+        }
     }
+    out
 }
 
-/// Makes a newly stored result the latest of its monitor and location when it is newer than
-/// the one recorded, counting the run of failures on; a result arriving late, older than
-/// the latest, may fall inside that run, which is then counted again from the results.
-fn update_latest(tx: &Transaction<'_>, project: &str, r: &NewResult) -> Result<(), StoreError> {
-    let failed = r.status == Status::Failed;
-    let latest: Option<(i64, i64)> = tx
-        .query_row(
-            "SELECT started_at, consecutive_failures FROM latest_results
-             WHERE project = ?1 AND monitor = ?2 AND location = ?3",
-            params![project, r.monitor, r.location],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?;
-    match latest {
-        Some((started, _)) if r.started_us <= started => {
-            let failures = failures_since_last_success(tx, project, &r.monitor, &r.location)?;
-            tx.execute(
-                "UPDATE latest_results SET consecutive_failures = ?4
-                 WHERE project = ?1 AND monitor = ?2 AND location = ?3",
-                params![project, r.monitor, r.location, failures],
-            )?;
-        }
-        previous => {
-            let failures = match previous {
-                Some((_, before)) if failed => before.saturating_add(1),
-                None if failed => 1,
-                _ => 0,
-            };
-            tx.execute(
-                "INSERT INTO latest_results
-                 (project, monitor, location, result_id, started_at, consecutive_failures)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (project, monitor, location) DO UPDATE SET
-                   result_id = excluded.result_id,
-                   started_at = excluded.started_at,
-                   consecutive_failures = excluded.consecutive_failures",
-                params![project, r.monitor, r.location, r.id, r.started_us, failures],
-            )?;
+/// The checks and failures of every series of a project over the uptime windows ending at
+/// `now_us`: daily rollups for the whole days rolled up, hourly rollups for the other
+/// hours rolled up, raw results for the rest.
+pub(super) fn uptime(
+    tx: &Transaction<'_>,
+    project: &str,
+    now_us: i64,
+) -> Result<Vec<SeriesUptime>, StoreError> {
+    let mut series = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, monitor, location FROM series WHERE project = ?1
+             ORDER BY monitor, location",
+        )?;
+        let rows = stmt.query_map([project], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+        })?;
+        for row in rows {
+            let (id, monitor, location) = row?;
+            index.insert(id, series.len());
+            series.push(SeriesUptime {
+                monitor,
+                location,
+                checks: [0; 4],
+                failures: [0; 4],
+            });
         }
     }
+    if series.is_empty() {
+        return Ok(series);
+    }
+    let hours = progress(tx, HOURS)?.map_or(i64::MIN, |p| p.0);
+    let days = progress(tx, DAYS)?.map_or(i64::MIN, |p| p.0).min(hours);
+    let starts = window_starts(now_us);
+    // Per window: whole days [a, e) from the daily rollups, hours [start, min(a, hours))
+    // and [e, hours) from the hourly ones, results from max(start, hours) on.
+    let day_ranges: Vec<(i64, i64)> = starts
+        .iter()
+        .map(|&s| {
+            let a = day_of(s.saturating_add(DAY_US - 1));
+            (a, a.max(days))
+        })
+        .collect();
+    let mut add = |id: i64, w: usize, checks: i64, failures: i64| -> Result<(), StoreError> {
+        if let Some(&i) = index.get(&id) {
+            series[i].checks[w] += to_u64(checks)?;
+            series[i].failures[w] += to_u64(failures)?;
+        }
+        Ok(())
+    };
+    let ranged =
+        |table: &str, from: i64, to: i64| -> Result<Vec<(i64, i64, i64, i64)>, StoreError> {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT h.series, h.start, h.checks, h.failures FROM series s
+             JOIN {table} h ON h.series = s.id AND h.start >= ?2 AND h.start < ?3
+             WHERE s.project = ?1"
+            ))?;
+            let rows = stmt.query_map(params![project, from, to], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+    let wanted_days = union(day_ranges.clone());
+    for (from, to) in wanted_days {
+        for (id, start, checks, failures) in ranged("rollups_daily", from, to)? {
+            for (w, &(a, e)) in day_ranges.iter().enumerate() {
+                if (a..e).contains(&start) {
+                    add(id, w, checks, failures)?;
+                }
+            }
+        }
+    }
+    let hour_ranges: Vec<[(i64, i64); 2]> = starts
+        .iter()
+        .zip(&day_ranges)
+        .map(|(&s, &(a, e))| [(s, a.min(hours)), (e.max(s), hours)])
+        .collect();
+    let wanted_hours = union(hour_ranges.iter().flatten().copied().collect());
+    for (from, to) in wanted_hours {
+        for (id, start, checks, failures) in ranged("rollups_hourly", from, to)? {
+            for (w, ranges) in hour_ranges.iter().enumerate() {
+                if ranges.iter().any(|r| (r.0..r.1).contains(&start)) {
+                    add(id, w, checks, failures)?;
+                }
+            }
+        }
+    }
+    let raw_from: Vec<i64> = starts.iter().map(|&s| s.max(hours)).collect();
+    let oldest = raw_from.iter().copied().min().unwrap_or(hours);
+    let mut stmt = tx.prepare_cached(
+        "SELECT r.series, r.started, r.status FROM series s
+         JOIN raw_results r ON r.series = s.id AND r.started >= ?2
+         WHERE s.project = ?1",
+    )?;
+    let rows = stmt.query_map(params![project, oldest], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, started, status) = row?;
+        for (w, &from) in raw_from.iter().enumerate() {
+            if started >= from {
+                add(id, w, 1, i64::from(status == 2))?;
+            }
+        }
+    }
+    Ok(series)
+}
+
+/// The samples of a series that started in `[from, to)`.
+fn samples(
+    tx: &Transaction<'_>,
+    series: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Sample>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT status, started, total, cert_expiry FROM raw_results
+         WHERE series = ?1 AND started >= ?2 AND started < ?3",
+    )?;
+    let rows = stmt.query_map(params![series, from, to], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (status, started_us, total_us, cert_expiry_s) = row?;
+        let status = status_of_code(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("result status {status}")))?;
+        out.push(Sample {
+            status,
+            started_us,
+            total_us,
+            cert_expiry_s,
+        });
+    }
+    Ok(out)
+}
+
+/// Writes (or, when `rollup` is `None`, deletes) the rollup of a series in a bucket.
+fn put_rollup(
+    tx: &Transaction<'_>,
+    step: Step,
+    series: i64,
+    start: i64,
+    rollup: Option<&Rollup>,
+) -> Result<(), StoreError> {
+    let table = rollup_table(step);
+    let Some(r) = rollup else {
+        tx.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE series = ?1 AND start = ?2"
+        ))?
+        .execute(params![series, start])?;
+        return Ok(());
+    };
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    tx.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {table}
+         (series, start, checks, failures, degraded, p50, p95, max, min_days_left)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    ))?
+    .execute(params![
+        series,
+        start,
+        n(r.checks),
+        n(r.failures),
+        n(r.degraded),
+        r.p50_us,
+        r.p95_us,
+        r.max_us,
+        r.min_days_left
+    ])?;
     Ok(())
 }
 
-/// How many results of a monitor in a location failed after its latest result that did not.
-fn failures_since_last_success(
+/// Rolls up one hour of one series from its raw results; whether a rollup was written.
+fn roll_hour(tx: &Transaction<'_>, series: i64, start: i64) -> Result<bool, StoreError> {
+    let samples = samples(tx, series, start, start + HOUR_US)?;
+    let rollup = results::hourly_rollup("", start, &samples);
+    put_rollup(tx, Step::Hour, series, start, rollup.as_ref())?;
+    Ok(rollup.is_some())
+}
+
+/// Rolls up one day of one series from its hourly rollups; whether a rollup was written.
+fn roll_day(tx: &Transaction<'_>, series: i64, start: i64) -> Result<bool, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT '', start, checks, failures, degraded, p50, p95, max, min_days_left
+         FROM rollups_hourly WHERE series = ?1 AND start >= ?2 AND start < ?3",
+    )?;
+    let hours = stmt
+        .query_map(params![series, start, start + DAY_US], rollup_of_row)?
+        .map(|r| to_rollup(r?))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rollup = results::daily_rollup("", start, &hours);
+    put_rollup(tx, Step::Day, series, start, rollup.as_ref())?;
+    Ok(rollup.is_some())
+}
+
+/// The first bucket at or after `from` in which some series has rows of `table` (seeking
+/// per series), `None` when none has.
+fn next_data(
     tx: &Transaction<'_>,
-    project: &str,
-    monitor: &str,
-    location: &str,
-) -> Result<i64, StoreError> {
-    let last_success: Option<i64> = tx
-        .query_row(
-            "SELECT started_at FROM results
-             WHERE project = ?1 AND monitor = ?2 AND location = ?3 AND status != 'failed'
-             ORDER BY started_at DESC LIMIT 1",
-            params![project, monitor, location],
-            |row| row.get(0),
-        )
-        .optional()?;
-    Ok(tx.query_row(
-        "SELECT COUNT(*) FROM results
-         WHERE project = ?1 AND monitor = ?2 AND location = ?3 AND status = 'failed'
-           AND started_at > ?4",
-        params![project, monitor, location, last_success.unwrap_or(i64::MIN)],
-        |row| row.get(0),
-    )?)
+    table: &str,
+    column: &str,
+    from: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(tx
+        .prepare_cached(&format!(
+            "SELECT MIN((SELECT {column} FROM {table} t WHERE t.series = s.id AND t.{column} >= ?1
+                ORDER BY t.{column} LIMIT 1)) FROM series s"
+        ))?
+        .query_row([from], |r| r.get(0))?)
+}
+
+/// What a pruning sweep deletes: what started before these instants (unix microseconds).
+struct Cutoffs {
+    raw: i64,
+    hourly: i64,
+    daily: i64,
+}
+
+/// The next series of the pruning sweep in progress, or 0 when a new sweep is due (and
+/// is then recorded as begun now); `None` when none is.
+fn sweep_due(tx: &Transaction<'_>, now_us: i64) -> Result<Option<i64>, StoreError> {
+    match progress(tx, PRUNING)? {
+        Some((_, next)) if next > 0 => Ok(Some(next)),
+        Some((started, _)) if now_us < started.saturating_add(SWEEP_EVERY_US) => Ok(None),
+        _ => {
+            set_progress(tx, PRUNING, now_us, 0)?;
+            Ok(Some(0))
+        }
+    }
+}
+
+/// Whether a pruning sweep is in progress or due.
+fn sweep_wanted(tx: &Transaction<'_>, now_us: i64) -> Result<bool, StoreError> {
+    Ok(match progress(tx, PRUNING)? {
+        Some((started, next)) => next > 0 || now_us >= started.saturating_add(SWEEP_EVERY_US),
+        None => true,
+    })
+}
+
+/// Deletes a series' raw results, latest result and rollups past the cutoffs.
+fn prune_series(
+    tx: &Transaction<'_>,
+    series: i64,
+    cutoffs: &Cutoffs,
+    done: &mut Maintenance,
+) -> Result<(), StoreError> {
+    let delete = |sql: &str, before: i64| -> Result<u64, StoreError> {
+        Ok(tx.prepare_cached(sql)?.execute(params![series, before])? as u64)
+    };
+    done.raw_pruned += delete(
+        "DELETE FROM raw_results WHERE series = ?1 AND started < ?2",
+        cutoffs.raw,
+    )?;
+    delete(
+        "DELETE FROM latest WHERE series = ?1 AND started < ?2",
+        cutoffs.raw,
+    )?;
+    done.rollups_pruned += delete(
+        "DELETE FROM rollups_hourly WHERE series = ?1 AND start < ?2",
+        cutoffs.hourly,
+    )?;
+    done.rollups_pruned += delete(
+        "DELETE FROM rollups_daily WHERE series = ?1 AND start < ?2",
+        cutoffs.daily,
+    )?;
+    Ok(())
+}
+
+/// One bounded step of upkeep, in one write transaction (see [`crate::Store::maintain`]):
+/// rolls up at most [`DIRTY_PER_STEP`] marked buckets, or the next closed hour or day
+/// for at most [`SERIES_PER_STEP`] series; with nothing to roll up, prunes at most
+/// [`SERIES_PER_STEP`] series past the retentions (a sweep over every series begins at
+/// most every 5 minutes). Raw results are pruned only once their hour is rolled up, and
+/// hourly rollups once their day is.
+pub(super) fn maintain(
+    tx: &Transaction<'_>,
+    now_us: i64,
+    retention: &Retention,
+) -> Result<Maintenance, StoreError> {
+    let mut done = Maintenance::default();
+    let mut sweeping = false;
+    let raw_cutoff = now_us.saturating_sub(duration_us(retention.raw));
+    let max_series: i64 =
+        tx.query_row("SELECT COALESCE(MAX(id), 0) FROM series", [], |r| r.get(0))?;
+    let (mut hour, mut hour_next) = match progress(tx, HOURS)? {
+        Some(p) => p,
+        None => {
+            let first = next_data(tx, "raw_results", "started", i64::MIN)?;
+            let start = hour_of(first.unwrap_or(now_us).min(now_us));
+            set_progress(tx, HOURS, start, 0)?;
+            set_progress(tx, DAYS, day_of(start), 0)?;
+            (start, 0)
+        }
+    };
+    let (mut day, mut day_next) = progress(tx, DAYS)?.unwrap_or((day_of(hour), 0));
+
+    // Marked hours first, then marked days: late results.
+    let dirty = |step: i64| -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut stmt = tx.prepare_cached(
+            "SELECT start, series FROM rollup_dirty WHERE step = ?1
+             ORDER BY start, series LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![step, DIRTY_PER_STEP], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    let unmark = |step: i64, start: i64, series: i64| -> Result<(), StoreError> {
+        tx.prepare_cached(
+            "DELETE FROM rollup_dirty WHERE step = ?1 AND start = ?2 AND series = ?3",
+        )?
+        .execute(params![step, start, series])?;
+        Ok(())
+    };
+    let marked_hours = dirty(HOURS)?;
+    let marked_days = if marked_hours.is_empty() {
+        dirty(DAYS)?
+    } else {
+        Vec::new()
+    };
+    if !marked_hours.is_empty() {
+        for &(start, series) in &marked_hours {
+            // An hour whose results are being pruned cannot be rolled up again.
+            if start >= raw_cutoff {
+                roll_hour(tx, series, start)?;
+                done.hours_rolled += 1;
+                if rolled(Some((day, day_next)), series, day_of(start)) {
+                    mark_dirty(tx, DAYS, day_of(start), series)?;
+                }
+            }
+            unmark(HOURS, start, series)?;
+        }
+    } else if !marked_days.is_empty() {
+        for &(start, series) in &marked_days {
+            roll_day(tx, series, start)?;
+            done.days_rolled += 1;
+            unmark(DAYS, start, series)?;
+        }
+    } else if hour + HOUR_US <= now_us {
+        // The next closed hour, for the next series.
+        if hour_next == 0 {
+            match next_data(tx, "raw_results", "started", hour)? {
+                Some(first) => hour = hour.max(hour_of(first).min(hour_of(now_us))),
+                None => hour = hour_of(now_us),
+            }
+        }
+        if hour + HOUR_US <= now_us {
+            let last = (hour_next + SERIES_PER_STEP).min(max_series + 1);
+            for series in hour_next..last {
+                if roll_hour(tx, series, hour)? {
+                    done.hours_rolled += 1;
+                }
+            }
+            if last > max_series {
+                hour += HOUR_US;
+                hour_next = 0;
+            } else {
+                hour_next = last;
+            }
+        }
+        set_progress(tx, HOURS, hour, hour_next)?;
+    } else if day + DAY_US <= hour {
+        // The next day whose hours are all rolled up, for the next series.
+        if day_next == 0 {
+            match next_data(tx, "rollups_hourly", "start", day)? {
+                Some(first) => day = day.max(day_of(first).min(day_of(hour))),
+                None => day = day_of(hour),
+            }
+        }
+        if day + DAY_US <= hour {
+            let last = (day_next + SERIES_PER_STEP).min(max_series + 1);
+            for series in day_next..last {
+                if roll_day(tx, series, day)? {
+                    done.days_rolled += 1;
+                }
+            }
+            if last > max_series {
+                day += DAY_US;
+                day_next = 0;
+            } else {
+                day_next = last;
+            }
+        }
+        set_progress(tx, DAYS, day, day_next)?;
+    } else if let Some(next) = sweep_due(tx, now_us)? {
+        // Nothing to roll up: the next series of a pruning sweep.
+        let last = (next + SERIES_PER_STEP).min(max_series + 1);
+        let cutoffs = Cutoffs {
+            raw: raw_cutoff.min(hour),
+            hourly: now_us
+                .saturating_sub(duration_us(retention.hourly))
+                .min(day),
+            daily: now_us.saturating_sub(duration_us(retention.daily)),
+        };
+        for series in next..last {
+            prune_series(tx, series, &cutoffs, &mut done)?;
+        }
+        let (started, _) = progress(tx, PRUNING)?.unwrap_or((now_us, 0));
+        sweeping = last <= max_series;
+        set_progress(tx, PRUNING, started, if sweeping { last } else { 0 })?;
+    }
+    let pending: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM rollup_dirty LIMIT 1)",
+        [],
+        |r| r.get(0),
+    )?;
+    done.more = pending > 0
+        || hour + HOUR_US <= now_us
+        || day + DAY_US <= hour
+        || sweeping
+        || sweep_wanted(tx, now_us)?;
+    Ok(done)
+}
+
+/// Moves the results of migration 3's tables into migration 5's (the typed columns from
+/// each stored `CheckResult`), then drops the old tables. Part of migration 5.
+pub(super) fn move_results(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    let old: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'results'",
+        [],
+        |r| r.get(0),
+    )?;
+    if old == 0 {
+        return Ok(());
+    }
+    {
+        let mut stmt = tx.prepare(
+            "SELECT r.project, r.monitor, r.location, r.agent, r.tick, r.status, r.started_at,
+                r.received_at, r.result,
+                l.result_id IS NOT NULL, l.consecutive_failures
+             FROM results r
+             LEFT JOIN latest_results l ON l.project = r.project AND l.result_id = r.id
+             ORDER BY r.started_at",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let project: String = row.get(0)?;
+            let status: String = row.get(5)?;
+            let status = match status.as_str() {
+                "passed" => Status::Passed,
+                "degraded" => Status::Degraded,
+                _ => Status::Failed,
+            };
+            let json: String = row.get(8)?;
+            let facts = serde_json::from_str::<monitor_spec::CheckResult>(&json)
+                .map(|r| results::facts_of(&r))
+                .unwrap_or_default();
+            let r = NewResult {
+                id: String::new(),
+                monitor: row.get(1)?,
+                location: row.get(2)?,
+                agent: row.get(3)?,
+                tick: row.get(4)?,
+                status,
+                started_us: row.get(6)?,
+                received_us: row.get(7)?,
+                facts,
+                json,
+            };
+            let series = series_id(tx, &project, &r.monitor, &r.location)?;
+            insert_row(tx, series, &r)?;
+            if row.get::<_, bool>(9)? {
+                let failures: i64 = row.get(10)?;
+                let agent = intern(tx, &r.agent)?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO latest
+                     (series, tick, started, agent, consecutive_failures, json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![series, r.tick, r.started_us, agent, failures, r.json],
+                )?;
+            }
+        }
+    }
+    tx.execute_batch("DROP TABLE latest_results; DROP TABLE results;")?;
+    Ok(())
 }

@@ -96,6 +96,92 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         ) WITHOUT ROWID;
         CREATE INDEX agent_ids_by_token ON agent_ids (token);",
     ),
+    (
+        5,
+        // Results in typed columns, keyed by an interned series (project, monitor,
+        // location) and the tick: times in unix microseconds (the receipt as a delta from
+        // the start), status 0 passed, 1 degraded, 2 failed, agent, address, TLS version and
+        // error kind interned in `names`, the certificate's earliest expiry in unix seconds.
+        // The full JSON only for results that did not pass, and in `latest`. Hourly and
+        // daily rollups per series; `rollup_progress` says how far rolling went (step 0
+        // hours, 1 days: buckets before `start` are rolled for every series, `start` for the
+        // series below `next_series`); `rollup_dirty` lists the buckets to roll again. The
+        // rows of migration 3's tables are moved by `schema::move_results`.
+        "CREATE TABLE series (
+            id INTEGER PRIMARY KEY,
+            project TEXT NOT NULL REFERENCES projects(name),
+            monitor TEXT NOT NULL,
+            location TEXT NOT NULL,
+            UNIQUE (project, monitor, location)
+        );
+        CREATE TABLE names (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE raw_results (
+            series INTEGER NOT NULL,
+            tick INTEGER NOT NULL,
+            started INTEGER NOT NULL,
+            received INTEGER NOT NULL,
+            status INTEGER NOT NULL,
+            total INTEGER NOT NULL,
+            error INTEGER,
+            dns INTEGER,
+            connect INTEGER,
+            tls INTEGER,
+            first_byte INTEGER,
+            agent INTEGER NOT NULL,
+            address INTEGER,
+            tls_version INTEGER,
+            cert_expiry INTEGER,
+            json TEXT,
+            PRIMARY KEY (series, tick)
+        ) WITHOUT ROWID;
+        CREATE INDEX raw_results_by_start ON raw_results (series, started);
+        CREATE TABLE latest (
+            series INTEGER PRIMARY KEY NOT NULL,
+            tick INTEGER NOT NULL,
+            started INTEGER NOT NULL,
+            agent INTEGER NOT NULL,
+            consecutive_failures INTEGER NOT NULL,
+            json TEXT NOT NULL
+        );
+        CREATE TABLE rollups_hourly (
+            series INTEGER NOT NULL,
+            start INTEGER NOT NULL,
+            checks INTEGER NOT NULL,
+            failures INTEGER NOT NULL,
+            degraded INTEGER NOT NULL,
+            p50 INTEGER NOT NULL,
+            p95 INTEGER NOT NULL,
+            max INTEGER NOT NULL,
+            min_days_left INTEGER,
+            PRIMARY KEY (series, start)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollups_daily (
+            series INTEGER NOT NULL,
+            start INTEGER NOT NULL,
+            checks INTEGER NOT NULL,
+            failures INTEGER NOT NULL,
+            degraded INTEGER NOT NULL,
+            p50 INTEGER NOT NULL,
+            p95 INTEGER NOT NULL,
+            max INTEGER NOT NULL,
+            min_days_left INTEGER,
+            PRIMARY KEY (series, start)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_progress (
+            step INTEGER PRIMARY KEY NOT NULL,
+            start INTEGER NOT NULL,
+            next_series INTEGER NOT NULL
+        );
+        CREATE TABLE rollup_dirty (
+            step INTEGER NOT NULL,
+            start INTEGER NOT NULL,
+            series INTEGER NOT NULL,
+            PRIMARY KEY (step, start, series)
+        ) WITHOUT ROWID;",
+    ),
 ];
 
 /// Applies the migrations the database does not have yet, in one transaction.
@@ -118,6 +204,9 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > found) {
         tx.execute_batch(sql)?;
+        if *version == 5 {
+            super::results::move_results(&tx)?;
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
             params![version, now()],

@@ -118,112 +118,6 @@ fn deploy_rollback_destroy() {
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
-fn result(monitor: &str, location: &str, tick: i64, status: Status) -> NewResult {
-    NewResult {
-        id: format!("{monitor}/{location}/{tick}"),
-        monitor: monitor.to_owned(),
-        location: location.to_owned(),
-        agent: "agent-1".to_owned(),
-        tick,
-        status,
-        started_us: tick * 10_000_000,
-        received_us: 0,
-        json: format!("{{\"tick\":{tick}}}"),
-    }
-}
-
-fn latest(store: &SqliteStore) -> Vec<(String, String, u64, String)> {
-    store
-        .latest_results("p")
-        .unwrap()
-        .into_iter()
-        .map(|l| (l.monitor, l.location, l.consecutive_failures, l.json))
-        .collect()
-}
-
-#[test]
-fn results_dedup_latest_and_prune() {
-    use Status::{Degraded, Failed, Passed};
-    let path = temp_db("results");
-    let store = SqliteStore::open(&path).unwrap();
-    let batch = [
-        result("a", "eu", 1, Passed),
-        result("a", "eu", 2, Failed),
-        result("a", "us", 1, Degraded),
-        result("a", "eu", 3, Failed),
-        result("a", "eu", 3, Failed),
-    ];
-    let first = store.insert_results("p", &batch).unwrap();
-    assert_eq!((first.accepted, first.duplicates), (4, 1));
-    let again = store.insert_results("p", &batch).unwrap();
-    assert_eq!((again.accepted, again.duplicates), (0, 5));
-    let streak = |store: &SqliteStore| {
-        latest(store)
-            .into_iter()
-            .map(|(m, l, n, json)| format!("{m} {l} {n} {json}"))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        streak(&store),
-        ["a eu 2 {\"tick\":3}", "a us 0 {\"tick\":1}"]
-    );
-    // A newer failure counts on; a late one inside the run is counted again.
-    store
-        .insert_results("p", &[result("a", "eu", 5, Failed)])
-        .unwrap();
-    assert_eq!(streak(&store)[0], "a eu 3 {\"tick\":5}");
-    store
-        .insert_results("p", &[result("a", "eu", 4, Passed)])
-        .unwrap();
-    assert_eq!(streak(&store)[0], "a eu 1 {\"tick\":5}");
-    store
-        .insert_results("p", &[result("a", "eu", 6, Passed)])
-        .unwrap();
-    assert_eq!(streak(&store)[0], "a eu 0 {\"tick\":6}");
-
-    let history = |location: Option<&str>, since_us: Option<i64>, limit: u64| {
-        store
-            .results(
-                "p",
-                &ResultQuery {
-                    monitor: "a".into(),
-                    since_us,
-                    location: location.map(str::to_owned),
-                    limit,
-                },
-            )
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id)
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        history(None, None, 100),
-        [
-            "a/eu/1", "a/us/1", "a/eu/2", "a/eu/3", "a/eu/4", "a/eu/5", "a/eu/6"
-        ]
-    );
-    assert_eq!(
-        history(Some("eu"), Some(20_000_000), 2),
-        ["a/eu/3", "a/eu/4"]
-    );
-    assert_eq!(
-        history(Some("us"), Some(10_000_000), 10),
-        Vec::<String>::new()
-    );
-
-    // Pruning drops the old results, and the latest ones once they are old too.
-    assert_eq!(store.prune_results(30_000_000).unwrap(), 3);
-    assert_eq!(
-        history(None, None, 100),
-        ["a/eu/3", "a/eu/4", "a/eu/5", "a/eu/6"]
-    );
-    assert_eq!(streak(&store), ["a eu 0 {\"tick\":6}"]);
-    assert_eq!(store.prune_results(i64::MAX).unwrap(), 4);
-    assert!(latest(&store).is_empty());
-    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
-}
-
 #[test]
 fn tokens_from_before_roles_are_deploy_tokens() {
     let path = temp_db("roles");
@@ -307,5 +201,119 @@ fn agent_ids_bind_to_one_token_up_to_the_limit_and_expire() {
     assert_eq!(store.token_owner(&a).unwrap(), None);
     assert_eq!(store.revoke_token(&id(&a)).unwrap(), None);
     check("y", &b, 156, AgentBinding::Full(2));
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+/// A stored `CheckResult` as migration 3 kept it.
+fn old_result(status: &str, started_at: &str, error: Option<&str>) -> String {
+    serde_json::json!({
+        "id": "a", "name": "A", "target": "a.example:443", "status": status,
+        "error": error.map(|kind| serde_json::json!({"kind": kind, "message": "m", "hints": []})),
+        "timings": {"dns_ms": 1.5, "connect_ms": 2.0, "tls_ms": null, "first_byte_ms": null,
+                    "total_ms": 12.25},
+        "address": "192.0.2.1:443", "attempts": [], "assertions": [],
+        "response_excerpt": "", "started_at": started_at,
+        "tls": {"version": "TLSv1.3", "cipher": null, "alpn": null, "server_name": "a.example",
+                "verified": true, "problems": [],
+                "chain": [{"subject": "CN=a", "issuer": "CN=ca", "sans": [], "serial": "01",
+                           "not_before": "2025-01-01T00:00:00Z",
+                           "not_after": "2026-01-01T00:00:00Z", "days_left": 30, "sha256": "00",
+                           "key_type": "EC", "key_bits": 256, "signature_algorithm": "x",
+                           "self_issued": false}],
+                "earliest_expiry": "2026-01-01T00:00:00Z", "days_left": 30,
+                "earliest_expiry_subject": "CN=a", "legacy": null}
+    })
+    .to_string()
+}
+
+#[test]
+fn results_of_an_old_database_move_to_typed_columns() {
+    let path = temp_db("old-results");
+    let passed = old_result("passed", "2025-12-01T00:00:00Z", None);
+    let failed = old_result("failed", "2025-12-01T00:01:00Z", Some("refused"));
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, applied_at TEXT NOT NULL);",
+        )
+        .unwrap();
+        let tx = conn.transaction().unwrap();
+        for (version, sql) in &MIGRATIONS[..4] {
+            tx.execute_batch(sql).unwrap();
+            tx.execute(
+                "INSERT INTO schema_migrations VALUES (?1, 'then')",
+                [version],
+            )
+            .unwrap();
+        }
+        tx.execute_batch("INSERT INTO projects (name, created_at) VALUES ('p', 'then');")
+            .unwrap();
+        let start = 1_764_547_200_000_000_i64; // 2025-12-01T00:00:00Z
+        for (tick, status, started, json) in [
+            (1, "passed", start, &passed),
+            (2, "failed", start + 60_000_000, &failed),
+        ] {
+            tx.execute(
+                "INSERT INTO results (project, id, monitor, location, agent, tick, status,
+                    started_at, received_at, result)
+                 VALUES ('p', ?1, 'a', 'eu', 'agent-1', ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    format!("a/eu/{tick}"),
+                    tick,
+                    status,
+                    started,
+                    started + 5,
+                    json
+                ],
+            )
+            .unwrap();
+        }
+        tx.execute(
+            "INSERT INTO latest_results VALUES ('p', 'a', 'eu', 'a/eu/2', ?1, 1)",
+            [start + 60_000_000],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let latest = store.latest_results("p").unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(
+        (latest[0].consecutive_failures, &latest[0].json),
+        (1, &failed)
+    );
+    let rows = store
+        .results(
+            "p",
+            &ResultQuery {
+                monitor: "a".into(),
+                location: None,
+                from_us: None,
+                to_us: None,
+                limit: 10,
+            },
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].id, "a/eu/1");
+    assert_eq!(rows[0].json, None);
+    assert_eq!(rows[0].received_us, rows[0].started_us + 5);
+    assert_eq!(rows[0].facts.total_us, 12_250);
+    assert_eq!(rows[0].facts.dns_us, Some(1_500));
+    assert_eq!(rows[0].facts.address.as_deref(), Some("192.0.2.1:443"));
+    assert_eq!(rows[0].facts.tls_version.as_deref(), Some("TLSv1.3"));
+    assert_eq!(rows[0].facts.cert_expiry_s, Some(1_767_225_600));
+    assert_eq!(rows[1].status, Status::Failed);
+    assert_eq!(rows[1].facts.error, Some(monitor_spec::ErrorKind::Refused));
+    assert_eq!(rows[1].json.as_deref(), Some(failed.as_str()));
+    let old_tables: i64 = store
+        .writer()
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('results', 'latest_results')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(old_tables, 0);
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }

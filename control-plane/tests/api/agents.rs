@@ -240,7 +240,7 @@ fn agent_tokens_reach_only_the_agent_routes() {
             "shop",
             "--role",
             "admin",
-            "--db",
+            "--database",
         ])
         .arg(dir.db())
         .output()
@@ -1004,7 +1004,7 @@ fn results_past_the_retention_are_pruned_at_start() {
             "127.0.0.1:0",
             "--retention",
             "7 days",
-            "--db",
+            "--database",
         ])
         .arg(dir.db())
         .output()

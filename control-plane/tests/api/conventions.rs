@@ -6,9 +6,14 @@
 use super::*;
 
 /// Every option of `serve` and its variable.
-const SERVE_ENV: [(&str, &str); 13] = [
+const SERVE_ENV: [(&str, &str); 15] = [
     ("--listen", "CONTROL_PLANE_LISTEN"),
     ("--db", "CONTROL_PLANE_DB"),
+    ("--database", "CONTROL_PLANE_DATABASE"),
+    (
+        "--database-password-file",
+        "CONTROL_PLANE_DATABASE_PASSWORD_FILE",
+    ),
     ("--max-body-bytes", "CONTROL_PLANE_MAX_BODY_BYTES"),
     ("--retention", "CONTROL_PLANE_RETENTION"),
     ("--agent-timeout", "CONTROL_PLANE_AGENT_TIMEOUT"),
@@ -56,13 +61,15 @@ fn serve_help_names_the_variable_of_every_option() {
     let help = String::from_utf8(out.stdout).unwrap();
     for (flag, env) in SERVE_ENV {
         let at = help
-            .find(&format!("{flag} <"))
+            .find(&format!("  {flag} <"))
             .unwrap_or_else(|| panic!("{flag}: {help}"));
         let next = help[at + 2..]
             .find("\n  -")
             .map_or(help.len(), |n| at + 2 + n);
+        // `--database` hides its variable's value: it may hold a password.
         assert!(
-            help[at..next].contains(&format!("[env: {env}=]")),
+            help[at..next].contains(&format!("[env: {env}=]"))
+                || help[at..next].contains(&format!("[env: {env}]")),
             "{flag}: {}",
             &help[at..next]
         );
@@ -85,10 +92,13 @@ fn serve_takes_its_options_from_the_environment_and_flags_win() {
     let mut cmd = Command::new(BIN);
     cmd.arg("serve")
         .env("CONTROL_PLANE_LISTEN", "127.0.0.1:0")
-        .env("CONTROL_PLANE_DB", dir.db())
+        .env("CONTROL_PLANE_DB", dir.sqlite())
         .env("CONTROL_PLANE_MAX_CONNECTIONS", "1");
     let server = Server::spawn(cmd);
-    assert!(dir.db().exists(), "the database named by CONTROL_PLANE_DB");
+    assert!(
+        Path::new(&dir.sqlite()).exists(),
+        "the database named by CONTROL_PLANE_DB"
+    );
     // One connection held: the next is over CONTROL_PLANE_MAX_CONNECTIONS.
     let held = TcpStream::connect(server.addr()).unwrap();
     let mut over = TcpStream::connect(server.addr()).unwrap();
@@ -102,7 +112,7 @@ fn serve_takes_its_options_from_the_environment_and_flags_win() {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve", "--max-connections", "2"])
         .env("CONTROL_PLANE_LISTEN", "127.0.0.1:0")
-        .env("CONTROL_PLANE_DB", dir.db())
+        .env("CONTROL_PLANE_DB", dir.sqlite())
         .env("CONTROL_PLANE_MAX_CONNECTIONS", "1");
     let server = Server::spawn(cmd);
     let held = TcpStream::connect(server.addr()).unwrap();
@@ -120,11 +130,58 @@ fn serve_takes_its_options_from_the_environment_and_flags_win() {
     let out = Command::new(BIN)
         .arg("serve")
         .env("CONTROL_PLANE_LISTEN", "127.0.0.1:0")
-        .env("CONTROL_PLANE_DB", dir.db())
+        .env("CONTROL_PLANE_DB", dir.sqlite())
         .env("CONTROL_PLANE_RETENTION", "soon")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--retention"), "{err}");
+}
+
+#[test]
+fn the_database_password_can_be_kept_in_a_file() {
+    let dir = TempDir::new("password-file");
+    let file = dir.0.join("password");
+    let list = |url: &str, password: &str| {
+        std::fs::write(&file, format!("{password}\n")).unwrap();
+        let out = Command::new(BIN)
+            .args([
+                "token",
+                "list",
+                "--database",
+                url,
+                "--database-password-file",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let Some(database) = &dir.1 else {
+        // A SQLite file has no password.
+        let (ok, err) = list(&dir.db(), "secret");
+        assert!(!ok);
+        assert!(err.contains("only for a postgres"), "{err}");
+        return;
+    };
+    let server = postgres::shared();
+    let url = server.url_without_password("127.0.0.1", database, "sslmode=require");
+    let (ok, err) = list(&url, postgres::PASSWORD);
+    assert!(ok, "{err}");
+    let with_password = server.url(database).replace(postgres::PASSWORD, "hunter2");
+    let (ok, err) = list(&with_password, "also-wrong");
+    assert!(!ok);
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(
+        err.contains("postgres:***@"),
+        "the url, its password masked: {err}"
+    );
+    assert!(
+        !err.contains("hunter2") && !err.contains("also-wrong"),
+        "{err}"
+    );
 }

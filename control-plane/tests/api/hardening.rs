@@ -420,9 +420,13 @@ fn bodies_need_json_may_start_with_a_bom_and_declare_a_length_within_the_limit()
 #[test]
 fn a_full_database_answers_507_naming_the_cause() {
     let dir = TempDir::new("full");
-    let token = create_token(&dir.db(), "shop");
-    let agent = create_token_with_role(&dir.db(), "shop", "agent");
-    let server = Server::start(&dir.db(), &[], &[("CONTROL_PLANE_TEST_SPARE_PAGES", "40")]);
+    let token = create_token(&dir.sqlite(), "shop");
+    let agent = create_token_with_role(&dir.sqlite(), "shop", "agent");
+    let server = Server::start(
+        &dir.sqlite(),
+        &[],
+        &[("CONTROL_PLANE_TEST_SPARE_PAGES", "40")],
+    );
     let api = Api::new(&server, "shop", &token);
     api.ok_deploy(&bundle(vec![db()]), "");
     let a = Agent::new(&server, &agent, "a", "eu");

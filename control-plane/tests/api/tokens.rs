@@ -7,12 +7,12 @@ use std::os::unix::fs::PermissionsExt;
 use super::agents::{Agent, assigned_ids, now};
 use super::*;
 
-/// Runs `control-plane token ARGS --db DB`; (success, stdout, stderr).
-fn token_command(db: &Path, args: &[&str]) -> (bool, String, String) {
+/// Runs `control-plane token ARGS --database DB`; (success, stdout, stderr).
+fn token_command(db: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(BIN)
         .arg("token")
         .args(args)
-        .arg("--db")
+        .arg("--database")
         .arg(db)
         .output()
         .unwrap();
@@ -25,7 +25,7 @@ fn token_command(db: &Path, args: &[&str]) -> (bool, String, String) {
 
 /// The line of `token list` for `token`, found by its id: the first 12 hex digits of its
 /// hash.
-fn listed(db: &Path, token: &str) -> String {
+fn listed(db: &str, token: &str) -> String {
     let (ok, out, err) = token_command(db, &["list"]);
     assert!(ok, "{err}");
     let id = &control_plane::hash::sha256_hex(token.as_bytes())[..12];
@@ -221,12 +221,12 @@ fn a_read_token_reads_the_project_and_nothing_else() {
 fn the_database_and_its_journal_are_readable_by_their_owner_only() {
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let dir = TempDir::new("db-mode");
-    let token = create_token(&dir.db(), "shop");
-    assert_eq!(mode(&dir.db()), 0o600);
-    let server = Server::start(&dir.db(), &[], &[]);
+    let token = create_token(&dir.sqlite(), "shop");
+    assert_eq!(mode(dir.sqlite().as_ref()), 0o600);
+    let server = Server::start(&dir.sqlite(), &[], &[]);
     Api::new(&server, "shop", &token).ok_deploy(&bundle(vec![cache()]), "");
     for suffix in ["-wal", "-shm"] {
-        let mut side = dir.db().into_os_string();
+        let mut side = std::ffi::OsString::from(dir.sqlite());
         side.push(suffix);
         let side = PathBuf::from(side);
         assert!(side.exists(), "{}", side.display());
@@ -234,8 +234,8 @@ fn the_database_and_its_journal_are_readable_by_their_owner_only() {
     }
     drop(server);
     // A database an older build left readable by others is made private when opened.
-    std::fs::set_permissions(dir.db(), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let (ok, _, err) = token_command(&dir.db(), &["list"]);
+    std::fs::set_permissions(dir.sqlite(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, _, err) = token_command(&dir.sqlite(), &["list"]);
     assert!(ok, "{err}");
-    assert_eq!(mode(&dir.db()), 0o600);
+    assert_eq!(mode(dir.sqlite().as_ref()), 0o600);
 }
