@@ -464,3 +464,91 @@ fn refresh(
         p.bump();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(agent: &str, location: &str, seen_us: i64) -> AgentLease {
+        AgentLease {
+            agent: agent.to_owned(),
+            location: location.to_owned(),
+            seen_us,
+            work_since_us: None,
+            last_result_us: None,
+        }
+    }
+
+    #[test]
+    fn instants_and_wall_clock_microseconds_convert_both_ways() {
+        let clock = Clock::now();
+        let later = clock.instant + Duration::from_millis(1500);
+        assert_eq!(clock.to_us(later), clock.unix_us + 1_500_000);
+        assert_eq!(clock.to_instant(clock.unix_us + 1_500_000), later);
+        if let Some(earlier) = clock.instant.checked_sub(Duration::from_millis(250)) {
+            assert_eq!(clock.to_us(earlier), clock.unix_us - 250_000);
+            assert_eq!(clock.to_instant(clock.unix_us - 250_000), earlier);
+        }
+        // Before this machine booted: the earliest instant there is, never a panic.
+        assert!(clock.to_instant(i64::MIN) <= clock.instant);
+    }
+
+    #[test]
+    fn the_live_set_merges_the_agents_served_here_with_the_stores() {
+        let clock = Clock::now();
+        let now = clock.instant + Duration::from_secs(100);
+        let now_us = clock.to_us(now);
+        let timeout = Duration::from_secs(10);
+        let mut here = ProjectAgents::new(true);
+        // Served here, heard of 1 s ago, holding work for 5 s.
+        let mut a = super::super::AgentState::new("eu", now - Duration::from_secs(1));
+        a.work_since = Some(now - Duration::from_secs(5));
+        here.agents.insert("a".to_owned(), a);
+        let view = View {
+            leases: vec![
+                // The same agent as another replica saw it earlier, in another place,
+                // with a later result: the place stays, the result counts.
+                AgentLease {
+                    last_result_us: Some(now_us - 2_000_000),
+                    ..lease("a", "us", now_us - 3_000_000)
+                },
+                // Another replica's agent, seen 2 s ago.
+                lease("b", "eu", now_us - 2_000_000),
+                // Gone: not seen for the timeout.
+                lease("c", "eu", now_us - 10_000_000),
+            ],
+            ..View::default()
+        };
+        let live = merged(&here, &view, now, timeout, clock);
+        assert_eq!(
+            live,
+            vec![
+                LiveAgent {
+                    id: "a".to_owned(),
+                    location: "eu".to_owned(),
+                    owed_since: Some(clock.to_instant(now_us - 2_000_000)),
+                },
+                LiveAgent {
+                    id: "b".to_owned(),
+                    location: "eu".to_owned(),
+                    owed_since: None,
+                },
+            ]
+        );
+        // Seen later elsewhere: that replica's place and work win.
+        let moved = View {
+            leases: vec![AgentLease {
+                work_since_us: Some(now_us - 1_000_000),
+                ..lease("a", "us", now_us)
+            }],
+            ..View::default()
+        };
+        let live = merged(&here, &moved, now, timeout, clock);
+        assert_eq!(live[0].location, "us");
+        assert_eq!(live[0].owed_since, Some(now - Duration::from_secs(1)));
+        assert_ne!(
+            signature(&merged(&here, &view, now, timeout, clock)),
+            signature(&live)
+        );
+    }
+}
