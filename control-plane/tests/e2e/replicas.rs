@@ -342,7 +342,7 @@ fn replicas_share_agents_and_survive_one_killed() {
     // A deploy through A changes every agent's assignment; those polling B get theirs
     // though their polls would otherwise wait a minute.
     let before: Vec<usize> = agents.iter().map(Agent::assignments).collect();
-    deploy(&a, &deploy_token, &bundle(&ids, 4_000, service));
+    deploy(&a, &deploy_token, &bundle(&ids, 6_000, service));
     wait_for(
         Duration::from_secs(20),
         "the new assignment reaching every agent (a poll waits 60 s)",
