@@ -208,3 +208,52 @@ fn replicas_share_leases_and_notices() {
         vec![lease("a", "eu", 1_000)]
     );
 }
+
+/// The agents' registries of two replicas (as `control-plane serve` builds them over a
+/// shared store): an agent heard of by one is live on the other, whose long polls are
+/// woken; a change announced by one wakes the other's long polls through a notice alone
+/// (no version changed, no agent came or went).
+#[test]
+fn registries_of_two_replicas_share_agents_and_wake_each_other() {
+    use std::sync::Arc;
+
+    use control_plane::agents::Registry;
+
+    let db = crate::Db::postgres();
+    let other: Arc<dyn Store> = Arc::new(PgStore::open(&db.url().expect("postgres")).unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let limit = Duration::from_secs(20);
+        let one = Registry::for_store(Duration::from_secs(15), &db.store);
+        let two = Registry::for_store(Duration::from_secs(15), &other);
+        let mut changes = two.subscribe("shop");
+        assert!(two.live("shop", Instant::now()).is_empty());
+        one.heard("shop", "a", "eu", Instant::now());
+        tokio::time::timeout(limit, async {
+            loop {
+                changes.changed().await.expect("the registry lives");
+                if two.live("shop", Instant::now()).iter().any(|l| l.id == "a") {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("the second replica never saw the first one's agent");
+        let live = two.live("shop", Instant::now());
+        assert_eq!(live.len(), 1, "{live:?}");
+        assert_eq!(live[0].location, "eu");
+
+        // Let the first ticks pass, then a bare notice from one must wake two.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        changes.borrow_and_update();
+        one.notify("shop");
+        tokio::time::timeout(limit, changes.changed())
+            .await
+            .expect("the notice never woke the second replica")
+            .expect("the registry lives");
+    });
+}
