@@ -1,7 +1,9 @@
 //! `cargo xtask test`: every test of the workspace in one command. It reads the Debian
 //! packages the tests use from `.ci/packages.toml`, installs the missing ones when it can
 //! (root on Debian), skips the suites whose packages are still missing, and ends with a
-//! summary that names each suite that did not run; a partial run exits 3, never 0.
+//! summary that names each suite that did not run; a partial run exits 3, never 0. Suites
+//! with a `rerun` (the control plane's api and e2e suites on PostgreSQL) run a second time
+//! with their variables after a whole-workspace run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
@@ -62,6 +64,19 @@ pub struct Suite {
     pub tests: Vec<String>,
     /// The packages the suite needs.
     pub packages: Vec<String>,
+    /// A second run of some test binaries with variables set, after the main run.
+    #[serde(default)]
+    pub rerun: Option<Rerun>,
+}
+
+/// A second run of test binaries, such as the control plane's suites on PostgreSQL.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rerun {
+    /// The `cargo test` arguments choosing the binaries (`-p control-plane --test api`).
+    pub cargo: Vec<String>,
+    /// The variables set for it (`CONTROL_PLANE_TEST_DATABASE = "postgres"`).
+    pub env: BTreeMap<String, String>,
 }
 
 /// A package found missing, with the first program that was not found.
@@ -200,17 +215,55 @@ pub fn run(args: &TestArgs, root_dir: &Path) -> Result<ExitCode> {
     }
     crate::clear_cargo_env(&mut command);
     let status = command.status().context("cannot run cargo test")?;
-
-    println!("\n== summary");
-    let passed = status.success();
-    println!(
-        "tests that ran: {}",
+    let mut passed = status.success();
+    let mut outcomes = vec![(
+        "tests that ran".to_owned(),
         if passed {
             "passed".to_owned()
         } else {
             format!("FAILED ({status}); the failures are listed above each `test result:` line")
+        },
+    )];
+
+    // The reruns belong to a whole-workspace run: `cargo xtask test -p x` runs only x.
+    let skips: Vec<&String> = blocked.iter().flat_map(|(s, _)| &s.tests).collect();
+    for suite in list.suite.iter().filter(|s| s.rerun.is_some()) {
+        let Some(rerun) = &suite.rerun else { continue };
+        if !cargo_args.is_empty() || blocked.iter().any(|(b, _)| b.name == suite.name) {
+            continue;
         }
-    );
+        println!("\n== {}", suite.name);
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(cargo);
+        command
+            .current_dir(root_dir)
+            .args(["test", "--locked", "--no-fail-fast"])
+            .args(&rerun.cargo)
+            .arg("--")
+            .args(&test_args);
+        for test in &skips {
+            command.args(["--skip", test.as_str()]);
+        }
+        crate::clear_cargo_env(&mut command);
+        command.envs(&rerun.env);
+        let status = command
+            .status()
+            .with_context(|| format!("cannot run cargo test for {}", suite.name))?;
+        passed &= status.success();
+        outcomes.push((
+            suite.name.clone(),
+            if status.success() {
+                "passed".to_owned()
+            } else {
+                format!("FAILED ({status})")
+            },
+        ));
+    }
+
+    println!("\n== summary");
+    for (what, outcome) in &outcomes {
+        println!("{what}: {outcome}");
+    }
     if let Some(e) = &install_failed {
         println!("installing the packages failed: {e}");
     }
@@ -364,6 +417,14 @@ mod tests {
         check_blocked(
             &[("memcached", "memcached")],
             &["acceptance: Memcached", "acceptance: haproxy"],
+        );
+        check_blocked(
+            &[("postgresql", "psql")],
+            &[
+                "acceptance: PostgreSQL",
+                "the store suite on PostgreSQL",
+                "the control plane's api and e2e suites again on PostgreSQL",
+            ],
         );
     }
 

@@ -173,3 +173,22 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deploy_lock_held_by_another_replica_is_a_409_like_our_own() {
+        let e = ApiError::from(StoreError::Conflict("shop".to_owned()));
+        assert_eq!(e.status(), StatusCode::CONFLICT);
+        assert_eq!(
+            e.body().error,
+            "another deploy, rollback or destroy of project `shop` is running; retry when it is done"
+        );
+        assert_eq!(
+            ApiError::from(StoreError::Pool("timed out".to_owned())).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

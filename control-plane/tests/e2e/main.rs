@@ -1,4 +1,6 @@
-//! End to end: the real `control-plane` binary serving a temporary database, driven by the
+//! End to end: the real `control-plane` binary serving a temporary database (a SQLite file,
+//! or a database of a throwaway PostgreSQL server when `CONTROL_PLANE_TEST_DATABASE=postgres`),
+//! driven by the
 //! real client (`cargo xtask deploy | destroy | rollback`, run through cargo without a
 //! terminal), with the monitors read back over the API compared field for field; real
 //! `monitors agent` processes in two locations (`agents`); the status page in headless
@@ -55,21 +57,33 @@ impl Drop for TempDir {
     }
 }
 
-/// A running `control-plane serve` on a temporary database, stopped on drop.
+/// A running `control-plane serve` on a temporary database, stopped on drop (and its
+/// PostgreSQL database dropped).
 struct Server {
     child: Child,
     url: String,
     log: Arc<Mutex<String>>,
     dir: TempDir,
+    /// The PostgreSQL database's name; `None` on SQLite.
+    database: Option<String>,
     extra: Vec<String>,
+}
+
+/// Whether the suite runs on PostgreSQL (`CONTROL_PLANE_TEST_DATABASE=postgres`) rather
+/// than SQLite.
+fn on_postgres() -> bool {
+    match std::env::var("CONTROL_PLANE_TEST_DATABASE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("CONTROL_PLANE_TEST_DATABASE is sqlite or postgres, not `{other}`"),
+    }
 }
 
 /// Starts `control-plane serve` on `listen` and waits for its `listening on ADDR` line;
 /// returns the process, `http://ADDR` and the log it keeps writing to.
-fn spawn_server(db: &Path, listen: &str, extra: &[&str]) -> (Child, String, Arc<Mutex<String>>) {
+fn spawn_server(db: &str, listen: &str, extra: &[&str]) -> (Child, String, Arc<Mutex<String>>) {
     let mut child = Command::new(SERVER)
-        .args(["serve", "--listen", listen, "--db"])
-        .arg(db)
+        .args(["serve", "--listen", listen, "--database", db])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -114,7 +128,12 @@ impl Server {
     /// [`Server::start`] with more `serve` arguments (`--agent-timeout 2s`).
     fn start_with(projects: &[&str], extra: &[&str]) -> (Server, Vec<String>) {
         let dir = TempDir::new();
-        let db = dir.0.join("control-plane.db");
+        let database = on_postgres().then(|| {
+            monitor_testing::postgres::shared()
+                .create_database()
+                .expect("cannot create a PostgreSQL database")
+        });
+        let db = Self::db_of(&dir, database.as_deref());
         let tokens = projects.iter().map(|p| create_token(&db, p)).collect();
         let (child, url, log) = spawn_server(&db, "127.0.0.1:0", extra);
         let server = Server {
@@ -122,14 +141,23 @@ impl Server {
             url,
             log,
             dir,
+            database,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         (server, tokens)
     }
 
-    /// The database file.
-    fn db(&self) -> PathBuf {
-        self.dir.0.join("control-plane.db")
+    fn db_of(dir: &TempDir, database: Option<&str>) -> String {
+        match database {
+            Some(name) => monitor_testing::postgres::shared().url(name),
+            None => dir.0.join("control-plane.db").display().to_string(),
+        }
+    }
+
+    /// The database as `--database` takes it: the SQLite file's path or the PostgreSQL
+    /// database's URL.
+    fn db(&self) -> String {
+        Self::db_of(&self.dir, self.database.as_deref())
     }
 
     /// Kills the server (SIGKILL): nothing answers on its address until [`Server::restart`].
@@ -179,16 +207,19 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(database) = &self.database {
+            let _ = monitor_testing::postgres::shared().drop_database(database);
+        }
     }
 }
 
-/// `control-plane token create --project P --db DB`: the token alone on one line.
-fn create_token(db: &Path, project: &str) -> String {
+/// `control-plane token create --project P --database DB`: the token alone on one line.
+fn create_token(db: &str, project: &str) -> String {
     create_token_for(db, project, "deploy")
 }
 
-/// `control-plane token create --project P --db DB --role ROLE`.
-fn create_token_for(db: &Path, project: &str, role: &str) -> String {
+/// `control-plane token create --project P --database DB --role ROLE`.
+fn create_token_for(db: &str, project: &str, role: &str) -> String {
     let out = Command::new(SERVER)
         .args([
             "token",
@@ -197,9 +228,9 @@ fn create_token_for(db: &Path, project: &str, role: &str) -> String {
             project,
             "--role",
             role,
-            "--db",
+            "--database",
+            db,
         ])
-        .arg(db)
         .stdin(Stdio::null())
         .output()
         .expect("cannot run control-plane token create");

@@ -3,9 +3,11 @@
 //! everything it writes kept in its own throwaway directory.
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use monitor_testing::postgres::{as_postgres, running_as_root};
 
 use super::{Live, TlsFiles, free_port, require, scratch_dir};
 
@@ -155,48 +157,13 @@ pub fn postgres(tls: Option<&TlsFiles>) -> Live {
 }
 
 /// The directory of the newest installed PostgreSQL's programs
-/// (`/usr/lib/postgresql/N/bin`).
+/// (`/usr/lib/postgresql/N/bin`; see `monitor_testing::postgres`, which also runs the
+/// control plane's PostgreSQL tests).
 fn postgres_bin() -> PathBuf {
-    let newest = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let version: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("postgres").is_file().then_some((version, bin))
-        })
-        .max();
-    newest.map_or_else(
-        || {
-            let postgres = require("/usr/lib/postgresql/15/bin/postgres", "postgresql");
-            postgres.parent().expect("bin directory").to_path_buf()
-        },
-        |(_, bin)| bin,
-    )
-}
-
-/// Whether this process runs as root (the owner of `/proc/self` is the effective uid).
-fn running_as_root() -> bool {
-    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-/// `program` run as the `postgres` user when we are root (setpriv execs it, keeping the
-/// process id), as ourselves otherwise.
-fn as_postgres(program: &Path) -> Command {
-    if !running_as_root() {
-        return Command::new(program);
-    }
-    let mut command = Command::new(require("setpriv", "util-linux"));
-    command
-        .args([
-            "--reuid=postgres",
-            "--regid=postgres",
-            "--init-groups",
-            "--reset-env",
-        ])
-        .arg(program);
-    command
+    monitor_testing::postgres::bin_dir().unwrap_or_else(|| {
+        let postgres = require("/usr/lib/postgresql/15/bin/postgres", "postgresql");
+        postgres.parent().expect("bin directory").to_path_buf()
+    })
 }
 
 /// Runs a setup step to completion; panics with its output if it fails.
