@@ -185,7 +185,7 @@ crate::store_cases!(
 /// Two stores on one database, as two replicas: each sees the other's leases and
 /// notices.
 #[test]
-fn replicas_share_leases_and_notices() {
+fn postgres_replicas_share_leases_and_notices() {
     let db = crate::Db::postgres();
     let url = db.url().expect("a postgres database");
     let other = PgStore::open(&url).unwrap();
@@ -214,7 +214,7 @@ fn replicas_share_leases_and_notices() {
 /// woken; a change announced by one wakes the other's long polls through a notice alone
 /// (no version changed, no agent came or went).
 #[test]
-fn registries_of_two_replicas_share_agents_and_wake_each_other() {
+fn postgres_registries_of_two_replicas_share_agents_and_wake_each_other() {
     use std::sync::Arc;
 
     use control_plane::agents::Registry;
