@@ -171,8 +171,8 @@ impl ProjectAgents {
         if changed {
             self.announce = true;
         }
-        if self.view.is_some() {
-            let signature = leases::signature(&self.live(now, timeout, clock));
+        if let Some(view) = &self.view {
+            let signature = leases::signature(self, view, now, timeout, clock);
             if let Some(view) = self.view.as_mut()
                 && view.signature != signature
             {

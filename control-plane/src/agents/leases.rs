@@ -94,22 +94,32 @@ pub(super) struct View {
     version: Option<Option<u64>>,
 }
 
-/// A hash of the live agents' ids and locations (FNV-1a 64 over them).
-pub(super) fn signature(live: &[LiveAgent]) -> u64 {
-    let mut text = String::new();
-    for a in live {
-        text.push_str(&a.id);
-        text.push('\n');
-        text.push_str(&a.location);
-        text.push('\n');
+/// A hash of the live agents' ids and locations (FNV-1a 64 over them), as [`merged`]
+/// would list them, computed without listing them.
+pub(super) fn signature(
+    p: &ProjectAgents,
+    view: &View,
+    now: Instant,
+    timeout: Duration,
+    clock: Clock,
+) -> u64 {
+    let mut hash = super::fnv1a64(b"");
+    let mut add = |bytes: &[u8]| {
+        for b in bytes.iter().chain(b"\n") {
+            hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for (id, m) in merge(p, view, now, timeout, clock) {
+        add(id.as_bytes());
+        add(m.location.as_bytes());
     }
-    super::fnv1a64(text.as_bytes())
+    hash
 }
 
 /// One agent as the local state and the store together see it.
-struct Merged {
+struct Merged<'a> {
     seen_us: i64,
-    location: String,
+    location: &'a str,
     work_since: Option<Instant>,
     last_result: Option<Instant>,
 }
@@ -124,6 +134,24 @@ pub(super) fn merged(
     timeout: Duration,
     clock: Clock,
 ) -> Vec<LiveAgent> {
+    merge(p, view, now, timeout, clock)
+        .into_iter()
+        .map(|(id, m)| LiveAgent {
+            id: id.to_owned(),
+            location: m.location.to_owned(),
+            owed_since: m.work_since.map(|w| m.last_result.map_or(w, |r| r.max(w))),
+        })
+        .collect()
+}
+
+/// [`merged`], by agent id, borrowing.
+fn merge<'a>(
+    p: &'a ProjectAgents,
+    view: &'a View,
+    now: Instant,
+    timeout: Duration,
+    clock: Clock,
+) -> BTreeMap<&'a str, Merged<'a>> {
     let now_us = clock.to_us(now);
     let timeout_us = i64::try_from(timeout.as_micros()).unwrap_or(i64::MAX);
     let mut all: BTreeMap<&str, Merged> = BTreeMap::new();
@@ -137,7 +165,7 @@ pub(super) fn merged(
             id,
             Merged {
                 seen_us,
-                location: a.location.clone(),
+                location: &a.location,
                 work_since: a.work_since,
                 last_result: a.last_result,
             },
@@ -153,7 +181,7 @@ pub(super) fn merged(
             Some(m) => {
                 if lease.seen_us > m.seen_us {
                     m.seen_us = lease.seen_us;
-                    m.location.clone_from(&lease.location);
+                    m.location = &lease.location;
                     m.work_since = work_since;
                 }
                 m.last_result = m.last_result.max(last_result);
@@ -163,7 +191,7 @@ pub(super) fn merged(
                     &lease.agent,
                     Merged {
                         seen_us: lease.seen_us,
-                        location: lease.location.clone(),
+                        location: &lease.location,
                         work_since,
                         last_result,
                     },
@@ -171,13 +199,7 @@ pub(super) fn merged(
             }
         }
     }
-    all.into_iter()
-        .map(|(id, m)| LiveAgent {
-            id: id.to_owned(),
-            location: m.location,
-            owed_since: m.work_since.map(|w| m.last_result.map_or(w, |r| r.max(w))),
-        })
-        .collect()
+    all
 }
 
 /// The leases of the agents this replica serves: those with a long poll open (seen now)
@@ -455,6 +477,16 @@ fn refresh(
     let Some(view) = p.view.as_mut() else {
         return;
     };
+    // Results the agents served here posted to other replicas count here too.
+    for lease in &leases {
+        if let (Some(a), Some(us)) = (p.agents.get_mut(&lease.agent), lease.last_result_us) {
+            let posted = clock.to_instant(us);
+            if a.last_result.is_none_or(|r| r < posted) {
+                a.last_result = Some(posted);
+                a.overdue = false;
+            }
+        }
+    }
     view.leases = leases;
     let moved = view.version.is_some_and(|v| v != version);
     view.version = Some(version);
@@ -547,8 +579,8 @@ mod tests {
         assert_eq!(live[0].location, "us");
         assert_eq!(live[0].owed_since, Some(now - Duration::from_secs(1)));
         assert_ne!(
-            signature(&merged(&here, &view, now, timeout, clock)),
-            signature(&live)
+            signature(&here, &view, now, timeout, clock),
+            signature(&here, &moved, now, timeout, clock)
         );
     }
 }
