@@ -90,18 +90,6 @@ impl Drop for PgStore {
     }
 }
 
-/// A PostgreSQL error with its causes, as one line.
-pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.code() {
@@ -336,7 +324,7 @@ impl Store for PgStore {
     }
 
     fn token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, StoreError> {
-        self.read(async |tx| tokens::owner(tx, hash).await)
+        self.block_on(async { tokens::owner(&*self.client().await?, hash).await })
     }
 
     fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {

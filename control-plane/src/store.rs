@@ -516,7 +516,7 @@ pub enum StoreError {
     #[error("another deploy, rollback or destroy of project `{0}` is running")]
     Conflict(String),
     /// Any other PostgreSQL failure (the connection, a statement, TLS).
-    #[error("postgres: {}", crate::postgres::describe(.0))]
+    #[error("postgres: {}", with_causes(.0))]
     Postgres(tokio_postgres::Error),
     /// A database URL that cannot be used (shown with its password masked).
     #[error("invalid database url {0}")]
@@ -525,6 +525,19 @@ pub enum StoreError {
     /// refusing, or every connection busy past the wait timeout).
     #[error("postgres connection pool: {0}")]
     Pool(String),
+}
+
+/// An error with its causes, as one line (a PostgreSQL error's own message is only its
+/// kind, such as "db error": the server's message is its cause).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -66,6 +66,16 @@ impl TempDir {
         TempDir(dir, database)
     }
 
+    /// Like [`TempDir::new`], with a PostgreSQL database whatever the suite's backend: for
+    /// the tests of what only PostgreSQL has (replicas).
+    fn on_postgres(name: &str) -> TempDir {
+        let mut dir = TempDir::new(name);
+        if dir.1.is_none() {
+            dir.1 = Some(postgres::shared().create_database().unwrap());
+        }
+        dir
+    }
+
     /// The test's database as `--database` takes it: the URL of its PostgreSQL database,
     /// or the path of its SQLite file.
     fn db(&self) -> String {
@@ -872,6 +882,56 @@ fn a_concurrent_deploy_gets_409() {
     let third = bundle(vec![db()]);
     assert_eq!(api.ok_deploy(&third, "?prune=true")["version"], 2);
     assert_eq!(api.ok_get("/monitors"), third);
+}
+
+/// Two replicas on one PostgreSQL database: while a deploy in one holds the project's lock
+/// (inside its transaction), the other answers 409 as a single process does. Always on
+/// PostgreSQL; `cargo xtask test` skips it without the postgresql package.
+#[test]
+fn postgres_replicas_share_the_deploy_lock() {
+    let dir = TempDir::on_postgres("replicas");
+    let database = dir.1.clone().unwrap();
+    let token = create_token(&dir.db(), "shop");
+    let one = Server::start(
+        &dir.db(),
+        &[],
+        &[("CONTROL_PLANE_TEST_HOLD_LOCK_MS", "3000")],
+    );
+    let two = Server::start(&dir.db(), &[], &[]);
+    let first = {
+        let api = Api::new(&one, "shop", &token);
+        std::thread::spawn(move || api.deploy(&bundle(vec![cache()]), ""))
+    };
+    let other = Api::new(&two, "shop", &token);
+    // Wait until the first replica holds the project's lock.
+    let held = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted";
+    while postgres::shared().psql(&database, held).unwrap().trim() != "1" {
+        assert!(
+            !first.is_finished(),
+            "the first deploy ended before it was seen"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (status, body) = other.deploy(&bundle(vec![mail()]), "");
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(
+        body["error"],
+        "another deploy, rollback or destroy of project `shop` is running; retry when it is done"
+    );
+    assert_eq!(other.destroy().0, StatusCode::CONFLICT);
+    let (status, body) = first.join().unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The other replica reads what the first wrote, and deploys once the lock is free.
+    assert_eq!(other.ok_get("/monitors"), bundle(vec![cache()]));
+    assert_eq!(
+        other.ok_deploy(&bundle(vec![mail()]), "?prune=true")["version"],
+        2
+    );
+    // The log names the database without its password.
+    let log = one.log();
+    assert!(log.contains("opened the database"), "{log}");
+    assert!(log.contains("postgres:***@127.0.0.1"), "{log}");
+    assert!(!log.contains(postgres::PASSWORD), "{log}");
 }
 
 #[test]

@@ -425,7 +425,28 @@ mod tests {
                 "the store suite on PostgreSQL",
                 "the control plane's replicas over one PostgreSQL (e2e)",
                 "the control plane's api and e2e suites again on PostgreSQL",
+                "the control plane's api suite: replicas share the deploy lock",
             ],
+        );
+    }
+
+    #[test]
+    fn the_control_plane_suites_run_again_on_postgres() {
+        let list = packages().unwrap();
+        let reruns: Vec<&Suite> = list.suite.iter().filter(|s| s.rerun.is_some()).collect();
+        assert_eq!(reruns.len(), 1);
+        assert_eq!(reruns[0].packages, ["postgresql"]);
+        let rerun = reruns[0].rerun.as_ref().unwrap();
+        assert_eq!(
+            rerun.cargo,
+            ["-p", "control-plane", "--test", "api", "--test", "e2e"]
+        );
+        assert_eq!(
+            rerun
+                .env
+                .get("CONTROL_PLANE_TEST_DATABASE")
+                .map(String::as_str),
+            Some("postgres")
         );
     }
 

@@ -66,22 +66,44 @@ pub(super) struct Target {
     pub(super) mode: TlsMode,
 }
 
-/// `url` with the password of its user information replaced by `***`: what logs and
-/// errors show.
+/// `url` with the password of its user information (and of a `password=` parameter)
+/// replaced by `***`: what logs and errors show. It errs on the side of masking: a
+/// password with an unescaped `/`, `?` or `@` is masked whole all the same.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
+    // The user information ends at the last `@`; what follows is host, path and query.
+    let (userinfo, tail) = match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at..]),
+        None => (None, rest),
     };
-    let (userinfo, host) = authority.split_at(at);
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***{host}{tail}"),
-        None => url.to_owned(),
+    let mut shown = format!("{scheme}://");
+    if let Some(userinfo) = userinfo {
+        match userinfo.split_once(':') {
+            Some((user, _)) => {
+                shown.push_str(user);
+                shown.push_str(":***");
+            }
+            None => shown.push_str(userinfo),
+        }
     }
+    match tail.split_once('?') {
+        Some((before, query)) => {
+            shown.push_str(before);
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some(("password", _)) => "password=***".to_owned(),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            shown.push('?');
+            shown.push_str(&params.join("&"));
+        }
+        None => shown.push_str(tail),
+    }
+    shown
 }
 
 fn invalid(url: &str, why: impl std::fmt::Display) -> StoreError {
@@ -321,6 +343,11 @@ mod tests {
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("postgresql://h/db"), "postgresql://h/db");
         assert_eq!(redact("postgres://u:p@ss:w@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact("postgres://u@h/db?password=x&sslmode=disable"),
+            "postgres://u@h/db?password=***&sslmode=disable"
+        );
+        assert_eq!(redact("postgres://u:a/b?c@h/db"), "postgres://u:***@h/db");
     }
 
     #[test]

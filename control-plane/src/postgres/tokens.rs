@@ -1,7 +1,7 @@
 //! Tokens and agent ids on PostgreSQL: storing, listing and revoking tokens, recording
 //! their last use, and binding agent ids to the token that first used them.
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{ClientWrapper, Transaction};
 
 use super::{ensure_project, lock_key, now};
 use crate::store::{
@@ -25,16 +25,17 @@ pub(super) async fn create(
     Ok(())
 }
 
-/// The owner of a token, compared in constant time after the lookup by hash.
+/// The owner of a token, compared in constant time after the lookup by hash. One
+/// statement, outside a transaction: every request asks it.
 pub(super) async fn owner(
-    tx: &Transaction<'_>,
+    client: &ClientWrapper,
     hash: &TokenHash,
 ) -> Result<Option<TokenOwner>, StoreError> {
     let hex = hash.to_hex();
-    let stmt = tx
+    let stmt = client
         .prepare_cached("SELECT hash, project, role FROM tokens WHERE hash = $1")
         .await?;
-    let Some(row) = tx.query_opt(&stmt, &[&hex]).await? else {
+    let Some(row) = client.query_opt(&stmt, &[&hex]).await? else {
         return Ok(None);
     };
     let stored: String = row.get(0);

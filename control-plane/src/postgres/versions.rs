@@ -51,16 +51,21 @@ async fn apply(
     git: &Git,
     rollback_of: Option<u64>,
 ) -> Result<u64, StoreError> {
-    let upsert = tx
-        .prepare_cached(
-            "INSERT INTO monitors (project, id, spec) VALUES ($1, $2, $3)
+    // The changed monitors in one statement: a deploy is a few round trips, whatever its
+    // size.
+    let (ids, specs): (Vec<&str>, Vec<&str>) = plan
+        .result
+        .iter()
+        .filter(|(id, spec)| current.get(id) != Some(*spec))
+        .unzip();
+    if !ids.is_empty() {
+        tx.execute(
+            "INSERT INTO monitors (project, id, spec)
+             SELECT $1, u.id, u.spec FROM UNNEST($2::text[], $3::text[]) AS u (id, spec)
              ON CONFLICT (project, id) DO UPDATE SET spec = excluded.spec",
+            &[&project, &ids, &specs],
         )
         .await?;
-    for (id, spec) in plan.result.iter() {
-        if current.get(id) != Some(spec) {
-            tx.execute(&upsert, &[&project, &id, &spec]).await?;
-        }
     }
     if !plan.diff.deleted.is_empty() {
         tx.execute(
