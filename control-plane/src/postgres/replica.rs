@@ -213,11 +213,8 @@ async fn listen_once(
     failing: &mut Option<String>,
     backoff: &mut Duration,
 ) -> Result<(), String> {
-    let describe = |e: &tokio_postgres::Error| super::describe(e);
-    let (client, mut connection) = config
-        .connect(tls.clone())
-        .await
-        .map_err(|e| describe(&e))?;
+    let describe = |e: tokio_postgres::Error| StoreError::Postgres(e).to_string();
+    let (client, mut connection) = config.connect(tls.clone()).await.map_err(describe)?;
     let command = format!("LISTEN {CHANNEL}");
     let listen = client.batch_execute(&command);
     tokio::pin!(listen);
@@ -225,7 +222,7 @@ async fn listen_once(
     loop {
         tokio::select! {
             done = &mut listen, if !listening => {
-                done.map_err(|e| describe(&e))?;
+                done.map_err(describe)?;
                 listening = true;
                 *backoff = Duration::from_secs(1);
                 if failing.take().is_some() {
@@ -239,7 +236,7 @@ async fn listen_once(
                     let _ = sender.send(n.payload().to_owned());
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(describe(&e)),
+                Some(Err(e)) => return Err(describe(e)),
                 None => return Ok(()),
             },
         }
