@@ -4,6 +4,12 @@
 //! monitors to agents: the locations a monitor runs in, round robin over them unless it
 //! runs in parallel, and rendezvous hashing within a location among the agents that work.
 //!
+//! On a store shared by several control-plane replicas (PostgreSQL, [`Store::shared`]),
+//! the registry's view of a project is what the store says: each replica writes the leases
+//! of the agents it serves and reads everyone's, and changes are announced to every
+//! replica ([`leases`]). On SQLite one process owns the file, and the registry is its
+//! memory alone.
+//!
 //! An agent *works* unless it has held monitors for longer than its grace without posting
 //! a result: twice the longest time a result of a monitor of its location may take
 //! ([`result_span`]), and at least twice the agent timeout. While an agent of its location
@@ -12,7 +18,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use monitor_spec::TcpMonitor;
@@ -22,6 +28,9 @@ use tokio::sync::watch;
 
 use crate::deployed::Deployed;
 use crate::hash::sha256_hex;
+use crate::store::Store;
+
+mod leases;
 
 /// FNV-1a 64 of `bytes`: stable across builds and platforms.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -85,28 +94,56 @@ impl AgentState {
 
 #[derive(Debug)]
 struct ProjectAgents {
+    /// The agents this process serves.
     agents: BTreeMap<String, AgentState>,
     /// Bumped whenever the agents or the deployed monitors change.
     changed: watch::Sender<u64>,
-}
-
-impl Default for ProjectAgents {
-    fn default() -> Self {
-        ProjectAgents {
-            agents: BTreeMap::new(),
-            changed: watch::Sender::new(0),
-        }
-    }
+    /// On a shared store: what the store says of the project's agents.
+    view: Option<leases::View>,
+    /// Whether a change of the agents served here waits to be announced to the replicas.
+    announce: bool,
 }
 
 impl ProjectAgents {
+    fn new(shared: bool) -> ProjectAgents {
+        ProjectAgents {
+            agents: BTreeMap::new(),
+            changed: watch::Sender::new(0),
+            view: shared.then(leases::View::default),
+            announce: false,
+        }
+    }
+
     fn bump(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// The live agents: those served here, and on a shared store those the store holds.
+    fn live(&self, now: Instant, timeout: Duration, clock: leases::Clock) -> Vec<LiveAgent> {
+        match &self.view {
+            Some(view) => leases::merged(self, view, now, timeout, clock),
+            None => self
+                .agents
+                .iter()
+                .map(|(id, a)| LiveAgent {
+                    id: id.clone(),
+                    location: a.location.clone(),
+                    owed_since: a.owed_since(),
+                })
+                .collect(),
+        }
+    }
+
     /// Drops the agents not heard of for `timeout`, and notes those whose grace ran out
-    /// since the last look; whether any was.
-    fn expire(&mut self, project: &str, timeout: Duration, now: Instant) -> bool {
+    /// since the last look (and on a shared store, whether the live set changed);
+    /// whether any was, which it signals.
+    fn expire(
+        &mut self,
+        project: &str,
+        timeout: Duration,
+        now: Instant,
+        clock: leases::Clock,
+    ) -> bool {
         let before = self.agents.len();
         self.agents.retain(|id, a| {
             let live = a.polls > 0 || now.saturating_duration_since(a.last_seen) < timeout;
@@ -132,26 +169,88 @@ impl ProjectAgents {
             }
         }
         if changed {
+            self.announce = true;
+        }
+        if let Some(view) = &self.view {
+            let signature = leases::signature(self, view, now, timeout, clock);
+            if let Some(view) = self.view.as_mut()
+                && view.signature != signature
+            {
+                view.signature = signature;
+                changed = true;
+            }
+        }
+        if changed {
             self.bump();
         }
         changed
     }
 }
 
-/// The live agents of every project, in memory: agents come back with their next call
-/// after a restart.
+/// The live agents of every project: in memory, where agents come back with their next
+/// call after a restart; on a shared store, also in the store (see [`leases`]).
 #[derive(Debug)]
 pub struct Registry {
     timeout: Duration,
-    projects: Mutex<HashMap<String, ProjectAgents>>,
+    projects: Arc<leases::Projects>,
+    clock: leases::Clock,
+    /// The shared store, if the store is shared.
+    link: Option<Arc<leases::Link>>,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(link) = &self.link {
+            link.stop();
+        }
+    }
 }
 
 impl Registry {
-    /// A registry where an agent not heard of for `timeout` is gone.
+    /// A registry in memory, where an agent not heard of for `timeout` is gone.
     pub fn new(timeout: Duration) -> Registry {
         Registry {
             timeout,
-            projects: Mutex::default(),
+            projects: Arc::default(),
+            clock: leases::Clock::now(),
+            link: None,
+        }
+    }
+
+    /// A registry for `store`: in memory ([`Registry::new`]) unless the store is shared
+    /// ([`Store::shared`]), then sharing the agents' leases through it. Its lease task
+    /// starts at the first call within a tokio runtime and stops when it is dropped.
+    pub fn for_store(timeout: Duration, store: &Arc<dyn Store>) -> Registry {
+        let mut registry = Registry::new(timeout);
+        if store.shared() {
+            registry.link = Some(Arc::new(leases::Link::new(Arc::clone(store))));
+        }
+        registry
+    }
+
+    /// The project's entry, created if needed.
+    fn entry<'m>(
+        &self,
+        projects: &'m mut HashMap<String, ProjectAgents>,
+        project: &str,
+    ) -> &'m mut ProjectAgents {
+        let shared = self.link.is_some();
+        projects
+            .entry(project.to_owned())
+            .or_insert_with(|| ProjectAgents::new(shared))
+    }
+
+    /// On a shared store: starts the lease task if needed, and has it announce the
+    /// project's change if one is waiting.
+    fn settle(&self, project: &str, p: Option<&mut ProjectAgents>) {
+        let Some(link) = &self.link else {
+            return;
+        };
+        link.start(&self.projects, self.timeout, self.clock);
+        if let Some(p) = p
+            && std::mem::take(&mut p.announce)
+        {
+            link.announce(project);
         }
     }
 
@@ -167,8 +266,8 @@ impl Registry {
     /// Records a call of an agent; signals a change when it is new or moved.
     pub fn heard(&self, project: &str, agent: &str, location: &str, now: Instant) {
         let mut projects = self.lock();
-        let p = projects.entry(project.to_owned()).or_default();
-        p.expire(project, self.timeout, now);
+        let p = self.entry(&mut projects, project);
+        p.expire(project, self.timeout, now, self.clock);
         match p.agents.get_mut(agent) {
             Some(a) if a.location == location => a.last_seen = now,
             Some(a) => {
@@ -176,15 +275,18 @@ impl Registry {
                 let polls = a.polls;
                 *a = AgentState::new(location, now);
                 a.polls = polls;
+                p.announce = true;
                 p.bump();
             }
             None => {
                 tracing::info!(%project, %agent, %location, "agent joined");
                 p.agents
                     .insert(agent.to_owned(), AgentState::new(location, now));
+                p.announce = true;
                 p.bump();
             }
         }
+        self.settle(project, Some(p));
     }
 
     /// Records that an agent posted results: it works.
@@ -201,14 +303,25 @@ impl Registry {
 
     /// Records an assignment computed for its agent: when it started holding monitors
     /// (unless it was left out for not working), and its grace.
+    ///
+    /// On a shared store, an agent assigned here for the first time keeps holding
+    /// monitors since when the store says it did (it came from another replica).
     pub fn assigned(&self, project: &str, assignment: &Assignment<'_>, now: Instant) {
         let mut projects = self.lock();
-        let Some(a) = projects
-            .get_mut(project)
-            .and_then(|p| p.agents.get_mut(&assignment.agent))
-        else {
+        let Some(p) = projects.get_mut(project) else {
             return;
         };
+        let held = p.view.as_ref().and_then(|view| {
+            let i = view
+                .leases
+                .binary_search_by(|l| l.agent.as_str().cmp(&assignment.agent))
+                .ok()?;
+            view.leases[i].work_since_us
+        });
+        let Some(a) = p.agents.get_mut(&assignment.agent) else {
+            return;
+        };
+        let first = a.grace.is_none();
         a.grace = Some(assignment.grace);
         if assignment.excluded {
             return;
@@ -217,33 +330,49 @@ impl Registry {
             a.work_since = None;
             a.overdue = false;
         } else if a.work_since.is_none() {
-            a.work_since = Some(now);
+            let since = match held {
+                Some(us) if first => self.clock.to_instant(us).min(now),
+                _ => now,
+            };
+            a.work_since = Some(since);
             a.overdue = false;
         }
     }
 
     /// A receiver of the project's change signal: it sees every change after this call.
     pub fn subscribe(&self, project: &str) -> watch::Receiver<u64> {
-        self.lock()
-            .entry(project.to_owned())
-            .or_default()
-            .changed
-            .subscribe()
+        let mut projects = self.lock();
+        let p = self.entry(&mut projects, project);
+        let receiver = p.changed.subscribe();
+        self.settle(project, Some(p));
+        receiver
     }
 
-    /// Signals that the project's deployed monitors changed.
+    /// Signals that the project's deployed monitors changed; on a shared store, to every
+    /// replica.
     pub fn notify(&self, project: &str) {
-        if let Some(p) = self.lock().get(project) {
+        let mut projects = self.lock();
+        let p = projects.get_mut(project);
+        if let Some(p) = &p {
             p.bump();
+        }
+        if let Some(link) = &self.link {
+            link.start(&self.projects, self.timeout, self.clock);
+            link.announce(project);
         }
     }
 
     /// Drops the project's agents not heard of for the timeout, signalling a change if any
-    /// was; whether any was.
+    /// was (on a shared store, also if the live set the store holds changed); whether any
+    /// was.
     pub fn expire(&self, project: &str, now: Instant) -> bool {
-        self.lock()
-            .get_mut(project)
-            .is_some_and(|p| p.expire(project, self.timeout, now))
+        let mut projects = self.lock();
+        let p = projects.get_mut(project);
+        p.is_some_and(|p| {
+            let changed = p.expire(project, self.timeout, now, self.clock);
+            self.settle(project, Some(p));
+            changed
+        })
     }
 
     /// The project's live agents, sorted by id.
@@ -252,15 +381,10 @@ impl Registry {
         let Some(p) = projects.get_mut(project) else {
             return Vec::new();
         };
-        p.expire(project, self.timeout, now);
-        p.agents
-            .iter()
-            .map(|(id, a)| LiveAgent {
-                id: id.clone(),
-                location: a.location.clone(),
-                owed_since: a.owed_since(),
-            })
-            .collect()
+        p.expire(project, self.timeout, now, self.clock);
+        let live = p.live(now, self.timeout, self.clock);
+        self.settle(project, Some(p));
+        live
     }
 
     /// How many live agents each project has in each location, sorted.
@@ -268,10 +392,11 @@ impl Registry {
         let mut projects = self.lock();
         let mut out = BTreeMap::new();
         for (name, p) in projects.iter_mut() {
-            p.expire(name, self.timeout, now);
-            for a in p.agents.values() {
-                *out.entry((name.clone(), a.location.clone())).or_insert(0) += 1;
+            p.expire(name, self.timeout, now, self.clock);
+            for a in p.live(now, self.timeout, self.clock) {
+                *out.entry((name.clone(), a.location)).or_insert(0) += 1;
             }
+            self.settle(name, Some(p));
         }
         out.into_iter().map(|((p, l), n)| (p, l, n)).collect()
     }

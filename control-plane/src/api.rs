@@ -38,10 +38,11 @@ use state::AppState;
 /// The API's routes over `store`.
 pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
     let limit = options.max_body_bytes;
+    let agents = Arc::new(Registry::for_store(options.agent_timeout, &store));
     let state = AppState {
         store,
         locks: Arc::default(),
-        agents: Arc::new(Registry::new(options.agent_timeout)),
+        agents,
         deployed: Arc::default(),
         identities: Arc::default(),
         snapshots: Arc::default(),

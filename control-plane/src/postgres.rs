@@ -70,6 +70,8 @@ pub struct PgStore {
     pool: Pool,
     shown: String,
     hold_lock: Mutex<Duration>,
+    /// The replicas' change notices (`LISTEN/NOTIFY`).
+    notices: replica::Notices,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -174,6 +176,8 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Pool(format!("cannot start the postgres runtime: {e}")))?;
+        let notices =
+            replica::Notices::new(target.config.clone(), target.tls.clone(), shown.clone());
         let manager = Manager::from_config(
             target.config,
             target.tls,
@@ -192,6 +196,7 @@ impl PgStore {
             pool,
             shown,
             hold_lock: Mutex::new(Duration::ZERO),
+            notices,
         };
         store.block_on(async {
             let mut client = store.client().await?;
@@ -337,6 +342,39 @@ impl Store for PgStore {
 
     fn touch_token(&self, hash: &TokenHash, at: &str) -> Result<(), StoreError> {
         self.write(async |tx| Ok((tokens::touch(tx, hash, at).await?, true)))
+    }
+
+    // Replicas: leases and notices, in `replica`.
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn renew_leases(
+        &self,
+        project: &str,
+        leases: &[crate::store::AgentLease],
+    ) -> Result<(), StoreError> {
+        self.block_on(async { replica::renew(&self.client().await?, project, leases).await })
+    }
+
+    fn leases(
+        &self,
+        project: &str,
+        seen_since_us: i64,
+    ) -> Result<Vec<crate::store::AgentLease>, StoreError> {
+        self.block_on(async {
+            replica::leases(&self.client().await?, project, seen_since_us).await
+        })
+    }
+
+    fn notify(&self, project: &str) -> Result<(), StoreError> {
+        self.block_on(async { replica::notify(&self.client().await?, project).await })
+    }
+
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        let runtime = self.runtime.as_ref()?;
+        Some(self.notices.subscribe(runtime.handle()))
     }
 
     fn bind_agent(&self, claim: &AgentClaim<'_>) -> Result<AgentBinding, StoreError> {

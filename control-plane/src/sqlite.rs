@@ -242,6 +242,36 @@ impl Store for SqliteStore {
         self.write(|tx| Ok((tokens::bind(tx, claim)?, true)))
     }
 
+    // One process owns a SQLite file: the live agents stay in its memory.
+
+    fn shared(&self) -> bool {
+        false
+    }
+
+    fn renew_leases(
+        &self,
+        _project: &str,
+        _leases: &[crate::store::AgentLease],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn leases(
+        &self,
+        _project: &str,
+        _seen_since_us: i64,
+    ) -> Result<Vec<crate::store::AgentLease>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn notify(&self, _project: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
+
     fn projects(&self) -> Result<Vec<String>, StoreError> {
         self.with_reader(|tx| {
             let mut stmt = tx.prepare_cached("SELECT name FROM projects ORDER BY name")?;

@@ -42,6 +42,41 @@ pub trait Store: Send + Sync + 'static {
     /// first token to use an id holds it until the id goes unused for the claim's TTL.
     fn bind_agent(&self, claim: &AgentClaim<'_>) -> Result<AgentBinding, StoreError>;
 
+    // Replicas: the agents' liveness when several control planes serve one database.
+
+    /// Whether several control-plane processes may serve this store at once (PostgreSQL).
+    /// Then the agents' liveness lives in the store ([`Store::renew_leases`],
+    /// [`Store::leases`]), so that every process assigns monitors from the same live set,
+    /// and changes are announced to every process ([`Store::notify`],
+    /// [`Store::subscribe`]). `false` for SQLite: one process owns the file and keeps the
+    /// live agents in memory (`agents::Registry`); the four methods below then store and
+    /// announce nothing.
+    fn shared(&self) -> bool;
+
+    /// Records the state of agents this process serves, as [`AgentLease`]s: inserts or
+    /// updates each by (project, agent). Of two writes of one agent, the one seen later
+    /// (by [`AgentLease::seen_us`]) sets the location and [`AgentLease::work_since_us`];
+    /// `seen_us` and `last_result_us` only move forward. The project's leases not seen
+    /// for [`LEASE_KEEP_US`] before the latest `seen_us` of the batch are deleted. At
+    /// most [`MAX_LEASES`] leases per call ([`StoreError::Corrupt`] beyond).
+    fn renew_leases(&self, project: &str, leases: &[AgentLease]) -> Result<(), StoreError>;
+
+    /// The leases of a project's agents seen at or after `seen_since_us` (unix
+    /// microseconds), sorted by agent, at most [`MAX_LEASES`].
+    fn leases(&self, project: &str, seen_since_us: i64) -> Result<Vec<AgentLease>, StoreError>;
+
+    /// Tells every process serving the store, this one included, that `project`'s
+    /// assignments may have changed (a deploy, or a change of its live agents): its
+    /// [`Store::subscribe`] receivers get the project's name. Nothing when not shared.
+    fn notify(&self, project: &str) -> Result<(), StoreError>;
+
+    /// The names of the projects announced by [`Store::notify`] of any process, from now
+    /// on; an empty name when notices may have been missed (the store reconnected), and
+    /// `RecvError::Lagged` when the receiver fell behind: re-read every project then.
+    /// `None` when the store has no notices (not shared). Best effort: while the store
+    /// cannot listen, nothing comes, so readers also re-read on a timer.
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<String>>;
+
     /// Every project, sorted by name.
     fn projects(&self) -> Result<Vec<String>, StoreError>;
 
@@ -212,6 +247,29 @@ pub enum AgentBinding {
     Taken,
     /// The token already holds this many ids, the most allowed.
     Full(u64),
+}
+
+/// The most leases [`Store::renew_leases`] takes and [`Store::leases`] returns at once.
+pub const MAX_LEASES: usize = 10_000;
+
+/// How long a lease stays stored after its agent was last seen: one day, in microseconds.
+pub const LEASE_KEEP_US: i64 = 86_400_000_000;
+
+/// An agent's liveness as the control-plane process serving it saw it; times are unix
+/// microseconds of that process's wall clock (see [`Store::renew_leases`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentLease {
+    /// The agent's id.
+    pub agent: String,
+    /// Where it runs.
+    pub location: String,
+    /// When it was last heard of; an open long poll counts, and is renewed while open.
+    pub seen_us: i64,
+    /// Since when it has held monitors (since it last held none); `None` while it holds
+    /// none.
+    pub work_since_us: Option<i64>,
+    /// When it last posted results, if ever.
+    pub last_result_us: Option<i64>,
 }
 
 /// Whom a token belongs to.

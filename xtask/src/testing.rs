@@ -423,6 +423,7 @@ mod tests {
             &[
                 "acceptance: PostgreSQL",
                 "the store suite on PostgreSQL",
+                "the control plane's replicas over one PostgreSQL (e2e)",
                 "the control plane's api and e2e suites again on PostgreSQL",
                 "the control plane's api suite: replicas share the deploy lock",
             ],

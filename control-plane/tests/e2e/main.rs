@@ -5,11 +5,13 @@
 //! terminal), with the monitors read back over the API compared field for field; real
 //! `monitors agent` processes in two locations (`agents`); the status page in headless
 //! Chromium (`browser`); promtool on the scrapes, and the dashboard and rules against
-//! them (`dashboards`).
+//! them (`dashboards`); two replicas over one PostgreSQL, agents failing over between them
+//! when one is killed (`replicas`).
 
 mod agents;
 mod browser;
 mod dashboards;
+mod replicas;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

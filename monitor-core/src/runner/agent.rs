@@ -1,6 +1,12 @@
 //! `agent`: runs the monitors a control plane assigns to this agent and uploads their
 //! results (control-plane/API.md, "Agents, results, status").
 //!
+//! - `--control-plane` takes one URL or several replicas' URLs, comma-separated (at most
+//!   16): the agent talks to one at a time, for both the assignment poll and the uploads,
+//!   and moves to the next (back around the list, logging the switch) when a request to it
+//!   fails to connect, times out, breaks off or gets a 5xx; it tries each of the list at
+//!   once before it backs off. A batch posted again to another replica is not stored
+//!   twice: the control plane ignores result ids it holds.
 //! - Assignments come by long poll (`GET /v1/agent/assignments` with `If-None-Match` and
 //!   `wait`); on errors the agent backs off from 1 s doubling to 30 s, logging a line when
 //!   the state changes, not on every retry. The last assignment is saved in the buffer
@@ -70,6 +76,7 @@ use super::schedule::{self, Outlet};
 use crate::Engine;
 use monitor_spec::result::CheckResult;
 
+pub use self::api::{MAX_CONTROL_PLANES, control_planes};
 pub use self::buffer::SEGMENT_RECORDS;
 pub use self::clock::{CLOCK_WARN, MAX_SAMPLE_ROUND_TRIP, clock_offset, parse_http_date};
 pub use monitor_spec::api::{AssignedMonitor, Assignment, ResultIn};
@@ -81,7 +88,8 @@ pub const TOKEN_ENV: &str = "MONITORS_AGENT_TOKEN";
 /// How an agent runs.
 #[derive(Clone)]
 pub struct Options {
-    /// The control plane's base URL, such as `https://monitors.example.com`.
+    /// The control plane's base URL, such as `https://monitors.example.com`, or several
+    /// replicas' URLs separated by commas (see [`control_planes`]).
     pub control_plane: String,
     /// This agent's location.
     pub location: String,
@@ -323,8 +331,10 @@ impl Outlet for Buffering {
 /// The CLI arguments of `agent`.
 #[derive(Debug, Args)]
 pub(crate) struct AgentArgs {
-    /// The control plane's URL, such as https://monitors.example.com
-    #[arg(long, env = "MONITORS_CONTROL_PLANE", value_name = "URL")]
+    /// The control plane's URL, such as https://monitors.example.com, or several
+    /// replicas' URLs separated by commas (at most 16): the agent talks to one at a time
+    /// and moves to the next when one fails to connect, times out or answers 5xx
+    #[arg(long, env = "MONITORS_CONTROL_PLANE", value_name = "URL[,URL...]")]
     control_plane: String,
     /// The location this agent runs monitors for
     #[arg(long, env = "MONITORS_LOCATION", value_name = "NAME")]

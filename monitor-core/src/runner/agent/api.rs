@@ -1,8 +1,11 @@
 //! The agent's side of the control plane's `/v1/agent/*` routes (control-plane/API.md,
-//! "Agents, results, status").
+//! "Agents, results, status"), over a list of control-plane replicas: the agent talks to
+//! one at a time and moves to the next (and back around the list) when a request to it
+//! fails in a way another replica may not: no connection, a timeout, a broken answer or a
+//! 5xx ([`fails_over`]).
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use monitor_spec::api::{ErrorBody, ResultsRequest, ResultsResponse};
@@ -31,11 +34,100 @@ async fn bounded_text(mut response: reqwest::Response, max: usize) -> Result<Str
             return Err(Failure {
                 kind: "bad response".to_owned(),
                 detail: format!("bad response: the body is larger than {max} bytes"),
+                moved: false,
             });
         }
         body.extend_from_slice(&chunk);
     }
     Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The most control-plane URLs an agent takes (`--control-plane A,B,...`).
+pub const MAX_CONTROL_PLANES: usize = 16;
+
+/// The URLs of a `--control-plane` list: comma-separated, each `http://` or `https://`,
+/// none empty or given twice, at most [`MAX_CONTROL_PLANES`]; a clear error naming the
+/// entry otherwise.
+pub fn control_planes(list: &str) -> Result<Vec<String>, String> {
+    let mut urls: Vec<String> = Vec::new();
+    for (i, entry) in list.split(',').enumerate() {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            return Err(format!(
+                "the control plane list `{list}` has an empty entry (number {}); separate URLs with single commas",
+                i + 1
+            ));
+        }
+        let url = reqwest::Url::parse(entry)
+            .map_err(|e| format!("control plane URL `{entry}` is not valid: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "control plane URL `{entry}` must start with http:// or https://"
+            ));
+        }
+        let base = entry.trim_end_matches('/').to_owned();
+        if urls.contains(&base) {
+            return Err(format!(
+                "control plane URL `{entry}` is listed twice in `{list}`"
+            ));
+        }
+        urls.push(base);
+    }
+    if urls.len() > MAX_CONTROL_PLANES {
+        return Err(format!(
+            "the control plane list has {} URLs; at most {MAX_CONTROL_PLANES} are allowed",
+            urls.len()
+        ));
+    }
+    Ok(urls)
+}
+
+/// Whether a request failing so should move the agent to the next control plane: no
+/// connection, a timeout, a request or answer broken off, or a 5xx. A 4xx is the request's
+/// (or the token's) fault, and every replica would answer the same.
+pub(crate) fn fails_over(failure: &Failure) -> bool {
+    match failure.kind.strip_prefix("http ") {
+        Some(code) => code.starts_with('5'),
+        None => matches!(
+            failure.kind.as_str(),
+            "cannot connect" | "timed out" | "request failed" | "bad response"
+        ),
+    }
+}
+
+/// Which of the control planes the agent talks to: one at a time, the next after a
+/// failure (see [`fails_over`]), back around the list.
+#[derive(Debug)]
+pub(crate) struct Rotation {
+    len: usize,
+    current: AtomicUsize,
+}
+
+impl Rotation {
+    pub(crate) fn new(len: usize) -> Rotation {
+        Rotation {
+            len: len.max(1),
+            current: AtomicUsize::new(0),
+        }
+    }
+
+    /// The control plane talked to now.
+    pub(crate) fn current(&self) -> usize {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    /// After a request to `used` failed over: moves to the one after `used` unless
+    /// another request already moved on from it. `Some(next)` when this call moved.
+    pub(crate) fn advance(&self, used: usize) -> Option<usize> {
+        if self.len < 2 {
+            return None;
+        }
+        let next = (used + 1) % self.len;
+        self.current
+            .compare_exchange(used, next, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()
+            .map(|_| next)
+    }
 }
 
 /// Why a request did not get an answer the agent can use; `kind` tells states apart so
@@ -46,6 +138,8 @@ pub(crate) struct Failure {
     pub(crate) kind: String,
     /// The whole story, for the log.
     pub(crate) detail: String,
+    /// Whether the agent moved to another control plane after it: try again at once.
+    pub(crate) moved: bool,
 }
 
 impl Failure {
@@ -53,6 +147,7 @@ impl Failure {
         Failure {
             kind: format!("http {}", status.as_u16()),
             detail: format!("http {}: {}", status.as_u16(), error_message(body)),
+            moved: false,
         }
     }
 
@@ -86,6 +181,7 @@ impl Failure {
         Failure {
             kind: kind.to_owned(),
             detail,
+            moved: false,
         }
     }
 }
@@ -127,12 +223,20 @@ pub(crate) enum Post {
     Retry(Failure),
 }
 
-/// A client of the agent routes for one agent.
+/// One control plane's routes.
+#[derive(Debug)]
+struct Routes {
+    base: String,
+    assignments: String,
+    results: String,
+}
+
+/// A client of the agent routes for one agent, over one or more control planes.
 #[derive(Debug)]
 pub(crate) struct Api {
     client: reqwest::Client,
-    assignments: String,
-    results: String,
+    routes: Vec<Routes>,
+    rotation: Rotation,
     auth: HeaderValue,
     agent: String,
     location: String,
@@ -156,15 +260,16 @@ pub(crate) fn unquoted(etag: &str) -> &str {
 }
 
 impl Api {
-    pub(crate) fn new(base: &str, token: &str, agent: &str, location: &str) -> Result<Api, String> {
-        let url = reqwest::Url::parse(base)
-            .map_err(|e| format!("control plane URL `{base}` is not valid: {e}"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "control plane URL `{base}` must start with http:// or https://"
-            ));
-        }
-        let base = base.trim_end_matches('/');
+    /// A client of the control planes of `list` (see [`control_planes`]).
+    pub(crate) fn new(list: &str, token: &str, agent: &str, location: &str) -> Result<Api, String> {
+        let routes: Vec<Routes> = control_planes(list)?
+            .into_iter()
+            .map(|base| Routes {
+                assignments: format!("{base}/v1/agent/assignments"),
+                results: format!("{base}/v1/agent/results"),
+                base,
+            })
+            .collect();
         let mut auth = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| "the agent token holds characters a header cannot carry".to_owned())?;
         auth.set_sensitive(true);
@@ -175,8 +280,8 @@ impl Api {
             .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
         Ok(Api {
             client,
-            assignments: format!("{base}/v1/agent/assignments"),
-            results: format!("{base}/v1/agent/results"),
+            rotation: Rotation::new(routes.len()),
+            routes,
             auth,
             agent: agent.to_owned(),
             location: location.to_owned(),
@@ -185,12 +290,53 @@ impl Api {
         })
     }
 
+    /// After a request to control plane `used` failed: moves to the next one when the
+    /// failure calls for it ([`fails_over`]), logging the switch; the failure, marked
+    /// when the agent moved.
+    fn failed(&self, used: usize, mut failure: Failure, what: &str) -> Failure {
+        if fails_over(&failure)
+            && let Some(next) = self.rotation.advance(used)
+        {
+            tracing::warn!(
+                "control plane {} failed ({what}: {}); switching to {}",
+                self.routes[used].base,
+                failure.detail,
+                self.routes[next].base
+            );
+            failure.moved = true;
+        }
+        failure
+    }
+
+    /// How many control planes the agent may talk to.
+    pub(crate) fn control_planes(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// The control plane talked to now: its index and routes.
+    fn routes(&self) -> (usize, &Routes) {
+        let i = self.rotation.current().min(self.routes.len() - 1);
+        (i, &self.routes[i])
+    }
+
     /// `GET /v1/agent/assignments`: long polls up to `wait` for an assignment other than
-    /// `etag`.
+    /// `etag`, from the control plane talked to now.
     pub(crate) async fn poll(&self, etag: Option<&str>, wait: Duration) -> Result<Poll, Failure> {
+        let (used, _) = self.routes();
+        self.poll_once(used, etag, wait)
+            .await
+            .map_err(|f| self.failed(used, f, "assignment poll"))
+    }
+
+    async fn poll_once(
+        &self,
+        used: usize,
+        etag: Option<&str>,
+        wait: Duration,
+    ) -> Result<Poll, Failure> {
         let mut request = self
             .client
-            .get(&self.assignments)
+            .get(&self.routes[used].assignments)
             .query(&[
                 ("agent", self.agent.as_str()),
                 ("location", self.location.as_str()),
@@ -226,8 +372,18 @@ impl Api {
         }
     }
 
-    /// `POST /v1/agent/results` with `lines`, each one JSON `ResultIn`.
+    /// `POST /v1/agent/results` with `lines`, each one JSON `ResultIn`, to the control
+    /// plane talked to now. Posting a batch again (to another control plane after a
+    /// failure) stores nothing twice: the control plane ignores the ids it holds.
     pub(crate) async fn post(&self, lines: &[String]) -> Post {
+        let (used, _) = self.routes();
+        match self.post_once(used, lines).await {
+            Post::Retry(f) => Post::Retry(self.failed(used, f, "results upload")),
+            other => other,
+        }
+    }
+
+    async fn post_once(&self, used: usize, lines: &[String]) -> Post {
         // Each line is one `ResultIn` as buffered, sent as it is.
         let results = match lines
             .iter()
@@ -258,7 +414,7 @@ impl Api {
             let gzip = self.gzip.load(Ordering::Relaxed) && body.len() >= GZIP_FROM_BYTES;
             let mut request = self
                 .client
-                .post(&self.results)
+                .post(&self.routes[used].results)
                 .header(header::AUTHORIZATION, self.auth.clone())
                 .header(header::CONTENT_TYPE, "application/json")
                 .timeout(Duration::from_secs(60));
@@ -332,6 +488,150 @@ mod tests {
         assert_eq!(unquoted("W/\"abc\""), "abc");
         assert_eq!(unquoted("abc"), "abc");
         assert_eq!(quoted("abc"), "\"abc\"");
+    }
+
+    #[test]
+    fn control_plane_lists_are_checked_entry_by_entry() {
+        assert_eq!(
+            control_planes("http://a:1").unwrap(),
+            vec!["http://a:1".to_owned()]
+        );
+        assert_eq!(
+            control_planes(" http://a:1/ , https://b.example.com").unwrap(),
+            vec!["http://a:1".to_owned(), "https://b.example.com".to_owned()]
+        );
+        let error = |list: &str| control_planes(list).unwrap_err();
+        assert!(
+            error("").contains("empty entry (number 1)"),
+            "{}",
+            error("")
+        );
+        assert!(error("http://a:1,,http://b:2").contains("empty entry (number 2)"));
+        assert!(error("http://a:1,").contains("empty entry (number 2)"));
+        assert!(error("http://a:1,ftp://b").contains("`ftp://b` must start with http://"));
+        assert!(error("http://a:1,nonsense").contains("`nonsense` is not valid"));
+        assert!(error("http://a:1,http://a:1/").contains("listed twice"));
+        let many: Vec<String> = (0..=MAX_CONTROL_PLANES)
+            .map(|i| format!("http://h{i}:1"))
+            .collect();
+        assert!(error(&many.join(",")).contains("at most 16"));
+        assert_eq!(control_planes(&many[..16].join(",")).unwrap().len(), 16);
+    }
+
+    fn failure(kind: &str) -> Failure {
+        Failure {
+            kind: kind.to_owned(),
+            detail: kind.to_owned(),
+            moved: false,
+        }
+    }
+
+    #[test]
+    fn unreachable_or_failing_control_planes_are_left_and_4xx_are_not() {
+        for kind in [
+            "cannot connect",
+            "timed out",
+            "request failed",
+            "bad response",
+            "http 500",
+            "http 502",
+            "http 503",
+        ] {
+            assert!(fails_over(&failure(kind)), "{kind}");
+        }
+        for kind in [
+            "http 400",
+            "http 401",
+            "http 404",
+            "http 429",
+            "bad assignment",
+        ] {
+            assert!(!fails_over(&failure(kind)), "{kind}");
+        }
+    }
+
+    #[test]
+    fn the_rotation_moves_once_per_failure_and_comes_back_around() {
+        let one = Rotation::new(1);
+        assert_eq!(one.advance(0), None);
+        assert_eq!(one.current(), 0);
+        let three = Rotation::new(3);
+        assert_eq!(three.current(), 0);
+        assert_eq!(three.advance(0), Some(1));
+        // The upload failed against 0 too, after the poll had moved on: no second move.
+        assert_eq!(three.advance(0), None);
+        assert_eq!(three.current(), 1);
+        assert_eq!(three.advance(1), Some(2));
+        assert_eq!(three.advance(2), Some(0));
+        assert_eq!(three.current(), 0);
+    }
+
+    /// Answers every request on a loopback port with `head` (and no body), until dropped.
+    async fn answering(head: &'static str) -> (String, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = socket.read(&mut buf).await;
+                    let _ = socket.write_all(head.as_bytes()).await;
+                });
+            }
+        });
+        (format!("http://{addr}"), task)
+    }
+
+    /// A loopback URL nothing listens on.
+    fn refused() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn polls_and_uploads_move_to_the_next_control_plane_on_failure() {
+        let down = refused();
+        let (failing, _a) =
+            answering("HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n").await;
+        let (good, _b) = answering("HTTP/1.1 304 Not Modified\r\ncontent-length: 0\r\n\r\n").await;
+        let api = Api::new(&format!("{down},{failing},{good}"), "t", "a1", "eu").unwrap();
+        assert_eq!(api.control_planes(), 3);
+        let first = api.poll(None, Duration::ZERO).await.unwrap_err();
+        assert_eq!(first.kind, "cannot connect");
+        assert!(first.moved);
+        let second = api.poll(None, Duration::ZERO).await.unwrap_err();
+        assert_eq!(second.kind, "http 503");
+        assert!(second.moved);
+        assert!(matches!(
+            api.poll(None, Duration::ZERO).await,
+            Ok(Poll::NotModified)
+        ));
+        assert_eq!(api.routes().1.base, good);
+
+        // A 4xx stays: every replica would answer it.
+        let (refusing, _c) =
+            answering("HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n").await;
+        let api = Api::new(&format!("{refusing},{good}"), "t", "a1", "eu").unwrap();
+        let Post::Retry(f) = api.post(&["{}".to_owned()]).await else {
+            panic!("a 401 is retried")
+        };
+        assert!(!f.moved);
+        assert_eq!(api.routes().1.base, refusing);
+
+        // Uploads move like polls, and back around the list.
+        let api = Api::new(&format!("{good},{down}"), "t", "a1", "eu").unwrap();
+        api.rotation.advance(0);
+        let Post::Retry(f) = api.post(&["{}".to_owned()]).await else {
+            panic!("nothing listens")
+        };
+        assert!(f.moved);
+        assert_eq!(api.routes().1.base, good);
     }
 
     #[test]

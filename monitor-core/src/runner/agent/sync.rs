@@ -174,6 +174,7 @@ async fn upload_once(shared: &Arc<Shared>) -> Step {
 pub(super) async fn upload_loop(shared: Arc<Shared>, mut stop: signal::Receiver<bool>) {
     let mut backoff = Backoff::new(shared.backoff_max);
     let mut failing: Option<String> = None;
+    let mut hops = Hops::default();
     loop {
         let step = tokio::select! {
             step = upload_once(&shared) => step,
@@ -193,8 +194,10 @@ pub(super) async fn upload_loop(shared: Arc<Shared>, mut stop: signal::Receiver<
                     info!("uploading results again ({waiting} still buffered)");
                 }
                 backoff.reset();
+                hops.reset();
                 continue;
             }
+            Step::Failed(f) if hops.again(&f, shared.api.control_planes()) => continue,
             Step::Failed(f) => {
                 if failing.as_deref() != Some(f.kind.as_str()) {
                     let waiting = shared.buffer().len();
@@ -226,12 +229,37 @@ pub(super) async fn upload_loop(shared: Arc<Shared>, mut stop: signal::Receiver<
     }
 }
 
+/// Moves to other control planes since the last success: after a failure that moved the
+/// agent to the next control plane, it tries that one at once, until it has tried every
+/// one of the list; then it backs off as with one.
+#[derive(Debug, Default)]
+pub(super) struct Hops(usize);
+
+impl Hops {
+    /// Whether to try again at once after `failure`, with `control_planes` in the list.
+    pub(super) fn again(&mut self, failure: &Failure, control_planes: usize) -> bool {
+        if failure.moved && self.0 + 1 < control_planes {
+            self.0 += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A request succeeded.
+    pub(super) fn reset(&mut self) {
+        self.0 = 0;
+    }
+}
+
 /// The last upload at a stop: batches until the buffer is empty or one fails.
 pub(super) async fn upload_all(shared: &Arc<Shared>) {
+    let mut hops = Hops::default();
     loop {
         match upload_once(shared).await {
             Step::Empty => return,
-            Step::Sent | Step::Smaller => {}
+            Step::Sent | Step::Smaller => hops.reset(),
+            Step::Failed(f) if hops.again(&f, shared.api.control_planes()) => {}
             Step::Failed(f) => {
                 warn!(
                     "the last upload failed ({}); the results stay buffered",
@@ -355,6 +383,7 @@ pub(super) async fn poll_loop(
     let mut backoff = Backoff::new(shared.backoff_max);
     // `None` before the first answer; then whether the last poll failed and how.
     let mut state: Option<Option<String>> = None;
+    let mut hops = Hops::default();
     loop {
         let started = Instant::now();
         let outcome = tokio::select! {
@@ -367,6 +396,7 @@ pub(super) async fn poll_loop(
                 let (tag, list, agents) = read_assignment(&body).map_err(|e| Failure {
                     kind: "bad assignment".to_owned(),
                     detail: e,
+                    moved: false,
                 })?;
                 let tag = header.unwrap_or(tag);
                 Ok(Some((tag, list, agents, body)))
@@ -381,6 +411,7 @@ pub(super) async fn poll_loop(
                 }
                 state = Some(None);
                 backoff.reset();
+                hops.reset();
                 if let Some((tag, list, agents, body)) = answer
                     && etag.as_deref() != Some(tag.as_str())
                 {
@@ -409,6 +440,7 @@ pub(super) async fn poll_loop(
                     _ = stop.changed() => return,
                 }
             }
+            Err(f) if hops.again(&f, shared.api.control_planes()) => {}
             Err(f) => {
                 if state.as_ref().and_then(|s| s.as_deref()) != Some(f.kind.as_str()) {
                     let saved = if etag.is_some() {
@@ -429,5 +461,32 @@ pub(super) async fn poll_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(moved: bool) -> Failure {
+        Failure {
+            kind: "cannot connect".to_owned(),
+            detail: "cannot connect".to_owned(),
+            moved,
+        }
+    }
+
+    #[test]
+    fn each_control_plane_is_tried_at_once_then_the_backoff_applies() {
+        let mut hops = Hops::default();
+        // Three control planes: two moves at once, then back off.
+        assert!(hops.again(&failure(true), 3));
+        assert!(hops.again(&failure(true), 3));
+        assert!(!hops.again(&failure(true), 3));
+        hops.reset();
+        assert!(hops.again(&failure(true), 3));
+        // A failure that did not move, or a single control plane: back off.
+        assert!(!Hops::default().again(&failure(false), 3));
+        assert!(!Hops::default().again(&failure(true), 1));
     }
 }
