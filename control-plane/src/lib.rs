@@ -21,7 +21,7 @@
 //! - [`api`]: routes, authentication, body limits and JSON errors;
 //! - [`agents`]: the live agents and the assignment of monitors to them;
 //! - [`deployed`]: the parsed current monitors, cached per version;
-//! - [`status`]: results in (checks, rows, maintenance) and out (status, history);
+//! - [`status`]: results in (checks, rows) and out (status with uptime, results);
 //! - [`results`]: the backend-independent logic of stored results (facts, rollups, uptime);
 //! - [`metrics`], [`page`]: the Prometheus text and the HTML status page;
 //! - [`server`]: the HTTP server: connection limit, timeouts, bodies rendered as read;
@@ -79,6 +79,9 @@ pub use store::{Role, Store, StoreError, TokenOwner};
 /// How often the results are maintained: closed hours and days rolled up, and what is past
 /// the retentions pruned.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(30);
+/// The most steps of maintenance before the first request is served (a database with a
+/// backlog, such as one just migrated, finishes in the background).
+const STEPS_BEFORE_SERVING: u64 = 2_000;
 
 /// The API's routes over `store`, with default [`Options`].
 pub fn router(store: Arc<dyn Store>) -> axum::Router {
@@ -95,16 +98,18 @@ pub async fn serve(
     options: Options,
 ) -> std::io::Result<()> {
     let retention = options.retention;
-    maintain(Arc::clone(&store), retention).await;
+    let unfinished = !maintain(Arc::clone(&store), retention, STEPS_BEFORE_SERVING).await;
     let pruner = tokio::spawn({
         let store = Arc::clone(&store);
         async move {
             let mut every = tokio::time::interval(MAINTAIN_EVERY);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            every.tick().await;
+            if !unfinished {
+                every.tick().await;
+            }
             loop {
                 every.tick().await;
-                maintain(Arc::clone(&store), retention).await;
+                maintain(Arc::clone(&store), retention, u64::MAX).await;
             }
         }
     });
@@ -120,11 +125,14 @@ pub async fn serve(
     Ok(())
 }
 
-/// Calls [`Store::maintain`] until it has nothing left to do, each step on a blocking
-/// thread, so that no step holds the database for long.
-async fn maintain(store: Arc<dyn Store>, retention: store::Retention) {
+/// Calls [`Store::maintain`] until it has nothing left to do or `max_steps` steps ran,
+/// each step on a blocking thread, so that no step holds the database for long; whether it
+/// finished (or failed: it is tried again at the next round).
+async fn maintain(store: Arc<dyn Store>, retention: store::Retention, max_steps: u64) -> bool {
     let mut sum = store::Maintenance::default();
-    loop {
+    let mut finished = true;
+    for _ in 0..max_steps {
+        finished = false;
         let step = {
             let store = Arc::clone(&store);
             tokio::task::spawn_blocking(move || {
@@ -140,15 +148,18 @@ async fn maintain(store: Arc<dyn Store>, retention: store::Retention) {
                 sum.raw_pruned += step.raw_pruned;
                 sum.rollups_pruned += step.rollups_pruned;
                 if !step.more {
+                    finished = true;
                     break;
                 }
             }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "maintaining results failed");
+                finished = true;
                 break;
             }
             Err(e) => {
                 tracing::error!(error = %e, "maintaining results failed");
+                finished = true;
                 break;
             }
         }
@@ -167,6 +178,7 @@ async fn maintain(store: Arc<dyn Store>, retention: store::Retention) {
             "pruned results past the retention"
         );
     }
+    finished
 }
 
 async fn shutdown_signal() {

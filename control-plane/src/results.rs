@@ -45,12 +45,12 @@ pub const DAY_US: i64 = 86_400_000_000;
 
 /// The start of the hour (UTC) holding `us`.
 pub fn hour_of(us: i64) -> i64 {
-    us - us.rem_euclid(HOUR_US)
+    us.saturating_sub(us.rem_euclid(HOUR_US))
 }
 
 /// The start of the day (UTC) holding `us`.
 pub fn day_of(us: i64) -> i64 {
-    us - us.rem_euclid(DAY_US)
+    us.saturating_sub(us.rem_euclid(DAY_US))
 }
 
 /// The start of the bucket of width `step` holding `us`.

@@ -13,8 +13,10 @@ mod tokens;
 mod usage;
 mod versions;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use monitor_spec::api::VersionInfo;
@@ -40,6 +42,11 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Maintenance steps that changed rollups, counted: part of the key of `uptimes`.
+    rollup_changes: AtomicU64,
+    /// The rolled-up part of each project's uptimes, with what it depends on, so that a
+    /// status reads only the series and the hours not rolled up yet.
+    uptimes: Mutex<HashMap<String, (results::UptimeKey, Arc<results::Counts>)>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -75,6 +82,8 @@ impl SqliteStore {
             path,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            rollup_changes: AtomicU64::new(0),
+            uptimes: Mutex::new(HashMap::new()),
         })
     }
 
@@ -361,11 +370,37 @@ impl Store for SqliteStore {
     }
 
     fn uptime(&self, project: &str, now_us: i64) -> Result<Vec<SeriesUptime>, StoreError> {
-        self.with_reader(|tx| results::uptime(tx, project, now_us))
+        self.with_reader(|tx| {
+            let generation = self.rollup_changes.load(Ordering::SeqCst);
+            let key = results::uptime_key(tx, now_us, generation)?;
+            let cached = self
+                .uptimes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(project)
+                .filter(|(k, _)| *k == key)
+                .map(|(_, counts)| Arc::clone(counts));
+            let rolled = match cached {
+                Some(counts) => counts,
+                None => {
+                    let counts = Arc::new(results::rolled_uptime(tx, project, now_us)?);
+                    self.uptimes
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(project.to_owned(), (key, Arc::clone(&counts)));
+                    counts
+                }
+            };
+            results::uptime(tx, project, now_us, &rolled)
+        })
     }
 
     fn maintain(&self, now_us: i64, retention: &Retention) -> Result<Maintenance, StoreError> {
-        self.write(|tx| Ok((results::maintain(tx, now_us, retention)?, true)))
+        let done = self.write(|tx| Ok((results::maintain(tx, now_us, retention)?, true)))?;
+        if done.hours_rolled + done.days_rolled + done.rollups_pruned + done.raw_pruned > 0 {
+            self.rollup_changes.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(done)
     }
 
     fn usage(&self) -> Result<Vec<TableUsage>, StoreError> {

@@ -1,6 +1,6 @@
 //! Check results in and out: the body agents post (read, checked, turned into rows), the
-//! status of a project (every deployed monitor with its latest result per location), and a
-//! monitor's history.
+//! status of a project (every deployed monitor with its latest result and uptime per
+//! location), and a monitor's results.
 
 use std::sync::Arc;
 
@@ -110,28 +110,6 @@ pub fn check_results(
     } else {
         Err(problems)
     }
-}
-
-/// Runs [`Store::maintain`] until it has nothing left to do (or `max_steps` steps); what
-/// it did in all.
-pub fn maintain(
-    store: &dyn Store,
-    retention: &crate::store::Retention,
-    max_steps: u64,
-) -> Result<crate::store::Maintenance, StoreError> {
-    let mut sum = crate::store::Maintenance::default();
-    for _ in 0..max_steps {
-        let step = store.maintain(unix_us(OffsetDateTime::now_utc()), retention)?;
-        sum.hours_rolled += step.hours_rolled;
-        sum.days_rolled += step.days_rolled;
-        sum.raw_pruned += step.raw_pruned;
-        sum.rollups_pruned += step.rollups_pruned;
-        sum.more = step.more;
-        if !step.more {
-            break;
-        }
-    }
-    Ok(sum)
 }
 
 /// The fields of a stored `CheckResult` the status shows; the others are ignored, so that

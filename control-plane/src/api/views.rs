@@ -234,7 +234,7 @@ fn series_query(
             )));
         }
         Some(step) => {
-            let buckets = (to_us - bucket_of(step, from_us)) / step.micros() + 1;
+            let buckets = to_us.saturating_sub(bucket_of(step, from_us)) / step.micros() + 1;
             if u64::try_from(buckets).unwrap_or(u64::MAX) > MAX_HISTORY_POINTS {
                 return Err(bad(format!(
                     "the range holds {buckets} buckets of {}, more than {MAX_HISTORY_POINTS}; narrow it or ask for a wider step",

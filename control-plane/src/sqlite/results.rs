@@ -3,6 +3,8 @@
 //! monitor's raw history and rollups, uptime, and the bounded upkeep that rolls up hours
 //! and days and prunes past the retentions.
 
+use std::collections::HashMap;
+
 use monitor_spec::Status;
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -119,6 +121,16 @@ pub(super) fn insert(
         }
         outcome.accepted += 1;
         update_latest(tx, series, r)?;
+        tx.prepare_cached(
+            "INSERT INTO live_counts (series, hour, checks, failures) VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT (series, hour) DO UPDATE SET checks = checks + 1,
+                 failures = failures + excluded.failures",
+        )?
+        .execute(params![
+            series,
+            hour_of(r.started_us),
+            i64::from(r.status == Status::Failed)
+        ])?;
         let hour = hour_of(r.started_us);
         if rolled(hours, series, hour) {
             mark_dirty(tx, HOURS, hour, series)?;
@@ -428,43 +440,57 @@ fn union(mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
     out
 }
 
-/// The checks and failures of every series of a project over the uptime windows ending at
-/// `now_us`: daily rollups for the whole days rolled up, hourly rollups for the other
-/// hours rolled up, raw results for the rest.
-pub(super) fn uptime(
+/// Checks and failures per window, by series id.
+pub(super) type Counts = HashMap<i64, ([u64; 4], [u64; 4])>;
+
+/// What the rolled-up part of an uptime depends on: the hour of `now`, how far hours and
+/// days are rolled up, and [`crate::sqlite::SqliteStore`]'s count of maintenance steps
+/// that changed rollups.
+pub(super) type UptimeKey = (i64, i64, i64, u64);
+
+/// How far hours and days are rolled up for every series (`i64::MIN` before any).
+fn rolled_up_to(tx: &Transaction<'_>) -> Result<(i64, i64), StoreError> {
+    let hours = progress(tx, HOURS)?.map_or(i64::MIN, |p| p.0);
+    let days = progress(tx, DAYS)?.map_or(i64::MIN, |p| p.0).min(hours);
+    Ok((hours, days))
+}
+
+/// The key of the rolled-up part of an uptime at `now_us` for `generation`.
+pub(super) fn uptime_key(
+    tx: &Transaction<'_>,
+    now_us: i64,
+    generation: u64,
+) -> Result<UptimeKey, StoreError> {
+    let (hours, days) = rolled_up_to(tx)?;
+    Ok((hour_of(now_us), hours, days, generation))
+}
+
+fn add(
+    counts: &mut Counts,
+    id: i64,
+    w: usize,
+    checks: i64,
+    failures: i64,
+) -> Result<(), StoreError> {
+    let entry = counts.entry(id).or_default();
+    entry.0[w] += to_u64(checks)?;
+    entry.1[w] += to_u64(failures)?;
+    Ok(())
+}
+
+/// The rolled-up part of the uptimes of a project's series at `now_us`: per window, the
+/// daily rollups of the whole days rolled up in it and the hourly rollups of its other
+/// hours rolled up.
+pub(super) fn rolled_uptime(
     tx: &Transaction<'_>,
     project: &str,
     now_us: i64,
-) -> Result<Vec<SeriesUptime>, StoreError> {
-    let mut series = Vec::new();
-    let mut index = std::collections::HashMap::new();
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT id, monitor, location FROM series WHERE project = ?1
-             ORDER BY monitor, location",
-        )?;
-        let rows = stmt.query_map([project], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?))
-        })?;
-        for row in rows {
-            let (id, monitor, location) = row?;
-            index.insert(id, series.len());
-            series.push(SeriesUptime {
-                monitor,
-                location,
-                checks: [0; 4],
-                failures: [0; 4],
-            });
-        }
-    }
-    if series.is_empty() {
-        return Ok(series);
-    }
-    let hours = progress(tx, HOURS)?.map_or(i64::MIN, |p| p.0);
-    let days = progress(tx, DAYS)?.map_or(i64::MIN, |p| p.0).min(hours);
+) -> Result<Counts, StoreError> {
+    let (hours, days) = rolled_up_to(tx)?;
     let starts = window_starts(now_us);
+    let mut counts = Counts::new();
     // Per window: whole days [a, e) from the daily rollups, hours [start, min(a, hours))
-    // and [e, hours) from the hourly ones, results from max(start, hours) on.
+    // and [e, hours) from the hourly ones.
     let day_ranges: Vec<(i64, i64)> = starts
         .iter()
         .map(|&s| {
@@ -472,13 +498,6 @@ pub(super) fn uptime(
             (a, a.max(days))
         })
         .collect();
-    let mut add = |id: i64, w: usize, checks: i64, failures: i64| -> Result<(), StoreError> {
-        if let Some(&i) = index.get(&id) {
-            series[i].checks[w] += to_u64(checks)?;
-            series[i].failures[w] += to_u64(failures)?;
-        }
-        Ok(())
-    };
     let ranged =
         |table: &str, from: i64, to: i64| -> Result<Vec<(i64, i64, i64, i64)>, StoreError> {
             let mut stmt = tx.prepare_cached(&format!(
@@ -491,12 +510,11 @@ pub(super) fn uptime(
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         };
-    let wanted_days = union(day_ranges.clone());
-    for (from, to) in wanted_days {
+    for (from, to) in union(day_ranges.clone()) {
         for (id, start, checks, failures) in ranged("rollups_daily", from, to)? {
             for (w, &(a, e)) in day_ranges.iter().enumerate() {
                 if (a..e).contains(&start) {
-                    add(id, w, checks, failures)?;
+                    add(&mut counts, id, w, checks, failures)?;
                 }
             }
         }
@@ -506,39 +524,81 @@ pub(super) fn uptime(
         .zip(&day_ranges)
         .map(|(&s, &(a, e))| [(s, a.min(hours)), (e.max(s), hours)])
         .collect();
-    let wanted_hours = union(hour_ranges.iter().flatten().copied().collect());
-    for (from, to) in wanted_hours {
+    for (from, to) in union(hour_ranges.iter().flatten().copied().collect()) {
         for (id, start, checks, failures) in ranged("rollups_hourly", from, to)? {
             for (w, ranges) in hour_ranges.iter().enumerate() {
                 if ranges.iter().any(|r| (r.0..r.1).contains(&start)) {
-                    add(id, w, checks, failures)?;
+                    add(&mut counts, id, w, checks, failures)?;
                 }
             }
         }
     }
-    let raw_from: Vec<i64> = starts.iter().map(|&s| s.max(hours)).collect();
-    let oldest = raw_from.iter().copied().min().unwrap_or(hours);
-    let mut stmt = tx.prepare_cached(
-        "SELECT r.series, r.started, r.status FROM series s
-         JOIN raw_results r ON r.series = s.id AND r.started >= ?2
-         WHERE s.project = ?1",
-    )?;
-    let rows = stmt.query_map(params![project, oldest], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (id, started, status) = row?;
-        for (w, &from) in raw_from.iter().enumerate() {
-            if started >= from {
-                add(id, w, 1, i64::from(status == 2))?;
+    Ok(counts)
+}
+
+/// The uptimes of every series of a project at `now_us`: `rolled` (from
+/// [`rolled_uptime`] with the same key) plus the live counts of the hours not rolled up.
+pub(super) fn uptime(
+    tx: &Transaction<'_>,
+    project: &str,
+    now_us: i64,
+    rolled: &Counts,
+) -> Result<Vec<SeriesUptime>, StoreError> {
+    let (hours, _) = rolled_up_to(tx)?;
+    let live_from: Vec<i64> = window_starts(now_us)
+        .iter()
+        .map(|&s| s.max(hours))
+        .collect();
+    let oldest = live_from.iter().copied().min().unwrap_or(hours);
+    let mut live = Counts::new();
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT l.series, l.hour, l.checks, l.failures FROM series s
+             JOIN live_counts l ON l.series = s.id AND l.hour >= ?2
+             WHERE s.project = ?1",
+        )?;
+        let rows = stmt.query_map(params![project, oldest], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, hour, checks, failures) = row?;
+            for (w, &from) in live_from.iter().enumerate() {
+                if hour >= from {
+                    add(&mut live, id, w, checks, failures)?;
+                }
             }
         }
     }
-    Ok(series)
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, monitor, location FROM series WHERE project = ?1
+         ORDER BY monitor, location",
+    )?;
+    let rows = stmt.query_map([project], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, monitor, location) = row?;
+        let mut u = SeriesUptime {
+            monitor,
+            location,
+            checks: [0; 4],
+            failures: [0; 4],
+        };
+        for part in [rolled.get(&id), live.get(&id)].into_iter().flatten() {
+            for w in 0..4 {
+                u.checks[w] += part.0[w];
+                u.failures[w] += part.1[w];
+            }
+        }
+        out.push(u);
+    }
+    Ok(out)
 }
 
 /// The samples of a series that started in `[from, to)`.
@@ -848,6 +908,8 @@ pub(super) fn maintain(
                 if roll_hour(tx, series, hour)? {
                     done.hours_rolled += 1;
                 }
+                tx.prepare_cached("DELETE FROM live_counts WHERE series = ?1 AND hour <= ?2")?
+                    .execute(params![series, hour])?;
             }
             if last > max_series {
                 hour += HOUR_US;
@@ -971,6 +1033,12 @@ pub(super) fn move_results(tx: &Transaction<'_>) -> Result<(), StoreError> {
             }
         }
     }
-    tx.execute_batch("DROP TABLE latest_results; DROP TABLE results;")?;
+    tx.execute_batch(
+        "INSERT INTO live_counts (series, hour, checks, failures)
+             SELECT series, started - (started % 3600000000), COUNT(*), SUM(status = 2)
+             FROM raw_results GROUP BY 1, 2;
+         DROP TABLE latest_results;
+         DROP TABLE results;",
+    )?;
     Ok(())
 }

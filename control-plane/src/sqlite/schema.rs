@@ -103,10 +103,12 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         // the start), status 0 passed, 1 degraded, 2 failed, agent, address, TLS version and
         // error kind interned in `names`, the certificate's earliest expiry in unix seconds.
         // The full JSON only for results that did not pass, and in `latest`. Hourly and
-        // daily rollups per series; `rollup_progress` says how far rolling went (step 0
-        // hours, 1 days: buckets before `start` are rolled for every series, `start` for the
-        // series below `next_series`); `rollup_dirty` lists the buckets to roll again. The
-        // rows of migration 3's tables are moved by `schema::move_results`.
+        // daily rollups per series, and `live_counts` of checks and failures per series
+        // and hour not rolled up yet (for uptime); `rollup_progress` says how far rolling
+        // went (step 0 hours, 1 days: buckets before `start` are rolled for every series,
+        // `start` for the series below `next_series`); `rollup_dirty` lists the buckets to
+        // roll again. The rows of migration 3's tables are moved by
+        // `results::move_results`.
         "CREATE TABLE series (
             id INTEGER PRIMARY KEY,
             project TEXT NOT NULL REFERENCES projects(name),
@@ -169,6 +171,13 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
             max INTEGER NOT NULL,
             min_days_left INTEGER,
             PRIMARY KEY (series, start)
+        ) WITHOUT ROWID;
+        CREATE TABLE live_counts (
+            series INTEGER NOT NULL,
+            hour INTEGER NOT NULL,
+            checks INTEGER NOT NULL,
+            failures INTEGER NOT NULL,
+            PRIMARY KEY (series, hour)
         ) WITHOUT ROWID;
         CREATE TABLE rollup_progress (
             step INTEGER PRIMARY KEY NOT NULL,

@@ -425,6 +425,18 @@ fn uptime_counts_rolled_up_hours_and_raw_results(store: &dyn Store) {
     assert_eq!(done.raw_pruned, 4);
     expected(store, "pruned");
     assert_eq!(history(store, &query("a")), ["a/us/1", "a/eu/4"]);
+    // A new result counts at once, beside the rolled-up ones (which a store may cache);
+    // maintenance went on to the hour after `now`.
+    store
+        .insert_results("p", &[at("a", "us", 2, Failed, now + HOUR - MINUTE, 1_000)])
+        .unwrap();
+    let us = &store.uptime("p", now + HOUR).unwrap()[1];
+    assert_eq!((us.checks, us.failures), ([2; 4], [1; 4]));
+    store
+        .insert_results("p", &[at("b", "us", 1, Passed, now + HOUR - MINUTE, 1_000)])
+        .unwrap();
+    let all = store.uptime("p", now + HOUR).unwrap();
+    assert_eq!((all.len(), all[2].checks), (3, [1; 4]));
 }
 
 fn retention_prunes_in_bounded_steps(store: &dyn Store) {
