@@ -114,7 +114,13 @@ pub(super) async fn history(
         path.map_err(|_| ApiError::BadRequest("malformed path".to_owned()))?;
     store::check_project_name(&project).map_err(ApiError::BadRequest)?;
     authorize(&st, &headers, &project, Access::Read).await?;
-    let query = history_query(monitor, HistoryQuery::read(uri.query())?)?;
+    let mut query = history_query(monitor, HistoryQuery::read(uri.query())?)?;
+    // Raw results past the retention are gone even where the store still holds them (a
+    // PostgreSQL partition is dropped once the whole day is past it).
+    let kept = status::unix_us(time::OffsetDateTime::now_utc())
+        .saturating_sub(duration_us(st.options.retention.raw))
+        .saturating_sub(1);
+    query.from_us = Some(query.from_us.map_or(kept, |from| from.max(kept)));
     let (store, cache) = (Arc::clone(&st.store), Arc::clone(&st.deployed));
     let body = blocking(move || {
         let rows = store.results(&project, &query)?;

@@ -962,12 +962,13 @@ fn results_past_the_retention_are_pruned_at_start() {
         0,
     );
     us.ok_post(&[us.result("cache", 1, "passed", seconds_ago(7200))], 1, 0);
+    // Stored (all three count), but the history never serves results past the retention.
     assert_eq!(
         api.ok_get("/monitors/cache/results")["results"]
             .as_array()
             .unwrap()
             .len(),
-        3
+        1
     );
     assert_eq!(
         api.ok_get("/status")["monitors"][0]["locations"]
@@ -994,7 +995,11 @@ fn results_past_the_retention_are_pruned_at_start() {
     let locations = status["monitors"][0]["locations"].as_array().unwrap();
     assert_eq!(locations.len(), 1);
     assert_eq!(locations[0]["location"], "eu");
-    assert!(server.log().contains("pruned results"), "{}", server.log());
+    // SQLite deletes them; PostgreSQL drops them with their day's partition, once the
+    // whole day is past the retention.
+    if !crate::on_postgres() {
+        assert!(server.log().contains("pruned results"), "{}", server.log());
+    }
 
     // A bad retention is refused at start.
     let out = Command::new(BIN)
