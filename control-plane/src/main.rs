@@ -482,8 +482,12 @@ fn show_usage(db: &DatabaseArgs, json: bool) -> Result<()> {
         return Ok(());
     }
     for t in &tables {
-        writeln!(out, "{:<24} {:>14} rows {:>16} bytes", t.table, t.rows, t.bytes)
-            .context("writing the usage")?;
+        writeln!(
+            out,
+            "{:<24} {:>14} rows {:>16} bytes",
+            t.table, t.rows, t.bytes
+        )
+        .context("writing the usage")?;
     }
     let total: u64 = tables.iter().map(|t| t.bytes).sum();
     writeln!(out, "{:<24} {:>19} {:>16} bytes", "total", "", total).context("writing the usage")?;

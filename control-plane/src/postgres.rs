@@ -29,6 +29,7 @@ pub(crate) mod replica;
 pub(crate) mod results;
 mod schema;
 mod tokens;
+mod upkeep;
 mod usage;
 mod versions;
 
@@ -468,11 +469,11 @@ impl Store for PgStore {
     }
 
     fn uptime(&self, project: &str, now_us: i64) -> Result<Vec<SeriesUptime>, StoreError> {
-        self.read(async |tx| results::uptime(tx, project, now_us).await)
+        self.read(async |tx| upkeep::uptime(tx, project, now_us).await)
     }
 
     fn maintain(&self, now_us: i64, retention: &Retention) -> Result<Maintenance, StoreError> {
-        self.write(async |tx| Ok((results::maintain(tx, now_us, retention).await?, true)))
+        self.write(async |tx| Ok((upkeep::maintain(tx, now_us, retention).await?, true)))
     }
 
     fn usage(&self) -> Result<Vec<TableUsage>, StoreError> {

@@ -10,6 +10,7 @@ mod results;
 mod rows;
 mod schema;
 mod tokens;
+mod upkeep;
 mod usage;
 mod versions;
 
@@ -46,7 +47,7 @@ pub struct SqliteStore {
     rollup_changes: AtomicU64,
     /// The rolled-up part of each project's uptimes, with what it depends on, so that a
     /// status reads only the series and the hours not rolled up yet.
-    uptimes: Mutex<HashMap<String, (results::UptimeKey, Arc<results::Counts>)>>,
+    uptimes: Mutex<HashMap<String, (upkeep::UptimeKey, Arc<upkeep::Counts>)>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -72,7 +73,7 @@ impl SqliteStore {
             )));
         }
         schema::migrate(&mut writer)?;
-        results::on_open(&writer)?;
+        upkeep::on_open(&writer)?;
         for suffix in ["-wal", "-shm"] {
             let mut side = path.clone().into_os_string();
             side.push(suffix);
@@ -372,7 +373,7 @@ impl Store for SqliteStore {
     fn uptime(&self, project: &str, now_us: i64) -> Result<Vec<SeriesUptime>, StoreError> {
         self.with_reader(|tx| {
             let generation = self.rollup_changes.load(Ordering::SeqCst);
-            let key = results::uptime_key(tx, now_us, generation)?;
+            let key = upkeep::uptime_key(tx, now_us, generation)?;
             let cached = self
                 .uptimes
                 .lock()
@@ -383,7 +384,7 @@ impl Store for SqliteStore {
             let rolled = match cached {
                 Some(counts) => counts,
                 None => {
-                    let counts = Arc::new(results::rolled_uptime(tx, project, now_us)?);
+                    let counts = Arc::new(upkeep::rolled_uptime(tx, project, now_us)?);
                     self.uptimes
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -391,12 +392,12 @@ impl Store for SqliteStore {
                     counts
                 }
             };
-            results::uptime(tx, project, now_us, &rolled)
+            upkeep::uptime(tx, project, now_us, &rolled)
         })
     }
 
     fn maintain(&self, now_us: i64, retention: &Retention) -> Result<Maintenance, StoreError> {
-        let done = self.write(|tx| Ok((results::maintain(tx, now_us, retention)?, true)))?;
+        let done = self.write(|tx| Ok((upkeep::maintain(tx, now_us, retention)?, true)))?;
         if done.hours_rolled + done.days_rolled + done.rollups_pruned + done.raw_pruned > 0 {
             self.rollup_changes.fetch_add(1, Ordering::SeqCst);
         }

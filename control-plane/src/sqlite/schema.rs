@@ -214,7 +214,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > found) {
         tx.execute_batch(sql)?;
         if *version == 5 {
-            super::results::move_results(&tx)?;
+            super::upkeep::move_results(&tx)?;
         }
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
