@@ -1233,12 +1233,15 @@ fn mixed_frequency(i: usize) -> Frequency {
 /// A throwaway PostgreSQL for the control-plane bench: its database's URL on stdout, then
 /// stopped (by its process id) once stdin closes.
 fn postgres() -> Res<()> {
-    let server = monitor_testing::postgres::PostgresServer::start().ctx(|| "starting PostgreSQL".to_owned())?;
+    let server = monitor_testing::postgres::PostgresServer::start()
+        .ctx(|| "starting PostgreSQL".to_owned())?;
     let db = server
         .create_database()
         .ctx(|| "creating the database".to_owned())?;
     println!("url {}", server.url(&db));
-    std::io::stdout().flush().ctx(|| "writing the url".to_owned())?;
+    std::io::stdout()
+        .flush()
+        .ctx(|| "writing the url".to_owned())?;
     let mut rest = Vec::new();
     let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest);
     drop(server);

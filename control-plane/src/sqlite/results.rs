@@ -63,10 +63,7 @@ pub(super) fn intern(tx: &Transaction<'_>, name: &str) -> Result<i64, StoreError
     Ok(tx.last_insert_rowid())
 }
 
-fn intern_opt(
-    tx: &Transaction<'_>,
-    name: Option<&str>,
-) -> Result<Option<i64>, StoreError> {
+fn intern_opt(tx: &Transaction<'_>, name: Option<&str>) -> Result<Option<i64>, StoreError> {
     name.map(|n| intern(tx, n)).transpose()
 }
 
@@ -190,11 +187,7 @@ pub(super) fn insert_row(
 /// Makes a newly stored result the latest of its series when it is newer than the one
 /// recorded, counting the run of failures on; a result arriving late, older than the
 /// latest, may fall inside that run, which is then counted again from the results.
-fn update_latest(
-    tx: &Transaction<'_>,
-    series: i64,
-    r: &NewResult,
-) -> Result<(), StoreError> {
+fn update_latest(tx: &Transaction<'_>, series: i64, r: &NewResult) -> Result<(), StoreError> {
     let failed = r.status == Status::Failed;
     let latest: Option<(i64, i64)> = tx
         .prepare_cached("SELECT started, consecutive_failures FROM latest WHERE series = ?1")?
@@ -234,10 +227,7 @@ fn update_latest(
 }
 
 /// How many results of a series failed after its latest result that did not.
-fn failures_since_last_success(
-    tx: &Transaction<'_>,
-    series: i64,
-) -> Result<i64, StoreError> {
+fn failures_since_last_success(tx: &Transaction<'_>, series: i64) -> Result<i64, StoreError> {
     let last_success: Option<i64> = tx
         .prepare_cached(
             "SELECT started FROM raw_results WHERE series = ?1 AND status != 2

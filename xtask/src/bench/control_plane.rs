@@ -174,7 +174,11 @@ impl Figures {
     fn rows(&self, backend: &str) -> Vec<Row> {
         let key = backend.to_lowercase();
         let rate = self.ingested as f64 / self.ingest_s;
-        let goal = if key == "postgresql" { 20_000.0 } else { 10_000.0 };
+        let goal = if key == "postgresql" {
+            20_000.0
+        } else {
+            10_000.0
+        };
         let p99 = |s: &[f64]| percentile(s, 0.99);
         let note = format!(
             "{POSTERS} agents posting batches of {BATCH} at once to one release replica; \
@@ -237,12 +241,18 @@ impl Figures {
             ),
             row(
                 &format!("cp_history_p99_{key}"),
-                &format!("p99 of a 30-day hourly `history` of one monitor during ingestion, {backend}"),
+                &format!(
+                    "p99 of a 30-day hourly `history` of one monitor during ingestion, {backend}"
+                ),
                 "ms",
                 (backend, vec![p99(&self.history_ms)]),
                 None,
                 Some(("< 50 ms", p99(&self.history_ms) < 50.0)),
-                format!("{} reads of {} points", self.history_ms.len(), self.history_points),
+                format!(
+                    "{} reads of {} points",
+                    self.history_ms.len(),
+                    self.history_points
+                ),
             ),
         ]
     }
@@ -329,7 +339,14 @@ fn measure(
             .iter()
             .map(|(tick, start)| (history_monitor.as_str(), *tick, *start))
             .collect();
-        post(&client, &base, &agent_token, "history-agent", HISTORY_LOCATION, &items)?;
+        post(
+            &client,
+            &base,
+            &agent_token,
+            "history-agent",
+            HISTORY_LOCATION,
+            &items,
+        )?;
     }
     let from = rfc3339(now.unix_timestamp() - HISTORY_DAYS * 86_400);
     let history_url = format!(
@@ -360,8 +377,11 @@ fn measure(
             Arc::clone(&status_ms),
             Arc::clone(&history_ms),
         );
-        let (status_url, history_url, token) =
-            (format!("{base}/status"), history_url.clone(), read_token.clone());
+        let (status_url, history_url, token) = (
+            format!("{base}/status"),
+            history_url.clone(),
+            read_token.clone(),
+        );
         std::thread::spawn(move || -> Result<()> {
             while !done.load(Ordering::Relaxed) {
                 for (url, into) in [(&status_url, &status_ms), (&history_url, &history_ms)] {

@@ -137,8 +137,8 @@ pub(super) fn build_control_plane(env: &Env) -> Result<PathBuf> {
         ]),
         "building the control plane",
     )?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| env.root.join("target"), PathBuf::from);
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| env.root.join("target"), PathBuf::from);
     Ok(target.join("release").join("control-plane"))
 }
 
