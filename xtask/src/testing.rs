@@ -77,6 +77,9 @@ pub struct Rerun {
     pub cargo: Vec<String>,
     /// The variables set for it (`CONTROL_PLANE_TEST_DATABASE = "postgres"`).
     pub env: BTreeMap<String, String>,
+    /// Tests left out of it (name filters): those the main run already ran the same way.
+    #[serde(default)]
+    pub skip: Vec<String>,
 }
 
 /// A package found missing, with the first program that was not found.
@@ -241,7 +244,7 @@ pub fn run(args: &TestArgs, root_dir: &Path) -> Result<ExitCode> {
             .args(&rerun.cargo)
             .arg("--")
             .args(&test_args);
-        for test in &skips {
+        for test in skips.iter().copied().chain(&rerun.skip) {
             command.args(["--skip", test.as_str()]);
         }
         crate::clear_cargo_env(&mut command);
