@@ -681,3 +681,21 @@ impl monitor_core::Resolve for StaticResolver {
         Box::pin(std::future::ready(found))
     }
 }
+
+/// Stops a server process by its id: `signal` (such as `-TERM`, or `-INT` for
+/// PostgreSQL's fast shutdown) through `kill`, up to 10 s for it to exit, then SIGKILL;
+/// waits for it either way.
+pub fn stop_process(child: &mut std::process::Child, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status();
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(10) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -373,21 +373,9 @@ impl PostgresServer {
 
     /// Stops the server ("fast" shutdown: sessions are ended) and waits for it.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(mut child) = self.child.take() {
+            crate::stop_process(&mut child, "-INT");
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 

@@ -104,16 +104,27 @@ fn history_query(monitor: String, query: HistoryQuery) -> Result<ResultQuery, Ap
     })
 }
 
+/// The project and monitor of a `/monitors/{id}/...` path, once the caller may read the
+/// project.
+async fn readable_monitor(
+    st: &AppState,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: &HeaderMap,
+) -> Result<(String, String), ApiError> {
+    let Path((project, monitor)) =
+        path.map_err(|_| ApiError::BadRequest("malformed path".to_owned()))?;
+    store::check_project_name(&project).map_err(ApiError::BadRequest)?;
+    authorize(st, headers, &project, Access::Read).await?;
+    Ok((project, monitor))
+}
+
 pub(super) async fn history(
     State(st): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Path((project, monitor)) =
-        path.map_err(|_| ApiError::BadRequest("malformed path".to_owned()))?;
-    store::check_project_name(&project).map_err(ApiError::BadRequest)?;
-    authorize(&st, &headers, &project, Access::Read).await?;
+    let (project, monitor) = readable_monitor(&st, path, &headers).await?;
     let mut query = history_query(monitor, HistoryQuery::read(uri.query())?)?;
     // Raw results past the retention are gone even where the store still holds them (a
     // PostgreSQL partition is dropped once the whole day is past it).
@@ -305,10 +316,7 @@ pub(super) async fn series(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Path((project, monitor)) =
-        path.map_err(|_| ApiError::BadRequest("malformed path".to_owned()))?;
-    store::check_project_name(&project).map_err(ApiError::BadRequest)?;
-    authorize(&st, &headers, &project, Access::Read).await?;
+    let (project, monitor) = readable_monitor(&st, path, &headers).await?;
     let now_us = status::unix_us(time::OffsetDateTime::now_utc());
     let q = series_query(uri.query(), now_us, &st.options.retention)?;
     let store = Arc::clone(&st.store);

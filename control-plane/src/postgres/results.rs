@@ -1,6 +1,7 @@
 //! Check results on PostgreSQL: compact rows in typed columns, partitioned by day of their
 //! start so that retention drops whole partitions; the latest result per series with its
-//! run of failures and the counters of its current hour; reading history and rollups
+//! run of failures; the hours waiting to be rolled up with their counts; reading history
+//! and rollups
 //! (which [`super::upkeep`] rolls up and prunes).
 //!
 //! A *series* is a (project, monitor, location); strings that repeat on every row (agents,
@@ -60,14 +61,13 @@ CREATE TABLE latest_results (
     agent text NOT NULL,
     status smallint NOT NULL,
     consecutive_failures bigint NOT NULL,
-    hour integer NOT NULL,
-    hour_checks integer NOT NULL,
-    hour_failures integer NOT NULL,
     result text NOT NULL
 );
 CREATE TABLE rollup_pending (
     series integer NOT NULL,
     hour integer NOT NULL,
+    checks integer NOT NULL,
+    failures integer NOT NULL,
     PRIMARY KEY (series, hour)
 );
 CREATE TABLE daily_pending (
@@ -368,19 +368,26 @@ pub(super) async fn insert(
         list.dedup_by_key(|r| (r.started_us, r.tick));
     }
     update_latest(tx, &new).await?;
-    let mut pending_series = Vec::new();
-    let mut pending_hours = Vec::new();
+    // The hours to roll up (again), with the checks and failures stored in them since
+    // they were last rolled up: uptime counts them until then.
+    let mut pending: BTreeMap<(i32, i32), (i32, i32)> = BTreeMap::new();
     for (s, list) in &new {
-        let hours: BTreeSet<i32> = list.iter().map(|r| hour_index(r.started_us)).collect();
-        for h in hours {
-            pending_series.push(*s);
-            pending_hours.push(h);
+        for r in list {
+            let e = pending.entry((*s, hour_index(r.started_us))).or_default();
+            e.0 += 1;
+            e.1 += i32::from(r.status == Status::Failed);
         }
     }
+    let (keys, counts): (Vec<(i32, i32)>, Vec<(i32, i32)>) = pending.into_iter().unzip();
+    let (p_series, p_hours): (Vec<i32>, Vec<i32>) = keys.into_iter().unzip();
+    let (p_checks, p_failures): (Vec<i32>, Vec<i32>) = counts.into_iter().unzip();
     tx.execute(
-        "INSERT INTO rollup_pending (series, hour)
-         SELECT * FROM unnest($1::int4[], $2::int4[]) ON CONFLICT DO NOTHING",
-        &[&pending_series, &pending_hours],
+        "INSERT INTO rollup_pending (series, hour, checks, failures)
+         SELECT * FROM unnest($1::int4[], $2::int4[], $3::int4[], $4::int4[])
+         ON CONFLICT (series, hour) DO UPDATE SET
+             checks = rollup_pending.checks + excluded.checks,
+             failures = rollup_pending.failures + excluded.failures",
+        &[&p_series, &p_hours, &p_checks, &p_failures],
     )
     .await?;
     Ok(outcome)
@@ -390,13 +397,9 @@ pub(super) async fn insert(
 struct Latest {
     started_us: i64,
     failures: i64,
-    hour: i32,
-    hour_checks: i32,
-    hour_failures: i32,
 }
 
-/// Moves the latest result of each series on, counting its run of failures and the
-/// checks of its current hour.
+/// Moves the latest result of each series on, counting its run of failures.
 async fn update_latest(
     tx: &Transaction<'_>,
     new: &BTreeMap<i32, Vec<&NewResult>>,
@@ -404,7 +407,7 @@ async fn update_latest(
     let ids: Vec<i32> = new.keys().copied().collect();
     let mut current: HashMap<i32, Latest> = tx
         .query(
-            "SELECT series, started_us, consecutive_failures, hour, hour_checks, hour_failures
+            "SELECT series, started_us, consecutive_failures
              FROM latest_results WHERE series = ANY($1) ORDER BY series FOR UPDATE",
             &[&ids],
         )
@@ -416,17 +419,13 @@ async fn update_latest(
                 Latest {
                     started_us: r.get(1),
                     failures: r.get(2),
-                    hour: r.get(3),
-                    hour_checks: r.get(4),
-                    hour_failures: r.get(5),
                 },
             )
         })
         .collect();
     let (mut u_series, mut u_tick, mut u_started, mut u_agent, mut u_status) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut u_failures, mut u_hour, mut u_checks, mut u_hfail, mut u_json) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut u_failures, mut u_json) = (Vec::new(), Vec::new());
     let mut recount = Vec::new();
     for (s, list) in new {
         let mut state = current.remove(s);
@@ -434,25 +433,10 @@ async fn update_latest(
         let mut late = false;
         for r in list {
             let failed = r.status == Status::Failed;
-            let hour = hour_index(r.started_us);
             match &mut state {
-                Some(l) if r.started_us <= l.started_us => {
-                    late = true;
-                    if hour == l.hour {
-                        l.hour_checks += 1;
-                        l.hour_failures += i32::from(failed);
-                    }
-                }
+                Some(l) if r.started_us <= l.started_us => late = true,
                 Some(l) => {
                     l.failures = if failed { l.failures + 1 } else { 0 };
-                    if hour == l.hour {
-                        l.hour_checks += 1;
-                        l.hour_failures += i32::from(failed);
-                    } else if hour > l.hour {
-                        l.hour = hour;
-                        l.hour_checks = 1;
-                        l.hour_failures = i32::from(failed);
-                    }
                     l.started_us = r.started_us;
                     newest = Some(r);
                 }
@@ -460,9 +444,6 @@ async fn update_latest(
                     state = Some(Latest {
                         started_us: r.started_us,
                         failures: i64::from(failed),
-                        hour,
-                        hour_checks: 1,
-                        hour_failures: i32::from(failed),
                     });
                     newest = Some(r);
                 }
@@ -472,52 +453,35 @@ async fn update_latest(
         if late {
             recount.push(*s);
         }
-        match newest {
-            Some(r) => {
-                u_series.push(*s);
-                u_tick.push(r.tick);
-                u_started.push(r.started_us);
-                u_agent.push(r.agent.as_str());
-                u_status.push(code(r.status));
-                u_failures.push(l.failures);
-                u_hour.push(l.hour);
-                u_checks.push(l.hour_checks);
-                u_hfail.push(l.hour_failures);
-                u_json.push(r.json.as_str());
-            }
-            None => {
-                tx.execute(
-                    "UPDATE latest_results SET hour_checks = $2, hour_failures = $3
-                     WHERE series = $1",
-                    &[s, &l.hour_checks, &l.hour_failures],
-                )
-                .await?;
-            }
+        if let Some(r) = newest {
+            u_series.push(*s);
+            u_tick.push(r.tick);
+            u_started.push(r.started_us);
+            u_agent.push(r.agent.as_str());
+            u_status.push(code(r.status));
+            u_failures.push(l.failures);
+            u_json.push(r.json.as_str());
         }
     }
     if !u_series.is_empty() {
-        let params: [&(dyn ToSql + Sync); 10] = [
+        let params: [&(dyn ToSql + Sync); 7] = [
             &u_series,
             &u_tick,
             &u_started,
             &u_agent,
             &u_status,
             &u_failures,
-            &u_hour,
-            &u_checks,
-            &u_hfail,
             &u_json,
         ];
         tx.execute(
             "INSERT INTO latest_results (series, tick, started_us, agent, status,
-                 consecutive_failures, hour, hour_checks, hour_failures, result)
+                 consecutive_failures, result)
              SELECT * FROM unnest($1::int4[], $2::int8[], $3::int8[], $4::text[], $5::int2[],
-                 $6::int8[], $7::int4[], $8::int4[], $9::int4[], $10::text[])
+                 $6::int8[], $7::text[])
              ON CONFLICT (series) DO UPDATE SET tick = excluded.tick,
                  started_us = excluded.started_us, agent = excluded.agent,
                  status = excluded.status, consecutive_failures = excluded.consecutive_failures,
-                 hour = excluded.hour, hour_checks = excluded.hour_checks,
-                 hour_failures = excluded.hour_failures, result = excluded.result",
+                 result = excluded.result",
             &params,
         )
         .await?;

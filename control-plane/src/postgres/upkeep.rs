@@ -18,65 +18,77 @@ use crate::results::{
 use crate::store::{Maintenance, Retention, Rollup, SeriesUptime, StoreError};
 
 /// The checks and failures of every series of a project over the uptime windows ending at
-/// `now_us`. A series whose cached counts were computed in this hour (by [`maintain`]) and
-/// that has no past hour waiting to be rolled up answers from the cache plus the counters
-/// of its current hour; any other is counted exactly from its rollups and raw results.
+/// `now_us`, sorted by monitor and location: the rolled-up part as [`maintain`] cached it
+/// (counted at the hour of its last upkeep: within a minute, or an hour for a series with
+/// nothing new) plus the hours waiting to be rolled up, counted as results arrive.
 pub(super) async fn uptime(
     tx: &Transaction<'_>,
     project: &str,
     now_us: i64,
 ) -> Result<Vec<SeriesUptime>, StoreError> {
-    let now_hour = hour_index(now_us);
+    let starts = window_starts(now_us).map(hour_index);
+    let first = starts.iter().copied().min().unwrap_or(0);
     let rows = tx
         .query(
-            "SELECT s.id, s.monitor, s.location, u.anchor_hour, u.checks, u.failures,
-                    l.hour, l.hour_checks, l.hour_failures,
-                    EXISTS (SELECT 1 FROM rollup_pending p WHERE p.series = s.id AND p.hour < $2)
-             FROM series s
-             LEFT JOIN uptime u ON u.series = s.id
-             LEFT JOIN latest_results l ON l.series = s.id
+            "SELECT s.id, s.monitor, s.location, u.checks, u.failures
+             FROM series s LEFT JOIN uptime u ON u.series = s.id
              WHERE s.project = $1
              ORDER BY s.monitor, s.location",
-            &[&project, &now_hour],
+            &[&project],
         )
         .await?;
+    let pending = tx
+        .query(
+            "SELECT p.series, p.hour, p.checks, p.failures
+             FROM rollup_pending p JOIN series s ON s.id = p.series
+             WHERE s.project = $1 AND p.hour >= $2",
+            &[&project, &first],
+        )
+        .await?;
+    let mut index = HashMap::with_capacity(rows.len());
     let mut out = Vec::with_capacity(rows.len());
-    let mut exact = Vec::new();
+    let mut uncached = Vec::new();
     for r in &rows {
-        let anchor: Option<i32> = r.get(3);
-        let waiting: bool = r.get(9);
+        let id: i32 = r.get(0);
         let mut u = SeriesUptime {
             monitor: r.get(1),
             location: r.get(2),
             checks: [0; 4],
             failures: [0; 4],
         };
-        if anchor == Some(now_hour) && !waiting {
-            let checks: Vec<i64> = r.get(4);
-            let failures: Vec<i64> = r.get(5);
-            let current = (r.get::<_, Option<i32>>(6) == Some(now_hour)).then(|| {
-                (
-                    u64::try_from(r.get::<_, i32>(7)).unwrap_or(0),
-                    u64::try_from(r.get::<_, i32>(8)).unwrap_or(0),
-                )
-            });
-            for w in 0..4 {
-                let (c, f) = current.unwrap_or((0, 0));
-                u.checks[w] = count(checks.get(w)) + c;
-                u.failures[w] = count(failures.get(w)) + f;
+        match (r.get::<_, Option<Vec<i64>>>(3), r.get::<_, Option<Vec<i64>>>(4)) {
+            (Some(checks), Some(failures)) => {
+                for w in 0..4 {
+                    u.checks[w] = count(checks.get(w));
+                    u.failures[w] = count(failures.get(w));
+                }
             }
-        } else {
-            exact.push((r.get::<_, i32>(0), out.len()));
+            _ => uncached.push(id),
         }
+        index.insert(id, out.len());
         out.push(u);
     }
-    if !exact.is_empty() {
-        let ids: Vec<i32> = exact.iter().map(|e| e.0).collect();
-        let counted = count_exactly(tx, &ids, now_us, None).await?;
-        for (id, i) in exact {
-            if let Some((c, f)) = counted.get(&id) {
-                out[i].checks = *c;
-                out[i].failures = *f;
+    // A series rolled up since the last refresh of the cache (rare: upkeep refreshes the
+    // series it rolls up) is counted from its rollups now.
+    if !uncached.is_empty() {
+        for (id, (checks, failures)) in count_rolled(tx, &uncached, now_us).await? {
+            if let Some(&i) = index.get(&id) {
+                out[i].checks = checks;
+                out[i].failures = failures;
+            }
+        }
+    }
+    for r in &pending {
+        let (id, hour): (i32, i32) = (r.get(0), r.get(1));
+        let (checks, failures) = (
+            u64::try_from(r.get::<_, i32>(2)).unwrap_or(0),
+            u64::try_from(r.get::<_, i32>(3)).unwrap_or(0),
+        );
+        let Some(&i) = index.get(&id) else { continue };
+        for (w, &start) in starts.iter().enumerate() {
+            if hour >= start {
+                out[i].checks[w] += checks;
+                out[i].failures[w] += failures;
             }
         }
     }
@@ -87,30 +99,17 @@ fn count(n: Option<&i64>) -> u64 {
     n.map_or(0, |n| u64::try_from(*n).unwrap_or(0))
 }
 
-/// Counts the checks and failures of `series` in each uptime window at `now_us` exactly,
-/// from the hours before `until_hour` (every hour when `None`): a whole day from its daily
-/// rollup when that is current (no hour of the day or the day itself waits to be rolled
-/// up), other hours from their hourly rollup, and hours waiting to be rolled up from their
-/// raw results.
-async fn count_exactly(
+/// The rolled-up part of the uptime of `series` at `now_us`: per window, the daily rollup
+/// of each whole day inside it (unless the day waits to be rolled up again) and the hourly
+/// rollups of its other hours. Hours waiting to be rolled up are not in it.
+async fn count_rolled(
     tx: &Transaction<'_>,
     series: &[i32],
     now_us: i64,
-    until_hour: Option<i32>,
 ) -> Result<HashMap<i32, ([u64; 4], [u64; 4])>, StoreError> {
     let starts = window_starts(now_us).map(hour_index);
     let first_hour = starts.iter().copied().min().unwrap_or(0);
     let first_day = first_hour.div_euclid(24);
-    let current_day = hour_index(now_us).div_euclid(24);
-    let pending: BTreeSet<(i32, i32)> = tx
-        .query(
-            "SELECT series, hour FROM rollup_pending WHERE series = ANY($1) AND hour >= $2",
-            &[&series, &first_hour],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
     let stale_days: BTreeSet<(i32, i32)> = tx
         .query(
             "SELECT series, day FROM daily_pending WHERE series = ANY($1) AND day >= $2",
@@ -120,6 +119,10 @@ async fn count_exactly(
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
+    let counts = |r: &tokio_postgres::Row| {
+        let n = |i: usize| u64::try_from(r.get::<_, i32>(i)).unwrap_or(0);
+        ((r.get::<_, i32>(0), r.get::<_, i32>(1)), (n(2), n(3)))
+    };
     let daily: HashMap<(i32, i32), (u64, u64)> = tx
         .query(
             "SELECT series, day, checks, failures FROM daily
@@ -128,12 +131,9 @@ async fn count_exactly(
         )
         .await?
         .iter()
-        .map(|r| {
-            let n = |i: usize| u64::try_from(r.get::<_, i32>(i)).unwrap_or(0);
-            ((r.get(0), r.get(1)), (n(2), n(3)))
-        })
+        .map(counts)
         .collect();
-    let hourly: Vec<(i32, i32, u64, u64)> = tx
+    let hourly: Vec<((i32, i32), (u64, u64))> = tx
         .query(
             "SELECT series, hour, checks, failures FROM hourly
              WHERE series = ANY($1) AND hour >= $2",
@@ -141,66 +141,29 @@ async fn count_exactly(
         )
         .await?
         .iter()
-        .map(|r| {
-            let n = |i: usize| u64::try_from(r.get::<_, i32>(i)).unwrap_or(0);
-            (r.get(0), r.get(1), n(2), n(3))
-        })
+        .map(counts)
         .collect();
-    let (ps, ph): (Vec<i32>, Vec<i32>) = pending.iter().copied().unzip();
-    let raw: Vec<(i32, i32, u64, u64)> = tx
-        .query(
-            "SELECT p.series, p.hour, count(*), count(*) FILTER (WHERE r.status = 2)
-             FROM unnest($1::int4[], $2::int4[]) AS p(series, hour)
-             JOIN results r ON r.series = p.series
-               AND r.started_us >= p.hour::int8 * 3600000000
-               AND r.started_us < (p.hour::int8 + 1) * 3600000000
-             GROUP BY p.series, p.hour",
-            &[&ps, &ph],
-        )
-        .await?
-        .iter()
-        .map(|r| {
-            let n = |i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
-            (r.get(0), r.get(1), n(2), n(3))
-        })
-        .collect();
-    let until = until_hour.unwrap_or(i32::MAX);
-    // A day counts whole when it is over, inside the window, before `until` and current.
+    // A day counts whole when it is inside the window and its rollup is current.
     let whole_day = |s: i32, day: i32, start: i32| {
-        day * 24 >= start
-            && day < current_day
-            && (day + 1) * 24 <= until
-            && !stale_days.contains(&(s, day))
-            && !pending
-                .range((s, day * 24)..(s, (day + 1) * 24))
-                .any(|_| true)
-            && daily.contains_key(&(s, day))
+        day * 24 >= start && !stale_days.contains(&(s, day)) && daily.contains_key(&(s, day))
     };
     let mut out: HashMap<i32, ([u64; 4], [u64; 4])> =
         series.iter().map(|s| (*s, ([0; 4], [0; 4]))).collect();
-    for (&(s, day), &(c, f)) in &daily {
-        for (w, &start) in starts.iter().enumerate() {
-            if whole_day(s, day, start)
-                && let Some(e) = out.get_mut(&s)
-            {
-                e.0[w] += c;
-                e.1[w] += f;
+    let mut add = |s: i32, w: usize, (c, f): (u64, u64)| {
+        if let Some(e) = out.get_mut(&s) {
+            e.0[w] += c;
+            e.1[w] += f;
+        }
+    };
+    for (w, &start) in starts.iter().enumerate() {
+        for (&(s, day), &n) in &daily {
+            if whole_day(s, day, start) {
+                add(s, w, n);
             }
         }
-    }
-    let hours = hourly
-        .iter()
-        .filter(|(s, h, _, _)| !pending.contains(&(*s, *h)))
-        .chain(raw.iter());
-    for &(s, h, c, f) in hours {
-        for (w, &start) in starts.iter().enumerate() {
-            if h >= start
-                && h < until
-                && !whole_day(s, h.div_euclid(24), start)
-                && let Some(e) = out.get_mut(&s)
-            {
-                e.0[w] += c;
-                e.1[w] += f;
+        for &((s, h), n) in &hourly {
+            if h >= start && !whole_day(s, h.div_euclid(24), start) {
+                add(s, w, n);
             }
         }
     }
@@ -396,7 +359,7 @@ pub(super) async fn maintain(
     touched.extend(stale);
     if !touched.is_empty() {
         let ids: Vec<i32> = touched.into_iter().collect();
-        let counted = count_exactly(tx, &ids, now_us, Some(current_hour)).await?;
+        let counted = count_rolled(tx, &ids, now_us).await?;
         let (mut s, mut c, mut f) = (Vec::new(), Vec::new(), Vec::new());
         for (id, (checks, failures)) in counted {
             s.push(id);

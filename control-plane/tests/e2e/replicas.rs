@@ -8,10 +8,9 @@
 //! exactly once, read back through B.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use monitor_core::Bundle;
@@ -19,7 +18,7 @@ use monitor_core::prelude::*;
 use serde_json::{Value, json};
 
 use super::agents::{listening_service, monitors_binary, wait_for};
-use super::{SERVER, TempDir};
+use super::{SERVER, TempDir, spawn_server};
 
 /// The agents: id, and whether they list replica A first.
 const AGENTS: [(&str, bool); 4] = [
@@ -41,43 +40,8 @@ struct Replica {
 
 impl Replica {
     fn start(database: &str) -> Replica {
-        let mut child = Command::new(SERVER)
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
-            .args(["--agent-timeout", "3s"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start control-plane serve");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => Replica {
-                child,
-                url: format!("http://{addr}"),
-                log,
-            },
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "control-plane serve printed no `listening on ADDR`; its stderr:\n{}",
-                    log.lock().unwrap_or_else(|e| e.into_inner())
-                );
-            }
-        }
+        let (child, url, log) = spawn_server(database, "127.0.0.1:0", &["--agent-timeout", "3s"]);
+        Replica { child, url, log }
     }
 
     fn log(&self) -> String {

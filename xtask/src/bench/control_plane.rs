@@ -24,10 +24,12 @@ const POSTERS: usize = 8;
 const BATCH: usize = 500;
 /// Monitors deployed and posted for.
 const MONITORS: usize = 10_000;
-/// The monitor whose 30 days of history are read, and the location it ran in.
+/// The location of the history posted before ingestion.
 const HISTORY_LOCATION: &str = "history";
-/// Days of history posted for it, one result every 10 minutes.
+/// Days of history posted, one result an hour.
 const HISTORY_DAYS: i64 = 30;
+/// Monitors with a history (the first is the one whose history is read).
+const HISTORY_MONITORS: usize = 200;
 
 /// A database one backend's run uses, and how `control-plane` names it.
 struct Database {
@@ -299,8 +301,11 @@ fn measure(
     let deploy_token = create_token(binary, &database, "deploy")?;
     let agent_token = create_token(binary, &database, "agent")?;
     let read_token = create_token(binary, &database, "read")?;
-    let (server, addr) = start(binary, &database)?;
-    let base = format!("http://{addr}/v1/projects/bench");
+    // One agent token for the 8 posters and the history's agent.
+    let serve_args = [&database[..], &["--max-agents-per-token".to_owned(), "16".to_owned()]].concat();
+    let (server, addr) = start(binary, &serve_args)?;
+    let root = format!("http://{addr}");
+    let base = format!("{root}/v1/projects/bench");
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()
@@ -323,44 +328,58 @@ fn measure(
         bail!("unexpected deploy answer ({status}): {text}");
     }
 
-    // 30 days of history of the first monitor, rolled up by the server's upkeep.
+    // 30 days of hourly history of the first HISTORY_MONITORS monitors, rolled up by the
+    // server's upkeep: the rollups' bytes per row, and the history read below.
     let now = time::OffsetDateTime::now_utc();
     let history_monitor = ids.first().context("no monitors")?.clone();
-    let every = 600;
-    let count = HISTORY_DAYS * 86_400 / every;
-    let history: Vec<(u64, i64)> = (0..count)
-        .map(|k| {
-            let start = now.unix_timestamp() - HISTORY_DAYS * 86_400 + k * every;
-            (u64::try_from(start / every).unwrap_or(0), start)
+    let hours = HISTORY_DAYS * 24;
+    let first_hour = now.unix_timestamp() / 3600 - hours;
+    let history: Vec<(&str, u64, i64)> = ids
+        .iter()
+        .take(HISTORY_MONITORS)
+        .flat_map(|m| {
+            (0..hours).map(move |k| {
+                let start = (first_hour + k) * 3600 + 60;
+                (m.as_str(), u64::try_from(start / 3600).unwrap_or(0), start)
+            })
         })
         .collect();
     for chunk in history.chunks(BATCH) {
-        let items: Vec<(&str, u64, i64)> = chunk
-            .iter()
-            .map(|(tick, start)| (history_monitor.as_str(), *tick, *start))
-            .collect();
         post(
             &client,
-            &base,
+            &root,
             &agent_token,
             "history-agent",
             HISTORY_LOCATION,
-            &items,
+            chunk,
         )?;
+    }
+    // Wait for the upkeep (every 30 s, then in steps until done) to roll every closed hour
+    // and day up.
+    let (want_hours, want_days) = (
+        (HISTORY_MONITORS as u64) * (hours as u64 - 1),
+        (HISTORY_MONITORS as u64) * (HISTORY_DAYS as u64 - 1),
+    );
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let sizes = storage_bytes(binary, &database)?;
+        if sizes.hourly_rows >= want_hours && sizes.daily_rows >= want_days {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the history was not rolled up within 10 minutes: {} of {want_hours} hours, {} of {want_days} days",
+                sizes.hourly_rows,
+                sizes.daily_rows
+            );
+        }
+        std::thread::sleep(Duration::from_secs(2));
     }
     let from = rfc3339(now.unix_timestamp() - HISTORY_DAYS * 86_400);
     let history_url = format!(
         "{base}/monitors/{history_monitor}/history?step=1h&location={HISTORY_LOCATION}&from={from}"
     );
-    // Wait for the upkeep to roll the posted days up (it runs every 30 s).
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let history_points = loop {
-        let points = history_points(&client, &history_url, &read_token)?;
-        if points >= (HISTORY_DAYS as usize - 1) * 24 || Instant::now() > deadline {
-            break points;
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    };
+    let history_points = history_points(&client, &history_url, &read_token)?;
     let before = storage_bytes(binary, &database)?;
 
     // Ingestion by 8 agents, with readers of status and history running beside it.
@@ -404,13 +423,13 @@ fn measure(
         .into_iter()
         .enumerate()
         .map(|(p, bodies)| {
-            let (client, base, token) = (client.clone(), base.clone(), agent_token.clone());
+            let (client, root, token) = (client.clone(), root.clone(), agent_token.clone());
             std::thread::spawn(move || -> Result<(u64, Vec<f64>)> {
                 let mut accepted = 0;
                 let mut latencies = Vec::with_capacity(bodies.len());
                 for body in bodies {
                     let t = Instant::now();
-                    accepted += post_body(&client, &base, &token, body)
+                    accepted += post_body(&client, &root, &token, body)
                         .with_context(|| format!("agent {p}"))?;
                     latencies.push(t.elapsed().as_secs_f64() * 1e3);
                 }
@@ -530,24 +549,25 @@ fn rfc3339(unix_s: i64) -> String {
 
 fn post(
     client: &reqwest::blocking::Client,
-    base: &str,
+    root: &str,
     token: &str,
     agent: &str,
     location: &str,
     items: &[(&str, u64, i64)],
 ) -> Result<u64> {
-    post_body(client, base, token, body(agent, location, items))
+    post_body(client, root, token, body(agent, location, items))
 }
 
-/// Posts one batch; how many results the control plane accepted.
+/// Posts one batch to the control plane at `root` (`http://ADDR`); how many results it
+/// accepted.
 fn post_body(
     client: &reqwest::blocking::Client,
-    base: &str,
+    root: &str,
     token: &str,
     body: String,
 ) -> Result<u64> {
     let response = client
-        .post(format!("{base}/agent/results"))
+        .post(format!("{root}/v1/agent/results"))
         .bearer_auth(token)
         .header("content-type", "application/json")
         .body(body)
@@ -579,7 +599,9 @@ fn history_points(client: &reqwest::blocking::Client, url: &str, token: &str) ->
 #[derive(Debug, Clone, Copy, Default)]
 struct Sizes {
     raw: u64,
+    hourly_rows: u64,
     hourly_per_row: f64,
+    daily_rows: u64,
     daily_per_row: f64,
 }
 
@@ -612,9 +634,12 @@ fn storage_bytes(binary: &Path, database: &[String]) -> Result<Sizes> {
             })
     };
     let per_row = |(rows, bytes): (u64, u64)| bytes as f64 / rows.max(1) as f64;
+    let (hourly, daily) = (sum("hourly_rollups"), sum("daily_rollups"));
     Ok(Sizes {
         raw: sum("raw_results").1,
-        hourly_per_row: per_row(sum("hourly_rollups")),
-        daily_per_row: per_row(sum("daily_rollups")),
+        hourly_rows: hourly.0,
+        hourly_per_row: per_row(hourly),
+        daily_rows: daily.0,
+        daily_per_row: per_row(daily),
     })
 }

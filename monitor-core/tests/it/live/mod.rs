@@ -89,20 +89,9 @@ impl Live {
     /// Stops the server by its process id (SIGTERM, then SIGKILL after 10 s) and waits
     /// for it to exit.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let pid = child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(mut child) = self.child.take() {
+            monitor_testing::stop_process(&mut child, "-TERM");
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 
