@@ -154,13 +154,18 @@ fn uptime_of(checks: [u64; 4], failures: [u64; 4]) -> Uptime {
     }
 }
 
+/// The status of a location from its latest result: read from the stored JSON when the
+/// result did not pass (its error with the hints), from the typed facts otherwise.
 fn location_status(latest: &LatestResult, uptime: &[SeriesUptime]) -> Option<LocationStatus> {
-    let view: ResultView = match serde_json::from_str(&latest.json) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!(monitor = %latest.monitor, location = %latest.location, error = %e, "unreadable stored result");
-            return None;
-        }
+    let view = match &latest.json {
+        Some(json) => match serde_json::from_str::<ResultView>(json) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(monitor = %latest.monitor, location = %latest.location, error = %e, "unreadable stored result");
+                return None;
+            }
+        },
+        None => view_of_facts(latest)?,
     };
     let cert_expiry = view.tls.as_ref().and_then(|t| {
         monitor_spec::result::first_expiry(t.earliest_expiry, t.chain.iter().map(|c| c.not_after))
@@ -180,6 +185,34 @@ fn location_status(latest: &LatestResult, uptime: &[SeriesUptime]) -> Option<Loc
             .find(|u| u.location == latest.location)
             .map(|u| uptime_of(u.checks, u.failures))
             .unwrap_or_default(),
+    })
+}
+
+/// What the status shows of a result, from its typed facts (a passed result: no error).
+fn view_of_facts(latest: &LatestResult) -> Option<ResultView> {
+    let f = &latest.facts;
+    let ms = |us: i64| us as f64 / 1000.0;
+    let started_at =
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(latest.started_us) * 1000).ok()?;
+    let expiry = f
+        .cert_expiry_s
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok());
+    Some(ResultView {
+        status: latest.status,
+        started_at,
+        error: None,
+        timings: Timings {
+            dns_ms: f.dns_us.map(ms),
+            connect_ms: f.connect_us.map(ms),
+            tls_ms: f.tls_us.map(ms),
+            first_byte_ms: f.first_byte_us.map(ms),
+            total_ms: ms(f.total_us),
+        },
+        tls: expiry.map(|e| TlsView {
+            earliest_expiry: Some(e),
+            days_left: Some(monitor_spec::result::days_until(e, started_at)),
+            chain: Vec::new(),
+        }),
     })
 }
 

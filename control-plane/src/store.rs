@@ -351,8 +351,16 @@ pub struct LatestResult {
     pub agent: String,
     /// How many results in a row, up to this one, failed there (0 when it did not fail).
     pub consecutive_failures: u64,
-    /// The `CheckResult` as JSON.
-    pub json: String,
+    /// The verdict.
+    pub status: Status,
+    /// When the check started, unix microseconds.
+    pub started_us: i64,
+    /// The typed facts.
+    pub facts: ResultFacts,
+    /// The `CheckResult` as JSON when the result did not pass (its error, hints and
+    /// excerpt); `None` for a passed one, which the facts describe (the store keeps the
+    /// latest result's JSON either way: the history returns it).
+    pub json: Option<String>,
 }
 
 /// Which raw results of one monitor to read.

@@ -61,6 +61,15 @@ CREATE TABLE latest_results (
     agent text NOT NULL,
     status smallint NOT NULL,
     consecutive_failures bigint NOT NULL,
+    total_us integer NOT NULL,
+    dns_us integer,
+    connect_us integer,
+    tls_us integer,
+    first_byte_us integer,
+    cert_expiry_s bigint,
+    error text,
+    address text,
+    tls_version text,
     result text NOT NULL
 );
 CREATE TABLE rollup_pending (
@@ -426,6 +435,7 @@ async fn update_latest(
     let (mut u_series, mut u_tick, mut u_started, mut u_agent, mut u_status) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut u_failures, mut u_json) = (Vec::new(), Vec::new());
+    let mut newest_rows: Vec<&NewResult> = Vec::new();
     let mut recount = Vec::new();
     for (s, list) in new {
         let mut state = current.remove(s);
@@ -461,27 +471,72 @@ async fn update_latest(
             u_status.push(code(r.status));
             u_failures.push(l.failures);
             u_json.push(r.json.as_str());
+            newest_rows.push(r);
         }
     }
     if !u_series.is_empty() {
-        let params: [&(dyn ToSql + Sync); 7] = [
+        let facts = |f: fn(&ResultFacts) -> Option<i64>| -> Vec<Option<i32>> {
+            newest_rows
+                .iter()
+                .map(|r| f(&r.facts).map(micros_i32))
+                .collect()
+        };
+        let (dns, connect, tls, first_byte) = (
+            facts(|f| f.dns_us),
+            facts(|f| f.connect_us),
+            facts(|f| f.tls_us),
+            facts(|f| f.first_byte_us),
+        );
+        let total: Vec<i32> = newest_rows
+            .iter()
+            .map(|r| micros_i32(r.facts.total_us))
+            .collect();
+        let expiry: Vec<Option<i64>> = newest_rows.iter().map(|r| r.facts.cert_expiry_s).collect();
+        let error: Vec<Option<&str>> = newest_rows
+            .iter()
+            .map(|r| r.facts.error.map(|e| e.as_str()))
+            .collect();
+        let address: Vec<Option<&str>> = newest_rows
+            .iter()
+            .map(|r| r.facts.address.as_deref())
+            .collect();
+        let version: Vec<Option<&str>> = newest_rows
+            .iter()
+            .map(|r| r.facts.tls_version.as_deref())
+            .collect();
+        let params: [&(dyn ToSql + Sync); 16] = [
             &u_series,
             &u_tick,
             &u_started,
             &u_agent,
             &u_status,
             &u_failures,
+            &total,
+            &dns,
+            &connect,
+            &tls,
+            &first_byte,
+            &expiry,
+            &error,
+            &address,
+            &version,
             &u_json,
         ];
         tx.execute(
             "INSERT INTO latest_results (series, tick, started_us, agent, status,
-                 consecutive_failures, result)
+                 consecutive_failures, total_us, dns_us, connect_us, tls_us, first_byte_us,
+                 cert_expiry_s, error, address, tls_version, result)
              SELECT * FROM unnest($1::int4[], $2::int8[], $3::int8[], $4::text[], $5::int2[],
-                 $6::int8[], $7::text[])
+                 $6::int8[], $7::int4[], $8::int4[], $9::int4[], $10::int4[], $11::int4[],
+                 $12::int8[], $13::text[], $14::text[], $15::text[], $16::text[])
              ON CONFLICT (series) DO UPDATE SET tick = excluded.tick,
                  started_us = excluded.started_us, agent = excluded.agent,
                  status = excluded.status, consecutive_failures = excluded.consecutive_failures,
-                 result = excluded.result",
+                 total_us = excluded.total_us, dns_us = excluded.dns_us,
+                 connect_us = excluded.connect_us, tls_us = excluded.tls_us,
+                 first_byte_us = excluded.first_byte_us, cert_expiry_s = excluded.cert_expiry_s,
+                 error = excluded.error, address = excluded.address,
+                 tls_version = excluded.tls_version, result = excluded.result",
             &params,
         )
         .await?;
@@ -503,14 +558,18 @@ async fn update_latest(
     Ok(())
 }
 
-/// The latest result of each monitor in each location, sorted by monitor and location.
+/// The latest result of each monitor in each location, sorted by monitor and location: its
+/// facts, and its JSON when it did not pass.
 pub(super) async fn latest(
     tx: &Transaction<'_>,
     project: &str,
 ) -> Result<Vec<LatestResult>, StoreError> {
     let rows = tx
         .query(
-            "SELECT s.monitor, s.location, l.agent, l.consecutive_failures, l.result
+            "SELECT s.monitor, s.location, l.agent, l.consecutive_failures,
+                    CASE WHEN l.status <> 0 THEN l.result END, l.status, l.started_us,
+                    l.dns_us, l.connect_us, l.tls_us, l.first_byte_us, l.total_us,
+                    l.error, l.address, l.tls_version, l.cert_expiry_s
              FROM latest_results l JOIN series s ON s.id = l.series
              WHERE s.project = $1 ORDER BY s.monitor, s.location",
             &[&project],
@@ -519,11 +578,26 @@ pub(super) async fn latest(
     rows.iter()
         .map(|r| {
             let failures: i64 = r.get(3);
+            let micros = |i: usize| r.get::<_, Option<i32>>(i).map(i64::from);
+            let error: Option<&str> = r.get(12);
             Ok(LatestResult {
                 monitor: r.get(0),
                 location: r.get(1),
                 agent: r.get(2),
                 consecutive_failures: u64::try_from(failures).unwrap_or(0),
+                status: status_of(r.get(5))?,
+                started_us: r.get(6),
+                facts: ResultFacts {
+                    error: error.and_then(error_kind_of),
+                    dns_us: micros(7),
+                    connect_us: micros(8),
+                    tls_us: micros(9),
+                    first_byte_us: micros(10),
+                    total_us: i64::from(r.get::<_, i32>(11)),
+                    address: r.get(13),
+                    tls_version: r.get(14),
+                    cert_expiry_s: r.get(15),
+                },
                 json: r.get(4),
             })
         })

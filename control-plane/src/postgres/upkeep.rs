@@ -56,7 +56,10 @@ pub(super) async fn uptime(
             checks: [0; 4],
             failures: [0; 4],
         };
-        match (r.get::<_, Option<Vec<i64>>>(3), r.get::<_, Option<Vec<i64>>>(4)) {
+        match (
+            r.get::<_, Option<Vec<i64>>>(3),
+            r.get::<_, Option<Vec<i64>>>(4),
+        ) {
             (Some(checks), Some(failures)) => {
                 for w in 0..4 {
                     u.checks[w] = count(checks.get(w));

@@ -246,27 +246,56 @@ fn failures_since_last_success(tx: &Transaction<'_>, series: i64) -> Result<i64,
 
 /// The latest result of each monitor in each location, sorted by monitor and location.
 pub(super) fn latest(tx: &Transaction<'_>, project: &str) -> Result<Vec<LatestResult>, StoreError> {
+    // The facts from the raw row; the JSON only of a result that did not pass (or whose
+    // raw row is gone).
     let mut stmt = tx.prepare_cached(
-        "SELECT s.monitor, s.location, n.name, l.consecutive_failures, l.json
+        "SELECT s.monitor, s.location, n.name, l.consecutive_failures,
+                CASE WHEN r.status IS NULL OR r.status != 0 THEN l.json END,
+                COALESCE(r.status, 2), l.started, r.dns, r.connect, r.tls, r.first_byte,
+                COALESCE(r.total, 0), e.name, a.name, v.name, r.cert_expiry
          FROM series s
          JOIN latest l ON l.series = s.id
          JOIN names n ON n.id = l.agent
+         LEFT JOIN raw_results r ON r.series = l.series AND r.tick = l.tick
+         LEFT JOIN names e ON e.id = r.error
+         LEFT JOIN names a ON a.id = r.address
+         LEFT JOIN names v ON v.id = r.tls_version
          WHERE s.project = ?1
          ORDER BY s.monitor, s.location",
     )?;
     let rows = stmt.query_map([project], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        let failures: i64 = r.get(3)?;
+        let status: i64 = r.get(5)?;
+        let error: Option<String> = r.get(12)?;
+        Ok((
+            LatestResult {
+                monitor: r.get(0)?,
+                location: r.get(1)?,
+                agent: r.get(2)?,
+                consecutive_failures: 0,
+                status: status_of_code(status).unwrap_or(Status::Failed),
+                started_us: r.get(6)?,
+                facts: ResultFacts {
+                    error: error.as_deref().and_then(error_kind_of),
+                    dns_us: r.get(7)?,
+                    connect_us: r.get(8)?,
+                    tls_us: r.get(9)?,
+                    first_byte_us: r.get(10)?,
+                    total_us: r.get(11)?,
+                    address: r.get(13)?,
+                    tls_version: r.get(14)?,
+                    cert_expiry_s: r.get(15)?,
+                },
+                json: r.get(4)?,
+            },
+            failures,
+        ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (monitor, location, agent, failures, json) = row?;
-        out.push(LatestResult {
-            monitor,
-            location,
-            agent,
-            consecutive_failures: to_u64(failures)?,
-            json,
-        });
+        let (mut latest, failures) = row?;
+        latest.consecutive_failures = to_u64(failures)?;
+        out.push(latest);
     }
     Ok(out)
 }

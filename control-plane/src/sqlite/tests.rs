@@ -137,8 +137,8 @@ fn results_of_an_old_database_move_to_typed_columns() {
     let latest = store.latest_results("p").unwrap();
     assert_eq!(latest.len(), 1);
     assert_eq!(
-        (latest[0].consecutive_failures, &latest[0].json),
-        (1, &failed)
+        (latest[0].consecutive_failures, latest[0].json.as_ref()),
+        (1, Some(&failed))
     );
     let rows = store
         .results(

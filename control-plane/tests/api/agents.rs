@@ -755,7 +755,8 @@ fn status_has_the_latest_result_per_location_with_failure_runs() {
             eu.result("cache", 2, "failed", at(10)),
             eu.result("cache", 3, "failed", at(20)),
             eu.result("db", 1, "degraded", at(0)),
-            with_tls(eu.result("mail", 1, "passed", at(0)), expiry, 29),
+            // Started 2 minutes ago, expiring 30 days from now: 30 whole days left then.
+            with_tls(eu.result("mail", 1, "passed", at(0)), expiry, 30),
         ],
         5,
         0,
@@ -799,7 +800,7 @@ fn status_has_the_latest_result_per_location_with_failure_runs() {
     assert_eq!(u["error"], Value::Null);
     assert_eq!(monitors[1]["locations"][0]["status"], "degraded");
     assert_eq!(monitors[1]["locations"][0]["consecutive_failures"], 0);
-    assert_eq!(monitors[2]["locations"][0]["days_left"], 29);
+    assert_eq!(monitors[2]["locations"][0]["days_left"], 30);
 
     // A later pass ends the run; a late failure inside it counts again.
     eu.ok_post(&[eu.result("cache", 5, "passed", at(40))], 1, 0);

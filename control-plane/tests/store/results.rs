@@ -76,7 +76,10 @@ fn latest(store: &dyn Store) -> Vec<String> {
         .map(|l| {
             format!(
                 "{} {} {} {}",
-                l.monitor, l.location, l.consecutive_failures, l.json
+                l.monitor,
+                l.location,
+                l.consecutive_failures,
+                l.json.as_deref().unwrap_or("-")
             )
         })
         .collect()
@@ -156,7 +159,16 @@ fn duplicates_are_ignored_and_failure_runs_counted(store: &dyn Store) {
     store
         .insert_results("p", &[result("a", "eu", 6, Passed)])
         .unwrap();
-    assert_eq!(latest(store)[0], "a eu 0 {\"tick\":6}");
+    // A passed latest result is read by its facts; its JSON is kept for the history.
+    assert_eq!(latest(store)[0], "a eu 0 -");
+    let now = &store.latest_results("p").unwrap()[0];
+    assert_eq!(
+        (now.status, now.started_us, now.facts.total_us),
+        (Passed, T0 + 6 * MINUTE, 1_000)
+    );
+    let kept = store.results("p", &query("a")).unwrap();
+    let six = kept.iter().find(|r| r.id == "a/eu/6").unwrap();
+    assert_eq!(six.json.as_deref(), Some("{\"tick\":6}"));
 }
 
 fn passed_results_are_stored_without_their_json(store: &dyn Store) {

@@ -302,7 +302,11 @@ fn measure(
     let agent_token = create_token(binary, &database, "agent")?;
     let read_token = create_token(binary, &database, "read")?;
     // One agent token for the 8 posters and the history's agent.
-    let serve_args = [&database[..], &["--max-agents-per-token".to_owned(), "16".to_owned()]].concat();
+    let serve_args = [
+        &database[..],
+        &["--max-agents-per-token".to_owned(), "16".to_owned()],
+    ]
+    .concat();
     let (server, addr) = start(binary, &serve_args)?;
     let root = format!("http://{addr}");
     let base = format!("{root}/v1/projects/bench");
