@@ -387,9 +387,10 @@ pub(super) async fn insert(
             e.1 += i32::from(r.status == Status::Failed);
         }
     }
-    let (keys, counts): (Vec<(i32, i32)>, Vec<(i32, i32)>) = pending.into_iter().unzip();
-    let (p_series, p_hours): (Vec<i32>, Vec<i32>) = keys.into_iter().unzip();
-    let (p_checks, p_failures): (Vec<i32>, Vec<i32>) = counts.into_iter().unzip();
+    let p_series: Vec<i32> = pending.keys().map(|k| k.0).collect();
+    let p_hours: Vec<i32> = pending.keys().map(|k| k.1).collect();
+    let p_checks: Vec<i32> = pending.values().map(|v| v.0).collect();
+    let p_failures: Vec<i32> = pending.values().map(|v| v.1).collect();
     tx.execute(
         "INSERT INTO rollup_pending (series, hour, checks, failures)
          SELECT * FROM unnest($1::int4[], $2::int4[], $3::int4[], $4::int4[])
