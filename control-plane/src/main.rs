@@ -553,6 +553,6 @@ mod tests {
             assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new(&want)), "--{long}");
             seen += 1;
         }
-        assert_eq!(seen, 15);
+        assert_eq!(seen, 18);
     }
 }
