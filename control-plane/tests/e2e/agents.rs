@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,26 +42,34 @@ pub(super) fn monitors_binary() -> PathBuf {
 }
 
 /// A real agent process, killed on drop.
-struct Agent {
-    id: String,
+pub(super) struct Agent {
+    pub(super) id: String,
     child: Child,
     log: PathBuf,
 }
 
 impl Agent {
     fn start(server: &Server, token: &str, id: &str, location: &str, dir: &TempDir) -> Agent {
-        let log = dir.0.join(format!("{id}.log"));
+        Agent::spawn(&server.url, token, id, location, 1, &dir.0)
+    }
+
+    /// `monitors agent` for the control planes `control_planes` (one URL, or a
+    /// comma-separated list), long-polling for `poll_wait` seconds, logging into `dir`.
+    pub(super) fn spawn(
+        control_planes: &str,
+        token: &str,
+        id: &str,
+        location: &str,
+        poll_wait: u64,
+        dir: &Path,
+    ) -> Agent {
+        let log = dir.join(format!("{id}.log"));
         let file = std::fs::File::create(&log).expect("agent log");
         let child = Command::new(monitors_binary())
-            .args([
-                "agent",
-                "--control-plane",
-                &server.url,
-                "--location",
-                location,
-            ])
-            .args(["--id", id, "--poll-wait", "1", "--buffer-dir"])
-            .arg(dir.0.join(format!("{id}-buffer")))
+            .args(["agent", "--control-plane", control_planes])
+            .args(["--location", location, "--id", id])
+            .args(["--poll-wait", &poll_wait.to_string(), "--buffer-dir"])
+            .arg(dir.join(format!("{id}-buffer")))
             .env("MONITORS_AGENT_TOKEN", token)
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("clone log"))
@@ -75,8 +83,24 @@ impl Agent {
         }
     }
 
-    fn log(&self) -> String {
+    pub(super) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// How many assignments it received.
+    pub(super) fn assignments(&self) -> usize {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("assignment ") && l.contains(" monitors ("))
+            .count()
+    }
+
+    /// SIGTERM, then waits: the agent finishes its checks and uploads what it buffered.
+    pub(super) fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
     }
 
     /// Stops the agent the hard way, as a crash or a lost machine would.

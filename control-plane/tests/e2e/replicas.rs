@@ -8,7 +8,6 @@
 //! exactly once, read back through B.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +16,7 @@ use monitor_core::Bundle;
 use monitor_core::prelude::*;
 use serde_json::{Value, json};
 
-use super::agents::{listening_service, monitors_binary, wait_for};
+use super::agents::{Agent, listening_service, wait_for};
 use super::{SERVER, TempDir, spawn_server};
 
 /// The agents: id, and whether they list replica A first.
@@ -78,64 +77,6 @@ fn token(database: &str, role: &str) -> String {
         .expect("the token is UTF-8")
         .trim()
         .to_owned()
-}
-
-/// A real agent process in location `eu`, polling for a minute at a time, stopped on
-/// drop.
-struct Agent {
-    id: String,
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Agent {
-    fn start(control_planes: &str, token: &str, id: &str, dir: &Path) -> Agent {
-        let log = dir.join(format!("{id}.log"));
-        let file = std::fs::File::create(&log).expect("agent log");
-        let child = Command::new(monitors_binary())
-            .args(["agent", "--control-plane", control_planes])
-            .args(["--location", "eu", "--id", id, "--poll-wait", "60"])
-            .arg("--buffer-dir")
-            .arg(dir.join(format!("{id}-buffer")))
-            .env("MONITORS_AGENT_TOKEN", token)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("clone log"))
-            .stderr(file)
-            .spawn()
-            .expect("cannot start monitors agent");
-        Agent {
-            id: id.to_owned(),
-            child,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// How many assignments it received.
-    fn assignments(&self) -> usize {
-        self.log()
-            .lines()
-            .filter(|l| l.contains("assignment ") && l.contains(" monitors ("))
-            .count()
-    }
-
-    /// SIGTERM, then waits: the agent finishes its checks and uploads what it buffered.
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn http() -> reqwest::blocking::Client {
@@ -273,7 +214,7 @@ fn replicas_share_agents_and_survive_one_killed() {
             } else {
                 format!("{},{}", b.url, a.url)
             };
-            Agent::start(&list, &agent_token, id, &dir.0)
+            Agent::spawn(&list, &agent_token, id, "eu", 60, &dir.0)
         })
         .collect();
     let logs = |a: &Replica, agents: &[Agent]| {
