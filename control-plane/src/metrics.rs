@@ -222,6 +222,8 @@ pub(crate) mod sample {
             } else {
                 Vec::new()
             },
+            group: None,
+            tags: Vec::new(),
             locations,
             uptime: Default::default(),
         };

@@ -50,8 +50,8 @@ use crate::diff;
 use crate::monitor_set::MonitorSet;
 use crate::store::{
     AgentBinding, AgentClaim, DeployInput, DeployOutcome, InsertOutcome, LatestResult, Maintenance,
-    NewResult, ResultQuery, Retention, Role, Rollup, RollupQuery, SeriesUptime, Store, StoreError,
-    StoredResult, StoredVersion, TableUsage, TokenInfo, TokenOwner,
+    NewResult, RecentResult, ResultQuery, Retention, Role, Rollup, RollupQuery, SeriesUptime,
+    Store, StoreError, StoredResult, StoredVersion, TableUsage, TokenInfo, TokenOwner,
 };
 use crate::token::TokenHash;
 
@@ -457,7 +457,19 @@ impl Store for PgStore {
     }
 
     fn latest_results(&self, project: &str) -> Result<Vec<LatestResult>, StoreError> {
-        self.read(async |tx| results::latest(tx, project).await)
+        self.read(async |tx| results::latest(tx, project, false).await)
+    }
+
+    fn latest_results_full(&self, project: &str) -> Result<Vec<LatestResult>, StoreError> {
+        self.read(async |tx| results::latest(tx, project, true).await)
+    }
+
+    fn recent_results(
+        &self,
+        project: &str,
+        per_series: u32,
+    ) -> Result<Vec<RecentResult>, StoreError> {
+        self.read(async |tx| results::recent(tx, project, per_series).await)
     }
 
     fn results(&self, project: &str, query: &ResultQuery) -> Result<Vec<StoredResult>, StoreError> {

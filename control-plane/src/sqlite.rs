@@ -27,8 +27,8 @@ use crate::diff;
 use crate::monitor_set::MonitorSet;
 use crate::store::{
     AgentBinding, AgentClaim, DeployInput, DeployOutcome, InsertOutcome, LatestResult, Maintenance,
-    NewResult, ResultQuery, Retention, Role, Rollup, RollupQuery, SeriesUptime, Store, StoreError,
-    StoredResult, StoredVersion, TableUsage, TokenInfo, TokenOwner,
+    NewResult, RecentResult, ResultQuery, Retention, Role, Rollup, RollupQuery, SeriesUptime,
+    Store, StoreError, StoredResult, StoredVersion, TableUsage, TokenInfo, TokenOwner,
 };
 use crate::token::TokenHash;
 use rows::{ensure_project, now, to_i64};
@@ -359,7 +359,19 @@ impl Store for SqliteStore {
     }
 
     fn latest_results(&self, project: &str) -> Result<Vec<LatestResult>, StoreError> {
-        self.with_reader(|tx| results::latest(tx, project))
+        self.with_reader(|tx| results::latest(tx, project, false))
+    }
+
+    fn latest_results_full(&self, project: &str) -> Result<Vec<LatestResult>, StoreError> {
+        self.with_reader(|tx| results::latest(tx, project, true))
+    }
+
+    fn recent_results(
+        &self,
+        project: &str,
+        per_series: u32,
+    ) -> Result<Vec<RecentResult>, StoreError> {
+        self.with_reader(|tx| results::recent(tx, project, per_series))
     }
 
     fn results(&self, project: &str, query: &ResultQuery) -> Result<Vec<StoredResult>, StoreError> {

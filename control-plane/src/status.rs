@@ -257,6 +257,8 @@ pub fn project_status(
                 run_parallel: spec.run_parallel,
                 frequency: spec.frequency.as_str().to_owned(),
                 alert_channels: spec.alert_channels.clone(),
+                group: spec.group.clone(),
+                tags: spec.tags.clone(),
                 locations,
                 uptime: uptime_of(checks, failures),
             }

@@ -122,6 +122,18 @@ pub trait Store: Send + Sync + 'static {
     /// The latest result of each monitor in each location, sorted by monitor and location.
     fn latest_results(&self, project: &str) -> Result<Vec<LatestResult>, StoreError>;
 
+    /// [`Store::latest_results`] with each result's full JSON, also of those that passed:
+    /// what the pages read certificate chains from.
+    fn latest_results_full(&self, project: &str) -> Result<Vec<LatestResult>, StoreError>;
+
+    /// The most recent results of every series of `project`, at most `per_series` of each,
+    /// sorted by monitor, location and start: the bars of the overview page.
+    fn recent_results(
+        &self,
+        project: &str,
+        per_series: u32,
+    ) -> Result<Vec<RecentResult>, StoreError>;
+
     /// A monitor's raw results, oldest first by start time, as [`ResultQuery`] asks.
     fn results(&self, project: &str, query: &ResultQuery) -> Result<Vec<StoredResult>, StoreError>;
 
@@ -360,6 +372,25 @@ pub struct LatestResult {
     /// The `CheckResult` as JSON when the result did not pass (its error, hints and
     /// excerpt); `None` for a passed one, which the facts describe (the store keeps the
     /// latest result's JSON either way: the history returns it).
+    pub json: Option<String>,
+}
+
+/// One of the recent results of a series ([`Store::recent_results`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentResult {
+    /// Its monitor.
+    pub monitor: String,
+    /// Its location.
+    pub location: String,
+    /// When it started, unix microseconds.
+    pub started_us: i64,
+    /// Its verdict.
+    pub status: Status,
+    /// Its total time, microseconds.
+    pub total_us: i64,
+    /// Why it did not pass.
+    pub error: Option<ErrorKind>,
+    /// Its full JSON, kept only when it did not pass.
     pub json: Option<String>,
 }
 

@@ -243,6 +243,12 @@ pub struct MonitorStatus {
     pub frequency: String,
     /// Where its alerts go.
     pub alert_channels: Vec<String>,
+    /// The group it is shown under on the status pages.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Its tags, sorted as declared.
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// The latest result in each location, sorted by location.
     pub locations: Vec<LocationStatus>,
     /// Its uptime over every location.

@@ -66,6 +66,13 @@ pub struct Options {
     pub idle_timeout: Duration,
     /// The time a request's body may take from its head.
     pub body_timeout: Duration,
+    // Pages.
+    /// Projects whose overview and badges anyone may see (`--public-status`); the rest
+    /// need a token.
+    pub public_status: Vec<String>,
+    /// Whether the server is reached over TLS (`--tls-cert`): login cookies are then
+    /// marked `Secure`.
+    pub tls: bool,
 }
 
 impl Default for Options {
@@ -87,6 +94,8 @@ impl Default for Options {
             header_timeout: server::DEFAULT_HEADER_TIMEOUT,
             idle_timeout: server::DEFAULT_IDLE_TIMEOUT,
             body_timeout: server::DEFAULT_BODY_TIMEOUT,
+            public_status: Vec::new(),
+            tls: false,
         }
     }
 }

@@ -18,8 +18,8 @@ use tokio_postgres::types::ToSql;
 
 use crate::results::{DAY_US, HOUR_US, error_kind_of, keeps_json, status_code, status_of_code};
 use crate::store::{
-    InsertOutcome, LatestResult, NewResult, ResultFacts, ResultQuery, Rollup, RollupQuery, Step,
-    StoreError, StoredResult,
+    InsertOutcome, LatestResult, NewResult, RecentResult, ResultFacts, ResultQuery, Rollup,
+    RollupQuery, Step, StoreError, StoredResult,
 };
 
 /// The results' tables. Raw results are partitioned by day of their start
@@ -564,16 +564,17 @@ async fn update_latest(
 pub(super) async fn latest(
     tx: &Transaction<'_>,
     project: &str,
+    full: bool,
 ) -> Result<Vec<LatestResult>, StoreError> {
     let rows = tx
         .query(
             "SELECT s.monitor, s.location, l.agent, l.consecutive_failures,
-                    CASE WHEN l.status <> 0 THEN l.result END, l.status, l.started_us,
+                    CASE WHEN $2 OR l.status <> 0 THEN l.result END, l.status, l.started_us,
                     l.dns_us, l.connect_us, l.tls_us, l.first_byte_us, l.total_us,
                     l.error, l.address, l.tls_version, l.cert_expiry_s
              FROM latest_results l JOIN series s ON s.id = l.series
              WHERE s.project = $1 ORDER BY s.monitor, s.location",
-            &[&project],
+            &[&project, &full],
         )
         .await?;
     rows.iter()
@@ -734,4 +735,41 @@ pub(super) fn rollup_of(r: &tokio_postgres::Row, at: usize, start_us: i64) -> Ro
         max_us: micros(5),
         min_days_left: r.get::<_, Option<i32>>(at + 6).map(i64::from),
     }
+}
+
+/// The last `per_series` results of each series of `project`, sorted by monitor, location
+/// and start (a series' ticks grow with its start times, and are indexed).
+pub(super) async fn recent(
+    tx: &Transaction<'_>,
+    project: &str,
+    per_series: u32,
+) -> Result<Vec<RecentResult>, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT s.monitor, s.location, r.started_us, r.status, r.total_us, er.name, r.detail
+             FROM series s
+             CROSS JOIN LATERAL (
+                 SELECT started_us, status, total_us, error, detail FROM results
+                 WHERE series = s.id ORDER BY tick DESC LIMIT $2
+             ) r
+             LEFT JOIN names er ON er.id = r.error
+             WHERE s.project = $1
+             ORDER BY s.monitor, s.location, r.started_us",
+            &[&project, &i64::from(per_series)],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let error: Option<&str> = r.get(5);
+            Ok(RecentResult {
+                monitor: r.get(0),
+                location: r.get(1),
+                started_us: r.get(2),
+                status: status_of(r.get(3))?,
+                total_us: i64::from(r.get::<_, i32>(4)),
+                error: error.and_then(error_kind_of),
+                json: r.get(6),
+            })
+        })
+        .collect()
 }

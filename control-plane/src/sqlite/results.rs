@@ -9,8 +9,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::rows::{ensure_project, to_u64};
 use crate::results::{error_kind_of, hour_of, keeps_json, status_code, status_of_code};
 use crate::store::{
-    InsertOutcome, LatestResult, NewResult, ResultFacts, ResultQuery, Rollup, RollupQuery, Step,
-    StoreError, StoredResult,
+    InsertOutcome, LatestResult, NewResult, RecentResult, ResultFacts, ResultQuery, Rollup,
+    RollupQuery, Step, StoreError, StoredResult,
 };
 
 /// Series rolled up (or pruned) per step of [`maintain`], so that a step holds the writer
@@ -245,12 +245,16 @@ fn failures_since_last_success(tx: &Transaction<'_>, series: i64) -> Result<i64,
 }
 
 /// The latest result of each monitor in each location, sorted by monitor and location.
-pub(super) fn latest(tx: &Transaction<'_>, project: &str) -> Result<Vec<LatestResult>, StoreError> {
+pub(super) fn latest(
+    tx: &Transaction<'_>,
+    project: &str,
+    full: bool,
+) -> Result<Vec<LatestResult>, StoreError> {
     // The facts from the raw row; the JSON only of a result that did not pass (or whose
-    // raw row is gone).
+    // raw row is gone), unless `full`.
     let mut stmt = tx.prepare_cached(
         "SELECT s.monitor, s.location, n.name, l.consecutive_failures,
-                CASE WHEN r.status IS NULL OR r.status != 0 THEN l.json END,
+                CASE WHEN ?2 OR r.status IS NULL OR r.status != 0 THEN l.json END,
                 COALESCE(r.status, 2), l.started, r.dns, r.connect, r.tls, r.first_byte,
                 COALESCE(r.total, 0), e.name, a.name, v.name, r.cert_expiry
          FROM series s
@@ -263,7 +267,7 @@ pub(super) fn latest(tx: &Transaction<'_>, project: &str) -> Result<Vec<LatestRe
          WHERE s.project = ?1
          ORDER BY s.monitor, s.location",
     )?;
-    let rows = stmt.query_map([project], |r| {
+    let rows = stmt.query_map(params![project, full], |r| {
         let failures: i64 = r.get(3)?;
         let status: i64 = r.get(5)?;
         let error: Option<String> = r.get(12)?;
@@ -464,4 +468,52 @@ pub(super) fn rollups(
         rollup_of_row,
     )?;
     rows.map(|r| to_rollup(r?)).collect()
+}
+
+/// The last `per_series` results of each series of `project`, sorted by monitor, location
+/// and start: one indexed read per series.
+pub(super) fn recent(
+    tx: &Transaction<'_>,
+    project: &str,
+    per_series: u32,
+) -> Result<Vec<RecentResult>, StoreError> {
+    let series: Vec<(i64, String, String)> = tx
+        .prepare_cached(
+            "SELECT id, monitor, location FROM series WHERE project = ?1
+             ORDER BY monitor, location",
+        )?
+        .query_map([project], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT r.started, r.status, r.total, e.name, r.json
+         FROM raw_results r LEFT JOIN names e ON e.id = r.error
+         WHERE r.series = ?1 ORDER BY r.started DESC LIMIT ?2",
+    )?;
+    let mut out = Vec::new();
+    for (id, monitor, location) in series {
+        let start = out.len();
+        let rows = stmt.query_map(params![id, per_series], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (started_us, status, total_us, error, json) = row?;
+            out.push(RecentResult {
+                monitor: monitor.clone(),
+                location: location.clone(),
+                started_us,
+                status: status_of_code(status).unwrap_or(Status::Failed),
+                total_us,
+                error: error.as_deref().and_then(error_kind_of),
+                json,
+            });
+        }
+        out[start..].reverse();
+    }
+    Ok(out)
 }
