@@ -9,8 +9,11 @@ mod body;
 mod deploys;
 mod error;
 mod identity;
+mod monitor_page;
+mod pages;
 mod query;
 mod state;
+mod viewer;
 mod views;
 
 use std::sync::Arc;
@@ -49,7 +52,10 @@ pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
         options,
     };
     Router::new()
-        .route("/", get(views::page))
+        .route("/", get(pages::overview))
+        .route("/monitors/{id}", get(monitor_page::monitor))
+        .route("/certificates", get(pages::certificates))
+        .route("/badge/{project}/{monitor}/{kind}", get(pages::badge))
         .route("/healthz", get(healthz))
         .route("/metrics", get(views::metrics))
         .route("/v1/agent/assignments", get(agent_routes::assignments))

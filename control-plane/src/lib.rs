@@ -54,6 +54,7 @@ pub mod hash;
 pub mod metrics;
 pub mod monitor_set;
 pub mod page;
+pub mod pages;
 pub mod postgres;
 pub mod results;
 pub mod server;

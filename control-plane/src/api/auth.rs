@@ -110,6 +110,21 @@ pub(super) async fn authorize(
     }
 }
 
+/// The owner of the caller's token whatever its project, once its role has `access`
+/// (agent tokens get 403): what the pages use.
+pub(super) async fn authorize_any(
+    st: &AppState,
+    headers: &HeaderMap,
+    access: Access,
+) -> Result<TokenOwner, ApiError> {
+    let (owner, _) = token_owner(st, headers).await?;
+    match (owner.role, access) {
+        (Role::Deploy, _) | (Role::Read, Access::Read) => Ok(owner),
+        (Role::Read, Access::Write) => Err(ApiError::ReadToken),
+        (Role::Agent, _) => Err(ApiError::AgentToken),
+    }
+}
+
 /// Checks the bearer token of an agent route (agent or deploy; a read token gets 403).
 pub(super) async fn authorize_agent(
     st: &AppState,

@@ -1,0 +1,79 @@
+//! The document around every page: the head with its style (light and dark), the
+//! navigation bar, and escaping of user data.
+
+use std::fmt::Write as _;
+
+/// The style every page shares; pages add their own rules after it.
+pub const STYLE: &str = "
+:root { color-scheme: light dark; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #6e7781; --line: #8884; }
+@media (prefers-color-scheme: dark) { :root { --ok: #3fb950; --warn: #d29922; --bad: #f85149; --muted: #8b949e; } }
+* { box-sizing: border-box; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; padding: 1rem; max-width: 80rem; }
+nav { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: baseline; border-bottom: 1px solid var(--line); padding-bottom: .5rem; margin-bottom: 1rem; }
+nav .project { font-weight: 600; }
+nav form { margin-left: auto; }
+a { color: inherit; }
+h1 { font-size: 1.4rem; margin: 0 0 .2rem; }
+h2 { font-size: 1.1rem; margin: 1.5rem 0 .3rem; }
+.muted, small { color: var(--muted); }
+.passed { color: var(--ok); } .degraded { color: var(--warn); } .failed { color: var(--bad); }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; }
+th, td { border-bottom: 1px solid var(--line); padding: .3rem .5rem; text-align: left; vertical-align: top; }
+code, pre { font: 12px ui-monospace, monospace; }
+pre { overflow-x: auto; padding: .5rem; border: 1px solid var(--line); }
+";
+
+/// Writes the start of a page titled `title` for `project` (none on the login form) into
+/// `out`: head, style with the page's own `style` rules, and navigation. `refresh` reloads
+/// the page every so many seconds; `public` leaves out the links a visitor cannot follow.
+pub fn start(
+    out: &mut String,
+    title: &str,
+    project: Option<&str>,
+    public: bool,
+    style: &str,
+    refresh: Option<u32>,
+) {
+    out.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    if let Some(seconds) = refresh {
+        let _ = write!(out, "<meta http-equiv=\"refresh\" content=\"{seconds}\">");
+    }
+    let _ = write!(out, "<title>{}</title><style>", escape(title));
+    out.push_str(STYLE);
+    out.push_str(style);
+    out.push_str("</style></head><body><nav>");
+    if let Some(project) = project {
+        let q = query_value(project);
+        let _ = write!(
+            out,
+            "<span class=\"project\">{}</span><a href=\"/?project={q}\">Overview</a>",
+            escape(project)
+        );
+        if !public {
+            let _ = write!(
+                out,
+                "<a href=\"/certificates?project={q}\">Certificates</a>\
+                 <form method=\"post\" action=\"/logout\"><button>Log out</button></form>"
+            );
+        }
+    }
+    out.push_str("</nav><main>");
+}
+
+/// Writes the end of a page.
+pub fn end(out: &mut String) {
+    out.push_str("</main></body></html>");
+}
+
+/// `s` with the characters HTML gives a meaning (`&<>"'`) written as references, and
+/// control characters as visible escapes.
+pub fn escape(s: &str) -> String {
+    crate::page::escape(s)
+}
+
+/// `s` percent-encoded for a query string value.
+pub fn query_value(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
