@@ -291,14 +291,7 @@ fn ago(t: OffsetDateTime, now: OffsetDateTime) -> String {
 
 /// Escapes text for HTML content and quoted attribute values.
 pub fn escape(s: &str) -> String {
-    monitor_spec::escape::escape_chars(s, |c| match c {
-        '&' => Some("&amp;".into()),
-        '<' => Some("&lt;".into()),
-        '>' => Some("&gt;".into()),
-        '"' => Some("&quot;".into()),
-        '\'' => Some("&#39;".into()),
-        _ => None,
-    })
+    crate::pages::layout::escape(s)
 }
 
 #[cfg(test)]

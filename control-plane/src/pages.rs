@@ -8,4 +8,7 @@
 //! - [`certificates`]: `/certificates`, every certificate seen, earliest expiry first;
 //! - [`badge`]: shields-style SVG badges.
 
+pub mod badge;
+pub mod certificates;
 pub mod layout;
+pub mod overview;

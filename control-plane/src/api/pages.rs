@@ -1,27 +1,231 @@
 //! The page routes: the overview (`/`), the certificates page and the badges; each reads
-//! what it shows from the store and renders it with [`crate::pages`].
+//! what it shows from the store and renders it with [`crate::pages`]. Pages are sent
+//! gzip-compressed when the client accepts it, and never stored by caches; badges are
+//! cacheable for a minute with an `ETag`.
 
-use axum::extract::State;
-use axum::response::Response;
+use std::collections::BTreeMap;
+use std::io::Write as _;
+
+use axum::extract::{Path, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use time::OffsetDateTime;
 
 use super::error::ApiError;
-use super::state::AppState;
-use super::viewer::{OverviewPage, PrivatePage};
+use super::query::QueryParams;
+use super::state::{AppState, blocking};
+use super::viewer::{OverviewPage, PrivatePage, badge_access};
+use crate::pages::certificates::MonitorInfo;
+use crate::pages::{badge, certificates, layout, overview};
+use crate::status;
+
+/// An HTML page, gzip-compressed when `request` accepts it, with `Cache-Control: no-store`.
+fn html(request: &HeaderMap, code: StatusCode, page: String) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    if crate::server::accepts_gzip(request) {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        // Writing into a Vec cannot fail.
+        let _ = encoder.write_all(page.as_bytes());
+        if let Ok(body) = encoder.finish() {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            return (code, headers, body).into_response();
+        }
+    }
+    (code, headers, page).into_response()
+}
+
+/// The 400 page of a bad query, naming the parameter.
+fn bad_request_page(request: &HeaderMap, project: &str, public: bool, why: &str) -> Response {
+    let mut page = String::new();
+    layout::start(&mut page, "bad request", Some(project), public, "", None);
+    page.push_str("<h1>Bad request</h1><p class=\"failed\" data-error>");
+    page.push_str(&layout::escape(why));
+    let _ = std::fmt::Write::write_fmt(
+        &mut page,
+        format_args!(
+            "</p><p><a href=\"/?project={}\">back to the overview</a></p>",
+            layout::query_value(project)
+        ),
+    );
+    layout::end(&mut page);
+    html(request, StatusCode::BAD_REQUEST, page)
+}
+
+/// `tls.expiry_warn_days` of each deployed monitor of `project`. Blocking.
+fn warn_days(st: &AppState, project: &str) -> Result<BTreeMap<String, u32>, ApiError> {
+    Ok(st
+        .deployed
+        .get(&*st.store, project)?
+        .iter()
+        .map(|d| (d.spec.id.clone(), d.spec.tls.expiry_warn_days))
+        .collect())
+}
 
 pub(super) async fn overview(
-    State(_st): State<AppState>,
-    OverviewPage(_viewer): OverviewPage,
+    State(st): State<AppState>,
+    OverviewPage(viewer): OverviewPage,
+    uri: Uri,
+    request: HeaderMap,
 ) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound("the overview is not built yet".to_owned()))
+    let filter = QueryParams::parse(uri.query(), &["project", "tag", "location", "status"])
+        .map_err(|e| e.to_string())
+        .and_then(|mut q| {
+            overview::Filter::new(q.text("tag"), q.text("location"), q.text("status"))
+        });
+    let filter = match filter {
+        Ok(filter) => filter,
+        Err(why) => {
+            return Ok(bad_request_page(
+                &request,
+                &viewer.project,
+                viewer.public,
+                &why,
+            ));
+        }
+    };
+    let project = viewer.project.clone();
+    let reader = st.clone();
+    let (status, recent, warn) = blocking(move || {
+        let status = status::read_status(&*reader.store, &reader.deployed, &project)?;
+        let recent = reader
+            .store
+            .recent_results(&project, overview::BAR_RESULTS as u32)?;
+        let warn = warn_days(&reader, &project)?;
+        Ok((status, recent, warn))
+    })
+    .await?;
+    let page = overview::render(&overview::Overview {
+        status: &status,
+        recent: &recent,
+        warn_days: &warn,
+        filter: &filter,
+        public: viewer.public,
+        now: OffsetDateTime::now_utc(),
+    });
+    Ok(html(&request, StatusCode::OK, page))
 }
 
 pub(super) async fn certificates(
-    State(_st): State<AppState>,
-    PrivatePage(_viewer): PrivatePage,
+    State(st): State<AppState>,
+    PrivatePage(viewer): PrivatePage,
+    request: HeaderMap,
 ) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound("the certificates page is not built yet".to_owned()))
+    let project = viewer.project.clone();
+    let reader = st.clone();
+    let (latest, monitors) = blocking(move || {
+        let latest = reader.store.latest_results_full(&project)?;
+        let monitors: BTreeMap<String, MonitorInfo> = reader
+            .deployed
+            .get(&*reader.store, &project)?
+            .iter()
+            .map(|d| {
+                let info = MonitorInfo {
+                    name: d.spec.name.clone(),
+                    warn_days: d.spec.tls.expiry_warn_days,
+                };
+                (d.spec.id.clone(), info)
+            })
+            .collect();
+        Ok((latest, monitors))
+    })
+    .await?;
+    let page = certificates::render(
+        &viewer.project,
+        &latest,
+        &monitors,
+        OffsetDateTime::now_utc(),
+    );
+    Ok(html(&request, StatusCode::OK, page))
 }
 
-pub(super) async fn badge(State(_st): State<AppState>) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound("badges are not built yet".to_owned()))
+/// A badge answer: the SVG with its `ETag`, cacheable for a minute (by shared caches only
+/// when the project is public), or 304 when `If-None-Match` holds its tag.
+fn svg(request: &HeaderMap, code: StatusCode, public: bool, svg: String) -> Response {
+    let etag = format!("\"{}\"", &crate::hash::sha256_hex(svg.as_bytes())[..32]);
+    let cache = if public {
+        "public, max-age=60"
+    } else {
+        "private, max-age=60"
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(ETAG, value);
+    }
+    let matches = request
+        .get_all(IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == etag || t == "*");
+    if matches && code == StatusCode::OK {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    (code, headers, svg).into_response()
+}
+
+pub(super) async fn badge(
+    State(st): State<AppState>,
+    Path((project, monitor, kind)): Path<(String, String, String)>,
+    uri: Uri,
+    request: HeaderMap,
+) -> Result<Response, ApiError> {
+    let public = badge_access(&st, &request, &project).await?;
+    let mut query = QueryParams::parse(uri.query(), &["range"])?;
+    let range = query.text("range");
+    if kind != "uptime.svg" && range.is_some() {
+        return Err(ApiError::BadRequest(
+            "bad query: range is a parameter of uptime.svg only".to_owned(),
+        ));
+    }
+    let range = range.unwrap_or_else(|| "7d".to_owned());
+    if !badge::RANGES.contains(&range.as_str()) {
+        return Err(ApiError::BadRequest(format!(
+            "bad query: range `{}` is not one of {}",
+            range.escape_default(),
+            badge::RANGES.join(", ")
+        )));
+    }
+    if !["status.svg", "uptime.svg", "certificate.svg"].contains(&kind.as_str()) {
+        return Ok(svg(
+            &request,
+            StatusCode::NOT_FOUND,
+            public,
+            badge::not_found(),
+        ));
+    }
+    let reader = st.clone();
+    let (status, warn) = blocking(move || {
+        let status = status::read_status(&*reader.store, &reader.deployed, &project)?;
+        let warn = warn_days(&reader, &project)?;
+        Ok((status, warn))
+    })
+    .await?;
+    let Some(m) = status.monitors.iter().find(|m| m.id == monitor) else {
+        return Ok(svg(
+            &request,
+            StatusCode::NOT_FOUND,
+            public,
+            badge::not_found(),
+        ));
+    };
+    let body = match kind.as_str() {
+        "status.svg" => badge::status(m),
+        "uptime.svg" => badge::uptime(m, &range).unwrap_or_else(badge::not_found),
+        _ => badge::certificate(m, warn.get(&m.id).copied().unwrap_or(0)),
+    };
+    Ok(svg(&request, StatusCode::OK, public, body))
 }
