@@ -12,3 +12,5 @@ pub mod badge;
 pub mod certificates;
 pub mod layout;
 pub mod overview;
+#[cfg(test)]
+mod sizes;

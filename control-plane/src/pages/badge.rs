@@ -170,3 +170,114 @@ pub fn certificate(m: &MonitorStatus, warn_days: u32) -> String {
         render("certificate", &format!("{days} days"), GREEN)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use monitor_spec::api::Uptime;
+
+    use super::*;
+    use crate::pages::overview::tests::{at, monitor};
+
+    /// The label, value and colour of a badge.
+    fn parts(svg: &str) -> (String, String, String) {
+        let title = svg
+            .split("<title>")
+            .nth(1)
+            .unwrap()
+            .split("</title>")
+            .next()
+            .unwrap();
+        let (label, value) = title.split_once(": ").unwrap();
+        let color = svg
+            .split("fill=\"")
+            .nth(3)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        (label.to_owned(), value.to_owned(), color.to_owned())
+    }
+
+    fn check(svg: String, expected: (&str, &str, &str)) {
+        let (label, value, color) = parts(&svg);
+        assert_eq!(
+            (label.as_str(), value.as_str(), color.as_str()),
+            expected,
+            "{svg}"
+        );
+    }
+
+    #[test]
+    fn widths_follow_the_text() {
+        // u p t i m e, space, 7 d
+        assert!((text_width("uptime 7d") - 56.3).abs() < 1e-9);
+        assert!(text_width("WWW") > text_width("iii") * 3.0);
+        let svg = render("status", "passed", GREEN);
+        let width = |svg: &str| {
+            svg.split("width=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse::<f64>()
+                .unwrap()
+        };
+        // Label and value with five pixels of padding on each side.
+        assert_eq!(
+            width(&svg),
+            (text_width("status") + 10.0).round() + (text_width("passed") + 10.0).round()
+        );
+        assert!(width(&render("status", "degraded", YELLOW)) > width(&svg));
+        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        assert!(!render("<script>", "&", GREY).contains("<script>"));
+    }
+
+    #[test]
+    fn badges_say_the_verdict_uptime_and_days() {
+        let mut m = monitor(
+            "db",
+            "Database",
+            None,
+            &[],
+            vec![at("eu", Status::Passed, 1.0)],
+        );
+        check(status(&m), ("status", "passed", GREEN));
+        m.locations.push(at("us", Status::Degraded, 1.0));
+        check(status(&m), ("status", "degraded", YELLOW));
+        m.locations.push(at("ap", Status::Failed, 1.0));
+        check(status(&m), ("status", "failed", RED));
+        m.muted = true;
+        check(status(&m), ("status", "muted", BLUE));
+        m.activated = false;
+        check(status(&m), ("status", "deactivated", GREY));
+        let none = monitor("x", "X", None, &[], vec![]);
+        check(status(&none), ("status", "unknown", GREY));
+
+        m.uptime = Uptime {
+            h24: Some(100.0),
+            d7: Some(99.956),
+            d30: Some(97.0),
+            d90: None,
+        };
+        check(uptime(&m, "24h").unwrap(), ("uptime 24h", "100.00%", GREEN));
+        check(uptime(&m, "7d").unwrap(), ("uptime 7d", "99.95%", GREEN));
+        check(uptime(&m, "30d").unwrap(), ("uptime 30d", "97.00%", YELLOW));
+        check(uptime(&m, "90d").unwrap(), ("uptime 90d", "no data", GREY));
+        assert!(uptime(&m, "1y").is_none());
+
+        check(certificate(&none, 21), ("certificate", "none", GREY));
+        let mut days = |left: &[i64], warn: u32| {
+            for (l, d) in m.locations.iter_mut().zip(left) {
+                l.days_left = Some(*d);
+            }
+            certificate(&m, warn)
+        };
+        check(days(&[42, 90, 60], 21), ("certificate", "42 days", GREEN));
+        check(days(&[42, 13, 60], 0), ("certificate", "13 days", YELLOW));
+        check(days(&[20, 30, 60], 21), ("certificate", "20 days", YELLOW));
+        check(days(&[20, 30, 1], 21), ("certificate", "1 day", YELLOW));
+        check(days(&[20, -1, 1], 21), ("certificate", "expired", RED));
+        check(not_found(), ("badge", "not found", GREY));
+    }
+}

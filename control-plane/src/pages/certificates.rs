@@ -205,3 +205,136 @@ pub fn render(
     layout::end(&mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use monitor_spec::Status;
+    use serde_json::json;
+
+    use super::*;
+    use crate::pages::overview::tests::{NOW, now};
+    use crate::store::ResultFacts;
+
+    fn cert(subject: &str, days: i64, sha: &str) -> serde_json::Value {
+        json!({
+            "subject": subject, "issuer": "CN=<b>CA</b>", "not_before": "2025-01-01T00:00:00Z",
+            "not_after": crate::status::rfc3339_us((NOW + days * 86_400 + 3600) * 1_000_000),
+            "sha256": sha, "key_type": "EC", "key_bits": 256,
+        })
+    }
+
+    fn result(monitor: &str, location: &str, chain: serde_json::Value) -> LatestResult {
+        LatestResult {
+            monitor: monitor.to_owned(),
+            location: location.to_owned(),
+            agent: "a1".to_owned(),
+            consecutive_failures: 0,
+            status: Status::Passed,
+            started_us: NOW * 1_000_000,
+            facts: ResultFacts::default(),
+            json: Some(json!({"status": "passed", "tls": {"chain": chain}}).to_string()),
+        }
+    }
+
+    fn info(name: &str, warn_days: u32) -> MonitorInfo {
+        MonitorInfo {
+            name: name.to_owned(),
+            warn_days,
+        }
+    }
+
+    /// `(sha256, days left, class, seen by)` of each row, in page order.
+    fn rows(page: &str) -> Vec<(String, String, String, Vec<String>)> {
+        page.split("<tr")
+            .skip(2)
+            .map(|row| {
+                let attr = |name: &str| {
+                    row.split(&format!("{name}=\""))
+                        .nth(1)
+                        .map(|r| r.split('"').next().unwrap().to_owned())
+                        .unwrap_or_default()
+                };
+                let by = row
+                    .split("<li data-monitor=\"")
+                    .skip(1)
+                    .map(|li| {
+                        let id = li.split('"').next().unwrap();
+                        let locations = li
+                            .split("<small>")
+                            .nth(1)
+                            .unwrap()
+                            .split('<')
+                            .next()
+                            .unwrap();
+                        format!("{id} {locations}")
+                    })
+                    .collect();
+                let class = if row.starts_with(" class=") {
+                    attr("class")
+                } else {
+                    String::new()
+                };
+                (attr("data-sha256"), attr("data-days-left"), class, by)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn certificates_are_deduplicated_sorted_by_expiry_and_highlighted() {
+        let root = cert("CN=root", 900, "RR");
+        let latest = vec![
+            result("api", "eu", json!([cert("CN=api", 40, "AA"), root.clone()])),
+            result("api", "us", json!([cert("CN=api", 40, "AA"), root.clone()])),
+            result(
+                "mail",
+                "eu",
+                json!([cert("CN=mail", 10, "MM"), root.clone()]),
+            ),
+            result("old", "eu", json!([cert("CN=old", -2, "OO")])),
+            // Not deployed any more: left out.
+            result("gone", "eu", json!([cert("CN=gone", 1, "GG")])),
+            // No TLS.
+            LatestResult {
+                json: Some(json!({"status": "passed"}).to_string()),
+                ..result("tcp", "eu", json!([]))
+            },
+        ];
+        let monitors = BTreeMap::from([
+            ("api".to_owned(), info("API <script>", 21)),
+            ("mail".to_owned(), info("Mail", 7)),
+            ("old".to_owned(), info("Old", 21)),
+            ("tcp".to_owned(), info("TCP", 21)),
+        ]);
+        let page = render("shop", &latest, &monitors, now());
+        let s = |v: &str| v.to_owned();
+        assert_eq!(
+            rows(&page),
+            [
+                (s("OO"), s("-2"), s("b"), vec![s("old eu")]),
+                (s("MM"), s("10"), s(""), vec![s("mail eu")]),
+                (s("AA"), s("40"), s(""), vec![s("api eu, us")]),
+                (
+                    s("RR"),
+                    s("900"),
+                    s(""),
+                    vec![s("api eu, us"), s("mail eu")]
+                ),
+            ]
+        );
+        assert!(page.contains("expired 2 days ago"));
+        assert!(page.contains("data-expired=\"1\""));
+        assert!(page.contains("<a href=\"/monitors/api?project=shop\">API &lt;script&gt;</a>"));
+        assert!(page.contains("<td>CN=&lt;b&gt;CA&lt;/b&gt;</td>"));
+        assert!(!page.contains("<script") && !page.contains("<b>"));
+        // Under a monitor's warn days it is highlighted.
+        let monitors = BTreeMap::from([("mail".to_owned(), info("Mail", 21))]);
+        let page = render("shop", &latest[2..3], &monitors, now());
+        assert_eq!(rows(&page)[0].2, "w");
+    }
+
+    #[test]
+    fn a_project_without_tls_results_says_so() {
+        let page = render("shop", &[], &BTreeMap::new(), now());
+        assert!(page.contains("no TLS results yet"));
+    }
+}
