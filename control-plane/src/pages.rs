@@ -9,3 +9,4 @@
 //! - [`badge`]: shields-style SVG badges.
 
 pub mod layout;
+pub mod login;
