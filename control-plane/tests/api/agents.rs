@@ -151,7 +151,7 @@ pub(super) fn check_result(monitor: &str, status: &str, started_at: OffsetDateTi
 }
 
 /// Adds a TLS report whose one certificate expires at `expiry`.
-fn with_tls(mut result: Value, expiry: OffsetDateTime, days_left: i64) -> Value {
+pub(super) fn with_tls(mut result: Value, expiry: OffsetDateTime, days_left: i64) -> Value {
     result["result"]["tls"] = json!({
         "version": "TLSv1.3",
         "cipher": "TLS13_AES_256_GCM_SHA384",
