@@ -112,7 +112,13 @@ fn without_a_token_nothing_is_read_and_browsers_go_to_the_login_form() {
         let resp = get(&s, path, None, "application/json");
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
         let body = resp.text().unwrap();
-        for secret in ["Cache", "refused", "10.0.0.1", "probe_success", "mail.internal"] {
+        for secret in [
+            "Cache",
+            "refused",
+            "10.0.0.1",
+            "probe_success",
+            "mail.internal",
+        ] {
             assert!(!body.contains(secret), "{path} shows {secret}: {body}");
         }
     }
@@ -169,7 +175,11 @@ fn a_token_reads_its_own_project_only() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.text().unwrap().contains("probe_success{project=\"shop\""));
+    assert!(
+        resp.text()
+            .unwrap()
+            .contains("probe_success{project=\"shop\"")
+    );
 }
 
 /// Posts the login form with `token`, from `origin` when given.
@@ -192,7 +202,10 @@ fn login(s: &Setup, token: &str, next: &str, origin: Option<&str>) -> Response {
 #[test]
 fn the_login_form_trades_a_token_for_a_cookie_that_only_reads() {
     let s = setup("login", &[]);
-    let form = client().get(s.server.url("/login?next=/certificates")).send().unwrap();
+    let form = client()
+        .get(s.server.url("/login?next=/certificates"))
+        .send()
+        .unwrap();
     assert_eq!(form.status(), StatusCode::OK);
     let page = form.text().unwrap();
     assert!(page.contains("<form class=\"login\" method=\"post\" action=\"/login\">"));
@@ -203,7 +216,11 @@ fn the_login_form_trades_a_token_for_a_cookie_that_only_reads() {
     // Refused: an unknown token, an agent token, an empty one, another site's form.
     for (token, status, said) in [
         ("cp_nope", StatusCode::UNAUTHORIZED, "unknown token"),
-        (s.agent.as_str(), StatusCode::UNAUTHORIZED, "an agent token cannot log in"),
+        (
+            s.agent.as_str(),
+            StatusCode::UNAUTHORIZED,
+            "an agent token cannot log in",
+        ),
         ("", StatusCode::BAD_REQUEST, "paste a token"),
     ] {
         let resp = login(&s, token, "/", Some(&origin));
@@ -221,7 +238,13 @@ fn the_login_form_trades_a_token_for_a_cookie_that_only_reads() {
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(resp.headers()[LOCATION], "/certificates");
     let set = resp.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-    for part in ["cp_session=", "HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+    for part in [
+        "cp_session=",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=",
+    ] {
         assert!(set.contains(part), "{set}");
     }
     assert!(!set.contains("Secure"), "plain HTTP: {set}");
@@ -236,7 +259,10 @@ fn the_login_form_trades_a_token_for_a_cookie_that_only_reads() {
             .send()
             .unwrap()
     };
-    assert_eq!(with_cookie("/v1/projects/shop/status").status(), StatusCode::OK);
+    assert_eq!(
+        with_cookie("/v1/projects/shop/status").status(),
+        StatusCode::OK
+    );
     assert_eq!(with_cookie("/metrics").status(), StatusCode::OK);
     assert_eq!(
         with_cookie("/v1/projects/other/status").status(),
@@ -271,7 +297,12 @@ fn the_login_form_trades_a_token_for_a_cookie_that_only_reads() {
         .send()
         .unwrap();
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
-    assert!(out.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        out.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     // A revoked token's cookie stops working at once.
     let id = &control_plane::hash::sha256_hex(s.read.as_bytes())[..12];
     let revoked = Command::new(BIN)
@@ -304,13 +335,21 @@ fn a_public_status_shows_verdicts_and_never_errors_addresses_or_hints() {
             "/monitors/cache",
             "/certificates",
         ] {
-            assert!(!page.contains(secret), "the public page shows {secret}: {page}");
+            assert!(
+                !page.contains(secret),
+                "the public page shows {secret}: {page}"
+            );
         }
     }
     for badge in ["status.svg", "uptime.svg?range=24h", "certificate.svg"] {
         let resp = get(&s, &format!("/badge/shop/mail/{badge}"), None, "*/*");
         assert_eq!(resp.status(), StatusCode::OK, "{badge}");
-        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("image/svg+xml"));
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("image/svg+xml")
+        );
     }
     // Public is the overview and the badges of shop, nothing else.
     for path in [
