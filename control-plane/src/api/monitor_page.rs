@@ -12,5 +12,7 @@ pub(super) async fn monitor(
     State(_st): State<AppState>,
     PrivatePage(_viewer): PrivatePage,
 ) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound("the monitor page is not built yet".to_owned()))
+    Err(ApiError::NotFound(
+        "the monitor page is not built yet".to_owned(),
+    ))
 }
