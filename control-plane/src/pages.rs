@@ -11,6 +11,7 @@
 pub mod badge;
 pub mod certificates;
 pub mod layout;
+pub mod login;
 pub mod overview;
 #[cfg(test)]
 mod sizes;
