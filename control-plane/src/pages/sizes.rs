@@ -2,6 +2,9 @@
 //! monitors. Renders the overview and the certificates page for 500 monitors and prints
 //! both sizes (`cargo test -p control-plane --lib pages::sizes -- --nocapture`).
 
+// The sizes are the figures a reviewer reads: printed on stderr.
+#![allow(clippy::print_stderr)]
+
 use std::collections::BTreeMap;
 use std::io::Write as _;
 
