@@ -3,8 +3,10 @@
 //! gzip-compressed when the client accepts it, and never stored by caches; badges are
 //! cacheable for a minute with an `ETag`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::http::header::{
@@ -22,10 +24,15 @@ use super::state::{AppState, blocking};
 use super::viewer::{OverviewPage, PrivatePage, badge_access};
 use crate::pages::certificates::MonitorInfo;
 use crate::pages::{badge, certificates, layout, overview};
+use crate::server::Pieces;
 use crate::status;
+use crate::store::RecentResult;
 
-/// An HTML page, gzip-compressed when `request` accepts it, with `Cache-Control: no-store`.
-fn html(request: &HeaderMap, code: StatusCode, page: String) -> Response {
+/// How much of the overview is rendered at a time, at the least.
+const PIECE_BYTES: usize = 64 * 1024;
+
+/// The headers of every page: HTML, never stored, varying with `Accept-Encoding`.
+fn page_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
         CONTENT_TYPE,
@@ -33,6 +40,12 @@ fn html(request: &HeaderMap, code: StatusCode, page: String) -> Response {
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    headers
+}
+
+/// An HTML page, gzip-compressed when `request` accepts it, with `Cache-Control: no-store`.
+fn html(request: &HeaderMap, code: StatusCode, page: String) -> Response {
+    let mut headers = page_headers();
     if crate::server::accepts_gzip(request) {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
         // Writing into a Vec cannot fail.
@@ -72,6 +85,87 @@ fn warn_days(st: &AppState, project: &str) -> Result<BTreeMap<String, u32>, ApiE
         .collect())
 }
 
+/// What an overview is rendered from: a project's status, recent results and warn days.
+#[derive(Debug)]
+struct OverviewData {
+    status: monitor_spec::api::ProjectStatus,
+    recent: Vec<RecentResult>,
+    warn_days: BTreeMap<String, u32>,
+}
+
+impl OverviewData {
+    /// Whether two readings hold the same data (when they were generated aside).
+    fn same(&self, other: &OverviewData) -> bool {
+        self.status.monitors == other.status.monitors
+            && self.recent == other.recent
+            && self.warn_days == other.warn_days
+    }
+
+    /// The overview of this data through `filter`.
+    fn view<'a>(
+        &'a self,
+        filter: &'a overview::Filter,
+        public: bool,
+        now: OffsetDateTime,
+    ) -> overview::Overview<'a> {
+        overview::Overview {
+            status: &self.status,
+            recent: &self.recent,
+            warn_days: &self.warn_days,
+            filter,
+            public,
+            now,
+        }
+    }
+}
+
+/// A project's last overview data and when its reading ended.
+type LastRead = Option<(Instant, Arc<OverviewData>)>;
+
+/// The last overview data of each project, shared by the requests that can use it: like
+/// the status snapshot of `/metrics`, one copy per project however many clients read it.
+#[derive(Debug, Default)]
+pub(super) struct Overviews(Mutex<HashMap<String, Arc<tokio::sync::Mutex<LastRead>>>>);
+
+/// The overview data of `project` as of a time after a request arriving now: the last
+/// one read if its reading ended after this request arrived (requests arriving while one
+/// is read wait for it and share it: a page at most one reading old), else read anew.
+async fn overview_data(st: &AppState, project: &str) -> Result<Arc<OverviewData>, ApiError> {
+    let arrived = Instant::now();
+    let slot = {
+        let mut slots = st.overviews.0.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(slots.entry(project.to_owned()).or_default())
+    };
+    let mut last = slot.lock().await;
+    if let Some((read_until, data)) = &*last
+        && *read_until >= arrived
+    {
+        return Ok(Arc::clone(data));
+    }
+    let reader = st.clone();
+    let project = project.to_owned();
+    let fresh = blocking(move || {
+        let status = status::read_status(&*reader.store, &reader.deployed, &project)?;
+        let recent = reader
+            .store
+            .recent_results(&project, overview::BAR_RESULTS as u32)?;
+        let warn_days = warn_days(&reader, &project)?;
+        Ok(OverviewData {
+            status,
+            recent,
+            warn_days,
+        })
+    })
+    .await?;
+    // Unchanged data stays the one the clients still reading it hold, shared with the new.
+    let data = match last.take() {
+        Some((_, old)) if old.same(&fresh) => old,
+        _ => Arc::new(fresh),
+    };
+    *last = Some((Instant::now(), Arc::clone(&data)));
+    Ok(data)
+}
+
 pub(super) async fn overview(
     State(st): State<AppState>,
     OverviewPage(viewer): OverviewPage,
@@ -94,26 +188,22 @@ pub(super) async fn overview(
             ));
         }
     };
-    let project = viewer.project.clone();
-    let reader = st.clone();
-    let (status, recent, warn) = blocking(move || {
-        let status = status::read_status(&*reader.store, &reader.deployed, &project)?;
-        let recent = reader
-            .store
-            .recent_results(&project, overview::BAR_RESULTS as u32)?;
-        let warn = warn_days(&reader, &project)?;
-        Ok((status, recent, warn))
-    })
-    .await?;
-    let page = overview::render(&overview::Overview {
-        status: &status,
-        recent: &recent,
-        warn_days: &warn,
-        filter: &filter,
-        public: viewer.public,
-        now: OffsetDateTime::now_utc(),
-    });
-    Ok(html(&request, StatusCode::OK, page))
+    let data = overview_data(&st, &viewer.project).await?;
+    let (public, now) = (viewer.public, OffsetDateTime::now_utc());
+    let mut text = overview::OverviewText::new(&data.view(&filter, public, now));
+    let next = move || {
+        let mut piece = String::new();
+        text.fill(&mut piece, &data.view(&filter, public, now), PIECE_BYTES);
+        (!piece.is_empty()).then_some(piece)
+    };
+    let mut headers = page_headers();
+    let body = if crate::server::accepts_gzip(&request) {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        Pieces::gzip(next)
+    } else {
+        Pieces::body(next)
+    };
+    Ok((headers, body).into_response())
 }
 
 pub(super) async fn certificates(

@@ -141,3 +141,12 @@ pub fn uptime_text(percent: Option<f64>) -> String {
 pub fn ms_text(ms: f64) -> String {
     format!("{ms:.1}")
 }
+
+/// `s` cut to at most `max` characters, with `…` when cut: long error messages in a
+/// `title` stay readable and the page small.
+pub fn clip(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]).into(),
+        None => s.into(),
+    }
+}

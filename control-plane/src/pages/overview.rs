@@ -142,81 +142,153 @@ pub struct Overview<'a> {
     pub now: OffsetDateTime,
 }
 
-/// The overview page.
+/// The overview page, whole.
 pub fn render(o: &Overview<'_>) -> String {
-    let project = o.status.project.as_str();
     let mut out = String::with_capacity(64 * 1024);
-    layout::start(
-        &mut out,
-        &format!("{project} · overview"),
-        Some(project),
-        o.public,
-        STYLE,
-        Some(REFRESH_SECONDS),
-    );
-    let monitors = &o.status.monitors;
-    let shown: Vec<&MonitorStatus> = monitors.iter().filter(|m| o.filter.matches(m)).collect();
-    header(&mut out, o, &shown);
-    form(&mut out, o);
-    let locations: Vec<&str> = match &o.filter.location {
-        Some(l) => vec![l.as_str()],
-        None => monitors
-            .iter()
-            .flat_map(|m| &m.locations)
-            .map(|l| l.location.as_str())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect(),
-    };
-    if shown.is_empty() {
-        out.push_str(if monitors.is_empty() {
-            "<p class=\"muted\">no monitors deployed</p>"
-        } else {
-            "<p class=\"muted\">no monitor matches the filter</p>"
-        });
-        layout::end(&mut out);
-        return out;
-    }
-    out.push_str("<div class=\"scroll\"><table class=\"ov\"><thead><tr><th>monitor</th>");
-    for l in &locations {
-        let _ = write!(out, "<th>{}</th>", escape(l));
-    }
-    let _ = write!(
-        out,
-        "<th>last {BAR_RESULTS} results</th><th class=\"n\">24h</th><th class=\"n\">7d</th>\
-         <th class=\"n\">30d</th><th class=\"n\">total</th><th class=\"n\">cert</th></tr></thead>"
-    );
-    let columns = locations.len() + 7;
-    for (group, members) in groups(&shown) {
-        let _ = write!(
-            out,
-            "<tbody data-group=\"{0}\"><tr class=\"g\"><th colspan=\"{columns}\">{0}</th></tr>",
-            escape(group.unwrap_or("Other"))
-        );
-        for m in members {
-            row(&mut out, o, m, &locations);
-        }
-        out.push_str("</tbody>");
-    }
-    out.push_str("</table></div>");
-    layout::end(&mut out);
+    OverviewText::new(o).fill(&mut out, o, usize::MAX);
     out
 }
 
-/// The monitors by group, groups sorted by name with the monitors of no group last, each
-/// sorted by name (then id).
-fn groups<'a>(monitors: &[&'a MonitorStatus]) -> Vec<(Option<&'a str>, Vec<&'a MonitorStatus>)> {
-    let mut by: BTreeMap<(bool, &str), Vec<&MonitorStatus>> = BTreeMap::new();
-    for m in monitors {
-        let key = m.group.as_deref().map_or((true, ""), |g| (false, g));
-        by.entry(key).or_default().push(m);
+/// What [`OverviewText`] writes next.
+#[derive(Debug, Clone)]
+enum Part {
+    /// The head, header, form and the head of the table (or why there is none).
+    Head,
+    /// A group's `tbody` and heading, `None` for the monitors of no group.
+    Group(Option<String>),
+    /// The row of a monitor, by its index in the status.
+    Row(usize),
+    /// The end of a group's `tbody`.
+    GroupEnd,
+    /// The end of the table and page.
+    Tail,
+}
+
+/// Renders the overview a piece at a time: each [`fill`] appends the next rows, so that a
+/// server holds one piece per client rather than the whole page (with the data shared).
+///
+/// [`fill`]: OverviewText::fill
+#[derive(Debug, Clone)]
+pub struct OverviewText {
+    parts: Vec<Part>,
+    next: usize,
+    /// The location columns.
+    locations: Vec<String>,
+    /// How many monitors the filter lets through.
+    shown: usize,
+}
+
+impl OverviewText {
+    /// The pieces of the overview of `o`: grouped (groups by name, no group last as
+    /// "Other"), each group by monitor name.
+    pub fn new(o: &Overview<'_>) -> OverviewText {
+        let monitors = &o.status.monitors;
+        let mut by: BTreeMap<(bool, &str), Vec<usize>> = BTreeMap::new();
+        for (i, m) in monitors.iter().enumerate() {
+            if o.filter.matches(m) {
+                let key = m.group.as_deref().map_or((true, ""), |g| (false, g));
+                by.entry(key).or_default().push(i);
+            }
+        }
+        let mut parts = vec![Part::Head];
+        let mut shown = 0;
+        for ((none, group), mut members) in by {
+            members.sort_by(|a, b| {
+                let (a, b) = (&monitors[*a], &monitors[*b]);
+                a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id))
+            });
+            shown += members.len();
+            parts.push(Part::Group((!none).then(|| group.to_owned())));
+            parts.extend(members.into_iter().map(Part::Row));
+            parts.push(Part::GroupEnd);
+        }
+        parts.push(Part::Tail);
+        let locations = match &o.filter.location {
+            Some(l) => vec![l.clone()],
+            None => monitors
+                .iter()
+                .flat_map(|m| &m.locations)
+                .map(|l| l.location.as_str())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        };
+        OverviewText {
+            parts,
+            next: 0,
+            locations,
+            shown,
+        }
     }
-    by.into_iter()
-        .map(|((none, group), mut members)| {
-            members.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-            ((!none).then_some(group), members)
-        })
-        .collect()
+
+    /// Appends the next parts of the page of `o` (the one [`OverviewText::new`] was given)
+    /// to `out` until it holds at least `min` bytes or the page is complete; false once it
+    /// is complete.
+    pub fn fill(&mut self, out: &mut String, o: &Overview<'_>, min: usize) -> bool {
+        let locations: Vec<&str> = self.locations.iter().map(String::as_str).collect();
+        while out.len() < min {
+            let Some(part) = self.parts.get(self.next) else {
+                return false;
+            };
+            self.next += 1;
+            match part {
+                Part::Head => self.head(out, o),
+                Part::Group(group) => {
+                    let _ = write!(
+                        out,
+                        "<tbody data-group=\"{0}\"><tr class=\"g\"><th colspan=\"{1}\">{0}</th></tr>",
+                        escape(group.as_deref().unwrap_or("Other")),
+                        locations.len() + 7
+                    );
+                }
+                Part::Row(i) => {
+                    if let Some(m) = o.status.monitors.get(*i) {
+                        row(out, o, m, &locations);
+                    }
+                }
+                Part::GroupEnd => out.push_str("</tbody>"),
+                Part::Tail => {
+                    if self.shown > 0 {
+                        out.push_str("</table></div>");
+                    }
+                    layout::end(out);
+                }
+            }
+        }
+        self.next < self.parts.len()
+    }
+
+    fn head(&self, out: &mut String, o: &Overview<'_>) {
+        let project = o.status.project.as_str();
+        layout::start(
+            out,
+            &format!("{project} · overview"),
+            Some(project),
+            o.public,
+            STYLE,
+            Some(REFRESH_SECONDS),
+        );
+        header(out, o, self.shown);
+        form(out, o);
+        if self.shown == 0 {
+            out.push_str(if o.status.monitors.is_empty() {
+                "<p class=\"muted\">no monitors deployed</p>"
+            } else {
+                "<p class=\"muted\">no monitor matches the filter</p>"
+            });
+            return;
+        }
+        out.push_str("<div class=\"scroll\"><table class=\"ov\"><thead><tr><th>monitor</th>");
+        for l in &self.locations {
+            let _ = write!(out, "<th>{}</th>", escape(l));
+        }
+        let _ = write!(
+            out,
+            "<th>last {BAR_RESULTS} results</th><th class=\"n\">24h</th><th class=\"n\">7d</th>\
+             <th class=\"n\">30d</th><th class=\"n\">total</th><th class=\"n\">cert</th></tr></thead>"
+        );
+    }
 }
 
 /// The worst verdict of a monitor over its locations; `None` without results.
@@ -232,7 +304,7 @@ fn worst(m: &MonitorStatus) -> Option<Status> {
         .max_by_key(|s| rank(*s))
 }
 
-fn header(out: &mut String, o: &Overview<'_>, shown: &[&MonitorStatus]) {
+fn header(out: &mut String, o: &Overview<'_>, shown: usize) {
     let mut counts = [0usize; 4];
     for m in &o.status.monitors {
         counts[match worst(m) {
@@ -264,12 +336,7 @@ fn header(out: &mut String, o: &Overview<'_>, shown: &[&MonitorStatus]) {
         escape(&layout::clock(o.now))
     );
     if !o.filter.is_empty() {
-        let _ = write!(
-            out,
-            " · showing {} of {}",
-            shown.len(),
-            o.status.monitors.len()
-        );
+        let _ = write!(out, " · showing {} of {}", shown, o.status.monitors.len());
     }
     out.push_str("</p>");
 }
@@ -384,7 +451,11 @@ fn row(out: &mut String, o: &Overview<'_>, m: &MonitorStatus, locations: &[&str]
             let _ = write!(
                 out,
                 " title=\"{}\"",
-                escape(&format!("{}: {}", e.kind.as_str(), e.message))
+                escape(&format!(
+                    "{}: {}",
+                    e.kind.as_str(),
+                    layout::clip(&e.message, TITLE_CHARS)
+                ))
             );
         }
         let _ = write!(out, ">{}", verdict(r.status));
@@ -478,6 +549,9 @@ pub fn runs<'a, 'b>(results: &'b [&'a RecentResult]) -> Vec<(Status, &'b [&'a Re
         .collect()
 }
 
+/// The most characters of an error message a `title` shows.
+const TITLE_CHARS: usize = 200;
+
 /// The most errors one run's `title` lists.
 const TITLE_ERRORS: usize = 3;
 
@@ -504,7 +578,7 @@ fn run_title(status: Status, run: &[&RecentResult], public: bool) -> String {
             .as_deref()
             .and_then(|j| serde_json::from_str::<ErrorView>(j).ok())
             .and_then(|v| v.error)
-            .map(|e| format!("{}: {}", e.kind, e.message))
+            .map(|e| format!("{}: {}", e.kind, layout::clip(&e.message, TITLE_CHARS)))
             .or_else(|| r.error.map(|k| k.as_str().to_owned()))
             .unwrap_or_else(|| "no error recorded".to_owned());
         let line = format!("{}: {text}", r.location);

@@ -423,3 +423,56 @@ fn an_empty_project_and_an_empty_filter_say_so() {
     assert!(page.contains("<option selected>none</option>"));
     assert!(page.contains("<a href=\"/?project=shop\">clear</a>"));
 }
+
+#[test]
+fn pieces_make_the_whole_page() {
+    let (status, recent) = sample();
+    let filter = Filter::default();
+    let warn_days = BTreeMap::new();
+    let o = Overview {
+        status: &status,
+        recent: &recent,
+        warn_days: &warn_days,
+        filter: &filter,
+        public: false,
+        now: now(),
+    };
+    let expected = render(&o);
+    assert!(expected.ends_with("</table></div></main></body></html>"));
+    for min in [1, 100, 4096] {
+        let mut text = OverviewText::new(&o);
+        let (mut joined, mut pieces) = (String::new(), 0);
+        loop {
+            let mut piece = String::new();
+            let more = text.fill(&mut piece, &o, min);
+            pieces += usize::from(!piece.is_empty());
+            joined.push_str(&piece);
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(joined, expected, "pieces of {min} bytes");
+        assert!(pieces > 1, "{pieces} pieces of {min} bytes");
+    }
+}
+
+#[test]
+fn long_error_messages_are_clipped_in_titles() {
+    let mut failed = at("eu", Status::Failed, 1.0);
+    failed.error.as_mut().unwrap().message = "x".repeat(4000);
+    let status = project(vec![monitor("x", "X", None, &[], vec![failed])]);
+    let mut r = recent("x", "eu", 10, Status::Failed);
+    r.json = Some(
+        serde_json::json!({"error": {"kind": "refused", "message": "y".repeat(4000)}}).to_string(),
+    );
+    let page = page(&status, std::slice::from_ref(&r), &Filter::default(), false);
+    assert!(
+        page.contains(&format!("title=\"refused: {}…\"", "x".repeat(200))),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("eu: refused: {}…\"", "y".repeat(200))),
+        "{page}"
+    );
+    assert!(!page.contains(&"x".repeat(201)) && !page.contains(&"y".repeat(201)));
+}
