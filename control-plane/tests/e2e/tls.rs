@@ -296,3 +296,36 @@ fn tls_flags_are_checked_before_serving() {
         "{err}"
     );
 }
+
+/// Named `browser::` (the test names are matched as substrings) so that the Chromium
+/// suite of `.ci/packages.toml` selects it.
+mod browser {
+    use super::*;
+    use monitor_testing::browser::Browser;
+
+    #[test]
+    fn chromium_speaks_https_to_the_control_plane() {
+        let pki = TestPki::new().expect("test pki");
+        let leaf = pki.leaf_for(&["localhost"], 30).expect("leaf");
+        let dir = TempDir::new();
+        write_pair(&dir.0, &leaf);
+        let cert = dir.0.join("cert.pem").display().to_string();
+        let key = dir.0.join("key.pem").display().to_string();
+        let db = dir.0.join("control-plane.db").display().to_string();
+        let (mut child, url, _log) = spawn_server(
+            &db,
+            "127.0.0.1:0",
+            &["--tls-cert", &cert, "--tls-key", &key],
+        );
+        let https = url.replacen("http://", "https://", 1) + "/healthz";
+        let mut chromium = Browser::launch().expect("chromium starts");
+        let page = chromium.open(&https, 375).expect("open over https");
+        assert_eq!((page.status, page.url.as_str()), (200, https.as_str()));
+        let protocol = chromium
+            .eval("performance.getEntriesByType('navigation')[0].nextHopProtocol")
+            .expect("eval");
+        assert_eq!(protocol, "http/1.1");
+        drop(chromium);
+        monitor_testing::stop_process(&mut child, "-TERM");
+    }
+}
