@@ -192,8 +192,9 @@ pub async fn serve_with<H: Handshake>(
         let mut stop = stop_rx.clone();
         let handshake = handshake.clone();
         connections.spawn(async move {
+            let shake = tokio::time::timeout(limits.header_timeout, handshake.handshake(stream));
             let shaken = tokio::select! {
-                shaken = tokio::time::timeout(limits.header_timeout, handshake.handshake(stream)) => shaken,
+                shaken = shake => shaken,
                 _ = stop.changed() => return,
             };
             match shaken {
