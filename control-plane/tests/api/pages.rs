@@ -342,3 +342,58 @@ fn badges_are_svg_cacheable_with_etags_and_404_for_unknown_monitors() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[test]
+fn a_public_project_has_public_badges_and_an_overview_without_errors() {
+    let dir = TempDir::new("public-pages");
+    let token = create_token(&dir.db(), "shop");
+    let agent = create_token_with_role(&dir.db(), "shop", "agent");
+    let server = Server::start(&dir.db(), &["--public-status", "shop"], &[]);
+    Api::new(&server, "shop", &token).ok_deploy(&bundle(vec![cache(), db()]), "");
+    let eu = Agent::new(&server, &agent, "e1", "eu");
+    let t = now() - time::Duration::seconds(20);
+    eu.ok_post(
+        &[
+            eu.result("cache", 1, "failed", t),
+            eu.result("db", 1, "passed", t),
+        ],
+        2,
+        0,
+    );
+    let resp = raw_client()
+        .get(server.url("/badge/shop/cache/status.svg"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(header(&resp, CACHE_CONTROL), "public, max-age=60");
+    assert_eq!(badge_title(&resp.text().unwrap()), "status: failed");
+    let resp = raw_client()
+        .get(server.url("/?project=shop"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(header(&resp, CONTENT_ENCODING), "gzip");
+    let mut page = String::new();
+    flate2::read::GzDecoder::new(&resp.bytes().unwrap()[..])
+        .read_to_string(&mut page)
+        .unwrap();
+    assert!(
+        page.contains("data-monitor=\"cache\" data-location=\"eu\" data-status=\"failed\""),
+        "{page}"
+    );
+    for secret in [
+        "refused",
+        "cache.internal",
+        "10.0.0.1",
+        "is it running",
+        "/monitors/",
+        "/certificates",
+        "Log out",
+    ] {
+        assert!(
+            !page.contains(secret),
+            "{secret} in the public overview: {page}"
+        );
+    }
+}
