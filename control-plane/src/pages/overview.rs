@@ -529,12 +529,18 @@ struct ErrorText {
     message: String,
 }
 
-/// The last [`BAR_RESULTS`] results of `monitor` over every location, oldest first.
-pub fn last_results<'a>(recent: &'a [RecentResult], monitor: &str) -> Vec<&'a RecentResult> {
+/// The last [`BAR_RESULTS`] results of `monitor` over every location (or only
+/// `location`), oldest first.
+pub fn last_results<'a>(
+    recent: &'a [RecentResult],
+    monitor: &str,
+    location: Option<&str>,
+) -> Vec<&'a RecentResult> {
     let from = recent.partition_point(|r| r.monitor.as_str() < monitor);
     let mut mine: Vec<&RecentResult> = recent[from..]
         .iter()
         .take_while(|r| r.monitor == monitor)
+        .filter(|r| location.is_none_or(|l| r.location == l))
         .collect();
     mine.sort_by(|a, b| (a.started_us, &a.location).cmp(&(b.started_us, &b.location)));
     let skip = mine.len().saturating_sub(BAR_RESULTS);
@@ -603,7 +609,7 @@ fn run_title(status: Status, run: &[&RecentResult], public: bool) -> String {
 
 /// The bar of a monitor's last results: one element per run, as wide as its share.
 fn bar(out: &mut String, o: &Overview<'_>, m: &MonitorStatus) {
-    let last = last_results(o.recent, &m.id);
+    let last = last_results(o.recent, &m.id, o.filter.location.as_deref());
     let _ = write!(out, "<div class=\"bar\" data-results=\"{}\">", last.len());
     for (status, run) in runs(&last) {
         let _ = write!(

@@ -277,7 +277,10 @@ fn bad_filter_values_name_their_parameter() {
 #[test]
 fn the_bar_merges_locations_keeps_the_last_90_and_joins_runs() {
     let (_, recent) = sample();
-    let last = last_results(&recent, "db");
+    assert_eq!(last_results(&recent, "db", Some("eu")).len(), 60);
+    let us = last_results(&recent, "db", Some("us"));
+    assert!(us.iter().all(|r| r.location == "us") && us.len() == 60);
+    let last = last_results(&recent, "db", None);
     assert_eq!(last.len(), BAR_RESULTS);
     assert!(last.windows(2).all(|w| w[0].started_us <= w[1].started_us));
     // The 120 results of two locations interleave; the oldest 30 fall off.
