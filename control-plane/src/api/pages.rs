@@ -3,9 +3,9 @@
 //! gzip-compressed when the client accepts it, and never stored by caches; badges are
 //! cacheable for a minute with an `ETag`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Path, State};
@@ -23,10 +23,10 @@ use super::query::QueryParams;
 use super::state::{AppState, blocking};
 use super::viewer::{OverviewPage, PrivatePage, badge_access};
 use crate::pages::certificates::MonitorInfo;
+use crate::pages::overview::OverviewData;
 use crate::pages::{badge, certificates, layout, overview};
 use crate::server::Pieces;
 use crate::status;
-use crate::store::RecentResult;
 
 /// How much of the overview is rendered at a time, at the least.
 const PIECE_BYTES: usize = 64 * 1024;
@@ -85,57 +85,12 @@ fn warn_days(st: &AppState, project: &str) -> Result<BTreeMap<String, u32>, ApiE
         .collect())
 }
 
-/// What an overview is rendered from: a project's status, recent results and warn days.
-#[derive(Debug)]
-struct OverviewData {
-    status: monitor_spec::api::ProjectStatus,
-    recent: Vec<RecentResult>,
-    warn_days: BTreeMap<String, u32>,
-}
-
-impl OverviewData {
-    /// Whether two readings hold the same data (when they were generated aside).
-    fn same(&self, other: &OverviewData) -> bool {
-        self.status.monitors == other.status.monitors
-            && self.recent == other.recent
-            && self.warn_days == other.warn_days
-    }
-
-    /// The overview of this data through `filter`.
-    fn view<'a>(
-        &'a self,
-        filter: &'a overview::Filter,
-        public: bool,
-        now: OffsetDateTime,
-    ) -> overview::Overview<'a> {
-        overview::Overview {
-            status: &self.status,
-            recent: &self.recent,
-            warn_days: &self.warn_days,
-            filter,
-            public,
-            now,
-        }
-    }
-}
-
-/// A project's last overview data and when its reading ended.
-type LastRead = Option<(Instant, Arc<OverviewData>)>;
-
-/// The last overview data of each project, shared by the requests that can use it: like
-/// the status snapshot of `/metrics`, one copy per project however many clients read it.
-#[derive(Debug, Default)]
-pub(super) struct Overviews(Mutex<HashMap<String, Arc<tokio::sync::Mutex<LastRead>>>>);
-
 /// The overview data of `project` as of a time after a request arriving now: the last
 /// one read if its reading ended after this request arrived (requests arriving while one
 /// is read wait for it and share it: a page at most one reading old), else read anew.
 async fn overview_data(st: &AppState, project: &str) -> Result<Arc<OverviewData>, ApiError> {
     let arrived = Instant::now();
-    let slot = {
-        let mut slots = st.overviews.0.lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(slots.entry(project.to_owned()).or_default())
-    };
+    let slot = st.overviews.slot(project);
     let mut last = slot.lock().await;
     if let Some((read_until, data)) = &*last
         && *read_until >= arrived

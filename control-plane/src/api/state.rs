@@ -150,7 +150,7 @@ pub(super) struct AppState {
     /// The status `/metrics` and the page are rendered from, shared by their readers.
     pub(super) snapshots: Arc<crate::status::Snapshots>,
     /// What the overviews are rendered from, shared by their readers.
-    pub(super) overviews: Arc<super::pages::Overviews>,
+    pub(super) overviews: Arc<crate::pages::overview::Overviews>,
     pub(super) options: Options,
 }
 

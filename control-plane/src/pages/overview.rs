@@ -6,8 +6,10 @@
 //! total time is the largest of the latest results' totals over the locations shown
 //! ([`layout::ms_text`], one decimal); certificate days are the fewest over the locations.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use monitor_spec::Status;
 use monitor_spec::api::{MonitorStatus, ProjectStatus};
@@ -140,6 +142,59 @@ pub struct Overview<'a> {
     pub public: bool,
     /// When the page is rendered.
     pub now: OffsetDateTime,
+}
+
+/// What an overview is rendered from: a project's status, recent results and warn days.
+#[derive(Debug)]
+pub struct OverviewData {
+    /// The project's status (`crate::status::read_status`).
+    pub status: ProjectStatus,
+    /// Its recent results (`Store::recent_results` with [`BAR_RESULTS`]).
+    pub recent: Vec<RecentResult>,
+    /// `tls.expiry_warn_days` of each monitor by id.
+    pub warn_days: BTreeMap<String, u32>,
+}
+
+impl OverviewData {
+    /// Whether two readings hold the same data (when they were generated aside).
+    pub fn same(&self, other: &OverviewData) -> bool {
+        self.status.monitors == other.status.monitors
+            && self.recent == other.recent
+            && self.warn_days == other.warn_days
+    }
+
+    /// The overview of this data through `filter`.
+    pub fn view<'a>(
+        &'a self,
+        filter: &'a Filter,
+        public: bool,
+        now: OffsetDateTime,
+    ) -> Overview<'a> {
+        Overview {
+            status: &self.status,
+            recent: &self.recent,
+            warn_days: &self.warn_days,
+            filter,
+            public,
+            now,
+        }
+    }
+}
+
+/// A project's last overview data and when its reading ended.
+pub type LastRead = Option<(Instant, Arc<OverviewData>)>;
+
+/// The last overview data of each project, shared by the requests that can use it: like
+/// the status snapshot of `/metrics`, one copy per project however many clients read it.
+#[derive(Debug, Default)]
+pub struct Overviews(Mutex<HashMap<String, Arc<tokio::sync::Mutex<LastRead>>>>);
+
+impl Overviews {
+    /// The slot of `project`'s last data: its lock is held while it is read.
+    pub fn slot(&self, project: &str) -> Arc<tokio::sync::Mutex<LastRead>> {
+        let mut slots = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(slots.entry(project.to_owned()).or_default())
+    }
 }
 
 /// The overview page, whole.
