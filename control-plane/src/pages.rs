@@ -8,4 +8,6 @@
 //! - [`certificates`]: `/certificates`, every certificate seen, earliest expiry first;
 //! - [`badge`]: shields-style SVG badges.
 
+pub mod chart;
 pub mod layout;
+pub mod monitor;

@@ -12,14 +12,18 @@ pub(super) async fn overview(
     State(_st): State<AppState>,
     OverviewPage(_viewer): OverviewPage,
 ) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound("the overview is not built yet".to_owned()))
+    Err(ApiError::NotFound(
+        "the overview is not built yet".to_owned(),
+    ))
 }
 
 pub(super) async fn certificates(
     State(_st): State<AppState>,
     PrivatePage(_viewer): PrivatePage,
 ) -> Result<Response, ApiError> {
-    Err(ApiError::NotFound("the certificates page is not built yet".to_owned()))
+    Err(ApiError::NotFound(
+        "the certificates page is not built yet".to_owned(),
+    ))
 }
 
 pub(super) async fn badge(State(_st): State<AppState>) -> Result<Response, ApiError> {
