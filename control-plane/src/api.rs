@@ -9,6 +9,7 @@ mod body;
 mod deploys;
 mod error;
 mod identity;
+mod login;
 mod monitor_page;
 mod pages;
 mod query;
@@ -56,6 +57,13 @@ pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
         .route("/monitors/{id}", get(monitor_page::monitor))
         .route("/certificates", get(pages::certificates))
         .route("/badge/{project}/{monitor}/{kind}", get(pages::badge))
+        .route(
+            "/login",
+            get(login::form)
+                .post(login::login)
+                .layer(DefaultBodyLimit::max(login::MAX_FORM_BYTES)),
+        )
+        .route("/logout", post(login::logout))
         .route("/healthz", get(healthz))
         .route("/metrics", get(views::metrics))
         .route("/v1/agent/assignments", get(agent_routes::assignments))

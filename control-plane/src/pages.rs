@@ -10,4 +10,5 @@
 
 pub mod chart;
 pub mod layout;
+pub mod login;
 pub mod monitor;

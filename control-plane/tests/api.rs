@@ -7,8 +7,11 @@
 //! in [`agents`]; the hardening of issue 14 (bodies, time, bounds, secrets, agent ids) in
 //! [`hardening`], the token commands and roles in [`tokens`], connections and streamed
 //! responses in [`serving`], `--version` and the environment variables in
-//! [`conventions`], and history, uptime and the retentions of issue 16 in [`history`].
+//! [`conventions`], history, uptime and the retentions of issue 16 in [`history`], and who may read what
+//! (tokens, the login cookie, `--public-status`) in [`access`].
 
+#[path = "api/access.rs"]
+mod access;
 #[path = "api/agents.rs"]
 mod agents;
 #[path = "api/conventions.rs"]

@@ -2,7 +2,8 @@
 //! Loopback servers (a [`ScriptedServer`] that plays a [`Script`] to every connection, a
 //! port that refuses, a port whose handshake never completes), a test PKI made with rcgen
 //! at run time, a clock that does not wait, a resolver with a fixed table, and helpers
-//! that check registered monitors; a throwaway PostgreSQL server ([`postgres`]).
+//! that check registered monitors; a throwaway PostgreSQL server ([`postgres`]); a headless
+//! Chromium driver for page tests ([`browser`]).
 //!
 //! ```no_run
 //! use monitor_core::prelude::*;
@@ -20,6 +21,7 @@
 //! # }
 //! ```
 
+pub mod browser;
 pub mod postgres;
 
 use std::collections::HashMap;

@@ -1,20 +1,22 @@
-//! Who may call a route: the project in the path, and the bearer token's project and role.
+//! Who may call a route: the project in the path, and the token's project and role.
 //! Deploy tokens reach every route of their project, read tokens only its reads (GET of
-//! status, monitors, versions and history), agent tokens only the agent routes.
+//! status, monitors, versions, history, the pages and `/metrics`), agent tokens only the
+//! agent routes. A token comes as `Authorization: Bearer`, as the password of HTTP basic,
+//! or in the login cookie; the cookie only reads, whatever its token's role.
 
 use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 
 use super::error::ApiError;
 use super::identity::AgentCaller;
 use super::state::{AppState, blocking};
 use crate::store::{self, Role, TokenOwner};
-use crate::token::{self, TokenHash};
+use crate::token::{self, Credential, TokenHash, Via};
 
 /// What a route does to its project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,9 +101,12 @@ pub(super) async fn authorize(
     project: &str,
     access: Access,
 ) -> Result<(), ApiError> {
-    let (owner, _) = token_owner(st, headers).await?;
+    let (owner, _, via) = token_owner(st, headers).await?;
     if owner.project != project {
         return Err(ApiError::Forbidden(project.to_owned()));
+    }
+    if via == Via::Cookie && access == Access::Write {
+        return Err(ApiError::CookieWrite);
     }
     match (owner.role, access) {
         (Role::Deploy, _) | (Role::Read, Access::Read) => Ok(()),
@@ -117,7 +122,10 @@ pub(super) async fn authorize_any(
     headers: &HeaderMap,
     access: Access,
 ) -> Result<TokenOwner, ApiError> {
-    let (owner, _) = token_owner(st, headers).await?;
+    let (owner, _, via) = token_owner(st, headers).await?;
+    if via == Via::Cookie && access == Access::Write {
+        return Err(ApiError::CookieWrite);
+    }
     match (owner.role, access) {
         (Role::Deploy, _) | (Role::Read, Access::Read) => Ok(owner),
         (Role::Read, Access::Write) => Err(ApiError::ReadToken),
@@ -130,7 +138,12 @@ pub(super) async fn authorize_agent(
     st: &AppState,
     headers: &HeaderMap,
 ) -> Result<AgentCaller, ApiError> {
-    let (owner, token) = token_owner(st, headers).await?;
+    let (owner, token, via) = token_owner(st, headers).await?;
+    if via == Via::Cookie {
+        return Err(ApiError::Unauthorized(
+            "agents send their token as `Authorization: Bearer TOKEN`",
+        ));
+    }
     if owner.role == Role::Read {
         return Err(ApiError::ReadToken);
     }
@@ -140,27 +153,34 @@ pub(super) async fn authorize_agent(
     })
 }
 
-/// The owner of the bearer token, and its hash; 401 without a known one. Records the
-/// token's use (at most once a minute).
-async fn token_owner(
+/// The owner of the request's token, its hash and where it came from; 401 without a known
+/// one. Records the token's use (at most once a minute).
+pub(super) async fn token_owner(
     st: &AppState,
     headers: &HeaderMap,
-) -> Result<(TokenOwner, TokenHash), ApiError> {
-    let header = headers
-        .get(AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized("missing bearer token"))?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(token::bearer)
-        .ok_or(ApiError::Unauthorized(
-            "malformed authorization header; send `Authorization: Bearer TOKEN`",
-        ))?;
-    let hash = TokenHash::of(token);
+) -> Result<(TokenOwner, TokenHash, Via), ApiError> {
+    let authorization = match headers.get(AUTHORIZATION) {
+        None => None,
+        Some(value) => Some(value.to_str().map_err(|_| MALFORMED)?),
+    };
+    let cookies = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let (token, via) = match token::credential(authorization, cookies) {
+        Credential::Missing => return Err(ApiError::Unauthorized("missing bearer token")),
+        Credential::Malformed => return Err(MALFORMED),
+        Credential::Token(token, via) => (token, via),
+    };
+    let hash = TokenHash::of(&token);
     let store = Arc::clone(&st.store);
     let owner = blocking(move || Ok(store.token_owner(&hash)?))
         .await?
         .ok_or(ApiError::Unauthorized("unknown token"))?;
     st.identities.used(&st.store, &hash);
-    Ok((owner, hash))
+    Ok((owner, hash, via))
 }
+
+const MALFORMED: ApiError = ApiError::Unauthorized(
+    "malformed authorization header; send `Authorization: Bearer TOKEN` (or HTTP basic with the token as password)",
+);

@@ -1,6 +1,6 @@
 //! [`ApiError`]: every way a request fails, its status code and its JSON body.
 
-use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::header::{LOCATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use monitor_spec::api::{ErrorBody, Problem};
@@ -37,6 +37,19 @@ pub enum ApiError {
     /// 403: an agent token on a route other than `/v1/agent/*`.
     #[error("an agent token reaches only the /v1/agent/* routes; use a deploy token")]
     AgentToken,
+    /// 403: the login cookie on a route that changes something.
+    #[error(
+        "a login cookie only reads; send the deploy token as `Authorization: Bearer TOKEN` to change the project"
+    )]
+    CookieWrite,
+    /// 403: a login or logout form posted from another site.
+    #[error(
+        "a login form posted from another site (`{0}`) is refused; log in on this server's /login page"
+    )]
+    CrossSite(String),
+    /// 303: a browser without a login, sent to the login form to come back to `0` (a path).
+    #[error("log in to see this page")]
+    LoginRequired(String),
     /// 403: a read token on a route that changes something, or on an agent route.
     #[error(
         "a read token only reads the project's status, monitors, versions and history (GET); use a deploy token to change it, an agent token to run checks"
@@ -101,9 +114,12 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_)
             | ApiError::AgentToken
+            | ApiError::CookieWrite
+            | ApiError::CrossSite(_)
             | ApiError::ReadToken
             | ApiError::AgentIdTaken(_)
             | ApiError::TooManyAgents { .. } => StatusCode::FORBIDDEN,
+            ApiError::LoginRequired(_) => StatusCode::SEE_OTHER,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -164,6 +180,15 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let status = self.status();
+        if let ApiError::LoginRequired(next) = &self {
+            let to = format!("/login?next={}", crate::pages::layout::query_value(next));
+            return match HeaderValue::from_str(&to) {
+                Ok(location) => {
+                    (status, [(LOCATION, location)], "log in to see this page\n").into_response()
+                }
+                Err(_) => ApiError::Unauthorized("log in at /login").into_response(),
+            };
+        }
         let mut response = (status, axum::Json(self.body())).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response

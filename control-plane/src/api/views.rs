@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use monitor_spec::api::{HistoryPoint, MonitorHistory, ProjectStatus};
 
-use super::auth::{Access, ReadProject, authorize};
+use super::auth::{Access, ReadProject, authorize, authorize_any};
 use super::error::ApiError;
 use super::query::QueryParams;
 use super::state::{AppState, blocking, json_response};
@@ -437,12 +437,21 @@ fn same_status(a: &[ProjectStatus], b: &[ProjectStatus]) -> bool {
             .all(|(a, b)| a.project == b.project && a.monitors == b.monitors)
 }
 
+/// `/metrics` of the project of the caller's read or deploy token (bearer, HTTP basic as
+/// Prometheus sends it, or the login cookie).
 pub(super) async fn metrics(
     State(st): State<AppState>,
     request: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let projects = snapshot(&st).await?;
-    let agents = st.agents.counts(Instant::now());
+    let owner = authorize_any(&st, &request, Access::Read).await?;
+    let all = snapshot(&st).await?;
+    let projects: Vec<ProjectStatus> = all
+        .iter()
+        .filter(|p| p.project == owner.project)
+        .cloned()
+        .collect();
+    let mut agents = st.agents.counts(Instant::now());
+    agents.retain(|(project, _, _)| *project == owner.project);
     let mut text = crate::metrics::MetricsText::default();
     Ok(crate::server::metrics_response(&request, move || {
         let mut piece = String::new();

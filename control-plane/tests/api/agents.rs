@@ -151,7 +151,7 @@ pub(super) fn check_result(monitor: &str, status: &str, started_at: OffsetDateTi
 }
 
 /// Adds a TLS report whose one certificate expires at `expiry`.
-fn with_tls(mut result: Value, expiry: OffsetDateTime, days_left: i64) -> Value {
+pub(super) fn with_tls(mut result: Value, expiry: OffsetDateTime, days_left: i64) -> Value {
     result["result"]["tls"] = json!({
         "version": "TLSv1.3",
         "cipher": "TLS13_AES_256_GCM_SHA384",
@@ -215,8 +215,13 @@ fn seconds_ago(s: i64) -> OffsetDateTime {
     now() - time::Duration::seconds(s)
 }
 
-pub(super) fn get_text(server: &Server, path: &str) -> (StatusCode, String, String) {
-    let resp = reqwest::blocking::get(server.url(path)).unwrap();
+/// GETs `path` with `token` as a bearer token: its status, content type and text.
+pub(super) fn get_text(server: &Server, path: &str, token: &str) -> (StatusCode, String, String) {
+    let resp = reqwest::blocking::Client::new()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
     let status = resp.status();
     let kind = resp
         .headers()
@@ -439,7 +444,7 @@ fn a_silent_agent_is_dropped_and_its_monitors_move() {
         std::thread::spawn(move || a.poll(Some(&etag), 3).status())
     };
     std::thread::sleep(Duration::from_millis(2000));
-    let (_, _, metrics) = get_text(&server, "/metrics");
+    let (_, _, metrics) = get_text(&server, "/metrics", &deploy);
     assert!(
         metrics.contains("control_plane_agents{project=\"shop\",location=\"eu\"} 1"),
         "{metrics}"
@@ -595,7 +600,7 @@ fn results_are_stored_once_whatever_the_retries() {
     assert_eq!(ids, ["cache", "db"]);
 
     // Posting results is a heartbeat.
-    let (_, _, metrics) = get_text(&server, "/metrics");
+    let (_, _, metrics) = get_text(&server, "/metrics", &deploy);
     assert!(
         metrics.contains("control_plane_agents{project=\"shop\",location=\"eu\"} 1"),
         "{metrics}"
@@ -1115,7 +1120,7 @@ fn metrics_parse_and_carry_project_monitor_location_channels_and_muted() {
         0,
     );
 
-    let (status, kind, text) = get_text(&server, "/metrics");
+    let (status, kind, text) = get_text(&server, "/metrics", &deploy);
     assert_eq!(status, StatusCode::OK);
     assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
     // prometheus-parse reads every sample, with the values our strict reading finds.
@@ -1241,7 +1246,7 @@ fn the_status_page_shows_every_monitor_escaped() {
     );
     us.ok_post(&[us.result("db", 1, "degraded", t)], 1, 0);
 
-    let (status, kind, page) = get_text(&server, "/");
+    let (status, kind, page) = get_text(&server, "/", &deploy);
     assert_eq!(status, StatusCode::OK);
     assert!(kind.starts_with("text/html"), "{kind}");
     assert!(page.contains("<meta http-equiv=\"refresh\" content=\"10\">"));

@@ -160,7 +160,7 @@ fn results_dated_in_the_future_are_refused_and_real_failures_show() {
     );
     let status = api.ok_get("/status");
     assert_eq!(status["monitors"][0]["locations"][0]["status"], "failed");
-    let (_, _, metrics) = get_text(&server, "/metrics");
+    let (_, _, metrics) = get_text(&server, "/metrics", &deploy);
     assert!(
         metrics.lines().any(|l| l.starts_with("probe_success{")
             && l.contains("monitor=\"cache\"")

@@ -280,8 +280,8 @@ fn get(addr: &str, path: &str, extra: &str) -> (String, Vec<u8>) {
     (head, raw[at + 4..].to_vec())
 }
 
-fn text_of(addr: &str, path: &str) -> String {
-    let (head, body) = get(addr, path, "");
+fn text_of(addr: &str, path: &str, extra: &str) -> String {
+    let (head, body) = get(addr, path, extra);
     assert!(head.starts_with("http/1.0 200"), "{head}");
     String::from_utf8(body).expect("UTF-8 metrics")
 }
@@ -338,6 +338,14 @@ fn promtool_checks_the_scrapes_and_the_dashboard_and_rules_query_only_scraped_me
     let (server, tokens) = Server::start(&["shop"]);
     deploy(&server, &tokens[0], &bundle);
     let agent_token = create_token_for(&server.db(), "shop", "agent");
+    // Prometheus scrapes with a read token as the password of HTTP basic.
+    let read_token = create_token_for(&server.db(), "shop", "read");
+    let scraper = {
+        use base64::Engine as _;
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("prometheus:{read_token}"));
+        format!("authorization: Basic {basic}\r\n")
+    };
     let dir = TempDir::new();
 
     // A real agent in `eu` writing its metrics file.
@@ -390,7 +398,7 @@ fn promtool_checks_the_scrapes_and_the_dashboard_and_rules_query_only_scraped_me
         || {
             watch_text = std::net::TcpStream::connect(&watch_addr)
                 .ok()
-                .map(|_| text_of(&watch_addr, "/metrics"))
+                .map(|_| text_of(&watch_addr, "/metrics", ""))
                 .unwrap_or_default();
             has_all(
                 &watch_text,
@@ -409,7 +417,7 @@ fn promtool_checks_the_scrapes_and_the_dashboard_and_rules_query_only_scraped_me
         "the control plane's results from eu",
         &logs,
         || {
-            cp_text = text_of(&cp_addr, "/metrics");
+            cp_text = text_of(&cp_addr, "/metrics", &scraper);
             has_all(
                 &cp_text,
                 &[
@@ -502,9 +510,13 @@ fn promtool_checks_the_scrapes_and_the_dashboard_and_rules_query_only_scraped_me
     // Results keep arriving, so compare with two plain scrapes that agree.
     let mut compared = false;
     for _ in 0..20 {
-        let before = text_of(&cp_addr, "/metrics");
-        let (head, body) = get(&cp_addr, "/metrics", "accept-encoding: gzip\r\n");
-        let after = text_of(&cp_addr, "/metrics");
+        let before = text_of(&cp_addr, "/metrics", &scraper);
+        let (head, body) = get(
+            &cp_addr,
+            "/metrics",
+            &format!("{scraper}accept-encoding: gzip\r\n"),
+        );
+        let after = text_of(&cp_addr, "/metrics", &scraper);
         assert!(head.contains("content-encoding: gzip"), "{head}");
         if before != after {
             continue;
@@ -518,8 +530,12 @@ fn promtool_checks_the_scrapes_and_the_dashboard_and_rules_query_only_scraped_me
         break;
     }
     assert!(compared, "the control plane's metrics never held still");
-    let (head, _) = get(&cp_addr, "/metrics", "");
+    let (head, _) = get(&cp_addr, "/metrics", &scraper);
     assert!(!head.contains("content-encoding"), "{head}");
+    // Without a token, nothing: /metrics is the project's, like its status.
+    let (head, body) = get(&cp_addr, "/metrics", "");
+    assert!(head.starts_with("http/1.0 401"), "{head}");
+    assert!(!String::from_utf8_lossy(&body).contains("probe_success"));
 }
 
 #[test]

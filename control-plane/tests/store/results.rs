@@ -550,7 +550,71 @@ fn a_result_later_than_the_raw_retention_is_added_to_its_hour(store: &dyn Store)
     assert_eq!(rollups(store, Step::Hour, T0, now)[0].checks, 3);
 }
 
+/// The pages' reads: the last results of each series (the overview's bars), and the latest
+/// result of each with its JSON even when it passed (certificate chains).
+fn pages_read_recent_results_and_full_latest_results(store: &dyn Store) {
+    use Status::{Failed, Passed};
+    let mut batch: Vec<NewResult> = (1..=5)
+        .map(|t| result("a", "eu", t, if t == 4 { Failed } else { Passed }))
+        .collect();
+    batch.push(result("a", "us", 1, Failed));
+    batch.push(result("b", "eu", 1, Passed));
+    store.insert_results("p", &batch).unwrap();
+    store
+        .insert_results("q", &[result("a", "eu", 9, Passed)])
+        .unwrap();
+    let recent: Vec<String> = store
+        .recent_results("p", 3)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {:?} {} {}",
+                r.monitor,
+                r.location,
+                (r.started_us - T0) / MINUTE,
+                r.status,
+                r.error.map_or("-", |e| e.as_str()),
+                r.json.as_deref().unwrap_or("-")
+            )
+        })
+        .collect();
+    assert_eq!(
+        recent,
+        [
+            "a eu 3 Passed - -",
+            "a eu 4 Failed refused {\"tick\":4}",
+            "a eu 5 Passed - -",
+            "a us 1 Failed refused {\"tick\":1}",
+            "b eu 1 Passed - -",
+        ]
+    );
+    assert!(store.recent_results("empty", 90).unwrap().is_empty());
+    // The latest of each series, with its JSON: passed ones too, unlike latest_results.
+    let full: Vec<(String, String, Option<String>)> = store
+        .latest_results_full("p")
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.monitor, l.location, l.json))
+        .collect();
+    let json = |t: i64| Some(format!("{{\"tick\":{t}}}"));
+    assert_eq!(
+        full,
+        [
+            ("a".to_owned(), "eu".to_owned(), json(5)),
+            ("a".to_owned(), "us".to_owned(), json(1)),
+            ("b".to_owned(), "eu".to_owned(), json(1)),
+        ]
+    );
+    let plain = store.latest_results("p").unwrap();
+    assert_eq!(
+        plain[0].json, None,
+        "a passed latest result keeps no JSON there"
+    );
+}
+
 crate::store_cases!(
+    pages_read_recent_results_and_full_latest_results,
     projects_start_empty,
     duplicates_are_ignored_and_failure_runs_counted,
     passed_results_are_stored_without_their_json,

@@ -408,6 +408,21 @@ fn an_agent_installed_as_the_readme_says_reads_its_token_file_and_reaches_the_co
     );
     let token_file = dir.join("agent-token");
     std::fs::write(&token_file, &token.stdout).unwrap();
+    // `/metrics` is the project's: read with a read token, as the README says.
+    let read = run_ok(
+        Command::new(bin("control-plane"))
+            .args([
+                "token",
+                "create",
+                "--project",
+                "shop",
+                "--role",
+                "read",
+                "--db",
+            ])
+            .arg(&db),
+    );
+    let read = String::from_utf8_lossy(&read.stdout).trim().to_owned();
     let _agent = Running(
         Command::new(bin("monitors"))
             .args(["agent", "--control-plane", &format!("http://{addr}")])
@@ -448,6 +463,7 @@ fn an_agent_installed_as_the_readme_says_reads_its_token_file_and_reaches_the_co
         let list = String::from_utf8_lossy(&list.stdout).into_owned();
         let metrics = http
             .get(format!("http://{addr}/metrics"))
+            .bearer_auth(&read)
             .send()
             .and_then(reqwest::blocking::Response::text)
             .unwrap_or_default();
