@@ -3,10 +3,12 @@
 //! the verdict timeline (one strip per location, runs of one verdict merged).
 //!
 //! Scale rule: the time axis spans the range asked for (`from` to `to`). The ms axis
-//! starts at 0 and ends at a round number just above the highest point and the degraded
-//! threshold (10% headroom, about six steps of 1, 2 or 5 × 10ⁿ). The max threshold widens the axis
-//! only when it is at most twice that top; a max threshold further up is not drawn as a
-//! line but named at the top edge (`max 10000 ms ↑`), so that it does not squash the data.
+//! starts at 0 and ends at a round number just above the highest point (10% headroom,
+//! about six steps of 1, 2 or 5 × 10ⁿ). The degraded threshold, then the max threshold,
+//! widen the axis when each is at most twice the top so far, and are drawn as lines; a
+//! threshold further up is not drawn but named at the top edge (`degraded 4000 ms ↑`), so
+//! that a fast service's times are not squashed flat under thresholds far above them.
+//! Without any point both thresholds are on the axis.
 //! Every point is plotted (no downsampling); a gap longer than `gap_us` breaks the line.
 
 use std::fmt::Write as _;
@@ -91,6 +93,8 @@ pub struct Scale {
     pub top: f64,
     /// The step between ticks, ms.
     pub step: f64,
+    /// Whether the degraded threshold is inside the axis (drawn as a line).
+    pub degraded_inside: bool,
     /// Whether the max threshold is inside the axis (drawn as a line).
     pub max_inside: bool,
 }
@@ -112,18 +116,59 @@ fn nice_step(raw: f64) -> f64 {
 /// documentation.
 pub fn scale(data_top: f64, degraded_ms: f64, max_ms: f64) -> Scale {
     let clean = |v: f64| if v.is_finite() && v > 0.0 { v } else { 0.0 };
-    let mut base = clean(data_top).max(clean(degraded_ms));
-    let max_inside = clean(max_ms) <= 2.0 * base || base == 0.0;
-    if max_inside {
-        base = base.max(clean(max_ms));
-    }
+    let mut base = clean(data_top);
+    let mut fits = |threshold: f64| {
+        let inside = base == 0.0 || clean(threshold) <= 2.0 * base;
+        if inside {
+            base = base.max(clean(threshold));
+        }
+        inside
+    };
+    let (degraded_inside, max_inside) = (fits(degraded_ms), fits(max_ms));
     let wanted = if base > 0.0 { base * 1.1 } else { 1.0 };
     let step = nice_step(wanted / 6.0);
     let top = (wanted / step).ceil() * step;
     Scale {
         top,
         step,
+        degraded_inside,
         max_inside,
+    }
+}
+
+/// Writes threshold `name` at `ms`: a labelled line inside the axis, else its name at the
+/// top edge, at `dx` from the left.
+#[allow(clippy::too_many_arguments)]
+fn threshold(
+    out: &mut String,
+    name: &str,
+    class: &str,
+    ms: f64,
+    inside: bool,
+    y: impl Fn(f64) -> i64,
+    right: bool,
+    dx: i64,
+) {
+    if inside {
+        let yy = y(ms);
+        let (x, anchor) = if right {
+            (RIGHT, "end")
+        } else {
+            (LEFT, "start")
+        };
+        let _ = write!(
+            out,
+            "<line class=\"{class}\" x1=\"{LEFT}\" x2=\"{RIGHT}\" y1=\"{yy}\" y2=\"{yy}\"/>\
+             <text class=\"t{class}\" x=\"{x}\" y=\"{}\" dx=\"{}\" text-anchor=\"{anchor}\">{name} {ms} ms</text>",
+            yy - 4,
+            if right { 0 } else { 6 }
+        );
+    } else {
+        let _ = write!(
+            out,
+            "<text class=\"t{class}\" x=\"{LEFT}\" y=\"{}\" dx=\"{dx}\" data-above=\"{name}\">{name} {ms} ms \u{2191}</text>",
+            TOP - 6.0
+        );
     }
 }
 
@@ -273,32 +318,19 @@ pub fn chart(out: &mut String, c: &Chart<'_>) {
         );
         t += every;
     }
-    // The thresholds.
-    let yd = y(c.degraded_ms);
-    let _ = write!(
+    // The thresholds: lines, or names at the top edge when far above.
+    threshold(
         out,
-        "<line class=\"dg\" x1=\"{LEFT}\" x2=\"{RIGHT}\" y1=\"{yd}\" y2=\"{yd}\"/>\
-         <text class=\"tdg\" x=\"{RIGHT}\" y=\"{}\" text-anchor=\"end\">degraded {} ms</text>",
-        yd - 4,
-        c.degraded_ms
+        "degraded",
+        "dg",
+        c.degraded_ms,
+        sc.degraded_inside,
+        y,
+        true,
+        6,
     );
-    if sc.max_inside {
-        let ym = y(c.max_ms);
-        let _ = write!(
-            out,
-            "<line class=\"mx\" x1=\"{LEFT}\" x2=\"{RIGHT}\" y1=\"{ym}\" y2=\"{ym}\"/>\
-             <text class=\"tmx\" x=\"{LEFT}\" y=\"{}\" dx=\"6\">max {} ms</text>",
-            ym - 4,
-            c.max_ms
-        );
-    } else {
-        let _ = write!(
-            out,
-            "<text class=\"tmx\" x=\"{LEFT}\" y=\"{}\" dx=\"6\" data-max=\"above\">max {} ms \u{2191} (above the axis)</text>",
-            TOP - 6.0,
-            c.max_ms
-        );
-    }
+    let dx = if sc.degraded_inside { 6 } else { 230 };
+    threshold(out, "max", "mx", c.max_ms, sc.max_inside, y, false, dx);
     // The lines: p95 (lighter, dashed) under p50.
     for (i, line) in c.lines.iter().enumerate() {
         let _ = write!(
@@ -466,17 +498,25 @@ mod tests {
 
     #[test]
     fn the_axis_fits_the_data_and_the_thresholds() {
-        // Data up to 40 ms, degraded at 500, max at 1000: the axis reaches the max.
-        let s = scale(40.0, 500.0, 1000.0);
-        assert_eq!((s.top, s.step, s.max_inside), (1200.0, 200.0, true));
+        // Data up to 400 ms, degraded at 500, max at 1000: the axis reaches the max.
+        let s = scale(400.0, 500.0, 1000.0);
+        assert_eq!((s.top, s.step), (1200.0, 200.0));
+        assert!(s.degraded_inside && s.max_inside);
         // A max far above everything is named at the top, not drawn.
-        let s = scale(40.0, 100.0, 10_000.0);
-        assert!(!s.max_inside);
+        let s = scale(60.0, 100.0, 10_000.0);
+        assert!(s.degraded_inside && !s.max_inside);
         assert_eq!((s.top, s.step), (120.0, 20.0));
+        // A fast service under default thresholds: both named, the data fills the axis.
+        let s = scale(5.0, 4000.0, 5000.0);
+        assert!(!s.degraded_inside && !s.max_inside);
+        assert_eq!((s.top, s.step), (6.0, 1.0));
+        // Without data both thresholds are on the axis.
+        let s = scale(0.0, 4000.0, 5000.0);
+        assert!(s.degraded_inside && s.max_inside && s.top >= 5000.0);
         // Data above the thresholds: the axis covers the data with headroom.
         let s = scale(2300.0, 500.0, 1000.0);
         assert!(s.top >= 2300.0 * 1.1 && s.top < 3500.0, "{s:?}");
-        assert!(s.max_inside);
+        assert!(s.degraded_inside && s.max_inside);
         // Nothing at all, and nonsense, still give a usable axis.
         let s = scale(0.0, 0.0, 0.0);
         assert!(s.top > 0.0 && s.step > 0.0);
@@ -551,7 +591,8 @@ mod tests {
             },
         );
         assert_eq!(attr(&svg, "d").len(), 1, "{svg}");
-        assert!(svg.contains("data-max=\"above\""), "{svg}");
+        assert!(svg.contains("data-above=\"max\""), "{svg}");
+        assert!(svg.contains("degraded 50 ms"), "{svg}");
         let mut empty = String::new();
         chart(
             &mut empty,
