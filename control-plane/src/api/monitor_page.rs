@@ -248,3 +248,49 @@ pub(super) async fn monitor(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const DAY: i64 = 86_400_000_000;
+    const NOW: i64 = 1_764_950_400_000_000;
+
+    fn steps(plans: &[Series]) -> Vec<Option<Step>> {
+        plans.iter().map(|p| p.step).collect()
+    }
+
+    #[test]
+    fn each_range_asks_the_history_its_own_step_first() {
+        let retention = Retention::default();
+        let day = plans(Range::H24, NOW, &retention);
+        assert_eq!(steps(&day), [None, Some(Step::Hour), Some(Step::Day)]);
+        assert!(day.iter().all(|p| p.from_us == NOW - DAY && p.to_us == NOW));
+        assert_eq!(
+            steps(&plans(Range::D30, NOW, &retention)),
+            [Some(Step::Hour), Some(Step::Day)]
+        );
+        let quarter = plans(Range::D90, NOW, &retention);
+        assert_eq!(steps(&quarter), [Some(Step::Day)]);
+        assert_eq!(quarter[0].from_us, NOW - 90 * DAY);
+    }
+
+    #[test]
+    fn a_short_retention_moves_to_a_wider_step() {
+        let retention = Retention {
+            raw: Duration::from_secs(12 * 3600),
+            hourly: Duration::from_secs(3 * 86_400),
+            daily: Duration::from_secs(30 * 86_400),
+        };
+        assert_eq!(
+            steps(&plans(Range::H24, NOW, &retention)),
+            [Some(Step::Hour), Some(Step::Day)]
+        );
+        assert_eq!(steps(&plans(Range::D7, NOW, &retention)), [Some(Step::Day)]);
+        // The daily step is always asked, from the oldest day kept (plus an hour).
+        let quarter = plans(Range::D90, NOW, &retention);
+        assert_eq!(quarter[0].from_us, NOW - 30 * DAY + 3_600_000_000);
+    }
+}

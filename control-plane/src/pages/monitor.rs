@@ -313,8 +313,14 @@ fn lines_of(points: &[(i64, HistoryPoint)]) -> Vec<Line> {
 }
 
 /// The timeline marks of one location's points: a raw result lasts until the next one
-/// (or one interval, `gap_us`, when the next is further), a rollup its bucket.
-fn marks_of(points: &[&(i64, HistoryPoint)], step: Option<Step>, every_us: i64) -> Vec<Mark> {
+/// when that is at most `gap_us` later, else one interval (`every_us`); a rollup lasts
+/// its bucket.
+fn marks_of(
+    points: &[&(i64, HistoryPoint)],
+    step: Option<Step>,
+    every_us: i64,
+    gap_us: i64,
+) -> Vec<Mark> {
     points
         .iter()
         .enumerate()
@@ -324,7 +330,7 @@ fn marks_of(points: &[&(i64, HistoryPoint)], step: Option<Step>, every_us: i64) 
                 None => points
                     .get(i + 1)
                     .map(|(next, _)| *next)
-                    .filter(|next| next - start <= every_us * 2)
+                    .filter(|next| next - start <= gap_us)
                     .unwrap_or(start + every_us),
             };
             Mark {
@@ -496,10 +502,13 @@ fn response_times(out: &mut String, p: &MonitorPage<'_>) {
     let every_us = i64::try_from(p.spec.frequency.as_secs())
         .unwrap_or(i64::MAX / 4_000_000)
         .saturating_mul(1_000_000);
+    // A gap longer than 2.5 intervals (1.5 buckets), and than 2% of the range, breaks the
+    // line and shows on the timeline; a shorter one is not worth a mark at this width.
     let gap_us = match p.step {
         None => every_us.saturating_mul(5) / 2,
         Some(step) => step.micros() * 3 / 2,
-    };
+    }
+    .max((p.to_us - p.from_us) / 50);
     chart::chart(
         out,
         &Chart {
@@ -525,7 +534,7 @@ fn response_times(out: &mut String, p: &MonitorPage<'_>) {
     }
     for (location, points) in by_location {
         let _ = write!(out, "<div class=\"tr\"><span>{}</span>", escape(location));
-        let marks = marks_of(&points, p.step, every_us);
+        let marks = marks_of(&points, p.step, every_us, gap_us);
         chart::timeline(out, location, p.from_us, p.to_us, &marks, p.public);
         out.push_str("</div>");
     }
@@ -940,6 +949,33 @@ mod tests {
         let f = failure_of(&row);
         assert_eq!(f.kind.as_deref(), Some("read_timeout"));
         assert!(f.message.is_empty() && f.hints.is_empty());
+    }
+
+    #[test]
+    fn a_raw_result_lasts_until_the_next_unless_a_gap_is_between() {
+        let minute = 60_000_000;
+        let points = [
+            point("eu", NOW, 1.0, 0),
+            point("eu", NOW + 20 * minute, 1.0, 1),
+            point("eu", NOW + 120 * minute, 1.0, 0),
+        ];
+        let refs: Vec<&(i64, HistoryPoint)> = points.iter().collect();
+        let marks = marks_of(&refs, None, 10_000_000, 29 * minute);
+        let spans: Vec<(i64, i64)> = marks
+            .iter()
+            .map(|m| (m.start_us - NOW, m.end_us - NOW))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (0, 20 * minute),
+                (20 * minute, 20 * minute + 10_000_000),
+                (120 * minute, 120 * minute + 10_000_000)
+            ]
+        );
+        let hourly = marks_of(&refs, Some(Step::Hour), 10_000_000, 29 * minute);
+        assert!(hourly.iter().all(|m| m.end_us - m.start_us == HOUR));
+        assert_eq!(hourly[1].failures, 1);
     }
 
     #[test]
