@@ -25,6 +25,7 @@
 //! - [`results`]: the backend-independent logic of stored results (facts, rollups, uptime);
 //! - [`metrics`], [`page`]: the Prometheus text and the HTML status page;
 //! - [`server`]: the HTTP server: connection limit, timeouts, bodies rendered as read;
+//! - [`tls`]: serving TLS from PEM files, reloaded on SIGHUP;
 //! - [`duration`]: durations as flags write them;
 //! - [`token`]: token generation and hashing;
 //! - [`hash`]: SHA-256 hex and canonical JSON.
@@ -61,6 +62,7 @@ pub mod server;
 pub mod sqlite;
 pub mod status;
 pub mod store;
+pub mod tls;
 pub mod token;
 
 use std::sync::Arc;
@@ -98,6 +100,17 @@ pub async fn serve(
     store: Arc<dyn Store>,
     options: Options,
 ) -> std::io::Result<()> {
+    serve_with(listener, store, options, server::Plain).await
+}
+
+/// [`serve`], each connection first going through `handshake` (the [`tls::Tls`] of
+/// `--tls-cert`).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    store: Arc<dyn Store>,
+    options: Options,
+    handshake: impl server::Handshake,
+) -> std::io::Result<()> {
     let retention = options.retention;
     let unfinished = !maintain(Arc::clone(&store), retention, STEPS_BEFORE_SERVING).await;
     let pruner = tokio::spawn({
@@ -115,10 +128,11 @@ pub async fn serve(
         }
     });
     let limits = options.server_limits();
-    server::serve(
+    server::serve_with(
         listener,
         api::router_with(store, options),
         limits,
+        handshake,
         shutdown_signal(),
     )
     .await;

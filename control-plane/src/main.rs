@@ -192,7 +192,34 @@ fn cli() -> Command {
             "CONTROL_PLANE_BODY_TIMEOUT",
             "60s",
             "The time a request's body may take from its head; then the connection is closed",
-        ));
+        ))
+        .arg(
+            Arg::new("tls-cert")
+                .long("tls-cert")
+                .env("CONTROL_PLANE_TLS_CERT")
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .requires("tls-key")
+                .help("Serves HTTPS with this PEM certificate chain (the leaf first, then its intermediates); both files are read again on SIGHUP"),
+        )
+        .arg(
+            Arg::new("tls-key")
+                .long("tls-key")
+                .env("CONTROL_PLANE_TLS_KEY")
+                .value_name("FILE")
+                .value_parser(value_parser!(PathBuf))
+                .requires("tls-cert")
+                .help("The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1)"),
+        )
+        .arg(
+            Arg::new("public-status")
+                .long("public-status")
+                .env("CONTROL_PLANE_PUBLIC_STATUS")
+                .value_name("PROJECT")
+                .action(clap::ArgAction::Append)
+                .value_delimiter(',')
+                .help("Shows this project's overview and badges to anyone, without a token: verdicts, uptime and timings only (repeatable; the variable takes a comma-separated list)"),
+        );
     let create = Command::new("create")
         .about("Creates a token for a project (and the project if needed); prints it on stdout")
         .arg(
@@ -304,8 +331,11 @@ fn main() -> Result<()> {
                 header_timeout: arg(m, "header-timeout")?,
                 idle_timeout: arg(m, "idle-timeout")?,
                 body_timeout: arg(m, "body-timeout")?,
+                public_status: public_status(m)?,
+                tls: m.contains_id("tls-cert"),
                 ..Options::default()
             },
+            tls_files(m),
         ),
         "generate" => generate::run(m, cli()),
         "usage" => show_usage(&database(m)?, m.get_flag("json")),
@@ -320,6 +350,27 @@ fn main() -> Result<()> {
             }
         },
     }
+}
+
+/// The projects of `--public-status`, each a valid project name, without repeats.
+fn public_status(m: &ArgMatches) -> Result<Vec<String>> {
+    let mut projects: Vec<String> = Vec::new();
+    for project in m.get_many::<String>("public-status").into_iter().flatten() {
+        let project = project.trim();
+        store::check_project_name(project).map_err(|e| anyhow::anyhow!("--public-status: {e}"))?;
+        if !projects.iter().any(|p| p == project) {
+            projects.push(project.to_owned());
+        }
+    }
+    Ok(projects)
+}
+
+/// `--tls-cert` and `--tls-key` (clap makes sure both or neither are given).
+fn tls_files(m: &ArgMatches) -> Option<(PathBuf, PathBuf)> {
+    Some((
+        m.get_one::<PathBuf>("tls-cert")?.clone(),
+        m.get_one::<PathBuf>("tls-key")?.clone(),
+    ))
 }
 
 /// The database the flags name, with the PostgreSQL password read from its file.
@@ -369,7 +420,12 @@ fn open(db: &DatabaseArgs) -> Result<Arc<dyn Store>> {
     .with_context(|| format!("opening the database {}", db.database.shown()))
 }
 
-fn serve(listen: &str, db: &DatabaseArgs, options: Options) -> Result<()> {
+fn serve(
+    listen: &str,
+    db: &DatabaseArgs,
+    options: Options,
+    tls_files: Option<(PathBuf, PathBuf)>,
+) -> Result<()> {
     anyhow::ensure!(
         !options.agent_timeout.is_zero(),
         "--agent-timeout must be more than 0"
@@ -392,6 +448,17 @@ fn serve(listen: &str, db: &DatabaseArgs, options: Options) -> Result<()> {
         !options.agent_id_ttl.is_zero(),
         "--agent-id-ttl must be more than 0"
     );
+    // The certificate is read before the database is opened, so that a wrong file stops
+    // the server before it touches anything.
+    let tls = match &tls_files {
+        Some((cert, key)) => {
+            let (tls, served) =
+                control_plane::tls::Tls::load(cert, key).map_err(anyhow::Error::msg)?;
+            control_plane::tls::log_served("loaded the tls certificate", cert, &served);
+            Some(tls)
+        }
+        None => None,
+    };
     let shown = db.database.shown();
     let context = || format!("opening the database {shown}");
     // The lock test hook: in-process for SQLite (one process owns the file), inside the
@@ -431,9 +498,16 @@ fn serve(listen: &str, db: &DatabaseArgs, options: Options) -> Result<()> {
             hold_lock,
             ..options
         };
-        control_plane::serve(listener, store, options)
-            .await
-            .context("serving")
+        match tls {
+            Some(tls) => {
+                let reloads = tls.reload_on_hangup().context("listening for SIGHUP")?;
+                let served = control_plane::serve_with(listener, store, options, tls).await;
+                reloads.abort();
+                served
+            }
+            None => control_plane::serve(listener, store, options).await,
+        }
+        .context("serving")
     })
 }
 
@@ -553,6 +627,28 @@ mod tests {
             assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new(&want)), "--{long}");
             seen += 1;
         }
-        assert_eq!(seen, 18);
+        assert_eq!(seen, 21);
+    }
+
+    #[test]
+    fn public_status_takes_repeated_and_comma_separated_projects() {
+        let parse = |args: &[&str]| {
+            let m = super::cli()
+                .try_get_matches_from(
+                    ["control-plane", "serve", "--listen", "x", "--db", "d"]
+                        .iter()
+                        .chain(args),
+                )
+                .unwrap();
+            super::public_status(m.subcommand_matches("serve").unwrap())
+        };
+        assert_eq!(parse(&[]).unwrap(), Vec::<String>::new());
+        let both = ["--public-status", "shop", "--public-status", "blog,shop"];
+        assert_eq!(parse(&both).unwrap(), ["shop", "blog"]);
+        let err = parse(&["--public-status", "a/b"]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--public-status: invalid project name `a/b`"),
+            "{err}"
+        );
     }
 }

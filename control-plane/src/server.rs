@@ -5,6 +5,8 @@
 //! [`Limits::body_timeout`] of its head; a connection with no request in flight for
 //! [`Limits::idle_timeout`], or whose client has read nothing of a response for as long,
 //! is closed. On shutdown it stops accepting and lets the requests in flight finish.
+//! [`serve_with`] first passes each connection through a [`Handshake`] (the control
+//! plane's TLS), bounded by the header timeout; [`serve`] speaks plain HTTP.
 //!
 //! [`Pieces`] is a response body rendered a piece at a time, as the client reads it;
 //! [`metrics_response`] sends such a body as `/metrics`, gzip-compressed a piece at a time
@@ -114,12 +116,49 @@ pub async fn bind(addr: impl tokio::net::ToSocketAddrs) -> std::io::Result<TcpLi
     }))
 }
 
+/// What a connection goes through before HTTP, such as a TLS handshake: it runs on the
+/// connection's own task, within [`Limits::header_timeout`], and a connection whose
+/// handshake fails or runs out of time is closed.
+pub trait Handshake: Clone + Send + Sync + 'static {
+    /// The stream HTTP is spoken over once the handshake is done.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// Wraps a connection just accepted.
+    fn handshake(
+        &self,
+        stream: TcpStream,
+    ) -> impl Future<Output = std::io::Result<Self::Stream>> + Send;
+}
+
+/// No handshake: plain HTTP over the TCP connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Plain;
+
+impl Handshake for Plain {
+    type Stream = TcpStream;
+
+    async fn handshake(&self, stream: TcpStream) -> std::io::Result<TcpStream> {
+        Ok(stream)
+    }
+}
+
 /// Serves `router` on `listener` within `limits` until `shutdown` completes, then stops
 /// accepting and waits for the connections to finish their requests in flight.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_with(listener, router, limits, Plain, shutdown).await;
+}
+
+/// [`serve`], each connection first going through `handshake`.
+pub async fn serve_with<H: Handshake>(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: Limits,
+    handshake: H,
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -150,9 +189,19 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let stop = stop_rx.clone();
+        let mut stop = stop_rx.clone();
+        let handshake = handshake.clone();
         connections.spawn(async move {
-            connection(stream, router, limits, stop).await;
+            let shake = tokio::time::timeout(limits.header_timeout, handshake.handshake(stream));
+            let shaken = tokio::select! {
+                shaken = shake => shaken,
+                _ = stop.changed() => return,
+            };
+            match shaken {
+                Ok(Ok(stream)) => connection(stream, router, limits, stop).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "a handshake failed"),
+                Err(_) => tracing::debug!("closing a connection: handshake timeout"),
+            }
             drop(permit);
         });
     }
@@ -173,8 +222,8 @@ fn refuse(stream: TcpStream) {
 
 /// Serves one connection until it ends, a limit closes it, or shutdown lets its request
 /// in flight finish.
-async fn connection(
-    stream: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
     router: axum::Router,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
@@ -328,13 +377,13 @@ fn lock(activity: &Mutex<Activity>) -> MutexGuard<'_, Activity> {
     activity.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The socket, noting when bytes arrive and when writes wait.
-struct Tracked {
-    inner: TcpStream,
+/// The socket (or the TLS stream over it), noting when bytes arrive and when writes wait.
+struct Tracked<S> {
+    inner: S,
     activity: Arc<Mutex<Activity>>,
 }
 
-impl Tracked {
+impl<S> Tracked<S> {
     fn wrote<T>(&self, poll: &Poll<std::io::Result<T>>) {
         let mut a = lock(&self.activity);
         match poll {
@@ -346,7 +395,7 @@ impl Tracked {
     }
 }
 
-impl AsyncRead for Tracked {
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -365,7 +414,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

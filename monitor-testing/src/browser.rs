@@ -120,7 +120,8 @@ impl fmt::Debug for Browser {
 impl Browser {
     /// Launches Debian's Chromium ([`CHROMIUM`], or the program named by the environment
     /// variable `MONITOR_TESTING_CHROMIUM`) headless with a fresh profile and one blank page
-    /// 1280 pixels wide.
+    /// 1280 pixels wide. It takes any HTTPS certificate (tests serve ones of a test PKI)
+    /// and uses no proxy.
     pub fn launch() -> Result<Browser, BrowserError> {
         let program = std::env::var_os("MONITOR_TESTING_CHROMIUM")
             .map(PathBuf::from)
@@ -149,6 +150,8 @@ impl Browser {
                 "--disable-dev-shm-usage",
                 "--no-proxy-server",
                 "--hide-scrollbars",
+                // Tests serve HTTPS with certificates of a throwaway test PKI.
+                "--ignore-certificate-errors",
                 "--mute-audio",
                 "--remote-debugging-address=127.0.0.1",
                 "--remote-debugging-port=0",
@@ -531,7 +534,14 @@ impl Drop for Browser {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        let _ = std::fs::remove_dir_all(&self.profile);
+        // Chromium's helper processes may still write to the profile for a moment.
+        for _ in 0..40 {
+            let _ = std::fs::remove_dir_all(&self.profile);
+            if !self.profile.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -551,7 +561,11 @@ fn connect(url: &str) -> Result<WebSocket<TcpStream>, BrowserError> {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(WAIT));
     let _ = stream.set_write_timeout(Some(WAIT));
-    let (socket, _) = tungstenite::client::client(url, stream)
+    // Screenshots of long pages arrive as one message of several MiB.
+    let config = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(256 << 20))
+        .max_frame_size(Some(256 << 20));
+    let (socket, _) = tungstenite::client::client_with_config(url, stream, Some(config))
         .map_err(|e| failed(format!("the DevTools handshake with chromium failed: {e}")))?;
     Ok(socket)
 }

@@ -6,7 +6,7 @@
 use super::*;
 
 /// Every option of `serve` and its variable.
-const SERVE_ENV: [(&str, &str); 15] = [
+const SERVE_ENV: [(&str, &str); 18] = [
     ("--listen", "CONTROL_PLANE_LISTEN"),
     ("--db", "CONTROL_PLANE_DB"),
     ("--database", "CONTROL_PLANE_DATABASE"),
@@ -28,6 +28,9 @@ const SERVE_ENV: [(&str, &str); 15] = [
     ("--header-timeout", "CONTROL_PLANE_HEADER_TIMEOUT"),
     ("--idle-timeout", "CONTROL_PLANE_IDLE_TIMEOUT"),
     ("--body-timeout", "CONTROL_PLANE_BODY_TIMEOUT"),
+    ("--tls-cert", "CONTROL_PLANE_TLS_CERT"),
+    ("--tls-key", "CONTROL_PLANE_TLS_KEY"),
+    ("--public-status", "CONTROL_PLANE_PUBLIC_STATUS"),
 ];
 
 #[test]

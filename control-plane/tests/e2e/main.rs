@@ -6,13 +6,14 @@
 //! `monitors agent` processes in two locations (`agents`); the status page in headless
 //! Chromium (`browser`); promtool on the scrapes, and the dashboard and rules against
 //! them (`dashboards`); two replicas over one PostgreSQL, agents failing over between them
-//! when one is killed (`replicas`).
+//! when one is killed (`replicas`); HTTPS with its certificate reloaded on SIGHUP (`tls`).
 
 mod agents;
 mod browser;
 mod dashboards;
 mod monitor_page;
 mod replicas;
+mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
