@@ -1,12 +1,11 @@
-//! The read-only views of results: a project's status, a monitor's history, `/metrics`
-//! and the status page.
+//! The read-only views of results: a project's status, a monitor's results and history
+//! (computed by [`history_points`], which the monitor page shares) and `/metrics`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use monitor_spec::api::{HistoryPoint, MonitorHistory, ProjectStatus};
@@ -17,7 +16,6 @@ use super::query::QueryParams;
 use super::state::{AppState, blocking, json_response};
 use crate::agents;
 use crate::results::{bucket_of, duration_us};
-use crate::server::Pieces;
 use crate::status;
 use crate::store::{self, ResultQuery, Retention, Rollup, RollupQuery, Step, StoredResult};
 
@@ -401,7 +399,7 @@ fn all_status(st: &AppState) -> Result<Vec<ProjectStatus>, ApiError> {
         .collect()
 }
 
-/// How much of `/metrics` or the page is rendered at a time, at the least.
+/// How much of `/metrics` is rendered at a time, at the least.
 const PIECE_BYTES: usize = 64 * 1024;
 
 /// The status of every project as of a time after this request arrived, shared with the
@@ -458,22 +456,4 @@ pub(super) async fn metrics(
         text.fill(&mut piece, &projects, &agents, PIECE_BYTES);
         (!piece.is_empty()).then_some(piece)
     }))
-}
-
-pub(super) async fn page(State(st): State<AppState>) -> Result<Response, ApiError> {
-    let projects = snapshot(&st).await?;
-    let mut html = crate::page::PageText::new(time::OffsetDateTime::now_utc());
-    let body = Pieces::body(move || {
-        let mut piece = String::new();
-        html.fill(&mut piece, &projects, PIECE_BYTES);
-        (!piece.is_empty()).then_some(piece)
-    });
-    Ok((
-        [
-            (CONTENT_TYPE, "text/html; charset=utf-8"),
-            (CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response())
 }
