@@ -225,6 +225,11 @@ mod browser {
             let nav = b.open(&url, 1280).expect("open the monitor page");
             assert_eq!(nav.status, 200, "{range}: {nav:?}");
             let chart = b.eval(CHART).expect("the chart");
+            if range == "7d" {
+                let shot = screenshot_dir().join("monitor-7d-1280.png");
+                b.screenshot(&shot).expect("shot");
+                non_blank(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+            }
             let step = chart["step"].as_str().expect("data-step");
             let expected_step = if range == "24h" {
                 "raw"
