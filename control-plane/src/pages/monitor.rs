@@ -231,7 +231,7 @@ pub struct MonitorPage<'a> {
 
 /// The page's own style rules.
 const STYLE: &str = "
-.rg a{margin-right:.6rem} .rg b{margin-right:.6rem}
+.rg a,.rg strong{margin-right:.6rem}
 .lg{display:flex;flex-wrap:wrap;gap:.2rem 1rem;margin:.3rem 0}
 .lg i{display:inline-block;width:1.2rem;height:.25rem;vertical-align:middle;margin-right:.3rem}
 .tr{display:grid;grid-template-columns:6rem 1fr;gap:.5rem;align-items:center;margin:.2rem 0}
@@ -471,7 +471,7 @@ fn response_times(out: &mut String, p: &MonitorPage<'_>) {
     let id = query_value(&p.spec.id);
     for r in Range::ALL {
         if r == p.range {
-            let _ = write!(out, "<b>{}</b>", r.name());
+            let _ = write!(out, "<strong>{}</strong>", r.name());
         } else {
             let _ = write!(
                 out,
