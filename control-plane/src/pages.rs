@@ -8,5 +8,7 @@
 //! - [`certificates`]: `/certificates`, every certificate seen, earliest expiry first;
 //! - [`badge`]: shields-style SVG badges.
 
+pub mod chart;
 pub mod layout;
 pub mod login;
+pub mod monitor;
