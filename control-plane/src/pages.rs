@@ -10,8 +10,10 @@
 
 pub mod badge;
 pub mod certificates;
+pub mod chart;
 pub mod layout;
 pub mod login;
+pub mod monitor;
 pub mod overview;
 #[cfg(test)]
 mod sizes;

@@ -1,12 +1,11 @@
-//! The read-only views of results: a project's status, a monitor's history, `/metrics`
-//! and the status page.
+//! The read-only views of results: a project's status, a monitor's results and history
+//! (computed by [`history_points`], which the monitor page shares) and `/metrics`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use monitor_spec::api::{HistoryPoint, MonitorHistory, ProjectStatus};
@@ -17,7 +16,6 @@ use super::query::QueryParams;
 use super::state::{AppState, blocking, json_response};
 use crate::agents;
 use crate::results::{bucket_of, duration_us};
-use crate::server::Pieces;
 use crate::status;
 use crate::store::{self, ResultQuery, Retention, Rollup, RollupQuery, Step, StoredResult};
 
@@ -146,13 +144,18 @@ pub(super) async fn history(
 /// The most points a `/history` answer holds; a range with more is refused (400).
 pub const MAX_HISTORY_POINTS: u64 = 10_000;
 
-/// A `/history` request, checked.
-#[derive(Debug)]
-struct Series {
-    step: Option<Step>,
-    from_us: i64,
-    to_us: i64,
-    location: Option<String>,
+/// A `/history` request, checked: the question the API and the monitor page both ask
+/// [`history_points`].
+#[derive(Debug, Clone)]
+pub(crate) struct Series {
+    /// `None` for raw results, else hourly or daily rollups.
+    pub(crate) step: Option<Step>,
+    /// Raw results after this instant, or buckets from the one holding it (unix µs).
+    pub(crate) from_us: i64,
+    /// Up to this instant, inclusive (unix µs).
+    pub(crate) to_us: i64,
+    /// Only this location.
+    pub(crate) location: Option<String>,
 }
 
 /// A duration as flags write it, in its largest whole unit: `48h`, `90d`, `90s`.
@@ -172,7 +175,7 @@ fn written(d: std::time::Duration) -> String {
 }
 
 /// The name of a step in queries and answers.
-fn step_name(step: Option<Step>) -> &'static str {
+pub(crate) fn step_name(step: Option<Step>) -> &'static str {
     match step {
         None => "raw",
         Some(Step::Hour) => "1h",
@@ -310,6 +313,48 @@ fn rollup_point(r: &Rollup) -> HistoryPoint {
     }
 }
 
+/// The points of `monitor` that `series` asks for, each with its start (unix µs), oldest
+/// first; at most [`MAX_HISTORY_POINTS`] + 1, so that a caller sees when there are more.
+/// What `/history` answers and the monitor page plots. Blocking.
+pub(crate) fn history_points(
+    store: &dyn store::Store,
+    project: &str,
+    monitor: &str,
+    series: &Series,
+) -> Result<Vec<(i64, HistoryPoint)>, store::StoreError> {
+    Ok(match series.step {
+        None => store
+            .results(
+                project,
+                &ResultQuery {
+                    monitor: monitor.to_owned(),
+                    location: series.location.clone(),
+                    from_us: Some(series.from_us),
+                    to_us: Some(series.to_us),
+                    limit: MAX_HISTORY_POINTS + 1,
+                },
+            )?
+            .iter()
+            .map(|r| (r.started_us, raw_point(r)))
+            .collect(),
+        Some(step) => store
+            .rollups(
+                project,
+                &RollupQuery {
+                    monitor: monitor.to_owned(),
+                    location: series.location.clone(),
+                    step,
+                    from_us: bucket_of(step, series.from_us),
+                    to_us: series.to_us.saturating_add(1),
+                    limit: MAX_HISTORY_POINTS + 1,
+                },
+            )?
+            .iter()
+            .map(|r| (r.start_us, rollup_point(r)))
+            .collect(),
+    })
+}
+
 pub(super) async fn series(
     State(st): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -326,37 +371,10 @@ pub(super) async fn series(
         ))
     };
     let answer = blocking(move || {
-        let points: Vec<HistoryPoint> = match q.step {
-            None => store
-                .results(
-                    &project,
-                    &ResultQuery {
-                        monitor: monitor.clone(),
-                        location: q.location.clone(),
-                        from_us: Some(q.from_us),
-                        to_us: Some(q.to_us),
-                        limit: MAX_HISTORY_POINTS + 1,
-                    },
-                )?
-                .iter()
-                .map(raw_point)
-                .collect(),
-            Some(step) => store
-                .rollups(
-                    &project,
-                    &RollupQuery {
-                        monitor: monitor.clone(),
-                        location: q.location.clone(),
-                        step,
-                        from_us: bucket_of(step, q.from_us),
-                        to_us: q.to_us.saturating_add(1),
-                        limit: MAX_HISTORY_POINTS + 1,
-                    },
-                )?
-                .iter()
-                .map(rollup_point)
-                .collect(),
-        };
+        let points = history_points(&*store, &project, &monitor, &q)?
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
         Ok(MonitorHistory {
             monitor,
             step: step_name(q.step).to_owned(),
@@ -381,7 +399,7 @@ fn all_status(st: &AppState) -> Result<Vec<ProjectStatus>, ApiError> {
         .collect()
 }
 
-/// How much of `/metrics` or the page is rendered at a time, at the least.
+/// How much of `/metrics` is rendered at a time, at the least.
 const PIECE_BYTES: usize = 64 * 1024;
 
 /// The status of every project as of a time after this request arrived, shared with the
@@ -438,22 +456,4 @@ pub(super) async fn metrics(
         text.fill(&mut piece, &projects, &agents, PIECE_BYTES);
         (!piece.is_empty()).then_some(piece)
     }))
-}
-
-pub(super) async fn page(State(st): State<AppState>) -> Result<Response, ApiError> {
-    let projects = snapshot(&st).await?;
-    let mut html = crate::page::PageText::new(time::OffsetDateTime::now_utc());
-    let body = Pieces::body(move || {
-        let mut piece = String::new();
-        html.fill(&mut piece, &projects, PIECE_BYTES);
-        (!piece.is_empty()).then_some(piece)
-    });
-    Ok((
-        [
-            (CONTENT_TYPE, "text/html; charset=utf-8"),
-            (CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response())
 }

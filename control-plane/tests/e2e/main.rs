@@ -11,6 +11,7 @@
 mod agents;
 mod browser;
 mod dashboards;
+mod monitor_page;
 mod replicas;
 mod tls;
 
