@@ -8,10 +8,11 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY,
 };
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use flate2::Compression;
@@ -85,11 +86,26 @@ fn warn_days(st: &AppState, project: &str) -> Result<BTreeMap<String, u32>, ApiE
         .collect())
 }
 
-/// The overview data of `project` as of a time after a request arriving now: the last
-/// one read if its reading ended after this request arrived (requests arriving while one
-/// is read wait for it and share it: a page at most one reading old), else read anew.
-async fn overview_data(st: &AppState, project: &str) -> Result<Arc<OverviewData>, ApiError> {
-    let arrived = Instant::now();
+/// When a request arrived: taken by the first extractor of a handler, before the token is
+/// looked up (which may wait for the store while another request reads it).
+pub(super) struct Arrived(Instant);
+
+impl<S: Send + Sync> FromRequestParts<S> for Arrived {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Arrived(Instant::now()))
+    }
+}
+
+/// The overview data of `project` for a request that arrived at `arrived`: the last one
+/// read if its reading ended after the request arrived (requests arriving while one is
+/// read wait for it and share it: a page is at most one reading old), else read anew.
+async fn overview_data(
+    st: &AppState,
+    project: &str,
+    arrived: Instant,
+) -> Result<Arc<OverviewData>, ApiError> {
     let slot = st.overviews.slot(project);
     let mut last = slot.lock().await;
     if let Some((read_until, data)) = &*last
@@ -123,6 +139,7 @@ async fn overview_data(st: &AppState, project: &str) -> Result<Arc<OverviewData>
 
 pub(super) async fn overview(
     State(st): State<AppState>,
+    Arrived(arrived): Arrived,
     OverviewPage(viewer): OverviewPage,
     uri: Uri,
     request: HeaderMap,
@@ -143,7 +160,7 @@ pub(super) async fn overview(
             ));
         }
     };
-    let data = overview_data(&st, &viewer.project).await?;
+    let data = overview_data(&st, &viewer.project, arrived).await?;
     let (public, now) = (viewer.public, OffsetDateTime::now_utc());
     let mut text = overview::OverviewText::new(&data.view(&filter, public, now));
     let next = move || {
