@@ -65,13 +65,10 @@ fn bad_request_page(request: &HeaderMap, project: &str, public: bool, why: &str)
     layout::start(&mut page, "bad request", Some(project), public, "", None);
     page.push_str("<h1>Bad request</h1><p class=\"failed\" data-error>");
     page.push_str(&layout::escape(why));
-    let _ = std::fmt::Write::write_fmt(
-        &mut page,
-        format_args!(
-            "</p><p><a href=\"/?project={}\">back to the overview</a></p>",
-            layout::query_value(project)
-        ),
-    );
+    page.push_str(&format!(
+        "</p><p><a href=\"/?project={}\">back to the overview</a></p>",
+        layout::query_value(project)
+    ));
     layout::end(&mut page);
     html(request, StatusCode::BAD_REQUEST, page)
 }
