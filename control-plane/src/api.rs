@@ -50,6 +50,7 @@ pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
         deployed: Arc::default(),
         identities: Arc::default(),
         snapshots: Arc::default(),
+        overviews: Arc::default(),
         options,
     };
     Router::new()

@@ -10,7 +10,7 @@
 //! Agents (`control-plane` tokens of role `agent`) long-poll their assignments, the
 //! monitors they run and when, and post their results; the control plane keeps them (raw
 //! results, then hourly and daily rollups) for their retentions and serves each project's
-//! status with uptimes, a monitor's history, Prometheus metrics and a status page.
+//! status with uptimes, a monitor's history, Prometheus metrics, the pages and badges.
 //!
 //! - [`store`]: the [`Store`] trait every backend implements, and the types crossing it;
 //! - [`sqlite`]: [`SqliteStore`], the embedded backend (WAL, `synchronous = FULL`);
@@ -23,7 +23,8 @@
 //! - [`deployed`]: the parsed current monitors, cached per version;
 //! - [`status`]: results in (checks, rows) and out (status with uptime, results);
 //! - [`results`]: the backend-independent logic of stored results (facts, rollups, uptime);
-//! - [`metrics`], [`page`]: the Prometheus text and the HTML status page;
+//! - [`metrics`]: the Prometheus text;
+//! - [`pages`]: the HTML pages (overview, monitor, certificates, login) and SVG badges;
 //! - [`server`]: the HTTP server: connection limit, timeouts, bodies rendered as read;
 //! - [`tls`]: serving TLS from PEM files, reloaded on SIGHUP;
 //! - [`duration`]: durations as flags write them;
@@ -54,7 +55,6 @@ pub mod duration;
 pub mod hash;
 pub mod metrics;
 pub mod monitor_set;
-pub mod page;
 pub mod pages;
 pub mod postgres;
 pub mod results;

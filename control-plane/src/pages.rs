@@ -8,7 +8,12 @@
 //! - [`certificates`]: `/certificates`, every certificate seen, earliest expiry first;
 //! - [`badge`]: shields-style SVG badges.
 
+pub mod badge;
+pub mod certificates;
 pub mod chart;
 pub mod layout;
 pub mod login;
 pub mod monitor;
+pub mod overview;
+#[cfg(test)]
+mod sizes;

@@ -8,7 +8,8 @@
 //! [`hardening`], the token commands and roles in [`tokens`], connections and streamed
 //! responses in [`serving`], `--version` and the environment variables in
 //! [`conventions`], history, uptime and the retentions of issue 16 in [`history`], and who may read what
-//! (tokens, the login cookie, `--public-status`) in [`access`].
+//! (tokens, the login cookie, `--public-status`) in [`access`], and the overview,
+//! certificates page and badges in [`pages`].
 
 #[path = "api/access.rs"]
 mod access;
@@ -20,6 +21,8 @@ mod conventions;
 mod hardening;
 #[path = "api/history.rs"]
 mod history;
+#[path = "api/pages.rs"]
+mod pages;
 #[path = "api/serving.rs"]
 mod serving;
 #[path = "api/tokens.rs"]

@@ -149,6 +149,8 @@ pub(super) struct AppState {
     pub(super) identities: Arc<Identities>,
     /// The status `/metrics` and the page are rendered from, shared by their readers.
     pub(super) snapshots: Arc<crate::status::Snapshots>,
+    /// What the overviews are rendered from, shared by their readers.
+    pub(super) overviews: Arc<crate::pages::overview::Overviews>,
     pub(super) options: Options,
 }
 

@@ -3,6 +3,9 @@
 
 use std::fmt::Write as _;
 
+use monitor_spec::Status;
+use time::OffsetDateTime;
+
 /// The style every page shares; pages add their own rules after it.
 pub const STYLE: &str = "
 :root { color-scheme: light dark; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #6e7781; --line: #8884; }
@@ -70,10 +73,80 @@ pub fn end(out: &mut String) {
 /// `s` with the characters HTML gives a meaning (`&<>"'`) written as references, and
 /// control characters as visible escapes.
 pub fn escape(s: &str) -> String {
-    crate::page::escape(s)
+    monitor_spec::escape::escape_chars(s, |c| match c {
+        '&' => Some("&amp;".into()),
+        '<' => Some("&lt;".into()),
+        '>' => Some("&gt;".into()),
+        '"' => Some("&quot;".into()),
+        '\'' => Some("&#39;".into()),
+        _ => None,
+    })
 }
 
 /// `s` percent-encoded for a query string value.
 pub fn query_value(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// The name of a verdict: `passed`, `degraded` or `failed`.
+pub fn verdict(status: Status) -> &'static str {
+    match status {
+        Status::Passed => "passed",
+        Status::Degraded => "degraded",
+        Status::Failed => "failed",
+    }
+}
+
+/// The short class of a verdict the pages colour by: `p`, `d` or `f`.
+pub fn verdict_class(status: Status) -> &'static str {
+    match status {
+        Status::Passed => "p",
+        Status::Degraded => "d",
+        Status::Failed => "f",
+    }
+}
+
+/// A verdict from its name, as a query string gives it.
+pub fn parse_verdict(name: &str) -> Option<Status> {
+    match name {
+        "passed" => Some(Status::Passed),
+        "degraded" => Some(Status::Degraded),
+        "failed" => Some(Status::Failed),
+        _ => None,
+    }
+}
+
+/// `2025-03-01 12:00:00 UTC`.
+pub fn clock(t: OffsetDateTime) -> String {
+    format!("{} UTC", monitor_spec::result::utc_seconds(t, ' '))
+}
+
+/// The instant of unix microseconds (the epoch when out of range).
+pub fn from_us(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// An uptime percentage as every page shows it: rounded down to two decimals, so that
+/// `100.00` means no failure at all and one failure in 10 000 checks shows `99.99`;
+/// `–` when there were no checks.
+pub fn uptime_text(percent: Option<f64>) -> String {
+    match percent {
+        Some(p) if p.is_finite() => format!("{:.2}", (p * 100.0).floor() / 100.0),
+        _ => "–".to_owned(),
+    }
+}
+
+/// A time in milliseconds as the pages show it: one decimal.
+pub fn ms_text(ms: f64) -> String {
+    format!("{ms:.1}")
+}
+
+/// `s` cut to at most `max` characters, with `…` when cut: long error messages in a
+/// `title` stay readable and the page small.
+pub fn clip(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]).into(),
+        None => s.into(),
+    }
 }

@@ -1,6 +1,6 @@
 //! The routes of "Agents, results, status" in `control-plane/API.md`, over HTTP against the
 //! real binary: token roles, long-polled assignments, results, status, history, retention,
-//! metrics and the status page.
+//! and metrics (the pages are tested in `pages`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -1207,85 +1207,4 @@ fn metrics_parse_and_carry_project_monitor_location_channels_and_muted() {
         })
         .collect();
     assert_eq!(agents, [("shop", "eu", 2.0), ("shop", "us", 1.0)]);
-}
-
-/// The `<tr>` of a monitor on the page.
-fn row<'a>(page: &'a str, id: &str) -> &'a str {
-    let start = page
-        .find(&format!("<tr data-monitor=\"{id}\""))
-        .unwrap_or_else(|| panic!("no row for {id}"));
-    let end = page[start..].find("</tr>").unwrap();
-    &page[start..start + end]
-}
-
-#[test]
-fn the_status_page_shows_every_monitor_escaped() {
-    let dir = TempDir::new("page");
-    let deploy = create_token(&dir.db(), "shop");
-    let agent = create_token_with_role(&dir.db(), "shop", "agent");
-    let server = Server::start(&dir.db(), &[], &[]);
-    let api = Api::new(&server, "shop", &deploy);
-    let mut evil = cache().name("<script>alert(1)</script>");
-    evil.muted = true;
-    api.ok_deploy(&bundle(vec![evil, db(), mail()]), "");
-    let eu = Agent::new(&server, &agent, "e1", "eu");
-    let us = Agent::new(&server, &agent, "u1", "us");
-    let t = seconds_ago(20);
-    eu.ok_post(
-        &[
-            eu.result("cache", 1, "failed", t),
-            eu.result("db", 1, "passed", t),
-            with_tls(
-                eu.result("mail", 1, "passed", t),
-                now() + time::Duration::days(40),
-                40,
-            ),
-        ],
-        3,
-        0,
-    );
-    us.ok_post(&[us.result("db", 1, "degraded", t)], 1, 0);
-
-    let (status, kind, page) = get_text(&server, "/", &deploy);
-    assert_eq!(status, StatusCode::OK);
-    assert!(kind.starts_with("text/html"), "{kind}");
-    assert!(page.contains("<meta http-equiv=\"refresh\" content=\"10\">"));
-    assert!(page.contains("<style>"));
-    // No script, no external assets.
-    assert!(!page.contains("<script"), "{page}");
-    for external in ["src=", "href=", "http://", "https://", "@import", "url("] {
-        assert!(!page.contains(external), "{external}");
-    }
-    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert!(page.contains("refused &lt;b&gt;the&lt;/b&gt; connection &amp; more"));
-
-    // A row per deployed monitor, a cell per location with the status the API gives.
-    let api_status = api.ok_get("/status");
-    for m in api_status["monitors"].as_array().unwrap() {
-        let id = m["id"].as_str().unwrap();
-        let row = row(&page, id);
-        assert_eq!(
-            row.contains("data-muted=\"true\""),
-            m["muted"] == true,
-            "{row}"
-        );
-        let cells = row.matches("data-location=").count();
-        assert_eq!(cells, m["locations"].as_array().unwrap().len(), "{row}");
-        for l in m["locations"].as_array().unwrap() {
-            let cell = format!(
-                "<td data-location=\"{}\" data-status=\"{}\"",
-                l["location"].as_str().unwrap(),
-                l["status"].as_str().unwrap()
-            );
-            assert!(row.contains(&cell), "{cell} not in {row}");
-        }
-    }
-    let db_row = row(&page, "db");
-    assert!(db_row.contains("total 12."), "{db_row}");
-    assert!(db_row.contains("connect 2.5 ms"), "{db_row}");
-    assert!(db_row.contains("s ago"), "{db_row}");
-    assert!(row(&page, "mail").contains("40 days left"));
-    let cache_row = row(&page, "cache");
-    assert!(cache_row.contains("title=\"refused: "), "{cache_row}");
-    assert!(cache_row.contains(">muted<"), "{cache_row}");
 }

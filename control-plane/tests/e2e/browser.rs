@@ -1,188 +1,281 @@
-//! The status page in a real browser: headless Chromium (Debian's `chromium`) loads `/`
-//! from the real control plane, and the rows and verdicts it renders are compared with
-//! what the API's `/status` says.
+//! The overview, certificates page and badges in a real browser: headless Chromium
+//! (Debian's `chromium`, driven by `monitor_testing::browser`) logs in and loads them from
+//! a control plane fed by real `monitors agent` processes in two locations; what the pages
+//! show (verdicts, uptime, certificate days) is compared with the API's `/status`, and
+//! screenshots at 1280 and 375 px go to `target/screenshots/`, each checked non-blank.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use monitor_core::Bundle;
 use monitor_core::prelude::*;
+use monitor_testing::browser::{Browser, non_blank, screenshot_dir};
+use monitor_testing::{Script, ScriptedServer, TestPki, TlsServer, refusing_port};
 use serde_json::{Value, json};
 
+use super::agents::{Agent, listening_service};
 use super::{Server, TempDir, create_token_for};
 
-/// The page as Chromium's DOM holds it after loading `url`.
-fn rendered(url: &str, profile: &Path) -> String {
-    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or_else(|| {
-            panic!("chromium is not installed: the browser test needs the Debian package chromium (`cargo xtask test` installs it as root, or skips this test and names it)")
-        });
-    let out = Command::new("timeout")
-        .args(["-k", "5", "60", chromium])
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot run chromium");
+/// Logs `browser` in to the control plane at `url` with `token`, through the login form.
+fn login(browser: &mut Browser, url: &str, token: &str) {
+    let nav = browser
+        .open(&format!("{url}/login?next=/"), 1280)
+        .expect("the login form");
+    assert_eq!(nav.status, 200, "{nav:?}");
+    let nav = browser
+        .submit_form(&[("token", token)])
+        .expect("logging in");
+    assert_eq!(nav.status, 200, "{nav:?}");
     assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        !nav.url.contains("/login"),
+        "still on the login form: {nav:?}"
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The value of attribute `name` in the tag text `tag`.
-fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
-    let at = tag.find(&format!("{name}=\""))? + name.len() + 2;
-    tag[at..].split('"').next()
+/// Evaluates `script`, which returns `JSON.stringify(...)`, and reads its JSON.
+fn eval_json(browser: &mut Browser, script: &str) -> Value {
+    let text = browser.eval(script).expect("a script");
+    let text = text.as_str().unwrap_or_else(|| panic!("{script}: {text}"));
+    serde_json::from_str(text).expect("JSON")
 }
 
-/// Every `(monitor, location, status)` cell of the rendered page, and the muted monitors.
-fn cells(dom: &str) -> (BTreeSet<(String, String, String)>, BTreeSet<String>) {
-    let mut out = BTreeSet::new();
-    let mut muted = BTreeSet::new();
-    for row in dom.split("<tr").skip(1) {
-        let row = row.split("</tr>").next().unwrap_or_default();
-        let tag = row.split('>').next().unwrap_or_default();
-        let Some(monitor) = attribute(tag, "data-monitor") else {
-            continue;
-        };
-        if attribute(tag, "data-muted") == Some("true") {
-            muted.insert(monitor.to_owned());
-        }
-        for cell in row.split("<td").skip(1) {
-            let tag = cell.split('>').next().unwrap_or_default();
-            if let (Some(location), Some(status)) = (
-                attribute(tag, "data-location"),
-                attribute(tag, "data-status"),
-            ) {
-                out.insert((monitor.to_owned(), location.to_owned(), status.to_owned()));
-            }
-        }
+/// Saves a full-page screenshot named `name` and checks it is not blank.
+fn shot(browser: &mut Browser, name: &str) {
+    let path = screenshot_dir().join(name);
+    browser.screenshot(&path).expect("a screenshot");
+    non_blank(&path).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// An uptime as the pages show it: rounded down to two decimals, with `%`.
+fn uptime(value: &Value) -> String {
+    match value.as_f64() {
+        Some(v) => format!("{:.2}%", (v * 100.0).floor() / 100.0),
+        None => "–".to_owned(),
     }
-    (out, muted)
 }
 
-/// Checks `spec` here with the real engine.
-fn checked(spec: TcpMonitor) -> CheckResult {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(monitor_testing::check(spec))
-}
-
-#[test]
-fn the_status_page_shows_what_the_api_says() {
-    let (server, tokens) = Server::start(&["shop"]);
-    let token = &tokens[0];
-    let agent_token = create_token_for(&server.db(), "shop", "agent");
-    let open = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let open_port = open.local_addr().expect("addr").port();
-    let closed_port = monitor_testing::refusing_port().expect("a refusing port");
-
-    let up =
-        TcpMonitor::new("cache", "127.0.0.1", open_port).name("Cache <script>alert(1)</script>");
-    let down = TcpMonitor::new("db", "127.0.0.1", closed_port).name("Database");
-    let mut quiet = TcpMonitor::new("mail", "127.0.0.1", open_port).name("Mail");
-    quiet.muted = true;
-    quiet.alert_channels = vec!["oncall".into()];
-    let bundle = Bundle::new(vec![up.clone(), down.clone(), quiet.clone()]);
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    let deployed = http
-        .post(format!("{}/v1/projects/shop/deploy?prune=true", server.url))
-        .bearer_auth(token)
-        .json(&json!({ "bundle": serde_json::from_str::<Value>(&bundle.to_json()).unwrap() }))
-        .send()
-        .expect("deploy");
-    assert_eq!(deployed.status().as_u16(), 200);
-
-    // Results as agents in two locations would post them, checked for real.
-    let post = |location: &str, tick: i64, result: &CheckResult| {
-        let body = json!({
-            "agent": format!("{location}-1"),
-            "location": location,
-            "results": [{
-                "id": format!("{}/{location}/{tick}", result.id),
-                "monitor": result.id,
-                "tick": tick,
-                "result": serde_json::from_str::<Value>(&result.to_json()).unwrap(),
-            }],
-        });
-        let r = http
-            .post(format!("{}/v1/agent/results", server.url))
-            .bearer_auth(&agent_token)
-            .json(&body)
-            .send()
-            .expect("post results");
-        assert_eq!(r.status().as_u16(), 200, "{:?}", r.text());
-    };
-    let up_result = checked(up);
-    assert_eq!(up_result.status, Status::Passed);
-    let down_result = checked(down);
-    assert_eq!(down_result.status, Status::Failed);
-    post("eu", 1, &up_result);
-    post("us", 1, &up_result);
-    post("eu", 1, &down_result);
-    post("us", 1, &checked(quiet));
-    drop(open);
-
-    let status: Value = http
+/// GETs `/v1/projects/shop/status` with `token`.
+fn status(server: &Server, token: &str) -> Value {
+    reqwest::blocking::Client::new()
         .get(format!("{}/v1/projects/shop/status", server.url))
         .bearer_auth(token)
         .send()
         .expect("status")
         .json()
-        .expect("status JSON");
-    let mut expected = BTreeSet::new();
-    let mut expected_muted = BTreeSet::new();
-    for monitor in status["monitors"].as_array().expect("monitors") {
-        let id = monitor["id"].as_str().expect("id").to_owned();
-        if monitor["muted"] == json!(true) {
-            expected_muted.insert(id.clone());
-        }
-        for cell in monitor["locations"].as_array().expect("locations") {
-            expected.insert((
-                id.clone(),
-                cell["location"].as_str().expect("location").to_owned(),
-                cell["status"].as_str().expect("status").to_owned(),
-            ));
-        }
-    }
-    assert_eq!(expected.len(), 4, "{status}");
+        .expect("status JSON")
+}
 
-    let profile = TempDir::new();
-    let dom = rendered(&format!("{}/", server.url), &profile.0);
-    let (shown, muted) = cells(&dom);
-    assert_eq!(shown, expected, "the page and the API disagree:\n{dom}");
-    assert_eq!(muted, expected_muted);
-    assert!(expected.contains(&("db".into(), "eu".into(), "failed".into())));
-    // It refreshes itself, uses nothing from elsewhere, and shows user text as text.
-    assert!(dom.contains("http-equiv=\"refresh\""), "{dom}");
-    assert!(
-        !dom.contains("src=\"http") && !dom.contains("href=\"http"),
-        "{dom}"
+/// Waits until every monitor of the status has a result in each of `locations`.
+fn until_results(server: &Server, token: &str, locations: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let status = status(server, token);
+        let monitors = status["monitors"].as_array().expect("monitors");
+        if monitors
+            .iter()
+            .all(|m| m["locations"].as_array().map_or(0, Vec::len) == locations)
+        {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "no results in time: {status}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn the_pages_in_chromium_show_what_the_api_says() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the TLS server");
+    let pki = TestPki::new().expect("a test PKI");
+    let leaf = pki.leaf_for(&["monitor.test"], 60).expect("a leaf");
+    let tls = runtime
+        .block_on(ScriptedServer::start_tls(
+            Script::new().send("hello over tls\r\n"),
+            TlsServer::direct(leaf.server_config(true).expect("a TLS config")),
+        ))
+        .expect("a TLS server");
+    let root = pki.root_pem();
+    let monitors = vec![
+        TcpMonitor::new("cache", "127.0.0.1", listening_service())
+            .name("Cache <script>alert(1)</script>")
+            .group("edge <b>")
+            .tag("prod")
+            .frequency(Frequency::S10)
+            .timeouts(2_000, 2_000, 5_000),
+        TcpMonitor::new("db", "127.0.0.1", refusing_port().expect("a port"))
+            .name("Database")
+            .group("edge <b>")
+            .frequency(Frequency::S10)
+            .timeouts(2_000, 2_000, 5_000),
+        TcpMonitor::new("web", "127.0.0.1", tls.port())
+            .name("Web over TLS")
+            .frequency(Frequency::S10)
+            .tls_direct()
+            .tls_with(|t| {
+                t.ca = Some(PemSource::Pem(root.clone()));
+                t.server_name = Some("monitor.test".into());
+            })
+            .expect("hello over tls")
+            .timeouts(2_000, 2_000, 5_000),
+    ];
+    let bundle = Bundle::new(monitors);
+    let (server, tokens) = Server::start(&["shop"]);
+    let deployed = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/projects/shop/deploy?prune=true", server.url))
+        .bearer_auth(&tokens[0])
+        .json(&json!({ "bundle": serde_json::from_str::<Value>(&bundle.to_json()).unwrap() }))
+        .send()
+        .expect("deploy");
+    assert_eq!(deployed.status().as_u16(), 200);
+    let agent_token = create_token_for(&server.db(), "shop", "agent");
+    let read_token = create_token_for(&server.db(), "shop", "read");
+    let dir = TempDir::new();
+    let mut agents = [
+        Agent::spawn(&server.url, &agent_token, "eu-1", "eu", 1, &dir.0),
+        Agent::spawn(&server.url, &agent_token, "us-1", "us", 1, &dir.0),
+    ];
+    until_results(&server, &read_token, 2);
+    // Stopped, so that what the API says and what the pages show are of the same results.
+    for agent in &mut agents {
+        agent.stop();
+    }
+    let api = status(&server, &read_token);
+    let monitors = api["monitors"].as_array().expect("monitors");
+
+    let mut browser = Browser::launch().unwrap_or_else(|e| panic!("{e}"));
+    login(&mut browser, &server.url, &read_token);
+
+    // The overview: a verdict per monitor and location, uptime and days as the API says.
+    let nav = browser
+        .open(&format!("{}/?project=shop", server.url), 1280)
+        .expect("the overview");
+    assert_eq!(nav.status, 200, "{nav:?}");
+    let cells = eval_json(
+        &mut browser,
+        "JSON.stringify([...document.querySelectorAll('td[data-status]')]\
+         .map(td => [td.dataset.monitor, td.dataset.location, td.dataset.status]))",
     );
-    assert!(!dom.contains("<script>alert(1)</script>"), "{dom}");
-    assert!(dom.contains("Cache &lt;script&gt;"), "{dom}");
+    let shown: BTreeSet<(String, String, String)> = serde_json::from_value(cells).expect("cells");
+    let expected: BTreeSet<(String, String, String)> = monitors
+        .iter()
+        .flat_map(|m| {
+            m["locations"].as_array().unwrap().iter().map(move |l| {
+                (
+                    m["id"].as_str().unwrap().to_owned(),
+                    l["location"].as_str().unwrap().to_owned(),
+                    l["status"].as_str().unwrap().to_owned(),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(shown, expected);
+    assert_eq!(shown.len(), 6);
+    assert!(shown.contains(&("db".into(), "eu".into(), "failed".into())));
+    assert!(shown.contains(&("web".into(), "us".into(), "passed".into())));
+    let rows = eval_json(
+        &mut browser,
+        "JSON.stringify([...document.querySelectorAll('tr[data-monitor]')].map(tr => [\
+           tr.dataset.monitor,\
+           tr.querySelector('th a').textContent,\
+           tr.querySelector('.u1').textContent,\
+           tr.querySelector('.u2').textContent,\
+           tr.querySelector('.u3').textContent,\
+           tr.querySelector('.cd').textContent,\
+           tr.querySelector('.bar').dataset.results]))",
+    );
+    let rows = rows.as_array().expect("rows");
+    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+    // Group "edge <b>" first, sorted by name; no group ("Other") last.
+    assert_eq!(ids, ["cache", "db", "web"]);
+    for (row, m) in rows.iter().zip(["cache", "db", "web"]) {
+        let m = monitors.iter().find(|x| x["id"] == m).unwrap();
+        assert_eq!(row[1], m["name"], "the name as text, not markup");
+        assert_eq!(row[2], uptime(&m["uptime"]["24h"]), "{row}");
+        assert_eq!(row[3], uptime(&m["uptime"]["7d"]), "{row}");
+        assert_eq!(row[4], uptime(&m["uptime"]["30d"]), "{row}");
+        let days = m["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l["days_left"].as_i64())
+            .min();
+        let days_text = days.map_or("–".to_owned(), |d| format!("{d} d"));
+        assert_eq!(row[5], days_text.as_str(), "{row}");
+        let results: usize = row[6].as_str().unwrap().parse().unwrap();
+        assert!(results >= 2, "{row}");
+    }
+    let db = monitors.iter().find(|m| m["id"] == "db").unwrap();
+    assert_eq!(uptime(&db["uptime"]["24h"]), "0.00%");
+    let facts = eval_json(
+        &mut browser,
+        "JSON.stringify([document.scripts.length,\
+           document.querySelector('tbody[data-group]').dataset.group,\
+           document.querySelector('td[data-monitor=db][data-location=eu]').title])",
+    );
+    assert_eq!(facts[0], 0, "no script runs");
+    assert_eq!(facts[1], "edge <b>");
+    assert!(
+        facts[2].as_str().unwrap().starts_with("refused: "),
+        "{facts}"
+    );
+    shot(&mut browser, "overview-1280.png");
+    browser
+        .open(&format!("{}/?project=shop", server.url), 375)
+        .expect("the overview");
+    shot(&mut browser, "overview-375.png");
+    browser.prefers_dark(true).expect("dark mode");
+    shot(&mut browser, "overview-375-dark.png");
+    browser.prefers_dark(false).expect("light mode");
+
+    // The certificates page: the leaf first, with the days the API gives.
+    let nav = browser
+        .open(&format!("{}/certificates?project=shop", server.url), 1280)
+        .expect("the certificates page");
+    assert_eq!(nav.status, 200, "{nav:?}");
+    let certs = eval_json(
+        &mut browser,
+        "JSON.stringify([...document.querySelectorAll('tr[data-sha256]')].map(tr => [\
+           tr.dataset.daysLeft, tr.cells[1].textContent,\
+           [...tr.querySelectorAll('li[data-monitor]')].map(li => li.textContent)]))",
+    );
+    let certs = certs.as_array().expect("certificates");
+    assert_eq!(certs.len(), 2, "leaf and intermediate: {certs:?}");
+    let web = monitors.iter().find(|m| m["id"] == "web").unwrap();
+    let days = web["locations"][0]["days_left"].as_i64().unwrap();
+    assert_eq!(certs[0][0], days.to_string().as_str(), "{certs:?}");
+    assert!(
+        certs[0][1].as_str().unwrap().contains("monitor.test"),
+        "{certs:?}"
+    );
+    assert_eq!(certs[0][2], json!(["Web over TLS eu, us"]), "{certs:?}");
+    shot(&mut browser, "certificates-1280.png");
+    browser
+        .open(&format!("{}/certificates?project=shop", server.url), 375)
+        .expect("the certificates page");
+    shot(&mut browser, "certificates-375.png");
+
+    // Badges, as a README would show them.
+    for (kind, name, title) in [
+        (
+            "status.svg",
+            "badge-status.png",
+            "status: failed".to_owned(),
+        ),
+        (
+            "certificate.svg",
+            "badge-certificate.png",
+            format!("certificate: {days} days"),
+        ),
+    ] {
+        let monitor = if kind == "status.svg" { "db" } else { "web" };
+        let nav = browser
+            .open(&format!("{}/badge/shop/{monitor}/{kind}", server.url), 160)
+            .expect("a badge");
+        assert_eq!(nav.status, 200, "{nav:?}");
+        let shown = browser
+            .eval("document.querySelector('title').textContent")
+            .expect("the badge's title");
+        assert_eq!(shown, title.as_str());
+        shot(&mut browser, name);
+    }
+    drop(tls);
 }
