@@ -85,7 +85,7 @@ fn warn_days(st: &AppState, project: &str) -> Result<BTreeMap<String, u32>, ApiE
 
 /// When a request arrived: taken by the first extractor of a handler, before the token is
 /// looked up (which may wait for the store while another request reads it).
-pub(super) struct Arrived(Instant);
+pub(super) struct Arrived(pub(super) Instant);
 
 impl<S: Send + Sync> FromRequestParts<S> for Arrived {
     type Rejection = std::convert::Infallible;

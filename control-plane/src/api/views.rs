@@ -12,6 +12,7 @@ use monitor_spec::api::{HistoryPoint, MonitorHistory, ProjectStatus};
 
 use super::auth::{Access, ReadProject, authorize, authorize_any};
 use super::error::ApiError;
+use super::pages::Arrived;
 use super::query::QueryParams;
 use super::state::{AppState, blocking, json_response};
 use crate::agents;
@@ -408,8 +409,7 @@ const PIECE_BYTES: usize = 64 * 1024;
 /// One snapshot is read at a time: a request takes the last one if its reading started
 /// after the request arrived; otherwise it reads a new one, and keeps the last one instead
 /// when nothing changed, so that the clients still reading it and the new ones share it.
-async fn snapshot(st: &AppState) -> Result<Arc<Vec<ProjectStatus>>, ApiError> {
-    let arrived = Instant::now();
+async fn snapshot(st: &AppState, arrived: Instant) -> Result<Arc<Vec<ProjectStatus>>, ApiError> {
     let mut last = st.snapshots.0.lock().await;
     if let Some((read_at, snapshot)) = &*last
         && *read_at >= arrived
@@ -437,12 +437,15 @@ fn same_status(a: &[ProjectStatus], b: &[ProjectStatus]) -> bool {
 
 /// `/metrics` of the project of the caller's read or deploy token (bearer, HTTP basic as
 /// Prometheus sends it, or the login cookie).
+/// The arrival is taken before the token is checked, so that scrapes that waited for the
+/// store share the reading that ends their wait.
 pub(super) async fn metrics(
+    Arrived(arrived): Arrived,
     State(st): State<AppState>,
     request: HeaderMap,
 ) -> Result<Response, ApiError> {
     let owner = authorize_any(&st, &request, Access::Read).await?;
-    let all = snapshot(&st).await?;
+    let all = snapshot(&st, arrived).await?;
     let projects: Vec<ProjectStatus> = all
         .iter()
         .filter(|p| p.project == owner.project)
