@@ -306,7 +306,7 @@ fn the_login_form_trades_a_token_for_a_cookie_that_only_reads() {
     // A revoked token's cookie stops working at once.
     let id = &control_plane::hash::sha256_hex(s.read.as_bytes())[..12];
     let revoked = Command::new(BIN)
-        .args(["token", "revoke", id, "--db", &s._dir.db()])
+        .args(["token", "revoke", id, "--database", &s._dir.db()])
         .output()
         .unwrap();
     assert!(revoked.status.success(), "{revoked:?}");

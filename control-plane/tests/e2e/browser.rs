@@ -279,3 +279,24 @@ fn the_pages_in_chromium_show_what_the_api_says() {
     }
     drop(tls);
 }
+
+/// The README's screenshots are copies of what the browser tests save
+/// (`target/screenshots/overview-1280.png` and `monitor-1280.png`): PNGs 1280 px wide, not
+/// blank, and shown by the README.
+#[test]
+fn the_readme_shows_screenshots_the_browser_tests_take() {
+    let readme = std::fs::read_to_string(super::workspace().join("README.md")).expect("README");
+    for name in ["overview.png", "monitor.png"] {
+        let path = super::workspace().join("docs/screenshots").join(name);
+        non_blank(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let bytes = std::fs::read(&path).expect("the screenshot");
+        // The IHDR chunk follows the 8-byte signature: length, type, then the width.
+        assert_eq!(&bytes[12..16], b"IHDR", "{name}");
+        let width = u32::from_be_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+        assert_eq!(width, 1280, "{name}");
+        assert!(
+            readme.contains(&format!("](docs/screenshots/{name})")),
+            "the README does not show {name}"
+        );
+    }
+}

@@ -3,8 +3,9 @@
 //! driven by the
 //! real client (`cargo xtask deploy | destroy | rollback`, run through cargo without a
 //! terminal), with the monitors read back over the API compared field for field; real
-//! `monitors agent` processes in two locations (`agents`); the status page in headless
-//! Chromium (`browser`); promtool on the scrapes, and the dashboard and rules against
+//! `monitors agent` processes in two locations (`agents`); the overview, certificates page,
+//! badges and login form (`browser`) and the monitor page (`monitor_page`) in headless
+//! Chromium; promtool on the scrapes, and the dashboard and rules against
 //! them (`dashboards`); two replicas over one PostgreSQL, agents failing over between them
 //! when one is killed (`replicas`); HTTPS with its certificate reloaded on SIGHUP (`tls`).
 
