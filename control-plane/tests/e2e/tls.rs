@@ -1,7 +1,8 @@
 //! `control-plane serve --tls-cert --tls-key` end to end: HTTPS with a certificate of the
 //! test PKI, a new certificate taken on SIGHUP for new connections while an open
 //! connection keeps being answered, a bad file on SIGHUP keeping the old certificate, the
-//! handshake bounded by the header timeout, and the flags' errors.
+//! handshake bounded by the header timeout, login cookies marked `Secure`, and the flags'
+//! errors.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -328,4 +329,44 @@ mod browser {
         drop(chromium);
         monitor_testing::stop_process(&mut child, "-TERM");
     }
+}
+
+#[test]
+fn tls_login_cookies_are_secure() {
+    let pki = TestPki::new().expect("test pki");
+    let leaf = pki.leaf_for(&["localhost"], 30).expect("leaf");
+    let dir = TempDir::new();
+    write_pair(&dir.0, &leaf);
+    let cert = dir.0.join("cert.pem").display().to_string();
+    let key = dir.0.join("key.pem").display().to_string();
+    let db = dir.0.join("control-plane.db").display().to_string();
+    let token = super::create_token_for(&db, "shop", "read");
+    let (mut child, url, _log) = spawn_server(
+        &db,
+        "127.0.0.1:0",
+        &["--tls-cert", &cert, "--tls-key", &key],
+    );
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut tls = connect(&addr, &client_config(&pki));
+    let body = format!("token={token}&next=%2F");
+    write!(
+        tls,
+        "POST /login HTTP/1.1\r\nHost: localhost\r\nOrigin: https://localhost\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send the login form");
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let cookie = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no cookie: {answer}"));
+    for part in ["cp_session=", "HttpOnly", "SameSite=Lax", "; Secure"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    monitor_testing::stop_process(&mut child, "-TERM");
 }
