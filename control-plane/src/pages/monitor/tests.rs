@@ -1,6 +1,9 @@
 //! Tests of the monitor page: ranges, size, what it shows and hides, escaping, and the
 //! chains and failures read from result JSON.
 
+// The size test prints what it measured, as the README's figures come from it.
+#![allow(clippy::print_stderr)]
+
 use std::io::Write as _;
 
 use monitor_spec::api::{LocationStatus, MonitorStatus, Uptime};
