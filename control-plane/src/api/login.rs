@@ -7,13 +7,12 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header::{
-    CACHE_CONTROL, CONTENT_TYPE, HOST, LOCATION, ORIGIN, SET_COOKIE, X_FRAME_OPTIONS,
-};
+use axum::http::header::{HOST, LOCATION, ORIGIN, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use super::pages::html;
 use super::state::{AppState, blocking};
 use super::viewer::query_value;
 use crate::pages;
@@ -25,9 +24,9 @@ pub const MAX_FORM_BYTES: usize = 4096;
 /// How long the login cookie lasts: 7 days (revoking the token ends it at once).
 pub const COOKIE_MAX_AGE_SECONDS: u64 = 7 * 86_400;
 
-pub(super) async fn form(uri: Uri) -> Response {
+pub(super) async fn form(uri: Uri, headers: HeaderMap) -> Response {
     let next = safe_next(query_value(uri.query(), "next").as_deref());
-    html(StatusCode::OK, pages::login::render(&next, None))
+    html(&headers, StatusCode::OK, pages::login::render(&next, None))
 }
 
 pub(super) async fn login(
@@ -47,7 +46,7 @@ pub(super) async fn login(
     let token = token.trim();
     if token.is_empty() {
         let page = pages::login::render(&next, Some("paste a token to log in"));
-        return Ok(html(StatusCode::BAD_REQUEST, page));
+        return Ok(html(&headers, StatusCode::BAD_REQUEST, page));
     }
     let hash = TokenHash::of(token);
     let store = Arc::clone(&st.store);
@@ -59,7 +58,7 @@ pub(super) async fn login(
     };
     if let Some(problem) = problem {
         let page = pages::login::render(&next, Some(problem));
-        return Ok(html(StatusCode::UNAUTHORIZED, page));
+        return Ok(html(&headers, StatusCode::UNAUTHORIZED, page));
     }
     let cookie = format!(
         "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_MAX_AGE_SECONDS}{}",
@@ -92,19 +91,6 @@ fn see_other(to: &str, cookie: &str) -> Result<Response, ApiError> {
         [(LOCATION, location), (SET_COOKIE, cookie)],
     )
         .into_response())
-}
-
-fn html(status: StatusCode, page: String) -> Response {
-    (
-        status,
-        [
-            (CONTENT_TYPE, "text/html; charset=utf-8"),
-            (CACHE_CONTROL, "no-store"),
-            (X_FRAME_OPTIONS, "DENY"),
-        ],
-        page,
-    )
-        .into_response()
 }
 
 /// Where to go after logging in: a path of this server, else `/`.

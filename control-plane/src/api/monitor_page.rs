@@ -1,18 +1,14 @@
 //! `GET /monitors/{id}`: one monitor's page; reads its history, latest results and spec
 //! and renders them with [`crate::pages::monitor`].
 
-use std::io::Write as _;
-
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 use monitor_spec::Status;
 
 use super::error::ApiError;
+use super::pages::html;
 use super::query::QueryParams;
 use super::state::{AppState, blocking};
 use super::viewer::PrivatePage;
@@ -24,28 +20,6 @@ use crate::store::{ResultQuery, Retention, Step, Store, StoreError};
 
 /// The most failures the page lists.
 const FAILURES: usize = 20;
-
-/// An HTML answer with `status`: gzip-compressed when the request accepts it, never
-/// stored by a cache.
-pub(super) fn html(request: &HeaderMap, status: StatusCode, body: String) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
-    if crate::server::accepts_gzip(request) {
-        let mut gz = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::default());
-        // Writing into a Vec cannot fail.
-        let _ = gz.write_all(body.as_bytes());
-        if let Ok(bytes) = gz.finish() {
-            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            return (status, headers, bytes).into_response();
-        }
-    }
-    (status, headers, body).into_response()
-}
 
 /// The questions to ask the history for `range` at `now_us`, best first: the range's own
 /// step, then wider ones, each only when its retention reaches back over the whole range

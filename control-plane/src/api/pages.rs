@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY,
+    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY, X_FRAME_OPTIONS,
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
@@ -32,7 +32,8 @@ use crate::status;
 /// How much of the overview is rendered at a time, at the least.
 const PIECE_BYTES: usize = 64 * 1024;
 
-/// The headers of every page: HTML, never stored, varying with `Accept-Encoding`.
+/// The headers of every page: HTML, never stored, varying with `Accept-Encoding`, never
+/// framed by another site.
 fn page_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -41,11 +42,12 @@ fn page_headers() -> HeaderMap {
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers
 }
 
 /// An HTML page, gzip-compressed when `request` accepts it, with `Cache-Control: no-store`.
-fn html(request: &HeaderMap, code: StatusCode, page: String) -> Response {
+pub(super) fn html(request: &HeaderMap, code: StatusCode, page: String) -> Response {
     let mut headers = page_headers();
     if crate::server::accepts_gzip(request) {
         let mut encoder = GzEncoder::new(Vec::new(), Compression::default());

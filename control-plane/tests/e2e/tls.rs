@@ -113,6 +113,46 @@ fn wait_for_leaf(addr: &str, config: &Arc<ClientConfig>, want: &CertificateDer<'
     false
 }
 
+/// A control plane serving HTTPS with `leaf` (written to `cert.pem` and `key.pem` in its
+/// directory) and `extra` flags.
+struct Https {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT`.
+    addr: String,
+    log: Arc<std::sync::Mutex<String>>,
+    dir: TempDir,
+    db: String,
+    cert: String,
+}
+
+impl Https {
+    fn start(leaf: &Leaf, extra: &[&str]) -> Https {
+        let dir = TempDir::new();
+        write_pair(&dir.0, leaf);
+        let cert = dir.0.join("cert.pem").display().to_string();
+        let key = dir.0.join("key.pem").display().to_string();
+        let db = dir.0.join("control-plane.db").display().to_string();
+        let mut args = vec!["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
+        args.extend_from_slice(extra);
+        let (child, url, log) = spawn_server(&db, "127.0.0.1:0", &args);
+        let addr = url.trim_start_matches("http://").to_owned();
+        Https {
+            child,
+            addr,
+            log,
+            dir,
+            db,
+            cert,
+        }
+    }
+}
+
+impl Drop for Https {
+    fn drop(&mut self) {
+        monitor_testing::stop_process(&mut self.child, "-TERM");
+    }
+}
+
 #[test]
 fn tls_certificate_reloads_on_sighup_and_open_connections_keep_theirs() {
     let pki = TestPki::new().expect("test pki");
@@ -122,21 +162,12 @@ fn tls_certificate_reloads_on_sighup_and_open_connections_keep_theirs() {
     let second = pki
         .leaf_for(&["second.test", "localhost"], 60)
         .expect("leaf");
-    let dir = TempDir::new();
-    write_pair(&dir.0, &first);
-    let cert = dir.0.join("cert.pem").display().to_string();
-    let key = dir.0.join("key.pem").display().to_string();
-    let db = dir.0.join("control-plane.db").display().to_string();
-    let (mut child, url, log) = spawn_server(
-        &db,
-        "127.0.0.1:0",
-        &["--tls-cert", &cert, "--tls-key", &key],
-    );
-    let addr = url.trim_start_matches("http://").to_owned();
+    let server = Https::start(&first, &[]);
+    let (addr, log, dir, cert) = (&server.addr, &server.log, &server.dir, &server.cert);
     let config = client_config(&pki);
 
     // Connection 1: one request answered, kept open.
-    let mut one = connect(&addr, &config);
+    let mut one = connect(addr, &config);
     assert_eq!(leaf_of(&one), first.cert);
     let (status, body) = healthz(&mut one);
     assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
@@ -146,9 +177,9 @@ fn tls_certificate_reloads_on_sighup_and_open_connections_keep_theirs() {
     );
 
     write_pair(&dir.0, &second);
-    hangup(child.id());
+    hangup(server.child.id());
     assert!(
-        wait_for_leaf(&addr, &config, &second.cert),
+        wait_for_leaf(addr, &config, &second.cert),
         "no new connection saw the new certificate; the log:\n{}",
         log.lock().unwrap()
     );
@@ -170,7 +201,7 @@ fn tls_certificate_reloads_on_sighup_and_open_connections_keep_theirs() {
 
     // A bad certificate file on SIGHUP is logged with its name; the last good one stays.
     std::fs::write(dir.0.join("cert.pem"), "not a certificate\n").expect("write garbage");
-    hangup(child.id());
+    hangup(server.child.id());
     let start = Instant::now();
     while !log
         .lock()
@@ -186,42 +217,24 @@ fn tls_certificate_reloads_on_sighup_and_open_connections_keep_theirs() {
         .find(|l| l.contains("reloading the tls certificate failed"))
         .unwrap_or_else(|| panic!("the bad file is not logged:\n{logged}"));
     assert!(
-        failure.contains(&cert) && failure.contains("holds no `-----BEGIN CERTIFICATE-----` block"),
+        failure.contains(cert.as_str())
+            && failure.contains("holds no `-----BEGIN CERTIFICATE-----` block"),
         "{failure}"
     );
-    let mut three = connect(&addr, &config);
+    let mut three = connect(addr, &config);
     assert_eq!(leaf_of(&three), second.cert);
     assert_eq!(healthz(&mut three).0, "HTTP/1.1 200 OK");
-    monitor_testing::stop_process(&mut child, "-TERM");
 }
 
 #[test]
 fn tls_handshake_is_bounded_by_the_header_timeout() {
     let pki = TestPki::new().expect("test pki");
     let leaf = pki.leaf_for(&["localhost"], 30).expect("leaf");
-    let dir = TempDir::new();
-    write_pair(&dir.0, &leaf);
-    let cert = dir.0.join("cert.pem").display().to_string();
-    let key = dir.0.join("key.pem").display().to_string();
-    let db = dir.0.join("control-plane.db").display().to_string();
-    let (mut child, url, _log) = spawn_server(
-        &db,
-        "127.0.0.1:0",
-        &[
-            "--tls-cert",
-            &cert,
-            "--tls-key",
-            &key,
-            "--header-timeout",
-            "1s",
-            "--max-connections",
-            "1",
-        ],
-    );
-    let addr = url.trim_start_matches("http://").to_owned();
+    let server = Https::start(&leaf, &["--header-timeout", "1s", "--max-connections", "1"]);
+    let addr = &server.addr;
     // A client that connects and never says hello holds the only connection for at most
     // the header timeout, then is closed, and the next client is served.
-    let mut silent = TcpStream::connect(&addr).expect("connect");
+    let mut silent = TcpStream::connect(addr).expect("connect");
     silent
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("read timeout");
@@ -234,9 +247,8 @@ fn tls_handshake_is_bounded_by_the_header_timeout() {
         waited >= Duration::from_millis(800) && waited < Duration::from_secs(5),
         "closed after {waited:?}"
     );
-    let mut next = connect(&addr, &client_config(&pki));
+    let mut next = connect(addr, &client_config(&pki));
     assert_eq!(healthz(&mut next).0, "HTTP/1.1 200 OK");
-    monitor_testing::stop_process(&mut child, "-TERM");
 }
 
 #[test]
@@ -308,17 +320,8 @@ mod browser {
     fn chromium_speaks_https_to_the_control_plane() {
         let pki = TestPki::new().expect("test pki");
         let leaf = pki.leaf_for(&["localhost"], 30).expect("leaf");
-        let dir = TempDir::new();
-        write_pair(&dir.0, &leaf);
-        let cert = dir.0.join("cert.pem").display().to_string();
-        let key = dir.0.join("key.pem").display().to_string();
-        let db = dir.0.join("control-plane.db").display().to_string();
-        let (mut child, url, _log) = spawn_server(
-            &db,
-            "127.0.0.1:0",
-            &["--tls-cert", &cert, "--tls-key", &key],
-        );
-        let https = url.replacen("http://", "https://", 1) + "/healthz";
+        let server = Https::start(&leaf, &[]);
+        let https = format!("https://{}/healthz", server.addr);
         let mut chromium = Browser::launch().expect("chromium starts");
         let page = chromium.open(&https, 375).expect("open over https");
         assert_eq!((page.status, page.url.as_str()), (200, https.as_str()));
@@ -327,7 +330,6 @@ mod browser {
             .expect("eval");
         assert_eq!(protocol, "http/1.1");
         drop(chromium);
-        monitor_testing::stop_process(&mut child, "-TERM");
     }
 }
 
@@ -335,19 +337,9 @@ mod browser {
 fn tls_login_cookies_are_secure() {
     let pki = TestPki::new().expect("test pki");
     let leaf = pki.leaf_for(&["localhost"], 30).expect("leaf");
-    let dir = TempDir::new();
-    write_pair(&dir.0, &leaf);
-    let cert = dir.0.join("cert.pem").display().to_string();
-    let key = dir.0.join("key.pem").display().to_string();
-    let db = dir.0.join("control-plane.db").display().to_string();
-    let token = super::create_token_for(&db, "shop", "read");
-    let (mut child, url, _log) = spawn_server(
-        &db,
-        "127.0.0.1:0",
-        &["--tls-cert", &cert, "--tls-key", &key],
-    );
-    let addr = url.trim_start_matches("http://").to_owned();
-    let mut tls = connect(&addr, &client_config(&pki));
+    let server = Https::start(&leaf, &[]);
+    let token = super::create_token_for(&server.db, "shop", "read");
+    let mut tls = connect(&server.addr, &client_config(&pki));
     let body = format!("token={token}&next=%2F");
     write!(
         tls,
@@ -368,5 +360,4 @@ fn tls_login_cookies_are_secure() {
     for part in ["cp_session=", "HttpOnly", "SameSite=Lax", "; Secure"] {
         assert!(cookie.contains(part), "{cookie}");
     }
-    monitor_testing::stop_process(&mut child, "-TERM");
 }
