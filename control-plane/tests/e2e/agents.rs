@@ -116,6 +116,51 @@ impl Drop for Agent {
     }
 }
 
+/// A TLS service of a throwaway test PKI greeting with `hello over tls`, and the runtime it
+/// runs on: what the TLS monitors of the end-to-end tests watch.
+pub(super) struct HelloTls {
+    server: monitor_testing::ScriptedServer,
+    root: String,
+    /// The runtime the server runs on, for checks run here too; dropped last.
+    pub(super) runtime: tokio::runtime::Runtime,
+}
+
+impl HelloTls {
+    /// Starts it with a full chain whose leaf, for `monitor.test`, is valid for `days`.
+    pub(super) fn start(days: i64) -> HelloTls {
+        use monitor_testing::{Script, ScriptedServer, TestPki, TlsServer};
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime for the TLS server");
+        let pki = TestPki::new().expect("a test PKI");
+        let leaf = pki.leaf_for(&["monitor.test"], days).expect("a leaf");
+        let server = runtime
+            .block_on(ScriptedServer::start_tls(
+                Script::new().send("hello over tls\r\n"),
+                TlsServer::direct(leaf.server_config(true).expect("a TLS config")),
+            ))
+            .expect("a TLS server");
+        HelloTls {
+            server,
+            root: pki.root_pem(),
+            runtime,
+        }
+    }
+
+    /// A monitor `id` of it, checked every 10 s, trusting the test root for
+    /// `monitor.test` and expecting the greeting.
+    pub(super) fn monitor(&self, id: &str) -> TcpMonitor {
+        let root = self.root.clone();
+        TcpMonitor::new(id, "127.0.0.1", self.server.port())
+            .frequency(Frequency::S10)
+            .tls_direct()
+            .tls_with(|t| {
+                t.ca = Some(PemSource::Pem(root));
+                t.server_name = Some("monitor.test".into());
+            })
+            .expect("hello over tls")
+            .timeouts(2_000, 2_000, 5_000)
+    }
+}
+
 /// A TCP port that accepts every connection: what the monitors watch.
 pub(super) fn listening_service() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");

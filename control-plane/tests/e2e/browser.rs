@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use monitor_core::Bundle;
 use monitor_core::prelude::*;
 use monitor_testing::browser::{Browser, non_blank, screenshot_dir};
-use monitor_testing::{Script, ScriptedServer, TestPki, TlsServer, refusing_port};
+use monitor_testing::refusing_port;
 use serde_json::{Value, json};
 
-use super::agents::{Agent, listening_service};
+use super::agents::{Agent, HelloTls, listening_service};
 use super::{Server, TempDir, create_token_for};
 
 /// Logs `browser` in to the control plane at `url` with `token`, through the login form.
@@ -84,16 +84,7 @@ fn until_results(server: &Server, token: &str, locations: usize) -> Value {
 
 #[test]
 fn the_pages_in_chromium_show_what_the_api_says() {
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the TLS server");
-    let pki = TestPki::new().expect("a test PKI");
-    let leaf = pki.leaf_for(&["monitor.test"], 60).expect("a leaf");
-    let tls = runtime
-        .block_on(ScriptedServer::start_tls(
-            Script::new().send("hello over tls\r\n"),
-            TlsServer::direct(leaf.server_config(true).expect("a TLS config")),
-        ))
-        .expect("a TLS server");
-    let root = pki.root_pem();
+    let tls = HelloTls::start(60);
     let monitors = vec![
         TcpMonitor::new("cache", "127.0.0.1", listening_service())
             .name("Cache <script>alert(1)</script>")
@@ -106,16 +97,7 @@ fn the_pages_in_chromium_show_what_the_api_says() {
             .group("edge <b>")
             .frequency(Frequency::S10)
             .timeouts(2_000, 2_000, 5_000),
-        TcpMonitor::new("web", "127.0.0.1", tls.port())
-            .name("Web over TLS")
-            .frequency(Frequency::S10)
-            .tls_direct()
-            .tls_with(|t| {
-                t.ca = Some(PemSource::Pem(root.clone()));
-                t.server_name = Some("monitor.test".into());
-            })
-            .expect("hello over tls")
-            .timeouts(2_000, 2_000, 5_000),
+        tls.monitor("web").name("Web over TLS"),
     ];
     let bundle = Bundle::new(monitors);
     let (server, tokens) = Server::start(&["shop"]);

@@ -16,12 +16,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use monitor_core::Bundle;
 use monitor_core::prelude::*;
-use monitor_core::{Bundle, PemSource};
-use monitor_testing::{Script, ScriptedServer, TestPki, TlsServer, refusing_port};
+use monitor_testing::refusing_port;
 use serde_json::Value;
 
-use super::agents::{deploy, listening_service, monitors_binary, wait_for};
+use super::agents::{HelloTls, deploy, listening_service, monitors_binary, wait_for};
 use super::{Server, TempDir, create_token_for, workspace};
 
 /// The path of `program` in `PATH`; panics naming the Debian `package` that installs it
@@ -306,17 +306,8 @@ fn free_port() -> u16 {
 #[test]
 fn promtool_checks_the_scrapes_and_the_dashboard_and_rules_query_only_scraped_metrics() {
     require("promtool", "prometheus");
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the servers");
-    let pki = TestPki::new().expect("a test PKI");
-    let leaf = pki.leaf_for(&["monitor.test"], 30).expect("a leaf");
-    let tls = runtime
-        .block_on(ScriptedServer::start_tls(
-            Script::new().send("hello over tls\r\n"),
-            TlsServer::direct(leaf.server_config(true).expect("a TLS config")),
-        ))
-        .expect("a TLS server");
+    let tls = HelloTls::start(30);
     let plain = listening_service();
-    let root = pki.root_pem();
     let monitors = vec![
         TcpMonitor::new("db", "127.0.0.1", plain)
             .frequency(Frequency::S10)
@@ -324,15 +315,7 @@ fn promtool_checks_the_scrapes_and_the_dashboard_and_rules_query_only_scraped_me
         TcpMonitor::new("gone", "127.0.0.1", refusing_port().expect("a port"))
             .frequency(Frequency::S10)
             .timeouts(2_000, 2_000, 5_000),
-        TcpMonitor::new("web", "127.0.0.1", tls.port())
-            .frequency(Frequency::S10)
-            .tls_direct()
-            .tls_with(|t| {
-                t.ca = Some(PemSource::Pem(root.clone()));
-                t.server_name = Some("monitor.test".into());
-            })
-            .expect("hello over tls")
-            .timeouts(2_000, 2_000, 5_000),
+        tls.monitor("web"),
     ];
     let bundle = Bundle::new(monitors);
     let (server, tokens) = Server::start(&["shop"]);

@@ -11,12 +11,12 @@ mod browser {
     use std::time::Duration;
 
     use monitor_core::prelude::*;
-    use monitor_core::{Bundle, PemSource, ProbeError};
+    use monitor_core::{Bundle, ProbeError};
     use monitor_testing::browser::{Browser, non_blank, screenshot_dir};
-    use monitor_testing::{Script, ScriptedServer, TestPki, TlsServer, refusing_port};
+    use monitor_testing::refusing_port;
     use serde_json::{Value, json};
 
-    use crate::agents::{Agent, deploy, wait_for};
+    use crate::agents::{Agent, HelloTls, deploy, wait_for};
     use crate::{Server, TempDir, create_token_for};
 
     fn http() -> reqwest::blocking::Client {
@@ -131,26 +131,8 @@ mod browser {
 
     #[test]
     fn the_monitor_page_shows_what_the_api_says() {
-        let runtime = tokio::runtime::Runtime::new().expect("a runtime for the servers");
-        let pki = TestPki::new().expect("a test PKI");
-        let leaf = pki.leaf_for(&["monitor.test"], 60).expect("a leaf");
-        let tls = runtime
-            .block_on(ScriptedServer::start_tls(
-                Script::new().send("hello over tls\r\n"),
-                TlsServer::direct(leaf.server_config(true).expect("a TLS config")),
-            ))
-            .expect("a TLS server");
-        let root = pki.root_pem();
-        let web = TcpMonitor::new("web", "127.0.0.1", tls.port())
-            .name("Web <i>front</i>")
-            .frequency(Frequency::S10)
-            .tls_direct()
-            .tls_with(|t| {
-                t.ca = Some(PemSource::Pem(root.clone()));
-                t.server_name = Some("monitor.test".into());
-            })
-            .expect("hello over tls")
-            .timeouts(2_000, 2_000, 5_000);
+        let tls = HelloTls::start(60);
+        let web = tls.monitor("web").name("Web <i>front</i>");
         let db = TcpMonitor::new("db", "127.0.0.1", refusing_port().expect("a port"))
             .name("Database")
             .frequency(Frequency::S10)
@@ -160,7 +142,7 @@ mod browser {
         deploy(&server, token, &Bundle::new(vec![web.clone(), db]));
         let agent_token = create_token_for(&server.db(), "shop", "agent");
         let read_token = create_token_for(&server.db(), "shop", "read");
-        let sample = runtime.block_on(monitor_testing::check(web.clone()));
+        let sample = tls.runtime.block_on(monitor_testing::check(web.clone()));
         assert_eq!(sample.status, Status::Passed, "{sample:?}");
         backfill(&server, &agent_token, &sample);
         // The closed hours are rolled up (every 30 seconds).
