@@ -17,6 +17,7 @@ mod browser {
     use serde_json::{Value, json};
 
     use crate::agents::{Agent, HelloTls, deploy, wait_for};
+    use crate::browser::login;
     use crate::{Server, TempDir, create_token_for};
 
     fn http() -> reqwest::blocking::Client {
@@ -25,22 +26,6 @@ mod browser {
             .no_gzip()
             .build()
             .expect("http client")
-    }
-
-    /// Logs `browser` in to the control plane at `base` with `token` through the login
-    /// form, as a user would.
-    pub(crate) fn login(browser: &mut Browser, base: &str, token: &str) {
-        let form = browser
-            .open(&format!("{base}/login?next=%2Fhealthz"), 1280)
-            .expect("the login form");
-        assert_eq!(form.status, 200, "the login form: {form:?}");
-        let after = browser
-            .submit_form(&[("token", token)])
-            .expect("submitting the login form");
-        assert!(
-            after.url.ends_with("/healthz"),
-            "the login went to {after:?}, not back to /healthz"
-        );
     }
 
     /// The JSON answer of a GET of `path` with `token`.

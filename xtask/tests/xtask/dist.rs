@@ -393,36 +393,27 @@ fn an_agent_installed_as_the_readme_says_reads_its_token_file_and_reaches_the_co
         .expect("the control plane prints its address");
     std::thread::spawn(move || lines.for_each(drop));
 
-    let token = run_ok(
-        Command::new(bin("control-plane"))
-            .args([
-                "token",
-                "create",
-                "--project",
-                "shop",
-                "--role",
-                "agent",
-                "--db",
-            ])
-            .arg(&db),
-    );
+    // A token of `role` for project shop, as `token create` prints it.
+    let token = |role: &str| {
+        run_ok(
+            Command::new(bin("control-plane"))
+                .args([
+                    "token",
+                    "create",
+                    "--project",
+                    "shop",
+                    "--role",
+                    role,
+                    "--db",
+                ])
+                .arg(&db),
+        )
+        .stdout
+    };
     let token_file = dir.join("agent-token");
-    std::fs::write(&token_file, &token.stdout).unwrap();
+    std::fs::write(&token_file, token("agent")).unwrap();
     // `/metrics` is the project's: read with a read token, as the README says.
-    let read = run_ok(
-        Command::new(bin("control-plane"))
-            .args([
-                "token",
-                "create",
-                "--project",
-                "shop",
-                "--role",
-                "read",
-                "--db",
-            ])
-            .arg(&db),
-    );
-    let read = String::from_utf8_lossy(&read.stdout).trim().to_owned();
+    let read = String::from_utf8_lossy(&token("read")).trim().to_owned();
     let _agent = Running(
         Command::new(bin("monitors"))
             .args(["agent", "--control-plane", &format!("http://{addr}")])
