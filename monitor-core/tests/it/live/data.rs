@@ -153,7 +153,34 @@ pub fn postgres(tls: Option<&TlsFiles>) -> Live {
     for setting in &settings {
         server.args(["-c", setting]);
     }
-    Live::spawn("postgres", server, port, dir)
+    let live = Live::spawn("postgres", server, port, dir);
+    // Listening is not serving: until recovery ends, a startup gets FATAL 57P03 ("the
+    // database system is starting up"), which a loaded machine shows for a while.
+    accepting_connections(&bin, port, &live);
+    live
+}
+
+/// Waits until `pg_isready` says the server on `port` accepts connections (exit 0; 1 is
+/// "rejecting", such as while starting up), for up to 60 s.
+fn accepting_connections(bin: &Path, port: u16, live: &Live) {
+    let start = std::time::Instant::now();
+    loop {
+        let ready = Command::new(bin.join("pg_isready"))
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "2"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ready {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "postgres on port {port} never accepted connections:\n{}",
+            live.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// The directory of the newest installed PostgreSQL's programs
