@@ -1,0 +1,254 @@
+//! Certificates as operators make them: a self-signed `openssl req -x509` certificate
+//! (CA:TRUE) pinned in `tls.ca` and served by `openssl s_server`, and the chain a
+//! legacy-only server shows in its TLS 1.0 handshake, compared with `openssl x509`.
+//!
+//! The tests need the `openssl` command line tool (Debian package `openssl`).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use monitor_core::engine::BoxFuture;
+use monitor_core::prelude::*;
+use monitor_core::{Clock, PemSource};
+use time::OffsetDateTime;
+
+use crate::legacy::OpensslServer;
+use crate::servers::{kind, run, run_with};
+
+/// Runs `openssl` with `args` in `dir`, failing the test with its stderr.
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs (CI installs the Debian package `openssl`)");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A certificate and key made the way the usual how-to says:
+/// `openssl req -x509 -newkey ec ... -subj /CN=localhost -addext subjectAltName=DNS:localhost`.
+struct Made {
+    cert: String,
+    key: String,
+    /// What `openssl x509 -text` says about it.
+    text: String,
+}
+
+fn make_self_signed(label: &str) -> Made {
+    let dir = std::env::temp_dir().join(format!(
+        "monitor-core-certs-{label}-{}-{}",
+        std::process::id(),
+        OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ],
+    );
+    let text = openssl(&dir, &["x509", "-in", "cert.pem", "-noout", "-text"]);
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("read pem");
+    let made = Made {
+        cert: read("cert.pem"),
+        key: read("key.pem"),
+        text,
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    made
+}
+
+/// A direct-TLS monitor of a local server for `localhost`, pinning `ca`.
+fn pinned_monitor(port: u16, ca: &str) -> TcpMonitor {
+    TcpMonitor::new("pinned", "127.0.0.1", port)
+        .tls_direct()
+        .tls_with(|t| {
+            t.ca = Some(PemSource::Pem(ca.to_owned()));
+            t.server_name = Some("localhost".into());
+        })
+}
+
+/// The `sha256 Fingerprint=` and `notAfter=` of a certificate file, as openssl prints them.
+fn openssl_facts(cert: &Path) -> (String, OffsetDateTime) {
+    let dir = cert.parent().expect("a directory");
+    let path = cert.to_str().expect("a utf-8 path");
+    let text = openssl(
+        dir,
+        &[
+            "x509",
+            "-enddate",
+            "-fingerprint",
+            "-sha256",
+            "-noout",
+            "-in",
+            path,
+        ],
+    );
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+            .trim()
+            .to_owned()
+    };
+    let format = time::format_description::parse_borrowed::<1>(
+        "[month repr:short] [day padding:space] [hour]:[minute]:[second] [year] GMT",
+    )
+    .expect("format");
+    let not_after = time::PrimitiveDateTime::parse(&field("notAfter="), &format)
+        .expect("openssl's date")
+        .assume_utc();
+    (field("sha256 Fingerprint="), not_after)
+}
+
+/// A clock `ahead` in the future on the wall, real otherwise.
+struct Ahead(time::Duration);
+
+impl Clock for Ahead {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn wall(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.0
+    }
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+fn message(r: &CheckResult) -> String {
+    r.error
+        .as_ref()
+        .map(|e| e.message.clone())
+        .unwrap_or_default()
+}
+
+/// No debug text in what the on-call engineer reads.
+fn readable(r: &CheckResult) {
+    let m = message(r);
+    for bad in ["Other(", "OtherError", "Some(", "CaUsedAsEndEntity"] {
+        assert!(!m.contains(bad), "{m}");
+    }
+}
+
+#[tokio::test]
+async fn pinned_openssl_certificate_passes_and_is_still_judged() {
+    let made = make_self_signed("pinned");
+    assert!(made.text.contains("CA:TRUE"), "{}", made.text);
+    let server = OpensslServer::start_with("pinned", &made.cert, &made.key, &[]);
+    let (sha256, not_after) = openssl_facts(&server.cert);
+
+    // Pinned: trusted as the leaf.
+    let r = run(pinned_monitor(server.port, &made.cert)).await;
+    readable(&r);
+    assert_eq!(
+        (r.status, kind(&r)),
+        (Status::Passed, None),
+        "{}",
+        r.to_json()
+    );
+    let tls = r.tls.expect("a TLS report");
+    assert!(tls.verified, "{tls:?}");
+    assert!(tls.problems.is_empty(), "{:?}", tls.problems);
+    assert_eq!(tls.chain.len(), 1);
+    assert_eq!(tls.chain[0].sha256, sha256);
+    assert_eq!(tls.chain[0].not_after, not_after);
+
+    // Pinned, but another name: the name is still checked.
+    let r = run(pinned_monitor(server.port, &made.cert)
+        .tls_with(|t| t.server_name = Some("other.test".into())))
+    .await;
+    readable(&r);
+    assert_eq!(
+        (r.status, kind(&r)),
+        (Status::Failed, Some(ErrorKind::HostnameMismatch)),
+        "{}",
+        r.to_json()
+    );
+    assert!(!r.tls.expect("a TLS report").verified);
+
+    // Pinned, seen 400 days later: the dates are still checked.
+    let later = monitor_core::Engine::new().with_clock(Ahead(time::Duration::days(400)));
+    let spec = pinned_monitor(server.port, &made.cert);
+    let r = run_with(&later, spec).await;
+    readable(&r);
+    assert_eq!(
+        (r.status, kind(&r)),
+        (Status::Failed, Some(ErrorKind::CertificateExpired)),
+        "{}",
+        r.to_json()
+    );
+}
+
+#[tokio::test]
+async fn another_self_signed_certificate_in_tls_ca_still_fails() {
+    let served = make_self_signed("served");
+    let other = make_self_signed("other");
+    let server = OpensslServer::start_with("unpinned", &served.cert, &served.key, &[]);
+    let r = run(pinned_monitor(server.port, &other.cert)).await;
+    readable(&r);
+    assert_eq!(
+        (r.status, kind(&r)),
+        (Status::Failed, Some(ErrorKind::SelfSigned)),
+        "{}",
+        r.to_json()
+    );
+    assert!(message(&r).contains("self-signed"), "{}", message(&r));
+    let tls = r.tls.expect("a TLS report");
+    assert!(!tls.verified);
+    assert_eq!(tls.problems, vec![ErrorKind::SelfSigned]);
+}
+
+/// A leaf issued by a CA (CA:FALSE, not self-signed) pinned alone passes too, though its
+/// issuer is neither sent nor trusted.
+#[tokio::test]
+async fn pinned_leaf_issued_by_an_unknown_ca_passes() {
+    let pki = monitor_testing::TestPki::new().expect("pki");
+    let leaf = pki.leaf_for(&["localhost"], 90).expect("leaf");
+    let end = "-----END CERTIFICATE-----";
+    let only_leaf = format!(
+        "{}{end}\n",
+        leaf.cert_pem.split(end).next().expect("a pem block")
+    );
+    let server = OpensslServer::start_with("issued", &only_leaf, &leaf.key_pem, &[]);
+    let r = run(pinned_monitor(server.port, &only_leaf)).await;
+    assert_eq!(
+        (r.status, kind(&r)),
+        (Status::Passed, None),
+        "{}",
+        r.to_json()
+    );
+    assert!(r.tls.expect("a TLS report").verified);
+    // Trusting only the root instead, the missing intermediate is found out.
+    let r = run(pinned_monitor(server.port, &pki.root_pem())).await;
+    readable(&r);
+    assert_eq!(
+        (r.status, kind(&r)),
+        (Status::Failed, Some(ErrorKind::IncompleteChain)),
+        "{}",
+        r.to_json()
+    );
+}
