@@ -1,9 +1,11 @@
 //! An opt-in legacy protocol probe: sends a minimal hand-built TLS 1.0 or TLS 1.1
 //! ClientHello (which rustls cannot speak) and reads the version of the server's answer.
 //!
-//! The probe only reads as far as the ServerHello's cipher suite; it never completes a
-//! handshake, so it needs no legacy cryptography. Every read is bounded and any input,
-//! however malformed, is classified rather than trusted.
+//! The probe reads the ServerHello and, when the version is accepted, the Certificate
+//! message that follows it in clear (TLS 1.2 and older), so a legacy-only server still
+//! shows its chain; it never completes a handshake, so it needs no legacy cryptography.
+//! Every read is bounded and any input, however malformed, is classified rather than
+//! trusted.
 
 use std::io;
 
@@ -34,6 +36,15 @@ const CONTENT_APPLICATION_DATA: u8 = 0x17;
 
 const HANDSHAKE_CLIENT_HELLO: u8 = 0x01;
 const HANDSHAKE_SERVER_HELLO: u8 = 0x02;
+const HANDSHAKE_CERTIFICATE: u8 = 0x0b;
+const HANDSHAKE_SERVER_HELLO_DONE: u8 = 0x0e;
+
+/// The most handshake bytes kept while looking for the Certificate message.
+pub const MAX_FLIGHT_BYTES: usize = 64 * 1024;
+
+/// How long the probe waits, after an accepted ServerHello, for the rest of the server's
+/// first flight (it is normally sent at once).
+const FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The cipher suites offered: ECDHE and plain RSA with AES-CBC, 3DES, DHE, and the
 /// renegotiation-info signalling suite. Broad enough for servers of the TLS 1.0 era.
@@ -103,6 +114,9 @@ pub enum LegacyAnswer {
     Accepted {
         /// The cipher suite the server chose, as its two-byte code (e.g. 0xc013).
         cipher_suite: u16,
+        /// The certificates of the Certificate message that followed, leaf first, as DER;
+        /// empty when the server sent none or it could not be read.
+        chain: Vec<Vec<u8>>,
     },
     /// The server refused: a TLS alert (with its description code), a ServerHello for
     /// another version, or it closed the connection.
@@ -319,7 +333,14 @@ async fn read_answer<S: AsyncRead + Unpin>(
                         cipher_suite,
                     } => {
                         return Ok(if answered == version.wire() {
-                            LegacyAnswer::Accepted { cipher_suite }
+                            let flight = read_flight(reader, handshake, at);
+                            let chain = tokio::time::timeout(FLIGHT_WAIT, flight)
+                                .await
+                                .unwrap_or_default();
+                            LegacyAnswer::Accepted {
+                                cipher_suite,
+                                chain,
+                            }
                         } else {
                             rejected(&format!("server answered with {}", version_name(answered)))
                         });
@@ -341,6 +362,88 @@ async fn read_answer<S: AsyncRead + Unpin>(
     Ok(rejected(&format!(
         "server sent {MAX_RECORDS} records without a complete ServerHello"
     )))
+}
+
+/// Reads the rest of the server's first flight after an accepted ServerHello, up to its
+/// Certificate message, and returns the certificates in it. Best effort: anything else
+/// (an alert, the end of the stream, too many bytes) gives what was found, usually none.
+async fn read_flight<S: AsyncRead + Unpin>(
+    reader: &mut Reader<'_, S>,
+    mut handshake: Vec<u8>,
+    mut at: usize,
+) -> Vec<Vec<u8>> {
+    for _ in 0..=MAX_RECORDS {
+        if let Some(chain) = flight_chain(&handshake) {
+            return chain;
+        }
+        if handshake.len() > MAX_FLIGHT_BYTES {
+            break;
+        }
+        let Ok(got) = reader.fill(at + 5).await else {
+            break;
+        };
+        let Some(&[CONTENT_HANDSHAKE, 3, _, len_hi, len_lo]) = reader.seen.get(at..at + 5) else {
+            break;
+        };
+        let len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
+        let (start, end) = (at + 5, at + 5 + len);
+        if len > MAX_RECORD_LEN || got < at + 5 {
+            break;
+        }
+        if reader.fill(end).await.is_err() {
+            break;
+        }
+        let Some(body) = reader.seen.get(start..end) else {
+            break;
+        };
+        handshake.extend_from_slice(body);
+        at = end;
+    }
+    Vec::new()
+}
+
+/// The certificates of the first flight's handshake messages (ServerHello, Certificate,
+/// ...), once the Certificate message is complete; an empty chain when the flight ends
+/// (ServerHelloDone) without one; `None` while more bytes are needed.
+pub fn flight_chain(handshake: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut rest = handshake;
+    loop {
+        let (&kind, after) = rest.split_first()?;
+        let len = u24(after)?;
+        let body = after.get(3..3 + len)?;
+        match kind {
+            HANDSHAKE_CERTIFICATE => return Some(certificate_list(body)),
+            HANDSHAKE_SERVER_HELLO_DONE => return Some(Vec::new()),
+            _ => rest = after.get(3 + len..)?,
+        }
+    }
+}
+
+/// The certificates of a Certificate message body (RFC 5246 7.4.2): a 24-bit list length,
+/// then each certificate with a 24-bit length. A malformed list gives those read so far.
+fn certificate_list(body: &[u8]) -> Vec<Vec<u8>> {
+    let mut chain = Vec::new();
+    let Some(total) = u24(body) else {
+        return chain;
+    };
+    let mut list = body.get(3..).unwrap_or_default();
+    list = list.get(..total).unwrap_or(list);
+    while let Some(len) = u24(list) {
+        let Some(cert) = list.get(3..3 + len) else {
+            break;
+        };
+        chain.push(cert.to_vec());
+        list = list.get(3 + len..).unwrap_or_default();
+    }
+    chain
+}
+
+/// A 24-bit big-endian length at the start of `bytes`.
+fn u24(bytes: &[u8]) -> Option<usize> {
+    let &[a, b, c] = bytes.get(..3)? else {
+        return None;
+    };
+    Some((usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c))
 }
 
 /// What the handshake bytes received so far hold.

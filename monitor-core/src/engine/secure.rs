@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
 use time::OffsetDateTime;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
@@ -215,23 +216,96 @@ pub(crate) async fn legacy_report(
     addr: SocketAddr,
     deadline: Instant,
 ) -> LegacyReport {
-    let mut report = LegacyReport {
-        tls1_0: None,
-        tls1_1: None,
+    legacy_survey(spec, addr, deadline).await.report
+}
+
+/// What the legacy probes found: which versions the server accepts and, from the first
+/// accepted handshake, its version, cipher suite and certificate chain.
+pub(crate) struct LegacySurvey {
+    pub report: LegacyReport,
+    pub version: Option<LegacyVersion>,
+    pub cipher_suite: Option<u16>,
+    pub chain: Vec<CertificateDer<'static>>,
+}
+
+/// Asks, on fresh connections, whether the server accepts TLS 1.0 and TLS 1.1, keeping
+/// the chain of the first handshake it accepted.
+pub(crate) async fn legacy_survey(
+    spec: &TcpMonitor,
+    addr: SocketAddr,
+    deadline: Instant,
+) -> LegacySurvey {
+    let mut survey = LegacySurvey {
+        report: LegacyReport {
+            tls1_0: None,
+            tls1_1: None,
+        },
+        version: None,
+        cipher_suite: None,
+        chain: Vec::new(),
     };
     for version in [LegacyVersion::Tls1_0, LegacyVersion::Tls1_1] {
         let answer = timeout_at(deadline, legacy_once(spec, addr, version)).await;
         let accepted = match answer {
-            Ok(Some(LegacyAnswer::Accepted { .. })) => Some(true),
+            Ok(Some(LegacyAnswer::Accepted {
+                cipher_suite,
+                chain,
+            })) => {
+                if survey.version.is_none() {
+                    survey.version = Some(version);
+                    survey.cipher_suite = Some(cipher_suite);
+                    survey.chain = chain.into_iter().map(CertificateDer::from).collect();
+                }
+                Some(true)
+            }
             Ok(Some(LegacyAnswer::Rejected { .. })) => Some(false),
             _ => None,
         };
         match version {
-            LegacyVersion::Tls1_0 => report.tls1_0 = accepted,
-            LegacyVersion::Tls1_1 => report.tls1_1 = accepted,
+            LegacyVersion::Tls1_0 => survey.report.tls1_0 = accepted,
+            LegacyVersion::Tls1_1 => survey.report.tls1_1 = accepted,
         }
     }
-    report
+    survey
+}
+
+/// After a handshake that failed on the version: asks the legacy versions and, when the
+/// server speaks only those, turns `problem` into `legacy_protocol`. The report (made
+/// when there is none) carries the legacy answers and, when the legacy handshake showed
+/// a chain, that chain judged like any other; its problems list the legacy problem first.
+///
+/// The engine calls this where it called `legacy_report` and `legacy_only` after a
+/// version mismatch.
+pub(crate) async fn legacy_fallback(
+    spec: &TcpMonitor,
+    setup: &Setup,
+    addr: SocketAddr,
+    deadline: Instant,
+    now: OffsetDateTime,
+    report: &mut Option<TlsReport>,
+    problem: Problem,
+) -> Problem {
+    let survey = legacy_survey(spec, addr, deadline).await;
+    let problem = legacy_only(spec, &survey.report).unwrap_or(problem);
+    let mut chain_problems = Vec::new();
+    if report.as_ref().is_none_or(|r| r.chain.is_empty()) && !survey.chain.is_empty() {
+        let negotiated = tls::Negotiated {
+            version: survey.version.map(|v| v.as_str().to_owned()),
+            cipher: survey
+                .cipher_suite
+                .map(|c| format!("{:?}", rustls::CipherSuite::from(c))),
+            alpn: None,
+        };
+        let (judged, problems) = chain::judge_chain(spec, setup, &survey.chain, &negotiated, now);
+        chain_problems = problems.iter().map(|p| p.kind).collect();
+        *report = Some(judged);
+    }
+    let judged = report.get_or_insert_with(|| empty_report(setup));
+    judged.legacy = Some(survey.report);
+    judged.problems = std::iter::once(problem.kind)
+        .chain(chain_problems.into_iter().filter(|k| *k != problem.kind))
+        .collect();
+    problem
 }
 
 async fn legacy_once(

@@ -13,7 +13,7 @@ use monitor_core::prelude::*;
 use monitor_core::{Clock, PemSource};
 use time::OffsetDateTime;
 
-use crate::legacy::OpensslServer;
+use crate::legacy::{LEGACY_CIPHERS, OpensslServer};
 use crate::servers::{kind, run, run_with};
 
 /// Runs `openssl` with `args` in `dir`, failing the test with its stderr.
@@ -251,4 +251,94 @@ async fn pinned_leaf_issued_by_an_unknown_ca_passes() {
         "{}",
         r.to_json()
     );
+}
+#[tokio::test]
+async fn legacy_only_server_reports_its_chain() {
+    let server = OpensslServer::start("legacy-chain", &["-tls1", "-cipher", LEGACY_CIPHERS]);
+    let (sha256, not_after) = openssl_facts(&server.cert);
+    let spec = TcpMonitor::new("legacy", "127.0.0.1", server.port)
+        .tls_direct()
+        .tls_with(|t| t.server_name = Some("localhost".into()));
+    let r = run(spec).await;
+    assert_eq!(
+        (r.status, kind(&r)),
+        (Status::Failed, Some(ErrorKind::LegacyProtocol)),
+        "{}",
+        r.to_json()
+    );
+    let tls = r.tls.expect("a TLS report");
+    assert_eq!(tls.version.as_deref(), Some("TLSv1.0"), "{tls:?}");
+    assert_eq!(tls.chain.len(), 1, "{tls:?}");
+    let leaf = &tls.chain[0];
+    assert_eq!(leaf.sha256, sha256);
+    assert_eq!(leaf.not_after, not_after);
+    assert_eq!(tls.earliest_expiry, Some(not_after));
+    assert_eq!(
+        tls.days_left,
+        Some(monitor_spec::result::days_until(
+            not_after,
+            OffsetDateTime::now_utc()
+        ))
+    );
+    assert!(leaf.subject.contains("rcgen"), "{}", leaf.subject);
+    // The legacy problem comes first; the chain's own problems follow it.
+    assert_eq!(tls.problems.first(), Some(&ErrorKind::LegacyProtocol));
+}
+
+/// A handshake message: type, 24-bit length, body.
+fn message_of(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![kind];
+    m.extend_from_slice(&u32::try_from(body.len()).expect("short").to_be_bytes()[1..]);
+    m.extend_from_slice(body);
+    m
+}
+
+/// A Certificate message body holding `certs`.
+fn certificate_body(certs: &[&[u8]]) -> Vec<u8> {
+    let mut list = Vec::new();
+    for c in certs {
+        list.extend_from_slice(&u32::try_from(c.len()).expect("short").to_be_bytes()[1..]);
+        list.extend_from_slice(c);
+    }
+    let mut body = u32::try_from(list.len()).expect("short").to_be_bytes()[1..].to_vec();
+    body.extend(list);
+    body
+}
+
+#[test]
+fn certificates_of_a_first_flight() {
+    use monitor_core::engine::legacy::flight_chain;
+    fn check(what: &str, input: &[u8], expected: Option<Vec<Vec<u8>>>) {
+        assert_eq!(flight_chain(input), expected, "{what}");
+    }
+    let hello = message_of(2, &[3, 1, 0, 0]);
+    let two = message_of(11, &certificate_body(&[b"leaf", b"issuer"]));
+    let done = message_of(14, &[]);
+    let flight = [hello.clone(), two.clone(), done.clone()].concat();
+    let both = Some(vec![b"leaf".to_vec(), b"issuer".to_vec()]);
+    check("whole flight", &flight, both.clone());
+    check("certificate alone", &two, both);
+    check("empty", &[], None);
+    check("hello only", &hello, None);
+    check(
+        "certificate cut short",
+        &flight[..hello.len() + two.len() - 1],
+        None,
+    );
+    check(
+        "no certificate",
+        &[hello.clone(), done].concat(),
+        Some(vec![]),
+    );
+    // A list whose lengths lie gives the certificates that fit.
+    let mut lying = certificate_body(&[b"leaf"]);
+    lying.extend_from_slice(&[0, 0, 9, 1]);
+    lying[2] += 4;
+    check(
+        "lying lengths",
+        &message_of(11, &lying),
+        Some(vec![b"leaf".to_vec()]),
+    );
+    check("empty list", &message_of(11, &[0, 0, 0]), Some(vec![]));
+    check("no list length", &message_of(11, &[0]), Some(vec![]));
 }

@@ -207,7 +207,7 @@ async fn probe_port(port: u16, version: LegacyVersion) -> LegacyAnswer {
 
 fn assert_accepted(answer: &LegacyAnswer, what: &str) -> u16 {
     match answer {
-        LegacyAnswer::Accepted { cipher_suite } => {
+        LegacyAnswer::Accepted { cipher_suite, .. } => {
             assert!(
                 CIPHER_SUITES.contains(cipher_suite),
                 "{what}: chose 0x{cipher_suite:04x}, which was not offered"
@@ -575,7 +575,7 @@ enum Want<'a> {
 async fn check(what: &str, answer: &[u8], version: LegacyVersion, want: Want<'_>) {
     let got = answer_to(answer, version).await;
     match (&got, want) {
-        (LegacyAnswer::Accepted { cipher_suite }, Want::Accepted(suite))
+        (LegacyAnswer::Accepted { cipher_suite, .. }, Want::Accepted(suite))
             if *cipher_suite == suite => {}
         (LegacyAnswer::Rejected { reason }, Want::Rejected(part)) if reason.contains(part) => {}
         (LegacyAnswer::NotTls { excerpt }, Want::NotTls(start)) if excerpt.starts_with(start) => {}

@@ -307,7 +307,10 @@ fn unix(t: &rustls::pki_types::UnixTime) -> String {
         .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
         .map_or_else(
             || format!("{} seconds after 1970", t.as_secs()),
-            crate::engine::chain::rfc3339,
+            |t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            },
         )
 }
 
