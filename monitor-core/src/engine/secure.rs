@@ -341,8 +341,9 @@ pub(crate) fn legacy_only(spec: &TcpMonitor, report: &LegacyReport) -> Option<Pr
     Some(Problem {
         kind: ErrorKind::LegacyProtocol,
         message: format!(
-            "{target} speaks only {}, which are deprecated and insecure (RFC 8996); the monitor requires TLS 1.2 or newer",
-            versions.join(" and ")
+            "{target} speaks only {}, which {} deprecated and insecure (RFC 8996); the monitor requires TLS 1.2 or newer",
+            versions.join(" and "),
+            if versions.len() == 1 { "is" } else { "are" }
         ),
         hints: vec![
             "enable TLS 1.2 and 1.3 in the service's configuration and disable TLS 1.0 and 1.1"
@@ -375,8 +376,9 @@ pub(crate) fn legacy_finding(
         ProbeError {
             kind: ErrorKind::LegacyTlsAccepted,
             message: format!(
-                "{target} still accepts {}, which are deprecated and insecure (RFC 8996)",
-                versions.join(" and ")
+                "{target} still accepts {}, which {} deprecated and insecure (RFC 8996)",
+                versions.join(" and "),
+                if versions.len() == 1 { "is" } else { "are" }
             ),
             hints: vec![
                 "disable TLS 1.0 and 1.1 in the service's configuration (for example ssl_protocols TLSv1.2 TLSv1.3)".to_owned(),

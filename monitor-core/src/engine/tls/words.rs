@@ -84,7 +84,13 @@ pub(crate) fn error(e: &Error) -> (ErrorKind, String) {
             K::TlsConfig,
             "the client certificate does not match its private key".to_owned(),
         ),
-        Error::Other(other) => (K::HandshakeFailure, other_error(other).1),
+        Error::Other(other) => match other.0.downcast_ref::<webpki::Error>() {
+            Some(w) => (K::InvalidCertificate, webpki_error(w)),
+            None => hs(format!(
+                "the TLS handshake failed ({})",
+                words(&other.0.to_string())
+            )),
+        },
         other => hs(format!("the TLS handshake failed ({})", words(&other.to_string()))),
     }
 }
@@ -249,6 +255,20 @@ pub(crate) fn webpki_error(e: &webpki::Error) -> String {
             "a certificate's signature does not verify with its issuer's public key"
         }
         W::UnknownRevocationStatus => "the revocation status of the certificate is unknown",
+        W::InvalidCrlNumber
+        | W::InvalidCrlSignatureForPublicKey
+        | W::IssuerNotCrlSigner
+        | W::UnsupportedCrlIssuingDistributionPoint
+        | W::UnsupportedCrlVersion
+        | W::UnsupportedDeltaCrl
+        | W::UnsupportedIndirectCrl
+        | W::UnsupportedRevocationReason
+        | W::UnsupportedRevocationReasonsPartitioning => {
+            return format!(
+                "a certificate revocation list cannot be used ({})",
+                words(&e.to_string())
+            );
+        }
         other => {
             return format!(
                 "the certificate is not valid ({})",
@@ -609,7 +629,12 @@ mod tests {
             (
                 Error::Other(other(std::io::Error::other("boom"))),
                 ErrorKind::HandshakeFailure,
-                "(boom)",
+                "the TLS handshake failed (boom)",
+            ),
+            (
+                Error::Other(other(webpki::Error::IssuerNotCrlSigner)),
+                ErrorKind::InvalidCertificate,
+                "revocation list cannot be used (issuer not crl signer)",
             ),
         ];
         for (e, kind, contains) in cases {
