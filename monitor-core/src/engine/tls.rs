@@ -55,6 +55,9 @@ pub(crate) struct Setup {
     /// The certificates of `tls.ca`: a server presenting exactly one of them as its leaf
     /// is trusted, as Go's crypto/tls and OpenSSL do.
     pinned: Vec<CertificateDer<'static>>,
+    /// Each trust anchor's subject and public key (DER contents), to recognise a
+    /// self-signed leaf that is itself an anchor.
+    roots: Arc<RootCertStore>,
     client: Option<Arc<CertifiedKey>>,
     versions: &'static [&'static rustls::SupportedProtocolVersion],
     alpn: Vec<Vec<u8>>,
@@ -124,6 +127,7 @@ impl Setup {
             }
         };
         let anchors = roots.len();
+        let kept = roots.clone();
         let verifier = if roots.is_empty() && !pinned.is_empty() {
             None
         } else {
@@ -160,6 +164,7 @@ impl Setup {
             provider,
             verifier,
             pinned,
+            roots: kept,
             client,
             versions: match tls.min_version {
                 TlsVersion::Tls12 => &TLS12_AND_13,
@@ -173,8 +178,29 @@ impl Setup {
     }
 
     /// Whether `leaf` is, byte for byte, a certificate given in `tls.ca`.
+    /// Also true for a self-signed leaf whose subject and public key are those of a trust
+    /// anchor (the same certificate re-issued, or one installed in the system store): the
+    /// handshake proved the server holds the anchor's key, as OpenSSL and Go accept.
     pub fn is_pinned(&self, leaf: &CertificateDer<'_>) -> bool {
-        self.pinned.iter().any(|p| p.as_ref() == leaf.as_ref())
+        if self.pinned.iter().any(|p| p.as_ref() == leaf.as_ref()) {
+            return true;
+        }
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        let Ok((_, cert)) = X509Certificate::from_der(leaf.as_ref()) else {
+            return false;
+        };
+        let subject = cert.subject().as_raw();
+        if subject != cert.issuer().as_raw() {
+            return false;
+        }
+        let (Some(subject), Some(spki)) =
+            (der_contents(subject), der_contents(cert.public_key().raw))
+        else {
+            return false;
+        };
+        self.roots.roots.iter().any(|anchor| {
+            anchor.subject.as_ref() == subject && anchor.subject_public_key_info.as_ref() == spki
+        })
     }
 
     /// A client configuration for one handshake, capturing into `capture`.
@@ -194,6 +220,28 @@ impl Setup {
         config.resumption = rustls::client::Resumption::disabled();
         Ok(config)
     }
+}
+
+/// The contents of a DER element (what follows its tag and length), as webpki keeps a
+/// trust anchor's subject and key.
+fn der_contents(element: &[u8]) -> Option<&[u8]> {
+    let first = *element.get(1)?;
+    let (header, len) = if first < 0x80 {
+        (2, usize::from(first))
+    } else {
+        let n = usize::from(first & 0x7f);
+        let bytes = element.get(2..2 + n)?;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        (
+            2 + n,
+            bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b)),
+        )
+    };
+    element.get(header..header.checked_add(len)?)
 }
 
 /// What one handshake saw, filled in while it runs.

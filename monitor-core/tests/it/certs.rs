@@ -42,17 +42,23 @@ struct Made {
 }
 
 fn make_self_signed(label: &str) -> Made {
+    make(label, None, "365")
+}
+
+/// With `key`, a certificate for that key (a re-issue); otherwise a new key too.
+fn make(label: &str, key: Option<&str>, days: &str) -> Made {
     let dir = std::env::temp_dir().join(format!(
         "monitor-core-certs-{label}-{}-{}",
         std::process::id(),
         OffsetDateTime::now_utc().unix_timestamp_nanos()
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-x509",
+    let key_args: &[&str] = match key {
+        Some(pem) => {
+            std::fs::write(dir.join("key.pem"), pem).expect("write key.pem");
+            &["-key", "key.pem"]
+        }
+        None => &[
             "-newkey",
             "ec",
             "-pkeyopt",
@@ -60,15 +66,25 @@ fn make_self_signed(label: &str) -> Made {
             "-nodes",
             "-keyout",
             "key.pem",
-            "-out",
-            "cert.pem",
-            "-days",
-            "365",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost",
         ],
+    };
+    openssl(
+        &dir,
+        &[
+            &["req", "-x509"],
+            key_args,
+            &[
+                "-out",
+                "cert.pem",
+                "-days",
+                days,
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost",
+            ],
+        ]
+        .concat(),
     );
     let text = openssl(&dir, &["x509", "-in", "cert.pem", "-noout", "-text"]);
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("read pem");
@@ -201,6 +217,24 @@ async fn pinned_openssl_certificate_passes_and_is_still_judged() {
         "{}",
         r.to_json()
     );
+}
+
+/// The same key and name re-issued (other dates, other bytes) in tls.ca: the server
+/// proves it holds the trusted key, so it is trusted as OpenSSL and Go trust it.
+#[tokio::test]
+async fn reissued_self_signed_certificate_in_tls_ca_passes() {
+    let served = make_self_signed("served-again");
+    let reissued = make("reissued", Some(&served.key), "200");
+    assert_ne!(served.cert, reissued.cert);
+    let server = OpensslServer::start_with("reissued", &served.cert, &served.key, &[]);
+    let r = run(pinned_monitor(server.port, &reissued.cert)).await;
+    assert_eq!(
+        (r.status, kind(&r)),
+        (Status::Passed, None),
+        "{}",
+        r.to_json()
+    );
+    assert!(r.tls.expect("a TLS report").verified);
 }
 
 #[tokio::test]
