@@ -200,6 +200,20 @@ pub fn alert_name(description: u8) -> Option<&'static str> {
 /// ec_point_formats extensions; it never offers supported_versions, so a TLS 1.3 server
 /// must answer at the legacy version or refuse.
 pub fn client_hello(version: LegacyVersion, server_name: Option<&str>) -> Vec<u8> {
+    hello(version.wire(), server_name)
+}
+
+/// The signature algorithms a TLS 1.2 ClientHello offers: SHA-256 and up for ECDSA, RSA
+/// PSS, RSA PKCS#1 and Ed25519, then SHA-1 for the oldest servers.
+const SIGNATURE_ALGORITHMS: [u16; 11] = [
+    0x0403, 0x0503, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0807, 0x0201, 0x0203,
+];
+
+const EXT_SIGNATURE_ALGORITHMS: u16 = 13;
+
+/// A ClientHello record for the wire version `wire`; from TLS 1.2 on it also offers
+/// signature_algorithms.
+fn hello(wire: u16, server_name: Option<&str>) -> Vec<u8> {
     let mut extensions = Vec::with_capacity(64);
     if let Some(name) = server_name.and_then(sni_name) {
         let name = name.as_bytes();
@@ -218,13 +232,21 @@ pub fn client_hello(version: LegacyVersion, server_name: Option<&str>) -> Vec<u8
     for group in GROUPS {
         push_u16(&mut extensions, group);
     }
+    if wire >= 0x0303 {
+        push_u16(&mut extensions, EXT_SIGNATURE_ALGORITHMS);
+        push_len16(&mut extensions, 2 + 2 * SIGNATURE_ALGORITHMS.len());
+        push_len16(&mut extensions, 2 * SIGNATURE_ALGORITHMS.len());
+        for scheme in SIGNATURE_ALGORITHMS {
+            push_u16(&mut extensions, scheme);
+        }
+    }
     push_u16(&mut extensions, EXT_EC_POINT_FORMATS);
     push_len16(&mut extensions, 2);
     extensions.push(1); // one format
     extensions.push(0); // uncompressed
 
     let mut body = Vec::with_capacity(64 + extensions.len());
-    push_u16(&mut body, version.wire());
+    push_u16(&mut body, wire);
     body.extend_from_slice(&random_bytes());
     body.push(0); // empty session id
     push_len16(&mut body, 2 * CIPHER_SUITES.len());
@@ -259,14 +281,31 @@ pub async fn probe<S: AsyncRead + AsyncWrite + Unpin>(
     version: LegacyVersion,
     server_name: Option<&str>,
 ) -> io::Result<LegacyAnswer> {
-    let hello = client_hello(version, server_name);
+    probe_wire(stream, version.wire(), server_name).await
+}
+
+/// Like [`probe`] with a TLS 1.2 ClientHello offering the same CBC cipher suites: a
+/// server rustls cannot talk to (CBC suites only, say) still shows its chain this way.
+pub async fn probe_tls12<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    server_name: Option<&str>,
+) -> io::Result<LegacyAnswer> {
+    probe_wire(stream, 0x0303, server_name).await
+}
+
+async fn probe_wire<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    wire: u16,
+    server_name: Option<&str>,
+) -> io::Result<LegacyAnswer> {
+    let hello = hello(wire, server_name);
     stream.write_all(&hello).await?;
     stream.flush().await?;
     let mut reader = Reader {
         stream,
         seen: Vec::with_capacity(READ_CHUNK),
     };
-    match read_answer(&mut reader, version).await {
+    match read_answer(&mut reader, wire).await {
         Ok(answer) => Ok(answer),
         Err(e) if is_reset(&e) => Ok(rejected("reset the connection")),
         Err(e) => Err(e),
@@ -277,7 +316,7 @@ pub async fn probe<S: AsyncRead + AsyncWrite + Unpin>(
 /// something that is not TLS.
 async fn read_answer<S: AsyncRead + Unpin>(
     reader: &mut Reader<'_, S>,
-    version: LegacyVersion,
+    wire: u16,
 ) -> io::Result<LegacyAnswer> {
     let mut handshake = Vec::new();
     let mut at = 0usize;
@@ -332,7 +371,7 @@ async fn read_answer<S: AsyncRead + Unpin>(
                         version: answered,
                         cipher_suite,
                     } => {
-                        return Ok(if answered == version.wire() {
+                        return Ok(if answered == wire {
                             let flight = read_flight(reader, handshake, at);
                             let chain = tokio::time::timeout(FLIGHT_WAIT, flight)
                                 .await

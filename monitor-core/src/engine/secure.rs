@@ -223,7 +223,7 @@ pub(crate) async fn legacy_report(
 /// accepted handshake, its version, cipher suite and certificate chain.
 pub(crate) struct LegacySurvey {
     pub report: LegacyReport,
-    pub version: Option<LegacyVersion>,
+    pub version_name: Option<&'static str>,
     pub cipher_suite: Option<u16>,
     pub chain: Vec<CertificateDer<'static>>,
 }
@@ -240,7 +240,7 @@ pub(crate) async fn legacy_survey(
             tls1_0: None,
             tls1_1: None,
         },
-        version: None,
+        version_name: None,
         cipher_suite: None,
         chain: Vec::new(),
     };
@@ -251,8 +251,8 @@ pub(crate) async fn legacy_survey(
                 cipher_suite,
                 chain,
             })) => {
-                if survey.version.is_none() {
-                    survey.version = Some(version);
+                if survey.version_name.is_none() {
+                    survey.version_name = Some(version.as_str());
                     survey.cipher_suite = Some(cipher_suite);
                     survey.chain = chain.into_iter().map(CertificateDer::from).collect();
                 }
@@ -285,12 +285,25 @@ pub(crate) async fn legacy_fallback(
     report: &mut Option<TlsReport>,
     problem: Problem,
 ) -> Problem {
-    let survey = legacy_survey(spec, addr, deadline).await;
+    let mut survey = legacy_survey(spec, addr, deadline).await;
+    if survey.chain.is_empty() && report.as_ref().is_none_or(|r| r.chain.is_empty()) {
+        // No legacy version either: a TLS 1.2 server rustls cannot talk to (CBC suites
+        // only, say) still shows its chain to a hand-built TLS 1.2 hello.
+        if let Ok(Some(LegacyAnswer::Accepted {
+            cipher_suite,
+            chain,
+        })) = timeout_at(deadline, tls12_once(spec, addr)).await
+        {
+            survey.version_name = Some("TLSv1.2");
+            survey.cipher_suite = Some(cipher_suite);
+            survey.chain = chain.into_iter().map(CertificateDer::from).collect();
+        }
+    }
     let problem = legacy_only(spec, &survey.report).unwrap_or(problem);
     let mut chain_problems = Vec::new();
     if report.as_ref().is_none_or(|r| r.chain.is_empty()) && !survey.chain.is_empty() {
         let negotiated = tls::Negotiated {
-            version: survey.version.map(|v| v.as_str().to_owned()),
+            version: survey.version_name.map(str::to_owned),
             cipher: survey
                 .cipher_suite
                 .map(|c| format!("{:?}", rustls::CipherSuite::from(c))),
@@ -308,11 +321,8 @@ pub(crate) async fn legacy_fallback(
     problem
 }
 
-async fn legacy_once(
-    spec: &TcpMonitor,
-    addr: SocketAddr,
-    version: LegacyVersion,
-) -> Option<LegacyAnswer> {
+/// A connection (upgraded for STARTTLS) and its server name for a hand-built hello.
+async fn probe_stream(spec: &TcpMonitor, addr: SocketAddr) -> Option<(TcpStream, &str)> {
     let mut stream = TcpStream::connect(addr).await.ok()?;
     if let (TlsMode::Starttls, Some(protocol)) = (spec.tls.mode, spec.tls.starttls) {
         starttls::negotiate(&mut stream, protocol, CLIENT_NAME)
@@ -320,6 +330,20 @@ async fn legacy_once(
             .ok()?;
     }
     let name = spec.tls.server_name.as_deref().unwrap_or(&spec.target.host);
+    Some((stream, name))
+}
+
+async fn tls12_once(spec: &TcpMonitor, addr: SocketAddr) -> Option<LegacyAnswer> {
+    let (mut stream, name) = probe_stream(spec, addr).await?;
+    legacy::probe_tls12(&mut stream, Some(name)).await.ok()
+}
+
+async fn legacy_once(
+    spec: &TcpMonitor,
+    addr: SocketAddr,
+    version: LegacyVersion,
+) -> Option<LegacyAnswer> {
+    let (mut stream, name) = probe_stream(spec, addr).await?;
     legacy::probe(&mut stream, version, Some(name)).await.ok()
 }
 

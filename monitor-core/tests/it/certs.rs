@@ -383,3 +383,43 @@ fn certificates_of_a_first_flight() {
     check("empty list", &message_of(11, &[0, 0, 0]), Some(vec![]));
     check("no list length", &message_of(11, &[0]), Some(vec![]));
 }
+
+/// A TLS 1.2 server with CBC suites only, which rustls does not speak: the handshake fails
+/// on the cipher, and a hand-built TLS 1.2 hello still reads the chain.
+#[tokio::test]
+async fn cbc_only_tls12_server_reports_its_chain() {
+    let made = make_self_signed("cbc");
+    let server = OpensslServer::start_with(
+        "cbc-only",
+        &made.cert,
+        &made.key,
+        &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"],
+    );
+    let (sha256, not_after) = openssl_facts(&server.cert);
+    let r = run(pinned_monitor(server.port, &made.cert)).await;
+    readable(&r);
+    assert_eq!(
+        (r.status, kind(&r)),
+        (Status::Failed, Some(ErrorKind::HandshakeFailure)),
+        "{}",
+        r.to_json()
+    );
+    assert!(
+        message(&r).contains("handshake_failure (40)"),
+        "{}",
+        message(&r)
+    );
+    let tls = r.tls.expect("a TLS report");
+    assert_eq!(tls.version.as_deref(), Some("TLSv1.2"), "{tls:?}");
+    assert_eq!(
+        tls.cipher.as_deref(),
+        Some("TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA")
+    );
+    assert_eq!(tls.chain.len(), 1, "{tls:?}");
+    assert_eq!(tls.chain[0].sha256, sha256);
+    assert_eq!(tls.chain[0].not_after, not_after);
+    assert!(tls.verified, "pinned: {tls:?}");
+    assert_eq!(tls.problems, vec![ErrorKind::HandshakeFailure]);
+    let legacy = tls.legacy.expect("the legacy answers");
+    assert_eq!((legacy.tls1_0, legacy.tls1_1), (Some(false), Some(false)));
+}
