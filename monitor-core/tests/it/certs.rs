@@ -1,6 +1,7 @@
 //! Certificates as operators make them: a self-signed `openssl req -x509` certificate
-//! (CA:TRUE) pinned in `tls.ca` and served by `openssl s_server`, and the chain a
-//! legacy-only server shows in its TLS 1.0 handshake, compared with `openssl x509`.
+//! (CA:TRUE) pinned in `tls.ca` and served by `openssl s_server`, and the chain a server
+//! rustls cannot talk to (TLS 1.0 only, TLS 1.2 with CBC only) shows in a hand-built
+//! handshake, compared with `openssl x509`; the Certificate message parser on any bytes.
 //!
 //! The tests need the `openssl` command line tool (Debian package `openssl`).
 
@@ -422,4 +423,35 @@ async fn cbc_only_tls12_server_reports_its_chain() {
     assert_eq!(tls.problems, vec![ErrorKind::HandshakeFailure]);
     let legacy = tls.legacy.expect("the legacy answers");
     assert_eq!((legacy.tls1_0, legacy.tls1_1), (Some(false), Some(false)));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config {
+        cases: 256,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    })]
+
+    /// Any bytes: no panic, and the certificates found are no more than the bytes given.
+    #[test]
+    fn any_flight_is_read_safely(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+        let found = monitor_core::engine::legacy::flight_chain(&bytes);
+        let total: usize = found.iter().flatten().map(Vec::len).sum();
+        proptest::prop_assert!(total <= bytes.len());
+    }
+
+    /// A well-formed flight gives back exactly its certificates.
+    #[test]
+    fn well_formed_flights_round_trip(
+        certs in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 0..4),
+    ) {
+        let refs: Vec<&[u8]> = certs.iter().map(Vec::as_slice).collect();
+        let flight = [
+            message_of(2, &[3, 1]),
+            message_of(11, &certificate_body(&refs)),
+            message_of(14, &[]),
+        ]
+        .concat();
+        proptest::prop_assert_eq!(monitor_core::engine::legacy::flight_chain(&flight), Some(certs));
+    }
 }
