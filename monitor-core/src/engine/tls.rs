@@ -55,8 +55,8 @@ pub(crate) struct Setup {
     /// The certificates of `tls.ca`: a server presenting exactly one of them as its leaf
     /// is trusted, as Go's crypto/tls and OpenSSL do.
     pinned: Vec<CertificateDer<'static>>,
-    /// Each trust anchor's subject and public key (DER contents), to recognise a
-    /// self-signed leaf that is itself an anchor.
+    /// The trust anchors (each a subject and a public key), to recognise a self-signed
+    /// leaf that is itself an anchor.
     roots: Arc<RootCertStore>,
     client: Option<Arc<CertifiedKey>>,
     versions: &'static [&'static rustls::SupportedProtocolVersion],
