@@ -231,6 +231,8 @@ pub struct Tls {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
     /// CA certificates to trust instead of the system store (which honours `SSL_CERT_FILE`).
+    /// A certificate here that the server presents as its own (self-signed, CA:TRUE or
+    /// not) is trusted as it is, pinned; its name and dates are still checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<PemSource>,
     /// Client certificate chain and key for mutual TLS.

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate, X509Name};
 use x509_parser::public_key::PublicKey;
 
-use super::tls::{Negotiated, Problem, Setup, s_client};
+use super::tls::{Negotiated, Problem, Setup, s_client, words};
 use monitor_spec::result::{CertInfo, ErrorKind, TlsReport};
 use monitor_spec::spec::TcpMonitor;
 
@@ -94,20 +94,28 @@ pub(crate) fn judge_chain(
             );
         }
     }
-    // Trust.
-    let trust = match chain.split_first() {
-        None => Err(rustls::Error::NoCertificatesPresented),
-        Some((leaf, rest)) => setup.verifier.verify_server_cert(
-            leaf,
-            rest,
-            &setup.server_name,
-            &[],
-            UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-                u64::try_from(now.unix_timestamp()).unwrap_or_default(),
-            )),
-        ),
+    // Trust: a leaf pinned in tls.ca is trusted as it is (its dates and name were judged
+    // above); any other chain must lead to a trust anchor.
+    let pinned = chain.first().is_some_and(|leaf| setup.is_pinned(leaf));
+    let trust = match (chain.split_first(), &setup.verifier) {
+        _ if pinned => Ok(()),
+        (None, _) => Err(rustls::Error::NoCertificatesPresented),
+        (Some(_), None) => Err(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        )),
+        (Some((leaf, rest)), Some(verifier)) => verifier
+            .verify_server_cert(
+                leaf,
+                rest,
+                &setup.server_name,
+                &[],
+                UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                    u64::try_from(now.unix_timestamp()).unwrap_or_default(),
+                )),
+            )
+            .map(|_| ()),
     };
-    let verified = trust.is_ok();
+    let verified = trust.is_ok() && (!pinned || problems.is_empty());
     if let Err(e) = trust {
         let kinds: Vec<ErrorKind> = problems.iter().map(|p| p.kind).collect();
         let already = |k| kinds.contains(&k);
@@ -127,14 +135,31 @@ pub(crate) fn judge_chain(
                     push(&mut problems, k, m, h)
                 });
             }
-            other => push(
-                &mut problems,
-                ErrorKind::InvalidCertificate,
-                format!("the certificate chain of {target} is not valid: {other}"),
-                vec![
-                    "check the certificate's key usage, signature and revocation status".to_owned(),
-                ],
-            ),
+            // A self-signed CA:TRUE certificate (what `openssl req -x509` makes) that is
+            // not pinned: webpki objects to its CA rights before looking for an issuer, but
+            // what is wrong is that nobody vouches for it.
+            ref e
+                if words::is_ca_used_as_leaf(e) && infos.first().is_some_and(|c| c.self_issued) =>
+            {
+                trust_problem(
+                    infos.get(..1).unwrap_or_default(),
+                    setup,
+                    &target,
+                    &mut |k, m, h| push(&mut problems, k, m, h),
+                );
+            }
+            other => {
+                let (kind, why) = words::error(&other);
+                push(
+                    &mut problems,
+                    kind,
+                    format!("the certificate chain of {target} is not valid: {why}"),
+                    vec![
+                        "check the certificate's key usage, signature and revocation status"
+                            .to_owned(),
+                    ],
+                );
+            }
         }
     }
     // Expiry policy on the earliest expiry of the whole chain.

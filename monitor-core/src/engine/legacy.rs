@@ -1,9 +1,11 @@
 //! An opt-in legacy protocol probe: sends a minimal hand-built TLS 1.0 or TLS 1.1
 //! ClientHello (which rustls cannot speak) and reads the version of the server's answer.
 //!
-//! The probe only reads as far as the ServerHello's cipher suite; it never completes a
-//! handshake, so it needs no legacy cryptography. Every read is bounded and any input,
-//! however malformed, is classified rather than trusted.
+//! The probe reads the ServerHello and, when the version is accepted, the Certificate
+//! message that follows it in clear (TLS 1.2 and older), so a legacy-only server still
+//! shows its chain; it never completes a handshake, so it needs no legacy cryptography.
+//! Every read is bounded and any input, however malformed, is classified rather than
+//! trusted.
 
 use std::io;
 
@@ -34,6 +36,15 @@ const CONTENT_APPLICATION_DATA: u8 = 0x17;
 
 const HANDSHAKE_CLIENT_HELLO: u8 = 0x01;
 const HANDSHAKE_SERVER_HELLO: u8 = 0x02;
+const HANDSHAKE_CERTIFICATE: u8 = 0x0b;
+const HANDSHAKE_SERVER_HELLO_DONE: u8 = 0x0e;
+
+/// The most handshake bytes kept while looking for the Certificate message.
+pub const MAX_FLIGHT_BYTES: usize = 64 * 1024;
+
+/// How long the probe waits, after an accepted ServerHello, for the rest of the server's
+/// first flight (it is normally sent at once).
+const FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The cipher suites offered: ECDHE and plain RSA with AES-CBC, 3DES, DHE, and the
 /// renegotiation-info signalling suite. Broad enough for servers of the TLS 1.0 era.
@@ -103,6 +114,9 @@ pub enum LegacyAnswer {
     Accepted {
         /// The cipher suite the server chose, as its two-byte code (e.g. 0xc013).
         cipher_suite: u16,
+        /// The certificates of the Certificate message that followed, leaf first, as DER;
+        /// empty when the server sent none or it could not be read.
+        chain: Vec<Vec<u8>>,
     },
     /// The server refused: a TLS alert (with its description code), a ServerHello for
     /// another version, or it closed the connection.
@@ -186,6 +200,20 @@ pub fn alert_name(description: u8) -> Option<&'static str> {
 /// ec_point_formats extensions; it never offers supported_versions, so a TLS 1.3 server
 /// must answer at the legacy version or refuse.
 pub fn client_hello(version: LegacyVersion, server_name: Option<&str>) -> Vec<u8> {
+    hello(version.wire(), server_name)
+}
+
+/// The signature algorithms a TLS 1.2 ClientHello offers: SHA-256 and up for ECDSA, RSA
+/// PSS, RSA PKCS#1 and Ed25519, then SHA-1 for the oldest servers.
+const SIGNATURE_ALGORITHMS: [u16; 11] = [
+    0x0403, 0x0503, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0807, 0x0201, 0x0203,
+];
+
+const EXT_SIGNATURE_ALGORITHMS: u16 = 13;
+
+/// A ClientHello record for the wire version `wire`; from TLS 1.2 on it also offers
+/// signature_algorithms.
+fn hello(wire: u16, server_name: Option<&str>) -> Vec<u8> {
     let mut extensions = Vec::with_capacity(64);
     if let Some(name) = server_name.and_then(sni_name) {
         let name = name.as_bytes();
@@ -204,13 +232,21 @@ pub fn client_hello(version: LegacyVersion, server_name: Option<&str>) -> Vec<u8
     for group in GROUPS {
         push_u16(&mut extensions, group);
     }
+    if wire >= 0x0303 {
+        push_u16(&mut extensions, EXT_SIGNATURE_ALGORITHMS);
+        push_len16(&mut extensions, 2 + 2 * SIGNATURE_ALGORITHMS.len());
+        push_len16(&mut extensions, 2 * SIGNATURE_ALGORITHMS.len());
+        for scheme in SIGNATURE_ALGORITHMS {
+            push_u16(&mut extensions, scheme);
+        }
+    }
     push_u16(&mut extensions, EXT_EC_POINT_FORMATS);
     push_len16(&mut extensions, 2);
     extensions.push(1); // one format
     extensions.push(0); // uncompressed
 
     let mut body = Vec::with_capacity(64 + extensions.len());
-    push_u16(&mut body, version.wire());
+    push_u16(&mut body, wire);
     body.extend_from_slice(&random_bytes());
     body.push(0); // empty session id
     push_len16(&mut body, 2 * CIPHER_SUITES.len());
@@ -245,14 +281,31 @@ pub async fn probe<S: AsyncRead + AsyncWrite + Unpin>(
     version: LegacyVersion,
     server_name: Option<&str>,
 ) -> io::Result<LegacyAnswer> {
-    let hello = client_hello(version, server_name);
+    probe_wire(stream, version.wire(), server_name).await
+}
+
+/// Like [`probe`] with a TLS 1.2 ClientHello offering the same CBC cipher suites: a
+/// server rustls cannot talk to (CBC suites only, say) still shows its chain this way.
+pub async fn probe_tls12<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    server_name: Option<&str>,
+) -> io::Result<LegacyAnswer> {
+    probe_wire(stream, 0x0303, server_name).await
+}
+
+async fn probe_wire<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    wire: u16,
+    server_name: Option<&str>,
+) -> io::Result<LegacyAnswer> {
+    let hello = hello(wire, server_name);
     stream.write_all(&hello).await?;
     stream.flush().await?;
     let mut reader = Reader {
         stream,
         seen: Vec::with_capacity(READ_CHUNK),
     };
-    match read_answer(&mut reader, version).await {
+    match read_answer(&mut reader, wire).await {
         Ok(answer) => Ok(answer),
         Err(e) if is_reset(&e) => Ok(rejected("reset the connection")),
         Err(e) => Err(e),
@@ -263,7 +316,7 @@ pub async fn probe<S: AsyncRead + AsyncWrite + Unpin>(
 /// something that is not TLS.
 async fn read_answer<S: AsyncRead + Unpin>(
     reader: &mut Reader<'_, S>,
-    version: LegacyVersion,
+    wire: u16,
 ) -> io::Result<LegacyAnswer> {
     let mut handshake = Vec::new();
     let mut at = 0usize;
@@ -318,8 +371,15 @@ async fn read_answer<S: AsyncRead + Unpin>(
                         version: answered,
                         cipher_suite,
                     } => {
-                        return Ok(if answered == version.wire() {
-                            LegacyAnswer::Accepted { cipher_suite }
+                        return Ok(if answered == wire {
+                            let flight = read_flight(reader, handshake, at);
+                            let chain = tokio::time::timeout(FLIGHT_WAIT, flight)
+                                .await
+                                .unwrap_or_default();
+                            LegacyAnswer::Accepted {
+                                cipher_suite,
+                                chain,
+                            }
                         } else {
                             rejected(&format!("server answered with {}", version_name(answered)))
                         });
@@ -341,6 +401,88 @@ async fn read_answer<S: AsyncRead + Unpin>(
     Ok(rejected(&format!(
         "server sent {MAX_RECORDS} records without a complete ServerHello"
     )))
+}
+
+/// Reads the rest of the server's first flight after an accepted ServerHello, up to its
+/// Certificate message, and returns the certificates in it. Best effort: anything else
+/// (an alert, the end of the stream, too many bytes) gives what was found, usually none.
+async fn read_flight<S: AsyncRead + Unpin>(
+    reader: &mut Reader<'_, S>,
+    mut handshake: Vec<u8>,
+    mut at: usize,
+) -> Vec<Vec<u8>> {
+    for _ in 0..=MAX_RECORDS {
+        if let Some(chain) = flight_chain(&handshake) {
+            return chain;
+        }
+        if handshake.len() > MAX_FLIGHT_BYTES {
+            break;
+        }
+        let Ok(got) = reader.fill(at + 5).await else {
+            break;
+        };
+        let Some(&[CONTENT_HANDSHAKE, 3, _, len_hi, len_lo]) = reader.seen.get(at..at + 5) else {
+            break;
+        };
+        let len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
+        let (start, end) = (at + 5, at + 5 + len);
+        if len > MAX_RECORD_LEN || got < at + 5 {
+            break;
+        }
+        if reader.fill(end).await.is_err() {
+            break;
+        }
+        let Some(body) = reader.seen.get(start..end) else {
+            break;
+        };
+        handshake.extend_from_slice(body);
+        at = end;
+    }
+    Vec::new()
+}
+
+/// The certificates of the first flight's handshake messages (ServerHello, Certificate,
+/// ...), once the Certificate message is complete; an empty chain when the flight ends
+/// (ServerHelloDone) without one; `None` while more bytes are needed.
+pub fn flight_chain(handshake: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut rest = handshake;
+    loop {
+        let (&kind, after) = rest.split_first()?;
+        let len = u24(after)?;
+        let body = after.get(3..3 + len)?;
+        match kind {
+            HANDSHAKE_CERTIFICATE => return Some(certificate_list(body)),
+            HANDSHAKE_SERVER_HELLO_DONE => return Some(Vec::new()),
+            _ => rest = after.get(3 + len..)?,
+        }
+    }
+}
+
+/// The certificates of a Certificate message body (RFC 5246 7.4.2): a 24-bit list length,
+/// then each certificate with a 24-bit length. A malformed list gives those read so far.
+fn certificate_list(body: &[u8]) -> Vec<Vec<u8>> {
+    let mut chain = Vec::new();
+    let Some(total) = u24(body) else {
+        return chain;
+    };
+    let mut list = body.get(3..).unwrap_or_default();
+    list = list.get(..total).unwrap_or(list);
+    while let Some(len) = u24(list) {
+        let Some(cert) = list.get(3..3 + len) else {
+            break;
+        };
+        chain.push(cert.to_vec());
+        list = list.get(3 + len..).unwrap_or_default();
+    }
+    chain
+}
+
+/// A 24-bit big-endian length at the start of `bytes`.
+fn u24(bytes: &[u8]) -> Option<usize> {
+    let &[a, b, c] = bytes.get(..3)? else {
+        return None;
+    };
+    Some((usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c))
 }
 
 /// What the handshake bytes received so far hold.

@@ -354,15 +354,16 @@ impl Engine {
                 facts.tls = secure::partial_report(spec, &setup, &capture, now);
                 let mut problem = failed.problem;
                 if failed.version_mismatch {
-                    let legacy = secure::legacy_report(spec, addr, deadline).await;
-                    if let Some(p) = secure::legacy_only(spec, &legacy) {
-                        problem = p;
-                    }
-                    let report = facts
-                        .tls
-                        .get_or_insert_with(|| secure::empty_report(&setup));
-                    report.legacy = Some(legacy);
-                    report.problems = vec![problem.kind];
+                    problem = secure::legacy_fallback(
+                        spec,
+                        &setup,
+                        addr,
+                        deadline,
+                        now,
+                        &mut facts.tls,
+                        problem,
+                    )
+                    .await;
                 }
                 return Err(secure::problem_error(problem));
             }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
 use time::OffsetDateTime;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
@@ -215,30 +216,113 @@ pub(crate) async fn legacy_report(
     addr: SocketAddr,
     deadline: Instant,
 ) -> LegacyReport {
-    let mut report = LegacyReport {
-        tls1_0: None,
-        tls1_1: None,
+    legacy_survey(spec, addr, deadline).await.report
+}
+
+/// What the legacy probes found: which versions the server accepts and, from the first
+/// accepted handshake, its version, cipher suite and certificate chain.
+pub(crate) struct LegacySurvey {
+    pub report: LegacyReport,
+    pub version_name: Option<&'static str>,
+    pub cipher_suite: Option<u16>,
+    pub chain: Vec<CertificateDer<'static>>,
+}
+
+/// Asks, on fresh connections, whether the server accepts TLS 1.0 and TLS 1.1, keeping
+/// the chain of the first handshake it accepted.
+pub(crate) async fn legacy_survey(
+    spec: &TcpMonitor,
+    addr: SocketAddr,
+    deadline: Instant,
+) -> LegacySurvey {
+    let mut survey = LegacySurvey {
+        report: LegacyReport {
+            tls1_0: None,
+            tls1_1: None,
+        },
+        version_name: None,
+        cipher_suite: None,
+        chain: Vec::new(),
     };
     for version in [LegacyVersion::Tls1_0, LegacyVersion::Tls1_1] {
         let answer = timeout_at(deadline, legacy_once(spec, addr, version)).await;
         let accepted = match answer {
-            Ok(Some(LegacyAnswer::Accepted { .. })) => Some(true),
+            Ok(Some(LegacyAnswer::Accepted {
+                cipher_suite,
+                chain,
+            })) => {
+                if survey.version_name.is_none() {
+                    survey.version_name = Some(version.as_str());
+                    survey.cipher_suite = Some(cipher_suite);
+                    survey.chain = chain.into_iter().map(CertificateDer::from).collect();
+                }
+                Some(true)
+            }
             Ok(Some(LegacyAnswer::Rejected { .. })) => Some(false),
             _ => None,
         };
         match version {
-            LegacyVersion::Tls1_0 => report.tls1_0 = accepted,
-            LegacyVersion::Tls1_1 => report.tls1_1 = accepted,
+            LegacyVersion::Tls1_0 => survey.report.tls1_0 = accepted,
+            LegacyVersion::Tls1_1 => survey.report.tls1_1 = accepted,
         }
     }
-    report
+    survey
 }
 
-async fn legacy_once(
+/// After a handshake that failed on the version: asks the legacy versions and, when the
+/// server speaks only those, turns `problem` into `legacy_protocol`. The report (made
+/// when there is none) carries the legacy answers and, when the legacy handshake showed
+/// a chain, that chain judged like any other; its problems list the legacy problem first.
+///
+/// The engine calls this where it called `legacy_report` and `legacy_only` after a
+/// version mismatch.
+pub(crate) async fn legacy_fallback(
     spec: &TcpMonitor,
+    setup: &Setup,
     addr: SocketAddr,
-    version: LegacyVersion,
-) -> Option<LegacyAnswer> {
+    deadline: Instant,
+    now: OffsetDateTime,
+    report: &mut Option<TlsReport>,
+    problem: Problem,
+) -> Problem {
+    let mut survey = legacy_survey(spec, addr, deadline).await;
+    if survey.chain.is_empty() && report.as_ref().is_none_or(|r| r.chain.is_empty()) {
+        // No legacy version either: a TLS 1.2 server rustls cannot talk to (CBC suites
+        // only, say) still shows its chain to a hand-built TLS 1.2 hello.
+        if let Ok(Some(LegacyAnswer::Accepted {
+            cipher_suite,
+            chain,
+        })) = timeout_at(deadline, tls12_once(spec, addr)).await
+        {
+            survey.version_name = Some("TLSv1.2");
+            survey.cipher_suite = Some(cipher_suite);
+            survey.chain = chain.into_iter().map(CertificateDer::from).collect();
+        }
+    }
+    let problem = legacy_only(spec, &survey.report).unwrap_or(problem);
+    let mut chain_problems = Vec::new();
+    if report.as_ref().is_none_or(|r| r.chain.is_empty()) && !survey.chain.is_empty() {
+        let negotiated = tls::Negotiated {
+            version: survey.version_name.map(str::to_owned),
+            cipher: survey
+                .cipher_suite
+                .map(|c| format!("{:?}", rustls::CipherSuite::from(c))),
+            alpn: None,
+        };
+        let (judged, problems) = chain::judge_chain(spec, setup, &survey.chain, &negotiated, now);
+        chain_problems = problems.iter().map(|p| p.kind).collect();
+        *report = Some(judged);
+    }
+    let judged = report.get_or_insert_with(|| empty_report(setup));
+    judged.legacy = Some(survey.report);
+    judged.problems = std::iter::once(problem.kind)
+        .chain(chain_problems.into_iter().filter(|k| *k != problem.kind))
+        .collect();
+    problem
+}
+
+/// A connection (upgraded for STARTTLS) and its server name for a hand-built hello.
+async fn probe_stream(spec: &TcpMonitor, addr: SocketAddr) -> Option<(TcpStream, &str)> {
     let mut stream = TcpStream::connect(addr).await.ok()?;
     if let (TlsMode::Starttls, Some(protocol)) = (spec.tls.mode, spec.tls.starttls) {
         starttls::negotiate(&mut stream, protocol, CLIENT_NAME)
@@ -246,6 +330,20 @@ async fn legacy_once(
             .ok()?;
     }
     let name = spec.tls.server_name.as_deref().unwrap_or(&spec.target.host);
+    Some((stream, name))
+}
+
+async fn tls12_once(spec: &TcpMonitor, addr: SocketAddr) -> Option<LegacyAnswer> {
+    let (mut stream, name) = probe_stream(spec, addr).await?;
+    legacy::probe_tls12(&mut stream, Some(name)).await.ok()
+}
+
+async fn legacy_once(
+    spec: &TcpMonitor,
+    addr: SocketAddr,
+    version: LegacyVersion,
+) -> Option<LegacyAnswer> {
+    let (mut stream, name) = probe_stream(spec, addr).await?;
     legacy::probe(&mut stream, version, Some(name)).await.ok()
 }
 
@@ -267,8 +365,9 @@ pub(crate) fn legacy_only(spec: &TcpMonitor, report: &LegacyReport) -> Option<Pr
     Some(Problem {
         kind: ErrorKind::LegacyProtocol,
         message: format!(
-            "{target} speaks only {}, which are deprecated and insecure (RFC 8996); the monitor requires TLS 1.2 or newer",
-            versions.join(" and ")
+            "{target} speaks only {}, which {} deprecated and insecure (RFC 8996); the monitor requires TLS 1.2 or newer",
+            versions.join(" and "),
+            if versions.len() == 1 { "is" } else { "are" }
         ),
         hints: vec![
             "enable TLS 1.2 and 1.3 in the service's configuration and disable TLS 1.0 and 1.1"
@@ -301,8 +400,9 @@ pub(crate) fn legacy_finding(
         ProbeError {
             kind: ErrorKind::LegacyTlsAccepted,
             message: format!(
-                "{target} still accepts {}, which are deprecated and insecure (RFC 8996)",
-                versions.join(" and ")
+                "{target} still accepts {}, which {} deprecated and insecure (RFC 8996)",
+                versions.join(" and "),
+                if versions.len() == 1 { "is" } else { "are" }
             ),
             hints: vec![
                 "disable TLS 1.0 and 1.1 in the service's configuration (for example ssl_protocols TLSv1.2 TLSv1.3)".to_owned(),

@@ -26,6 +26,8 @@ use monitor_spec::escape::escape_excerpt;
 use monitor_spec::result::ErrorKind;
 use monitor_spec::spec::{PemSource, TcpMonitor, TlsMode, TlsVersion};
 
+pub(crate) mod words;
+
 /// A TLS problem: its kind, what it is in words, and what to try.
 #[derive(Debug, Clone)]
 pub(crate) struct Problem {
@@ -47,7 +49,15 @@ impl Problem {
 /// A monitor's TLS settings made ready for handshakes. Built once per monitor.
 pub(crate) struct Setup {
     provider: Arc<CryptoProvider>,
-    pub verifier: Arc<WebPkiServerVerifier>,
+    /// The chain verifier over the trust anchors; `None` when `tls.ca` holds only
+    /// certificates that can be trusted pinned and none as a CA.
+    pub verifier: Option<Arc<WebPkiServerVerifier>>,
+    /// The certificates of `tls.ca`: a server presenting exactly one of them as its leaf
+    /// is trusted, as Go's crypto/tls and OpenSSL do.
+    pinned: Vec<CertificateDer<'static>>,
+    /// The trust anchors (each a subject and a public key), to recognise a self-signed
+    /// leaf that is itself an anchor.
+    roots: Arc<RootCertStore>,
     client: Option<Arc<CertifiedKey>>,
     versions: &'static [&'static rustls::SupportedProtocolVersion],
     alpn: Vec<Vec<u8>>,
@@ -96,23 +106,37 @@ impl Setup {
     ) -> Result<Setup, String> {
         let tls = &spec.tls;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut pinned = Vec::new();
         let roots = match &tls.ca {
             None => system(),
             Some(source) => {
                 let text = pem("tls.ca", source)?;
                 let mut roots = RootCertStore::empty();
                 for cert in parse_certs(&text).map_err(|e| format!("tls.ca: {e}"))? {
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("tls.ca: a certificate is not usable as a CA: {e}"))?;
+                    // A certificate that cannot anchor a chain (an X.509 v1 certificate,
+                    // say) can still be pinned: it is trusted when the server presents it.
+                    if let Err(e) = roots.add(cert.clone()) {
+                        tracing::debug!(
+                            error = %words::error(&e).1,
+                            "a tls.ca certificate is only usable pinned"
+                        );
+                    }
+                    pinned.push(cert);
                 }
                 Arc::new(roots)
             }
         };
         let anchors = roots.len();
-        let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-            .build()
-            .map_err(|e| format!("tls.ca: {e}"))?;
+        let kept = roots.clone();
+        let verifier = if roots.is_empty() && !pinned.is_empty() {
+            None
+        } else {
+            Some(
+                WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                    .build()
+                    .map_err(|e| format!("tls.ca: {e}"))?,
+            )
+        };
         let client = match &tls.client_cert {
             None => None,
             Some(cc) => {
@@ -139,6 +163,8 @@ impl Setup {
         Ok(Setup {
             provider,
             verifier,
+            pinned,
+            roots: kept,
             client,
             versions: match tls.min_version {
                 TlsVersion::Tls12 => &TLS12_AND_13,
@@ -148,6 +174,32 @@ impl Setup {
             server_name,
             name,
             anchors,
+        })
+    }
+
+    /// Whether `leaf` is, byte for byte, a certificate given in `tls.ca`.
+    /// Also true for a self-signed leaf whose subject and public key are those of a trust
+    /// anchor (the same certificate re-issued, or one installed in the system store): the
+    /// handshake proved the server holds the anchor's key, as OpenSSL and Go accept.
+    pub fn is_pinned(&self, leaf: &CertificateDer<'_>) -> bool {
+        if self.pinned.iter().any(|p| p.as_ref() == leaf.as_ref()) {
+            return true;
+        }
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        let Ok((_, cert)) = X509Certificate::from_der(leaf.as_ref()) else {
+            return false;
+        };
+        let subject = cert.subject().as_raw();
+        if subject != cert.issuer().as_raw() {
+            return false;
+        }
+        let (Some(subject), Some(spki)) =
+            (der_contents(subject), der_contents(cert.public_key().raw))
+        else {
+            return false;
+        };
+        self.roots.roots.iter().any(|anchor| {
+            anchor.subject.as_ref() == subject && anchor.subject_public_key_info.as_ref() == spki
         })
     }
 
@@ -168,6 +220,28 @@ impl Setup {
         config.resumption = rustls::client::Resumption::disabled();
         Ok(config)
     }
+}
+
+/// The contents of a DER element (what follows its tag and length), as webpki keeps a
+/// trust anchor's subject and key.
+fn der_contents(element: &[u8]) -> Option<&[u8]> {
+    let first = *element.get(1)?;
+    let (header, len) = if first < 0x80 {
+        (2, usize::from(first))
+    } else {
+        let n = usize::from(first & 0x7f);
+        let bytes = element.get(2..2 + n)?;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        (
+            2 + n,
+            bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b)),
+        )
+    };
+    element.get(header..header.checked_add(len)?)
 }
 
 /// What one handshake saw, filled in while it runs.
@@ -343,7 +417,7 @@ pub(crate) async fn handshake(
     let config = setup.config(capture).map_err(|e| Failed {
         problem: Problem::new(
             ErrorKind::TlsConfig,
-            format!("the TLS settings cannot be used: {e}"),
+            format!("the TLS settings cannot be used: {}", words::error(&e).1),
             vec![],
         ),
         version_mismatch: false,
@@ -450,7 +524,7 @@ fn classify_handshake(
     let no_cert = spec.tls.client_cert.is_none();
     match rustls_error(error) {
         Some(rustls::Error::AlertReceived(alert)) => {
-            let alert_name = format!("{alert:?}");
+            let alert_name = format!("alert {}", words::alert_text(*alert));
             if asked
                 && matches!(
                     alert,
@@ -468,7 +542,7 @@ fn classify_handshake(
                 AlertDescription::ProtocolVersion => fail(
                     ErrorKind::NoCommonProtocol,
                     format!(
-                        "{target} shares no TLS version with the monitor (it sent alert {alert_name}; the monitor offers {})",
+                        "{target} shares no TLS version with the monitor (it sent {alert_name}; the monitor offers {})",
                         offered(spec)
                     ),
                     vec![
@@ -479,7 +553,7 @@ fn classify_handshake(
                 ),
                 _ => fail(
                     ErrorKind::HandshakeFailure,
-                    format!("the TLS handshake with {target} failed: the server sent alert {alert_name}"),
+                    format!("the TLS handshake with {target} failed: the server sent {alert_name}"),
                     vec![
                         "the server and the monitor may share no cipher suite or signature algorithm".to_owned(),
                         "the server may reject the SNI name; set tls.server_name to the name it serves".to_owned(),
@@ -488,9 +562,12 @@ fn classify_handshake(
                 ),
             }
         }
-        Some(rustls::Error::PeerIncompatible(why)) => fail(
+        Some(error @ rustls::Error::PeerIncompatible(_)) => fail(
             ErrorKind::NoCommonProtocol,
-            format!("{target} has no TLS version or cipher in common with the monitor: {why:?}"),
+            format!(
+                "{target} has no TLS version or cipher in common with the monitor: {}",
+                words::error(error).1
+            ),
             vec![
                 "upgrade the server's TLS configuration to TLS 1.2 or 1.3 with modern ciphers"
                     .to_owned(),
@@ -498,8 +575,11 @@ fn classify_handshake(
             true,
         ),
         Some(other) => fail(
-            ErrorKind::HandshakeFailure,
-            format!("the TLS handshake with {target} failed: {other}"),
+            words::error(other).0,
+            format!(
+                "the TLS handshake with {target} failed: {}",
+                words::error(other).1
+            ),
             vec![
                 "the server's TLS implementation sent something the monitor cannot accept"
                     .to_owned(),
@@ -582,7 +662,7 @@ pub(crate) fn post_handshake_client_cert(
         return None;
     }
     let answer = match rustls_error(error) {
-        Some(rustls::Error::AlertReceived(alert)) => format!("alert {alert:?}"),
+        Some(rustls::Error::AlertReceived(alert)) => format!("alert {}", words::alert_text(*alert)),
         None if matches!(
             error.kind(),
             io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset

@@ -76,6 +76,8 @@ impl Drop for Process {
 pub(crate) struct OpensslServer {
     _process: Process,
     pub(crate) port: u16,
+    /// The PEM file of the certificate it serves.
+    pub(crate) cert: PathBuf,
     _dir: TempDir,
 }
 
@@ -99,14 +101,29 @@ impl OpensslServer {
     /// Starts `openssl s_server` with an ECDSA P-256 certificate made by rcgen and the
     /// given protocol flags, and waits until it accepts connections.
     pub(crate) fn start(label: &str, flags: &[&str]) -> OpensslServer {
-        require_openssl();
-        let dir = TempDir::new(label);
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
             .expect("rcgen makes a self-signed certificate");
+        Self::start_with(
+            label,
+            &certified.cert.pem(),
+            &certified.signing_key.serialize_pem(),
+            flags,
+        )
+    }
+
+    /// Starts `openssl s_server` serving the given certificate and key (PEM).
+    pub(crate) fn start_with(
+        label: &str,
+        cert_pem: &str,
+        key_pem: &str,
+        flags: &[&str],
+    ) -> OpensslServer {
+        require_openssl();
+        let dir = TempDir::new(label);
         let cert = dir.path().join("cert.pem");
         let key = dir.path().join("key.pem");
-        std::fs::write(&cert, certified.cert.pem()).expect("write cert.pem");
-        std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write key.pem");
+        std::fs::write(&cert, cert_pem).expect("write cert.pem");
+        std::fs::write(&key, key_pem).expect("write key.pem");
         let log_path = dir.path().join("s_server.log");
 
         // A free port can be taken by someone else before s_server binds it: try a few.
@@ -141,6 +158,7 @@ impl OpensslServer {
                 return OpensslServer {
                     _process: process,
                     port,
+                    cert,
                     _dir: dir,
                 };
             }
@@ -189,7 +207,7 @@ async fn probe_port(port: u16, version: LegacyVersion) -> LegacyAnswer {
 
 fn assert_accepted(answer: &LegacyAnswer, what: &str) -> u16 {
     match answer {
-        LegacyAnswer::Accepted { cipher_suite } => {
+        LegacyAnswer::Accepted { cipher_suite, .. } => {
             assert!(
                 CIPHER_SUITES.contains(cipher_suite),
                 "{what}: chose 0x{cipher_suite:04x}, which was not offered"
@@ -557,7 +575,7 @@ enum Want<'a> {
 async fn check(what: &str, answer: &[u8], version: LegacyVersion, want: Want<'_>) {
     let got = answer_to(answer, version).await;
     match (&got, want) {
-        (LegacyAnswer::Accepted { cipher_suite }, Want::Accepted(suite))
+        (LegacyAnswer::Accepted { cipher_suite, .. }, Want::Accepted(suite))
             if *cipher_suite == suite => {}
         (LegacyAnswer::Rejected { reason }, Want::Rejected(part)) if reason.contains(part) => {}
         (LegacyAnswer::NotTls { excerpt }, Want::NotTls(start)) if excerpt.starts_with(start) => {}

@@ -3,6 +3,7 @@
 mod acceptance;
 mod agent;
 mod bounds;
+mod certs;
 mod engine;
 mod fuzzed;
 mod legacy;
