@@ -270,10 +270,13 @@ pub fn utc_seconds(t: OffsetDateTime, separator: char) -> String {
     )
 }
 
-/// Whole days from `now` until `not_after`, rounded down: negative once expired. The one
-/// rule for "days left" in results, reporters, metrics and the status page.
+/// Whole days from `now` until `not_after`, rounded toward zero: days left before the
+/// expiry, and once expired, minus the whole days since (expired 5 days and some minutes
+/// ago gives -5; less than a day ago gives 0). The one rule for "days left" in results,
+/// reporters, metrics and the status page.
 pub fn days_until(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
-    (not_after - now).whole_seconds().div_euclid(86_400)
+    // Integer division truncates toward zero, both sides of the expiry.
+    (not_after - now).whole_seconds() / 86_400
 }
 
 /// The certificate of a chain that expires first.
@@ -379,4 +382,46 @@ pub struct CertInfo {
     /// Issuer in the form of [`CertInfo::subject_rfc2253`].
     #[serde(default)]
     pub issuer_rfc2253: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::days_until;
+    use time::{Duration, OffsetDateTime};
+
+    /// `days_until` of a `not_after` that lies `offset` from now.
+    fn check(offset: Duration, expected: i64) {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        assert_eq!(days_until(now + offset, now), expected, "{offset}");
+    }
+
+    #[test]
+    fn days_round_toward_zero_both_sides_of_the_expiry() {
+        // `days` days and `minutes` minutes from now.
+        let at = |days: i64, minutes: i64| Duration::days(days) + Duration::minutes(minutes);
+        for (offset, expected) in [
+            (at(0, 0), 0),
+            // Future: whole days left, rounded down.
+            (at(0, 1), 0),
+            (at(1, -1), 0),
+            (at(1, 0), 1),
+            (at(1, 1), 1),
+            (at(30, 0), 30),
+            (at(30, -1), 29),
+            (at(90, 23 * 60), 90),
+            // Past: whole days since, not one more.
+            (at(0, -1), 0),
+            (at(-1, 1), 0),
+            (at(-1, 0), -1),
+            (at(-1, -1), -1),
+            (at(-5, 0), -5),
+            (at(-5, -17), -5),
+            (at(-6, 1), -5),
+            (at(-6, 0), -6),
+            (at(-30, 0), -30),
+            (at(-30, -5 * 60), -30),
+        ] {
+            check(offset, expected);
+        }
+    }
 }
