@@ -129,15 +129,6 @@ fn thresholds(plan: &Compiled, t: &Timings) -> (Status, Option<ProbeError>) {
     } else {
         return (Status::Passed, None);
     };
-    let phases = [
-        ("name resolution", t.dns_ms),
-        ("connecting", t.connect_ms),
-        ("waiting for the first byte", t.first_byte_ms),
-    ];
-    let (slowest, ms) = phases.iter().filter_map(|(n, v)| v.map(|v| (*n, v))).fold(
-        ("the dialog", 0.0),
-        |best, cur| if cur.1 > best.1 { cur } else { best },
-    );
     let error = ProbeError {
         kind,
         message: format!(
@@ -145,7 +136,7 @@ fn thresholds(plan: &Compiled, t: &Timings) -> (Status, Option<ProbeError>) {
             place(spec, None)
         ),
         hints: vec![
-            format!("the slowest phase was {slowest} ({ms:.1} ms)"),
+            slowest_phase(t),
             "the service or the network path may be loaded; compare with its own latency metrics"
                 .to_owned(),
             format!("if this latency is normal for the service, raise {name}"),
@@ -153,6 +144,40 @@ fn thresholds(plan: &Compiled, t: &Timings) -> (Status, Option<ProbeError>) {
         ],
     };
     (status, Some(error))
+}
+
+/// The hint naming where a slow check's time went: the slowest of the measured phases and
+/// the rest of the check after them (reading after the first byte, or the dialog when no
+/// byte came).
+pub(crate) fn slowest_phase(t: &Timings) -> String {
+    let measured = [
+        ("name resolution", t.dns_ms),
+        ("connecting", t.connect_ms),
+        ("the TLS handshake", t.tls_ms),
+        ("waiting for the first byte", t.first_byte_ms),
+    ];
+    let before: f64 = measured.iter().filter_map(|(_, v)| *v).sum();
+    let rest = if t.first_byte_ms.is_some() {
+        "reading the response after its first byte"
+    } else {
+        "the dialog"
+    };
+    let rest = (rest, Some((t.total_ms - before).max(0.0)));
+    let (slowest, ms) = measured
+        .iter()
+        .chain([&rest])
+        .filter_map(|(n, v)| v.map(|v| (*n, v)))
+        .fold(
+            ("the dialog", 0.0),
+            |best, cur| {
+                if cur.1 > best.1 { cur } else { best }
+            },
+        );
+    if slowest == rest.0 && t.first_byte_ms.is_some() {
+        format!("{slowest} took {ms:.0} ms")
+    } else {
+        format!("the slowest phase was {slowest} ({ms:.1} ms)")
+    }
 }
 
 fn assertion_error(

@@ -544,11 +544,18 @@ async fn haproxy_requires_the_proxy_protocol() {
     }
     // Without the header haproxy resets the connection; check_tcp, which cannot send
     // one, fails the same dialog.
-    check(
+    let r = check(
         monitor(front.port, Recipe::Memcached),
         failed(ErrorKind::Reset),
     )
     .await;
+    let hints = &r.error.as_ref().unwrap().hints;
+    assert!(
+        hints
+            .iter()
+            .any(|h| h.contains("expecting the PROXY protocol")),
+        "{hints:?}"
+    );
     let (code, out) = check_tcp(front.port, &["-E", "-s", "version\\r\\n", "-e", "VERSION"]);
     assert_ne!(code, 0, "check_tcp passed without a PROXY header: {out}");
     // A bare connect succeeds for both: the port listens.
