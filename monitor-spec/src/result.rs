@@ -172,10 +172,17 @@ pub struct Timings {
     pub connect_ms: Option<f64>,
     /// The TLS handshake (after STARTTLS, when that is used).
     pub tls_ms: Option<f64>,
-    /// From the connection being ready (TLS included) to the first byte received.
+    /// From the connection being ready (TLS included) to the first byte received; after a
+    /// client-certificate wait in which the server sent nothing, from the end of that wait.
     pub first_byte_ms: Option<f64>,
-    /// The whole check.
+    /// The whole check, less `client_cert_wait_ms`.
     pub total_ms: f64,
+    /// How long the check waited after the handshake for a server that asked for a client
+    /// certificate to reject it, when the server sent nothing meanwhile: the probe's own
+    /// time, counted in neither `first_byte_ms` nor `total_ms`. Absent when there was no
+    /// such wait, or when the server's first bytes ended it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_wait_ms: Option<f64>,
 }
 
 /// The outcome of one assertion, with what was expected and what was seen.

@@ -21,6 +21,9 @@ use monitor_spec::validate::{Check, Compiled, Expected};
 pub(crate) struct Facts {
     pub address: Option<SocketAddr>,
     pub first_byte: Option<f64>,
+    /// How long the check waited for a server that asked for a client certificate and sent
+    /// nothing meanwhile (not server time).
+    pub client_cert_wait: Option<f64>,
     pub response: Vec<u8>,
     pub tls: Option<TlsReport>,
     /// TLS findings that set the verdict without stopping the dialog (expiry windows,

@@ -108,6 +108,7 @@ fn awkward() -> CheckResult {
         tls_ms: Some(2.5),
         first_byte_ms: Some(0.75),
         total_ms: 5.0,
+        client_cert_wait_ms: None,
     };
     CheckResult {
         id: "we\"ird\\id\nx".into(),
