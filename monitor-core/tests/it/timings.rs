@@ -8,6 +8,8 @@ use monitor_core::prelude::*;
 use monitor_core::{PemSource, ProxyProtocol};
 use monitor_testing::{Script, ScriptedServer, TestPki, TlsServer};
 
+use crate::live::TestCerts;
+use crate::live::shell::vsftpd_implicit_tls;
 use crate::servers::{kind, run};
 
 /// A monitor of 127.0.0.1:`port`.
@@ -131,6 +133,21 @@ async fn the_client_certificate_wait_is_not_server_time() {
     assert!(r.timings.total_ms < 250.0, "{}", r.to_json());
     let json = r.to_json();
     assert!(json.contains("\"client_cert_wait_ms\""), "{json}");
+}
+
+#[tokio::test]
+async fn vsftpd_asking_for_a_client_certificate_greets_without_the_wait() {
+    let certs = TestCerts::new("vsftpd-implicit");
+    let live = vsftpd_implicit_tls(&certs.tls);
+    let spec = monitor(live.port).tls_direct().tls_with(|t| {
+        t.ca = Some(PemSource::Pem(certs.root_pem.clone()));
+        t.server_name = Some("localhost".to_owned());
+    });
+    let r = run(spec.expect("220 ")).await;
+    assert_eq!(r.status, Status::Passed, "{}", r.to_json());
+    let first = r.timings.first_byte_ms.unwrap();
+    assert!(first < 50.0, "first byte after {first} ms: {}", r.to_json());
+    assert_eq!(r.timings.client_cert_wait_ms, None, "{}", r.to_json());
 }
 
 #[tokio::test]
