@@ -461,6 +461,8 @@ async fn run_dialog<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         outcome = session.run(&plan.ops).await;
     }
     facts.first_byte = session.first_byte.map(|t| millis(t - ready));
+    let done = clock.now();
+    facts.after_first_byte = session.first_byte.map(|t| millis(done - t));
     facts.response = session.into_received();
     outcome
 }
