@@ -23,7 +23,7 @@ pub(crate) struct Facts {
     pub first_byte: Option<f64>,
     /// How long the check waited for a server that asked for a client certificate and sent
     /// nothing meanwhile (not server time).
-    pub client_cert_wait: Option<f64>,
+    pub client_cert_wait: Option<std::time::Duration>,
     /// From the first byte to the end of the dialog.
     pub after_first_byte: Option<f64>,
     pub response: Vec<u8>,

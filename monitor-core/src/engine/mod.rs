@@ -287,9 +287,9 @@ impl Engine {
         let error: Option<ProbeError> = probe.await.err();
         timings.first_byte_ms = facts.first_byte;
         // The client-certificate wait is the probe's own time, not the server's.
-        timings.client_cert_wait_ms = facts.client_cert_wait;
-        let waited = facts.client_cert_wait.unwrap_or(0.0);
-        timings.total_ms = (millis(clock.now() - t0) - waited).max(0.0);
+        timings.client_cert_wait_ms = facts.client_cert_wait.map(millis);
+        let waited = facts.client_cert_wait.unwrap_or_default();
+        timings.total_ms = millis((clock.now() - t0).saturating_sub(waited));
         if let (None, LegacyProbe::Degrade | LegacyProbe::Fail, Some(addr), Some(report)) = (
             &error,
             spec.tls.legacy_probe,
@@ -443,7 +443,7 @@ async fn run_dialog<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         outcome = session.settle(limit).await;
         if outcome.is_ok() && session.first_byte.is_none() {
             let end = clock.now();
-            facts.client_cert_wait = Some(millis(end - ready));
+            facts.client_cert_wait = Some(end - ready);
             ready = end;
         }
     }

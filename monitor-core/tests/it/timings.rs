@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use monitor_core::prelude::*;
-use monitor_core::{PemSource, ProxyProtocol};
+use monitor_core::{PemSource, ProxyProtocol, Recipe, TlsMode};
 use monitor_testing::{Script, ScriptedServer, TestPki, TlsServer};
 
 use crate::live::TestCerts;
-use crate::live::shell::vsftpd_implicit_tls;
+use crate::live::shell::{vsftpd, vsftpd_implicit_tls};
 use crate::servers::{kind, run};
 
 /// A monitor of 127.0.0.1:`port`.
@@ -60,7 +60,8 @@ async fn a_slow_read_after_the_first_byte_is_named_as_the_slowest_phase() {
         "{hint}"
     );
     let ms = ms_in(hint);
-    assert!((800.0..=r.timings.total_ms).contains(&ms), "{hint}");
+    // Whole milliseconds in the hint: within one of the total.
+    assert!((800.0..=r.timings.total_ms + 1.0).contains(&ms), "{hint}");
 }
 
 #[tokio::test]
@@ -127,7 +128,8 @@ async fn the_client_certificate_wait_is_not_server_time() {
     .await;
     assert_eq!(r.status, Status::Passed, "{}", r.to_json());
     let wait = r.timings.client_cert_wait_ms.unwrap();
-    assert!((250.0..400.0).contains(&wait), "waited {wait} ms");
+    // The 300 ms wait, and whatever a loaded machine adds to a timer.
+    assert!((290.0..1_000.0).contains(&wait), "waited {wait} ms");
     let first = r.timings.first_byte_ms.unwrap();
     assert!(first < 50.0, "first byte after {first} ms");
     assert!(r.timings.total_ms < 250.0, "{}", r.to_json());
@@ -148,6 +150,27 @@ async fn vsftpd_asking_for_a_client_certificate_greets_without_the_wait() {
     let first = r.timings.first_byte_ms.unwrap();
     assert!(first < 50.0, "first byte after {first} ms: {}", r.to_json());
     assert_eq!(r.timings.client_cert_wait_ms, None, "{}", r.to_json());
+}
+
+#[tokio::test]
+async fn vsftpd_after_auth_tls_waits_for_us_and_the_wait_is_kept_apart() {
+    // Explicit FTPS: after the handshake vsftpd waits for a command, so the whole wait for
+    // a client-certificate rejection passes in silence (the issue saw 307 ms first byte).
+    let certs = TestCerts::new("vsftpd-explicit");
+    let live = vsftpd(Some(&certs.tls));
+    let spec = monitor(live.port).recipe(Recipe::Ftp).tls_with(|t| {
+        t.mode = TlsMode::Starttls;
+        t.ca = Some(PemSource::Pem(certs.root_pem.clone()));
+        t.server_name = Some("localhost".to_owned());
+    });
+    let r = run(spec.thresholds(250, 4_000)).await;
+    assert_eq!(r.status, Status::Passed, "{}", r.to_json());
+    let wait = r.timings.client_cert_wait_ms.unwrap();
+    // The 300 ms wait, and whatever a loaded machine adds to a timer.
+    assert!((290.0..1_000.0).contains(&wait), "waited {wait} ms");
+    let first = r.timings.first_byte_ms.unwrap();
+    assert!(first < 50.0, "first byte after {first} ms: {}", r.to_json());
+    assert!(r.timings.total_ms < 250.0, "{}", r.to_json());
 }
 
 #[tokio::test]
