@@ -251,6 +251,7 @@ pub fn rebuild(
             tls_ms: facts.tls_us.map(ms),
             first_byte_ms: facts.first_byte_us.map(ms),
             total_ms: ms(facts.total_us),
+            client_cert_wait_ms: None,
         },
         address: facts.address.clone(),
         attempts: Vec::new(),

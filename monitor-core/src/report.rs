@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use monitor_spec::escape::{escape_chars, shown};
 pub use monitor_spec::prometheus::{family, labels, number, seconds};
-use monitor_spec::result::{CheckResult, Status};
+use monitor_spec::result::{CheckResult, ErrorKind, Status};
 
 mod prometheus;
 pub use prometheus::{Exposition, PrometheusText, prometheus};
@@ -187,10 +187,13 @@ fn phases(r: &CheckResult) -> Vec<(&'static str, &'static str, f64)> {
     out
 }
 
-/// "87 days", "1 day", "expired 3 days ago".
-fn days_text(days: i64) -> String {
+/// "87 days", "1 day", "expired 3 days ago", "expired today" (`expired` less than a day
+/// ago: days round toward zero).
+fn days_text(days: i64, expired: bool) -> String {
     let plural = |n: i64| if n == 1 { "" } else { "s" };
-    if days < 0 {
+    if expired && days == 0 {
+        "expired today".to_owned()
+    } else if days < 0 {
         let ago = days.saturating_neg();
         format!("expired {ago} day{} ago", plural(ago))
     } else {
@@ -246,7 +249,8 @@ fn tls_text(r: &CheckResult) -> Option<String> {
         parts.push(printable(version));
     }
     if let Some(days) = tls.days_left {
-        parts.push(format!("cert {}", days_text(days)));
+        let expired = tls.problems.contains(&ErrorKind::CertificateExpired);
+        parts.push(format!("cert {}", days_text(days, expired)));
     }
     if !tls.problems.is_empty() {
         let problems: Vec<&str> = tls.problems.iter().map(|k| k.as_str()).collect();

@@ -172,10 +172,17 @@ pub struct Timings {
     pub connect_ms: Option<f64>,
     /// The TLS handshake (after STARTTLS, when that is used).
     pub tls_ms: Option<f64>,
-    /// From the connection being ready (TLS included) to the first byte received.
+    /// From the connection being ready (TLS included) to the first byte received; after a
+    /// client-certificate wait in which the server sent nothing, from the end of that wait.
     pub first_byte_ms: Option<f64>,
-    /// The whole check.
+    /// The whole check, less `client_cert_wait_ms`.
     pub total_ms: f64,
+    /// How long the check waited after the handshake for a server that asked for a client
+    /// certificate to reject it, when the server sent nothing meanwhile: the probe's own
+    /// time, counted in neither `first_byte_ms` nor `total_ms`. Absent when there was no
+    /// such wait, or when the server's first bytes ended it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_wait_ms: Option<f64>,
 }
 
 /// The outcome of one assertion, with what was expected and what was seen.
@@ -270,10 +277,13 @@ pub fn utc_seconds(t: OffsetDateTime, separator: char) -> String {
     )
 }
 
-/// Whole days from `now` until `not_after`, rounded down: negative once expired. The one
-/// rule for "days left" in results, reporters, metrics and the status page.
+/// Whole days from `now` until `not_after`, rounded toward zero: days left before the
+/// expiry, and once expired, minus the whole days since (expired 5 days and some minutes
+/// ago gives -5; less than a day ago gives 0). The one rule for "days left" in results,
+/// reporters, metrics and the status page.
 pub fn days_until(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
-    (not_after - now).whole_seconds().div_euclid(86_400)
+    // Integer division truncates toward zero, both sides of the expiry.
+    (not_after - now).whole_seconds() / 86_400
 }
 
 /// The certificate of a chain that expires first.
@@ -379,4 +389,46 @@ pub struct CertInfo {
     /// Issuer in the form of [`CertInfo::subject_rfc2253`].
     #[serde(default)]
     pub issuer_rfc2253: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::days_until;
+    use time::{Duration, OffsetDateTime};
+
+    /// `days_until` of a `not_after` that lies `offset` from now.
+    fn check(offset: Duration, expected: i64) {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        assert_eq!(days_until(now + offset, now), expected, "{offset}");
+    }
+
+    #[test]
+    fn days_round_toward_zero_both_sides_of_the_expiry() {
+        // `days` days and `minutes` minutes from now.
+        let at = |days: i64, minutes: i64| Duration::days(days) + Duration::minutes(minutes);
+        for (offset, expected) in [
+            (at(0, 0), 0),
+            // Future: whole days left, rounded down.
+            (at(0, 1), 0),
+            (at(1, -1), 0),
+            (at(1, 0), 1),
+            (at(1, 1), 1),
+            (at(30, 0), 30),
+            (at(30, -1), 29),
+            (at(90, 23 * 60), 90),
+            // Past: whole days since, not one more.
+            (at(0, -1), 0),
+            (at(-1, 1), 0),
+            (at(-1, 0), -1),
+            (at(-1, -1), -1),
+            (at(-5, 0), -5),
+            (at(-5, -17), -5),
+            (at(-6, 1), -5),
+            (at(-6, 0), -6),
+            (at(-30, 0), -30),
+            (at(-30, -5 * 60), -30),
+        ] {
+            check(offset, expected);
+        }
+    }
 }

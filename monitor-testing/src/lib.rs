@@ -563,18 +563,39 @@ impl Leaf {
         &self,
         client_ca: &str,
     ) -> Result<Arc<ServerConfig>, rustls::Error> {
+        self.client_auth_config(client_ca, false)
+    }
+
+    /// Like [`Leaf::server_config_with_client_auth`], but the client certificate is
+    /// optional: the server asks for one and goes on without.
+    pub fn server_config_with_optional_client_auth(
+        &self,
+        client_ca: &str,
+    ) -> Result<Arc<ServerConfig>, rustls::Error> {
+        self.client_auth_config(client_ca, true)
+    }
+
+    fn client_auth_config(
+        &self,
+        client_ca: &str,
+        optional: bool,
+    ) -> Result<Arc<ServerConfig>, rustls::Error> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in
             monitor_core::model::pem::parse_certs(client_ca).map_err(rustls::Error::General)?
         {
             roots.add(cert)?;
         }
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        let mut verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
             Arc::new(roots),
             Arc::new(rustls::crypto::ring::default_provider()),
-        )
-        .build()
-        .map_err(|e| rustls::Error::General(e.to_string()))?;
+        );
+        if optional {
+            verifier = verifier.allow_unauthenticated();
+        }
+        let verifier = verifier
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
         let config = Self::builder()
             .with_client_cert_verifier(verifier)
             .with_single_cert(self.chain(true), self.key())?;

@@ -127,7 +127,9 @@ pub fn render(
         None,
     );
     let days = |s: &Seen| monitor_spec::result::days_until(s.cert.not_after, now);
-    let expired = seen.iter().filter(|s| days(s) < 0).count();
+    // Expired from its `not_after` on, even while less than a whole day ago (0 days).
+    let gone = |s: &Seen| s.cert.not_after < now;
+    let expired = seen.iter().filter(|s| gone(s)).count();
     let _ = write!(
         out,
         "<h1>Certificates</h1><p>{} certificates, <span class=\"failed\" data-expired=\"{expired}\">{expired} expired</span> · \
@@ -154,7 +156,7 @@ pub fn render(
                 .map(|m| i64::from(m.warn_days))
                 .max()
                 .unwrap_or(0);
-        let class = if left < 0 {
+        let class = if gone(s) {
             " class=\"b\""
         } else if left < warn {
             " class=\"w\""
@@ -162,7 +164,7 @@ pub fn render(
             ""
         };
         let date = monitor_spec::result::utc_seconds(s.cert.not_after, ' ');
-        let left_text = if left < 0 {
+        let left_text = if gone(s) {
             format!("expired {} days ago", -left)
         } else {
             format!("{left} days left")
@@ -218,7 +220,8 @@ mod tests {
     fn cert(subject: &str, days: i64, sha: &str) -> serde_json::Value {
         json!({
             "subject": subject, "issuer": "CN=<b>CA</b>", "not_before": "2025-01-01T00:00:00Z",
-            "not_after": crate::status::rfc3339_us((NOW + days * 86_400 + 3600) * 1_000_000),
+            // An hour past the whole days, away from now: days round toward zero.
+            "not_after": crate::status::rfc3339_us((NOW + days * 86_400 + if days < 0 { -3600 } else { 3600 }) * 1_000_000),
             "sha256": sha, "key_type": "EC", "key_bits": 256,
         })
     }

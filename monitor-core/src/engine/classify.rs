@@ -264,6 +264,10 @@ fn io_words(e: &io::Error) -> String {
     }
 }
 
+/// The hint for a connection closed or reset before any byte on a monitor that sends no
+/// PROXY protocol header.
+const PROXY_HINT: &str = "a load balancer expecting the PROXY protocol closes connections without its header: set proxy_protocol = \"v1\" or \"v2\" (as the balancer's accept-proxy or proxy_protocol expects) if one sits in front of this port";
+
 pub(crate) fn dialog_failure(
     spec: &TcpMonitor,
     addr: SocketAddr,
@@ -281,6 +285,14 @@ pub(crate) fn dialog_failure(
         )
     };
     let read_ms = spec.timeouts.read_ms;
+    // A close or reset before the server's first byte may be a balancer that waits for a
+    // PROXY protocol header first.
+    let proxy = |mut hints: Vec<String>| {
+        if received.is_empty() && spec.proxy_protocol.is_none() {
+            hints.insert(1.min(hints.len()), PROXY_HINT.to_owned());
+        }
+        hints
+    };
     match e {
         DialogError::Timeout {
             waiting_for,
@@ -315,11 +327,11 @@ pub(crate) fn dialog_failure(
         DialogError::Closed { waiting_for } => error(
             ErrorKind::ClosedEarly,
             format!("{target} closed the connection before sending {waiting_for} ({got})"),
-            vec![
+            proxy(vec![
                 "the service may refuse this client: connection limit, access list, or it expects TLS".to_owned(),
                 "the dialog may not match the protocol: check what it sends and expects".to_owned(),
                 "the service may have crashed or restarted mid-connection; check its logs".to_owned(),
-            ],
+            ]),
             spec,
         ),
         DialogError::TooLarge { waiting_for } => error(
@@ -366,21 +378,21 @@ pub(crate) fn dialog_failure(
                 error(
                     ErrorKind::Reset,
                     format!("{target} reset the connection while {during} ({got})"),
-                    vec![
+                    proxy(vec![
                         "the service crashed or dropped the connection abruptly; check its logs".to_owned(),
                         "a proxy, load balancer or firewall in between may reset the connection".to_owned(),
                         "the service may reject what was sent: check the send steps follow its protocol, or whether it expects TLS".to_owned(),
-                    ],
+                    ]),
                     spec,
                 )
             } else if io_err.kind() == io::ErrorKind::BrokenPipe {
                 error(
                     ErrorKind::ClosedEarly,
                     format!("{target} closed the connection while {during} ({got})"),
-                    vec![
+                    proxy(vec![
                         "the service closed the connection before reading what was sent".to_owned(),
                         "the service may refuse this client: connection limit, access list, or it expects TLS".to_owned(),
-                    ],
+                    ]),
                     spec,
                 )
             } else {

@@ -13,7 +13,7 @@ use monitor_spec::escape::escape_excerpt;
 use monitor_spec::result::{
     AssertionOutcome, Attempt, ErrorKind, ProbeError, Status, Timings, TlsReport,
 };
-use monitor_spec::spec::{Comparison, Source, wire_name};
+use monitor_spec::spec::{Comparison, Source, TlsMode, wire_name};
 use monitor_spec::validate::{Check, Compiled, Expected};
 
 /// What one attempt observed besides its timings.
@@ -21,6 +21,11 @@ use monitor_spec::validate::{Check, Compiled, Expected};
 pub(crate) struct Facts {
     pub address: Option<SocketAddr>,
     pub first_byte: Option<f64>,
+    /// How long the check waited for a server that asked for a client certificate and sent
+    /// nothing meanwhile (not server time).
+    pub client_cert_wait: Option<std::time::Duration>,
+    /// From the first byte to the end of the dialog.
+    pub after_first_byte: Option<f64>,
     pub response: Vec<u8>,
     pub tls: Option<TlsReport>,
     /// TLS findings that set the verdict without stopping the dialog (expiry windows,
@@ -69,7 +74,7 @@ pub(crate) fn judge(
                 // should_fail: the connection failing is what the monitor expects.
                 (Status::Passed, None)
             } else {
-                worst(&facts.findings, thresholds(plan, &timings))
+                worst(&facts.findings, thresholds(plan, &timings, facts))
             };
             (verdict.0, verdict.1, outcomes)
         }
@@ -109,7 +114,7 @@ fn worst(
     best
 }
 
-fn thresholds(plan: &Compiled, t: &Timings) -> (Status, Option<ProbeError>) {
+fn thresholds(plan: &Compiled, t: &Timings, facts: &Facts) -> (Status, Option<ProbeError>) {
     let spec = &plan.spec;
     let total = t.total_ms;
     let (status, kind, limit, name) = if total > f64::from(spec.max_response_time_ms) {
@@ -129,30 +134,58 @@ fn thresholds(plan: &Compiled, t: &Timings) -> (Status, Option<ProbeError>) {
     } else {
         return (Status::Passed, None);
     };
-    let phases = [
-        ("name resolution", t.dns_ms),
-        ("connecting", t.connect_ms),
-        ("waiting for the first byte", t.first_byte_ms),
-    ];
-    let (slowest, ms) = phases.iter().filter_map(|(n, v)| v.map(|v| (*n, v))).fold(
-        ("the dialog", 0.0),
-        |best, cur| if cur.1 > best.1 { cur } else { best },
-    );
-    let error = ProbeError {
-        kind,
-        message: format!(
-            "{} took {total:.1} ms, above {name} ({limit} ms)",
-            place(spec, None)
-        ),
-        hints: vec![
-            format!("the slowest phase was {slowest} ({ms:.1} ms)"),
+    let error =
+        ProbeError {
+            kind,
+            message: format!(
+                "{} took {total:.1} ms, above {name} ({limit} ms)",
+                place(spec, None)
+            ),
+            hints: vec![
+            slowest_phase(t, facts.after_first_byte, spec.tls.mode == TlsMode::Starttls),
             "the service or the network path may be loaded; compare with its own latency metrics"
                 .to_owned(),
             format!("if this latency is normal for the service, raise {name}"),
             reproduce(spec),
         ],
-    };
+        };
     (status, Some(error))
+}
+
+/// The hint naming where a slow check's time went: the slowest of the measured phases,
+/// reading the response after its first byte, and what the total leaves (the STARTTLS
+/// exchange, the dialog when no byte came).
+pub(crate) fn slowest_phase(t: &Timings, after_first_byte: Option<f64>, starttls: bool) -> String {
+    const READING: &str = "reading the response after its first byte";
+    let measured = [
+        ("name resolution", t.dns_ms),
+        ("connecting", t.connect_ms),
+        ("the TLS handshake", t.tls_ms),
+        ("waiting for the first byte", t.first_byte_ms),
+        (READING, after_first_byte),
+    ];
+    let before: f64 = measured.iter().filter_map(|(_, v)| *v).sum();
+    let rest = match (starttls, t.first_byte_ms) {
+        (true, _) => "the STARTTLS exchange",
+        (false, Some(_)) => "the rest of the check",
+        (false, None) => "the dialog",
+    };
+    let rest = (rest, Some((t.total_ms - before).max(0.0)));
+    let (slowest, ms) = measured
+        .iter()
+        .chain([&rest])
+        .filter_map(|(n, v)| v.map(|v| (*n, v)))
+        .fold(
+            ("the dialog", 0.0),
+            |best, cur| {
+                if cur.1 > best.1 { cur } else { best }
+            },
+        );
+    if slowest == READING {
+        format!("{slowest} took {ms:.0} ms")
+    } else {
+        format!("the slowest phase was {slowest} ({ms:.1} ms)")
+    }
 }
 
 fn assertion_error(
@@ -261,5 +294,69 @@ fn compare_data(c: Comparison, target: &Expected, data: &[u8]) -> bool {
             }
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slowest_phase;
+    use monitor_spec::result::Timings;
+
+    /// Timings of dns, connect, tls and first byte, the read after it, whether STARTTLS
+    /// ran, and the total.
+    fn check(phases: [Option<f64>; 5], starttls: bool, total_ms: f64, expected: &str) {
+        let [dns_ms, connect_ms, tls_ms, first_byte_ms, after] = phases;
+        let t = Timings {
+            dns_ms,
+            connect_ms,
+            tls_ms,
+            first_byte_ms,
+            total_ms,
+            client_cert_wait_ms: None,
+        };
+        assert_eq!(slowest_phase(&t, after, starttls), expected, "{phases:?}");
+    }
+
+    #[test]
+    fn the_slowest_phase_counts_every_part_of_the_total() {
+        let n = None;
+        check(
+            [Some(0.1), Some(0.2), n, Some(0.5), Some(950.0)],
+            false,
+            951.0,
+            "reading the response after its first byte took 950 ms",
+        );
+        check(
+            [Some(0.1), Some(0.2), n, Some(700.0), Some(1.0)],
+            false,
+            702.0,
+            "the slowest phase was waiting for the first byte (700.0 ms)",
+        );
+        check(
+            [Some(0.1), Some(0.2), Some(600.0), Some(3.0), Some(1.0)],
+            false,
+            605.0,
+            "the slowest phase was the TLS handshake (600.0 ms)",
+        );
+        check(
+            [Some(400.0), Some(0.2), n, Some(3.0), Some(1.0)],
+            false,
+            405.0,
+            "the slowest phase was name resolution (400.0 ms)",
+        );
+        // STARTTLS is timed by what the other phases leave.
+        check(
+            [Some(0.1), Some(0.2), Some(5.0), Some(1.0), Some(1.0)],
+            true,
+            807.3,
+            "the slowest phase was the STARTTLS exchange (800.0 ms)",
+        );
+        // No byte came: the dialog took the rest (a bare connect, sends only).
+        check(
+            [Some(0.1), Some(0.2), n, n, n],
+            false,
+            500.3,
+            "the slowest phase was the dialog (500.0 ms)",
+        );
     }
 }

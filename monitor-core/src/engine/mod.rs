@@ -286,7 +286,10 @@ impl Engine {
         };
         let error: Option<ProbeError> = probe.await.err();
         timings.first_byte_ms = facts.first_byte;
-        timings.total_ms = millis(clock.now() - t0);
+        // The client-certificate wait is the probe's own time, not the server's.
+        timings.client_cert_wait_ms = facts.client_cert_wait.map(millis);
+        let waited = facts.client_cert_wait.unwrap_or_default();
+        timings.total_ms = millis((clock.now() - t0).saturating_sub(waited));
         if let (None, LegacyProbe::Degrade | LegacyProbe::Fail, Some(addr), Some(report)) = (
             &error,
             spec.tls.legacy_probe,
@@ -432,12 +435,19 @@ async fn run_dialog<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         upgraded,
         secret,
     } = connection;
-    let ready = clock.now();
+    let mut ready = clock.now();
     let mut session = dialog::open(stream, plan, deadline, clock);
-    let mut outcome = match settle {
-        Some(limit) => session.settle(limit).await,
-        None => Ok(()),
-    };
+    let mut outcome = Ok(());
+    if let Some(limit) = settle {
+        // Ends with the server's first data, which then counts from `ready`; a server that
+        // sent nothing was waited for by us: the first byte counts from the wait's end.
+        outcome = session.settle(limit).await;
+        if outcome.is_ok() && session.first_byte.is_none() {
+            let end = clock.now();
+            facts.client_cert_wait = Some(end - ready);
+            ready = end;
+        }
+    }
     if let (true, Some(r)) = (outcome.is_ok(), &plan.spec.recipe) {
         let cx = recipe::Context {
             spec: &plan.spec,
@@ -452,6 +462,8 @@ async fn run_dialog<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         outcome = session.run(&plan.ops).await;
     }
     facts.first_byte = session.first_byte.map(|t| millis(t - ready));
+    let done = clock.now();
+    facts.after_first_byte = session.first_byte.map(|t| millis(done - t));
     facts.response = session.into_received();
     outcome
 }

@@ -17,5 +17,6 @@ mod secrets;
 mod servers;
 mod starttls;
 mod starvation;
+mod timings;
 mod tls;
 mod watch_serving;

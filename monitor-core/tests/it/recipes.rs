@@ -403,7 +403,7 @@ async fn mysql_handshake_is_parsed() {
         PASSED,
         &[
             ("protocol_version", "10"),
-            ("server_version", "5.5.5-10.11.6-MariaDB-0+deb12u1"),
+            ("server_version", "10.11.6-MariaDB-0+deb12u1"),
             ("ssl", "yes"),
             ("auth_plugin", "mysql_native_password"),
         ],

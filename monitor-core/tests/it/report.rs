@@ -108,6 +108,7 @@ fn awkward() -> CheckResult {
         tls_ms: Some(2.5),
         first_byte_ms: Some(0.75),
         total_ms: 5.0,
+        client_cert_wait_ms: None,
     };
     CheckResult {
         id: "we\"ird\\id\nx".into(),
@@ -883,4 +884,27 @@ fn reporter_names_are_the_cli_values() {
         .map(|v| v.get_name().to_owned())
         .collect();
     assert_eq!(names, ["human", "json", "junit", "github", "prometheus"]);
+}
+
+#[test]
+fn days_left_in_words() {
+    let check = |days: i64, expired: bool, expected: &str| {
+        let mut r = awkward();
+        let tls = r.tls.as_mut().unwrap();
+        tls.days_left = Some(days);
+        tls.problems = if expired {
+            vec![ErrorKind::CertificateExpired]
+        } else {
+            Vec::new()
+        };
+        let text = render(Reporter::Human, &[r], Style { color: false });
+        assert!(text.contains(&format!("cert {expected}")), "{text}");
+    };
+    check(42, false, "42 days");
+    check(1, false, "1 day\n");
+    check(0, false, "0 days");
+    // Expired less than a day ago: 0 days, said as today.
+    check(0, true, "expired today");
+    check(-1, true, "expired 1 day ago");
+    check(-5, true, "expired 5 days ago");
 }

@@ -262,6 +262,8 @@ fn mysql_packet(sequence: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 const MARIADB_VERSION: &str = "5.5.5-10.11.6-MariaDB-0+deb12u1";
+/// [`MARIADB_VERSION`] without the MySQL compatibility prefix, as the recipe reports it.
+const MARIADB_REAL_VERSION: &str = "10.11.6-MariaDB-0+deb12u1";
 
 /// A MariaDB 10.11 initial handshake; `caps_low` 0xfffe with TLS, 0xf7fe without.
 fn mariadb_handshake(caps_low: u16) -> Vec<u8> {
@@ -374,7 +376,7 @@ fn successes() -> Vec<(StartTls, Dialog, Option<&'static str>)> {
             Some("220-Welcome to the archive"),
         ),
         (StartTls::Postgres, postgres_ok(), None),
-        (StartTls::Mysql, mysql_ok(), Some(MARIADB_VERSION)),
+        (StartTls::Mysql, mysql_ok(), Some(MARIADB_REAL_VERSION)),
         (StartTls::Ldap, ldap_ok(), None),
         (StartTls::Ldap, ldap_active_directory(), None),
     ]

@@ -82,6 +82,7 @@ fn result_with(i: usize, s: usize) -> CheckResult {
             tls_ms: tls.as_ref().map(|_| 2.5),
             first_byte_ms: None,
             total_ms: 5.0 + i as f64 / 1000.0,
+            client_cert_wait_ms: None,
         },
         address: Some(format!("10.0.{}.{}:443", i / 250, i % 250)),
         attempts: Vec::new(),

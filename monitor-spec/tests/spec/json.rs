@@ -819,6 +819,7 @@ fn result_schema_describes_results() {
         tls_ms: None,
         first_byte_ms: None,
         total_ms: 12.0,
+        client_cert_wait_ms: None,
     };
     let error = ProbeError {
         kind: ErrorKind::AssertionFailed,

@@ -181,6 +181,7 @@ fn full_result() -> CheckResult {
         tls_ms: Some(2.0),
         first_byte_ms: Some(3.0),
         total_ms: 4.0,
+        client_cert_wait_ms: None,
     };
     let error = ProbeError {
         kind: ErrorKind::AssertionFailed,

@@ -107,7 +107,7 @@ fn parse_greeting(payload: &[u8], whole: bool) -> Result<MysqlGreeting, String> 
             })
         }
         10 => {
-            let server_version = r.cstr()?;
+            let server_version = without_compat_prefix(r.cstr()?);
             let connection_id = r.u32_le()?;
             r.take(8)?; // auth-plugin-data part 1
             r.take(1)?; // filler
@@ -184,6 +184,15 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     conn.drained("the handshake packet")?;
     conn.send(Stage::Upgrade, &mysql_ssl_request()).await?;
     Ok(Some(version))
+}
+
+/// MariaDB 10 announces itself as `5.5.5-10.11.6-MariaDB` so old MySQL clients accept
+/// it: the version without that prefix is the one `mariadbd --version` prints.
+fn without_compat_prefix(version: String) -> String {
+    match version.strip_prefix("5.5.5-") {
+        Some(real) if real.contains("MariaDB") => real.to_owned(),
+        _ => version,
+    }
 }
 
 /// The MySQL recipe: the server's handshake packet (or the one STARTTLS read), parsed.

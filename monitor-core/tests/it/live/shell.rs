@@ -59,6 +59,17 @@ AuthorizedKeysFile none
 /// `seccomp_sandbox=NO`: vsftpd 3.0.3's filter kills its session process (SIGSYS) on
 /// `getrandom`, which OpenSSL 3 calls in the TLS handshake, and on `alarm`.
 pub fn vsftpd(tls: Option<&TlsFiles>) -> Live {
+    vsftpd_with(tls, false)
+}
+
+/// vsftpd speaking TLS from the first byte (`implicit_ssl`), its banner right after the
+/// handshake; like every vsftpd over TLS it asks for a client certificate and goes on
+/// without one.
+pub fn vsftpd_implicit_tls(tls: &TlsFiles) -> Live {
+    vsftpd_with(Some(tls), true)
+}
+
+fn vsftpd_with(tls: Option<&TlsFiles>, implicit: bool) -> Live {
     let program = require("vsftpd", "vsftpd");
     let dir = scratch_dir("vsftpd");
     let port = free_port();
@@ -68,7 +79,7 @@ pub fn vsftpd(tls: Option<&TlsFiles>) -> Live {
     let ssl = match tls {
         Some(files) => format!(
             "ssl_enable=YES
-implicit_ssl=NO
+implicit_ssl={}
 rsa_cert_file={}
 rsa_private_key_file={}
 ssl_ciphers=HIGH
@@ -77,6 +88,7 @@ force_anon_logins_ssl=NO
 force_anon_data_ssl=NO
 require_ssl_reuse=NO
 ",
+            if implicit { "YES" } else { "NO" },
             files.cert.display(),
             files.key.display()
         ),
