@@ -191,11 +191,8 @@ fn phases(r: &CheckResult) -> Vec<(&'static str, &'static str, f64)> {
 /// ago: days round toward zero).
 fn days_text(days: i64, expired: bool) -> String {
     let plural = |n: i64| if n == 1 { "" } else { "s" };
-    if expired && days == 0 {
-        "expired today".to_owned()
-    } else if days < 0 {
-        let ago = days.saturating_neg();
-        format!("expired {ago} day{} ago", plural(ago))
+    if (expired && days == 0) || days < 0 {
+        format!("expired {}", monitor_spec::result::expired_ago(days))
     } else {
         format!("{days} day{}", plural(days))
     }

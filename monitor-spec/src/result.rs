@@ -286,6 +286,16 @@ pub fn days_until(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
     (not_after - now).whole_seconds() / 86_400
 }
 
+/// How long ago an expired certificate expired, from its [`days_until`] (0 or less):
+/// "today" (less than a day ago), "1 day ago", "5 days ago".
+pub fn expired_ago(days_left: i64) -> String {
+    match days_left.saturating_neg() {
+        ago if ago <= 0 => "today".to_owned(),
+        1 => "1 day ago".to_owned(),
+        ago => format!("{ago} days ago"),
+    }
+}
+
 /// The certificate of a chain that expires first.
 pub fn earliest_expiring(chain: &[CertInfo]) -> Option<&CertInfo> {
     chain.iter().min_by_key(|c| c.not_after)
@@ -393,7 +403,7 @@ pub struct CertInfo {
 
 #[cfg(test)]
 mod tests {
-    use super::days_until;
+    use super::{days_until, expired_ago};
     use time::{Duration, OffsetDateTime};
 
     /// `days_until` of a `not_after` that lies `offset` from now.
@@ -429,6 +439,18 @@ mod tests {
             (at(-30, -5 * 60), -30),
         ] {
             check(offset, expected);
+        }
+    }
+
+    #[test]
+    fn expired_ago_names_today_and_whole_days() {
+        for (days_left, expected) in [
+            (0, "today"),
+            (-1, "1 day ago"),
+            (-5, "5 days ago"),
+            (i64::MIN, "9223372036854775807 days ago"),
+        ] {
+            assert_eq!(expired_ago(days_left), expected, "{days_left}");
         }
     }
 }

@@ -165,7 +165,7 @@ pub fn render(
         };
         let date = monitor_spec::result::utc_seconds(s.cert.not_after, ' ');
         let left_text = if gone(s) {
-            format!("expired {} days ago", -left)
+            format!("expired {}", monitor_spec::result::expired_ago(left))
         } else {
             format!("{left} days left")
         };

@@ -46,10 +46,10 @@ pub(crate) fn judge_chain(
                 &mut problems,
                 ErrorKind::CertificateExpired,
                 format!(
-                    "{} presented by {target} expired on {} ({} days ago)",
+                    "{} presented by {target} expired on {} ({})",
                     describe(i, c),
                     rfc3339(c.not_after),
-                    -c.days_left
+                    monitor_spec::result::expired_ago(c.days_left)
                 ),
                 vec![
                     "renew the certificate and reload the service".to_owned(),
