@@ -415,7 +415,7 @@ mod tests {
         check_blocked(&[], &[]);
         check_blocked(
             &[("chromium", "chromium")],
-            &["the status page in Chromium"],
+            &["the pages, badges and login form in Chromium"],
         );
         check_blocked(
             &[("memcached", "memcached")],

@@ -158,7 +158,7 @@ fn test_without_the_packages_names_what_it_skipped_and_exits_non_zero() {
         "tests that ran: passed",
         "not run (",
         "  - acceptance: Redis: needs redis-server (no redis-server)",
-        "  - the status page in Chromium: needs chromium (no chromium)",
+        "  - the pages, badges and login form in Chromium: needs chromium (no chromium)",
         "  - legacy TLS against openssl s_server: needs openssl (no openssl)",
         "apt-get install -y --no-install-recommends ",
         "result: INCOMPLETE (exit 3)",
