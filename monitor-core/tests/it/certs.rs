@@ -171,6 +171,11 @@ fn readable(r: &CheckResult) {
     }
 }
 
+/// Asserts the verdict of `r`: its status and error kind.
+fn verdict(r: &CheckResult, status: Status, kind_of: Option<ErrorKind>) {
+    assert_eq!((r.status, kind(r)), (status, kind_of), "{}", r.to_json());
+}
+
 #[tokio::test]
 async fn pinned_openssl_certificate_passes_and_is_still_judged() {
     let made = make_self_signed("pinned");
@@ -181,12 +186,7 @@ async fn pinned_openssl_certificate_passes_and_is_still_judged() {
     // Pinned: trusted as the leaf.
     let r = run(pinned_monitor(server.port, &made.cert)).await;
     readable(&r);
-    assert_eq!(
-        (r.status, kind(&r)),
-        (Status::Passed, None),
-        "{}",
-        r.to_json()
-    );
+    verdict(&r, Status::Passed, None);
     let tls = r.tls.expect("a TLS report");
     assert!(tls.verified, "{tls:?}");
     assert!(tls.problems.is_empty(), "{:?}", tls.problems);
@@ -199,12 +199,7 @@ async fn pinned_openssl_certificate_passes_and_is_still_judged() {
         .tls_with(|t| t.server_name = Some("other.test".into())))
     .await;
     readable(&r);
-    assert_eq!(
-        (r.status, kind(&r)),
-        (Status::Failed, Some(ErrorKind::HostnameMismatch)),
-        "{}",
-        r.to_json()
-    );
+    verdict(&r, Status::Failed, Some(ErrorKind::HostnameMismatch));
     assert!(!r.tls.expect("a TLS report").verified);
 
     // Pinned, seen 400 days later: the dates are still checked.
@@ -212,12 +207,7 @@ async fn pinned_openssl_certificate_passes_and_is_still_judged() {
     let spec = pinned_monitor(server.port, &made.cert);
     let r = run_with(&later, spec).await;
     readable(&r);
-    assert_eq!(
-        (r.status, kind(&r)),
-        (Status::Failed, Some(ErrorKind::CertificateExpired)),
-        "{}",
-        r.to_json()
-    );
+    verdict(&r, Status::Failed, Some(ErrorKind::CertificateExpired));
 }
 
 /// The same key and name re-issued (other dates, other bytes) in tls.ca: the server
@@ -229,12 +219,7 @@ async fn reissued_self_signed_certificate_in_tls_ca_passes() {
     assert_ne!(served.cert, reissued.cert);
     let server = OpensslServer::start_with("reissued", &served.cert, &served.key, &[]);
     let r = run(pinned_monitor(server.port, &reissued.cert)).await;
-    assert_eq!(
-        (r.status, kind(&r)),
-        (Status::Passed, None),
-        "{}",
-        r.to_json()
-    );
+    verdict(&r, Status::Passed, None);
     assert!(r.tls.expect("a TLS report").verified);
 }
 
@@ -245,12 +230,7 @@ async fn another_self_signed_certificate_in_tls_ca_still_fails() {
     let server = OpensslServer::start_with("unpinned", &served.cert, &served.key, &[]);
     let r = run(pinned_monitor(server.port, &other.cert)).await;
     readable(&r);
-    assert_eq!(
-        (r.status, kind(&r)),
-        (Status::Failed, Some(ErrorKind::SelfSigned)),
-        "{}",
-        r.to_json()
-    );
+    verdict(&r, Status::Failed, Some(ErrorKind::SelfSigned));
     assert!(message(&r).contains("self-signed"), "{}", message(&r));
     let tls = r.tls.expect("a TLS report");
     assert!(!tls.verified);
@@ -270,22 +250,12 @@ async fn pinned_leaf_issued_by_an_unknown_ca_passes() {
     );
     let server = OpensslServer::start_with("issued", &only_leaf, &leaf.key_pem, &[]);
     let r = run(pinned_monitor(server.port, &only_leaf)).await;
-    assert_eq!(
-        (r.status, kind(&r)),
-        (Status::Passed, None),
-        "{}",
-        r.to_json()
-    );
+    verdict(&r, Status::Passed, None);
     assert!(r.tls.expect("a TLS report").verified);
     // Trusting only the root instead, the missing intermediate is found out.
     let r = run(pinned_monitor(server.port, &pki.root_pem())).await;
     readable(&r);
-    assert_eq!(
-        (r.status, kind(&r)),
-        (Status::Failed, Some(ErrorKind::IncompleteChain)),
-        "{}",
-        r.to_json()
-    );
+    verdict(&r, Status::Failed, Some(ErrorKind::IncompleteChain));
 }
 #[tokio::test]
 async fn legacy_only_server_reports_its_chain() {
@@ -301,12 +271,7 @@ async fn legacy_only_server_reports_its_chain() {
         .tls_direct()
         .tls_with(|t| t.server_name = Some("localhost".into()));
     let r = run(spec).await;
-    assert_eq!(
-        (r.status, kind(&r)),
-        (Status::Failed, Some(ErrorKind::LegacyProtocol)),
-        "{}",
-        r.to_json()
-    );
+    verdict(&r, Status::Failed, Some(ErrorKind::LegacyProtocol));
     let tls = r.tls.expect("a TLS report");
     assert_eq!(tls.version.as_deref(), Some("TLSv1.0"), "{tls:?}");
     assert_eq!(tls.chain.len(), 1, "{tls:?}");
@@ -399,12 +364,7 @@ async fn cbc_only_tls12_server_reports_its_chain() {
     let (sha256, not_after) = openssl_facts(&server.cert);
     let r = run(pinned_monitor(server.port, &made.cert)).await;
     readable(&r);
-    assert_eq!(
-        (r.status, kind(&r)),
-        (Status::Failed, Some(ErrorKind::HandshakeFailure)),
-        "{}",
-        r.to_json()
-    );
+    verdict(&r, Status::Failed, Some(ErrorKind::HandshakeFailure));
     assert!(
         message(&r).contains("handshake_failure (40)"),
         "{}",
