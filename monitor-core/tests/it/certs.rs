@@ -108,8 +108,9 @@ fn pinned_monitor(port: u16, ca: &str) -> TcpMonitor {
         })
 }
 
-/// The `sha256 Fingerprint=` and `notAfter=` of a certificate file, as openssl prints them.
-fn openssl_facts(cert: &Path) -> (String, OffsetDateTime) {
+/// The `sha256 Fingerprint=` and `notAfter=` of a certificate file, as `openssl x509`
+/// prints them (`notAfter=Feb 10 12:00:00 2027 GMT`).
+pub(crate) fn openssl_facts(cert: &Path) -> (String, OffsetDateTime) {
     let dir = cert.parent().expect("a directory");
     let path = cert.to_str().expect("a utf-8 path");
     let text = openssl(
