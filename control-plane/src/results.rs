@@ -234,6 +234,8 @@ pub fn rebuild(
         days_left: expiry.map(|e| monitor_spec::result::days_until(e, started_at)),
         earliest_expiry_subject: None,
         legacy: None,
+        ocsp: None,
+        policy: None,
     });
     CheckResult {
         id: monitor.to_owned(),
@@ -252,6 +254,7 @@ pub fn rebuild(
             first_byte_ms: facts.first_byte_us.map(ms),
             total_ms: ms(facts.total_us),
             client_cert_wait_ms: None,
+            scheduling_delay_ms: None,
         },
         address: facts.address.clone(),
         attempts: Vec::new(),
@@ -259,6 +262,7 @@ pub fn rebuild(
         response_excerpt: String::new(),
         tls,
         facts: Default::default(),
+        tcp: None,
         started_at,
     }
 }

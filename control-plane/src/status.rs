@@ -208,6 +208,7 @@ fn view_of_facts(latest: &LatestResult) -> Option<ResultView> {
             first_byte_ms: f.first_byte_us.map(ms),
             total_ms: ms(f.total_us),
             client_cert_wait_ms: None,
+            scheduling_delay_ms: None,
         },
         tls: expiry.map(|e| TlsView {
             earliest_expiry: Some(e),

@@ -43,14 +43,14 @@ pub use monitor_spec::{self as model, escape, json, result, rules, spec, validat
 pub use engine::{Clock, Engine, Resolve, SystemClock, SystemResolver, run_all, run_all_observed};
 pub use monitor_macros::{monitor_defaults, tcp_monitor};
 pub use monitor_spec::{
-    Assertion, Backoff, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, Payload,
-    PemSource, ProxyProtocol, ReadUntil, Recipe, RetryStrategy, SCHEMA_VERSION, Source, StartTls,
-    Step, Target, TcpMonitor, Timeouts, Tls, TlsMode, TlsVersion,
+    Assertion, Backoff, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, OcspMode,
+    Payload, PemSource, ProxyProtocol, ReadUntil, Recipe, RetryStrategy, SCHEMA_VERSION, Source,
+    StartTls, Step, Target, TcpMonitor, Timeouts, Tls, TlsMode, TlsPolicy, TlsVersion,
 };
 pub use monitor_spec::{Bundle, BundleError, JsonError, SpecError};
 pub use result::{
-    AssertionOutcome, Attempt, CertInfo, CheckResult, ErrorKind, LegacyReport, ProbeError, Status,
-    Timings, TlsReport,
+    AssertionOutcome, Attempt, CertInfo, CheckResult, ErrorKind, LegacyReport, OcspReport,
+    OcspStatus, PolicyReport, ProbeError, Status, TcpReport, TcpSample, Timings, TlsReport,
 };
 pub use validate::{ValidMonitor, ValidationError, ValidationErrors};
 
@@ -68,9 +68,10 @@ pub mod prelude {
         CheckResult, Engine, ErrorKind, Status, ValidMonitor, monitor_defaults, tcp_monitor,
     };
     pub use monitor_spec::spec::{
-        Assertion, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, Payload,
-        PemSource, ProxyProtocol, ReadUntil, Recipe, RetryStrategy, Source, StartTls, Step,
-        TcpMonitor, Tls, TlsMode, TlsVersion, connect_time, first_byte_time, ms, response_data,
-        response_time, tls_cipher, tls_days_left, tls_issuer, tls_san, tls_subject, tls_version,
+        Assertion, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, OcspMode,
+        Payload, PemSource, ProxyProtocol, ReadUntil, Recipe, RetryStrategy, Source, StartTls,
+        Step, TcpMonitor, Tls, TlsMode, TlsPolicy, TlsVersion, connect_time, first_byte_time, ms,
+        response_data, response_time, tls_cipher, tls_days_left, tls_issuer, tls_san, tls_subject,
+        tls_version,
     };
 }

@@ -121,6 +121,8 @@ pub(crate) fn build(config: &Config, function: Option<&Function>) -> Built {
         expiry_warn_days => tls.expiry_warn_days,
         expiry_fail_days => tls.expiry_fail_days,
         legacy_probe => tls.legacy_probe,
+        ocsp => tls.ocsp,
+        tls_policy => tls.policy,
     }
     steps(config, &mut m, &mut paths);
     limits(config, &mut m, &mut paths);

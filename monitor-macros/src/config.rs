@@ -9,8 +9,8 @@ use syn::spanned::Spanned;
 
 use monitor_spec::rules::DEFAULT_KEYS;
 use monitor_spec::{
-    Frequency, IpFamily, LegacyProbe, ProxyProtocol, Recipe, RetryStrategy, StartTls, Step,
-    TlsMode, TlsVersion,
+    Frequency, IpFamily, LegacyProbe, OcspMode, ProxyProtocol, Recipe, RetryStrategy, StartTls,
+    Step, TlsMode, TlsPolicy, TlsVersion,
 };
 
 use crate::calls;
@@ -73,6 +73,8 @@ pub(crate) struct Config {
     pub expiry_warn_days: Option<Given<u32>>,
     pub expiry_fail_days: Option<Given<u32>>,
     pub legacy_probe: Option<Given<LegacyProbe>>,
+    pub ocsp: Option<Given<OcspMode>>,
+    pub tls_policy: Option<Given<TlsPolicy>>,
     /// Every key given, in order, with the key as written: for `explicit` and for
     /// errors about keys.
     pub given: Vec<(&'static str, Ident)>,
@@ -159,6 +161,8 @@ pub(crate) const KEYS: &[Key] = keys! {
     expiry_warn_days @ "tls.expiry_warn_days": plain value::integer_u32,
     expiry_fail_days @ "tls.expiry_fail_days": plain value::integer_u32,
     legacy_probe @ "tls.legacy_probe": plain |e, k| value::choice(e, k, &AS_JSON),
+    ocsp @ "tls.ocsp": plain |e, k| value::choice(e, k, &AS_JSON),
+    tls_policy @ "tls.policy": plain |e, k| value::choice(e, k, &AS_JSON),
 };
 
 /// The entry of `KEYS` for a key name.
@@ -313,7 +317,7 @@ mod tests {
             .map_err(|e| e.into_iter().map(|e| e.to_string()).collect())
     }
 
-    const VALID: &str = "valid keys: id, name, description, tags, group, host, port, ip_family, proxy_protocol, recipe, send, expect, expect_regex, dialog, connect_timeout, read_timeout, timeout, max_response_bytes, degraded, max, should_fail, frequency, locations, private_locations, alert_channels, activated, muted, run_parallel, test_only, retry, tls, starttls, server_name, ca_file, ca_pem, client_cert_file, client_key_file, min_tls, alpn, allow_invalid, expiry_warn_days, expiry_fail_days, legacy_probe";
+    const VALID: &str = "valid keys: id, name, description, tags, group, host, port, ip_family, proxy_protocol, recipe, send, expect, expect_regex, dialog, connect_timeout, read_timeout, timeout, max_response_bytes, degraded, max, should_fail, frequency, locations, private_locations, alert_channels, activated, muted, run_parallel, test_only, retry, tls, starttls, server_name, ca_file, ca_pem, client_cert_file, client_key_file, min_tls, alpn, allow_invalid, expiry_warn_days, expiry_fail_days, legacy_probe, ocsp, tls_policy";
 
     #[test]
     fn unknown_repeated_and_missing_keys() {

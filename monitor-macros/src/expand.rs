@@ -65,7 +65,7 @@ pub(crate) fn monitor(
         description, tags, group, target.ip_family, steps, recipe, proxy_protocol,
         tls.mode, tls.starttls, tls.server_name, tls.ca, tls.client_cert, tls.min_version,
         tls.alpn, tls.allow_invalid, tls.expiry_warn_days, tls.expiry_fail_days,
-        tls.legacy_probe, timeouts.connect_ms, timeouts.read_ms, timeouts.total_ms,
+        tls.legacy_probe, tls.ocsp, tls.policy, timeouts.connect_ms, timeouts.read_ms, timeouts.total_ms,
         max_response_bytes, degraded_response_time_ms, max_response_time_ms, should_fail,
         frequency, locations, private_locations, activated, muted, run_parallel, test_only,
         alert_channels, retry,

@@ -118,6 +118,8 @@ use parse::Errors;
 ///            allow_invalid = bool
 ///            expiry_warn_days = int, expiry_fail_days = int
 ///            legacy_probe = "off" | "degrade" | "fail"
+///            ocsp        = "off" | "report" | "require_staple" | "query"
+///            tls_policy  = "off" | "report" | "degrade" | "fail"
 /// ```
 ///
 /// - Durations are a whole number and a unit: `"250ms"`, `"5s"`, `"2m"`, `"1h"`.

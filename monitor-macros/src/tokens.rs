@@ -8,8 +8,9 @@ use quote::quote;
 use syn::Ident;
 
 use monitor_spec::{
-    Backoff, ClientCert, Expect, Frequency, IpFamily, LegacyProbe, Payload, PemSource,
-    ProxyProtocol, ReadUntil, Recipe, RetryStrategy, StartTls, Step, TlsMode, TlsVersion,
+    Backoff, ClientCert, Expect, Frequency, IpFamily, LegacyProbe, OcspMode, Payload, PemSource,
+    ProxyProtocol, ReadUntil, Recipe, RetryStrategy, StartTls, Step, TlsMode, TlsPolicy,
+    TlsVersion,
 };
 
 /// `::monitor_core::__private::spec`: the spec crate, as generated code names it.
@@ -84,9 +85,11 @@ units!(
     Frequency,
     IpFamily,
     LegacyProbe,
+    OcspMode,
     ProxyProtocol,
     StartTls,
     TlsMode,
+    TlsPolicy,
     TlsVersion
 );
 

@@ -48,9 +48,10 @@ pub use result::{
     Timings, TlsReport,
 };
 pub use spec::{
-    Assertion, Backoff, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, Payload,
-    PemSource, ReadUntil, RetryStrategy, SCHEMA_VERSION, Source, Step, Target, TcpMonitor,
-    Timeouts, Tls, TlsMode, TlsVersion, connect_time, first_byte_time, ms, response_data,
-    response_time, tls_cipher, tls_days_left, tls_issuer, tls_san, tls_subject, tls_version,
+    Assertion, Backoff, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, OcspMode,
+    Payload, PemSource, ReadUntil, RetryStrategy, SCHEMA_VERSION, Source, Step, Target, TcpMonitor,
+    Timeouts, Tls, TlsMode, TlsPolicy, TlsVersion, connect_time, first_byte_time, ms,
+    response_data, response_time, tls_cipher, tls_days_left, tls_issuer, tls_san, tls_subject,
+    tls_version,
 };
 pub use validate::{ValidMonitor, ValidationError, ValidationErrors};

@@ -29,6 +29,8 @@ pub const MAX_FACTS: usize = 64;
 pub const MAX_FACT_BYTES: usize = 1024;
 /// The most certificates a result's chain may list.
 pub const MAX_CHAIN: usize = 16;
+/// The most weak cipher suites, and separately findings, a compliance scan may list.
+pub const MAX_POLICY_ITEMS: usize = 64;
 
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut with `…`.
 pub fn truncate(text: &mut String, max: usize) {
@@ -76,6 +78,22 @@ pub fn bound_result(result: &mut CheckResult) {
     }
     if let Some(tls) = &mut result.tls {
         tls.chain.truncate(MAX_CHAIN);
+        if let Some(o) = &mut tls.ocsp {
+            for text in [&mut o.responder, &mut o.reason, &mut o.problem]
+                .into_iter()
+                .flatten()
+            {
+                truncate(text, MAX_FACT_BYTES);
+            }
+        }
+        if let Some(p) = &mut tls.policy {
+            p.weak_ciphers.truncate(MAX_POLICY_ITEMS);
+            p.findings.truncate(MAX_POLICY_ITEMS);
+            for f in &mut p.findings {
+                truncate(&mut f.code, MAX_FACT_BYTES);
+                truncate(&mut f.message, MAX_FACT_BYTES);
+            }
+        }
     }
 }
 
@@ -152,6 +170,44 @@ pub fn check_result(result: &CheckResult) -> Result<(), (String, String)> {
             MAX_CHAIN,
             "certificates",
         )?;
+        if let Some(o) = &tls.ocsp {
+            for (name, text) in [
+                ("responder", &o.responder),
+                ("reason", &o.reason),
+                ("problem", &o.problem),
+            ] {
+                if let Some(text) = text {
+                    over(
+                        format!("tls.ocsp.{name}"),
+                        text.len(),
+                        MAX_FACT_BYTES,
+                        "bytes",
+                    )?;
+                }
+            }
+        }
+        if let Some(p) = &tls.policy {
+            over(
+                "tls.policy.weak_ciphers".into(),
+                p.weak_ciphers.len(),
+                MAX_POLICY_ITEMS,
+                "suites",
+            )?;
+            over(
+                "tls.policy.findings".into(),
+                p.findings.len(),
+                MAX_POLICY_ITEMS,
+                "findings",
+            )?;
+            for (i, f) in p.findings.iter().enumerate() {
+                over(
+                    format!("tls.policy.findings[{i}].message"),
+                    f.message.len() + f.code.len(),
+                    MAX_FACT_BYTES,
+                    "bytes",
+                )?;
+            }
+        }
     }
     Ok(())
 }

@@ -80,8 +80,14 @@ pub enum ErrorKind {
     UnknownIssuer,
     /// The server sent its certificate without the intermediate that links it to a root.
     IncompleteChain,
-    /// Another certificate problem (bad signature, wrong key usage, revoked).
+    /// Another certificate problem (bad signature, wrong key usage), or an OCSP answer
+    /// that cannot be trusted or is missing where required.
     InvalidCertificate,
+    /// The certificate's issuer says, through OCSP, that it is revoked.
+    CertificateRevoked,
+    /// The TLS compliance scan found what the monitor's `tls.policy` forbids (an old
+    /// protocol version, a weak cipher suite, a weak key or signature, a chain out of order).
+    TlsPolicyViolation,
     /// The monitor's TLS settings could not be loaded (CA file, client certificate).
     TlsConfig,
     /// The server answered, but not in the protocol of the monitor's recipe.
@@ -129,6 +135,8 @@ impl ErrorKind {
             ErrorKind::UnknownIssuer => "unknown_issuer",
             ErrorKind::IncompleteChain => "incomplete_chain",
             ErrorKind::InvalidCertificate => "invalid_certificate",
+            ErrorKind::CertificateRevoked => "certificate_revoked",
+            ErrorKind::TlsPolicyViolation => "tls_policy_violation",
             ErrorKind::TlsConfig => "tls_config",
             ErrorKind::ProtocolMismatch => "protocol_mismatch",
             ErrorKind::ServiceUnavailable => "service_unavailable",
@@ -183,6 +191,11 @@ pub struct Timings {
     /// such wait, or when the server's first bytes ended it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_cert_wait_ms: Option<f64>,
+    /// How late the check's task was to observe an event it was waiting for (a ready
+    /// socket, a due time), summed over the check: time the runtime spent elsewhere,
+    /// counted in no phase. Absent when it was never late by a measurable amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduling_delay_ms: Option<f64>,
 }
 
 /// The outcome of one assertion, with what was expected and what was seen.
@@ -249,6 +262,9 @@ pub struct CheckResult {
     /// `software`, `capabilities`, ...); empty without a recipe.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub facts: std::collections::BTreeMap<String, String>,
+    /// The kernel's own view of the connection (`TCP_INFO`), where the platform has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpReport>,
     /// When the check started (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "String")]
@@ -347,6 +363,145 @@ pub struct TlsReport {
     pub earliest_expiry_subject: Option<String>,
     /// What the legacy probe found, when it ran.
     pub legacy: Option<LegacyReport>,
+    /// What OCSP said about the leaf (`null` with `tls.ocsp` off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocsp: Option<OcspReport>,
+    /// What the compliance scan found (`null` with `tls.policy` off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyReport>,
+}
+
+/// The kernel's `TCP_INFO` for the check's connection, read right after connect and at
+/// close.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpReport {
+    /// Read once the connection was established.
+    pub after_connect: Option<TcpSample>,
+    /// Read just before the connection was closed.
+    pub at_close: Option<TcpSample>,
+}
+
+/// One reading of `TCP_INFO`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpSample {
+    /// Smoothed round-trip time (`tcpi_rtt`), in milliseconds.
+    pub rtt_ms: f64,
+    /// Round-trip time variance (`tcpi_rttvar`), in milliseconds.
+    pub rtt_var_ms: f64,
+    /// Segments retransmitted over the connection's life (`tcpi_total_retrans`).
+    pub retransmits: u32,
+    /// Segments the kernel currently counts as lost (`tcpi_lost`).
+    pub lost: u32,
+}
+
+/// What OCSP said about the leaf certificate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OcspReport {
+    /// The answer, or why there is none.
+    pub status: OcspStatus,
+    /// Where the answer came from (`null` when there is none).
+    pub source: Option<OcspSource>,
+    /// The responder asked, in `query` mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responder: Option<String>,
+    /// When the responder produced the answer (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub this_update: Option<OffsetDateTime>,
+    /// When the answer stops being current (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub next_update: Option<OffsetDateTime>,
+    /// When the certificate was revoked (RFC 3339), for `revoked`.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// The revocation reason as RFC 5280 names it (`keyCompromise`, ...), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Why the answer could not be trusted or fetched, in words, for `invalid` and
+    /// `unavailable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// The status OCSP gave the leaf certificate, or why there is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OcspStatus {
+    /// Not revoked, in a current answer signed by the issuer or its delegated responder.
+    Good,
+    /// Revoked.
+    Revoked,
+    /// The responder does not know the certificate.
+    Unknown,
+    /// The server stapled no answer (and none was asked for).
+    NotStapled,
+    /// An answer came but cannot be trusted: wrong signer, another certificate, expired or
+    /// not yet valid, malformed.
+    Invalid,
+    /// The responder could not be asked or did not answer (`query` mode).
+    Unavailable,
+}
+
+/// Where an OCSP answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OcspSource {
+    /// Stapled by the server in the handshake.
+    Stapled,
+    /// Asked of the responder over HTTP.
+    Queried,
+}
+
+/// What the TLS compliance scan found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyReport {
+    /// Whether the server accepted each protocol version offered alone (`null`: could not
+    /// tell).
+    pub versions: VersionSupport,
+    /// The weak cipher suites the server accepted, by IANA name (RSA key exchange, CBC
+    /// with SHA-1, 3DES, RC4, export); at most [`crate::limits::MAX_POLICY_ITEMS`].
+    pub weak_ciphers: Vec<String>,
+    /// The leaf's public key is weak (RSA or DSA under 2048 bits, EC under 224).
+    pub weak_key: bool,
+    /// A certificate of the chain (roots aside) is signed with SHA-1 or MD5.
+    pub weak_signature: bool,
+    /// Whether each certificate of the chain is followed by its issuer (`null` for a
+    /// chain of one).
+    pub chain_in_order: Option<bool>,
+    /// Every finding in words, most serious first; at most
+    /// [`crate::limits::MAX_POLICY_ITEMS`].
+    pub findings: Vec<PolicyFinding>,
+}
+
+/// Whether the server accepted each protocol version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionSupport {
+    /// TLS 1.0.
+    pub tls1_0: Option<bool>,
+    /// TLS 1.1.
+    pub tls1_1: Option<bool>,
+    /// TLS 1.2.
+    pub tls1_2: Option<bool>,
+    /// TLS 1.3.
+    pub tls1_3: Option<bool>,
+}
+
+/// One finding of the compliance scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFinding {
+    /// What kind of finding: `legacy_version`, `weak_cipher`, `weak_key`,
+    /// `weak_signature`, `chain_order`.
+    pub code: String,
+    /// The finding in words, naming the version, suite, key or certificate.
+    pub message: String,
 }
 
 /// Whether the server accepted TLS 1.0 and TLS 1.1 when offered them alone.

@@ -257,6 +257,18 @@ pub struct Tls {
     /// Also ask whether the server still accepts TLS 1.0 or 1.1, and what to do if it does.
     #[serde(default)]
     pub legacy_probe: LegacyProbe,
+    /// Whether the OCSP answer about the server's certificate is read and checked (stapled
+    /// in the handshake, or asked of the responder the certificate names).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub ocsp: OcspMode,
+    /// The opt-in compliance scan: protocol versions accepted, weak cipher suites, the
+    /// leaf's key and signature, the chain's order; and what a finding does to the verdict.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub policy: TlsPolicy,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl Default for Tls {
@@ -273,6 +285,8 @@ impl Default for Tls {
             expiry_warn_days: DEFAULT_EXPIRY_WARN_DAYS,
             expiry_fail_days: DEFAULT_EXPIRY_FAIL_DAYS,
             legacy_probe: LegacyProbe::Off,
+            ocsp: OcspMode::Report,
+            policy: TlsPolicy::Off,
         }
     }
 }
@@ -345,6 +359,38 @@ pub enum LegacyProbe {
     /// Probe; a server accepting TLS 1.0 or 1.1 degrades the check.
     Degrade,
     /// Probe; a server accepting TLS 1.0 or 1.1 fails the check.
+    Fail,
+}
+
+/// Whether the OCSP answer about the server's certificate is read, and what it takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OcspMode {
+    /// Ignore OCSP.
+    Off,
+    /// Check a stapled answer when the server sends one: revoked fails, an answer that
+    /// cannot be trusted (signer, serial, dates) fails; none stapled is reported only.
+    #[default]
+    Report,
+    /// As `report`, and a server that staples no answer fails.
+    RequireStaple,
+    /// As `report`, and when nothing is stapled ask the responder named in the
+    /// certificate's Authority Information Access over HTTP.
+    Query,
+}
+
+/// The opt-in TLS compliance scan, and what its findings do to the verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsPolicy {
+    /// Do not scan.
+    #[default]
+    Off,
+    /// Scan and report the findings as facts and metrics; the verdict is unchanged.
+    Report,
+    /// Scan; a finding degrades the check.
+    Degrade,
+    /// Scan; a finding fails the check.
     Fail,
 }
 

@@ -19,8 +19,9 @@ use crate::rules::{
 };
 pub use crate::rules::{check_host, check_id};
 use crate::spec::{
-    Assertion, Comparison, Expect, IpFamily, LegacyProbe, Payload, PemSource, ReadUntil,
-    RetryStrategy, SCHEMA_VERSION, Source, Step, TcpMonitor, TlsMode, TlsVersion, wire_name,
+    Assertion, Comparison, Expect, IpFamily, LegacyProbe, OcspMode, Payload, PemSource, ReadUntil,
+    RetryStrategy, SCHEMA_VERSION, Source, Step, TcpMonitor, TlsMode, TlsPolicy, TlsVersion,
+    wire_name,
 };
 
 /// The longest total timeout a monitor may set, in milliseconds.
@@ -688,6 +689,8 @@ impl Validator {
                 ("tls.alpn", !t.alpn.is_empty()),
                 ("tls.allow_invalid", t.allow_invalid),
                 ("tls.legacy_probe", t.legacy_probe != LegacyProbe::Off),
+                ("tls.policy", t.policy != TlsPolicy::Off),
+                ("tls.ocsp", t.ocsp != OcspMode::default()),
                 ("tls.min_version", t.min_version != TlsVersion::default()),
             ];
             for (path, _) in set.iter().filter(|(_, on)| *on) {

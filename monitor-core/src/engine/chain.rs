@@ -204,6 +204,8 @@ pub(crate) fn judge_chain(
         earliest_expiry_subject: earliest.map(|c| c.subject.clone()),
         chain: infos,
         legacy: None,
+        ocsp: None,
+        policy: None,
     };
     (report, problems)
 }

@@ -307,6 +307,7 @@ mod tests {
     fn check(phases: [Option<f64>; 5], starttls: bool, total_ms: f64, expected: &str) {
         let [dns_ms, connect_ms, tls_ms, first_byte_ms, after] = phases;
         let t = Timings {
+            scheduling_delay_ms: None,
             dns_ms,
             connect_ms,
             tls_ms,

@@ -226,6 +226,7 @@ impl Engine {
             response_excerpt: last.excerpt,
             tls: last.tls,
             facts: last.facts,
+            tcp: None,
             started_at,
         }
     }
@@ -603,6 +604,7 @@ fn failure(engine: &Engine, monitor: &ValidMonitor, error: ProbeError) -> CheckR
         response_excerpt: String::new(),
         tls: None,
         facts: Default::default(),
+        tcp: None,
         started_at,
     }
 }

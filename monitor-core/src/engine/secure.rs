@@ -165,6 +165,8 @@ pub(crate) fn empty_report(setup: &Setup) -> TlsReport {
         days_left: None,
         earliest_expiry_subject: None,
         legacy: None,
+        ocsp: None,
+        policy: None,
     }
 }
 

@@ -103,6 +103,7 @@ fn awkward() -> CheckResult {
         ],
     };
     let timings = Timings {
+        scheduling_delay_ms: None,
         dns_ms: None,
         connect_ms: Some(1.25),
         tls_ms: Some(2.5),
@@ -111,6 +112,7 @@ fn awkward() -> CheckResult {
         client_cert_wait_ms: None,
     };
     CheckResult {
+        tcp: None,
         id: "we\"ird\\id\nx".into(),
         name: "a<&\"'>b\u{1}c\u{1b}d | e".into(),
         target: "[::1]:443".into(),
@@ -129,6 +131,8 @@ fn awkward() -> CheckResult {
         response_excerpt: String::new(),
         facts: Default::default(),
         tls: Some(TlsReport {
+            ocsp: None,
+            policy: None,
             version: Some("TLSv1.2".into()),
             cipher: None,
             alpn: None,

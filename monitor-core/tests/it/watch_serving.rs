@@ -43,6 +43,8 @@ fn result_with(i: usize, s: usize) -> CheckResult {
         }),
     };
     let tls = (status == Status::Passed).then(|| TlsReport {
+        ocsp: None,
+        policy: None,
         version: Some("TLSv1.3".into()),
         cipher: None,
         alpn: None,
@@ -71,12 +73,14 @@ fn result_with(i: usize, s: usize) -> CheckResult {
         legacy: None,
     });
     CheckResult {
+        tcp: None,
         id: format!("svc-{i:05}"),
         name: format!("Service {i}"),
         target: "svc.internal:443".into(),
         status,
         error,
         timings: Timings {
+            scheduling_delay_ms: None,
             dns_ms: Some(0.5),
             connect_ms: Some(1.25),
             tls_ms: tls.as_ref().map(|_| 2.5),

@@ -20,6 +20,8 @@ use monitor_core::registry::validate_all;
     expiry_warn_days = 20,
     expiry_fail_days = 5,
     legacy_probe = "degrade",
+    ocsp = "require_staple",
+    tls_policy = "fail",
 )]
 fn direct(m: TcpMonitor) -> TcpMonitor {
     m
@@ -72,6 +74,8 @@ fn main() {
             expiry_warn_days: 20,
             expiry_fail_days: 5,
             legacy_probe: LegacyProbe::Degrade,
+            ocsp: OcspMode::RequireStaple,
+            policy: TlsPolicy::Fail,
         }
     );
     let smtp = tls("smtp");

@@ -814,6 +814,7 @@ fn result_schema_describes_results() {
 
     let started_at = time::OffsetDateTime::UNIX_EPOCH;
     let timings = Timings {
+        scheduling_delay_ms: None,
         dns_ms: Some(0.5),
         connect_ms: Some(1.25),
         tls_ms: None,
@@ -827,6 +828,7 @@ fn result_schema_describes_results() {
         hints: vec!["check the server".into()],
     };
     let result = CheckResult {
+        tcp: None,
         id: "x".into(),
         name: "x".into(),
         target: "h:1".into(),

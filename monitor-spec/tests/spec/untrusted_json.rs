@@ -176,6 +176,7 @@ fn a_second_key_beside_a_step_or_payload_is_refused() {
 fn full_result() -> CheckResult {
     let at = time::OffsetDateTime::UNIX_EPOCH;
     let timings = Timings {
+        scheduling_delay_ms: None,
         dns_ms: Some(0.5),
         connect_ms: Some(1.0),
         tls_ms: Some(2.0),
@@ -205,6 +206,7 @@ fn full_result() -> CheckResult {
         issuer_rfc2253: "CN=ca".into(),
     };
     CheckResult {
+        tcp: None,
         id: "x".into(),
         name: "x".into(),
         target: "h:1".into(),
@@ -228,6 +230,8 @@ fn full_result() -> CheckResult {
         }],
         response_excerpt: "-ERR".into(),
         tls: Some(TlsReport {
+            ocsp: None,
+            policy: None,
             version: Some("TLSv1.3".into()),
             cipher: None,
             alpn: None,
