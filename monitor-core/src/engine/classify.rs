@@ -268,6 +268,15 @@ fn io_words(e: &io::Error) -> String {
 /// PROXY protocol header.
 const PROXY_HINT: &str = "a load balancer expecting the PROXY protocol closes connections without its header: set proxy_protocol = \"v1\" or \"v2\" (as the balancer's accept-proxy or proxy_protocol expects) if one sits in front of this port";
 
+/// Puts the PROXY protocol hint second in `hints` when the server closed or reset the
+/// connection before sending any byte and the monitor sends no PROXY header: the dialog,
+/// the STARTTLS upgrade and the TLS handshake all meet such a balancer the same way.
+pub(crate) fn proxy_hint(spec: &TcpMonitor, received_nothing: bool, hints: &mut Vec<String>) {
+    if received_nothing && spec.proxy_protocol.is_none() {
+        hints.insert(1.min(hints.len()), PROXY_HINT.to_owned());
+    }
+}
+
 pub(crate) fn dialog_failure(
     spec: &TcpMonitor,
     addr: SocketAddr,
@@ -288,9 +297,7 @@ pub(crate) fn dialog_failure(
     // A close or reset before the server's first byte may be a balancer that waits for a
     // PROXY protocol header first.
     let proxy = |mut hints: Vec<String>| {
-        if received.is_empty() && spec.proxy_protocol.is_none() {
-            hints.insert(1.min(hints.len()), PROXY_HINT.to_owned());
-        }
+        proxy_hint(spec, received.is_empty(), &mut hints);
         hints
     };
     match e {

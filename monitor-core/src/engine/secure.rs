@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use super::chain;
+use super::classify;
 use super::legacy::{self, LegacyAnswer, LegacyVersion};
 use super::starttls;
 use super::tls::{self, Capture, Problem, Setup};
@@ -44,7 +45,7 @@ pub(crate) async fn upgrade(
         Ok(Ok(negotiated)) => Ok(negotiated),
         Ok(Err(e)) => {
             let kind = starttls_kind(&e);
-            let hints = match kind {
+            let mut hints = match kind {
                 ErrorKind::StarttlsNotOffered => vec![
                     format!("enable STARTTLS in the {} server's configuration", protocol.openssl_name()),
                     "or the service serves TLS directly: set tls.mode to direct (often on another port)".to_owned(),
@@ -60,6 +61,9 @@ pub(crate) async fn upgrade(
                     look,
                 ],
             };
+            if matches!(kind, ErrorKind::ClosedEarly | ErrorKind::Reset) {
+                classify::proxy_hint(spec, e.before_any_byte(), &mut hints);
+            }
             Err(ProbeError {
                 kind,
                 message: format!("STARTTLS with {target} failed: {e}"),

@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use super::classify;
 use monitor_spec::escape::escape_excerpt;
 use monitor_spec::result::ErrorKind;
 use monitor_spec::spec::{PemSource, TcpMonitor, TlsMode, TlsVersion};
@@ -600,14 +601,21 @@ fn classify_handshake(
                 io::ErrorKind::ConnectionReset => "the server reset the connection".to_owned(),
                 _ => error.to_string(),
             };
+            let mut hints = vec![
+                "the port may not serve TLS, or the server may reject the SNI name".to_owned(),
+                "the server may speak only TLS 1.0 or 1.1, which the monitor does not offer"
+                    .to_owned(),
+            ];
+            if matches!(
+                error.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+            ) {
+                classify::proxy_hint(spec, first.is_empty(), &mut hints);
+            }
             fail(
                 ErrorKind::HandshakeFailure,
                 format!("the TLS handshake with {target} failed: {what}"),
-                vec![
-                    "the port may not serve TLS, or the server may reject the SNI name".to_owned(),
-                    "the server may speak only TLS 1.0 or 1.1, which the monitor does not offer"
-                        .to_owned(),
-                ],
+                hints,
                 true,
             )
         }

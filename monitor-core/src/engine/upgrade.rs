@@ -173,6 +173,21 @@ impl StartTlsError {
         }
     }
 
+    /// Whether the server sent nothing at all before the failure: no greeting from a
+    /// protocol whose server speaks first, no answer to the upgrade request of one whose
+    /// client does (PostgreSQL, LDAP).
+    pub fn before_any_byte(&self) -> bool {
+        let stage = match self {
+            StartTlsError::Closed { stage, .. }
+            | StartTlsError::TooLarge { stage, .. }
+            | StartTlsError::Io { stage, .. } => *stage,
+            _ => return false,
+        };
+        let client_first = matches!(self.protocol(), StartTls::Postgres | StartTls::Ldap);
+        self.received().is_empty()
+            && (stage == Stage::Greeting || (client_first && stage == Stage::Upgrade))
+    }
+
     /// The escaped excerpt of what the server sent in the reply at fault.
     pub fn received(&self) -> &str {
         match self {

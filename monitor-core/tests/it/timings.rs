@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use monitor_core::prelude::*;
-use monitor_core::{PemSource, ProxyProtocol, Recipe, TlsMode};
+use monitor_core::{PemSource, ProxyProtocol, Recipe, StartTls, TlsMode};
 use monitor_testing::{Script, ScriptedServer, TestPki, TlsServer};
 
 use crate::live::TestCerts;
@@ -207,4 +207,47 @@ async fn a_connection_dying_before_its_first_byte_names_the_proxy_protocol() {
         false,
     )
     .await;
+    // The same balancer in front of a TLS port, or of a STARTTLS service: whether the
+    // server or the client speaks first.
+    let direct = |port| monitor(port).tls_direct();
+    let smtp = |port| monitor(port).starttls(StartTls::Smtp);
+    let postgres = |port| monitor(port).starttls(StartTls::Postgres);
+    let direct_with_header = |port| monitor(port).tls_direct().proxy_protocol(ProxyProtocol::V2);
+    for (script, spec, expected, named) in [
+        (
+            Script::new().close(),
+            direct as fn(u16) -> TcpMonitor,
+            ErrorKind::HandshakeFailure,
+            true,
+        ),
+        (
+            Script::new().reset(),
+            direct,
+            ErrorKind::HandshakeFailure,
+            true,
+        ),
+        (
+            Script::new().close(),
+            direct_with_header,
+            ErrorKind::HandshakeFailure,
+            false,
+        ),
+        (Script::new().close(), smtp, ErrorKind::ClosedEarly, true),
+        (Script::new().reset(), smtp, ErrorKind::Reset, true),
+        // The greeting came: the connection died over EHLO, not for a missing header.
+        (
+            Script::new().send("220 mail ESMTP\r\n").close(),
+            smtp,
+            ErrorKind::ClosedEarly,
+            false,
+        ),
+        (
+            Script::new().close(),
+            postgres,
+            ErrorKind::ClosedEarly,
+            true,
+        ),
+    ] {
+        check(script, spec, expected, named).await;
+    }
 }
