@@ -18,7 +18,7 @@ use tokio::time::{Instant, timeout_at};
 use x509_parser::prelude::{FromDer, ParsedExtension, X509Certificate};
 
 use crate::engine::legacy::{self, LegacyAnswer};
-use crate::engine::{classify, secure};
+use crate::engine::{chain, classify, secure};
 use monitor_spec::limits::MAX_POLICY_ITEMS;
 use monitor_spec::result::{
     CertInfo, ErrorKind, PolicyFinding, PolicyReport, ProbeError, Status, TlsReport,
@@ -122,11 +122,14 @@ pub struct Scan {
     pub complete: bool,
     /// Connections opened.
     pub connections: usize,
+    /// The certificates (DER, leaf first) of the first Certificate message a TLS 1.2 or
+    /// older probe read in clear; empty when none was read.
+    pub chain: Vec<CertificateDer<'static>>,
 }
 
 /// One probe's outcome: the suite the server picked, a refusal, or could not tell.
 enum Outcome {
-    Accepted(u16),
+    Accepted(u16, Vec<Vec<u8>>),
     Refused,
     Unknown,
 }
@@ -159,7 +162,10 @@ where
         };
         scan.connections += 1;
         let answer = match ask(&connect, wire, server_name, suites, step, deadline).await {
-            Outcome::Accepted(_) => Some(true),
+            Outcome::Accepted(_, chain) => {
+                scan.keep(chain);
+                Some(true)
+            }
             Outcome::Refused => Some(false),
             Outcome::Unknown => None,
         };
@@ -187,7 +193,8 @@ where
     while scan.connections < MAX_CONNECTIONS && scan.weak.len() < limit {
         scan.connections += 1;
         match ask(&connect, wire, server_name, &offered, step, deadline).await {
-            Outcome::Accepted(suite) => {
+            Outcome::Accepted(suite, chain) => {
+                scan.keep(chain);
                 let Some(at) = offered.iter().position(|&c| c == suite) else {
                     // A suite that was not offered: the answers cannot be trusted further.
                     break;
@@ -208,6 +215,22 @@ where
     }
     scan
 }
+
+impl Scan {
+    /// Keeps the first chain read.
+    fn keep(&mut self, chain: Vec<Vec<u8>>) {
+        if self.chain.is_empty() {
+            self.chain = chain
+                .into_iter()
+                .take(MAX_CHAIN)
+                .map(CertificateDer::from)
+                .collect();
+        }
+    }
+}
+
+/// The most certificates of a chain the scan keeps.
+pub const MAX_CHAIN: usize = 16;
 
 /// One probe on a fresh connection.
 async fn ask<S, F, Fut>(
@@ -231,7 +254,10 @@ where
             .ok()
     };
     match timeout_at(until, probe).await {
-        Ok(Some(LegacyAnswer::Accepted { cipher_suite, .. })) => Outcome::Accepted(cipher_suite),
+        Ok(Some(LegacyAnswer::Accepted {
+            cipher_suite,
+            chain,
+        })) => Outcome::Accepted(cipher_suite, chain),
         Ok(Some(LegacyAnswer::Rejected { .. })) => Outcome::Refused,
         _ => Outcome::Unknown,
     }
@@ -307,11 +333,16 @@ fn subject_key_id<'a>(cert: &'a X509Certificate<'_>) -> Option<&'a [u8]> {
         })
 }
 
-/// The report of a scan over the presented chain (`chain` DER and `infos` its facts, leaf
-/// first), with every finding in words, most serious first: legacy versions, the leaf's
+/// The report of a scan over the presented chain (`chain`, DER, leaf first), with every
+/// finding in words, most serious first: legacy versions, the leaf's
 /// key, SHA-1/MD5 signatures (self-issued certificates, the roots, aside), weak suites,
 /// the chain's order.
-pub fn report(scan: &Scan, chain: &[CertificateDer<'_>], infos: &[CertInfo]) -> PolicyReport {
+pub fn report(scan: &Scan, chain: &[CertificateDer<'_>]) -> PolicyReport {
+    let now = time::OffsetDateTime::now_utc();
+    let infos: Vec<CertInfo> = chain
+        .iter()
+        .filter_map(|der| chain::cert_info(der, now))
+        .collect();
     let mut findings = Vec::new();
     let mut find = |code: &str, message: String| {
         findings.push(PolicyFinding {
@@ -410,7 +441,7 @@ pub(crate) async fn run(
     let name = spec.tls.server_name.as_deref().unwrap_or(&spec.target.host);
     let connect = || async move { secure::probe_stream(spec, addr).await.map(|(s, _)| s) };
     let scan = scan(connect, Some(name), step, deadline).await;
-    let report = report(&scan, chain, &tls.chain);
+    let report = report(&scan, chain);
     let finding = status.filter(|_| !report.findings.is_empty()).map(|status| {
         let listed: Vec<&str> = report.findings.iter().map(|f| f.message.as_str()).collect();
         let error = ProbeError {
