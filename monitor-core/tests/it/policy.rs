@@ -606,3 +606,31 @@ async fn findings_agree_with_sslyze_on_openssl_and_nginx() {
     assert_eq!(report.chain_in_order, Some(true));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_starttls_monitor_scans_after_the_dialog_on_every_probe_connection() {
+    let pki = TestPki::new().unwrap();
+    let leaf = pki.leaf_for(&["localhost"], 365).unwrap();
+    let smtp = Script::new()
+        .send("220 mail.test ESMTP\r\n")
+        .expect("EHLO ")
+        .send("250-mail.test\r\n250 STARTTLS\r\n")
+        .expect("STARTTLS\r\n")
+        .send("220 2.0.0 Ready to start TLS\r\n");
+    let server = ScriptedServer::start_tls(
+        Script::new().send("hello\r\n"),
+        TlsServer::after(smtp, leaf.server_config(true).unwrap()),
+    )
+    .await
+    .unwrap();
+    let spec = monitor(server.port(), &pki.root_pem(), TlsPolicy::Fail).starttls(StartTls::Smtp);
+    let r = run(spec).await;
+    assert_eq!((r.status, kind(&r)), (Status::Passed, None), "{}", r.to_json());
+    let p = r.tls.as_ref().and_then(|t| t.policy.clone()).unwrap();
+    let (t, f) = (Some(true), Some(false));
+    assert_eq!(p.versions, versions([f, f, t, t]));
+    assert!(p.weak_ciphers.is_empty());
+    assert_eq!(p.chain_in_order, Some(true));
+    // The check, then four version probes and one weak-suite probe, each after STARTTLS.
+    assert_eq!(server.connections(), 1 + 4 + 1);
+}
