@@ -72,8 +72,12 @@ pub fn program(program: &str, requirement: &str) -> Result<PathBuf, PypiError> {
         fs::remove_dir_all(&env).map_err(io("cannot remove", &env))?;
     }
     run(Command::new("python3").arg("-m").arg("venv").arg(&env))?;
-    run(Command::new(env.join("bin").join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", requirement]))?;
+    run(Command::new(env.join("bin").join("pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        requirement,
+    ]))?;
     if !bin.exists() {
         return Err(PypiError::NoProgram {
             requirement: requirement.to_owned(),

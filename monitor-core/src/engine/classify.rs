@@ -422,7 +422,10 @@ pub(crate) fn policy_hints(
         hints.push("disable TLS 1.0 and 1.1 in the service's configuration (for example ssl_protocols TLSv1.2 TLSv1.3)".to_owned());
     }
     if has("weak_key") {
-        hints.push("issue the certificate with an RSA key of 2048 bits or more, or an EC key (P-256)".to_owned());
+        hints.push(
+            "issue the certificate with an RSA key of 2048 bits or more, or an EC key (P-256)"
+                .to_owned(),
+        );
     }
     if has("weak_signature") {
         hints.push("reissue the certificates signed with SHA-1 or MD5 with SHA-256".to_owned());
@@ -431,7 +434,10 @@ pub(crate) fn policy_hints(
         hints.push("allow only ECDHE suites with AES-GCM or ChaCha20 (for example ssl_ciphers ECDHE+AESGCM:ECDHE+CHACHA20)".to_owned());
     }
     if has("chain_order") {
-        hints.push("list the certificate file leaf first, each certificate followed by its issuer".to_owned());
+        hints.push(
+            "list the certificate file leaf first, each certificate followed by its issuer"
+                .to_owned(),
+        );
     }
     let starttls = if spec.tls.mode == monitor_spec::spec::TlsMode::Starttls {
         "--starttls auto "

@@ -21,8 +21,7 @@ use crate::engine::legacy::{self, LegacyAnswer};
 use crate::engine::{chain, classify, secure};
 use monitor_spec::limits::MAX_POLICY_ITEMS;
 use monitor_spec::result::{
-    CertInfo, ErrorKind, PolicyFinding, PolicyReport, ProbeError, Status, TlsReport,
-    VersionSupport,
+    CertInfo, ErrorKind, PolicyFinding, PolicyReport, ProbeError, Status, TlsReport, VersionSupport,
 };
 use monitor_spec::spec::{TcpMonitor, TlsPolicy};
 
@@ -85,8 +84,8 @@ pub const WEAK_SUITES: [(u16, &str); 46] = [
 /// Suites with forward secrecy and AEAD, offered beside the weak ones when asking whether
 /// a version is accepted at all, so that a modern server is not refused for its suites.
 const STRONG_SUITES: [u16; 14] = [
-    0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0x009e, 0x009f, 0xc023, 0xc027, 0xc024,
-    0xc028, 0x0067, 0x006b,
+    0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0x009e, 0x009f, 0xc023, 0xc027, 0xc024, 0xc028,
+    0x0067, 0x006b,
 ];
 
 /// The TLS 1.3 suites offered by the TLS 1.3 probe.
@@ -442,21 +441,23 @@ pub(crate) async fn run(
     let connect = || async move { secure::probe_stream(spec, addr).await.map(|(s, _)| s) };
     let scan = scan(connect, Some(name), step, deadline).await;
     let report = report(&scan, chain);
-    let finding = status.filter(|_| !report.findings.is_empty()).map(|status| {
-        let listed: Vec<&str> = report.findings.iter().map(|f| f.message.as_str()).collect();
-        let error = ProbeError {
-            kind: ErrorKind::TlsPolicyViolation,
-            message: format!(
-                "{} breaks the TLS policy ({} finding{}): {}",
-                spec.target,
-                listed.len(),
-                if listed.len() == 1 { "" } else { "s" },
-                listed.join("; ")
-            ),
-            hints: classify::policy_hints(spec, &report),
-        };
-        (status, error)
-    });
+    let finding = status
+        .filter(|_| !report.findings.is_empty())
+        .map(|status| {
+            let listed: Vec<&str> = report.findings.iter().map(|f| f.message.as_str()).collect();
+            let error = ProbeError {
+                kind: ErrorKind::TlsPolicyViolation,
+                message: format!(
+                    "{} breaks the TLS policy ({} finding{}): {}",
+                    spec.target,
+                    listed.len(),
+                    if listed.len() == 1 { "" } else { "s" },
+                    listed.join("; ")
+                ),
+                hints: classify::policy_hints(spec, &report),
+            };
+            (status, error)
+        });
     tls.policy = Some(report);
     finding
 }
