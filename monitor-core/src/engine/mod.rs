@@ -306,7 +306,8 @@ impl Engine {
             }
             report.legacy = Some(legacy);
         }
-        if let (None, Some(addr), Some(report)) = (&error, facts.address, facts.tls.as_mut())
+        // After a handshake that presented a chain, even when the check failed later.
+        if let (Some(addr), Some(report)) = (facts.address, facts.tls.as_mut())
             && !facts.chain.is_empty()
         {
             let step = plan.read_timeout;
@@ -369,6 +370,10 @@ impl Engine {
             }
             Ok(Err(failed)) => {
                 facts.tls = secure::partial_report(spec, &setup, &capture, now);
+                if spec.tls.policy != monitor_spec::spec::TlsPolicy::Off && facts.tls.is_some() {
+                    // The scan still tells why (a weak key, a SHA-1 signature, ...).
+                    facts.chain = capture.chain();
+                }
                 let mut problem = failed.problem;
                 if failed.version_mismatch {
                     problem = secure::legacy_fallback(

@@ -726,3 +726,18 @@ async fn a_starttls_monitor_scans_after_the_dialog_on_every_probe_connection() {
     // The check, then four version probes and one weak-suite probe, each after STARTTLS.
     assert_eq!(server.connections(), 1 + 4 + 1);
 }
+
+#[tokio::test]
+async fn a_server_rustls_refuses_fails_the_check_and_the_scan_says_why() {
+    let dir = scratch_dir("policy-refused");
+    weak_certificates(&dir);
+    let root = std::fs::read_to_string(dir.join("root.pem")).unwrap();
+    let weak = s_server(&dir, "weak.pem", "weak.key", &["-cipher", EVERYTHING]);
+    let r = run(monitor(weak.port, &root, TlsPolicy::Report)).await;
+    assert_eq!(r.status, Status::Failed, "{}", r.to_json());
+    let p = r.tls.as_ref().and_then(|t| t.policy.clone()).unwrap();
+    assert!(p.weak_key && p.weak_signature, "{p:?}");
+    assert_eq!(p.versions.tls1_0, Some(true));
+    assert!(!p.weak_ciphers.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
