@@ -355,8 +355,10 @@ async fn a_modern_server_passes_every_policy_with_the_scan_in_facts_and_metrics(
     ] {
         assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
     }
-    // Off: no scan, no report, no families.
+    // Off: no scan (one connection, the check's), no report, no families.
+    let before = server.connections();
     let r = run(monitor(server.port(), &pki.root_pem(), TlsPolicy::Off)).await;
+    assert_eq!(server.connections(), before + 1);
     assert_eq!(r.tls.as_ref().and_then(|t| t.policy.as_ref()), None);
     assert!(!prometheus(&[&r], &[]).contains("probe_tls_policy"));
 }
