@@ -338,10 +338,9 @@ fn subject_key_id<'a>(cert: &'a X509Certificate<'_>) -> Option<&'a [u8]> {
 /// the chain's order.
 pub fn report(scan: &Scan, chain: &[CertificateDer<'_>]) -> PolicyReport {
     let now = time::OffsetDateTime::now_utc();
-    let infos: Vec<CertInfo> = chain
-        .iter()
-        .filter_map(|der| chain::cert_info(der, now))
-        .collect();
+    // Certificates that do not parse are left out; the leaf only counts when it parses.
+    let infos: Vec<Option<CertInfo>> = chain.iter().map(|der| chain::cert_info(der, now)).collect();
+    let leaf = infos.first().and_then(Option::as_ref);
     let mut findings = Vec::new();
     let mut find = |code: &str, message: String| {
         findings.push(PolicyFinding {
@@ -360,8 +359,8 @@ pub fn report(scan: &Scan, chain: &[CertificateDer<'_>]) -> PolicyReport {
             );
         }
     }
-    let leaf_weak = infos.first().is_some_and(weak_key);
-    if let Some(leaf) = infos.first().filter(|_| leaf_weak) {
+    let leaf_weak = leaf.is_some_and(weak_key);
+    if let Some(leaf) = leaf.filter(|_| leaf_weak) {
         find(
             "weak_key",
             format!(
@@ -373,7 +372,7 @@ pub fn report(scan: &Scan, chain: &[CertificateDer<'_>]) -> PolicyReport {
         );
     }
     let mut signature_weak = false;
-    for info in infos.iter().filter(|i| !i.self_issued) {
+    for info in infos.iter().flatten().filter(|i| !i.self_issued) {
         if weak_signature(&info.signature_algorithm) {
             signature_weak = true;
             find(
