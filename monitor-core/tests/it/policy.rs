@@ -266,6 +266,50 @@ async fn scan_of_a_server_that_is_not_tls_cannot_tell() {
     assert!(report.findings.is_empty(), "{report:?}");
 }
 
+/// A server that answers every connection with `bytes`, whatever it is asked.
+async fn answering(bytes: Vec<u8>) -> Scan {
+    let server = ScriptedServer::start(Script::new().send(bytes).close())
+        .await
+        .unwrap();
+    scan_of(server.addr()).await
+}
+
+#[tokio::test]
+async fn scan_reads_each_kind_of_answer() {
+    let (t, f, n) = (Some(true), Some(false), None);
+    let tls13 = server_hello(0x0304, 0x1301);
+    // The extension block says 10 bytes, but 8 follow.
+    let mut bad_extensions = tls13.clone();
+    let at = bad_extensions.len() - 8;
+    bad_extensions[at + 1] = 10;
+    for (label, bytes, expected) in [
+        ("a TLS 1.3 ServerHello", tls13, versions([f, f, f, t])),
+        (
+            "malformed extensions",
+            bad_extensions,
+            versions([n, n, n, n]),
+        ),
+        (
+            "protocol_version alert",
+            vec![0x15, 3, 3, 0, 2, 2, 70],
+            versions([f, f, f, f]),
+        ),
+        (
+            "half a record, then close",
+            vec![0x16, 3, 3, 0, 40, 2],
+            versions([f, f, f, f]),
+        ),
+        (
+            "a TLS 1.1 ServerHello",
+            server_hello(0x0302, 0x002f),
+            versions([f, t, f, f]),
+        ),
+    ] {
+        let scan = answering(bytes).await;
+        assert_eq!(scan.versions, expected, "{label}");
+    }
+}
+
 #[test]
 fn weak_keys_and_signatures_and_chain_order() {
     for (algorithm, weak) in [
