@@ -23,6 +23,7 @@
 
 pub mod browser;
 pub mod postgres;
+pub mod pypi;
 
 use std::collections::HashMap;
 use std::io;

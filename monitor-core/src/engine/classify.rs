@@ -416,3 +416,41 @@ pub(crate) fn dialog_failure(
         }
     }
 }
+
+/// Hints for a `tls_policy_violation`: one per kind of finding, then the command that
+/// repeats the scan by hand (`sslyze`, with `--starttls auto` for a STARTTLS monitor).
+pub(crate) fn policy_hints(
+    spec: &TcpMonitor,
+    report: &monitor_spec::result::PolicyReport,
+) -> Vec<String> {
+    let has = |code: &str| report.findings.iter().any(|f| f.code == code);
+    let mut hints = Vec::new();
+    if has("legacy_version") {
+        hints.push("disable TLS 1.0 and 1.1 in the service's configuration (for example ssl_protocols TLSv1.2 TLSv1.3)".to_owned());
+    }
+    if has("weak_key") {
+        hints.push(
+            "issue the certificate with an RSA key of 2048 bits or more, or an EC key (P-256)"
+                .to_owned(),
+        );
+    }
+    if has("weak_signature") {
+        hints.push("reissue the certificates signed with SHA-1 or MD5 with SHA-256".to_owned());
+    }
+    if has("weak_cipher") {
+        hints.push("allow only ECDHE suites with AES-GCM or ChaCha20 (for example ssl_ciphers ECDHE+AESGCM:ECDHE+CHACHA20)".to_owned());
+    }
+    if has("chain_order") {
+        hints.push(
+            "list the certificate file leaf first, each certificate followed by its issuer"
+                .to_owned(),
+        );
+    }
+    let starttls = if spec.tls.mode == monitor_spec::spec::TlsMode::Starttls {
+        "--starttls auto "
+    } else {
+        ""
+    };
+    hints.push(format!("scan by hand: sslyze {starttls}{}", spec.target));
+    hints
+}

@@ -28,8 +28,11 @@ pub(crate) struct Facts {
     pub after_first_byte: Option<f64>,
     pub response: Vec<u8>,
     pub tls: Option<TlsReport>,
+    /// The chain a successful handshake presented (DER, leaf first), kept only for the
+    /// compliance scan (`tls.policy` not off).
+    pub chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// TLS findings that set the verdict without stopping the dialog (expiry windows,
-    /// legacy versions accepted).
+    /// legacy versions accepted, TLS policy).
     pub findings: Vec<(Status, ProbeError)>,
     /// What the recipe learned.
     pub learned: Learned,

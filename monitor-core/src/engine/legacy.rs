@@ -200,7 +200,7 @@ pub fn alert_name(description: u8) -> Option<&'static str> {
 /// ec_point_formats extensions; it never offers supported_versions, so a TLS 1.3 server
 /// must answer at the legacy version or refuse.
 pub fn client_hello(version: LegacyVersion, server_name: Option<&str>) -> Vec<u8> {
-    hello(version.wire(), server_name)
+    hello(version.wire(), server_name, &CIPHER_SUITES)
 }
 
 /// The signature algorithms a TLS 1.2 ClientHello offers: SHA-256 and up for ECDSA, RSA
@@ -210,10 +210,15 @@ const SIGNATURE_ALGORITHMS: [u16; 11] = [
 ];
 
 const EXT_SIGNATURE_ALGORITHMS: u16 = 13;
+const EXT_SUPPORTED_VERSIONS: u16 = 43;
+const EXT_KEY_SHARE: u16 = 51;
+const GROUP_X25519: u16 = 0x001d;
 
-/// A ClientHello record for the wire version `wire`; from TLS 1.2 on it also offers
-/// signature_algorithms.
-fn hello(wire: u16, server_name: Option<&str>) -> Vec<u8> {
+/// A ClientHello record for the wire version `wire` offering `suites`; from TLS 1.2 on it
+/// also offers signature_algorithms. For TLS 1.3 (0x0304) the hello says TLS 1.2 in its
+/// version field and offers TLS 1.3 alone in supported_versions, with an x25519 key_share
+/// (random bytes: the probe never completes the handshake).
+pub(crate) fn hello(wire: u16, server_name: Option<&str>, suites: &[u16]) -> Vec<u8> {
     let mut extensions = Vec::with_capacity(64);
     if let Some(name) = server_name.and_then(sni_name) {
         let name = name.as_bytes();
@@ -244,13 +249,26 @@ fn hello(wire: u16, server_name: Option<&str>) -> Vec<u8> {
     push_len16(&mut extensions, 2);
     extensions.push(1); // one format
     extensions.push(0); // uncompressed
+    if wire >= 0x0304 {
+        push_u16(&mut extensions, EXT_SUPPORTED_VERSIONS);
+        push_len16(&mut extensions, 3);
+        extensions.push(2); // one version
+        push_u16(&mut extensions, wire);
+        // list length (2) + group (2) + key length (2) + key (32)
+        push_u16(&mut extensions, EXT_KEY_SHARE);
+        push_len16(&mut extensions, 2 + 2 + 2 + 32);
+        push_len16(&mut extensions, 2 + 2 + 32);
+        push_u16(&mut extensions, GROUP_X25519);
+        push_len16(&mut extensions, 32);
+        extensions.extend_from_slice(&random_bytes());
+    }
 
     let mut body = Vec::with_capacity(64 + extensions.len());
-    push_u16(&mut body, wire);
+    push_u16(&mut body, wire.min(0x0303));
     body.extend_from_slice(&random_bytes());
     body.push(0); // empty session id
-    push_len16(&mut body, 2 * CIPHER_SUITES.len());
-    for suite in CIPHER_SUITES {
+    push_len16(&mut body, 2 * suites.len());
+    for &suite in suites {
         push_u16(&mut body, suite);
     }
     body.push(1); // one compression method
@@ -298,7 +316,19 @@ async fn probe_wire<S: AsyncRead + AsyncWrite + Unpin>(
     wire: u16,
     server_name: Option<&str>,
 ) -> io::Result<LegacyAnswer> {
-    let hello = hello(wire, server_name);
+    probe_offer(stream, wire, server_name, &CIPHER_SUITES).await
+}
+
+/// Sends a ClientHello for the wire version `wire` (0x0301 to 0x0304) offering `suites`
+/// and classifies the answer as [`probe`] does; a TLS 1.3 answer is recognised by its
+/// supported_versions extension. No timeout inside: the caller wraps it.
+pub async fn probe_offer<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    wire: u16,
+    server_name: Option<&str>,
+    suites: &[u16],
+) -> io::Result<LegacyAnswer> {
+    let hello = hello(wire, server_name, suites);
     stream.write_all(&hello).await?;
     stream.flush().await?;
     let mut reader = Reader {
@@ -371,7 +401,13 @@ async fn read_answer<S: AsyncRead + Unpin>(
                         version: answered,
                         cipher_suite,
                     } => {
-                        return Ok(if answered == wire {
+                        return Ok(if answered == wire && wire >= 0x0304 {
+                            // TLS 1.3 encrypts the Certificate message.
+                            LegacyAnswer::Accepted {
+                                cipher_suite,
+                                chain: Vec::new(),
+                            }
+                        } else if answered == wire {
                             let flight = read_flight(reader, handshake, at);
                             let chain = tokio::time::timeout(FLIGHT_WAIT, flight)
                                 .await
@@ -527,10 +563,46 @@ fn server_hello(bytes: &[u8]) -> Hello {
     let (Some(&[v0, v1]), Some(&[c0, c1])) = (body.get(0..2), body.get(needed - 2..needed)) else {
         return Hello::NeedMore;
     };
+    let mut version = u16::from_be_bytes([v0, v1]);
+    // compression method (1), then the extensions when the message has any
+    if declared > needed + 1 {
+        let Some(message) = body.get(..declared) else {
+            return Hello::NeedMore;
+        };
+        match selected_version(message.get(needed + 1..).unwrap_or_default()) {
+            Some(Some(selected)) => version = selected,
+            Some(None) => {}
+            None => return Hello::Malformed,
+        }
+    }
     Hello::Found {
-        version: u16::from_be_bytes([v0, v1]),
+        version,
         cipher_suite: u16::from_be_bytes([c0, c1]),
     }
+}
+
+/// The version a ServerHello's supported_versions extension selects (`Some(None)` when
+/// there is none); `None` when the extension block is malformed.
+fn selected_version(extensions: &[u8]) -> Option<Option<u16>> {
+    let &[l0, l1] = extensions.get(..2)? else {
+        return None;
+    };
+    let mut rest = extensions.get(2..2 + usize::from(u16::from_be_bytes([l0, l1])))?;
+    while !rest.is_empty() {
+        let &[t0, t1, n0, n1] = rest.get(..4)? else {
+            return None;
+        };
+        let len = usize::from(u16::from_be_bytes([n0, n1]));
+        let data = rest.get(4..4 + len)?;
+        if u16::from_be_bytes([t0, t1]) == EXT_SUPPORTED_VERSIONS {
+            let &[s0, s1] = data else {
+                return None;
+            };
+            return Some(Some(u16::from_be_bytes([s0, s1])));
+        }
+        rest = rest.get(4 + len..)?;
+    }
+    Some(None)
 }
 
 /// Reads from the stream into one buffer that keeps every byte received, for excerpts.

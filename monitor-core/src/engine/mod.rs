@@ -18,7 +18,8 @@
 //! - `guard`: what a check may take before it connects (secrets on the machine's policy,
 //!   its share of the memory budget).
 //! - `connect` (resolve, happy eyeballs), `tls` (handshake), `chain` (certificate facts
-//!   and problems), `legacy` (the TLS 1.0/1.1 probe), `secure` (TLS policy), `classify`
+//!   and problems), `legacy` (the TLS 1.0/1.1 probe), `tls::policy` (the compliance scan, re-exported as
+//!   `policy`), `secure` (TLS policy), `classify`
 //!   (errors with hints), `judge` (assertions and verdict).
 //! - Leaves: `clock`, `resolve`, `place` (target names, excerpt size).
 
@@ -40,6 +41,8 @@ mod speak;
 pub mod starttls;
 pub(crate) mod tls;
 mod upgrade;
+
+pub use tls::policy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -303,6 +306,17 @@ impl Engine {
             }
             report.legacy = Some(legacy);
         }
+        // After a handshake that presented a chain, even when the check failed later.
+        if let (Some(addr), Some(report)) = (facts.address, facts.tls.as_mut())
+            && !facts.chain.is_empty()
+        {
+            let step = plan.read_timeout;
+            if let Some(finding) =
+                policy::run(spec, addr, &facts.chain, report, step, deadline).await
+            {
+                facts.findings.push(finding);
+            }
+        }
         let excerpt = escape_excerpt(&facts.response, EXCERPT_BYTES);
         judge::judge(plan, error, timings, &facts, started_at, excerpt)
     }
@@ -356,6 +370,10 @@ impl Engine {
             }
             Ok(Err(failed)) => {
                 facts.tls = secure::partial_report(spec, &setup, &capture, now);
+                if spec.tls.policy != monitor_spec::spec::TlsPolicy::Off && facts.tls.is_some() {
+                    // The scan still tells why (a weak key, a SHA-1 signature, ...).
+                    facts.chain = capture.chain();
+                }
                 let mut problem = failed.problem;
                 if failed.version_mismatch {
                     problem = secure::legacy_fallback(
@@ -375,8 +393,11 @@ impl Engine {
         };
         let ready = clock.now();
         timings.tls_ms = Some(millis(ready - t_tls));
-        let (report, problems) =
-            chain::judge_chain(spec, &setup, &capture.chain(), &negotiated, now);
+        let presented = capture.chain();
+        let (report, problems) = chain::judge_chain(spec, &setup, &presented, &negotiated, now);
+        if spec.tls.policy != monitor_spec::spec::TlsPolicy::Off {
+            facts.chain = presented;
+        }
         let days_left = report.days_left;
         facts.tls = Some(report);
         if let Some(blocking) = secure::blocking(spec, &problems) {

@@ -328,7 +328,7 @@ pub(crate) async fn legacy_fallback(
 }
 
 /// A connection (upgraded for STARTTLS) and its server name for a hand-built hello.
-async fn probe_stream(spec: &TcpMonitor, addr: SocketAddr) -> Option<(TcpStream, &str)> {
+pub(crate) async fn probe_stream(spec: &TcpMonitor, addr: SocketAddr) -> Option<(TcpStream, &str)> {
     let mut stream = TcpStream::connect(addr).await.ok()?;
     if let (TlsMode::Starttls, Some(protocol)) = (spec.tls.mode, spec.tls.starttls) {
         starttls::negotiate(&mut stream, protocol, CLIENT_NAME)

@@ -27,6 +27,7 @@ use monitor_spec::escape::escape_excerpt;
 use monitor_spec::result::ErrorKind;
 use monitor_spec::spec::{PemSource, TcpMonitor, TlsMode, TlsVersion};
 
+pub mod policy;
 pub(crate) mod words;
 
 /// A TLS problem: its kind, what it is in words, and what to try.

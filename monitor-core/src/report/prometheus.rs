@@ -46,6 +46,17 @@ use super::{Counter, STATUSES, phases, status_str};
 /// - `monitor_consecutive_failures`: failed checks in a row up to the latest, when the
 ///   exposition keeps them (`watch`).
 /// - `monitor_checks_total{status}`: a counter per monitor and status, from `counters`.
+///
+/// The TLS compliance scan (only for results with `tls.policy`, see [`policy_families`]):
+///
+/// - `probe_tls_policy_version_accepted{version}`: 1 or 0 for `TLS 1.0` to `TLS 1.3`,
+///   each version the scan could tell.
+/// - `probe_tls_policy_weak_ciphers`: how many weak cipher suites the server accepted.
+/// - `probe_tls_policy_findings`: how many findings the scan made.
+/// - `probe_tls_policy_weak_key`: 1 when the leaf's key is weak, else 0.
+/// - `probe_tls_policy_weak_signature`: 1 when a certificate is signed with SHA-1 or MD5.
+/// - `probe_tls_policy_chain_in_order`: 1 or 0, when the chain has two certificates or
+///   more.
 pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
     let exposed = Listed {
         results: latest_per_id(results),
@@ -130,7 +141,7 @@ fn first_expiry(r: &CheckResult, tls: Option<&TlsReport>) -> Samples {
 }
 
 /// The families of [`prometheus`], in order.
-const FAMILIES: [Family; 15] = [
+const FAMILIES: [Family; 21] = [
     Family {
         name: "probe_success",
         kind: "gauge",
@@ -270,6 +281,12 @@ const FAMILIES: [Family; 15] = [
         help: "How many checks in a row, up to the latest, failed.",
         rows: Rows::Streaks,
     },
+    policy_families::VERSIONS,
+    policy_families::WEAK_CIPHERS,
+    policy_families::FINDINGS,
+    policy_families::WEAK_KEY,
+    policy_families::WEAK_SIGNATURE,
+    policy_families::CHAIN_IN_ORDER,
     Family {
         name: "monitor_checks_total",
         kind: "counter",
@@ -400,4 +417,72 @@ fn failed_on_response(kind: ErrorKind) -> bool {
         kind,
         ErrorKind::ClosedEarly | ErrorKind::UnexpectedResponse | ErrorKind::AssertionFailed
     )
+}
+
+/// The families of the TLS compliance scan, from `tls.policy` of each result's TLS report.
+mod policy_families {
+    use super::{Family, Rows, Samples, labels, one};
+    use monitor_spec::result::{CheckResult, PolicyReport};
+
+    fn policy(r: &CheckResult) -> Option<&PolicyReport> {
+        r.tls.as_ref().and_then(|t| t.policy.as_ref())
+    }
+
+    fn value(r: &CheckResult, f: fn(&PolicyReport) -> Option<String>) -> Samples {
+        policy(r).and_then(f).map_or_else(Vec::new, |v| one(r, v))
+    }
+
+    pub(super) const VERSIONS: Family = Family {
+        name: "probe_tls_policy_version_accepted",
+        kind: "gauge",
+        help: "Whether the server accepted the TLS version offered alone (1) or refused it (0).",
+        rows: Rows::Results(|r| {
+            let Some(p) = policy(r) else {
+                return Vec::new();
+            };
+            let v = p.versions;
+            [
+                ("TLS 1.0", v.tls1_0),
+                ("TLS 1.1", v.tls1_1),
+                ("TLS 1.2", v.tls1_2),
+                ("TLS 1.3", v.tls1_3),
+            ]
+            .into_iter()
+            .filter_map(|(version, accepted)| {
+                let l = labels(&[("monitor", r.id.as_str()), ("version", version)]);
+                accepted.map(|a| (l, u8::from(a).to_string()))
+            })
+            .collect()
+        }),
+    };
+    pub(super) const WEAK_CIPHERS: Family = Family {
+        name: "probe_tls_policy_weak_ciphers",
+        kind: "gauge",
+        help: "How many weak cipher suites the server accepted.",
+        rows: Rows::Results(|r| value(r, |p| Some(p.weak_ciphers.len().to_string()))),
+    };
+    pub(super) const FINDINGS: Family = Family {
+        name: "probe_tls_policy_findings",
+        kind: "gauge",
+        help: "How many findings the TLS compliance scan made.",
+        rows: Rows::Results(|r| value(r, |p| Some(p.findings.len().to_string()))),
+    };
+    pub(super) const WEAK_KEY: Family = Family {
+        name: "probe_tls_policy_weak_key",
+        kind: "gauge",
+        help: "Whether the server certificate's key is weak (RSA or DSA under 2048 bits, EC under 224).",
+        rows: Rows::Results(|r| value(r, |p| Some(u8::from(p.weak_key).to_string()))),
+    };
+    pub(super) const WEAK_SIGNATURE: Family = Family {
+        name: "probe_tls_policy_weak_signature",
+        kind: "gauge",
+        help: "Whether a certificate of the chain (roots aside) is signed with SHA-1 or MD5.",
+        rows: Rows::Results(|r| value(r, |p| Some(u8::from(p.weak_signature).to_string()))),
+    };
+    pub(super) const CHAIN_IN_ORDER: Family = Family {
+        name: "probe_tls_policy_chain_in_order",
+        kind: "gauge",
+        help: "Whether each certificate of the presented chain is followed by its issuer.",
+        rows: Rows::Results(|r| value(r, |p| p.chain_in_order.map(|o| u8::from(o).to_string()))),
+    };
 }
