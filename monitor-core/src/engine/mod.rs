@@ -35,6 +35,7 @@ mod place;
 pub mod protocol;
 mod recipe;
 mod resolve;
+mod revocation;
 mod secure;
 mod speak;
 pub mod starttls;
@@ -375,8 +376,21 @@ impl Engine {
         };
         let ready = clock.now();
         timings.tls_ms = Some(millis(ready - t_tls));
-        let (report, problems) =
-            chain::judge_chain(spec, &setup, &capture.chain(), &negotiated, now);
+        let presented = capture.chain();
+        let (mut report, mut problems) =
+            chain::judge_chain(spec, &setup, &presented, &negotiated, now);
+        let stapled = capture.ocsp();
+        revocation::judge(
+            spec,
+            &setup,
+            &presented,
+            &stapled,
+            now,
+            deadline,
+            &mut report,
+            &mut problems,
+        )
+        .await;
         let days_left = report.days_left;
         facts.tls = Some(report);
         if let Some(blocking) = secure::blocking(spec, &problems) {
