@@ -551,3 +551,7 @@ pub(crate) fn tlv(tag: u8, data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(data);
     out
 }
+
+#[cfg(test)]
+#[path = "ocsp_tests.rs"]
+mod tests;
