@@ -75,9 +75,7 @@ fn openssl(dir: &Path, args: &[&str]) -> Result<(), BoxError> {
         .args(args)
         .current_dir(dir)
         .output()
-        .map_err(|e| {
-            format!("cannot run openssl ({e}): install the Debian package `openssl`")
-        })?;
+        .map_err(|e| format!("cannot run openssl ({e}): install the Debian package `openssl`"))?;
     if !out.status.success() {
         return Err(format!(
             "openssl {}: {}",
@@ -89,7 +87,7 @@ fn openssl(dir: &Path, args: &[&str]) -> Result<(), BoxError> {
     Ok(())
 }
 
-fn ca_params(name: &str) -> Result<CertificateParams, rcgen::Error> {
+fn authority(name: &str) -> Result<CertificateParams, rcgen::Error> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name.push(DnType::CommonName, name);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -150,20 +148,23 @@ impl OcspPki {
         ));
         std::fs::create_dir_all(&dir)?;
         let ca_key = KeyPair::generate()?;
-        let ca_params = ca_params(&format!("OCSP Test CA {label}"))?;
+        let ca_params = authority(&format!("OCSP Test CA {label}"))?;
         let ca = ca_params.self_signed(&ca_key)?;
         std::fs::write(dir.join("ca.pem"), ca.pem())?;
         std::fs::write(dir.join("ca.key"), ca_key.serialize_pem())?;
         let issuer = Issuer::from_params(&ca_params, &ca_key);
         let delegated_key = KeyPair::generate()?;
-        let delegated = responder_params("OCSP Test Responder")?.signed_by(&delegated_key, &issuer)?;
+        let delegated =
+            responder_params("OCSP Test Responder")?.signed_by(&delegated_key, &issuer)?;
         std::fs::write(dir.join("delegated.pem"), delegated.pem())?;
         std::fs::write(dir.join("delegated.key"), delegated_key.serialize_pem())?;
         let other_key = KeyPair::generate()?;
-        let other_params = ca_params("A Stranger's CA")?;
+        let other_params = authority("A Stranger's CA")?;
         let stranger_key = KeyPair::generate()?;
-        let stranger = responder_params("A Stranger's Responder")?
-            .signed_by(&stranger_key, &Issuer::from_params(&other_params, &other_key))?;
+        let stranger = responder_params("A Stranger's Responder")?.signed_by(
+            &stranger_key,
+            &Issuer::from_params(&other_params, &other_key),
+        )?;
         std::fs::write(dir.join("stranger.pem"), stranger.pem())?;
         std::fs::write(dir.join("stranger.key"), stranger_key.serialize_pem())?;
         std::fs::write(dir.join("index.txt"), "")?;
@@ -193,7 +194,7 @@ impl OcspPki {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.serial_number = Some(SerialNumber::from_slice(&serial.to_be_bytes()));
         params.not_before = days_from_now(-1);
-        params.not_after = days_from_now(30);
+        params.not_after = days_from_now(90);
         if let Some(url) = ocsp_url {
             params.custom_extensions.push(aia(url));
         }
@@ -211,7 +212,7 @@ impl OcspPki {
 
     /// Writes `index.txt` with these certificates (others are unknown to the responder).
     pub fn set_index(&self, entries: &[(&OcspLeaf, Entry)]) -> Result<(), BoxError> {
-        let expiry = index_time(days_from_now(30));
+        let expiry = index_time(days_from_now(90));
         let mut text = String::new();
         for (leaf, entry) in entries {
             let (flag, revoked) = match entry {
@@ -224,17 +225,33 @@ impl OcspPki {
             ));
         }
         std::fs::write(self.dir.join("index.txt"), text)?;
+        // Two certificates for one name (a renewal) may both be listed.
+        std::fs::write(self.dir.join("index.txt.attr"), "unique_subject = no\n")?;
         Ok(())
     }
 
     /// The answer `openssl ocsp` gives about `leaf`, signed by `signer`, current for
     /// `minutes` minutes.
-    pub fn answer(&self, leaf: &OcspLeaf, signer: Signer, minutes: u32) -> Result<Vec<u8>, BoxError> {
+    pub fn answer(
+        &self,
+        leaf: &OcspLeaf,
+        signer: Signer,
+        minutes: u32,
+    ) -> Result<Vec<u8>, BoxError> {
         let file = leaf.file.to_string_lossy().into_owned();
         let req = format!("req-{}.der", leaf.serial);
         openssl(
             &self.dir,
-            &["ocsp", "-issuer", "ca.pem", "-cert", &file, "-reqout", &req, "-no_nonce"],
+            &[
+                "ocsp",
+                "-issuer",
+                "ca.pem",
+                "-cert",
+                &file,
+                "-reqout",
+                &req,
+                "-no_nonce",
+            ],
         )?;
         self.respond(&req, signer, minutes)
     }
@@ -298,8 +315,21 @@ fn respond(dir: &Path, req: &str, signer: Signer, minutes: u32) -> Result<Vec<u8
     openssl(
         dir,
         &[
-            "ocsp", "-index", "index.txt", "-CA", "ca.pem", "-rsigner", cert, "-rkey", key,
-            "-reqin", req, "-respout", &out, "-nmin", &minutes,
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-CA",
+            "ca.pem",
+            "-rsigner",
+            cert,
+            "-rkey",
+            key,
+            "-reqin",
+            req,
+            "-respout",
+            &out,
+            "-nmin",
+            &minutes,
         ],
     )?;
     Ok(std::fs::read(dir.join(out))?)
@@ -366,12 +396,11 @@ impl OcspLeaf {
     /// (nothing when empty).
     pub fn server_config(&self, stapled: Vec<u8>) -> Result<Arc<ServerConfig>, rustls::Error> {
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()));
-        let config = ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert_with_ocsp(vec![self.cert.clone()], key, stapled)?;
+        let config =
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_single_cert_with_ocsp(vec![self.cert.clone()], key, stapled)?;
         Ok(Arc::new(config))
     }
 

@@ -103,12 +103,14 @@ pub(crate) fn responder_url(leaf: &X509Certificate<'_>) -> Option<String> {
     leaf.extensions()
         .iter()
         .find_map(|ext| match ext.parsed_extension() {
-            ParsedExtension::AuthorityInfoAccess(aia) => aia.accessdescs.iter().find_map(|d| {
-                match (&d.access_location, d.access_method.to_id_string().as_str()) {
-                    (GeneralName::URI(url), "1.3.6.1.5.5.7.48.1") => Some((*url).to_owned()),
-                    _ => None,
-                }
-            }),
+            ParsedExtension::AuthorityInfoAccess(aia) => {
+                aia.accessdescs.iter().find_map(|d| {
+                    match (&d.access_location, d.access_method.to_id_string().as_str()) {
+                        (GeneralName::URI(url), "1.3.6.1.5.5.7.48.1") => Some((*url).to_owned()),
+                        _ => None,
+                    }
+                })
+            }
             _ => None,
         })
 }

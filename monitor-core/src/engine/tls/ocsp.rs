@@ -186,7 +186,9 @@ pub(crate) fn parse(der: &[u8]) -> Result<Parsed<'_>, OcspError> {
     }
     let bytes = response
         .tagged(0, "responseBytes")?
-        .ok_or(OcspError::Malformed("a successful answer without responseBytes"))?;
+        .ok_or(OcspError::Malformed(
+            "a successful answer without responseBytes",
+        ))?;
     let mut bytes = Der::new(bytes.data).sequence("responseBytes")?;
     let kind = oid_of(&bytes.next("responseType")?.0, "responseType")?;
     if kind != "1.3.6.1.5.5.7.48.1.1" {
@@ -323,7 +325,10 @@ fn digest(alg: &str, data: &[u8]) -> Option<ring::digest::Digest> {
 }
 
 /// ring's algorithm for a signature algorithm OID and a key (its algorithm and curve).
-fn verification(spki: &SubjectPublicKeyInfo<'_>, sig: &str) -> Option<&'static dyn VerificationAlgorithm> {
+fn verification(
+    spki: &SubjectPublicKeyInfo<'_>,
+    sig: &str,
+) -> Option<&'static dyn VerificationAlgorithm> {
     let key = spki.algorithm.algorithm.to_id_string();
     let curve = spki
         .algorithm
@@ -396,7 +401,12 @@ fn signed_by_issuer(parsed: &Parsed<'_>, issuer: &IssuerKey, now: OffsetDateTime
                 cert.tbs_certificate.as_ref(),
                 cert.signature_value.data.as_ref(),
             )
-            && verifies(cert.public_key(), &parsed.sig_alg, parsed.tbs, parsed.signature)
+            && verifies(
+                cert.public_key(),
+                &parsed.sig_alg,
+                parsed.tbs,
+                parsed.signature,
+            )
     })
 }
 
@@ -433,7 +443,11 @@ pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// A report with only a status (and a problem in words).
-pub(crate) fn bare(status: OcspStatus, source: Option<OcspSource>, problem: Option<String>) -> OcspReport {
+pub(crate) fn bare(
+    status: OcspStatus,
+    source: Option<OcspSource>,
+    problem: Option<String>,
+) -> OcspReport {
     OcspReport {
         status,
         source,
@@ -463,12 +477,15 @@ pub(crate) fn check(
     };
     if !signed_by_issuer(&parsed, issuer, now) {
         return invalid(
-            "the answer is signed by neither the issuer nor a responder it delegated to"
-                .to_owned(),
+            "the answer is signed by neither the issuer nor a responder it delegated to".to_owned(),
         );
     }
     let Some(single) = parsed.singles.iter().find(|s| about(s, leaf, issuer)) else {
-        let other = parsed.singles.first().map(|s| hex(s.serial)).unwrap_or_default();
+        let other = parsed
+            .singles
+            .first()
+            .map(|s| hex(s.serial))
+            .unwrap_or_default();
         return invalid(format!(
             "the answer is about another certificate (serial {other}), not the server's (serial {})",
             hex(leaf.raw_serial())
@@ -516,7 +533,10 @@ pub(crate) fn check(
 pub(crate) fn request(leaf: &X509Certificate<'_>, issuer: &IssuerKey) -> Option<Vec<u8>> {
     let (_, key) = SubjectPublicKeyInfo::from_der(&issuer.spki).ok()?;
     let sha1 = |d: &[u8]| ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, d);
-    let alg = tlv(0x30, &[tlv(0x06, &[0x2b, 0x0e, 0x03, 0x02, 0x1a]), vec![0x05, 0x00]].concat());
+    let alg = tlv(
+        0x30,
+        &[tlv(0x06, &[0x2b, 0x0e, 0x03, 0x02, 0x1a]), vec![0x05, 0x00]].concat(),
+    );
     let cert_id = tlv(
         0x30,
         &[

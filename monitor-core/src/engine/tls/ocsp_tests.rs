@@ -92,7 +92,13 @@ fn current() -> OffsetDateTime {
 fn a_current_answer_says_revoked_with_time_and_reason() {
     let leaf_der = unhex(LEAF);
     let (_, leaf) = X509Certificate::from_der(&leaf_der).expect("the leaf parses");
-    let report = check(&unhex(REVOKED), &leaf, &issuer(), current(), OcspSource::Stapled);
+    let report = check(
+        &unhex(REVOKED),
+        &leaf,
+        &issuer(),
+        current(),
+        OcspSource::Stapled,
+    );
     assert_eq!(report.status, OcspStatus::Revoked);
     assert_eq!(report.source, Some(OcspSource::Stapled));
     assert_eq!(report.revoked_at, Some(at("2024-12-01T00:00:00Z")));
@@ -104,7 +110,12 @@ fn a_current_answer_says_revoked_with_time_and_reason() {
 #[test]
 fn dates_are_checked_with_a_few_minutes_of_skew() {
     let answer = unhex(REVOKED);
-    check_at(&answer, at("2026-12-05T20:25:00Z"), OcspStatus::Revoked, None);
+    check_at(
+        &answer,
+        at("2026-12-05T20:25:00Z"),
+        OcspStatus::Revoked,
+        None,
+    );
     check_at(
         &answer,
         at("2026-12-05T20:20:00Z"),
@@ -128,7 +139,12 @@ fn a_changed_byte_in_the_signed_data_is_not_trusted() {
         .position(|w| w == b"20261205202908Z")
         .expect("producedAt is in the answer");
     answer[at + 13] = b'9';
-    check_at(&answer, current(), OcspStatus::Invalid, Some("signed by neither the issuer"));
+    check_at(
+        &answer,
+        current(),
+        OcspStatus::Invalid,
+        Some("signed by neither the issuer"),
+    );
 }
 
 #[test]
@@ -137,15 +153,30 @@ fn another_issuer_does_not_match_the_cert_id() {
     let (_, leaf) = X509Certificate::from_der(&leaf_der).expect("the leaf parses");
     let mut other = issuer();
     other.name = tlv(0x30, &[]);
-    let report = check(&unhex(REVOKED), &leaf, &other, current(), OcspSource::Stapled);
+    let report = check(
+        &unhex(REVOKED),
+        &leaf,
+        &other,
+        current(),
+        OcspSource::Stapled,
+    );
     // The signature is still the issuer's key, so the CertID is what fails.
     assert_eq!(report.status, OcspStatus::Invalid);
-    assert!(report.problem.unwrap_or_default().contains("about another certificate (serial 10:01)"));
+    assert!(
+        report
+            .problem
+            .unwrap_or_default()
+            .contains("about another certificate (serial 10:01)")
+    );
 }
 
 /// What `parse` makes of `input`: Ok with how many SingleResponses, or the error.
 fn parsed(input: &[u8], expected: Result<usize, OcspError>) {
-    assert_eq!(parse(input).map(|p| p.singles.len()), expected, "{input:02x?}");
+    assert_eq!(
+        parse(input).map(|p| p.singles.len()),
+        expected,
+        "{input:02x?}"
+    );
 }
 
 #[test]
@@ -155,18 +186,39 @@ fn malformed_answers_are_errors() {
     parsed(b"", Err(m("OCSPResponse")));
     parsed(&[0x30], Err(m("OCSPResponse")));
     parsed(&[0x30, 0x00], Err(m("responseStatus")));
-    parsed(&[0x30, 0x03, 0x0a, 0x01, 0x03], Err(OcspError::Unsuccessful("tryLater")));
-    parsed(&[0x30, 0x03, 0x0a, 0x01, 0x06], Err(OcspError::Unsuccessful("unauthorized")));
-    parsed(&[0x30, 0x03, 0x0a, 0x01, 0x00], Err(m("a successful answer without responseBytes")));
-    parsed(&[0x30, 0x03, 0x0a, 0x01, 0x00, 0x00], Err(m("bytes after the OCSPResponse")));
+    parsed(
+        &[0x30, 0x03, 0x0a, 0x01, 0x03],
+        Err(OcspError::Unsuccessful("tryLater")),
+    );
+    parsed(
+        &[0x30, 0x03, 0x0a, 0x01, 0x06],
+        Err(OcspError::Unsuccessful("unauthorized")),
+    );
+    parsed(
+        &[0x30, 0x03, 0x0a, 0x01, 0x00],
+        Err(m("a successful answer without responseBytes")),
+    );
+    parsed(
+        &[0x30, 0x03, 0x0a, 0x01, 0x00, 0x00],
+        Err(m("bytes after the OCSPResponse")),
+    );
     // An indefinite length is BER, not DER.
-    parsed(&[0x30, 0x80, 0x0a, 0x01, 0x00, 0x00, 0x00], Err(m("OCSPResponse")));
+    parsed(
+        &[0x30, 0x80, 0x0a, 0x01, 0x00, 0x00, 0x00],
+        Err(m("OCSPResponse")),
+    );
     // A length far beyond the input.
-    parsed(&[0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x0a], Err(m("OCSPResponse")));
+    parsed(
+        &[0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x0a],
+        Err(m("OCSPResponse")),
+    );
     parsed(&vec![0u8; MAX_RESPONSE + 1], Err(OcspError::TooLarge));
     // responseBytes of another type (1.2.3).
     parsed(
-        &[0x30, 0x0d, 0x0a, 0x01, 0x00, 0xa0, 0x08, 0x30, 0x06, 0x06, 0x02, 0x2a, 0x03, 0x04, 0x00],
+        &[
+            0x30, 0x0d, 0x0a, 0x01, 0x00, 0xa0, 0x08, 0x30, 0x06, 0x06, 0x02, 0x2a, 0x03, 0x04,
+            0x00,
+        ],
         Err(OcspError::NotBasic("1.2.3".to_owned())),
     );
 }
@@ -178,8 +230,17 @@ fn truncations_and_flips_of_a_real_answer_never_panic() {
     let (_, leaf) = X509Certificate::from_der(&leaf_der).expect("the leaf parses");
     let issuer = issuer();
     for end in 0..answer.len() {
-        assert!(parse(&answer[..end]).is_err(), "a truncation at {end} parsed");
-        let report = check(&answer[..end], &leaf, &issuer, current(), OcspSource::Stapled);
+        assert!(
+            parse(&answer[..end]).is_err(),
+            "a truncation at {end} parsed"
+        );
+        let report = check(
+            &answer[..end],
+            &leaf,
+            &issuer,
+            current(),
+            OcspSource::Stapled,
+        );
         assert_eq!(report.status, OcspStatus::Invalid);
     }
     // Every single-byte change: never a panic, never `revoked` or `good` from a changed
