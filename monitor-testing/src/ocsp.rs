@@ -64,6 +64,10 @@ pub struct OcspLeaf {
     pub cert: CertificateDer<'static>,
     /// Its serial number in hex, as `index.txt` and `openssl` write it.
     pub serial: String,
+    /// The certificate as PEM.
+    pub cert_pem: String,
+    /// Its private key as PEM (PKCS#8).
+    pub key_pem: String,
     /// The RFC 2253-like subject written to `index.txt`.
     subject: String,
     file: PathBuf,
@@ -204,6 +208,8 @@ impl OcspPki {
         Ok(OcspLeaf {
             cert: cert.der().clone(),
             serial: format!("{serial:04X}"),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
             subject: format!("/CN={name}"),
             file,
             key_der: key.serialize_der(),
@@ -407,5 +413,13 @@ impl OcspLeaf {
     /// The certificate file (PEM) in the PKI's directory.
     pub fn file(&self) -> &Path {
         &self.file
+    }
+
+    /// Writes `answer` to a file beside the certificate and returns its path (for
+    /// `openssl s_server -status_file`).
+    pub fn write_answer(&self, answer: &[u8]) -> io::Result<PathBuf> {
+        let path = self.file.with_extension("ocsp.der");
+        std::fs::write(&path, answer)?;
+        Ok(path)
     }
 }

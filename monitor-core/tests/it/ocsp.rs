@@ -15,6 +15,7 @@ use monitor_testing::ocsp::{Entry, OcspLeaf, OcspPki, Signer};
 use monitor_testing::{Script, ScriptedServer, TlsServer, days_from_now, refusing_port};
 use time::OffsetDateTime;
 
+use crate::legacy::OpensslServer;
 use crate::servers::{kind, run, run_with};
 
 const NAME: &str = "ocsp.test";
@@ -84,6 +85,53 @@ async fn a_good_answer_stapled_passes_and_is_reported() {
     assert!(this <= OffsetDateTime::now_utc());
     assert_eq!((next - this).whole_minutes(), 60, "openssl ocsp -nmin 60");
     assert_eq!(ocsp.problem, None);
+
+    let text = monitor_core::report::prometheus(&[&r], &[]);
+    for line in [
+        r#"monitor_ssl_ocsp_status{monitor="ocsp",status="good"} 1"#.to_owned(),
+        r#"monitor_ssl_ocsp_status{monitor="ocsp",status="revoked"} 0"#.to_owned(),
+        format!(
+            r#"monitor_ssl_ocsp_next_update_timestamp_seconds{{monitor="ocsp"}} {}"#,
+            next.unix_timestamp()
+        ),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn answers_stapled_by_openssl_s_server_are_read_over_tls_1_2_and_1_3() {
+    let revoked_at = days_from_now(-2).replace_nanosecond(0).unwrap();
+    let (pki, leaf) = pki_with(
+        "s_server",
+        Entry::Revoked(revoked_at, "keyCompromise"),
+        None,
+    );
+    let answer = pki.answer(&leaf, Signer::Delegated, 60).expect("an answer");
+    let file = leaf.write_answer(&answer).expect("the answer file");
+    let file = file.to_string_lossy().into_owned();
+    for (version, flags) in [("TLSv1.2", ["-tls1_2"]), ("TLSv1.3", ["-tls1_3"])] {
+        let server = OpensslServer::start_with(
+            "ocsp",
+            &leaf.cert_pem,
+            &leaf.key_pem,
+            &[&flags[..], &["-status_file", &file]].concat(),
+        );
+        let r = run(monitor(server.port, &pki, OcspMode::Report)).await;
+        let tls = r.tls.clone().expect("a TLS report");
+        assert_eq!(tls.version.as_deref(), Some(version));
+        assert_eq!(
+            kind(&r),
+            Some(ErrorKind::CertificateRevoked),
+            "{version}: {r:?}"
+        );
+        let ocsp = tls.ocsp.expect("an OCSP report");
+        assert_eq!(
+            (ocsp.status, ocsp.source),
+            (OcspStatus::Revoked, Some(OcspSource::Stapled))
+        );
+        assert_eq!(ocsp.revoked_at, Some(revoked_at));
+    }
 }
 
 #[tokio::test]
