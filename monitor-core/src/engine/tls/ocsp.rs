@@ -572,6 +572,39 @@ pub(crate) fn tlv(tag: u8, data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Reads `input` as an answer and checks it against the fixture leaf and CA at a time
+/// inside and one outside the answer's window: nothing may panic.
+#[cfg(feature = "fuzz")]
+pub(crate) fn fuzz_check(input: &[u8]) {
+    use fixtures::{CA, LEAF, unhex};
+    let (ca, leaf) = (unhex(CA), unhex(LEAF));
+    let (Ok((_, ca)), Ok((_, leaf))) = (
+        X509Certificate::from_der(&ca),
+        X509Certificate::from_der(&leaf),
+    ) else {
+        return;
+    };
+    let issuer = IssuerKey {
+        name: ca.subject().as_raw().to_vec(),
+        spki: ca.public_key().raw.to_vec(),
+    };
+    for unix in [1_796_502_570, 0] {
+        if let Ok(now) = OffsetDateTime::from_unix_timestamp(unix) {
+            let report = check(input, &leaf, &issuer, now, OcspSource::Stapled);
+            let _ = report.problem;
+        }
+    }
+    if let Ok(parsed) = parse(input) {
+        for single in &parsed.singles {
+            let _ = (single.this_update, single.next_update, &single.status);
+        }
+    }
+}
+
+#[cfg(any(test, feature = "fuzz"))]
+#[path = "ocsp_fixtures.rs"]
+mod fixtures;
+
 #[cfg(test)]
 #[path = "ocsp_tests.rs"]
 mod tests;
