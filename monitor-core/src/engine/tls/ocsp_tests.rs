@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::fixtures::{CA, LEAF, REVOKED, unhex};
+use super::fixtures::{BY_DELEGATED_RESPONDER, BY_RESPONDER_WITHOUT_EKU, CA, LEAF, REVOKED, unhex};
 use super::*;
 
 /// The CA's key for the leaf.
@@ -123,6 +123,22 @@ fn another_issuer_does_not_match_the_cert_id() {
             .problem
             .unwrap_or_default()
             .contains("about another certificate (serial 10:01)")
+    );
+}
+
+#[test]
+fn a_responder_the_ca_issued_must_have_the_ocsp_signing_eku() {
+    check_at(
+        &unhex(BY_DELEGATED_RESPONDER),
+        at("2026-12-05T20:57:30Z"),
+        OcspStatus::Revoked,
+        None,
+    );
+    check_at(
+        &unhex(BY_RESPONDER_WITHOUT_EKU),
+        at("2026-12-05T20:57:30Z"),
+        OcspStatus::Invalid,
+        Some("signed by neither the issuer nor a responder it delegated to"),
     );
 }
 
