@@ -216,6 +216,12 @@ pub fn legacy_probe(input: &[u8]) {
     });
 }
 
+/// Reads an OCSP response (stapled by a server or sent by a responder) and checks it
+/// against a fixed leaf and issuer, as the engine does with `tls.ocsp` on.
+pub fn ocsp_response(input: &[u8]) {
+    crate::engine::tls::ocsp::fuzz_check(input);
+}
+
 /// Reads an agent's buffer directory as an agent restarted after a crash would: the
 /// input is a cursor file (its length in the first byte, modulo 32) and then up to two
 /// segment files separated by a 0xff byte (which UTF-8 never holds). The directory is

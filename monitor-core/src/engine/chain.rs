@@ -275,9 +275,9 @@ fn trust_problem(
 }
 
 /// Lower is more serious.
-fn severity(kind: ErrorKind) -> u8 {
+pub(crate) fn severity(kind: ErrorKind) -> u8 {
     match kind {
-        ErrorKind::CertificateExpired => 0,
+        ErrorKind::CertificateExpired | ErrorKind::CertificateRevoked => 0,
         ErrorKind::CertificateNotYetValid => 1,
         ErrorKind::HostnameMismatch => 2,
         ErrorKind::SelfSigned => 3,

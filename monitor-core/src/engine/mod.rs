@@ -36,6 +36,7 @@ mod place;
 pub mod protocol;
 mod recipe;
 mod resolve;
+mod revocation;
 mod secure;
 mod speak;
 pub mod starttls;
@@ -394,7 +395,20 @@ impl Engine {
         let ready = clock.now();
         timings.tls_ms = Some(millis(ready - t_tls));
         let presented = capture.chain();
-        let (report, problems) = chain::judge_chain(spec, &setup, &presented, &negotiated, now);
+        let (mut report, mut problems) =
+            chain::judge_chain(spec, &setup, &presented, &negotiated, now);
+        let stapled = capture.ocsp();
+        revocation::judge(
+            spec,
+            &setup,
+            &presented,
+            &stapled,
+            now,
+            deadline,
+            &mut report,
+            &mut problems,
+        )
+        .await;
         if spec.tls.policy != monitor_spec::spec::TlsPolicy::Off {
             facts.chain = presented;
         }

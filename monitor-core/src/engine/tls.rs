@@ -27,6 +27,7 @@ use monitor_spec::escape::escape_excerpt;
 use monitor_spec::result::ErrorKind;
 use monitor_spec::spec::{PemSource, TcpMonitor, TlsMode, TlsVersion};
 
+pub(crate) mod ocsp;
 pub mod policy;
 pub(crate) mod words;
 
@@ -69,6 +70,13 @@ pub(crate) struct Setup {
     pub name: String,
     /// How many trust anchors the verifier has.
     pub anchors: usize,
+}
+
+impl Setup {
+    /// The trust anchors.
+    pub fn roots(&self) -> &RootCertStore {
+        &self.roots
+    }
 }
 
 impl std::fmt::Debug for Setup {
@@ -250,6 +258,9 @@ fn der_contents(element: &[u8]) -> Option<&[u8]> {
 #[derive(Debug, Default)]
 pub(crate) struct Capture {
     chain: Mutex<Vec<CertificateDer<'static>>>,
+    /// The stapled OCSP answer (empty when none; rustls bounds it by its handshake
+    /// message size, 64 KiB).
+    ocsp: Mutex<Vec<u8>>,
     asked_for_client_cert: AtomicBool,
 }
 
@@ -257,6 +268,11 @@ impl Capture {
     /// Whether the server asked for a client certificate.
     pub fn asked(&self) -> bool {
         self.asked_for_client_cert.load(Ordering::Relaxed)
+    }
+
+    /// The OCSP answer the server stapled (empty when none).
+    pub fn ocsp(&self) -> Vec<u8> {
+        self.ocsp.lock().map(|o| o.clone()).unwrap_or_default()
     }
 
     /// The chain the server presented, leaf first.
@@ -279,9 +295,13 @@ impl ServerCertVerifier for Capturing {
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
+        ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok(mut ocsp) = self.capture.ocsp.lock() {
+            ocsp.clear();
+            ocsp.extend_from_slice(ocsp_response);
+        }
         if let Ok(mut chain) = self.capture.chain.lock() {
             chain.clear();
             chain.push(end_entity.clone().into_owned());

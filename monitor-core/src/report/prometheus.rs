@@ -43,6 +43,12 @@ use super::{Counter, STATUSES, phases, status_str};
 ///   `total`, for the phases reached.
 /// - `monitor_ssl_seconds_left`: seconds from the check's start to the earliest expiry,
 ///   when known (`monitor_ssl_days_left` before promtool's lint asked for base units).
+/// - `monitor_ssl_ocsp_status{status}`: 1 for what OCSP said of the server's certificate
+///   (`good`, `revoked`, `unknown`, `not_stapled`, `invalid`, `unavailable`), 0 for the
+///   others, only when `tls.ocsp` is not `off` (blackbox_exporter has no OCSP family, so
+///   the name is ours and not `probe_`).
+/// - `monitor_ssl_ocsp_next_update_timestamp_seconds`: the answer's nextUpdate in unix
+///   seconds, when an answer gave one.
 /// - `monitor_consecutive_failures`: failed checks in a row up to the latest, when the
 ///   exposition keeps them (`watch`).
 /// - `monitor_checks_total{status}`: a counter per monitor and status, from `counters`.
@@ -134,6 +140,28 @@ fn one(r: &CheckResult, value: String) -> Samples {
     vec![(labels(&[("monitor", r.id.as_str())]), value)]
 }
 
+/// `monitor_ssl_ocsp_status`: one sample per OCSP status, 1 for the reported one.
+fn ocsp_status(r: &CheckResult) -> Samples {
+    use monitor_spec::result::OcspStatus as S;
+    let Some(ocsp) = r.tls.as_ref().and_then(|t| t.ocsp.as_ref()) else {
+        return Vec::new();
+    };
+    [
+        (S::Good, "good"),
+        (S::Revoked, "revoked"),
+        (S::Unknown, "unknown"),
+        (S::NotStapled, "not_stapled"),
+        (S::Invalid, "invalid"),
+        (S::Unavailable, "unavailable"),
+    ]
+    .into_iter()
+    .map(|(status, name)| {
+        let l = labels(&[("monitor", r.id.as_str()), ("status", name)]);
+        (l, u8::from(ocsp.status == status).to_string())
+    })
+    .collect()
+}
+
 /// The earliest not-after of `tls`'s chain in unix seconds, when there is one.
 fn first_expiry(r: &CheckResult, tls: Option<&TlsReport>) -> Samples {
     let expiry = tls.and_then(TlsReport::first_expiry);
@@ -141,7 +169,7 @@ fn first_expiry(r: &CheckResult, tls: Option<&TlsReport>) -> Samples {
 }
 
 /// The families of [`prometheus`], in order.
-const FAMILIES: [Family; 21] = [
+const FAMILIES: [Family; 23] = [
     Family {
         name: "probe_success",
         kind: "gauge",
@@ -273,6 +301,21 @@ const FAMILIES: [Family; 21] = [
             expiry.map_or_else(Vec::new, |e| {
                 one(r, (e - r.started_at).whole_seconds().to_string())
             })
+        }),
+    },
+    Family {
+        name: "monitor_ssl_ocsp_status",
+        kind: "gauge",
+        help: "What OCSP said of the server's certificate: 1 for the current status, 0 for the others.",
+        rows: Rows::Results(ocsp_status),
+    },
+    Family {
+        name: "monitor_ssl_ocsp_next_update_timestamp_seconds",
+        kind: "gauge",
+        help: "When the OCSP answer about the server's certificate stops being current, in unix seconds.",
+        rows: Rows::Results(|r| {
+            let next = r.tls.as_ref().and_then(|t| t.ocsp.as_ref()?.next_update);
+            next.map_or_else(Vec::new, |n| one(r, n.unix_timestamp().to_string()))
         }),
     },
     Family {

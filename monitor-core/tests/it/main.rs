@@ -9,6 +9,7 @@ mod fuzzed;
 mod legacy;
 mod live;
 mod metrics_compat;
+mod ocsp;
 mod policy;
 mod props;
 mod recipes;
