@@ -20,6 +20,8 @@
 //! - `connect` (resolve, happy eyeballs), `tls` (handshake), `chain` (certificate facts
 //!   and problems), `legacy` (the TLS 1.0/1.1 probe), `secure` (TLS policy), `classify`
 //!   (errors with hints), `judge` (assertions and verdict).
+//! - `kernel` (`TCP_INFO` after connect and at close, the retransmission hint) and `late`
+//!   (the scheduling delay, and the clock that leaves it out of every phase).
 //! - Leaves: `clock`, `resolve`, `place` (target names, excerpt size).
 
 mod chain;
@@ -30,6 +32,8 @@ mod connect;
 mod dialog;
 mod guard;
 mod judge;
+mod kernel;
+mod late;
 pub mod legacy;
 mod place;
 pub mod protocol;
@@ -187,7 +191,7 @@ impl Engine {
         let mut last;
         let mut retry = 0;
         loop {
-            last = self.attempt(monitor).await;
+            last = self.observed_attempt(monitor).await;
             attempts.push(last.attempt.clone());
             if last.attempt.status != Status::Failed || retry >= strategy.max_retries() {
                 break;
@@ -226,9 +230,23 @@ impl Engine {
             response_excerpt: last.excerpt,
             tls: last.tls,
             facts: last.facts,
-            tcp: None,
+            tcp: last.tcp,
             started_at,
         }
+    }
+
+    /// One attempt polled through its own waker, so that how late the runtime polled it
+    /// after its events is measured ([`late::Lateness`]) and left out of every phase: the
+    /// attempt times itself on a clock less that delay.
+    async fn observed_attempt(&self, monitor: &ValidMonitor) -> judge::AttemptOutcome {
+        let late = late::Lateness::new(self.clock.clone());
+        let engine = Engine {
+            clock: Arc::new(late.clock()),
+            ..self.clone()
+        };
+        let mut outcome = late.observe(engine.attempt(monitor)).await;
+        outcome.attempt.timings.scheduling_delay_ms = late.reported().map(millis);
+        outcome
     }
 
     async fn attempt(&self, monitor: &ValidMonitor) -> judge::AttemptOutcome {
@@ -240,6 +258,7 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + plan.total_timeout;
         let mut timings = Timings::default();
         let mut facts = judge::Facts::default();
+        let mut watch = None;
 
         let probe = async {
             let addrs = connect::resolve(&*self.resolver, spec, deadline).await;
@@ -255,8 +274,11 @@ impl Engine {
                     .map_err(|failures| {
                         classify::connect_failure(spec, &failures, plan.connect_timeout)
                     })?;
+            let tcp = watch.insert(kernel::Watch::start(&stream));
+            // Never less than the kernel's view: the SYN's round trip, its first sample.
+            let kernel_rtt = tcp.after_connect().map_or(0.0, |s| s.rtt_ms);
             let connected = clock.now();
-            timings.connect_ms = Some(millis(connected - t_connect));
+            timings.connect_ms = Some(millis(connected - t_connect).max(kernel_rtt));
             facts.address = Some(addr);
             if let Some(version) = spec.proxy_protocol {
                 protocol::proxy::send(plan, &mut stream, version, addr, deadline)
@@ -286,6 +308,8 @@ impl Engine {
                 .await
         };
         let error: Option<ProbeError> = probe.await.err();
+        // The stream is gone: read TCP_INFO a last time, then the connection closes.
+        facts.tcp = watch.and_then(kernel::Watch::finish);
         timings.first_byte_ms = facts.first_byte;
         // The client-certificate wait is the probe's own time, not the server's.
         timings.client_cert_wait_ms = facts.client_cert_wait.map(millis);
@@ -304,7 +328,11 @@ impl Engine {
             report.legacy = Some(legacy);
         }
         let excerpt = escape_excerpt(&facts.response, EXCERPT_BYTES);
-        judge::judge(plan, error, timings, &facts, started_at, excerpt)
+        let mut outcome = judge::judge(plan, error, timings, &facts, started_at, excerpt);
+        if let (Some(error), Some(tcp)) = (outcome.attempt.error.as_mut(), &facts.tcp) {
+            kernel::loss_hint(error, tcp);
+        }
+        outcome
     }
 
     /// The TLS settings of a monitor, built on first use.

@@ -1,0 +1,252 @@
+//! Scheduling delay: how late the check's task was polled after something it waited for
+//! woke it (a ready socket, a due timer), measured by a waker of its own, and a clock
+//! that leaves that delay out so every phase timed on it excludes it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+
+use super::clock::{BoxFuture, Clock};
+
+/// Below this, a check's scheduling delay is not reported (`scheduling_delay_ms` absent):
+/// a poll always comes some microseconds after its wake.
+pub(crate) const REPORTED_FROM: Duration = Duration::from_micros(50);
+
+/// What the waker and the polls share.
+#[derive(Default)]
+struct State {
+    /// When the task was first woken since its last poll.
+    woken: Option<Instant>,
+    /// When the last poll of the check's future ended: a wake during a poll counts from
+    /// its end, so the discounted clock never runs backwards.
+    polled: Option<Instant>,
+    /// The waker of the task that polls the check.
+    parent: Option<Waker>,
+    /// Scheduling delay so far.
+    total: Duration,
+}
+
+struct Shared {
+    clock: Arc<dyn Clock>,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Wake for Shared {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let now = self.clock.now();
+        let parent = {
+            let mut state = self.lock();
+            state.woken.get_or_insert(now);
+            state.parent.clone()
+        };
+        if let Some(parent) = parent {
+            parent.wake();
+        }
+    }
+}
+
+/// The scheduling delay of one attempt: wrap its future with [`Lateness::observe`] and time
+/// its phases on [`Lateness::clock`].
+#[derive(Clone)]
+pub(crate) struct Lateness {
+    shared: Arc<Shared>,
+}
+
+impl Lateness {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Lateness {
+            shared: Arc::new(Shared {
+                clock,
+                state: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The scheduling delay so far.
+    pub fn total(&self) -> Duration {
+        self.shared.lock().total
+    }
+
+    /// The delay to report: `None` under [`REPORTED_FROM`].
+    pub fn reported(&self) -> Option<Duration> {
+        Some(self.total()).filter(|d| *d >= REPORTED_FROM)
+    }
+
+    /// A clock whose `now` is the underlying clock's less the delay so far.
+    pub fn clock(&self) -> Discounted {
+        Discounted {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// `future`, polled through this lateness's waker: every poll after a wake adds the
+    /// time from the wake (or the end of the previous poll, if later) to the delay.
+    pub fn observe<F: Future>(&self, future: F) -> Observed<F> {
+        Observed {
+            future: Box::pin(future),
+            waker: Waker::from(self.shared.clone()),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// A future whose polls measure how late they come after its wakes.
+pub(crate) struct Observed<F> {
+    future: Pin<Box<F>>,
+    waker: Waker,
+    shared: Arc<Shared>,
+}
+
+impl<F: Future> Future for Observed<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let start = this.shared.clock.now();
+        {
+            let mut state = this.shared.lock();
+            if let Some(woken) = state.woken.take() {
+                let from = state.polled.map_or(woken, |p| p.max(woken));
+                state.total += start.saturating_duration_since(from);
+            }
+            match &state.parent {
+                Some(parent) if parent.will_wake(cx.waker()) => {}
+                _ => state.parent = Some(cx.waker().clone()),
+            }
+        }
+        let polled = this
+            .future
+            .as_mut()
+            .poll(&mut Context::from_waker(&this.waker));
+        let end = this.shared.clock.now();
+        this.shared.lock().polled = Some(end);
+        polled
+    }
+}
+
+/// The underlying clock less the scheduling delay so far; sleeps and the wall clock as
+/// the underlying clock's.
+pub(crate) struct Discounted {
+    shared: Arc<Shared>,
+}
+
+impl Clock for Discounted {
+    fn now(&self) -> Instant {
+        let now = self.shared.clock.now();
+        let late = self.shared.lock().total;
+        now.checked_sub(late).unwrap_or(now)
+    }
+    fn wall(&self) -> OffsetDateTime {
+        self.shared.clock.wall()
+    }
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.shared.clock.sleep(duration)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A clock the test moves by hand.
+    struct Manual(Mutex<Instant>);
+
+    impl Manual {
+        fn advance(&self, d: Duration) {
+            *self.0.lock().unwrap_or_else(PoisonError::into_inner) += d;
+        }
+    }
+
+    impl Clock for Arc<Manual> {
+        fn now(&self) -> Instant {
+            *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+        fn wall(&self) -> OffsetDateTime {
+            OffsetDateTime::UNIX_EPOCH
+        }
+        fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    /// Pending until `ready`, handing its waker out.
+    struct Gate {
+        ready: Arc<AtomicBool>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl Future for Gate {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.ready.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            *self.waker.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_poll_late_after_its_wake_is_counted_and_discounted() {
+        let manual = Arc::new(Manual(Mutex::new(Instant::now())));
+        let late = Lateness::new(Arc::new(manual.clone()));
+        let clock = late.clock();
+        let start = clock.now();
+        let ready = Arc::new(AtomicBool::new(false));
+        let waker = Arc::new(Mutex::new(None));
+        let gate = Gate {
+            ready: ready.clone(),
+            waker: waker.clone(),
+        };
+        let mut observed = std::pin::pin!(late.observe(gate));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(observed.as_mut().poll(&mut cx).is_pending());
+        // The event comes 7 ms later, the poll 40 ms after that.
+        manual.advance(Duration::from_millis(7));
+        ready.store(true, Ordering::SeqCst);
+        let inner = waker.lock().unwrap_or_else(PoisonError::into_inner).take();
+        inner.expect("the gate kept a waker").wake();
+        manual.advance(Duration::from_millis(40));
+        assert!(observed.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(late.total(), Duration::from_millis(40));
+        assert_eq!(late.reported(), Some(Duration::from_millis(40)));
+        assert_eq!(clock.now() - start, Duration::from_millis(7));
+    }
+
+    #[test]
+    fn a_prompt_poll_reports_nothing() {
+        let manual = Arc::new(Manual(Mutex::new(Instant::now())));
+        let late = Lateness::new(Arc::new(manual.clone()));
+        let ready = Arc::new(AtomicBool::new(false));
+        let waker = Arc::new(Mutex::new(None));
+        let gate = Gate {
+            ready: ready.clone(),
+            waker: waker.clone(),
+        };
+        let mut observed = std::pin::pin!(late.observe(gate));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(observed.as_mut().poll(&mut cx).is_pending());
+        manual.advance(Duration::from_millis(5));
+        ready.store(true, Ordering::SeqCst);
+        let inner = waker.lock().unwrap_or_else(PoisonError::into_inner).take();
+        inner.expect("the gate kept a waker").wake();
+        manual.advance(Duration::from_micros(10));
+        assert!(observed.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(late.total(), Duration::from_micros(10));
+        assert_eq!(late.reported(), None);
+    }
+}
