@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use monitor_spec::prometheus::{labels, number, seconds};
-use monitor_spec::result::{CheckResult, ErrorKind, Status, TlsReport};
+use monitor_spec::result::{CheckResult, ErrorKind, Status, TcpSample, TlsReport};
 
 use super::{Counter, STATUSES, phases, status_str};
 
@@ -46,6 +46,17 @@ use super::{Counter, STATUSES, phases, status_str};
 /// - `monitor_consecutive_failures`: failed checks in a row up to the latest, when the
 ///   exposition keeps them (`watch`).
 /// - `monitor_checks_total{status}`: a counter per monitor and status, from `counters`.
+///
+/// The kernel's view of the connection (`TCP_INFO`, Linux), from the reading at close,
+/// else the one after connect; only for results that connected:
+///
+/// - `probe_tcp_rtt_seconds`: the smoothed round-trip time (`tcpi_rtt`).
+/// - `probe_tcp_rtt_variance_seconds`: its variance (`tcpi_rttvar`).
+/// - `probe_tcp_retransmitted_segments`: segments the prober retransmitted
+///   (`tcpi_total_retrans`).
+/// - `probe_tcp_lost_packets`: segments the kernel still counted as lost (`tcpi_lost`).
+/// - `monitor_scheduling_delay_seconds`: how late the runner polled the check after its
+///   events (`timings.scheduling_delay_ms`), only when reported.
 pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
     let exposed = Listed {
         results: latest_per_id(results),
@@ -278,6 +289,60 @@ const FAMILIES: [Family; 15] = [
     },
 ];
 
+/// The kernel's reading of a result's connection: at close, else after connect.
+fn tcp_sample(r: &CheckResult) -> Option<TcpSample> {
+    r.tcp.and_then(|t| t.at_close.or(t.after_connect))
+}
+
+/// `value` of the result's latest `TCP_INFO` reading, when there is one.
+fn tcp(r: &CheckResult, value: fn(TcpSample) -> String) -> Samples {
+    tcp_sample(r).map_or_else(Vec::new, |s| one(r, value(s)))
+}
+
+/// The families of the kernel's view, after [`FAMILIES`].
+const TCP_FAMILIES: [Family; 5] = [
+    Family {
+        name: "probe_tcp_rtt_seconds",
+        kind: "gauge",
+        help: "The kernel's smoothed round-trip time of the check's connection in seconds.",
+        rows: Rows::Results(|r| tcp(r, |s| number(seconds(s.rtt_ms)))),
+    },
+    Family {
+        name: "probe_tcp_rtt_variance_seconds",
+        kind: "gauge",
+        help: "The kernel's round-trip time variance of the check's connection in seconds.",
+        rows: Rows::Results(|r| tcp(r, |s| number(seconds(s.rtt_var_ms)))),
+    },
+    Family {
+        name: "probe_tcp_retransmitted_segments",
+        kind: "gauge",
+        help: "Segments the prober retransmitted on the check's connection.",
+        rows: Rows::Results(|r| tcp(r, |s| s.retransmits.to_string())),
+    },
+    Family {
+        name: "probe_tcp_lost_packets",
+        kind: "gauge",
+        help: "Segments the kernel counted as lost on the check's connection when it closed.",
+        rows: Rows::Results(|r| tcp(r, |s| s.lost.to_string())),
+    },
+    Family {
+        name: "monitor_scheduling_delay_seconds",
+        kind: "gauge",
+        help: "How late the runner polled the check after its events in seconds, left out of its phases.",
+        rows: Rows::Results(|r| {
+            let delay = r.timings.scheduling_delay_ms;
+            delay.map_or_else(Vec::new, |ms| one(r, number(seconds(ms))))
+        }),
+    },
+];
+
+/// The `i`th family: [`FAMILIES`], then [`TCP_FAMILIES`].
+fn family(i: usize) -> Option<&'static Family> {
+    FAMILIES
+        .get(i)
+        .or_else(|| TCP_FAMILIES.get(i.checked_sub(FAMILIES.len())?))
+}
+
 /// Renders the exposition of [`prometheus`] a piece at a time: each [`fill`] appends the
 /// next lines, so that a server holds one piece per client rather than the whole text.
 ///
@@ -296,7 +361,7 @@ impl PrometheusText {
     /// or the text is complete; false once it is complete.
     pub fn fill(&mut self, out: &mut String, exposed: &dyn Exposition, min: usize) -> bool {
         while out.len() < min {
-            let Some(family) = FAMILIES.get(self.family) else {
+            let Some(family) = family(self.family) else {
                 return false;
             };
             let rows = match family.rows {
@@ -339,7 +404,7 @@ impl PrometheusText {
                 let _ = writeln!(out, "{}{labels} {value}", family.name);
             }
         }
-        FAMILIES.get(self.family).is_some()
+        family(self.family).is_some()
     }
 }
 
