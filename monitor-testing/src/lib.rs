@@ -22,6 +22,7 @@
 //! ```
 
 pub mod browser;
+pub mod netns;
 pub mod postgres;
 
 use std::collections::HashMap;
