@@ -95,6 +95,20 @@ pub fn enter_net_namespace(ns: BorrowedFd<'_>) -> io::Result<()> {
     }
 }
 
+/// Runs the calling thread under `SCHED_FIFO` at a low real-time priority, so that it is
+/// woken within microseconds on a machine busy with other work (a test's packet relay).
+/// Needs `CAP_SYS_NICE`.
+pub fn run_realtime() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::run_realtime()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 mod linux {
@@ -226,5 +240,11 @@ mod linux {
     pub(super) fn enter_net_namespace(ns: BorrowedFd<'_>) -> io::Result<()> {
         // SAFETY: plain system call on a borrowed, open descriptor.
         check(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })
+    }
+
+    pub(super) fn run_realtime() -> io::Result<()> {
+        let param = libc::sched_param { sched_priority: 10 };
+        // SAFETY: `param` is a live `sched_param`; pid 0 is the calling thread.
+        check(unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &raw const param) })
     }
 }

@@ -224,6 +224,8 @@ impl DelayedPath {
         let (tx, rx) = mpsc::sync_channel::<(Instant, Vec<u8>)>(MAX_HELD);
         let (stop, dropped) = (self.stop.clone(), self.dropped.clone());
         self.threads.push(std::thread::spawn(move || {
+            // Best effort: without it, a busy machine delays frames by its wake-up latency.
+            let _ = monitor_sys::run_realtime();
             let mut buf = vec![0u8; MAX_FRAME];
             let mut to_drop = drop_data;
             while !stop.load(Ordering::Relaxed) {
@@ -253,6 +255,7 @@ impl DelayedPath {
             }
         }));
         self.threads.push(std::thread::spawn(move || {
+            let _ = monitor_sys::run_realtime();
             for (at, frame) in rx {
                 let due = at + delay;
                 let now = Instant::now();
