@@ -50,11 +50,11 @@ use super::{Counter, STATUSES, phases, status_str};
 /// The kernel's view of the connection (`TCP_INFO`, Linux), from the reading at close,
 /// else the one after connect; only for results that connected:
 ///
-/// - `probe_tcp_rtt_seconds`: the smoothed round-trip time (`tcpi_rtt`).
-/// - `probe_tcp_rtt_variance_seconds`: its variance (`tcpi_rttvar`).
-/// - `probe_tcp_retransmitted_segments`: segments the prober retransmitted
+/// - `monitor_tcp_rtt_seconds`: the smoothed round-trip time (`tcpi_rtt`).
+/// - `monitor_tcp_rtt_variance_seconds`: its variance (`tcpi_rttvar`).
+/// - `monitor_tcp_retransmitted_segments`: segments the prober retransmitted
 ///   (`tcpi_total_retrans`).
-/// - `probe_tcp_lost_packets`: segments the kernel still counted as lost (`tcpi_lost`).
+/// - `monitor_tcp_lost_packets`: segments the kernel still counted as lost (`tcpi_lost`).
 /// - `monitor_scheduling_delay_seconds`: how late the runner polled the check after its
 ///   events (`timings.scheduling_delay_ms`), only when reported.
 pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
@@ -302,25 +302,25 @@ fn tcp(r: &CheckResult, value: fn(TcpSample) -> String) -> Samples {
 /// The families of the kernel's view, after [`FAMILIES`].
 const TCP_FAMILIES: [Family; 5] = [
     Family {
-        name: "probe_tcp_rtt_seconds",
+        name: "monitor_tcp_rtt_seconds",
         kind: "gauge",
         help: "The kernel's smoothed round-trip time of the check's connection in seconds.",
         rows: Rows::Results(|r| tcp(r, |s| number(seconds(s.rtt_ms)))),
     },
     Family {
-        name: "probe_tcp_rtt_variance_seconds",
+        name: "monitor_tcp_rtt_variance_seconds",
         kind: "gauge",
         help: "The kernel's round-trip time variance of the check's connection in seconds.",
         rows: Rows::Results(|r| tcp(r, |s| number(seconds(s.rtt_var_ms)))),
     },
     Family {
-        name: "probe_tcp_retransmitted_segments",
+        name: "monitor_tcp_retransmitted_segments",
         kind: "gauge",
         help: "Segments the prober retransmitted on the check's connection.",
         rows: Rows::Results(|r| tcp(r, |s| s.retransmits.to_string())),
     },
     Family {
-        name: "probe_tcp_lost_packets",
+        name: "monitor_tcp_lost_packets",
         kind: "gauge",
         help: "Segments the kernel counted as lost on the check's connection when it closed.",
         rows: Rows::Results(|r| tcp(r, |s| s.lost.to_string())),

@@ -133,12 +133,12 @@ fn namespaces_segments_the_path_drops_are_retransmissions_with_a_hint() {
     );
     let text = monitor_core::report::prometheus(&[&r], &[]);
     let line = format!(
-        "probe_tcp_retransmitted_segments{{monitor=\"path\"}} {}",
+        "monitor_tcp_retransmitted_segments{{monitor=\"path\"}} {}",
         close.retransmits
     );
     assert!(text.contains(&line), "{line} not in\n{text}");
     assert!(
-        text.contains("probe_tcp_rtt_seconds{monitor=\"path\"} 0.0"),
+        text.contains("monitor_tcp_rtt_seconds{monitor=\"path\"} 0.0"),
         "{text}"
     );
 }
@@ -159,10 +159,10 @@ async fn a_loopback_check_reads_tcp_info_and_exposes_it() {
     assert_eq!((close.retransmits, close.lost), (0, 0));
     let text = monitor_core::report::prometheus(&[&r], &[]);
     for family in [
-        "probe_tcp_rtt_seconds",
-        "probe_tcp_rtt_variance_seconds",
-        "probe_tcp_retransmitted_segments",
-        "probe_tcp_lost_packets",
+        "monitor_tcp_rtt_seconds",
+        "monitor_tcp_rtt_variance_seconds",
+        "monitor_tcp_retransmitted_segments",
+        "monitor_tcp_lost_packets",
     ] {
         assert!(
             text.contains(&format!(
