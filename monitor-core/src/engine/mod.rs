@@ -274,10 +274,10 @@ impl Engine {
                     .map_err(|failures| {
                         classify::connect_failure(spec, &failures, plan.connect_timeout)
                     })?;
+            let connected = clock.now();
             let tcp = watch.insert(kernel::Watch::start(&stream));
             // Never less than the kernel's view: the SYN's round trip, its first sample.
             let kernel_rtt = tcp.after_connect().map_or(0.0, |s| s.rtt_ms);
-            let connected = clock.now();
             timings.connect_ms = Some(millis(connected - t_connect).max(kernel_rtt));
             facts.address = Some(addr);
             if let Some(version) = spec.proxy_protocol {
