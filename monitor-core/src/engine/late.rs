@@ -96,25 +96,28 @@ impl Lateness {
     /// time from the wake (or the end of the previous poll, if later) to the delay.
     pub fn observe<F: Future>(&self, future: F) -> Observed<F> {
         Observed {
-            future: Box::pin(future),
+            future,
             waker: Waker::from(self.shared.clone()),
             shared: self.shared.clone(),
         }
     }
 }
 
-/// A future whose polls measure how late they come after its wakes.
-pub(crate) struct Observed<F> {
-    future: Pin<Box<F>>,
-    waker: Waker,
-    shared: Arc<Shared>,
+pin_project_lite::pin_project! {
+    /// A future whose polls measure how late they come after its wakes.
+    pub(crate) struct Observed<F> {
+        #[pin]
+        future: F,
+        waker: Waker,
+        shared: Arc<Shared>,
+    }
 }
 
 impl<F: Future> Future for Observed<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.get_mut();
+        let this = self.project();
         let start = this.shared.clock.now();
         {
             let mut state = this.shared.lock();
@@ -127,10 +130,7 @@ impl<F: Future> Future for Observed<F> {
                 _ => state.parent = Some(cx.waker().clone()),
             }
         }
-        let polled = this
-            .future
-            .as_mut()
-            .poll(&mut Context::from_waker(&this.waker));
+        let polled = this.future.poll(&mut Context::from_waker(this.waker));
         let end = this.shared.clock.now();
         this.shared.lock().polled = Some(end);
         polled

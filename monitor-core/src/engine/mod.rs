@@ -240,19 +240,16 @@ impl Engine {
     /// attempt times itself on a clock less that delay.
     async fn observed_attempt(&self, monitor: &ValidMonitor) -> judge::AttemptOutcome {
         let late = late::Lateness::new(self.clock.clone());
-        let engine = Engine {
-            clock: Arc::new(late.clock()),
-            ..self.clone()
-        };
-        let mut outcome = late.observe(engine.attempt(monitor)).await;
+        let clock = late.clock();
+        let mut outcome = late.observe(self.attempt(monitor, &clock)).await;
         outcome.attempt.timings.scheduling_delay_ms = late.reported().map(millis);
         outcome
     }
 
-    async fn attempt(&self, monitor: &ValidMonitor) -> judge::AttemptOutcome {
+    /// One attempt, timed on `clock`.
+    async fn attempt(&self, monitor: &ValidMonitor, clock: &dyn Clock) -> judge::AttemptOutcome {
         let plan = monitor.compiled();
         let spec = &plan.spec;
-        let clock = &*self.clock;
         let started_at = clock.wall();
         let t0 = clock.now();
         let deadline = tokio::time::Instant::now() + plan.total_timeout;
@@ -304,7 +301,8 @@ impl Engine {
                 return outcome
                     .map_err(|e| classify::dialog_failure(spec, addr, e, &facts.response));
             }
-            self.secure(plan, stream, addr, deadline, &mut timings, &mut facts)
+            let pace = Pace { deadline, clock };
+            self.secure(plan, stream, addr, pace, &mut timings, &mut facts)
                 .await
         };
         let error: Option<ProbeError> = probe.await.err();
@@ -358,12 +356,12 @@ impl Engine {
         plan: &Compiled,
         mut stream: tokio::net::TcpStream,
         addr: SocketAddr,
-        deadline: tokio::time::Instant,
+        pace: Pace<'_>,
         timings: &mut Timings,
         facts: &mut judge::Facts,
     ) -> Result<(), ProbeError> {
         let spec = &plan.spec;
-        let clock = &*self.clock;
+        let Pace { deadline, clock } = pace;
         let step = || (tokio::time::Instant::now() + plan.read_timeout).min(deadline);
         let mut upgraded = None;
         if let (TlsMode::Starttls, Some(protocol)) = (spec.tls.mode, spec.tls.starttls) {
@@ -434,6 +432,13 @@ impl Engine {
             _ => classify::dialog_failure(spec, addr, e, &facts.response),
         })
     }
+}
+
+/// An attempt's total deadline and the clock it is timed on.
+#[derive(Clone, Copy)]
+struct Pace<'a> {
+    deadline: tokio::time::Instant,
+    clock: &'a dyn Clock,
 }
 
 /// How long a check waits for a server that asked for a client certificate to reject it.
