@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -16,28 +17,34 @@ use super::clock::{BoxFuture, Clock};
 /// a poll always comes some microseconds after its wake.
 pub(crate) const REPORTED_FROM: Duration = Duration::from_micros(50);
 
-/// What the waker and the polls share.
-#[derive(Default)]
-struct State {
-    /// When the task was first woken since its last poll.
-    woken: Option<Instant>,
-    /// When the last poll of the check's future ended: a wake during a poll counts from
-    /// its end, so the discounted clock never runs backwards.
-    polled: Option<Instant>,
-    /// The waker of the task that polls the check.
-    parent: Option<Waker>,
-    /// Scheduling delay so far.
-    total: Duration,
-}
-
+/// What the waker and the polls share. Times are nanoseconds since `base`, in atomics so
+/// that a poll and the discounted clock take no lock (only the parent waker has one).
 struct Shared {
     clock: Arc<dyn Clock>,
-    state: Mutex<State>,
+    base: Instant,
+    /// One more than when the task was first woken since its last poll; 0: not woken.
+    woken: AtomicU64,
+    /// When the last poll of the check's future ended: a wake during a poll counts from
+    /// its end, so the discounted clock never runs backwards.
+    polled: AtomicU64,
+    /// Scheduling delay so far.
+    total: AtomicU64,
+    /// The waker of the task that polls the check.
+    parent: Mutex<Option<Waker>>,
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// `t` in nanoseconds since `base`.
+    fn since(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn parent(&self) -> std::sync::MutexGuard<'_, Option<Waker>> {
+        self.parent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn total(&self) -> Duration {
+        Duration::from_nanos(self.total.load(Ordering::Acquire))
     }
 }
 
@@ -46,12 +53,12 @@ impl Wake for Shared {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        let now = self.clock.now();
-        let parent = {
-            let mut state = self.lock();
-            state.woken.get_or_insert(now);
-            state.parent.clone()
-        };
+        let now = self.since(self.clock.now()).saturating_add(1);
+        // Only the first wake since the last poll counts.
+        let _ = self
+            .woken
+            .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+        let parent = self.parent().clone();
         if let Some(parent) = parent {
             parent.wake();
         }
@@ -67,17 +74,22 @@ pub(crate) struct Lateness {
 
 impl Lateness {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
+        let base = clock.now();
         Lateness {
             shared: Arc::new(Shared {
                 clock,
-                state: Mutex::default(),
+                base,
+                woken: AtomicU64::new(0),
+                polled: AtomicU64::new(0),
+                total: AtomicU64::new(0),
+                parent: Mutex::new(None),
             }),
         }
     }
 
     /// The scheduling delay so far.
     pub fn total(&self) -> Duration {
-        self.shared.lock().total
+        self.shared.total()
     }
 
     /// The delay to report: `None` under [`REPORTED_FROM`].
@@ -118,21 +130,24 @@ impl<F: Future> Future for Observed<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let start = this.shared.clock.now();
+        let shared = &**this.shared;
+        let start = shared.since(shared.clock.now());
+        let woken = shared.woken.swap(0, Ordering::AcqRel);
+        if woken != 0 {
+            let from = (woken - 1).max(shared.polled.load(Ordering::Acquire));
+            let late = start.saturating_sub(from);
+            shared.total.fetch_add(late, Ordering::AcqRel);
+        }
         {
-            let mut state = this.shared.lock();
-            if let Some(woken) = state.woken.take() {
-                let from = state.polled.map_or(woken, |p| p.max(woken));
-                state.total += start.saturating_duration_since(from);
-            }
-            match &state.parent {
-                Some(parent) if parent.will_wake(cx.waker()) => {}
-                _ => state.parent = Some(cx.waker().clone()),
+            let mut parent = shared.parent();
+            match &*parent {
+                Some(p) if p.will_wake(cx.waker()) => {}
+                _ => *parent = Some(cx.waker().clone()),
             }
         }
         let polled = this.future.poll(&mut Context::from_waker(this.waker));
-        let end = this.shared.clock.now();
-        this.shared.lock().polled = Some(end);
+        let end = shared.since(shared.clock.now());
+        shared.polled.store(end, Ordering::Release);
         polled
     }
 }
@@ -146,8 +161,7 @@ pub(crate) struct Discounted {
 impl Clock for Discounted {
     fn now(&self) -> Instant {
         let now = self.shared.clock.now();
-        let late = self.shared.lock().total;
-        now.checked_sub(late).unwrap_or(now)
+        now.checked_sub(self.shared.total()).unwrap_or(now)
     }
     fn wall(&self) -> OffsetDateTime {
         self.shared.clock.wall()
@@ -160,7 +174,7 @@ impl Clock for Discounted {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicBool;
 
     /// A clock the test moves by hand.
     struct Manual(Mutex<Instant>);
