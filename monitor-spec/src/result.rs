@@ -176,14 +176,17 @@ pub struct ProbeError {
 pub struct Timings {
     /// Name resolution.
     pub dns_ms: Option<f64>,
-    /// From the first connection attempt to the connection being established.
+    /// From the first connection attempt to the connection being established, less the
+    /// scheduling delay during it, and never less than the kernel's first round-trip
+    /// sample (the SYN's, `tcp.after_connect.rtt_ms`) where `TCP_INFO` is read.
     pub connect_ms: Option<f64>,
     /// The TLS handshake (after STARTTLS, when that is used).
     pub tls_ms: Option<f64>,
     /// From the connection being ready (TLS included) to the first byte received; after a
     /// client-certificate wait in which the server sent nothing, from the end of that wait.
     pub first_byte_ms: Option<f64>,
-    /// The whole check, less `client_cert_wait_ms`.
+    /// The whole check, less `client_cert_wait_ms` and less `scheduling_delay_ms`: the
+    /// time the service and the path took, which the response time thresholds judge.
     pub total_ms: f64,
     /// How long the check waited after the handshake for a server that asked for a client
     /// certificate to reject it, when the server sent nothing meanwhile: the probe's own
@@ -193,7 +196,9 @@ pub struct Timings {
     pub client_cert_wait_ms: Option<f64>,
     /// How late the check's task was to observe an event it was waiting for (a ready
     /// socket, a due time), summed over the check: time the runtime spent elsewhere,
-    /// counted in no phase. Absent when it was never late by a measurable amount.
+    /// counted in no phase (each phase and `total_ms` leave it out). Measured from the
+    /// runtime's wake to the poll that follows it; a runtime too busy to look for events
+    /// at all wakes late, and that part stays in the phases. Absent under 0.05 ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduling_delay_ms: Option<f64>,
 }

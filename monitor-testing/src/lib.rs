@@ -22,6 +22,7 @@
 //! ```
 
 pub mod browser;
+pub mod netns;
 pub mod ocsp;
 pub mod postgres;
 pub mod pypi;

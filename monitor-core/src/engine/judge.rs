@@ -11,7 +11,7 @@ use super::place::place;
 use super::speak::Learned;
 use monitor_spec::escape::escape_excerpt;
 use monitor_spec::result::{
-    AssertionOutcome, Attempt, ErrorKind, ProbeError, Status, Timings, TlsReport,
+    AssertionOutcome, Attempt, ErrorKind, ProbeError, Status, TcpReport, Timings, TlsReport,
 };
 use monitor_spec::spec::{Comparison, Source, TlsMode, wire_name};
 use monitor_spec::validate::{Check, Compiled, Expected};
@@ -36,6 +36,8 @@ pub(crate) struct Facts {
     pub findings: Vec<(Status, ProbeError)>,
     /// What the recipe learned.
     pub learned: Learned,
+    /// The kernel's view of the connection (`TCP_INFO`).
+    pub tcp: Option<TcpReport>,
 }
 
 /// One attempt's verdict and the details a result carries.
@@ -46,6 +48,7 @@ pub(crate) struct AttemptOutcome {
     pub excerpt: String,
     pub tls: Option<TlsReport>,
     pub facts: Learned,
+    pub tcp: Option<TcpReport>,
 }
 
 pub(crate) fn judge(
@@ -94,6 +97,7 @@ pub(crate) fn judge(
         excerpt,
         tls: facts.tls.clone(),
         facts: facts.learned.clone(),
+        tcp: facts.tcp,
     }
 }
 

@@ -21,6 +21,8 @@
 //!   and problems), `legacy` (the TLS 1.0/1.1 probe), `tls::policy` (the compliance scan, re-exported as
 //!   `policy`), `secure` (TLS policy), `classify`
 //!   (errors with hints), `judge` (assertions and verdict).
+//! - `kernel` (`TCP_INFO` after connect and at close, the retransmission hint) and `late`
+//!   (the scheduling delay, and the clock that leaves it out of every phase).
 //! - Leaves: `clock`, `resolve`, `place` (target names, excerpt size).
 
 mod chain;
@@ -31,6 +33,8 @@ mod connect;
 mod dialog;
 mod guard;
 mod judge;
+mod kernel;
+mod late;
 pub mod legacy;
 mod place;
 pub mod protocol;
@@ -191,7 +195,7 @@ impl Engine {
         let mut last;
         let mut retry = 0;
         loop {
-            last = self.attempt(monitor).await;
+            last = self.observed_attempt(monitor).await;
             attempts.push(last.attempt.clone());
             if last.attempt.status != Status::Failed || retry >= strategy.max_retries() {
                 break;
@@ -230,20 +234,32 @@ impl Engine {
             response_excerpt: last.excerpt,
             tls: last.tls,
             facts: last.facts,
-            tcp: None,
+            tcp: last.tcp,
             started_at,
         }
     }
 
-    async fn attempt(&self, monitor: &ValidMonitor) -> judge::AttemptOutcome {
+    /// One attempt polled through its own waker, so that how late the runtime polled it
+    /// after its events is measured ([`late::Lateness`]) and left out of every phase: the
+    /// attempt times itself on a clock less that delay.
+    async fn observed_attempt(&self, monitor: &ValidMonitor) -> judge::AttemptOutcome {
+        let late = late::Lateness::new(self.clock.clone());
+        let clock = late.clock();
+        let mut outcome = late.observe(self.attempt(monitor, &clock)).await;
+        outcome.attempt.timings.scheduling_delay_ms = late.reported().map(millis);
+        outcome
+    }
+
+    /// One attempt, timed on `clock`.
+    async fn attempt(&self, monitor: &ValidMonitor, clock: &dyn Clock) -> judge::AttemptOutcome {
         let plan = monitor.compiled();
         let spec = &plan.spec;
-        let clock = &*self.clock;
         let started_at = clock.wall();
         let t0 = clock.now();
         let deadline = tokio::time::Instant::now() + plan.total_timeout;
         let mut timings = Timings::default();
         let mut facts = judge::Facts::default();
+        let mut watch = None;
 
         let probe = async {
             let addrs = connect::resolve(&*self.resolver, spec, deadline).await;
@@ -260,7 +276,10 @@ impl Engine {
                         classify::connect_failure(spec, &failures, plan.connect_timeout)
                     })?;
             let connected = clock.now();
-            timings.connect_ms = Some(millis(connected - t_connect));
+            let tcp = watch.insert(kernel::Watch::start(&stream));
+            // Never less than the kernel's view: the SYN's round trip, its first sample.
+            let kernel_rtt = tcp.after_connect().map_or(0.0, |s| s.rtt_ms);
+            timings.connect_ms = Some(millis(connected - t_connect).max(kernel_rtt));
             facts.address = Some(addr);
             if let Some(version) = spec.proxy_protocol {
                 protocol::proxy::send(plan, &mut stream, version, addr, deadline)
@@ -286,10 +305,13 @@ impl Engine {
                 return outcome
                     .map_err(|e| classify::dialog_failure(spec, addr, e, &facts.response));
             }
-            self.secure(plan, stream, addr, deadline, &mut timings, &mut facts)
+            let pace = Pace { deadline, clock };
+            self.secure(plan, stream, addr, pace, &mut timings, &mut facts)
                 .await
         };
         let error: Option<ProbeError> = probe.await.err();
+        // The stream is gone: read TCP_INFO a last time, then the connection closes.
+        facts.tcp = watch.and_then(kernel::Watch::finish);
         timings.first_byte_ms = facts.first_byte;
         // The client-certificate wait is the probe's own time, not the server's.
         timings.client_cert_wait_ms = facts.client_cert_wait.map(millis);
@@ -319,7 +341,11 @@ impl Engine {
             }
         }
         let excerpt = escape_excerpt(&facts.response, EXCERPT_BYTES);
-        judge::judge(plan, error, timings, &facts, started_at, excerpt)
+        let mut outcome = judge::judge(plan, error, timings, &facts, started_at, excerpt);
+        if let (Some(error), Some(tcp)) = (outcome.attempt.error.as_mut(), &facts.tcp) {
+            kernel::loss_hint(error, tcp);
+        }
+        outcome
     }
 
     /// The TLS settings of a monitor, built on first use.
@@ -345,12 +371,12 @@ impl Engine {
         plan: &Compiled,
         mut stream: tokio::net::TcpStream,
         addr: SocketAddr,
-        deadline: tokio::time::Instant,
+        pace: Pace<'_>,
         timings: &mut Timings,
         facts: &mut judge::Facts,
     ) -> Result<(), ProbeError> {
         let spec = &plan.spec;
-        let clock = &*self.clock;
+        let Pace { deadline, clock } = pace;
         let step = || (tokio::time::Instant::now() + plan.read_timeout).min(deadline);
         let mut upgraded = None;
         if let (TlsMode::Starttls, Some(protocol)) = (spec.tls.mode, spec.tls.starttls) {
@@ -441,6 +467,13 @@ impl Engine {
             _ => classify::dialog_failure(spec, addr, e, &facts.response),
         })
     }
+}
+
+/// An attempt's total deadline and the clock it is timed on.
+#[derive(Clone, Copy)]
+struct Pace<'a> {
+    deadline: tokio::time::Instant,
+    clock: &'a dyn Clock,
 }
 
 /// How long a check waits for a server that asked for a client certificate to reject it.

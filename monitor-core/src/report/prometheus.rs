@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use monitor_spec::prometheus::{labels, number, seconds};
-use monitor_spec::result::{CheckResult, ErrorKind, Status, TlsReport};
+use monitor_spec::result::{CheckResult, ErrorKind, Status, TcpSample, TlsReport};
 
 use super::{Counter, STATUSES, phases, status_str};
 
@@ -55,14 +55,25 @@ use super::{Counter, STATUSES, phases, status_str};
 ///
 /// The TLS compliance scan (only for results with `tls.policy`, see [`policy_families`]):
 ///
-/// - `probe_tls_policy_version_accepted{version}`: 1 or 0 for `TLS 1.0` to `TLS 1.3`,
+/// - `monitor_tls_policy_version_accepted{version}`: 1 or 0 for `TLS 1.0` to `TLS 1.3`,
 ///   each version the scan could tell.
-/// - `probe_tls_policy_weak_ciphers`: how many weak cipher suites the server accepted.
-/// - `probe_tls_policy_findings`: how many findings the scan made.
-/// - `probe_tls_policy_weak_key`: 1 when the leaf's key is weak, else 0.
-/// - `probe_tls_policy_weak_signature`: 1 when a certificate is signed with SHA-1 or MD5.
-/// - `probe_tls_policy_chain_in_order`: 1 or 0, when the chain has two certificates or
+/// - `monitor_tls_policy_weak_ciphers`: how many weak cipher suites the server accepted.
+/// - `monitor_tls_policy_findings`: how many findings the scan made.
+/// - `monitor_tls_policy_weak_key`: 1 when the leaf's key is weak, else 0.
+/// - `monitor_tls_policy_weak_signature`: 1 when a certificate is signed with SHA-1 or MD5.
+/// - `monitor_tls_policy_chain_in_order`: 1 or 0, when the chain has two certificates or
 ///   more.
+///
+/// The kernel's view of the connection (`TCP_INFO`, Linux), from the reading at close,
+/// else the one after connect; only for results that connected:
+///
+/// - `monitor_tcp_rtt_seconds`: the smoothed round-trip time (`tcpi_rtt`).
+/// - `monitor_tcp_rtt_variance_seconds`: its variance (`tcpi_rttvar`).
+/// - `monitor_tcp_retransmitted_segments`: segments the prober retransmitted
+///   (`tcpi_total_retrans`).
+/// - `monitor_tcp_lost_packets`: segments the kernel still counted as lost (`tcpi_lost`).
+/// - `monitor_scheduling_delay_seconds`: how late the runner polled the check after its
+///   events (`timings.scheduling_delay_ms`), only when reported.
 pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
     let exposed = Listed {
         results: latest_per_id(results),
@@ -338,6 +349,60 @@ const FAMILIES: [Family; 23] = [
     },
 ];
 
+/// The kernel's reading of a result's connection: at close, else after connect.
+fn tcp_sample(r: &CheckResult) -> Option<TcpSample> {
+    r.tcp.and_then(|t| t.at_close.or(t.after_connect))
+}
+
+/// `value` of the result's latest `TCP_INFO` reading, when there is one.
+fn tcp(r: &CheckResult, value: fn(TcpSample) -> String) -> Samples {
+    tcp_sample(r).map_or_else(Vec::new, |s| one(r, value(s)))
+}
+
+/// The families of the kernel's view, after [`FAMILIES`].
+const TCP_FAMILIES: [Family; 5] = [
+    Family {
+        name: "monitor_tcp_rtt_seconds",
+        kind: "gauge",
+        help: "The kernel's smoothed round-trip time of the check's connection in seconds.",
+        rows: Rows::Results(|r| tcp(r, |s| number(seconds(s.rtt_ms)))),
+    },
+    Family {
+        name: "monitor_tcp_rtt_variance_seconds",
+        kind: "gauge",
+        help: "The kernel's round-trip time variance of the check's connection in seconds.",
+        rows: Rows::Results(|r| tcp(r, |s| number(seconds(s.rtt_var_ms)))),
+    },
+    Family {
+        name: "monitor_tcp_retransmitted_segments",
+        kind: "gauge",
+        help: "Segments the prober retransmitted on the check's connection.",
+        rows: Rows::Results(|r| tcp(r, |s| s.retransmits.to_string())),
+    },
+    Family {
+        name: "monitor_tcp_lost_packets",
+        kind: "gauge",
+        help: "Segments the kernel counted as lost on the check's connection when it closed.",
+        rows: Rows::Results(|r| tcp(r, |s| s.lost.to_string())),
+    },
+    Family {
+        name: "monitor_scheduling_delay_seconds",
+        kind: "gauge",
+        help: "How late the runner polled the check after its events in seconds, left out of its phases.",
+        rows: Rows::Results(|r| {
+            let delay = r.timings.scheduling_delay_ms;
+            delay.map_or_else(Vec::new, |ms| one(r, number(seconds(ms))))
+        }),
+    },
+];
+
+/// The `i`th family: [`FAMILIES`], then [`TCP_FAMILIES`].
+fn family(i: usize) -> Option<&'static Family> {
+    FAMILIES
+        .get(i)
+        .or_else(|| TCP_FAMILIES.get(i.checked_sub(FAMILIES.len())?))
+}
+
 /// Renders the exposition of [`prometheus`] a piece at a time: each [`fill`] appends the
 /// next lines, so that a server holds one piece per client rather than the whole text.
 ///
@@ -356,7 +421,7 @@ impl PrometheusText {
     /// or the text is complete; false once it is complete.
     pub fn fill(&mut self, out: &mut String, exposed: &dyn Exposition, min: usize) -> bool {
         while out.len() < min {
-            let Some(family) = FAMILIES.get(self.family) else {
+            let Some(family) = family(self.family) else {
                 return false;
             };
             let rows = match family.rows {
@@ -399,7 +464,7 @@ impl PrometheusText {
                 let _ = writeln!(out, "{}{labels} {value}", family.name);
             }
         }
-        FAMILIES.get(self.family).is_some()
+        family(self.family).is_some()
     }
 }
 
@@ -476,7 +541,7 @@ mod policy_families {
     }
 
     pub(super) const VERSIONS: Family = Family {
-        name: "probe_tls_policy_version_accepted",
+        name: "monitor_tls_policy_version_accepted",
         kind: "gauge",
         help: "Whether the server accepted the TLS version offered alone (1) or refused it (0).",
         rows: Rows::Results(|r| {
@@ -499,31 +564,31 @@ mod policy_families {
         }),
     };
     pub(super) const WEAK_CIPHERS: Family = Family {
-        name: "probe_tls_policy_weak_ciphers",
+        name: "monitor_tls_policy_weak_ciphers",
         kind: "gauge",
         help: "How many weak cipher suites the server accepted.",
         rows: Rows::Results(|r| value(r, |p| Some(p.weak_ciphers.len().to_string()))),
     };
     pub(super) const FINDINGS: Family = Family {
-        name: "probe_tls_policy_findings",
+        name: "monitor_tls_policy_findings",
         kind: "gauge",
         help: "How many findings the TLS compliance scan made.",
         rows: Rows::Results(|r| value(r, |p| Some(p.findings.len().to_string()))),
     };
     pub(super) const WEAK_KEY: Family = Family {
-        name: "probe_tls_policy_weak_key",
+        name: "monitor_tls_policy_weak_key",
         kind: "gauge",
         help: "Whether the server certificate's key is weak (RSA or DSA under 2048 bits, EC under 224).",
         rows: Rows::Results(|r| value(r, |p| Some(u8::from(p.weak_key).to_string()))),
     };
     pub(super) const WEAK_SIGNATURE: Family = Family {
-        name: "probe_tls_policy_weak_signature",
+        name: "monitor_tls_policy_weak_signature",
         kind: "gauge",
         help: "Whether a certificate of the chain (roots aside) is signed with SHA-1 or MD5.",
         rows: Rows::Results(|r| value(r, |p| Some(u8::from(p.weak_signature).to_string()))),
     };
     pub(super) const CHAIN_IN_ORDER: Family = Family {
-        name: "probe_tls_policy_chain_in_order",
+        name: "monitor_tls_policy_chain_in_order",
         kind: "gauge",
         help: "Whether each certificate of the presented chain is followed by its issuer.",
         rows: Rows::Results(|r| value(r, |p| p.chain_in_order.map(|o| u8::from(o).to_string()))),

@@ -6,6 +6,7 @@ mod bounds;
 mod certs;
 mod engine;
 mod fuzzed;
+mod kernel;
 mod legacy;
 mod live;
 mod metrics_compat;

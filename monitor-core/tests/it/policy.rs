@@ -389,13 +389,13 @@ async fn a_modern_server_passes_every_policy_with_the_scan_in_facts_and_metrics(
     assert!(p.findings.is_empty());
     let text = prometheus(&[&r], &[]);
     for line in [
-        "probe_tls_policy_version_accepted{monitor=\"policy\",version=\"TLS 1.0\"} 0",
-        "probe_tls_policy_version_accepted{monitor=\"policy\",version=\"TLS 1.3\"} 1",
-        "probe_tls_policy_weak_ciphers{monitor=\"policy\"} 0",
-        "probe_tls_policy_findings{monitor=\"policy\"} 0",
-        "probe_tls_policy_weak_key{monitor=\"policy\"} 0",
-        "probe_tls_policy_weak_signature{monitor=\"policy\"} 0",
-        "probe_tls_policy_chain_in_order{monitor=\"policy\"} 1",
+        "monitor_tls_policy_version_accepted{monitor=\"policy\",version=\"TLS 1.0\"} 0",
+        "monitor_tls_policy_version_accepted{monitor=\"policy\",version=\"TLS 1.3\"} 1",
+        "monitor_tls_policy_weak_ciphers{monitor=\"policy\"} 0",
+        "monitor_tls_policy_findings{monitor=\"policy\"} 0",
+        "monitor_tls_policy_weak_key{monitor=\"policy\"} 0",
+        "monitor_tls_policy_weak_signature{monitor=\"policy\"} 0",
+        "monitor_tls_policy_chain_in_order{monitor=\"policy\"} 1",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
     }
@@ -404,7 +404,7 @@ async fn a_modern_server_passes_every_policy_with_the_scan_in_facts_and_metrics(
     let r = run(monitor(server.port(), &pki.root_pem(), TlsPolicy::Off)).await;
     assert_eq!(server.connections(), before + 1);
     assert_eq!(r.tls.as_ref().and_then(|t| t.policy.as_ref()), None);
-    assert!(!prometheus(&[&r], &[]).contains("probe_tls_policy"));
+    assert!(!prometheus(&[&r], &[]).contains("monitor_tls_policy"));
 }
 
 #[tokio::test]
