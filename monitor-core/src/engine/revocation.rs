@@ -149,7 +149,22 @@ async fn query(
     report
 }
 
+/// Without the `ocsp-query` feature there is no HTTP client: the query cannot be made.
+#[cfg(not(feature = "ocsp-query"))]
+async fn fetch(
+    _url: &str,
+    leaf: &X509Certificate<'_>,
+    issuer: &IssuerKey,
+) -> Result<Vec<u8>, String> {
+    ocsp::request(leaf, issuer).ok_or("the issuer's key cannot be read")?;
+    Err(
+        "this build of the engine has no OCSP queries (monitor-core's feature `ocsp-query`)"
+            .to_owned(),
+    )
+}
+
 /// POSTs the request and reads at most [`ocsp::MAX_RESPONSE`] bytes of the answer.
+#[cfg(feature = "ocsp-query")]
 async fn fetch(
     url: &str,
     leaf: &X509Certificate<'_>,
@@ -183,6 +198,7 @@ async fn fetch(
 }
 
 /// The innermost cause of an error, which says what happened (connection refused, ...).
+#[cfg(feature = "ocsp-query")]
 fn deepest(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
