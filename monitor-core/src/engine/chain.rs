@@ -473,19 +473,5 @@ fn go_string_der(text: &str) -> Vec<u8> {
 
 /// A primitive universal DER element of `tag` holding `data`.
 fn der_of(tag: u32, data: &[u8]) -> Vec<u8> {
-    let mut out = vec![u8::try_from(tag).unwrap_or(4)];
-    let len = data.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(data);
-    out
+    super::tls::ocsp::tlv(u8::try_from(tag).unwrap_or(4), data)
 }

@@ -214,8 +214,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_poll_late_after_its_wake_is_counted_and_discounted() {
+    /// Polls a gate once, opens it `event` later, polls again `poll` after that: the
+    /// delay counted, the one reported, and the time the discounted clock saw pass.
+    fn check(event: Duration, poll: Duration, expected: (Duration, Option<Duration>, Duration)) {
         let manual = Arc::new(Manual(Mutex::new(Instant::now())));
         let late = Lateness::new(Arc::new(manual.clone()));
         let clock = late.clock();
@@ -229,38 +230,28 @@ mod tests {
         let mut observed = std::pin::pin!(late.observe(gate));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(observed.as_mut().poll(&mut cx).is_pending());
-        // The event comes 7 ms later, the poll 40 ms after that.
-        manual.advance(Duration::from_millis(7));
+        manual.advance(event);
         ready.store(true, Ordering::SeqCst);
         let inner = waker.lock().unwrap_or_else(PoisonError::into_inner).take();
         inner.expect("the gate kept a waker").wake();
-        manual.advance(Duration::from_millis(40));
+        manual.advance(poll);
         assert!(observed.as_mut().poll(&mut cx).is_ready());
-        assert_eq!(late.total(), Duration::from_millis(40));
-        assert_eq!(late.reported(), Some(Duration::from_millis(40)));
-        assert_eq!(clock.now() - start, Duration::from_millis(7));
+        assert_eq!(
+            (late.total(), late.reported(), clock.now() - start),
+            expected
+        );
+    }
+
+    #[test]
+    fn a_poll_late_after_its_wake_is_counted_and_discounted() {
+        // The event comes 7 ms later, the poll 40 ms after that.
+        let (ms7, ms40) = (Duration::from_millis(7), Duration::from_millis(40));
+        check(ms7, ms40, (ms40, Some(ms40), ms7));
     }
 
     #[test]
     fn a_prompt_poll_reports_nothing() {
-        let manual = Arc::new(Manual(Mutex::new(Instant::now())));
-        let late = Lateness::new(Arc::new(manual.clone()));
-        let ready = Arc::new(AtomicBool::new(false));
-        let waker = Arc::new(Mutex::new(None));
-        let gate = Gate {
-            ready: ready.clone(),
-            waker: waker.clone(),
-        };
-        let mut observed = std::pin::pin!(late.observe(gate));
-        let mut cx = Context::from_waker(Waker::noop());
-        assert!(observed.as_mut().poll(&mut cx).is_pending());
-        manual.advance(Duration::from_millis(5));
-        ready.store(true, Ordering::SeqCst);
-        let inner = waker.lock().unwrap_or_else(PoisonError::into_inner).take();
-        inner.expect("the gate kept a waker").wake();
-        manual.advance(Duration::from_micros(10));
-        assert!(observed.as_mut().poll(&mut cx).is_ready());
-        assert_eq!(late.total(), Duration::from_micros(10));
-        assert_eq!(late.reported(), None);
+        let (ms5, us10) = (Duration::from_millis(5), Duration::from_micros(10));
+        check(ms5, us10, (us10, None, ms5));
     }
 }
