@@ -129,6 +129,7 @@ fn main() {
             Some(Recipe::Postgres {
                 user: "probe".into(),
                 database: Some("app".into()),
+                login: None,
             }),
             None,
             TlsMode::Starttls,
