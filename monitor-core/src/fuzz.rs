@@ -161,6 +161,7 @@ pub fn recipe(recipe: &Recipe, input: &[u8]) {
             upgraded: negotiated.as_ref(),
             steps_follow: options.steps_follow,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 1)),
+            server_cert: None,
         };
         // As the engine opens it: a read timeout within a deadline (never reached, since
         // the input never makes a read wait), reads one byte past the cap.
