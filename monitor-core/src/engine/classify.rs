@@ -77,6 +77,16 @@ fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
         format!("openssl s_client -connect {}{flag} -crlf", spec.target)
     };
     match recipe {
+        R::Postgres {
+            user,
+            database,
+            login: Some(login),
+        } => super::protocol::postgres_login::psql_command(
+            spec,
+            user,
+            database.as_deref().unwrap_or(user),
+            login,
+        ),
         R::Postgres { user, database, .. } => format!(
             "pg_isready -h {h} -p {p} -U {user} -d {}",
             database.as_deref().unwrap_or(user)

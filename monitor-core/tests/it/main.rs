@@ -11,6 +11,7 @@ mod legacy;
 mod live;
 mod metrics_compat;
 mod ocsp;
+mod pg_login;
 mod policy;
 mod props;
 mod recipes;

@@ -253,13 +253,10 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
                 let text = format!("{severity} {code}: {message}");
                 learned.insert("server_error".into(), text.clone());
                 if postgres_unavailable(&code) {
-                    let mut hints = vec![
+                    let hints = vec![
                         "57P03: the server is starting up, shutting down or in recovery; 53300: too many connections".to_owned(),
                         "check the server's log and max_connections".to_owned(),
                     ];
-                    if let Some(session) = &session {
-                        hints.push(session.psql(cx, session.login.query_or(DEFAULT_QUERY)));
-                    }
                     return Err(unavailable(cx, "PostgreSQL", &text, hints));
                 }
                 if let Some(session) = &session {

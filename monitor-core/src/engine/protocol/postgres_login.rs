@@ -13,7 +13,7 @@ use super::super::speak::{Context, said};
 use monitor_spec::escape::escape_excerpt;
 use monitor_spec::login::Login;
 use monitor_spec::result::ErrorKind;
-use monitor_spec::spec::TlsMode;
+use monitor_spec::spec::{TcpMonitor, TlsMode};
 
 /// The query of a login that names none.
 pub const DEFAULT_QUERY: &str = "SELECT 1";
@@ -76,6 +76,27 @@ pub fn server_end_point(cert_der: &[u8]) -> Option<Vec<u8>> {
     Some(digest(algorithm, cert_der).as_ref().to_vec())
 }
 
+/// The psql command that repeats a login (the password named, never shown): the
+/// engine's last hint for a PostgreSQL monitor with a login.
+pub(crate) fn psql_command(spec: &TcpMonitor, user: &str, database: &str, login: &Login) -> String {
+    let sslmode = if spec.tls.mode == TlsMode::None {
+        "disable"
+    } else {
+        "require"
+    };
+    let conninfo = format!(
+        "host={} port={} user={user} dbname={database} sslmode={sslmode}",
+        spec.target.host, spec.target.port
+    );
+    let password = match (&login.password_env, &login.password_file) {
+        (Some(var), _) => format!("PGPASSWORD=\"${var}\" "),
+        (None, Some(file)) => format!("PGPASSWORD=\"$(head -n1 {file})\" "),
+        (None, None) => String::new(),
+    };
+    let query = login.query_or(DEFAULT_QUERY).replace('"', "\\\"");
+    format!("{password}psql \"{conninfo}\" -c \"{query}\"")
+}
+
 impl<'a> Session<'a> {
     pub(crate) fn new(
         login: &'a Login,
@@ -92,28 +113,6 @@ impl<'a> Session<'a> {
             phase: Phase::Startup,
             row_seen: false,
         }
-    }
-
-    /// The psql command that reproduces this login (the password named, never shown).
-    pub(crate) fn psql(&self, cx: &Context<'_>, query: &str) -> String {
-        let sslmode = if cx.spec.tls.mode == TlsMode::None {
-            "disable"
-        } else {
-            "require"
-        };
-        let conninfo = format!(
-            "host={} port={} user={} dbname={} sslmode={sslmode}",
-            cx.spec.target.host, cx.spec.target.port, self.user, self.database
-        );
-        let password = match (&self.login.password_env, &self.login.password_file) {
-            (Some(var), _) => format!("PGPASSWORD=\"${var}\" "),
-            (None, Some(file)) => format!("PGPASSWORD=\"$(head -n1 {file})\" "),
-            (None, None) => String::new(),
-        };
-        format!(
-            "reproduce: {password}psql \"{conninfo}\" -c \"{}\"",
-            query.replace('"', "\\\"")
-        )
     }
 
     /// The password, or the failure saying why there is none.
@@ -146,7 +145,6 @@ impl<'a> Session<'a> {
             message,
             vec![
                 "name the password in recipe.login.password_env or password_file, or trust the user in pg_hba.conf".to_owned(),
-                self.psql(cx, self.login.query_or(DEFAULT_QUERY)),
             ],
         ))
     }
@@ -161,13 +159,12 @@ impl<'a> Session<'a> {
         data: &[u8],
         method: &mut Option<String>,
     ) -> Result<Option<Vec<u8>>, DialogError> {
-        let reproduce = self.psql(cx, self.login.query_or(DEFAULT_QUERY));
         let broken = |why: String| {
             said(
                 cx,
                 ErrorKind::AuthenticationFailed,
                 format!("the PostgreSQL login failed: {why}"),
-                vec![reproduce.clone()],
+                vec!["check the server's log for the session".to_owned()],
             )
         };
         let encode = |r: Result<Vec<u8>, String>| r.map(Some).map_err(broken);
@@ -254,7 +251,6 @@ impl<'a> Session<'a> {
             Phase::Recovery => RECOVERY_QUERY,
             _ => self.login.query_or(DEFAULT_QUERY),
         };
-        let psql = self.psql(cx, query);
         let (kind, message, hint) = match (sqlstate, self.phase) {
             ("28P01" | "28000", _) => (
                 ErrorKind::AuthenticationFailed,
@@ -282,6 +278,6 @@ impl<'a> Session<'a> {
                 format!("SQLSTATE {sqlstate}: check the query as user {}", self.user),
             ),
         };
-        said(cx, kind, message, vec![hint, psql])
+        said(cx, kind, message, vec![hint])
     }
 }
