@@ -12,6 +12,7 @@ mod live;
 mod metrics_compat;
 mod ocsp;
 mod pg_login;
+mod pg_scram;
 mod policy;
 mod props;
 mod recipes;
