@@ -6,6 +6,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use monitor_core::model::login::Login;
+use monitor_core::model::secret::SecretPolicy;
 use monitor_core::{CheckResult, Engine, ErrorKind, PemSource, Recipe, TcpMonitor, TlsMode};
 use monitor_testing::postgres::{PostgresServer, shared};
 
@@ -26,7 +27,9 @@ fn server() -> &'static PostgresServer {
              CREATE ROLE scram_user LOGIN PASSWORD '{SCRAM_PASSWORD}';
              SET password_encryption = 'md5';
              CREATE ROLE md5_user LOGIN PASSWORD '{MD5_PASSWORD}';
-             CREATE ROLE trust_user LOGIN;"
+             CREATE ROLE trust_user LOGIN;
+             SET password_encryption = 'scram-sha-256';
+             CREATE ROLE full_user LOGIN CONNECTION LIMIT 0 PASSWORD '{SCRAM_PASSWORD}';"
         );
         server
             .psql("postgres", &sql)
@@ -45,7 +48,8 @@ fn server() -> &'static PostgresServer {
         let old = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
         let lines = "host all trust_user 127.0.0.1/32 trust\n\
                      host all md5_user 127.0.0.1/32 md5\n\
-                     host all scram_user 127.0.0.1/32 scram-sha-256\n";
+                     host all scram_user 127.0.0.1/32 scram-sha-256\n\
+                     host all full_user 127.0.0.1/32 scram-sha-256\n";
         // Rewritten in place, so the file keeps its owner (postgres).
         std::fs::write(&hba, format!("{lines}{old}")).expect("write pg_hba.conf");
         server
@@ -266,4 +270,44 @@ async fn an_unset_variable_is_a_config_failure() {
         "{}",
         e.message
     );
+}
+
+#[tokio::test]
+async fn a_role_at_its_connection_limit_is_service_unavailable() {
+    let r = check(
+        monitor("full_user", "login_app", Login::password_env(VAR)),
+        SCRAM_PASSWORD,
+    )
+    .await;
+    let (kind, message) = failure(&r);
+    assert_eq!(kind, ErrorKind::ServiceUnavailable, "{message}");
+    assert!(message.contains("53300"), "{message}");
+}
+
+#[tokio::test]
+async fn the_password_can_come_from_a_file_under_the_secret_directory() {
+    let dir = std::env::temp_dir().join(format!("pg-login-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pg.pass"), format!("{SCRAM_PASSWORD}\n")).unwrap();
+    let engine = Engine::new().with_secret_policy(SecretPolicy::agent(None, Some(dir.clone())));
+    let inside = monitor("scram_user", "login_app", Login::password_file("pg.pass"));
+    let r = engine.check(&inside.validate().unwrap()).await;
+    assert!(r.error.is_none(), "{}", r.to_json());
+    assert_eq!(fact(&r, "auth_method"), "scram-sha-256");
+    assert!(!r.to_json().contains(SCRAM_PASSWORD));
+    // A file outside the secret directory is never read.
+    let outside = monitor(
+        "scram_user",
+        "login_app",
+        Login::password_file("../pg.pass"),
+    );
+    let r = engine.check(&outside.validate().unwrap()).await;
+    let e = r.error.expect("an error");
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert!(
+        e.message.starts_with("recipe.login.password_file: "),
+        "{}",
+        e.message
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
