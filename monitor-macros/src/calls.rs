@@ -290,7 +290,19 @@ fn login(e: &Expr) -> syn::Result<Value> {
         let (param, value) = named_arg(arg).ok_or_else(|| {
             syn::Error::new_spanned(arg, "expected `name = value` in `login(...)`")
         })?;
-        let param = param.to_string();
+        let name = param.to_string();
+        const LOGIN_ARGS: [&str; 3] = ["password_env", "password_file", "query"];
+        if !LOGIN_ARGS.contains(&name.as_str()) {
+            return Err(syn::Error::new(
+                param.span(),
+                format!(
+                    "unknown argument `{name}`; {}`login` takes {} (a password is never written in a monitor: name where it is read)",
+                    did_you_mean(&name, LOGIN_ARGS),
+                    LOGIN_ARGS.join(", ")
+                ),
+            ));
+        }
+        let param = name;
         if fields.contains_key(&param) {
             return Err(syn::Error::new_spanned(
                 arg,
@@ -634,7 +646,7 @@ mod tests {
             r#"postgres(db = "x", "y", user = 1)"#,
             Err(&[
                 "expected `name = value` in `postgres(...)`",
-                "unknown argument `db`; `postgres` takes user, database",
+                "unknown argument `db`; `postgres` takes user, database, login",
                 "invalid `postgres(...)`: invalid type: integer `1`, expected a string",
             ]),
         );
