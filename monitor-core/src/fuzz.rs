@@ -41,7 +41,8 @@ pub struct Options {
     pub steps_follow: bool,
     /// Bit 5: a response cap of 200 bytes instead of the spec's default.
     pub small_cap: bool,
-    /// Bit 6: Redis authenticates with a password (bit 7: and a user name).
+    /// Bit 6: Redis authenticates with a password (bit 7: and a user name); PostgreSQL logs
+    /// in.
     pub password: bool,
     /// Bit 7: Redis names a user.
     pub username: bool,
@@ -130,6 +131,14 @@ pub fn recipe(recipe: &Recipe, input: &[u8]) {
         Recipe::Redis { .. } => Recipe::Redis {
             password_env: options.password.then(|| "MONITORS_SECRET_REDIS".to_owned()),
             username: options.username.then(|| "monitor".to_owned()),
+        },
+        // With the password option, the PostgreSQL recipe logs in (SASL, md5, queries).
+        Recipe::Postgres { user, database, .. } => Recipe::Postgres {
+            user: user.clone(),
+            database: database.clone(),
+            login: options
+                .password
+                .then(|| monitor_spec::login::Login::password_env("MONITORS_SECRET_PG")),
         },
         other => other.clone(),
     };

@@ -211,3 +211,80 @@ async fn a_server_that_cannot_sign_is_not_trusted() {
     assert_eq!(e.kind, ErrorKind::AuthenticationFailed);
     assert!(e.message.contains("does not verify"), "{}", e.message);
 }
+
+/// A server that reads the startup message, then sends each of `replies` after reading
+/// one more client message (the first right away), then closes.
+async fn hostile(replies: Vec<Vec<u8>>) -> CheckResult {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        read_message(&mut s, false).await;
+        for (i, reply) in replies.into_iter().enumerate() {
+            if i > 0 {
+                read_message(&mut s, true).await;
+            }
+            s.write_all(&reply).await.unwrap();
+        }
+    });
+    let spec = TcpMonitor::new("hostile", "127.0.0.1", port)
+        .recipe(Recipe::postgres_login(
+            "monitor",
+            None,
+            Login::password_env("PG_PW"),
+        ))
+        .timeouts(2_000, 2_000, 5_000)
+        .thresholds(4_000, 5_000)
+        .validate()
+        .unwrap();
+    let engine = Engine::new().with_secrets(|_| Some(PASSWORD.to_owned()));
+    let r = engine.check(&spec).await;
+    server.await.unwrap();
+    r
+}
+
+#[tokio::test]
+async fn broken_authentication_messages_fail_the_login_without_panicking() {
+    // md5 without its salt.
+    let r = hostile(vec![auth(5, b"")]).await;
+    assert_eq!(r.error.unwrap().kind, ErrorKind::AuthenticationFailed);
+    // A SCRAM server-first message that is not one.
+    let r = hostile(vec![
+        auth(10, b"SCRAM-SHA-256\0\0"),
+        auth(11, b"r=,s=!!,i=x"),
+    ])
+    .await;
+    let e = r.error.unwrap();
+    assert_eq!(e.kind, ErrorKind::AuthenticationFailed, "{}", e.message);
+    // SASLFinal before any SASL exchange, and a method the monitor cannot answer.
+    let r = hostile(vec![auth(12, b"v=AAAA")]).await;
+    assert_eq!(r.error.unwrap().kind, ErrorKind::AuthenticationFailed);
+    let r = hostile(vec![auth(7, b"")]).await;
+    let e = r.error.unwrap();
+    assert_eq!(e.kind, ErrorKind::AuthenticationFailed);
+    assert!(e.message.contains("gss"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn a_row_shorter_than_it_says_is_not_a_value() {
+    let mut short_row = 1u16.to_be_bytes().to_vec();
+    short_row.extend_from_slice(&1000u32.to_be_bytes());
+    short_row.extend_from_slice(b"abc");
+    let answer = [
+        backend(b'D', &short_row),
+        backend(b'C', b"SELECT 1\0"),
+        backend(b'Z', b"I"),
+    ]
+    .concat();
+    let r = hostile(vec![
+        [auth(3, b"")].concat(),
+        [auth(0, b""), backend(b'Z', b"I")].concat(),
+        answer.clone(),
+        answer,
+    ])
+    .await;
+    assert!(r.error.is_none(), "{}", r.to_json());
+    assert_eq!(r.facts["auth_method"], "password");
+    assert_eq!(r.facts["in_recovery"], "no");
+    assert_eq!(r.facts["query_first_value"], "NULL");
+}
