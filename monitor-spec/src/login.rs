@@ -18,6 +18,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The query a PostgreSQL login runs when it names none.
+pub const DEFAULT_POSTGRES_QUERY: &str = "SELECT 1";
+
 /// The longest query a login may run, in bytes.
 pub const MAX_LOGIN_QUERY_BYTES: usize = 4096;
 

@@ -195,7 +195,8 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
                     continue;
                 };
                 let mut method = None;
-                let answer = session.answer(cx, code, data, &mut method)?;
+                let name = postgres_auth_name(code, data);
+                let answer = session.answer(cx, code, data, &name, &mut method)?;
                 if let Some(method) = method {
                     learned.insert("auth_method".into(), method);
                 }

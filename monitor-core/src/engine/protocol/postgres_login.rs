@@ -13,10 +13,9 @@ use super::super::speak::{Context, said};
 use monitor_spec::escape::escape_excerpt;
 use monitor_spec::login::Login;
 use monitor_spec::result::ErrorKind;
-use monitor_spec::spec::{TcpMonitor, TlsMode};
 
 /// The query of a login that names none.
-pub const DEFAULT_QUERY: &str = "SELECT 1";
+pub use monitor_spec::login::DEFAULT_POSTGRES_QUERY as DEFAULT_QUERY;
 
 /// The query that tells a primary from a standby.
 pub const RECOVERY_QUERY: &str = "SELECT pg_is_in_recovery()";
@@ -76,27 +75,6 @@ pub fn server_end_point(cert_der: &[u8]) -> Option<Vec<u8>> {
     Some(digest(algorithm, cert_der).as_ref().to_vec())
 }
 
-/// The psql command that repeats a login (the password named, never shown): the
-/// engine's last hint for a PostgreSQL monitor with a login.
-pub(crate) fn psql_command(spec: &TcpMonitor, user: &str, database: &str, login: &Login) -> String {
-    let sslmode = if spec.tls.mode == TlsMode::None {
-        "disable"
-    } else {
-        "require"
-    };
-    let conninfo = format!(
-        "host={} port={} user={user} dbname={database} sslmode={sslmode}",
-        spec.target.host, spec.target.port
-    );
-    let password = match (&login.password_env, &login.password_file) {
-        (Some(var), _) => format!("PGPASSWORD=\"${var}\" "),
-        (None, Some(file)) => format!("PGPASSWORD=\"$(head -n1 {file})\" "),
-        (None, None) => String::new(),
-    };
-    let query = login.query_or(DEFAULT_QUERY).replace('"', "\\\"");
-    format!("{password}psql \"{conninfo}\" -c \"{query}\"")
-}
-
 impl<'a> Session<'a> {
     pub(crate) fn new(
         login: &'a Login,
@@ -149,14 +127,15 @@ impl<'a> Session<'a> {
         ))
     }
 
-    /// The answer to authentication request `code` with `data` (what follows the code),
-    /// or `None` when the request needs no answer (AuthenticationOk). `method` is set to
-    /// the method's name when the request starts one.
+    /// The answer to authentication request `code` (named `name`) with `data` (what
+    /// follows the code), or `None` when the request needs no answer (AuthenticationOk).
+    /// `method` is set to the method's name when the request starts one.
     pub(crate) fn answer(
         &mut self,
         cx: &Context<'_>,
         code: u32,
         data: &[u8],
+        name: &str,
         method: &mut Option<String>,
     ) -> Result<Option<Vec<u8>>, DialogError> {
         let broken = |why: String| {
@@ -237,9 +216,8 @@ impl<'a> Session<'a> {
                 })?;
                 Ok(None)
             }
-            other => Err(broken(format!(
-                "the server asks for {}, which the monitor cannot answer",
-                super::postgres::postgres_auth_name(other, data)
+            _ => Err(broken(format!(
+                "the server asks for {name}, which the monitor cannot answer"
             ))),
         }
     }
