@@ -13,6 +13,7 @@ mod metrics_compat;
 mod ocsp;
 mod pg_login;
 mod pg_scram;
+mod pg_standby;
 mod policy;
 mod props;
 mod recipes;

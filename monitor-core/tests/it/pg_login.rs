@@ -10,15 +10,15 @@ use monitor_core::model::secret::SecretPolicy;
 use monitor_core::{CheckResult, Engine, ErrorKind, PemSource, Recipe, TcpMonitor, TlsMode};
 use monitor_testing::postgres::{PostgresServer, shared};
 
-const SCRAM_PASSWORD: &str = "scram-secret-7f3a";
+pub(crate) const SCRAM_PASSWORD: &str = "scram-secret-7f3a";
 const MD5_PASSWORD: &str = "md5-secret-91c2";
 /// The variable the monitors name; the engine's secrets answer it.
-const VAR: &str = "MONITORS_SECRET_PG";
+pub(crate) const VAR: &str = "MONITORS_SECRET_PG";
 
 /// The shared server with this module's users and databases: `scram_user`, `md5_user`,
 /// `trust_user` (pg_hba lines of their own), database `login_app` and `login_locked`
 /// (CONNECT revoked from PUBLIC).
-fn server() -> &'static PostgresServer {
+pub(crate) fn server() -> &'static PostgresServer {
     static READY: OnceLock<()> = OnceLock::new();
     let server = shared();
     READY.get_or_init(|| {
@@ -108,7 +108,7 @@ impl Write for Logs {
 
 /// Checks `spec` with `password` in [`VAR`], logging everything at trace level; the
 /// result, and asserts no password appears in the result, the spec (`explain`) or the logs.
-async fn check(spec: TcpMonitor, password: &'static str) -> CheckResult {
+pub(crate) async fn check(spec: TcpMonitor, password: &'static str) -> CheckResult {
     let valid = spec.validate().expect("valid monitor");
     let logs = Logs::default();
     let writer = logs.clone();
