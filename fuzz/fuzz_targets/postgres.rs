@@ -1,5 +1,6 @@
 //! Fuzz target: the PostgreSQL recipe's reading of the startup answer (authentication
-//! requests, ParameterStatus, ErrorResponse fields) and the answer to SSLRequest.
+//! requests, ParameterStatus, ErrorResponse fields), with the password option the login
+//! (md5, SCRAM messages, DataRows of the queries), and the answer to SSLRequest.
 //! The input is an options byte (STARTTLS first, read chunk size, steps following, a
 //! small response cap; see `monitor_core::__fuzz::Options`) and the server's bytes.
 #![no_main]
@@ -12,6 +13,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         &Recipe::Postgres {
             user: "monitor".into(),
             database: None,
+            login: None,
         },
         data,
     );

@@ -41,7 +41,8 @@ pub struct Options {
     pub steps_follow: bool,
     /// Bit 5: a response cap of 200 bytes instead of the spec's default.
     pub small_cap: bool,
-    /// Bit 6: Redis authenticates with a password (bit 7: and a user name).
+    /// Bit 6: Redis authenticates with a password (bit 7: and a user name); PostgreSQL logs
+    /// in.
     pub password: bool,
     /// Bit 7: Redis names a user.
     pub username: bool,
@@ -131,6 +132,14 @@ pub fn recipe(recipe: &Recipe, input: &[u8]) {
             password_env: options.password.then(|| "MONITORS_SECRET_REDIS".to_owned()),
             username: options.username.then(|| "monitor".to_owned()),
         },
+        // With the password option, the PostgreSQL recipe logs in (SASL, md5, queries).
+        Recipe::Postgres { user, database, .. } => Recipe::Postgres {
+            user: user.clone(),
+            database: database.clone(),
+            login: options
+                .password
+                .then(|| monitor_spec::login::Login::password_env("MONITORS_SECRET_PG")),
+        },
         other => other.clone(),
     };
     let spec = TcpMonitor::new("fuzz", "127.0.0.1", 1).recipe(recipe.clone());
@@ -161,6 +170,7 @@ pub fn recipe(recipe: &Recipe, input: &[u8]) {
             upgraded: negotiated.as_ref(),
             steps_follow: options.steps_follow,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 1)),
+            server_cert: None,
         };
         // As the engine opens it: a read timeout within a deadline (never reached, since
         // the input never makes a read wait), reads one byte past the cap.

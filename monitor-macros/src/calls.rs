@@ -262,8 +262,57 @@ pub(crate) fn recipe(e: &Expr, key: &str, errors: &mut Errors) -> Option<Read<Re
         arg_name: str::to_owned,
         field_name: str::to_owned,
     };
-    let read_arg = |arg: &str, value: &Expr| literal(value, arg);
+    let read_arg = |arg: &str, value: &Expr| match arg {
+        "login" => login(value),
+        _ => literal(value, arg),
+    };
     call.read(&args(call_args(e), &recipe, errors), read_arg, errors)
+}
+
+/// A recipe's `login = login(password_env = "...", query = "...")` as its JSON object
+/// (`login()` for a trusted user); the spec's serde form judges the fields.
+fn login(e: &Expr) -> syn::Result<Value> {
+    let hint = "write `login(password_env = \"MONITORS_SECRET_PG\")`, \
+                `login(password_file = \"pg.pass\")` or `login()`";
+    let call = match peel(e) {
+        Expr::Call(call) => call,
+        _ => return Err(expected_hint(e, "a login", "login", hint)),
+    };
+    let name = call_name(call, "a login", hint)?;
+    if name != "login" {
+        return Err(syn::Error::new(
+            name.span(),
+            format!("expected `login(...)`, found `{name}(...)`; {hint}"),
+        ));
+    }
+    let mut fields = Map::new();
+    for arg in &call.args {
+        let (param, value) = named_arg(arg).ok_or_else(|| {
+            syn::Error::new_spanned(arg, "expected `name = value` in `login(...)`")
+        })?;
+        let name = param.to_string();
+        const LOGIN_ARGS: [&str; 3] = ["password_env", "password_file", "query"];
+        if !LOGIN_ARGS.contains(&name.as_str()) {
+            return Err(syn::Error::new(
+                param.span(),
+                format!(
+                    "unknown argument `{name}`; {}`login` takes {} (a password is never written in a monitor: name where it is read)",
+                    did_you_mean(&name, LOGIN_ARGS),
+                    LOGIN_ARGS.join(", ")
+                ),
+            ));
+        }
+        let param = name;
+        if fields.contains_key(&param) {
+            return Err(syn::Error::new_spanned(
+                arg,
+                format!("duplicate argument `{param}` in `login(...)`"),
+            ));
+        }
+        let value = literal(value, &param)?;
+        fields.insert(param, value);
+    }
+    Ok(Value::Object(fields))
 }
 
 /// The arguments of a call, none for a name alone.
@@ -544,7 +593,26 @@ mod tests {
             Ok(Some(Recipe::Postgres {
                 user: "probe".into(),
                 database: Some("app".into()),
+                login: None,
             })),
+        );
+        check(
+            all(recipe),
+            r#"postgres(user = "probe", login = login(password_env = "PG_PW", query = "SELECT 2"))"#,
+            Ok(Some(Recipe::postgres_login(
+                "probe",
+                None,
+                monitor_spec::login::Login::password_env("PG_PW").query("SELECT 2"),
+            ))),
+        );
+        check(
+            all(recipe),
+            "postgres(login = login())",
+            Ok(Some(Recipe::postgres_login(
+                "monitor",
+                None,
+                monitor_spec::login::Login::trust(),
+            ))),
         );
         check(all(recipe), "smtp()", Ok(Some(Recipe::smtp())));
         for (text, expected) in [
@@ -578,7 +646,7 @@ mod tests {
             r#"postgres(db = "x", "y", user = 1)"#,
             Err(&[
                 "expected `name = value` in `postgres(...)`",
-                "unknown argument `db`; `postgres` takes user, database",
+                "unknown argument `db`; `postgres` takes user, database, login",
                 "invalid `postgres(...)`: invalid type: integer `1`, expected a string",
             ]),
         );

@@ -298,7 +298,7 @@ mod tests {
         ));
         for expected in [
             "m.proxy_protocol=::core::option::Option::Some(::monitor_core::__private::spec::ProxyProtocol::V2);",
-            "m.recipe=::core::option::Option::Some(::monitor_core::__private::spec::Recipe::Postgres{user:::std::string::String::from(\"monitor\"),database:::core::option::Option::Some(::std::string::String::from(\"app\"))});",
+            "m.recipe=::core::option::Option::Some(::monitor_core::__private::spec::Recipe::Postgres{user:::std::string::String::from(\"monitor\"),database:::core::option::Option::Some(::std::string::String::from(\"app\")),login:::core::option::Option::None});",
             "m.tls.mode=::monitor_core::__private::spec::TlsMode::Starttls;m.tls.starttls=::core::option::Option::Some(::monitor_core::__private::spec::StartTls::Postgres);",
         ] {
             assert!(out.contains(expected), "{expected} not in {out}");

@@ -7,6 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::Ident;
 
+use monitor_spec::login::Login;
 use monitor_spec::{
     Backoff, ClientCert, Expect, Frequency, IpFamily, LegacyProbe, OcspMode, Payload, PemSource,
     ProxyProtocol, ReadUntil, Recipe, RetryStrategy, StartTls, Step, TlsMode, TlsPolicy,
@@ -185,9 +186,13 @@ impl Quote for Recipe {
     fn quote(&self) -> TokenStream {
         let spec = spec();
         match self {
-            Recipe::Postgres { user, database } => {
-                let (user, database) = (user.quote(), database.quote());
-                quote!(#spec::Recipe::Postgres { user: #user, database: #database })
+            Recipe::Postgres {
+                user,
+                database,
+                login,
+            } => {
+                let (user, database, login) = (user.quote(), database.quote(), login.quote());
+                quote!(#spec::Recipe::Postgres { user: #user, database: #database, login: #login })
             }
             Recipe::Smtp { helo } => {
                 let helo = helo.quote();
@@ -208,6 +213,24 @@ impl Quote for Recipe {
             | Recipe::Ssh
             | Recipe::Ftp => unit("Recipe", self),
         }
+    }
+}
+
+impl Quote for Login {
+    fn quote(&self) -> TokenStream {
+        let spec = spec();
+        let Login {
+            password_env,
+            password_file,
+            query,
+        } = self;
+        let (password_env, password_file, query) =
+            (password_env.quote(), password_file.quote(), query.quote());
+        quote!(#spec::login::Login {
+            password_env: #password_env,
+            password_file: #password_file,
+            query: #query,
+        })
     }
 }
 

@@ -30,6 +30,7 @@ pub mod bundle;
 pub mod escape;
 pub mod json;
 pub mod limits;
+pub mod login;
 pub mod pem;
 pub mod prometheus;
 pub mod recipe;

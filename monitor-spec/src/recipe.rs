@@ -17,6 +17,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::login::Login;
+
 /// A protocol dialog that proves a service serves and reports what it learned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(
@@ -36,6 +38,10 @@ pub enum Recipe {
         /// The database named in the startup message (the user's name when absent).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         database: Option<String>,
+        /// Log in (trust, md5 or SCRAM-SHA-256) and run a query; without it the recipe
+        /// stops at the authentication request.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        login: Option<Login>,
     },
     /// MySQL and MariaDB: the server's initial handshake packet, parsed.
     Mysql,
@@ -84,6 +90,10 @@ enum RecipeWire {
         /// The database named in the startup message (the user's name when absent).
         #[serde(default)]
         database: Option<String>,
+        /// Log in (trust, md5 or SCRAM-SHA-256) and run a query; without it the recipe
+        /// stops at the authentication request.
+        #[serde(default)]
+        login: Option<Login>,
     },
     /// MySQL and MariaDB: the server's initial handshake packet, parsed.
     Mysql {},
@@ -120,7 +130,15 @@ enum RecipeWire {
 impl From<RecipeWire> for Recipe {
     fn from(wire: RecipeWire) -> Self {
         match wire {
-            RecipeWire::Postgres { user, database } => Recipe::Postgres { user, database },
+            RecipeWire::Postgres {
+                user,
+                database,
+                login,
+            } => Recipe::Postgres {
+                user,
+                database,
+                login,
+            },
             RecipeWire::Mysql {} => Recipe::Mysql,
             RecipeWire::Mongodb {} => Recipe::Mongodb,
             RecipeWire::Smtp { helo } => Recipe::Smtp { helo },
@@ -168,6 +186,17 @@ impl Recipe {
         Recipe::Postgres {
             user: default_pg_user(),
             database: None,
+            login: None,
+        }
+    }
+
+    /// PostgreSQL as `user` on `database` (the user's name when `None`), logging in with
+    /// `login` and running its query.
+    pub fn postgres_login(user: &str, database: Option<&str>, login: Login) -> Self {
+        Recipe::Postgres {
+            user: user.to_owned(),
+            database: database.map(str::to_owned),
+            login: Some(login),
         }
     }
 

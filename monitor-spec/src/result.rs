@@ -97,6 +97,11 @@ pub enum ErrorKind {
     ServiceUnavailable,
     /// The server asked for credentials, or refused the ones configured.
     AuthenticationFailed,
+    /// The server accepted the credentials but refused what the login asked for (no such
+    /// database, no privilege).
+    AccessDenied,
+    /// The login's query failed (the server's error code in the message).
+    QueryFailed,
     /// A setting the monitor needs is missing on this machine (an environment variable).
     Config,
     /// Another I/O error.
@@ -141,6 +146,8 @@ impl ErrorKind {
             ErrorKind::ProtocolMismatch => "protocol_mismatch",
             ErrorKind::ServiceUnavailable => "service_unavailable",
             ErrorKind::AuthenticationFailed => "authentication_failed",
+            ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::QueryFailed => "query_failed",
             ErrorKind::Config => "config",
             ErrorKind::Io => "io",
         }

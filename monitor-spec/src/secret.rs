@@ -1,6 +1,6 @@
 //! What secrets a monitor may name, and the policy that decides whether a machine hands
-//! them out: environment variables (a recipe's `password_env`) and files (`tls.ca`,
-//! `tls.client_cert`). The checks here are lexical; the engine also resolves links before
+//! them out: environment variables (a recipe's `password_env`, a login's
+//! `password_env`) and files (`tls.ca`, `tls.client_cert`, a login's `password_file`). The checks here are lexical; the engine also resolves links before
 //! it opens a file, and the control plane runs the same checks at deploy time.
 //!
 //! ```
@@ -74,6 +74,23 @@ pub fn secret_refs(monitor: &TcpMonitor) -> Vec<SecretRef<'_>> {
             field: "recipe.password_env",
             name,
         });
+    }
+    if let Some(Recipe::Postgres {
+        login: Some(login), ..
+    }) = &monitor.recipe
+    {
+        if let Some(name) = &login.password_env {
+            refs.push(SecretRef::Env {
+                field: "recipe.login.password_env",
+                name,
+            });
+        }
+        if let Some(path) = &login.password_file {
+            refs.push(SecretRef::File {
+                field: "recipe.login.password_file",
+                path,
+            });
+        }
     }
     let tls = &monitor.tls;
     if let Some(PemSource::Path(path)) = &tls.ca {

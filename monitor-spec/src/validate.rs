@@ -633,7 +633,14 @@ impl Validator {
                     );
                 }
             }
-            crate::recipe::Recipe::Postgres { user, database } => {
+            crate::recipe::Recipe::Postgres {
+                user,
+                database,
+                login,
+            } => {
+                if let Some(login) = login {
+                    self.login(login, &env_name);
+                }
                 if !word(user) {
                     self.err(
                         "recipe.user",
@@ -659,6 +666,45 @@ impl Validator {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A recipe's login: one password source at most, a variable name, a file named, a
+    /// bounded query without NUL.
+    fn login(&mut self, login: &crate::login::Login, env_name: &dyn Fn(&str) -> bool) {
+        if login.password_env.is_some() && login.password_file.is_some() {
+            self.err(
+                "recipe.login.password_file",
+                "conflicts with recipe.login.password_env: name one source of the password",
+            );
+        }
+        if let Some(var) = login.password_env.as_deref().filter(|v| !env_name(v)) {
+            self.err(
+                "recipe.login.password_env",
+                format!("`{var}` is not an environment variable name: use letters, digits and `_`, not starting with a digit"),
+            );
+        }
+        if let Some(path) = login
+            .password_file
+            .as_deref()
+            .filter(|p| p.is_empty() || p.contains('\0'))
+        {
+            self.err(
+                "recipe.login.password_file",
+                format!(
+                    "`{}` is not a file name: name a file under the secret directory",
+                    path.escape_debug()
+                ),
+            );
+        }
+        if let Some(query) = login.query.as_deref() {
+            let max = crate::login::MAX_LOGIN_QUERY_BYTES;
+            if query.trim().is_empty() || query.len() > max || query.contains('\0') {
+                self.err(
+                    "recipe.login.query",
+                    format!("must be 1 to {max} bytes without NUL"),
+                );
+            }
         }
     }
 

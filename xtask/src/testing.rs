@@ -429,6 +429,7 @@ mod tests {
                 "the control plane's replicas over one PostgreSQL (e2e)",
                 "the control plane's api and e2e suites again on PostgreSQL",
                 "the control plane's api suite: replicas share the deploy lock",
+                "PostgreSQL login: scram-sha-256 (with channel binding over TLS), md5 and trust users, failure kinds, a standby",
             ],
         );
     }

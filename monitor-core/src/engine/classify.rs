@@ -62,6 +62,34 @@ pub(crate) fn reproduce(spec: &TcpMonitor) -> String {
     }
 }
 
+/// The psql command that repeats a login (the password named, never shown): the
+/// engine's last hint for a PostgreSQL monitor with a login.
+fn psql_command(
+    spec: &TcpMonitor,
+    user: &str,
+    database: &str,
+    login: &monitor_spec::login::Login,
+) -> String {
+    let sslmode = if spec.tls.mode == monitor_spec::spec::TlsMode::None {
+        "disable"
+    } else {
+        "require"
+    };
+    let conninfo = format!(
+        "host={} port={} user={user} dbname={database} sslmode={sslmode}",
+        spec.target.host, spec.target.port
+    );
+    let password = match (&login.password_env, &login.password_file) {
+        (Some(var), _) => format!("PGPASSWORD=\"${var}\" "),
+        (None, Some(file)) => format!("PGPASSWORD=\"$(head -n1 {file})\" "),
+        (None, None) => String::new(),
+    };
+    let query = login
+        .query_or(monitor_spec::login::DEFAULT_POSTGRES_QUERY)
+        .replace('"', "\\\"");
+    format!("{password}psql \"{conninfo}\" -c \"{query}\"")
+}
+
 /// The native client command that speaks a recipe's protocol to the target.
 fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
     use crate::Recipe as R;
@@ -77,7 +105,12 @@ fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
         format!("openssl s_client -connect {}{flag} -crlf", spec.target)
     };
     match recipe {
-        R::Postgres { user, database } => format!(
+        R::Postgres {
+            user,
+            database,
+            login: Some(login),
+        } => psql_command(spec, user, database.as_deref().unwrap_or(user), login),
+        R::Postgres { user, database, .. } => format!(
             "pg_isready -h {h} -p {p} -U {user} -d {}",
             database.as_deref().unwrap_or(user)
         ),

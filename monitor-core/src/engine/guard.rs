@@ -122,6 +122,33 @@ pub(crate) fn pem_text(
     Ok(text)
 }
 
+/// The largest password file a check reads: 4 KiB.
+pub const MAX_PASSWORD_FILE_BYTES: u64 = 4096;
+
+/// The password in the file `path` of `field` (its first line, without the line end),
+/// read on the policy's terms; at most [`MAX_PASSWORD_FILE_BYTES`].
+pub(crate) fn password_file(
+    policy: &SecretPolicy,
+    field: &str,
+    path: &str,
+) -> Result<String, String> {
+    let open = resolve(policy, field, path)?;
+    let shown = path.escape_default();
+    let cannot = |e: std::io::Error| format!("{field}: cannot read `{shown}`: {e}");
+    let mut text = String::new();
+    std::fs::File::open(&open)
+        .map_err(cannot)?
+        .take(MAX_PASSWORD_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    if text.len() as u64 > MAX_PASSWORD_FILE_BYTES {
+        return Err(format!(
+            "{field}: `{shown}` is larger than {MAX_PASSWORD_FILE_BYTES} bytes, more than a password needs"
+        ));
+    }
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
 /// The runner-wide memory budget: each check reserves its `max_response_bytes` (in KiB)
 /// before it runs and gives it back when it ends.
 #[derive(Debug)]

@@ -165,6 +165,23 @@ impl Engine {
                     .and_then(|()| (self.secrets)(name))
                     .ok_or_else(|| name.clone()),
             ),
+            Some(crate::Recipe::Postgres {
+                login: Some(login), ..
+            }) => match (&login.password_env, &login.password_file) {
+                (Some(name), _) => Some(
+                    self.policy
+                        .check_env(name)
+                        .ok()
+                        .and_then(|()| (self.secrets)(name))
+                        .ok_or_else(|| name.clone()),
+                ),
+                (None, Some(path)) => Some(guard::password_file(
+                    &self.policy,
+                    "recipe.login.password_file",
+                    path,
+                )),
+                (None, None) => None,
+            },
             _ => None,
         }
     }
@@ -295,6 +312,7 @@ impl Engine {
                         addr,
                         upgraded: None,
                         secret: secret.as_ref(),
+                        server_cert: None,
                     },
                     deadline,
                     clock,
@@ -450,11 +468,18 @@ impl Engine {
         // one) right after the handshake: give it a moment to say so.
         let settle = capture.asked().then(|| plan.read_timeout.min(SETTLE));
         let secret = self.secret(plan);
+        let server_cert = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| leaf.as_ref().to_vec());
         let connection = Connection {
             stream,
             addr,
             upgraded: upgraded.as_ref(),
             secret: secret.as_ref(),
+            server_cert: server_cert.as_deref(),
         };
         let outcome = run_dialog(plan, connection, deadline, clock, settle, facts).await;
         outcome.map_err(|e| match &e {
@@ -486,6 +511,8 @@ struct Connection<'a, S> {
     /// The plaintext dialog STARTTLS ran before the handshake.
     upgraded: Option<&'a starttls::Negotiated>,
     secret: Option<&'a Result<String, String>>,
+    /// The server's certificate (DER) over TLS.
+    server_cert: Option<&'a [u8]>,
 }
 
 /// Runs the recipe and the dialog steps over a ready stream, recording the response, the
@@ -503,6 +530,7 @@ async fn run_dialog<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
         addr,
         upgraded,
         secret,
+        server_cert,
     } = connection;
     let mut ready = clock.now();
     let mut session = dialog::open(stream, plan, deadline, clock);
@@ -524,6 +552,7 @@ async fn run_dialog<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             upgraded,
             steps_follow: !plan.ops.is_empty(),
             addr,
+            server_cert,
         };
         outcome = recipe::speak(r, &mut session, &cx, &mut facts.learned).await;
     }

@@ -29,8 +29,13 @@ pub(crate) async fn speak<S: AsyncRead + AsyncWrite + Unpin>(
         Recipe::Ftp => ftp::recipe(s, cx, learned).await,
         Recipe::Imap => imap::recipe(s, cx, learned).await,
         Recipe::Pop3 => pop3::recipe(s, cx, learned).await,
-        Recipe::Postgres { user, database } => {
-            postgres::recipe(s, cx, user, database.as_deref().unwrap_or(user), learned).await
+        Recipe::Postgres {
+            user,
+            database,
+            login,
+        } => {
+            let database = database.as_deref().unwrap_or(user);
+            postgres::recipe(s, cx, user, database, login.as_ref(), learned).await
         }
         Recipe::Mysql => mysql::recipe(s, cx, learned).await,
         Recipe::Mongodb => mongodb::recipe(s, cx, learned).await,

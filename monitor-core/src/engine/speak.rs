@@ -34,6 +34,8 @@ pub(crate) struct Context<'a> {
     pub steps_follow: bool,
     /// Where the connection goes, for messages.
     pub addr: std::net::SocketAddr,
+    /// The server's certificate (DER) over TLS, for channel binding.
+    pub server_cert: Option<&'a [u8]>,
 }
 
 pub(crate) type Outcome = Result<(), DialogError>;

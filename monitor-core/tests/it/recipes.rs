@@ -645,7 +645,13 @@ fn recipes_round_trip_through_json() {
         Recipe::Postgres {
             user: "ops".into(),
             database: Some("app".into()),
+            login: None,
         },
+        Recipe::postgres_login(
+            "ops",
+            None,
+            monitor_spec::login::Login::password_file("pg.pass").query("SELECT 2"),
+        ),
         Recipe::Mysql,
         Recipe::Mongodb,
         Recipe::smtp(),

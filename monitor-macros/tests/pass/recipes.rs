@@ -31,6 +31,19 @@ fn db(m: TcpMonitor) -> TcpMonitor {
     m
 }
 
+#[tcp_monitor(
+    host = "db.internal",
+    port = 5434,
+    recipe = postgres(
+        user = "probe",
+        database = "app",
+        login = login(password_env = "MONITORS_SECRET_PG", query = "SELECT count(*) FROM jobs")
+    )
+)]
+fn db_login(m: TcpMonitor) -> TcpMonitor {
+    m
+}
+
 #[tcp_monitor(host = "db.internal", port = 5433, recipe = postgres())]
 fn db_default(m: TcpMonitor) -> TcpMonitor {
     m
@@ -129,11 +142,21 @@ fn main() {
             Some(Recipe::Postgres {
                 user: "probe".into(),
                 database: Some("app".into()),
+                login: None,
             }),
             None,
             TlsMode::Starttls,
             Some(StartTls::Postgres)
         )
+    );
+    assert_eq!(
+        spec("db_login").0,
+        Some(Recipe::postgres_login(
+            "probe",
+            Some("app"),
+            monitor_core::model::login::Login::password_env("MONITORS_SECRET_PG")
+                .query("SELECT count(*) FROM jobs"),
+        ))
     );
     assert_eq!(
         spec("db_default"),

@@ -3,6 +3,7 @@
 
 mod bounds;
 mod json;
+mod login;
 mod names;
 mod untrusted_json;
 mod validation;

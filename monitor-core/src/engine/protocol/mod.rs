@@ -31,6 +31,7 @@ pub mod mongodb;
 pub mod mysql;
 pub mod pop3;
 pub mod postgres;
+pub mod postgres_login;
 pub mod proxy;
 pub mod redis;
 mod reply;

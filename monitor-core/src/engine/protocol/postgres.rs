@@ -9,7 +9,12 @@ use super::super::conn::Conn;
 use super::super::speak::{Context, Learned, MAX_LINES, Outcome, mismatch, unavailable, yes_no};
 use super::super::upgrade::{MAX_EXCERPT_BYTES, Stage, StartTlsError, Upgrade};
 use super::bytes::be32;
+use super::postgres_login::{
+    DEFAULT_QUERY, MAX_FIRST_VALUE_BYTES, Phase, RECOVERY_QUERY, Session, message,
+};
 use monitor_spec::escape::escape_excerpt;
+use monitor_spec::login::Login;
+use postgres_protocol::message::frontend;
 
 /// SSLRequest: length 8, then the code 1234 5679.
 const PG_SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
@@ -134,28 +139,41 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// The most messages a PostgreSQL recipe reads (startup and, with a login, two queries):
+/// the query should return few rows; the connection's byte cap bounds them too.
+pub const MAX_PG_MESSAGES: usize = 4096;
+
 /// The PostgreSQL recipe: the startup message, answered by an authentication request,
-/// an error, or (trusted) the server's parameters and ReadyForQuery.
+/// an error, or (trusted) the server's parameters and ReadyForQuery. With a login it
+/// answers the authentication request, then asks whether the server is in recovery and
+/// runs the login's query ([`super::postgres_login`]).
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,
     user: &str,
     database: &str,
+    login: Option<&Login>,
     learned: &mut Learned,
 ) -> Outcome {
     if cx.upgraded.is_some() {
         learned.insert("ssl".into(), yes_no(true));
     }
+    let mut session = login.map(|l| Session::new(l, user, database, cx.secret));
     s.send(
         &postgres_startup(user, database),
         "sending the startup message",
     )
     .await?;
-    for _ in 0..MAX_LINES {
+    let limit = if session.is_some() {
+        MAX_PG_MESSAGES
+    } else {
+        MAX_LINES
+    };
+    for _ in 0..limit {
         let head = s.take(5, "a PostgreSQL message").await?;
         let kind = head[0];
         let len = head.get(1..5).and_then(be32).unwrap_or_default() as usize;
-        if !(b"REZSKNv".contains(&kind)) || !(4..=1 << 20).contains(&len) {
+        if !(b"REZSKNvTDCIAn".contains(&kind)) || !(4..=1 << 20).contains(&len) {
             return Err(mismatch(
                 cx,
                 "a PostgreSQL message",
@@ -166,15 +184,31 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
         match kind {
             b'R' => {
                 let code = body.get(..4).and_then(be32).unwrap_or(u32::MAX);
-                if code != 0 {
-                    learned.insert(
-                        "auth_method".into(),
-                        postgres_auth_name(code, body.get(4..).unwrap_or_default()),
-                    );
-                    // Authentication requested: the server serves; we have no password.
-                    return Ok(());
+                let data = body.get(4..).unwrap_or_default();
+                let Some(session) = session.as_mut() else {
+                    if code != 0 {
+                        learned.insert("auth_method".into(), postgres_auth_name(code, data));
+                        // Authentication requested: the server serves; we have no password.
+                        return Ok(());
+                    }
+                    learned.insert("auth_method".into(), "trust".into());
+                    continue;
+                };
+                let mut method = None;
+                let name = postgres_auth_name(code, data);
+                let answer = session.answer(cx, code, data, &name, &mut method)?;
+                if let Some(method) = method {
+                    learned.insert("auth_method".into(), method);
                 }
-                learned.insert("auth_method".into(), "trust".into());
+                if code == 0 {
+                    learned
+                        .entry("auth_method".into())
+                        .or_insert_with(|| "trust".into());
+                }
+                if let Some(answer) = answer {
+                    s.send(&answer, "answering the authentication request")
+                        .await?;
+                }
             }
             b'S' => {
                 let mut parts = body.split(|b| *b == 0);
@@ -185,6 +219,34 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
                     );
                 }
             }
+            b'D' => {
+                let Some(session) = session.as_mut() else {
+                    continue;
+                };
+                if session.row_seen {
+                    continue;
+                }
+                session.row_seen = true;
+                let value = first_value(&body);
+                match session.phase {
+                    Phase::Recovery => {
+                        learned.insert(
+                            "in_recovery".into(),
+                            yes_no(value.as_deref() == Some(b"t".as_slice())),
+                        );
+                    }
+                    Phase::Query => {
+                        learned.insert(
+                            "query_first_value".into(),
+                            match value {
+                                Some(v) => escape_excerpt(&v, MAX_FIRST_VALUE_BYTES),
+                                None => "NULL".into(),
+                            },
+                        );
+                    }
+                    Phase::Startup => {}
+                }
+            }
             b'E' => {
                 let fields = postgres_fields(&body);
                 let get = |c: char| fields.get(&c).cloned().unwrap_or_default();
@@ -192,21 +254,43 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
                 let text = format!("{severity} {code}: {message}");
                 learned.insert("server_error".into(), text.clone());
                 if postgres_unavailable(&code) {
-                    return Err(unavailable(
-                        cx,
-                        "PostgreSQL",
-                        &text,
-                        vec![
-                            "57P03: the server is starting up, shutting down or in recovery; 53300: too many connections".to_owned(),
-                            "check the server's log and max_connections".to_owned(),
-                        ],
-                    ));
+                    let hints = vec![
+                        "57P03: the server is starting up, shutting down or in recovery; 53300: too many connections".to_owned(),
+                        "check the server's log and max_connections".to_owned(),
+                    ];
+                    return Err(unavailable(cx, "PostgreSQL", &text, hints));
+                }
+                if let Some(session) = &session {
+                    return Err(session.error(cx, &code, &message));
                 }
                 // Refused for this user or database (no pg_hba entry, no such role):
                 // the server is up and answering, which is what the recipe proves.
                 return Ok(());
             }
             b'Z' => {
+                let next = match session.as_mut() {
+                    None => None,
+                    Some(session) => {
+                        session.row_seen = false;
+                        match session.phase {
+                            Phase::Startup => {
+                                session.phase = Phase::Recovery;
+                                Some(RECOVERY_QUERY)
+                            }
+                            Phase::Recovery => {
+                                session.phase = Phase::Query;
+                                Some(session.login.query_or(DEFAULT_QUERY))
+                            }
+                            Phase::Query => None,
+                        }
+                    }
+                };
+                if let Some(query) = next {
+                    let bytes = message(|b| frontend::query(query, b))
+                        .map_err(|why| mismatch(cx, "a query the monitor can send", &why))?;
+                    s.send(&bytes, "sending the query").await?;
+                    continue;
+                }
                 if !cx.steps_follow {
                     s.send(b"X\0\0\0\x04", "sending Terminate").await?;
                 }
@@ -220,4 +304,18 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
         "a PostgreSQL startup answer",
         "too many messages",
     ))
+}
+
+/// The first column of a DataRow body: `None` for NULL or a row too short to hold it.
+fn first_value(body: &[u8]) -> Option<Vec<u8>> {
+    let columns = body.get(..2)?;
+    if columns == [0, 0] {
+        return None;
+    }
+    let len = body.get(2..6).and_then(be32)?;
+    if len == u32::MAX {
+        return None; // -1: NULL
+    }
+    let len = usize::try_from(len).ok()?;
+    body.get(6..6usize.checked_add(len)?).map(<[u8]>::to_vec)
 }
