@@ -8,5 +8,5 @@ use monitor_core::__fuzz;
 use monitor_spec::Recipe;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    __fuzz::recipe(&Recipe::Mysql, data);
+    __fuzz::recipe(&Recipe::mysql(), data);
 });

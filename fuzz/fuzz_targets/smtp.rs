@@ -9,9 +9,7 @@ use monitor_spec::Recipe;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     __fuzz::recipe(
-        &Recipe::Smtp {
-            helo: "fuzz.example".into(),
-        },
+        &Recipe::Smtp { helo: "fuzz.example".into(), login: None },
         data,
     );
 });

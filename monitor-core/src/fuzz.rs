@@ -111,15 +111,7 @@ fn block_on<F: Future>(work: F) -> F::Output {
 
 /// The STARTTLS protocol that goes with a recipe, if it has one.
 fn starttls_of(recipe: &Recipe) -> Option<StartTls> {
-    Some(match recipe {
-        Recipe::Smtp { .. } => StartTls::Smtp,
-        Recipe::Imap => StartTls::Imap,
-        Recipe::Pop3 => StartTls::Pop3,
-        Recipe::Ftp => StartTls::Ftp,
-        Recipe::Postgres { .. } => StartTls::Postgres,
-        Recipe::Mysql => StartTls::Mysql,
-        _ => return None,
-    })
+    recipe.starttls()
 }
 
 /// Speaks `recipe` to a server that sends the input (after its options byte): first the
@@ -131,6 +123,7 @@ pub fn recipe(recipe: &Recipe, input: &[u8]) {
         Recipe::Redis { .. } => Recipe::Redis {
             password_env: options.password.then(|| "MONITORS_SECRET_REDIS".to_owned()),
             username: options.username.then(|| "monitor".to_owned()),
+            role: options.username,
         },
         // With the password option, the PostgreSQL recipe logs in (SASL, md5, queries).
         Recipe::Postgres { user, database, .. } => Recipe::Postgres {
@@ -140,6 +133,12 @@ pub fn recipe(recipe: &Recipe, input: &[u8]) {
                 .password
                 .then(|| monitor_spec::login::Login::password_env("MONITORS_SECRET_PG")),
         },
+        // With the password option, every other recipe that can log in does.
+        other if options.password => other.clone().with_login(
+            monitor_spec::login::Login::password_env("MONITORS_SECRET_FUZZ")
+                .user("monitor")
+                .allow_plaintext(),
+        ),
         other => other.clone(),
     };
     let spec = TcpMonitor::new("fuzz", "127.0.0.1", 1).recipe(recipe.clone());

@@ -67,11 +67,13 @@ pub mod prelude {
     pub use crate::{
         CheckResult, Engine, ErrorKind, Status, ValidMonitor, monitor_defaults, tcp_monitor,
     };
+    pub use monitor_spec::login::Login;
     pub use monitor_spec::spec::{
         Assertion, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, OcspMode,
         Payload, PemSource, ProxyProtocol, ReadUntil, Recipe, RetryStrategy, Source, StartTls,
-        Step, TcpMonitor, Tls, TlsMode, TlsPolicy, TlsVersion, connect_time, first_byte_time, ms,
-        response_data, response_time, tls_cipher, tls_days_left, tls_issuer, tls_san, tls_subject,
-        tls_version,
+        Step, TcpMonitor, Tls, TlsMode, TlsPolicy, TlsVersion, connect_time, entry_count,
+        first_byte_time, ms, query_value, read_only, replication_lag, response_data, response_time,
+        role, seconds, tls_cipher, tls_days_left, tls_issuer, tls_san, tls_subject, tls_version,
+        writable,
     };
 }

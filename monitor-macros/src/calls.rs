@@ -291,7 +291,14 @@ fn login(e: &Expr) -> syn::Result<Value> {
             syn::Error::new_spanned(arg, "expected `name = value` in `login(...)`")
         })?;
         let name = param.to_string();
-        const LOGIN_ARGS: [&str; 3] = ["password_env", "password_file", "query"];
+        const LOGIN_ARGS: [&str; 6] = [
+            "user",
+            "password_env",
+            "password_file",
+            "query",
+            "database",
+            "allow_plaintext",
+        ];
         if !LOGIN_ARGS.contains(&name.as_str()) {
             return Err(syn::Error::new(
                 param.span(),
@@ -577,6 +584,7 @@ mod tests {
         let redis = |password_env: Option<&str>, username: Option<&str>| Recipe::Redis {
             password_env: password_env.map(str::to_owned),
             username: username.map(str::to_owned),
+            role: false,
         };
         check(all(recipe), "redis()", Ok(Some(redis(None, None))));
         check(all(recipe), "redis", Ok(Some(redis(None, None))));
@@ -616,13 +624,45 @@ mod tests {
         );
         check(all(recipe), "smtp()", Ok(Some(Recipe::smtp())));
         for (text, expected) in [
-            ("mysql()", Recipe::Mysql),
-            ("mongodb", Recipe::Mongodb),
-            ("imap()", Recipe::Imap),
-            ("pop3()", Recipe::Pop3),
-            ("memcached()", Recipe::Memcached),
+            ("mysql()", Recipe::mysql()),
+            ("mongodb", Recipe::mongodb()),
+            ("imap()", Recipe::imap()),
+            ("pop3()", Recipe::pop3()),
+            ("memcached()", Recipe::memcached()),
             ("ssh", Recipe::Ssh),
-            ("(ftp())", Recipe::Ftp),
+            ("(ftp())", Recipe::ftp()),
+            ("ldap()", Recipe::ldap()),
+            (
+                r#"redis(role = true)"#,
+                Recipe::Redis {
+                    password_env: None,
+                    username: None,
+                    role: true,
+                },
+            ),
+            (
+                r#"memcached(key = "monitor:probe")"#,
+                Recipe::Memcached {
+                    key: Some("monitor:probe".into()),
+                },
+            ),
+            (
+                r#"mysql(login = login(user = "probe", password_env = "MY_PW", database = "app", query = "SELECT 2"))"#,
+                Recipe::mysql().with_login(
+                    monitor_spec::login::Login::password_env("MY_PW")
+                        .user("probe")
+                        .database("app")
+                        .query("SELECT 2"),
+                ),
+            ),
+            (
+                r#"imap(login = login(user = "probe", password_file = "imap.pass", allow_plaintext = true))"#,
+                Recipe::imap().with_login(
+                    monitor_spec::login::Login::password_file("imap.pass")
+                        .user("probe")
+                        .allow_plaintext(),
+                ),
+            ),
         ] {
             check(all(recipe), text, Ok(Some(expected)));
         }
@@ -630,7 +670,7 @@ mod tests {
             all(recipe),
             "reddis()",
             Err(&[
-                "unknown recipe `reddis`; did you mean `redis`? recipes: postgres, mysql, mongodb, smtp, imap, pop3, redis, memcached, ssh, ftp",
+                "unknown recipe `reddis`; did you mean `redis`? recipes: postgres, mysql, mongodb, smtp, imap, pop3, redis, memcached, ssh, ftp, ldap",
             ]),
         );
         check(
@@ -638,7 +678,7 @@ mod tests {
             r#"redis(pasword_env = "X", username = "a", username = "b")"#,
             Err(&[
                 "duplicate argument `username` in `redis(...)`",
-                "unknown argument `pasword_env`; did you mean `password_env`? `redis` takes password_env, username",
+                "unknown argument `pasword_env`; did you mean `password_env`? `redis` takes password_env, username, role",
             ]),
         );
         check(
@@ -653,20 +693,20 @@ mod tests {
         check(
             all(recipe),
             r#"mysql(user = "root")"#,
-            Err(&["unknown argument `user`; `mysql` takes no arguments"]),
+            Err(&["unknown argument `user`; `mysql` takes login"]),
         );
         check(
             all(recipe),
             "\"redis\"",
             Err(&[
-                "expected a recipe for `key`, found a string; write a call such as `redis()` or `postgres(user = \"monitor\")`; recipes: postgres, mysql, mongodb, smtp, imap, pop3, redis, memcached, ssh, ftp",
+                "expected a recipe for `key`, found a string; write a call such as `redis()` or `postgres(user = \"monitor\")`; recipes: postgres, mysql, mongodb, smtp, imap, pop3, redis, memcached, ssh, ftp, ldap",
             ]),
         );
         check(
             all(recipe),
             "a::redis()",
             Err(&[
-                "expected a recipe name; recipes: postgres, mysql, mongodb, smtp, imap, pop3, redis, memcached, ssh, ftp",
+                "expected a recipe name; recipes: postgres, mysql, mongodb, smtp, imap, pop3, redis, memcached, ssh, ftp, ldap",
             ]),
         );
     }

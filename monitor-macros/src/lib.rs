@@ -311,7 +311,7 @@ mod tests {
             ),
             function.clone(),
         ));
-        let expected = "m.recipe=::core::option::Option::Some(::monitor_core::__private::spec::Recipe::Redis{password_env:::core::option::Option::Some(::std::string::String::from(\"PW\")),username:::core::option::Option::None});";
+        let expected = "m.recipe=::core::option::Option::Some(::monitor_core::__private::spec::Recipe::Redis{password_env:::core::option::Option::Some(::std::string::String::from(\"PW\")),username:::core::option::Option::None,role:false});";
         assert!(out.contains(expected), "{expected} not in {out}");
         assert!(!out.contains("tls.mode"), "{out}");
         let out = squeeze(&monitor(

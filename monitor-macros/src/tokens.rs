@@ -194,42 +194,70 @@ impl Quote for Recipe {
                 let (user, database, login) = (user.quote(), database.quote(), login.quote());
                 quote!(#spec::Recipe::Postgres { user: #user, database: #database, login: #login })
             }
-            Recipe::Smtp { helo } => {
-                let helo = helo.quote();
-                quote!(#spec::Recipe::Smtp { helo: #helo })
+            Recipe::Smtp { helo, login } => {
+                let (helo, login) = (helo.quote(), login.quote());
+                quote!(#spec::Recipe::Smtp { helo: #helo, login: #login })
             }
             Recipe::Redis {
                 password_env,
                 username,
+                role,
             } => {
-                let (password_env, username) = (password_env.quote(), username.quote());
-                quote!(#spec::Recipe::Redis { password_env: #password_env, username: #username })
+                let (password_env, username, role) =
+                    (password_env.quote(), username.quote(), role.quote());
+                quote!(#spec::Recipe::Redis { password_env: #password_env, username: #username, role: #role })
             }
-            Recipe::Mysql
-            | Recipe::Mongodb
-            | Recipe::Imap
-            | Recipe::Pop3
-            | Recipe::Memcached
-            | Recipe::Ssh
-            | Recipe::Ftp => unit("Recipe", self),
+            Recipe::Memcached { key } => {
+                let key = key.quote();
+                quote!(#spec::Recipe::Memcached { key: #key })
+            }
+            Recipe::Mysql { login }
+            | Recipe::Mongodb { login }
+            | Recipe::Imap { login }
+            | Recipe::Pop3 { login }
+            | Recipe::Ftp { login }
+            | Recipe::Ldap { login } => {
+                let variant = quote::format_ident!("{}", variant_name(self));
+                let login = login.quote();
+                quote!(#spec::Recipe::#variant { login: #login })
+            }
+            Recipe::Ssh => unit("Recipe", self),
         }
     }
+}
+
+/// The Rust name of a recipe's variant: `Mysql` for `mysql`.
+fn variant_name(recipe: &Recipe) -> String {
+    let name = recipe.name();
+    name[..1].to_ascii_uppercase() + &name[1..]
 }
 
 impl Quote for Login {
     fn quote(&self) -> TokenStream {
         let spec = spec();
         let Login {
+            user,
             password_env,
             password_file,
             query,
+            database,
+            allow_plaintext,
         } = self;
-        let (password_env, password_file, query) =
-            (password_env.quote(), password_file.quote(), query.quote());
+        let (user, password_env, password_file, query, database, allow_plaintext) = (
+            user.quote(),
+            password_env.quote(),
+            password_file.quote(),
+            query.quote(),
+            database.quote(),
+            allow_plaintext.quote(),
+        );
         quote!(#spec::login::Login {
+            user: #user,
             password_env: #password_env,
             password_file: #password_file,
             query: #query,
+            database: #database,
+            allow_plaintext: #allow_plaintext,
         })
     }
 }
@@ -264,7 +292,7 @@ mod tests {
         );
         assert_eq!(
             text(&Some(Recipe::redis_auth("PW"))),
-            "::core::option::Option::Some(::monitor_core::__private::spec::Recipe::Redis{password_env:::core::option::Option::Some(::std::string::String::from(\"PW\")),username:::core::option::Option::None})"
+            "::core::option::Option::Some(::monitor_core::__private::spec::Recipe::Redis{password_env:::core::option::Option::Some(::std::string::String::from(\"PW\")),username:::core::option::Option::None,role:false})"
         );
         assert_eq!(
             text(&Step::Read(ReadUntil::Bytes(4))),

@@ -108,7 +108,7 @@ mod tests {
             build::<Recipe>(json!({"protocol": "redis", "pasword_env": "X"})),
             Err(Problem::UnknownField {
                 field: "pasword_env".into(),
-                expected: vec!["password_env".into(), "username".into()],
+                expected: vec!["password_env".into(), "username".into(), "role".into()],
             })
         );
         assert_eq!(

@@ -42,9 +42,35 @@ pub enum Source {
     TlsIssuer,
     /// Subject alternative names of the leaf certificate, comma separated.
     TlsSan,
+    /// The first value of the login's query (fact `query_first_value`; `NULL` for NULL).
+    QueryValue,
+    /// The server's role after login (fact `role`): `primary`, `replica`, or what else
+    /// the service names (`arbiter`, `sentinel`, `standalone`).
+    Role,
+    /// Whether the server refuses writes (fact `read_only`: `yes` or `no`); a failed
+    /// assertion on it is `service_unavailable`.
+    ReadOnly,
+    /// How many entries the login found (fact `entry_count`): LDAP entries, messages
+    /// in an IMAP mailbox or a POP3 maildrop.
+    EntryCount,
+    /// How far a replica is behind its primary, in milliseconds (fact
+    /// `replication_lag_ms`; 0 on a primary).
+    ReplicationLag,
 }
 
 impl Source {
+    /// The fact of the result a login source reads, `None` for the measured sources.
+    pub fn fact(self) -> Option<&'static str> {
+        match self {
+            Source::QueryValue => Some("query_first_value"),
+            Source::Role => Some("role"),
+            Source::ReadOnly => Some("read_only"),
+            Source::EntryCount => Some("entry_count"),
+            Source::ReplicationLag => Some("replication_lag_ms"),
+            _ => None,
+        }
+    }
+
     /// Whether the source is a number (compared numerically).
     pub fn is_numeric(self) -> bool {
         self.unit().is_some()
@@ -57,6 +83,8 @@ impl Source {
                 Some("milliseconds")
             }
             Source::TlsDaysLeft => Some("days"),
+            Source::ReplicationLag => Some("milliseconds"),
+            Source::EntryCount => Some("entries"),
             _ => None,
         }
     }
@@ -110,7 +138,7 @@ impl Comparison {
         use Comparison::*;
         if source.is_numeric() {
             &[Equals, NotEquals, LessThan, GreaterThan]
-        } else if source != Source::ResponseData {
+        } else if !matches!(source, Source::ResponseData | Source::QueryValue) {
             &[
                 Equals,
                 NotEquals,
@@ -177,6 +205,32 @@ pub fn tls_san() -> AssertionSource {
     AssertionSource(Source::TlsSan)
 }
 
+/// Starts an assertion on the first value of the login's query.
+pub fn query_value() -> AssertionSource {
+    AssertionSource(Source::QueryValue)
+}
+/// Starts an assertion on the server's role (`primary`, `replica`, ...).
+pub fn role() -> AssertionSource {
+    AssertionSource(Source::Role)
+}
+/// Starts an assertion on whether the server is read-only (`yes` or `no`).
+pub fn read_only() -> AssertionSource {
+    AssertionSource(Source::ReadOnly)
+}
+/// Asserts the server accepts writes: `read_only().equals("no")`, failing as
+/// `service_unavailable` when it does not.
+pub fn writable() -> Assertion {
+    read_only().equals("no")
+}
+/// Starts an assertion on the number of entries the login found.
+pub fn entry_count() -> AssertionSource {
+    AssertionSource(Source::EntryCount)
+}
+/// Starts an assertion on a replica's lag behind its primary, in milliseconds.
+pub fn replication_lag() -> AssertionSource {
+    AssertionSource(Source::ReplicationLag)
+}
+
 /// An assertion source waiting for its comparison; see [`response_data`].
 #[derive(Debug, Clone, Copy)]
 pub struct AssertionSource(pub Source);
@@ -230,4 +284,10 @@ impl AssertionSource {
 /// Milliseconds, for assertion targets: `response_time().less_than(ms(100))`.
 pub fn ms(n: u32) -> u32 {
     n
+}
+
+/// Seconds as milliseconds, for assertion targets:
+/// `replication_lag().less_than(seconds(10))`.
+pub fn seconds(n: u32) -> u32 {
+    n.saturating_mul(1000)
 }

@@ -17,6 +17,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::assertion::Source;
 use crate::login::Login;
 
 /// A protocol dialog that proves a service serves and reports what it learned.
@@ -43,20 +44,44 @@ pub enum Recipe {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         login: Option<Login>,
     },
-    /// MySQL and MariaDB: the server's initial handshake packet, parsed.
-    Mysql,
-    /// MongoDB: an OP_MSG `hello`, answered with `ok: 1` and the wire versions.
-    Mongodb,
-    /// SMTP: the 220 banner, EHLO, QUIT.
+    /// MySQL and MariaDB: the server's initial handshake packet, parsed; with a login,
+    /// authentication and a query.
+    Mysql {
+        /// Log in (`caching_sha2_password`, `mysql_native_password`, `client_ed25519`)
+        /// and run a query (`SELECT 1` when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        login: Option<Login>,
+    },
+    /// MongoDB: an OP_MSG `hello`, answered with `ok: 1` and the wire versions; with a
+    /// login, SCRAM-SHA-256 and `ping`.
+    Mongodb {
+        /// Log in with SCRAM-SHA-256 (`database`: the authentication database, `admin`
+        /// when absent) and run `ping`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        login: Option<Login>,
+    },
+    /// SMTP: the 220 banner, EHLO, QUIT; with a login, AUTH PLAIN or LOGIN.
     Smtp {
         /// The name sent with EHLO.
         #[serde(default = "default_helo")]
         helo: String,
+        /// Authenticate with AUTH PLAIN (or LOGIN when PLAIN is not offered).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        login: Option<Login>,
     },
-    /// IMAP: the `* OK` greeting, CAPABILITY, LOGOUT.
-    Imap,
-    /// POP3: the `+OK` greeting, CAPA, QUIT.
-    Pop3,
+    /// IMAP: the `* OK` greeting, CAPABILITY, LOGOUT; with a login, LOGIN (or
+    /// AUTHENTICATE PLAIN) and SELECT of a mailbox.
+    Imap {
+        /// Log in and select `query` (the mailbox, `INBOX` when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        login: Option<Login>,
+    },
+    /// POP3: the `+OK` greeting, CAPA, QUIT; with a login, USER/PASS and STAT.
+    Pop3 {
+        /// Log in with USER/PASS and run STAT.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        login: Option<Login>,
+    },
     /// Redis: AUTH when a password is configured, PING answered by `+PONG`, INFO server.
     Redis {
         /// The environment variable holding the password, read on the machine that runs
@@ -66,13 +91,33 @@ pub enum Recipe {
         /// The ACL user (Redis 6 and later); the default user when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         username: Option<String>,
+        /// Also ask `ROLE` (and `INFO replication`): the role, whether the server is
+        /// read-only and, on a replica, its replication lag.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        role: bool,
     },
-    /// Memcached: `version` answered by `VERSION x.y.z`.
-    Memcached,
+    /// Memcached: `version` answered by `VERSION x.y.z`; optionally a set/get round trip.
+    Memcached {
+        /// A key to set to a fresh value and read back (opt-in: the check writes it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
     /// SSH: the `SSH-2.0-` identification line, with the software and version.
     Ssh,
-    /// FTP: the 220 banner, QUIT.
-    Ftp,
+    /// FTP: the 220 banner, QUIT; with a login, USER/PASS and PWD.
+    Ftp {
+        /// Log in with USER/PASS and run PWD.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        login: Option<Login>,
+    },
+    /// LDAP: an anonymous bind answered by a BindResponse; with a login, a simple bind
+    /// as `user` (a DN) and a base search of `query` (a DN), reporting the entry count.
+    Ldap {
+        /// Bind as `user` (anonymous when absent) and search the entry `query` (the root
+        /// DSE when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        login: Option<Login>,
+    },
 }
 
 /// The JSON form of [`Recipe`] as read: the recipes without settings are empty struct
@@ -82,7 +127,7 @@ pub enum Recipe {
 #[serde(tag = "protocol", rename_all = "snake_case", deny_unknown_fields)]
 enum RecipeWire {
     /// PostgreSQL: a startup message (after SSLRequest with STARTTLS); an authentication
-    /// request or an error answer proves the server is up.
+    /// request or an error answer proves the server is up; with a login, a query.
     Postgres {
         /// The user named in the startup message.
         #[serde(default = "default_pg_user")]
@@ -95,20 +140,43 @@ enum RecipeWire {
         #[serde(default)]
         login: Option<Login>,
     },
-    /// MySQL and MariaDB: the server's initial handshake packet, parsed.
-    Mysql {},
-    /// MongoDB: an OP_MSG `hello`, answered with `ok: 1` and the wire versions.
-    Mongodb {},
-    /// SMTP: the 220 banner, EHLO, QUIT.
+    /// MySQL and MariaDB: the server's initial handshake packet, parsed; with a login,
+    /// authentication and a query.
+    Mysql {
+        /// Log in (`caching_sha2_password`, `mysql_native_password`, `client_ed25519`)
+        /// and run a query (`SELECT 1` when absent).
+        #[serde(default)]
+        login: Option<Login>,
+    },
+    /// MongoDB: an OP_MSG `hello`, answered with `ok: 1` and the wire versions; with a
+    /// login, SCRAM-SHA-256 and `ping`.
+    Mongodb {
+        /// Log in with SCRAM-SHA-256 (`database`: the authentication database, `admin`
+        /// when absent) and run `ping`.
+        #[serde(default)]
+        login: Option<Login>,
+    },
+    /// SMTP: the 220 banner, EHLO, QUIT; with a login, AUTH PLAIN or LOGIN.
     Smtp {
         /// The name sent with EHLO.
         #[serde(default = "default_helo")]
         helo: String,
+        /// Authenticate with AUTH PLAIN (or LOGIN when PLAIN is not offered).
+        #[serde(default)]
+        login: Option<Login>,
     },
-    /// IMAP: the `* OK` greeting, CAPABILITY, LOGOUT.
-    Imap {},
-    /// POP3: the `+OK` greeting, CAPA, QUIT.
-    Pop3 {},
+    /// IMAP: the `* OK` greeting, CAPABILITY, LOGOUT; with a login, LOGIN and SELECT.
+    Imap {
+        /// Log in and select `query` (the mailbox, `INBOX` when absent).
+        #[serde(default)]
+        login: Option<Login>,
+    },
+    /// POP3: the `+OK` greeting, CAPA, QUIT; with a login, USER/PASS and STAT.
+    Pop3 {
+        /// Log in with USER/PASS and run STAT.
+        #[serde(default)]
+        login: Option<Login>,
+    },
     /// Redis: AUTH when a password is configured, PING answered by `+PONG`, INFO server.
     Redis {
         /// The environment variable holding the password, read on the machine that runs
@@ -118,13 +186,33 @@ enum RecipeWire {
         /// The ACL user (Redis 6 and later); the default user when absent.
         #[serde(default)]
         username: Option<String>,
+        /// Also ask `ROLE` (and `INFO replication`): the role, whether the server is
+        /// read-only and, on a replica, its replication lag.
+        #[serde(default)]
+        role: bool,
     },
-    /// Memcached: `version` answered by `VERSION x.y.z`.
-    Memcached {},
+    /// Memcached: `version` answered by `VERSION x.y.z`; optionally a set/get round trip.
+    Memcached {
+        /// A key to set to a fresh value and read back (opt-in: the check writes it).
+        #[serde(default)]
+        key: Option<String>,
+    },
     /// SSH: the `SSH-2.0-` identification line, with the software and version.
     Ssh {},
-    /// FTP: the 220 banner, QUIT.
-    Ftp {},
+    /// FTP: the 220 banner, QUIT; with a login, USER/PASS and PWD.
+    Ftp {
+        /// Log in with USER/PASS and run PWD.
+        #[serde(default)]
+        login: Option<Login>,
+    },
+    /// LDAP: an anonymous bind answered by a BindResponse; with a login, a simple bind
+    /// as `user` (a DN) and a base search of `query` (a DN), reporting the entry count.
+    Ldap {
+        /// Bind as `user` (anonymous when absent) and search the entry `query` (the root
+        /// DSE when absent).
+        #[serde(default)]
+        login: Option<Login>,
+    },
 }
 
 impl From<RecipeWire> for Recipe {
@@ -139,21 +227,24 @@ impl From<RecipeWire> for Recipe {
                 database,
                 login,
             },
-            RecipeWire::Mysql {} => Recipe::Mysql,
-            RecipeWire::Mongodb {} => Recipe::Mongodb,
-            RecipeWire::Smtp { helo } => Recipe::Smtp { helo },
-            RecipeWire::Imap {} => Recipe::Imap,
-            RecipeWire::Pop3 {} => Recipe::Pop3,
+            RecipeWire::Mysql { login } => Recipe::Mysql { login },
+            RecipeWire::Mongodb { login } => Recipe::Mongodb { login },
+            RecipeWire::Smtp { helo, login } => Recipe::Smtp { helo, login },
+            RecipeWire::Imap { login } => Recipe::Imap { login },
+            RecipeWire::Pop3 { login } => Recipe::Pop3 { login },
             RecipeWire::Redis {
                 password_env,
                 username,
+                role,
             } => Recipe::Redis {
                 password_env,
                 username,
+                role,
             },
-            RecipeWire::Memcached {} => Recipe::Memcached,
+            RecipeWire::Memcached { key } => Recipe::Memcached { key },
             RecipeWire::Ssh {} => Recipe::Ssh,
-            RecipeWire::Ftp {} => Recipe::Ftp,
+            RecipeWire::Ftp { login } => Recipe::Ftp { login },
+            RecipeWire::Ldap { login } => Recipe::Ldap { login },
         }
     }
 }
@@ -167,7 +258,7 @@ fn default_helo() -> String {
 }
 
 /// The recipe names, as the DSL and JSON spell them.
-pub const RECIPES: [&str; 10] = [
+pub const RECIPES: [&str; 11] = [
     "postgres",
     "mysql",
     "mongodb",
@@ -178,6 +269,7 @@ pub const RECIPES: [&str; 10] = [
     "memcached",
     "ssh",
     "ftp",
+    "ldap",
 ];
 
 impl Recipe {
@@ -200,11 +292,47 @@ impl Recipe {
         }
     }
 
+    /// MySQL or MariaDB, stopping at the handshake.
+    pub fn mysql() -> Self {
+        Recipe::Mysql { login: None }
+    }
+
+    /// MongoDB, stopping at `hello`.
+    pub fn mongodb() -> Self {
+        Recipe::Mongodb { login: None }
+    }
+
     /// SMTP with EHLO `monitor.invalid`.
     pub fn smtp() -> Self {
         Recipe::Smtp {
             helo: default_helo(),
+            login: None,
         }
+    }
+
+    /// IMAP, stopping at CAPABILITY.
+    pub fn imap() -> Self {
+        Recipe::Imap { login: None }
+    }
+
+    /// POP3, stopping at CAPA.
+    pub fn pop3() -> Self {
+        Recipe::Pop3 { login: None }
+    }
+
+    /// FTP, stopping at the banner.
+    pub fn ftp() -> Self {
+        Recipe::Ftp { login: None }
+    }
+
+    /// LDAP, with an anonymous bind.
+    pub fn ldap() -> Self {
+        Recipe::Ldap { login: None }
+    }
+
+    /// Memcached, asking `version`.
+    pub fn memcached() -> Self {
+        Recipe::Memcached { key: None }
     }
 
     /// Redis without a password.
@@ -212,6 +340,7 @@ impl Recipe {
         Recipe::Redis {
             password_env: None,
             username: None,
+            role: false,
         }
     }
 
@@ -220,6 +349,47 @@ impl Recipe {
         Recipe::Redis {
             password_env: Some(var.to_owned()),
             username: None,
+            role: false,
+        }
+    }
+
+    /// The same recipe logging in with `login` (for Redis: its variable and user; for
+    /// Memcached and SSH, which have no login, the recipe unchanged).
+    pub fn with_login(mut self, with: Login) -> Self {
+        match &mut self {
+            Recipe::Postgres { login, .. }
+            | Recipe::Mysql { login }
+            | Recipe::Mongodb { login }
+            | Recipe::Smtp { login, .. }
+            | Recipe::Imap { login }
+            | Recipe::Pop3 { login }
+            | Recipe::Ftp { login }
+            | Recipe::Ldap { login } => *login = Some(with),
+            Recipe::Redis {
+                password_env,
+                username,
+                ..
+            } => {
+                *password_env = with.password_env;
+                *username = with.user;
+            }
+            Recipe::Memcached { .. } | Recipe::Ssh => {}
+        }
+        self
+    }
+
+    /// The recipe's login, when it logs in.
+    pub fn login(&self) -> Option<&Login> {
+        match self {
+            Recipe::Postgres { login, .. }
+            | Recipe::Mysql { login }
+            | Recipe::Mongodb { login }
+            | Recipe::Smtp { login, .. }
+            | Recipe::Imap { login }
+            | Recipe::Pop3 { login }
+            | Recipe::Ftp { login }
+            | Recipe::Ldap { login } => login.as_ref(),
+            Recipe::Redis { .. } | Recipe::Memcached { .. } | Recipe::Ssh => None,
         }
     }
 
@@ -227,15 +397,16 @@ impl Recipe {
     pub fn name(&self) -> &'static str {
         match self {
             Recipe::Postgres { .. } => "postgres",
-            Recipe::Mysql => "mysql",
-            Recipe::Mongodb => "mongodb",
+            Recipe::Mysql { .. } => "mysql",
+            Recipe::Mongodb { .. } => "mongodb",
             Recipe::Smtp { .. } => "smtp",
-            Recipe::Imap => "imap",
-            Recipe::Pop3 => "pop3",
+            Recipe::Imap { .. } => "imap",
+            Recipe::Pop3 { .. } => "pop3",
             Recipe::Redis { .. } => "redis",
-            Recipe::Memcached => "memcached",
+            Recipe::Memcached { .. } => "memcached",
             Recipe::Ssh => "ssh",
-            Recipe::Ftp => "ftp",
+            Recipe::Ftp { .. } => "ftp",
+            Recipe::Ldap { .. } => "ldap",
         }
     }
 
@@ -243,12 +414,43 @@ impl Recipe {
     pub fn starttls(&self) -> Option<StartTls> {
         match self {
             Recipe::Postgres { .. } => Some(StartTls::Postgres),
-            Recipe::Mysql => Some(StartTls::Mysql),
+            Recipe::Mysql { .. } => Some(StartTls::Mysql),
             Recipe::Smtp { .. } => Some(StartTls::Smtp),
-            Recipe::Imap => Some(StartTls::Imap),
-            Recipe::Pop3 => Some(StartTls::Pop3),
-            Recipe::Ftp => Some(StartTls::Ftp),
-            Recipe::Mongodb | Recipe::Redis { .. } | Recipe::Memcached | Recipe::Ssh => None,
+            Recipe::Imap { .. } => Some(StartTls::Imap),
+            Recipe::Pop3 { .. } => Some(StartTls::Pop3),
+            Recipe::Ftp { .. } => Some(StartTls::Ftp),
+            Recipe::Ldap { .. } => Some(StartTls::Ldap),
+            Recipe::Mongodb { .. }
+            | Recipe::Redis { .. }
+            | Recipe::Memcached { .. }
+            | Recipe::Ssh => None,
+        }
+    }
+
+    /// Whether the recipe, as configured, reports the fact an assertion on `source`
+    /// reads (the login facts: a query's value, the role, read-only, an entry count, the
+    /// replication lag). Sources that are not login facts are always reported.
+    pub fn reports(&self, source: Source) -> bool {
+        use Source::*;
+        if source.fact().is_none() {
+            return true;
+        }
+        let logs_in = self.login().is_some();
+        match self {
+            Recipe::Postgres { .. } => {
+                logs_in && matches!(source, QueryValue | Role | ReadOnly | ReplicationLag)
+            }
+            Recipe::Mysql { .. } => logs_in && matches!(source, QueryValue | ReadOnly),
+            Recipe::Mongodb { .. } => logs_in && matches!(source, Role | ReadOnly),
+            Recipe::Imap { .. } | Recipe::Pop3 { .. } | Recipe::Ldap { .. } => {
+                logs_in && source == EntryCount
+            }
+            Recipe::Redis { role, .. } => {
+                *role && matches!(source, Role | ReadOnly | ReplicationLag)
+            }
+            Recipe::Smtp { .. } | Recipe::Ftp { .. } | Recipe::Memcached { .. } | Recipe::Ssh => {
+                false
+            }
         }
     }
 

@@ -75,10 +75,7 @@ pub fn secret_refs(monitor: &TcpMonitor) -> Vec<SecretRef<'_>> {
             name,
         });
     }
-    if let Some(Recipe::Postgres {
-        login: Some(login), ..
-    }) = &monitor.recipe
-    {
+    if let Some(login) = monitor.recipe.as_ref().and_then(Recipe::login) {
         if let Some(name) = &login.password_env {
             refs.push(SecretRef::Env {
                 field: "recipe.login.password_env",

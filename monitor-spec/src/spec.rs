@@ -11,9 +11,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::assertion::{
-    Assertion, AssertionSource, Comparison, Source, connect_time, first_byte_time, ms,
-    response_data, response_time, tls_cipher, tls_days_left, tls_issuer, tls_san, tls_subject,
-    tls_version,
+    Assertion, AssertionSource, Comparison, Source, connect_time, entry_count, first_byte_time, ms,
+    query_value, read_only, replication_lag, response_data, response_time, role, seconds,
+    tls_cipher, tls_days_left, tls_issuer, tls_san, tls_subject, tls_version, writable,
 };
 pub use crate::recipe::{ProxyProtocol, Recipe, StartTls};
 pub use crate::schedule::{Backoff, Frequency, RetryStrategy, UnknownFrequency};

@@ -450,6 +450,26 @@ impl Validator {
         let mut checks = Vec::with_capacity(m.assertions.len());
         for (i, a) in m.assertions.iter().enumerate() {
             let path = format!("assertions[{i}]");
+            if !m
+                .recipe
+                .as_ref()
+                .map_or(a.source.fact().is_none(), |r| r.reports(a.source))
+            {
+                self.err(
+                    format!("{path}.source"),
+                    format!(
+                        "`{}` is a fact of a login, and {}; it is reported by {}",
+                        wire_name(&a.source),
+                        match &m.recipe {
+                            None => "the monitor has no recipe".to_owned(),
+                            Some(r) =>
+                                format!("recipe `{}` as configured does not report it", r.name()),
+                        },
+                        fact_reporters(a.source)
+                    ),
+                );
+                continue;
+            }
             let allowed = Comparison::allowed_for(a.source);
             if !allowed.contains(&a.comparison) {
                 let names: Vec<String> = allowed.iter().map(wire_name).collect();
@@ -610,6 +630,7 @@ impl Validator {
             crate::recipe::Recipe::Redis {
                 password_env,
                 username,
+                ..
             } => {
                 if let Some(var) = password_env.as_deref().filter(|v| !env_name(v)) {
                     self.err(
@@ -633,14 +654,7 @@ impl Validator {
                     );
                 }
             }
-            crate::recipe::Recipe::Postgres {
-                user,
-                database,
-                login,
-            } => {
-                if let Some(login) = login {
-                    self.login(login, &env_name);
-                }
+            crate::recipe::Recipe::Postgres { user, database, .. } => {
                 if !word(user) {
                     self.err(
                         "recipe.user",
@@ -660,12 +674,130 @@ impl Validator {
                     );
                 }
             }
-            crate::recipe::Recipe::Smtp { helo } => {
+            crate::recipe::Recipe::Smtp { helo, .. } => {
                 if let Err(why) = check_host(helo) {
                     self.err("recipe.helo", why);
                 }
             }
+            crate::recipe::Recipe::Memcached { key: Some(key) } => {
+                if key.is_empty()
+                    || key.len() > crate::login::MAX_MEMCACHED_KEY_BYTES
+                    || key.bytes().any(|b| b <= b' ' || b == 0x7f)
+                {
+                    self.err(
+                        "recipe.key",
+                        format!(
+                            "`{}` is not a memcached key: 1 to {} bytes without spaces or control characters",
+                            key.escape_debug(),
+                            crate::login::MAX_MEMCACHED_KEY_BYTES
+                        ),
+                    );
+                }
+            }
             _ => {}
+        }
+        if let Some(login) = recipe.login() {
+            self.login(login, &env_name);
+            self.login_fits(m, recipe, login);
+        }
+    }
+
+    /// What a recipe's login must hold for that recipe: a user where the protocol names
+    /// one, only the fields it reads, a password where it cannot log in without one, and
+    /// TLS where the password travels as it is.
+    fn login_fits(
+        &mut self,
+        m: &TcpMonitor,
+        recipe: &crate::recipe::Recipe,
+        login: &crate::login::Login,
+    ) {
+        use crate::recipe::Recipe;
+        let name = recipe.name();
+        let line = |s: &str, max: usize| {
+            !s.is_empty() && s.len() <= max && !s.contains(['\0', '\r', '\n'])
+        };
+        match (recipe, &login.user) {
+            (Recipe::Postgres { .. }, Some(_)) => self.err(
+                "recipe.login.user",
+                "postgres names its user on the recipe: write postgres(user = \"...\") and leave it out of the login",
+            ),
+            (Recipe::Ldap { .. }, None) if login.has_password() => self.err(
+                "recipe.login.user",
+                "is required with a password: name the DN to bind as (`cn=monitor,dc=example,dc=org`)",
+            ),
+            (Recipe::Postgres { .. } | Recipe::Ldap { .. }, _) => {}
+            (_, None) => self.err(
+                "recipe.login.user",
+                format!("is required: name the user `{name}` logs in as"),
+            ),
+            _ => {}
+        }
+        if let Some(user) = login.user.as_deref().filter(|u| !line(u, 1024)) {
+            self.err(
+                "recipe.login.user",
+                format!(
+                    "`{}` must be 1 to 1024 bytes without NUL or line breaks",
+                    user.escape_debug()
+                ),
+            );
+        }
+        match (recipe, login.database.as_deref()) {
+            (Recipe::Mysql { .. } | Recipe::Mongodb { .. }, Some(db)) if !line(db, 64) => self.err(
+                "recipe.login.database",
+                format!("`{}` must be 1 to 64 bytes without NUL or line breaks", db.escape_debug()),
+            ),
+            (Recipe::Mysql { .. } | Recipe::Mongodb { .. }, _) | (_, None) => {}
+            (Recipe::Postgres { .. }, Some(_)) => self.err(
+                "recipe.login.database",
+                "postgres names its database on the recipe: write postgres(database = \"...\") and leave it out of the login",
+            ),
+            (_, Some(_)) => self.err(
+                "recipe.login.database",
+                format!("`{name}` has no database to choose: remove it"),
+            ),
+        }
+        if login.query.is_some()
+            && !matches!(
+                recipe,
+                Recipe::Postgres { .. }
+                    | Recipe::Mysql { .. }
+                    | Recipe::Imap { .. }
+                    | Recipe::Ldap { .. }
+            )
+        {
+            self.err(
+                "recipe.login.query",
+                format!("`{name}` runs no query after its login: remove it (postgres and mysql run SQL, imap selects a mailbox, ldap searches a DN)"),
+            );
+        }
+        let needs_password = matches!(
+            recipe,
+            Recipe::Mongodb { .. }
+                | Recipe::Smtp { .. }
+                | Recipe::Imap { .. }
+                | Recipe::Pop3 { .. }
+                | Recipe::Ftp { .. }
+        );
+        if needs_password && !login.has_password() {
+            self.err(
+                "recipe.login",
+                format!("`{name}` logs in with a password: name where it is read with password_env or password_file"),
+            );
+        }
+        let in_clear = matches!(
+            recipe,
+            Recipe::Smtp { .. }
+                | Recipe::Imap { .. }
+                | Recipe::Pop3 { .. }
+                | Recipe::Ftp { .. }
+                | Recipe::Ldap { .. }
+        );
+        if in_clear && login.has_password() && m.tls.mode == TlsMode::None && !login.allow_plaintext
+        {
+            self.err(
+                "recipe.login",
+                format!("`{name}` sends the password as it is: use tls.mode `starttls` or `direct`, or set allow_plaintext = true to send it without TLS"),
+            );
         }
     }
 
@@ -885,4 +1017,16 @@ pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
         .size_limit(1 << 20)
         .dfa_size_limit(1 << 20)
         .build()
+}
+
+/// Which recipes report a login fact, for the error that names them.
+fn fact_reporters(source: Source) -> &'static str {
+    match source {
+        Source::QueryValue => "postgres and mysql with login(...)",
+        Source::Role => "postgres and mongodb with login(...), redis(role = true)",
+        Source::ReadOnly => "postgres, mysql and mongodb with login(...), redis(role = true)",
+        Source::EntryCount => "ldap, imap and pop3 with login(...)",
+        Source::ReplicationLag => "postgres with login(...), redis(role = true)",
+        _ => "every recipe",
+    }
 }

@@ -114,14 +114,15 @@ fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
             "pg_isready -h {h} -p {p} -U {user} -d {}",
             database.as_deref().unwrap_or(user)
         ),
-        R::Mysql => format!("mysqladmin --host={h} --port={p} --connect-timeout=5 ping"),
-        R::Mongodb => format!(
+        R::Mysql { .. } => format!("mysqladmin --host={h} --port={p} --connect-timeout=5 ping"),
+        R::Mongodb { .. } => format!(
             "mongosh --host {h} --port {p}{} --eval 'db.hello()'",
             if tls { " --tls" } else { "" }
         ),
         R::Redis {
             password_env,
             username,
+            ..
         } => {
             let mut cmd = format!("redis-cli -h {h} -p {p}");
             if tls {
@@ -135,7 +136,7 @@ fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
             }
             cmd + " ping"
         }
-        R::Memcached if !tls => format!("printf 'version\\r\\n' | nc -w 2 {h} {p}"),
+        R::Memcached { .. } if !tls => format!("printf 'version\\r\\n' | nc -w 2 {h} {p}"),
         R::Ssh => format!("ssh-keyscan -p {p} {h}"),
         _ if tls => s_client(recipe.name()),
         _ => format!("nc -C {h} {p}"),

@@ -218,6 +218,27 @@ fn assertion_error(
             )
         })
         .collect();
+    // A server that refuses writes where the monitor asserts it takes them is not serving
+    // what its clients need: the pager reads that, not "an assertion failed".
+    if let Some(read_only) = failed
+        .iter()
+        .find(|o| o.source == Source::ReadOnly && o.actual == "yes")
+    {
+        return ProbeError {
+            kind: ErrorKind::ServiceUnavailable,
+            message: format!(
+                "{} is read-only (read_only {} `{}` failed): it cannot take writes",
+                place(spec, facts.address),
+                wire_name(&read_only.comparison),
+                read_only.target
+            ),
+            hints: vec![
+                "a standby or replica answers here: check whether a failover moved the primary, and where the service's clients write".to_owned(),
+                "the server may have been set read-only on purpose (maintenance, a full disk, default_transaction_read_only, super_read_only)".to_owned(),
+                reproduce(spec),
+            ],
+        };
+    }
     ProbeError {
         kind: ErrorKind::AssertionFailed,
         message: format!(
@@ -261,6 +282,15 @@ fn evaluate(check: &Check, t: &Timings, facts: &Facts) -> AssertionOutcome {
         Source::TlsSubject => text(leaf.map(|c| c.subject.clone())),
         Source::TlsIssuer => text(leaf.map(|c| c.issuer.clone())),
         Source::TlsSan => text(leaf.map(|c| c.sans.join(", "))),
+        Source::QueryValue | Source::Role | Source::ReadOnly => {
+            text(a.source.fact().and_then(|f| facts.learned.get(f)).cloned())
+        }
+        Source::EntryCount | Source::ReplicationLag => number(
+            a.source
+                .fact()
+                .and_then(|f| facts.learned.get(f))
+                .and_then(|v| v.parse::<f64>().ok()),
+        ),
     };
     AssertionOutcome {
         source: a.source,

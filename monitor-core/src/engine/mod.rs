@@ -165,9 +165,11 @@ impl Engine {
                     .and_then(|()| (self.secrets)(name))
                     .ok_or_else(|| name.clone()),
             ),
-            Some(crate::Recipe::Postgres {
-                login: Some(login), ..
-            }) => match (&login.password_env, &login.password_file) {
+            Some(recipe) => match recipe
+                .login()
+                .map(|l| (&l.password_env, &l.password_file))
+                .unwrap_or((&None, &None))
+            {
                 (Some(name), _) => Some(
                     self.policy
                         .check_env(name)
@@ -182,7 +184,7 @@ impl Engine {
                 )),
                 (None, None) => None,
             },
-            _ => None,
+            None => None,
         }
     }
 

@@ -171,12 +171,12 @@ async fn redis_ping_auth_and_tls() {
 async fn memcached_version() {
     let version = says("memcached", "memcached", &["-V"]);
     let live = memcached();
-    let r = check(monitor(live.port, Recipe::Memcached), PASSED).await;
+    let r = check(monitor(live.port, Recipe::memcached()), PASSED).await;
     assert_eq!(
         format!("memcached {}", fact(&r, "server_version")),
         version.trim()
     );
-    assert_stopped_is_refused(live, monitor(1, Recipe::Memcached)).await;
+    assert_stopped_is_refused(live, monitor(1, Recipe::memcached())).await;
 }
 
 #[tokio::test]
@@ -236,26 +236,30 @@ async fn mariadb_handshake_with_and_without_tls() {
     let version = word_after(&version, "Ver ");
     let certs = TestCerts::new("mariadb");
     let live = mariadb(Some(&certs.tls));
-    let r = check(monitor(live.port, Recipe::Mysql), PASSED).await;
+    let r = check(monitor(live.port, Recipe::mysql()), PASSED).await;
     // Without the `5.5.5-` prefix MariaDB sends for old MySQL clients.
     assert_eq!(fact(&r, "server_version"), version);
     assert_eq!(fact(&r, "protocol_version"), "10");
     assert_eq!(fact(&r, "ssl"), "yes");
-    let spec = trusting(monitor(live.port, Recipe::Mysql), TlsMode::Starttls, &certs);
+    let spec = trusting(
+        monitor(live.port, Recipe::mysql()),
+        TlsMode::Starttls,
+        &certs,
+    );
     let r = check(spec, PASSED).await;
     assert!(r.tls.as_ref().unwrap().verified);
     assert_eq!(fact(&r, "server_version"), version);
 
     let plain = mariadb(None);
-    let r = check(monitor(plain.port, Recipe::Mysql), PASSED).await;
+    let r = check(monitor(plain.port, Recipe::mysql()), PASSED).await;
     assert_eq!(fact(&r, "ssl"), "no");
     let spec = trusting(
-        monitor(plain.port, Recipe::Mysql),
+        monitor(plain.port, Recipe::mysql()),
         TlsMode::Starttls,
         &certs,
     );
     check(spec, failed(ErrorKind::StarttlsNotOffered)).await;
-    assert_stopped_is_refused(live, monitor(1, Recipe::Mysql)).await;
+    assert_stopped_is_refused(live, monitor(1, Recipe::mysql())).await;
 }
 
 #[tokio::test]
@@ -263,8 +267,8 @@ async fn dovecot_imap_and_pop3() {
     let certs = TestCerts::new("dovecot");
     let live = dovecot(Some(&certs.tls), true);
     for (port, recipe, proto) in [
-        (live.imap_port, Recipe::Imap, "imap"),
-        (live.pop3_port, Recipe::Pop3, "pop3"),
+        (live.imap_port, Recipe::imap(), "imap"),
+        (live.pop3_port, Recipe::pop3(), "pop3"),
     ] {
         let r = check(monitor(port, recipe.clone()), PASSED).await;
         assert!(fact(&r, "greeting").contains("Dovecot"), "{}", r.to_json());
@@ -283,7 +287,10 @@ async fn dovecot_imap_and_pop3() {
     }
 
     let off = dovecot(None, false);
-    for (port, recipe) in [(off.imap_port, Recipe::Imap), (off.pop3_port, Recipe::Pop3)] {
+    for (port, recipe) in [
+        (off.imap_port, Recipe::imap()),
+        (off.pop3_port, Recipe::pop3()),
+    ] {
         let r = check(monitor(port, recipe.clone()), PASSED).await;
         assert_eq!(fact(&r, "starttls_offered"), "no");
         check(
@@ -297,7 +304,7 @@ async fn dovecot_imap_and_pop3() {
     let stale = dovecot(Some(&expired.tls), true);
     let r = check(
         trusting(
-            monitor(stale.imap_port, Recipe::Imap),
+            monitor(stale.imap_port, Recipe::imap()),
             TlsMode::Starttls,
             &expired,
         ),
@@ -312,7 +319,7 @@ async fn dovecot_imap_and_pop3() {
     assert!(!ok && out.contains("expired"), "s_client disagrees: {out}");
     let imap = live.imap_port;
     drop(live);
-    check(monitor(imap, Recipe::Imap), failed(ErrorKind::Refused)).await;
+    check(monitor(imap, Recipe::imap()), failed(ErrorKind::Refused)).await;
 }
 
 #[tokio::test]
@@ -411,10 +418,10 @@ async fn openssh_identification() {
 async fn vsftpd_banner_and_auth_tls() {
     let certs = TestCerts::new("vsftpd");
     let live = vsftpd(Some(&certs.tls));
-    let r = check(monitor(live.port, Recipe::Ftp), PASSED).await;
+    let r = check(monitor(live.port, Recipe::ftp()), PASSED).await;
     assert!(fact(&r, "banner").contains("vsFTPd"), "{}", r.to_json());
     let r = check(
-        trusting(monitor(live.port, Recipe::Ftp), TlsMode::Starttls, &certs),
+        trusting(monitor(live.port, Recipe::ftp()), TlsMode::Starttls, &certs),
         PASSED,
     )
     .await;
@@ -427,11 +434,15 @@ async fn vsftpd_banner_and_auth_tls() {
 
     let plain = vsftpd(None);
     check(
-        trusting(monitor(plain.port, Recipe::Ftp), TlsMode::Starttls, &certs),
+        trusting(
+            monitor(plain.port, Recipe::ftp()),
+            TlsMode::Starttls,
+            &certs,
+        ),
         failed(ErrorKind::StarttlsNotOffered),
     )
     .await;
-    assert_stopped_is_refused(live, monitor(1, Recipe::Ftp)).await;
+    assert_stopped_is_refused(live, monitor(1, Recipe::ftp())).await;
 }
 
 /// A bare TLS monitor of nginx: connect, handshake, an HTTP request, the body expected.
@@ -538,14 +549,14 @@ async fn haproxy_requires_the_proxy_protocol() {
     let backend = memcached();
     let front = haproxy_proxy_front(backend.addr());
     for version in [ProxyProtocol::V1, ProxyProtocol::V2] {
-        let spec = monitor(front.port, Recipe::Memcached).proxy_protocol(version);
+        let spec = monitor(front.port, Recipe::memcached()).proxy_protocol(version);
         let r = check(spec, PASSED).await;
         assert!(r.facts.contains_key("server_version"), "{version:?}");
     }
     // Without the header haproxy resets the connection; check_tcp, which cannot send
     // one, fails the same dialog.
     let r = check(
-        monitor(front.port, Recipe::Memcached),
+        monitor(front.port, Recipe::memcached()),
         failed(ErrorKind::Reset),
     )
     .await;

@@ -170,7 +170,7 @@ async fn memcached_ssh_and_ftp_report_what_they_are() {
             .send("VERSION 1.6.18\r\n")
             .expect("quit\r\n")
             .close(),
-        Recipe::Memcached,
+        Recipe::memcached(),
         PASSED,
         &[("server_version", "1.6.18")],
     )
@@ -201,7 +201,7 @@ async fn memcached_ssh_and_ftp_report_what_they_are() {
             .expect("QUIT\r\n")
             .send("221 Goodbye.\r\n")
             .close(),
-        Recipe::Ftp,
+        Recipe::ftp(),
         PASSED,
         &[("banner", "Welcome")],
     )
@@ -210,7 +210,7 @@ async fn memcached_ssh_and_ftp_report_what_they_are() {
         Script::new()
             .send("421 Too many users, try later.\r\n")
             .close(),
-        Recipe::Ftp,
+        Recipe::ftp(),
         failed(ErrorKind::ServiceUnavailable),
         &[("banner", "Too many users, try later.")],
     )
@@ -253,14 +253,14 @@ async fn mail_recipes_read_greetings_and_capabilities() {
             .expect("m2 LOGOUT\r\n")
             .send("* BYE Logging out\r\nm2 OK Logout completed.\r\n")
             .close(),
-        Recipe::Imap,
+        Recipe::imap(),
         PASSED,
         &[("starttls_offered", "yes"), ("greeting", "OK [CAPABILITY IMAP4rev1] Dovecot (Debian) ready.")],
     )
     .await;
     check(
         Script::new().send("* BYE Too many connections\r\n").close(),
-        Recipe::Imap,
+        Recipe::imap(),
         failed(ErrorKind::ServiceUnavailable),
         &[],
     )
@@ -273,7 +273,7 @@ async fn mail_recipes_read_greetings_and_capabilities() {
             .expect("QUIT\r\n")
             .send("+OK Logging out.\r\n")
             .close(),
-        Recipe::Pop3,
+        Recipe::pop3(),
         PASSED,
         &[
             ("starttls_offered", "no"),
@@ -283,7 +283,7 @@ async fn mail_recipes_read_greetings_and_capabilities() {
     .await;
     check(
         Script::new().send("SSH-2.0-OpenSSH_9.2p1\r\n"),
-        Recipe::Pop3,
+        Recipe::pop3(),
         failed(ErrorKind::ProtocolMismatch),
         &[],
     )
@@ -399,7 +399,7 @@ fn mariadb_handshake(ssl: bool) -> Vec<u8> {
 async fn mysql_handshake_is_parsed() {
     check(
         Script::new().send(mariadb_handshake(true)),
-        Recipe::Mysql,
+        Recipe::mysql(),
         PASSED,
         &[
             ("protocol_version", "10"),
@@ -416,7 +416,7 @@ async fn mysql_handshake_is_parsed() {
     packet.extend(error);
     let r = check(
         Script::new().send(packet).close(),
-        Recipe::Mysql,
+        Recipe::mysql(),
         failed(ErrorKind::ServiceUnavailable),
         &[("server_error", "error 1040: Too many connections")],
     )
@@ -471,7 +471,7 @@ async fn mongodb_hello_against_captured_replies() {
         Script::new()
             .expect(unhex(MONGODB_HELLO))
             .send(unhex(MONGODB_REPLY)),
-        Recipe::Mongodb,
+        Recipe::mongodb(),
         PASSED,
         &[
             ("max_wire_version", "21"),
@@ -484,14 +484,14 @@ async fn mongodb_hello_against_captured_replies() {
         Script::new()
             .expect(unhex(MONGODB_HELLO))
             .send(unhex(MONGODB_ERROR)),
-        Recipe::Mongodb,
+        Recipe::mongodb(),
         failed(ErrorKind::ServiceUnavailable),
         &[],
     )
     .await;
     check(
         Script::new().expect(unhex(MONGODB_HELLO)).close(),
-        Recipe::Mongodb,
+        Recipe::mongodb(),
         failed(ErrorKind::ProtocolMismatch),
         &[],
     )
@@ -554,7 +554,7 @@ async fn proxy_header_goes_first_on_the_wire() {
         .unwrap();
         let spec = TcpMonitor::new("proxied", "127.0.0.1", server.port())
             .proxy_protocol(version)
-            .recipe(Recipe::Memcached);
+            .recipe(Recipe::memcached());
         let r = monitor_testing::check(spec).await;
         assert_eq!(r.status, Status::Passed, "{version:?}: {}", r.to_json());
     }
@@ -614,11 +614,12 @@ fn recipe_settings_are_validated() {
             base().recipe(Recipe::Redis {
                 password_env: None,
                 username: Some("ops".into()),
+                role: false,
             }),
             "recipe.username: needs recipe.password_env",
         ),
         (
-            base().recipe(Recipe::Memcached).starttls(StartTls::Smtp),
+            base().recipe(Recipe::memcached()).starttls(StartTls::Smtp),
             "tls.mode: `starttls` is not possible with recipe `memcached`",
         ),
         (
@@ -628,6 +629,7 @@ fn recipe_settings_are_validated() {
         (
             base().recipe(Recipe::Smtp {
                 helo: "not a name".into(),
+                login: None,
             }),
             "recipe.helo:",
         ),
@@ -652,16 +654,16 @@ fn recipes_round_trip_through_json() {
             None,
             monitor_spec::login::Login::password_file("pg.pass").query("SELECT 2"),
         ),
-        Recipe::Mysql,
-        Recipe::Mongodb,
+        Recipe::mysql(),
+        Recipe::mongodb(),
         Recipe::smtp(),
-        Recipe::Imap,
-        Recipe::Pop3,
+        Recipe::imap(),
+        Recipe::pop3(),
         Recipe::redis(),
         Recipe::redis_auth("REDIS_PASSWORD"),
-        Recipe::Memcached,
+        Recipe::memcached(),
         Recipe::Ssh,
-        Recipe::Ftp,
+        Recipe::ftp(),
     ] {
         let spec = TcpMonitor::new("x", "h", 1).recipe(recipe.clone());
         let back = TcpMonitor::from_json(&spec.to_json()).unwrap();

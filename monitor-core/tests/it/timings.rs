@@ -158,7 +158,7 @@ async fn vsftpd_after_auth_tls_waits_for_us_and_the_wait_is_kept_apart() {
     // a client-certificate rejection passes in silence (the issue saw 307 ms first byte).
     let certs = TestCerts::new("vsftpd-explicit");
     let live = vsftpd(Some(&certs.tls));
-    let spec = monitor(live.port).recipe(Recipe::Ftp).tls_with(|t| {
+    let spec = monitor(live.port).recipe(Recipe::ftp()).tls_with(|t| {
         t.mode = TlsMode::Starttls;
         t.ca = Some(PemSource::Pem(certs.root_pem.clone()));
         t.server_name = Some("localhost".to_owned());

@@ -100,6 +100,35 @@ fn ftp(m: TcpMonitor) -> TcpMonitor {
     m
 }
 
+#[tcp_monitor(
+    host = "ldap.internal",
+    port = 636,
+    tls = "direct",
+    recipe = ldap(login = login(
+        user = "cn=monitor,dc=example,dc=org",
+        password_file = "ldap.pass",
+        query = "ou=people,dc=example,dc=org"
+    ))
+)]
+fn directory(m: TcpMonitor) -> TcpMonitor {
+    m.assert(entry_count().equals(1))
+}
+
+#[tcp_monitor(host = "cache.internal", port = 6381, recipe = redis(role = true))]
+fn cache_replica(m: TcpMonitor) -> TcpMonitor {
+    m.assert(role().equals("replica"))
+        .assert(replication_lag().less_than(seconds(10)))
+}
+
+#[tcp_monitor(
+    host = "db.internal",
+    port = 5435,
+    recipe = postgres(user = "probe", login = login(password_env = "MONITORS_SECRET_PG"))
+)]
+fn db_primary(m: TcpMonitor) -> TcpMonitor {
+    m.assert(writable())
+}
+
 #[tcp_monitor(host = "web.internal", port = 80)]
 fn plain(m: TcpMonitor) -> TcpMonitor {
     m
@@ -126,6 +155,7 @@ fn main() {
             Some(Recipe::Redis {
                 password_env: Some("REDIS_PASSWORD".into()),
                 username: Some("monitor".into()),
+                role: false,
             }),
             Some(ProxyProtocol::V2),
             TlsMode::None,
@@ -165,9 +195,7 @@ fn main() {
     assert_eq!(
         spec("mail"),
         (
-            Some(Recipe::Smtp {
-                helo: "probe.example.com".into()
-            }),
+            Some(Recipe::Smtp { helo: "probe.example.com".into(), login: None }),
             Some(ProxyProtocol::V1),
             TlsMode::Starttls,
             Some(StartTls::Smtp)
@@ -179,26 +207,45 @@ fn main() {
     );
     assert_eq!(
         spec("imaps"),
-        (Some(Recipe::Imap), None, TlsMode::Direct, None)
+        (Some(Recipe::imap()), None, TlsMode::Direct, None)
     );
     assert_eq!(
         spec("pop3"),
         (
-            Some(Recipe::Pop3),
+            Some(Recipe::pop3()),
             None,
             TlsMode::Starttls,
             Some(StartTls::Pop3)
         )
     );
-    assert_eq!(spec("mysql").0, Some(Recipe::Mysql));
+    assert_eq!(spec("mysql").0, Some(Recipe::mysql()));
     assert_eq!(
         spec("mongodb"),
-        (Some(Recipe::Mongodb), None, TlsMode::Direct, None)
+        (Some(Recipe::mongodb()), None, TlsMode::Direct, None)
     );
-    assert_eq!(spec("memcached").0, Some(Recipe::Memcached));
+    assert_eq!(spec("memcached").0, Some(Recipe::memcached()));
     assert_eq!(spec("ssh"), (Some(Recipe::Ssh), None, TlsMode::None, None));
-    assert_eq!(spec("ftp").0, Some(Recipe::Ftp));
+    assert_eq!(spec("ftp").0, Some(Recipe::ftp()));
     assert_eq!(spec("plain"), (None, None, TlsMode::None, None));
+    assert_eq!(
+        spec("directory").0,
+        Some(
+            Recipe::ldap().with_login(
+                Login::password_file("ldap.pass")
+                    .user("cn=monitor,dc=example,dc=org")
+                    .query("ou=people,dc=example,dc=org")
+            )
+        )
+    );
+    assert_eq!(monitor("directory").assertions, [entry_count().equals(1)]);
+    assert_eq!(
+        monitor("cache_replica").assertions,
+        [
+            role().equals("replica"),
+            replication_lag().less_than(10_000)
+        ]
+    );
+    assert_eq!(monitor("db_primary").assertions, [read_only().equals("no")]);
 
     // Every recipe of monitor_core is declared above.
     let mut names: Vec<&str> = valid

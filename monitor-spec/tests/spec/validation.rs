@@ -790,6 +790,7 @@ pub(crate) fn full_spec() -> TcpMonitor {
         .ip_family(IpFamily::Ipv4)
         .recipe(monitor_spec::Recipe::Smtp {
             helo: "probe.example.com".into(),
+            login: None,
         })
         .proxy_protocol(monitor_spec::ProxyProtocol::V2)
         .send("PING\\r\\n")
