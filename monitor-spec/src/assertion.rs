@@ -71,6 +71,18 @@ impl Source {
         }
     }
 
+    /// Which recipes report the fact a login source reads, in words.
+    pub fn reported_by(self) -> &'static str {
+        match self {
+            Source::QueryValue => "postgres and mysql with login(...)",
+            Source::Role => "postgres and mongodb with login(...), redis(role = true)",
+            Source::ReadOnly => "postgres, mysql and mongodb with login(...), redis(role = true)",
+            Source::EntryCount => "ldap, imap and pop3 with login(...)",
+            Source::ReplicationLag => "postgres with login(...), redis(role = true)",
+            _ => "every recipe",
+        }
+    }
+
     /// Whether the source is a number (compared numerically).
     pub fn is_numeric(self) -> bool {
         self.unit().is_some()

@@ -40,6 +40,7 @@ pub mod schedule;
 pub mod secret;
 pub mod spec;
 pub mod validate;
+mod validate_recipe;
 
 pub use bundle::{Bundle, BundleError};
 pub use json::{JsonError, SpecError};
