@@ -19,6 +19,38 @@ fn postgres(m: TcpMonitor) -> TcpMonitor {
     m.target_from_env("POSTGRES_ADDR")
 }
 
+/// The PostgreSQL primary takes writes.
+///
+/// Logs in as `monitor` with the password in `postgres-monitor.pass` of the agent's
+/// `--secret-dir` (SCRAM-SHA-256, bound to the TLS channel), runs `SELECT 1` and asserts
+/// the server is the primary and writable: after a failover that left this address on a
+/// standby, the check fails as service unavailable rather than as a failed assertion.
+#[tcp_monitor(host = "db-primary.internal", port = 5432, tls = "starttls",
+              ca_file = "internal-ca.pem",
+              recipe = postgres(user = "monitor", database = "postgres",
+                                login = login(password_file = "postgres-monitor.pass")),
+              tags = ["db", "prod"], frequency = "30s")]
+fn postgres_primary(m: TcpMonitor) -> TcpMonitor {
+    m.target_from_env("POSTGRES_PRIMARY_ADDR")
+        .assert(role().equals("primary"))
+        .assert(writable())
+}
+
+/// The PostgreSQL replica keeps up.
+///
+/// The same login on the streaming replica: it must be in recovery (a replica that was
+/// promoted by mistake fails) and replay what the primary wrote less than 10 s ago.
+#[tcp_monitor(host = "db-replica.internal", port = 5432, tls = "starttls",
+              ca_file = "internal-ca.pem",
+              recipe = postgres(user = "monitor", database = "postgres",
+                                login = login(password_file = "postgres-monitor.pass")),
+              tags = ["db", "prod"], frequency = "30s")]
+fn postgres_replica(m: TcpMonitor) -> TcpMonitor {
+    m.target_from_env("POSTGRES_REPLICA_ADDR")
+        .assert(role().equals("replica"))
+        .assert(replication_lag().less_than(seconds(10)))
+}
+
 /// MySQL greets with a handshake.
 ///
 /// Proves MySQL or MariaDB accepts sessions: reads the initial handshake packet

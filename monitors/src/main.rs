@@ -3,6 +3,7 @@
 //! `validate`, `run`, `watch`, `agent`, `export`, `explain`, `demo`).
 
 mod databases;
+mod directory;
 mod edge;
 mod mail;
 mod services;
@@ -37,7 +38,7 @@ mod tests {
             .map(|d| d.monitor)
             .collect();
         let ids: Vec<&str> = monitors.iter().map(|m| m.id.as_str()).collect();
-        assert_eq!(ids.len(), 13, "{ids:?}");
+        assert_eq!(ids.len(), 16, "{ids:?}");
         // Every protocol recipe is shown by one monitor.
         let mut recipes: Vec<&str> = monitors
             .iter()

@@ -567,7 +567,7 @@ async fn list_validate_explain_export() {
     assert_eq!(list.status.code(), Some(0));
     let text = stdout(&list);
     assert!(text.starts_with("ID "), "{text}");
-    assert_eq!(text.lines().count(), 14, "header and 13 monitors: {text}");
+    assert_eq!(text.lines().count(), 17, "header and 16 monitors: {text}");
     assert!(text.contains("starttls:smtp") && text.contains("services::redis"));
     let json = monitors(&["list", "--json", "--tag", "db"]).await;
     let ids: Vec<String> = stdout(&json)
@@ -584,13 +584,15 @@ async fn list_validate_explain_export() {
         [
             "databases::mongodb",
             "databases::mysql",
-            "databases::postgres"
+            "databases::postgres",
+            "databases::postgres_primary",
+            "databases::postgres_replica"
         ]
     );
 
     let valid = monitors(&["validate"]).await;
     assert_eq!(valid.status.code(), Some(0));
-    assert_eq!(stdout(&valid).trim(), "13 monitors valid");
+    assert_eq!(stdout(&valid).trim(), "16 monitors valid");
 
     let explain = monitors(&["explain", "services::redis"]).await;
     assert_eq!(explain.status.code(), Some(0));
@@ -613,7 +615,7 @@ async fn list_validate_explain_export() {
 
     let export = monitors(&["export"]).await;
     let bundle = Bundle::from_json(&stdout(&export)).unwrap();
-    assert_eq!(bundle.monitors.len(), 13);
+    assert_eq!(bundle.monitors.len(), 16);
     assert!(bundle.validate().is_ok());
 }
 
