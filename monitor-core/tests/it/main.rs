@@ -17,6 +17,7 @@ mod pg_standby;
 mod policy;
 mod props;
 mod recipes;
+mod redis_role;
 mod registry;
 mod report;
 mod secrets;
