@@ -9,6 +9,7 @@ mod fuzzed;
 mod kernel;
 mod legacy;
 mod live;
+mod memcached_roundtrip;
 mod metrics_compat;
 mod ocsp;
 mod pg_login;
