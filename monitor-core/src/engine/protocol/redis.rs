@@ -241,8 +241,9 @@ fn refused(cx: &Context<'_>, command: &str, text: &str) -> DialogError {
 /// ROLE: `master` is role `primary` (read_only `no`, lag 0), `slave` is `replica`
 /// (read_only from `slave_read_only`, `yes` by default), `sentinel` stays `sentinel`. On a
 /// replica, INFO replication gives `master_link_status` and, while the link is up,
-/// `replication_lag_ms` from `master_last_io_seconds_ago`; a link down is
-/// `service_unavailable`.
+/// `replication_lag_ms` from `master_last_io_seconds_ago` (whole seconds; on an idle
+/// primary it grows up to the primary's `repl-ping-replica-period`, 10 s by default); a
+/// link down is `service_unavailable`.
 async fn role_facts<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,

@@ -32,6 +32,9 @@ pub fn redis_with_users(primary: Option<u16>) -> Live {
         .args(["--save", "", "--appendonly", "no", "--logfile", ""])
         .args(["--port", &port.to_string()]);
     users(&mut command);
+    // The primary pings its replicas every second (10 s by default), so on an idle
+    // primary a replica's master_last_io_seconds_ago, its lag, stays small.
+    command.args(["--repl-ping-replica-period", "1"]);
     if let Some(primary) = primary {
         command.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
         // Reconnect quickly once the primary is back; notice a lost one quickly.
