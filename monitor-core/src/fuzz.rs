@@ -41,10 +41,10 @@ pub struct Options {
     pub steps_follow: bool,
     /// Bit 5: a response cap of 200 bytes instead of the spec's default.
     pub small_cap: bool,
-    /// Bit 6: Redis authenticates with a password (bit 7: and a user name); PostgreSQL logs
-    /// in.
+    /// Bit 6: Redis authenticates with a password (bit 7: and a user name); PostgreSQL and
+    /// the other recipes log in; memcached makes its set/get round trip.
     pub password: bool,
-    /// Bit 7: Redis names a user.
+    /// Bit 7: Redis names a user and asks ROLE; PostgreSQL may send a cleartext password.
     pub username: bool,
 }
 
@@ -125,13 +125,23 @@ pub fn recipe(recipe: &Recipe, input: &[u8]) {
             username: options.username.then(|| "monitor".to_owned()),
             role: options.username,
         },
-        // With the password option, the PostgreSQL recipe logs in (SASL, md5, queries).
+        // With the password option, the PostgreSQL recipe logs in (SASL, md5, queries);
+        // with the username option too, it may send a cleartext password without TLS.
         Recipe::Postgres { user, database, .. } => Recipe::Postgres {
             user: user.clone(),
             database: database.clone(),
-            login: options
-                .password
-                .then(|| monitor_spec::login::Login::password_env("MONITORS_SECRET_PG")),
+            login: options.password.then(|| {
+                let login = monitor_spec::login::Login::password_env("MONITORS_SECRET_PG");
+                if options.username {
+                    login.allow_plaintext()
+                } else {
+                    login
+                }
+            }),
+        },
+        // With the password option, the memcached recipe makes its set/get round trip.
+        Recipe::Memcached { .. } => Recipe::Memcached {
+            key: options.password.then(|| "monitors:fuzz".to_owned()),
         },
         // With the password option, every other recipe that can log in does.
         other if options.password => other.clone().with_login(

@@ -419,7 +419,11 @@ mod tests {
         );
         check_blocked(
             &[("memcached", "memcached")],
-            &["acceptance: Memcached", "acceptance: haproxy"],
+            &[
+                "acceptance: Memcached",
+                "acceptance: haproxy",
+                "Memcached round trip: set, get and delete of a fresh value on the real server",
+            ],
         );
         check_blocked(
             &[("postgresql", "psql")],

@@ -122,7 +122,7 @@ fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
         R::Redis {
             password_env,
             username,
-            ..
+            role,
         } => {
             let mut cmd = format!("redis-cli -h {h} -p {p}");
             if tls {
@@ -134,7 +134,7 @@ fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
             if let Some(var) = password_env {
                 cmd = format!("REDISCLI_AUTH=\"${var}\" {cmd}");
             }
-            cmd + " ping"
+            cmd + if *role { " role" } else { " ping" }
         }
         R::Memcached { .. } if !tls => format!("printf 'version\\r\\n' | nc -w 2 {h} {p}"),
         R::Ssh => format!("ssh-keyscan -p {p} {h}"),

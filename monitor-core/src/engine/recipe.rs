@@ -23,9 +23,12 @@ pub(crate) async fn speak<S: AsyncRead + AsyncWrite + Unpin>(
         Recipe::Redis {
             password_env,
             username,
-            role: false,
-        } => redis::recipe(s, cx, password_env.as_deref(), username.as_deref(), learned).await,
-        Recipe::Memcached { key: None } => memcached::recipe(s, cx, learned).await,
+            role,
+        } => {
+            let (password_env, username) = (password_env.as_deref(), username.as_deref());
+            redis::recipe(s, cx, password_env, username, *role, learned).await
+        }
+        Recipe::Memcached { key } => memcached::recipe(s, cx, key.as_deref(), learned).await,
         Recipe::Ssh => ssh::recipe(s, cx, learned).await,
         Recipe::Smtp { helo, login: None } => smtp::recipe(s, cx, helo, learned).await,
         Recipe::Ftp { login: None } => ftp::recipe(s, cx, learned).await,

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use monitor_core::model::assertion::{replication_lag, role, seconds, writable};
 use monitor_core::model::login::Login;
 use monitor_core::model::secret::SecretPolicy;
 use monitor_core::{CheckResult, Engine, ErrorKind, PemSource, Recipe, TcpMonitor, TlsMode};
@@ -16,7 +17,8 @@ const MD5_PASSWORD: &str = "md5-secret-91c2";
 pub(crate) const VAR: &str = "MONITORS_SECRET_PG";
 
 /// The shared server with this module's users and databases: `scram_user`, `md5_user`,
-/// `trust_user` (pg_hba lines of their own), database `login_app` and `login_locked`
+/// `trust_user`, `full_user` (connection limit 0), `ro_user` (its sessions read-only by
+/// default) with pg_hba lines of their own, database `login_app` and `login_locked`
 /// (CONNECT revoked from PUBLIC).
 pub(crate) fn server() -> &'static PostgresServer {
     static READY: OnceLock<()> = OnceLock::new();
@@ -29,7 +31,9 @@ pub(crate) fn server() -> &'static PostgresServer {
              CREATE ROLE md5_user LOGIN PASSWORD '{MD5_PASSWORD}';
              CREATE ROLE trust_user LOGIN;
              SET password_encryption = 'scram-sha-256';
-             CREATE ROLE full_user LOGIN CONNECTION LIMIT 0 PASSWORD '{SCRAM_PASSWORD}';"
+             CREATE ROLE full_user LOGIN CONNECTION LIMIT 0 PASSWORD '{SCRAM_PASSWORD}';
+             CREATE ROLE ro_user LOGIN PASSWORD '{SCRAM_PASSWORD}';
+             ALTER ROLE ro_user SET default_transaction_read_only = on;"
         );
         server
             .psql("postgres", &sql)
@@ -49,7 +53,8 @@ pub(crate) fn server() -> &'static PostgresServer {
         let lines = "host all trust_user 127.0.0.1/32 trust\n\
                      host all md5_user 127.0.0.1/32 md5\n\
                      host all scram_user 127.0.0.1/32 scram-sha-256\n\
-                     host all full_user 127.0.0.1/32 scram-sha-256\n";
+                     host all full_user 127.0.0.1/32 scram-sha-256\n\
+                     host all ro_user 127.0.0.1/32 scram-sha-256\n";
         // Rewritten in place, so the file keeps its owner (postgres).
         std::fs::write(&hba, format!("{lines}{old}")).expect("write pg_hba.conf");
         server
@@ -310,4 +315,33 @@ async fn the_password_can_come_from_a_file_under_the_secret_directory() {
         e.message
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_primary_is_a_writable_primary_without_lag() {
+    let spec = monitor("scram_user", "login_app", Login::password_env(VAR))
+        .assert(role().equals("primary"))
+        .assert(writable())
+        .assert(replication_lag().less_than(seconds(10)));
+    let r = check(spec, SCRAM_PASSWORD).await;
+    assert!(r.error.is_none(), "{}", r.to_json());
+    assert_eq!(fact(&r, "role"), "primary");
+    assert_eq!(fact(&r, "read_only"), "no");
+    assert_eq!(fact(&r, "replication_lag_ms"), "0");
+}
+
+#[tokio::test]
+async fn a_role_with_read_only_sessions_is_not_writable() {
+    let spec = monitor("ro_user", "login_app", Login::password_env(VAR)).assert(writable());
+    let r = check(spec, SCRAM_PASSWORD).await;
+    assert_eq!(fact(&r, "role"), "primary");
+    assert_eq!(fact(&r, "read_only"), "yes");
+    let e = r.error.as_ref().expect("an error");
+    assert_eq!(e.kind, ErrorKind::ServiceUnavailable, "{}", r.to_json());
+    assert!(e.message.contains("read-only"), "{}", e.message);
+    // Without the assertion the same login passes.
+    let spec = monitor("ro_user", "login_app", Login::password_env(VAR));
+    let r = check(spec, SCRAM_PASSWORD).await;
+    assert!(r.error.is_none(), "{}", r.to_json());
+    assert_eq!(fact(&r, "read_only"), "yes");
 }

@@ -215,6 +215,11 @@ async fn a_server_that_cannot_sign_is_not_trusted() {
 /// A server that reads the startup message, then sends each of `replies` after reading
 /// one more client message (the first right away), then closes.
 async fn hostile(replies: Vec<Vec<u8>>) -> CheckResult {
+    hostile_with(Login::password_env("PG_PW"), replies).await
+}
+
+/// [`hostile`] for a monitor logging in with `login`; the password never in the result.
+async fn hostile_with(login: Login, replies: Vec<Vec<u8>>) -> CheckResult {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = tokio::spawn(async move {
@@ -228,11 +233,7 @@ async fn hostile(replies: Vec<Vec<u8>>) -> CheckResult {
         }
     });
     let spec = TcpMonitor::new("hostile", "127.0.0.1", port)
-        .recipe(Recipe::postgres_login(
-            "monitor",
-            None,
-            Login::password_env("PG_PW"),
-        ))
+        .recipe(Recipe::postgres_login("monitor", None, login))
         .timeouts(2_000, 2_000, 5_000)
         .thresholds(4_000, 5_000)
         .validate()
@@ -240,6 +241,7 @@ async fn hostile(replies: Vec<Vec<u8>>) -> CheckResult {
     let engine = Engine::new().with_secrets(|_| Some(PASSWORD.to_owned()));
     let r = engine.check(&spec).await;
     server.await.unwrap();
+    assert!(!r.to_json().contains(PASSWORD), "{}", r.to_json());
     r
 }
 
@@ -277,14 +279,128 @@ async fn a_row_shorter_than_it_says_is_not_a_value() {
     ]
     .concat();
     let r = hostile(vec![
-        [auth(3, b"")].concat(),
+        [auth(5, b"salt")].concat(),
         [auth(0, b""), backend(b'Z', b"I")].concat(),
         answer.clone(),
         answer,
     ])
     .await;
     assert!(r.error.is_none(), "{}", r.to_json());
-    assert_eq!(r.facts["auth_method"], "password");
+    assert_eq!(r.facts["auth_method"], "md5");
     assert_eq!(r.facts["in_recovery"], "no");
     assert_eq!(r.facts["query_first_value"], "NULL");
+}
+
+/// One DataRow of `values` (`None`: NULL), its CommandComplete and ReadyForQuery.
+fn answer(values: &[Option<&[u8]>]) -> Vec<u8> {
+    let mut row = (values.len() as u16).to_be_bytes().to_vec();
+    for value in values {
+        match value {
+            Some(v) => {
+                row.extend_from_slice(&(v.len() as u32).to_be_bytes());
+                row.extend_from_slice(v);
+            }
+            None => row.extend_from_slice(&u32::MAX.to_be_bytes()),
+        }
+    }
+    [
+        backend(b'D', &row),
+        backend(b'C', b"SELECT 1\0"),
+        backend(b'Z', b"I"),
+    ]
+    .concat()
+}
+
+/// A server asking for the password in clear, then (if it gets one) serving `recovery`
+/// as the answer to the recovery query; what it read of the password is returned.
+async fn cleartext(login: Login, startup: Vec<u8>, recovery: Vec<u8>) -> (CheckResult, Vec<u8>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        read_message(&mut s, false).await;
+        s.write_all(&auth(3, b"")).await.unwrap();
+        let mut got = Vec::new();
+        if s.read_u8().await.is_err() {
+            return got; // the monitor hung up without answering
+        }
+        let len = s.read_u32().await.unwrap() as usize;
+        got = vec![0; len - 4];
+        s.read_exact(&mut got).await.unwrap();
+        s.write_all(&[auth(0, b""), startup, backend(b'Z', b"I")].concat())
+            .await
+            .unwrap();
+        read_message(&mut s, true).await;
+        s.write_all(&recovery).await.unwrap();
+        read_message(&mut s, true).await;
+        s.write_all(&answer(&[Some(b"1")])).await.unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest).await;
+        got
+    });
+    let spec = TcpMonitor::new("cleartext", "127.0.0.1", port)
+        .recipe(Recipe::postgres_login("monitor", None, login))
+        .timeouts(2_000, 2_000, 5_000)
+        .thresholds(4_000, 5_000)
+        .validate()
+        .unwrap();
+    let engine = Engine::new().with_secrets(|_| Some(PASSWORD.to_owned()));
+    let r = engine.check(&spec).await;
+    let got = server.await.unwrap();
+    assert!(!r.to_json().contains(PASSWORD), "{}", r.to_json());
+    (r, got)
+}
+
+#[tokio::test]
+async fn a_cleartext_request_without_tls_gets_no_password() {
+    let primary = answer(&[Some(b"f"), Some(b"0"), Some(b"off")]);
+    let (r, got) = cleartext(Login::password_env("PG_PW"), Vec::new(), primary.clone()).await;
+    assert!(got.is_empty(), "the password was sent");
+    let e = r.error.expect("an error");
+    assert_eq!(e.kind, ErrorKind::AuthenticationFailed, "{}", e.message);
+    assert!(e.message.contains("in clear"), "{}", e.message);
+    let hints = e.hints.join("\n");
+    for hint in ["starttls", "scram-sha-256", "allow_plaintext"] {
+        assert!(hints.contains(hint), "{hints}");
+    }
+    // allow_plaintext sends it, and the recovery row's facts are learned.
+    let login = Login::password_env("PG_PW").allow_plaintext();
+    let (r, got) = cleartext(login, Vec::new(), primary).await;
+    assert!(r.error.is_none(), "{}", r.to_json());
+    assert_eq!(got, format!("{PASSWORD}\0").into_bytes());
+    assert_eq!(r.facts["auth_method"], "password");
+    assert_eq!(r.facts["role"], "primary");
+    assert_eq!(r.facts["read_only"], "no");
+    assert_eq!(r.facts["replication_lag_ms"], "0");
+}
+
+#[tokio::test]
+async fn the_recovery_row_and_startup_parameters_give_role_read_only_and_lag() {
+    let login = || Login::password_env("PG_PW").allow_plaintext();
+    // A standby behind by 1500 ms.
+    let standby = answer(&[Some(b"t"), Some(b"1500"), Some(b"off")]);
+    let (r, _) = cleartext(login(), Vec::new(), standby).await;
+    assert!(r.error.is_none(), "{}", r.to_json());
+    assert_eq!(r.facts["in_recovery"], "yes");
+    assert_eq!(r.facts["role"], "replica");
+    assert_eq!(r.facts["read_only"], "yes");
+    assert_eq!(r.facts["replication_lag_ms"], "1500");
+    // A standby whose lag is unknown (NULL) reports none.
+    let unknown = answer(&[Some(b"t"), None, Some(b"off")]);
+    let (r, _) = cleartext(login(), Vec::new(), unknown).await;
+    assert_eq!(r.facts["role"], "replica");
+    assert!(
+        !r.facts.contains_key("replication_lag_ms"),
+        "{}",
+        r.to_json()
+    );
+    // A primary whose sessions are read-only, by the row or by the startup parameters.
+    let read_only = answer(&[Some(b"f"), Some(b"0"), Some(b"on")]);
+    let (r, _) = cleartext(login(), Vec::new(), read_only).await;
+    assert_eq!(r.facts["role"], "primary");
+    assert_eq!(r.facts["read_only"], "yes");
+    let said = backend(b'S', b"default_transaction_read_only\0on\0");
+    let writable = answer(&[Some(b"f"), Some(b"0"), Some(b"off")]);
+    let (r, _) = cleartext(login(), said, writable).await;
+    assert_eq!(r.facts["read_only"], "yes", "{}", r.to_json());
 }

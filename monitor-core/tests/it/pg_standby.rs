@@ -1,13 +1,15 @@
 //! The PostgreSQL login on a standby: a replica of the shared test server made with
 //! `pg_basebackup -R` and started on a free port, where the login reports
-//! `in_recovery = yes` (the primary says `no`, see `pg_login`).
+//! `in_recovery = yes`, role `replica`, read-only and a small replication lag (the primary
+//! says `no`, `primary`, writable, lag 0, see `pg_login`).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use monitor_core::TcpMonitor;
+use monitor_core::model::assertion::{replication_lag, role, seconds, writable};
 use monitor_core::model::login::Login;
-use monitor_core::{Recipe, Status};
+use monitor_core::{ErrorKind, Recipe, Status};
 use monitor_testing::postgres::{PASSWORD, as_postgres, bin_dir, running_as_root};
 
 use crate::pg_login::{SCRAM_PASSWORD, VAR, check, server};
@@ -102,8 +104,11 @@ async fn a_standby_reports_it_is_in_recovery() {
             ))
             .timeouts(5_000, 5_000, 15_000)
             .thresholds(10_000, 15_000)
+            .assert(role().equals("replica"))
+            .assert(replication_lag().less_than(seconds(10)))
     };
-    // The standby accepts sessions once it reached a consistent state.
+    // The standby accepts sessions once it reached a consistent state, and knows its
+    // lag once it streams.
     let mut last = None;
     for _ in 0..240 {
         let r = check(spec(), SCRAM_PASSWORD).await;
@@ -124,4 +129,22 @@ async fn a_standby_reports_it_is_in_recovery() {
     );
     assert_eq!(r.facts["in_recovery"], "yes");
     assert_eq!(r.facts["auth_method"], "scram-sha-256");
+    assert_eq!(r.facts["role"], "replica");
+    assert_eq!(r.facts["read_only"], "yes");
+    let lag: u64 = r.facts["replication_lag_ms"].parse().expect("a number");
+    assert!(lag < 10_000, "{lag}");
+    // Asserting it takes writes fails as the pager reads it: not serving.
+    let r = check(spec().assert(writable()), SCRAM_PASSWORD).await;
+    let e = r.error.as_ref().expect("an error");
+    assert_eq!(e.kind, ErrorKind::ServiceUnavailable, "{}", r.to_json());
+    assert!(e.message.contains("read-only"), "{}", e.message);
+    assert!(e.hints[0].contains("standby or replica"), "{:?}", e.hints);
+    assert!(
+        e.hints
+            .last()
+            .unwrap()
+            .contains("PGPASSWORD=\"$MONITORS_SECRET_PG\" psql"),
+        "{:?}",
+        e.hints
+    );
 }

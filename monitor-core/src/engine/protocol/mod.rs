@@ -8,11 +8,11 @@
 //! | [`imap`] | capability lists, tagged replies | STARTTLS | greeting, CAPABILITY, LOGOUT |
 //! | [`pop3`] | `+OK`/`-ERR` | STLS | greeting, CAPA, QUIT |
 //! | [`ftp`] | | AUTH TLS | banner, QUIT |
-//! | [`postgres`] | startup, ErrorResponse fields | SSLRequest | startup answer |
+//! | [`postgres`] | startup, ErrorResponse fields | SSLRequest | startup answer; login: role, read-only, lag, query |
 //! | [`mysql`] | first packet, SSL Request | SSL Request | handshake |
 //! | [`ldap`] | BER ExtendedResponse | StartTLS extended operation | |
-//! | [`redis`] | RESP commands, INFO | | AUTH, PING, INFO |
-//! | [`memcached`] | | | `version` |
+//! | [`redis`] | RESP commands, INFO | | AUTH, PING, INFO; ROLE, INFO replication |
+//! | [`memcached`] | | | `version`; `set`/`get`/`delete` round trip |
 //! | [`ssh`] | identification line | | identification |
 //! | [`mongodb`] | OP_MSG, BSON | | `hello` |
 //! | [`proxy`] | PROXY v1/v2 header | | (sent before any) |

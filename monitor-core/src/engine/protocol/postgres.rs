@@ -10,7 +10,7 @@ use super::super::speak::{Context, Learned, MAX_LINES, Outcome, mismatch, unavai
 use super::super::upgrade::{MAX_EXCERPT_BYTES, Stage, StartTlsError, Upgrade};
 use super::bytes::be32;
 use super::postgres_login::{
-    DEFAULT_QUERY, MAX_FIRST_VALUE_BYTES, Phase, RECOVERY_QUERY, Session, message,
+    DEFAULT_QUERY, MAX_FIRST_VALUE_BYTES, Phase, RECOVERY_COLUMNS, RECOVERY_QUERY, Session, message,
 };
 use monitor_spec::escape::escape_excerpt;
 use monitor_spec::login::Login;
@@ -212,11 +212,19 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
             }
             b'S' => {
                 let mut parts = body.split(|b| *b == 0);
-                if let (Some(b"server_version"), Some(v)) = (parts.next(), parts.next()) {
-                    learned.insert(
-                        "server_version".into(),
-                        String::from_utf8_lossy(v).into_owned(),
-                    );
+                match (parts.next(), parts.next()) {
+                    (Some(b"server_version"), Some(v)) => {
+                        learned.insert(
+                            "server_version".into(),
+                            String::from_utf8_lossy(v).into_owned(),
+                        );
+                    }
+                    (Some(b"default_transaction_read_only" | b"in_hot_standby"), Some(b"on")) => {
+                        if let Some(session) = session.as_mut() {
+                            session.read_only_said = true;
+                        }
+                    }
+                    _ => {}
                 }
             }
             b'D' => {
@@ -227,15 +235,10 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
                     continue;
                 }
                 session.row_seen = true;
-                let value = first_value(&body);
                 match session.phase {
-                    Phase::Recovery => {
-                        learned.insert(
-                            "in_recovery".into(),
-                            yes_no(value.as_deref() == Some(b"t".as_slice())),
-                        );
-                    }
+                    Phase::Recovery => recovery_facts(&body, session.read_only_said, learned),
                     Phase::Query => {
+                        let value = row_values(&body, 1).into_iter().next().flatten();
                         learned.insert(
                             "query_first_value".into(),
                             match value {
@@ -306,16 +309,63 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     ))
 }
 
-/// The first column of a DataRow body: `None` for NULL or a row too short to hold it.
-fn first_value(body: &[u8]) -> Option<Vec<u8>> {
-    let columns = body.get(..2)?;
-    if columns == [0, 0] {
-        return None;
+/// The facts of the recovery query's row ([`RECOVERY_QUERY`]): `in_recovery`, `role`
+/// (`primary` or `replica`), `replication_lag_ms` when known, and `read_only` (`yes` in
+/// recovery, or when the session's `default_transaction_read_only` is on, as the row or
+/// the startup parameters (`read_only_said`) tell).
+fn recovery_facts(body: &[u8], read_only_said: bool, learned: &mut Learned) {
+    let values = row_values(body, RECOVERY_COLUMNS);
+    let column = |i: usize| values.get(i).and_then(Option::as_deref);
+    let in_recovery = column(0) == Some(b"t".as_slice());
+    learned.insert("in_recovery".into(), yes_no(in_recovery));
+    learned.insert(
+        "role".into(),
+        if in_recovery { "replica" } else { "primary" }.into(),
+    );
+    let lag = column(1)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match lag {
+        Some(ms) => learned.insert("replication_lag_ms".into(), ms.to_string()),
+        // A row of one column (an older query) on a primary: no lag.
+        None if !in_recovery && values.len() < 2 => {
+            learned.insert("replication_lag_ms".into(), "0".into())
+        }
+        None => None,
+    };
+    let read_only_setting = column(2) == Some(b"on".as_slice());
+    learned.insert(
+        "read_only".into(),
+        yes_no(in_recovery || read_only_said || read_only_setting),
+    );
+}
+
+/// The first `most` columns of a DataRow body, each `None` for NULL; a row shorter than
+/// it says ends the list (a column that does not fit is `None`).
+fn row_values(body: &[u8], most: usize) -> Vec<Option<Vec<u8>>> {
+    let count = body
+        .get(..2)
+        .and_then(|c| <[u8; 2]>::try_from(c).ok())
+        .map_or(0, u16::from_be_bytes);
+    let mut values = Vec::new();
+    let mut at = 2usize;
+    for _ in 0..usize::from(count).min(most) {
+        let Some(len) = body.get(at..at + 4).and_then(be32) else {
+            values.push(None);
+            break;
+        };
+        at += 4;
+        if len == u32::MAX {
+            values.push(None); // -1: NULL
+            continue;
+        }
+        let end = usize::try_from(len).ok().and_then(|l| at.checked_add(l));
+        let Some(value) = end.and_then(|end| body.get(at..end)) else {
+            values.push(None);
+            break;
+        };
+        values.push(Some(value.to_vec()));
+        at += value.len();
     }
-    let len = body.get(2..6).and_then(be32)?;
-    if len == u32::MAX {
-        return None; // -1: NULL
-    }
-    let len = usize::try_from(len).ok()?;
-    body.get(6..6usize.checked_add(len)?).map(<[u8]>::to_vec)
+    values
 }

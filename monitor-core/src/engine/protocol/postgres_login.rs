@@ -1,7 +1,8 @@
 //! The PostgreSQL login: answering the server's authentication request (trust, cleartext,
 //! md5, SCRAM-SHA-256 with `tls-server-end-point` channel binding over TLS) with the
-//! `postgres-protocol` crate, then `SELECT pg_is_in_recovery()` and the monitor's query,
-//! and the server's errors sorted into the kinds a pager acts on.
+//! `postgres-protocol` crate, then one query telling the role, the replication lag and
+//! whether the session is read-only, then the monitor's query, and the server's errors
+//! sorted into the kinds a pager acts on.
 
 use ::bytes::BytesMut;
 use postgres_protocol::authentication::md5_hash;
@@ -13,12 +14,23 @@ use super::super::speak::{Context, said};
 use monitor_spec::escape::escape_excerpt;
 use monitor_spec::login::Login;
 use monitor_spec::result::ErrorKind;
+use monitor_spec::spec::TlsMode;
 
 /// The query of a login that names none.
 pub use monitor_spec::login::DEFAULT_POSTGRES_QUERY as DEFAULT_QUERY;
 
-/// The query that tells a primary from a standby.
-pub const RECOVERY_QUERY: &str = "SELECT pg_is_in_recovery()";
+/// The query that tells a primary from a standby, in one round trip: whether the server
+/// is in recovery, the replication lag in milliseconds (0 on a primary and on a standby
+/// that replayed all it received; NULL when unknown) and the session's
+/// `default_transaction_read_only`.
+pub const RECOVERY_QUERY: &str = "SELECT pg_is_in_recovery(), \
+CASE WHEN NOT pg_is_in_recovery() THEN 0 \
+WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
+ELSE greatest(0, (extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000)::bigint) END, \
+current_setting('default_transaction_read_only')";
+
+/// The most columns of the recovery query's row read.
+pub const RECOVERY_COLUMNS: usize = 3;
 
 /// The most bytes of the query's first value kept as `query_first_value`.
 pub const MAX_FIRST_VALUE_BYTES: usize = 256;
@@ -47,6 +59,9 @@ pub(crate) struct Session<'a> {
     pub phase: Phase,
     /// Whether the first row of the current query was seen.
     pub row_seen: bool,
+    /// Whether the server said at startup (ParameterStatus `default_transaction_read_only`
+    /// or `in_hot_standby`, sent since PostgreSQL 14) that sessions are read-only.
+    pub read_only_said: bool,
 }
 
 /// A frontend message built by `build` into bytes.
@@ -90,6 +105,7 @@ impl<'a> Session<'a> {
             scram: None,
             phase: Phase::Startup,
             row_seen: false,
+            read_only_said: false,
         }
     }
 
@@ -151,6 +167,21 @@ impl<'a> Session<'a> {
             0 => Ok(None),
             3 => {
                 *method = Some("password".into());
+                if cx.spec.tls.mode == TlsMode::None && !self.login.allow_plaintext {
+                    return Err(said(
+                        cx,
+                        ErrorKind::AuthenticationFailed,
+                        format!(
+                            "the server asked for the password of user {} in clear over a connection without TLS; the monitor did not send it",
+                            self.user
+                        ),
+                        vec![
+                            "use TLS (tls = \"starttls\") so the password travels encrypted".to_owned(),
+                            "or set the user's method to scram-sha-256 in pg_hba.conf".to_owned(),
+                            "or, on a trusted network only, set recipe.login.allow_plaintext = true".to_owned(),
+                        ],
+                    ));
+                }
                 let password = self.password(cx, "password")?;
                 encode(message(|b| {
                     frontend::password_message(password.as_bytes(), b)
