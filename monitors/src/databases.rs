@@ -76,6 +76,8 @@ fn mongodb(m: TcpMonitor) -> TcpMonitor {
 #[cfg(test)]
 mod tests {
     use monitor_core::engine::protocol::postgres::postgres_startup;
+    use monitor_core::engine::protocol::postgres_login;
+    use monitor_core::model::secret::SecretPolicy;
     use monitor_core::prelude::*;
     use monitor_testing::{
         Script, ScriptedServer, TestPki, TlsServer, check, check_declared, declared,
@@ -153,6 +155,132 @@ mod tests {
             r.facts["server_error"],
             "FATAL 57P03: the database system is starting up"
         );
+    }
+
+    /// A frontend simple query, as the monitor sends it.
+    fn query(text: &str) -> Vec<u8> {
+        let mut body = text.as_bytes().to_vec();
+        body.push(0);
+        pg(b'Q', &body)
+    }
+
+    /// The answer to a simple query: one row of text `values` (`None` for NULL), then
+    /// CommandComplete and ReadyForQuery.
+    fn rows(values: &[Option<&str>]) -> Vec<u8> {
+        let mut row = (values.len() as u16).to_be_bytes().to_vec();
+        for v in values {
+            match v {
+                Some(v) => {
+                    row.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                    row.extend_from_slice(v.as_bytes());
+                }
+                None => row.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+        }
+        let mut out = pg(b'D', &row);
+        out.extend(pg(b'C', b"SELECT 1\0"));
+        out.extend(pg(b'Z', b"I"));
+        out
+    }
+
+    /// A PostgreSQL 15 server behind TLS that trusts the monitor, then answers the
+    /// login's recovery query with `in_recovery` and `lag_ms`, and `SELECT 1`.
+    async fn postgres_node(
+        pki: &TestPki,
+        host: &str,
+        in_recovery: &str,
+        lag_ms: &str,
+    ) -> ScriptedServer {
+        let leaf = pki.leaf_for(&[host], 200).unwrap();
+        let mut ready = pg(b'R', &0u32.to_be_bytes());
+        ready.extend(pg(
+            b'S',
+            b"server_version\x0015.10 (Debian 15.10-0+deb12u1)\0",
+        ));
+        ready.extend(pg(b'Z', b"I"));
+        ScriptedServer::start_tls(
+            Script::new()
+                .expect(postgres_startup("monitor", "postgres"))
+                .send(ready)
+                .expect(query(postgres_login::RECOVERY_QUERY))
+                .send(rows(&[Some(in_recovery), Some(lag_ms), Some("off")]))
+                .expect(query("SELECT 1"))
+                .send(rows(&[Some("1")])),
+            TlsServer::after(
+                Script::new().expect(SSL_REQUEST).send("S"),
+                leaf.server_config(true).unwrap(),
+            ),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Checks the declared monitor `id` against `server`, its password file in a secret
+    /// directory of its own.
+    async fn check_node(id: &str, pki: &TestPki, server: &ScriptedServer) -> CheckResult {
+        let dir = std::env::temp_dir().join(format!(
+            "monitors-{}-{}",
+            id.replace(':', "-"),
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("postgres-monitor.pass"),
+            "not-needed-when-trusted\n",
+        )
+        .unwrap();
+        let spec = declared(id)
+            .pointed_at(server.addr())
+            .tls_with(|t| t.ca = Some(PemSource::Pem(pki.root_pem())));
+        let result = Engine::new()
+            .with_clock(monitor_testing::NoWaitClock)
+            .with_secret_policy(SecretPolicy::agent(None, Some(dir.clone())))
+            .check(&spec.validate().unwrap())
+            .await;
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    #[tokio::test]
+    async fn the_primary_is_writable_and_the_replica_keeps_up() {
+        let pki = TestPki::new().unwrap();
+        let primary = postgres_node(&pki, "db-primary.internal", "f", "0").await;
+        let r = check_node("databases::postgres_primary", &pki, &primary).await;
+        assert_eq!(r.status, Status::Passed, "{}", r.to_json());
+        assert_eq!(
+            (r.facts["role"].as_str(), r.facts["read_only"].as_str()),
+            ("primary", "no")
+        );
+        let replica = postgres_node(&pki, "db-replica.internal", "t", "1200").await;
+        let r = check_node("databases::postgres_replica", &pki, &replica).await;
+        assert_eq!(r.status, Status::Passed, "{}", r.to_json());
+        assert_eq!(r.facts["replication_lag_ms"], "1200");
+    }
+
+    #[tokio::test]
+    async fn a_failover_and_a_replica_falling_behind_fail_the_pair() {
+        let pki = TestPki::new().unwrap();
+        // The primary's address now leads to a standby: read-only, not an assertion typo.
+        let standby = postgres_node(&pki, "db-primary.internal", "t", "0").await;
+        let r = check_node("databases::postgres_primary", &pki, &standby).await;
+        let error = r.error.unwrap();
+        assert_eq!(error.kind, ErrorKind::ServiceUnavailable, "{error:?}");
+        assert!(error.message.contains("read-only"), "{error:?}");
+        // The replica is 45 s behind.
+        let behind = postgres_node(&pki, "db-replica.internal", "t", "45000").await;
+        let r = check_node("databases::postgres_replica", &pki, &behind).await;
+        let error = r.error.unwrap();
+        assert_eq!(error.kind, ErrorKind::AssertionFailed, "{error:?}");
+        assert!(
+            error
+                .message
+                .contains("replication_lag less_than `10000` (got `45000`)"),
+            "{error:?}"
+        );
+        // A replica promoted by mistake is no longer a replica.
+        let promoted = postgres_node(&pki, "db-replica.internal", "f", "0").await;
+        let r = check_node("databases::postgres_replica", &pki, &promoted).await;
+        assert_eq!(r.error.unwrap().kind, ErrorKind::AssertionFailed);
     }
 
     /// A MySQL 8.0 handshake packet (protocol 10), header included.

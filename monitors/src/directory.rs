@@ -166,7 +166,8 @@ mod tests {
                 }
             }
         });
-        let dir = std::env::temp_dir().join(format!("monitors-ldap-{}-{password}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("monitors-ldap-{}-{password}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("ldap-monitor.pass"), format!("{password}\n")).unwrap();
         let spec = declared("directory::ldap")
