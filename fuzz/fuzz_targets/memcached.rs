@@ -1,4 +1,5 @@
-//! Fuzz target: the Memcached recipe's reading of the `VERSION` reply.
+//! Fuzz target: the Memcached recipe's reading of the `VERSION` reply and, with the
+//! password option (bit 6), of the `set`/`get`/`delete` round trip's replies.
 //! The input is an options byte (STARTTLS first, read chunk size, steps following, a
 //! small response cap; see `monitor_core::__fuzz::Options`) and the server's bytes.
 #![no_main]
