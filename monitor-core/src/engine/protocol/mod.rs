@@ -35,6 +35,7 @@ pub mod postgres_login;
 pub mod proxy;
 pub mod redis;
 mod reply;
+pub mod scram;
 pub mod smtp;
 pub mod ssh;
 
