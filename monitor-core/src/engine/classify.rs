@@ -90,6 +90,27 @@ fn psql_command(
     format!("{password}psql \"{conninfo}\" -c \"{query}\"")
 }
 
+/// `mongosh` pinging as the login's user, the password named as `"$VAR"` or
+/// `"$(head -n1 FILE)"`, never its value.
+fn mongosh_command(spec: &TcpMonitor, login: &monitor_spec::login::Login) -> String {
+    let database = login.database.as_deref().unwrap_or("admin");
+    let user = login.user.as_deref().unwrap_or_default();
+    let tls = if spec.tls.mode == monitor_spec::spec::TlsMode::None {
+        ""
+    } else {
+        " --tls"
+    };
+    let password = match (&login.password_env, &login.password_file) {
+        (Some(var), _) => format!(" --password \"${var}\""),
+        (None, Some(file)) => format!(" --password \"$(head -n1 {file})\""),
+        (None, None) => String::new(),
+    };
+    format!(
+        "mongosh \"mongodb://{user}@{}:{}/?authSource={database}\"{tls}{password} --eval 'db.runCommand({{ping:1}})'",
+        spec.target.host, spec.target.port
+    )
+}
+
 /// The native client command that speaks a recipe's protocol to the target.
 fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
     use crate::Recipe as R;
@@ -115,6 +136,7 @@ fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
             database.as_deref().unwrap_or(user)
         ),
         R::Mysql { .. } => format!("mysqladmin --host={h} --port={p} --connect-timeout=5 ping"),
+        R::Mongodb { login: Some(login) } => mongosh_command(spec, login),
         R::Mongodb { .. } => format!(
             "mongosh --host {h} --port {p}{} --eval 'db.hello()'",
             if tls { " --tls" } else { "" }

@@ -40,7 +40,7 @@ pub(crate) async fn speak<S: AsyncRead + AsyncWrite + Unpin>(
             postgres::recipe(s, cx, user, database, login.as_ref(), learned).await
         }
         Recipe::Mysql { login: None } => mysql::recipe(s, cx, learned).await,
-        Recipe::Mongodb { login: None } => mongodb::recipe(s, cx, learned).await,
+        Recipe::Mongodb { login } => mongodb::recipe(s, cx, login.as_ref(), learned).await,
         _ => Err(said(
             cx,
             ErrorKind::Config,

@@ -10,6 +10,7 @@ mod kernel;
 mod legacy;
 mod live;
 mod metrics_compat;
+mod mongo_login;
 mod ocsp;
 mod pg_login;
 mod pg_scram;

@@ -28,6 +28,7 @@ pub mod imap;
 pub mod ldap;
 pub mod memcached;
 pub mod mongodb;
+pub mod mongodb_login;
 pub mod mysql;
 pub mod pop3;
 pub mod postgres;
