@@ -7,6 +7,7 @@ mod certs;
 mod engine;
 mod fuzzed;
 mod kernel;
+mod ldap_login;
 mod legacy;
 mod live;
 mod metrics_compat;

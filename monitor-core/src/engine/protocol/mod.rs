@@ -26,6 +26,7 @@ mod bytes;
 pub mod ftp;
 pub mod imap;
 pub mod ldap;
+pub mod ldap_login;
 pub mod memcached;
 pub mod mongodb;
 pub mod mongodb_login;

@@ -243,3 +243,4 @@ pub mod edge;
 pub mod mail;
 pub mod mockupdb;
 pub mod shell;
+pub mod slapd;
