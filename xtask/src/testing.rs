@@ -422,6 +422,12 @@ mod tests {
             &["acceptance: Memcached", "acceptance: haproxy"],
         );
         check_blocked(
+            &[("ldap-utils", "ldapsearch")],
+            &[
+                "LDAP recipe: anonymous and DN binds, baseObject search counted as ldapsearch counts, StartTLS and ldaps, failure kinds",
+            ],
+        );
+        check_blocked(
             &[("postgresql", "psql")],
             &[
                 "acceptance: PostgreSQL",

@@ -9,10 +9,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::super::conn::Conn;
 use super::super::dialog::DialogError;
 use super::super::place::place;
-use super::super::speak::{Context, Learned, Outcome, mismatch, said, unavailable, yes_no};
+use super::super::speak::{Context, Learned, Outcome, mismatch, said, unavailable};
 use super::bytes::Reader;
-use super::mongodb_login;
-use monitor_spec::login::Login;
 use monitor_spec::result::ErrorKind;
 
 /// MongoDB: the OP_MSG `hello` command (`{hello: 1, $db: "admin"}`) with `request_id`.
@@ -229,11 +227,10 @@ pub fn mongodb_role(fields: &BTreeMap<String, Bson>) -> &'static str {
 }
 
 /// The MongoDB recipe: an OP_MSG `hello`, answered with `ok: 1`, the wire versions and
-/// the node's role; with a login, SCRAM-SHA-256 and `ping` ([`mongodb_login::login`]).
+/// the node's role; with a login, [`super::mongodb_login::recipe`] follows.
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,
-    login: Option<&Login>,
     learned: &mut Learned,
 ) -> Outcome {
     s.send(&mongodb_hello(1), "sending the OP_MSG hello")
@@ -270,14 +267,5 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
             vec!["read the error and the server's log".to_owned()],
         ));
     }
-    match login {
-        Some(login) => {
-            learned.insert(
-                "read_only".into(),
-                yes_no(!matches!(role, "primary" | "standalone" | "mongos")),
-            );
-            mongodb_login::login(s, cx, login, learned).await
-        }
-        None => Ok(()),
-    }
+    Ok(())
 }

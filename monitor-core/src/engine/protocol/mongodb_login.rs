@@ -6,8 +6,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::super::conn::Conn;
 use super::super::dialog::DialogError;
-use super::super::speak::{Context, Learned, Outcome, mismatch, said};
-use super::mongodb::{Bson, MONGODB_OP_MSG, read_reply};
+use super::super::speak::{Context, Learned, Outcome, mismatch, said, yes_no};
+use super::mongodb::{self, Bson, MONGODB_OP_MSG, read_reply};
 use super::scram::{SCRAM_SHA_256, ScramClient, ScramError, random_nonce};
 use monitor_spec::escape::escape_excerpt;
 use monitor_spec::login::Login;
@@ -204,14 +204,22 @@ fn sasl_reply(
     Ok((payload, conversation, done))
 }
 
-/// The MongoDB login after a `hello` that said `ok: 1`: SCRAM-SHA-256 as `login.user` on
-/// `login.database` (`admin` when absent), the server's signature verified, then `ping`.
-pub(crate) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
+/// The MongoDB recipe with a login: the `hello` of [`super::mongodb::recipe`] (its role
+/// telling `read_only`: `no` on a writable primary, a standalone server or a mongos), then
+/// SCRAM-SHA-256 as `login.user` on `login.database` (`admin` when absent), the server's
+/// signature verified, then `ping`.
+pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,
     login: &Login,
     learned: &mut Learned,
 ) -> Outcome {
+    mongodb::recipe(s, cx, learned).await?;
+    let writable = matches!(
+        learned.get("role").map(String::as_str),
+        Some("primary" | "standalone" | "mongos")
+    );
+    learned.insert("read_only".into(), yes_no(!writable));
     let database = login.database.as_deref().unwrap_or(DEFAULT_AUTH_DATABASE);
     let Some(user) = login.user.as_deref() else {
         return Err(said(

@@ -67,7 +67,7 @@ pub fn random_nonce() -> String {
 }
 
 /// The attribute `key` of a SCRAM message (`r=...,s=...`).
-fn attribute<'m>(message: &'m str, key: char) -> Option<&'m str> {
+fn attribute(message: &str, key: char) -> Option<&str> {
     message.split(',').find_map(|part| {
         let mut chars = part.chars();
         (chars.next() == Some(key) && chars.next() == Some('=')).then(|| &part[2..])
