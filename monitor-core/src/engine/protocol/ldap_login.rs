@@ -339,7 +339,9 @@ mod tests {
         );
         let long = "x".repeat(300);
         let bind = bind_request(2, &long, "");
-        assert_eq!(&bind[..4], &[0x30, 0x82, 0x01, 0x3b]);
+        // 3 (messageID) + 4 + 3 + (4 + 300) + 2 (the BindRequest) = 316 = 0x13c.
+        assert_eq!(&bind[..4], &[0x30, 0x82, 0x01, 0x3c]);
+        assert_eq!(bind.len(), 4 + 316);
         let search = search_request(3, "dc=example,dc=org", 5);
         let message = parse_message(&search[2..]).unwrap();
         assert_eq!((message.id, message.op), (3, tag::SEARCH_REQUEST));
