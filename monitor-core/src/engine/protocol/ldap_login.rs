@@ -365,4 +365,29 @@ mod tests {
         assert!(parse_result(&[0x04, 0x00]).is_err());
         assert!(parse_message(&[0x02, 0x05, 0x01]).is_err());
     }
+
+    #[test]
+    fn truncated_or_mutated_messages_do_not_panic() {
+        // SearchResultEntry, then SearchResultDone with diagnostic "x".
+        let good = [
+            0x02, 0x01, 0x03, 0x64, 0x08, 0x04, 0x04, b'd', b'c', b'=', b'x', 0x30, 0x00,
+        ];
+        let done = [
+            0x02, 0x01, 0x03, 0x65, 0x08, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x01, b'x',
+        ];
+        for fixture in [&good[..], &done[..]] {
+            for end in 0..fixture.len() {
+                let _ = parse_message(&fixture[..end]).map(|m| parse_result(&m.contents));
+            }
+            for at in 0..fixture.len() {
+                for byte in [0x00, 0x7f, 0x80, 0x84, 0xff] {
+                    let mut mutated = fixture.to_vec();
+                    mutated[at] = byte;
+                    let _ = parse_message(&mutated).map(|m| parse_result(&m.contents));
+                }
+            }
+        }
+        let message = parse_message(&done).unwrap();
+        assert_eq!(parse_result(&message.contents).unwrap().diagnostic, "x");
+    }
 }

@@ -300,3 +300,34 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     command(s, cx, (10, "ping"), &ping, who).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::mongodb::{bson_document, mongodb_reply};
+    use super::*;
+
+    #[test]
+    fn built_commands_read_back() {
+        let body = bson(&[
+            ("saslStart", Value::Int(1)),
+            ("payload", Value::Bin(b"n,,n=u,r=abc")),
+            (
+                "options",
+                Value::Doc(vec![("skipEmptyExchange", Value::Bool(true))]),
+            ),
+            ("$db", Value::Str("admin")),
+        ]);
+        let fields = bson_document(&body).unwrap();
+        assert_eq!(fields["saslStart"], Bson::Number(1.0));
+        assert_eq!(fields["payload"], Bson::Binary(b"n,,n=u,r=abc".to_vec()));
+        assert_eq!(fields["options"], Bson::Other("document"));
+        assert_eq!(fields["$db"], Bson::Text("admin".into()));
+        let message = op_msg(7, &body);
+        assert_eq!(mongodb_reply(&message).unwrap(), fields);
+        // A binary whose length runs past the document is refused, not read.
+        let mut bad = body.clone();
+        let at = bad.windows(7).position(|w| w == b"payload").unwrap() + 8;
+        bad[at..at + 4].copy_from_slice(&1000i32.to_le_bytes());
+        assert!(bson_document(&bad).is_err());
+    }
+}
