@@ -24,6 +24,7 @@ fn server(role: &'static str) -> MockMongo {
         role,
         bad_signature: false,
         empty_round: false,
+        ping_error: None,
     }
 }
 
@@ -171,6 +172,25 @@ async fn a_server_signature_that_does_not_verify_is_authentication_failed() {
     let (kind, message) = failure(&r);
     assert_eq!(kind, ErrorKind::AuthenticationFailed, "{message}");
     assert!(message.contains("signature does not verify"), "{message}");
+}
+
+#[tokio::test]
+async fn command_errors_are_access_denied_or_query_failed_by_code() {
+    for (code, name, kind) in [
+        (13, "Unauthorized", ErrorKind::AccessDenied),
+        (59, "CommandNotFound", ErrorKind::QueryFailed),
+    ] {
+        let mut mock = server("primary");
+        mock.ping_error = Some((code, name));
+        let live = mock.start();
+        let r = check(monitor(live.port, login()), PASSWORD).await;
+        let (got, message) = failure(&r);
+        assert_eq!(got, kind, "{code}: {message}");
+        assert!(message.contains("ping refused by the test"), "{message}");
+        if kind == ErrorKind::QueryFailed {
+            assert!(message.contains("CommandNotFound (59)"), "{message}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -35,6 +35,8 @@ pub struct MockMongo {
     pub bad_signature: bool,
     /// Ask for an empty `saslContinue` round after the signature.
     pub empty_round: bool,
+    /// Answer `ping` with this error code and code name.
+    pub ping_error: Option<(i32, &'static str)>,
 }
 
 impl MockMongo {
@@ -55,6 +57,8 @@ impl MockMongo {
             "iterations": 15000,
             "bad_signature": self.bad_signature,
             "empty_round": self.empty_round,
+            "ping_code": self.ping_error.map(|(code, _)| code),
+            "ping_code_name": self.ping_error.map(|(_, name)| name),
         });
         let mut command = Command::new(python);
         command.arg(&script).arg("serve").arg(cfg.to_string());

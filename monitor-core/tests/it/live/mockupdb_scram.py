@@ -118,7 +118,12 @@ def serve(cfg):
     server.autoresponds("ismaster", hello)
     server.autoresponds("saslStart", sasl_start)
     server.autoresponds("saslContinue", sasl_continue)
-    server.autoresponds("ping", lambda r: r.ok())
+    def ping(r):
+        if cfg.get("ping_code"):
+            return fail(r, cfg["ping_code"], cfg["ping_code_name"], "ping refused by the test")
+        return r.ok()
+
+    server.autoresponds("ping", ping)
     server.run()
     print("listening", flush=True)
     while True:
