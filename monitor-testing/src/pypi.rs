@@ -57,11 +57,19 @@ const READY: &str = ".ready";
 /// process on the machine, reuse it. Needs `python3` with `venv` (Debian: `python3-venv`)
 /// and access to PyPI the first time.
 pub fn program(program: &str, requirement: &str) -> Result<PathBuf, PypiError> {
+    program_with(program, &[requirement])
+}
+
+/// Like [`program`], with several pinned requirements installed together in one
+/// environment (for example `program_with("python3", &["mockupdb==1.8.1",
+/// "pymongo==4.20.0"])` for a Python that imports both).
+pub fn program_with(program: &str, requirements: &[&str]) -> Result<PathBuf, PypiError> {
+    let requirement = requirements.join(" ");
     let root = target_dir().join("pypi");
-    let env = root.join(dir_name(requirement));
+    let env = root.join(dir_name(&requirement));
     let bin = env.join("bin").join(program);
     fs::create_dir_all(&root).map_err(io("cannot create", &root))?;
-    let lock_path = root.join(format!("{}.lock", dir_name(requirement)));
+    let lock_path = root.join(format!("{}.lock", dir_name(&requirement)));
     let lock = File::create(&lock_path).map_err(io("cannot create", &lock_path))?;
     // Released when `lock` is dropped, or when the process exits.
     lock.lock().map_err(io("cannot lock", &lock_path))?;
@@ -72,20 +80,17 @@ pub fn program(program: &str, requirement: &str) -> Result<PathBuf, PypiError> {
         fs::remove_dir_all(&env).map_err(io("cannot remove", &env))?;
     }
     run(Command::new("python3").arg("-m").arg("venv").arg(&env))?;
-    run(Command::new(env.join("bin").join("pip")).args([
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        requirement,
-    ]))?;
+    run(Command::new(env.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(requirements))?;
     if !bin.exists() {
         return Err(PypiError::NoProgram {
-            requirement: requirement.to_owned(),
+            requirement,
             program: program.to_owned(),
         });
     }
     let ready = env.join(READY);
-    fs::write(&ready, requirement).map_err(io("cannot write", &ready))?;
+    fs::write(&ready, &requirement).map_err(io("cannot write", &ready))?;
     Ok(bin)
 }
 

@@ -426,6 +426,12 @@ mod tests {
             ],
         );
         check_blocked(
+            &[("ldap-utils", "ldapsearch")],
+            &[
+                "LDAP recipe: anonymous and DN binds, baseObject search counted as ldapsearch counts, StartTLS and ldaps, failure kinds",
+            ],
+        );
+        check_blocked(
             &[("postgresql", "psql")],
             &[
                 "acceptance: PostgreSQL",

@@ -90,6 +90,53 @@ fn psql_command(
     format!("{password}psql \"{conninfo}\" -c \"{query}\"")
 }
 
+/// `mongosh` pinging as the login's user, the password named as `"$VAR"` or
+/// `"$(head -n1 FILE)"`, never its value.
+fn mongosh_command(spec: &TcpMonitor, login: &monitor_spec::login::Login) -> String {
+    let database = login.database.as_deref().unwrap_or("admin");
+    let user = login.user.as_deref().unwrap_or_default();
+    let tls = if spec.tls.mode == monitor_spec::spec::TlsMode::None {
+        ""
+    } else {
+        " --tls"
+    };
+    let password = match (&login.password_env, &login.password_file) {
+        (Some(var), _) => format!(" --password \"${var}\""),
+        (None, Some(file)) => format!(" --password \"$(head -n1 {file})\""),
+        (None, None) => String::new(),
+    };
+    format!(
+        "mongosh \"mongodb://{user}@{}:{}/?authSource={database}\"{tls}{password} --eval 'db.runCommand({{ping:1}})'",
+        spec.target.host, spec.target.port
+    )
+}
+
+/// `ldapsearch` binding and searching as the LDAP recipe does, the password named as
+/// `-y FILE` or `-w "$VAR"`, never its value.
+fn ldapsearch_command(spec: &TcpMonitor, login: Option<&monitor_spec::login::Login>) -> String {
+    use monitor_spec::spec::TlsMode;
+    let (scheme, starttls) = match spec.tls.mode {
+        TlsMode::None => ("ldap", ""),
+        TlsMode::Starttls => ("ldap", " -ZZ"),
+        _ => ("ldaps", ""),
+    };
+    let mut cmd = format!(
+        "ldapsearch -H {scheme}://{}:{}{starttls} -x",
+        spec.target.host, spec.target.port
+    );
+    if let Some(dn) = login.and_then(|l| l.user.as_deref()) {
+        cmd.push_str(&format!(" -D \"{dn}\""));
+    }
+    match login.map(|l| (&l.password_env, &l.password_file)) {
+        Some((Some(var), _)) => cmd.push_str(&format!(" -w \"${var}\"")),
+        Some((None, Some(file))) => cmd.push_str(&format!(" -y {file}")),
+        _ => {}
+    }
+    let base = login.and_then(|l| l.query.as_deref()).unwrap_or_default();
+    cmd.push_str(&format!(" -b \"{base}\" -s base 1.1"));
+    cmd
+}
+
 /// The native client command that speaks a recipe's protocol to the target.
 fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
     use crate::Recipe as R;
@@ -115,6 +162,8 @@ fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
             database.as_deref().unwrap_or(user)
         ),
         R::Mysql { .. } => format!("mysqladmin --host={h} --port={p} --connect-timeout=5 ping"),
+        R::Mongodb { login: Some(login) } => mongosh_command(spec, login),
+        R::Ldap { login } => ldapsearch_command(spec, login.as_ref()),
         R::Mongodb { .. } => format!(
             "mongosh --host {h} --port {p}{} --eval 'db.hello()'",
             if tls { " --tls" } else { "" }

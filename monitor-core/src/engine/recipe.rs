@@ -6,7 +6,10 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::conn::Conn;
-use super::protocol::{ftp, imap, memcached, mongodb, mysql, pop3, postgres, redis, smtp, ssh};
+use super::protocol::{
+    ftp, imap, ldap_login, memcached, mongodb, mongodb_login, mysql, pop3, postgres, redis, smtp,
+    ssh,
+};
 pub(crate) use super::speak::Context;
 use super::speak::{Learned, Outcome, said};
 use monitor_spec::Recipe;
@@ -42,8 +45,12 @@ pub(crate) async fn speak<S: AsyncRead + AsyncWrite + Unpin>(
             let database = database.as_deref().unwrap_or(user);
             postgres::recipe(s, cx, user, database, login.as_ref(), learned).await
         }
+        Recipe::Ldap { login } => ldap_login::recipe(s, cx, login.as_ref(), learned).await,
         Recipe::Mysql { login: None } => mysql::recipe(s, cx, learned).await,
         Recipe::Mongodb { login: None } => mongodb::recipe(s, cx, learned).await,
+        Recipe::Mongodb { login: Some(login) } => {
+            mongodb_login::recipe(s, cx, login, learned).await
+        }
         _ => Err(said(
             cx,
             ErrorKind::Config,

@@ -1,5 +1,5 @@
 //! LDAP (RFC 4511): the BER reading of an ExtendedResponse and the StartTLS extended
-//! operation (RFC 4513); LDAP has no recipe.
+//! operation (RFC 4513); the recipe (bind, search, unbind) is in [`super::ldap_login`].
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -20,7 +20,7 @@ fn ldap_starttls_request() -> Vec<u8> {
 
 /// One BER element: tag, contents, and what follows it. Definite lengths only (as LDAP
 /// requires), of at most four length bytes.
-fn ber_element(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn ber_element(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = data.split_first()?;
     if tag & 0x1f == 0x1f {
         return None;
@@ -41,7 +41,7 @@ fn ber_element(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 /// A BER INTEGER or ENUMERATED of one to four bytes.
-fn ber_int(value: &[u8]) -> Option<i64> {
+pub(crate) fn ber_int(value: &[u8]) -> Option<i64> {
     if value.is_empty() || value.len() > 4 {
         return None;
     }
@@ -51,17 +51,23 @@ fn ber_int(value: &[u8]) -> Option<i64> {
 }
 
 /// The name of an LDAP result code (RFC 4511 appendix A).
-fn ldap_result_name(code: i64) -> Option<&'static str> {
+pub(crate) fn ldap_result_name(code: i64) -> Option<&'static str> {
     Some(match code {
         0 => "success",
         1 => "operationsError",
         2 => "protocolError",
         3 => "timeLimitExceeded",
+        4 => "sizeLimitExceeded",
+        7 => "authMethodNotSupported",
+        8 => "strongerAuthRequired",
         10 => "referral",
         11 => "adminLimitExceeded",
         12 => "unavailableCriticalExtension",
         13 => "confidentialityRequired",
+        32 => "noSuchObject",
+        34 => "invalidDNSyntax",
         48 => "inappropriateAuthentication",
+        49 => "invalidCredentials",
         50 => "insufficientAccessRights",
         51 => "busy",
         52 => "unavailable",

@@ -26,8 +26,10 @@ mod bytes;
 pub mod ftp;
 pub mod imap;
 pub mod ldap;
+pub mod ldap_login;
 pub mod memcached;
 pub mod mongodb;
+pub mod mongodb_login;
 pub mod mysql;
 pub mod pop3;
 pub mod postgres;
@@ -35,6 +37,7 @@ pub mod postgres_login;
 pub mod proxy;
 pub mod redis;
 mod reply;
+pub mod scram;
 pub mod smtp;
 pub mod ssh;
 

@@ -1,5 +1,6 @@
 //! MongoDB (OP_MSG): the codec (the `hello` command, the reply and its BSON document's
-//! top level) and the recipe.
+//! top level) and the recipe; the login (SCRAM-SHA-256, then `ping`) is in
+//! [`super::mongodb_login`].
 
 use std::collections::BTreeMap;
 
@@ -51,6 +52,8 @@ pub enum Bson {
     Text(String),
     /// boolean.
     Bool(bool),
+    /// binary data (any subtype): its bytes.
+    Binary(Vec<u8>),
     /// Any other type, by its BSON type name.
     Other(&'static str),
 }
@@ -117,8 +120,9 @@ pub fn bson_document(bytes: &[u8]) -> Result<BTreeMap<String, Bson>, String> {
             }
             0x05 => {
                 let len = r.i32_le()?;
-                r.take(usize::try_from(len).map_err(|_| "negative binary length")? + 1)?;
-                Bson::Other("binary")
+                let len = usize::try_from(len).map_err(|_| "negative binary length")?;
+                r.take(1)?; // subtype
+                Bson::Binary(r.take(len)?.to_vec())
             }
             0x07 => {
                 r.take(12)?;
@@ -165,21 +169,21 @@ pub fn mongodb_release(max_wire_version: i64) -> Option<&'static str> {
     })
 }
 
-/// The MongoDB recipe: an OP_MSG `hello`, answered with `ok: 1`, the wire versions and
-/// the node's role.
-pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
+/// The longest MongoDB reply read, in bytes (the connection's byte cap bounds it too).
+const MAX_MONGODB_REPLY_BYTES: usize = 48 << 20;
+
+/// Reads one OP_MSG reply and its body's top-level fields; `after` names what was sent.
+pub(crate) async fn read_reply<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,
-    learned: &mut Learned,
-) -> Outcome {
-    s.send(&mongodb_hello(1), "sending the OP_MSG hello")
-        .await?;
+    after: &str,
+) -> Result<BTreeMap<String, Bson>, DialogError> {
     let mut message = s.take(16, "the MongoDB reply header").await.map_err(|e| match e {
         DialogError::Closed { .. } => said(
             cx,
             ErrorKind::ProtocolMismatch,
             format!(
-                "{} closed the connection after an OP_MSG hello",
+                "{} closed the connection after {after}",
                 place(cx.spec, Some(cx.addr))
             ),
             vec!["MongoDB before 3.6 does not speak OP_MSG; otherwise the port may not be MongoDB".to_owned()],
@@ -189,7 +193,7 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     let len = i32::from_le_bytes([message[0], message[1], message[2], message[3]]);
     let Some(rest) = usize::try_from(len)
         .ok()
-        .filter(|l| (21..=48 << 20).contains(l))
+        .filter(|l| (21..=MAX_MONGODB_REPLY_BYTES).contains(l))
     else {
         return Err(mismatch(
             cx,
@@ -198,8 +202,40 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
         ));
     };
     message.extend(s.take(rest - 16, "the MongoDB reply").await?);
-    let fields =
-        mongodb_reply(&message).map_err(|why| mismatch(cx, "a MongoDB OP_MSG reply", &why))?;
+    mongodb_reply(&message).map_err(|why| mismatch(cx, "a MongoDB OP_MSG reply", &why))
+}
+
+/// The role a `hello` reply tells: `primary`, `replica` (a secondary), `arbiter`,
+/// `standalone` (no replica set), `mongos`, or `other`.
+pub fn mongodb_role(fields: &BTreeMap<String, Bson>) -> &'static str {
+    let flag = |k: &str| matches!(fields.get(k), Some(Bson::Bool(true)));
+    if matches!(fields.get("msg"), Some(Bson::Text(t)) if t == "isdbgrid") {
+        "mongos"
+    } else if flag("isWritablePrimary") || flag("ismaster") {
+        if fields.contains_key("setName") {
+            "primary"
+        } else {
+            "standalone"
+        }
+    } else if flag("secondary") {
+        "replica"
+    } else if flag("arbiterOnly") {
+        "arbiter"
+    } else {
+        "other"
+    }
+}
+
+/// The MongoDB recipe: an OP_MSG `hello`, answered with `ok: 1`, the wire versions and
+/// the node's role; with a login, [`super::mongodb_login::recipe`] follows.
+pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut Conn<'_, S>,
+    cx: &Context<'_>,
+    learned: &mut Learned,
+) -> Outcome {
+    s.send(&mongodb_hello(1), "sending the OP_MSG hello")
+        .await?;
+    let fields = read_reply(s, cx, "an OP_MSG hello").await?;
     let number = |k: &str| match fields.get(k) {
         Some(Bson::Number(n)) => Some(*n),
         _ => None,
@@ -208,7 +244,6 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
         Some(Bson::Text(t)) => Some(t.clone()),
         _ => None,
     };
-    let flag = |k: &str| matches!(fields.get(k), Some(Bson::Bool(true)));
     if let Some(max) = number("maxWireVersion") {
         learned.insert("max_wire_version".into(), (max as i64).to_string());
         if let Some(release) = mongodb_release(max as i64) {
@@ -221,21 +256,7 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     if let Some(set) = text("setName") {
         learned.insert("replica_set".into(), set);
     }
-    let role = if text("msg").as_deref() == Some("isdbgrid") {
-        "mongos"
-    } else if flag("isWritablePrimary") || flag("ismaster") {
-        if fields.contains_key("setName") {
-            "primary"
-        } else {
-            "standalone"
-        }
-    } else if flag("secondary") {
-        "secondary"
-    } else if flag("arbiterOnly") {
-        "arbiter"
-    } else {
-        "other"
-    };
+    let role = mongodb_role(&fields);
     learned.insert("role".into(), role.to_owned());
     if number("ok") != Some(1.0) {
         let why = text("errmsg").unwrap_or_else(|| "ok is not 1".to_owned());
