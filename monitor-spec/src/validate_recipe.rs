@@ -136,6 +136,10 @@ impl Validator {
                 "recipe.login.user",
                 "is required with a password: name the DN to bind as (`cn=monitor,dc=example,dc=org`)",
             ),
+            (Recipe::Ldap { .. }, Some(_)) if !login.has_password() => self.err(
+                "recipe.login.user",
+                "a DN without a password is an unauthenticated bind, which servers refuse: name where the password is read, or leave out user for an anonymous bind",
+            ),
             (Recipe::Postgres { .. } | Recipe::Ldap { .. }, _) => {}
             (_, None) => self.err(
                 "recipe.login.user",

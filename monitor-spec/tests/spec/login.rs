@@ -174,6 +174,11 @@ fn each_recipe_takes_the_login_fields_it_reads() {
         &[],
     );
     check_login(
+        json!({"protocol": "ldap", "login": {"user": "cn=monitor,dc=example,dc=org"}}),
+        "direct",
+        &["recipe.login.user: a DN without a password is an unauthenticated bind"],
+    );
+    check_login(
         json!({"protocol": "ldap", "login": {"password_file": "ldap.pass"}}),
         "direct",
         &["recipe.login.user: is required with a password"],

@@ -241,10 +241,7 @@ impl Drop for TestCerts {
 pub mod data;
 pub mod edge;
 pub mod mail;
-<<<<<<< HEAD
-pub mod replicas;
-=======
 pub mod mockupdb;
->>>>>>> h19-dir
+pub mod replicas;
 pub mod shell;
 pub mod slapd;
