@@ -213,7 +213,13 @@ mod tests {
             r.to_json()
         );
         assert!(error.message.contains("data 52e"), "{error:?}");
-        assert_eq!(asked.len(), 1, "no search after a refused bind: {asked:?}");
+        // Each attempt (the project retries twice) binds and, refused, searches nothing.
+        assert_eq!(r.attempts.len(), 3, "{}", r.to_json());
+        assert_eq!(
+            asked,
+            ["bind cn=monitor,ou=services,dc=example,dc=org"; 3],
+            "no search after a refused bind"
+        );
         assert!(!r.to_json().contains("rotated-yesterday"));
         // The people moved: the bind works, the entry is gone.
         let (r, _) = check_ldap(PASSWORD, &[]).await;
