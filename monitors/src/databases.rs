@@ -66,7 +66,7 @@ fn mysql(m: TcpMonitor) -> TcpMonitor {
 ///
 /// Proves MongoDB (3.6 or later) serves: sends an OP_MSG `hello` to the admin database,
 /// requires `ok: 1` and records the wire versions (`max_wire_version`, `server_release`)
-/// and the node's `role` (standalone, primary, secondary, mongos); `ok: 0` (a node shutting
+/// and the node's `role` (standalone, primary, replica for a secondary, mongos); `ok: 0` (a node shutting
 /// down or recovering) fails as service unavailable.
 #[tcp_monitor(host = "mongo.internal", port = 27017, recipe = mongodb, tags = ["db"])]
 fn mongodb(m: TcpMonitor) -> TcpMonitor {
