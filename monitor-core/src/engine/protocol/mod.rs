@@ -25,7 +25,9 @@
 mod bytes;
 pub mod ftp;
 pub mod imap;
+mod imap_login;
 pub mod ldap;
+mod mail_login;
 pub mod memcached;
 pub mod mongodb;
 pub mod mysql;
