@@ -9,6 +9,7 @@ mod fuzzed;
 mod kernel;
 mod legacy;
 mod live;
+mod mail_login;
 mod metrics_compat;
 mod ocsp;
 mod pg_login;

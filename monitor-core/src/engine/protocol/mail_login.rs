@@ -31,10 +31,11 @@ impl Credentials<'_> {
     pub fn scrub(&self, text: &str) -> String {
         let mut text = text.trim().to_owned();
         if !self.password.is_empty() {
+            // The longest first: the PLAIN blob may end with the password's own base64.
             for secret in [
-                self.password.to_owned(),
-                STANDARD.encode(self.password),
                 self.plain(),
+                STANDARD.encode(self.password),
+                self.password.to_owned(),
             ] {
                 text = text.replace(&secret, "***");
             }
