@@ -10,6 +10,7 @@ mod kernel;
 mod legacy;
 mod live;
 mod mail_login;
+mod mail_scripted;
 mod metrics_compat;
 mod ocsp;
 mod pg_login;
