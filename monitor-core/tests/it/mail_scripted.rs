@@ -301,3 +301,37 @@ async fn ftp_pwd_and_refusals() {
         check(script, Recipe::ftp(), "u", "pw", Some(kind)).await;
     }
 }
+
+#[tokio::test]
+async fn a_password_file_is_named_in_the_curl_command_never_read_into_it() {
+    let dir = std::env::temp_dir().join(format!("monitors-mail-scripted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create dir");
+    let file = dir.join("pop3-password");
+    std::fs::write(&file, "file-secret-5c\nsecond line\n").expect("write password file");
+    let script = pop3_capa()
+        .expect("USER u\r\n")
+        .send("+OK\r\n")
+        .expect("PASS file-secret-5c\r\n")
+        .send("-ERR [AUTH] no\r\n")
+        .close();
+    let server = ScriptedServer::start(script).await.unwrap();
+    let path = file.display().to_string();
+    let login = Login::password_file(&path).user("u").allow_plaintext();
+    let spec = TcpMonitor::new("scripted-login", "127.0.0.1", server.port())
+        .recipe(Recipe::pop3().with_login(login))
+        .timeouts(2_000, 1_000, 5_000);
+    let r = Engine::new()
+        .with_clock(NoWaitClock)
+        .check(&spec.validate().unwrap())
+        .await;
+    let e = r.error.as_ref().expect("error");
+    assert_eq!(e.kind, ErrorKind::AuthenticationFailed, "{}", r.to_json());
+    let last = e.hints.last().expect("hints");
+    let want = format!(
+        "curl --url pop3://127.0.0.1:{} --user \"u:$(head -n1 {path})\"",
+        server.port()
+    );
+    assert!(last.ends_with(&want), "{last}");
+    assert!(!r.to_json().contains("file-secret-5c"), "{}", r.to_json());
+    let _ = std::fs::remove_dir_all(&dir);
+}
