@@ -216,8 +216,7 @@ mod tests {
         // Each attempt (the project retries twice) binds and, refused, searches nothing.
         assert_eq!(r.attempts.len(), 3, "{}", r.to_json());
         assert_eq!(
-            asked,
-            ["bind cn=monitor,ou=services,dc=example,dc=org"; 3],
+            asked, ["bind cn=monitor,ou=services,dc=example,dc=org"; 3],
             "no search after a refused bind"
         );
         assert!(!r.to_json().contains("rotated-yesterday"));

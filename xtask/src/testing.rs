@@ -442,6 +442,13 @@ mod tests {
                 "PostgreSQL login: scram-sha-256 (with channel binding over TLS), md5 and trust users, failure kinds, a standby",
             ],
         );
+        check_blocked(
+            &[("vsftpd", "vsftpd")],
+            &[
+                "acceptance: vsftpd",
+                "mail logins: IMAP, POP3 (Dovecot), SMTP AUTH (Exim) and FTP (vsftpd) over STARTTLS and TLS, failure kinds",
+            ],
+        );
     }
 
     #[test]

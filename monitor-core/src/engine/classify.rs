@@ -137,6 +137,55 @@ fn ldapsearch_command(spec: &TcpMonitor, login: Option<&monitor_spec::login::Log
     cmd
 }
 
+/// The curl command that repeats an SMTP, IMAP, POP3 or FTP login (the password named as
+/// `"$VAR"` or `"$(head -n1 FILE)"`, never shown): the engine's last hint for those
+/// recipes with a login.
+fn curl_command(
+    spec: &TcpMonitor,
+    recipe: &crate::Recipe,
+    login: &monitor_spec::login::Login,
+) -> String {
+    use monitor_spec::spec::TlsMode;
+    let t = &spec.target;
+    let host = if t.host.contains(':') {
+        format!("[{}]", t.host)
+    } else {
+        t.host.clone()
+    };
+    let direct = spec.tls.mode == TlsMode::Direct;
+    let scheme = recipe.name().to_owned() + if direct { "s" } else { "" };
+    let path = match recipe {
+        crate::Recipe::Imap { .. } => format!(
+            "/{}",
+            login
+                .query_or("INBOX")
+                .replace('%', "%25")
+                .replace(' ', "%20")
+        ),
+        crate::Recipe::Ftp { .. } => "/".to_owned(),
+        _ => String::new(),
+    };
+    let ssl = if spec.tls.mode == TlsMode::Starttls {
+        " --ssl-reqd"
+    } else {
+        ""
+    };
+    let user = login
+        .user
+        .as_deref()
+        .unwrap_or_default()
+        .replace('"', "\\\"");
+    let credentials = match (&login.password_env, &login.password_file) {
+        (Some(var), _) => format!("\"{user}:${var}\""),
+        (None, Some(file)) => format!("\"{user}:$(head -n1 {file})\""),
+        (None, None) => format!("\"{user}\""),
+    };
+    format!(
+        "curl --url {scheme}://{host}:{}{path}{ssl} --user {credentials}",
+        t.port
+    )
+}
+
 /// The native client command that speaks a recipe's protocol to the target.
 fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
     use crate::Recipe as R;
@@ -161,6 +210,12 @@ fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
             "pg_isready -h {h} -p {p} -U {user} -d {}",
             database.as_deref().unwrap_or(user)
         ),
+        R::Smtp {
+            login: Some(login), ..
+        }
+        | R::Imap { login: Some(login) }
+        | R::Pop3 { login: Some(login) }
+        | R::Ftp { login: Some(login) } => curl_command(spec, recipe, login),
         R::Mysql { .. } => format!("mysqladmin --host={h} --port={p} --connect-timeout=5 ping"),
         R::Mongodb { login: Some(login) } => mongosh_command(spec, login),
         R::Ldap { login } => ldapsearch_command(spec, login.as_ref()),

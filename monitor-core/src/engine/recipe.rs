@@ -33,10 +33,10 @@ pub(crate) async fn speak<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Recipe::Memcached { key } => memcached::recipe(s, cx, key.as_deref(), learned).await,
         Recipe::Ssh => ssh::recipe(s, cx, learned).await,
-        Recipe::Smtp { helo, login: None } => smtp::recipe(s, cx, helo, learned).await,
-        Recipe::Ftp { login: None } => ftp::recipe(s, cx, learned).await,
-        Recipe::Imap { login: None } => imap::recipe(s, cx, learned).await,
-        Recipe::Pop3 { login: None } => pop3::recipe(s, cx, learned).await,
+        Recipe::Smtp { helo, login } => smtp::recipe(s, cx, helo, login.as_ref(), learned).await,
+        Recipe::Ftp { login } => ftp::recipe(s, cx, login.as_ref(), learned).await,
+        Recipe::Imap { login } => imap::recipe(s, cx, login.as_ref(), learned).await,
+        Recipe::Pop3 { login } => pop3::recipe(s, cx, login.as_ref(), learned).await,
         Recipe::Postgres {
             user,
             database,

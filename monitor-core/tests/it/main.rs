@@ -10,6 +10,8 @@ mod kernel;
 mod ldap_login;
 mod legacy;
 mod live;
+mod mail_login;
+mod mail_scripted;
 mod memcached_roundtrip;
 mod metrics_compat;
 mod mongo_login;

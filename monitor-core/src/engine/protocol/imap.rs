@@ -1,5 +1,6 @@
 //! IMAP (RFC 3501): the STARTTLS upgrade (RFC 2595) and the recipe (greeting,
-//! CAPABILITY, LOGOUT).
+//! CAPABILITY, with a login LOGIN or AUTHENTICATE PLAIN and EXAMINE of a mailbox
+//! ([`super::imap_login`]), LOGOUT).
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -9,6 +10,8 @@ use super::super::speak::{
 };
 use super::super::upgrade::{Stage, StartTlsError, Upgrade};
 use super::bytes::{could_start_with, lossy, words};
+use super::imap_login;
+use monitor_spec::login::Login;
 
 const IMAP_CAPABILITY_TAG: &str = "a001";
 const IMAP_STARTTLS_TAG: &str = "a002";
@@ -130,10 +133,12 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(Some(greeting))
 }
 
-/// The IMAP recipe: the `* OK` greeting, CAPABILITY, LOGOUT.
+/// The IMAP recipe: the `* OK` greeting, CAPABILITY, with a login the login and EXAMINE
+/// ([`imap_login::session`]), LOGOUT.
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,
+    login: Option<&Login>,
     learned: &mut Learned,
 ) -> Outcome {
     let greeting = greeting_line(s, cx, "the IMAP greeting").await?;
@@ -148,9 +153,11 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(mismatch(cx, "an IMAP greeting (`* OK`)", &greeting));
     }
     s.send(b"m1 CAPABILITY\r\n", "sending CAPABILITY").await?;
+    let mut caps_seen: Option<String> = None;
     for _ in 0..MAX_LINES {
         let line = s.line("the reply to CAPABILITY").await?;
         if let Some(caps) = line.strip_prefix("* CAPABILITY ") {
+            caps_seen = Some(caps.to_owned());
             learned.insert("capabilities".into(), caps.to_owned());
             if cx.upgraded.is_none() {
                 let offered = caps.split(' ').any(|c| c.eq_ignore_ascii_case("STARTTLS"));
@@ -163,7 +170,12 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
             if cx.upgraded.is_some() {
                 learned.insert("starttls_offered".into(), yes_no(true));
             }
-            return goodbye(s, cx, b"m2 LOGOUT\r\n").await;
+            let Some(login) = login else {
+                return goodbye(s, cx, b"m2 LOGOUT\r\n").await;
+            };
+            let preauth = greeting.starts_with("* PREAUTH");
+            imap_login::session(s, cx, login, preauth, caps_seen.as_deref(), learned).await?;
+            return goodbye(s, cx, b"m4 LOGOUT\r\n").await;
         }
     }
     Err(mismatch(

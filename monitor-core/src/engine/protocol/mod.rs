@@ -25,8 +25,10 @@
 mod bytes;
 pub mod ftp;
 pub mod imap;
+mod imap_login;
 pub mod ldap;
 pub mod ldap_login;
+mod mail_login;
 pub mod memcached;
 pub mod mongodb;
 pub mod mongodb_login;

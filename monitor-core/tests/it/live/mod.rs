@@ -241,6 +241,7 @@ impl Drop for TestCerts {
 pub mod data;
 pub mod edge;
 pub mod mail;
+pub mod mail_login;
 pub mod mockupdb;
 pub mod replicas;
 pub mod shell;
