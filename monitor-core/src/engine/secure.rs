@@ -55,6 +55,10 @@ pub(crate) async fn upgrade(
                     "the service may refuse this client before the upgrade (connection limit, access list)".to_owned(),
                     look,
                 ],
+                ErrorKind::ServiceUnavailable => vec![
+                    "the server turned the session away before any TLS: check its connection limits (per address too), load and logs".to_owned(),
+                    look,
+                ],
                 _ => vec![
                     format!("check that port {} serves {}", spec.target.port, protocol.openssl_name()),
                     "the service may already expect TLS on this port: set tls.mode to direct".to_owned(),
@@ -93,6 +97,7 @@ fn starttls_kind(e: &starttls::StartTlsError) -> ErrorKind {
     match e.kind() {
         F::NotOffered => ErrorKind::StarttlsNotOffered,
         F::Refused | F::UnexpectedReply => ErrorKind::StarttlsFailed,
+        F::TurnedAway => ErrorKind::ServiceUnavailable,
         F::Closed => ErrorKind::ClosedEarly,
         F::TooLarge => ErrorKind::ResponseTooLarge,
         F::Io => match e {

@@ -55,8 +55,10 @@ impl fmt::Display for Stage {
 pub enum StartTlsFailure {
     /// The server does not offer the upgrade.
     NotOffered,
-    /// The server refused the upgrade (or turned the connection away).
+    /// The server refused the upgrade.
     Refused,
+    /// The server turned the connection away in its greeting, before any upgrade.
+    TurnedAway,
     /// The server's reply is not the protocol's.
     UnexpectedReply,
     /// The server closed the connection.
@@ -87,10 +89,19 @@ pub enum StartTlsError {
         /// Escaped excerpt of the reply at fault.
         received: String,
     },
-    /// The server refused: it turned the connection away in its greeting (SMTP or FTP 4xx
-    /// or 5xx, IMAP `BYE`, POP3 `-ERR`, a MySQL error packet), or refused the upgrade
-    /// command (SMTP 454, IMAP `NO`/`BAD`, POP3 `-ERR`, another FTP 4xx or 5xx, another
-    /// LDAP result code).
+    /// The server turned the connection away in its greeting (SMTP or FTP 4xx or 5xx, IMAP
+    /// `BYE`, POP3 `-ERR`, a MySQL error packet): it serves no one now, TLS or not.
+    #[error("{} server turned the connection away before STARTTLS: {detail} (received {})", .protocol.openssl_name(), shown(.received))]
+    TurnedAway {
+        /// The protocol.
+        protocol: StartTls,
+        /// What it answered, starting with "it".
+        detail: String,
+        /// Escaped excerpt of the reply at fault.
+        received: String,
+    },
+    /// The server refused the upgrade command (SMTP 454, IMAP `NO`/`BAD`, POP3 `-ERR`,
+    /// another FTP 4xx or 5xx, another LDAP result code).
     #[error("{} server refused STARTTLS: {detail} (received {})", .protocol.openssl_name(), shown(.received))]
     Refused {
         /// The protocol.
@@ -154,6 +165,7 @@ impl StartTlsError {
         match self {
             StartTlsError::NotOffered { .. } => StartTlsFailure::NotOffered,
             StartTlsError::Refused { .. } => StartTlsFailure::Refused,
+            StartTlsError::TurnedAway { .. } => StartTlsFailure::TurnedAway,
             StartTlsError::UnexpectedReply { .. } => StartTlsFailure::UnexpectedReply,
             StartTlsError::Closed { .. } => StartTlsFailure::Closed,
             StartTlsError::TooLarge { .. } => StartTlsFailure::TooLarge,
@@ -166,6 +178,7 @@ impl StartTlsError {
         match self {
             StartTlsError::NotOffered { protocol, .. }
             | StartTlsError::Refused { protocol, .. }
+            | StartTlsError::TurnedAway { protocol, .. }
             | StartTlsError::UnexpectedReply { protocol, .. }
             | StartTlsError::Closed { protocol, .. }
             | StartTlsError::TooLarge { protocol, .. }
@@ -193,6 +206,7 @@ impl StartTlsError {
         match self {
             StartTlsError::NotOffered { received, .. }
             | StartTlsError::Refused { received, .. }
+            | StartTlsError::TurnedAway { received, .. }
             | StartTlsError::UnexpectedReply { received, .. }
             | StartTlsError::Closed { received, .. }
             | StartTlsError::TooLarge { received, .. }
@@ -268,6 +282,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Upgrade<S> {
 
     pub fn refused(&self, detail: impl Into<String>) -> StartTlsError {
         StartTlsError::Refused {
+            protocol: self.protocol,
+            detail: detail.into(),
+            received: self.parsed_excerpt(),
+        }
+    }
+
+    /// The greeting turned the connection away.
+    pub fn turned_away(&self, detail: impl Into<String>) -> StartTlsError {
+        StartTlsError::TurnedAway {
             protocol: self.protocol,
             detail: detail.into(),
             received: self.parsed_excerpt(),

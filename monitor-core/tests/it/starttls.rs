@@ -532,7 +532,7 @@ async fn smtp_failures() {
         ),
         (
             Script::new().send("554 5.7.1 No SMTP service here\r\n"),
-            StartTlsFailure::Refused,
+            StartTlsFailure::TurnedAway,
             vec!["it greeted with 554 instead of 220"],
         ),
         (
@@ -664,7 +664,7 @@ async fn imap_failures() {
         ),
         (
             Script::new().send("* BYE Too many connections from your IP\r\n"),
-            StartTlsFailure::Refused,
+            StartTlsFailure::TurnedAway,
             vec!["it greeted with BYE", "Too many connections"],
         ),
         (
@@ -774,7 +774,7 @@ async fn pop3_failures() {
         ),
         (
             Script::new().send("-ERR [SYS/TEMP] Maximum number of connections exceeded\r\n"),
-            StartTlsFailure::Refused,
+            StartTlsFailure::TurnedAway,
             vec!["it greeted with -ERR"],
         ),
         (
@@ -855,7 +855,7 @@ async fn ftp_failures() {
         ),
         (
             Script::new().send("421 Too many users, try later.\r\n"),
-            StartTlsFailure::Refused,
+            StartTlsFailure::TurnedAway,
             vec!["it greeted with 421 instead of 220"],
         ),
         (

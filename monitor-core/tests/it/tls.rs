@@ -486,6 +486,44 @@ async fn starttls_not_offered() {
     );
 }
 
+/// A server that turns the session away in its greeting serves no one, TLS or not: the
+/// check says service unavailable, not that STARTTLS failed.
+#[tokio::test]
+async fn a_greeting_that_turns_the_session_away_is_service_unavailable() {
+    let pki = TestPki::new().unwrap();
+    for (protocol, greeting) in [
+        (
+            StartTls::Smtp,
+            "421 4.3.2 Too many connections, try later\r\n",
+        ),
+        (
+            StartTls::Ftp,
+            "421 There are too many connections from your internet address.\r\n",
+        ),
+        (
+            StartTls::Imap,
+            "* BYE Too many connections from your IP\r\n",
+        ),
+        (
+            StartTls::Pop3,
+            "-ERR [SYS/TEMP] Maximum number of connections exceeded\r\n",
+        ),
+    ] {
+        let server = ScriptedServer::start(Script::new().send(greeting).close())
+            .await
+            .unwrap();
+        let r = run(monitor(server.port(), &pki.root_pem()).starttls(protocol)).await;
+        let e = r.error.clone().unwrap();
+        assert_eq!(e.kind, ErrorKind::ServiceUnavailable, "{}", r.to_json());
+        assert!(
+            e.message
+                .contains("turned the connection away before STARTTLS"),
+            "{e:?}"
+        );
+        assert!(e.hints[0].contains("connection limits"), "{e:?}");
+    }
+}
+
 /// `openssl x509` on the same certificate agrees with the reported expiry and fingerprint.
 #[tokio::test]
 async fn expiry_and_fingerprint_match_openssl() {

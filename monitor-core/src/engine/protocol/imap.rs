@@ -93,7 +93,7 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     match status.as_slice() {
         b"OK" | b"PREAUTH" => {}
         b"BYE" => {
-            return Err(conn.refused("it greeted with BYE, turning the connection away"));
+            return Err(conn.turned_away("it greeted with BYE, turning the connection away"));
         }
         _ => return Err(conn.unexpected(expected)),
     }

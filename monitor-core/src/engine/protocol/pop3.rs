@@ -43,6 +43,7 @@ async fn ok_line<S: AsyncRead + AsyncWrite + Unpin>(
     match pop3_status(&line) {
         Some(true) => Ok(line),
         Some(false) if stage == Stage::Capabilities => Err(conn.not_offered(err)),
+        Some(false) if stage == Stage::Greeting => Err(conn.turned_away(err)),
         Some(false) => Err(conn.refused(err)),
         None => Err(conn.unexpected(expected)),
     }

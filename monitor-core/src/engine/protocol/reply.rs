@@ -115,7 +115,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Upgrade<S> {
                 220 => return Ok(lossy(&reply.lines[0])),
                 120 if !strict => continue,
                 400..=599 => {
-                    return Err(self.refused(format!(
+                    return Err(self.turned_away(format!(
                         "it greeted with {} instead of 220, turning the connection away",
                         reply.code
                     )));
