@@ -39,7 +39,7 @@ pub(crate) async fn speak<S: AsyncRead + AsyncWrite + Unpin>(
             let database = database.as_deref().unwrap_or(user);
             postgres::recipe(s, cx, user, database, login.as_ref(), learned).await
         }
-        Recipe::Mysql { login: None } => mysql::recipe(s, cx, learned).await,
+        Recipe::Mysql { login } => mysql::recipe(s, cx, login.as_ref(), learned).await,
         Recipe::Mongodb { login: None } => mongodb::recipe(s, cx, learned).await,
         _ => Err(said(
             cx,

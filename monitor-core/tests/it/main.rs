@@ -10,6 +10,8 @@ mod kernel;
 mod legacy;
 mod live;
 mod metrics_compat;
+mod my_login;
+mod my_sha2;
 mod ocsp;
 mod pg_login;
 mod pg_scram;

@@ -241,4 +241,5 @@ impl Drop for TestCerts {
 pub mod data;
 pub mod edge;
 pub mod mail;
+pub mod mysql;
 pub mod shell;
