@@ -432,6 +432,13 @@ mod tests {
                 "PostgreSQL login: scram-sha-256 (with channel binding over TLS), md5 and trust users, failure kinds, a standby",
             ],
         );
+        check_blocked(
+            &[("mariadb-server", "mariadbd")],
+            &[
+                "acceptance: MariaDB",
+                "MySQL login: mysql_native_password and ed25519 users on MariaDB (with and without TLS), failure kinds, a read-only server, a user at its connection limit",
+            ],
+        );
     }
 
     #[test]

@@ -35,7 +35,9 @@ fn shared() -> &'static Shared {
     SHARED.get_or_init(|| {
         let certs = TestCerts::new("mariadb-login");
         let server = MariaDb::start(Some(&certs.tls));
-        server.stop_at_exit();
+        server
+            .stop_at_exit()
+            .expect("start the watchdog of the shared MariaDB server");
         server.must(&format!(
             "INSTALL SONAME 'auth_ed25519';
              CREATE DATABASE login_app;
