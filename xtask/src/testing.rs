@@ -449,6 +449,13 @@ mod tests {
                 "mail logins: IMAP, POP3 (Dovecot), SMTP AUTH (Exim) and FTP (vsftpd) over STARTTLS and TLS, failure kinds",
             ],
         );
+        check_blocked(
+            &[("mariadb-server", "mariadbd")],
+            &[
+                "acceptance: MariaDB",
+                "MySQL login: mysql_native_password and ed25519 users on MariaDB (with and without TLS), failure kinds, a read-only server, a user at its connection limit",
+            ],
+        );
     }
 
     #[test]

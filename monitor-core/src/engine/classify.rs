@@ -186,6 +186,30 @@ fn curl_command(
     )
 }
 
+/// The mysql command that repeats a login (the password named, never shown): the
+/// engine's last hint for a MySQL monitor with a login.
+fn mysql_command(spec: &TcpMonitor, login: &monitor_spec::login::Login) -> String {
+    let t = &spec.target;
+    let password = match (&login.password_env, &login.password_file) {
+        (Some(var), _) => format!("MYSQL_PWD=\"${var}\" "),
+        (None, Some(file)) => format!("MYSQL_PWD=\"$(head -n1 {file})\" "),
+        (None, None) => String::new(),
+    };
+    let user = login.user.as_deref().unwrap_or_default();
+    let mut cmd = format!(
+        "{password}mysql --host={} --port={} --user={user}",
+        t.host, t.port
+    );
+    if let Some(db) = &login.database {
+        cmd.push_str(&format!(" --database={db}"));
+    }
+    if spec.tls.mode != monitor_spec::spec::TlsMode::None {
+        cmd.push_str(" --ssl");
+    }
+    let query = login.query_or("SELECT 1").replace('"', "\\\"");
+    format!("{cmd} -e \"{query}\"")
+}
+
 /// The native client command that speaks a recipe's protocol to the target.
 fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
     use crate::Recipe as R;
@@ -216,6 +240,7 @@ fn by_hand(spec: &TcpMonitor, recipe: &crate::Recipe) -> String {
         | R::Imap { login: Some(login) }
         | R::Pop3 { login: Some(login) }
         | R::Ftp { login: Some(login) } => curl_command(spec, recipe, login),
+        R::Mysql { login: Some(login) } => mysql_command(spec, login),
         R::Mysql { .. } => format!("mysqladmin --host={h} --port={p} --connect-timeout=5 ping"),
         R::Mongodb { login: Some(login) } => mongosh_command(spec, login),
         R::Ldap { login } => ldapsearch_command(spec, login.as_ref()),

@@ -11,9 +11,8 @@ use super::protocol::{
     ssh,
 };
 pub(crate) use super::speak::Context;
-use super::speak::{Learned, Outcome, said};
+use super::speak::{Learned, Outcome};
 use monitor_spec::Recipe;
-use monitor_spec::result::ErrorKind;
 
 /// Speaks `recipe` on `s`, recording what it learns in `learned`.
 pub(crate) async fn speak<S: AsyncRead + AsyncWrite + Unpin>(
@@ -46,16 +45,10 @@ pub(crate) async fn speak<S: AsyncRead + AsyncWrite + Unpin>(
             postgres::recipe(s, cx, user, database, login.as_ref(), learned).await
         }
         Recipe::Ldap { login } => ldap_login::recipe(s, cx, login.as_ref(), learned).await,
-        Recipe::Mysql { login: None } => mysql::recipe(s, cx, learned).await,
+        Recipe::Mysql { login } => mysql::recipe(s, cx, login.as_ref(), learned).await,
         Recipe::Mongodb { login: None } => mongodb::recipe(s, cx, learned).await,
         Recipe::Mongodb { login: Some(login) } => {
             mongodb_login::recipe(s, cx, login, learned).await
         }
-        _ => Err(said(
-            cx,
-            ErrorKind::Config,
-            format!("the {} recipe cannot log in yet", recipe.name()),
-            Vec::new(),
-        )),
     }
 }

@@ -15,6 +15,8 @@ mod mail_scripted;
 mod memcached_roundtrip;
 mod metrics_compat;
 mod mongo_login;
+mod my_login;
+mod my_sha2;
 mod ocsp;
 mod pg_login;
 mod pg_scram;

@@ -9,7 +9,7 @@
 //! | [`pop3`] | `+OK`/`-ERR` | STLS | greeting, CAPA, QUIT |
 //! | [`ftp`] | | AUTH TLS | banner, QUIT |
 //! | [`postgres`] | startup, ErrorResponse fields | SSLRequest | startup answer; login: role, read-only, lag, query |
-//! | [`mysql`] | first packet, SSL Request | SSL Request | handshake |
+//! | [`mysql`] | first packet, SSL Request | SSL Request | handshake; login ([`mysql_login`], codec [`mysql_auth`]) |
 //! | [`ldap`] | BER ExtendedResponse | StartTLS extended operation | |
 //! | [`redis`] | RESP commands, INFO | | AUTH, PING, INFO; ROLE, INFO replication |
 //! | [`memcached`] | | | `version`; `set`/`get`/`delete` round trip |
@@ -33,6 +33,8 @@ pub mod memcached;
 pub mod mongodb;
 pub mod mongodb_login;
 pub mod mysql;
+pub mod mysql_auth;
+pub mod mysql_login;
 pub mod pop3;
 pub mod postgres;
 pub mod postgres_login;

@@ -1,5 +1,6 @@
 //! MySQL and MariaDB (client/server protocol): the codec (the one parser of the server's
-//! first packet, the SSL Request), the STARTTLS upgrade and the recipe.
+//! first packet, the SSL Request), the STARTTLS upgrade and the recipe, which logs in
+//! with [`super::mysql_login`] when the monitor names a login.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -9,7 +10,13 @@ use super::super::upgrade::{
     MAX_EXCERPT_BYTES, MAX_PLAINTEXT_BYTES, Stage, StartTlsError, Upgrade,
 };
 use super::bytes::Reader;
+use super::mysql_auth::{
+    CHARSET_UTF8, CLIENT_LONG_PASSWORD, CLIENT_PLUGIN_AUTH, CLIENT_PROTOCOL_41,
+    CLIENT_SECURE_CONNECTION, CLIENT_SSL, MAX_PACKET,
+};
+use super::mysql_login::{Greeted, login as log_in};
 use monitor_spec::escape::escape_excerpt;
+use monitor_spec::login::Login;
 
 /// MySQL: what the initial handshake packet (protocol 10) says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,10 +31,13 @@ pub struct MysqlHandshake {
     pub capabilities: u32,
     /// The default authentication plugin, when the server names it.
     pub auth_plugin: Option<String>,
+    /// The auth-plugin-data (the scramble, 20 bytes from MySQL and MariaDB): both parts
+    /// joined, without the NUL that ends the second.
+    pub auth_data: Vec<u8>,
 }
 
 /// The MySQL capability flag for TLS support (`CLIENT_SSL`).
-pub const MYSQL_CLIENT_SSL: u32 = 0x0800;
+pub const MYSQL_CLIENT_SSL: u32 = CLIENT_SSL;
 
 /// A MySQL packet the server opens with: a handshake, or an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,14 +53,6 @@ pub enum MysqlGreeting {
     },
 }
 
-const CLIENT_LONG_PASSWORD: u32 = 0x0000_0001;
-const CLIENT_PROTOCOL_41: u32 = 0x0000_0200;
-const CLIENT_SECURE_CONNECTION: u32 = 0x0000_8000;
-const CLIENT_PLUGIN_AUTH: u32 = 0x0008_0000;
-/// utf8_general_ci, known to every server version.
-const MYSQL_CHARSET_UTF8: u8 = 0x21;
-const MYSQL_MAX_PACKET: u32 = 16 * 1024 * 1024;
-
 /// The SSL Request packet: header (length 32, sequence 1), then the payload.
 fn mysql_ssl_request() -> Vec<u8> {
     let flags = MYSQL_CLIENT_SSL
@@ -60,8 +62,8 @@ fn mysql_ssl_request() -> Vec<u8> {
         | CLIENT_PLUGIN_AUTH;
     let mut packet = vec![32, 0, 0, 1];
     packet.extend_from_slice(&flags.to_le_bytes());
-    packet.extend_from_slice(&MYSQL_MAX_PACKET.to_le_bytes());
-    packet.push(MYSQL_CHARSET_UTF8);
+    packet.extend_from_slice(&MAX_PACKET.to_le_bytes());
+    packet.push(CHARSET_UTF8);
     packet.extend_from_slice(&[0; 23]);
     packet
 }
@@ -109,7 +111,7 @@ fn parse_greeting(payload: &[u8], whole: bool) -> Result<MysqlGreeting, String> 
         10 => {
             let server_version = without_compat_prefix(r.cstr()?);
             let connection_id = r.u32_le()?;
-            r.take(8)?; // auth-plugin-data part 1
+            let auth_data = r.take(8)?.to_vec(); // auth-plugin-data part 1
             r.take(1)?; // filler
             let mut handshake = MysqlHandshake {
                 protocol_version: 10,
@@ -117,6 +119,7 @@ fn parse_greeting(payload: &[u8], whole: bool) -> Result<MysqlGreeting, String> 
                 connection_id,
                 capabilities: u32::from(r.u16_le()?),
                 auth_plugin: None,
+                auth_data,
             };
             if !r.0.is_empty() {
                 let rest = handshake_rest(&mut r, &mut handshake);
@@ -141,8 +144,11 @@ fn handshake_rest(r: &mut Reader<'_>, handshake: &mut MysqlHandshake) -> Result<
     let data_len = r.u8()?;
     r.take(10)?; // reserved
     if capabilities & CLIENT_SECURE_CONNECTION != 0 {
-        // auth-plugin-data part 2.
-        r.take((i32::from(data_len) - 8).max(13) as usize)?;
+        // auth-plugin-data part 2, NUL-terminated.
+        let part = r.take((i32::from(data_len) - 8).max(13) as usize)?;
+        handshake
+            .auth_data
+            .extend_from_slice(part.strip_suffix(&[0]).unwrap_or(part));
     }
     if capabilities & CLIENT_PLUGIN_AUTH != 0 {
         handshake.auth_plugin = Some(r.cstr().or_else(|_| Ok::<_, String>(r.rest()))?);
@@ -170,7 +176,7 @@ pub(crate) async fn starttls<S: AsyncRead + AsyncWrite + Unpin>(
     let handshake = match parse_greeting(&payload, false) {
         Ok(MysqlGreeting::Handshake(handshake)) => handshake,
         Ok(MysqlGreeting::Error { code, message }) => {
-            return Err(conn.refused(format!(
+            return Err(conn.turned_away(format!(
                 "it sent error {code} instead of a handshake: {}",
                 escape_excerpt(message.as_bytes(), MAX_EXCERPT_BYTES)
             )));
@@ -195,10 +201,12 @@ fn without_compat_prefix(version: String) -> String {
     }
 }
 
-/// The MySQL recipe: the server's handshake packet (or the one STARTTLS read), parsed.
+/// The MySQL recipe: the server's handshake packet (or the one STARTTLS read), parsed;
+/// with a login, the login ([`super::mysql_login`]) on the same connection.
 pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut Conn<'_, S>,
     cx: &Context<'_>,
+    login: Option<&Login>,
     learned: &mut Learned,
 ) -> Outcome {
     let payload = match cx.upgraded {
@@ -222,10 +230,20 @@ pub(crate) async fn recipe<S: AsyncRead + AsyncWrite + Unpin>(
             learned.insert("server_version".into(), h.server_version);
             learned.insert("capabilities".into(), format!("{:#010x}", h.capabilities));
             learned.insert("ssl".into(), yes_no(h.capabilities & MYSQL_CLIENT_SSL != 0));
-            if let Some(plugin) = h.auth_plugin {
-                learned.insert("auth_plugin".into(), plugin);
+            if let Some(plugin) = &h.auth_plugin {
+                learned.insert("auth_plugin".into(), plugin.clone());
             }
-            Ok(())
+            let Some(login) = login else {
+                return Ok(());
+            };
+            let greeted = Greeted {
+                capabilities: h.capabilities,
+                auth_data: &h.auth_data,
+                plugin: h.auth_plugin.as_deref(),
+                // After the SSL Request (sequence 1), the response is the third packet.
+                sequence: if cx.upgraded.is_some() { 2 } else { 1 },
+            };
+            log_in(s, cx, login, greeted, learned).await
         }
         Ok(MysqlGreeting::Error { code, message }) => {
             let text = format!("error {code}: {message}");

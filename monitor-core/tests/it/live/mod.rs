@@ -243,6 +243,7 @@ pub mod edge;
 pub mod mail;
 pub mod mail_login;
 pub mod mockupdb;
+pub mod mysql;
 pub mod replicas;
 pub mod shell;
 pub mod slapd;
