@@ -366,6 +366,24 @@ mod tests {
         assert!(native_password(b"", scramble).is_empty());
     }
 
+    /// The signature verifies as a standard Ed25519 signature (ring's verifier) under the
+    /// public key MariaDB stores for the password: clamp(SHA-512(password)[..32]) times B.
+    #[test]
+    fn ed25519_signatures_verify_under_the_password_key() {
+        let az = digest(&SHA512, b"sesame");
+        let mut seed = [0u8; 32];
+        seed.copy_from_slice(&az.as_ref()[..32]);
+        let public = EdwardsPoint::mul_base_clamped(seed).compress();
+        let nonce = [7u8; ED25519_NONCE_BYTES];
+        let signature = ed25519_signature(b"sesame", &nonce);
+        let key =
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public.as_bytes());
+        assert!(key.verify(&nonce, &signature).is_ok());
+        assert!(key.verify(&[8u8; 32], &signature).is_err());
+        let other = ed25519_signature(b"sesamE", &nonce);
+        assert!(key.verify(&nonce, &other).is_err());
+    }
+
     #[test]
     fn lenenc_reads_every_width_and_refuses_truncation() {
         let cases: [(&[u8], Option<u64>); 5] = [
