@@ -7,7 +7,7 @@ use monitor_core::model::login::Login;
 use monitor_core::{CheckResult, ErrorKind, PemSource, Recipe, Status, TcpMonitor, TlsMode};
 
 use crate::live::slapd::{BIND_DN, BIND_PASSWORD, PEOPLE, SUFFIX, Slapd};
-use crate::mongo_login::check_secret;
+use crate::logins::{self, check_secret, fact};
 
 const VAR: &str = "MONITORS_SECRET_LDAP";
 
@@ -42,27 +42,11 @@ async fn check(spec: TcpMonitor, password: &'static str) -> CheckResult {
     check_secret(spec, VAR, password, &[BIND_PASSWORD]).await
 }
 
-fn fact<'a>(r: &'a CheckResult, name: &str) -> &'a str {
-    r.facts
-        .get(name)
-        .unwrap_or_else(|| panic!("no fact `{name}` in {}", r.to_json()))
-}
-
 /// The kind and message of `r`'s error, asserting the last hint is the ldapsearch command
 /// naming the variable.
 fn failure(r: &CheckResult) -> (ErrorKind, String) {
-    let e = r
-        .error
-        .as_ref()
-        .unwrap_or_else(|| panic!("no error in {}", r.to_json()));
-    let last = e.hints.last().expect("hints");
-    assert!(
-        last.contains("ldapsearch -H ldap")
-            && last.contains(&format!("-w \"${VAR}\""))
-            && last.contains(&format!("-D \"{BIND_DN}\"")),
-        "{last}"
-    );
-    (e.kind, e.message.clone())
+    let (password, dn) = (format!("-w \"${VAR}\""), format!("-D \"{BIND_DN}\""));
+    logins::failure(r, &["ldapsearch -H ldap", &password, &dn])
 }
 
 #[tokio::test]

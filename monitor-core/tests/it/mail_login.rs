@@ -2,21 +2,21 @@
 //! Exim, vsftpd): the facts a login learns, the failure kinds a pager acts on, the curl
 //! command that repeats it, and the password kept out of results, `explain` and logs.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use monitor_core::model::login::Login;
-use monitor_core::{CheckResult, Engine, ErrorKind, PemSource, Recipe, TcpMonitor, TlsMode};
+use monitor_core::{CheckResult, ErrorKind, PemSource, Recipe, TcpMonitor, TlsMode};
 
 use crate::live::TestCerts;
 use crate::live::mail::Dialog;
 use crate::live::mail_login::{
     MESSAGES, MailServer, PASSWORD, USER, dovecot, exim, system_home, vsftpd,
 };
+use crate::logins::{check_secret, fact};
 
 /// The variable the monitors name; the engine's secrets answer it.
 const VAR: &str = "MONITORS_SECRET_MAIL";
@@ -38,54 +38,18 @@ fn trusting(spec: TcpMonitor, mode: TlsMode, certs: &TestCerts) -> TcpMonitor {
     })
 }
 
-/// A writer into a shared buffer, for the engine's logs.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Checks `spec` with `password` in [`VAR`], logging everything at trace level; asserts
 /// no password (as it is or in base64, alone or in a PLAIN blob) appears in the result,
 /// the spec (`explain`) or the logs.
 async fn check(spec: TcpMonitor, password: &'static str) -> CheckResult {
-    let valid = spec.validate().expect("valid monitor");
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let engine = Engine::new().with_secrets(move |name| (name == VAR).then(|| password.to_owned()));
-    let r = engine.check(&valid).await;
-    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
-    let json = r.to_json();
-    for secret in [PASSWORD, WRONG, password] {
-        for form in [
-            secret.to_owned(),
-            STANDARD.encode(secret),
-            STANDARD.encode(format!("\0{USER}\0{secret}")),
-        ] {
-            assert!(!json.contains(&form), "password in the result: {json}");
-            assert!(!spec.to_json().contains(&form), "password in explain");
-            assert!(!logged.contains(&form), "password in the logs: {logged}");
-        }
-    }
-    r
-}
-
-fn fact<'a>(r: &'a CheckResult, name: &str) -> &'a str {
-    r.facts
-        .get(name)
-        .unwrap_or_else(|| panic!("no fact `{name}` in {}", r.to_json()))
+    // The PLAIN blobs (`\0user\0password`, base64) must not leak either.
+    let blobs: Vec<String> = [PASSWORD, WRONG, password]
+        .iter()
+        .map(|secret| STANDARD.encode(format!("\0{USER}\0{secret}")))
+        .collect();
+    let mut secrets = vec![PASSWORD, WRONG];
+    secrets.extend(blobs.iter().map(String::as_str));
+    check_secret(spec, VAR, password, &secrets).await
 }
 
 fn passed(r: &CheckResult) {

@@ -10,6 +10,7 @@ mod kernel;
 mod ldap_login;
 mod legacy;
 mod live;
+mod logins;
 mod mail_login;
 mod mail_scripted;
 mod memcached_roundtrip;

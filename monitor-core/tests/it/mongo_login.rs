@@ -3,15 +3,13 @@
 //! password kept out of results, `explain` and logs, and the SCRAM client compared with
 //! pymongo's on the same inputs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use monitor_core::engine::protocol::scram::ScramClient;
 use monitor_core::model::assertion::{role, writable};
 use monitor_core::model::login::Login;
-use monitor_core::{CheckResult, Engine, ErrorKind, Recipe, Status, TcpMonitor};
+use monitor_core::{CheckResult, ErrorKind, Recipe, Status, TcpMonitor};
 
 use crate::live::mockupdb::{MockMongo, pymongo_final};
+use crate::logins::{self, check_secret, fact};
 
 const PASSWORD: &str = "mongo-secret-5e1d";
 const VAR: &str = "MONITORS_SECRET_MONGO";
@@ -39,76 +37,15 @@ fn login() -> Login {
     Login::password_env(VAR).user("monitor")
 }
 
-/// A writer into a shared buffer, for the engine's logs.
-#[derive(Clone, Default)]
-pub(crate) struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Checks `spec` with `password` in `var`, logging everything at trace level, and asserts
-/// none of `secrets` (nor `password`) appears in the result, the spec or the logs.
-pub(crate) async fn check_secret(
-    spec: TcpMonitor,
-    var: &'static str,
-    password: &'static str,
-    secrets: &[&str],
-) -> CheckResult {
-    let valid = spec.validate().expect("valid monitor");
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let engine = Engine::new().with_secrets(move |name| (name == var).then(|| password.to_owned()));
-    let r = engine.check(&valid).await;
-    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
-    for secret in secrets.iter().chain([&password]) {
-        assert!(
-            !r.to_json().contains(secret),
-            "password in the result: {}",
-            r.to_json()
-        );
-        assert!(!spec.to_json().contains(secret), "password in explain");
-        assert!(!logged.contains(secret), "password in the logs: {logged}");
-    }
-    r
-}
-
 async fn check(spec: TcpMonitor, password: &'static str) -> CheckResult {
     check_secret(spec, VAR, password, &[PASSWORD]).await
-}
-
-fn fact<'a>(r: &'a CheckResult, name: &str) -> &'a str {
-    r.facts
-        .get(name)
-        .unwrap_or_else(|| panic!("no fact `{name}` in {}", r.to_json()))
 }
 
 /// The kind and message of `r`'s error, asserting the last hint is the mongosh command
 /// naming the variable.
 fn failure(r: &CheckResult) -> (ErrorKind, String) {
-    let e = r
-        .error
-        .as_ref()
-        .unwrap_or_else(|| panic!("no error in {}", r.to_json()));
-    let last = e.hints.last().expect("hints");
-    assert!(
-        last.contains("mongosh \"mongodb://")
-            && last.contains("@127.0.0.1:")
-            && last.contains(&format!("--password \"${VAR}\"")),
-        "{last}"
-    );
-    (e.kind, e.message.clone())
+    let password = format!("--password \"${VAR}\"");
+    logins::failure(r, &["mongosh \"mongodb://", "@127.0.0.1:", &password])
 }
 
 #[tokio::test]

@@ -4,8 +4,7 @@
 //! query, a read-only server, a user at its connection limit), and the password kept out
 //! of results, `explain` and logs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use monitor_core::model::login::Login;
 use monitor_core::model::secret::SecretPolicy;
@@ -14,6 +13,7 @@ use monitor_core::{CheckResult, Engine, ErrorKind, PemSource, Recipe, TcpMonitor
 
 use crate::live::TestCerts;
 use crate::live::mysql::MariaDb;
+use crate::logins::{self, check_secret, fact};
 
 const NATIVE_PASSWORD: &str = "native-secret-5d1e";
 const ED_PASSWORD: &str = "ed-secret-c48b";
@@ -80,65 +80,17 @@ fn over_tls(spec: TcpMonitor) -> TcpMonitor {
     })
 }
 
-/// A writer into a shared buffer, for the engine's logs.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Checks `spec` with `password` in [`VAR`], logging everything at trace level; the
-/// result, and asserts no password appears in the result, the spec (`explain`) or the logs.
+/// Checks `spec` with `password` in [`VAR`]; no password may leak (see
+/// [`check_secret`](crate::logins::check_secret)).
 async fn check(spec: TcpMonitor, password: &'static str) -> CheckResult {
-    let valid = spec.validate().expect("valid monitor");
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let engine = Engine::new().with_secrets(move |name| (name == VAR).then(|| password.to_owned()));
-    let r = engine.check(&valid).await;
-    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
-    for secret in [NATIVE_PASSWORD, ED_PASSWORD, password] {
-        assert!(
-            !r.to_json().contains(secret),
-            "password in the result: {}",
-            r.to_json()
-        );
-        assert!(!spec.to_json().contains(secret), "password in explain");
-        assert!(!logged.contains(secret), "password in the logs: {logged}");
-    }
-    r
-}
-
-fn fact<'a>(r: &'a CheckResult, name: &str) -> &'a str {
-    r.facts
-        .get(name)
-        .unwrap_or_else(|| panic!("no fact `{name}` in {}", r.to_json()))
+    check_secret(spec, VAR, password, &[NATIVE_PASSWORD, ED_PASSWORD]).await
 }
 
 /// The kind of `r`'s error and its message, asserting the last hint is a mysql command
 /// naming the variable, not the password.
 fn failure(r: &CheckResult) -> (ErrorKind, String) {
-    let e = r
-        .error
-        .as_ref()
-        .unwrap_or_else(|| panic!("no error in {}", r.to_json()));
-    let last = e.hints.last().expect("hints");
-    assert!(
-        last.contains(&format!("MYSQL_PWD=\"${VAR}\" mysql --host=127.0.0.1")),
-        "{last}"
-    );
-    (e.kind, e.message.clone())
+    let command = format!("MYSQL_PWD=\"${VAR}\" mysql --host=127.0.0.1");
+    logins::failure(r, &[&command])
 }
 
 /// The TLS version of the session, as the server sees it.

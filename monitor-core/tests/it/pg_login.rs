@@ -2,14 +2,15 @@
 //! channel binding over TLS), md5 and trust users, the facts a login learns, the failure
 //! kinds a pager acts on, and the password kept out of results, `explain` and logs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use monitor_core::model::assertion::{replication_lag, role, seconds, writable};
 use monitor_core::model::login::Login;
 use monitor_core::model::secret::SecretPolicy;
 use monitor_core::{CheckResult, Engine, ErrorKind, PemSource, Recipe, TcpMonitor, TlsMode};
 use monitor_testing::postgres::{PostgresServer, shared};
+
+use crate::logins::{self, check_secret, fact};
 
 pub(crate) const SCRAM_PASSWORD: &str = "scram-secret-7f3a";
 const MD5_PASSWORD: &str = "md5-secret-91c2";
@@ -97,62 +98,16 @@ fn over_tls(spec: TcpMonitor) -> TcpMonitor {
     })
 }
 
-/// A writer into a shared buffer, for the engine's logs.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Checks `spec` with `password` in [`VAR`], logging everything at trace level; the
-/// result, and asserts no password appears in the result, the spec (`explain`) or the logs.
+/// Checks `spec` with `password` in [`VAR`]; no password may leak (see
+/// [`check_secret`](crate::logins::check_secret)).
 pub(crate) async fn check(spec: TcpMonitor, password: &'static str) -> CheckResult {
-    let valid = spec.validate().expect("valid monitor");
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let engine = Engine::new().with_secrets(move |name| (name == VAR).then(|| password.to_owned()));
-    let r = engine.check(&valid).await;
-    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
-    for secret in [SCRAM_PASSWORD, MD5_PASSWORD, password] {
-        assert!(
-            !r.to_json().contains(secret),
-            "password in the result: {}",
-            r.to_json()
-        );
-        assert!(!spec.to_json().contains(secret), "password in explain");
-        assert!(!logged.contains(secret), "password in the logs: {logged}");
-    }
-    r
+    check_secret(spec, VAR, password, &[SCRAM_PASSWORD, MD5_PASSWORD]).await
 }
 
-fn fact<'a>(r: &'a CheckResult, name: &str) -> &'a str {
-    r.facts
-        .get(name)
-        .unwrap_or_else(|| panic!("no fact `{name}` in {}", r.to_json()))
-}
-
-/// The kind of `r`'s error and its message and hints, asserting the last hint is a psql
-/// command naming the variable, not the password.
+/// The kind of `r`'s error and its message, asserting the last hint is a psql command
+/// naming the variable, not the password.
 fn failure(r: &CheckResult) -> (ErrorKind, String) {
-    let e = r
-        .error
-        .as_ref()
-        .unwrap_or_else(|| panic!("no error in {}", r.to_json()));
-    let last = e.hints.last().expect("hints");
-    assert!(last.contains("psql \"host=127.0.0.1"), "{last}");
-    (e.kind, e.message.clone())
+    logins::failure(r, &["psql \"host=127.0.0.1"])
 }
 
 #[tokio::test]

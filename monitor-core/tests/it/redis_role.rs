@@ -3,35 +3,20 @@
 //! replica, an ACL user without ROLE, a wrong password, and the replica that lost its
 //! primary; the password kept out of results and logs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use monitor_core::model::assertion::{replication_lag, role, seconds, writable};
 use monitor_core::model::login::Login;
-use monitor_core::{CheckResult, Engine, ErrorKind, Recipe, TcpMonitor};
+use monitor_core::{CheckResult, ErrorKind, Recipe, TcpMonitor};
 
 use crate::live::Live;
 use crate::live::replicas::{
     REDIS_NO_ROLE_USER, REDIS_PROBE_USER, REDIS_USER_PASSWORD, redis_with_users,
 };
+use crate::logins::check_secret;
 
 /// The variable the monitors name; the engine's secrets answer it.
 const VAR: &str = "MONITORS_SECRET_REDIS";
-
-/// A writer into a shared buffer, for the engine's logs.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The role recipe on `server` as `user`, its password in [`VAR`].
 fn monitor(server: &Live, user: &str) -> TcpMonitor {
@@ -47,30 +32,10 @@ fn monitor(server: &Live, user: &str) -> TcpMonitor {
         .thresholds(8_000, 10_000)
 }
 
-/// Checks `spec` with `password` in [`VAR`], logging at trace level; asserts neither the
-/// users' password nor `password` appears in the result, the spec or the logs.
+/// Checks `spec` with `password` in [`VAR`]; neither the users' password nor `password`
+/// may leak (see [`check_secret`](crate::logins::check_secret)).
 async fn check(spec: TcpMonitor, password: &'static str) -> CheckResult {
-    let valid = spec.validate().expect("valid monitor");
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let engine = Engine::new().with_secrets(move |name| (name == VAR).then(|| password.to_owned()));
-    let r = engine.check(&valid).await;
-    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
-    for secret in [REDIS_USER_PASSWORD, password] {
-        assert!(
-            !r.to_json().contains(secret),
-            "password in the result: {}",
-            r.to_json()
-        );
-        assert!(!spec.to_json().contains(secret), "password in explain");
-        assert!(!logged.contains(secret), "password in the logs");
-    }
-    r
+    check_secret(spec, VAR, password, &[REDIS_USER_PASSWORD]).await
 }
 
 /// Checks the replica until its link to the primary is up (the first sync takes a moment).
