@@ -105,21 +105,7 @@ pub(crate) fn pem_text(
         PemSource::Pem(text) => return Ok(text.clone()),
         PemSource::Path(path) => path,
     };
-    let open = resolve(policy, field, path)?;
-    let shown = path.escape_default();
-    let cannot = |e: std::io::Error| format!("{field}: cannot read `{shown}`: {e}");
-    let mut text = String::new();
-    std::fs::File::open(&open)
-        .map_err(cannot)?
-        .take(MAX_PEM_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(cannot)?;
-    if text.len() as u64 > MAX_PEM_FILE_BYTES {
-        return Err(format!(
-            "{field}: `{shown}` is larger than {MAX_PEM_FILE_BYTES} bytes, more than any PEM file needs"
-        ));
-    }
-    Ok(text)
+    read_bounded(policy, field, path, MAX_PEM_FILE_BYTES, "any PEM file")
 }
 
 /// The largest password file a check reads: 4 KiB.
@@ -132,21 +118,34 @@ pub(crate) fn password_file(
     field: &str,
     path: &str,
 ) -> Result<String, String> {
+    let text = read_bounded(policy, field, path, MAX_PASSWORD_FILE_BYTES, "a password")?;
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+/// The text of the file `path` of `field`, read on the policy's terms, refused when it is
+/// larger than `max` bytes, which is more than `what` needs.
+fn read_bounded(
+    policy: &SecretPolicy,
+    field: &str,
+    path: &str,
+    max: u64,
+    what: &str,
+) -> Result<String, String> {
     let open = resolve(policy, field, path)?;
     let shown = path.escape_default();
     let cannot = |e: std::io::Error| format!("{field}: cannot read `{shown}`: {e}");
     let mut text = String::new();
     std::fs::File::open(&open)
         .map_err(cannot)?
-        .take(MAX_PASSWORD_FILE_BYTES + 1)
+        .take(max + 1)
         .read_to_string(&mut text)
         .map_err(cannot)?;
-    if text.len() as u64 > MAX_PASSWORD_FILE_BYTES {
+    if text.len() as u64 > max {
         return Err(format!(
-            "{field}: `{shown}` is larger than {MAX_PASSWORD_FILE_BYTES} bytes, more than a password needs"
+            "{field}: `{shown}` is larger than {max} bytes, more than {what} needs"
         ));
     }
-    Ok(text.lines().next().unwrap_or_default().to_owned())
+    Ok(text)
 }
 
 /// The runner-wide memory budget: each check reserves its `max_response_bytes` (in KiB)

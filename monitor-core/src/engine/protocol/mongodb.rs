@@ -27,7 +27,12 @@ pub fn mongodb_hello(request_id: i32) -> Vec<u8> {
     let mut bson = ((doc.len() + 4) as i32).to_le_bytes().to_vec();
     bson.extend(doc);
 
-    let length = 16 + 4 + 1 + bson.len();
+    op_msg(request_id, &bson)
+}
+
+/// An OP_MSG with `request_id` whose body is `body` (a BSON document).
+pub fn op_msg(request_id: i32, body: &[u8]) -> Vec<u8> {
+    let length = 16 + 4 + 1 + body.len();
     let mut out = Vec::with_capacity(length);
     out.extend_from_slice(&(length as i32).to_le_bytes());
     out.extend_from_slice(&request_id.to_le_bytes());
@@ -35,7 +40,7 @@ pub fn mongodb_hello(request_id: i32) -> Vec<u8> {
     out.extend_from_slice(&MONGODB_OP_MSG.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes()); // flagBits
     out.push(0); // section kind 0: body
-    out.extend(bson);
+    out.extend_from_slice(body);
     out
 }
 

@@ -7,7 +7,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::super::conn::Conn;
 use super::super::dialog::DialogError;
 use super::super::speak::{Context, Learned, Outcome, mismatch, said, yes_no};
-use super::mongodb::{self, Bson, MONGODB_OP_MSG, read_reply};
+use super::mongodb::{self, Bson, op_msg, read_reply};
 use super::scram::{SCRAM_SHA_256, ScramClient, ScramError, random_nonce};
 use monitor_spec::escape::escape_excerpt;
 use monitor_spec::login::Login;
@@ -75,20 +75,6 @@ pub fn bson(fields: &[(&str, Value<'_>)]) -> Vec<u8> {
     doc.push(0);
     let mut out = ((doc.len() + 4) as i32).to_le_bytes().to_vec();
     out.extend(doc);
-    out
-}
-
-/// An OP_MSG with `request_id` whose body is `body` (a BSON document).
-pub fn op_msg(request_id: i32, body: &[u8]) -> Vec<u8> {
-    let length = 16 + 4 + 1 + body.len();
-    let mut out = Vec::with_capacity(length);
-    out.extend_from_slice(&(length as i32).to_le_bytes());
-    out.extend_from_slice(&request_id.to_le_bytes());
-    out.extend_from_slice(&0i32.to_le_bytes()); // responseTo
-    out.extend_from_slice(&MONGODB_OP_MSG.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes()); // flagBits
-    out.push(0); // section kind 0: body
-    out.extend_from_slice(body);
     out
 }
 
