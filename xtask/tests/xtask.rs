@@ -26,7 +26,7 @@ fn validate_passes_and_fails_with_file_and_line() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("13 monitors valid"));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("16 monitors valid"));
     let bad = xtask(&["validate"], &[("REDIS_ADDR", "no-port")]);
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);

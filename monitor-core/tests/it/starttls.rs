@@ -958,12 +958,12 @@ async fn mysql_failures() {
         ),
         (
             Script::new().send(mysql_packet(0, &host_not_allowed)),
-            StartTlsFailure::Refused,
+            StartTlsFailure::TurnedAway,
             vec!["it sent error 1130 instead of a handshake: Host '172.17.0.1' is not allowed"],
         ),
         (
             Script::new().send(mysql_packet(0, &too_many)),
-            StartTlsFailure::Refused,
+            StartTlsFailure::TurnedAway,
             vec!["it sent error 1040 instead of a handshake: Too many connections ("],
         ),
         (

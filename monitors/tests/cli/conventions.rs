@@ -127,7 +127,7 @@ async fn a_filter_matching_no_monitor_exits_2_unless_allowed() {
             vec!["list", "--tag", "nope"],
             vec![],
             2,
-            none(13, "--tag nope"),
+            none(16, "--tag nope"),
             None,
         ),
         (
@@ -141,7 +141,7 @@ async fn a_filter_matching_no_monitor_exits_2_unless_allowed() {
             vec!["export", "--grep", "^nothing$", "--location", "mars"],
             vec![],
             2,
-            none(13, "--grep ^nothing$ --location mars"),
+            none(16, "--grep ^nothing$ --location mars"),
             None,
         ),
         (
