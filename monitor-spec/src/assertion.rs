@@ -75,7 +75,7 @@ impl Source {
     pub fn reported_by(self) -> &'static str {
         match self {
             Source::QueryValue => "postgres and mysql with login(...)",
-            Source::Role => "postgres and mongodb with login(...), redis(role = true)",
+            Source::Role => "postgres with login(...), mongodb, redis(role = true)",
             Source::ReadOnly => "postgres, mysql and mongodb with login(...), redis(role = true)",
             Source::EntryCount => "ldap, imap and pop3 with login(...)",
             Source::ReplicationLag => "postgres with login(...), redis(role = true)",

@@ -441,7 +441,8 @@ impl Recipe {
                 logs_in && matches!(source, QueryValue | Role | ReadOnly | ReplicationLag)
             }
             Recipe::Mysql { .. } => logs_in && matches!(source, QueryValue | ReadOnly),
-            Recipe::Mongodb { .. } => logs_in && matches!(source, Role | ReadOnly),
+            // `hello` tells the role; the login adds whether writes are taken.
+            Recipe::Mongodb { .. } => source == Role || (logs_in && source == ReadOnly),
             Recipe::Imap { .. } | Recipe::Pop3 { .. } | Recipe::Ldap { .. } => {
                 logs_in && source == EntryCount
             }

@@ -244,7 +244,7 @@ fn assertions_on_login_facts_need_a_recipe_that_reports_them() {
     );
     assert_eq!(
         monitor(json!({"protocol": "postgres"}), role().equals("primary")),
-        Some(vec!["assertions[0].source: `role` is a fact of a login, and recipe `postgres` as configured does not report it; it is reported by postgres and mongodb with login(...), redis(role = true)".to_owned()])
+        Some(vec!["assertions[0].source: `role` is a fact of a login, and recipe `postgres` as configured does not report it; it is reported by postgres with login(...), mongodb, redis(role = true)".to_owned()])
     );
     assert_eq!(
         monitor(pg, entry_count().equals(1)).map(|e| e.len()),
