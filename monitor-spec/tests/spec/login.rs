@@ -250,6 +250,10 @@ fn assertions_on_login_facts_need_a_recipe_that_reports_them() {
         monitor(pg, entry_count().equals(1)).map(|e| e.len()),
         Some(1)
     );
+    // MongoDB's hello tells the role; whether writes are taken needs the login.
+    let mongo = json!({"protocol": "mongodb"});
+    assert_eq!(monitor(mongo.clone(), role().equals("primary")), None);
+    assert_eq!(monitor(mongo, writable()).map(|e| e.len()), Some(1));
     assert_eq!(
         monitor(
             json!({"protocol": "redis", "role": true}),
