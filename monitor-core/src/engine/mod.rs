@@ -49,6 +49,7 @@ mod upgrade;
 
 pub use tls::policy;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -192,31 +193,69 @@ impl Engine {
     /// result is cut to the bounds of [`monitor_spec::limits`], so a control plane never
     /// refuses it for its size.
     pub async fn check(&self, monitor: &ValidMonitor) -> CheckResult {
-        let mut result = self.check_unbounded(monitor).await;
-        bound_result(&mut result);
-        result
+        let admitted = self
+            .check_admitted(monitor, |_| std::future::ready(Some(())))
+            .await;
+        // Never `None`: every attempt is admitted at once.
+        admitted.unwrap_or_else(|| internal_failure(self, monitor, "the check was not admitted"))
     }
 
-    /// [`Engine::check`] before the bounds: the secrets and the memory first, then the
-    /// attempts.
-    async fn check_unbounded(&self, monitor: &ValidMonitor) -> CheckResult {
+    /// [`Engine::check`] where each attempt first waits for `admit(retry)` (0 for the
+    /// first attempt) and holds what it gives, such as a concurrency permit, only while
+    /// it runs: the backoff between attempts holds nothing, so a monitor retrying never
+    /// keeps others from running. `None` when the first attempt is not admitted (`admit`
+    /// gave `None`: the runner is stopping); a retry not admitted ends the check with the
+    /// attempts so far.
+    pub async fn check_admitted<P, F, Fut>(
+        &self,
+        monitor: &ValidMonitor,
+        admit: F,
+    ) -> Option<CheckResult>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Option<P>>,
+    {
+        let mut result = self.check_unbounded(monitor, admit).await?;
+        bound_result(&mut result);
+        Some(result)
+    }
+
+    /// [`Engine::check_admitted`] before the bounds: the secrets first, then the attempts,
+    /// each admitted and holding its share of the memory budget while it runs.
+    async fn check_unbounded<P, F, Fut>(
+        &self,
+        monitor: &ValidMonitor,
+        mut admit: F,
+    ) -> Option<CheckResult>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Option<P>>,
+    {
         let spec = monitor.spec();
+        let permit = admit(0).await?;
         if let Err(why) = guard::gate(&self.policy, spec) {
-            return refused(self, monitor, why, SECRET_HINT);
+            return Some(refused(self, monitor, why, SECRET_HINT));
         }
-        let _reserved = match self.budget.reserve(spec).await {
-            Ok(permit) => permit,
-            Err(why) => return refused(self, monitor, why, BUDGET_HINT),
-        };
         let strategy = spec.retry;
         let first = self.clock.now();
         let mut attempts = Vec::new();
-        let mut last;
+        let mut last = None;
         let mut retry = 0;
+        let mut admitted = Some(permit);
         loop {
-            last = self.observed_attempt(monitor).await;
-            attempts.push(last.attempt.clone());
-            if last.attempt.status != Status::Failed || retry >= strategy.max_retries() {
+            let reserved = match self.budget.reserve(spec).await {
+                Ok(permit) => permit,
+                Err(why) if attempts.is_empty() => {
+                    return Some(refused(self, monitor, why, BUDGET_HINT));
+                }
+                Err(_) => break,
+            };
+            let outcome = self.observed_attempt(monitor).await;
+            drop((reserved, admitted.take()));
+            attempts.push(outcome.attempt.clone());
+            let failed = outcome.attempt.status == Status::Failed;
+            last = Some(outcome);
+            if !failed || retry >= strategy.max_retries() {
                 break;
             }
             retry += 1;
@@ -229,7 +268,15 @@ impl Engine {
             }
             tracing::debug!(id = %spec.id, retry, ?wait, "retrying failed check");
             self.clock.sleep(wait).await;
+            match admit(retry).await {
+                Some(permit) => admitted = Some(permit),
+                None => break,
+            }
         }
+        // Always set: the loop leaves before any attempt only by returning.
+        let Some(last) = last else {
+            return Some(internal_failure(self, monitor, "no attempt ran"));
+        };
         let started_at = attempts
             .first()
             .map_or(last.attempt.started_at, |a| a.started_at);
@@ -240,7 +287,7 @@ impl Engine {
             address,
             ..
         } = last.attempt;
-        CheckResult {
+        Some(CheckResult {
             id: spec.id.clone(),
             name: spec.name.clone(),
             target: spec.target.to_string(),
@@ -255,7 +302,7 @@ impl Engine {
             facts: last.facts,
             tcp: last.tcp,
             started_at,
-        }
+        })
     }
 
     /// One attempt polled through its own waker, so that how late the runtime polled it

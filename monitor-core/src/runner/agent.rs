@@ -314,6 +314,12 @@ impl Outlet for Buffering {
     fn late(&self, seconds: f64) {
         self.shared.process.late(seconds);
     }
+    fn overrun(&self, monitor: &str) {
+        self.shared.process.overrun(monitor);
+    }
+    fn load(&self, load: &super::schedule::Load) {
+        self.shared.process.set_load(load);
+    }
     fn result(&self, tick: u64, result: CheckResult) {
         let monitor = result.id.clone();
         let line = ResultIn {

@@ -2,9 +2,12 @@
 //! agent serves from the first scrape, before any check has run: `monitors_build_info`,
 //! `monitors_monitors_loaded`, `monitors_checks_due_per_second` and the
 //! `monitor_schedule_lateness_seconds` summary (NaN quantiles and a zero count until a
-//! check starts). Also the agent's `/metrics` server, with `watch`'s limits.
+//! check starts), the scheduler's load (`monitors_schedule_overloaded`,
+//! `monitors_schedule_deficit_checks_per_second`, `monitors_checks_waiting`) and
+//! `monitor_check_overruns_total` for each monitor that overran its interval. Also the
+//! agent's `/metrics` server, with `watch`'s limits.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -34,6 +37,30 @@ pub struct ProcessMetrics {
     /// The checks due per second, as `f64` bits.
     due_per_second: AtomicU64,
     lateness: Mutex<Lateness>,
+    /// The scheduler's last load report.
+    load: Mutex<Load>,
+    /// Ticks each monitor skipped because its previous check was still waiting or
+    /// running; only monitors that overran are kept (at most one entry per monitor).
+    overruns: Mutex<BTreeMap<Box<str>, u64>>,
+}
+
+/// How the scheduler keeps up, over its last window ([`crate::runner::schedule`] reports
+/// it every minute): checks due against checks started, and the checks waiting for a
+/// permit at the window's end.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Load {
+    /// Ticks due per second over the window, skipped ones included.
+    pub due_per_second: f64,
+    /// Checks started per second over the window.
+    pub started_per_second: f64,
+    /// Checks per second the machine fell short by: ticks skipped while the previous
+    /// check still waited for a permit, plus the growth of the checks waiting, per second.
+    pub deficit_per_second: f64,
+    /// Checks waiting for a permit at the window's end.
+    pub waiting: u64,
+    /// Whether the deficit is real: over 0 with checks still waiting, or ticks skipped
+    /// for want of a permit.
+    pub overloaded: bool,
 }
 
 /// Lateness samples: the most recent [`LATENESS_SAMPLES`], and the count and sum of all.
@@ -65,6 +92,34 @@ impl ProcessMetrics {
         l.recent.push_back(seconds);
         l.count += 1;
         l.sum += seconds;
+    }
+
+    /// Records the scheduler's load over its last window.
+    pub fn set_load(&self, load: &Load) {
+        *self.load.lock().unwrap_or_else(PoisonError::into_inner) = *load;
+    }
+
+    /// The scheduler's last load report (all zero before the first).
+    pub fn load(&self) -> Load {
+        *self.load.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a tick `monitor` skipped because its previous check was still waiting for
+    /// a permit or running.
+    pub fn overrun(&self, monitor: &str) {
+        let mut o = self.overruns.lock().unwrap_or_else(PoisonError::into_inner);
+        match o.get_mut(monitor) {
+            Some(n) => *n += 1,
+            None => {
+                o.insert(monitor.into(), 1);
+            }
+        }
+    }
+
+    /// The ticks `monitor` skipped so far.
+    pub fn overruns(&self, monitor: &str) -> u64 {
+        let o = self.overruns.lock().unwrap_or_else(PoisonError::into_inner);
+        o.get(monitor).copied().unwrap_or(0)
     }
 
     /// Lateness quantiles (0.5, 0.99, 1.0) in seconds over the kept samples; `None`
@@ -137,6 +192,44 @@ impl ProcessMetrics {
         }
         let _ = writeln!(text, "{name}_sum {}", number(sum));
         let _ = writeln!(text, "{name}_count {count}");
+        let load = self.load();
+        family(
+            &mut text,
+            "monitors_schedule_overloaded",
+            "gauge",
+            "1 when checks fell due faster than they could start over the last minute.",
+            vec![(String::new(), u8::from(load.overloaded).to_string())],
+        );
+        family(
+            &mut text,
+            "monitors_schedule_deficit_checks_per_second",
+            "gauge",
+            "Checks per second the scheduler fell short by over the last minute.",
+            vec![(String::new(), number(load.deficit_per_second))],
+        );
+        family(
+            &mut text,
+            "monitors_checks_waiting",
+            "gauge",
+            "Checks due and waiting for a concurrency permit at the end of the last minute.",
+            vec![(String::new(), load.waiting.to_string())],
+        );
+        let overruns: Vec<(String, String)> = self
+            .overruns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, n)| (labels(&[("monitor", id)]), n.to_string()))
+            .collect();
+        if !overruns.is_empty() {
+            family(
+                &mut text,
+                "monitor_check_overruns_total",
+                "counter",
+                "Ticks skipped because the monitor's previous check was still waiting or running.",
+                overruns,
+            );
+        }
         text
     }
 }
@@ -193,6 +286,15 @@ monitor_schedule_lateness_seconds{{quantile=\"0.99\"}} NaN
 monitor_schedule_lateness_seconds{{quantile=\"1\"}} NaN
 monitor_schedule_lateness_seconds_sum 0
 monitor_schedule_lateness_seconds_count 0
+# HELP monitors_schedule_overloaded 1 when checks fell due faster than they could start over the last minute.
+# TYPE monitors_schedule_overloaded gauge
+monitors_schedule_overloaded 0
+# HELP monitors_schedule_deficit_checks_per_second Checks per second the scheduler fell short by over the last minute.
+# TYPE monitors_schedule_deficit_checks_per_second gauge
+monitors_schedule_deficit_checks_per_second 0
+# HELP monitors_checks_waiting Checks due and waiting for a concurrency permit at the end of the last minute.
+# TYPE monitors_checks_waiting gauge
+monitors_checks_waiting 0
 ",
             env!("CARGO_PKG_VERSION"),
             env!("MONITORS_REVISION")

@@ -18,6 +18,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch as signal
 use tokio::time::{Instant, sleep_until};
 
 use crate::Engine;
+pub use crate::runner::process_metrics::Load;
 use monitor_spec::result::CheckResult;
 use monitor_spec::validate::ValidMonitor;
 
@@ -54,6 +55,9 @@ pub(crate) async fn stopped() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+/// How often the scheduler reports its [`Load`] (and logs a line when overloaded).
+pub const LOAD_WINDOW: Duration = Duration::from_secs(60);
 
 /// A check that may run longer than this is slow: it takes its permit from the slow pool.
 pub const SLOW_CHECK: Duration = Duration::from_secs(30);
@@ -157,8 +161,14 @@ pub(crate) struct Job {
 
 /// Where the checks' results go.
 pub(crate) trait Outlet: Send + Sync + 'static {
-    /// How late a check started against its schedule.
+    /// How late a check started against its schedule: measured when it holds its permit
+    /// and is about to connect.
     fn late(&self, _seconds: f64) {}
+    /// A tick of `monitor` skipped because its previous check was still waiting for a
+    /// permit or running.
+    fn overrun(&self, _monitor: &str) {}
+    /// The scheduler's load over its last window (every [`LOAD_WINDOW`]).
+    fn load(&self, _load: &Load) {}
     /// A finished check of the tick `tick` (for [`Cadence::WallClock`] the `k` of its
     /// instant; for [`Cadence::Spread`] the count of ticks since the start).
     fn result(&self, tick: u64, result: CheckResult);

@@ -111,6 +111,18 @@ impl State {
         self.process.late(seconds);
     }
 
+    /// Counts a tick `monitor` skipped because its previous check was still running.
+    pub fn overrun(&self, monitor: &str) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        self.process.overrun(monitor);
+    }
+
+    /// Records the scheduler's load over its last window.
+    pub fn load(&self, load: &super::schedule::Load) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        self.process.set_load(load);
+    }
+
     /// Records the monitors scheduled: `/metrics` shows how many, and how many checks
     /// are due per second.
     pub fn loaded(&self, monitors: &[ValidMonitor]) {
@@ -337,6 +349,12 @@ struct Printer {
 impl Outlet for Printer {
     fn late(&self, seconds: f64) {
         self.state.late(seconds);
+    }
+    fn overrun(&self, monitor: &str) {
+        self.state.overrun(monitor);
+    }
+    fn load(&self, load: &super::schedule::Load) {
+        self.state.load(load);
     }
     fn result(&self, _tick: u64, result: CheckResult) {
         print_result(&result, self.json);
