@@ -157,6 +157,10 @@ pub(crate) enum Cadence {
 pub(crate) struct Job {
     pub(crate) monitor: ValidMonitor,
     pub(crate) cadence: Cadence,
+    /// Its retries run in another location (an agent's monitor with `same_region =
+    /// false` that runs in more than one): a failed first attempt ends the check here and
+    /// goes to [`Outlet::handoff`] instead of being retried.
+    pub(crate) retry_elsewhere: bool,
 }
 
 /// Where the checks' results go.
@@ -172,6 +176,12 @@ pub(crate) trait Outlet: Send + Sync + 'static {
     /// A finished check of the tick `tick` (for [`Cadence::WallClock`] the `k` of its
     /// instant; for [`Cadence::Spread`] the count of ticks since the start).
     fn result(&self, tick: u64, result: CheckResult);
+    /// A check of a [`Job::retry_elsewhere`] monitor whose first attempt failed with
+    /// retries left: `result` holds that one attempt, for another location to retry.
+    /// By default it is an ordinary result.
+    fn handoff(&self, tick: u64, _monitor: &ValidMonitor, result: CheckResult) {
+        self.result(tick, result);
+    }
 }
 
 /// The interval of a monitor.
@@ -477,6 +487,7 @@ pub(crate) async fn schedule(
                     Idle(slot.busy.clone()),
                 );
                 let slow = is_slow(&this);
+                let handoff = slot.job.retry_elsewhere;
                 let mut stop = stop.clone();
                 let cancel = slot.cancel.clone();
                 tokio::spawn(async move {
@@ -491,9 +502,29 @@ pub(crate) async fn schedule(
                         if let Some(permit) =
                             permit.filter(|_| !cancel.flag.load(Ordering::Acquire))
                         {
-                            let result = engine.check(&this).await;
-                            outlet.result(tick, result);
-                            drop(permit);
+                            let mut first = Some(permit);
+                            let result = engine
+                                .check_admitted(&this, |retry| {
+                                    let permit = first.take();
+                                    async move {
+                                        if retry > 0 && handoff {
+                                            return None;
+                                        }
+                                        permit
+                                    }
+                                })
+                                .await;
+                            if let Some(result) = result {
+                                let retries_left = this.spec().retry.max_retries() > 0;
+                                if handoff
+                                    && retries_left
+                                    && result.status == monitor_spec::result::Status::Failed
+                                {
+                                    outlet.handoff(tick, &this, result);
+                                } else {
+                                    outlet.result(tick, result);
+                                }
+                            }
                         }
                     };
                     tokio::select! {

@@ -312,6 +312,7 @@ pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> Result<(), 
         .map(|monitor| Job {
             monitor,
             cadence: Cadence::Spread,
+            retry_elsewhere: false,
         })
         .collect();
     let outlet = Arc::new(Printer {

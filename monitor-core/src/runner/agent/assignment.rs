@@ -68,6 +68,7 @@ pub(super) fn parse_assignment(body: &str) -> Result<Parsed, String> {
                 index: m.index,
                 phase_ms: m.phase_ms,
             },
+            retry_elsewhere: false,
         });
     }
     Ok((wire.etag, jobs, wire.agents_in_location, skipped))
