@@ -1,26 +1,38 @@
 //! The schedule `watch` and `agent` share: one task keeps the next start of every monitor
 //! in a heap and spawns each check at its time, with the cadences the two differ by.
 //!
-//! Checks take a permit of the runner's concurrency before they run. A slow check (one
-//! that may run longer than [`SLOW_CHECK`], see [`is_slow`]) first takes a permit of a
-//! smaller pool, half the concurrency (at least 1), so slow monitors never hold more than
-//! half the permits and the others keep being checked. A new set of monitors cancels the
+//! Each attempt of a check takes a permit of the runner's concurrency while it runs
+//! ([`Permits`]): permits go to the waiting attempt due first, and the backoff between a
+//! failed attempt and its retry holds none, so monitors failing and retrying never delay
+//! the others. A slow check (one that may run longer than [`SLOW_CHECK`], see [`is_slow`])
+//! first takes a permit of a smaller pool, half the concurrency (at least 1), so slow
+//! monitors never hold more than half the permits. A check's lateness is measured when
+//! its first attempt holds its permit; a tick that comes while the monitor's previous
+//! check still waits or runs is skipped and counted ([`Outlet::overrun`]); every
+//! [`LOAD_WINDOW`] the scheduler reports whether checks start as fast as they fall due
+//! ([`Load`]), with a warning line when they do not. A new set of monitors cancels the
 //! checks in flight of the monitors it removes or whose spec it changes, giving their
 //! permits back at once.
 
+mod permits;
+#[cfg(test)]
+mod tests;
+
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch as signal};
+use tokio::sync::{Notify, mpsc, watch as signal};
 use tokio::time::{Instant, sleep_until};
 
 use crate::Engine;
 pub use crate::runner::process_metrics::Load;
-use monitor_spec::result::CheckResult;
+use monitor_spec::result::{CheckResult, Status};
 use monitor_spec::validate::ValidMonitor;
+pub(crate) use permits::{Permit, Permits};
 
 /// Where in its interval a monitor starts: spread by a hash of its id, so monitors of one
 /// frequency do not fire together and keep their place across restarts.
@@ -70,65 +82,66 @@ pub fn is_slow(monitor: &ValidMonitor) -> bool {
     Duration::from_millis(u64::from(spec.timeouts.total_ms)) * attempts > SLOW_CHECK
 }
 
-/// The permits checks take: `all` bounds the checks in flight; slow checks take one of
-/// `slow` (half as many, at least 1) first.
-#[derive(Debug, Clone)]
-pub(crate) struct Permits {
-    all: Arc<Semaphore>,
-    slow: Arc<Semaphore>,
-    concurrency: usize,
-}
-
-impl Permits {
-    /// Permits for `concurrency` checks at once (at least 1).
-    pub(crate) fn new(concurrency: usize) -> Permits {
-        let concurrency = concurrency.clamp(1, Semaphore::MAX_PERMITS);
-        Permits {
-            all: Arc::new(Semaphore::new(concurrency)),
-            slow: Arc::new(Semaphore::new((concurrency / 2).max(1))),
-            concurrency,
-        }
-    }
-
-    /// The permits a check runs with: a share of the slow pool first when it is slow.
-    async fn acquire(
+/// What runs a check: the engine, or a script in tests. `admit(retry)` is awaited before
+/// each attempt (0 for the first) and what it gives is held while the attempt runs;
+/// `None` ends the check (`None` before the first attempt: no result).
+pub(crate) trait Checker: Clone + Send + Sync + 'static {
+    /// Checks `monitor`, admitting each attempt through `admit`.
+    fn check<P, F, Fut>(
         &self,
-        slow: bool,
-    ) -> Option<(Option<OwnedSemaphorePermit>, OwnedSemaphorePermit)> {
-        let share = if slow {
-            Some(self.slow.clone().acquire_owned().await.ok()?)
-        } else {
-            None
-        };
-        Some((share, self.all.clone().acquire_owned().await.ok()?))
-    }
+        monitor: &ValidMonitor,
+        admit: F,
+    ) -> impl Future<Output = Option<CheckResult>> + Send
+    where
+        P: Send,
+        F: FnMut(u32) -> Fut + Send,
+        Fut: Future<Output = Option<P>> + Send;
+}
 
-    /// Waits up to `limit` until every check in flight has given its permit back;
-    /// whether they all did.
-    pub(crate) async fn drain(&self, limit: Duration) -> bool {
-        let all = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
-        tokio::time::timeout(limit, self.all.acquire_many(all))
-            .await
-            .is_ok()
+impl Checker for Engine {
+    fn check<P, F, Fut>(
+        &self,
+        monitor: &ValidMonitor,
+        admit: F,
+    ) -> impl Future<Output = Option<CheckResult>> + Send
+    where
+        P: Send,
+        F: FnMut(u32) -> Fut + Send,
+        Fut: Future<Output = Option<P>> + Send,
+    {
+        self.check_admitted(monitor, admit)
     }
 }
 
-/// Stops a check in flight: the flag is set for every check a new set cancels before any
-/// is woken, so one woken by a permit a cancelled neighbour gave back does not start.
-/// (A signal rather than the task's handle, which would keep each finished check's
-/// memory.)
+/// A check of one monitor from its tick on: waiting for its first permit, running
+/// (attempts and the backoffs between them), or done; and the signal that stops it. One
+/// per check, shared by its task and the monitor's slot until the next check.
 #[derive(Debug, Default)]
-struct Cancel {
-    flag: AtomicBool,
+struct Flight {
+    /// 0 while it waits for its first permit, then [`RUNNING`], then [`DONE`].
+    state: AtomicU8,
+    cancelled: AtomicBool,
     notify: Notify,
 }
 
-/// Marks a monitor idle when its check task ends, finished or cancelled.
-struct Idle(Arc<AtomicBool>);
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
 
-impl Drop for Idle {
+impl Flight {
+    fn state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
+    }
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// Marks a check done when its task ends, finished or cancelled.
+struct Done(Arc<Flight>);
+
+impl Drop for Done {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        self.0.state.store(DONE, Ordering::Release);
     }
 }
 
@@ -280,12 +293,18 @@ impl Cadence {
 /// One scheduled monitor.
 struct Slot {
     job: Job,
-    /// Its check is running or waiting for a slot.
-    busy: Arc<AtomicBool>,
-    /// Stops its check in flight when the monitor leaves or changes.
-    cancel: Arc<Cancel>,
+    /// Its latest check, until the next one: the monitor is busy while it waits or runs.
+    /// Nothing is allocated for a monitor between checks beyond this pointer.
+    flight: Option<Arc<Flight>>,
     /// Tells this schedule from an earlier one of the same slot in the heap.
     generation: u64,
+}
+
+impl Slot {
+    /// Its check still waiting for its permit or running.
+    fn busy(&self) -> Option<&Arc<Flight>> {
+        self.flight.as_ref().filter(|f| f.state() != DONE)
+    }
 }
 
 /// The scheduled monitors, by position. No index by id is kept: `watch` never replaces
@@ -315,8 +334,7 @@ impl Slots {
         let (at, tick) = job.cadence.first(&job.monitor, start, now);
         let slot = Slot {
             job,
-            busy: Arc::new(AtomicBool::new(false)),
-            cancel: Arc::default(),
+            flight: None,
             generation: self.generation,
         };
         let i = match self.free.pop() {
@@ -390,15 +408,14 @@ impl Slots {
     }
 }
 
-/// Marks the check in flight of a slot, if any, cancelled and returns its signal, to wake
-/// once every cancelled check is marked: its future is then dropped with its connection
-/// and permits. The slot gets a new signal, so a later check never sees this one.
-fn cancel(slot: &mut Slot) -> Option<Arc<Cancel>> {
-    if !slot.busy.load(Ordering::Acquire) {
-        return None;
-    }
-    slot.cancel.flag.store(true, Ordering::Release);
-    Some(std::mem::take(&mut slot.cancel))
+/// Marks the check in flight of a slot, if any, cancelled and returns it, to wake once
+/// every cancelled check is marked: its future is then dropped with its connection and
+/// permits. The slot stays busy until that task is gone, so a check of a new spec never
+/// overlaps it; a later check has a signal of its own.
+fn cancel(slot: &mut Slot) -> Option<Arc<Flight>> {
+    let flight = slot.busy()?;
+    flight.cancelled.store(true, Ordering::Release);
+    Some(flight.clone())
 }
 
 /// Waits for the next set of monitors, or forever without a source of them.
@@ -418,16 +435,17 @@ async fn next_update(updates: &mut Option<mpsc::UnboundedReceiver<Vec<Job>>>) ->
 
 /// The schedule of every monitor: one task keeps the next start of each in a heap and
 /// spawns each check as its own task at its time, so a slow check never delays the next
-/// tick or other monitors, and 100,000 monitors cost no task or timer each; slow checks
-/// hold at most half the permits ([`Permits`]). A monitor whose previous check is still
-/// running or waiting for a slot skips a tick rather than overlap itself. A new set from
-/// `updates` replaces the schedule, cancelling the checks in flight of the monitors it
-/// removes or changes; the others keep running. Shared by `watch` ([`Cadence::Spread`],
-/// results printed) and `agent` ([`Cadence::WallClock`], results buffered for upload).
-pub(crate) async fn schedule(
+/// tick or other monitors, and 100,000 monitors cost no task or timer each. Attempts take
+/// their permits in order of due time and give them back between attempts ([`Permits`]).
+/// A monitor whose previous check is still waiting or running skips a tick rather than
+/// overlap itself, and the outlet hears of it. A new set from `updates` replaces the
+/// schedule, cancelling the checks in flight of the monitors it removes or changes; the
+/// others keep running. Shared by `watch` ([`Cadence::Spread`], results printed) and
+/// `agent` ([`Cadence::WallClock`], results buffered for upload).
+pub(crate) async fn schedule<C: Checker>(
     jobs: Vec<Job>,
     mut updates: Option<mpsc::UnboundedReceiver<Vec<Job>>>,
-    engine: Engine,
+    checker: C,
     permits: Permits,
     outlet: Arc<dyn Outlet>,
     mut stop: signal::Receiver<bool>,
@@ -439,15 +457,13 @@ pub(crate) async fn schedule(
     for job in jobs {
         slots.add(job, start, start, &mut due);
     }
+    let counts = Arc::new(Counts::default());
+    let mut window = Window::new(start);
     loop {
         let next = due.peek().map(|&Reverse((at, ..))| at);
+        let wake = next.map_or(window.end, |at| at.min(window.end));
         tokio::select! {
-            _ = async {
-                match next {
-                    Some(at) => sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            } => {}
+            () = sleep_until(wake) => {}
             update = next_update(&mut updates) => {
                 match update {
                     Some(jobs) => {
@@ -465,6 +481,11 @@ pub(crate) async fn schedule(
             _ = stop.changed() => return,
         }
         let now = Instant::now();
+        if now >= window.end {
+            let load = window.close(now, &counts, &permits);
+            outlet.load(&load);
+            window = Window::new(now);
+        }
         while let Some(&Reverse((at, i, generation, tick))) = due.peek() {
             if at > now {
                 break;
@@ -477,64 +498,186 @@ pub(crate) async fn schedule(
                 // A monitor that left or was rescheduled.
                 continue;
             };
-            outlet.late(now.saturating_duration_since(at).as_secs_f64());
-            if !slot.busy.swap(true, Ordering::AcqRel) {
-                let (engine, this, outlet, permits, idle) = (
-                    engine.clone(),
+            window.due += 1;
+            if slot.busy().is_some() {
+                outlet.overrun(&slot.job.monitor.spec().id);
+            } else {
+                let flight = Arc::new(Flight::default());
+                slot.flight = Some(flight.clone());
+                let start = Start {
+                    at,
+                    tick,
+                    handoff: slot.job.retry_elsewhere,
+                    slow: is_slow(&slot.job.monitor),
+                };
+                tokio::spawn(run_check(
+                    checker.clone(),
                     slot.job.monitor.clone(),
-                    outlet.clone(),
-                    permits.clone(),
-                    Idle(slot.busy.clone()),
-                );
-                let slow = is_slow(&this);
-                let handoff = slot.job.retry_elsewhere;
-                let mut stop = stop.clone();
-                let cancel = slot.cancel.clone();
-                tokio::spawn(async move {
-                    let _idle = idle;
-                    let check = async {
-                        let permit = tokio::select! {
-                            permit = permits.acquire(slow) => permit,
-                            _ = stop.changed() => None,
-                        };
-                        // A check cancelled while it waited never starts, even when a
-                        // cancelled neighbour's permit reached it first.
-                        if let Some(permit) =
-                            permit.filter(|_| !cancel.flag.load(Ordering::Acquire))
-                        {
-                            let mut first = Some(permit);
-                            let result = engine
-                                .check_admitted(&this, |retry| {
-                                    let permit = first.take();
-                                    async move {
-                                        if retry > 0 && handoff {
-                                            return None;
-                                        }
-                                        permit
-                                    }
-                                })
-                                .await;
-                            if let Some(result) = result {
-                                let retries_left = this.spec().retry.max_retries() > 0;
-                                if handoff
-                                    && retries_left
-                                    && result.status == monitor_spec::result::Status::Failed
-                                {
-                                    outlet.handoff(tick, &this, result);
-                                } else {
-                                    outlet.result(tick, result);
-                                }
-                            }
-                        }
-                    };
-                    tokio::select! {
-                        () = check => {}
-                        () = cancel.notify.notified() => {}
-                    }
-                });
+                    start,
+                    Shared {
+                        permits: permits.clone(),
+                        outlet: outlet.clone(),
+                        counts: counts.clone(),
+                        stop: stop.clone(),
+                    },
+                    flight,
+                ));
             }
             let (later, tick) = slot.job.cadence.next(&slot.job.monitor, at, tick, now);
             due.push(Reverse((later, i, generation, tick)));
         }
+    }
+}
+
+/// One check's place in the schedule.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    /// When it was due.
+    at: Instant,
+    tick: u64,
+    /// Its retries go to another location ([`Job::retry_elsewhere`]).
+    handoff: bool,
+    /// It takes a share of the slow pool ([`is_slow`]).
+    slow: bool,
+}
+
+/// What every check task of a schedule shares.
+#[derive(Clone)]
+struct Shared {
+    permits: Permits,
+    outlet: Arc<dyn Outlet>,
+    /// What the current [`Window`] counts.
+    counts: Arc<Counts>,
+    stop: signal::Receiver<bool>,
+}
+
+/// One check as its own task: each attempt admitted by a permit (the first one's wait
+/// counted in its lateness), the result to the outlet; stopped early by a stop or by
+/// its flight's cancellation.
+async fn run_check<C: Checker>(
+    checker: C,
+    monitor: ValidMonitor,
+    start: Start,
+    shared: Shared,
+    flight: Arc<Flight>,
+) {
+    let _task = shared.permits.task();
+    let _done = Done(flight.clone());
+    let check = async {
+        let admit = |retry: u32| {
+            let (shared, flight) = (shared.clone(), flight.clone());
+            async move { admit(retry, start, shared, &flight).await }
+        };
+        let Some(result) = checker.check(&monitor, admit).await else {
+            return;
+        };
+        let retries_left = monitor.spec().retry.max_retries() > 0;
+        if start.handoff && retries_left && result.status == Status::Failed {
+            shared.outlet.handoff(start.tick, &monitor, result);
+        } else {
+            shared.outlet.result(start.tick, result);
+        }
+    };
+    tokio::select! {
+        () = check => {}
+        () = flight.notify.notified() => {}
+    }
+}
+
+/// The permit of attempt `retry` of a check: none for a retry that goes elsewhere, or
+/// when stopping; a check cancelled while it waited never starts, even when a cancelled
+/// neighbour's permit reached it first. The first attempt's wait counts in its lateness.
+async fn admit(retry: u32, start: Start, mut shared: Shared, flight: &Flight) -> Option<Permit> {
+    if retry > 0 && start.handoff {
+        return None;
+    }
+    // A retry is due when its backoff ends: now.
+    let due = if retry == 0 { start.at } else { Instant::now() };
+    let permit = tokio::select! {
+        permit = shared.permits.acquire(due, start.slow) => permit,
+        _ = shared.stop.changed() => None,
+    };
+    let permit = permit.filter(|_| !flight.cancelled())?;
+    let waited = Instant::now().saturating_duration_since(due);
+    shared.counts.waited(waited);
+    if retry == 0 {
+        flight.state.store(RUNNING, Ordering::Release);
+        shared.counts.started.fetch_add(1, Ordering::Relaxed);
+        shared.outlet.late(waited.as_secs_f64());
+    }
+    Some(permit)
+}
+
+/// What the check tasks count for the current [`Window`].
+#[derive(Debug, Default)]
+struct Counts {
+    /// Checks started.
+    started: AtomicU64,
+    /// The longest an attempt waited for its permit, in microseconds.
+    longest_wait_us: AtomicU64,
+}
+
+impl Counts {
+    fn waited(&self, wait: Duration) {
+        let us = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX);
+        self.longest_wait_us.fetch_max(us, Ordering::Relaxed);
+    }
+}
+
+/// An attempt that waited longer than this for its permit shows the permits were short.
+const STARVED: Duration = Duration::from_secs(1);
+
+/// The scheduler's counts over one [`LOAD_WINDOW`].
+struct Window {
+    start: Instant,
+    end: Instant,
+    /// Ticks due, skipped ones included.
+    due: u64,
+}
+
+impl Window {
+    fn new(start: Instant) -> Window {
+        Window {
+            start,
+            end: start + LOAD_WINDOW,
+            due: 0,
+        }
+    }
+
+    /// The window's [`Load`] from the check tasks' `counts` (taken and reset), logged
+    /// when overloaded. The deficit is the ticks due that did not start (skipped, or still
+    /// waiting); it is the machine's (overloaded) when an attempt also waited over
+    /// [`STARVED`] for a permit: a monitor that only outlasts its own interval is counted
+    /// by its overruns, not here.
+    fn close(&self, now: Instant, counts: &Counts, permits: &Permits) -> Load {
+        let secs = now
+            .saturating_duration_since(self.start)
+            .as_secs_f64()
+            .max(1e-3);
+        let started = counts.started.swap(0, Ordering::Relaxed);
+        let longest = Duration::from_micros(counts.longest_wait_us.swap(0, Ordering::Relaxed));
+        let waiting = permits.waiting() as u64;
+        let stuck = permits
+            .oldest_due()
+            .is_some_and(|due| now.saturating_duration_since(due) > STARVED);
+        let short = self.due.saturating_sub(started);
+        let load = Load {
+            due_per_second: self.due as f64 / secs,
+            started_per_second: started as f64 / secs,
+            deficit_per_second: short as f64 / secs,
+            waiting,
+            overloaded: short > 0 && (longest > STARVED || stuck),
+        };
+        if load.overloaded {
+            tracing::warn!(
+                "cannot keep up: {:.1} checks/s due, {:.1}/s started, short by {:.1} checks/s, \
+                 {waiting} waiting for a permit (raise --concurrency, add agents or lower \
+                 frequencies)",
+                load.due_per_second,
+                load.started_per_second,
+                load.deficit_per_second,
+            );
+        }
+        load
     }
 }

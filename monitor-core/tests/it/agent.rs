@@ -692,8 +692,14 @@ async fn agent_restart_delivers_the_buffer_and_runs_the_saved_assignment() {
     })
     .await;
     fake.seen.down.store(true, Ordering::SeqCst);
+    // A later tick than those delivered: the delivered one may still be on disk for the
+    // moment between the control plane storing it and the agent hearing its 200.
+    let delivered = fake.stored().values().map(|r| r.tick).max().unwrap();
     until(Duration::from_secs(25), "a result waits on disk", || {
-        !agent::buffered_results(&dir).unwrap().is_empty()
+        agent::buffered_results(&dir)
+            .unwrap()
+            .iter()
+            .any(|r| r.tick > delivered)
     })
     .await;
     let summary = first.stop().await;

@@ -2,6 +2,8 @@
 //! happy eyeballs, thresholds, should_fail, retries and the concurrent runner.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use monitor_core::prelude::*;
@@ -584,6 +586,86 @@ async fn retry_strategies_record_every_attempt() {
         retries(RetryStrategy::Exponential(backoff(5, 5, 40))).await,
         (3, vec![5, 25])
     );
+}
+
+/// A clock that records, for each retry wait, how many admissions were held meanwhile.
+#[derive(Clone, Default)]
+struct HeldClock {
+    held: Arc<AtomicUsize>,
+    waits: Arc<Mutex<Vec<usize>>>,
+}
+
+impl monitor_core::Clock for HeldClock {
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+    fn wall(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc()
+    }
+    fn sleep(&self, _: Duration) -> monitor_core::engine::BoxFuture<'static, ()> {
+        self.waits
+            .lock()
+            .unwrap()
+            .push(self.held.load(Ordering::SeqCst));
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// Held while an attempt runs: counts itself in `HeldClock::held`.
+struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn an_attempt_holds_its_admission_and_a_backoff_holds_none() {
+    let clock = HeldClock::default();
+    let engine = Engine::new().with_clock(clock.clone());
+    let port = refusing_port().unwrap();
+    let monitor = on(port)
+        .retry(RetryStrategy::Fixed(backoff(5, 2, 600)))
+        .into_valid()
+        .unwrap();
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let admit = |stop_at: Option<u32>| {
+        let (held, asked) = (clock.held.clone(), asked.clone());
+        move |retry: u32| {
+            asked.lock().unwrap().push(retry);
+            let held = held.clone();
+            async move {
+                if Some(retry) == stop_at {
+                    return None;
+                }
+                held.fetch_add(1, Ordering::SeqCst);
+                Some(Admission(held))
+            }
+        }
+    };
+    let r = engine.check_admitted(&monitor, admit(None)).await.unwrap();
+    assert_eq!(r.attempts.len(), 3);
+    assert_eq!(*asked.lock().unwrap(), [0, 1, 2]);
+    // Two backoffs, each with nothing held; nothing held after the check.
+    assert_eq!(*clock.waits.lock().unwrap(), [0, 0]);
+    assert_eq!(clock.held.load(Ordering::SeqCst), 0);
+
+    // A retry not admitted ends the check with the attempts so far; a first attempt not
+    // admitted gives no result.
+    asked.lock().unwrap().clear();
+    let r = engine
+        .check_admitted(&monitor, admit(Some(1)))
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.attempts.len()), (Status::Failed, 1));
+    assert!(
+        engine
+            .check_admitted(&monitor, admit(Some(0)))
+            .await
+            .is_none()
+    );
+    assert_eq!(*asked.lock().unwrap(), [0, 1, 0]);
 }
 
 #[tokio::test]
