@@ -65,8 +65,9 @@ usage: engine COMMAND [OPTIONS]   (cargo bench -p monitor-core --bench engine --
             it until standard input closes (the control-plane bench's database)
   validate-export [--count N] [--runs N] --out FILE
   profile --kind plain|tls [--checks N] [--runs N] [--concurrency N] [--workdir DIR]
-          [--side engine|raw|raw-timeouts] [--runner run_all|pool]
-          one side of a throughput workload alone, to run under perf or valgrind";
+          [--side engine|raw|raw-timeouts] [--runner run_all|pool] [--distinct N]
+          one side of a throughput workload alone, to run under perf or valgrind
+          (--distinct N: N monitors checked in turn rather than one per check)";
 
 fn main() -> ExitCode {
     // `cargo bench` adds `--bench`; it means nothing here.
@@ -1421,7 +1422,17 @@ fn profile(opts: &Opts) -> Res<()> {
     };
     let ports = server.ports.clone();
     let root = pki.root_pem();
-    let monitors: Vec<ValidMonitor> = (0..checks)
+    let raw = opts.str("--side") == Some("raw");
+    let raw_timeouts = opts.str("--side") == Some("raw-timeouts");
+    // The raw sides need no monitors; with `--distinct N`, N monitors validated and checked
+    // over and over (their TLS settings built once each), so that an instruction count
+    // holds only the checks.
+    let distinct = match (raw || raw_timeouts, opts.num("--distinct", 0)?) {
+        (true, _) => 0,
+        (false, 0) => checks,
+        (false, n) => n.min(checks),
+    };
+    let distinct: Vec<ValidMonitor> = (0..distinct)
         .map(|i| {
             let m = TcpMonitor::new(format!("m-{i}"), "127.0.0.1", ports[i % ports.len()]);
             let m = if kind == "plain" {
@@ -1435,6 +1446,10 @@ fn profile(opts: &Opts) -> Res<()> {
             m.validate().map_err(|e| e.to_string())
         })
         .collect::<Res<_>>()?;
+    let monitors: Vec<ValidMonitor> = match distinct.len() {
+        0 => Vec::new(),
+        n => (0..checks).map(|i| distinct[i % n].clone()).collect(),
+    };
     let engine = Engine::new();
     if let Some(m) = monitors.first() {
         eprintln!(
@@ -1448,8 +1463,6 @@ fn profile(opts: &Opts) -> Res<()> {
         );
     }
     let addrs = Arc::new(server.addrs());
-    let raw = opts.str("--side") == Some("raw");
-    let raw_timeouts = opts.str("--side") == Some("raw-timeouts");
     let connector = raw_tls_connector(&root)?;
     let name = ServerName::try_from("localhost").ctx(|| "server name".to_owned())?;
     for _ in 0..runs {

@@ -332,12 +332,7 @@ pub(crate) fn cert_info(der: &CertificateDer<'_>, now: OffsetDateTime) -> Option
         }
     };
     let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
-    let sha256 = digest
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let sha256 = hex_colons(digest.as_ref(), b"0123456789ABCDEF");
     let subject = cert.subject().to_string();
     let issuer = cert.issuer().to_string();
     Some(CertInfo {
@@ -347,7 +342,8 @@ pub(crate) fn cert_info(der: &CertificateDer<'_>, now: OffsetDateTime) -> Option
         subject,
         issuer,
         sans,
-        serial: cert.raw_serial_as_string(),
+        // As x509-parser's `raw_serial_as_string` writes it.
+        serial: hex_colons(cert.raw_serial(), b"0123456789abcdef"),
         not_before,
         not_after,
         days_left,
@@ -356,6 +352,20 @@ pub(crate) fn cert_info(der: &CertificateDer<'_>, now: OffsetDateTime) -> Option
         key_bits,
         signature_algorithm: signature_name(&cert.signature_algorithm.algorithm.to_id_string()),
     })
+}
+
+/// `bytes` in hex with `digits`, two a byte, separated by colons (`AB:CD`), without the
+/// formatting machinery (a fingerprint took more than its hash).
+fn hex_colons(bytes: &[u8], digits: &[u8; 16]) -> String {
+    let mut text = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            text.push(':');
+        }
+        text.push(char::from(digits[usize::from(b >> 4)]));
+        text.push(char::from(digits[usize::from(b & 0xf)]));
+    }
+    text
 }
 
 fn signature_name(oid: &str) -> String {
@@ -389,6 +399,9 @@ const GO_NAMED: [(&str, &str); 9] = [
     ("2.5.4.5", "SERIALNUMBER"),
 ];
 
+/// The last arc of each of [`GO_NAMED`]'s OIDs, all under 2.5.4.
+const GO_NAMED_ARCS: [u8; 9] = [6, 8, 7, 9, 17, 10, 11, 3, 5];
+
 /// A distinguished name as Go's `pkix.Name.String()` writes it, which blackbox_exporter
 /// puts in its labels: the named attributes in Go's fixed order (several values of one
 /// attribute joined by `+`; the last common name and serial number only), the others
@@ -398,8 +411,12 @@ pub(crate) fn go_name(name: &X509Name<'_>) -> String {
     // Other attributes come first in Go's sequence, so last in the string.
     let mut rdns: Vec<Vec<String>> = Vec::new();
     for atv in name.iter().flat_map(|rdn| rdn.iter()) {
-        let oid = atv.attr_type().to_id_string();
-        match GO_NAMED.iter().position(|(o, _)| *o == oid) {
+        // Every named attribute is 2.5.4.x (DER 55 04 x): no OID text for them.
+        let named_at = match atv.attr_type().as_bytes() {
+            [0x55, 0x04, arc] => GO_NAMED_ARCS.iter().position(|a| a == arc),
+            _ => None,
+        };
+        match named_at {
             Some(i) => {
                 // Go leaves non-string values of named attributes out.
                 if let Ok(value) = atv.as_str() {
@@ -411,6 +428,7 @@ pub(crate) fn go_name(name: &X509Name<'_>) -> String {
                 }
             }
             None => {
+                let oid = atv.attr_type().to_id_string();
                 let any = atv.attr_value();
                 let der = match atv.as_str() {
                     Ok(text) => go_string_der(text),
@@ -474,4 +492,26 @@ fn go_string_der(text: &str) -> Vec<u8> {
 /// A primitive universal DER element of `tag` holding `data`.
 fn der_of(tag: u32, data: &[u8]) -> Vec<u8> {
     super::tls::ocsp::tlv(u8::try_from(tag).unwrap_or(4), data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hex_colons;
+
+    #[test]
+    fn the_named_arcs_are_those_of_the_named_oids() {
+        for ((oid, _), arc) in super::GO_NAMED.iter().zip(super::GO_NAMED_ARCS) {
+            assert_eq!(*oid, format!("2.5.4.{arc}"));
+        }
+    }
+
+    #[test]
+    fn fingerprints_and_serials_are_written_as_before() {
+        for bytes in [&[][..], &[0x00], &[0x00, 0x0a, 0xff, 0x7b, 0x10]] {
+            let upper: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
+            assert_eq!(hex_colons(bytes, b"0123456789ABCDEF"), upper.join(":"));
+            let lower: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex_colons(bytes, b"0123456789abcdef"), lower.join(":"));
+        }
+    }
 }

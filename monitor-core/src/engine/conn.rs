@@ -13,6 +13,10 @@ use super::clock::Clock;
 /// The most bytes read from the socket in one call.
 const CHUNK: usize = 16 * 1024;
 
+/// The buffer of a connection's first read: most replies fit, and a buffer this small
+/// comes from the allocator's thread cache; a longer reply doubles it read by read.
+const FIRST_READ: usize = 1024;
+
 /// Why reading or writing stopped, before the caller says what it waited for.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Fault {
@@ -177,8 +181,12 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> Conn<'c, S> {
         if room == 0 {
             return Err(Fault::TooLarge);
         }
-        // Read into spare capacity, never zero-filling a buffer first.
-        self.buf.reserve(room);
+        // Read into spare capacity, never zero-filling a buffer first; the buffer grows
+        // with what was received (doubling), not to CHUNK at once.
+        let want = room.min(self.buf.len().max(FIRST_READ));
+        if self.buf.capacity() - self.buf.len() < want.div_ceil(2) {
+            self.buf.reserve(want);
+        }
         let read = async {
             loop {
                 let limited = (&mut self.stream).take(room as u64);

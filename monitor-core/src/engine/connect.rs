@@ -24,7 +24,7 @@ pub(crate) async fn resolve(
     deadline: Instant,
 ) -> Result<Vec<SocketAddr>, ProbeError> {
     let target = &spec.target;
-    let found = match timeout_at(deadline, resolver.resolve(&target.host, target.port)).await {
+    let found = match bounded(deadline, resolver.resolve(&target.host, target.port)).await {
         Ok(Ok(addrs)) => addrs,
         Ok(Err(e)) => return Err(classify::dns_failure(spec, &e.to_string())),
         Err(_) => {
@@ -37,19 +37,43 @@ pub(crate) async fn resolve(
             ));
         }
     };
-    let wanted: Vec<SocketAddr> = found
-        .iter()
-        .copied()
-        .filter(|a| match target.ip_family {
-            IpFamily::Any => true,
-            IpFamily::Ipv4 => a.is_ipv4(),
-            IpFamily::Ipv6 => a.is_ipv6(),
-        })
-        .collect();
+    let in_family = |a: &SocketAddr| match target.ip_family {
+        IpFamily::Any => true,
+        IpFamily::Ipv4 => a.is_ipv4(),
+        IpFamily::Ipv6 => a.is_ipv6(),
+    };
+    // Usually every address is of the family (one, an IP literal): kept as it is.
+    let wanted = if found.iter().all(in_family) {
+        found
+    } else {
+        let wanted: Vec<SocketAddr> = found.iter().copied().filter(in_family).collect();
+        if wanted.is_empty() {
+            return Err(classify::no_address_in_family(spec, &found));
+        }
+        wanted
+    };
     if wanted.is_empty() {
-        return Err(classify::no_address_in_family(spec, &found));
+        return Err(classify::no_address_in_family(spec, &wanted));
     }
     Ok(interleave(wanted))
+}
+
+/// `future` within `deadline`, as `timeout_at`, its timer made only when the first poll
+/// leaves it pending: most answers are ready at once (an IP literal).
+pub(crate) async fn bounded<F: Future>(
+    deadline: Instant,
+    future: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let mut future = std::pin::pin!(future);
+    let first = std::future::poll_fn(|cx| match future.as_mut().poll(cx) {
+        std::task::Poll::Ready(out) => std::task::Poll::Ready(Some(out)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await;
+    match first {
+        Some(out) => Ok(out),
+        None => timeout_at(deadline, future).await,
+    }
 }
 
 /// Orders addresses as RFC 8305 section 4 says: the family of the first address first,
@@ -59,6 +83,9 @@ pub(crate) fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
         return addrs;
     };
     let first_v6 = first.is_ipv6();
+    if addrs.iter().all(|a| a.is_ipv6() == first_v6) {
+        return addrs;
+    }
     let (mut lead, mut other): (Vec<_>, Vec<_>) =
         addrs.into_iter().partition(|a| a.is_ipv6() == first_v6);
     let mut out = Vec::with_capacity(lead.len() + other.len());

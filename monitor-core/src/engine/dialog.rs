@@ -173,10 +173,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
                 .await
                 .map_err(|f| fault(f, op, true, total)),
             Op::Contains(needle) | Op::Delimiter(needle) => {
-                let finder = memmem::Finder::new(needle);
+                let mut finder = None;
                 let mut from = self.pos;
                 loop {
-                    if let Some(at) = finder.find(&self.received()[from..]) {
+                    if let Some(at) = find(&mut finder, &self.received()[from..], needle) {
                         self.pos = from + at + needle.len();
                         return Ok(());
                     }
@@ -234,6 +234,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<'_, S> {
     }
 }
 
+/// Where `needle` first occurs in `haystack`: a plain scan over the short replies most
+/// steps see, memchr's searcher (built once per step, on first need) past that.
+fn find<'n>(
+    finder: &mut Option<memmem::Finder<'n>>,
+    haystack: &[u8],
+    needle: &'n [u8],
+) -> Option<usize> {
+    const SCANNED: usize = 64;
+    if needle.is_empty() {
+        return Some(0);
+    }
+    if haystack.len() <= SCANNED && finder.is_none() {
+        return haystack.windows(needle.len()).position(|w| w == needle);
+    }
+    finder
+        .get_or_insert_with(|| memmem::Finder::new(needle))
+        .find(haystack)
+}
+
 /// What a step waits for, in words.
 pub(crate) fn describe(op: &Op) -> String {
     match op {
@@ -245,5 +264,31 @@ pub(crate) fn describe(op: &Op) -> String {
         Op::Bytes(n) => format!("{n} more bytes"),
         Op::Close => "the server to close the connection".to_owned(),
         Op::Any => "any response".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find;
+
+    #[test]
+    fn a_short_reply_is_scanned_as_memchr_searches() {
+        let long = [b"x".repeat(100), b"+PONG".to_vec()].concat();
+        for (haystack, needle) in [
+            (&b"+PONG\r\n"[..], &b"+PONG"[..]),
+            (b"+PON", b"+PONG"),
+            (b"", b"\n"),
+            (b"abc", b""),
+            (b"aab", b"ab"),
+            (&long[..], b"+PONG"),
+            (&long[..], b"+PONGS"),
+        ] {
+            let mut finder = None;
+            assert_eq!(
+                find(&mut finder, haystack, needle),
+                memchr::memmem::find(haystack, needle),
+                "{haystack:?} {needle:?}"
+            );
+        }
     }
 }

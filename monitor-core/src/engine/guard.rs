@@ -8,9 +8,8 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use monitor_spec::secret::{FileAccess, SecretPolicy, SecretRef, secret_refs};
 use monitor_spec::spec::{PemSource, TcpMonitor};
@@ -152,7 +151,7 @@ fn read_bounded(
 /// before it runs and gives it back when it ends.
 #[derive(Debug)]
 pub(crate) struct Budget {
-    permits: Arc<Semaphore>,
+    permits: Semaphore,
     kib: u32,
     bytes: u64,
 }
@@ -166,7 +165,7 @@ impl Budget {
         let kib = (bytes / 1024).clamp(1, most);
         let kib = u32::try_from(kib).unwrap_or(u32::MAX);
         Budget {
-            permits: Arc::new(Semaphore::new(kib as usize)),
+            permits: Semaphore::new(kib as usize),
             kib,
             bytes,
         }
@@ -175,7 +174,7 @@ impl Budget {
     /// Reserves what a check of `spec` may hold, waiting for checks in flight to give
     /// some back; refused (with the message of the config error) when the monitor's cap
     /// alone is more than the whole budget.
-    pub(crate) async fn reserve(&self, spec: &TcpMonitor) -> Result<OwnedSemaphorePermit, String> {
+    pub(crate) async fn reserve(&self, spec: &TcpMonitor) -> Result<SemaphorePermit<'_>, String> {
         let need = spec.max_response_bytes.div_ceil(1024).max(1);
         if need > self.kib {
             return Err(format!(
@@ -184,8 +183,7 @@ impl Budget {
             ));
         }
         self.permits
-            .clone()
-            .acquire_many_owned(need)
+            .acquire_many(need)
             .await
             .map_err(|_| "the memory budget is closed".to_owned())
     }

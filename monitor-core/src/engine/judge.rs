@@ -7,7 +7,7 @@ use memchr::memmem;
 use time::OffsetDateTime;
 
 use super::classify::reproduce;
-use super::place::place;
+use super::place::{address_text, place};
 use super::speak::Learned;
 use monitor_spec::escape::escape_excerpt;
 use monitor_spec::result::{
@@ -55,7 +55,7 @@ pub(crate) fn judge(
     plan: &Compiled,
     error: Option<ProbeError>,
     timings: Timings,
-    facts: &Facts,
+    facts: Facts,
     started_at: OffsetDateTime,
     excerpt: String,
 ) -> AttemptOutcome {
@@ -68,19 +68,19 @@ pub(crate) fn judge(
             let outcomes: Vec<AssertionOutcome> = plan
                 .assertions
                 .iter()
-                .map(|c| evaluate(c, &timings, facts))
+                .map(|c| evaluate(c, &timings, &facts))
                 .collect();
             let failed: Vec<&AssertionOutcome> = outcomes.iter().filter(|o| !o.passed).collect();
             let verdict = if !failed.is_empty() {
                 (
                     Status::Failed,
-                    Some(assertion_error(plan, facts, &failed, outcomes.len())),
+                    Some(assertion_error(plan, &facts, &failed, outcomes.len())),
                 )
             } else if connection_failed.is_some() {
                 // should_fail: the connection failing is what the monitor expects.
                 (Status::Passed, None)
             } else {
-                worst(&facts.findings, thresholds(plan, &timings, facts))
+                worst(&facts.findings, thresholds(plan, &timings, &facts))
             };
             (verdict.0, verdict.1, outcomes)
         }
@@ -90,13 +90,13 @@ pub(crate) fn judge(
             status,
             error,
             timings,
-            address: facts.address.map(|a| a.to_string()),
+            address: facts.address.map(address_text),
             started_at,
         },
         assertions,
         excerpt,
-        tls: facts.tls.clone(),
-        facts: facts.learned.clone(),
+        tls: facts.tls,
+        facts: facts.learned,
         tcp: facts.tcp,
     }
 }

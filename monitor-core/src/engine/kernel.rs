@@ -1,34 +1,31 @@
 //! The kernel's view of a check's connection (`TCP_INFO`, Linux): read right after
-//! connect and once more when the check is done with the connection, through a duplicate
-//! of the socket's descriptor, so the reading works whatever wraps the stream by then.
+//! connect and once more when the check is done with the connection, right before it
+//! closes, by the stream itself ([`Watched`]), so the reading works whatever wraps the
+//! stream by then.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
 
 use monitor_spec::result::{ProbeError, TcpReport, TcpSample};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// Reads `TCP_INFO` of one connection: after connect at [`Watch::start`], at close at
-/// [`Watch::finish`]. Four system calls per check: the duplicate, two readings, its close.
+/// Reads `TCP_INFO` of one connection: after connect at [`Watch::start`], at close when
+/// the [`Watched`] stream drops. Two system calls per check, both `getsockopt`.
+#[derive(Debug, Default)]
 pub(crate) struct Watch {
-    #[cfg(target_os = "linux")]
-    fd: Option<std::os::fd::OwnedFd>,
     after_connect: Option<TcpSample>,
+    at_close: OnceLock<TcpSample>,
 }
 
 impl Watch {
-    /// Keeps a duplicate of the connection's descriptor and reads `TCP_INFO` once.
+    /// Reads `TCP_INFO` once, right after connect.
     pub fn start(stream: &TcpStream) -> Self {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsFd;
-            let fd = stream.as_fd().try_clone_to_owned().ok();
-            let after_connect = fd.as_ref().and_then(|fd| sample(fd.as_fd()));
-            Watch { fd, after_connect }
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = stream;
-            Watch {
-                after_connect: None,
-            }
+        Watch {
+            after_connect: sample(stream),
+            at_close: OnceLock::new(),
         }
     }
 
@@ -37,16 +34,17 @@ impl Watch {
         self.after_connect
     }
 
-    /// Reads `TCP_INFO` a last time and lets the duplicate go: the connection closes
-    /// now if the check already dropped its stream.
+    /// `stream`, which reads `TCP_INFO` into this watch when it drops, before it closes.
+    pub fn watched(&self, stream: TcpStream) -> Watched<'_> {
+        Watched {
+            stream,
+            at_close: &self.at_close,
+        }
+    }
+
+    /// Both readings, once the watched stream is gone.
     pub fn finish(self) -> Option<TcpReport> {
-        #[cfg(target_os = "linux")]
-        let at_close = {
-            use std::os::fd::AsFd;
-            self.fd.as_ref().and_then(|fd| sample(fd.as_fd()))
-        };
-        #[cfg(not(target_os = "linux"))]
-        let at_close = None;
+        let at_close = self.at_close.into_inner();
         (self.after_connect.is_some() || at_close.is_some()).then_some(TcpReport {
             after_connect: self.after_connect,
             at_close,
@@ -54,9 +52,80 @@ impl Watch {
     }
 }
 
+/// A check's connection: reads `TCP_INFO` a last time when dropped, right before the
+/// connection closes.
+#[derive(Debug)]
+pub(crate) struct Watched<'w> {
+    stream: TcpStream,
+    at_close: &'w OnceLock<TcpSample>,
+}
+
+impl Drop for Watched<'_> {
+    fn drop(&mut self) {
+        if let Some(seen) = sample(&self.stream) {
+            let _ = self.at_close.set(seen);
+        }
+    }
+}
+
+impl std::ops::Deref for Watched<'_> {
+    type Target = TcpStream;
+    fn deref(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+impl std::ops::DerefMut for Watched<'_> {
+    fn deref_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+}
+
+impl AsyncRead for Watched<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Watched<'_> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sample(_: &TcpStream) -> Option<TcpSample> {
+    None
+}
+
 #[cfg(target_os = "linux")]
-fn sample(fd: std::os::fd::BorrowedFd<'_>) -> Option<TcpSample> {
-    let info = monitor_sys::tcp_info(fd)?;
+fn sample(stream: &TcpStream) -> Option<TcpSample> {
+    use std::os::fd::AsFd;
+    let info = monitor_sys::tcp_info(stream.as_fd())?;
     let ms = |us: u32| f64::from(us) / 1000.0;
     Some(TcpSample {
         rtt_ms: ms(info.rtt_us),

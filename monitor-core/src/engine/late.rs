@@ -18,7 +18,8 @@ use super::clock::{BoxFuture, Clock};
 pub(crate) const REPORTED_FROM: Duration = Duration::from_micros(50);
 
 /// What the waker and the polls share. Times are nanoseconds since `base`, in atomics so
-/// that a poll and the discounted clock take no lock (only the parent waker has one).
+/// that a poll and the discounted clock take no lock; the parent waker has one, taken by
+/// each wake and by a poll only when the task polling the check changes.
 struct Shared {
     clock: Arc<dyn Clock>,
     base: Instant,
@@ -53,14 +54,15 @@ impl Wake for Shared {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        let now = self.since(self.clock.now()).saturating_add(1);
-        // Only the first wake since the last poll counts.
-        let _ = self
-            .woken
-            .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
-        let parent = self.parent().clone();
-        if let Some(parent) = parent {
-            parent.wake();
+        // Only the first wake since the last poll counts (and reads the clock).
+        if self.woken.load(Ordering::Acquire) == 0 {
+            let now = self.since(self.clock.now()).saturating_add(1);
+            let _ = self
+                .woken
+                .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire);
+        }
+        if let Some(parent) = &*self.parent() {
+            parent.wake_by_ref();
         }
     }
 }
@@ -111,6 +113,7 @@ impl Lateness {
             future,
             waker: Waker::from(self.shared.clone()),
             shared: self.shared.clone(),
+            parent: None,
         }
     }
 }
@@ -122,6 +125,9 @@ pin_project_lite::pin_project! {
         future: F,
         waker: Waker,
         shared: Arc<Shared>,
+        // The parent waker last handed to `shared`: a poll by the same task (the usual
+        // case) compares with it and takes no lock.
+        parent: Option<Waker>,
     }
 }
 
@@ -131,23 +137,31 @@ impl<F: Future> Future for Observed<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let shared = &**this.shared;
-        let start = shared.since(shared.clock.now());
+        // The clock is read only for a poll that follows a wake: one read per wake here
+        // and one in the wake.
         let woken = shared.woken.swap(0, Ordering::AcqRel);
         if woken != 0 {
+            let start = shared.since(shared.clock.now());
             let from = (woken - 1).max(shared.polled.load(Ordering::Acquire));
             let late = start.saturating_sub(from);
             shared.total.fetch_add(late, Ordering::AcqRel);
         }
+        if !this
+            .parent
+            .as_ref()
+            .is_some_and(|p| p.will_wake(cx.waker()))
         {
-            let mut parent = shared.parent();
-            match &*parent {
-                Some(p) if p.will_wake(cx.waker()) => {}
-                _ => *parent = Some(cx.waker().clone()),
-            }
+            let waker = cx.waker().clone();
+            *shared.parent() = Some(waker.clone());
+            *this.parent = Some(waker);
         }
         let polled = this.future.poll(&mut Context::from_waker(this.waker));
-        let end = shared.since(shared.clock.now());
-        shared.polled.store(end, Ordering::Release);
+        // A wake during this poll counts from its end, which only such a wake needs: a
+        // later wake comes after the end anyway.
+        if shared.woken.load(Ordering::Acquire) != 0 {
+            let end = shared.since(shared.clock.now());
+            shared.polled.store(end, Ordering::Release);
+        }
         polled
     }
 }

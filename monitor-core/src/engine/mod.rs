@@ -238,7 +238,8 @@ impl Engine {
         }
         let strategy = spec.retry;
         let first = self.clock.now();
-        let mut attempts = Vec::new();
+        // Most checks make one attempt.
+        let mut attempts = Vec::with_capacity(1);
         let mut last = None;
         let mut retry = 0;
         let mut admitted = Some(permit);
@@ -290,7 +291,7 @@ impl Engine {
         Some(CheckResult {
             id: spec.id.clone(),
             name: spec.name.clone(),
-            target: spec.target.to_string(),
+            target: place::target_text(&spec.target),
             status,
             error,
             timings,
@@ -335,7 +336,7 @@ impl Engine {
             let connect_limit = plan
                 .connect_timeout
                 .min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-            let (mut stream, addr) =
+            let (stream, addr) =
                 connect::connect_any(&addrs, connect_limit)
                     .await
                     .map_err(|failures| {
@@ -345,6 +346,8 @@ impl Engine {
             let tcp = watch.insert(kernel::Watch::start(&stream));
             // Never less than the kernel's view: the SYN's round trip, its first sample.
             let kernel_rtt = tcp.after_connect().map_or(0.0, |s| s.rtt_ms);
+            // Reads TCP_INFO a last time when dropped, right before the connection closes.
+            let mut stream = tcp.watched(stream);
             timings.connect_ms = Some(millis(connected - t_connect).max(kernel_rtt));
             facts.address = Some(addr);
             if let Some(version) = spec.proxy_protocol {
@@ -377,7 +380,7 @@ impl Engine {
                 .await
         };
         let error: Option<ProbeError> = probe.await.err();
-        // The stream is gone: read TCP_INFO a last time, then the connection closes.
+        // The stream is gone, read a last time as it closed.
         facts.tcp = watch.and_then(kernel::Watch::finish);
         timings.first_byte_ms = facts.first_byte;
         // The client-certificate wait is the probe's own time, not the server's.
@@ -408,8 +411,8 @@ impl Engine {
             }
         }
         let excerpt = escape_excerpt(&facts.response, EXCERPT_BYTES);
-        let mut outcome = judge::judge(plan, error, timings, &facts, started_at, excerpt);
-        if let (Some(error), Some(tcp)) = (outcome.attempt.error.as_mut(), &facts.tcp) {
+        let mut outcome = judge::judge(plan, error, timings, facts, started_at, excerpt);
+        if let (Some(error), Some(tcp)) = (outcome.attempt.error.as_mut(), &outcome.tcp) {
             kernel::loss_hint(error, tcp);
         }
         outcome
@@ -436,7 +439,7 @@ impl Engine {
     async fn secure(
         &self,
         plan: &Compiled,
-        mut stream: tokio::net::TcpStream,
+        mut stream: kernel::Watched<'_>,
         addr: SocketAddr,
         pace: Pace<'_>,
         timings: &mut Timings,
@@ -629,7 +632,9 @@ pub async fn run_all(
 ///
 /// `concurrency` long-lived workers take the next monitor from a shared counter and send
 /// results back over a channel, which the caller drains every few milliseconds: a task
-/// per check and a wake-up per result cost more CPU than the checks' own I/O.
+/// per check and a wake-up per result cost more CPU than the checks' own I/O. Results
+/// travel boxed: the channel's blocks and the slots waiting for the last result stay
+/// small, and each result's bytes are written once more, into the returned vector.
 pub async fn run_all_observed(
     engine: &Engine,
     monitors: &[ValidMonitor],
@@ -649,7 +654,7 @@ pub async fn run_all_observed(
                 let Some(monitor) = shared.get(i) else {
                     return;
                 };
-                let result = engine.check(monitor).await;
+                let result = Box::new(engine.check(monitor).await);
                 if tx.send((i, result)).is_err() {
                     return;
                 }
@@ -657,7 +662,7 @@ pub async fn run_all_observed(
         });
     }
     drop(tx);
-    let mut results: Vec<Option<CheckResult>> = vec![None; monitors.len()];
+    let mut results: Vec<Option<Box<CheckResult>>> = vec![None; monitors.len()];
     'drain: loop {
         tokio::time::sleep(Duration::from_millis(10)).await;
         loop {
@@ -683,13 +688,14 @@ pub async fn run_all_observed(
     results
         .into_iter()
         .enumerate()
-        .map(|(i, r)| {
-            r.unwrap_or_else(|| {
+        .map(|(i, r)| match r {
+            Some(result) => *result,
+            None => {
                 let why = if lost.is_empty() { "not run" } else { &lost };
                 let failed = internal_failure(engine, &monitors[i], why);
                 observe(&failed);
                 failed
-            })
+            }
         })
         .collect()
 }
@@ -740,7 +746,7 @@ fn failure(engine: &Engine, monitor: &ValidMonitor, error: ProbeError) -> CheckR
     CheckResult {
         id: spec.id.clone(),
         name: spec.name.clone(),
-        target: spec.target.to_string(),
+        target: place::target_text(&spec.target),
         status: Status::Failed,
         error: Some(error),
         timings: Timings::default(),

@@ -40,7 +40,12 @@ pub(crate) async fn judge(
     let Ok((_, leaf)) = X509Certificate::from_der(leaf_der.as_ref()) else {
         return;
     };
-    let issuer = issuer_of(&leaf, chain, setup);
+    // Only an answer to check needs the issuer (most handshakes staple none).
+    let issuer = if stapled.is_empty() && mode != OcspMode::Query {
+        None
+    } else {
+        issuer_of(&leaf, chain, setup)
+    };
     let no_issuer = "the issuer's certificate is neither in the chain nor a trust anchor, so the answer cannot be checked";
     let found = if !stapled.is_empty() {
         match &issuer {
@@ -214,6 +219,14 @@ fn problem(
     leaf: &X509Certificate<'_>,
     found: &OcspReport,
 ) -> Option<Problem> {
+    let shown = match found.status {
+        OcspStatus::Revoked | OcspStatus::Invalid => true,
+        OcspStatus::NotStapled => spec.tls.ocsp == OcspMode::RequireStaple,
+        _ => false,
+    };
+    if !shown {
+        return None;
+    }
     let target = spec.target.to_string();
     let status_look = s_client(spec, &setup.name).replace(" -showcerts", " -status");
     let said_by = match (&found.source, &found.responder) {

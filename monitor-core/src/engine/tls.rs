@@ -18,11 +18,11 @@ use rustls::{
     AlertDescription, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::classify;
+use super::kernel::Watched;
 use monitor_spec::escape::escape_excerpt;
 use monitor_spec::result::ErrorKind;
 use monitor_spec::spec::{PemSource, TcpMonitor, TlsMode, TlsVersion};
@@ -411,7 +411,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Recording<S> {
 }
 
 /// The TLS stream a dialog continues over.
-pub(crate) type Stream = TlsStream<Recording<TcpStream>>;
+pub(crate) type Stream<'w> = TlsStream<Recording<Watched<'w>>>;
 
 /// What a completed handshake negotiated.
 #[derive(Debug)]
@@ -430,12 +430,12 @@ pub(crate) struct Failed {
 }
 
 /// Runs the handshake on a connected (and, for STARTTLS, upgraded) stream.
-pub(crate) async fn handshake(
+pub(crate) async fn handshake<'w>(
     setup: &Setup,
     capture: &Arc<Capture>,
-    stream: TcpStream,
+    stream: Watched<'w>,
     spec: &TcpMonitor,
-) -> Result<(Stream, Negotiated), Failed> {
+) -> Result<(Stream<'w>, Negotiated), Failed> {
     let config = setup.config(capture).map_err(|e| Failed {
         problem: Problem::new(
             ErrorKind::TlsConfig,
