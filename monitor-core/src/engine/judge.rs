@@ -92,6 +92,7 @@ pub(crate) fn judge(
             timings,
             address: facts.address.map(|a| a.to_string()),
             started_at,
+            location: None,
         },
         assertions,
         excerpt,
