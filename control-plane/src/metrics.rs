@@ -62,6 +62,13 @@ pub fn render(projects: &[ProjectStatus], agents: &[(String, String, usize)]) ->
     out
 }
 
+/// A family of the agents' load: name, help, and the value of a load.
+type AgentFamily = (
+    &'static str,
+    &'static str,
+    fn(&monitor_spec::api::AgentLoad) -> f64,
+);
+
 /// The load families of the live agents of `project` that reported one
 /// (`monitors_agent_overloaded` 0/1 and `monitors_agent_deficit_checks_per_second`,
 /// labels `project`, `agent`, `location`), each sample preceded by a comment
@@ -76,7 +83,7 @@ pub fn agent_loads(project: &str, agents: &[monitor_spec::api::AgentStatus]) -> 
     if reported.is_empty() {
         return out;
     }
-    let families: [(&str, &str, fn(&monitor_spec::api::AgentLoad) -> f64); 2] = [
+    let families: [AgentFamily; 2] = [
         (
             "monitors_agent_overloaded",
             "Whether the agent reported that its checks are due faster than they finish (1) or not (0).",

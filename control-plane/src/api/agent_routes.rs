@@ -158,7 +158,7 @@ pub(super) async fn assignments(
 
 /// The load an agent reports in [`LOAD_HEADER`], if it sent one that parses (a value that
 /// does not is ignored, as is its absence: older agents send none).
-fn load_header(headers: &HeaderMap) -> Option<AgentLoad> {
+pub(super) fn load_header(headers: &HeaderMap) -> Option<AgentLoad> {
     headers
         .get(LOAD_HEADER)
         .and_then(|v| v.to_str().ok())

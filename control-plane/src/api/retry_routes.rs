@@ -17,7 +17,7 @@ use monitor_spec::api::{
 };
 use serde_json::value::RawValue;
 
-use super::agent_routes::{AssignmentQuery, bind_agent, reported};
+use super::agent_routes::{AssignmentQuery, bind_agent, load_header, reported};
 use super::auth::authorize_agent;
 use super::body::{decode, read_body};
 use super::error::ApiError;
@@ -94,6 +94,7 @@ pub(super) async fn hand(State(st): State<AppState>, req: Request) -> Result<Res
     let caller = authorize_agent(&st, req.headers()).await?;
     let project = caller.project.clone();
     let limit = st.options.max_body_bytes;
+    let load = load_header(req.headers());
     let (body, gzip) = read_body(limit, req).await?;
     let request: RetryRequest =
         blocking(move || decode(&body, gzip, limit, "retry request")).await?;
@@ -109,6 +110,9 @@ pub(super) async fn hand(State(st): State<AppState>, req: Request) -> Result<Res
     let now = Instant::now();
     st.agents
         .heard(&project, &request.agent, &request.location, now);
+    if let Some(load) = load {
+        st.agents.reported(&project, &request.agent, load);
+    }
     store_expired(&st, &project).await?;
     let (store, cache, name) = (
         Arc::clone(&st.store),
