@@ -202,47 +202,6 @@ fn combine(so_far: CheckResult, more: Option<CheckResult>, location: &str) -> Ch
     result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use monitor_spec::result::Status;
-
-    fn result(status: &str, started_at: &str, locations: &[Option<&str>]) -> CheckResult {
-        let attempts: Vec<serde_json::Value> = locations
-            .iter()
-            .map(|l| {
-                serde_json::json!({
-                    "status": status, "error": null, "timings": {"total_ms": 1.0},
-                    "address": null, "started_at": started_at, "location": l
-                })
-            })
-            .collect();
-        serde_json::from_value(serde_json::json!({
-            "id": "m", "name": "m", "target": "127.0.0.1:1", "status": status,
-            "error": null, "timings": {"total_ms": 1.0}, "address": null,
-            "attempts": attempts, "assertions": [], "response_excerpt": "", "tls": null,
-            "started_at": started_at
-        }))
-        .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    #[test]
-    fn a_continued_check_keeps_the_first_attempts_and_takes_the_last_verdict() {
-        let first = result("failed", "2026-01-01T00:00:00Z", &[Some("eu")]);
-        let retried = result("passed", "2026-01-01T00:00:02Z", &[None]);
-        let whole = combine(first.clone(), Some(retried), "us");
-        assert_eq!(whole.status, Status::Passed);
-        assert_eq!(whole.started_at, first.started_at);
-        let places: Vec<Option<&str>> = whole
-            .attempts
-            .iter()
-            .map(|a| a.location.as_deref())
-            .collect();
-        assert_eq!(places, [Some("eu"), Some("us")]);
-        assert_eq!(combine(first.clone(), None, "us"), first);
-    }
-}
-
 /// Long polls the checks handed to this agent's location and runs each one
 /// ([`Retrying::finish`]) until `stop`. A control plane without the route (older) is
 /// asked again after the longest backoff; failures are logged when their kind changes.
@@ -319,5 +278,46 @@ fn run_handed(this: &Arc<Retrying>, retry: PendingRetry<serde_json::Value>) {
             );
             this.buffer(tick, result);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monitor_spec::result::Status;
+
+    fn result(status: &str, started_at: &str, locations: &[Option<&str>]) -> CheckResult {
+        let attempts: Vec<serde_json::Value> = locations
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "status": status, "error": null, "timings": {"total_ms": 1.0},
+                    "address": null, "started_at": started_at, "location": l
+                })
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "id": "m", "name": "m", "target": "127.0.0.1:1", "status": status,
+            "error": null, "timings": {"total_ms": 1.0}, "address": null,
+            "attempts": attempts, "assertions": [], "response_excerpt": "", "tls": null,
+            "started_at": started_at
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_continued_check_keeps_the_first_attempts_and_takes_the_last_verdict() {
+        let first = result("failed", "2026-01-01T00:00:00Z", &[Some("eu")]);
+        let retried = result("passed", "2026-01-01T00:00:02Z", &[None]);
+        let whole = combine(first.clone(), Some(retried), "us");
+        assert_eq!(whole.status, Status::Passed);
+        assert_eq!(whole.started_at, first.started_at);
+        let places: Vec<Option<&str>> = whole
+            .attempts
+            .iter()
+            .map(|a| a.location.as_deref())
+            .collect();
+        assert_eq!(places, [Some("eu"), Some("us")]);
+        assert_eq!(combine(first.clone(), None, "us"), first);
     }
 }
