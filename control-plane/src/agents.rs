@@ -22,7 +22,7 @@ use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use monitor_spec::TcpMonitor;
-use monitor_spec::api::{AssignedMonitor, Assignment as AssignmentBody};
+use monitor_spec::api::{AgentLoad, AgentStatus, AssignedMonitor, Assignment as AssignmentBody};
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 
@@ -31,6 +31,7 @@ use crate::hash::sha256_hex;
 use crate::store::Store;
 
 mod leases;
+pub mod retries;
 
 /// FNV-1a 64 of `bytes`: stable across builds and platforms.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -71,6 +72,8 @@ struct AgentState {
     grace: Option<Duration>,
     /// Whether its grace running out was signalled.
     overdue: bool,
+    /// Its scheduler's load, as it last reported it (kept in this process only).
+    load: Option<AgentLoad>,
 }
 
 impl AgentState {
@@ -83,6 +86,7 @@ impl AgentState {
             last_result: None,
             grace: None,
             overdue: false,
+            load: None,
         }
     }
 
@@ -289,6 +293,51 @@ impl Registry {
         self.settle(project, Some(p));
     }
 
+    /// Records the load an agent reported (see [`monitor_spec::api::LOAD_HEADER`]).
+    pub fn reported(&self, project: &str, agent: &str, load: AgentLoad) {
+        if let Some(a) = self
+            .lock()
+            .get_mut(project)
+            .and_then(|p| p.agents.get_mut(agent))
+        {
+            if load.overloaded && a.load.is_none_or(|l| !l.overloaded) {
+                tracing::warn!(
+                    %project,
+                    %agent,
+                    location = %a.location,
+                    deficit_checks_per_second = load.deficit_per_second,
+                    waiting = load.waiting,
+                    "agent overloaded: its checks are due faster than they finish"
+                );
+            }
+            a.load = Some(load);
+        }
+    }
+
+    /// The project's live agents, sorted by id, with the load of those served here.
+    pub fn agents(&self, project: &str, now: Instant) -> Vec<AgentStatus> {
+        let mut projects = self.lock();
+        let Some(p) = projects.get_mut(project) else {
+            return Vec::new();
+        };
+        p.expire(project, self.timeout, now, self.clock);
+        let live = p.live(now, self.timeout, self.clock);
+        let agents = live
+            .into_iter()
+            .map(|a| {
+                let load = p.agents.get(&a.id).and_then(|s| s.load);
+                AgentStatus {
+                    note: load.and_then(|l| l.note()),
+                    agent: a.id,
+                    location: a.location,
+                    load,
+                }
+            })
+            .collect();
+        self.settle(project, Some(p));
+        agents
+    }
+
     /// Records that an agent posted results: it works.
     pub fn posted(&self, project: &str, agent: &str, now: Instant) {
         if let Some(a) = self
@@ -453,6 +502,10 @@ pub struct Assigned<'a> {
     pub index: u64,
     /// The offset of the ticks in the interval, in milliseconds.
     pub phase_ms: u64,
+    /// Whether a failed first attempt is retried in another location
+    /// ([`retries::retries_elsewhere`]); it follows from the spec and `every`, so the
+    /// ETag covers it.
+    pub retry_elsewhere: bool,
 }
 
 /// What one agent runs.
@@ -516,17 +569,7 @@ pub fn assign<'a>(
         if !spec.activated || spec.test_only {
             continue;
         }
-        let wanted: BTreeSet<&str> = spec
-            .locations
-            .iter()
-            .chain(&spec.private_locations)
-            .map(String::as_str)
-            .collect();
-        let runs_in: Vec<&str> = locations
-            .iter()
-            .copied()
-            .filter(|l| wanted.is_empty() || wanted.contains(l))
-            .collect();
+        let runs_in = runs_in(spec, &locations);
         let Some(position) = runs_in.iter().position(|l| *l == location) else {
             continue;
         };
@@ -536,7 +579,8 @@ pub fn assign<'a>(
             (runs_in.len() as u64, position as u64)
         };
         longest = longest.max(result_span(spec, every));
-        candidates.push((m, every, index));
+        let elsewhere = retries::retries_elsewhere(spec, runs_in.len());
+        candidates.push((m, every, index, elsewhere));
     }
     let grace = longest.saturating_mul(2).max(min_grace);
     let in_location: Vec<&LiveAgent> = live.iter().filter(|a| a.location == location).collect();
@@ -556,14 +600,15 @@ pub fn assign<'a>(
     let excluded = !here.contains(&agent);
     let monitors: Vec<Assigned<'a>> = candidates
         .into_iter()
-        .filter(|(m, _, _)| owner(&here, m.id()) == Some(agent))
-        .map(|(m, every, index)| {
+        .filter(|(m, ..)| owner(&here, m.id()) == Some(agent))
+        .map(|(m, every, index, retry_elsewhere)| {
             let interval_ms = m.spec.frequency.as_secs().saturating_mul(1000).max(1);
             Assigned {
                 monitor: m,
                 every,
                 index,
                 phase_ms: fnv1a64(m.id().as_bytes()) % interval_ms,
+                retry_elsewhere,
             }
         })
         .collect();
@@ -577,6 +622,21 @@ pub fn assign<'a>(
         grace,
         excluded,
     }
+}
+
+/// The locations of `live` (sorted) that run `spec`: all of them when it names none, else
+/// those it names (`locations` and `private_locations`).
+pub fn runs_in<'a>(spec: &TcpMonitor, live: &BTreeSet<&'a str>) -> Vec<&'a str> {
+    let wanted: BTreeSet<&str> = spec
+        .locations
+        .iter()
+        .chain(&spec.private_locations)
+        .map(String::as_str)
+        .collect();
+    live.iter()
+        .copied()
+        .filter(|l| wanted.is_empty() || wanted.contains(l))
+        .collect()
 }
 
 /// The agent of `agents` a monitor goes to: the highest score
@@ -635,6 +695,7 @@ pub fn assignment_json(a: &Assignment<'_>) -> String {
                 every: m.every,
                 index: m.index,
                 phase_ms: m.phase_ms,
+                retry_elsewhere: m.retry_elsewhere,
             })
             .collect(),
     };

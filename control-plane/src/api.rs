@@ -13,6 +13,7 @@ mod login;
 mod monitor_page;
 mod pages;
 mod query;
+mod retry_routes;
 mod state;
 mod viewer;
 mod views;
@@ -47,6 +48,7 @@ pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
         store,
         locks: Arc::default(),
         agents,
+        retries: Arc::default(),
         deployed: Arc::default(),
         identities: Arc::default(),
         snapshots: Arc::default(),
@@ -69,6 +71,10 @@ pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
         .route("/metrics", get(views::metrics))
         .route("/v1/agent/assignments", get(agent_routes::assignments))
         .route("/v1/agent/results", post(agent_routes::results))
+        .route(
+            "/v1/agent/retries",
+            get(retry_routes::take).post(retry_routes::hand),
+        )
         .route("/v1/projects/{project}/deploy", post(deploys::deploy))
         .route("/v1/projects/{project}/monitors", get(deploys::monitors))
         .route(

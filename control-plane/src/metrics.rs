@@ -62,6 +62,58 @@ pub fn render(projects: &[ProjectStatus], agents: &[(String, String, usize)]) ->
     out
 }
 
+/// A family of the agents' load: name, help, and the value of a load.
+type AgentFamily = (
+    &'static str,
+    &'static str,
+    fn(&monitor_spec::api::AgentLoad) -> f64,
+);
+
+/// The load families of the live agents of `project` that reported one
+/// (`monitors_agent_overloaded` 0/1 and `monitors_agent_deficit_checks_per_second`,
+/// labels `project`, `agent`, `location`), each sample preceded by a comment
+/// `# agent A in L overloaded: short by N checks/s` for an overloaded agent; empty when no
+/// agent reported a load.
+pub fn agent_loads(project: &str, agents: &[monitor_spec::api::AgentStatus]) -> String {
+    let reported: Vec<_> = agents
+        .iter()
+        .filter_map(|a| a.load.map(|l| (a, l)))
+        .collect();
+    let mut out = String::new();
+    if reported.is_empty() {
+        return out;
+    }
+    let families: [AgentFamily; 2] = [
+        (
+            "monitors_agent_overloaded",
+            "Whether the agent reported that its checks are due faster than they finish (1) or not (0).",
+            |l| f64::from(u8::from(l.overloaded)),
+        ),
+        (
+            "monitors_agent_deficit_checks_per_second",
+            "Checks per second the agent reported it falls short by, over its last minute.",
+            |l| l.deficit_per_second,
+        ),
+    ];
+    for (name, help, value) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (a, l) in &reported {
+            let where_ = labels(&[
+                ("project", project),
+                ("agent", &a.agent),
+                ("location", &a.location),
+            ]);
+            let _ = writeln!(out, "{name}{where_} {}", number(value(l)));
+        }
+    }
+    for (a, _) in &reported {
+        if let Some(note) = &a.note {
+            let _ = writeln!(out, "# agent {} in {} {note}", a.agent, a.location);
+        }
+    }
+    out
+}
+
 /// The help of `control_plane_agents`, the family after [`FAMILIES`].
 const AGENTS_HELP: &str = "Live agents per project and location.";
 
@@ -231,6 +283,7 @@ pub(crate) mod sample {
             project: name.to_owned(),
             generated_at: "2025-03-01T12:00:00Z".to_owned(),
             monitors,
+            agents: Vec::new(),
         };
         vec![
             project("empty", Vec::new()),

@@ -272,6 +272,7 @@ pub fn project_status(
             .format(&Rfc3339)
             .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned()),
         monitors,
+        agents: Vec::new(),
     }
 }
 

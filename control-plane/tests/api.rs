@@ -23,6 +23,8 @@ mod hardening;
 mod history;
 #[path = "api/pages.rs"]
 mod pages;
+#[path = "api/region.rs"]
+mod region;
 #[path = "api/serving.rs"]
 mod serving;
 #[path = "api/tokens.rs"]

@@ -176,6 +176,13 @@ pub struct AssignedMonitor<M = TcpMonitor> {
     pub index: u64,
     /// Offset of the ticks in the interval, in milliseconds.
     pub phase_ms: u64,
+    /// Whether a failed first attempt is retried in another location: the monitor has
+    /// retries, `same_region = false`, does not run in parallel and runs in at least two
+    /// live locations. The agent then hands the failed attempt to the control plane
+    /// (`POST /v1/agent/retries`) instead of retrying it. Absent means false (old
+    /// control planes never send it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retry_elsewhere: bool,
 }
 
 /// The body of `POST /v1/agent/results`.
@@ -204,6 +211,61 @@ pub struct ResultIn {
     pub result: CheckResult,
 }
 
+/// The body of `POST /v1/agent/retries`: a check whose first attempt failed, for another
+/// location to retry (the monitor's `retry.same_region` is false).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryRequest {
+    /// The agent that ran the first attempt.
+    pub agent: String,
+    /// Its location.
+    pub location: String,
+    /// The monitor's id.
+    pub monitor: String,
+    /// The tick `k` of the schedule the check ran for.
+    pub tick: u64,
+    /// Not to retry before this instant, unix epoch milliseconds (the first attempt's end
+    /// plus the strategy's first backoff).
+    pub not_before_ms: u64,
+    /// The check so far: its attempts (one, usually), each with its location.
+    pub result: CheckResult,
+}
+
+/// The answer to `POST /v1/agent/retries`: where the retry goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryAccepted {
+    /// The location that retries the check.
+    pub location: String,
+}
+
+/// The answer to `GET /v1/agent/retries`: the checks handed to the caller's location, at
+/// most [`MAX_RETRIES_PER_ANSWER`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retries<M = TcpMonitor> {
+    /// The checks to retry, oldest first.
+    pub retries: Vec<PendingRetry<M>>,
+}
+
+/// The most checks one answer to `GET /v1/agent/retries` holds.
+pub const MAX_RETRIES_PER_ANSWER: usize = 100;
+
+/// A check handed to another location: run its remaining attempts from `not_before_ms`
+/// on and upload one result for the tick, from the retrying agent's location, with the
+/// attempts of `result` first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingRetry<M = TcpMonitor> {
+    /// The monitor, as deployed.
+    pub monitor: M,
+    /// The tick.
+    pub tick: u64,
+    /// The location of the first attempt.
+    pub from: String,
+    /// Not before this instant, unix epoch milliseconds.
+    pub not_before_ms: u64,
+    /// The check so far.
+    pub result: CheckResult,
+}
+
 /// The answer to `POST /v1/agent/results`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultsResponse {
@@ -224,6 +286,119 @@ pub struct ProjectStatus {
     pub generated_at: String,
     /// Every deployed monitor, sorted by id.
     pub monitors: Vec<MonitorStatus>,
+    /// The live agents this control plane serves, sorted by id, with their load; absent
+    /// when none (and from the readings `/metrics` and the pages share). At most
+    /// `--max-agents-per-token` per token of the project.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<AgentStatus>,
+}
+
+/// The header in which an agent reports its scheduler's load on its assignment polls
+/// and results posts: [`AgentLoad::header_value`]. Old control planes ignore it; an
+/// agent that sends none (or a value that does not parse) has no load shown.
+pub const LOAD_HEADER: &str = "monitors-agent-load";
+
+/// An agent's scheduler load over its last minute: checks due against checks started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentLoad {
+    /// Checks due per second.
+    pub due_per_second: f64,
+    /// Checks started per second.
+    pub started_per_second: f64,
+    /// Checks per second the agent falls short by.
+    pub deficit_per_second: f64,
+    /// Checks waiting for a permit at the end of the minute.
+    pub waiting: u64,
+    /// Whether the agent cannot keep up.
+    pub overloaded: bool,
+}
+
+impl AgentLoad {
+    /// The value of [`LOAD_HEADER`]: `due=D, started=S, deficit=X, waiting=W,
+    /// overloaded=0|1`, numbers rounded to the thousandth.
+    pub fn header_value(&self) -> String {
+        format!(
+            "due={:.3}, started={:.3}, deficit={:.3}, waiting={}, overloaded={}",
+            self.due_per_second,
+            self.started_per_second,
+            self.deficit_per_second,
+            self.waiting,
+            u8::from(self.overloaded)
+        )
+    }
+
+    /// Reads a [`LOAD_HEADER`] value: every one of the five keys, each once, numbers
+    /// finite and not negative; unknown keys are skipped (later agents may say more).
+    /// `None` when it does not parse.
+    pub fn parse(text: &str) -> Option<AgentLoad> {
+        let mut load = AgentLoad::default();
+        let mut seen = [false; 5];
+        for pair in text.split(',') {
+            let (key, value) = pair.split_once('=')?;
+            let (key, value) = (key.trim(), value.trim());
+            let number = || {
+                value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v >= 0.0)
+            };
+            let slot = match key {
+                "due" => {
+                    load.due_per_second = number()?;
+                    0
+                }
+                "started" => {
+                    load.started_per_second = number()?;
+                    1
+                }
+                "deficit" => {
+                    load.deficit_per_second = number()?;
+                    2
+                }
+                "waiting" => {
+                    load.waiting = value.parse().ok()?;
+                    3
+                }
+                "overloaded" => {
+                    load.overloaded = match value {
+                        "0" => false,
+                        "1" => true,
+                        _ => return None,
+                    };
+                    4
+                }
+                _ => continue,
+            };
+            if std::mem::replace(&mut seen[slot], true) {
+                return None;
+            }
+        }
+        seen.iter().all(|s| *s).then_some(load)
+    }
+
+    /// `overloaded: short by N checks/s` (N to two decimals) when overloaded.
+    pub fn note(&self) -> Option<String> {
+        self.overloaded.then(|| {
+            format!(
+                "overloaded: short by {:.2} checks/s",
+                self.deficit_per_second
+            )
+        })
+    }
+}
+
+/// A live agent as the status lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// Its id.
+    pub agent: String,
+    /// Its location.
+    pub location: String,
+    /// Its last reported load, `null` when it reported none (an older agent, or one
+    /// served by another replica).
+    pub load: Option<AgentLoad>,
+    /// `overloaded: short by N checks/s` when its load says so, else `null`.
+    pub note: Option<String>,
 }
 
 /// A deployed monitor with its latest result in each location.
@@ -375,4 +550,54 @@ pub struct HistoryPoint {
     /// Why a raw point did not pass; absent for rollups and passed results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorKind>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_headers_round_trip_and_refuse_what_is_not_a_load() {
+        let load = AgentLoad {
+            due_per_second: 10.0,
+            started_per_second: 7.5,
+            deficit_per_second: 2.5,
+            waiting: 40,
+            overloaded: true,
+        };
+        assert_eq!(AgentLoad::parse(&load.header_value()), Some(load));
+        assert_eq!(
+            load.note().as_deref(),
+            Some("overloaded: short by 2.50 checks/s")
+        );
+        assert_eq!(AgentLoad::default().note(), None);
+        let later = format!("{}, queue=3", load.header_value());
+        assert_eq!(AgentLoad::parse(&later), Some(load));
+        for bad in [
+            "",
+            "due=1",
+            "due=1, started=1, deficit=-1, waiting=0, overloaded=0",
+            "due=NaN, started=1, deficit=1, waiting=0, overloaded=0",
+            "due=1, started=1, deficit=1, waiting=0, overloaded=yes",
+            "due=1, due=1, started=1, deficit=1, waiting=0, overloaded=0",
+        ] {
+            assert_eq!(AgentLoad::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn assigned_monitors_say_retry_elsewhere_only_when_true() {
+        let m = AssignedMonitor {
+            monitor: 1,
+            every: 2,
+            index: 0,
+            phase_ms: 0,
+            retry_elsewhere: false,
+        };
+        let text = serde_json::to_string(&m).unwrap();
+        assert!(!text.contains("retry_elsewhere"), "{text}");
+        let back: AssignedMonitor<u8> =
+            serde_json::from_str(r#"{"monitor":1,"every":2,"index":0,"phase_ms":0}"#).unwrap();
+        assert_eq!(back, m);
+    }
 }

@@ -242,6 +242,12 @@ pub struct Attempt {
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "String")]
     pub started_at: OffsetDateTime,
+    /// The location of the agent that ran it, set by agents (absent from results of
+    /// `check` and `watch`, and of older agents): with `same_region = false` a failed
+    /// first attempt is retried in another location, so the attempts of one result may
+    /// name two locations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 /// The result of one check: the last attempt's verdict and facts, plus every attempt.

@@ -10,7 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::header::{ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use monitor_spec::api::{Problem, ResultsRequest, ResultsResponse};
+use monitor_spec::api::{AgentLoad, LOAD_HEADER, Problem, ResultsRequest, ResultsResponse};
 
 use super::auth::authorize_agent;
 use super::body::{decode, read_body};
@@ -28,13 +28,29 @@ const EXPIRY_CHECK: Duration = Duration::from_millis(250);
 
 /// The query of an assignment poll: who asks, from where, and how long it waits.
 #[derive(Debug)]
-struct AssignmentQuery {
-    agent: String,
-    location: String,
-    wait: u64,
+pub(super) struct AssignmentQuery {
+    pub(super) agent: String,
+    pub(super) location: String,
+    pub(super) wait: u64,
 }
 
 impl AssignmentQuery {
+    /// Reads and checks the query: names valid, `wait` at most [`MAX_WAIT_SECONDS`].
+    pub(super) fn checked(query: Option<&str>) -> Result<AssignmentQuery, ApiError> {
+        let query = AssignmentQuery::read(query)?;
+        for (what, name) in [("agent", &query.agent), ("location", &query.location)] {
+            agents::check_name(what, name)
+                .map_err(|e| ApiError::BadRequest(format!("bad query: {e}")))?;
+        }
+        if query.wait > MAX_WAIT_SECONDS {
+            return Err(ApiError::BadRequest(format!(
+                "bad query: wait is {} seconds; use 0 to {MAX_WAIT_SECONDS}",
+                query.wait
+            )));
+        }
+        Ok(query)
+    }
+
     fn read(query: Option<&str>) -> Result<AssignmentQuery, ApiError> {
         let mut params = QueryParams::parse(query, &["agent", "location", "wait"])?;
         Ok(AssignmentQuery {
@@ -73,22 +89,13 @@ pub(super) async fn assignments(
 ) -> Result<Response, ApiError> {
     let caller = authorize_agent(&st, &headers).await?;
     let project = caller.project.clone();
-    let query = AssignmentQuery::read(uri.query())?;
-    for (what, name) in [("agent", &query.agent), ("location", &query.location)] {
-        agents::check_name(what, name)
-            .map_err(|e| ApiError::BadRequest(format!("bad query: {e}")))?;
-    }
-    if query.wait > MAX_WAIT_SECONDS {
-        return Err(ApiError::BadRequest(format!(
-            "bad query: wait is {} seconds; use 0 to {MAX_WAIT_SECONDS}",
-            query.wait
-        )));
-    }
+    let query = AssignmentQuery::checked(uri.query())?;
     bind_agent(&st, &caller, &query.agent).await?;
     let known = if_none_match(&headers);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(query.wait);
     st.agents
         .heard(&project, &query.agent, &query.location, Instant::now());
+    reported(&st, &project, &query.agent, &headers);
     // Open until the answer: the agent counts as heard from while it waits.
     let _poll = st.agents.poll(&project, &query.agent);
     let mut changes = st.agents.subscribe(&project);
@@ -149,6 +156,22 @@ pub(super) async fn assignments(
     }
 }
 
+/// The load an agent reports in [`LOAD_HEADER`], if it sent one that parses (a value that
+/// does not is ignored, as is its absence: older agents send none).
+pub(super) fn load_header(headers: &HeaderMap) -> Option<AgentLoad> {
+    headers
+        .get(LOAD_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(AgentLoad::parse)
+}
+
+/// Records the load of [`load_header`] for the agent, if any.
+pub(super) fn reported(st: &AppState, project: &str, agent: &str, headers: &HeaderMap) {
+    if let Some(load) = load_header(headers) {
+        st.agents.reported(project, agent, load);
+    }
+}
+
 fn not_modified(etag: &str) -> Result<Response, ApiError> {
     Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag_header(etag)?)]).into_response())
 }
@@ -160,6 +183,7 @@ pub(super) async fn results(
     let caller = authorize_agent(&st, req.headers()).await?;
     let project = caller.project.clone();
     let limit = st.options.max_body_bytes;
+    let load = load_header(req.headers());
     let (body, gzip) = read_body(limit, req).await?;
     let now = time::OffsetDateTime::now_utc();
     let received = status::unix_us(now);
@@ -180,6 +204,9 @@ pub(super) async fn results(
     .await?;
     bind_agent(&st, &caller, &agent).await?;
     st.agents.heard(&project, &agent, &location, Instant::now());
+    if let Some(load) = load {
+        st.agents.reported(&project, &agent, load);
+    }
     let store = Arc::clone(&st.store);
     let name = project.clone();
     let posted = !rows.is_empty();
@@ -245,7 +272,11 @@ fn bounds_and_times(request: &ResultsRequest, latest: time::OffsetDateTime) -> V
 }
 
 /// Binds the agent id to the caller's token (see [`super::identity`]).
-async fn bind_agent(st: &AppState, caller: &AgentCaller, agent: &str) -> Result<(), ApiError> {
+pub(super) async fn bind_agent(
+    st: &AppState,
+    caller: &AgentCaller,
+    agent: &str,
+) -> Result<(), ApiError> {
     st.identities
         .bind(
             &st.store,

@@ -79,6 +79,10 @@ pub enum ApiError {
     /// 409: another deploy, rollback or destroy of the project is running.
     #[error("{0}")]
     Conflict(String),
+    /// 429: a bound of waiting work is reached (such as the retries waiting for other
+    /// locations).
+    #[error("{0}")]
+    TooMany(String),
     /// 413: the body, as sent or decoded, is over the limit.
     #[error("request body exceeds the limit of {0} bytes")]
     TooLarge(usize),
@@ -123,6 +127,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedEncoding(_) | ApiError::UnsupportedType(_) => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE

@@ -115,7 +115,8 @@ async fn overview_data(
     let reader = st.clone();
     let project = project.to_owned();
     let fresh = blocking(move || {
-        let status = status::read_status(&*reader.store, &reader.deployed, &project)?;
+        let mut status = status::read_status(&*reader.store, &reader.deployed, &project)?;
+        status.agents = reader.agents.agents(&project, Instant::now());
         let recent = reader
             .store
             .recent_results(&project, overview::BAR_RESULTS as u32)?;

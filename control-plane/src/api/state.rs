@@ -145,6 +145,8 @@ pub(super) struct AppState {
     pub(super) store: Arc<dyn Store>,
     pub(super) locks: Arc<ProjectLocks>,
     pub(super) agents: Arc<Registry>,
+    /// The checks handed to another location, waiting for its agents.
+    pub(super) retries: Arc<crate::agents::retries::Retries>,
     pub(super) deployed: Arc<DeployedCache>,
     pub(super) identities: Arc<Identities>,
     /// The status `/metrics` and the page are rendered from, shared by their readers.

@@ -29,7 +29,9 @@ pub(super) async fn status(
     ReadProject(project): ReadProject,
 ) -> Result<Response, ApiError> {
     let (store, cache) = (Arc::clone(&st.store), Arc::clone(&st.deployed));
-    let status = blocking(move || Ok(status::read_status(&*store, &cache, &project)?)).await?;
+    let name = project.clone();
+    let mut status = blocking(move || Ok(status::read_status(&*store, &cache, &name)?)).await?;
+    status.agents = st.agents.agents(&project, Instant::now());
     Ok(axum::Json(status).into_response())
 }
 
@@ -453,10 +455,19 @@ pub(super) async fn metrics(
         .map_or(0..0, |i| i..i + 1);
     let mut agents = st.agents.counts(Instant::now());
     agents.retain(|(project, _, _)| *project == owner.project);
+    // At most --max-agents-per-token lines a token: written whole after the rest.
+    let mut loads = Some(crate::metrics::agent_loads(
+        &owner.project,
+        &st.agents.agents(&owner.project, Instant::now()),
+    ));
     let mut text = crate::metrics::MetricsText::default();
     Ok(crate::server::metrics_response(&request, move || {
         let mut piece = String::new();
-        text.fill(&mut piece, &all[shown.clone()], &agents, PIECE_BYTES);
+        if !text.fill(&mut piece, &all[shown.clone()], &agents, PIECE_BYTES)
+            && let Some(loads) = loads.take()
+        {
+            piece.push_str(&loads);
+        }
         (!piece.is_empty()).then_some(piece)
     }))
 }

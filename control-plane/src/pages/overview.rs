@@ -159,6 +159,7 @@ impl OverviewData {
     /// Whether two readings hold the same data (when they were generated aside).
     pub fn same(&self, other: &OverviewData) -> bool {
         self.status.monitors == other.status.monitors
+            && self.status.agents == other.status.agents
             && self.recent == other.recent
             && self.warn_days == other.warn_days
     }
@@ -325,6 +326,7 @@ impl OverviewText {
             Some(REFRESH_SECONDS),
         );
         header(out, o, self.shown);
+        overloaded(out, o);
         form(out, o);
         if self.shown == 0 {
             out.push_str(if o.status.monitors.is_empty() {
@@ -343,6 +345,25 @@ impl OverviewText {
             "<th>last {BAR_RESULTS} results</th><th class=\"n\">24h</th><th class=\"n\">7d</th>\
              <th class=\"n\">30d</th><th class=\"n\">total</th><th class=\"n\">cert</th></tr></thead>"
         );
+    }
+}
+
+/// A line for each overloaded agent (`overloaded: short by N checks/s`), private views
+/// only.
+fn overloaded(out: &mut String, o: &Overview<'_>) {
+    if o.public {
+        return;
+    }
+    for a in &o.status.agents {
+        if let Some(note) = &a.note {
+            let _ = write!(
+                out,
+                "<p class=\"failed\" data-overloaded-agent=\"{0}\">agent {0} in {1} {2}</p>",
+                escape(&a.agent),
+                escape(&a.location),
+                escape(note)
+            );
+        }
     }
 }
 

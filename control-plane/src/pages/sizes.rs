@@ -76,6 +76,7 @@ fn the_overview_of_500_monitors_is_under_100_kb_gzipped() {
         project: "shop".to_owned(),
         generated_at: "2025-12-05T16:00:00Z".to_owned(),
         monitors,
+        agents: Vec::new(),
     };
     for public in [false, true] {
         let page = overview::render(&Overview {

@@ -7,12 +7,14 @@
 //! badges and login form (`browser`) and the monitor page (`monitor_page`) in headless
 //! Chromium; promtool on the scrapes, and the dashboard and rules against
 //! them (`dashboards`); two replicas over one PostgreSQL, agents failing over between them
-//! when one is killed (`replicas`); HTTPS with its certificate reloaded on SIGHUP (`tls`).
+//! when one is killed (`replicas`); HTTPS with its certificate reloaded on SIGHUP (`tls`);
+//! retries in another location (`region`).
 
 mod agents;
 mod browser;
 mod dashboards;
 mod monitor_page;
+mod region;
 mod replicas;
 mod tls;
 

@@ -92,6 +92,7 @@ pub(crate) fn judge(
             timings,
             address: facts.address.map(address_text),
             started_at,
+            location: None,
         },
         assertions,
         excerpt,

@@ -742,6 +742,7 @@ fn failure(engine: &Engine, monitor: &ValidMonitor, error: ProbeError) -> CheckR
         timings: Timings::default(),
         address: None,
         started_at,
+        location: None,
     };
     CheckResult {
         id: spec.id.clone(),

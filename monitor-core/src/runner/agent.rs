@@ -33,6 +33,16 @@
 //!   `http://ADDR/metrics` from the start, before any assignment, with `watch`'s limits.
 //!   Both begin with the process's families (build info, monitors assigned, checks due
 //!   per second, schedule lateness).
+//! - Every minute the scheduler's load (checks due against checks started) goes with
+//!   each poll and upload in the header `monitors-agent-load`, so the control plane shows
+//!   an overloaded agent ("overloaded: short by N checks/s"); the agent logs its own
+//!   line and gauges too.
+//! - A monitor whose assignment says `retry_elsewhere` (`retry.same_region = false`,
+//!   more than one location) hands a failed first attempt to the control plane for the
+//!   next location (`POST /v1/agent/retries`) and uploads nothing for that tick; the
+//!   agent long polls the checks handed to its location (`GET /v1/agent/retries`), runs
+//!   their remaining attempts and uploads one result. If the handoff fails, the agent
+//!   retries the check itself (see `retries`). Every attempt says where it ran.
 //! - On Ctrl-C or SIGTERM: scheduling stops, the checks in flight finish (up to 30 s)
 //!   and are buffered, one last upload is tried (up to 5 s), and the agent exits 0.
 //!
@@ -50,6 +60,7 @@ mod api;
 mod assignment;
 mod buffer;
 mod clock;
+mod retries;
 mod shared;
 mod sync;
 
@@ -69,6 +80,7 @@ use tracing::{info, warn};
 use self::api::Api;
 use self::assignment::read_assignment;
 use self::buffer::Buffer;
+use self::retries::{Retrying, retry_loop};
 use self::shared::Shared;
 use self::sync::{metrics_loop, poll_loop, upload_all, upload_loop, write_loop, write_metrics};
 use super::process_metrics::{self, ProcessMetrics};
@@ -305,9 +317,9 @@ pub fn buffered_results(buffer_dir: &Path) -> io::Result<Vec<ResultIn>> {
 /// The outlet of the agent's schedule: each result becomes a `ResultIn` line for the
 /// buffer writer.
 struct Buffering {
-    location: String,
-    lines: mpsc::UnboundedSender<String>,
     shared: Arc<Shared>,
+    /// Buffers results, and hands failed first attempts to other locations.
+    retrying: Arc<Retrying>,
 }
 
 impl Outlet for Buffering {
@@ -319,18 +331,13 @@ impl Outlet for Buffering {
     }
     fn load(&self, load: &super::schedule::Load) {
         self.shared.process.set_load(load);
+        self.shared.api.set_load(load);
     }
     fn result(&self, tick: u64, result: CheckResult) {
-        let monitor = result.id.clone();
-        let line = ResultIn {
-            id: format!("{monitor}/{}/{tick}", self.location),
-            monitor,
-            tick,
-            result,
-        };
-        if let Ok(line) = serde_json::to_string(&line) {
-            let _ = self.lines.send(line);
-        }
+        self.retrying.buffer(tick, result);
+    }
+    fn handoff(&self, tick: u64, monitor: &crate::ValidMonitor, result: CheckResult) {
+        self.retrying.handoff(tick, monitor.clone(), result);
     }
 }
 
@@ -546,10 +553,19 @@ async fn run_logged(
     let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
     let (lines_tx, lines_rx) = mpsc::unbounded_channel();
     let permits = schedule::Permits::new(options.concurrency);
+    let engine = Engine::new()
+        .with_secret_policy(options.secrets.clone())
+        .with_memory_budget(options.memory_budget);
+    let retrying = Arc::new(Retrying::new(
+        engine.clone(),
+        options.location.clone(),
+        lines_tx,
+        shared.clone(),
+        options.concurrency,
+    ));
     let outlet = Arc::new(Buffering {
-        location: options.location.clone(),
-        lines: lines_tx,
         shared: shared.clone(),
+        retrying: retrying.clone(),
     });
     let server = match options.metrics_listen {
         Some(addr) => Some(serve_metrics(addr, &shared, stop_rx.clone()).await?),
@@ -559,9 +575,7 @@ async fn run_logged(
         schedule::schedule(
             initial,
             Some(jobs_rx),
-            Engine::new()
-                .with_secret_policy(options.secrets.clone())
-                .with_memory_budget(options.memory_budget),
+            engine,
             permits.clone(),
             outlet,
             stop_rx.clone(),
@@ -585,6 +599,9 @@ async fn run_logged(
         .with_current_subscriber(),
     );
 
+    let retrier = tokio::spawn(
+        retry_loop(retrying, options.poll_wait, stop_rx.clone()).with_current_subscriber(),
+    );
     let metrics = options.metrics_file.clone().map(|path| {
         tokio::spawn(metrics_loop(shared.clone(), path, stop_rx.clone()).with_current_subscriber())
     });
@@ -594,6 +611,7 @@ async fn run_logged(
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
     let _ = poller.await;
+    let _ = retrier.await;
     let _ = uploader.await;
     if let Some(metrics) = metrics {
         let _ = metrics.await;

@@ -343,6 +343,7 @@ pub(crate) fn assignment(etag: &str, monitors: &[(TcpMonitor, u64, u64, u64)]) -
                 every: *every,
                 index: *index,
                 phase_ms: *phase_ms,
+                retry_elsewhere: false,
             })
             .collect(),
     }

@@ -126,6 +126,7 @@ fn awkward() -> CheckResult {
             timings,
             address: Some("[::1]:443".into()),
             started_at,
+            location: None,
         }],
         assertions: Vec::new(),
         response_excerpt: String::new(),

@@ -843,6 +843,7 @@ fn result_schema_describes_results() {
                 timings,
                 address: None,
                 started_at,
+                location: None,
             },
             Attempt {
                 status: Status::Passed,
@@ -850,6 +851,7 @@ fn result_schema_describes_results() {
                 timings: Timings::default(),
                 address: Some("[::1]:1".into()),
                 started_at,
+                location: Some("eu-west".into()),
             },
         ],
         assertions: vec![AssertionOutcome {

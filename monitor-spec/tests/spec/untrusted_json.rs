@@ -220,6 +220,7 @@ fn full_result() -> CheckResult {
             timings,
             address: None,
             started_at: at,
+            location: None,
         }],
         assertions: vec![AssertionOutcome {
             source: Source::ResponseData,

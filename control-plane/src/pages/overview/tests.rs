@@ -89,6 +89,7 @@ fn project(monitors: Vec<MonitorStatus>) -> ProjectStatus {
         project: "shop".to_owned(),
         generated_at: "2025-12-05T16:00:00Z".to_owned(),
         monitors,
+        agents: Vec::new(),
     }
 }
 

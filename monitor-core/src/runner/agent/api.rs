@@ -5,10 +5,14 @@
 //! 5xx ([`fails_over`]).
 
 use std::io::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use monitor_spec::api::{ErrorBody, ResultsRequest, ResultsResponse};
+use monitor_spec::api::{
+    AgentLoad, ErrorBody, LOAD_HEADER, PendingRetry, ResultsRequest, ResultsResponse, Retries,
+    RetryAccepted, RetryRequest,
+};
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderValue};
 use serde_json::value::RawValue;
@@ -229,6 +233,7 @@ struct Routes {
     base: String,
     assignments: String,
     results: String,
+    retries: String,
 }
 
 /// A client of the agent routes for one agent, over one or more control planes.
@@ -241,6 +246,8 @@ pub(crate) struct Api {
     agent: String,
     location: String,
     gzip: AtomicBool,
+    /// The scheduler's last load, sent with every poll and post ([`LOAD_HEADER`]).
+    load: Mutex<Option<HeaderValue>>,
     /// The control plane's clock against this machine's, from its responses.
     pub(crate) clock: ClockWatch,
 }
@@ -267,6 +274,7 @@ impl Api {
             .map(|base| Routes {
                 assignments: format!("{base}/v1/agent/assignments"),
                 results: format!("{base}/v1/agent/results"),
+                retries: format!("{base}/v1/agent/retries"),
                 base,
             })
             .collect();
@@ -286,8 +294,31 @@ impl Api {
             agent: agent.to_owned(),
             location: location.to_owned(),
             gzip: AtomicBool::new(true),
+            load: Mutex::new(None),
             clock: ClockWatch::default(),
         })
+    }
+
+    /// Records the scheduler's load, for the control plane to show (sent from the next
+    /// request on).
+    pub(crate) fn set_load(&self, load: &crate::runner::process_metrics::Load) {
+        let load = AgentLoad {
+            due_per_second: load.due_per_second,
+            started_per_second: load.started_per_second,
+            deficit_per_second: load.deficit_per_second,
+            waiting: load.waiting,
+            overloaded: load.overloaded,
+        };
+        let value = HeaderValue::from_str(&load.header_value()).ok();
+        *self.load.lock().unwrap_or_else(|e| e.into_inner()) = value;
+    }
+
+    /// `request` with the load header, once the scheduler reported a load.
+    fn with_load(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.load.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            Some(value) => request.header(LOAD_HEADER, value),
+            None => request,
+        }
     }
 
     /// After a request to control plane `used` failed: moves to the next one when the
@@ -306,6 +337,11 @@ impl Api {
             failure.moved = true;
         }
         failure
+    }
+
+    /// The agent's id.
+    pub(crate) fn agent(&self) -> &str {
+        &self.agent
     }
 
     /// How many control planes the agent may talk to.
@@ -344,6 +380,7 @@ impl Api {
             ])
             .header(header::AUTHORIZATION, self.auth.clone())
             .timeout(wait + Duration::from_secs(15));
+        request = self.with_load(request);
         if let Some(etag) = etag {
             request = request.header(header::IF_NONE_MATCH, quoted(etag));
         }
@@ -418,6 +455,7 @@ impl Api {
                 .header(header::AUTHORIZATION, self.auth.clone())
                 .header(header::CONTENT_TYPE, "application/json")
                 .timeout(Duration::from_secs(60));
+            request = self.with_load(request);
             request = match gzip.then(|| compress(body.as_bytes())).flatten() {
                 Some(compressed) => request
                     .header(header::CONTENT_ENCODING, "gzip")
@@ -457,6 +495,86 @@ impl Api {
                 _ => Post::Retry(Failure::status(status, &text)),
             };
         }
+    }
+
+    /// `POST /v1/agent/retries`: hands a check whose first attempt failed to another
+    /// location; the location that takes it.
+    pub(crate) async fn hand_retry(&self, retry: &RetryRequest) -> Result<String, Failure> {
+        let (used, routes) = self.routes();
+        let request = self
+            .client
+            .post(&routes.retries)
+            .header(header::AUTHORIZATION, self.auth.clone())
+            .json(retry)
+            .timeout(Duration::from_secs(30));
+        let answer = async {
+            let response = self
+                .with_load(request)
+                .send()
+                .await
+                .map_err(|e| Failure::request(&e))?;
+            let status = response.status();
+            let text = bounded_text(response, MAX_ANSWER_BYTES).await?;
+            if status != StatusCode::OK {
+                return Err(Failure::status(status, &text));
+            }
+            serde_json::from_str::<RetryAccepted>(&text)
+                .map(|a| a.location)
+                .map_err(|e| Failure {
+                    kind: "bad response".to_owned(),
+                    detail: format!("bad response: {e}"),
+                    moved: false,
+                })
+        };
+        answer
+            .await
+            .map_err(|f| self.failed(used, f, "retry handoff"))
+    }
+
+    /// `GET /v1/agent/retries`: long polls up to `wait` for the checks handed to this
+    /// agent's location (each monitor still JSON, read one by one).
+    pub(crate) async fn take_retries(
+        &self,
+        wait: Duration,
+    ) -> Result<Vec<PendingRetry<serde_json::Value>>, Failure> {
+        let (used, routes) = self.routes();
+        let request = self
+            .client
+            .get(&routes.retries)
+            .query(&[
+                ("agent", self.agent.as_str()),
+                ("location", self.location.as_str()),
+                ("wait", &wait.as_secs().to_string()),
+            ])
+            .header(header::AUTHORIZATION, self.auth.clone())
+            .timeout(wait + Duration::from_secs(15));
+        let answer = async {
+            let response = self
+                .with_load(request)
+                .send()
+                .await
+                .map_err(|e| Failure::request(&e))?;
+            let status = response.status();
+            let max = if status == StatusCode::OK {
+                MAX_ASSIGNMENT_BYTES
+            } else {
+                MAX_ANSWER_BYTES
+            };
+            let text = bounded_text(response, max).await?;
+            if status != StatusCode::OK {
+                return Err(Failure::status(status, &text));
+            }
+            serde_json::from_str::<Retries<serde_json::Value>>(&text)
+                .map(|r| r.retries)
+                .map_err(|e| Failure {
+                    kind: "bad response".to_owned(),
+                    detail: format!("bad response: {e}"),
+                    moved: false,
+                })
+        };
+        answer
+            .await
+            .map_err(|f| self.failed(used, f, "retries poll"))
     }
 
     /// Takes a clock sample from the `Date` of a response to a request sent at `sent`.

@@ -68,7 +68,7 @@ pub(super) fn parse_assignment(body: &str) -> Result<Parsed, String> {
                 index: m.index,
                 phase_ms: m.phase_ms,
             },
-            retry_elsewhere: false,
+            retry_elsewhere: m.retry_elsewhere,
         });
     }
     Ok((wire.etag, jobs, wire.agents_in_location, skipped))
@@ -84,7 +84,7 @@ mod tests {
         let body = serde_json::json!({
             "agent": "a", "location": "l", "etag": "e1", "agents_in_location": 2,
             "monitors": [
-                {"monitor": good, "every": 2, "index": 1, "phase_ms": 5},
+                {"monitor": good, "every": 2, "index": 1, "phase_ms": 5, "retry_elsewhere": true},
                 {"monitor": {"id": "future", "new_field": 1}, "every": 1, "index": 0, "phase_ms": 0},
                 {"monitor": TcpMonitor::new("bad-index", "127.0.0.1", 1), "every": 1, "index": 1, "phase_ms": 0},
             ]
@@ -102,6 +102,7 @@ mod tests {
                 phase_ms: 5
             }
         );
+        assert!(jobs[0].retry_elsewhere);
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines.iter().any(|l| l.contains("skipping monitor future")));
         assert!(
