@@ -111,10 +111,8 @@ fn retries_run_in_another_location_unless_same_region() {
                 .all(|l| seen.iter().any(|(location, _)| location == l))
         },
     );
-    // (How many attempts a check retried where it ran makes is the scheduler's business:
-    // on this branch its retries are not admitted yet, see the report of issue 20.)
     for (location, attempts) in located(&server, token, "here") {
-        assert!(!attempts.is_empty(), "{location}\n{}", logs());
+        assert_eq!(attempts.len(), 2, "{location}: {attempts:?}\n{}", logs());
         assert!(
             attempts.iter().all(|a| *a == location),
             "same_region: every attempt where the result comes from ({location}): {attempts:?}"

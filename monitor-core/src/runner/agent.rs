@@ -561,7 +561,7 @@ async fn run_logged(
         options.location.clone(),
         lines_tx,
         shared.clone(),
-        options.concurrency,
+        permits.clone(),
     ));
     let outlet = Arc::new(Buffering {
         shared: shared.clone(),

@@ -6,9 +6,9 @@
 //! control plane is unreachable, older, full, or no other location takes retries), the
 //! agent retries the check itself, logging why once per monitor, so no check is lost.
 //!
-//! Each attempt says where it ran (`Attempt::location`). The checks handed to this agent
-//! run beside the scheduled ones, at most `--concurrency` at once (their own permits:
-//! the scheduler's are not reachable from here).
+//! Each attempt says where it ran (`Attempt::location`). The attempts of checks handed to
+//! this agent take the scheduler's permits like its own retries, due when their backoff
+//! ends.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,12 +18,13 @@ use monitor_spec::api::{PendingRetry, RetryRequest};
 use monitor_spec::result::CheckResult;
 use monitor_spec::spec::TcpMonitor;
 use time::OffsetDateTime;
-use tokio::sync::{Semaphore, mpsc, watch as signal};
+use tokio::sync::{mpsc, watch as signal};
 use tracing::instrument::WithSubscriber;
 use tracing::{debug, info, warn};
 
 use super::ResultIn;
 use super::shared::{Backoff, Shared};
+use crate::runner::schedule::{Permits, is_slow};
 use crate::{Engine, ValidMonitor};
 
 /// The most monitors whose fallback (retrying here) is logged; past it, no more lines.
@@ -43,8 +44,8 @@ pub(super) struct Retrying {
     pub(super) shared: Arc<Shared>,
     /// The monitors whose fallback was logged (at most [`MAX_LOGGED`]).
     logged: Mutex<HashSet<String>>,
-    /// Bounds the handed checks running at once.
-    running: Arc<Semaphore>,
+    /// The scheduler's permits, which every attempt run here takes.
+    permits: Permits,
 }
 
 impl Retrying {
@@ -53,7 +54,7 @@ impl Retrying {
         location: String,
         lines: mpsc::UnboundedSender<String>,
         shared: Arc<Shared>,
-        concurrency: usize,
+        permits: Permits,
     ) -> Retrying {
         Retrying {
             engine,
@@ -61,7 +62,7 @@ impl Retrying {
             lines,
             shared,
             logged: Mutex::new(HashSet::new()),
-            running: Arc::new(Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS))),
+            permits,
         }
     }
 
@@ -143,12 +144,12 @@ impl Retrying {
         so_far: CheckResult,
         not_before_ms: u64,
     ) {
+        // A stop waits for this check as for the scheduled ones.
+        let _task = self.permits.task();
         let wait = not_before_ms.saturating_sub(now_ms());
         tokio::time::sleep(Duration::from_millis(wait)).await;
-        let Ok(_running) = self.running.clone().acquire_owned().await else {
-            return;
-        };
         let strategy = monitor.spec().retry;
+        let slow = is_slow(monitor);
         let done = u32::try_from(so_far.attempts.len()).unwrap_or(u32::MAX);
         let left = (strategy.max_retries() + 1).saturating_sub(done);
         let budget = strategy
@@ -168,6 +169,7 @@ impl Retrying {
                             .backoff_seconds(done + retry)
                             .saturating_sub(strategy.backoff_seconds(retry))
                     };
+                    let permits = self.permits.clone();
                     async move {
                         if retry >= left {
                             return None;
@@ -175,7 +177,7 @@ impl Retrying {
                         tokio::time::sleep(Duration::from_secs(extra)).await;
                         match budget {
                             Some(end) if retry > 0 && OffsetDateTime::now_utc() > end => None,
-                            _ => Some(()),
+                            _ => permits.acquire(tokio::time::Instant::now(), slow).await,
                         }
                     }
                 })
