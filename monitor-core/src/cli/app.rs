@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use super::error::{CliError, EXIT_OK};
 use super::filter::Filter;
-use super::limits::{LocalLimits, MAX_INPUT_FILE_BYTES};
+use super::limits::{LocalLimits, MAX_BUNDLE_FILE_BYTES, MAX_INPUT_FILE_BYTES};
 use crate::registry::{self, Declared};
 use crate::report::{self, Reporter, Style};
 use crate::{Bundle, CheckResult};
@@ -159,8 +159,8 @@ enum Command {
 struct RunArgs {
     #[command(flatten)]
     filter: Filter,
-    /// Run the monitors of an exported bundle instead of the compiled-in ones (at most
-    /// 64 MiB)
+    /// Run the monitors of an exported bundle instead of the compiled-in ones (a file of
+    /// at most 2 GiB; 64 MiB from a pipe or device)
     #[arg(long)]
     bundle: Option<PathBuf>,
     #[command(flatten)]
@@ -185,8 +185,8 @@ struct RunArgs {
 struct WatchArgs {
     #[command(flatten)]
     filter: Filter,
-    /// Watch the monitors of an exported bundle instead of the compiled-in ones (at most
-    /// 64 MiB)
+    /// Watch the monitors of an exported bundle instead of the compiled-in ones (a file of
+    /// at most 2 GiB; 64 MiB from a pipe or device)
     #[arg(long)]
     bundle: Option<PathBuf>,
     #[command(flatten)]
@@ -511,25 +511,35 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
     Ok(report::exit_code(&results, args.fail_on_degraded))
 }
 
-/// Reads a UTF-8 file the command line was given, refusing one over
-/// [`MAX_INPUT_FILE_BYTES`] after reading no more than that (so `/dev/zero` or a huge file
-/// ends with an error instead of exhausting memory).
+/// Reads a UTF-8 file the command line was given, refusing one over its bound after
+/// reading no more than that (so `/dev/zero` or a huge file ends with an error instead of
+/// exhausting memory): [`MAX_BUNDLE_FILE_BYTES`] for a regular file whose size is within
+/// it (a bundle of a million monitors is about 1.2 GB), [`MAX_INPUT_FILE_BYTES`] for
+/// anything else (a device, a pipe).
 pub(crate) fn read_bounded(path: &Path, what: &'static str) -> Result<String, CliError> {
     let cannot = |source| CliError::File {
         action: what,
         path: path.to_owned(),
         source,
     };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(cannot)?
-        .take(MAX_INPUT_FILE_BYTES + 1)
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let size = file
+        .metadata()
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len());
+    let limit = match size {
+        Some(n) if n <= MAX_BUNDLE_FILE_BYTES => MAX_BUNDLE_FILE_BYTES,
+        _ => MAX_INPUT_FILE_BYTES,
+    };
+    let mut bytes = Vec::with_capacity(size.map_or(0, |n| n.min(limit) as usize));
+    file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
-    if bytes.len() as u64 > MAX_INPUT_FILE_BYTES {
+    if bytes.len() as u64 > limit {
         return Err(CliError::TooLarge {
             path: path.to_owned(),
-            limit: MAX_INPUT_FILE_BYTES,
+            limit,
         });
     }
     String::from_utf8(bytes)

@@ -9,8 +9,13 @@ use clap::Args;
 
 use monitor_spec::secret::{FileAccess, SecretPolicy};
 
-/// The most a file the command line reads (`--bundle`) may hold: 64 MiB.
+/// The most a file the command line reads (`--bundle`) may hold when it is not a regular
+/// file of a known size (a pipe, a device): 64 MiB.
 pub const MAX_INPUT_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The most a regular file given as `--bundle` may hold: 2 GiB (a bundle of a million
+/// monitors is about 1.2 GB).
+pub const MAX_BUNDLE_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// The secrets and memory of a local run (`run`, `watch`).
 #[derive(Debug, Args)]

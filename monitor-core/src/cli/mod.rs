@@ -10,4 +10,4 @@ pub(crate) mod limits;
 pub use app::{Cli, LogFormat, REVISION, VERSION, command_line, execute, init_logs, main};
 pub use error::{CliError, EXIT_FAILED, EXIT_INVALID, EXIT_OK};
 pub use filter::{Filter, apply_filter};
-pub use limits::MAX_INPUT_FILE_BYTES;
+pub use limits::{MAX_BUNDLE_FILE_BYTES, MAX_INPUT_FILE_BYTES};
