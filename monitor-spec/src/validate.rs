@@ -194,6 +194,18 @@ impl TcpMonitor {
         {
             self.tls.starttls = recipe.starttls();
         }
+        // Parsed vectors keep the capacity they grew to (4 for one tag): a million
+        // monitors kept for their life would carry the slack.
+        self.tags.shrink_to_fit();
+        self.steps.shrink_to_fit();
+        self.assertions.shrink_to_fit();
+        self.locations.shrink_to_fit();
+        self.private_locations.shrink_to_fit();
+        self.alert_channels.shrink_to_fit();
+        self.tls.alpn.shrink_to_fit();
+        ops.shrink_to_fit();
+        let mut assertions = assertions;
+        assertions.shrink_to_fit();
         Ok(ValidMonitor(Arc::new(Compiled {
             connect_timeout: ms(self.timeouts.connect_ms),
             read_timeout: ms(self.timeouts.read_ms),
