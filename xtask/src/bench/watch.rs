@@ -72,6 +72,8 @@ struct Scrape {
     reported: usize,
     /// Resident memory just before the scrape, in MB.
     rss: f64,
+    /// The peak resident memory during the scrape (VmHWM reset just before), in MB.
+    peak: Option<f64>,
     lateness: Option<[f64; 3]>,
 }
 
@@ -104,9 +106,24 @@ fn parse_metrics(body: &str) -> (f64, usize, Option<[f64; 3]>) {
     (checks, reported, lateness)
 }
 
-/// Runs the scheduler-scale measurement; returns its rows and details.
-pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
-    let count = plan.monitors;
+/// What one measurement of `monitors watch` found.
+struct Measured {
+    count: usize,
+    offered: f64,
+    warmup: Duration,
+    scraped: String,
+    startup: Duration,
+    wall: f64,
+    cpu: f64,
+    rss: Vec<f64>,
+    hwm: f64,
+    stop: Option<Duration>,
+    scrapes: Vec<Scrape>,
+}
+
+/// Runs `monitors watch` on a generated bundle of `count` monitors (its file named after
+/// `part`) over the plan's window, scraping `/metrics` as the plan says.
+fn measure(env: &Env, plan: &Plan, part: &str, count: usize) -> Result<Measured> {
     let window = Duration::from_secs(plan.window);
     let warmup = Duration::from_secs(if plan.quick { 5 } else { 10 });
     // 0: scrape only at the window's start and end.
@@ -120,7 +137,7 @@ pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
         format!("/metrics scraped every {} s", every.as_secs())
     };
     eprintln!(
-        "watch: {count} monitors, {} s warm-up, {} s window, {scraped}...",
+        "{part}: {count} monitors, {} s warm-up, {} s window, {scraped}...",
         warmup.as_secs(),
         window.as_secs(),
     );
@@ -151,7 +168,7 @@ pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
         .collect::<Vec<_>>()
         .join(",");
 
-    let bundle = env.out.join("watch-bundle.json");
+    let bundle = env.out.join(format!("{part}-bundle.json"));
     let generated = Command::new(&env.engine)
         .args([
             "gen-bundle",
@@ -176,7 +193,7 @@ pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
             .context("cannot find a free port")?;
         probe.local_addr()?
     };
-    let log = env.out.join("watch.stderr");
+    let log = env.out.join(format!("{part}.stderr"));
     let t0 = Instant::now();
     let child = Command::new(&env.monitors)
         .arg("watch")
@@ -216,6 +233,8 @@ pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
         startup.as_secs_f64()
     );
     std::thread::sleep(warmup);
+    // The peak so far (start-up included), before the scrapes reset it.
+    let hwm_startup = memory_mb(pid)?.1;
 
     let (cpu0, w0) = (cpu_seconds(pid)?, Instant::now());
     let mut rss = Vec::new();
@@ -224,9 +243,12 @@ pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
     loop {
         let at = w0.elapsed();
         if at >= next_scrape {
-            // Memory before the scrape, which itself allocates the whole exposition.
+            // Memory before the scrape, and the peak during it: VmHWM reset to the
+            // resident memory first (`5` to clear_refs), when the kernel allows it.
+            let reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
             let rss_now = memory_mb(pid)?.0;
             let (took, body) = http_get(metrics, "/metrics").context("scraping /metrics")?;
+            let peak = reset.then(|| memory_mb(pid).map(|m| m.1)).transpose()?;
             let (checks, reported, lateness) = parse_metrics(&body);
             scrapes.push(Scrape {
                 at: at.as_secs_f64(),
@@ -235,14 +257,17 @@ pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
                 checks,
                 reported,
                 rss: rss_now,
+                peak,
                 lateness,
             });
             eprintln!(
-                "  t={:>3.0} s  rss {rss_now:>6.1} MB  checks {checks:>9.0}  monitors reported {reported:>7}  scrape {:.3} s, {:.1} MB",
+                "  t={:>3.0} s  rss {rss_now:>6.1} MB (peak in the scrape {:>6.1} MB)  checks {checks:>9.0}  monitors reported {reported:>7}  scrape {:.3} s, {:.1} MB",
                 at.as_secs_f64(),
+                peak.unwrap_or(f64::NAN),
                 took.as_secs_f64(),
                 body.len() as f64 / 1e6
             );
+            drop(body);
             if at >= window {
                 break;
             }
@@ -256,9 +281,43 @@ pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
     let wall = w0.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid)? - cpu0;
     // After the last scrape: only its peak (VmHWM) is of interest.
-    let hwm = memory_mb(pid)?.1;
+    let hwm = memory_mb(pid)?.1.max(hwm_startup);
     let stop = watch.stop();
     let _ = servers.stop();
+    // A million monitors' bundle is over a gigabyte: not worth keeping.
+    if count > 100_000 {
+        let _ = std::fs::remove_file(&bundle);
+    }
+    Ok(Measured {
+        count,
+        offered,
+        warmup,
+        scraped,
+        startup,
+        wall,
+        cpu,
+        rss,
+        hwm,
+        stop,
+        scrapes,
+    })
+}
+
+/// The 100,000-monitor measurement (`--only watch`); returns its rows and details.
+pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
+    let m = measure(env, plan, "watch", plan.monitors)?;
+    let Measured {
+        count,
+        offered,
+        ref scraped,
+        startup,
+        wall,
+        cpu,
+        ref rss,
+        hwm,
+        ref scrapes,
+        ..
+    } = m;
 
     let (first, last) = match (scrapes.first(), scrapes.last()) {
         (Some(f), Some(l)) => (f, l),
@@ -373,22 +432,132 @@ pub(super) fn run(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
             format!("{:.1} MB of text", last.bytes as f64 / 1e6),
         ),
     ];
-    let detail = json!({
-        "monitors": count,
-        "scheduled_checks_per_second": offered,
-        "warmup_s": warmup.as_secs(),
-        "window_s": wall,
-        "startup_s": startup.as_secs_f64(),
-        "cpu_s": cpu,
+    Ok((rows, detail(&m, checks)))
+}
+
+/// The details of a measurement for results.json.
+fn detail(m: &Measured, checks: f64) -> Value {
+    json!({
+        "monitors": m.count,
+        "scheduled_checks_per_second": m.offered,
+        "warmup_s": m.warmup.as_secs(),
+        "window_s": m.wall,
+        "startup_s": m.startup.as_secs_f64(),
+        "cpu_s": m.cpu,
         "checks_in_window": checks,
-        "rss_mb_samples": rss,
-        "vm_hwm_mb": hwm,
-        "stopped_after_sigterm_s": stop.map(|d| d.as_secs_f64()),
-        "scrapes": scrapes.iter().map(|s| json!({
+        "rss_mb_samples": m.rss,
+        "vm_hwm_mb": m.hwm,
+        "stopped_after_sigterm_s": m.stop.map(|d| d.as_secs_f64()),
+        "scrapes": m.scrapes.iter().map(|s| json!({
             "at_s": s.at, "seconds": s.seconds, "bytes": s.bytes, "checks_total": s.checks,
-            "monitors_reported": s.reported, "rss_mb": s.rss,
+            "monitors_reported": s.reported, "rss_mb": s.rss, "peak_rss_mb": s.peak,
             "lateness_s": s.lateness,
         })).collect::<Vec<_>>(),
-    });
-    Ok((rows, detail))
+    })
 }
+
+/// The million-monitor measurement (`--only million`): resident memory, lateness,
+/// start-up and one scrape's extra memory against their targets; returns its rows and
+/// details.
+pub(super) fn million(env: &Env, plan: &Plan) -> Result<(Vec<Row>, Value)> {
+    let m = measure(env, plan, "million", MILLION)?;
+    let (first, last) = match (m.scrapes.first(), m.scrapes.last()) {
+        (Some(f), Some(l)) => (f, l),
+        _ => bail!("no scrape of /metrics succeeded"),
+    };
+    let checks = last.checks - first.checks;
+    let rate = checks / (last.at - first.at).max(1e-9);
+    let rss_max = m.rss.iter().copied().fold(0.0, f64::max);
+    // Each scrape's p99 covers the last 100,000 starts before it (about 8 s at 12,300
+    // checks/s): the window's is the worst of them, the first (at the window's start) aside.
+    let p99s: Vec<f64> = m
+        .scrapes
+        .iter()
+        .skip(1)
+        .filter_map(|s| s.lateness.map(|q| q[1] * 1000.0))
+        .collect();
+    let p99 = p99s.iter().copied().fold(f64::NAN, f64::max);
+    let max = m
+        .scrapes
+        .iter()
+        .skip(1)
+        .filter_map(|s| s.lateness.map(|q| q[2] * 1000.0))
+        .fold(f64::NAN, f64::max);
+    let extra: Vec<f64> = m
+        .scrapes
+        .iter()
+        .filter_map(|s| s.peak.map(|p| (p - s.rss).max(0.0)))
+        .collect();
+    let extra_max = extra.iter().copied().fold(f64::NAN, f64::max);
+    let scrape_max = m.scrapes.iter().map(|s| s.seconds).fold(0.0, f64::max);
+    let n = super::number(m.count as f64);
+    let startup = m.startup.as_secs_f64();
+    let rows = vec![
+        row(
+            "million_rss",
+            &format!("watch, {n} monitors: resident memory (max over the window)"),
+            "MB",
+            ("VmRSS", vec![rss_max]),
+            None,
+            Some(("< 1 GB", rss_max < 1000.0)),
+            format!(
+                "sampled every second, scrapes included; {} of {n} monitors had a result by its end; peak VmHWM {:.0} MB (start-up included)",
+                super::number(last.reported as f64),
+                m.hwm
+            ),
+        ),
+        row(
+            "million_lateness_p99",
+            &format!("watch, {n} monitors: schedule lateness p99 (worst over the window)"),
+            "ms",
+            ("", vec![p99]),
+            None,
+            Some(("< 10 ms", p99 < 10.0)),
+            format!(
+                "from /metrics at each scrape after the first, each over the last 100,000 starts before it; max {max:.1} ms, {}",
+                m.scraped
+            ),
+        ),
+        row(
+            "million_startup",
+            &format!(
+                "watch, {n} monitors: start-up until /metrics answers (bundle read and validated)"
+            ),
+            "s",
+            ("", vec![startup]),
+            None,
+            Some(("< 10 s", startup < 10.0)),
+            String::new(),
+        ),
+        row(
+            "million_scrape_memory",
+            &format!("watch, {n} monitors: one /metrics scrape's peak extra memory"),
+            "MB",
+            ("VmHWM − VmRSS", vec![extra_max]),
+            None,
+            Some(("< 50 MB", extra_max < 50.0)),
+            format!(
+                "the worst scrape: VmHWM reset (clear_refs 5) just before it, minus VmRSS then (results recorded meanwhile included); {:.1} MB of text, {scrape_max:.1} s at the slowest",
+                last.bytes as f64 / 1e6
+            ),
+        ),
+        row(
+            "million_cpu",
+            &format!("watch, {n} monitors: CPU over the window"),
+            "cores",
+            ("user + system", vec![m.cpu / m.wall]),
+            None,
+            None,
+            format!(
+                "{rate:.0} checks/s run ({:.0}/s scheduled), {:.3} CPU s per 1,000 checks, {}",
+                m.offered,
+                m.cpu * 1000.0 / checks.max(1.0),
+                m.scraped
+            ),
+        ),
+    ];
+    Ok((rows, detail(&m, checks)))
+}
+
+/// The monitors of the `million` part.
+pub(super) const MILLION: usize = 1_000_000;
