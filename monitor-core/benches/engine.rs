@@ -1123,7 +1123,7 @@ fn throughput(opts: &Opts) -> Res<()> {
             unit: "checks/s",
             ours: ("engine", rates(&plain.engine)),
             baseline: Some(("raw tokio loop", rates(&plain.raw))),
-            target: Some(("≥ 0.8×", at_least(0.8))),
+            target: Some(("≥ 0.9×", at_least(0.9))),
             note: note(&plain, &plain_error),
         },
         Row {
@@ -1132,7 +1132,7 @@ fn throughput(opts: &Opts) -> Res<()> {
             unit: "CPU s/1000",
             ours: ("engine", cpus(&plain.engine)),
             baseline: Some(("raw tokio loop", cpus(&plain.raw))),
-            target: Some(("≤ 1.25×", at_most(1.25))),
+            target: Some(("≤ 1.15×", at_most(1.15))),
             note: "client process only (servers run in their own process)".to_owned(),
         },
         Row {
@@ -1141,7 +1141,7 @@ fn throughput(opts: &Opts) -> Res<()> {
             unit: "checks/s",
             ours: ("engine", rates(&tls.engine)),
             baseline: Some(("raw tokio-rustls loop", rates(&tls.raw))),
-            target: Some(("≥ 0.85×", at_least(0.85))),
+            target: Some(("≥ 0.9×", at_least(0.9))),
             note: note(&tls, &tls_error),
         },
         Row {
@@ -1150,7 +1150,7 @@ fn throughput(opts: &Opts) -> Res<()> {
             unit: "CPU s/1000",
             ours: ("engine", cpus(&tls.engine)),
             baseline: Some(("raw tokio-rustls loop", cpus(&tls.raw))),
-            target: None,
+            target: Some(("≤ 1.1×", at_most(1.1))),
             note: "client process only".to_owned(),
         },
     ];
