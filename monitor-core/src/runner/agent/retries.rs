@@ -22,10 +22,10 @@ use tokio::sync::{mpsc, watch as signal};
 use tracing::instrument::WithSubscriber;
 use tracing::{debug, info, warn};
 
-use super::ResultIn;
 use super::shared::{Backoff, Shared};
 use crate::runner::schedule::{Permits, is_slow};
 use crate::{Engine, ValidMonitor};
+use monitor_spec::api::ResultIn;
 
 /// The most monitors whose fallback (retrying here) is logged; past it, no more lines.
 const MAX_LOGGED: usize = 10_000;
