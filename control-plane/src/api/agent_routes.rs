@@ -87,15 +87,9 @@ pub(super) async fn assignments(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = authorize_agent(&st, &headers).await?;
-    let project = caller.project.clone();
-    let query = AssignmentQuery::checked(uri.query())?;
-    bind_agent(&st, &caller, &query.agent).await?;
+    let (project, query) = polling_agent(&st, &uri, &headers).await?;
     let known = if_none_match(&headers);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(query.wait);
-    st.agents
-        .heard(&project, &query.agent, &query.location, Instant::now());
-    reported(&st, &project, &query.agent, &headers);
     // Open until the answer: the agent counts as heard from while it waits.
     let _poll = st.agents.poll(&project, &query.agent);
     let mut changes = st.agents.subscribe(&project);
@@ -269,6 +263,24 @@ fn bounds_and_times(request: &ResultsRequest, latest: time::OffsetDateTime) -> V
         }
     }
     problems
+}
+
+/// What a long poll of an agent (assignments, retries) does first: authorizes the agent
+/// token, checks the query, binds the agent id, and records that the agent was heard from
+/// in its location with the load it reports. The caller's project and the query.
+pub(super) async fn polling_agent(
+    st: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(String, AssignmentQuery), ApiError> {
+    let caller = authorize_agent(st, headers).await?;
+    let query = AssignmentQuery::checked(uri.query())?;
+    bind_agent(st, &caller, &query.agent).await?;
+    let project = caller.project;
+    st.agents
+        .heard(&project, &query.agent, &query.location, Instant::now());
+    reported(st, &project, &query.agent, headers);
+    Ok((project, query))
 }
 
 /// Binds the agent id to the caller's token (see [`super::identity`]).

@@ -17,7 +17,7 @@ use monitor_spec::api::{
 };
 use serde_json::value::RawValue;
 
-use super::agent_routes::{AssignmentQuery, bind_agent, load_header, reported};
+use super::agent_routes::{bind_agent, load_header, polling_agent};
 use super::auth::authorize_agent;
 use super::body::{decode, read_body};
 use super::error::ApiError;
@@ -172,13 +172,7 @@ pub(super) async fn take(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = authorize_agent(&st, &headers).await?;
-    let project = caller.project.clone();
-    let query = AssignmentQuery::checked(uri.query())?;
-    bind_agent(&st, &caller, &query.agent).await?;
-    st.agents
-        .heard(&project, &query.agent, &query.location, Instant::now());
-    reported(&st, &project, &query.agent, &headers);
+    let (project, query) = polling_agent(&st, &uri, &headers).await?;
     let timeout = st.options.agent_timeout;
     let wait = Duration::from_secs(query.wait);
     st.retries.polling(

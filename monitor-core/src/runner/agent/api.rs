@@ -507,27 +507,9 @@ impl Api {
             .header(header::AUTHORIZATION, self.auth.clone())
             .json(retry)
             .timeout(Duration::from_secs(30));
-        let answer = async {
-            let response = self
-                .with_load(request)
-                .send()
-                .await
-                .map_err(|e| Failure::request(&e))?;
-            let status = response.status();
-            let text = bounded_text(response, MAX_ANSWER_BYTES).await?;
-            if status != StatusCode::OK {
-                return Err(Failure::status(status, &text));
-            }
-            serde_json::from_str::<RetryAccepted>(&text)
-                .map(|a| a.location)
-                .map_err(|e| Failure {
-                    kind: "bad response".to_owned(),
-                    detail: format!("bad response: {e}"),
-                    moved: false,
-                })
-        };
-        answer
+        self.json_answer::<RetryAccepted>(request, MAX_ANSWER_BYTES)
             .await
+            .map(|a| a.location)
             .map_err(|f| self.failed(used, f, "retry handoff"))
     }
 
@@ -548,33 +530,40 @@ impl Api {
             ])
             .header(header::AUTHORIZATION, self.auth.clone())
             .timeout(wait + Duration::from_secs(15));
-        let answer = async {
-            let response = self
-                .with_load(request)
-                .send()
-                .await
-                .map_err(|e| Failure::request(&e))?;
-            let status = response.status();
-            let max = if status == StatusCode::OK {
-                MAX_ASSIGNMENT_BYTES
-            } else {
-                MAX_ANSWER_BYTES
-            };
-            let text = bounded_text(response, max).await?;
-            if status != StatusCode::OK {
-                return Err(Failure::status(status, &text));
-            }
-            serde_json::from_str::<Retries<serde_json::Value>>(&text)
-                .map(|r| r.retries)
-                .map_err(|e| Failure {
-                    kind: "bad response".to_owned(),
-                    detail: format!("bad response: {e}"),
-                    moved: false,
-                })
-        };
-        answer
+        self.json_answer::<Retries<serde_json::Value>>(request, MAX_ASSIGNMENT_BYTES)
             .await
+            .map(|r| r.retries)
             .map_err(|f| self.failed(used, f, "retries poll"))
+    }
+
+    /// Sends `request` (with the agent's load) and reads a 200 answer of at most `max`
+    /// bytes as JSON `T`; another status is a failure with the error body (at most
+    /// [`MAX_ANSWER_BYTES`] read), and so is an answer that is not a `T`.
+    async fn json_answer<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        max: usize,
+    ) -> Result<T, Failure> {
+        let response = self
+            .with_load(request)
+            .send()
+            .await
+            .map_err(|e| Failure::request(&e))?;
+        let status = response.status();
+        let max = if status == StatusCode::OK {
+            max
+        } else {
+            MAX_ANSWER_BYTES
+        };
+        let text = bounded_text(response, max).await?;
+        if status != StatusCode::OK {
+            return Err(Failure::status(status, &text));
+        }
+        serde_json::from_str::<T>(&text).map_err(|e| Failure {
+            kind: "bad response".to_owned(),
+            detail: format!("bad response: {e}"),
+            moved: false,
+        })
     }
 
     /// Takes a clock sample from the `Date` of a response to a request sent at `sent`.
