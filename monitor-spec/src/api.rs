@@ -26,6 +26,52 @@ pub struct Git {
     /// The commit's subject.
     #[serde(default)]
     pub message: Option<String>,
+    /// The repository's URL, without credentials (`https://github.com/acme/monitors`).
+    /// Absent from older clients' requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// Whether the working tree had changes not committed (tracked files changed, or
+    /// files neither tracked nor ignored) when the bundle was built; null without git.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dirty: Option<bool>,
+}
+
+/// The longest text a [`Git`] field may hold, in bytes.
+pub const MAX_GIT_FIELD_BYTES: usize = 1024;
+
+impl Git {
+    /// Each field longer than [`MAX_GIT_FIELD_BYTES`] or holding a control character, as
+    /// (field, what is wrong), in field order.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        [
+            ("commit", &self.commit),
+            ("branch", &self.branch),
+            ("author", &self.author),
+            ("message", &self.message),
+            ("repository", &self.repository),
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| {
+            let value = value.as_deref()?;
+            if value.len() > MAX_GIT_FIELD_BYTES {
+                Some((
+                    field,
+                    format!(
+                        "{} bytes, more than the {MAX_GIT_FIELD_BYTES} a git field may hold",
+                        value.len()
+                    ),
+                ))
+            } else if value.chars().any(char::is_control) {
+                Some((
+                    field,
+                    "holds a control character (a line break?)".to_owned(),
+                ))
+            } else {
+                None
+            }
+        })
+        .collect()
+    }
 }
 
 /// The body of `POST /v1/projects/{project}/deploy`.

@@ -6,6 +6,7 @@
 mod api;
 mod config;
 mod diff;
+mod git;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -109,7 +110,7 @@ fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
         ),
         None => (export_monitors()?, "the workspace's monitors".to_owned()),
     };
-    let git = git_metadata(&crate::workspace_root());
+    let git = git::metadata(&crate::workspace_root(), env);
     let (count, body) = deploy_body(&bundle_text, &source, git)?;
 
     eprintln!(
@@ -350,29 +351,6 @@ fn check_bundle(text: &str, source: &str) -> Result<usize, Failure> {
         ))
     })?;
     Ok(bundle.monitors.len())
-}
-
-/// The commit, branch, author and subject of HEAD in `root`; each null when git is
-/// missing, `root` is not a repository, or HEAD is detached (for the branch).
-fn git_metadata(root: &Path) -> Git {
-    let git = |args: &[&str]| -> Option<String> {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
-        (out.status.success() && !text.is_empty()).then_some(text)
-    };
-    let branch = git(&["rev-parse", "--abbrev-ref", "HEAD"]).filter(|b| b != "HEAD");
-    Git {
-        commit: git(&["rev-parse", "HEAD"]),
-        branch,
-        author: git(&["log", "-1", "--format=%an <%ae>"]),
-        message: git(&["log", "-1", "--format=%s"]),
-    }
 }
 
 /// Asks `question` on the terminal and returns the trimmed answer (empty at end of input).

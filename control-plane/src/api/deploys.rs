@@ -101,6 +101,21 @@ fn prepare(
     secret_prefix: &str,
 ) -> Result<(MonitorSet, Git), ApiError> {
     let request: DeployRequest = decode(body, gzip, limit, "deploy request")?;
+    let git = request.git.unwrap_or_default();
+    let git_problems: Vec<Problem> = git
+        .problems()
+        .into_iter()
+        .map(|(field, message)| Problem {
+            path: format!("git.{field}"),
+            message,
+        })
+        .collect();
+    if !git_problems.is_empty() {
+        return Err(ApiError::Invalid {
+            what: "git metadata",
+            problems: git_problems,
+        });
+    }
     let bundle = request.bundle;
     let invalid = |problems| ApiError::Invalid {
         what: "bundle",
@@ -161,7 +176,7 @@ fn prepare(
     }
     let set = MonitorSet::from_bundle(&bundle)
         .map_err(|e| ApiError::Internal(format!("serializing monitors: {e}")))?;
-    Ok((set, request.git.unwrap_or_default()))
+    Ok((set, git))
 }
 
 pub(super) async fn monitors(

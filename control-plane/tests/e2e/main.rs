@@ -13,6 +13,7 @@
 mod agents;
 mod browser;
 mod dashboards;
+mod git;
 mod monitor_page;
 mod region;
 mod replicas;

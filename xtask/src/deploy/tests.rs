@@ -398,7 +398,7 @@ fn diffs_read_and_render() {
 #[test]
 fn git_metadata_outside_a_repository_is_null() {
     let dir = TempDir::new("nogit");
-    let git = serde_json::to_value(super::git_metadata(&dir.0)).unwrap();
+    let git = serde_json::to_value(super::git::metadata(&dir.0, &|_| None)).unwrap();
     // A temporary directory inside some repository would still answer; only check the shape.
     for key in ["commit", "branch", "author", "message"] {
         assert!(git[key].is_null() || git[key].is_string(), "{git}");
@@ -413,7 +413,71 @@ fn git_metadata_outside_a_repository_is_null() {
             git,
             json!({"commit": null, "branch": null, "author": null, "message": null})
         );
+        // Without git, the CI's variables name the branch, commit and repository.
+        let ci = |name: &str| {
+            match name {
+                "GITHUB_HEAD_REF" => Some(""),
+                "GITHUB_REF_NAME" => Some("main"),
+                "GITHUB_SHA" => Some("abc123"),
+                "GITHUB_SERVER_URL" => Some("https://github.com/"),
+                "GITHUB_REPOSITORY" => Some("acme/monitors"),
+                "MONITORS_REPO_COMMIT_MESSAGE" => Some("first line\nsecond line"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        };
+        let git = serde_json::to_value(super::git::metadata(&dir.0, &ci)).unwrap();
+        assert_eq!(
+            git,
+            json!({
+                "commit": "abc123",
+                "branch": "main",
+                "author": null,
+                "message": "first line",
+                "repository": "https://github.com/acme/monitors",
+            })
+        );
     }
+}
+
+#[test]
+fn repository_urls_lose_their_credentials() {
+    fn check(url: &str, expected: &str) {
+        assert_eq!(super::git::without_credentials(url), expected, "{url}");
+    }
+    check(
+        "https://gitlab-ci-token:secret@gitlab.com/acme/monitors.git",
+        "https://gitlab.com/acme/monitors.git",
+    );
+    check("https://user@host/x", "https://host/x");
+    check("https://a:b@c@host:8443/x@y", "https://host:8443/x@y");
+    check(
+        "https://github.com/acme/monitors",
+        "https://github.com/acme/monitors",
+    );
+    check(
+        "git@github.com:acme/monitors.git",
+        "git@github.com:acme/monitors.git",
+    );
+    check("ssh://git@host/x.git", "ssh://host/x.git");
+}
+
+#[test]
+fn git_fields_over_their_bound_or_with_line_breaks_are_problems() {
+    use monitor_spec::api::{Git, MAX_GIT_FIELD_BYTES};
+    let git = Git {
+        branch: Some("b".repeat(MAX_GIT_FIELD_BYTES + 1)),
+        message: Some("two\nlines".to_owned()),
+        commit: Some("c".repeat(MAX_GIT_FIELD_BYTES)),
+        ..Git::default()
+    };
+    let problems = git.problems();
+    assert_eq!(
+        problems.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+        ["branch", "message"]
+    );
+    assert!(problems[0].1.contains("1025 bytes"), "{problems:?}");
+    assert!(Git::default().problems().is_empty());
 }
 
 /// A one-request HTTP server on loopback: answers `status` with `body` and hands back the
