@@ -9,7 +9,6 @@ mod diff;
 mod git;
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, anyhow};

@@ -8,16 +8,6 @@ use std::process::{Command, Stdio};
 
 use monitor_spec::api::Git;
 
-/// The variables that set a field whatever the repository says, as Checkly's
-/// `CHECKLY_REPO_*`: (variable, field).
-pub const OVERRIDES: [(&str, &str); 5] = [
-    ("MONITORS_REPO_BRANCH", "branch"),
-    ("MONITORS_REPO_SHA", "commit"),
-    ("MONITORS_REPO_URL", "repository"),
-    ("MONITORS_REPO_COMMIT_AUTHOR", "author"),
-    ("MONITORS_REPO_COMMIT_MESSAGE", "message"),
-];
-
 /// CI variables naming the branch, in order, read when HEAD is detached (as CI systems
 /// check out): GitHub Actions (a pull request's source branch, then the pushed branch),
 /// GitLab, CircleCI, Buildkite, Bitbucket, Jenkins, Travis CI (pull request, then push).
@@ -46,7 +36,8 @@ const CI_COMMIT: [&str; 7] = [
 ];
 
 /// The metadata of the repository at `root`, each field taken from, in order: its
-/// `MONITORS_REPO_*` variable ([`OVERRIDES`]); git (`rev-parse`, the branch unless HEAD is
+/// variable (as Checkly's `CHECKLY_REPO_*`: `MONITORS_REPO_BRANCH`, `_SHA`, `_URL`,
+/// `_COMMIT_AUTHOR`, `_COMMIT_MESSAGE`); git (`rev-parse`, the branch unless HEAD is
 /// detached, `log -1`, `remote get-url origin`); the CI's variables (branch and commit,
 /// and GitHub's or GitLab's repository URL). `dirty` is whether `git status --porcelain`
 /// lists anything, null without git. Credentials in a URL are dropped; texts are
@@ -95,7 +86,7 @@ pub fn metadata(root: &Path, env: &dyn Fn(&str) -> Option<String>) -> Git {
                 .stderr(Stdio::null())
                 .output()
                 .ok()?;
-            out.status.success().then(|| !out.stdout.is_empty())
+            out.status.success().then_some(!out.stdout.is_empty())
         })
         .flatten();
     let line =
