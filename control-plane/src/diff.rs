@@ -2,8 +2,6 @@
 //! created, updated (with the field paths that changed), deleted, kept or unchanged, and the
 //! set that results.
 
-use std::collections::BTreeSet;
-
 use monitor_spec::api::{Diff, Updated};
 use serde_json::Value;
 
@@ -57,39 +55,9 @@ fn text_field_paths(old: &str, new: &str) -> Vec<String> {
     }
 }
 
-/// The paths at which two monitors' JSON differ, sorted. Objects are compared key by key
-/// (a key on one side only is a difference at that key); arrays and scalars are compared
-/// whole, so a changed dialog is `steps` and a changed tag list is `tags`. Two different
-/// non-objects at the top give `.`.
-pub fn field_paths(old: &Value, new: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    walk("", old, new, &mut out);
-    out
-}
-
-fn walk(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
-    if old == new {
-        return;
-    }
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-            for key in keys {
-                let sub = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                match (a.get(key), b.get(key)) {
-                    (Some(x), Some(y)) => walk(&sub, x, y, out),
-                    _ => out.push(sub),
-                }
-            }
-        }
-        _ if path.is_empty() => out.push(".".to_owned()),
-        _ => out.push(path.to_owned()),
-    }
-}
+/// The paths at which two monitors' JSON differ, sorted (see
+/// [`monitor_spec::changes::changes`]).
+pub use monitor_spec::changes::field_paths;
 
 #[cfg(test)]
 mod tests {

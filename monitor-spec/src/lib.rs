@@ -27,6 +27,7 @@
 pub mod api;
 pub mod assertion;
 pub mod bundle;
+pub mod changes;
 pub mod escape;
 pub mod json;
 pub mod limits;

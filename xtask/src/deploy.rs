@@ -7,6 +7,8 @@ mod api;
 mod config;
 mod diff;
 mod git;
+mod preview;
+mod versions;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::{Command, ExitCode};
@@ -18,7 +20,7 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use api::{Api, Body};
-use config::{Args, Token};
+use config::{Args, Format, Token};
 pub(crate) use config::{ClientCommand, usage_error};
 use diff::DiffText;
 
@@ -71,6 +73,7 @@ pub fn run(command: &ClientCommand) -> ExitCode {
         ClientCommand::Deploy(_) => deploy(&args, &env),
         ClientCommand::Destroy(_) => destroy(&args, &env),
         ClientCommand::Rollback(_) => rollback(&args, &env),
+        ClientCommand::Versions(_) => versions::run(&args, &env),
     };
     match outcome {
         Ok(code) => code,
@@ -99,6 +102,11 @@ fn connect(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Result<Api, Fai
 }
 
 fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
+    if args.format == Format::Json && !args.preview {
+        return Err(Failure::local(anyhow!(
+            "--format json prints a preview: add --preview (a deploy that applies prints text)"
+        )));
+    }
     // Resolve where to deploy before the (slow) build, so a missing setting fails fast.
     let api = connect(args, env)?;
     let (bundle_text, source) = match &args.bundle {
@@ -119,16 +127,34 @@ fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
         api.base()
     );
     let plan = api.deploy(&body, true, true)?;
-    println!(
-        "{} for project `{}`:",
-        if args.preview { "preview" } else { "plan" },
-        api.project()
-    );
-    print!("{}", plan.diff.render(false));
     if args.preview {
-        println!("preview only: nothing was applied");
+        // Each change with its values: the current monitors from the control plane, the
+        // new ones from the bundle, both in the stored form.
+        let current = if plan.diff.updated.is_empty() && plan.diff.deleted.is_empty() {
+            preview::Monitors::new()
+        } else {
+            let listed: CurrentMonitors = api.get(&["monitors"], api::Action::Read)?;
+            preview::by_id(listed.monitors)
+        };
+        let bundle: CurrentMonitors =
+            serde_json::from_str(monitor_spec::json::strip_bom_str(&bundle_text).trim())
+                .with_context(|| format!("{source} is not a bundle"))?;
+        let shown = preview::Preview::new(&plan.diff, &current, &preview::by_id(bundle.monitors));
+        match args.format {
+            Format::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&shown).context("cannot write the preview")?
+            ),
+            Format::Text => {
+                println!("preview for project `{}`:", api.project());
+                print!("{}", shown.render());
+                println!("preview only: nothing was applied");
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
+    println!("plan for project `{}`:", api.project());
+    print!("{}", plan.diff.render(false));
     if plan.diff.is_noop() {
         println!(
             "nothing to deploy: project `{}` already has these monitors{}",
@@ -350,6 +376,12 @@ fn check_bundle(text: &str, source: &str) -> Result<usize, Failure> {
         ))
     })?;
     Ok(bundle.monitors.len())
+}
+
+/// The monitors of `GET .../monitors` or of a bundle, as JSON.
+#[derive(Debug, Deserialize)]
+struct CurrentMonitors {
+    monitors: Vec<serde_json::Value>,
 }
 
 /// Asks `question` on the terminal and returns the trimmed answer (empty at end of input).

@@ -99,6 +99,10 @@ pub(crate) enum Action {
     Destroy,
     /// Reading the current monitors.
     Read,
+    /// Listing the versions.
+    Versions,
+    /// Reading version N.
+    Version(u64),
 }
 
 /// The monitors of `GET .../monitors`, counted but not read.
@@ -205,6 +209,17 @@ impl Api {
     pub(crate) fn monitors(&self) -> Result<MonitorCount, Failure> {
         let request = self.client.get(self.url(&["monitors"]));
         self.send(request, Action::Read, None)
+    }
+
+    /// `GET /v1/projects/{project}/TAIL...` read as a `T` (`versions`, `versions/N`,
+    /// `monitors`).
+    pub(crate) fn get<T: DeserializeOwned>(
+        &self,
+        tail: &[&str],
+        action: Action,
+    ) -> Result<T, Failure> {
+        let request = self.client.get(self.url(tail));
+        self.send(request, action, None)
     }
 
     /// Sends `request` and reads the answer as a `T`; errors say what to do.
@@ -344,6 +359,8 @@ pub(crate) fn describe(
         Action::Rollback(n) => format!("the rollback to version {n}"),
         Action::Destroy => "the destroy".to_owned(),
         Action::Read => "reading the monitors".to_owned(),
+        Action::Versions => "listing the versions".to_owned(),
+        Action::Version(n) => format!("reading version {n}"),
     };
     let mut message = match status {
         StatusCode::UNAUTHORIZED => format!(
@@ -370,7 +387,7 @@ pub(crate) fn describe(
             )
         }
         StatusCode::NOT_FOUND => match action {
-            Action::Rollback(n) => {
+            Action::Rollback(n) | Action::Version(n) => {
                 format!("project `{project}` has no version {n} ({code}: {error})")
             }
             _ => format!(

@@ -43,6 +43,33 @@ pub(crate) struct DeployFlags {
     /// Send this bundle instead of building, validating and exporting the monitors.
     #[arg(long, value_name = "FILE", value_parser = NonEmptyStringValueParser::new())]
     bundle: Option<String>,
+    /// How --preview prints the change: text, or json for review bots (with --preview)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(flatten)]
+    target: TargetFlags,
+}
+
+/// How a change or a list is printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// The arguments of `versions`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct VersionsFlags {
+    /// Nothing to list every version; `show N` for version N's change against the one
+    /// before it
+    #[arg(value_name = "show N")]
+    words: Vec<String>,
+    /// Text for people, or json
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
     #[command(flatten)]
     target: TargetFlags,
 }
@@ -88,6 +115,13 @@ pub(crate) enum ClientCommand {
     /// Version N's monitors become current again, as a new version.
     #[command(after_help = AFTER_HELP)]
     Rollback(RollbackFlags),
+    /// List the project's versions, or show one's change (versions show N).
+    ///
+    /// Each version with its time, git commit, branch, author and monitor count, newest
+    /// first; `show N` prints version N's monitors created, updated (old → new per field)
+    /// and deleted against the version before it.
+    #[command(after_help = AFTER_HELP)]
+    Versions(VersionsFlags),
 }
 
 /// What the help of the client's commands ends with.
@@ -115,6 +149,7 @@ impl ClientCommand {
                 preview: f.preview,
                 force: f.force,
                 bundle: f.bundle.map(PathBuf::from),
+                format: f.format,
                 url: f.target.url,
                 project: f.target.project,
                 positional: Vec::new(),
@@ -131,11 +166,18 @@ impl ClientCommand {
                 positional: f.version,
                 ..Args::default()
             },
+            ClientCommand::Versions(f) => Args {
+                url: f.target.url,
+                project: f.target.project,
+                positional: f.words,
+                format: f.format,
+                ..Args::default()
+            },
         }
     }
 }
 
-/// The parsed command line of `deploy`, `destroy` or `rollback`.
+/// The parsed command line of `deploy`, `destroy`, `rollback` or `versions`.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Args {
     /// `--preview`: stop after the diff.
@@ -144,11 +186,13 @@ pub(crate) struct Args {
     pub force: bool,
     /// `--bundle FILE`: deploy this bundle instead of building and exporting the monitors.
     pub bundle: Option<PathBuf>,
+    /// `--format text|json`.
+    pub format: Format,
     /// `--url URL`.
     pub url: Option<String>,
     /// `--project P`.
     pub project: Option<String>,
-    /// The positional arguments (`rollback N`).
+    /// The positional arguments (`rollback N`, `versions show N`).
     pub positional: Vec<String>,
 }
 

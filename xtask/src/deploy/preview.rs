@@ -1,0 +1,262 @@
+//! The account of a change that `deploy --preview` and `versions show N` print: each
+//! created and deleted monitor in full, each updated one field by field as old → new
+//! (`frequency: 1m → 30s`, `tags: +prod −staging`), as text for people or as JSON for
+//! review bots (`--format json`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use monitor_spec::TcpMonitor;
+use monitor_spec::api::Diff;
+use monitor_spec::changes::{FieldChange, changes};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::api::shown;
+use super::diff::DiffText;
+
+/// The longest value text a line shows, in characters; a longer one ends in `…`.
+pub(crate) const MAX_VALUE_CHARS: usize = 200;
+
+/// Monitors by id, each as its canonical JSON (see [`canonical`]).
+pub(crate) type Monitors = BTreeMap<String, Value>;
+
+/// A change with every value it needs: what `--format json` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Preview {
+    /// Each monitor created, in full.
+    pub created: Vec<Whole>,
+    /// Each monitor updated, with its changed fields.
+    pub updated: Vec<Changed>,
+    /// Each monitor deleted, in full, as it was.
+    pub deleted: Vec<Whole>,
+    /// Monitors absent from the bundle and left in place (a deploy without prune).
+    pub kept: Vec<String>,
+    /// How many monitors stay as they are.
+    pub unchanged: usize,
+    /// The ids and field paths alone, as the control plane's `Diff`.
+    pub diff: Diff,
+}
+
+/// A monitor shown in full.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Whole {
+    /// Its id.
+    pub id: String,
+    /// Its JSON.
+    pub monitor: Value,
+}
+
+/// An updated monitor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Changed {
+    /// Its id.
+    pub id: String,
+    /// Each field that changes, by path.
+    pub changes: Vec<FieldChange>,
+}
+
+/// A monitor's JSON as the control plane stores it: read into the typed model and written
+/// again, so that defaults written out or left implicit compare equal. JSON that is not a
+/// monitor stays as it is.
+pub(crate) fn canonical(monitor: Value) -> Value {
+    match serde_json::from_value::<TcpMonitor>(monitor.clone()) {
+        Ok(typed) => serde_json::to_value(&typed).unwrap_or(monitor),
+        Err(_) => monitor,
+    }
+}
+
+/// The monitors of a list, by id (`id` of each; those without one are left out).
+pub(crate) fn by_id(monitors: impl IntoIterator<Item = Value>) -> Monitors {
+    monitors
+        .into_iter()
+        .filter_map(|m| {
+            let id = m.get("id")?.as_str()?.to_owned();
+            Some((id, canonical(m)))
+        })
+        .collect()
+}
+
+/// The diff between two whole sets (two versions): ids only in `new` are created, only
+/// in `old` deleted, in both but different updated.
+pub(crate) fn diff_sets(old: &Monitors, new: &Monitors) -> Diff {
+    let mut diff = Diff::default();
+    for (id, monitor) in new {
+        match old.get(id) {
+            None => diff.created.push(id.clone()),
+            Some(before) if before == monitor => diff.unchanged.push(id.clone()),
+            Some(before) => diff.updated.push(monitor_spec::api::Updated {
+                id: id.clone(),
+                fields: monitor_spec::changes::field_paths(before, monitor),
+            }),
+        }
+    }
+    diff.deleted = old
+        .keys()
+        .filter(|id| !new.contains_key(*id))
+        .cloned()
+        .collect();
+    diff
+}
+
+impl Preview {
+    /// The values behind `diff`: created monitors from `new`, deleted ones from `old`,
+    /// updated ones compared field by field. An id missing from the side it needs (the
+    /// project changed between the two reads) is shown by its field paths alone.
+    pub(crate) fn new(diff: &Diff, old: &Monitors, new: &Monitors) -> Preview {
+        let whole = |ids: &[String], from: &Monitors| {
+            ids.iter()
+                .map(|id| Whole {
+                    id: id.clone(),
+                    monitor: from.get(id).cloned().unwrap_or(Value::Null),
+                })
+                .collect()
+        };
+        let updated = diff
+            .updated
+            .iter()
+            .map(|u| Changed {
+                id: u.id.clone(),
+                changes: match (old.get(&u.id), new.get(&u.id)) {
+                    (Some(before), Some(after)) => changes(before, after),
+                    _ => u
+                        .fields
+                        .iter()
+                        .map(|path| FieldChange {
+                            path: path.clone(),
+                            old: None,
+                            new: None,
+                        })
+                        .collect(),
+                },
+            })
+            .collect();
+        Preview {
+            created: whole(&diff.created, new),
+            updated,
+            deleted: whole(&diff.deleted, old),
+            kept: diff.kept.clone(),
+            unchanged: diff.unchanged.len(),
+            diff: diff.clone(),
+        }
+    }
+
+    /// Every change for people: a line per monitor, then its fields indented, then the
+    /// summary.
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::new();
+        for w in &self.created {
+            let _ = writeln!(out, "  + create  {}", shown(&w.id));
+            for (path, value) in leaves(&w.monitor) {
+                let _ = writeln!(out, "      {path}: {}", value_text(value));
+            }
+        }
+        for c in &self.updated {
+            let _ = writeln!(out, "  ~ update  {}", shown(&c.id));
+            for change in &c.changes {
+                let _ = writeln!(
+                    out,
+                    "      {}: {}",
+                    shown(&change.path),
+                    change_text(change)
+                );
+            }
+        }
+        for w in &self.deleted {
+            let _ = writeln!(out, "  - delete  {}", shown(&w.id));
+            for (path, value) in leaves(&w.monitor) {
+                let _ = writeln!(out, "      {path}: {}", value_text(value));
+            }
+        }
+        for id in &self.kept {
+            let _ = writeln!(
+                out,
+                "  = kept    {}  (not in the bundle; left in place)",
+                shown(id)
+            );
+        }
+        let _ = writeln!(out, "  {}", self.diff.summary(false));
+        out
+    }
+}
+
+/// `old → new` for one field: a list of strings as what it gains and loses
+/// (`+prod −staging`), an absent side as `(none)`.
+pub(crate) fn change_text(change: &FieldChange) -> String {
+    if let (Some(Value::Array(a)), Some(Value::Array(b))) = (&change.old, &change.new)
+        && let (Some(a), Some(b)) = (strings(a), strings(b))
+    {
+        let (before, after): (BTreeSet<&str>, BTreeSet<&str>) =
+            (a.iter().copied().collect(), b.iter().copied().collect());
+        let mut parts: Vec<String> = after
+            .difference(&before)
+            .map(|s| format!("+{}", word(s)))
+            .collect();
+        parts.extend(before.difference(&after).map(|s| format!("−{}", word(s))));
+        if !parts.is_empty() && a.len() == before.len() && b.len() == after.len() {
+            return parts.join(" ");
+        }
+    }
+    let side = |v: &Option<Value>| v.as_ref().map_or_else(|| "(none)".to_owned(), value_text);
+    format!("{} → {}", side(&change.old), side(&change.new))
+}
+
+/// A value on one line: a plain word bare, other strings quoted, lists and objects as
+/// compact JSON; hidden characters escaped, at most [`MAX_VALUE_CHARS`] characters.
+pub(crate) fn value_text(value: &Value) -> String {
+    let text = match value {
+        Value::String(s) => word(s),
+        other => other.to_string(),
+    };
+    let text = shown(&text);
+    match text.char_indices().nth(MAX_VALUE_CHARS) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
+}
+
+/// A string bare when it is a plain word (`1m`, `db.internal`, `prod`), else quoted JSON.
+fn word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || "-_.:/@+*=,".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        Value::String(s.to_owned()).to_string()
+    }
+}
+
+fn strings(values: &[Value]) -> Option<Vec<&str>> {
+    values.iter().map(Value::as_str).collect()
+}
+
+/// The leaves of a monitor's JSON as (dotted path, value), objects walked into, lists and
+/// scalars whole, in key order.
+fn leaves(value: &Value) -> Vec<(String, &Value)> {
+    fn walk<'a>(path: &str, value: &'a Value, out: &mut Vec<(String, &'a Value)>) {
+        match value {
+            Value::Object(map) if !map.is_empty() => {
+                for (key, v) in map {
+                    let sub = if path.is_empty() {
+                        shown(key)
+                    } else {
+                        format!("{path}.{}", shown(key))
+                    };
+                    walk(&sub, v, out);
+                }
+            }
+            _ => out.push((
+                if path.is_empty() {
+                    ".".to_owned()
+                } else {
+                    path.to_owned()
+                },
+                value,
+            )),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", value, &mut out);
+    out
+}
