@@ -7,11 +7,12 @@
 
 use crate::bundle::Bundle;
 use crate::{CheckResult, ErrorKind, ProbeError, Status, TcpMonitor, Timings};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// Git metadata of a deploy; every field optional, no other field accepted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Git {
     /// The commit hash.
@@ -75,7 +76,7 @@ impl Git {
 }
 
 /// The body of `POST /v1/projects/{project}/deploy`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest<B = Bundle> {
     /// Every monitor the project should have.
@@ -86,7 +87,7 @@ pub struct DeployRequest<B = Bundle> {
 }
 
 /// What a deploy changes, per monitor id; every list sorted by id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Diff {
     /// In the bundle, not on the server.
     #[serde(default)]
@@ -106,7 +107,7 @@ pub struct Diff {
 }
 
 /// A monitor whose spec changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Updated {
     /// Its id.
     pub id: String,
@@ -124,7 +125,7 @@ impl Diff {
 }
 
 /// The answer to a deploy or rollback.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DeployResponse {
     /// The project.
     pub project: String,
@@ -174,7 +175,7 @@ pub struct DestroyResponse {
 }
 
 /// One problem of a request, with the path of the field at fault.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Problem {
     /// The field, such as `monitors[3].target.port`.
     #[serde(default)]
@@ -185,7 +186,7 @@ pub struct Problem {
 }
 
 /// The JSON body of every error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
     /// A lower-case message.
     pub error: String,

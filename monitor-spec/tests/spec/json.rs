@@ -5,7 +5,10 @@ use std::fmt::Debug;
 use std::fs;
 use std::path::PathBuf;
 
-use monitor_spec::json::{result_schema, spec_schema};
+use monitor_spec::json::{
+    bundle_schema, deploy_request_schema, deploy_response_schema, error_schema, result_schema,
+    spec_schema,
+};
 use monitor_spec::*;
 use monitor_spec::{
     AssertionOutcome, Attempt, Backoff, ProbeError, SpecError, Target, Timeouts, Timings,
@@ -562,6 +565,10 @@ fn parse_errors_outside_the_spec() {
 
 const SPEC_SCHEMA: &str = "tcp-monitor.schema.json";
 const RESULT_SCHEMA: &str = "check-result.schema.json";
+const BUNDLE_SCHEMA: &str = "bundle.schema.json";
+const DEPLOY_REQUEST_SCHEMA: &str = "deploy-request.schema.json";
+const DEPLOY_RESPONSE_SCHEMA: &str = "deploy-response.schema.json";
+const ERROR_SCHEMA: &str = "error.schema.json";
 
 fn schema_path(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -586,6 +593,10 @@ fn committed_schemas_match_the_code() {
     for (file, schema) in [
         (SPEC_SCHEMA, spec_schema()),
         (RESULT_SCHEMA, result_schema()),
+        (BUNDLE_SCHEMA, bundle_schema()),
+        (DEPLOY_REQUEST_SCHEMA, deploy_request_schema()),
+        (DEPLOY_RESPONSE_SCHEMA, deploy_response_schema()),
+        (ERROR_SCHEMA, error_schema()),
     ] {
         let path = schema_path(file);
         let want = serde_json::to_string_pretty(&schema).unwrap() + "\n";
@@ -704,6 +715,13 @@ fn schema_problems(root: &Value, schema: &Value, value: &Value, at: &str) -> Vec
             problems.push(format!("{at}: {value} matches {matching} of oneOf"));
         }
     }
+    if let Some(Value::Array(variants)) = schema.get("anyOf")
+        && !variants
+            .iter()
+            .any(|v| schema_problems(root, v, value, at).is_empty())
+    {
+        problems.push(format!("{at}: {value} matches none of anyOf"));
+    }
     problems
 }
 
@@ -796,6 +814,81 @@ fn spec_schema_accepts_specs_and_rejects_what_parsing_rejects() {
         schema_problems(&schema, &schema, &port_zero, ""),
         ["/target/port: 0 is below 1"]
     );
+}
+
+#[test]
+fn bundle_and_deploy_schemas_accept_what_the_api_exchanges() {
+    use monitor_spec::api::{
+        DeployRequest, DeployResponse, Diff, ErrorBody, Git, Problem, Updated,
+    };
+    let bundle = Bundle::new(vec![full_spec(), TcpMonitor::new("x", "h", 1)]);
+    let request = DeployRequest {
+        bundle: bundle.clone(),
+        git: Some(Git {
+            commit: Some("0123abc".into()),
+            branch: Some("main".into()),
+            repository: Some("https://github.com/acme/monitors".into()),
+            dirty: Some(false),
+            ..Git::default()
+        }),
+    };
+    let response = DeployResponse {
+        project: "shop".into(),
+        dry_run: true,
+        applied: false,
+        version: Some(3),
+        diff: Diff {
+            created: vec!["a".into()],
+            updated: vec![Updated {
+                id: "b".into(),
+                fields: vec!["frequency".into()],
+            }],
+            ..Diff::default()
+        },
+    };
+    let error = ErrorBody {
+        error: "invalid bundle".into(),
+        problems: vec![Problem {
+            path: "monitors[3].frequency".into(),
+            message: "\"7m\" is not one of ...".into(),
+        }],
+    };
+    let check = |file: &str, value: Value, accepted: bool| {
+        let schema = committed(file);
+        let problems = schema_problems(&schema, &schema, &value, "");
+        assert_eq!(
+            problems.is_empty(),
+            accepted,
+            "{file}: {value}: {problems:?}"
+        );
+    };
+    check(
+        BUNDLE_SCHEMA,
+        serde_json::from_str(&bundle.to_json()).unwrap(),
+        true,
+    );
+    check(
+        DEPLOY_REQUEST_SCHEMA,
+        serde_json::to_value(&request).unwrap(),
+        true,
+    );
+    check(
+        DEPLOY_RESPONSE_SCHEMA,
+        serde_json::to_value(&response).unwrap(),
+        true,
+    );
+    check(ERROR_SCHEMA, serde_json::to_value(&error).unwrap(), true);
+    // What the server refuses, the schemas refuse too.
+    check(BUNDLE_SCHEMA, json!({"schema_version": 1}), false);
+    check(
+        BUNDLE_SCHEMA,
+        json!({"schema_version": 1, "monitors": [{"id": "x"}]}),
+        false,
+    );
+    let mut unknown = serde_json::to_value(&request).unwrap();
+    unknown["git"]["tag"] = json!("v1");
+    check(DEPLOY_REQUEST_SCHEMA, unknown, false);
+    check(DEPLOY_RESPONSE_SCHEMA, json!({"project": "shop"}), false);
 }
 
 #[test]
