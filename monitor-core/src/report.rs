@@ -459,6 +459,96 @@ fn junit_properties(r: &CheckResult) -> Vec<(&'static str, String)> {
 }
 
 // ---------------------------------------------------------------------------------------
+// GitHub annotations
+// ---------------------------------------------------------------------------------------
+
+/// The longest annotation message written, in bytes (GitHub shows about this much).
+pub const MAX_ANNOTATION_BYTES: usize = 4096;
+
+/// GitHub Actions workflow commands for the results that did not pass: `::error` for a
+/// failed one, `::warning` for a degraded one, each with `file=` and `line=` where
+/// `declared(id)` says the monitor was declared (left out when it does not know), a
+/// `title=` naming the monitor and what failed, and the error with its hints as the
+/// message. A pull request shows each on the declaring line.
+pub fn github_annotations(
+    results: &[CheckResult],
+    declared: &dyn Fn(&str) -> Option<(String, u32)>,
+) -> String {
+    let mut out = String::new();
+    for r in results {
+        let command = match r.status {
+            Status::Passed => continue,
+            Status::Degraded => "warning",
+            Status::Failed => "error",
+        };
+        let mut properties = Vec::new();
+        if let Some((file, line)) = declared(&r.id) {
+            properties.push(format!("file={}", annotation_property(&file)));
+            properties.push(format!("line={line}"));
+        }
+        let kind = r.error.as_ref().map_or("", |e| e.kind.as_str());
+        let title = if kind.is_empty() {
+            format!("monitor {} {}", r.id, status_str(r.status))
+        } else {
+            format!("monitor {} {}: {kind}", r.id, status_str(r.status))
+        };
+        properties.push(format!("title={}", annotation_property(&title)));
+        let mut message = match &r.error {
+            Some(e) => {
+                let mut m = format!("{} ({}): {}", r.name, r.target, e.message);
+                for hint in &e.hints {
+                    let _ = write!(m, "\nhint: {hint}");
+                }
+                m
+            }
+            None => format!(
+                "{} ({}): {} in {:.1} ms",
+                r.name,
+                r.target,
+                status_str(r.status),
+                r.timings.total_ms
+            ),
+        };
+        if message.len() > MAX_ANNOTATION_BYTES {
+            let mut end = MAX_ANNOTATION_BYTES;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
+        let _ = writeln!(
+            out,
+            "::{command} {}::{}",
+            properties.join(","),
+            annotation_data(&message)
+        );
+    }
+    out
+}
+
+/// A workflow command's message: `%`, carriage returns and line feeds encoded, as the
+/// Actions toolkit does, other controls shown escaped.
+fn annotation_data(s: &str) -> String {
+    escape_chars(s, |c| match c {
+        '%' => Some("%25".into()),
+        '\r' => Some("%0D".into()),
+        '\n' => Some("%0A".into()),
+        c if c.is_control() => Some(shown(c)),
+        _ => None,
+    })
+}
+
+/// A workflow command's property value: as [`annotation_data`], and `:` and `,` encoded.
+fn annotation_property(s: &str) -> String {
+    escape_chars(&annotation_data(s), |c| match c {
+        ':' => Some("%3A".into()),
+        ',' => Some("%2C".into()),
+        _ => None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
 // GitHub Markdown
 // ---------------------------------------------------------------------------------------
 

@@ -37,6 +37,49 @@ fn validate_passes_and_fails_with_file_and_line() {
 }
 
 #[test]
+fn the_github_reporter_annotates_the_declaring_line() {
+    // The Redis monitor of the workspace, pointed at a closed port: it fails as refused.
+    let o = xtask(
+        &["run", "--reporter", "github", "--grep", "^services::redis$"],
+        &[("REDIS_ADDR", "127.0.0.1:1")],
+    );
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        out.starts_with("## ❌ 1 monitor: 0 passed, 0 degraded, 1 failed"),
+        "{out}"
+    );
+    let prefix = "::error file=monitors/src/services.rs,line=";
+    let annotation = err
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no annotation in:\n{err}"));
+    let (line, rest) = annotation[prefix.len()..].split_once(',').unwrap();
+    assert!(
+        rest.starts_with("title=monitor services%3A%3Aredis failed%3A refused::")
+            && rest.contains("127.0.0.1:1")
+            && rest.contains("%0Ahint: "),
+        "{annotation}"
+    );
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../monitors/src/services.rs"
+    ))
+    .unwrap();
+    let declared = source
+        .lines()
+        .nth(line.parse::<usize>().unwrap() - 1)
+        .unwrap();
+    assert!(
+        declared.starts_with("#[tcp_monitor("),
+        "line {line}: {declared}"
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let o = xtask(&["frobnicate"], &[]);
     assert_eq!(o.status.code(), Some(2));

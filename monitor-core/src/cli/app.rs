@@ -488,6 +488,24 @@ fn report_all(
     results: &[CheckResult],
 ) -> Result<u8, CliError> {
     let mut first_error = None;
+    if chosen.iter().any(|(r, _)| *r == Reporter::Github) {
+        // On stderr, where the Actions runner reads workflow commands as it does on
+        // stdout, so the Markdown (or another reporter's JSON) on stdout stays whole.
+        let declared: std::collections::HashMap<String, (String, u32)> = registry::monitors()
+            .map(|all| {
+                all.into_iter()
+                    .map(|d| {
+                        let place = (d.location.file.to_owned(), d.location.line);
+                        (d.monitor.id, place)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        eprint!(
+            "{}",
+            report::github_annotations(results, &|id| declared.get(id).cloned())
+        );
+    }
     for (reporter, file) in chosen {
         let color = file.is_none()
             && std::io::stdout().is_terminal()

@@ -2,6 +2,7 @@
 
 mod acceptance;
 mod agent;
+mod annotations;
 mod bounds;
 mod certs;
 mod engine;

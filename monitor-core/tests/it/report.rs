@@ -91,7 +91,7 @@ fn by_id<'a>(results: &'a [CheckResult], id: &str) -> &'a CheckResult {
 
 /// A hand-built result with every awkward character in its id, name, target and error,
 /// and a TLS report with a fixed expiry over IPv6.
-fn awkward() -> CheckResult {
+pub(crate) fn awkward() -> CheckResult {
     let started_at = OffsetDateTime::now_utc();
     let expiry = OffsetDateTime::from_unix_timestamp(1_900_000_000).unwrap();
     let error = ProbeError {
