@@ -376,8 +376,10 @@ impl Engine {
                     .map_err(|e| classify::dialog_failure(spec, addr, e, &facts.response));
             }
             let pace = Pace { deadline, clock };
-            self.secure(plan, stream, addr, pace, &mut timings, &mut facts)
-                .await
+            // Boxed, as are the legacy probe and the policy scan below: their states are
+            // the largest of an attempt, and a plain check would otherwise carry (and
+            // move) them too.
+            Box::pin(self.secure(plan, stream, addr, pace, &mut timings, &mut facts)).await
         };
         let error: Option<ProbeError> = probe.await.err();
         // The stream is gone, read a last time as it closed.
@@ -393,7 +395,7 @@ impl Engine {
             facts.address,
             facts.tls.as_mut(),
         ) {
-            let legacy = secure::legacy_report(spec, addr, deadline).await;
+            let legacy = Box::pin(secure::legacy_report(spec, addr, deadline)).await;
             if let Some(finding) = secure::legacy_finding(spec, &legacy) {
                 facts.findings.push(finding);
             }
@@ -404,8 +406,15 @@ impl Engine {
             && !facts.chain.is_empty()
         {
             let step = plan.read_timeout;
-            if let Some(finding) =
-                policy::run(spec, addr, &facts.chain, report, step, deadline).await
+            if let Some(finding) = Box::pin(policy::run(
+                spec,
+                addr,
+                &facts.chain,
+                report,
+                step,
+                deadline,
+            ))
+            .await
             {
                 facts.findings.push(finding);
             }
