@@ -376,8 +376,10 @@ impl Engine {
                     .map_err(|e| classify::dialog_failure(spec, addr, e, &facts.response));
             }
             let pace = Pace { deadline, clock };
-            self.secure(plan, stream, addr, pace, &mut timings, &mut facts)
-                .await
+            // Boxed, as are the legacy probe and the policy scan below: their states are
+            // the largest of an attempt, and a plain check would otherwise carry (and
+            // move) them too.
+            Box::pin(self.secure(plan, stream, addr, pace, &mut timings, &mut facts)).await
         };
         let error: Option<ProbeError> = probe.await.err();
         // The stream is gone, read a last time as it closed.
@@ -393,7 +395,7 @@ impl Engine {
             facts.address,
             facts.tls.as_mut(),
         ) {
-            let legacy = secure::legacy_report(spec, addr, deadline).await;
+            let legacy = Box::pin(secure::legacy_report(spec, addr, deadline)).await;
             if let Some(finding) = secure::legacy_finding(spec, &legacy) {
                 facts.findings.push(finding);
             }
@@ -404,8 +406,15 @@ impl Engine {
             && !facts.chain.is_empty()
         {
             let step = plan.read_timeout;
-            if let Some(finding) =
-                policy::run(spec, addr, &facts.chain, report, step, deadline).await
+            if let Some(finding) = Box::pin(policy::run(
+                spec,
+                addr,
+                &facts.chain,
+                report,
+                step,
+                deadline,
+            ))
+            .await
             {
                 facts.findings.push(finding);
             }
@@ -633,8 +642,10 @@ pub async fn run_all(
 /// `concurrency` long-lived workers take the next monitor from a shared counter and send
 /// results back over a channel, which the caller drains every few milliseconds: a task
 /// per check and a wake-up per result cost more CPU than the checks' own I/O. Results
-/// travel boxed: the channel's blocks and the slots waiting for the last result stay
-/// small, and each result's bytes are written once more, into the returned vector.
+/// travel boxed, so the channel's blocks stay small, and each box is freed as soon as it
+/// is drained into its slot: the slots are the returned vector itself (turned from
+/// `Option<CheckResult>` into `CheckResult` in place), so a run keeps no result twice
+/// and the allocator is not left holding every result's box until the end.
 pub async fn run_all_observed(
     engine: &Engine,
     monitors: &[ValidMonitor],
@@ -662,7 +673,8 @@ pub async fn run_all_observed(
         });
     }
     drop(tx);
-    let mut results: Vec<Option<Box<CheckResult>>> = vec![None; monitors.len()];
+    let mut results: Vec<Option<CheckResult>> = Vec::with_capacity(monitors.len());
+    results.resize_with(monitors.len(), || None);
     'drain: loop {
         tokio::time::sleep(Duration::from_millis(10)).await;
         loop {
@@ -670,7 +682,7 @@ pub async fn run_all_observed(
                 Ok((i, result)) => {
                     observe(&result);
                     if let Some(slot) = results.get_mut(i) {
-                        *slot = Some(result);
+                        *slot = Some(*result);
                     }
                 }
                 Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
@@ -689,7 +701,7 @@ pub async fn run_all_observed(
         .into_iter()
         .enumerate()
         .map(|(i, r)| match r {
-            Some(result) => *result,
+            Some(result) => result,
             None => {
                 let why = if lost.is_empty() { "not run" } else { &lost };
                 let failed = internal_failure(engine, &monitors[i], why);
@@ -699,6 +711,10 @@ pub async fn run_all_observed(
         })
         .collect()
 }
+
+// `run_all_observed` turns its slots into results in place only when both are of one size.
+const _: () =
+    assert!(std::mem::size_of::<Option<CheckResult>>() == std::mem::size_of::<CheckResult>());
 
 /// The hint of a secret the policy refuses.
 const SECRET_HINT: &str = "this machine hands monitors only environment variables starting with its --secret-env-prefix and files under its --secret-dir; ask its operator, or use a secret it hands out";
