@@ -633,31 +633,27 @@ fn every_error_leaves_the_database_unchanged() {
     let mut wrong_type = json!({"bundle": bundle(vec![cache(), db()])});
     wrong_type["bundle"]["monitors"][1]["target"]["port"] = json!("5432");
     let text = serde_json::to_string_pretty(&wrong_type).unwrap();
+    // A monitor of the wrong shape is one of the bundle's problems (422, all listed),
+    // with its path in the bundle and its place in the text.
     let body = check(
         api.deploy_raw(text.into_bytes(), None, ""),
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
     );
-    let message = body["error"].as_str().unwrap();
-    assert!(
-        message.contains("bundle.monitors[1].target.port"),
-        "{message}"
-    );
+    assert_eq!(body["problems"][0]["path"], "monitors[1].target.port");
+    let message = body["problems"][0]["message"].as_str().unwrap();
     assert!(
         message.contains("line ") && message.contains("column "),
         "{message}"
-    );
-    assert_eq!(
-        body["problems"][0]["path"],
-        "bundle.monitors[1].target.port"
     );
     let mut unknown = json!({"bundle": bundle(vec![db()])});
     unknown["bundle"]["monitors"][0]["prot"] = json!(1);
     let body = check(
         api.deploy_raw(serde_json::to_vec(&unknown).unwrap(), None, ""),
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNPROCESSABLE_ENTITY,
     );
+    assert_eq!(body["problems"][0]["path"], "monitors[0].prot", "{body}");
     assert!(
-        body["error"]
+        body["problems"][0]["message"]
             .as_str()
             .unwrap()
             .contains("unknown field `prot`"),

@@ -66,10 +66,16 @@ pub fn read_bytes<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Jso
     read_from(serde_json::Deserializer::from_slice(bytes), bytes)
 }
 
+/// [`read`] into a type that borrows from `text` (such as `&RawValue`).
+pub fn read_borrowed<'de, T: serde::Deserialize<'de>>(text: &'de str) -> Result<T, JsonError> {
+    let text = strip_bom_str(text);
+    read_from(serde_json::Deserializer::from_str(text), text.as_bytes())
+}
+
 fn read_from<'de, R, T>(mut de: serde_json::Deserializer<R>, input: &[u8]) -> Result<T, JsonError>
 where
     R: serde_json::de::Read<'de>,
-    T: serde::de::DeserializeOwned,
+    T: serde::Deserialize<'de>,
 {
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     let fail = |path: String, inner: serde_json::Error| {

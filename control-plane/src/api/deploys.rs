@@ -9,7 +9,7 @@ use monitor_spec::SCHEMA_VERSION;
 use monitor_spec::api::{
     DeployRequest, DeployResponse, DestroyResponse, Git, Problem, VersionResponse,
 };
-use monitor_spec::bundle::BundleError;
+use monitor_spec::bundle::{Bundle, BundleError};
 use monitor_spec::secret::SecretPolicy;
 use serde_json::value::RawValue;
 
@@ -100,7 +100,17 @@ fn prepare(
     limit: usize,
     secret_prefix: &str,
 ) -> Result<(MonitorSet, Git), ApiError> {
-    let request: DeployRequest = decode(body, gzip, limit, "deploy request")?;
+    // The bundle is read on its own, so that every monitor's problems are found.
+    let request: DeployRequest<Box<RawValue>> = match decode(body, gzip, limit, "deploy request") {
+        Ok(request) => request,
+        // Not JSON, or a wrong top level: reading it typed names the path inside the
+        // bundle where the syntax breaks.
+        Err(e) => {
+            return Err(decode::<DeployRequest>(body, gzip, limit, "deploy request")
+                .err()
+                .unwrap_or(e));
+        }
+    };
     let git = request.git.unwrap_or_default();
     let git_problems: Vec<Problem> = git
         .problems()
@@ -116,46 +126,35 @@ fn prepare(
             problems: git_problems,
         });
     }
-    let bundle = request.bundle;
     let invalid = |problems| ApiError::Invalid {
         what: "bundle",
         problems,
     };
-    if bundle.schema_version != SCHEMA_VERSION {
-        return Err(invalid(vec![Problem {
+    let bundle = Bundle::read_checked(request.bundle.get()).map_err(|e| match e {
+        BundleError::Invalid(problems) => invalid(
+            problems
+                .into_iter()
+                .map(|p| Problem {
+                    path: p.path,
+                    message: p.message,
+                })
+                .collect(),
+        ),
+        BundleError::Version(version) => invalid(vec![Problem {
             path: "schema_version".to_owned(),
             message: format!(
-                "unsupported bundle version {}; this server reads version {SCHEMA_VERSION}",
-                bundle.schema_version
+                "unsupported bundle version {version}; this server reads version {SCHEMA_VERSION}"
             ),
-        }]));
-    }
-    match bundle.validate() {
-        Ok(_) => {}
-        Err(BundleError::Invalid(problems)) => {
-            return Err(invalid(
-                problems
-                    .into_iter()
-                    .map(|p| Problem {
-                        path: p.path,
-                        message: p.message,
-                    })
-                    .collect(),
-            ));
-        }
-        Err(BundleError::DuplicateId { id, first, second }) => {
-            return Err(invalid(vec![Problem {
-                path: format!("monitors[{second}].id"),
-                message: format!("duplicate id `{id}`, also used by monitors[{first}]"),
-            }]));
-        }
-        Err(other) => {
-            return Err(invalid(vec![Problem {
-                path: ".".to_owned(),
-                message: other.to_string(),
-            }]));
-        }
-    }
+        }]),
+        BundleError::Json(e) => invalid(vec![Problem {
+            path: e.path,
+            message: e.message,
+        }]),
+        other => invalid(vec![Problem {
+            path: ".".to_owned(),
+            message: other.to_string(),
+        }]),
+    })?;
     let policy = SecretPolicy::deploy(Some(secret_prefix.to_owned()));
     let refused: Vec<Problem> = bundle
         .monitors

@@ -89,3 +89,46 @@ fn preview_shows_old_and_new_values_and_versions_show_each_change() {
     let bad = client.xtask(&["versions", "show", "x"]);
     assert_eq!(bad.code, Some(2), "{bad}");
 }
+
+#[test]
+fn a_bundle_with_five_mixed_errors_is_refused_with_all_five() {
+    let (server, tokens) = Server::start(&["shop"]);
+    let client = server.client("shop", &tokens[0]);
+    let monitor = |id: &str, extra: &str| {
+        format!(
+            r#"{{"schema_version":1,"id":"{id}","name":"{id}","target":{{"host":"h","port":1}}{extra}}}"#
+        )
+    };
+    let bad = format!(
+        "{{\"schema_version\":1,\"monitors\":[\n{}\n]}}\n",
+        [
+            monitor("a", r#","frequency":"7m""#),
+            monitor("b", "").replace(r#""port":1"#, r#""port":"x""#),
+            monitor("c", "").replace(r#""port":1"#, r#""port":0"#),
+            monitor("d", r#","colour":"blue""#),
+            monitor(
+                "e",
+                r#","timeouts":{"connect_ms":0,"read_ms":1000,"total_ms":10000}"#
+            ),
+        ]
+        .join(",\n")
+    );
+    let file = server.dir.0.join("five-errors.json");
+    std::fs::write(&file, bad).unwrap();
+    let run = client.xtask(&["deploy", "--bundle", file.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{run}");
+    assert!(run.stderr.contains("5 problems:"), "{run}");
+    for path in [
+        "  monitors[0].frequency: ",
+        "  monitors[1].target.port: ",
+        "  monitors[2].target.port: ",
+        "  monitors[3].colour: ",
+        "  monitors[4].timeouts.connect_ms: ",
+    ] {
+        assert!(
+            run.stderr.lines().any(|l| l.starts_with(path)),
+            "no line {path:?}\n{run}"
+        );
+    }
+    assert!(client.versions().is_empty(), "nothing deployed");
+}

@@ -986,3 +986,83 @@ fn retry_none_rejects_unknown_fields() {
         }
     }
 }
+
+// ---- A bundle's every problem at once ----------------------------------------------------
+
+/// A bundle of `monitors` (each a JSON text), one a line after the first two.
+fn bundle_of(monitors: &[String]) -> String {
+    format!(
+        "{{\n\"schema_version\": 1,\n\"monitors\": [\n{}\n]\n}}",
+        monitors.join(",\n")
+    )
+}
+
+#[test]
+fn a_bundle_reports_every_shape_and_rule_problem_at_once() {
+    let text = bundle_of(&[
+        minimal_with(r#""frequency":"7m""#),
+        MINIMAL
+            .replace(r#""port":1"#, r#""port":"x""#)
+            .replace(r#""id":"x""#, r#""id":"y""#),
+        MINIMAL
+            .replace(r#""port":1"#, r#""port":0"#)
+            .replace(r#""id":"x""#, r#""id":"z""#),
+        MINIMAL.to_owned(),
+        minimal_with(r#""colour":"blue""#).replace(r#""id":"x""#, r#""id":"w""#),
+        MINIMAL.replace(r#""id":"x""#, r#""id":"x""#),
+    ]);
+    let Err(BundleError::Invalid(problems)) = Bundle::read_checked(&text) else {
+        panic!("not invalid: {:?}", Bundle::read_checked(&text));
+    };
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "monitors[0].frequency",
+            "monitors[1].target.port",
+            "monitors[2].target.port",
+            "monitors[4].colour",
+            "monitors[5].id",
+        ],
+        "{problems:#?}"
+    );
+    // A shape error says where it is in the whole text: monitors[1] is on line 5.
+    assert!(
+        problems[0].message.contains("7m"),
+        "{}",
+        problems[0].message
+    );
+    assert!(
+        problems[1].message.contains("(line 5, column "),
+        "{}",
+        problems[1].message
+    );
+    assert!(
+        problems[4]
+            .message
+            .contains("duplicate id `x`, also used by monitors[3]")
+    );
+    // The error lists them one a line.
+    let shown = BundleError::Invalid(problems).to_string();
+    assert!(
+        shown.starts_with("5 problems make the bundle invalid:\n  monitors[0].frequency: "),
+        "{shown}"
+    );
+    assert_eq!(shown.lines().count(), 6, "{shown}");
+
+    // A good bundle reads as Bundle::from_json reads it; a wrong version or top level
+    // stops at once.
+    let good = bundle_of(&[MINIMAL.to_owned()]);
+    assert_eq!(
+        Bundle::read_checked(&good).unwrap(),
+        Bundle::from_json(&good).unwrap()
+    );
+    assert!(matches!(
+        Bundle::read_checked(&good.replace("\"schema_version\": 1", "\"schema_version\": 9")),
+        Err(BundleError::Version(9))
+    ));
+    assert!(matches!(
+        Bundle::read_checked(r#"{"schema_version":1,"monitors":{}}"#),
+        Err(BundleError::Json(_))
+    ));
+}
