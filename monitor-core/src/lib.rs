@@ -38,7 +38,7 @@ pub mod registry;
 pub mod report;
 pub mod runner;
 
-pub use monitor_spec::{self as model, escape, json, result, rules, spec, validate};
+pub use monitor_spec::{self as model, escape, json, result, rules, schema, spec, validate};
 
 pub use engine::{Clock, Engine, Resolve, SystemClock, SystemResolver, run_all, run_all_observed};
 pub use monitor_macros::{monitor_defaults, tcp_monitor};

@@ -38,6 +38,7 @@ pub mod recipe;
 pub mod result;
 pub mod rules;
 pub mod schedule;
+pub mod schema;
 pub mod secret;
 pub mod spec;
 pub mod validate;

@@ -287,7 +287,7 @@ fn spec() -> impl Strategy<Value = TcpMonitor> {
 /// Whether `name` is a top-level field of the JSON form, which every error path starts
 /// with; the committed schema is the list, so it cannot fall behind the spec.
 fn is_field(name: &str) -> bool {
-    monitor_core::json::spec_schema()["properties"]
+    monitor_core::schema::spec_schema()["properties"]
         .get(name)
         .is_some()
 }

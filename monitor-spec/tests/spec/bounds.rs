@@ -185,7 +185,7 @@ fn a_duplicate_in_a_full_list_names_both_places() {
 /// validation uses.
 #[test]
 fn the_schema_states_every_bound() {
-    let schema = monitor_spec::json::spec_schema();
+    let schema = monitor_spec::schema::spec_schema();
     let tls = &schema["$defs"]["Tls"]["properties"];
     for (bound, max) in [
         (&schema["properties"]["tags"], MAX_TAGS),

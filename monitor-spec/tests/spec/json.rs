@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::fs;
 use std::path::PathBuf;
 
-use monitor_spec::json::{
+use monitor_spec::schema::{
     bundle_schema, deploy_request_schema, deploy_response_schema, error_schema, result_schema,
     spec_schema,
 };
