@@ -61,7 +61,12 @@ fn checked(request: &TriggerRequest) -> Result<Option<regex::Regex>, Vec<Problem
             continue;
         }
         for (i, name) in names.iter().enumerate() {
-            if let Err(e) = agents::check_name(what, name) {
+            let checked = if what == "tags" {
+                monitor_spec::rules::check_tag(name).map_err(|why| format!("invalid tag: {why}"))
+            } else {
+                agents::check_name("location", name)
+            };
+            if let Err(e) = checked {
                 problem(format!("{what}[{i}]"), e);
             }
         }
