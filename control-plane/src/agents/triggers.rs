@@ -337,7 +337,7 @@ mod tests {
             triggers.taking("p", now).into_iter().collect::<Vec<_>>(),
             ["eu"]
         );
-        let mut signal = triggers.subscribe("p");
+        let signal = triggers.subscribe("p");
         triggers.queue("p", "t1", vec![run("m", "eu"), run("m", "us")], now);
         assert!(signal.has_changed().unwrap());
         assert_eq!(triggers.take("p", "eu", 10).len(), 1);
