@@ -89,12 +89,24 @@ pub(super) fn run(
             "(is an agent of each of these locations running and polling this control plane?)"
         );
     }
-    let failing = failed > 0 || (flags.fail_on_degraded && degraded > 0) || !missing.is_empty();
-    Ok(if failing {
-        ExitCode::from(EXIT_REMOTE)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if failing(&results, missing.len(), flags.fail_on_degraded) {
+            ExitCode::from(EXIT_REMOTE)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
+}
+
+/// Whether the run exits 1, as `monitors run` does: a result failed (or degraded, with
+/// `fail_on_degraded`), or a run has no result.
+fn failing(results: &[TriggeredResult], missing: usize, fail_on_degraded: bool) -> bool {
+    missing > 0
+        || results.iter().any(|r| match r.result.status {
+            Status::Passed => false,
+            Status::Degraded => fail_on_degraded,
+            Status::Failed => true,
+        })
 }
 
 /// One result on one line: verdict, monitor, location, agent, time and error.
@@ -117,4 +129,37 @@ fn line(r: &TriggeredResult) -> String {
         shown(&r.agent),
         r.result.timings.total_ms
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(status: &str) -> TriggeredResult {
+        serde_json::from_value(serde_json::json!({
+            "monitor": "web", "location": "eu", "agent": "eu-1",
+            "result": {
+                "id": "web", "name": "web", "target": "127.0.0.1:1", "status": status,
+                "error": null, "timings": {"total_ms": 3.2}, "address": null,
+                "attempts": [], "assertions": [], "response_excerpt": "",
+                "started_at": "2026-01-01T00:00:00Z"
+            }
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_result_is_one_line_and_the_exit_code_follows_monitors_run() {
+        assert_eq!(
+            line(&result("passed")),
+            "passed   web in eu (agent eu-1) 3 ms"
+        );
+        let passed = [result("passed")];
+        let degraded = [result("passed"), result("degraded")];
+        assert!(!failing(&passed, 0, true));
+        assert!(failing(&passed, 1, false));
+        assert!(!failing(&degraded, 0, false));
+        assert!(failing(&degraded, 0, true));
+        assert!(failing(&[result("failed")], 0, false));
+    }
 }
