@@ -763,6 +763,35 @@ mod tests {
         assert_eq!(api.routes().1.base, good);
     }
 
+    #[tokio::test]
+    async fn an_older_control_plane_refusing_triggers_is_polled_without_them() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // Refuses the parameter as an older control plane does (400), else no retries.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    let head = String::from_utf8_lossy(&buf[..n]);
+                    let answer = if head.contains("triggers=true") {
+                        "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"
+                    } else {
+                        "HTTP/1.1 200 OK\r\ncontent-length: 15\r\n\r\n{\"retries\": []}"
+                    };
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        let api = Api::new(&format!("http://{addr}"), "t", "a1", "eu").unwrap();
+        let refused = api.take_retries(Duration::ZERO).await.unwrap_err();
+        assert_eq!(refused.kind, "http 400");
+        assert!(refused.moved, "asked again at once");
+        let answer = api.take_retries(Duration::ZERO).await.unwrap();
+        assert!(answer.retries.is_empty() && answer.triggered.is_empty());
+    }
+
     #[test]
     fn error_messages_come_from_json_or_the_body() {
         assert_eq!(error_message("{\"error\": \"bad token\"}"), "bad token");
