@@ -15,6 +15,7 @@ mod pages;
 mod query;
 mod retry_routes;
 mod state;
+mod trigger_routes;
 mod viewer;
 mod views;
 
@@ -49,6 +50,7 @@ pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
         locks: Arc::default(),
         agents,
         retries: Arc::default(),
+        triggers: Arc::default(),
         deployed: Arc::default(),
         identities: Arc::default(),
         snapshots: Arc::default(),
@@ -86,6 +88,14 @@ pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
             get(views::series),
         )
         .route("/v1/projects/{project}/status", get(views::status))
+        .route(
+            "/v1/projects/{project}/trigger",
+            post(trigger_routes::trigger),
+        )
+        .route(
+            "/v1/projects/{project}/triggers/{trigger}",
+            get(trigger_routes::status),
+        )
         .route("/v1/projects/{project}/versions", get(deploys::versions))
         .route("/v1/projects/{project}/versions/{n}", get(deploys::version))
         .route(

@@ -29,6 +29,8 @@ mod region;
 mod serving;
 #[path = "api/tokens.rs"]
 mod tokens;
+#[path = "api/trigger.rs"]
+mod trigger;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

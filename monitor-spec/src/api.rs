@@ -248,14 +248,19 @@ pub struct ResultsRequest<R = ResultIn> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResultIn {
-    /// `{monitor}/{location}/{tick}`.
+    /// `{monitor}/{location}/{tick}`, or `{monitor}/{location}/trigger/{trigger}` for a
+    /// triggered run.
     pub id: String,
     /// The monitor's id.
     pub monitor: String,
-    /// The tick `k` of the schedule it ran for.
+    /// The tick `k` of the schedule it ran for (0 for a triggered run).
     pub tick: u64,
     /// What the check found.
     pub result: CheckResult,
+    /// The trigger (`POST /v1/projects/{project}/trigger`) this run answers, outside the
+    /// schedule; absent for scheduled runs (and from older agents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
 }
 
 /// The body of `POST /v1/agent/retries`: a check whose first attempt failed, for another
@@ -291,6 +296,81 @@ pub struct RetryAccepted {
 pub struct Retries<M = TcpMonitor> {
     /// The checks to retry, oldest first.
     pub retries: Vec<PendingRetry<M>>,
+    /// The triggered runs for the caller's location, oldest first: only for agents that
+    /// poll with `triggers=1` (older agents are never handed any), absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggered: Vec<TriggeredRun<M>>,
+}
+
+/// One immediate run of a monitor outside its schedule, queued by
+/// `POST /v1/projects/{project}/trigger`: run it once (with its retries) and upload the
+/// result with `trigger` set and the id `{monitor}/{location}/trigger/{trigger}`, tick 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggeredRun<M = TcpMonitor> {
+    /// The monitor, as deployed.
+    pub monitor: M,
+    /// The trigger's id.
+    pub trigger: String,
+}
+
+/// The body of `POST /v1/projects/{project}/trigger`: which deployed monitors to run now;
+/// every field optional (all monitors, in all their live locations).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRequest {
+    /// A regular expression matched against each monitor's id and name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grep: Option<String>,
+    /// Only monitors with one of these tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Only these locations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<String>,
+}
+
+/// One run of a trigger: a monitor in a location.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TriggerRun {
+    /// The monitor's id.
+    pub monitor: String,
+    /// The location.
+    pub location: String,
+}
+
+/// The answer to `POST /v1/projects/{project}/trigger`: the trigger's id and its queued
+/// runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerResponse {
+    /// The trigger's id.
+    pub trigger: String,
+    /// The runs queued, one per monitor and location.
+    pub runs: Vec<TriggerRun>,
+}
+
+/// One result of a trigger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggeredResult<R = CheckResult> {
+    /// The monitor's id.
+    pub monitor: String,
+    /// Where it ran.
+    pub location: String,
+    /// The agent that ran it.
+    pub agent: String,
+    /// What the check found.
+    pub result: R,
+}
+
+/// The answer to `GET /v1/projects/{project}/triggers/{trigger}`: the results so far and
+/// the runs still without one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerStatus<R = CheckResult> {
+    /// The trigger's id.
+    pub trigger: String,
+    /// The results received, in the order they came.
+    pub results: Vec<TriggeredResult<R>>,
+    /// The runs without a result yet.
+    pub missing: Vec<TriggerRun>,
 }
 
 /// The most checks one answer to `GET /v1/agent/retries` holds.

@@ -1,4 +1,4 @@
-//! `cargo xtask deploy | destroy | rollback N`: the client of the control plane
+//! `cargo xtask deploy | destroy | rollback N | versions | trigger`: the client of the control plane
 //! (control-plane/API.md, "Client"). Exit codes: 0 done, 1 the control plane refused or
 //! failed, 2 usage, validation or confirmation problems. The token is read only from
 //! `MONITORS_API_TOKEN` and never printed.
@@ -8,6 +8,7 @@ mod config;
 mod diff;
 mod git;
 mod preview;
+mod trigger;
 mod versions;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -74,6 +75,7 @@ pub fn run(command: &ClientCommand) -> ExitCode {
         ClientCommand::Destroy(_) => destroy(&args, &env),
         ClientCommand::Rollback(_) => rollback(&args, &env),
         ClientCommand::Versions(_) => versions::run(&args, &env),
+        ClientCommand::Trigger(flags) => trigger::run(&args, flags, &env),
     };
     match outcome {
         Ok(code) => code,

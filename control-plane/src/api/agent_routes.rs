@@ -10,7 +10,9 @@ use axum::extract::{Request, State};
 use axum::http::header::{ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use monitor_spec::api::{AgentLoad, LOAD_HEADER, Problem, ResultsRequest, ResultsResponse};
+use monitor_spec::api::{
+    AgentLoad, LOAD_HEADER, Problem, ResultIn, ResultsRequest, ResultsResponse,
+};
 
 use super::auth::authorize_agent;
 use super::body::{decode, read_body};
@@ -18,7 +20,7 @@ use super::error::ApiError;
 use super::identity::AgentCaller;
 use super::query::QueryParams;
 use super::state::{AppState, blocking, json_response};
-use crate::agents;
+use crate::agents::{self, triggers};
 use crate::status;
 
 /// The longest long poll of the assignments, in seconds.
@@ -32,6 +34,8 @@ pub(super) struct AssignmentQuery {
     pub(super) agent: String,
     pub(super) location: String,
     pub(super) wait: u64,
+    /// Whether the agent takes triggered runs (`triggers=true`, retries poll only).
+    pub(super) triggers: bool,
 }
 
 impl AssignmentQuery {
@@ -52,11 +56,12 @@ impl AssignmentQuery {
     }
 
     fn read(query: Option<&str>) -> Result<AssignmentQuery, ApiError> {
-        let mut params = QueryParams::parse(query, &["agent", "location", "wait"])?;
+        let mut params = QueryParams::parse(query, &["agent", "location", "wait", "triggers"])?;
         Ok(AssignmentQuery {
             agent: params.required("agent")?,
             location: params.required("location")?,
             wait: params.number("wait")?.unwrap_or(0),
+            triggers: params.flag("triggers")?,
         })
     }
 }
@@ -182,13 +187,24 @@ pub(super) async fn results(
     let now = time::OffsetDateTime::now_utc();
     let received = status::unix_us(now);
     let latest = now + st.options.max_clock_skew;
-    let (agent, location, rows) = blocking(move || {
+    let (agent, location, rows, triggered) = blocking(move || {
         let request: ResultsRequest = decode(&body, gzip, limit, "results request")?;
         let checked = status::check_results(&request, received);
         let mut problems = checked.as_ref().err().cloned().unwrap_or_default();
+        problems.extend(triggers::triggered_problems(
+            &request.results,
+            &request.location,
+        ));
         problems.extend(bounds_and_times(&request, latest));
         match checked {
-            Ok(rows) if problems.is_empty() => Ok((request.agent, request.location, rows)),
+            Ok(rows) if problems.is_empty() => {
+                let triggered: Vec<ResultIn> = request
+                    .results
+                    .into_iter()
+                    .filter(|r| r.trigger.is_some())
+                    .collect();
+                Ok((request.agent, request.location, rows, triggered))
+            }
             _ => Err(ApiError::Invalid {
                 what: "results",
                 problems,
@@ -204,7 +220,21 @@ pub(super) async fn results(
     let store = Arc::clone(&st.store);
     let name = project.clone();
     let posted = !rows.is_empty();
-    let outcome = blocking(move || Ok(store.insert_results(&name, &rows)?)).await?;
+    let mut outcome = blocking(move || Ok(store.insert_results(&name, &rows)?)).await?;
+    for r in triggered {
+        let id = r.trigger.unwrap_or_default();
+        match st
+            .triggers
+            .received(&project, &id, &agent, &location, r.result)
+        {
+            triggers::Received::Kept => outcome.accepted += 1,
+            triggers::Received::Duplicate => outcome.duplicates += 1,
+            triggers::Received::Unknown => {
+                tracing::debug!(%project, %agent, trigger = %id, monitor = %r.monitor, "a triggered result of an unknown trigger, ignored");
+                outcome.duplicates += 1;
+            }
+        }
+    }
     if posted {
         st.agents.posted(&project, &agent, Instant::now());
     }

@@ -2,7 +2,9 @@
 //! first attempt failed to another location (`POST /v1/agent/retries`), and the agents of
 //! that location take it by long poll (`GET /v1/agent/retries`). The checks wait in
 //! memory ([`crate::agents::retries`]); one no agent took in time is stored as the result
-//! of the location that ran its first attempt.
+//! of the location that ran its first attempt. Agents polling with `triggers=true` take
+//! the triggered runs of their location ([`crate::agents::triggers`]) through the same
+//! poll.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use monitor_spec::api::{
     MAX_RETRIES_PER_ANSWER, PendingRetry, Problem, ResultIn, ResultsRequest, Retries,
-    RetryAccepted, RetryRequest,
+    RetryAccepted, RetryRequest, TriggeredRun,
 };
 use serde_json::value::RawValue;
 
@@ -181,20 +183,37 @@ pub(super) async fn take(
         &query.location,
         Instant::now() + wait + timeout,
     );
+    if query.triggers {
+        st.triggers.polling(
+            &project,
+            &query.agent,
+            &query.location,
+            Instant::now() + wait + timeout,
+        );
+    }
     let _poll = st.agents.poll(&project, &query.agent);
     let mut handed = st.retries.subscribe(&project);
+    let mut queued = st.triggers.subscribe(&project);
     let deadline = tokio::time::Instant::now() + wait;
-    let taken = loop {
+    let (taken, triggered) = loop {
         handed.borrow_and_update();
+        queued.borrow_and_update();
         store_expired(&st, &project).await?;
         let taken = st
             .retries
             .take(&project, &query.location, MAX_RETRIES_PER_ANSWER);
-        if !taken.is_empty() || tokio::time::Instant::now() >= deadline {
-            break taken;
+        let triggered = if query.triggers {
+            st.triggers
+                .take(&project, &query.location, MAX_RETRIES_PER_ANSWER)
+        } else {
+            Vec::new()
+        };
+        if !taken.is_empty() || !triggered.is_empty() || tokio::time::Instant::now() >= deadline {
+            break (taken, triggered);
         }
         tokio::select! {
             _ = handed.changed() => {}
+            _ = queued.changed() => {}
             () = tokio::time::sleep(EXPIRY_CHECK) => {}
             () = tokio::time::sleep_until(deadline) => {}
         }
@@ -205,6 +224,14 @@ pub(super) async fn take(
         &query.location,
         Instant::now() + timeout,
     );
+    if query.triggers {
+        st.triggers.polling(
+            &project,
+            &query.agent,
+            &query.location,
+            Instant::now() + timeout,
+        );
+    }
     let body = Retries::<&RawValue> {
         retries: taken
             .iter()
@@ -214,6 +241,13 @@ pub(super) async fn take(
                 from: r.from.clone(),
                 not_before_ms: r.not_before_ms,
                 result: r.result.clone(),
+            })
+            .collect(),
+        triggered: triggered
+            .iter()
+            .map(|t| TriggeredRun {
+                monitor: &*t.monitor,
+                trigger: t.trigger.clone(),
             })
             .collect(),
     };
@@ -245,6 +279,7 @@ async fn store_expired(st: &AppState, project: &str) -> Result<(), ApiError> {
                 monitor: r.id,
                 tick: r.tick,
                 result: r.result,
+                trigger: None,
             }],
         };
         // Checked when it was handed in: a problem now is the server's.

@@ -147,6 +147,8 @@ pub(super) struct AppState {
     pub(super) agents: Arc<Registry>,
     /// The checks handed to another location, waiting for its agents.
     pub(super) retries: Arc<crate::agents::retries::Retries>,
+    /// The triggered runs and their results (in memory, per replica).
+    pub(super) triggers: Arc<crate::agents::triggers::Triggers>,
     pub(super) deployed: Arc<DeployedCache>,
     pub(super) identities: Arc<Identities>,
     /// The status `/metrics` and the page are rendered from, shared by their readers.

@@ -18,6 +18,7 @@ mod monitor_page;
 mod region;
 mod replicas;
 mod tls;
+mod trigger;
 mod workflow;
 
 use std::io::{BufRead, BufReader};

@@ -43,6 +43,9 @@
 //!   agent long polls the checks handed to its location (`GET /v1/agent/retries`), runs
 //!   their remaining attempts and uploads one result. If the handoff fails, the agent
 //!   retries the check itself (see `retries`). Every attempt says where it ran.
+//! - The same poll (`triggers=true`) brings triggered runs (`cargo xtask trigger`): each
+//!   runs once at once, outside the schedule (no tick moves), and its result goes up with
+//!   its trigger id, never as a scheduled result.
 //! - On Ctrl-C or SIGTERM: scheduling stops, the checks in flight finish (up to 30 s)
 //!   and are buffered, one last upload is tried (up to 5 s), and the agent exits 0.
 //!

@@ -8,7 +8,9 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use monitor_spec::api::{DeployResponse, DestroyResponse, ErrorBody};
+use monitor_spec::api::{
+    DeployResponse, DestroyResponse, ErrorBody, TriggerRequest, TriggerResponse, TriggerStatus,
+};
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 use reqwest::{StatusCode, Url};
@@ -103,6 +105,10 @@ pub(crate) enum Action {
     Versions,
     /// Reading version N.
     Version(u64),
+    /// `trigger`: queuing the runs.
+    Trigger,
+    /// `trigger --wait`: reading the results.
+    TriggerStatus,
 }
 
 /// The monitors of `GET .../monitors`, counted but not read.
@@ -206,6 +212,26 @@ impl Api {
     }
 
     /// `GET .../monitors`.
+    /// `POST /v1/projects/{project}/trigger`.
+    pub(crate) fn trigger(&self, request: &TriggerRequest) -> Result<TriggerResponse, Failure> {
+        let json = serde_json::to_vec(request)
+            .map_err(|e| Failure::local(anyhow!(e).context("cannot write the trigger")))?;
+        let request = self
+            .client
+            .post(self.url(&["trigger"]))
+            .header(CONTENT_TYPE, "application/json")
+            .body(json);
+        self.send(request, Action::Trigger, None)
+    }
+
+    /// `GET /v1/projects/{project}/triggers/{id}?wait=SECS`.
+    pub(crate) fn trigger_status(&self, id: &str, wait: u64) -> Result<TriggerStatus, Failure> {
+        let mut url = self.url(&["triggers", id]);
+        url.query_pairs_mut().append_pair("wait", &wait.to_string());
+        let request = self.client.get(url);
+        self.send(request, Action::TriggerStatus, None)
+    }
+
     pub(crate) fn monitors(&self) -> Result<MonitorCount, Failure> {
         let request = self.client.get(self.url(&["monitors"]));
         self.send(request, Action::Read, None)
@@ -361,6 +387,8 @@ pub(crate) fn describe(
         Action::Read => "reading the monitors".to_owned(),
         Action::Versions => "listing the versions".to_owned(),
         Action::Version(n) => format!("reading version {n}"),
+        Action::Trigger => "the trigger".to_owned(),
+        Action::TriggerStatus => "reading the trigger's results".to_owned(),
     };
     let mut message = match status {
         StatusCode::UNAUTHORIZED => format!(
@@ -372,6 +400,12 @@ pub(crate) fn describe(
         StatusCode::FORBIDDEN => format!(
             "the token in {TOKEN_VAR} is for another project, not `{project}` ({code}: {error}); use the project's own token or fix --project/MONITORS_PROJECT"
         ),
+        StatusCode::CONFLICT if matches!(action, Action::Trigger) => {
+            format!("nothing to run ({code}: {error})")
+        }
+        StatusCode::UNPROCESSABLE_ENTITY if matches!(action, Action::Trigger) => {
+            format!("the control plane rejected the trigger ({code}: {error})")
+        }
         StatusCode::CONFLICT => format!(
             "another deploy to project `{project}` is running ({code}: {error}); retry when it has finished"
         ),

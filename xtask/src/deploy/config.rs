@@ -74,6 +74,31 @@ pub(crate) struct VersionsFlags {
     target: TargetFlags,
 }
 
+/// The flags of `trigger`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TriggerFlags {
+    /// Only monitors whose id or name matches this regular expression
+    #[arg(long, value_name = "RE")]
+    pub(crate) grep: Option<String>,
+    /// Only monitors with this tag (repeatable: any of them)
+    #[arg(long = "tag", value_name = "T")]
+    pub(crate) tags: Vec<String>,
+    /// Only in this location (repeatable)
+    #[arg(long = "location", value_name = "L")]
+    pub(crate) locations: Vec<String>,
+    /// Wait for the results and print them
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// How long --wait waits, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub(crate) timeout: u64,
+    /// Exit 1 when a result is degraded, too
+    #[arg(long)]
+    pub(crate) fail_on_degraded: bool,
+    #[command(flatten)]
+    target: TargetFlags,
+}
+
 /// The flags of `destroy`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct DestroyFlags {
@@ -122,6 +147,14 @@ pub(crate) enum ClientCommand {
     /// and deleted against the version before it.
     #[command(after_help = AFTER_HELP)]
     Versions(VersionsFlags),
+    /// Run the matching deployed monitors once, now, in each of their locations (--wait).
+    ///
+    /// The control plane queues one immediate run of each monitor matching --grep, --tag
+    /// and --location in each of its live locations; agents take them at once, outside the
+    /// schedule. --wait prints the results as they come (exit 1 when one failed or is
+    /// missing after --timeout); without it, the trigger id and its runs.
+    #[command(after_help = AFTER_HELP)]
+    Trigger(TriggerFlags),
 }
 
 /// What the help of the client's commands ends with.
@@ -171,6 +204,11 @@ impl ClientCommand {
                 project: f.target.project,
                 positional: f.words,
                 format: f.format,
+                ..Args::default()
+            },
+            ClientCommand::Trigger(f) => Args {
+                url: f.target.url,
+                project: f.target.project,
                 ..Args::default()
             },
         }

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use monitor_spec::api::{
-    AgentLoad, ErrorBody, LOAD_HEADER, PendingRetry, ResultsRequest, ResultsResponse, Retries,
-    RetryAccepted, RetryRequest,
+    AgentLoad, ErrorBody, LOAD_HEADER, ResultsRequest, ResultsResponse, Retries, RetryAccepted,
+    RetryRequest,
 };
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderValue};
@@ -246,6 +246,9 @@ pub(crate) struct Api {
     agent: String,
     location: String,
     gzip: AtomicBool,
+    /// Whether the retries poll asks for triggered runs (`triggers=true`): until a
+    /// control plane refuses the parameter (older ones answer 400).
+    triggers: AtomicBool,
     /// The scheduler's last load, sent with every poll and post ([`LOAD_HEADER`]).
     load: Mutex<Option<HeaderValue>>,
     /// The control plane's clock against this machine's, from its responses.
@@ -294,6 +297,7 @@ impl Api {
             agent: agent.to_owned(),
             location: location.to_owned(),
             gzip: AtomicBool::new(true),
+            triggers: AtomicBool::new(true),
             load: Mutex::new(None),
             clock: ClockWatch::default(),
         })
@@ -515,25 +519,43 @@ impl Api {
 
     /// `GET /v1/agent/retries`: long polls up to `wait` for the checks handed to this
     /// agent's location (each monitor still JSON, read one by one).
+    /// With `triggers=true` it also takes the triggered runs of the location; a control
+    /// plane that refuses the parameter (400, older) is asked without it from then on.
     pub(crate) async fn take_retries(
         &self,
         wait: Duration,
-    ) -> Result<Vec<PendingRetry<serde_json::Value>>, Failure> {
+    ) -> Result<Retries<serde_json::Value>, Failure> {
         let (used, routes) = self.routes();
+        let triggers = self.triggers.load(Ordering::Relaxed);
+        let mut query = vec![
+            ("agent", self.agent.clone()),
+            ("location", self.location.clone()),
+            ("wait", wait.as_secs().to_string()),
+        ];
+        if triggers {
+            query.push(("triggers", "true".to_owned()));
+        }
         let request = self
             .client
             .get(&routes.retries)
-            .query(&[
-                ("agent", self.agent.as_str()),
-                ("location", self.location.as_str()),
-                ("wait", &wait.as_secs().to_string()),
-            ])
+            .query(&query)
             .header(header::AUTHORIZATION, self.auth.clone())
             .timeout(wait + Duration::from_secs(15));
-        self.json_answer::<Retries<serde_json::Value>>(request, MAX_ASSIGNMENT_BYTES)
+        match self
+            .json_answer::<Retries<serde_json::Value>>(request, MAX_ASSIGNMENT_BYTES)
             .await
-            .map(|r| r.retries)
-            .map_err(|f| self.failed(used, f, "retries poll"))
+        {
+            Err(f) if triggers && f.kind == "http 400" => {
+                tracing::info!(
+                    "the control plane refused `triggers=true` on the retries poll ({}); not taking triggered runs",
+                    f.detail
+                );
+                self.triggers.store(false, Ordering::Relaxed);
+                // Asked again at once, without the parameter.
+                Err(Failure { moved: true, ..f })
+            }
+            answer => answer.map_err(|f| self.failed(used, f, "retries poll")),
+        }
     }
 
     /// Sends `request` (with the agent's load) and reads a 200 answer of at most `max`
@@ -739,6 +761,35 @@ mod tests {
         };
         assert!(f.moved);
         assert_eq!(api.routes().1.base, good);
+    }
+
+    #[tokio::test]
+    async fn an_older_control_plane_refusing_triggers_is_polled_without_them() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // Refuses the parameter as an older control plane does (400), else no retries.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    let head = String::from_utf8_lossy(&buf[..n]);
+                    let answer = if head.contains("triggers=true") {
+                        "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"
+                    } else {
+                        "HTTP/1.1 200 OK\r\ncontent-length: 15\r\n\r\n{\"retries\": []}"
+                    };
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        let api = Api::new(&format!("http://{addr}"), "t", "a1", "eu").unwrap();
+        let refused = api.take_retries(Duration::ZERO).await.unwrap_err();
+        assert_eq!(refused.kind, "http 400");
+        assert!(refused.moved, "asked again at once");
+        let answer = api.take_retries(Duration::ZERO).await.unwrap();
+        assert!(answer.retries.is_empty() && answer.triggered.is_empty());
     }
 
     #[test]

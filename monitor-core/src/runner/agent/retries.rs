@@ -9,12 +9,17 @@
 //! Each attempt says where it ran (`Attempt::location`). The attempts of checks handed to
 //! this agent take the scheduler's permits like its own retries, due when their backoff
 //! ends.
+//!
+//! The same poll (with `triggers=true`) brings triggered runs (`cargo xtask trigger`):
+//! each runs once at once, with its retries and the scheduler's permits but outside the
+//! schedule (its ticks are untouched), and its result is uploaded with its trigger and
+//! the id `{monitor}/{location}/trigger/{trigger}`, tick 0.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use monitor_spec::api::{PendingRetry, RetryRequest};
+use monitor_spec::api::{PendingRetry, RetryRequest, TriggeredRun};
 use monitor_spec::result::CheckResult;
 use monitor_spec::spec::TcpMonitor;
 use time::OffsetDateTime;
@@ -84,6 +89,36 @@ impl Retrying {
             monitor,
             tick,
             result,
+            trigger: None,
+        };
+        if let Ok(line) = serde_json::to_string(&line) {
+            let _ = self.lines.send(line);
+        }
+    }
+
+    /// Runs a triggered check once (with its retries, taking the scheduler's permits)
+    /// and buffers its result for the trigger.
+    pub(super) async fn triggered(&self, monitor: &ValidMonitor, trigger: String) {
+        let _task = self.permits.task();
+        let slow = is_slow(monitor);
+        let permits = self.permits.clone();
+        let result = self
+            .engine
+            .check_admitted(monitor, |_| {
+                let permits = permits.clone();
+                async move { permits.acquire(tokio::time::Instant::now(), slow).await }
+            })
+            .await;
+        // `None`: the agent is stopping.
+        let Some(mut result) = result else { return };
+        self.locate(&mut result);
+        let monitor = result.id.clone();
+        let line = ResultIn {
+            id: format!("{monitor}/{}/trigger/{trigger}", self.location),
+            monitor,
+            tick: 0,
+            result,
+            trigger: Some(trigger),
         };
         if let Ok(line) = serde_json::to_string(&line) {
             let _ = self.lines.send(line);
@@ -220,13 +255,16 @@ pub(super) async fn retry_loop(
             _ = stop.changed() => return,
         };
         match answer {
-            Ok(retries) => {
+            Ok(answer) => {
                 if failing.take().is_some() {
                     info!("the retries poll works again");
                 }
                 backoff.reset();
-                for retry in retries {
+                for retry in answer.retries {
                     run_handed(&this, retry);
+                }
+                for run in answer.triggered {
+                    run_triggered(&this, run);
                 }
             }
             Err(failure) => {
@@ -250,6 +288,24 @@ pub(super) async fn retry_loop(
                 }
             }
         }
+    }
+}
+
+/// Starts a triggered run; one this build cannot read is logged and skipped (the trigger
+/// shows it missing).
+fn run_triggered(this: &Arc<Retrying>, run: TriggeredRun<serde_json::Value>) {
+    let TriggeredRun { monitor, trigger } = run;
+    let valid = serde_json::from_value::<TcpMonitor>(monitor)
+        .map_err(|e| e.to_string())
+        .and_then(|spec| spec.into_valid().map_err(|e| e.to_string()));
+    match valid {
+        Ok(monitor) => {
+            info!(monitor = %monitor.spec().id, %trigger, "running a triggered check");
+            let this = Arc::clone(this);
+            let task = async move { this.triggered(&monitor, trigger).await };
+            tokio::spawn(task.with_current_subscriber());
+        }
+        Err(why) => warn!("cannot run a check of trigger {trigger} here ({why})"),
     }
 }
 
