@@ -32,6 +32,7 @@ use crate::store::Store;
 
 mod leases;
 pub mod retries;
+mod takers;
 pub mod triggers;
 
 /// FNV-1a 64 of `bytes`: stable across builds and platforms.

@@ -19,6 +19,8 @@ use serde_json::value::RawValue;
 use thiserror::Error;
 use tokio::sync::watch;
 
+use super::takers::Takers;
+
 /// The most checks waiting for another location's retry, per project.
 pub const MAX_PENDING: usize = 10_000;
 
@@ -65,7 +67,7 @@ struct ProjectRetries {
     /// How many checks wait in all.
     len: usize,
     /// The agents polling retries, by location: until when each counts as taking them.
-    takers: BTreeMap<String, BTreeMap<String, Instant>>,
+    takers: Takers,
     /// Bumped when a check is handed in.
     changed: watch::Sender<u64>,
 }
@@ -75,7 +77,7 @@ impl Default for ProjectRetries {
         ProjectRetries {
             queues: BTreeMap::new(),
             len: 0,
-            takers: BTreeMap::new(),
+            takers: Takers::default(),
             changed: watch::Sender::new(0),
         }
     }
@@ -83,9 +85,7 @@ impl Default for ProjectRetries {
 
 impl ProjectRetries {
     fn takes(&self, location: &str, now: Instant) -> bool {
-        self.takers
-            .get(location)
-            .is_some_and(|agents| agents.values().any(|until| *until > now))
+        self.takers.takes(location, now)
     }
 }
 
@@ -135,15 +135,7 @@ impl Retries {
     pub fn polling(&self, project: &str, agent: &str, location: &str, until: Instant) {
         let mut projects = self.lock();
         let p = projects.entry(project.to_owned()).or_default();
-        for (l, agents) in &mut p.takers {
-            if l != location {
-                agents.remove(agent);
-            }
-        }
-        p.takers
-            .entry(location.to_owned())
-            .or_default()
-            .insert(agent.to_owned(), until);
+        p.takers.polling(agent, location, until);
     }
 
     /// Hands `pending` (from `pending.from`) to the next location of `runs_in` (the live
@@ -198,10 +190,7 @@ impl Retries {
         let Some(p) = projects.get_mut(project) else {
             return Vec::new();
         };
-        for agents in p.takers.values_mut() {
-            agents.retain(|_, until| *until > now);
-        }
-        p.takers.retain(|_, agents| !agents.is_empty());
+        p.takers.forget_gone(now);
         let mut gone = Vec::new();
         for queue in p.queues.values_mut() {
             let (keep, late): (VecDeque<Pending>, VecDeque<Pending>) =

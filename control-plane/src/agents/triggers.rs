@@ -19,6 +19,8 @@ use monitor_spec::result::CheckResult;
 use serde_json::value::RawValue;
 use tokio::sync::watch;
 
+use super::takers::Takers;
+
 /// The most triggers kept per project.
 pub const MAX_TRIGGERS: usize = 100;
 
@@ -54,7 +56,7 @@ struct ProjectTriggers {
     /// The runs waiting, by location.
     queues: BTreeMap<String, VecDeque<Queued>>,
     /// The agents taking triggered runs, by location: until when each counts.
-    takers: BTreeMap<String, BTreeMap<String, Instant>>,
+    takers: Takers,
     /// Bumped when runs are queued or a result comes.
     changed: watch::Sender<u64>,
 }
@@ -65,7 +67,7 @@ impl Default for ProjectTriggers {
             triggers: BTreeMap::new(),
             order: VecDeque::new(),
             queues: BTreeMap::new(),
-            takers: BTreeMap::new(),
+            takers: Takers::default(),
             changed: watch::Sender::new(0),
         }
     }
@@ -88,10 +90,7 @@ impl ProjectTriggers {
             }
         }
         self.queues.retain(|_, q| !q.is_empty());
-        for agents in self.takers.values_mut() {
-            agents.retain(|_, until| *until > now);
-        }
-        self.takers.retain(|_, agents| !agents.is_empty());
+        self.takers.forget_gone(now);
     }
 }
 
@@ -135,27 +134,15 @@ impl Triggers {
     pub fn polling(&self, project: &str, agent: &str, location: &str, until: Instant) {
         let mut projects = self.lock();
         let p = projects.entry(project.to_owned()).or_default();
-        for (l, agents) in &mut p.takers {
-            if l != location {
-                agents.remove(agent);
-            }
-        }
-        p.takers
-            .entry(location.to_owned())
-            .or_default()
-            .insert(agent.to_owned(), until);
+        p.takers.polling(agent, location, until);
     }
 
     /// The locations with an agent taking triggered runs now.
     pub fn taking(&self, project: &str, now: Instant) -> BTreeSet<String> {
         let projects = self.lock();
-        projects.get(project).map_or_else(BTreeSet::new, |p| {
-            p.takers
-                .iter()
-                .filter(|(_, agents)| agents.values().any(|until| *until > now))
-                .map(|(l, _)| l.clone())
-                .collect()
-        })
+        projects
+            .get(project)
+            .map_or_else(BTreeSet::new, |p| p.takers.locations(now))
     }
 
     /// Queues `runs` (each monitor's JSON with its run) under the trigger `id`.
