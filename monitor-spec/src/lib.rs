@@ -27,6 +27,7 @@
 pub mod api;
 pub mod assertion;
 pub mod bundle;
+mod bundle_stream;
 pub mod escape;
 pub mod json;
 pub mod limits;
