@@ -14,7 +14,7 @@ use monitor_spec::result::{CheckResult, ErrorKind, Status};
 mod latest;
 mod prometheus;
 pub use latest::Latest;
-pub use prometheus::{Exposition, FAMILY_COUNT, PrometheusText, prometheus};
+pub use prometheus::{Exposition, FAMILY_COUNT, Needs, PrometheusText, prometheus};
 
 /// The output formats of `monitors run --reporter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

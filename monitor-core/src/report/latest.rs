@@ -7,6 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use super::prometheus::Needs;
 use monitor_spec::result::{
     CheckResult, ErrorKind, OcspStatus, PolicyReport, Status, TcpSample, TlsReport,
 };
@@ -100,6 +101,16 @@ impl Latest {
     /// The verdict.
     pub fn status(&self) -> Status {
         self.status
+    }
+
+    /// Whether this result has what a family `needs` (see [`Needs`]).
+    pub fn has(&self, needs: Needs) -> bool {
+        match needs {
+            Needs::Nothing => true,
+            Needs::Tls => self.tls.is_some(),
+            Needs::Tcp => self.tcp.is_some(),
+            Needs::SchedulingDelay => self.scheduling_delay_ms.is_some(),
+        }
     }
 }
 

@@ -394,6 +394,20 @@ fn family(i: usize) -> Option<&'static Family> {
         .or_else(|| TCP_FAMILIES.get(i.checked_sub(FAMILIES.len())?))
 }
 
+/// What a result needs to have for a family to show it: a server that knows none of its
+/// results has it skips the family without reading them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Every result is shown.
+    Nothing,
+    /// A TLS report.
+    Tls,
+    /// A reading of the kernel's `TCP_INFO`.
+    Tcp,
+    /// A scheduling delay.
+    SchedulingDelay,
+}
+
 /// How many families the exposition has: [`PrometheusText::next_family`] moves through
 /// them.
 pub const FAMILY_COUNT: usize = FAMILIES.len() + TCP_FAMILIES.len();
@@ -431,6 +445,16 @@ impl PrometheusText {
             self.row += 1;
         }
         family(self.family).is_some()
+    }
+
+    /// What a result needs to have for the current family to show it.
+    pub fn needs(&self) -> Needs {
+        match family(self.family).map(|f| f.name) {
+            Some(n) if n.contains("_ssl_") || n.contains("_tls_") => Needs::Tls,
+            Some(n) if n.starts_with("monitor_tcp_") => Needs::Tcp,
+            Some("monitor_scheduling_delay_seconds") => Needs::SchedulingDelay,
+            _ => Needs::Nothing,
+        }
     }
 
     /// Whether every family is written.

@@ -11,7 +11,7 @@ use monitor_spec::result::{CheckResult, Status};
 use monitor_spec::validate::ValidMonitor;
 
 use super::process_metrics::ProcessMetrics;
-use crate::report::{self, Latest, PrometheusText};
+use crate::report::{self, Latest, Needs, PrometheusText};
 
 /// The statuses in the order `/metrics` counts them.
 const STATUSES: [Status; 3] = [Status::Passed, Status::Degraded, Status::Failed];
@@ -34,7 +34,12 @@ struct Slots {
     slots: Vec<Slot>,
     /// Where each id's slot is.
     at: HashMap<Arc<str>, usize>,
+    /// How many slots have what [`NEEDS`] names, in its order.
+    with: [usize; 3],
 }
+
+/// What some families need of a result: the slots count the results that have each.
+const NEEDS: [Needs; 3] = [Needs::Tls, Needs::Tcp, Needs::SchedulingDelay];
 
 /// What `/metrics` shows of one monitor.
 #[derive(Debug, Clone)]
@@ -101,7 +106,20 @@ impl State {
             Status::Failed => slot.failing.saturating_add(1),
             _ => 0,
         };
+        let had = NEEDS.map(|n| slot.latest.as_ref().is_some_and(|l| l.has(n)));
+        let has = NEEDS.map(|n| latest.has(n));
         slot.latest = Some(latest);
+        for ((with, had), has) in slots.with.iter_mut().zip(had).zip(has) {
+            *with = (*with + usize::from(has)).saturating_sub(usize::from(had));
+        }
+    }
+
+    /// Whether some result has what `needs` names.
+    fn any(&self, needs: Needs) -> bool {
+        match NEEDS.iter().position(|n| *n == needs) {
+            Some(i) => self.slots().with[i] > 0,
+            None => true,
+        }
     }
 
     /// Records how late a check started.
@@ -231,6 +249,10 @@ impl MetricsPieces {
             out.push_str(&self.state.process.render());
         }
         while out.len() < min && !self.text.done() {
+            if self.next == 0 && !self.state.any(self.text.needs()) {
+                self.text.next_family();
+                continue;
+            }
             self.state.copy(self.next, &mut self.piece);
             if self.piece.0.is_empty() {
                 self.text.next_family();
