@@ -1,6 +1,6 @@
-//! A `/metrics` answer rendered off the runtime's workers: one blocking thread per scrape
-//! renders the text a piece at a time (gzip-compressing it when the request accepts
-//! gzip) and hands each piece to the response body through a channel of
+//! A `/metrics` answer rendered off the runtime's workers: one thread per scrape, at the
+//! lowest priority (nice 19, so the checks' workers come first), renders the text a piece
+//! at a time (gzip-compressing it when the request accepts gzip) and hands each piece to the response body through a channel of
 //! [`PIECES_AHEAD`] pieces, so that a large exposition neither stalls the checks the
 //! workers run nor sits whole in memory. `watch` and the agent both answer so.
 
@@ -25,7 +25,8 @@ use super::http::{METRICS_CONTENT_TYPE, accepts_gzip};
 pub const PIECES_AHEAD: usize = 2;
 
 /// A `/metrics` answer of the pieces `next` renders until it returns `None`, rendered on
-/// a blocking thread: gzip-compressed (`content-encoding: gzip`) when the request's
+/// a thread of its own (at most one per connection, which the server bounds; 503 when
+/// no thread can be started): gzip-compressed (`content-encoding: gzip`) when the request's
 /// `Accept-Encoding` accepts gzip, plain otherwise; either way with
 /// `vary: accept-encoding`. The thread stops when the client goes away.
 pub fn response<F>(request: &HeaderMap, mut next: F) -> Response
@@ -36,7 +37,11 @@ where
     let kind = (CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
     let gzip = accepts_gzip(request);
     let (tx, rx) = mpsc::channel::<Bytes>(PIECES_AHEAD);
-    tokio::task::spawn_blocking(move || {
+    // A thread of its own rather than the blocking pool's: its priority is lowered for
+    // good, and the pool also resolves names for the checks.
+    let render = move || {
+        // Where the nice value cannot be set the text is rendered all the same.
+        let _ = monitor_sys::lower_thread_priority();
         let mut encoder = gzip.then(|| GzEncoder::new(Vec::new(), Compression::default()));
         while let Some(piece) = next() {
             let bytes = match encoder.as_mut() {
@@ -54,7 +59,13 @@ where
         if let Some(rest) = encoder.and_then(|e| e.finish().ok()) {
             let _ = tx.blocking_send(rest.into());
         }
-    });
+    };
+    let spawned = std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(render);
+    if spawned.is_err() {
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     let body = Body::new(Received(rx));
     if gzip {
         let gzip = (CONTENT_ENCODING, HeaderValue::from_static("gzip"));
