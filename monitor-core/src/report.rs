@@ -13,8 +13,8 @@ use monitor_spec::result::{CheckResult, ErrorKind, Status};
 
 mod latest;
 mod prometheus;
-pub use latest::Latest;
-pub use prometheus::{Exposition, FAMILY_COUNT, Needs, PrometheusText, prometheus};
+pub use latest::{Latest, Needs};
+pub use prometheus::{Exposition, FAMILY_COUNT, PrometheusText, prometheus};
 
 /// The output formats of `monitors run --reporter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,10 +7,23 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use super::prometheus::Needs;
 use monitor_spec::result::{
     CheckResult, ErrorKind, OcspStatus, PolicyReport, Status, TcpSample, TlsReport,
 };
+
+/// What a result needs to have for a family to show it: a server that knows none of its
+/// results has it skips the family without reading them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Every result is shown.
+    Nothing,
+    /// A TLS report.
+    Tls,
+    /// A reading of the kernel's `TCP_INFO`.
+    Tcp,
+    /// A scheduling delay.
+    SchedulingDelay,
+}
 
 /// What the exposition shows of a result.
 #[derive(Debug, Clone, PartialEq)]

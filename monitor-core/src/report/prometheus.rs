@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use monitor_spec::prometheus::{labels, number, seconds};
 use monitor_spec::result::{CheckResult, ErrorKind, Status, TcpSample};
 
-use super::latest::{Latest, PolicyLatest};
+use super::latest::{Latest, Needs, PolicyLatest};
 use super::{Counter, STATUSES, status_str};
 
 /// Prometheus text exposition (format 0.0.4) of the latest results, using
@@ -392,20 +392,6 @@ fn family(i: usize) -> Option<&'static Family> {
     FAMILIES
         .get(i)
         .or_else(|| TCP_FAMILIES.get(i.checked_sub(FAMILIES.len())?))
-}
-
-/// What a result needs to have for a family to show it: a server that knows none of its
-/// results has it skips the family without reading them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Needs {
-    /// Every result is shown.
-    Nothing,
-    /// A TLS report.
-    Tls,
-    /// A reading of the kernel's `TCP_INFO`.
-    Tcp,
-    /// A scheduling delay.
-    SchedulingDelay,
 }
 
 /// How many families the exposition has: [`PrometheusText::next_family`] moves through
