@@ -1,7 +1,7 @@
 //! The workspace's only unsafe code: the Linux system calls that no maintained crate wraps
 //! (`TCP_INFO` for the engine; packet sockets and `setns` for the network-namespace tests;
-//! a thread's nice value and glibc's `malloc_trim` for `watch`), each behind a safe
-//! function that checks its inputs and outputs.
+//! a thread's nice value for `watch`), each behind a safe function that checks its inputs
+//! and outputs.
 //!
 //! Every other crate of the workspace forbids `unsafe`. On platforms other than Linux the
 //! functions return `None` or an [`std::io::ErrorKind::Unsupported`] error.
@@ -120,20 +120,6 @@ pub fn lower_thread_priority() -> io::Result<()> {
     #[cfg(not(target_os = "linux"))]
     {
         Err(io::ErrorKind::Unsupported.into())
-    }
-}
-
-/// Gives the memory the allocator holds free back to the system (glibc's
-/// `malloc_trim(0)`), as after reading a large file whose text is dropped; whether any
-/// was given back. A no-op returning false elsewhere.
-pub fn release_free_memory() -> bool {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        linux::release_free_memory()
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        false
     }
 }
 
@@ -282,11 +268,5 @@ mod linux {
         let who = libc::id_t::try_from(tid).map_err(|_| io::ErrorKind::InvalidData)?;
         // SAFETY: plain integers; on Linux the nice value of a thread id is that thread's.
         check(unsafe { libc::setpriority(libc::PRIO_PROCESS, who, 19) })
-    }
-
-    #[cfg(target_env = "gnu")]
-    pub(super) fn release_free_memory() -> bool {
-        // SAFETY: `malloc_trim` only returns free pages of glibc's heaps to the system.
-        unsafe { libc::malloc_trim(0) == 1 }
     }
 }

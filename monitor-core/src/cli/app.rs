@@ -319,9 +319,6 @@ fn load(bundle: Option<&Path>, filter: &Filter) -> Result<Vec<ValidMonitor>, Cli
     };
     let total = valid.len();
     let kept: Vec<ValidMonitor> = valid.into_iter().filter(|m| selected(m.spec())).collect();
-    // The bundle's text and the parser's garbage (a gigabyte or two for a million
-    // monitors) would otherwise stay resident for the process's life.
-    monitor_sys::release_free_memory();
     filter
         .check_matched(kept.len(), total)
         .map_err(CliError::Usage)?;
