@@ -11,8 +11,10 @@ use monitor_spec::escape::{escape_chars, shown};
 pub use monitor_spec::prometheus::{family, labels, number, seconds};
 use monitor_spec::result::{CheckResult, ErrorKind, Status};
 
+mod latest;
 mod prometheus;
-pub use prometheus::{Exposition, PrometheusText, prometheus};
+pub use latest::{Latest, Needs};
+pub use prometheus::{Exposition, FAMILY_COUNT, PrometheusText, prometheus};
 
 /// The output formats of `monitors run --reporter`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

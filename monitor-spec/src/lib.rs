@@ -27,6 +27,7 @@
 pub mod api;
 pub mod assertion;
 pub mod bundle;
+mod bundle_stream;
 pub mod changes;
 pub mod escape;
 pub mod json;

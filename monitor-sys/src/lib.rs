@@ -1,6 +1,7 @@
 //! The workspace's only unsafe code: the Linux system calls that no maintained crate wraps
-//! (`TCP_INFO` for the engine; packet sockets and `setns` for the network-namespace tests),
-//! each behind a safe function that checks its inputs and outputs.
+//! (`TCP_INFO` for the engine; packet sockets and `setns` for the network-namespace tests;
+//! a thread's nice value for `watch`), each behind a safe function that checks its inputs
+//! and outputs.
 //!
 //! Every other crate of the workspace forbids `unsafe`. On platforms other than Linux the
 //! functions return `None` or an [`std::io::ErrorKind::Unsupported`] error.
@@ -102,6 +103,19 @@ pub fn run_realtime() -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         linux::run_realtime()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// Lowers the calling thread's priority to nice 19, so that its work takes only the CPU
+/// that threads of normal priority leave (`watch` renders a large `/metrics` so).
+pub fn lower_thread_priority() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::lower_thread_priority()
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -246,5 +260,13 @@ mod linux {
         let param = libc::sched_param { sched_priority: 10 };
         // SAFETY: `param` is a live `sched_param`; pid 0 is the calling thread.
         check(unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &raw const param) })
+    }
+
+    pub(super) fn lower_thread_priority() -> io::Result<()> {
+        // SAFETY: `gettid` has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        let who = libc::id_t::try_from(tid).map_err(|_| io::ErrorKind::InvalidData)?;
+        // SAFETY: plain integers; on Linux the nice value of a thread id is that thread's.
+        check(unsafe { libc::setpriority(libc::PRIO_PROCESS, who, 19) })
     }
 }

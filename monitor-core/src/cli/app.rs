@@ -306,14 +306,11 @@ fn load(bundle: Option<&Path>, filter: &Filter) -> Result<Vec<ValidMonitor>, Cli
     let valid = match bundle {
         Some(path) => {
             let text = read_bounded(path, "read the bundle")?;
-            let bundle = Bundle::from_json(&text);
-            drop(text);
-            bundle
-                .and_then(Bundle::into_valid)
-                .map_err(|source| CliError::Bundle {
-                    path: path.to_owned(),
-                    source,
-                })?
+            // Each monitor validated as it is read: the specs are never all held twice.
+            Bundle::read_valid(&text).map_err(|source| CliError::Bundle {
+                path: path.to_owned(),
+                source,
+            })?
         }
         None => registry::validate_all()?
             .into_iter()

@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
 
 use monitor_spec::prometheus::{labels, number, seconds};
-use monitor_spec::result::{CheckResult, ErrorKind, Status, TcpSample, TlsReport};
+use monitor_spec::result::{CheckResult, ErrorKind, Status, TcpSample};
 
-use super::{Counter, STATUSES, phases, status_str};
+use super::latest::{Latest, Needs, PolicyLatest};
+use super::{Counter, STATUSES, status_str};
 
 /// Prometheus text exposition (format 0.0.4) of the latest results, using
 /// blackbox_exporter's metric names where they exist, and `monitor_checks_total` from
@@ -75,8 +75,12 @@ use super::{Counter, STATUSES, phases, status_str};
 /// - `monitor_scheduling_delay_seconds`: how late the runner polled the check after its
 ///   events (`timings.scheduling_delay_ms`), only when reported.
 pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
+    let latest = latest_per_id(results);
     let exposed = Listed {
-        results: latest_per_id(results),
+        latest: latest
+            .iter()
+            .map(|r| (r.id.as_str(), Latest::of(r)))
+            .collect(),
         counters,
     };
     let mut out = String::new();
@@ -86,12 +90,12 @@ pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
 
 /// What [`PrometheusText`] renders: the monitors' latest results (one per id, in the
 /// order shown) and their check counters, each read by index so that a server can render
-/// a large exposition a piece at a time from a snapshot.
+/// a large exposition a piece at a time.
 pub trait Exposition {
-    /// How many results there are.
+    /// How many monitors there are.
     fn results(&self) -> usize;
-    /// The `i`th result.
-    fn result(&self, i: usize) -> &CheckResult;
+    /// The `i`th monitor's id and what its latest result shows, `None` before its first.
+    fn result(&self, i: usize) -> Option<(&str, &Latest)>;
     /// How many monitors have counters.
     fn counted(&self) -> usize;
     /// The `i`th monitor with counters: its id and its counts per status, in order.
@@ -106,16 +110,16 @@ pub trait Exposition {
 
 /// The arguments of [`prometheus`] as an [`Exposition`].
 struct Listed<'a> {
-    results: Vec<&'a CheckResult>,
+    latest: Vec<(&'a str, Latest)>,
     counters: &'a [Counter],
 }
 
 impl Exposition for Listed<'_> {
     fn results(&self) -> usize {
-        self.results.len()
+        self.latest.len()
     }
-    fn result(&self, i: usize) -> &CheckResult {
-        self.results[i]
+    fn result(&self, i: usize) -> Option<(&str, &Latest)> {
+        self.latest.get(i).map(|(id, l)| (*id, l))
     }
     fn counted(&self) -> usize {
         self.counters.len()
@@ -131,8 +135,8 @@ type Samples = Vec<(String, String)>;
 
 /// Where a family's samples come from.
 enum Rows {
-    /// One call per result.
-    Results(fn(&CheckResult) -> Samples),
+    /// One call per result: the monitor's id and what its latest result shows.
+    Results(fn(&str, &Latest) -> Samples),
     /// The counters.
     Counters,
     /// One per result, from [`Exposition::consecutive_failures`].
@@ -147,14 +151,14 @@ struct Family {
     rows: Rows,
 }
 
-fn one(r: &CheckResult, value: String) -> Samples {
-    vec![(labels(&[("monitor", r.id.as_str())]), value)]
+fn one(id: &str, value: String) -> Samples {
+    vec![(labels(&[("monitor", id)]), value)]
 }
 
 /// `monitor_ssl_ocsp_status`: one sample per OCSP status, 1 for the reported one.
-fn ocsp_status(r: &CheckResult) -> Samples {
+fn ocsp_status(id: &str, r: &Latest) -> Samples {
     use monitor_spec::result::OcspStatus as S;
-    let Some(ocsp) = r.tls.as_ref().and_then(|t| t.ocsp.as_ref()) else {
+    let Some((status, _)) = r.tls.as_ref().and_then(|t| t.ocsp) else {
         return Vec::new();
     };
     [
@@ -166,17 +170,19 @@ fn ocsp_status(r: &CheckResult) -> Samples {
         (S::Unavailable, "unavailable"),
     ]
     .into_iter()
-    .map(|(status, name)| {
-        let l = labels(&[("monitor", r.id.as_str()), ("status", name)]);
-        (l, u8::from(ocsp.status == status).to_string())
+    .map(|(s, name)| {
+        let l = labels(&[("monitor", id), ("status", name)]);
+        (l, u8::from(status == s).to_string())
     })
     .collect()
 }
 
-/// The earliest not-after of `tls`'s chain in unix seconds, when there is one.
-fn first_expiry(r: &CheckResult, tls: Option<&TlsReport>) -> Samples {
-    let expiry = tls.and_then(TlsReport::first_expiry);
-    expiry.map_or_else(Vec::new, |e| one(r, e.unix_timestamp().to_string()))
+/// The earliest not-after of the chain in unix seconds, when there is one (and, when
+/// `verified` is asked, the chain verified).
+fn first_expiry(id: &str, r: &Latest, verified: bool) -> Samples {
+    let tls = r.tls.as_ref().filter(|t| t.verified || !verified);
+    let expiry = tls.and_then(|t| t.first_expiry);
+    expiry.map_or_else(Vec::new, |e| one(id, e.to_string()))
 }
 
 /// The families of [`prometheus`], in order.
@@ -185,64 +191,57 @@ const FAMILIES: [Family; 23] = [
         name: "probe_success",
         kind: "gauge",
         help: "Whether the check succeeded (1) or failed (0); degraded counts as success.",
-        rows: Rows::Results(|r| one(r, u8::from(r.status != Status::Failed).to_string())),
+        rows: Rows::Results(|id, r| one(id, u8::from(r.status != Status::Failed).to_string())),
     },
     Family {
         name: "probe_duration_seconds",
         kind: "gauge",
         help: "How long the check (its last attempt) took in seconds.",
-        rows: Rows::Results(|r| one(r, number(seconds(r.timings.total_ms)))),
+        rows: Rows::Results(|id, r| one(id, number(seconds(r.total_ms)))),
     },
     Family {
         name: "probe_dns_lookup_time_seconds",
         kind: "gauge",
         help: "How long name resolution took in seconds (0 when not reached).",
-        rows: Rows::Results(|r| one(r, number(seconds(r.timings.dns_ms.unwrap_or(0.0))))),
+        rows: Rows::Results(|id, r| one(id, number(seconds(r.phases[0].unwrap_or(0.0))))),
     },
     Family {
         name: "probe_ip_protocol",
         kind: "gauge",
         help: "IP protocol of the address that answered (4 or 6; 0 when none answered).",
-        rows: Rows::Results(|r| one(r, ip_protocol(r.address.as_deref()).to_string())),
+        rows: Rows::Results(|id, r| one(id, r.ip_protocol.to_string())),
     },
     Family {
         name: "probe_ip_addr_hash",
         kind: "gauge",
         help: "FNV-1a hash of the IP address that answered, to see it change (0 when none answered).",
-        rows: Rows::Results(|r| one(r, ip_addr_hash(r.address.as_deref()).to_string())),
+        rows: Rows::Results(|id, r| one(id, r.ip_hash.to_string())),
     },
     Family {
         name: "probe_ssl_earliest_cert_expiry",
         kind: "gauge",
         help: "Earliest not-after of the presented certificate chain in unix seconds.",
-        rows: Rows::Results(|r| first_expiry(r, r.tls.as_ref())),
+        rows: Rows::Results(|id, r| first_expiry(id, r, false)),
     },
     Family {
         name: "probe_ssl_last_chain_expiry_timestamp_seconds",
         kind: "gauge",
         help: "Earliest not-after of the verified certificate chain in unix seconds.",
-        rows: Rows::Results(|r| first_expiry(r, r.tls.as_ref().filter(|t| t.verified))),
+        rows: Rows::Results(|id, r| first_expiry(id, r, true)),
     },
     Family {
         name: "probe_ssl_last_chain_info",
         kind: "gauge",
         help: "The server certificate: SHA-256 fingerprint, subject, issuer and DNS names.",
-        rows: Rows::Results(|r| {
-            let leaf = r.tls.as_ref().and_then(|t| t.chain.first());
-            leaf.map_or_else(Vec::new, |c| {
-                let fingerprint = c.sha256.replace(':', "").to_ascii_lowercase();
-                let dns_names: Vec<&str> = c
-                    .sans
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|n| n.parse::<IpAddr>().is_err())
-                    .collect();
+        rows: Rows::Results(|id, r| {
+            let leaf = r.tls.as_ref().and_then(|t| t.leaf.as_ref());
+            leaf.map_or_else(Vec::new, |[fingerprint, issuer, subject, dns_names]| {
                 let l = labels(&[
-                    ("monitor", r.id.as_str()),
-                    ("fingerprint_sha256", &fingerprint),
-                    ("issuer", &c.issuer_rfc2253),
-                    ("subject", &c.subject_rfc2253),
-                    ("subjectalternative", &dns_names.join(",")),
+                    ("monitor", id),
+                    ("fingerprint_sha256", fingerprint),
+                    ("issuer", issuer),
+                    ("subject", subject),
+                    ("subjectalternative", dns_names),
                 ]);
                 vec![(l, "1".into())]
             })
@@ -252,14 +251,10 @@ const FAMILIES: [Family; 23] = [
         name: "probe_tls_version_info",
         kind: "gauge",
         help: "The negotiated TLS version.",
-        rows: Rows::Results(|r| {
+        rows: Rows::Results(|id, r| {
             let version = r.tls.as_ref().and_then(|t| t.version.as_deref());
             version.map_or_else(Vec::new, |v| {
-                let v = blackbox_tls_version(v);
-                vec![(
-                    labels(&[("monitor", r.id.as_str()), ("version", &v)]),
-                    "1".into(),
-                )]
+                vec![(labels(&[("monitor", id), ("version", v)]), "1".into())]
             })
         }),
     },
@@ -267,11 +262,10 @@ const FAMILIES: [Family; 23] = [
         name: "probe_failed_due_to_regex",
         kind: "gauge",
         help: "Whether the check failed because the response did not match what was expected or asserted.",
-        rows: Rows::Results(|r| {
-            let kind = r.error.as_ref().map(|e| e.kind);
+        rows: Rows::Results(|id, r| {
             one(
-                r,
-                u8::from(kind.is_some_and(failed_on_response)).to_string(),
+                id,
+                u8::from(r.error.is_some_and(failed_on_response)).to_string(),
             )
         }),
     },
@@ -279,11 +273,11 @@ const FAMILIES: [Family; 23] = [
         name: "monitor_status",
         kind: "gauge",
         help: "The check's status: 1 for the current one, 0 for the others.",
-        rows: Rows::Results(|r| {
+        rows: Rows::Results(|id, r| {
             STATUSES
                 .iter()
                 .map(|&s| {
-                    let l = labels(&[("monitor", r.id.as_str()), ("status", status_str(s))]);
+                    let l = labels(&[("monitor", id), ("status", status_str(s))]);
                     (l, u8::from(r.status == s).to_string())
                 })
                 .collect()
@@ -293,11 +287,15 @@ const FAMILIES: [Family; 23] = [
         name: "monitor_phase_duration_seconds",
         kind: "gauge",
         help: "Duration of each phase the check reached in seconds.",
-        rows: Rows::Results(|r| {
-            phases(r)
+        rows: Rows::Results(|id, r| {
+            let reached = ["dns", "connect", "tls", "first_byte"]
                 .into_iter()
-                .map(|(phase, _, ms)| {
-                    let l = labels(&[("monitor", r.id.as_str()), ("phase", phase)]);
+                .zip(r.phases)
+                .filter_map(|(phase, ms)| Some((phase, ms?)));
+            reached
+                .chain([("total", r.total_ms)])
+                .map(|(phase, ms)| {
+                    let l = labels(&[("monitor", id), ("phase", phase)]);
                     (l, number(seconds(ms)))
                 })
                 .collect()
@@ -307,11 +305,9 @@ const FAMILIES: [Family; 23] = [
         name: "monitor_ssl_seconds_left",
         kind: "gauge",
         help: "Seconds from the check to the earliest certificate expiry (negative once expired).",
-        rows: Rows::Results(|r| {
-            let expiry = r.tls.as_ref().and_then(TlsReport::first_expiry);
-            expiry.map_or_else(Vec::new, |e| {
-                one(r, (e - r.started_at).whole_seconds().to_string())
-            })
+        rows: Rows::Results(|id, r| {
+            let left = r.tls.as_ref().and_then(|t| t.seconds_left);
+            left.map_or_else(Vec::new, |s| one(id, s.to_string()))
         }),
     },
     Family {
@@ -324,9 +320,9 @@ const FAMILIES: [Family; 23] = [
         name: "monitor_ssl_ocsp_next_update_timestamp_seconds",
         kind: "gauge",
         help: "When the OCSP answer about the server's certificate stops being current, in unix seconds.",
-        rows: Rows::Results(|r| {
-            let next = r.tls.as_ref().and_then(|t| t.ocsp.as_ref()?.next_update);
-            next.map_or_else(Vec::new, |n| one(r, n.unix_timestamp().to_string()))
+        rows: Rows::Results(|id, r| {
+            let next = r.tls.as_ref().and_then(|t| t.ocsp?.1);
+            next.map_or_else(Vec::new, |n| one(id, n.to_string()))
         }),
     },
     Family {
@@ -349,14 +345,9 @@ const FAMILIES: [Family; 23] = [
     },
 ];
 
-/// The kernel's reading of a result's connection: at close, else after connect.
-fn tcp_sample(r: &CheckResult) -> Option<TcpSample> {
-    r.tcp.and_then(|t| t.at_close.or(t.after_connect))
-}
-
 /// `value` of the result's latest `TCP_INFO` reading, when there is one.
-fn tcp(r: &CheckResult, value: fn(TcpSample) -> String) -> Samples {
-    tcp_sample(r).map_or_else(Vec::new, |s| one(r, value(s)))
+fn tcp(id: &str, r: &Latest, value: fn(TcpSample) -> String) -> Samples {
+    r.tcp.map_or_else(Vec::new, |s| one(id, value(s)))
 }
 
 /// The families of the kernel's view, after [`FAMILIES`].
@@ -365,33 +356,33 @@ const TCP_FAMILIES: [Family; 5] = [
         name: "monitor_tcp_rtt_seconds",
         kind: "gauge",
         help: "The kernel's smoothed round-trip time of the check's connection in seconds.",
-        rows: Rows::Results(|r| tcp(r, |s| number(seconds(s.rtt_ms)))),
+        rows: Rows::Results(|id, r| tcp(id, r, |s| number(seconds(s.rtt_ms)))),
     },
     Family {
         name: "monitor_tcp_rtt_variance_seconds",
         kind: "gauge",
         help: "The kernel's round-trip time variance of the check's connection in seconds.",
-        rows: Rows::Results(|r| tcp(r, |s| number(seconds(s.rtt_var_ms)))),
+        rows: Rows::Results(|id, r| tcp(id, r, |s| number(seconds(s.rtt_var_ms)))),
     },
     Family {
         name: "monitor_tcp_retransmitted_segments",
         kind: "gauge",
         help: "Segments the prober retransmitted on the check's connection.",
-        rows: Rows::Results(|r| tcp(r, |s| s.retransmits.to_string())),
+        rows: Rows::Results(|id, r| tcp(id, r, |s| s.retransmits.to_string())),
     },
     Family {
         name: "monitor_tcp_lost_packets",
         kind: "gauge",
         help: "Segments the kernel counted as lost on the check's connection when it closed.",
-        rows: Rows::Results(|r| tcp(r, |s| s.lost.to_string())),
+        rows: Rows::Results(|id, r| tcp(id, r, |s| s.lost.to_string())),
     },
     Family {
         name: "monitor_scheduling_delay_seconds",
         kind: "gauge",
         help: "How late the runner polled the check after its events in seconds, left out of its phases.",
-        rows: Rows::Results(|r| {
-            let delay = r.timings.scheduling_delay_ms;
-            delay.map_or_else(Vec::new, |ms| one(r, number(seconds(ms))))
+        rows: Rows::Results(|id, r| {
+            let delay = r.scheduling_delay_ms;
+            delay.map_or_else(Vec::new, |ms| one(id, number(seconds(ms))))
         }),
     },
 ];
@@ -403,10 +394,18 @@ fn family(i: usize) -> Option<&'static Family> {
         .or_else(|| TCP_FAMILIES.get(i.checked_sub(FAMILIES.len())?))
 }
 
+/// How many families the exposition has: [`PrometheusText::next_family`] moves through
+/// them.
+pub const FAMILY_COUNT: usize = FAMILIES.len() + TCP_FAMILIES.len();
+
 /// Renders the exposition of [`prometheus`] a piece at a time: each [`fill`] appends the
 /// next lines, so that a server holds one piece per client rather than the whole text.
+/// A server whose monitors do not fit one [`Exposition`] renders each family over pieces
+/// of its monitors in turn with [`family_rows`] and [`next_family`].
 ///
 /// [`fill`]: PrometheusText::fill
+/// [`family_rows`]: PrometheusText::family_rows
+/// [`next_family`]: PrometheusText::next_family
 #[derive(Debug, Default, Clone)]
 pub struct PrometheusText {
     family: usize,
@@ -424,47 +423,90 @@ impl PrometheusText {
             let Some(family) = family(self.family) else {
                 return false;
             };
-            let rows = match family.rows {
-                Rows::Results(_) | Rows::Streaks => exposed.results(),
-                Rows::Counters => exposed.counted(),
-            };
-            if self.row >= rows {
-                *self = PrometheusText {
-                    family: self.family + 1,
-                    ..PrometheusText::default()
-                };
+            if self.row >= rows_of(family, exposed) {
+                self.next_family();
                 continue;
             }
-            let samples = match family.rows {
-                Rows::Results(f) => f(exposed.result(self.row)),
-                Rows::Streaks => exposed
-                    .consecutive_failures(self.row)
-                    .map_or_else(Vec::new, |n| one(exposed.result(self.row), n.to_string())),
-                Rows::Counters => {
-                    let (monitor, counts) = exposed.counters(self.row);
-                    counts
-                        .into_iter()
-                        .map(|(status, count)| {
-                            let l = labels(&[("monitor", monitor), ("status", status_str(status))]);
-                            (l, count.to_string())
-                        })
-                        .collect()
-                }
-            };
+            self.write_row(out, family, exposed, self.row);
             self.row += 1;
-            if samples.is_empty() {
-                continue;
-            }
-            if !self.header {
-                self.header = true;
-                let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
-                let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind);
-            }
-            for (labels, value) in samples {
-                let _ = writeln!(out, "{}{labels} {value}", family.name);
-            }
         }
         family(self.family).is_some()
+    }
+
+    /// What a result needs to have for the current family to show it.
+    pub fn needs(&self) -> Needs {
+        match family(self.family).map(|f| f.name) {
+            Some(n) if n.contains("_ssl_") || n.contains("_tls_") => Needs::Tls,
+            Some(n) if n.starts_with("monitor_tcp_") => Needs::Tcp,
+            Some("monitor_scheduling_delay_seconds") => Needs::SchedulingDelay,
+            _ => Needs::Nothing,
+        }
+    }
+
+    /// Whether every family is written.
+    pub fn done(&self) -> bool {
+        family(self.family).is_none()
+    }
+
+    /// Appends the current family's lines for every row of `exposed` (a piece of the
+    /// monitors, following the pieces given before for this family).
+    pub fn family_rows(&mut self, out: &mut String, exposed: &dyn Exposition) {
+        let Some(family) = family(self.family) else {
+            return;
+        };
+        for i in 0..rows_of(family, exposed) {
+            self.write_row(out, family, exposed, i);
+        }
+    }
+
+    /// Moves to the next family; false once every family is written.
+    pub fn next_family(&mut self) -> bool {
+        *self = PrometheusText {
+            family: self.family + 1,
+            ..PrometheusText::default()
+        };
+        !self.done()
+    }
+
+    /// Appends the lines of `family` for row `i` of `exposed`, after the family's header
+    /// when they are its first.
+    fn write_row(&mut self, out: &mut String, family: &Family, exposed: &dyn Exposition, i: usize) {
+        let samples = match family.rows {
+            Rows::Results(f) => exposed.result(i).map_or_else(Vec::new, |(id, r)| f(id, r)),
+            Rows::Streaks => match (exposed.result(i), exposed.consecutive_failures(i)) {
+                (Some((id, _)), Some(n)) => one(id, n.to_string()),
+                _ => Vec::new(),
+            },
+            Rows::Counters => {
+                let (monitor, counts) = exposed.counters(i);
+                counts
+                    .into_iter()
+                    .map(|(status, count)| {
+                        let l = labels(&[("monitor", monitor), ("status", status_str(status))]);
+                        (l, count.to_string())
+                    })
+                    .collect()
+            }
+        };
+        if samples.is_empty() {
+            return;
+        }
+        if !self.header {
+            self.header = true;
+            let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+            let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind);
+        }
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{}{labels} {value}", family.name);
+        }
+    }
+}
+
+/// How many rows `family` reads of `exposed`.
+fn rows_of(family: &Family, exposed: &dyn Exposition) -> usize {
+    match family.rows {
+        Rows::Results(_) | Rows::Streaks => exposed.results(),
+        Rows::Counters => exposed.counted(),
     }
 }
 
@@ -488,36 +530,6 @@ fn latest_per_id<'a>(results: &[&'a CheckResult]) -> Vec<&'a CheckResult> {
     out
 }
 
-fn ip_protocol(address: Option<&str>) -> u8 {
-    match address.and_then(|a| a.parse::<SocketAddr>().ok()) {
-        Some(SocketAddr::V4(_)) => 4,
-        Some(SocketAddr::V6(_)) => 6,
-        None => 0,
-    }
-}
-
-/// blackbox_exporter's `probe_ip_addr_hash`: 32-bit FNV-1a of the address's bytes.
-fn ip_addr_hash(address: Option<&str>) -> u32 {
-    let Some(ip) = address.and_then(|a| a.parse::<SocketAddr>().ok()) else {
-        return 0;
-    };
-    let bytes = match ip.ip() {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => v6.octets().to_vec(),
-    };
-    bytes.iter().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
-    })
-}
-
-/// `TLSv1.3` as blackbox_exporter writes it: `TLS 1.3`.
-fn blackbox_tls_version(version: &str) -> String {
-    match version.strip_prefix("TLSv") {
-        Some(rest) => format!("TLS {rest}"),
-        None => version.to_owned(),
-    }
-}
-
 /// The kinds that mean the server answered but not with what the monitor waited for or
 /// asserted: our stand-in for blackbox_exporter's `probe_failed_due_to_regex`.
 fn failed_on_response(kind: ErrorKind) -> bool {
@@ -529,68 +541,64 @@ fn failed_on_response(kind: ErrorKind) -> bool {
 
 /// The families of the TLS compliance scan, from `tls.policy` of each result's TLS report.
 mod policy_families {
-    use super::{Family, Rows, Samples, labels, one};
-    use monitor_spec::result::{CheckResult, PolicyReport};
+    use super::{Family, Latest, PolicyLatest, Rows, Samples, labels, one};
 
-    fn policy(r: &CheckResult) -> Option<&PolicyReport> {
+    fn policy(r: &Latest) -> Option<&PolicyLatest> {
         r.tls.as_ref().and_then(|t| t.policy.as_ref())
     }
 
-    fn value(r: &CheckResult, f: fn(&PolicyReport) -> Option<String>) -> Samples {
-        policy(r).and_then(f).map_or_else(Vec::new, |v| one(r, v))
+    fn value(id: &str, r: &Latest, f: fn(&PolicyLatest) -> Option<String>) -> Samples {
+        policy(r).and_then(f).map_or_else(Vec::new, |v| one(id, v))
     }
 
     pub(super) const VERSIONS: Family = Family {
         name: "monitor_tls_policy_version_accepted",
         kind: "gauge",
         help: "Whether the server accepted the TLS version offered alone (1) or refused it (0).",
-        rows: Rows::Results(|r| {
+        rows: Rows::Results(|id, r| {
             let Some(p) = policy(r) else {
                 return Vec::new();
             };
-            let v = p.versions;
-            [
-                ("TLS 1.0", v.tls1_0),
-                ("TLS 1.1", v.tls1_1),
-                ("TLS 1.2", v.tls1_2),
-                ("TLS 1.3", v.tls1_3),
-            ]
-            .into_iter()
-            .filter_map(|(version, accepted)| {
-                let l = labels(&[("monitor", r.id.as_str()), ("version", version)]);
-                accepted.map(|a| (l, u8::from(a).to_string()))
-            })
-            .collect()
+            ["TLS 1.0", "TLS 1.1", "TLS 1.2", "TLS 1.3"]
+                .into_iter()
+                .zip(p.versions)
+                .filter_map(|(version, accepted)| {
+                    let l = labels(&[("monitor", id), ("version", version)]);
+                    accepted.map(|a| (l, u8::from(a).to_string()))
+                })
+                .collect()
         }),
     };
     pub(super) const WEAK_CIPHERS: Family = Family {
         name: "monitor_tls_policy_weak_ciphers",
         kind: "gauge",
         help: "How many weak cipher suites the server accepted.",
-        rows: Rows::Results(|r| value(r, |p| Some(p.weak_ciphers.len().to_string()))),
+        rows: Rows::Results(|id, r| value(id, r, |p| Some(p.weak_ciphers.to_string()))),
     };
     pub(super) const FINDINGS: Family = Family {
         name: "monitor_tls_policy_findings",
         kind: "gauge",
         help: "How many findings the TLS compliance scan made.",
-        rows: Rows::Results(|r| value(r, |p| Some(p.findings.len().to_string()))),
+        rows: Rows::Results(|id, r| value(id, r, |p| Some(p.findings.to_string()))),
     };
     pub(super) const WEAK_KEY: Family = Family {
         name: "monitor_tls_policy_weak_key",
         kind: "gauge",
         help: "Whether the server certificate's key is weak (RSA or DSA under 2048 bits, EC under 224).",
-        rows: Rows::Results(|r| value(r, |p| Some(u8::from(p.weak_key).to_string()))),
+        rows: Rows::Results(|id, r| value(id, r, |p| Some(u8::from(p.weak_key).to_string()))),
     };
     pub(super) const WEAK_SIGNATURE: Family = Family {
         name: "monitor_tls_policy_weak_signature",
         kind: "gauge",
         help: "Whether a certificate of the chain (roots aside) is signed with SHA-1 or MD5.",
-        rows: Rows::Results(|r| value(r, |p| Some(u8::from(p.weak_signature).to_string()))),
+        rows: Rows::Results(|id, r| value(id, r, |p| Some(u8::from(p.weak_signature).to_string()))),
     };
     pub(super) const CHAIN_IN_ORDER: Family = Family {
         name: "monitor_tls_policy_chain_in_order",
         kind: "gauge",
         help: "Whether each certificate of the presented chain is followed by its issuer.",
-        rows: Rows::Results(|r| value(r, |p| p.chain_in_order.map(|o| u8::from(o).to_string()))),
+        rows: Rows::Results(|id, r| {
+            value(id, r, |p| p.chain_in_order.map(|o| u8::from(o).to_string()))
+        }),
     };
 }

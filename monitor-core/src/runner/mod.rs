@@ -18,10 +18,14 @@ pub mod demo;
 #[path = "../../../control-plane/src/server.rs"]
 pub mod http;
 #[cfg(any(feature = "watch", feature = "agent"))]
+pub mod metrics_body;
+#[cfg(any(feature = "watch", feature = "agent"))]
 pub mod process_metrics;
 #[cfg(feature = "run")]
 pub mod run;
 #[cfg(any(feature = "watch", feature = "agent"))]
 pub(crate) mod schedule;
+#[cfg(feature = "watch")]
+mod slots;
 #[cfg(feature = "watch")]
 pub mod watch;

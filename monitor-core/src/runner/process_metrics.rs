@@ -249,7 +249,7 @@ pub(crate) async fn serve_text(
             let render = render.clone();
             async move {
                 let mut text = Some(render());
-                super::http::metrics_response(&request, move || text.take())
+                super::metrics_body::response(&request, move || text.take())
             }
         }),
     );

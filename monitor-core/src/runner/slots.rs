@@ -1,0 +1,268 @@
+//! `watch`'s state for `/metrics`: one compact slot per monitor (its id, what its latest
+//! result shows, its checks per status and failures in a row) in a vector sorted by id,
+//! updated in place as results arrive, and the exposition rendered from it a piece of
+//! monitors at a time: each piece is copied out under the lock, which is then released,
+//! and rendered outside it, so that recording a result never waits for a scrape.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use monitor_spec::result::{CheckResult, Status};
+use monitor_spec::validate::ValidMonitor;
+
+use super::process_metrics::ProcessMetrics;
+use crate::report::{self, Latest, Needs, PrometheusText};
+
+/// The statuses in the order `/metrics` counts them.
+const STATUSES: [Status; 3] = [Status::Passed, Status::Degraded, Status::Failed];
+
+/// How many monitors' slots one copy under the lock takes (about 200 bytes each, so
+/// 1,000 of them hold the lock for some microseconds).
+pub const SLOTS_PER_COPY: usize = 1_000;
+
+/// The latest result and the check counts of every monitor, and the process's families.
+#[derive(Debug, Default)]
+pub struct State {
+    slots: Mutex<Slots>,
+    /// What is scheduled and how late checks started against their schedule.
+    pub(super) process: ProcessMetrics,
+}
+
+/// The monitors' slots, sorted by id; at most one per monitor loaded or reported.
+#[derive(Debug, Default)]
+struct Slots {
+    slots: Vec<Slot>,
+    /// Where each id's slot is.
+    at: HashMap<Arc<str>, usize>,
+    /// How many slots have what [`NEEDS`] names, in its order.
+    with: [usize; 3],
+}
+
+/// What some families need of a result: the slots count the results that have each.
+const NEEDS: [Needs; 3] = [Needs::Tls, Needs::Tcp, Needs::SchedulingDelay];
+
+/// What `/metrics` shows of one monitor.
+#[derive(Debug, Clone)]
+struct Slot {
+    id: Arc<str>,
+    /// What its latest result shows; `None` before its first.
+    latest: Option<Latest>,
+    /// Checks per status, in the order of [`STATUSES`].
+    counts: [u64; 3],
+    /// Failed checks in a row up to the latest.
+    failing: u64,
+}
+
+impl Slot {
+    fn new(id: Arc<str>) -> Slot {
+        Slot {
+            id,
+            latest: None,
+            counts: [0; 3],
+            failing: 0,
+        }
+    }
+}
+
+impl Slots {
+    /// The slot of `id`, made (in id order) when it has none yet.
+    fn slot(&mut self, id: &str) -> &mut Slot {
+        let i = match self.at.get(id) {
+            Some(&i) => i,
+            None => {
+                let id: Arc<str> = Arc::from(id);
+                let i = self.slots.partition_point(|s| s.id < id);
+                if i < self.slots.len() {
+                    for later in self.at.values_mut().filter(|at| **at >= i) {
+                        *later += 1;
+                    }
+                }
+                self.slots.insert(i, Slot::new(Arc::clone(&id)));
+                self.at.insert(id, i);
+                i
+            }
+        };
+        &mut self.slots[i]
+    }
+}
+
+impl State {
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a result, keeping only what `/metrics` shows of it ([`Latest`]): with a
+    /// million monitors the full results (attempts, excerpts, chains, hints) would cost
+    /// gigabytes.
+    pub fn record(&self, result: CheckResult) {
+        let latest = Latest::of(&result);
+        let counted = STATUSES.iter().position(|s| *s == result.status);
+        let mut slots = self.slots();
+        let slot = slots.slot(&result.id);
+        if let Some(counted) = counted {
+            slot.counts[counted] += 1;
+        }
+        slot.failing = match result.status {
+            Status::Failed => slot.failing.saturating_add(1),
+            _ => 0,
+        };
+        let had = NEEDS.map(|n| slot.latest.as_ref().is_some_and(|l| l.has(n)));
+        let has = NEEDS.map(|n| latest.has(n));
+        slot.latest = Some(latest);
+        for ((with, had), has) in slots.with.iter_mut().zip(had).zip(has) {
+            *with = (*with + usize::from(has)).saturating_sub(usize::from(had));
+        }
+    }
+
+    /// Whether some result has what `needs` names.
+    fn any(&self, needs: Needs) -> bool {
+        match NEEDS.iter().position(|n| *n == needs) {
+            Some(i) => self.slots().with[i] > 0,
+            None => true,
+        }
+    }
+
+    /// Records how late a check started.
+    pub fn late(&self, seconds: f64) {
+        self.process.late(seconds);
+    }
+
+    /// Counts a tick `monitor` skipped because its previous check was still running.
+    pub fn overrun(&self, monitor: &str) {
+        self.process.overrun(monitor);
+    }
+
+    /// Records the scheduler's load over its last window.
+    pub fn load(&self, load: &super::schedule::Load) {
+        self.process.set_load(load);
+    }
+
+    /// Records the monitors scheduled: a slot for each (shown once it has a result), and
+    /// how many there are and how many checks are due per second.
+    pub fn loaded(&self, monitors: &[ValidMonitor]) {
+        let due = monitors
+            .iter()
+            .map(|m| 1.0 / m.spec().frequency.as_secs().max(1) as f64)
+            .sum();
+        self.process.set_loaded(monitors.len(), due);
+        let mut ids: Vec<Arc<str>> = monitors.iter().map(|m| Arc::from(&*m.spec().id)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut slots = self.slots();
+        if slots.slots.is_empty() {
+            slots.at = ids.iter().cloned().zip(0..).collect();
+            slots.slots = ids.into_iter().map(Slot::new).collect();
+        } else {
+            for id in ids {
+                slots.slot(&id);
+            }
+        }
+    }
+
+    /// Lateness quantiles (0.5, 0.99, 1.0) in seconds over the kept samples.
+    pub fn lateness_quantiles(&self) -> Option<[f64; 3]> {
+        self.process.lateness_quantiles()
+    }
+
+    /// Copies the slots from `from` on, at most [`SLOTS_PER_COPY`], into `piece`
+    /// (cleared first).
+    fn copy(&self, from: usize, piece: &mut Piece) {
+        piece.0.clear();
+        let slots = self.slots();
+        let to = slots.slots.len().min(from.saturating_add(SLOTS_PER_COPY));
+        if let Some(copied) = slots.slots.get(from..to) {
+            piece.0.extend_from_slice(copied);
+        }
+    }
+
+    /// The Prometheus exposition of the latest results and the counters, whole.
+    pub fn metrics(self: &Arc<Self>) -> String {
+        let mut pieces = MetricsPieces::new(Arc::clone(self));
+        let mut text = String::new();
+        while let Some(piece) = pieces.next_piece(usize::MAX) {
+            text.push_str(&piece);
+        }
+        text
+    }
+}
+
+/// A copy of some monitors' slots, in id order, as the exposition reads them.
+#[derive(Debug, Default)]
+struct Piece(Vec<Slot>);
+
+impl report::Exposition for Piece {
+    fn results(&self) -> usize {
+        self.0.len()
+    }
+    fn result(&self, i: usize) -> Option<(&str, &Latest)> {
+        let slot = &self.0[i];
+        Some((&slot.id, slot.latest.as_ref()?))
+    }
+    fn counted(&self) -> usize {
+        self.0.len()
+    }
+    fn counters(&self, i: usize) -> (&str, Vec<(Status, u64)>) {
+        let slot = &self.0[i];
+        let counts = STATUSES
+            .into_iter()
+            .zip(slot.counts)
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        (&slot.id, counts)
+    }
+    fn consecutive_failures(&self, i: usize) -> Option<u64> {
+        Some(self.0[i].failing)
+    }
+}
+
+/// `/metrics` of a [`State`] rendered a piece at a time: the process's families, then
+/// each monitor family over the slots in id order, [`SLOTS_PER_COPY`] slots copied at a
+/// time. It holds one copy of slots (about 200 KB) and the piece it renders.
+#[derive(Debug)]
+pub struct MetricsPieces {
+    state: Arc<State>,
+    text: PrometheusText,
+    /// The first slot of the next copy, in the current family.
+    next: usize,
+    /// Whether the process's families, the first, are written.
+    started: bool,
+    piece: Piece,
+}
+
+impl MetricsPieces {
+    /// The text of `state` from its start.
+    pub fn new(state: Arc<State>) -> MetricsPieces {
+        MetricsPieces {
+            state,
+            text: PrometheusText::default(),
+            next: 0,
+            started: false,
+            piece: Piece::default(),
+        }
+    }
+
+    /// The next piece of at least `min` bytes (less for the last), or `None` at the end.
+    pub fn next_piece(&mut self, min: usize) -> Option<String> {
+        let mut out = String::new();
+        if !self.started {
+            self.started = true;
+            out.push_str(&self.state.process.render());
+        }
+        while out.len() < min && !self.text.done() {
+            if self.next == 0 && !self.state.any(self.text.needs()) {
+                self.text.next_family();
+                continue;
+            }
+            self.state.copy(self.next, &mut self.piece);
+            if self.piece.0.is_empty() {
+                self.text.next_family();
+                self.next = 0;
+                continue;
+            }
+            self.next += self.piece.0.len();
+            self.text.family_rows(&mut out, &self.piece);
+        }
+        self.piece.0.clear();
+        (!out.is_empty()).then_some(out)
+    }
+}
