@@ -1,135 +1,176 @@
-//! Reading a bundle straight into validated monitors: each monitor of the `monitors`
-//! array is validated as soon as it is read and its spec moved into the runnable set, so
-//! that a million monitors never sit twice in memory (once as specs, once validated).
-//! The errors are [`Bundle::from_json`] and [`Bundle::into_valid`]'s, in the same order:
-//! a shape error first, then the version, a duplicate id, and every validation problem.
-
-use std::fmt;
+//! Reading a bundle's text one monitor at a time: each monitor of the `monitors` array is
+//! read on its own, checked and validated, and moved into the result, so a bundle of a
+//! million monitors never sits twice in memory, and every problem of every monitor is
+//! found in one reading. [`Bundle::read_checked`] keeps the specs (the control plane);
+//! [`Bundle::read_valid`] keeps the validated monitors (`run` and `watch`).
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 use crate::bundle::{Bundle, BundleError};
 use crate::spec::{SCHEMA_VERSION, TcpMonitor};
-use crate::validate::{ValidMonitor, ValidationError};
-
-/// A bundle's fields as [`Bundle::read_valid`] reads them.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Streamed {
-    schema_version: u32,
-    monitors: Checked,
-}
-
-/// The `monitors` array, each validated as read.
-#[derive(Default)]
-struct Checked {
-    /// The valid monitors, in the bundle's order.
-    valid: Vec<ValidMonitor>,
-    /// The index in the bundle of each valid monitor.
-    valid_at: Vec<usize>,
-    /// The index and id of each invalid monitor.
-    invalid: Vec<(usize, String)>,
-    /// Every validation problem, with its path inside the bundle.
-    problems: Vec<ValidationError>,
-}
-
-impl<'de> Deserialize<'de> for Checked {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_seq(CheckedVisitor)
-    }
-}
-
-struct CheckedVisitor;
-
-impl<'de> Visitor<'de> for CheckedVisitor {
-    type Value = Checked;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a sequence")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-        let mut checked = Checked::default();
-        let mut i = 0;
-        while let Some(monitor) = seq.next_element::<TcpMonitor>()? {
-            let id = monitor.id.clone();
-            match monitor.into_valid() {
-                Ok(valid) => {
-                    checked.valid.push(valid);
-                    checked.valid_at.push(i);
-                }
-                Err(errors) => {
-                    checked.invalid.push((i, id));
-                    checked
-                        .problems
-                        .extend(errors.0.into_iter().map(|e| ValidationError {
-                            path: format!("monitors[{i}].{}", e.path),
-                            message: e.message,
-                        }));
-                }
-            }
-            i += 1;
-        }
-        checked.valid.shrink_to_fit();
-        Ok(checked)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<Checked, A::Error> {
-        Err(de::Error::invalid_type(de::Unexpected::Map, &self))
-    }
-}
+use crate::validate::{ValidMonitor, ValidationError, ValidationErrors};
 
 impl Bundle {
-    /// Reads a bundle into its validated monitors, validating each as it is read (see the
-    /// module): the result of [`Bundle::from_json`] then [`Bundle::into_valid`], holding
-    /// one spec at a time besides the validated ones.
+    /// Reads a bundle and validates it, reporting every problem at once, in the order of
+    /// the monitors: each monitor of the wrong shape (its first shape error, with its path
+    /// and its line and column in `text`), each rule a well-shaped one breaks, and each id
+    /// used twice. Only text that is not a bundle at all (a syntax error, a wrong top level
+    /// or `schema_version`) stops at the first error.
+    pub fn read_checked(text: &str) -> Result<Bundle, BundleError> {
+        let monitors = read_each(
+            text,
+            |monitor| match monitor.validate() {
+                Ok(_) => Ok(monitor),
+                Err(errors) => Err(errors),
+            },
+            |m| &m.id,
+        )?;
+        Ok(Bundle {
+            schema_version: SCHEMA_VERSION,
+            monitors,
+        })
+    }
+
+    /// [`Bundle::read_checked`] into the validated monitors, each validated as it is read
+    /// and its spec moved into the runnable set.
     pub fn read_valid(text: &str) -> Result<Vec<ValidMonitor>, BundleError> {
-        let streamed: Streamed = crate::json::read(text)?;
-        if streamed.schema_version != SCHEMA_VERSION {
-            return Err(BundleError::Version(streamed.schema_version));
-        }
-        let Checked {
-            valid,
-            valid_at,
-            invalid,
-            problems,
-        } = streamed.monitors;
-        if let Some(duplicate) = first_duplicate(&valid, &valid_at, &invalid) {
-            return Err(duplicate);
-        }
-        if problems.is_empty() {
-            Ok(valid)
-        } else {
-            Err(BundleError::Invalid(problems))
-        }
+        let mut valid = read_each(text, TcpMonitor::into_valid, |m| &m.spec().id)?;
+        valid.shrink_to_fit();
+        Ok(valid)
     }
 }
 
-/// The first id (in the bundle's order) that an earlier monitor already has, as
-/// [`Bundle::into_valid`] names it.
-fn first_duplicate(
-    valid: &[ValidMonitor],
-    valid_at: &[usize],
-    invalid: &[(usize, String)],
-) -> Option<BundleError> {
-    let mut ids: Vec<(&str, usize)> = valid
+/// A bundle read only as far as its monitors' texts (16 bytes each), so that each is read
+/// on its own.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBundle<'a> {
+    schema_version: u32,
+    #[serde(borrow)]
+    monitors: Vec<&'a RawValue>,
+}
+
+/// Reads each monitor of `text` and hands it to `keep` (which validates it), in order;
+/// every problem with its path inside the bundle, ordered by monitor.
+fn read_each<T>(
+    text: &str,
+    mut keep: impl FnMut(TcpMonitor) -> Result<T, ValidationErrors>,
+    id_of: impl Fn(&T) -> &str,
+) -> Result<Vec<T>, BundleError> {
+    let text = crate::json::strip_bom_str(text);
+    let raw: RawBundle<'_> = crate::json::read_borrowed(text)?;
+    if raw.schema_version != SCHEMA_VERSION {
+        return Err(BundleError::Version(raw.schema_version));
+    }
+    let mut problems: Vec<(usize, ValidationError)> = Vec::new();
+    let mut kept = Vec::with_capacity(raw.monitors.len());
+    let mut kept_at = Vec::with_capacity(raw.monitors.len());
+    // The ids of the monitors that broke a rule, for the duplicate check.
+    let mut rejected: Vec<(usize, String)> = Vec::new();
+    for (i, monitor) in raw.monitors.iter().enumerate() {
+        let monitor = match crate::json::read::<TcpMonitor>(monitor.get()) {
+            Ok(m) => m,
+            Err(e) => {
+                let (line, column) = position(text, monitor.get(), e.line, e.column);
+                problems.push((
+                    i,
+                    ValidationError {
+                        path: at(i, &e.path),
+                        message: format!("{} (line {line}, column {column})", e.message),
+                    },
+                ));
+                continue;
+            }
+        };
+        let id = monitor.id.clone();
+        match keep(monitor) {
+            Ok(t) => {
+                kept.push(t);
+                kept_at.push(i);
+            }
+            Err(errors) => {
+                problems.extend(errors.0.into_iter().map(|e| {
+                    (
+                        i,
+                        ValidationError {
+                            path: at(i, &e.path),
+                            message: e.message,
+                        },
+                    )
+                }));
+                rejected.push((i, id));
+            }
+        }
+    }
+    drop(raw);
+    let ids = kept
         .iter()
-        .zip(valid_at)
-        .map(|(m, &i)| (m.spec().id.as_str(), i))
-        .chain(invalid.iter().map(|(i, id)| (id.as_str(), *i)))
-        .collect();
+        .zip(&kept_at)
+        .map(|(t, &i)| (id_of(t), i))
+        .chain(rejected.iter().map(|(i, id)| (id.as_str(), *i)));
+    problems.extend(duplicates(ids));
+    if problems.is_empty() {
+        Ok(kept)
+    } else {
+        problems.sort_by_key(|(i, _)| *i);
+        Err(BundleError::Invalid(
+            problems.into_iter().map(|(_, p)| p).collect(),
+        ))
+    }
+}
+
+/// A problem at `monitors[j].id` for each monitor `j` whose id an earlier one has, given
+/// each id with its place in the bundle.
+pub(crate) fn duplicates<'a>(
+    ids: impl Iterator<Item = (&'a str, usize)>,
+) -> Vec<(usize, ValidationError)> {
+    // Sorted by id, then by place: each repeat follows the first place of its id.
+    let mut ids: Vec<(&str, usize)> = ids.collect();
     ids.sort_unstable();
-    // Each id's first two indices, sorted: the id repeats first where the second is least.
-    let (id, first, second) = (0..ids.len().saturating_sub(1))
-        .filter(|&j| ids[j].0 == ids[j + 1].0 && (j == 0 || ids[j - 1].0 != ids[j].0))
-        .map(|j| (ids[j].0, ids[j].1, ids[j + 1].1))
-        .min_by_key(|&(_, _, second)| second)?;
-    Some(BundleError::DuplicateId {
-        id: id.to_owned(),
-        first,
-        second,
-    })
+    let mut out = Vec::new();
+    let mut first = None;
+    for pair in ids.windows(2) {
+        let ((id, at), (again, second)) = (pair[0], pair[1]);
+        if id != again {
+            first = None;
+            continue;
+        }
+        let first = *first.get_or_insert(at);
+        out.push((
+            second,
+            ValidationError {
+                path: format!("monitors[{second}].id"),
+                message: format!("duplicate id `{id}`, also used by monitors[{first}]"),
+            },
+        ));
+    }
+    out
+}
+
+/// `monitors[i].PATH`, or `monitors[i]` for the monitor as a whole.
+fn at(i: usize, path: &str) -> String {
+    if path == "." || path.is_empty() {
+        format!("monitors[{i}]")
+    } else {
+        format!("monitors[{i}].{path}")
+    }
+}
+
+/// The line and column in `text` of (`line`, `column`) inside `part`, a slice of it.
+fn position(text: &str, part: &str, line: usize, column: usize) -> (usize, usize) {
+    let start = (part.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+    let before = &text.as_bytes()[..start.min(text.len())];
+    let lines_before = before.iter().filter(|b| **b == b'\n').count();
+    if line <= 1 {
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1);
+        (lines_before + 1, start - line_start + column)
+    } else {
+        (lines_before + line, column)
+    }
 }
 
 #[cfg(test)]
@@ -150,47 +191,66 @@ mod tests {
         )
     }
 
-    /// Checks that streaming `text` ends as reading it whole then validating does.
+    /// Checks that both readings of `text` end the same way: the same ids kept, or the
+    /// same error.
     #[track_caller]
     fn same(text: &str) {
-        let whole = Bundle::from_json(text).and_then(Bundle::into_valid);
-        let streamed = Bundle::read_valid(text);
-        match (whole, streamed) {
-            (Ok(w), Ok(s)) => {
-                let ids = |v: &[ValidMonitor]| -> Vec<String> {
-                    v.iter().map(|m| m.spec().id.clone()).collect()
-                };
-                assert_eq!(ids(&w), ids(&s));
+        let checked = Bundle::read_checked(text);
+        let valid = Bundle::read_valid(text);
+        match (checked, valid) {
+            (Ok(c), Ok(v)) => {
+                let ids: Vec<&str> = v.iter().map(|m| m.spec().id.as_str()).collect();
+                assert_eq!(
+                    c.monitors.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+                    ids
+                );
             }
-            (Err(w), Err(s)) => assert_eq!(w.to_string(), s.to_string()),
-            (w, s) => panic!("whole {w:?}, streamed {s:?}"),
+            (Err(c), Err(v)) => assert_eq!(c.to_string(), v.to_string()),
+            (c, v) => panic!("checked {c:?}, valid {v:?}"),
         }
     }
 
     #[test]
-    fn streaming_reads_and_refuses_as_reading_whole_does() {
+    fn both_readings_keep_and_refuse_alike() {
         same(&bundle(1, &[("a", 1), ("b", 2), ("c", 3)]));
         same(&bundle(1, &[]));
-        // Every problem, with its path.
         same(&bundle(1, &[("a", 0), ("b", 2), ("", 70_000)]));
-        // A duplicate id comes before the problems, even among invalid monitors.
         same(&bundle(
             1,
             &[("a", 0), ("b", 2), ("b", 0), ("a", 5), ("b", 3)],
         ));
-        same(&bundle(
-            1,
-            &[("x", 1), ("b", 2), ("a", 3), ("a", 4), ("b", 5)],
-        ));
-        // The version before the duplicates and the problems.
         same(&bundle(2, &[("a", 0), ("a", 1)]));
-        // Shape errors name the path, first of all.
         same(&bundle(1, &[("a", 1), ("b", 2)]).replace("\"port\":2", "\"port\":\"2\""));
-        same(&bundle(1, &[("a", 1)]).replace("\"name\":\"a\",", "\"name\":\"a\",\"bogus\":1,"));
         same("{\"schema_version\": 1, \"monitors\": {}}");
         same("{\"schema_version\": 1}");
         same("{\"schema_version\": 1, \"monitors\": [], \"extra\": 1}");
         same(&format!("{} x", bundle(1, &[("a", 1)])));
         same(&format!("\u{feff}{}", bundle(1, &[("a", 1)])));
+    }
+
+    /// The paths of the problems of `text`.
+    fn problems(text: &str) -> Vec<String> {
+        match Bundle::read_valid(text) {
+            Err(BundleError::Invalid(p)) => p.iter().map(|p| p.path.clone()).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn duplicates_are_problems_in_the_monitors_order() {
+        // Every repeat of an id, valid or not, where it stands among the other problems.
+        assert_eq!(
+            problems(&bundle(
+                1,
+                &[("a", 0), ("b", 2), ("b", 0), ("a", 5), ("b", 3)]
+            )),
+            [
+                "monitors[0].target.port",
+                "monitors[2].target.port",
+                "monitors[2].id",
+                "monitors[3].id",
+                "monitors[4].id",
+            ]
+        );
     }
 }

@@ -150,10 +150,6 @@ fn prepare(
             path: e.path,
             message: e.message,
         }]),
-        other => invalid(vec![Problem {
-            path: ".".to_owned(),
-            message: other.to_string(),
-        }]),
     })?;
     let policy = SecretPolicy::deploy(Some(secret_prefix.to_owned()));
     let refused: Vec<Problem> = bundle
