@@ -33,6 +33,7 @@ pub mod escape;
 pub mod json;
 pub mod limits;
 pub mod login;
+pub mod maintenance;
 pub mod pem;
 pub mod prometheus;
 pub mod recipe;
@@ -47,6 +48,7 @@ mod validate_recipe;
 
 pub use bundle::{Bundle, BundleError};
 pub use json::{JsonError, SpecError};
+pub use maintenance::{MaintenanceWindow, WindowSchedule};
 pub use recipe::{ProxyProtocol, RECIPES, Recipe, StartTls};
 pub use result::{
     AssertionOutcome, Attempt, CertInfo, CheckResult, ErrorKind, LegacyReport, ProbeError, Status,
