@@ -158,6 +158,35 @@ impl MaintenanceWindow {
         }
     }
 
+    /// The window's current opening at `at`, or else its next one, as (start, end); `None`
+    /// when it will not open again (or is an invalid weekly window).
+    pub fn next_opening(&self, at: OffsetDateTime) -> Option<(OffsetDateTime, OffsetDateTime)> {
+        match &self.schedule {
+            WindowSchedule::Once { start, end } => (at < *end).then_some((*start, *end)),
+            WindowSchedule::Weekly { days, start, end } => {
+                let (start, end) = (time_of_day(start).ok()?, time_of_day(end).ok()?);
+                let span = (end - start).rem_euclid(86_400);
+                if let Some(close) = self.open_until(at) {
+                    return Some((close - Duration::seconds(span), close));
+                }
+                let at = at
+                    .to_offset(time::UtcOffset::UTC)
+                    .replace_nanosecond(0)
+                    .ok()?;
+                let since_monday = i64::from(at.weekday().number_days_from_monday()) * 86_400
+                    + i64::from(at.hour()) * 3600
+                    + i64::from(at.minute()) * 60
+                    + i64::from(at.second());
+                let wait = days
+                    .iter()
+                    .map(|d| (d.index() * 86_400 + start - since_monday).rem_euclid(WEEK))
+                    .min()?;
+                let open = at + Duration::seconds(wait);
+                Some((open, open + Duration::seconds(span)))
+            }
+        }
+    }
+
     /// Every problem of this window, paths relative to it (`schedule.once.end`).
     pub fn problems(&self) -> Vec<ValidationError> {
         let mut out = Vec::new();
@@ -287,4 +316,116 @@ pub fn active_window<'a>(
     at: OffsetDateTime,
 ) -> Option<&'a MaintenanceWindow> {
     windows.iter().find(|w| w.active(id, tags, at))
+}
+
+/// The longest ad-hoc window: 7 days, in minutes.
+pub const MAX_AD_HOC_MINUTES: u32 = 7 * 24 * 60;
+
+/// The body of `POST /v1/projects/{project}/maintenance`: an ad-hoc window opening now
+/// for `minutes` (1 to [`MAX_AD_HOC_MINUTES`]) over the monitors with these tags or ids
+/// (at least one entry in all; at most 64 tags and 256 ids).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdHocRequest {
+    /// Monitors with any of these tags are covered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub tags: Vec<String>,
+    /// Monitors with these ids are covered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    pub monitors: Vec<String>,
+    /// How long the window lasts, in minutes.
+    #[schemars(range(min = 1, max = 10080))]
+    pub minutes: u32,
+}
+
+impl AdHocRequest {
+    /// The window this request opens at `now`, with this id; or every problem of the
+    /// request, by path.
+    pub fn window(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<MaintenanceWindow, Vec<ValidationError>> {
+        let now = now
+            .to_offset(time::UtcOffset::UTC)
+            .replace_nanosecond(0)
+            .unwrap_or(now);
+        let window = MaintenanceWindow {
+            id: id.to_owned(),
+            name: None,
+            tags: self.tags.clone(),
+            monitors: self.monitors.clone(),
+            schedule: WindowSchedule::Once {
+                start: now,
+                end: now + Duration::minutes(i64::from(self.minutes)),
+            },
+        };
+        let mut problems: Vec<ValidationError> = window
+            .problems()
+            .into_iter()
+            .filter(|p| !p.path.starts_with("schedule"))
+            .collect();
+        if self.minutes == 0 || self.minutes > MAX_AD_HOC_MINUTES {
+            problems.push(ValidationError {
+                path: "minutes".to_owned(),
+                message: format!("must be 1 to {MAX_AD_HOC_MINUTES} (7 days)"),
+            });
+        }
+        if problems.is_empty() {
+            Ok(window)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Parses how long an ad-hoc window lasts, such as `30m`, `2h` or `1d`, into minutes
+/// (1 to [`MAX_AD_HOC_MINUTES`]).
+pub fn parse_minutes(text: &str) -> Result<u32, String> {
+    let ms =
+        crate::rules::parse_duration_in(text, &crate::rules::TIME_UNITS[2..], "30m, 2h or 1d")?;
+    let minutes = ms / 60_000;
+    if ms % 60_000 != 0 || minutes == 0 || minutes > u64::from(MAX_AD_HOC_MINUTES) {
+        return Err(format!(
+            "`{text}` must be a whole number of minutes from 1m to 7d"
+        ));
+    }
+    Ok(minutes as u32)
+}
+
+/// One window as `GET /v1/projects/{project}/maintenance` lists it and
+/// `POST /v1/projects/{project}/maintenance` answers it: its current or next opening.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListedWindow {
+    /// The window.
+    pub window: MaintenanceWindow,
+    /// Whether it was opened ad hoc rather than deployed.
+    pub ad_hoc: bool,
+    /// Whether it is open now.
+    pub active: bool,
+    /// When its current or next opening starts (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub start: OffsetDateTime,
+    /// When its current or next opening ends (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub end: OffsetDateTime,
+}
+
+impl ListedWindow {
+    /// `window` as listed at `now`, or `None` when it will not open again.
+    pub fn at(window: &MaintenanceWindow, ad_hoc: bool, now: OffsetDateTime) -> Option<Self> {
+        let (start, end) = window.next_opening(now)?;
+        Some(ListedWindow {
+            window: window.clone(),
+            ad_hoc,
+            active: start <= now && now < end,
+            start,
+            end,
+        })
+    }
 }

@@ -1,7 +1,9 @@
 //! Maintenance windows: their JSON form, validation with paths, when they are open and
 //! which monitors they cover, and the bundle carrying them.
 
-use monitor_spec::maintenance::{MaintenanceWindow, active_window, check_windows};
+use monitor_spec::maintenance::{
+    AdHocRequest, ListedWindow, MaintenanceWindow, active_window, check_windows, parse_minutes,
+};
 use monitor_spec::{Bundle, TcpMonitor};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -204,4 +206,84 @@ fn a_bundle_carries_windows_and_stays_the_same_without() {
     );
     assert!(with.validate().is_err());
     assert_eq!(check_windows(&with.maintenance).len(), 2);
+}
+
+#[test]
+fn next_openings_are_the_current_or_the_coming_one() {
+    let weekly = window(json!({"id": "w", "tags": ["db"], "schedule": {"weekly": {
+        "days": ["sunday", "wednesday"], "start": "23:30", "end": "00:30"}}}));
+    for (now, expected) in [
+        (
+            "2026-12-06T12:00:00Z",
+            ("2026-12-06T23:30:00Z", "2026-12-07T00:30:00Z"),
+        ),
+        (
+            "2026-12-07T00:10:00Z",
+            ("2026-12-06T23:30:00Z", "2026-12-07T00:30:00Z"),
+        ),
+        (
+            "2026-12-07T00:30:00Z",
+            ("2026-12-09T23:30:00Z", "2026-12-10T00:30:00Z"),
+        ),
+        (
+            "2026-12-10T01:00:00.5Z",
+            ("2026-12-13T23:30:00Z", "2026-12-14T00:30:00Z"),
+        ),
+    ] {
+        assert_eq!(
+            weekly.next_opening(at(now)),
+            Some((at(expected.0), at(expected.1))),
+            "{now}"
+        );
+    }
+    let once = window(json!({"id": "o", "tags": ["db"], "schedule": {"once": {
+        "start": "2026-12-06T02:00:00Z", "end": "2026-12-06T03:00:00Z"}}}));
+    let listed = ListedWindow::at(&once, false, at("2026-12-06T02:30:00Z")).unwrap();
+    assert!(listed.active);
+    assert!(
+        !ListedWindow::at(&once, false, at("2026-12-06T01:00:00Z"))
+            .unwrap()
+            .active
+    );
+    assert_eq!(
+        ListedWindow::at(&once, false, at("2026-12-06T03:00:00Z")),
+        None
+    );
+}
+
+#[test]
+fn ad_hoc_requests_open_now_for_their_minutes() {
+    let now = at("2026-12-06T07:00:00.25+01:00");
+    let request: AdHocRequest =
+        serde_json::from_value(json!({"tags": ["db"], "minutes": 30})).unwrap();
+    let w = request.window("adhoc-1", now).unwrap();
+    assert!(w.active("x", &tags(&["db"]), now));
+    assert_eq!(w.open_until(now), Some(at("2026-12-06T06:30:00Z")));
+    for (body, path) in [
+        (json!({"minutes": 30}), "tags"),
+        (json!({"monitors": ["a b"], "minutes": 30}), "monitors[0]"),
+        (json!({"tags": ["db"], "minutes": 0}), "minutes"),
+        (json!({"tags": ["db"], "minutes": 10081}), "minutes"),
+    ] {
+        let request: AdHocRequest = serde_json::from_value(body.clone()).unwrap();
+        let problems = request.window("adhoc-1", now).unwrap_err();
+        assert_eq!(problems.len(), 1, "{body}: {problems:?}");
+        assert_eq!(problems[0].path, path, "{body}");
+    }
+    assert!(serde_json::from_value::<AdHocRequest>(json!({"minutes": 1, "for": 2})).is_err());
+    for (text, expected) in [
+        ("30m", Ok(30)),
+        ("2h", Ok(120)),
+        ("7d", Ok(10080)),
+        ("8d", Err("from 1m to 7d")),
+        ("0m", Err("from 1m to 7d")),
+        ("30s", Err("not a duration")),
+        ("soon", Err("not a duration")),
+    ] {
+        match (parse_minutes(text), expected) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{text}"),
+            (Err(why), Err(part)) => assert!(why.contains(part), "{text}: {why}"),
+            (got, want) => panic!("{text}: got {got:?}, expected {want:?}"),
+        }
+    }
 }
