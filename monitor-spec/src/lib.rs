@@ -5,7 +5,8 @@
 //! retries and scheduling fields. [`TcpMonitor::validate`] checks every rule at once, each
 //! problem with its field path, and compiles the dialog into a [`ValidMonitor`] that the
 //! engine in `monitor-core` runs. A check gives a [`CheckResult`]. The crate also holds the
-//! JSON forms and schemas, the [`Bundle`] a deploy sends, the deploy and agent API types in
+//! JSON forms and schemas, the [`Bundle`] a deploy sends (monitors and their
+//! [`MaintenanceWindow`]s), the deploy and agent API types in
 //! [`api`], and the Prometheus text helpers every `/metrics` shares.
 //!
 //! Every crate of the workspace depends on this one; it depends on none of them, and does

@@ -1,8 +1,9 @@
 //! Maintenance windows: which monitors (by tag or id) are under maintenance, and when
 //! (once, between two instants, or every week on some days between two UTC times of
-//! day). Declared beside the monitors and deployed in the [`crate::Bundle`]; during a
-//! window checks still run and are stored, but marked `in_maintenance` and left out of
-//! uptime. Pure: [`MaintenanceWindow::active`] takes the instant to look at.
+//! day). Carried in the [`crate::Bundle`] beside the monitors; the intent (issue 21) is
+//! that checks in a window still run and are stored but are marked `in_maintenance` and
+//! left out of uptime, which the control plane does not do yet (it refuses bundles with
+//! windows). Pure: [`MaintenanceWindow::active`] takes the instant to look at.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
