@@ -205,6 +205,14 @@ fn a_bundle_carries_windows_and_stays_the_same_without() {
         "{err}"
     );
     assert!(with.validate().is_err());
+    let err = Bundle::read_valid(&with.to_json()).unwrap_err().to_string();
+    assert!(
+        err.contains("maintenance[1].id: duplicate id `backup`"),
+        "{err}"
+    );
+    let mut valid = with.clone();
+    valid.maintenance.truncate(1);
+    assert_eq!(Bundle::read_valid(&valid.to_json()).unwrap().len(), 1);
     assert_eq!(check_windows(&with.maintenance).len(), 2);
 }
 
