@@ -21,6 +21,8 @@ mod conventions;
 mod hardening;
 #[path = "api/history.rs"]
 mod history;
+#[path = "api/maintenance.rs"]
+mod maintenance;
 #[path = "api/pages.rs"]
 mod pages;
 #[path = "api/region.rs"]

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::maintenance::{MaintenanceWindow, check_windows};
 use crate::spec::{SCHEMA_VERSION, TcpMonitor};
 use crate::validate::{ValidMonitor, ValidationError};
 
@@ -16,6 +17,11 @@ pub struct Bundle {
     pub schema_version: u32,
     /// The monitors, sorted by id.
     pub monitors: Vec<TcpMonitor>,
+    /// Maintenance windows deployed with the monitors (at most
+    /// [`crate::maintenance::MAX_WINDOWS`]); absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    pub maintenance: Vec<MaintenanceWindow>,
 }
 
 /// A bundle that cannot be used.
@@ -44,6 +50,7 @@ impl Bundle {
         Bundle {
             schema_version: SCHEMA_VERSION,
             monitors,
+            maintenance: Vec::new(),
         }
     }
 
@@ -91,6 +98,11 @@ impl Bundle {
                 })),
             }
         }
+        problems.extend(
+            check_windows(&self.maintenance)
+                .into_iter()
+                .map(|p| (usize::MAX, p)),
+        );
         if problems.is_empty() {
             Ok(valid)
         } else {

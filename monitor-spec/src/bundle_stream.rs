@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::bundle::{Bundle, BundleError};
+use crate::maintenance::{MaintenanceWindow, check_windows};
 use crate::spec::{SCHEMA_VERSION, TcpMonitor};
 use crate::validate::{ValidMonitor, ValidationError, ValidationErrors};
 
@@ -18,7 +19,7 @@ impl Bundle {
     /// used twice. Only text that is not a bundle at all (a syntax error, a wrong top level
     /// or `schema_version`) stops at the first error.
     pub fn read_checked(text: &str) -> Result<Bundle, BundleError> {
-        let monitors = read_each(
+        let (monitors, maintenance) = read_each(
             text,
             |monitor| match monitor.validate() {
                 Ok(_) => Ok(monitor),
@@ -29,13 +30,14 @@ impl Bundle {
         Ok(Bundle {
             schema_version: SCHEMA_VERSION,
             monitors,
+            maintenance,
         })
     }
 
     /// [`Bundle::read_checked`] into the validated monitors, each validated as it is read
     /// and its spec moved into the runnable set.
     pub fn read_valid(text: &str) -> Result<Vec<ValidMonitor>, BundleError> {
-        let mut valid = read_each(text, TcpMonitor::into_valid, |m| &m.spec().id)?;
+        let (mut valid, _) = read_each(text, TcpMonitor::into_valid, |m| &m.spec().id)?;
         valid.shrink_to_fit();
         Ok(valid)
     }
@@ -49,15 +51,18 @@ struct RawBundle<'a> {
     schema_version: u32,
     #[serde(borrow)]
     monitors: Vec<&'a RawValue>,
+    #[serde(default)]
+    maintenance: Vec<MaintenanceWindow>,
 }
 
 /// Reads each monitor of `text` and hands it to `keep` (which validates it), in order;
-/// every problem with its path inside the bundle, ordered by monitor.
+/// every problem with its path inside the bundle, ordered by monitor, then those of the
+/// maintenance windows. The kept monitors and the windows.
 fn read_each<T>(
     text: &str,
     mut keep: impl FnMut(TcpMonitor) -> Result<T, ValidationErrors>,
     id_of: impl Fn(&T) -> &str,
-) -> Result<Vec<T>, BundleError> {
+) -> Result<(Vec<T>, Vec<MaintenanceWindow>), BundleError> {
     let text = crate::json::strip_bom_str(text);
     let raw: RawBundle<'_> = crate::json::read_borrowed(text)?;
     if raw.schema_version != SCHEMA_VERSION {
@@ -103,7 +108,13 @@ fn read_each<T>(
             }
         }
     }
-    drop(raw);
+    let RawBundle {
+        monitors,
+        maintenance: windows,
+        ..
+    } = raw;
+    drop(monitors);
+    problems.extend(check_windows(&windows).into_iter().map(|p| (usize::MAX, p)));
     let ids = kept
         .iter()
         .zip(&kept_at)
@@ -111,7 +122,7 @@ fn read_each<T>(
         .chain(rejected.iter().map(|(i, id)| (id.as_str(), *i)));
     problems.extend(duplicates(ids));
     if problems.is_empty() {
-        Ok(kept)
+        Ok((kept, windows))
     } else {
         problems.sort_by_key(|(i, _)| *i);
         Err(BundleError::Invalid(

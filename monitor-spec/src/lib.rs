@@ -5,7 +5,8 @@
 //! retries and scheduling fields. [`TcpMonitor::validate`] checks every rule at once, each
 //! problem with its field path, and compiles the dialog into a [`ValidMonitor`] that the
 //! engine in `monitor-core` runs. A check gives a [`CheckResult`]. The crate also holds the
-//! JSON forms and schemas, the [`Bundle`] a deploy sends, the deploy and agent API types in
+//! JSON forms and schemas, the [`Bundle`] a deploy sends (monitors and their
+//! [`MaintenanceWindow`]s), the deploy and agent API types in
 //! [`api`], and the Prometheus text helpers every `/metrics` shares.
 //!
 //! Every crate of the workspace depends on this one; it depends on none of them, and does
@@ -33,6 +34,7 @@ pub mod escape;
 pub mod json;
 pub mod limits;
 pub mod login;
+pub mod maintenance;
 pub mod pem;
 pub mod prometheus;
 pub mod recipe;
@@ -47,6 +49,7 @@ mod validate_recipe;
 
 pub use bundle::{Bundle, BundleError};
 pub use json::{JsonError, SpecError};
+pub use maintenance::{MaintenanceWindow, WindowSchedule};
 pub use recipe::{ProxyProtocol, RECIPES, Recipe, StartTls};
 pub use result::{
     AssertionOutcome, Attempt, CertInfo, CheckResult, ErrorKind, LegacyReport, ProbeError, Status,

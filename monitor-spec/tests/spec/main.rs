@@ -4,6 +4,7 @@
 mod bounds;
 mod json;
 mod login;
+mod maintenance;
 mod names;
 mod untrusted_json;
 mod validation;
