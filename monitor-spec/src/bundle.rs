@@ -77,7 +77,7 @@ impl Bundle {
     /// [`Bundle::validate`], moving the monitors into the runnable set instead of copying
     /// them.
     pub fn into_valid(self) -> Result<Vec<ValidMonitor>, BundleError> {
-        let mut problems = crate::bundle_stream::duplicates(
+        let mut problems = duplicates(
             self.monitors
                 .iter()
                 .enumerate()
@@ -112,4 +112,32 @@ impl Bundle {
             ))
         }
     }
+}
+
+/// A problem at `monitors[j].id` for each monitor `j` whose id an earlier one has, given
+/// each id with its place in the bundle.
+pub(crate) fn duplicates<'a>(
+    ids: impl Iterator<Item = (&'a str, usize)>,
+) -> Vec<(usize, ValidationError)> {
+    // Sorted by id, then by place: each repeat follows the first place of its id.
+    let mut ids: Vec<(&str, usize)> = ids.collect();
+    ids.sort_unstable();
+    let mut out = Vec::new();
+    let mut first = None;
+    for pair in ids.windows(2) {
+        let ((id, at), (again, second)) = (pair[0], pair[1]);
+        if id != again {
+            first = None;
+            continue;
+        }
+        let first = *first.get_or_insert(at);
+        out.push((
+            second,
+            ValidationError {
+                path: format!("monitors[{second}].id"),
+                message: format!("duplicate id `{id}`, also used by monitors[{first}]"),
+            },
+        ));
+    }
+    out
 }

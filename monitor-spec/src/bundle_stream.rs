@@ -120,7 +120,7 @@ fn read_each<T>(
         .zip(&kept_at)
         .map(|(t, &i)| (id_of(t), i))
         .chain(rejected.iter().map(|(i, id)| (id.as_str(), *i)));
-    problems.extend(duplicates(ids));
+    problems.extend(crate::bundle::duplicates(ids));
     if problems.is_empty() {
         Ok((kept, windows))
     } else {
@@ -129,34 +129,6 @@ fn read_each<T>(
             problems.into_iter().map(|(_, p)| p).collect(),
         ))
     }
-}
-
-/// A problem at `monitors[j].id` for each monitor `j` whose id an earlier one has, given
-/// each id with its place in the bundle.
-pub(crate) fn duplicates<'a>(
-    ids: impl Iterator<Item = (&'a str, usize)>,
-) -> Vec<(usize, ValidationError)> {
-    // Sorted by id, then by place: each repeat follows the first place of its id.
-    let mut ids: Vec<(&str, usize)> = ids.collect();
-    ids.sort_unstable();
-    let mut out = Vec::new();
-    let mut first = None;
-    for pair in ids.windows(2) {
-        let ((id, at), (again, second)) = (pair[0], pair[1]);
-        if id != again {
-            first = None;
-            continue;
-        }
-        let first = *first.get_or_insert(at);
-        out.push((
-            second,
-            ValidationError {
-                path: format!("monitors[{second}].id"),
-                message: format!("duplicate id `{id}`, also used by monitors[{first}]"),
-            },
-        ));
-    }
-    out
 }
 
 /// `monitors[i].PATH`, or `monitors[i]` for the monitor as a whole.
