@@ -200,22 +200,34 @@ struct Seen {
     status: String,
 }
 
-/// Every stored result of `monitor`, oldest first.
-fn history(server: &Server, token: &str, monitor: &str) -> Vec<Seen> {
-    let response = http()
+/// The control plane's log, then each agent's, under headers naming them: what a failed
+/// wait prints.
+pub(super) fn logs_of(server: &Server, agents: &[&Agent]) -> String {
+    let mut out = format!("--- control plane\n{}", server.log());
+    for agent in agents {
+        out.push_str(&format!("\n--- {}\n{}", agent.id, agent.log()));
+    }
+    out
+}
+
+/// Every stored result of `monitor` of project `shop` as the control plane at `url`
+/// answers them (up to 10,000, oldest first); `None` when it does not answer with JSON.
+pub(super) fn stored_results(url: &str, token: &str, monitor: &str) -> Option<Vec<Value>> {
+    let body: Value = http()
         .get(format!(
-            "{}/v1/projects/shop/monitors/{monitor}/results?limit=10000",
-            server.url
+            "{url}/v1/projects/shop/monitors/{monitor}/results?limit=10000"
         ))
         .bearer_auth(token)
-        .send();
-    let Ok(response) = response else {
-        return Vec::new();
-    };
-    let body: Value = response.json().expect("results JSON");
-    body["results"]
-        .as_array()
-        .cloned()
+        .send()
+        .ok()?
+        .json()
+        .ok()?;
+    Some(body["results"].as_array().cloned().unwrap_or_default())
+}
+
+/// Every stored result of `monitor`, oldest first.
+fn history(server: &Server, token: &str, monitor: &str) -> Vec<Seen> {
+    stored_results(&server.url, token, monitor)
         .unwrap_or_default()
         .iter()
         .map(|r| Seen {

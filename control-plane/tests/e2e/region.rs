@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use monitor_core::Bundle;
 use monitor_core::prelude::*;
-use serde_json::Value;
 
-use super::agents::{Agent, deploy, wait_for};
+use super::agents::{Agent, deploy, logs_of, stored_results, wait_for};
 use super::{Server, TempDir, create_token_for};
 
 /// A loopback port nothing listens on (bound, then closed).
@@ -22,20 +21,7 @@ fn closed_port() -> u16 {
 
 /// Every stored result of `monitor`: its location and its attempts' locations.
 fn located(server: &Server, token: &str, monitor: &str) -> Vec<(String, Vec<String>)> {
-    let response = reqwest::blocking::Client::new()
-        .get(format!(
-            "{}/v1/projects/shop/monitors/{monitor}/results?limit=10000",
-            server.url
-        ))
-        .bearer_auth(token)
-        .send();
-    let Ok(response) = response else {
-        return Vec::new();
-    };
-    let body: Value = response.json().unwrap_or_default();
-    body["results"]
-        .as_array()
-        .cloned()
+    stored_results(&server.url, token, monitor)
         .unwrap_or_default()
         .iter()
         .map(|r| {
@@ -74,14 +60,7 @@ fn retries_run_in_another_location_unless_same_region() {
     let dir = TempDir::new();
     let eu = Agent::spawn(&server.url, &agent_token, "eu-a", "eu", 1, &dir.0);
     let us = Agent::spawn(&server.url, &agent_token, "us-a", "us", 1, &dir.0);
-    let logs = || {
-        format!(
-            "--- control plane\n{}\n--- eu-a\n{}\n--- us-a\n{}",
-            server.log(),
-            eu.log(),
-            us.log()
-        )
-    };
+    let logs = || logs_of(&server, &[&eu, &us]);
     // Before both agents are live a monitor runs in one location and retries there; once
     // both are, the retry of `elsewhere` runs in the location after the first attempt's,
     // which uploads the result.

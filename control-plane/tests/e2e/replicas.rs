@@ -16,7 +16,7 @@ use monitor_core::Bundle;
 use monitor_core::prelude::*;
 use serde_json::{Value, json};
 
-use super::agents::{Agent, listening_service, wait_for};
+use super::agents::{Agent, listening_service, stored_results, wait_for};
 use super::{SERVER, TempDir, spawn_server};
 
 /// The agents: id, and whether they list replica A first.
@@ -102,20 +102,7 @@ fn deploy(replica: &Replica, token: &str, bundle: &Bundle) {
 
 /// The (tick, agent) of every stored result of `monitor`, read through `replica`.
 fn stored(replica: &Replica, token: &str, monitor: &str) -> Vec<(i64, String)> {
-    let Ok(response) = http()
-        .get(format!(
-            "{}/v1/projects/shop/monitors/{monitor}/results?limit=10000",
-            replica.url
-        ))
-        .bearer_auth(token)
-        .send()
-    else {
-        return Vec::new();
-    };
-    let body: Value = response.json().unwrap_or_default();
-    body["results"]
-        .as_array()
-        .cloned()
+    stored_results(&replica.url, token, monitor)
         .unwrap_or_default()
         .iter()
         .map(|r| {

@@ -9,27 +9,14 @@ use std::time::{Duration, Instant};
 
 use monitor_core::Bundle;
 use monitor_core::prelude::*;
-use serde_json::Value;
 
-use super::agents::{Agent, deploy, wait_for};
+use super::agents::{Agent, deploy, logs_of, stored_results, wait_for};
 use super::{Client, Server, TempDir, create_token_for};
 
 /// The ids and ticks of the stored results of `monitor`.
 fn stored(server: &Server, token: &str, monitor: &str) -> BTreeSet<(String, u64)> {
-    let body: Value = reqwest::blocking::Client::new()
-        .get(format!(
-            "{}/v1/projects/shop/monitors/{monitor}/results?limit=10000",
-            server.url
-        ))
-        .bearer_auth(token)
-        .send()
+    stored_results(&server.url, token, monitor)
         .expect("results")
-        .json()
-        .expect("results JSON");
-    body["results"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
         .iter()
         .map(|r| {
             (
@@ -62,14 +49,7 @@ fn trigger_wait_prints_results_from_two_locations_without_touching_the_schedule(
     let dir = TempDir::new();
     let eu = Agent::spawn(&server.url, &agent_token, "eu-a", "eu", 1, &dir.0);
     let us = Agent::spawn(&server.url, &agent_token, "us-a", "us", 1, &dir.0);
-    let logs = || {
-        format!(
-            "--- control plane\n{}\n--- eu-a\n{}\n--- us-a\n{}",
-            server.log(),
-            eu.log(),
-            us.log()
-        )
-    };
+    let logs = || logs_of(&server, &[&eu, &us]);
     wait_for(
         Duration::from_secs(60),
         "both agents assigned",
