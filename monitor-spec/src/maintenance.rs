@@ -328,6 +328,10 @@ pub const MAX_AD_HOC_MINUTES: u32 = 7 * 24 * 60;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdHocRequest {
+    /// Name shown on the status pages (at most 200 characters); the generated id when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Monitors with any of these tags are covered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
@@ -355,7 +359,7 @@ impl AdHocRequest {
             .unwrap_or(now);
         let window = MaintenanceWindow {
             id: id.to_owned(),
-            name: None,
+            name: self.name.clone(),
             tags: self.tags.clone(),
             monitors: self.monitors.clone(),
             schedule: WindowSchedule::Once {
@@ -429,4 +433,13 @@ impl ListedWindow {
             end,
         })
     }
+}
+
+/// The answer of `GET /v1/projects/{project}/maintenance`: the deployed and ad-hoc windows
+/// that are open now or will open again, open ones first, then by start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowList {
+    /// The windows.
+    pub windows: Vec<ListedWindow>,
 }
