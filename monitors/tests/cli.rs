@@ -262,6 +262,71 @@ async fn every_reporter_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_renders_results_made_elsewhere_as_run_does() {
+    let f = fixture().await;
+    let run = monitors(&["run", "--bundle", f.bundle.path(), "-r", "json"]).await;
+    let array = TempFile::new("results.json", &stdout(&run));
+    let lines: Vec<String> = results(&run)
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+    let jsonl = TempFile::new("results.jsonl", &(lines.join("\n") + "\n"));
+    let junit = TempFile::new("report-junit.xml", "");
+    for input in [&array, &jsonl] {
+        let junit_arg = format!("junit={}", junit.path());
+        let o = monitors(&[
+            "report",
+            "--input",
+            input.path(),
+            "-r",
+            "human",
+            "-r",
+            &junit_arg,
+        ])
+        .await;
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "a failed result exits 1: {}",
+            stderr(&o)
+        );
+        let human = stdout(&o);
+        assert!(
+            human.contains("Database that is down") && human.contains("refused"),
+            "{human}"
+        );
+        let xml = std::fs::read_to_string(&junit.0).unwrap();
+        assert_eq!(xml.matches("<testcase").count(), 3, "{xml}");
+        let o = monitors(&["report", "--input", input.path(), "-r", "json"]).await;
+        assert_eq!(ids_and_status(&results(&o)), ids_and_status(&results(&run)));
+    }
+    let cache: Vec<&String> = lines.iter().take(2).collect();
+    let passing = TempFile::new(
+        "passing.jsonl",
+        &cache.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    );
+    let o = monitors(&["report", "--input", passing.path(), "-r", "json"]).await;
+    assert_eq!(o.status.code(), Some(0), "degraded is not a failure");
+    let o = monitors(&[
+        "report",
+        "--input",
+        passing.path(),
+        "-r",
+        "json",
+        "--fail-on-degraded",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    let bad = TempFile::new(
+        "bad-results.jsonl",
+        &format!("{}\n{{\"id\": 1}}\n", lines[0]),
+    );
+    let o = monitors(&["report", "--input", bad.path()]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not results: line 2"), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_exits_2() {
     let bad = TempFile::new(
         "bad.json",

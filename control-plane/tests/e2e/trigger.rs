@@ -89,6 +89,29 @@ fn trigger_wait_prints_results_from_two_locations_without_touching_the_schedule(
     // The time includes `cargo run` of the client, already built by the tests before.
     assert!(took < Duration::from_secs(30), "took {took:?}: {run}");
 
+    // The same through the reporters of `monitors run`: one JUnit test case per location.
+    let junit = dir.0.join("trigger-junit.xml");
+    let junit_arg = format!("junit={}", junit.display());
+    let reported = client.xtask(&[
+        "trigger",
+        "--tag",
+        "smoke",
+        "--wait",
+        "--timeout",
+        "30",
+        "-r",
+        &junit_arg,
+    ]);
+    assert_eq!(reported.code, Some(0), "{reported}\n{}", logs());
+    let xml = std::fs::read_to_string(&junit).unwrap_or_else(|e| panic!("{e}: {reported}"));
+    for location in ["eu", "us"] {
+        assert!(xml.contains(&format!("name=\"web: web @ {location}\"")), "{xml}");
+    }
+    assert!(
+        reported.stderr.contains("2 results: 2 passed"),
+        "{reported}"
+    );
+
     // Triggered results are kept beside the trigger, never stored as scheduled ones: the
     // hourly monitor's stored results (and so its ticks) are what they were.
     std::thread::sleep(Duration::from_secs(2));

@@ -141,6 +141,9 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Render results already made (a JSON array of results, as the json reporter writes
+    /// it, or one result per line) through the reporters, with run's exit code
+    Report(ReportArgs),
     /// Show one monitor's resolved spec, defaults applied, as JSON
     Explain {
         /// The monitor's id
@@ -176,6 +179,23 @@ struct RunArgs {
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// Exit 1 when a monitor is degraded, not only when one failed
+    #[arg(long)]
+    fail_on_degraded: bool,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// The results: a file of at most 64 MiB, or `-` for standard input
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// Reporter, optionally with a file: human, json, junit, github, prometheus (repeatable;
+    /// default human on a terminal, json otherwise)
+    #[arg(long = "reporter", short, value_name = "NAME[=FILE]")]
+    reporters: Vec<String>,
+    /// Write the reporter's output (the last one given without a file) to this file
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Exit 1 when a result is degraded, not only when one failed
     #[arg(long)]
     fail_on_degraded: bool,
 }
@@ -269,6 +289,7 @@ async fn command(command: Command) -> Result<u8, CliError> {
         }
         Command::Export { filter, output } => export(registered(&filter)?, output.as_deref()),
         Command::Explain { id } => explain(&id),
+        Command::Report(args) => report_results(&args),
         #[cfg(feature = "demo")]
         Command::Demo { reporters } => demo(&reporters).await,
         Command::Run(args) => run(args).await,
@@ -524,6 +545,37 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
     let results = crate::runner::run::run_with_progress(&engine, &monitors, args.concurrency).await;
     report_all(&chosen, &results)?;
     Ok(report::exit_code(&results, args.fail_on_degraded))
+}
+
+/// `report`: reads results and renders them as `run` would have.
+fn report_results(args: &ReportArgs) -> Result<u8, CliError> {
+    let chosen = reporters(&args.reporters, args.output.as_deref())?;
+    let text = if args.input.as_os_str() == "-" {
+        read_bounded(Path::new("/dev/stdin"), "read the results")?
+    } else {
+        read_bounded(&args.input, "read the results")?
+    };
+    let results = parse_results(&text).map_err(|message| CliError::Results {
+        path: args.input.clone(),
+        message,
+    })?;
+    report_all(&chosen, &results)?;
+    Ok(report::exit_code(&results, args.fail_on_degraded))
+}
+
+/// Results as a JSON array (the json reporter's form) or as one JSON object per line (the
+/// form of `watch --json`); an error names the line (and column) of the first bad one.
+fn parse_results(text: &str) -> Result<Vec<CheckResult>, String> {
+    let text = monitor_spec::json::strip_bom_str(text).trim_start();
+    if text.starts_with('[') {
+        return serde_json::from_str(text)
+            .map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()));
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1)))
+        .collect()
 }
 
 /// Reads a UTF-8 file the command line was given, refusing one over its bound after

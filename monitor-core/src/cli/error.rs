@@ -39,6 +39,14 @@ pub enum CliError {
         /// What is wrong with it.
         source: BundleError,
     },
+    /// `report`'s input is not results.
+    #[error("{}: not results: {message}", .path.display())]
+    Results {
+        /// The input (`-` for standard input).
+        path: PathBuf,
+        /// Where and what is wrong.
+        message: String,
+    },
     /// A file cannot be read or written.
     #[error("cannot {action} {}: {source}", .path.display())]
     File {

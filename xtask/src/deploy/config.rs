@@ -95,6 +95,18 @@ pub(crate) struct TriggerFlags {
     /// Exit 1 when a result is degraded, too
     #[arg(long)]
     pub(crate) fail_on_degraded: bool,
+    /// Render the results through the monitors binary's reporter, optionally into a file:
+    /// human, json, junit, github, prometheus (repeatable; needs --wait)
+    #[arg(
+        long = "reporter",
+        short,
+        value_name = "NAME[=FILE]",
+        requires = "wait"
+    )]
+    pub(crate) reporters: Vec<String>,
+    /// Write the reporter's output (the last one given without a file) to this file
+    #[arg(long, short, value_name = "FILE", requires = "reporters")]
+    pub(crate) output: Option<std::path::PathBuf>,
     #[command(flatten)]
     target: TargetFlags,
 }

@@ -1,21 +1,24 @@
 //! `cargo xtask trigger [--grep RE] [--tag T].. [--location L].. [--wait]`: asks the
 //! control plane for one immediate run of the matching deployed monitors in each of their
 //! live locations (`POST /v1/projects/{project}/trigger`), and with --wait long polls
-//! their results (`GET /v1/projects/{project}/triggers/{id}`), printing one line each.
+//! their results (`GET /v1/projects/{project}/triggers/{id}`), printing one line each,
+//! or, with --reporter, rendering them through `monitors report` as `run` would.
 //! Exit codes: 0 every result passed (or, without --wait, the runs were queued), 1 a
 //! result failed (or degraded, with --fail-on-degraded), a run had no result within
 //! --timeout, or the control plane refused; 2 usage problems.
 
 use std::collections::BTreeSet;
-use std::process::ExitCode;
+use std::io::Write as _;
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, anyhow};
 use monitor_spec::api::{TriggerRequest, TriggeredResult};
-use monitor_spec::result::Status;
+use monitor_spec::result::{CheckResult, Status};
 
 use super::api::shown;
 use super::config::{Args, TriggerFlags};
-use super::{EXIT_REMOTE, Outcome, connect};
+use super::{EXIT_REMOTE, Failure, Outcome, connect};
 
 /// The longest single long poll of the results, in seconds (the server's bound).
 const MAX_POLL: u64 = 60;
@@ -26,6 +29,13 @@ pub(super) fn run(
     flags: &TriggerFlags,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Outcome {
+    // Before any run is queued: a reporter's name, and the binary that renders them.
+    let reporters = if flags.reporters.is_empty() {
+        None
+    } else {
+        check_reporters(&flags.reporters)?;
+        Some(crate::build_monitors(None).map_err(Failure::local)?)
+    };
     let api = connect(args, env)?;
     let request = TriggerRequest {
         grep: flags.grep.clone(),
@@ -48,11 +58,17 @@ pub(super) fn run(
     }
     let end = Instant::now() + Duration::from_secs(flags.timeout);
     let mut printed = 0;
+    // With reporters, standard output is theirs: the progress lines go to stderr.
+    let reporting = reporters.is_some();
     let (results, missing): (Vec<TriggeredResult>, _) = loop {
         let left = end.saturating_duration_since(Instant::now()).as_secs();
         let status = api.trigger_status(&queued.trigger, left.min(MAX_POLL))?;
         for r in status.results.iter().skip(printed) {
-            println!("{}", line(r));
+            if reporting {
+                eprintln!("{}", line(r));
+            } else {
+                println!("{}", line(r));
+            }
         }
         printed = status.results.len();
         if status.missing.is_empty() || Instant::now() >= end {
@@ -65,7 +81,7 @@ pub(super) fn run(
         count(Status::Degraded),
         count(Status::Failed),
     );
-    println!(
+    let summary = format!(
         "{} result{}: {passed} passed, {degraded} degraded, {failed} failed{}",
         results.len(),
         if results.len() == 1 { "" } else { "s" },
@@ -75,6 +91,16 @@ pub(super) fn run(
             format!(", {} missing", missing.len())
         }
     );
+    let reported = match &reporters {
+        Some(binary) => {
+            eprintln!("{summary}");
+            Some(report(binary, &results, flags)?)
+        }
+        None => {
+            println!("{summary}");
+            None
+        }
+    };
     let locations: BTreeSet<&str> = missing.iter().map(|r| r.location.as_str()).collect();
     for r in &missing {
         eprintln!(
@@ -89,13 +115,88 @@ pub(super) fn run(
             "(is an agent of each of these locations running and polling this control plane?)"
         );
     }
-    Ok(
-        if failing(&results, missing.len(), flags.fail_on_degraded) {
-            ExitCode::from(EXIT_REMOTE)
-        } else {
-            ExitCode::SUCCESS
-        },
-    )
+    let failed = match reported {
+        Some(code) => code != 0 || !missing.is_empty(),
+        None => failing(&results, missing.len(), flags.fail_on_degraded),
+    };
+    Ok(if failed {
+        ExitCode::from(EXIT_REMOTE)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Renders `results` through `monitors report` with the chosen reporters (its output
+/// and errors go straight to this process's), returning its exit code: 0 or 1 as `run`'s.
+fn report(
+    binary: &std::path::Path,
+    results: &[TriggeredResult],
+    flags: &TriggerFlags,
+) -> Result<u8, Failure> {
+    let input = serde_json::to_vec(&for_reporters(results))
+        .context("cannot write the results for the reporters")?;
+    let mut command = Command::new(binary);
+    command.args(["report", "--input", "-"]);
+    for r in &flags.reporters {
+        command.arg("--reporter").arg(r);
+    }
+    if let Some(output) = &flags.output {
+        command.arg("--output").arg(output);
+    }
+    if flags.fail_on_degraded {
+        command.arg("--fail-on-degraded");
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(&input)
+            .context("cannot hand the results to the reporters")?;
+    }
+    let status = child.wait().context("the reporters did not finish")?;
+    match status.code() {
+        Some(code @ (0 | 1)) => Ok(code as u8),
+        _ => Err(Failure::local(anyhow!(
+            "the reporters failed ({status}); the results are printed above"
+        ))),
+    }
+}
+
+/// The reporters `monitors report` knows.
+const REPORTERS: [&str; 5] = ["human", "json", "junit", "github", "prometheus"];
+
+/// Refuses a `--reporter NAME[=FILE]` whose name `monitors report` does not know.
+fn check_reporters(reporters: &[String]) -> Result<(), Failure> {
+    for r in reporters {
+        let name = r.split_once('=').map_or(r.as_str(), |(name, _)| name);
+        if !REPORTERS.contains(&name) {
+            return Err(Failure::local(anyhow!(
+                "unknown reporter `{name}`; use {}",
+                REPORTERS.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The results as the reporters take them: each named with its location, so one monitor
+/// run from two locations shows as two entries, with the location and agent among its
+/// facts.
+fn for_reporters(results: &[TriggeredResult]) -> Vec<CheckResult> {
+    results
+        .iter()
+        .map(|r| {
+            let mut result = r.result.clone();
+            result.name = format!("{} @ {}", result.name, r.location);
+            result
+                .facts
+                .insert("location".to_owned(), r.location.clone());
+            result.facts.insert("agent".to_owned(), r.agent.clone());
+            result
+        })
+        .collect()
 }
 
 /// Whether the run exits 1, as `monitors run` does: a result failed (or degraded, with
@@ -146,6 +247,39 @@ mod tests {
             }
         }))
         .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn reporters_see_each_location_as_its_own_result() {
+        let mut eu = result("passed");
+        eu.location = "eu".to_owned();
+        let mut us = result("failed");
+        us.location = "us".to_owned();
+        us.agent = "us-1".to_owned();
+        let named: Vec<(String, String, String)> = for_reporters(&[eu, us])
+            .into_iter()
+            .map(|r| {
+                (
+                    r.name,
+                    r.facts["location"].clone(),
+                    r.facts["agent"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("web @ eu".to_owned(), "eu".to_owned(), "eu-1".to_owned()),
+                ("web @ us".to_owned(), "us".to_owned(), "us-1".to_owned()),
+            ]
+        );
+        let check = |names: &[&str], ok: bool| {
+            let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+            assert_eq!(check_reporters(&names).is_ok(), ok, "{names:?}");
+        };
+        check(&["human", "junit=out.xml", "github"], true);
+        check(&["json", "xml=out.xml"], false);
+        check(&["junit=a=b"], true);
     }
 
     #[test]
