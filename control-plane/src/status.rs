@@ -108,6 +108,8 @@ pub fn check_results(
             received_us,
             facts: crate::results::facts_of(&r.result),
             json,
+            // Marked by `maintenance::mark` against the windows, once the batch is checked.
+            in_maintenance: false,
         });
     }
     if problems.is_empty() {
