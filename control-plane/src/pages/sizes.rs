@@ -153,6 +153,7 @@ fn the_certificates_of_500_tls_monitors_are_under_100_kb_gzipped() {
                 started_us: NOW * 1_000_000,
                 facts: ResultFacts::default(),
                 json: Some(json!({"status": "passed", "tls": {"chain": chain}}).to_string()),
+                in_maintenance: false,
             });
         }
     }

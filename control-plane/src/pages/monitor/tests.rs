@@ -31,6 +31,7 @@ fn point(location: &str, start: i64, ms: f64, failures: u64) -> (i64, HistoryPoi
             id: None,
             status: None,
             error: None,
+            in_maintenance: false,
         },
     )
 }
@@ -55,6 +56,7 @@ fn status(id: &str) -> MonitorStatus {
             d30: None,
             d90: None,
         },
+        in_maintenance: false,
     };
     MonitorStatus {
         id: id.to_owned(),
@@ -84,6 +86,7 @@ fn status(id: &str) -> MonitorStatus {
             d30: None,
             d90: None,
         },
+        maintenance: None,
     }
 }
 
@@ -344,6 +347,7 @@ fn chains_and_failures_read_from_result_json() {
             r#"{"error":{"kind":"connection_refused","message":"no","hints":["a","b"]},"response_excerpt":"hi"}"#
                 .to_owned(),
         ),
+        in_maintenance: false,
     };
     let f = failure_of(&row);
     assert_eq!(f.kind.as_deref(), Some("connection_refused"));

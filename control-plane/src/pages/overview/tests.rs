@@ -33,6 +33,7 @@ pub(crate) fn at(location: &str, status: Status, total_ms: f64) -> LocationStatu
         consecutive_failures: u64::from(status == Status::Failed) * 3,
         cert_expiry: None,
         uptime: Uptime::default(),
+        in_maintenance: false,
     }
 }
 
@@ -60,6 +61,7 @@ pub(crate) fn monitor(
             d30: None,
             d90: Some(100.0),
         },
+        maintenance: None,
     }
 }
 
@@ -81,6 +83,7 @@ pub(crate) fn recent(monitor: &str, location: &str, seconds: i64, status: Status
         total_us: 1500,
         error: (status != Status::Passed).then_some(ErrorKind::Refused),
         json,
+        in_maintenance: false,
     }
 }
 
