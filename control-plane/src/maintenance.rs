@@ -118,3 +118,143 @@ pub fn ended(window: &mut MaintenanceWindow, now_us: i64) -> bool {
     *end = now;
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use monitor_spec::TcpMonitor;
+    use monitor_spec::bundle::Bundle;
+    use monitor_spec::maintenance::Weekday;
+
+    use super::*;
+    use crate::monitor_set::MonitorSet;
+    use crate::store::ResultFacts;
+
+    /// 2026-01-05T00:00:00Z, a Monday, unix microseconds.
+    const T: i64 = 1_767_571_200_000_000;
+    const HOUR: i64 = 3_600_000_000;
+
+    fn once(id: &str, tags: &[&str], monitors: &[&str], from: i64, to: i64) -> MaintenanceWindow {
+        MaintenanceWindow {
+            id: id.to_owned(),
+            name: None,
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            monitors: monitors.iter().map(|m| (*m).to_owned()).collect(),
+            schedule: WindowSchedule::Once {
+                start: instant_of(from),
+                end: instant_of(to),
+            },
+        }
+    }
+
+    fn row(monitor: &str, started_us: i64) -> NewResult {
+        NewResult {
+            id: format!("{monitor}/eu/1"),
+            monitor: monitor.to_owned(),
+            location: "eu".to_owned(),
+            agent: "a".to_owned(),
+            tick: 1,
+            status: monitor_spec::Status::Failed,
+            started_us,
+            received_us: started_us,
+            facts: ResultFacts::default(),
+            json: String::new(),
+            in_maintenance: false,
+        }
+    }
+
+    #[test]
+    fn results_are_marked_by_tag_id_and_start() {
+        let deployed = crate::deployed::parse(
+            &MonitorSet::from_bundle(&Bundle::new(vec![
+                TcpMonitor::new("db", "db.internal", 5432).tag("db"),
+                TcpMonitor::new("cache", "cache.internal", 6379),
+            ]))
+            .unwrap(),
+        )
+        .unwrap();
+        let declared = [once("backup", &["db"], &[], T, T + HOUR)];
+        let ad_hoc = [once(
+            "adhoc-1",
+            &[],
+            &["cache", "gone"],
+            T + 2 * HOUR,
+            T + 3 * HOUR,
+        )];
+        let check = |monitor: &str, at: i64, expected: bool| {
+            let mut rows = [row(monitor, at)];
+            mark(&mut rows, &deployed, &declared, &ad_hoc);
+            assert_eq!(rows[0].in_maintenance, expected, "{monitor} at {at}");
+        };
+        check("db", T - 1, false);
+        check("db", T, true);
+        check("db", T + HOUR - 1, true);
+        check("db", T + HOUR, false);
+        check("cache", T, false);
+        check("cache", T + 2 * HOUR, true);
+        // No longer deployed: matched by id only.
+        check("gone", T + 2 * HOUR, true);
+        check("db", T + 2 * HOUR, false);
+        // Without windows nothing is marked.
+        let mut rows = [row("db", T)];
+        mark(&mut rows, &deployed, &[], &[]);
+        assert!(!rows[0].in_maintenance);
+    }
+
+    #[test]
+    fn the_list_has_open_windows_first_then_by_start() {
+        let now = instant_of(T + HOUR / 2);
+        let weekly = MaintenanceWindow {
+            id: "weekly".to_owned(),
+            name: None,
+            tags: vec!["db".to_owned()],
+            monitors: Vec::new(),
+            schedule: WindowSchedule::Weekly {
+                days: vec![Weekday::Tuesday],
+                start: "02:00".to_owned(),
+                end: "03:00".to_owned(),
+            },
+        };
+        let declared = [
+            weekly,
+            once("past", &["db"], &[], T - 2 * HOUR, T - HOUR),
+            once("open", &["db"], &[], T, T + HOUR),
+        ];
+        let ad_hoc = [once("adhoc-soon", &[], &["x"], T + HOUR, T + 2 * HOUR)];
+        let list = list(&declared, &ad_hoc, now);
+        let got: Vec<(&str, bool, bool)> = list
+            .windows
+            .iter()
+            .map(|w| (w.window.id.as_str(), w.ad_hoc, w.active))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("open", false, true),
+                ("adhoc-soon", true, false),
+                ("weekly", false, false)
+            ]
+        );
+        assert_eq!(list.windows[2].start, instant_of(T + 26 * HOUR));
+        let (w, end) = open_for(&declared, "db", &["db".to_owned()], now).unwrap();
+        assert_eq!((w.id.as_str(), end), ("open", instant_of(T + HOUR)));
+        assert!(open_for(&declared, "x", &[], now).is_none());
+    }
+
+    #[test]
+    fn ending_a_window_moves_its_end_to_now_or_its_start() {
+        let check = |now: i64, expected: Option<(i64, i64)>| {
+            let mut w = once("w", &["db"], &[], T, T + HOUR);
+            let changed = ended(&mut w, now);
+            let after = match w.schedule {
+                WindowSchedule::Once { start, end } => (unix_us(start), unix_us(end)),
+                WindowSchedule::Weekly { .. } => unreachable!(),
+            };
+            assert_eq!(changed.then_some(after), expected, "at {now}");
+            assert_eq!(end_us(&w), after.1);
+        };
+        check(T + HOUR / 2, Some((T, T + HOUR / 2)));
+        check(T - HOUR, Some((T, T)));
+        check(T + HOUR, None);
+        check(T + 2 * HOUR, None);
+    }
+}

@@ -160,6 +160,7 @@ fn thirty_days_of_two_locations_stay_small() {
             message: "connection refused by 10.0.0.1:5432".to_owned(),
             hints: vec!["is the service running?".to_owned()],
             excerpt: "x".repeat(200),
+            in_maintenance: false,
         })
         .collect();
     let html = render_with(&spec, &points, Range::D30, false, &[], &failures);
@@ -228,6 +229,7 @@ fn the_page_shows_the_monitor() {
         message: "refused by <10.0.0.1>".to_owned(),
         hints: vec!["check the <port>".to_owned()],
         excerpt: "</pre><script>x</script>".to_owned(),
+        in_maintenance: false,
     };
     let html = render_with(
         &spec,
@@ -281,6 +283,7 @@ fn a_public_page_leaks_no_error_address_or_excerpt() {
         message: "secret message".to_owned(),
         hints: vec!["secret hint".to_owned()],
         excerpt: "secret excerpt".to_owned(),
+        in_maintenance: false,
     };
     let mut raw = point("eu", NOW - HOUR, 5.0, 1);
     raw.1.error = Some(ErrorKind::Refused);

@@ -483,3 +483,43 @@ fn long_error_messages_are_clipped_in_titles() {
     );
     assert!(!page.contains(&"x".repeat(201)) && !page.contains(&"y".repeat(201)));
 }
+
+#[test]
+fn monitors_and_results_in_maintenance_show_as_such() {
+    let (mut status, mut recent) = sample();
+    let db = status.monitors.iter_mut().find(|m| m.id == "db").unwrap();
+    db.maintenance = Some(monitor_spec::api::OpenWindow {
+        id: "upgrade".to_owned(),
+        name: "Upgrade <db>".to_owned(),
+        ad_hoc: false,
+        end: now() + time::Duration::hours(1),
+    });
+    db.locations[1].in_maintenance = true;
+    for r in recent
+        .iter_mut()
+        .filter(|r| r.monitor == "db" && r.status == Status::Failed)
+    {
+        r.in_maintenance = true;
+    }
+    let html = page(&status, &recent, &Filter::default(), false);
+    // Counted apart from the failed ones, listed with its end, escaped.
+    assert!(html.contains("data-count-failed=\"0\""), "{html}");
+    assert!(html.contains("data-count-maintenance=\"1\">1 in maintenance</span>"));
+    assert!(html.contains(
+        "<span data-window=\"upgrade\">Upgrade &lt;db&gt; until 2025-12-05 17:00:00 UTC (1 monitor)</span>"
+    ));
+    assert!(html.contains("<span class=\"t mt\" data-maintenance=\"upgrade\""));
+    // The location's latest result shows as maintenance, its verdict kept as data.
+    assert!(html.contains(
+        "<td class=\"mt\" data-monitor=\"db\" data-location=\"us\" data-status=\"failed\" data-in-maintenance=\"true\""
+    ));
+    // The bar's failed run is a maintenance run.
+    assert!(html.contains("<i class=\"mt\""), "{html}");
+    assert!(html.contains(" (maintenance)"), "{html}");
+    // Without windows, none of it.
+    let (status, recent) = sample();
+    let html = page(&status, &recent, &Filter::default(), false);
+    assert!(!html.contains("data-maintenance"), "{html}");
+    assert!(!html.contains("(maintenance)"), "{html}");
+    assert!(!html.contains("in maintenance"), "{html}");
+}
