@@ -409,7 +409,7 @@ mod tests {
         let expected = whole(&projects, &agents);
         assert!(expected.contains("# TYPE probe_ssl_earliest_cert_expiry gauge\n"));
         assert!(expected.contains(
-            "probe_success{project=\"shop\",monitor=\"svc-003\",location=\"eu\",alert_channels=\"\",muted=\"false\",in_maintenance=\"true\"} 0\n"
+            "probe_success{project=\"shop\",monitor=\"svc-003\",location=\"eu\",alert_channels=\"\",muted=\"false\",in_maintenance=\"true\"} 1\n"
         ));
         assert!(
             expected.contains("monitor_in_maintenance{project=\"quiet\",monitor=\"svc-000\"} 1\n")
