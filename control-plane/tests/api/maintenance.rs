@@ -109,15 +109,13 @@ fn declared_windows_mark_results_and_come_back_on_rollback() {
     let eu = Agent::new(&server, &agent, "e1", "eu");
     eu.ok_post(
         &[
-            // Before the window: counts.
-            eu.result("cache", 1, "passed", ago(120)),
-            // In it: stored, marked, left out.
+            // In the window: stored, marked, left out.
             eu.result("cache", 2, "failed", ago(30)),
-            eu.result("cache", 3, "failed", ago(1)),
+            eu.result("cache", 3, "failed", ago(0)),
             // Not covered.
-            eu.result("db", 1, "failed", ago(1)),
+            eu.result("db", 1, "failed", ago(0)),
         ],
-        4,
+        3,
         0,
     );
     let status = api.ok_get("/status");
@@ -130,7 +128,9 @@ fn declared_windows_mark_results_and_come_back_on_rollback() {
     assert_eq!(cl["status"], "failed");
     assert_eq!(cl["in_maintenance"], true, "{cl}");
     assert_eq!(cl["consecutive_failures"], 0);
-    assert_eq!(c["uptime"]["24h"], 100.0, "{c}");
+    // No result that counts: no uptime (the uncovered monitor's failure counts).
+    assert_eq!(c["uptime"]["24h"], Value::Null, "{c}");
+    assert_eq!(cl["uptime"]["24h"], Value::Null, "{c}");
     assert_eq!(c["maintenance"]["id"], "upgrade");
     assert_eq!(c["maintenance"]["name"], "Upgrade");
     assert_eq!(c["maintenance"]["ad_hoc"], false);
@@ -147,7 +147,7 @@ fn declared_windows_mark_results_and_come_back_on_rollback() {
         .iter()
         .map(|r| r["in_maintenance"].as_bool().unwrap_or(false))
         .collect();
-    assert_eq!(marks, [false, true, true]);
+    assert_eq!(marks, [true, true]);
 
     let (_, _, text) = get_text(&server, "/metrics", &token);
     let series = |m: &str, mark: &str| {
@@ -173,11 +173,15 @@ fn declared_windows_mark_results_and_come_back_on_rollback() {
         None
     );
     eu.ok_post(&[eu.result("cache", 4, "failed", ago(0))], 1, 0);
-    let cl = &api.ok_get("/status")["monitors"][0]["locations"][0];
+    let c = &api.ok_get("/status")["monitors"][0];
+    let cl = &c["locations"][0];
     assert_eq!(
         (cl.get("in_maintenance"), &cl["consecutive_failures"]),
         (None, &json!(1))
     );
+    assert_eq!(c["uptime"]["24h"], 0.0, "{c}");
+    let history = api.ok_get("/monitors/cache/results");
+    assert_eq!(history["results"][2].get("in_maintenance"), None, "{history}");
 
     // A rollback brings version 1's window back.
     let (code, body) = api.rollback(1);
@@ -270,6 +274,7 @@ fn ad_hoc_windows_open_list_end_and_survive_a_restart() {
     drop(server);
     let server = Server::start(&dir.db(), &[], &[]);
     let api = Api::new(&server, "shop", &token);
+    let read = Api::new(&server, "shop", &reader);
     let mut got = listed(&api);
     got.sort();
     let mut expected = vec![(id.clone(), true, true), (spare.clone(), true, true)];
