@@ -43,6 +43,9 @@ impl Deployed {
 #[derive(Debug, Default)]
 pub struct DeployedCache(Mutex<HashMap<String, Cached>>);
 
+/// A project's current monitors, sorted by id, and the windows its version declares.
+pub type Current = (Arc<Vec<Deployed>>, Arc<Vec<MaintenanceWindow>>);
+
 /// A project's monitors and declared windows, and the version they were read at.
 type Cached = (Option<u64>, Arc<Vec<Deployed>>, Arc<Vec<MaintenanceWindow>>);
 
@@ -54,11 +57,7 @@ impl DeployedCache {
 
     /// The current monitors of `project`, sorted by id, and the maintenance windows the
     /// current version declares. Blocking (reads the store).
-    pub fn with_windows(
-        &self,
-        store: &dyn Store,
-        project: &str,
-    ) -> Result<(Arc<Vec<Deployed>>, Arc<Vec<MaintenanceWindow>>), StoreError> {
+    pub fn with_windows(&self, store: &dyn Store, project: &str) -> Result<Current, StoreError> {
         let version = store.current_version(project)?;
         if let Some((cached, set, windows)) = self.lock().get(project)
             && *cached == version

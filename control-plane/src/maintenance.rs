@@ -7,7 +7,6 @@ use monitor_spec::maintenance::{ListedWindow, MaintenanceWindow, WindowList, Win
 use time::OffsetDateTime;
 
 use crate::deployed::Deployed;
-use crate::status::unix_us;
 use crate::store::NewResult;
 
 /// The most ad-hoc windows a project may have open or upcoming at once.
@@ -19,6 +18,11 @@ pub const AD_HOC_PREFIX: &str = "adhoc-";
 /// A new ad-hoc window id: [`AD_HOC_PREFIX`] and 16 random hex digits.
 pub fn new_id() -> String {
     format!("{AD_HOC_PREFIX}{}", crate::agents::triggers::new_id())
+}
+
+/// Unix microseconds of an instant (as `status::unix_us`, which imports this module).
+fn unix_us(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos().div_euclid(1000)).unwrap_or(i64::MAX)
 }
 
 /// The instant of unix microseconds (the epoch when out of range).

@@ -181,7 +181,11 @@ fn declared_windows_mark_results_and_come_back_on_rollback() {
     );
     assert_eq!(c["uptime"]["24h"], 0.0, "{c}");
     let history = api.ok_get("/monitors/cache/results");
-    assert_eq!(history["results"][2].get("in_maintenance"), None, "{history}");
+    assert_eq!(
+        history["results"][2].get("in_maintenance"),
+        None,
+        "{history}"
+    );
 
     // A rollback brings version 1's window back.
     let (code, body) = api.rollback(1);
