@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use monitor_spec::Status;
 use monitor_spec::api::{MonitorStatus, ProjectStatus};
+use monitor_spec::maintenance::ListedWindow;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -144,6 +145,8 @@ pub struct Overview<'a> {
     pub public: bool,
     /// When the page is rendered.
     pub now: OffsetDateTime,
+    /// The maintenance windows open now or to come (`crate::maintenance::list`).
+    pub windows: &'a [ListedWindow],
 }
 
 /// What an overview is rendered from: a project's status, recent results and warn days.
@@ -155,6 +158,8 @@ pub struct OverviewData {
     pub recent: Vec<RecentResult>,
     /// `tls.expiry_warn_days` of each monitor by id.
     pub warn_days: BTreeMap<String, u32>,
+    /// The maintenance windows open now or to come, open ones first.
+    pub windows: Vec<ListedWindow>,
 }
 
 impl OverviewData {
@@ -164,6 +169,7 @@ impl OverviewData {
             && self.status.agents == other.status.agents
             && self.recent == other.recent
             && self.warn_days == other.warn_days
+            && self.windows == other.windows
     }
 
     /// The overview of this data through `filter`.
@@ -180,6 +186,7 @@ impl OverviewData {
             filter,
             public,
             now,
+            windows: &self.windows,
         }
     }
 }
@@ -420,8 +427,8 @@ fn header(out: &mut String, o: &Overview<'_>, shown: usize) {
             " · <span class=\"maintenance\" data-count-maintenance=\"{0}\">{0} in maintenance</span></p>",
             counts[4]
         );
-        windows(out, o);
     }
+    windows(out, o);
     let _ = write!(
         out,
         "<p class=\"muted\">generated <time data-generated>{}</time> · refreshes every {REFRESH_SECONDS} s",
@@ -433,33 +440,53 @@ fn header(out: &mut String, o: &Overview<'_>, shown: usize) {
     out.push_str("</p>");
 }
 
-/// The maintenance windows open now (at most [`MAX_LISTED_WINDOWS`]), each with its end
-/// and how many monitors it holds.
+/// The maintenance windows open now or to come (at most [`MAX_LISTED_WINDOWS`]), each with
+/// its opening and, for an open one, how many monitors it holds now.
 fn windows(out: &mut String, o: &Overview<'_>) {
-    let mut open: BTreeMap<&str, (&str, OffsetDateTime, usize)> = BTreeMap::new();
+    if o.windows.is_empty() {
+        return;
+    }
+    let mut held: HashMap<&str, usize> = HashMap::new();
     for w in o
         .status
         .monitors
         .iter()
         .filter_map(|m| m.maintenance.as_ref())
     {
-        open.entry(&w.id).or_insert((&w.name, w.end, 0)).2 += 1;
+        *held.entry(&w.id).or_default() += 1;
     }
-    out.push_str("<p class=\"maintenance\" data-windows>open maintenance windows:");
-    for (i, (id, (name, end, n))) in open.iter().enumerate() {
+    out.push_str("<p class=\"maintenance\" data-windows>maintenance windows:");
+    for (i, w) in o.windows.iter().enumerate() {
         if i == MAX_LISTED_WINDOWS {
-            let _ = write!(out, " and {} more", open.len() - i);
+            let _ = write!(out, " and {} more", o.windows.len() - i);
             break;
         }
+        let id = w.window.id.as_str();
         let _ = write!(
             out,
-            "{} <span data-window=\"{}\">{} until {} ({n} monitor{})</span>",
+            "{} <span data-window=\"{}\" data-active=\"{}\">{} ",
             if i == 0 { "" } else { " ·" },
             escape(id),
-            escape(name),
-            escape(&layout::clock(*end)),
-            if *n == 1 { "" } else { "s" }
+            w.active,
+            escape(w.window.display_name()),
         );
+        if w.active {
+            let n = held.get(id).copied().unwrap_or(0);
+            let _ = write!(
+                out,
+                "until {} ({n} monitor{})",
+                escape(&layout::clock(w.end)),
+                if n == 1 { "" } else { "s" }
+            );
+        } else {
+            let _ = write!(
+                out,
+                "from {} to {}",
+                escape(&layout::clock(w.start)),
+                escape(&layout::clock(w.end))
+            );
+        }
+        out.push_str("</span>");
     }
     out.push_str("</p>");
 }

@@ -86,6 +86,7 @@ fn the_overview_of_500_monitors_is_under_100_kb_gzipped() {
             filter: &Filter::default(),
             public,
             now: now(),
+            windows: &[],
         });
         assert_eq!(page.matches("<tr data-monitor=").count(), MONITORS);
         assert_eq!(page.matches("data-results=\"90\"").count(), MONITORS);

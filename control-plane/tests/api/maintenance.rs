@@ -161,6 +161,25 @@ fn declared_windows_mark_results_and_come_back_on_rollback() {
     assert_eq!(metric(&text, &gauge("cache")), "1");
     assert_eq!(metric(&text, &gauge("db")), "0");
 
+    // The pages show it: the overview lists the window and the monitor's results in it.
+    let (code, _, overview) = get_text(&server, "/?project=shop", &token);
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        overview.contains("data-window=\"upgrade\" data-active=\"true\">Upgrade until"),
+        "{overview}"
+    );
+    assert!(
+        overview.contains("data-count-maintenance=\"1\""),
+        "{overview}"
+    );
+    let (code, _, monitor) = get_text(&server, "/monitors/cache?project=shop", &token);
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        monitor.contains("data-maintenance=\"upgrade\""),
+        "{monitor}"
+    );
+    assert!(monitor.contains("data-in-maintenance"), "{monitor}");
+
     assert_eq!(listed(&api), [("upgrade".to_owned(), false, true)]);
     // A declared window ends by deploying without it.
     let (code, body) = api.send(api.client.delete(api.url("/maintenance/upgrade")));

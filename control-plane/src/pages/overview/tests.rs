@@ -161,6 +161,7 @@ fn page(status: &ProjectStatus, recent: &[RecentResult], filter: &Filter, public
         filter,
         public,
         now: now(),
+        windows: &[],
     })
 }
 
@@ -443,6 +444,7 @@ fn pieces_make_the_whole_page() {
         filter: &filter,
         public: false,
         now: now(),
+        windows: &[],
     };
     let expected = render(&o);
     assert!(expected.ends_with("</table></div></main></body></html>"));
@@ -486,13 +488,32 @@ fn long_error_messages_are_clipped_in_titles() {
 
 #[test]
 fn monitors_and_results_in_maintenance_show_as_such() {
+    use monitor_spec::maintenance::{MaintenanceWindow, WindowSchedule};
     let (mut status, mut recent) = sample();
+    let hour = time::Duration::hours(1);
+    let window = |id: &str, name: &str, start: OffsetDateTime| MaintenanceWindow {
+        id: id.to_owned(),
+        name: Some(name.to_owned()),
+        tags: vec!["db".to_owned()],
+        monitors: Vec::new(),
+        schedule: WindowSchedule::Once {
+            start,
+            end: start + 2 * hour,
+        },
+    };
+    let windows: Vec<ListedWindow> = [
+        window("upgrade", "Upgrade <db>", now() - hour),
+        window("backup", "Backup", now() + 2 * hour),
+    ]
+    .iter()
+    .map(|w| ListedWindow::at(w, false, now()).unwrap())
+    .collect();
     let db = status.monitors.iter_mut().find(|m| m.id == "db").unwrap();
     db.maintenance = Some(monitor_spec::api::OpenWindow {
         id: "upgrade".to_owned(),
         name: "Upgrade <db>".to_owned(),
         ad_hoc: false,
-        end: now() + time::Duration::hours(1),
+        end: now() + hour,
     });
     db.locations[1].in_maintenance = true;
     for r in recent
@@ -501,25 +522,38 @@ fn monitors_and_results_in_maintenance_show_as_such() {
     {
         r.in_maintenance = true;
     }
-    let html = page(&status, &recent, &Filter::default(), false);
-    // Counted apart from the failed ones, listed with its end, escaped.
+    let (filter, warn_days) = (Filter::default(), BTreeMap::new());
+    let html = render(&Overview {
+        status: &status,
+        recent: &recent,
+        warn_days: &warn_days,
+        filter: &filter,
+        public: false,
+        now: now(),
+        windows: &windows,
+    });
+    // Counted apart from the failed ones; the windows listed with their times, escaped.
     assert!(html.contains("data-count-failed=\"0\""), "{html}");
     assert!(html.contains("data-count-maintenance=\"1\">1 in maintenance</span>"));
     assert!(html.contains(
-        "<span data-window=\"upgrade\">Upgrade &lt;db&gt; until 2025-12-05 17:00:00 UTC (1 monitor)</span>"
-    ));
+        "<span data-window=\"upgrade\" data-active=\"true\">Upgrade &lt;db&gt; until 2025-12-05 17:00:00 UTC (1 monitor)</span>"
+    ), "{html}");
+    assert!(html.contains(
+        "<span data-window=\"backup\" data-active=\"false\">Backup from 2025-12-05 18:00:00 UTC to 2025-12-05 20:00:00 UTC</span>"
+    ), "{html}");
     assert!(html.contains("<span class=\"t mt\" data-maintenance=\"upgrade\""));
     // The location's latest result shows as maintenance, its verdict kept as data.
     assert!(html.contains(
         "<td class=\"mt\" data-monitor=\"db\" data-location=\"us\" data-status=\"failed\" data-in-maintenance=\"true\""
     ));
-    // The bar's failed run is a maintenance run.
+    // The bar's failed runs are maintenance runs.
     assert!(html.contains("<i class=\"mt\""), "{html}");
     assert!(html.contains(" (maintenance)"), "{html}");
     // Without windows, none of it.
     let (status, recent) = sample();
     let html = page(&status, &recent, &Filter::default(), false);
     assert!(!html.contains("data-maintenance"), "{html}");
+    assert!(!html.contains("data-windows"), "{html}");
     assert!(!html.contains("(maintenance)"), "{html}");
     assert!(!html.contains("in maintenance"), "{html}");
 }
