@@ -10,6 +10,7 @@ mod deploys;
 mod error;
 mod identity;
 mod login;
+mod maintenance_routes;
 mod monitor_page;
 mod pages;
 mod query;
@@ -95,6 +96,14 @@ pub fn router_with(store: Arc<dyn Store>, options: Options) -> Router {
         .route(
             "/v1/projects/{project}/triggers/{trigger}",
             get(trigger_routes::status),
+        )
+        .route(
+            "/v1/projects/{project}/maintenance",
+            get(maintenance_routes::list).post(maintenance_routes::open),
+        )
+        .route(
+            "/v1/projects/{project}/maintenance/{id}",
+            delete(maintenance_routes::end),
         )
         .route("/v1/projects/{project}/versions", get(deploys::versions))
         .route("/v1/projects/{project}/versions/{n}", get(deploys::version))

@@ -1,10 +1,12 @@
-//! The current monitors of each project, parsed once per version and shared by the
-//! assignments, the status, the metrics and the status page.
+//! The current monitors of each project and its declared maintenance windows, parsed once
+//! per version and shared by the assignments, the results' ingestion, the status, the
+//! metrics and the status page.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use monitor_spec::TcpMonitor;
+use monitor_spec::maintenance::MaintenanceWindow;
 use serde_json::value::RawValue;
 
 use crate::hash::sha256_hex;
@@ -41,23 +43,38 @@ impl Deployed {
 #[derive(Debug, Default)]
 pub struct DeployedCache(Mutex<HashMap<String, Cached>>);
 
-/// A project's monitors and the version they were read at.
-type Cached = (Option<u64>, Arc<Vec<Deployed>>);
+/// A project's current monitors, sorted by id, and the windows its version declares.
+pub type Current = (Arc<Vec<Deployed>>, Arc<Vec<MaintenanceWindow>>);
+
+/// A project's monitors and declared windows, and the version they were read at.
+type Cached = (Option<u64>, Arc<Vec<Deployed>>, Arc<Vec<MaintenanceWindow>>);
 
 impl DeployedCache {
     /// The current monitors of `project`, sorted by id. Blocking (reads the store).
     pub fn get(&self, store: &dyn Store, project: &str) -> Result<Arc<Vec<Deployed>>, StoreError> {
+        Ok(self.with_windows(store, project)?.0)
+    }
+
+    /// The current monitors of `project`, sorted by id, and the maintenance windows the
+    /// current version declares. Blocking (reads the store).
+    pub fn with_windows(&self, store: &dyn Store, project: &str) -> Result<Current, StoreError> {
         let version = store.current_version(project)?;
-        if let Some((cached, set)) = self.lock().get(project)
+        if let Some((cached, set, windows)) = self.lock().get(project)
             && *cached == version
         {
-            return Ok(Arc::clone(set));
+            return Ok((Arc::clone(set), Arc::clone(windows)));
         }
         let (version, set) = store.current_set(project)?;
         let parsed = Arc::new(parse(&set)?);
-        self.lock()
-            .insert(project.to_owned(), (version, Arc::clone(&parsed)));
-        Ok(parsed)
+        let windows = Arc::new(
+            set.maintenance()
+                .map_err(|e| StoreError::Corrupt(format!("maintenance windows: {e}")))?,
+        );
+        self.lock().insert(
+            project.to_owned(),
+            (version, Arc::clone(&parsed), Arc::clone(&windows)),
+        );
+        Ok((parsed, windows))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {

@@ -17,10 +17,13 @@ pub struct Plan {
 }
 
 /// Diffs `incoming` against `current`. With `prune`, monitors absent from `incoming` are
-/// deleted; without, they are kept.
+/// deleted; without, they are kept. The maintenance windows are `incoming`'s either way: a
+/// deploy replaces them (a bundle without windows ends the deployed ones).
 pub fn plan(current: &MonitorSet, incoming: &MonitorSet, prune: bool) -> Plan {
     let mut diff = Diff::default();
     let mut result = current.clone();
+    // Canonical text read back from canonical text: cannot fail.
+    let _ = result.set_maintenance_json(incoming.maintenance_json().map(str::to_owned));
     for (id, new) in incoming.raws() {
         match current.get(id) {
             None => diff.created.push(id.to_owned()),

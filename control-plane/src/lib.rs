@@ -53,6 +53,7 @@ pub mod deployed;
 pub mod diff;
 pub mod duration;
 pub mod hash;
+pub mod maintenance;
 pub mod metrics;
 pub mod monitor_set;
 pub mod pages;

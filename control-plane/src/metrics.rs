@@ -1,5 +1,6 @@
-//! `GET /metrics`: the latest result of every deployed monitor in every location, and the
-//! live agents, in the Prometheus text exposition format 0.0.4.
+//! `GET /metrics`: the latest result of every deployed monitor in every location (labelled
+//! `in_maintenance` by the result's mark), whether a maintenance window is open for each
+//! monitor now, and the live agents, in the Prometheus text exposition format 0.0.4.
 
 use monitor_spec::Status;
 use std::fmt::Write as _;
@@ -114,7 +115,11 @@ pub fn agent_loads(project: &str, agents: &[monitor_spec::api::AgentStatus]) -> 
     out
 }
 
-/// The help of `control_plane_agents`, the family after [`FAMILIES`].
+/// The help of `monitor_in_maintenance`, the family after [`FAMILIES`].
+const MAINTENANCE_HELP: &str =
+    "Whether a maintenance window is open for the monitor now (1) or not (0).";
+
+/// The help of `control_plane_agents`, the family after `monitor_in_maintenance`.
 const AGENTS_HELP: &str = "Live agents per project and location.";
 
 /// Renders the text of [`render`] a piece at a time: each [`fill`] appends the next lines,
@@ -123,7 +128,8 @@ const AGENTS_HELP: &str = "Live agents per project and location.";
 /// [`fill`]: MetricsText::fill
 #[derive(Debug, Default, Clone)]
 pub struct MetricsText {
-    /// An index in [`FAMILIES`], then `FAMILIES.len()` for the agents, then done.
+    /// An index in [`FAMILIES`], then `FAMILIES.len()` for `monitor_in_maintenance`, then
+    /// the agents, then done.
     family: usize,
     /// The next series: project, monitor and location (the agents use `project` alone).
     project: usize,
@@ -151,10 +157,19 @@ impl MetricsText {
                 };
                 if let Some(v) = value(l) {
                     self.header(out, name, help);
-                    let labels = series_labels(&p.project, m, &l.location);
+                    let labels = series_labels(&p.project, m, l);
                     let _ = writeln!(out, "{name}{labels} {}", number(v));
                 }
             } else if self.family == FAMILIES.len() {
+                let Some((p, m)) = self.next_monitor(projects) else {
+                    self.next_family();
+                    continue;
+                };
+                let name = "monitor_in_maintenance";
+                self.header(out, name, MAINTENANCE_HELP);
+                let where_ = labels(&[("project", &p.project), ("monitor", &m.id)]);
+                let _ = writeln!(out, "{name}{where_} {}", u8::from(m.maintenance.is_some()));
+            } else if self.family == FAMILIES.len() + 1 {
                 let Some((project, location, n)) = agents.get(self.project) else {
                     self.next_family();
                     continue;
@@ -168,7 +183,7 @@ impl MetricsText {
                 return false;
             }
         }
-        self.family <= FAMILIES.len()
+        self.family <= FAMILIES.len() + 1
     }
 
     fn header(&mut self, out: &mut String, name: &str, help: &str) {
@@ -183,6 +198,22 @@ impl MetricsText {
             family: self.family + 1,
             ..MetricsText::default()
         };
+    }
+
+    /// The next (project, monitor) in order, moving past it.
+    fn next_monitor<'a>(
+        &mut self,
+        projects: &'a [ProjectStatus],
+    ) -> Option<(&'a ProjectStatus, &'a MonitorStatus)> {
+        loop {
+            let p = projects.get(self.project)?;
+            let Some(m) = p.monitors.get(self.monitor) else {
+                (self.project, self.monitor) = (self.project + 1, 0);
+                continue;
+            };
+            self.monitor += 1;
+            return Some((p, m));
+        }
     }
 
     /// The next (project, monitor, location) in order, moving past it.
@@ -206,13 +237,15 @@ impl MetricsText {
     }
 }
 
-fn series_labels(project: &str, m: &MonitorStatus, location: &str) -> String {
+fn series_labels(project: &str, m: &MonitorStatus, l: &LocationStatus) -> String {
+    let flag = |on: bool| if on { "true" } else { "false" };
     labels(&[
         ("project", project),
         ("monitor", &m.id),
-        ("location", location),
+        ("location", &l.location),
         ("alert_channels", &alert_channels(&m.alert_channels)),
-        ("muted", if m.muted { "true" } else { "false" }),
+        ("muted", flag(m.muted)),
+        ("in_maintenance", flag(l.in_maintenance)),
     ])
 }
 
@@ -256,6 +289,7 @@ pub(crate) mod sample {
             consecutive_failures: (i % 4) as u64,
             cert_expiry: i.is_multiple_of(2).then_some(at),
             uptime: Default::default(),
+            in_maintenance: i.is_multiple_of(3),
         }
     }
 
@@ -278,6 +312,12 @@ pub(crate) mod sample {
             tags: Vec::new(),
             locations,
             uptime: Default::default(),
+            maintenance: i.is_multiple_of(3).then(|| monitor_spec::api::OpenWindow {
+                id: "deploy".to_owned(),
+                name: "Deploy".to_owned(),
+                ad_hoc: false,
+                end: OffsetDateTime::from_unix_timestamp(1_740_830_400).unwrap(),
+            }),
         };
         let project = |name: &str, monitors| ProjectStatus {
             project: name.to_owned(),
@@ -323,13 +363,29 @@ mod tests {
                 for m in &p.monitors {
                     for l in &m.locations {
                         if let Some(v) = value(l) {
-                            samples.push((series_labels(&p.project, m, &l.location), number(v)));
+                            samples.push((series_labels(&p.project, m, l), number(v)));
                         }
                     }
                 }
             }
             family(&mut out, name, "gauge", help, samples);
         }
+        let samples = projects
+            .iter()
+            .flat_map(|p| {
+                p.monitors.iter().map(|m| {
+                    let where_ = labels(&[("project", &p.project), ("monitor", &m.id)]);
+                    (where_, u8::from(m.maintenance.is_some()).to_string())
+                })
+            })
+            .collect();
+        family(
+            &mut out,
+            "monitor_in_maintenance",
+            "gauge",
+            MAINTENANCE_HELP,
+            samples,
+        );
         let samples = agents
             .iter()
             .map(|(project, location, n)| {
@@ -352,6 +408,15 @@ mod tests {
         let (projects, agents) = (sample::projects(), sample::agents());
         let expected = whole(&projects, &agents);
         assert!(expected.contains("# TYPE probe_ssl_earliest_cert_expiry gauge\n"));
+        assert!(expected.contains(
+            "probe_success{project=\"shop\",monitor=\"svc-003\",location=\"eu\",alert_channels=\"\",muted=\"false\",in_maintenance=\"true\"} 1\n"
+        ));
+        assert!(
+            expected.contains("monitor_in_maintenance{project=\"quiet\",monitor=\"svc-000\"} 1\n")
+        );
+        assert!(
+            expected.contains("monitor_in_maintenance{project=\"shop\",monitor=\"svc-001\"} 0\n")
+        );
         assert_eq!(render(&projects, &agents), expected);
         for min in [1, 100, 4096] {
             let mut text = MetricsText::default();

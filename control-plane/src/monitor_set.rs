@@ -1,5 +1,5 @@
 //! [`MonitorSet`]: a project's monitors keyed by id, each held as canonical JSON, as they
-//! are stored, diffed, hashed and served.
+//! are stored, diffed, hashed and served, with the maintenance windows deployed with them.
 
 use std::collections::BTreeMap;
 
@@ -12,12 +12,17 @@ use crate::hash::{canonical_raw, sha256_hex};
 
 /// A set of monitors keyed by id, each held as canonical JSON (object keys sorted, no
 /// whitespace), so that equal monitors have equal text and equal sets equal hashes.
+///
+/// The set also carries the bundle's maintenance windows (canonical JSON of the array,
+/// `None` when there are none): a deploy replaces them, and they travel with a version.
 #[derive(Debug, Clone, Default)]
-pub struct MonitorSet(BTreeMap<String, Box<RawValue>>);
+pub struct MonitorSet(BTreeMap<String, Box<RawValue>>, Option<Box<RawValue>>);
 
 impl PartialEq for MonitorSet {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().eq(other.iter())
+        self.len() == other.len()
+            && self.iter().eq(other.iter())
+            && self.maintenance_json() == other.maintenance_json()
     }
 }
 
@@ -26,6 +31,8 @@ impl Eq for MonitorSet {}
 /// The canonical bundle: its keys in canonical (sorted) order.
 #[derive(Serialize)]
 struct CanonicalBundle<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    maintenance: Option<&'a RawValue>,
     monitors: Vec<&'a RawValue>,
     schema_version: u32,
 }
@@ -33,6 +40,8 @@ struct CanonicalBundle<'a> {
 /// A stored bundle, read back.
 #[derive(Deserialize)]
 struct StoredBundle {
+    #[serde(default)]
+    maintenance: Vec<Value>,
     monitors: Vec<Value>,
 }
 
@@ -54,6 +63,7 @@ impl MonitorSet {
         for m in &bundle.monitors {
             set.insert(m.id.clone(), canonical_raw(&serde_json::to_value(m)?)?);
         }
+        set.set_maintenance(&serde_json::to_value(&bundle.maintenance)?)?;
         Ok(set)
     }
 
@@ -65,7 +75,38 @@ impl MonitorSet {
             let MonitorId { id } = MonitorId::deserialize(&m)?;
             set.insert(id, canonical_raw(&m)?);
         }
+        set.set_maintenance(&Value::Array(stored.maintenance))?;
         Ok(set)
+    }
+
+    /// Sets the maintenance windows from their JSON array (none when empty or null).
+    pub fn set_maintenance(&mut self, windows: &Value) -> Result<(), serde_json::Error> {
+        self.1 = match windows {
+            Value::Null => None,
+            Value::Array(list) if list.is_empty() => None,
+            v => Some(canonical_raw(v)?),
+        };
+        Ok(())
+    }
+
+    /// Sets the maintenance windows from the canonical JSON of their array, as
+    /// [`MonitorSet::maintenance_json`] gives it.
+    pub fn set_maintenance_json(&mut self, json: Option<String>) -> Result<(), serde_json::Error> {
+        self.1 = json.map(RawValue::from_string).transpose()?;
+        Ok(())
+    }
+
+    /// The canonical JSON array of the maintenance windows, `None` when there are none.
+    pub fn maintenance_json(&self) -> Option<&str> {
+        self.1.as_deref().map(RawValue::get)
+    }
+
+    /// The maintenance windows, parsed.
+    pub fn maintenance(
+        &self,
+    ) -> Result<Vec<monitor_spec::maintenance::MaintenanceWindow>, serde_json::Error> {
+        self.maintenance_json()
+            .map_or(Ok(Vec::new()), serde_json::from_str)
     }
 
     /// Adds or replaces a monitor; `json` must be canonical JSON.
@@ -109,9 +150,10 @@ impl MonitorSet {
     }
 
     /// The canonical JSON of the set as a bundle: `{"monitors":[...],"schema_version":1}`,
-    /// monitors sorted by id.
+    /// monitors sorted by id; `maintenance` first when there are windows.
     pub fn bundle_json(&self) -> String {
         let bundle = CanonicalBundle {
+            maintenance: self.1.as_deref(),
             monitors: self.0.values().map(AsRef::as_ref).collect(),
             schema_version: monitor_spec::SCHEMA_VERSION,
         };

@@ -32,6 +32,7 @@ mod tokens;
 mod upkeep;
 mod usage;
 mod versions;
+mod windows;
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -39,6 +40,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Transaction};
 use monitor_spec::api::VersionInfo;
+use monitor_spec::maintenance::MaintenanceWindow;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_postgres::IsolationLevel;
@@ -490,5 +492,35 @@ impl Store for PgStore {
 
     fn usage(&self) -> Result<Vec<TableUsage>, StoreError> {
         self.read(async |tx| usage::tables(tx).await)
+    }
+
+    fn open_window(
+        &self,
+        project: &str,
+        window: &MaintenanceWindow,
+        now_us: i64,
+        max_open: usize,
+    ) -> Result<bool, StoreError> {
+        self.write(async |tx| {
+            let opened = windows::open(tx, project, window, now_us, max_open).await?;
+            Ok((opened, opened))
+        })
+    }
+
+    fn ad_hoc_windows(
+        &self,
+        project: &str,
+        after_us: i64,
+    ) -> Result<Vec<MaintenanceWindow>, StoreError> {
+        self.read(async |tx| windows::list(tx, project, after_us).await)
+    }
+
+    fn end_window(
+        &self,
+        project: &str,
+        id: &str,
+        now_us: i64,
+    ) -> Result<Option<MaintenanceWindow>, StoreError> {
+        self.write(async |tx| Ok((windows::end(tx, project, id, now_us).await?, true)))
     }
 }

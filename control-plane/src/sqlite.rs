@@ -13,6 +13,7 @@ mod tokens;
 mod upkeep;
 mod usage;
 mod versions;
+mod windows;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use monitor_spec::api::VersionInfo;
+use monitor_spec::maintenance::MaintenanceWindow;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::diff;
@@ -343,7 +345,7 @@ impl Store for SqliteStore {
         self.write(|tx| {
             let deleted = tx.execute("DELETE FROM monitors WHERE project = ?1", [project])?;
             tx.execute(
-                "UPDATE projects SET current_version = NULL WHERE name = ?1",
+                "UPDATE projects SET current_version = NULL, maintenance = NULL WHERE name = ?1",
                 [project],
             )?;
             Ok((deleted as u64, true))
@@ -418,6 +420,36 @@ impl Store for SqliteStore {
 
     fn usage(&self) -> Result<Vec<TableUsage>, StoreError> {
         self.with_reader(usage::tables)
+    }
+
+    fn open_window(
+        &self,
+        project: &str,
+        window: &MaintenanceWindow,
+        now_us: i64,
+        max_open: usize,
+    ) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let opened = windows::open(tx, project, window, now_us, max_open)?;
+            Ok((opened, opened))
+        })
+    }
+
+    fn ad_hoc_windows(
+        &self,
+        project: &str,
+        after_us: i64,
+    ) -> Result<Vec<MaintenanceWindow>, StoreError> {
+        self.with_reader(|tx| windows::list(tx, project, after_us))
+    }
+
+    fn end_window(
+        &self,
+        project: &str,
+        id: &str,
+        now_us: i64,
+    ) -> Result<Option<MaintenanceWindow>, StoreError> {
+        self.write(|tx| Ok((windows::end(tx, project, id, now_us)?, true)))
     }
 }
 

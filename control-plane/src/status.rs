@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use monitor_spec::api::{
-    History, HistoryEntry, LocationStatus, MonitorStatus, Problem, ProjectStatus, ResultsRequest,
-    Uptime,
+    History, HistoryEntry, LocationStatus, MonitorStatus, OpenWindow, Problem, ProjectStatus,
+    ResultsRequest, Uptime,
 };
+use monitor_spec::maintenance::MaintenanceWindow;
 use monitor_spec::{ProbeError, Status, Timings};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -108,6 +109,8 @@ pub fn check_results(
             received_us,
             facts: crate::results::facts_of(&r.result),
             json,
+            // Marked by `maintenance::mark` against the windows, once the batch is checked.
+            in_maintenance: false,
         });
     }
     if problems.is_empty() {
@@ -190,6 +193,7 @@ fn location_status(latest: &LatestResult, uptime: &[SeriesUptime]) -> Option<Loc
             .find(|u| u.location == latest.location)
             .map(|u| uptime_of(u.checks, u.failures))
             .unwrap_or_default(),
+        in_maintenance: latest.in_maintenance,
     })
 }
 
@@ -224,12 +228,14 @@ fn view_of_facts(latest: &LatestResult) -> Option<ResultView> {
 }
 
 /// The status of a project from its deployed monitors (sorted by id), latest results and
-/// uptimes (both sorted by monitor and location).
+/// uptimes (both sorted by monitor and location), and its maintenance windows (declared
+/// and ad hoc, marked by the flag).
 pub fn project_status(
     project: &str,
     deployed: &[Deployed],
     latest: &[LatestResult],
     uptime: &[SeriesUptime],
+    windows: &[(&MaintenanceWindow, bool)],
     now: OffsetDateTime,
 ) -> ProjectStatus {
     let monitors = deployed
@@ -268,6 +274,7 @@ pub fn project_status(
                 tags: spec.tags.clone(),
                 locations,
                 uptime: uptime_of(checks, failures),
+                maintenance: open_window(windows, spec, now),
             }
         })
         .collect();
@@ -281,17 +288,43 @@ pub fn project_status(
     }
 }
 
+/// The window open at `now` for a monitor, if any.
+fn open_window(
+    windows: &[(&MaintenanceWindow, bool)],
+    spec: &monitor_spec::TcpMonitor,
+    now: OffsetDateTime,
+) -> Option<OpenWindow> {
+    let (window, end) =
+        crate::maintenance::open_for(windows.iter().map(|w| w.0), &spec.id, &spec.tags, now)?;
+    Some(OpenWindow {
+        id: window.id.clone(),
+        name: window.display_name().to_owned(),
+        ad_hoc: windows
+            .iter()
+            .any(|(w, ad_hoc)| *ad_hoc && std::ptr::eq(*w, window)),
+        end,
+    })
+}
+
 /// The status of a project, read from the store. Blocking.
 pub fn read_status(
     store: &dyn Store,
     cache: &DeployedCache,
     project: &str,
 ) -> Result<ProjectStatus, StoreError> {
-    let deployed = cache.get(store, project)?;
+    let (deployed, declared) = cache.with_windows(store, project)?;
     let latest = store.latest_results(project)?;
     let now = OffsetDateTime::now_utc();
     let uptime = store.uptime(project, unix_us(now))?;
-    Ok(project_status(project, &deployed, &latest, &uptime, now))
+    let ad_hoc = store.ad_hoc_windows(project, unix_us(now))?;
+    let windows: Vec<(&MaintenanceWindow, bool)> = declared
+        .iter()
+        .map(|w| (w, false))
+        .chain(ad_hoc.iter().map(|w| (w, true)))
+        .collect();
+    Ok(project_status(
+        project, &deployed, &latest, &uptime, &windows, now,
+    ))
 }
 
 /// The JSON of a monitor's results: each stored result as it was stored, or, for a passed
@@ -337,6 +370,7 @@ pub fn history_json(
                 received_at: rfc3339_us(r.received_us),
                 result: serde_json::from_str::<&RawValue>(json)
                     .map_err(|e| corrupt(&r.id, e.to_string()))?,
+                in_maintenance: r.in_maintenance,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use monitor_spec::api::{Diff, Git, VersionInfo};
+use monitor_spec::maintenance::MaintenanceWindow;
 use monitor_spec::{ErrorKind, Status};
 use thiserror::Error;
 
@@ -152,7 +153,47 @@ pub trait Store: Send + Sync + 'static {
     /// What each table takes on disk with its indexes (a partitioned table with all its
     /// partitions), sorted by table: `control-plane usage` and the bench read it.
     fn usage(&self) -> Result<Vec<TableUsage>, StoreError>;
+
+    // Ad-hoc maintenance windows (issue 21): opened and ended through the API, stored so
+    // that they survive a restart and every replica sees them; [`Store::maintain`] deletes
+    // them [`AD_HOC_KEPT_US`] after they end.
+
+    /// Stores an ad-hoc window (a one-off schedule) unless the project already has
+    /// `max_open` windows ending after `now_us`: then nothing is written and the answer is
+    /// `false`.
+    fn open_window(
+        &self,
+        project: &str,
+        window: &MaintenanceWindow,
+        now_us: i64,
+        max_open: usize,
+    ) -> Result<bool, StoreError>;
+
+    /// The project's ad-hoc windows ending after `after_us`, by start then id, at most
+    /// [`MAX_AD_HOC_READ`].
+    fn ad_hoc_windows(
+        &self,
+        project: &str,
+        after_us: i64,
+    ) -> Result<Vec<MaintenanceWindow>, StoreError>;
+
+    /// Ends an ad-hoc window at `now_us` (its end becomes `now_us` when later; a window
+    /// that has not opened yet ends when it opens); the window as it now is, `None` when the
+    /// project has no ad-hoc window with this id.
+    fn end_window(
+        &self,
+        project: &str,
+        id: &str,
+        now_us: i64,
+    ) -> Result<Option<MaintenanceWindow>, StoreError>;
 }
+
+/// How long an ad-hoc window is kept after it ends: 7 days, in microseconds (results an
+/// agent buffered through an outage are still marked when they arrive).
+pub const AD_HOC_KEPT_US: i64 = 7 * 86_400_000_000;
+
+/// The most ad-hoc windows [`Store::ad_hoc_windows`] returns.
+pub const MAX_AD_HOC_READ: usize = 1_000;
 
 /// What one table of a store takes on disk.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -341,6 +382,9 @@ pub struct NewResult {
     /// The `CheckResult` as JSON: stored for failed and degraded results and while it is
     /// the latest of its monitor and location.
     pub json: String,
+    /// Whether it started inside a maintenance window covering its monitor: stored and
+    /// shown, but left out of uptime, rollups and the run of consecutive failures.
+    pub in_maintenance: bool,
 }
 
 /// What storing a batch of results did.
@@ -361,7 +405,9 @@ pub struct LatestResult {
     pub location: String,
     /// The agent that ran it.
     pub agent: String,
-    /// How many results in a row, up to this one, failed there (0 when it did not fail).
+    /// How many results in a row, up to this one, failed there (0 when it did not fail);
+    /// results in maintenance windows are not counted: a failure in a window leaves the
+    /// run as it was, a pass ends it.
     pub consecutive_failures: u64,
     /// The verdict.
     pub status: Status,
@@ -373,6 +419,8 @@ pub struct LatestResult {
     /// excerpt); `None` for a passed one, which the facts describe (the store keeps the
     /// latest result's JSON either way: the history returns it).
     pub json: Option<String>,
+    /// Whether it started inside a maintenance window.
+    pub in_maintenance: bool,
 }
 
 /// One of the recent results of a series ([`Store::recent_results`]).
@@ -392,6 +440,8 @@ pub struct RecentResult {
     pub error: Option<ErrorKind>,
     /// Its full JSON, kept only when it did not pass.
     pub json: Option<String>,
+    /// Whether it started inside a maintenance window.
+    pub in_maintenance: bool,
 }
 
 /// Which raw results of one monitor to read.
@@ -431,6 +481,8 @@ pub struct StoredResult {
     /// The `CheckResult` as JSON, for failed and degraded results (and the latest);
     /// `None` for a passed result, which is rebuilt from the facts.
     pub json: Option<String>,
+    /// Whether it started inside a maintenance window.
+    pub in_maintenance: bool,
 }
 
 /// The width of a rollup.
@@ -476,7 +528,7 @@ pub struct Rollup {
     pub location: String,
     /// The start of the bucket, unix microseconds.
     pub start_us: i64,
-    /// Results that started in it.
+    /// Results that started in it, those in maintenance windows left out.
     pub checks: u64,
     /// Of them, failed.
     pub failures: u64,

@@ -3,7 +3,7 @@
 //! fresh database of the test PostgreSQL server (so `cargo test --test store postgres::`
 //! runs the PostgreSQL half). Results, rollups and retention are in [`results`]; tokens,
 //! deploys, versions, agent ids and the PostgreSQL specifics (replicas, migrations, TLS) in
-//! [`core`]; what replicas share in [`replica`].
+//! [`core`]; what replicas share in [`replica`]; maintenance windows in [`maintenance`].
 //!
 //! The PostgreSQL server is one per test process, started on first use (see
 //! `monitor_testing::postgres`) and stopped when the process exits; each case gets a
@@ -11,6 +11,8 @@
 
 #[path = "store/core.rs"]
 mod core;
+#[path = "store/maintenance.rs"]
+mod maintenance;
 #[path = "store/replica.rs"]
 mod replica;
 #[path = "store/results.rs"]

@@ -556,6 +556,24 @@ pub struct MonitorStatus {
     /// Its uptime over every location.
     #[serde(default)]
     pub uptime: Uptime,
+    /// The maintenance window open for it now, if any (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<OpenWindow>,
+}
+
+/// A maintenance window open now for a monitor, as its status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenWindow {
+    /// The window's id.
+    pub id: String,
+    /// Its name (the id when it has none).
+    pub name: String,
+    /// Whether it was opened ad hoc rather than deployed.
+    #[serde(default)]
+    pub ad_hoc: bool,
+    /// When this opening ends.
+    #[serde(with = "time::serde::rfc3339")]
+    pub end: OffsetDateTime,
 }
 
 /// The share of checks that did not fail (degraded counts as up), in percent, over windows
@@ -603,6 +621,10 @@ pub struct LocationStatus {
     /// Its uptime in this location.
     #[serde(default)]
     pub uptime: Uptime,
+    /// Whether this result started in a maintenance window (then left out of the uptime
+    /// and of the run of failures); absent when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_maintenance: bool,
 }
 
 /// The answer to `GET /v1/projects/{project}/monitors/{id}/results`.
@@ -629,6 +651,10 @@ pub struct HistoryEntry<R = CheckResult> {
     pub received_at: String,
     /// The result, as the agent sent it.
     pub result: R,
+    /// Whether it started in a maintenance window (left out of the uptime); absent when
+    /// not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_maintenance: bool,
 }
 
 /// The answer to `GET /v1/projects/{project}/monitors/{id}/history`.
@@ -677,6 +703,10 @@ pub struct HistoryPoint {
     /// Why a raw point did not pass; absent for rollups and passed results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorKind>,
+    /// Whether a raw point started in a maintenance window (rollups leave those out);
+    /// absent when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_maintenance: bool,
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use super::identity::AgentCaller;
 use super::query::QueryParams;
 use super::state::{AppState, blocking, json_response};
 use crate::agents::{self, triggers};
+use crate::maintenance;
 use crate::status;
 
 /// The longest long poll of the assignments, in seconds.
@@ -218,9 +219,21 @@ pub(super) async fn results(
         st.agents.reported(&project, &agent, load);
     }
     let store = Arc::clone(&st.store);
+    let cache = Arc::clone(&st.deployed);
     let name = project.clone();
     let posted = !rows.is_empty();
-    let mut outcome = blocking(move || Ok(store.insert_results(&name, &rows)?)).await?;
+    let mut outcome = blocking(move || {
+        let mut rows = rows;
+        if let Some(first) = rows.iter().map(|r| r.started_us).min() {
+            // The declared windows come parsed with the monitors (once per version); the
+            // ad-hoc ones are one indexed read of those ending after the batch's first start.
+            let (deployed, declared) = cache.with_windows(&*store, &name)?;
+            let ad_hoc = store.ad_hoc_windows(&name, first)?;
+            maintenance::mark(&mut rows, &deployed, &declared, &ad_hoc);
+        }
+        Ok(store.insert_results(&name, &rows)?)
+    })
+    .await?;
     for r in triggered {
         let id = r.trigger.unwrap_or_default();
         match st

@@ -151,14 +151,6 @@ fn prepare(
             message: e.message,
         }]),
     })?;
-    // Windows are part of the model, but this server neither stores nor applies them yet:
-    // refusing them is better than dropping them without a word.
-    if !bundle.maintenance.is_empty() {
-        return Err(invalid(vec![Problem {
-            path: "maintenance".to_owned(),
-            message: "this control plane does not apply maintenance windows yet; deploy the bundle without them".to_owned(),
-        }]));
-    }
     let policy = SecretPolicy::deploy(Some(secret_prefix.to_owned()));
     let refused: Vec<Problem> = bundle
         .monitors

@@ -116,6 +116,12 @@ async fn overview_data(
     let project = project.to_owned();
     let fresh = blocking(move || {
         let mut status = status::read_status(&*reader.store, &reader.deployed, &project)?;
+        let now = time::OffsetDateTime::now_utc();
+        let (_, declared) = reader.deployed.with_windows(&*reader.store, &project)?;
+        let ad_hoc = reader
+            .store
+            .ad_hoc_windows(&project, status::unix_us(now))?;
+        let windows = crate::maintenance::list(&declared, &ad_hoc, now).windows;
         status.agents = reader.agents.agents(&project, Instant::now());
         let recent = reader
             .store
@@ -125,6 +131,7 @@ async fn overview_data(
             status,
             recent,
             warn_days,
+            windows,
         })
     })
     .await?;

@@ -294,6 +294,7 @@ fn raw_point(r: &StoredResult) -> HistoryPoint {
         id: Some(r.id.clone()),
         status: Some(r.status),
         error: r.facts.error,
+        in_maintenance: r.in_maintenance,
     }
 }
 
@@ -313,6 +314,7 @@ fn rollup_point(r: &Rollup) -> HistoryPoint {
         id: None,
         status: None,
         error: None,
+        in_maintenance: false,
     }
 }
 

@@ -236,6 +236,7 @@ mod tests {
             started_us: NOW * 1_000_000,
             facts: ResultFacts::default(),
             json: Some(json!({"status": "passed", "tls": {"chain": chain}}).to_string()),
+            in_maintenance: false,
         }
     }
 

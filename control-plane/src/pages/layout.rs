@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 
 /// The style every page shares; pages add their own rules after it.
 pub const STYLE: &str = "
-:root { color-scheme: light dark; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #6e7781; --line: #8884; }
-@media (prefers-color-scheme: dark) { :root { --ok: #3fb950; --warn: #d29922; --bad: #f85149; --muted: #8b949e; } }
+:root { color-scheme: light dark; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #6e7781; --line: #8884; --maint: #0969da; }
+@media (prefers-color-scheme: dark) { :root { --ok: #3fb950; --warn: #d29922; --bad: #f85149; --muted: #8b949e; --maint: #4493f8; } }
 * { box-sizing: border-box; }
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0 auto; padding: 1rem; max-width: 80rem; }
 nav { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: baseline; border-bottom: 1px solid var(--line); padding-bottom: .5rem; margin-bottom: 1rem; }
@@ -20,6 +20,7 @@ h1 { font-size: 1.4rem; margin: 0 0 .2rem; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .3rem; }
 .muted, small { color: var(--muted); }
 .passed { color: var(--ok); } .degraded { color: var(--warn); } .failed { color: var(--bad); }
+.maintenance { color: var(--maint); }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; }
 th, td { border-bottom: 1px solid var(--line); padding: .3rem .5rem; text-align: left; vertical-align: top; }

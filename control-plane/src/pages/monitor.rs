@@ -160,6 +160,8 @@ pub struct Failure {
     pub hints: Vec<String>,
     /// The start of the response.
     pub excerpt: String,
+    /// Whether it started in a maintenance window.
+    pub in_maintenance: bool,
 }
 
 /// The longest response excerpt shown, in characters.
@@ -197,6 +199,7 @@ pub fn failure_of(row: &StoredResult) -> Failure {
             .chars()
             .take(EXCERPT_CHARS)
             .collect(),
+        in_maintenance: row.in_maintenance,
     }
 }
 
@@ -419,6 +422,16 @@ pub fn render(p: &MonitorPage<'_>) -> String {
 /// The current verdict and uptime per location, and of the whole monitor.
 fn current(out: &mut String, p: &MonitorPage<'_>) {
     out.push_str("<h2>Now</h2>");
+    if let Some(w) = p.status.and_then(|s| s.maintenance.as_ref()) {
+        let _ = write!(
+            out,
+            "<p class=\"maintenance\" data-maintenance=\"{}\">maintenance: {} until {} UTC; \
+             its results are left out of the uptime</p>",
+            escape(&w.id),
+            escape(&w.name),
+            chart::stamp(crate::status::unix_us(w.end))
+        );
+    }
     let Some(status) = p.status.filter(|s| !s.locations.is_empty()) else {
         out.push_str("<p class=\"muted\">no results yet</p>");
         return;
@@ -438,6 +451,11 @@ fn current(out: &mut String, p: &MonitorPage<'_>) {
         );
         if let (false, Some(e)) = (p.public, &l.error) {
             let _ = write!(out, " <small>{}</small>", escape(e.kind.as_str()));
+        }
+        if l.in_maintenance {
+            out.push_str(
+                " <small class=\"maintenance\" data-in-maintenance>in maintenance</small>",
+            );
         }
         let _ = write!(
             out,
@@ -587,6 +605,11 @@ fn failures(out: &mut String, failures: &[Failure]) {
             chart::stamp(f.started_us),
             escape(&f.location)
         );
+        if f.in_maintenance {
+            out.push_str(
+                " \u{b7} <span class=\"maintenance\" data-in-maintenance>in maintenance</span>",
+            );
+        }
         if let Some(kind) = &f.kind {
             let _ = write!(out, " \u{b7} <code>{}</code>", escape(kind));
         }

@@ -1,6 +1,7 @@
 //! `/`: the overview of a project, rendered from its status and recent results: monitors
 //! grouped, a verdict per location, a bar of the last results, uptime, total time and
-//! certificate days, with filters by tag, location and verdict.
+//! certificate days, with filters by tag, location and verdict. Monitors in an open
+//! maintenance window, and results in one, show as "maintenance" in their own colour.
 //!
 //! Fixed rules: uptime is [`layout::uptime_text`] (rounded down to two decimals); the
 //! total time is the largest of the latest results' totals over the locations shown
@@ -13,6 +14,7 @@ use std::time::Instant;
 
 use monitor_spec::Status;
 use monitor_spec::api::{MonitorStatus, ProjectStatus};
+use monitor_spec::maintenance::ListedWindow;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -38,6 +40,7 @@ td.p{color:var(--ok)}td.d{color:var(--warn)}td.f{color:var(--bad);font-weight:60
 .b,.b a{color:var(--bad)}.w{color:var(--warn)}
 .bar{display:flex;gap:1px;height:1.1rem;min-width:9rem}.bar i{min-width:2px;border-radius:2px}
 i.p{background:var(--ok)}i.d{background:var(--warn)}i.f{background:var(--bad)}
+td.mt{color:var(--maint)}i.mt{background:var(--maint)}.t.mt{color:var(--maint)}
 .t{font-size:11px;border:1px solid;border-radius:3px;padding:0 .2rem;margin-left:.3rem;color:var(--muted)}
 tr.m{opacity:.6}
 @media (max-width:40rem){.ov thead{display:none}.ov tr{display:flex;flex-wrap:wrap;gap:0 .8rem;border-bottom:1px solid var(--line)}
@@ -142,6 +145,8 @@ pub struct Overview<'a> {
     pub public: bool,
     /// When the page is rendered.
     pub now: OffsetDateTime,
+    /// The maintenance windows open now or to come (`crate::maintenance::list`).
+    pub windows: &'a [ListedWindow],
 }
 
 /// What an overview is rendered from: a project's status, recent results and warn days.
@@ -153,6 +158,8 @@ pub struct OverviewData {
     pub recent: Vec<RecentResult>,
     /// `tls.expiry_warn_days` of each monitor by id.
     pub warn_days: BTreeMap<String, u32>,
+    /// The maintenance windows open now or to come, open ones first.
+    pub windows: Vec<ListedWindow>,
 }
 
 impl OverviewData {
@@ -162,6 +169,7 @@ impl OverviewData {
             && self.status.agents == other.status.agents
             && self.recent == other.recent
             && self.warn_days == other.warn_days
+            && self.windows == other.windows
     }
 
     /// The overview of this data through `filter`.
@@ -178,6 +186,7 @@ impl OverviewData {
             filter,
             public,
             now,
+            windows: &self.windows,
         }
     }
 }
@@ -380,10 +389,15 @@ fn worst(m: &MonitorStatus) -> Option<Status> {
         .max_by_key(|s| rank(*s))
 }
 
+/// The most open maintenance windows the overview lists.
+const MAX_LISTED_WINDOWS: usize = 20;
+
 fn header(out: &mut String, o: &Overview<'_>, shown: usize) {
-    let mut counts = [0usize; 4];
+    // A monitor in an open maintenance window counts as such, not by its verdicts.
+    let mut counts = [0usize; 5];
     for m in &o.status.monitors {
         counts[match worst(m) {
+            _ if m.maintenance.is_some() => 4,
             Some(Status::Passed) => 0,
             Some(Status::Degraded) => 1,
             Some(Status::Failed) => 2,
@@ -406,6 +420,15 @@ fn header(out: &mut String, o: &Overview<'_>, shown: usize) {
         counts[3],
         counts[3],
     );
+    if counts[4] > 0 {
+        out.truncate(out.len() - "</p>".len());
+        let _ = write!(
+            out,
+            " · <span class=\"maintenance\" data-count-maintenance=\"{0}\">{0} in maintenance</span></p>",
+            counts[4]
+        );
+    }
+    windows(out, o);
     let _ = write!(
         out,
         "<p class=\"muted\">generated <time data-generated>{}</time> · refreshes every {REFRESH_SECONDS} s",
@@ -413,6 +436,57 @@ fn header(out: &mut String, o: &Overview<'_>, shown: usize) {
     );
     if !o.filter.is_empty() {
         let _ = write!(out, " · showing {} of {}", shown, o.status.monitors.len());
+    }
+    out.push_str("</p>");
+}
+
+/// The maintenance windows open now or to come (at most [`MAX_LISTED_WINDOWS`]), each with
+/// its opening and, for an open one, how many monitors it holds now.
+fn windows(out: &mut String, o: &Overview<'_>) {
+    if o.windows.is_empty() {
+        return;
+    }
+    let mut held: HashMap<&str, usize> = HashMap::new();
+    for w in o
+        .status
+        .monitors
+        .iter()
+        .filter_map(|m| m.maintenance.as_ref())
+    {
+        *held.entry(&w.id).or_default() += 1;
+    }
+    out.push_str("<p class=\"maintenance\" data-windows>maintenance windows:");
+    for (i, w) in o.windows.iter().enumerate() {
+        if i == MAX_LISTED_WINDOWS {
+            let _ = write!(out, " and {} more", o.windows.len() - i);
+            break;
+        }
+        let id = w.window.id.as_str();
+        let _ = write!(
+            out,
+            "{} <span data-window=\"{}\" data-active=\"{}\">{} ",
+            if i == 0 { "" } else { " ·" },
+            escape(id),
+            w.active,
+            escape(w.window.display_name()),
+        );
+        if w.active {
+            let n = held.get(id).copied().unwrap_or(0);
+            let _ = write!(
+                out,
+                "until {} ({n} monitor{})",
+                escape(&layout::clock(w.end)),
+                if n == 1 { "" } else { "s" }
+            );
+        } else {
+            let _ = write!(
+                out,
+                "from {} to {}",
+                escape(&layout::clock(w.start)),
+                escape(&layout::clock(w.end))
+            );
+        }
+        out.push_str("</span>");
     }
     out.push_str("</p>");
 }
@@ -505,6 +579,15 @@ fn row(out: &mut String, o: &Overview<'_>, m: &MonitorStatus, locations: &[&str]
     if !m.activated {
         out.push_str("<span class=\"t\">deactivated</span>");
     }
+    if let Some(w) = &m.maintenance {
+        let _ = write!(
+            out,
+            "<span class=\"t mt\" data-maintenance=\"{}\" title=\"{} until {}\">maintenance</span>",
+            escape(&w.id),
+            escape(&w.name),
+            escape(&layout::clock(w.end))
+        );
+    }
     for tag in &m.tags {
         let _ = write!(out, "<span class=\"t\">{}</span>", escape(tag));
     }
@@ -514,12 +597,22 @@ fn row(out: &mut String, o: &Overview<'_>, m: &MonitorStatus, locations: &[&str]
             out.push_str("<td>–</td>");
             continue;
         };
+        // A result in a maintenance window shows as such, not as its verdict.
         let _ = write!(
             out,
-            "<td class=\"{}\" data-monitor=\"{id}\" data-location=\"{}\" data-status=\"{}\"",
-            verdict_class(r.status),
+            "<td class=\"{}\" data-monitor=\"{id}\" data-location=\"{}\" data-status=\"{}\"{}",
+            if r.in_maintenance {
+                "mt"
+            } else {
+                verdict_class(r.status)
+            },
             escape(l),
-            verdict(r.status)
+            verdict(r.status),
+            if r.in_maintenance {
+                " data-in-maintenance=\"true\""
+            } else {
+                ""
+            }
         );
         if !o.public
             && let Some(e) = &r.error
@@ -534,7 +627,12 @@ fn row(out: &mut String, o: &Overview<'_>, m: &MonitorStatus, locations: &[&str]
                 ))
             );
         }
-        let _ = write!(out, ">{}", verdict(r.status));
+        let shown = if r.in_maintenance {
+            "maintenance"
+        } else {
+            verdict(r.status)
+        };
+        let _ = write!(out, ">{shown}");
         if r.consecutive_failures > 1 {
             let _ = write!(out, " ×{}", r.consecutive_failures);
         }
@@ -623,10 +721,11 @@ pub fn last_results<'a>(
     mine.split_off(skip)
 }
 
-/// Runs of equal verdicts in `results`: each run's verdict and its results.
+/// Runs of equal verdicts (and equal maintenance marks) in `results`: each run's verdict
+/// and its results.
 pub fn runs<'a, 'b>(results: &'b [&'a RecentResult]) -> Vec<(Status, &'b [&'a RecentResult])> {
     results
-        .chunk_by(|a, b| a.status == b.status)
+        .chunk_by(|a, b| a.status == b.status && a.in_maintenance == b.in_maintenance)
         .map(|run| (run[0].status, run))
         .collect()
 }
@@ -649,6 +748,9 @@ fn run_title(status: Status, run: &[&RecentResult], public: bool) -> String {
         let _ = write!(title, " – {}", if same_day { &to[11..] } else { &to });
     }
     let _ = write!(title, " UTC: {} ×{}", verdict(status), run.len());
+    if run[0].in_maintenance {
+        title.push_str(" (maintenance)");
+    }
     if public || status == Status::Passed {
         return title;
     }
@@ -691,7 +793,11 @@ fn bar(out: &mut String, o: &Overview<'_>, m: &MonitorStatus) {
         let _ = write!(
             out,
             "<i class=\"{}\" style=\"flex:{}\" title=\"{}\"></i>",
-            verdict_class(status),
+            if run[0].in_maintenance {
+                "mt"
+            } else {
+                verdict_class(status)
+            },
             run.len(),
             run_title(status, run, o.public)
                 .split('\n')

@@ -86,6 +86,7 @@ fn the_overview_of_500_monitors_is_under_100_kb_gzipped() {
             filter: &Filter::default(),
             public,
             now: now(),
+            windows: &[],
         });
         assert_eq!(page.matches("<tr data-monitor=").count(), MONITORS);
         assert_eq!(page.matches("data-results=\"90\"").count(), MONITORS);
@@ -153,6 +154,7 @@ fn the_certificates_of_500_tls_monitors_are_under_100_kb_gzipped() {
                 started_us: NOW * 1_000_000,
                 facts: ResultFacts::default(),
                 json: Some(json!({"status": "passed", "tls": {"chain": chain}}).to_string()),
+                in_maintenance: false,
             });
         }
     }

@@ -293,6 +293,7 @@ pub(super) async fn insert(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
+    let mut c_maintenance = Vec::with_capacity(n);
     let (mut c_dns, mut c_connect, mut c_tlsus, mut c_fb, mut c_total, mut c_status, mut c_detail) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -322,8 +323,9 @@ pub(super) async fn insert(
         c_total.push(micros_i32(f.total_us));
         c_status.push(code(r.status));
         c_detail.push(keeps_json(r.status).then_some(r.json.as_str()));
+        c_maintenance.push(r.in_maintenance);
     }
-    let params: [&(dyn ToSql + Sync); 16] = [
+    let params: [&(dyn ToSql + Sync); 17] = [
         &c_tick,
         &c_started,
         &c_expiry,
@@ -340,15 +342,16 @@ pub(super) async fn insert(
         &c_total,
         &c_status,
         &c_detail,
+        &c_maintenance,
     ];
     let stored = tx
         .query(
             "INSERT INTO results (tick, started_us, cert_expiry_s, series, received_ms, agent,
                  address, error, tls_version, dns_us, connect_us, tls_us, first_byte_us,
-                 total_us, status, detail)
+                 total_us, status, detail, maintenance)
              SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int4[], $5::int4[],
                  $6::int4[], $7::int4[], $8::int4[], $9::int4[], $10::int4[], $11::int4[],
-                 $12::int4[], $13::int4[], $14::int4[], $15::int2[], $16::text[])
+                 $12::int4[], $13::int4[], $14::int4[], $15::int2[], $16::text[], $17::bool[])
              ON CONFLICT DO NOTHING
              RETURNING series, tick, started_us",
             &params,
@@ -378,13 +381,16 @@ pub(super) async fn insert(
     }
     update_latest(tx, &new).await?;
     // The hours to roll up (again), with the checks and failures stored in them since
-    // they were last rolled up: uptime counts them until then.
+    // they were last rolled up: uptime counts them until then (not those in maintenance
+    // windows, which the rollups leave out too).
     let mut pending: BTreeMap<(i32, i32), (i32, i32)> = BTreeMap::new();
     for (s, list) in &new {
         for r in list {
             let e = pending.entry((*s, hour_index(r.started_us))).or_default();
-            e.0 += 1;
-            e.1 += i32::from(r.status == Status::Failed);
+            if !r.in_maintenance {
+                e.0 += 1;
+                e.1 += i32::from(r.status == Status::Failed);
+            }
         }
     }
     let p_series: Vec<i32> = pending.keys().map(|k| k.0).collect();
@@ -435,7 +441,7 @@ async fn update_latest(
         .collect();
     let (mut u_series, mut u_tick, mut u_started, mut u_agent, mut u_status) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut u_failures, mut u_json) = (Vec::new(), Vec::new());
+    let (mut u_failures, mut u_json, mut u_maintenance) = (Vec::new(), Vec::new(), Vec::new());
     let mut newest_rows: Vec<&NewResult> = Vec::new();
     let mut recount = Vec::new();
     for (s, list) in new {
@@ -447,14 +453,19 @@ async fn update_latest(
             match &mut state {
                 Some(l) if r.started_us <= l.started_us => late = true,
                 Some(l) => {
-                    l.failures = if failed { l.failures + 1 } else { 0 };
+                    // A failure in a maintenance window leaves the run as it was.
+                    l.failures = match (failed, r.in_maintenance) {
+                        (true, true) => l.failures,
+                        (true, false) => l.failures + 1,
+                        (false, _) => 0,
+                    };
                     l.started_us = r.started_us;
                     newest = Some(r);
                 }
                 None => {
                     state = Some(Latest {
                         started_us: r.started_us,
-                        failures: i64::from(failed),
+                        failures: i64::from(failed && !r.in_maintenance),
                     });
                     newest = Some(r);
                 }
@@ -472,6 +483,7 @@ async fn update_latest(
             u_status.push(code(r.status));
             u_failures.push(l.failures);
             u_json.push(r.json.as_str());
+            u_maintenance.push(r.in_maintenance);
             newest_rows.push(r);
         }
     }
@@ -505,7 +517,7 @@ async fn update_latest(
             .iter()
             .map(|r| r.facts.tls_version.as_deref())
             .collect();
-        let params: [&(dyn ToSql + Sync); 16] = [
+        let params: [&(dyn ToSql + Sync); 17] = [
             &u_series,
             &u_tick,
             &u_started,
@@ -522,14 +534,15 @@ async fn update_latest(
             &address,
             &version,
             &u_json,
+            &u_maintenance,
         ];
         tx.execute(
             "INSERT INTO latest_results (series, tick, started_us, agent, status,
                  consecutive_failures, total_us, dns_us, connect_us, tls_us, first_byte_us,
-                 cert_expiry_s, error, address, tls_version, result)
+                 cert_expiry_s, error, address, tls_version, result, maintenance)
              SELECT * FROM unnest($1::int4[], $2::int8[], $3::int8[], $4::text[], $5::int2[],
                  $6::int8[], $7::int4[], $8::int4[], $9::int4[], $10::int4[], $11::int4[],
-                 $12::int8[], $13::text[], $14::text[], $15::text[], $16::text[])
+                 $12::int8[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bool[])
              ON CONFLICT (series) DO UPDATE SET tick = excluded.tick,
                  started_us = excluded.started_us, agent = excluded.agent,
                  status = excluded.status, consecutive_failures = excluded.consecutive_failures,
@@ -537,7 +550,8 @@ async fn update_latest(
                  connect_us = excluded.connect_us, tls_us = excluded.tls_us,
                  first_byte_us = excluded.first_byte_us, cert_expiry_s = excluded.cert_expiry_s,
                  error = excluded.error, address = excluded.address,
-                 tls_version = excluded.tls_version, result = excluded.result",
+                 tls_version = excluded.tls_version, result = excluded.result,
+                 maintenance = excluded.maintenance",
             &params,
         )
         .await?;
@@ -547,7 +561,8 @@ async fn update_latest(
         tx.execute(
             "UPDATE latest_results l SET consecutive_failures = (
                  SELECT count(*) FROM results r
-                 WHERE r.series = $1 AND r.status = 2 AND r.started_us <= l.started_us
+                 WHERE r.series = $1 AND r.status = 2 AND NOT r.maintenance
+                   AND r.started_us <= l.started_us
                    AND r.started_us > COALESCE((
                        SELECT max(started_us) FROM results
                        WHERE series = $1 AND status <> 2 AND started_us <= l.started_us), -1))
@@ -571,7 +586,7 @@ pub(super) async fn latest(
             "SELECT s.monitor, s.location, l.agent, l.consecutive_failures,
                     CASE WHEN $2 OR l.status <> 0 THEN l.result END, l.status, l.started_us,
                     l.dns_us, l.connect_us, l.tls_us, l.first_byte_us, l.total_us,
-                    l.error, l.address, l.tls_version, l.cert_expiry_s
+                    l.error, l.address, l.tls_version, l.cert_expiry_s, l.maintenance
              FROM latest_results l JOIN series s ON s.id = l.series
              WHERE s.project = $1 ORDER BY s.monitor, s.location",
             &[&project, &full],
@@ -601,6 +616,7 @@ pub(super) async fn latest(
                     cert_expiry_s: r.get(15),
                 },
                 json: r.get(4),
+                in_maintenance: r.get(16),
             })
         })
         .collect()
@@ -619,7 +635,7 @@ pub(super) async fn history(
                     r.dns_us, r.connect_us, r.tls_us, r.first_byte_us, r.total_us,
                     ag.name, ad.name, er.name, tv.name,
                     COALESCE(r.detail, CASE WHEN l.tick = r.tick AND l.started_us = r.started_us
-                                            THEN l.result END)
+                                            THEN l.result END), r.maintenance
              FROM results r
              JOIN series s ON s.id = r.series
              LEFT JOIN latest_results l ON l.series = r.series
@@ -669,6 +685,7 @@ pub(super) async fn history(
                     cert_expiry_s: r.get(5),
                 },
                 json: r.get(15),
+                in_maintenance: r.get(16),
             })
         })
         .collect()
@@ -746,10 +763,11 @@ pub(super) async fn recent(
 ) -> Result<Vec<RecentResult>, StoreError> {
     let rows = tx
         .query(
-            "SELECT s.monitor, s.location, r.started_us, r.status, r.total_us, er.name, r.detail
+            "SELECT s.monitor, s.location, r.started_us, r.status, r.total_us, er.name, r.detail,
+                    r.maintenance
              FROM series s
              CROSS JOIN LATERAL (
-                 SELECT started_us, status, total_us, error, detail FROM results
+                 SELECT started_us, status, total_us, error, detail, maintenance FROM results
                  WHERE series = s.id ORDER BY tick DESC LIMIT $2
              ) r
              LEFT JOIN names er ON er.id = r.error
@@ -769,6 +787,7 @@ pub(super) async fn recent(
                 total_us: i64::from(r.get::<_, i32>(4)),
                 error: error.and_then(error_kind_of),
                 json: r.get(6),
+                in_maintenance: r.get(7),
             })
         })
         .collect()

@@ -58,6 +58,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (2, super::results::SCHEMA),
     (3, super::replica::SCHEMA),
+    (4, super::windows::SCHEMA),
 ];
 
 /// Applies the migrations the database does not have yet, in one transaction that first

@@ -183,6 +183,7 @@ pub(super) async fn maintain(
     retention: &Retention,
 ) -> Result<Maintenance, StoreError> {
     let mut done = Maintenance::default();
+    super::windows::prune(tx, now_us).await?;
     let today = day_of(now_us);
     ensure_partitions(tx, &(today..=today + DAYS_AHEAD).collect()).await?;
     let current_hour = hour_index(now_us);
@@ -209,6 +210,7 @@ pub(super) async fn maintain(
                  JOIN results r ON r.series = p.series
                    AND r.started_us >= p.hour::int8 * 3600000000
                    AND r.started_us < (p.hour::int8 + 1) * 3600000000
+                   AND NOT r.maintenance
                  ORDER BY p.series, p.hour, r.total_us",
                 &[&series, &hours],
             )

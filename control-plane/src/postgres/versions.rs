@@ -27,6 +27,14 @@ pub(super) async fn load_set(
             .map_err(|e| StoreError::Corrupt(format!("monitor `{id}`: {e}")))?;
         set.insert(id, spec);
     }
+    let stmt = tx
+        .prepare_cached(
+            "SELECT maintenance FROM projects WHERE name = $1 AND current_version IS NOT NULL",
+        )
+        .await?;
+    let windows: Option<Option<String>> = tx.query_opt(&stmt, &[&project]).await?.map(|r| r.get(0));
+    set.set_maintenance_json(windows.flatten())
+        .map_err(|e| StoreError::Corrupt(format!("maintenance windows: {e}")))?;
     Ok(set)
 }
 
@@ -102,8 +110,8 @@ async fn apply(
     )
     .await?;
     tx.execute(
-        "UPDATE projects SET current_version = $2 WHERE name = $1",
-        &[&project, &number],
+        "UPDATE projects SET current_version = $2, maintenance = $3 WHERE name = $1",
+        &[&project, &number, &plan.result.maintenance_json()],
     )
     .await?;
     to_u64(number)
@@ -219,7 +227,7 @@ pub(super) async fn destroy(tx: &Transaction<'_>, project: &str) -> Result<u64, 
         .execute("DELETE FROM monitors WHERE project = $1", &[&project])
         .await?;
     tx.execute(
-        "UPDATE projects SET current_version = NULL WHERE name = $1",
+        "UPDATE projects SET current_version = NULL, maintenance = NULL WHERE name = $1",
         &[&project],
     )
     .await?;

@@ -126,16 +126,18 @@ pub(super) fn insert(
         }
         outcome.accepted += 1;
         update_latest(tx, series, r)?;
-        tx.prepare_cached(
-            "INSERT INTO live_counts (series, hour, checks, failures) VALUES (?1, ?2, 1, ?3)
+        if !r.in_maintenance {
+            tx.prepare_cached(
+                "INSERT INTO live_counts (series, hour, checks, failures) VALUES (?1, ?2, 1, ?3)
              ON CONFLICT (series, hour) DO UPDATE SET checks = checks + 1,
                  failures = failures + excluded.failures",
-        )?
-        .execute(params![
-            series,
-            hour_of(r.started_us),
-            i64::from(r.status == Status::Failed)
-        ])?;
+            )?
+            .execute(params![
+                series,
+                hour_of(r.started_us),
+                i64::from(r.status == Status::Failed)
+            ])?;
+        }
         let hour = hour_of(r.started_us);
         if rolled(hours, series, hour) {
             mark_dirty(tx, HOURS, hour, series)?;
@@ -160,8 +162,9 @@ pub(super) fn insert_row(
         .prepare_cached(
             "INSERT OR IGNORE INTO raw_results (series, tick, started, received, status, total,
                 error, dns, connect, tls, first_byte, agent, address, tls_version, cert_expiry,
-                json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                json, maintenance)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                ?17)",
         )?
         .execute(params![
             series,
@@ -179,14 +182,16 @@ pub(super) fn insert_row(
             address,
             tls_version,
             f.cert_expiry_s,
-            json
+            json,
+            r.in_maintenance
         ])?;
     Ok(n > 0)
 }
 
 /// Makes a newly stored result the latest of its series when it is newer than the one
-/// recorded, counting the run of failures on; a result arriving late, older than the
-/// latest, may fall inside that run, which is then counted again from the results.
+/// recorded, counting the run of failures on (a failure in a maintenance window leaves
+/// the run as it was); a result arriving late, older than the latest, may fall inside that
+/// run, which is then counted again from the results.
 fn update_latest(tx: &Transaction<'_>, series: i64, r: &NewResult) -> Result<(), StoreError> {
     let failed = r.status == Status::Failed;
     let latest: Option<(i64, i64)> = tx
@@ -201,17 +206,20 @@ fn update_latest(tx: &Transaction<'_>, series: i64, r: &NewResult) -> Result<(),
         }
         previous => {
             let failures = match previous {
+                Some((_, before)) if failed && r.in_maintenance => before,
                 Some((_, before)) if failed => before.saturating_add(1),
-                None if failed => 1,
+                None if failed && !r.in_maintenance => 1,
                 _ => 0,
             };
             let agent = intern(tx, &r.agent)?;
             tx.prepare_cached(
-                "INSERT INTO latest (series, tick, started, agent, consecutive_failures, json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO latest (series, tick, started, agent, consecutive_failures, json,
+                     maintenance)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (series) DO UPDATE SET
                    tick = excluded.tick, started = excluded.started, agent = excluded.agent,
-                   consecutive_failures = excluded.consecutive_failures, json = excluded.json",
+                   consecutive_failures = excluded.consecutive_failures, json = excluded.json,
+                   maintenance = excluded.maintenance",
             )?
             .execute(params![
                 series,
@@ -219,14 +227,16 @@ fn update_latest(tx: &Transaction<'_>, series: i64, r: &NewResult) -> Result<(),
                 r.started_us,
                 agent,
                 failures,
-                r.json
+                r.json,
+                r.in_maintenance
             ])?;
         }
     }
     Ok(())
 }
 
-/// How many results of a series failed after its latest result that did not.
+/// How many results of a series out of maintenance windows failed after its latest
+/// result that did not.
 fn failures_since_last_success(tx: &Transaction<'_>, series: i64) -> Result<i64, StoreError> {
     let last_success: Option<i64> = tx
         .prepare_cached(
@@ -237,7 +247,8 @@ fn failures_since_last_success(tx: &Transaction<'_>, series: i64) -> Result<i64,
         .optional()?;
     Ok(tx
         .prepare_cached(
-            "SELECT COUNT(*) FROM raw_results WHERE series = ?1 AND status = 2 AND started > ?2",
+            "SELECT COUNT(*) FROM raw_results
+             WHERE series = ?1 AND status = 2 AND maintenance = 0 AND started > ?2",
         )?
         .query_row(params![series, last_success.unwrap_or(i64::MIN)], |row| {
             row.get(0)
@@ -256,7 +267,7 @@ pub(super) fn latest(
         "SELECT s.monitor, s.location, n.name, l.consecutive_failures,
                 CASE WHEN ?2 OR r.status IS NULL OR r.status != 0 THEN l.json END,
                 COALESCE(r.status, 2), l.started, r.dns, r.connect, r.tls, r.first_byte,
-                COALESCE(r.total, 0), e.name, a.name, v.name, r.cert_expiry
+                COALESCE(r.total, 0), e.name, a.name, v.name, r.cert_expiry, l.maintenance
          FROM series s
          JOIN latest l ON l.series = s.id
          JOIN names n ON n.id = l.agent
@@ -291,6 +302,7 @@ pub(super) fn latest(
                     cert_expiry_s: r.get(15)?,
                 },
                 json: r.get(4)?,
+                in_maintenance: r.get(16)?,
             },
             failures,
         ))
@@ -314,7 +326,7 @@ pub(super) fn history(
     let mut stmt = tx.prepare_cached(
         "SELECT s.location, r.tick, r.started, r.received, r.status, r.total, e.name, r.dns,
             r.connect, r.tls, r.first_byte, a.name, ad.name, tv.name, r.cert_expiry,
-            COALESCE(r.json, CASE WHEN l.tick = r.tick THEN l.json END)
+            COALESCE(r.json, CASE WHEN l.tick = r.tick THEN l.json END), r.maintenance
          FROM series s
          JOIN raw_results r ON r.series = s.id
          LEFT JOIN latest l ON l.series = s.id
@@ -357,6 +369,7 @@ pub(super) fn history(
                     r.get::<_, Option<String>>(13)?,
                     r.get::<_, Option<i64>>(14)?,
                     r.get::<_, Option<String>>(15)?,
+                    r.get::<_, bool>(16)?,
                 ),
             ))
         },
@@ -365,7 +378,18 @@ pub(super) fn history(
     for row in rows {
         let (
             (location, tick, started, received, status, total, error),
-            (dns, connect, tls, first_byte, agent, address, tls_version, cert_expiry, json),
+            (
+                dns,
+                connect,
+                tls,
+                first_byte,
+                agent,
+                address,
+                tls_version,
+                cert_expiry,
+                json,
+                in_maintenance,
+            ),
         ) = row?;
         let id = format!("{}/{location}/{tick}", query.monitor);
         let corrupt = |what: String| StoreError::Corrupt(format!("result `{id}`: {what}"));
@@ -393,6 +417,7 @@ pub(super) fn history(
             },
             json,
             id,
+            in_maintenance,
         });
     }
     Ok(out)
@@ -485,7 +510,7 @@ pub(super) fn recent(
         .query_map([project], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     let mut stmt = tx.prepare_cached(
-        "SELECT r.started, r.status, r.total, e.name, r.json
+        "SELECT r.started, r.status, r.total, e.name, r.json, r.maintenance
          FROM raw_results r LEFT JOIN names e ON e.id = r.error
          WHERE r.series = ?1 ORDER BY r.started DESC LIMIT ?2",
     )?;
@@ -499,10 +524,11 @@ pub(super) fn recent(
                 r.get::<_, i64>(2)?,
                 r.get::<_, Option<String>>(3)?,
                 r.get::<_, Option<String>>(4)?,
+                r.get::<_, bool>(5)?,
             ))
         })?;
         for row in rows {
-            let (started_us, status, total_us, error, json) = row?;
+            let (started_us, status, total_us, error, json, in_maintenance) = row?;
             out.push(RecentResult {
                 monitor: monitor.clone(),
                 location: location.clone(),
@@ -511,6 +537,7 @@ pub(super) fn recent(
                 total_us,
                 error: error.as_deref().and_then(error_kind_of),
                 json,
+                in_maintenance,
             });
         }
         out[start..].reverse();

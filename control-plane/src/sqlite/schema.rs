@@ -191,6 +191,25 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
             PRIMARY KEY (step, start, series)
         ) WITHOUT ROWID;",
     ),
+    (
+        6,
+        // Maintenance windows (issue 21): the current version's declared windows (canonical
+        // JSON array, NULL when none), whether a result started in a window (left out of
+        // uptime, rollups and the run of failures), and the ad-hoc windows (their JSON and
+        // their end in unix microseconds, kept a while after it).
+        "ALTER TABLE projects ADD COLUMN maintenance TEXT;
+        ALTER TABLE raw_results ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE latest ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE ad_hoc_windows (
+            project TEXT NOT NULL REFERENCES projects(name),
+            id TEXT NOT NULL,
+            ends INTEGER NOT NULL,
+            spec TEXT NOT NULL,
+            PRIMARY KEY (project, id)
+        ) WITHOUT ROWID;
+        CREATE INDEX ad_hoc_windows_by_end ON ad_hoc_windows (project, ends);
+        CREATE INDEX ad_hoc_windows_ended ON ad_hoc_windows (ends);",
+    ),
 ];
 
 /// Applies the migrations the database does not have yet, in one transaction.
@@ -213,14 +232,15 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > found) {
         tx.execute_batch(sql)?;
-        if *version == 5 {
-            super::upkeep::move_results(&tx)?;
-        }
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
             params![version, now()],
         )?;
         tracing::info!(version, "applied schema migration");
+    }
+    // Migration 5's move of the results, once the tables have every later column too.
+    if found < 5 && known >= 5 {
+        super::upkeep::move_results(&tx)?;
     }
     tx.commit()?;
     Ok(())

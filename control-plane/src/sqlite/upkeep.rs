@@ -193,7 +193,7 @@ pub(super) fn uptime(
     Ok(out)
 }
 
-/// The samples of a series that started in `[from, to)`.
+/// The samples of a series that started in `[from, to)`, out of maintenance windows.
 fn samples(
     tx: &Transaction<'_>,
     series: i64,
@@ -202,7 +202,7 @@ fn samples(
 ) -> Result<Vec<Sample>, StoreError> {
     let mut stmt = tx.prepare_cached(
         "SELECT status, started, total, cert_expiry FROM raw_results
-         WHERE series = ?1 AND started >= ?2 AND started < ?3",
+         WHERE series = ?1 AND started >= ?2 AND started < ?3 AND maintenance = 0",
     )?;
     let rows = stmt.query_map(params![series, from, to], |r| {
         Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
@@ -420,6 +420,7 @@ pub(super) fn maintain(
 ) -> Result<Maintenance, StoreError> {
     let mut done = Maintenance::default();
     let mut sweeping = false;
+    super::windows::prune(tx, now_us)?;
     let raw_cutoff = now_us.saturating_sub(duration_us(retention.raw));
     let max_series: i64 =
         tx.query_row("SELECT COALESCE(MAX(id), 0) FROM series", [], |r| r.get(0))?;
@@ -610,6 +611,7 @@ pub(super) fn move_results(tx: &Transaction<'_>) -> Result<(), StoreError> {
                 received_us: row.get(7)?,
                 facts,
                 json,
+                in_maintenance: false,
             };
             let series = series_id(tx, &project, &r.monitor, &r.location)?;
             insert_row(tx, series, &r)?;

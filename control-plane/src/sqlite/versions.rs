@@ -21,6 +21,14 @@ pub(super) fn load_set(tx: &Transaction<'_>, project: &str) -> Result<MonitorSet
             .map_err(|e| StoreError::Corrupt(format!("monitor `{id}`: {e}")))?;
         set.insert(id, spec);
     }
+    let windows: Option<Option<String>> = tx
+        .prepare_cached(
+            "SELECT maintenance FROM projects WHERE name = ?1 AND current_version IS NOT NULL",
+        )?
+        .query_row([project], |r| r.get(0))
+        .optional()?;
+    set.set_maintenance_json(windows.flatten())
+        .map_err(|e| StoreError::Corrupt(format!("maintenance windows: {e}")))?;
     Ok(set)
 }
 
@@ -89,8 +97,8 @@ fn apply(
         ],
     )?;
     tx.execute(
-        "UPDATE projects SET current_version = ?2 WHERE name = ?1",
-        params![project, number],
+        "UPDATE projects SET current_version = ?2, maintenance = ?3 WHERE name = ?1",
+        params![project, number, plan.result.maintenance_json()],
     )?;
     to_u64(number)
 }

@@ -1155,14 +1155,25 @@ fn metrics_parse_and_carry_project_monitor_location_channels_and_muted() {
             .value
     };
 
-    // Every series of a result carries the five labels.
-    for s in all.iter().filter(|s| s.name != "control_plane_agents") {
+    // Every series of a result carries the six labels.
+    let per_result = |s: &&Series| {
+        !["control_plane_agents", "monitor_in_maintenance"].contains(&s.name.as_str())
+    };
+    for s in all.iter().filter(per_result) {
         let names: Vec<&str> = s.labels.keys().map(String::as_str).collect();
         assert_eq!(
             names,
-            ["alert_channels", "location", "monitor", "muted", "project"],
+            [
+                "alert_channels",
+                "in_maintenance",
+                "location",
+                "monitor",
+                "muted",
+                "project"
+            ],
             "{s:?}"
         );
+        assert_eq!(s.labels["in_maintenance"], "false");
         assert_eq!(s.labels["project"], "shop");
         assert_eq!(s.labels["location"], "eu");
     }
@@ -1192,8 +1203,9 @@ fn metrics_parse_and_carry_project_monitor_location_channels_and_muted() {
         (last - started.unix_timestamp() as f64 - 0.25).abs() < 1e-3,
         "{last}"
     );
-    // A monitor without results has no series.
+    // A monitor without results has no series, but whether it is in a window.
     assert!(find("probe_success", "db").is_none());
+    assert_eq!(value("monitor_in_maintenance", "db"), 0.0);
 
     let agents: Vec<(&str, &str, f64)> = all
         .iter()

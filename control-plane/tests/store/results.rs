@@ -44,6 +44,7 @@ fn at(
             ..ResultFacts::default()
         },
         json: format!("{{\"tick\":{tick}}}"),
+        in_maintenance: false,
     }
 }
 

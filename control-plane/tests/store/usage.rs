@@ -38,6 +38,7 @@ fn usage_counts_rows_and_bytes_by_what_tables_hold(store: &dyn Store) {
                 ..ResultFacts::default()
             },
             json: "{}".to_owned(),
+            in_maintenance: false,
         })
         .collect();
     store.insert_results("p", &batch).unwrap();

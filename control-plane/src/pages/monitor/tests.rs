@@ -31,6 +31,7 @@ fn point(location: &str, start: i64, ms: f64, failures: u64) -> (i64, HistoryPoi
             id: None,
             status: None,
             error: None,
+            in_maintenance: false,
         },
     )
 }
@@ -55,6 +56,7 @@ fn status(id: &str) -> MonitorStatus {
             d30: None,
             d90: None,
         },
+        in_maintenance: false,
     };
     MonitorStatus {
         id: id.to_owned(),
@@ -84,6 +86,7 @@ fn status(id: &str) -> MonitorStatus {
             d30: None,
             d90: None,
         },
+        maintenance: None,
     }
 }
 
@@ -157,6 +160,7 @@ fn thirty_days_of_two_locations_stay_small() {
             message: "connection refused by 10.0.0.1:5432".to_owned(),
             hints: vec!["is the service running?".to_owned()],
             excerpt: "x".repeat(200),
+            in_maintenance: false,
         })
         .collect();
     let html = render_with(&spec, &points, Range::D30, false, &[], &failures);
@@ -225,6 +229,7 @@ fn the_page_shows_the_monitor() {
         message: "refused by <10.0.0.1>".to_owned(),
         hints: vec!["check the <port>".to_owned()],
         excerpt: "</pre><script>x</script>".to_owned(),
+        in_maintenance: false,
     };
     let html = render_with(
         &spec,
@@ -278,6 +283,7 @@ fn a_public_page_leaks_no_error_address_or_excerpt() {
         message: "secret message".to_owned(),
         hints: vec!["secret hint".to_owned()],
         excerpt: "secret excerpt".to_owned(),
+        in_maintenance: false,
     };
     let mut raw = point("eu", NOW - HOUR, 5.0, 1);
     raw.1.error = Some(ErrorKind::Refused);
@@ -344,6 +350,7 @@ fn chains_and_failures_read_from_result_json() {
             r#"{"error":{"kind":"connection_refused","message":"no","hints":["a","b"]},"response_excerpt":"hi"}"#
                 .to_owned(),
         ),
+        in_maintenance: false,
     };
     let f = failure_of(&row);
     assert_eq!(f.kind.as_deref(), Some("connection_refused"));

@@ -33,6 +33,7 @@ pub(crate) fn at(location: &str, status: Status, total_ms: f64) -> LocationStatu
         consecutive_failures: u64::from(status == Status::Failed) * 3,
         cert_expiry: None,
         uptime: Uptime::default(),
+        in_maintenance: false,
     }
 }
 
@@ -60,6 +61,7 @@ pub(crate) fn monitor(
             d30: None,
             d90: Some(100.0),
         },
+        maintenance: None,
     }
 }
 
@@ -81,6 +83,7 @@ pub(crate) fn recent(monitor: &str, location: &str, seconds: i64, status: Status
         total_us: 1500,
         error: (status != Status::Passed).then_some(ErrorKind::Refused),
         json,
+        in_maintenance: false,
     }
 }
 
@@ -158,6 +161,7 @@ fn page(status: &ProjectStatus, recent: &[RecentResult], filter: &Filter, public
         filter,
         public,
         now: now(),
+        windows: &[],
     })
 }
 
@@ -440,6 +444,7 @@ fn pieces_make_the_whole_page() {
         filter: &filter,
         public: false,
         now: now(),
+        windows: &[],
     };
     let expected = render(&o);
     assert!(expected.ends_with("</table></div></main></body></html>"));
@@ -479,4 +484,76 @@ fn long_error_messages_are_clipped_in_titles() {
         "{page}"
     );
     assert!(!page.contains(&"x".repeat(201)) && !page.contains(&"y".repeat(201)));
+}
+
+#[test]
+fn monitors_and_results_in_maintenance_show_as_such() {
+    use monitor_spec::maintenance::{MaintenanceWindow, WindowSchedule};
+    let (mut status, mut recent) = sample();
+    let hour = time::Duration::hours(1);
+    let window = |id: &str, name: &str, start: OffsetDateTime| MaintenanceWindow {
+        id: id.to_owned(),
+        name: Some(name.to_owned()),
+        tags: vec!["db".to_owned()],
+        monitors: Vec::new(),
+        schedule: WindowSchedule::Once {
+            start,
+            end: start + 2 * hour,
+        },
+    };
+    let windows: Vec<ListedWindow> = [
+        window("upgrade", "Upgrade <db>", now() - hour),
+        window("backup", "Backup", now() + 2 * hour),
+    ]
+    .iter()
+    .map(|w| ListedWindow::at(w, false, now()).unwrap())
+    .collect();
+    let db = status.monitors.iter_mut().find(|m| m.id == "db").unwrap();
+    db.maintenance = Some(monitor_spec::api::OpenWindow {
+        id: "upgrade".to_owned(),
+        name: "Upgrade <db>".to_owned(),
+        ad_hoc: false,
+        end: now() + hour,
+    });
+    db.locations[1].in_maintenance = true;
+    for r in recent
+        .iter_mut()
+        .filter(|r| r.monitor == "db" && r.status == Status::Failed)
+    {
+        r.in_maintenance = true;
+    }
+    let (filter, warn_days) = (Filter::default(), BTreeMap::new());
+    let html = render(&Overview {
+        status: &status,
+        recent: &recent,
+        warn_days: &warn_days,
+        filter: &filter,
+        public: false,
+        now: now(),
+        windows: &windows,
+    });
+    // Counted apart from the failed ones; the windows listed with their times, escaped.
+    assert!(html.contains("data-count-failed=\"0\""), "{html}");
+    assert!(html.contains("data-count-maintenance=\"1\">1 in maintenance</span>"));
+    assert!(html.contains(
+        "<span data-window=\"upgrade\" data-active=\"true\">Upgrade &lt;db&gt; until 2025-12-05 17:00:00 UTC (1 monitor)</span>"
+    ), "{html}");
+    assert!(html.contains(
+        "<span data-window=\"backup\" data-active=\"false\">Backup from 2025-12-05 18:00:00 UTC to 2025-12-05 20:00:00 UTC</span>"
+    ), "{html}");
+    assert!(html.contains("<span class=\"t mt\" data-maintenance=\"upgrade\""));
+    // The location's latest result shows as maintenance, its verdict kept as data.
+    assert!(html.contains(
+        "<td class=\"mt\" data-monitor=\"db\" data-location=\"us\" data-status=\"failed\" data-in-maintenance=\"true\""
+    ));
+    // The bar's failed runs are maintenance runs.
+    assert!(html.contains("<i class=\"mt\""), "{html}");
+    assert!(html.contains(" (maintenance)"), "{html}");
+    // Without windows, none of it.
+    let (status, recent) = sample();
+    let html = page(&status, &recent, &Filter::default(), false);
+    assert!(!html.contains("data-maintenance"), "{html}");
+    assert!(!html.contains("data-windows"), "{html}");
+    assert!(!html.contains("(maintenance)"), "{html}");
+    assert!(!html.contains("in maintenance"), "{html}");
 }
