@@ -592,7 +592,10 @@ async fn list_validate_explain_export() {
 
     let valid = monitors(&["validate"]).await;
     assert_eq!(valid.status.code(), Some(0));
-    assert_eq!(stdout(&valid).trim(), "16 monitors valid");
+    assert_eq!(
+        stdout(&valid).trim(),
+        "16 monitors valid\n1 maintenance window valid"
+    );
 
     let explain = monitors(&["explain", "services::redis"]).await;
     assert_eq!(explain.status.code(), Some(0));
