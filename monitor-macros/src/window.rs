@@ -572,9 +572,9 @@ mod tests {
         check(
             r#"id = "w w", tags = ["db", "db", ""], monitors = [], days = [sunday, sunday], start = "03:00", end = "03:00""#,
             Err(&[
-                "`id` (id): `w w` contains ` `; ids are letters, digits and - _ . : /",
+                "`id` (id): `w w` contains ` `; use 1 to 128 characters: letters, digits, `-`, `_`, `.`, `:` and `/`",
                 "`tags` (tags[1]): duplicate of tags[0]",
-                "`tags` (tags[2]): must not be empty",
+                "`tags` (tags[2]): must not be empty or blank",
                 "`days` (schedule.weekly.days[1]): duplicate day",
                 "`end` (schedule.weekly.end): must differ from start",
             ]),

@@ -1,4 +1,4 @@
-//! `cargo xtask deploy | destroy | rollback N | versions | trigger`: the client of the control plane
+//! `cargo xtask deploy | destroy | rollback N | versions | trigger | maintenance`: the client of the control plane
 //! (control-plane/API.md, "Client"). Exit codes: 0 done, 1 the control plane refused or
 //! failed, 2 usage, validation or confirmation problems. The token is read only from
 //! `MONITORS_API_TOKEN` and never printed.
@@ -7,6 +7,7 @@ mod api;
 mod config;
 mod diff;
 mod git;
+mod maintenance;
 mod preview;
 mod trigger;
 mod versions;
@@ -76,6 +77,7 @@ pub fn run(command: &ClientCommand) -> ExitCode {
         ClientCommand::Rollback(_) => rollback(&args, &env),
         ClientCommand::Versions(_) => versions::run(&args, &env),
         ClientCommand::Trigger(flags) => trigger::run(&args, flags, &env),
+        ClientCommand::Maintenance(flags) => maintenance::run(&args, flags, &env),
     };
     match outcome {
         Ok(code) => code,

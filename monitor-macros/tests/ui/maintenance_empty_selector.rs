@@ -1,0 +1,17 @@
+monitor_core::maintenance! {
+    id = "db-vacuum",
+    days = [sunday],
+    start = "03:00",
+    end = "04:00",
+}
+
+monitor_core::maintenance! {
+    id = "freeze",
+    tags = [],
+    monitors = ["pg primary"],
+    days = [sunday],
+    start = "03:00",
+    end = "04:00",
+}
+
+fn main() {}
