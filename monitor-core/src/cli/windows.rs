@@ -42,10 +42,7 @@ pub(super) fn validate() -> Result<u8, CliError> {
     }
 }
 
-/// The declared windows for a bundle of `exported`, checked against every declared
-/// monitor (not only those a filter kept), sorted by id: all of them when `exported` is
-/// every declared monitor, else those covering one of `exported` (a filtered export
-/// carries the windows of what it holds).
+/// The declared windows for a bundle of `exported` (see [`windows_for`]).
 pub(super) fn for_bundle(exported: &[TcpMonitor]) -> Result<Vec<MaintenanceWindow>, CliError> {
     let windows = registry::maintenance()?;
     if windows.is_empty() {
@@ -55,8 +52,20 @@ pub(super) fn for_bundle(exported: &[TcpMonitor]) -> Result<Vec<MaintenanceWindo
         .into_iter()
         .map(|d| d.monitor)
         .collect();
-    registry::check_windows(&windows, &monitors)?;
-    let every = exported.len() == monitors.len();
+    Ok(windows_for(windows, &monitors, exported)?)
+}
+
+/// The windows a bundle of `exported` carries, checked against every declared monitor
+/// (`all`, not only those a filter kept), sorted by id: all of them when `exported` is
+/// every declared monitor, else those covering one of `exported` (a filtered export
+/// carries the windows of what it holds).
+pub(crate) fn windows_for(
+    windows: Vec<DeclaredWindow>,
+    all: &[TcpMonitor],
+    exported: &[TcpMonitor],
+) -> Result<Vec<MaintenanceWindow>, RegistryErrors> {
+    registry::check_windows(&windows, all)?;
+    let every = exported.len() == all.len();
     Ok(windows
         .into_iter()
         .map(|d| d.window)
@@ -121,4 +130,113 @@ pub(crate) fn covers(w: &MaintenanceWindow) -> String {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Bundle;
+    use crate::registry::Location;
+    use monitor_spec::maintenance::Weekday;
+
+    fn declared(id: &str, tags: &[&str], monitors: &[&str]) -> DeclaredWindow {
+        DeclaredWindow {
+            window: MaintenanceWindow {
+                id: id.to_owned(),
+                name: Some("Vacuum".to_owned()),
+                tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+                monitors: monitors.iter().map(|m| (*m).to_owned()).collect(),
+                schedule: WindowSchedule::Weekly {
+                    days: vec![Weekday::Saturday, Weekday::Sunday],
+                    start: "03:00".to_owned(),
+                    end: "04:00".to_owned(),
+                },
+            },
+            location: Location {
+                file: "m/db.rs",
+                line: 7,
+            },
+        }
+    }
+
+    fn monitor(id: &str, tag: &str) -> TcpMonitor {
+        TcpMonitor::new(id, "db.internal", 5432).tag(tag)
+    }
+
+    /// The ids of the windows a bundle of `exported` (of `all`) carries, or the errors.
+    fn check(exported: &[&str], expected: Result<&[&str], &str>) {
+        let all = [monitor("pg", "db"), monitor("redis", "cache")];
+        let exported: Vec<TcpMonitor> = all
+            .iter()
+            .filter(|m| exported.contains(&m.id.as_str()))
+            .cloned()
+            .collect();
+        let windows = vec![
+            declared("db", &["db"], &[]),
+            declared("redis", &[], &["redis"]),
+            declared("later", &["future"], &[]),
+        ];
+        let got = windows_for(windows, &all, &exported)
+            .map(|w| w.into_iter().map(|w| w.id).collect::<Vec<_>>())
+            .map_err(|e| e.to_string());
+        let expected = expected
+            .map(|ids| ids.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+            .map_err(str::to_owned);
+        assert_eq!(got, expected, "{exported:?}");
+    }
+
+    #[test]
+    fn a_bundle_carries_the_windows_of_what_it_holds() {
+        check(&["pg", "redis"], Ok(&["db", "redis", "later"]));
+        check(&["pg"], Ok(&["db"]));
+        check(&[], Ok(&[]));
+        let err = windows_for(
+            vec![declared("typo", &[], &["pgg"])],
+            &[monitor("pg", "db")],
+            &[],
+        )
+        .map_err(|e| e.to_string());
+        assert_eq!(
+            err,
+            Err("maintenance window `typo` declared at m/db.rs:7 names monitor `pgg`, which no monitor has; did you mean `pg`?".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_bundle_without_windows_is_unchanged_and_one_with_them_carries_them() {
+        let mut bundle = Bundle::new(vec![monitor("pg", "db")]);
+        let without = bundle.to_json();
+        assert!(!without.contains("maintenance"), "{without}");
+        assert!(without.ends_with("  ]\n}\n"), "{without}");
+        bundle.maintenance = vec![declared("db", &["db"], &[]).window];
+        let with = bundle.to_json();
+        assert!(
+            with.starts_with(without.trim_end().trim_end_matches('}').trim_end()),
+            "{with}"
+        );
+        assert!(
+            with.ends_with(
+                "  \"maintenance\": [\n    {\n      \"id\": \"db\",\n      \"name\": \"Vacuum\",\n      \"tags\": [\n        \"db\"\n      ],\n      \"schedule\": {\n        \"weekly\": {\n          \"days\": [\n            \"saturday\",\n            \"sunday\"\n          ],\n          \"start\": \"03:00\",\n          \"end\": \"04:00\"\n        }\n      }\n    }\n  ]\n}\n"
+            ),
+            "{with}"
+        );
+    }
+
+    #[test]
+    fn a_window_is_one_short_line() {
+        assert_eq!(
+            line(&declared("db", &["db", "pg"], &["redis"])),
+            "db  Vacuum  weekly saturday,sunday 03:00–04:00 UTC  covers tags db, pg; monitors redis"
+        );
+        let mut once = declared("xmas", &["db"], &[]);
+        once.window.name = None;
+        once.window.schedule = WindowSchedule::Once {
+            start: registry::instant(1_798_149_600_000_000_000),
+            end: registry::instant(1_798_164_000_000_000_000),
+        };
+        assert_eq!(
+            line(&once),
+            "xmas  once 2026-12-24T22:00:00Z → 2026-12-25T02:00:00Z  covers tags db"
+        );
+    }
 }

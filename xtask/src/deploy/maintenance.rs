@@ -134,7 +134,7 @@ mod tests {
     use clap::Parser;
     use monitor_spec::maintenance::{Weekday, WindowSchedule};
 
-    /// The parsed `maintenance` command of `words`, or clap's first line of error.
+    /// The parsed `maintenance` command of `words`, or clap's error as text.
     fn parse(words: &[&str]) -> Result<MaintenanceCommand, String> {
         let words = std::iter::once("maintenance").chain(words.iter().copied());
         match ClientCli::try_parse_from(words) {
@@ -142,18 +142,12 @@ mod tests {
                 command: ClientCommand::Maintenance(flags),
             }) => Ok(flags.command),
             Ok(other) => Err(format!("not maintenance: {other:?}")),
-            Err(e) => Err(e
-                .render()
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned()),
+            Err(e) => Err(e.render().to_string()),
         }
     }
 
     /// Checks that `words` parse into a request with `expected` (tags, monitors,
-    /// minutes, name), or fail with a first line containing the error text.
+    /// minutes, name), or fail with an error containing this text.
     fn check_start(words: &[&str], expected: Result<(&[&str], &[&str], u32, Option<&str>), &str>) {
         let got = parse(words).map(|c| match c {
             MaintenanceCommand::Start(f) => (f.tags, f.monitors, f.minutes, f.name),
