@@ -197,11 +197,10 @@ impl Window {
                     }
                 }
                 None => {
-                    window
-                        .rejected
-                        .extend(closest(&name, valid.iter().copied()).and_then(|near| {
-                            KEYS.iter().find(|k| k.name == near).map(|k| k.name)
-                        }));
+                    window.rejected.extend(
+                        closest(&name, valid.iter().copied())
+                            .and_then(|near| KEYS.iter().find(|k| k.name == near).map(|k| k.name)),
+                    );
                     errors.at(
                         entry.key.span(),
                         format!(
@@ -240,7 +239,10 @@ impl Window {
             ),
         ] {
             if !self.meant(key) {
-                errors.at(Span::call_site(), format!("missing `{key}`; add `{example}`"));
+                errors.at(
+                    Span::call_site(),
+                    format!("missing `{key}`; add `{example}`"),
+                );
             }
         }
     }

@@ -1,7 +1,7 @@
-//! `cargo xtask deploy | destroy | rollback N | versions | trigger | maintenance`: the client of the control plane
-//! (control-plane/API.md, "Client"). Exit codes: 0 done, 1 the control plane refused or
-//! failed, 2 usage, validation or confirmation problems. The token is read only from
-//! `MONITORS_API_TOKEN` and never printed.
+//! `cargo xtask deploy | destroy | rollback N | versions | trigger | maintenance`: the
+//! client of the control plane (control-plane/API.md, "Client"). Exit codes: 0 done, 1 the
+//! control plane refused or failed, 2 usage, validation or confirmation problems. The
+//! token is read only from `MONITORS_API_TOKEN` and never printed.
 
 mod api;
 mod config;

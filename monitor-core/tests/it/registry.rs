@@ -2,8 +2,8 @@
 //! where a monitor is silent, and validation pointing at the declaring file and line; the
 //! same for maintenance windows, checked against the declared monitors.
 
-use monitor_core::prelude::*;
 use monitor_core::model::maintenance::{MaintenanceWindow, Weekday, WindowSchedule};
+use monitor_core::prelude::*;
 use monitor_core::registry::{
     Defaults, DefaultsRegistration, Registration, RegistryError, WindowRegistration, check_windows,
     collect, collect_windows, derived_id, validate,
@@ -228,12 +228,20 @@ fn windows_naming_unknown_monitors_are_errors_and_unknown_tags_warnings() {
             "maintenance window `typo` declared at m/main.rs:3 names monitor `zzz`, which no monitor has",
         ]
     );
-    assert!(matches!(err.0[1], RegistryError::UnknownWindowMonitor { .. }));
-    let typo_only = collect_windows(&[&win("m/main.rs", 3, || window("t", &["own", "nobody"], &["b"]))]).unwrap();
+    assert!(matches!(
+        err.0[1],
+        RegistryError::UnknownWindowMonitor { .. }
+    ));
+    let typo_only = collect_windows(&[&win("m/main.rs", 3, || {
+        window("t", &["own", "nobody"], &["b"])
+    })])
+    .unwrap();
     let warnings = check_windows(&typo_only, &monitors).unwrap();
     let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
         warnings,
-        ["maintenance window `t` declared at m/main.rs:3 selects tag `nobody`, which no monitor has"]
+        [
+            "maintenance window `t` declared at m/main.rs:3 selects tag `nobody`, which no monitor has"
+        ]
     );
 }

@@ -171,12 +171,30 @@ mod tests {
 
     #[test]
     fn start_needs_a_selector_and_a_duration() {
-        check_start(&["start", "--tag", "db", "--for", "30m"], Ok((&["db"], &[], 30, None)));
         check_start(
-            &["start", "--tag", "db", "--tag", "cache", "--monitor", "pg-primary", "--for", "2h", "--name", "Restart"],
+            &["start", "--tag", "db", "--for", "30m"],
+            Ok((&["db"], &[], 30, None)),
+        );
+        check_start(
+            &[
+                "start",
+                "--tag",
+                "db",
+                "--tag",
+                "cache",
+                "--monitor",
+                "pg-primary",
+                "--for",
+                "2h",
+                "--name",
+                "Restart",
+            ],
             Ok((&["db", "cache"], &["pg-primary"], 120, Some("Restart"))),
         );
-        check_start(&["start", "--monitor", "a", "--for", "1d"], Ok((&[], &["a"], 1440, None)));
+        check_start(
+            &["start", "--monitor", "a", "--for", "1d"],
+            Ok((&[], &["a"], 1440, None)),
+        );
         check_start(
             &["start", "--for", "30m"],
             Err("the following required arguments were not provided"),
@@ -186,9 +204,17 @@ mod tests {
             &["start", "--tag", "db", "--for", "8d"],
             Err("`8d` must be a whole number of minutes from 1m to 7d"),
         );
-        check_start(&["start", "--tag", "db", "--for", "90s"], Err("invalid value '90s'"));
-        assert!(matches!(parse(&["list", "--format", "json"]), Ok(MaintenanceCommand::List(_))));
-        assert!(matches!(parse(&["end", "adhoc-1"]), Ok(MaintenanceCommand::End(f)) if f.id == "adhoc-1"));
+        check_start(
+            &["start", "--tag", "db", "--for", "90s"],
+            Err("invalid value '90s'"),
+        );
+        assert!(matches!(
+            parse(&["list", "--format", "json"]),
+            Ok(MaintenanceCommand::List(_))
+        ));
+        assert!(
+            matches!(parse(&["end", "adhoc-1"]), Ok(MaintenanceCommand::End(f)) if f.id == "adhoc-1")
+        );
         assert!(parse(&["end"]).is_err());
         assert!(parse(&["stop", "x"]).is_err());
     }
@@ -202,7 +228,9 @@ mod tests {
             minutes,
         };
         assert!(check(&request(&["db"], 30)).is_ok());
-        let failure = check(&request(&["db", ""], 30)).err().map(|f| format!("{:#}", f.error));
+        let failure = check(&request(&["db", ""], 30))
+            .err()
+            .map(|f| format!("{:#}", f.error));
         assert_eq!(
             failure.as_deref(),
             Some("the window is invalid:\n  --tag (tags[1]): must not be empty or blank")
@@ -213,10 +241,18 @@ mod tests {
         let at = |s: &str| OffsetDateTime::parse(s, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         ListedWindow {
             window: MaintenanceWindow {
-                id: if ad_hoc { "adhoc-7".into() } else { "db-weekly".into() },
+                id: if ad_hoc {
+                    "adhoc-7".into()
+                } else {
+                    "db-weekly".into()
+                },
                 name: name.map(str::to_owned),
                 tags: vec!["db".into()],
-                monitors: if ad_hoc { vec!["pg\u{1b}[31m".into()] } else { Vec::new() },
+                monitors: if ad_hoc {
+                    vec!["pg\u{1b}[31m".into()]
+                } else {
+                    Vec::new()
+                },
                 schedule: WindowSchedule::Weekly {
                     days: vec![Weekday::Sunday],
                     start: "03:00".into(),
@@ -242,7 +278,12 @@ mod tests {
             "adhoc-7  ad hoc  open now 2026-12-13T03:00:00Z → 2026-12-13T04:00:00Z  covers tags db; monitors pg\\u{1b}[31m",
         );
         assert_eq!(
-            render("shop", &WindowList { windows: Vec::new() }),
+            render(
+                "shop",
+                &WindowList {
+                    windows: Vec::new()
+                }
+            ),
             "project `shop` has no maintenance window open now or later\n"
         );
         let text = render(
@@ -266,13 +307,18 @@ mod tests {
             monitors: Vec::new(),
             minutes: 30,
         };
-        let opened = api.start_maintenance(&request).unwrap_or_else(|f| panic!("{:#}", f.error));
+        let opened = api
+            .start_maintenance(&request)
+            .unwrap_or_else(|f| panic!("{:#}", f.error));
         assert_eq!(
             line(&opened),
             "adhoc-1  ad hoc  open now 2026-12-06T09:00:00Z → 2026-12-06T09:30:00Z  covers tags db"
         );
         let (head, body) = split_request(&server.join().unwrap_or_default());
-        assert!(head.starts_with("post /v1/projects/shop/maintenance http/1.1"), "{head}");
+        assert!(
+            head.starts_with("post /v1/projects/shop/maintenance http/1.1"),
+            "{head}"
+        );
         assert_eq!(body, br#"{"tags":["db"],"minutes":30}"#);
     }
 
@@ -282,15 +328,27 @@ mod tests {
         let api = api_at(&url, "tok-abcdef123456");
         assert_eq!(api.end_maintenance("adhoc-1").ok(), Some(None));
         let (head, _) = split_request(&server.join().unwrap_or_default());
-        assert!(head.starts_with("delete /v1/projects/shop/maintenance/adhoc-1 http/1.1"), "{head}");
+        assert!(
+            head.starts_with("delete /v1/projects/shop/maintenance/adhoc-1 http/1.1"),
+            "{head}"
+        );
         for (status, expected) in [
-            ("404 Not Found", "project `shop` has no such maintenance window (404: no window `x`); `cargo xtask maintenance list` shows the open ones"),
-            ("409 Conflict", "the window is deployed, not opened ad hoc (409: no window `x`); it ends when a deploy no longer declares it (remove its `maintenance!`)"),
+            (
+                "404 Not Found",
+                "project `shop` has no such maintenance window (404: no window `x`); `cargo xtask maintenance list` shows the open ones",
+            ),
+            (
+                "409 Conflict",
+                "the window is deployed, not opened ad hoc (409: no window `x`); it ends when a deploy no longer declares it (remove its `maintenance!`)",
+            ),
         ] {
             let (url, server) = one_shot(status, r#"{"error":"no window `x`","problems":[]}"#);
             let failure = api_at(&url, "tok-abcdef123456").end_maintenance("x").err();
             let _ = server.join();
-            assert_eq!(failure.map(|f| (f.code, format!("{:#}", f.error))), Some((super::super::EXIT_REMOTE, expected.to_owned())));
+            assert_eq!(
+                failure.map(|f| (f.code, format!("{:#}", f.error))),
+                Some((super::super::EXIT_REMOTE, expected.to_owned()))
+            );
         }
     }
 }
