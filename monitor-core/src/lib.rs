@@ -67,7 +67,8 @@ pub mod __private {
 /// Everything a monitor definition needs, in one import.
 pub mod prelude {
     pub use crate::{
-        CheckResult, Engine, ErrorKind, Status, ValidMonitor, monitor_defaults, tcp_monitor,
+        CheckResult, Engine, ErrorKind, Status, ValidMonitor, maintenance, monitor_defaults,
+        tcp_monitor,
     };
     pub use monitor_spec::login::Login;
     pub use monitor_spec::spec::{

@@ -1,7 +1,7 @@
 //! The maintenance windows of a monitors binary on its command line: `validate` checks
 //! them against the declared monitors, `export` puts them into the bundle and `list`
 //! shows them, one short line each.
-#![allow(clippy::print_stderr)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use monitor_spec::maintenance::{MaintenanceWindow, WindowSchedule};
 use monitor_spec::spec::TcpMonitor;
