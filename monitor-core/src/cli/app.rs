@@ -373,7 +373,7 @@ fn list(monitors: Vec<TcpMonitor>, json: bool) -> Result<u8, CliError> {
         writeln!(out, "{line}").map_err(CliError::Stdout)?;
     }
     if !json {
-        for line in super::windows::listed()? {
+        for line in super::windows::listed(&monitors)? {
             writeln!(out, "{line}").map_err(CliError::Stdout)?;
         }
     }

@@ -69,20 +69,36 @@ pub(crate) fn windows_for(
     Ok(windows
         .into_iter()
         .map(|d| d.window)
-        .filter(|w| every || exported.iter().any(|m| w.covers(&m.id, &m.tags)))
+        .filter(|w| kept(w, every, exported))
         .collect())
 }
 
-/// The lines `list` prints under the monitors: a header and one line per window, or
-/// nothing when there is none.
-pub(super) fn listed() -> Result<Vec<String>, CliError> {
+/// The lines `list` prints under the monitors `listed`: a header and one line per window
+/// (those covering one of `listed` when a filter kept only some), or nothing when there
+/// is none.
+pub(super) fn listed(listed: &[TcpMonitor]) -> Result<Vec<String>, CliError> {
     let windows = registry::maintenance()?;
     if windows.is_empty() {
         return Ok(Vec::new());
     }
-    let mut lines = vec![String::new(), "MAINTENANCE".to_owned()];
-    lines.extend(windows.iter().map(line));
-    Ok(lines)
+    let every = listed.len() == registry::monitors()?.len();
+    let lines: Vec<String> = windows
+        .iter()
+        .filter(|d| kept(&d.window, every, listed))
+        .map(line)
+        .collect();
+    if lines.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok([String::new(), "MAINTENANCE".to_owned()]
+        .into_iter()
+        .chain(lines)
+        .collect())
+}
+
+/// Whether a window goes with `shown`, which is every declared monitor or not.
+fn kept(window: &MaintenanceWindow, every: bool, shown: &[TcpMonitor]) -> bool {
+    every || shown.iter().any(|m| window.covers(&m.id, &m.tags))
 }
 
 /// One window on one line: id, name, when, what it covers.
