@@ -8,7 +8,6 @@ monitor_core::maintenance! {
 monitor_core::maintenance! {
     id = "freeze",
     tags = [],
-    monitors = ["pg primary"],
     days = [sunday],
     start = "03:00",
     end = "04:00",
