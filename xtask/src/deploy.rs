@@ -325,6 +325,8 @@ fn export_monitors() -> Result<String, Failure> {
             "the monitors are invalid (above, with the file and line of each); nothing was sent"
         )));
     }
+    // Warnings (a maintenance window's tag no monitor has) come before the summary.
+    let _ = std::io::stderr().lock().write_all(&validate.stderr);
     let summary = String::from_utf8_lossy(&validate.stdout);
     if !summary.trim().is_empty() {
         eprintln!("{}", summary.trim());
