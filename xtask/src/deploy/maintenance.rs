@@ -146,9 +146,12 @@ mod tests {
         }
     }
 
+    /// What `start` reads: tags, monitors, minutes and name.
+    type Start<'a> = (&'a [&'a str], &'a [&'a str], u32, Option<&'a str>);
+
     /// Checks that `words` parse into a request with `expected` (tags, monitors,
     /// minutes, name), or fail with an error containing this text.
-    fn check_start(words: &[&str], expected: Result<(&[&str], &[&str], u32, Option<&str>), &str>) {
+    fn check_start(words: &[&str], expected: Result<Start<'_>, &str>) {
         let got = parse(words).map(|c| match c {
             MaintenanceCommand::Start(f) => (f.tags, f.monitors, f.minutes, f.name),
             other => panic!("{words:?}: {other:?}"),
