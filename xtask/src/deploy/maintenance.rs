@@ -33,6 +33,10 @@ pub(super) fn run(
             let api = connect(args, env)?;
             let opened = api.start_maintenance(&request)?;
             println!("opened {}", line(&opened));
+            eprintln!(
+                "it ends by itself; to end it early: cargo xtask maintenance end {}",
+                shown(&opened.window.id)
+            );
         }
         MaintenanceCommand::List(_) => {
             let api = connect(args, env)?;
