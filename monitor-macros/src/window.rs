@@ -118,8 +118,9 @@ fn names() -> Vec<&'static str> {
     KEYS.iter().map(|k| k.name).collect()
 }
 
-/// `days = [saturday, sunday]`: names of days (or strings), each a part `[i]`. `None`
-/// when the list or one of its days was rejected.
+/// `days = [saturday, sunday]`: names of days (or strings), each a part `[i]`; a day
+/// rejected is left out of the value and recorded as a part that is not `ok`. `None`
+/// when the value is not a list.
 fn days(e: &Expr, errors: &mut Errors) -> Option<Read<Vec<Weekday>>> {
     let valid = wire::choices::<Weekday>();
     let valid_list = valid.join(", ");
@@ -133,7 +134,13 @@ fn days(e: &Expr, errors: &mut Errors) -> Option<Read<Vec<Weekday>>> {
         return None;
     };
     let mut read = Read::whole(Vec::with_capacity(array.elems.len()));
-    let mut all_read = true;
+    let rejected = |read: &mut Read<Vec<Weekday>>, element: &Expr| {
+        read.parts.push(Part {
+            path: String::new(),
+            span: element.span(),
+            ok: false,
+        });
+    };
     for element in &array.elems {
         let name = match value::peel(element) {
             Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(|i| i.unraw().to_string()),
@@ -149,7 +156,7 @@ fn days(e: &Expr, errors: &mut Errors) -> Option<Read<Vec<Weekday>>> {
                 "days",
                 &format!("use one of {valid_list}"),
             ));
-            all_read = false;
+            rejected(&mut read, element);
             continue;
         };
         match wire::choice::<Weekday>(&name) {
@@ -170,11 +177,11 @@ fn days(e: &Expr, errors: &mut Errors) -> Option<Read<Vec<Weekday>>> {
                         did_you_mean(&name, valid.iter().map(String::as_str))
                     ),
                 );
-                all_read = false;
+                rejected(&mut read, element);
             }
         }
     }
-    all_read.then_some(read)
+    Some(read)
 }
 
 impl Window {
@@ -375,6 +382,10 @@ impl Window {
             let Some((span, parts)) = self.written(key) else {
                 continue;
             };
+            // A list with a rejected entry: problems of the whole list are about it.
+            if !problem.path.contains('[') && parts.iter().any(|p| !p.ok) {
+                continue;
+            }
             let below = problem.path.find('[').map(|i| &problem.path[i..]);
             let span = below
                 .and_then(|b| parts.iter().find(|p| p.path == b))
@@ -569,6 +580,20 @@ mod tests {
                 "tags: a window selects at least one tag or monitor id; add `tags = [\"db\"]` or `monitors = [\"pg-primary\"]`",
                 "`start` (schedule.weekly.start): `3:00` is not a time of day `HH:MM` (00:00 to 23:59)",
                 "`end` (schedule.weekly.end): `24:00` is not a time of day `HH:MM` (00:00 to 23:59)",
+            ]),
+        );
+        // A rejected day leaves the others judged: a duplicate still shows.
+        check(
+            r#"id = "w", tags = ["db"], days = [sundy, sunday, sunday], start = "03:00", end = "04:00""#,
+            Err(&[
+                "`sundy` is not a day; did you mean `sunday`? use one of monday, tuesday, wednesday, thursday, friday, saturday, sunday",
+                "`days` (schedule.weekly.days[1]): duplicate day",
+            ]),
+        );
+        check(
+            r#"id = "w", tags = ["db"], days = [1], start = "03:00", end = "04:00""#,
+            Err(&[
+                "expected a day for `days`, found an integer; use one of monday, tuesday, wednesday, thursday, friday, saturday, sunday",
             ]),
         );
         check(
