@@ -41,7 +41,7 @@ pub mod runner;
 pub use monitor_spec::{self as model, escape, json, result, rules, schema, spec, validate};
 
 pub use engine::{Clock, Engine, Resolve, SystemClock, SystemResolver, run_all, run_all_observed};
-pub use monitor_macros::{monitor_defaults, tcp_monitor};
+pub use monitor_macros::{maintenance, monitor_defaults, tcp_monitor};
 pub use monitor_spec::{
     Assertion, Backoff, ClientCert, Comparison, Expect, Frequency, IpFamily, LegacyProbe, OcspMode,
     Payload, PemSource, ProxyProtocol, ReadUntil, Recipe, RetryStrategy, SCHEMA_VERSION, Source,
@@ -57,7 +57,9 @@ pub use validate::{ValidMonitor, ValidationError, ValidationErrors};
 /// What generated code needs; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::registry::{Defaults, DefaultsRegistration, Registration, derived_id};
+    pub use crate::registry::{
+        Defaults, DefaultsRegistration, Registration, WindowRegistration, derived_id, instant,
+    };
     pub use inventory;
     pub use monitor_spec as spec;
 }
@@ -65,7 +67,8 @@ pub mod __private {
 /// Everything a monitor definition needs, in one import.
 pub mod prelude {
     pub use crate::{
-        CheckResult, Engine, ErrorKind, Status, ValidMonitor, monitor_defaults, tcp_monitor,
+        CheckResult, Engine, ErrorKind, Status, ValidMonitor, maintenance, monitor_defaults,
+        tcp_monitor,
     };
     pub use monitor_spec::login::Login;
     pub use monitor_spec::spec::{

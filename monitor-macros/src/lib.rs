@@ -1,5 +1,6 @@
-//! `#[tcp_monitor]` and `monitor_defaults!`: monitors declared in Rust, checked at compile
-//! time, and registered for `monitor_core::registry`.
+//! `#[tcp_monitor]`, `monitor_defaults!` and `maintenance!`: monitors and maintenance
+//! windows declared in Rust, checked at compile time, and registered for
+//! `monitor_core::registry`.
 //!
 //! Use them through `monitor_core` (`use monitor_core::prelude::*;`), which re-exports
 //! both and the registry they submit to. The attribute parses into a typed config with one
@@ -21,6 +22,7 @@ mod parse;
 mod paths;
 mod tokens;
 mod value;
+mod window;
 mod wire;
 
 use config::{Config, Macro};
@@ -182,6 +184,53 @@ pub fn tcp_monitor(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn monitor_defaults(input: TokenStream) -> TokenStream {
     defaults(input.into()).into()
+}
+
+/// Declares a maintenance window: the monitors it covers (by tag or id) and when it is
+/// open, every week or once.
+///
+/// ```rust,standalone_crate
+/// monitor_core::maintenance! {
+///     id = "db-vacuum", name = "Weekly database vacuum",
+///     tags = ["db"], monitors = ["pg-primary"],
+///     days = [sunday], start = "03:00", end = "04:00",
+/// }
+///
+/// monitor_core::maintenance! {
+///     id = "xmas-freeze", tags = ["db"],
+///     start = "2026-12-24T22:00:00Z", end = "2026-12-25T02:00:00Z",
+/// }
+///
+/// fn main() {
+///     let windows = monitor_core::registry::maintenance().expect("two windows");
+///     let ids: Vec<&str> = windows.iter().map(|w| w.window.id.as_str()).collect();
+///     assert_eq!(ids, ["db-vacuum", "xmas-freeze"]);
+/// }
+/// ```
+///
+/// # Grammar
+///
+/// `maintenance! { key = value, ... }`, each key at most once, in any order:
+///
+/// ```text
+/// id       = "str"            required: 1 to 128 letters, digits and - _ . : /
+/// name     = "str"            shown on the status pages; default: the id
+/// tags     = ["str", ...]     monitors with any of these tags are covered (at most 64)
+/// monitors = ["id", ...]      monitors with these ids are covered (at most 256)
+/// days     = [monday, ...]    a weekly window: the days it opens on (1 to 7)
+/// start    = "HH:MM" | "RFC 3339"   required: a UTC time of day with `days`, else an
+/// end      = "HH:MM" | "RFC 3339"   instant; a weekly `end` before `start` runs past
+///                                   midnight, a one-off window lasts at most 7 days
+/// ```
+///
+/// At least one tag or monitor id is required. Every rule is `monitor_spec`'s: the macro
+/// builds the `MaintenanceWindow` and runs its `problems()`, reporting each at the token
+/// that set it; unknown and repeated keys are errors at the key. A binary may declare
+/// several windows; `monitor_core::registry::maintenance()` lists them by id and reports
+/// two windows with one id, and `validate` checks the ids they name against the monitors.
+#[proc_macro]
+pub fn maintenance(input: TokenStream) -> TokenStream {
+    window::maintenance(input.into()).into()
 }
 
 /// `#[tcp_monitor]` on proc-macro2 tokens.

@@ -1,8 +1,19 @@
 //! Monitors of the databases, each speaking its protocol's recipe: PostgreSQL (SSLRequest,
 //! TLS, then a startup message), MySQL (the server's handshake packet, parsed) and MongoDB
-//! (an OP_MSG `hello`).
+//! (an OP_MSG `hello`); and their weekly maintenance window.
 
 use monitor_core::prelude::*;
+
+// Vacuum and minor-version restarts run on Sunday night: the database monitors are still
+// checked then, but their results are marked as in maintenance and count against no uptime.
+monitor_core::maintenance! {
+    id = "db-weekly",
+    name = "Weekly database vacuum and restarts",
+    tags = ["db"],
+    days = [sunday],
+    start = "03:00",
+    end = "04:00",
+}
 
 /// PostgreSQL serves over TLS.
 ///

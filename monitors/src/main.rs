@@ -1,5 +1,6 @@
 //! The `monitors` binary: the project's monitors, declared with `#[tcp_monitor]` in the
-//! modules below (one per kind of service), and the monitor command line (`list`,
+//! modules below (one per kind of service) with their maintenance windows (`maintenance!`),
+//! and the monitor command line (`list`,
 //! `validate`, `run`, `watch`, `agent`, `export`, `explain`, `demo`).
 
 mod databases;
@@ -28,6 +29,40 @@ mod tests {
     #[test]
     fn every_monitor_is_valid() {
         monitor_testing::assert_registry_valid();
+    }
+
+    /// Every window is valid, names only declared monitors, and covers the monitors its
+    /// comment says.
+    #[test]
+    fn every_maintenance_window_is_valid() {
+        use monitor_core::registry;
+        let monitors: Vec<_> = registry::monitors()
+            .unwrap()
+            .into_iter()
+            .map(|d| d.monitor)
+            .collect();
+        let windows = registry::maintenance().unwrap();
+        assert_eq!(registry::check_windows(&windows, &monitors), Ok(Vec::new()));
+        let covered = |id: &str| -> Vec<&str> {
+            let w = windows.iter().find(|w| w.window.id == id).unwrap();
+            monitors
+                .iter()
+                .filter(|m| w.window.covers(&m.id, &m.tags))
+                .map(|m| m.id.as_str())
+                .collect()
+        };
+        assert_eq!(windows.len(), 1);
+        assert_eq!(
+            covered("db-weekly"),
+            [
+                "databases::mongodb",
+                "databases::mysql",
+                "databases::postgres",
+                "databases::postgres_primary",
+                "databases::postgres_replica"
+            ]
+        );
+        assert_eq!(windows[0].location.file, "monitors/src/databases.rs");
     }
 
     #[test]

@@ -632,7 +632,15 @@ async fn list_validate_explain_export() {
     assert_eq!(list.status.code(), Some(0));
     let text = stdout(&list);
     assert!(text.starts_with("ID "), "{text}");
-    assert_eq!(text.lines().count(), 17, "header and 16 monitors: {text}");
+    assert_eq!(
+        text.lines().count(),
+        20,
+        "header and 16 monitors, a blank line, MAINTENANCE and 1 window: {text}"
+    );
+    assert!(
+        text.ends_with("\nMAINTENANCE\ndb-weekly  Weekly database vacuum and restarts  weekly sunday 03:00–04:00 UTC  covers tags db\n"),
+        "{text}"
+    );
     assert!(text.contains("starttls:smtp") && text.contains("services::redis"));
     let json = monitors(&["list", "--json", "--tag", "db"]).await;
     let ids: Vec<String> = stdout(&json)
@@ -657,7 +665,10 @@ async fn list_validate_explain_export() {
 
     let valid = monitors(&["validate"]).await;
     assert_eq!(valid.status.code(), Some(0));
-    assert_eq!(stdout(&valid).trim(), "16 monitors valid");
+    assert_eq!(
+        stdout(&valid).trim(),
+        "16 monitors valid\n1 maintenance window valid"
+    );
 
     let explain = monitors(&["explain", "services::redis"]).await;
     assert_eq!(explain.status.code(), Some(0));
@@ -681,6 +692,8 @@ async fn list_validate_explain_export() {
     let export = monitors(&["export"]).await;
     let bundle = Bundle::from_json(&stdout(&export)).unwrap();
     assert_eq!(bundle.monitors.len(), 16);
+    let windows: Vec<&str> = bundle.maintenance.iter().map(|w| w.id.as_str()).collect();
+    assert_eq!(windows, ["db-weekly"]);
     assert!(bundle.validate().is_ok());
 }
 

@@ -1,12 +1,13 @@
-//! `cargo xtask deploy | destroy | rollback N | versions | trigger`: the client of the control plane
-//! (control-plane/API.md, "Client"). Exit codes: 0 done, 1 the control plane refused or
-//! failed, 2 usage, validation or confirmation problems. The token is read only from
-//! `MONITORS_API_TOKEN` and never printed.
+//! `cargo xtask deploy | destroy | rollback N | versions | trigger | maintenance`: the
+//! client of the control plane (control-plane/API.md, "Client"). Exit codes: 0 done, 1 the
+//! control plane refused or failed, 2 usage, validation or confirmation problems. The
+//! token is read only from `MONITORS_API_TOKEN` and never printed.
 
 mod api;
 mod config;
 mod diff;
 mod git;
+mod maintenance;
 mod preview;
 mod trigger;
 mod versions;
@@ -76,6 +77,7 @@ pub fn run(command: &ClientCommand) -> ExitCode {
         ClientCommand::Rollback(_) => rollback(&args, &env),
         ClientCommand::Versions(_) => versions::run(&args, &env),
         ClientCommand::Trigger(flags) => trigger::run(&args, flags, &env),
+        ClientCommand::Maintenance(flags) => maintenance::run(&args, flags, &env),
     };
     match outcome {
         Ok(code) => code,
@@ -323,6 +325,8 @@ fn export_monitors() -> Result<String, Failure> {
             "the monitors are invalid (above, with the file and line of each); nothing was sent"
         )));
     }
+    // Warnings (a maintenance window's tag no monitor has) come before the summary.
+    let _ = std::io::stderr().lock().write_all(&validate.stderr);
     let summary = String::from_utf8_lossy(&validate.stdout);
     if !summary.trim().is_empty() {
         eprintln!("{}", summary.trim());

@@ -1,7 +1,8 @@
 //! `cargo xtask`: builds the `monitors` binary and drives it (list, validate, run, watch,
 //! export, explain, demo), passing filters and reporters through; benchmarks; checks the
 //! workspace's architecture; fuzzes the parsers; packs the binaries for a server (dist);
-//! and deploys to the control plane. The command line is parsed with clap.
+//! deploys to the control plane and opens maintenance windows there. The command line is
+//! parsed with clap.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::ffi::OsString;
@@ -112,9 +113,12 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         Some(ContextValue::String(s)) => Some(s.clone()),
         _ => None,
     };
-    let client = std::env::args()
-        .skip(1)
-        .find(|a| matches!(a.as_str(), "deploy" | "destroy" | "rollback"));
+    let client = std::env::args().skip(1).find(|a| {
+        matches!(
+            a.as_str(),
+            "deploy" | "destroy" | "rollback" | "maintenance"
+        )
+    });
     let message = match (e.kind(), client) {
         (ErrorKind::InvalidSubcommand, _) => value(ContextKind::InvalidSubcommand)
             .map(|command| format!("unknown command `{command}`{}", tip(e))),

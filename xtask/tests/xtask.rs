@@ -89,6 +89,39 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn maintenance_start_needs_a_selector_and_a_duration_of_the_spec() {
+    // (arguments, what the error says); each exits 2 before any request.
+    let check = |args: &[&str], error: &str| {
+        let o = xtask(args, &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(error), "{args:?}: {err}");
+    };
+    check(
+        &["maintenance", "start", "--for", "30m"],
+        "the following required arguments were not provided:\n  <--tag <T>|--monitor <ID>>",
+    );
+    check(
+        &["maintenance", "start", "--tag", "db", "--for", "8d"],
+        "`8d` must be a whole number of minutes from 1m to 7d",
+    );
+    check(
+        &[
+            "maintenance",
+            "start",
+            "--tag",
+            "db",
+            "--for",
+            "1h",
+            "--grep",
+            "x",
+        ],
+        "`maintenance` does not take `--grep`",
+    );
+    check(&["maintenance", "end"], "<ID>");
+}
+
+#[test]
 fn typos_get_the_closest_command_and_flag() {
     // (arguments, the error, clap's tip)
     let check = |args: &[&str], error: &str, tip: &str| {

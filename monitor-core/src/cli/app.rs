@@ -114,7 +114,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// List the monitors: id, name, target, TLS mode, frequency, tags
+    /// List the monitors: id, name, target, TLS mode, frequency, tags; then the maintenance
+    /// windows
     List {
         #[command(flatten)]
         filter: Filter,
@@ -282,11 +283,7 @@ fn exit(e: &CliError) -> u8 {
 async fn command(command: Command) -> Result<u8, CliError> {
     match command {
         Command::List { filter, json } => list(registered(&filter)?, json),
-        Command::Validate => {
-            let valid = registry::validate_all().map_err(CliError::Validate)?;
-            println!("{} monitors valid", valid.len());
-            Ok(EXIT_OK)
-        }
+        Command::Validate => super::windows::validate(),
         Command::Export { filter, output } => export(registered(&filter)?, output.as_deref()),
         Command::Explain { id } => explain(&id),
         Command::Report(args) => report_results(&args),
@@ -396,6 +393,11 @@ fn list(monitors: Vec<TcpMonitor>, json: bool) -> Result<u8, CliError> {
         };
         writeln!(out, "{line}").map_err(CliError::Stdout)?;
     }
+    if !json {
+        for line in super::windows::listed(&monitors)? {
+            writeln!(out, "{line}").map_err(CliError::Stdout)?;
+        }
+    }
     Ok(EXIT_OK)
 }
 
@@ -403,7 +405,10 @@ fn export(monitors: Vec<TcpMonitor>, output: Option<&Path>) -> Result<u8, CliErr
     for m in &monitors {
         m.validate()?;
     }
-    write_out(output, &Bundle::new(monitors).to_json())
+    let maintenance = super::windows::for_bundle(&monitors)?;
+    let mut bundle = Bundle::new(monitors);
+    bundle.maintenance = maintenance;
+    write_out(output, &bundle.to_json())
 }
 
 fn explain(id: &str) -> Result<u8, CliError> {

@@ -6,6 +6,7 @@ mod error;
 mod filter;
 mod generate;
 pub(crate) mod limits;
+mod windows;
 
 pub use app::{Cli, LogFormat, REVISION, VERSION, command_line, execute, init_logs, main};
 pub use error::{CliError, EXIT_FAILED, EXIT_INVALID, EXIT_OK};

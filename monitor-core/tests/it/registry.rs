@@ -1,9 +1,12 @@
 //! The registry: stable ordering, duplicate ids naming both places, defaults applied only
-//! where a monitor is silent, and validation pointing at the declaring file and line.
+//! where a monitor is silent, and validation pointing at the declaring file and line; the
+//! same for maintenance windows, checked against the declared monitors.
 
+use monitor_core::model::maintenance::{MaintenanceWindow, Weekday, WindowSchedule};
 use monitor_core::prelude::*;
 use monitor_core::registry::{
-    Defaults, DefaultsRegistration, Registration, RegistryError, collect, derived_id, validate,
+    Defaults, DefaultsRegistration, Registration, RegistryError, WindowRegistration, check_windows,
+    collect, collect_windows, derived_id, validate,
 };
 
 fn declare_b() -> TcpMonitor {
@@ -146,5 +149,99 @@ fn target_from_env_keeps_the_declared_target_when_unset() {
     assert_eq!(
         (unset.target.host.as_str(), unset.target.port),
         ("db.internal", 5432)
+    );
+}
+
+fn window(id: &str, tags: &[&str], monitors: &[&str]) -> MaintenanceWindow {
+    MaintenanceWindow {
+        id: id.to_owned(),
+        name: None,
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        monitors: monitors.iter().map(|m| (*m).to_owned()).collect(),
+        schedule: WindowSchedule::Weekly {
+            days: vec![Weekday::Sunday],
+            start: "03:00".to_owned(),
+            end: "04:00".to_owned(),
+        },
+    }
+}
+fn vacuum() -> MaintenanceWindow {
+    window("vacuum", &["own"], &["a"])
+}
+fn typo() -> MaintenanceWindow {
+    window("typo", &["own", "nobody"], &["b", "bb", "zzz"])
+}
+fn blank() -> MaintenanceWindow {
+    window("blank", &[], &[])
+}
+fn win(file: &'static str, line: u32, declare: fn() -> MaintenanceWindow) -> WindowRegistration {
+    WindowRegistration {
+        file,
+        line,
+        declare,
+    }
+}
+
+#[test]
+fn windows_come_sorted_by_id_and_duplicates_name_both_places() {
+    let (v, t) = (win("m/db.rs", 9, vacuum), win("m/main.rs", 3, typo));
+    let ids = |regs: &[&WindowRegistration]| -> Vec<String> {
+        collect_windows(regs)
+            .unwrap()
+            .into_iter()
+            .map(|w| format!("{} {}", w.window.id, w.location))
+            .collect()
+    };
+    assert_eq!(ids(&[&v, &t]), ["typo m/main.rs:3", "vacuum m/db.rs:9"]);
+    assert_eq!(ids(&[&t, &v]), ids(&[&v, &t]));
+    assert_eq!(ids(&[]), Vec::<String>::new());
+    let again = win("m/cache.rs", 40, vacuum);
+    let err = collect_windows(&[&v, &t, &again]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "duplicate maintenance window id `vacuum`: declared at m/cache.rs:40 and at m/db.rs:9; rename one of them"
+    );
+}
+
+#[test]
+fn windows_naming_unknown_monitors_are_errors_and_unknown_tags_warnings() {
+    let monitors = collect(&[&a_reg(), &b_reg()], &[])
+        .unwrap()
+        .into_iter()
+        .map(|d| d.monitor)
+        .collect::<Vec<_>>();
+    let (v, t, x) = (
+        win("m/db.rs", 9, vacuum),
+        win("m/main.rs", 3, typo),
+        win("m/x.rs", 1, blank),
+    );
+    let fine = collect_windows(&[&v]).unwrap();
+    assert_eq!(check_windows(&fine, &monitors), Ok(Vec::new()));
+    let all = collect_windows(&[&v, &t, &x]).unwrap();
+    let err = check_windows(&all, &monitors).unwrap_err();
+    let lines: Vec<String> = err.0.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "maintenance window `blank` declared at m/x.rs:1 is invalid: tags: a window selects at least one tag or monitor id",
+            "maintenance window `typo` declared at m/main.rs:3 names monitor `bb`, which no monitor has; did you mean `b`?",
+            "maintenance window `typo` declared at m/main.rs:3 names monitor `zzz`, which no monitor has",
+        ]
+    );
+    assert!(matches!(
+        err.0[1],
+        RegistryError::UnknownWindowMonitor { .. }
+    ));
+    let typo_only = collect_windows(&[&win("m/main.rs", 3, || {
+        window("t", &["own", "nobody"], &["b"])
+    })])
+    .unwrap();
+    let warnings = check_windows(&typo_only, &monitors).unwrap();
+    let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "maintenance window `t` declared at m/main.rs:3 selects tag `nobody`, which no monitor has"
+        ]
     );
 }

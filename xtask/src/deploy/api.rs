@@ -11,6 +11,7 @@ use anyhow::{Context, Result, anyhow};
 use monitor_spec::api::{
     DeployResponse, DestroyResponse, ErrorBody, TriggerRequest, TriggerResponse, TriggerStatus,
 };
+use monitor_spec::maintenance::{AdHocRequest, ListedWindow};
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 use reqwest::{StatusCode, Url};
@@ -109,6 +110,12 @@ pub(crate) enum Action {
     Trigger,
     /// `trigger --wait`: reading the results.
     TriggerStatus,
+    /// `maintenance start`: opening an ad-hoc window.
+    MaintenanceStart,
+    /// `maintenance list`.
+    MaintenanceList,
+    /// `maintenance end ID`.
+    MaintenanceEnd,
 }
 
 /// The monitors of `GET .../monitors`, counted but not read.
@@ -232,6 +239,28 @@ impl Api {
         self.send(request, Action::TriggerStatus, None)
     }
 
+    /// `POST /v1/projects/{project}/maintenance`: opens an ad-hoc window.
+    pub(crate) fn start_maintenance(
+        &self,
+        request: &AdHocRequest,
+    ) -> Result<ListedWindow, Failure> {
+        let json = serde_json::to_vec(request)
+            .map_err(|e| Failure::local(anyhow!(e).context("cannot write the window")))?;
+        let request = self
+            .client
+            .post(self.url(&["maintenance"]))
+            .header(CONTENT_TYPE, "application/json")
+            .body(json);
+        self.send(request, Action::MaintenanceStart, None)
+    }
+
+    /// `DELETE /v1/projects/{project}/maintenance/{id}`: ends an ad-hoc window; the
+    /// ended window, or `None` when the answer is `204 No Content`.
+    pub(crate) fn end_maintenance(&self, id: &str) -> Result<Option<ListedWindow>, Failure> {
+        let request = self.client.delete(self.url(&["maintenance", id]));
+        self.send(request, Action::MaintenanceEnd, None)
+    }
+
     pub(crate) fn monitors(&self) -> Result<MonitorCount, Failure> {
         let request = self.client.get(self.url(&["monitors"]));
         self.send(request, Action::Read, None)
@@ -309,6 +338,12 @@ impl Api {
                 MAX_ANSWER_BODY >> 20
             )));
         }
+        // No content reads as `null`: an `Option` answer is `None`.
+        let text = if status == StatusCode::NO_CONTENT && text.trim().is_empty() {
+            "null".to_owned()
+        } else {
+            text
+        };
         serde_json::from_str(&text).map_err(|e| {
             Failure::remote(anyhow!(
                 "the control plane at {} answered {status} with something that is not the API's JSON ({}): {}; is the URL the control plane's?",
@@ -389,6 +424,9 @@ pub(crate) fn describe(
         Action::Version(n) => format!("reading version {n}"),
         Action::Trigger => "the trigger".to_owned(),
         Action::TriggerStatus => "reading the trigger's results".to_owned(),
+        Action::MaintenanceStart => "opening the maintenance window".to_owned(),
+        Action::MaintenanceList => "listing the maintenance windows".to_owned(),
+        Action::MaintenanceEnd => "ending the maintenance window".to_owned(),
     };
     let mut message = match status {
         StatusCode::UNAUTHORIZED => format!(
@@ -400,6 +438,22 @@ pub(crate) fn describe(
         StatusCode::FORBIDDEN => format!(
             "the token in {TOKEN_VAR} is for another project, not `{project}` ({code}: {error}); use the project's own token or fix --project/MONITORS_PROJECT"
         ),
+        StatusCode::CONFLICT if matches!(action, Action::MaintenanceEnd) => format!(
+            "the window is deployed, not opened ad hoc ({code}: {error}); it ends when a deploy no longer declares it (remove its `maintenance!`)"
+        ),
+        StatusCode::NOT_FOUND if matches!(action, Action::MaintenanceEnd) => format!(
+            "project `{project}` has no such maintenance window ({code}: {error}); `cargo xtask maintenance list` shows the open ones"
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY if matches!(action, Action::MaintenanceStart) => {
+            format!(
+                "the control plane rejected the window ({code}: {error}){}",
+                match count {
+                    0 => String::new(),
+                    1 => "; 1 problem:".to_owned(),
+                    n => format!("; {n} problems:"),
+                }
+            )
+        }
         StatusCode::CONFLICT if matches!(action, Action::Trigger) => {
             format!("nothing to run ({code}: {error})")
         }

@@ -111,6 +111,81 @@ pub(crate) struct TriggerFlags {
     target: TargetFlags,
 }
 
+/// The arguments of `maintenance`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct MaintenanceFlags {
+    #[command(subcommand)]
+    pub(crate) command: MaintenanceCommand,
+}
+
+/// The commands of `maintenance`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub(crate) enum MaintenanceCommand {
+    /// Open an ad-hoc window now over the monitors with --tag or --monitor, --for 30m
+    ///
+    /// Checks of the covered monitors still run and are stored, marked as in
+    /// maintenance: they page nobody and count against no uptime until the window ends
+    /// (after --for, or `cargo xtask maintenance end ID`).
+    #[command(after_help = AFTER_HELP)]
+    Start(StartFlags),
+    /// List the deployed and ad-hoc windows open now or later (--format json)
+    #[command(after_help = AFTER_HELP)]
+    List(ListFlags),
+    /// End an ad-hoc window now (end ID); deployed windows end by deploying without them
+    #[command(after_help = AFTER_HELP)]
+    End(EndFlags),
+}
+
+/// The flags of `maintenance start`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("selector")
+        .args(["tags", "monitors"])
+        .required(true)
+        .multiple(true)
+))]
+pub(crate) struct StartFlags {
+    /// Cover the monitors with this tag (repeatable)
+    #[arg(long = "tag", value_name = "T")]
+    pub(crate) tags: Vec<String>,
+    /// Cover the monitor with this id (repeatable)
+    #[arg(long = "monitor", value_name = "ID")]
+    pub(crate) monitors: Vec<String>,
+    /// How long the window lasts: 30m, 2h, 1d (1 minute to 7 days)
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_for)]
+    pub(crate) minutes: u32,
+    /// The name shown on the status pages (default: the generated id)
+    #[arg(long, value_name = "N")]
+    pub(crate) name: Option<String>,
+    #[command(flatten)]
+    target: TargetFlags,
+}
+
+/// `--for`, read by the spec's own rule.
+fn parse_for(text: &str) -> Result<u32, String> {
+    monitor_spec::maintenance::parse_minutes(text)
+}
+
+/// The flags of `maintenance list`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ListFlags {
+    /// Text for people, or json (the control plane's `WindowList`)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    #[command(flatten)]
+    target: TargetFlags,
+}
+
+/// The arguments of `maintenance end`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct EndFlags {
+    /// The ad-hoc window's id, as `start` and `list` print it
+    #[arg(value_name = "ID", value_parser = NonEmptyStringValueParser::new())]
+    pub(crate) id: String,
+    #[command(flatten)]
+    target: TargetFlags,
+}
+
 /// The flags of `destroy`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct DestroyFlags {
@@ -167,6 +242,13 @@ pub(crate) enum ClientCommand {
     /// missing after --timeout); without it, the trigger id and its runs.
     #[command(after_help = AFTER_HELP)]
     Trigger(TriggerFlags),
+    /// Open, list and end maintenance windows (start --tag T --for 30m, list, end ID).
+    ///
+    /// Checks of monitors in a window still run and are stored, marked as in maintenance,
+    /// and count against no uptime. Deployed windows come from `maintenance!`; ad-hoc ones
+    /// are opened here for a planned restart and end after --for or with `end ID`.
+    #[command(after_help = AFTER_HELP)]
+    Maintenance(MaintenanceFlags),
 }
 
 /// What the help of the client's commands ends with.
@@ -181,9 +263,9 @@ confirmation problems.";
 #[cfg(test)]
 #[derive(Debug, clap::Parser)]
 #[command(name = "cargo xtask", no_binary_name = true)]
-struct ClientCli {
+pub(crate) struct ClientCli {
     #[command(subcommand)]
-    command: ClientCommand,
+    pub(crate) command: ClientCommand,
 }
 
 impl ClientCommand {
@@ -222,6 +304,25 @@ impl ClientCommand {
                 url: f.target.url,
                 project: f.target.project,
                 ..Args::default()
+            },
+            ClientCommand::Maintenance(f) => match f.command {
+                MaintenanceCommand::Start(f) => Args {
+                    url: f.target.url,
+                    project: f.target.project,
+                    ..Args::default()
+                },
+                MaintenanceCommand::List(f) => Args {
+                    url: f.target.url,
+                    project: f.target.project,
+                    format: f.format,
+                    ..Args::default()
+                },
+                MaintenanceCommand::End(f) => Args {
+                    url: f.target.url,
+                    project: f.target.project,
+                    positional: vec![f.id],
+                    ..Args::default()
+                },
             },
         }
     }

@@ -489,7 +489,7 @@ fn git_fields_over_their_bound_or_with_line_breaks_are_problems() {
 
 /// A one-request HTTP server on loopback: answers `status` with `body` and hands back the
 /// raw request (head and body).
-fn one_shot(
+pub(super) fn one_shot(
     status: &'static str,
     body: &'static str,
 ) -> (String, std::thread::JoinHandle<Vec<u8>>) {
@@ -535,7 +535,7 @@ fn read_request(stream: &mut std::net::TcpStream) -> Vec<u8> {
     request
 }
 
-fn api_at(url: &str, token: &str) -> Api {
+pub(super) fn api_at(url: &str, token: &str) -> Api {
     let token = Token::from_env(&|_: &str| Some(token.to_owned())).unwrap();
     Api::new(
         Target {
@@ -547,7 +547,7 @@ fn api_at(url: &str, token: &str) -> Api {
     .unwrap()
 }
 
-fn split_request(raw: &[u8]) -> (String, Vec<u8>) {
+pub(super) fn split_request(raw: &[u8]) -> (String, Vec<u8>) {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     (
         String::from_utf8_lossy(&raw[..end]).to_lowercase(),
