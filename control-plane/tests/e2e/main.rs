@@ -14,6 +14,7 @@ mod agents;
 mod browser;
 mod dashboards;
 mod git;
+mod maintenance;
 mod monitor_page;
 mod region;
 mod replicas;

@@ -105,7 +105,10 @@ fn trigger_wait_prints_results_from_two_locations_without_touching_the_schedule(
     assert_eq!(reported.code, Some(0), "{reported}\n{}", logs());
     let xml = std::fs::read_to_string(&junit).unwrap_or_else(|e| panic!("{e}: {reported}"));
     for location in ["eu", "us"] {
-        assert!(xml.contains(&format!("name=\"web: web @ {location}\"")), "{xml}");
+        assert!(
+            xml.contains(&format!("name=\"web: web @ {location}\"")),
+            "{xml}"
+        );
     }
     assert!(
         reported.stderr.contains("2 results: 2 passed"),
