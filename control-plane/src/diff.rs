@@ -2,7 +2,7 @@
 //! created, updated (with the field paths that changed), deleted, kept or unchanged, and the
 //! set that results.
 
-use monitor_spec::api::{Diff, Updated};
+use monitor_spec::api::{Diff, Updated, WindowsDiff};
 use serde_json::Value;
 
 use crate::monitor_set::MonitorSet;
@@ -24,6 +24,7 @@ pub fn plan(current: &MonitorSet, incoming: &MonitorSet, prune: bool) -> Plan {
     let mut result = current.clone();
     // Canonical text read back from canonical text: cannot fail.
     let _ = result.set_maintenance_json(incoming.maintenance_json().map(str::to_owned));
+    diff.maintenance = WindowsDiff::between(&windows(current), &windows(incoming));
     for (id, new) in incoming.raws() {
         match current.get(id) {
             None => diff.created.push(id.to_owned()),
@@ -46,6 +47,13 @@ pub fn plan(current: &MonitorSet, incoming: &MonitorSet, prune: bool) -> Plan {
         }
     }
     Plan { diff, result }
+}
+
+/// The windows of `set`, each as its JSON (none when its stored text does not read).
+fn windows(set: &MonitorSet) -> Vec<Value> {
+    set.maintenance_json()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
 }
 
 fn text_field_paths(old: &str, new: &str) -> Vec<String> {
@@ -182,6 +190,7 @@ mod tests {
                 deleted: vec![],
                 kept: vec!["c".into()],
                 unchanged: vec!["a".into()],
+                maintenance: WindowsDiff::default(),
             }
         );
         assert_eq!(
@@ -203,5 +212,41 @@ mod tests {
         let subset = plan(&current, &set(&[]), false);
         assert!(subset.diff.is_empty());
         assert_eq!(subset.result, current);
+    }
+
+    #[test]
+    fn windows_alone_are_a_change() {
+        let window = |id: &str, start: &str| {
+            json!({"id": id, "tags": ["db"], "schedule": {"weekly": {
+                "days": ["sunday"], "start": start, "end": "04:00"}}})
+        };
+        let with = |windows: Value| {
+            let mut s = set(&[("a", json!({"id": "a", "port": 1}))]);
+            s.set_maintenance(&windows).unwrap();
+            s
+        };
+        let current = with(json!([window("w1", "03:00"), window("w2", "03:00")]));
+        let incoming = with(json!([window("w1", "02:00"), window("w3", "03:00")]));
+        let changed = plan(&current, &incoming, false);
+        assert!(
+            !changed.diff.is_empty(),
+            "a windows-only change is a change"
+        );
+        assert_eq!(
+            changed.diff.maintenance,
+            WindowsDiff {
+                created: vec!["w3".into()],
+                updated: vec![Updated {
+                    id: "w1".into(),
+                    fields: vec!["schedule.weekly.start".into()],
+                }],
+                deleted: vec!["w2".into()],
+            }
+        );
+        assert_eq!(changed.diff.unchanged, ["a"]);
+        assert_eq!(changed.result, incoming);
+        let ended = plan(&current, &with(json!([])), true);
+        assert_eq!(ended.diff.maintenance.deleted, ["w1", "w2"]);
+        assert!(plan(&current, &current, true).diff.is_empty());
     }
 }

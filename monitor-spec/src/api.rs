@@ -104,6 +104,61 @@ pub struct Diff {
     /// On both, equal.
     #[serde(default)]
     pub unchanged: Vec<String>,
+    /// What changes in the maintenance windows (a deploy replaces them all); absent when
+    /// nothing does.
+    #[serde(default, skip_serializing_if = "WindowsDiff::is_empty")]
+    pub maintenance: WindowsDiff,
+}
+
+/// What a deploy changes in the maintenance windows, per window id; every list sorted by
+/// id. Windows the bundle no longer declares are deleted whether or not the deploy prunes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WindowsDiff {
+    /// In the bundle, not deployed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created: Vec<String>,
+    /// In both, different, with the field paths that differ.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub updated: Vec<Updated>,
+    /// Deployed, no longer in the bundle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<String>,
+}
+
+impl WindowsDiff {
+    /// Whether no window changes.
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
+    }
+
+    /// The change from the windows `old` to `new`, each a window's JSON (a window without
+    /// a string `id` is left out).
+    pub fn between(old: &[serde_json::Value], new: &[serde_json::Value]) -> WindowsDiff {
+        use std::collections::BTreeMap;
+        let by_id = |list: &'_ [serde_json::Value]| -> BTreeMap<String, serde_json::Value> {
+            list.iter()
+                .filter_map(|w| Some((w.get("id")?.as_str()?.to_owned(), w.clone())))
+                .collect()
+        };
+        let (old, new) = (by_id(old), by_id(new));
+        let mut diff = WindowsDiff::default();
+        for (id, window) in &new {
+            match old.get(id) {
+                None => diff.created.push(id.clone()),
+                Some(before) if before == window => {}
+                Some(before) => diff.updated.push(Updated {
+                    id: id.clone(),
+                    fields: crate::changes::field_paths(before, window),
+                }),
+            }
+        }
+        diff.deleted = old
+            .keys()
+            .filter(|id| !new.contains_key(*id))
+            .cloned()
+            .collect();
+        diff
+    }
 }
 
 /// A monitor whose spec changes.
@@ -120,7 +175,10 @@ pub struct Updated {
 impl Diff {
     /// Whether the deploy changes nothing stored.
     pub fn is_empty(&self) -> bool {
-        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
+        self.created.is_empty()
+            && self.updated.is_empty()
+            && self.deleted.is_empty()
+            && self.maintenance.is_empty()
     }
 }
 

@@ -134,16 +134,28 @@ fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
     if args.preview {
         // Each change with its values: the current monitors from the control plane, the
         // new ones from the bundle, both in the stored form.
-        let current = if plan.diff.updated.is_empty() && plan.diff.deleted.is_empty() {
-            preview::Monitors::new()
+        let windows = &plan.diff.maintenance;
+        let current = if plan.diff.updated.is_empty()
+            && plan.diff.deleted.is_empty()
+            && windows.updated.is_empty()
+            && windows.deleted.is_empty()
+        {
+            CurrentMonitors::default()
         } else {
-            let listed: CurrentMonitors = api.get(&["monitors"], api::Action::Read)?;
-            preview::by_id(listed.monitors)
+            api.get(&["monitors"], api::Action::Read)?
         };
         let bundle: CurrentMonitors =
             serde_json::from_str(monitor_spec::json::strip_bom_str(&bundle_text).trim())
                 .with_context(|| format!("{source} is not a bundle"))?;
-        let shown = preview::Preview::new(&plan.diff, &current, &preview::by_id(bundle.monitors));
+        let shown = preview::Preview::new(
+            &plan.diff,
+            &preview::by_id(current.monitors),
+            &preview::by_id(bundle.monitors),
+        )
+        .with_windows(
+            &preview::by_id(current.maintenance),
+            &preview::by_id(bundle.maintenance),
+        );
         match args.format {
             Format::Json => println!(
                 "{}",
@@ -195,7 +207,10 @@ fn deploy(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome {
                 "keeping the {deletions} monitor{} the bundle no longer has",
                 plural(deletions)
             );
-            if plan.diff.created.is_empty() && plan.diff.updated.is_empty() {
+            if plan.diff.created.is_empty()
+                && plan.diff.updated.is_empty()
+                && plan.diff.maintenance.is_empty()
+            {
                 println!("nothing else to deploy; nothing was applied");
                 return Ok(ExitCode::SUCCESS);
             }
@@ -385,9 +400,12 @@ fn check_bundle(text: &str, source: &str) -> Result<usize, Failure> {
 }
 
 /// The monitors of `GET .../monitors` or of a bundle, as JSON.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct CurrentMonitors {
     monitors: Vec<serde_json::Value>,
+    /// The maintenance windows (absent when none).
+    #[serde(default)]
+    maintenance: Vec<serde_json::Value>,
 }
 
 /// Asks `question` on the terminal and returns the trimmed answer (empty at end of input).

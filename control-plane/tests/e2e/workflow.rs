@@ -88,6 +88,43 @@ fn preview_shows_old_and_new_values_and_versions_show_each_change() {
     assert!(missing.stderr.contains("has no version 9"), "{missing}");
     let bad = client.xtask(&["versions", "show", "x"]);
     assert_eq!(bad.code, Some(2), "{bad}");
+
+    // A change of the maintenance windows alone is a change: previewed, applied, shown.
+    let window = |start: &str| {
+        serde_json::from_value(serde_json::json!({"id": "vacuum", "tags": ["prod"],
+            "schedule": {"weekly": {"days": ["sunday"], "start": start, "end": "04:00"}}}))
+        .expect("a window")
+    };
+    let mut third = second.clone();
+    third.maintenance = vec![window("03:00")];
+    let created = client.deploy(&third, &["--force"]);
+    assert_eq!(created.code, Some(0), "{created}");
+    assert!(
+        created.stdout.contains("  + create  window vacuum"),
+        "{created}"
+    );
+    assert!(
+        created.stdout.contains("maintenance windows: 1 created"),
+        "{created}"
+    );
+    third.maintenance = vec![window("02:30")];
+    let preview = client.deploy(&third, &["--preview"]);
+    assert_eq!(preview.code, Some(0), "{preview}");
+    for line in [
+        "  ~ update  window vacuum",
+        "      schedule.weekly.start: 03:00 → 02:30",
+        "  0 to create, 0 to update, 0 to delete, 3 unchanged; maintenance windows: 0 to create, 1 to update, 0 to delete",
+    ] {
+        assert!(
+            preview.stdout.lines().any(|l| l == line),
+            "no line {line:?}\n{preview}"
+        );
+    }
+    let applied = client.deploy(&third, &["--force"]);
+    assert_eq!(applied.code, Some(0), "{applied}");
+    assert_eq!(client.versions().len(), 4, "{applied}");
+    let show = client.xtask(&["versions", "show", "4"]);
+    assert!(show.stdout.contains("  ~ update  window vacuum"), "{show}");
 }
 
 #[test]

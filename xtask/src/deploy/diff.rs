@@ -40,6 +40,16 @@ impl DiffText for Diff {
             let _ = write!(s, ", {} kept", self.kept.len());
         }
         let _ = write!(s, ", {} unchanged", self.unchanged.len());
+        let w = &self.maintenance;
+        if !w.is_empty() {
+            let _ = write!(
+                s,
+                "; maintenance windows: {} {create}, {} {update}, {} {delete}",
+                w.created.len(),
+                w.updated.len(),
+                w.deleted.len()
+            );
+        }
         s
     }
 
@@ -84,6 +94,22 @@ impl DiffText for Diff {
                 out,
                 "  = kept    {id:<width$}  (not in the bundle; left in place)"
             );
+        }
+        let w = &self.maintenance;
+        for id in &w.created {
+            let _ = writeln!(out, "  + {create} window {}", shown(id));
+        }
+        for Updated { id, fields } in &w.updated {
+            let fields: Vec<String> = fields.iter().map(|f| shown(f)).collect();
+            let _ = writeln!(
+                out,
+                "  ~ {update} window {}  {}",
+                shown(id),
+                fields.join(", ")
+            );
+        }
+        for id in &w.deleted {
+            let _ = writeln!(out, "  - {delete} window {}", shown(id));
         }
         let _ = writeln!(out, "  {}", self.summary(done));
         out

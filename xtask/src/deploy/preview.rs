@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use monitor_spec::TcpMonitor;
-use monitor_spec::api::Diff;
+use monitor_spec::api::{Diff, Updated};
 use monitor_spec::changes::{FieldChange, changes};
 use serde::Serialize;
 use serde_json::Value;
@@ -34,8 +34,29 @@ pub(crate) struct Preview {
     pub kept: Vec<String>,
     /// How many monitors stay as they are.
     pub unchanged: usize,
+    /// What changes in the maintenance windows, with their values; absent when nothing.
+    #[serde(skip_serializing_if = "WindowsPreview::is_empty")]
+    pub maintenance: WindowsPreview,
     /// The ids and field paths alone, as the control plane's `Diff`.
     pub diff: Diff,
+}
+
+/// The maintenance windows' change with its values: created and deleted windows in full,
+/// updated ones field by field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub(crate) struct WindowsPreview {
+    /// Each window created, in full (its JSON, `id` included).
+    pub created: Vec<Value>,
+    /// Each window updated, with its changed fields.
+    pub updated: Vec<Changed>,
+    /// Each window deleted, in full, as it was.
+    pub deleted: Vec<Value>,
+}
+
+impl WindowsPreview {
+    fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
+    }
 }
 
 /// A monitor shown in full.
@@ -104,41 +125,30 @@ impl Preview {
     /// updated ones compared field by field. An id missing from the side it needs (the
     /// project changed between the two reads) is shown by its field paths alone.
     pub(crate) fn new(diff: &Diff, old: &Monitors, new: &Monitors) -> Preview {
-        let whole = |ids: &[String], from: &Monitors| {
-            ids.iter()
-                .map(|id| Whole {
-                    id: id.clone(),
-                    monitor: from.get(id).cloned().unwrap_or(Value::Null),
-                })
-                .collect()
-        };
-        let updated = diff
-            .updated
-            .iter()
-            .map(|u| Changed {
-                id: u.id.clone(),
-                changes: match (old.get(&u.id), new.get(&u.id)) {
-                    (Some(before), Some(after)) => changes(before, after),
-                    _ => u
-                        .fields
-                        .iter()
-                        .map(|path| FieldChange {
-                            path: path.clone(),
-                            old: None,
-                            new: None,
-                        })
-                        .collect(),
-                },
-            })
-            .collect();
         Preview {
             created: whole(&diff.created, new),
-            updated,
+            updated: changed(&diff.updated, old, new),
             deleted: whole(&diff.deleted, old),
             kept: diff.kept.clone(),
             unchanged: diff.unchanged.len(),
+            maintenance: WindowsPreview::default(),
             diff: diff.clone(),
         }
+    }
+
+    /// The same with the values behind the diff's maintenance windows: windows by id
+    /// before (`old`) and after (`new`).
+    pub(crate) fn with_windows(mut self, old: &Monitors, new: &Monitors) -> Preview {
+        let diff = &self.diff.maintenance;
+        let whole = |ids: &[String], from: &Monitors| -> Vec<Value> {
+            ids.iter().filter_map(|id| from.get(id).cloned()).collect()
+        };
+        self.maintenance = WindowsPreview {
+            created: whole(&diff.created, new),
+            updated: changed(&diff.updated, old, new),
+            deleted: whole(&diff.deleted, old),
+        };
+        self
     }
 
     /// Every change for people: a line per monitor, then its fields indented, then the
@@ -175,9 +185,65 @@ impl Preview {
                 shown(id)
             );
         }
+        let windows = &self.maintenance;
+        for w in &windows.created {
+            let id = w.get("id").and_then(Value::as_str).unwrap_or("?");
+            let _ = writeln!(out, "  + create  window {}", shown(id));
+            for (path, value) in leaves(w).into_iter().filter(|(p, _)| p != "id") {
+                let _ = writeln!(out, "      {path}: {}", value_text(value));
+            }
+        }
+        for c in &windows.updated {
+            let _ = writeln!(out, "  ~ update  window {}", shown(&c.id));
+            for change in &c.changes {
+                let _ = writeln!(
+                    out,
+                    "      {}: {}",
+                    shown(&change.path),
+                    change_text(change)
+                );
+            }
+        }
+        for w in &windows.deleted {
+            let id = w.get("id").and_then(Value::as_str).unwrap_or("?");
+            let _ = writeln!(out, "  - delete  window {}", shown(id));
+        }
         let _ = writeln!(out, "  {}", self.diff.summary(false));
         out
     }
+}
+
+/// The entries of `ids` in full, from `from` (`null` when it lacks one).
+fn whole(ids: &[String], from: &Monitors) -> Vec<Whole> {
+    ids.iter()
+        .map(|id| Whole {
+            id: id.clone(),
+            monitor: from.get(id).cloned().unwrap_or(Value::Null),
+        })
+        .collect()
+}
+
+/// Each updated entry field by field, old → new; by its field paths alone when a side
+/// lacks it (the project changed between the two reads).
+fn changed(updated: &[Updated], old: &Monitors, new: &Monitors) -> Vec<Changed> {
+    updated
+        .iter()
+        .map(|u| Changed {
+            id: u.id.clone(),
+            changes: match (old.get(&u.id), new.get(&u.id)) {
+                (Some(before), Some(after)) => changes(before, after),
+                _ => u
+                    .fields
+                    .iter()
+                    .map(|path| FieldChange {
+                        path: path.clone(),
+                        old: None,
+                        new: None,
+                    })
+                    .collect(),
+            },
+        })
+        .collect()
 }
 
 /// `old → new` for one field: a list of strings as what it gains and loses

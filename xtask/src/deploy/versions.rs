@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use monitor_spec::api::{VersionInfo, VersionResponse};
+use monitor_spec::api::{VersionInfo, VersionResponse, WindowsDiff};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -67,16 +67,23 @@ pub(super) fn run(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome 
     } else {
         None
     };
-    let old: Monitors = match before {
+    let (old, old_windows): (Monitors, Vec<Value>) = match before {
         Some(b) => {
             let earlier: VersionResponse<Value> =
                 api.get(&["versions", &b.to_string()], Action::Version(b))?;
-            monitors_of(&earlier.bundle)
+            (
+                monitors_of(&earlier.bundle),
+                windows_of(Some(&earlier.bundle)),
+            )
         }
-        None => Monitors::new(),
+        None => (Monitors::new(), Vec::new()),
     };
     let new = monitors_of(&version.bundle);
-    let preview = Preview::new(&diff_sets(&old, &new), &old, &new);
+    let new_windows = windows_of(Some(&version.bundle));
+    let mut diff = diff_sets(&old, &new);
+    diff.maintenance = WindowsDiff::between(&old_windows, &new_windows);
+    let preview =
+        Preview::new(&diff, &old, &new).with_windows(&by_id(old_windows), &by_id(new_windows));
     match args.format {
         Format::Json => println!(
             "{}",
@@ -99,6 +106,15 @@ pub(super) fn run(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome 
 }
 
 /// The monitors of a version's bundle, by id.
+/// The maintenance windows of a version's bundle (none when it declares none).
+fn windows_of(bundle: Option<&Value>) -> Vec<Value> {
+    bundle
+        .and_then(|b| b.get("maintenance"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
 fn monitors_of(bundle: &Value) -> Monitors {
     by_id(
         bundle
