@@ -326,3 +326,128 @@ fn leaves(value: &Value) -> Vec<(String, &Value)> {
     walk("", value, &mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Renders the preview of `old` → `new` (two sets of monitors) as `versions show` does.
+    fn check_preview(old: &[Value], new: &[Value], expected: &[&str]) {
+        let (old, new) = (by_id(old.to_vec()), by_id(new.to_vec()));
+        let text = Preview::new(&diff_sets(&old, &new), &old, &new).render();
+        let lines: Vec<&str> = text.lines().collect();
+        for line in expected {
+            assert!(lines.contains(line), "no line {line:?} in:\n{text}");
+        }
+    }
+
+    fn monitor(id: &str, changes: Value) -> Value {
+        let mut m = serde_json::to_value(
+            monitor_spec::TcpMonitor::new(id, "db.internal", 5432)
+                .frequency(monitor_spec::Frequency::M1)
+                .tag("prod")
+                .tag("db"),
+        )
+        .unwrap();
+        for (key, value) in changes.as_object().unwrap() {
+            m[key] = value.clone();
+        }
+        m
+    }
+
+    #[test]
+    fn previews_show_old_and_new_values() {
+        let db = monitor("db", json!({}));
+        // One field, a tag list, a nested field.
+        check_preview(
+            std::slice::from_ref(&db),
+            &[monitor(
+                "db",
+                json!({"frequency": "30s", "tags": ["prod", "staging"], "target": {"host": "db2", "port": 5432}}),
+            )],
+            &[
+                "  ~ update  db",
+                "      frequency: 1m → 30s",
+                "      tags: +staging −db",
+                "      target.host: db.internal → db2",
+                "  0 to create, 1 to update, 0 to delete, 0 unchanged",
+            ],
+        );
+        // Created and deleted in full, an unchanged monitor counted.
+        check_preview(
+            &[db.clone(), monitor("old", json!({}))],
+            &[db.clone(), monitor("new", json!({"frequency": "5m"}))],
+            &[
+                "  + create  new",
+                "      frequency: 5m",
+                "      target.host: db.internal",
+                "      target.port: 5432",
+                "  - delete  old",
+                "      frequency: 1m",
+                "  1 to create, 0 to update, 1 to delete, 1 unchanged",
+            ],
+        );
+        // A value that is not a plain word is quoted, an absent one is `(none)`, hidden
+        // characters are escaped, a list of strings that only moves is shown whole.
+        fn check(old: Option<Value>, new: Option<Value>, expected: &str) {
+            let change = monitor_spec::changes::FieldChange {
+                path: "x".into(),
+                old,
+                new,
+            };
+            assert_eq!(change_text(&change), expected);
+        }
+        check(None, Some(json!("a b")), "(none) → \"a b\"");
+        check(Some(json!(3)), None, "3 → (none)");
+        check(
+            Some(json!("db")),
+            Some(json!("the \u{1b}[31mdb")),
+            "db → \"the \\u001b[31mdb\"",
+        );
+        check(
+            Some(json!(["a", "b"])),
+            Some(json!(["b", "a"])),
+            "[\"a\",\"b\"] → [\"b\",\"a\"]",
+        );
+        check(Some(json!(["a"])), Some(json!(["a", "b", "c"])), "+b +c");
+        check(Some(json!({"k": 1})), Some(json!(null)), "{\"k\":1} → null");
+    }
+
+    #[test]
+    fn windows_show_in_full_or_field_by_field() {
+        let window = |id: &str, start: &str| {
+            json!({"id": id, "tags": ["db"],
+                "schedule": {"weekly": {"days": ["sunday"], "start": start, "end": "04:00"}}})
+        };
+        let old = by_id([window("vacuum", "03:00"), window("gone", "01:00")]);
+        let new = by_id([window("vacuum", "02:30"), window("fresh", "05:00")]);
+        let mut diff = Diff::default();
+        let (a, b): (Vec<Value>, Vec<Value>) = (
+            old.values().cloned().collect(),
+            new.values().cloned().collect(),
+        );
+        diff.maintenance = monitor_spec::api::WindowsDiff::between(&a, &b);
+        let preview =
+            Preview::new(&diff, &Monitors::new(), &Monitors::new()).with_windows(&old, &new);
+        let text = preview.render();
+        for line in [
+            "  + create  window fresh",
+            "      schedule.weekly.start: 05:00",
+            "  ~ update  window vacuum",
+            "      schedule.weekly.start: 03:00 → 02:30",
+            "  - delete  window gone",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in:\n{text}"
+            );
+        }
+        assert!(!text.contains("      id: "), "{text}");
+        let json = serde_json::to_value(&preview).unwrap();
+        assert_eq!(json["maintenance"]["created"][0]["id"], "fresh", "{json}");
+        assert_eq!(json["maintenance"]["deleted"][0]["id"], "gone", "{json}");
+        let none = serde_json::to_value(Preview::new(&Diff::default(), &old, &new)).unwrap();
+        assert!(none.get("maintenance").is_none(), "{none}");
+    }
+}

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::api::{Action, Api, Body, GZIP_ABOVE, describe};
 use super::config::{self, Args, FileConfig, Target, Token};
@@ -677,6 +677,11 @@ fn escape_sequences_from_the_server_are_never_printed_raw() {
         deleted: vec![hostile.into()],
         kept: vec![hostile.into()],
         unchanged: Vec::new(),
+        maintenance: monitor_spec::api::WindowsDiff {
+            created: vec![hostile.into()],
+            updated: Vec::new(),
+            deleted: vec![hostile.into()],
+        },
     };
     for done in [false, true] {
         let text = diff.render(done);
@@ -814,87 +819,4 @@ fn a_bundle_with_a_byte_order_mark_is_sent_without_it() {
         "{:#}",
         e.error
     );
-}
-
-/// Renders the preview of `old` → `new` (two sets of monitors) as `versions show` does.
-fn check_preview(old: &[Value], new: &[Value], expected: &[&str]) {
-    use super::preview::{Preview, by_id, diff_sets};
-    let (old, new) = (by_id(old.to_vec()), by_id(new.to_vec()));
-    let text = Preview::new(&diff_sets(&old, &new), &old, &new).render();
-    let lines: Vec<&str> = text.lines().collect();
-    for line in expected {
-        assert!(lines.contains(line), "no line {line:?} in:\n{text}");
-    }
-}
-
-fn monitor(id: &str, changes: Value) -> Value {
-    let mut m = serde_json::to_value(
-        monitor_spec::TcpMonitor::new(id, "db.internal", 5432)
-            .frequency(monitor_spec::Frequency::M1)
-            .tag("prod")
-            .tag("db"),
-    )
-    .unwrap();
-    for (key, value) in changes.as_object().unwrap() {
-        m[key] = value.clone();
-    }
-    m
-}
-
-#[test]
-fn previews_show_old_and_new_values() {
-    let db = monitor("db", json!({}));
-    // One field, a tag list, a nested field.
-    check_preview(
-        std::slice::from_ref(&db),
-        &[monitor(
-            "db",
-            json!({"frequency": "30s", "tags": ["prod", "staging"], "target": {"host": "db2", "port": 5432}}),
-        )],
-        &[
-            "  ~ update  db",
-            "      frequency: 1m → 30s",
-            "      tags: +staging −db",
-            "      target.host: db.internal → db2",
-            "  0 to create, 1 to update, 0 to delete, 0 unchanged",
-        ],
-    );
-    // Created and deleted in full, an unchanged monitor counted.
-    check_preview(
-        &[db.clone(), monitor("old", json!({}))],
-        &[db.clone(), monitor("new", json!({"frequency": "5m"}))],
-        &[
-            "  + create  new",
-            "      frequency: 5m",
-            "      target.host: db.internal",
-            "      target.port: 5432",
-            "  - delete  old",
-            "      frequency: 1m",
-            "  1 to create, 0 to update, 1 to delete, 1 unchanged",
-        ],
-    );
-    // A value that is not a plain word is quoted, an absent one is `(none)`, hidden
-    // characters are escaped, a list of strings that only moves is shown whole.
-    fn check(old: Option<Value>, new: Option<Value>, expected: &str) {
-        let change = monitor_spec::changes::FieldChange {
-            path: "x".into(),
-            old,
-            new,
-        };
-        assert_eq!(super::preview::change_text(&change), expected);
-    }
-    check(None, Some(json!("a b")), "(none) → \"a b\"");
-    check(Some(json!(3)), None, "3 → (none)");
-    check(
-        Some(json!("db")),
-        Some(json!("the \u{1b}[31mdb")),
-        "db → \"the \\u001b[31mdb\"",
-    );
-    check(
-        Some(json!(["a", "b"])),
-        Some(json!(["b", "a"])),
-        "[\"a\",\"b\"] → [\"b\",\"a\"]",
-    );
-    check(Some(json!(["a"])), Some(json!(["a", "b", "c"])), "+b +c");
-    check(Some(json!({"k": 1})), Some(json!(null)), "{\"k\":1} → null");
 }
