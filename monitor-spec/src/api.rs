@@ -5,6 +5,8 @@
 //! model by default, or `serde_json::value::RawValue` to pass JSON through as it is (the
 //! server's stored canonical JSON, a client's bundle file, an agent's buffered results).
 
+use std::collections::BTreeMap;
+
 use crate::bundle::Bundle;
 use crate::{CheckResult, ErrorKind, ProbeError, Status, TcpMonitor, Timings};
 use schemars::JsonSchema;
@@ -134,30 +136,22 @@ impl WindowsDiff {
     /// The change from the windows `old` to `new`, each a window's JSON (a window without
     /// a string `id` is left out).
     pub fn between(old: &[serde_json::Value], new: &[serde_json::Value]) -> WindowsDiff {
-        use std::collections::BTreeMap;
         let by_id = |list: &'_ [serde_json::Value]| -> BTreeMap<String, serde_json::Value> {
             list.iter()
                 .filter_map(|w| Some((w.get("id")?.as_str()?.to_owned(), w.clone())))
                 .collect()
         };
-        let (old, new) = (by_id(old), by_id(new));
-        let mut diff = WindowsDiff::default();
-        for (id, window) in &new {
-            match old.get(id) {
-                None => diff.created.push(id.clone()),
-                Some(before) if before == window => {}
-                Some(before) => diff.updated.push(Updated {
-                    id: id.clone(),
-                    fields: crate::changes::field_paths(before, window),
-                }),
-            }
+        let Diff {
+            created,
+            updated,
+            deleted,
+            ..
+        } = Diff::between(&by_id(old), &by_id(new));
+        WindowsDiff {
+            created,
+            updated,
+            deleted,
         }
-        diff.deleted = old
-            .keys()
-            .filter(|id| !new.contains_key(*id))
-            .cloned()
-            .collect();
-        diff
     }
 }
 
@@ -173,6 +167,32 @@ pub struct Updated {
 }
 
 impl Diff {
+    /// The diff between two whole sets of entries by id, each its JSON: ids only in `new`
+    /// are created, only in `old` deleted, in both and different updated (with the field
+    /// paths that differ), in both and equal unchanged; none kept.
+    pub fn between(
+        old: &BTreeMap<String, serde_json::Value>,
+        new: &BTreeMap<String, serde_json::Value>,
+    ) -> Diff {
+        let mut diff = Diff::default();
+        for (id, entry) in new {
+            match old.get(id) {
+                None => diff.created.push(id.clone()),
+                Some(before) if before == entry => diff.unchanged.push(id.clone()),
+                Some(before) => diff.updated.push(Updated {
+                    id: id.clone(),
+                    fields: crate::changes::field_paths(before, entry),
+                }),
+            }
+        }
+        diff.deleted = old
+            .keys()
+            .filter(|id| !new.contains_key(*id))
+            .cloned()
+            .collect();
+        diff
+    }
+
     /// Whether the deploy changes nothing stored.
     pub fn is_empty(&self) -> bool {
         self.created.is_empty()

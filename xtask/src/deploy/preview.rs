@@ -98,28 +98,6 @@ pub(crate) fn by_id(monitors: impl IntoIterator<Item = Value>) -> Monitors {
         .collect()
 }
 
-/// The diff between two whole sets (two versions): ids only in `new` are created, only
-/// in `old` deleted, in both but different updated.
-pub(crate) fn diff_sets(old: &Monitors, new: &Monitors) -> Diff {
-    let mut diff = Diff::default();
-    for (id, monitor) in new {
-        match old.get(id) {
-            None => diff.created.push(id.clone()),
-            Some(before) if before == monitor => diff.unchanged.push(id.clone()),
-            Some(before) => diff.updated.push(monitor_spec::api::Updated {
-                id: id.clone(),
-                fields: monitor_spec::changes::field_paths(before, monitor),
-            }),
-        }
-    }
-    diff.deleted = old
-        .keys()
-        .filter(|id| !new.contains_key(*id))
-        .cloned()
-        .collect();
-    diff
-}
-
 impl Preview {
     /// The values behind `diff`: created monitors from `new`, deleted ones from `old`,
     /// updated ones compared field by field. An id missing from the side it needs (the
@@ -155,29 +133,14 @@ impl Preview {
     /// summary.
     pub(crate) fn render(&self) -> String {
         let mut out = String::new();
-        for w in &self.created {
-            let _ = writeln!(out, "  + create  {}", shown(&w.id));
-            for (path, value) in leaves(&w.monitor) {
-                let _ = writeln!(out, "      {path}: {}", value_text(value));
-            }
-        }
-        for c in &self.updated {
-            let _ = writeln!(out, "  ~ update  {}", shown(&c.id));
-            for change in &c.changes {
-                let _ = writeln!(
-                    out,
-                    "      {}: {}",
-                    shown(&change.path),
-                    change_text(change)
-                );
-            }
-        }
-        for w in &self.deleted {
-            let _ = writeln!(out, "  - delete  {}", shown(&w.id));
-            for (path, value) in leaves(&w.monitor) {
-                let _ = writeln!(out, "      {path}: {}", value_text(value));
-            }
-        }
+        let monitor = |w: &'_ Whole| (w.id.clone(), w.monitor.clone());
+        write_section(
+            &mut out,
+            "",
+            self.created.iter().map(monitor),
+            &self.updated,
+            self.deleted.iter().map(monitor),
+        );
         for id in &self.kept {
             let _ = writeln!(
                 out,
@@ -186,30 +149,53 @@ impl Preview {
             );
         }
         let windows = &self.maintenance;
-        for w in &windows.created {
+        let window = |w: &'_ Value| {
             let id = w.get("id").and_then(Value::as_str).unwrap_or("?");
-            let _ = writeln!(out, "  + create  window {}", shown(id));
-            for (path, value) in leaves(w).into_iter().filter(|(p, _)| p != "id") {
-                let _ = writeln!(out, "      {path}: {}", value_text(value));
-            }
-        }
-        for c in &windows.updated {
-            let _ = writeln!(out, "  ~ update  window {}", shown(&c.id));
-            for change in &c.changes {
-                let _ = writeln!(
-                    out,
-                    "      {}: {}",
-                    shown(&change.path),
-                    change_text(change)
-                );
-            }
-        }
-        for w in &windows.deleted {
-            let id = w.get("id").and_then(Value::as_str).unwrap_or("?");
-            let _ = writeln!(out, "  - delete  window {}", shown(id));
-        }
+            (id.to_owned(), w.clone())
+        };
+        write_section(
+            &mut out,
+            "window ",
+            windows.created.iter().map(window),
+            &windows.updated,
+            windows.deleted.iter().map(window),
+        );
         let _ = writeln!(out, "  {}", self.diff.summary(false));
         out
+    }
+}
+
+/// Created entries (`kind` and id, then each field), updated ones (each changed field,
+/// old → new) and deleted ones (in full, as they were).
+fn write_section(
+    out: &mut String,
+    kind: &str,
+    created: impl Iterator<Item = (String, Value)>,
+    updated: &[Changed],
+    deleted: impl Iterator<Item = (String, Value)>,
+) {
+    let whole = |out: &mut String, what: &str, (id, value): (String, Value)| {
+        let _ = writeln!(out, "  {what}  {kind}{}", shown(&id));
+        for (path, value) in leaves(&value) {
+            let _ = writeln!(out, "      {path}: {}", value_text(value));
+        }
+    };
+    for entry in created {
+        whole(out, "+ create", entry);
+    }
+    for c in updated {
+        let _ = writeln!(out, "  ~ update  {kind}{}", shown(&c.id));
+        for change in &c.changes {
+            let _ = writeln!(
+                out,
+                "      {}: {}",
+                shown(&change.path),
+                change_text(change)
+            );
+        }
+    }
+    for entry in deleted {
+        whole(out, "- delete", entry);
     }
 }
 
@@ -335,7 +321,7 @@ mod tests {
     /// Renders the preview of `old` → `new` (two sets of monitors) as `versions show` does.
     fn check_preview(old: &[Value], new: &[Value], expected: &[&str]) {
         let (old, new) = (by_id(old.to_vec()), by_id(new.to_vec()));
-        let text = Preview::new(&diff_sets(&old, &new), &old, &new).render();
+        let text = Preview::new(&Diff::between(&old, &new), &old, &new).render();
         let lines: Vec<&str> = text.lines().collect();
         for line in expected {
             assert!(lines.contains(line), "no line {line:?} in:\n{text}");
@@ -443,7 +429,11 @@ mod tests {
                 "no line {line:?} in:\n{text}"
             );
         }
-        assert!(!text.contains("      id: "), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l == "      schedule.weekly.start: 01:00"),
+            "{text}"
+        );
         let json = serde_json::to_value(&preview).unwrap();
         assert_eq!(json["maintenance"]["created"][0]["id"], "fresh", "{json}");
         assert_eq!(json["maintenance"]["deleted"][0]["id"], "gone", "{json}");

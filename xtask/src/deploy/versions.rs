@@ -6,13 +6,13 @@ use std::fmt::Write;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use monitor_spec::api::{VersionInfo, VersionResponse, WindowsDiff};
+use monitor_spec::api::{Diff, VersionInfo, VersionResponse, WindowsDiff};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::api::{Action, shown};
 use super::config::{Args, Format};
-use super::preview::{Monitors, Preview, by_id, diff_sets};
+use super::preview::{Monitors, Preview, by_id};
 use super::{Failure, Outcome, connect};
 
 /// What `versions show N --format json` prints.
@@ -80,7 +80,7 @@ pub(super) fn run(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Outcome 
     };
     let new = monitors_of(&version.bundle);
     let new_windows = windows_of(Some(&version.bundle));
-    let mut diff = diff_sets(&old, &new);
+    let mut diff = Diff::between(&old, &new);
     diff.maintenance = WindowsDiff::between(&old_windows, &new_windows);
     let preview =
         Preview::new(&diff, &old, &new).with_windows(&by_id(old_windows), &by_id(new_windows));
