@@ -14,7 +14,7 @@ use monitor_spec::{
 };
 
 use crate::calls;
-use crate::parse::{Entry, Errors, closest, did_you_mean};
+use crate::parse::{Entry, Errors, closest, unknown_key};
 use crate::value::{self, AS_JSON, Part, Read, TLS_VERSION};
 
 /// A value given for a key, with the span of the value and of its parts.
@@ -214,14 +214,7 @@ impl Config {
                 None => {
                     let near = closest(&name, valid.iter().copied());
                     config.rejected.extend(near.and_then(key).map(|k| k.path));
-                    errors.at(
-                        entry.key.span(),
-                        format!(
-                            "unknown key `{name}`; {}valid keys: {}",
-                            did_you_mean(&name, valid.iter().copied()),
-                            valid.join(", ")
-                        ),
-                    );
+                    errors.at(entry.key.span(), unknown_key(&name, &valid));
                 }
             }
         }

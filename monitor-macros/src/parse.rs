@@ -103,6 +103,15 @@ pub(crate) fn did_you_mean<'a>(
         .unwrap_or_default()
 }
 
+/// `unknown key `name`; ` with a hint when a valid key is near, then the valid keys.
+pub(crate) fn unknown_key(name: &str, valid: &[&str]) -> String {
+    format!(
+        "unknown key `{name}`; {}valid keys: {}",
+        did_you_mean(name, valid.iter().copied()),
+        valid.join(", ")
+    )
+}
+
 /// Levenshtein distance between two strings, by characters.
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();

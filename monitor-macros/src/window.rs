@@ -12,7 +12,7 @@ use syn::{Expr, Lit};
 use monitor_spec::maintenance::{MaintenanceWindow, Weekday, WindowSchedule};
 
 use crate::config::Given;
-use crate::parse::{self, Entry, Errors, closest, did_you_mean};
+use crate::parse::{self, Entry, Errors, closest, did_you_mean, unknown_key};
 use crate::tokens::{Quote, spec};
 use crate::value::{self, Part, Read};
 use crate::wire;
@@ -208,14 +208,7 @@ impl Window {
                         closest(&name, valid.iter().copied())
                             .and_then(|near| KEYS.iter().find(|k| k.name == near).map(|k| k.name)),
                     );
-                    errors.at(
-                        entry.key.span(),
-                        format!(
-                            "unknown key `{name}`; {}valid keys: {}",
-                            did_you_mean(&name, valid.iter().copied()),
-                            valid.join(", ")
-                        ),
-                    );
+                    errors.at(entry.key.span(), unknown_key(&name, &valid));
                 }
             }
         }

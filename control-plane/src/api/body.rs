@@ -14,6 +14,17 @@ use super::error::ApiError;
 /// The UTF-8 byte order mark, skipped at the start of a body.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// Reads a JSON body of at most `limit` bytes (gzip-encoded or not, see [`read_body`])
+/// and decodes it as `what` off the async workers.
+pub(super) async fn json_body<T: serde::de::DeserializeOwned + Send + 'static>(
+    limit: usize,
+    req: Request,
+    what: &'static str,
+) -> Result<T, ApiError> {
+    let (body, gzip) = read_body(limit, req).await?;
+    super::state::blocking(move || decode(&body, gzip, limit, what)).await
+}
+
 /// The body as sent (limited) and whether it is gzip; 415 for a content type other than
 /// JSON or an encoding other than gzip, 413 at once for a `Content-Length` over `limit`.
 pub(super) async fn read_body(limit: usize, req: Request) -> Result<(Bytes, bool), ApiError> {

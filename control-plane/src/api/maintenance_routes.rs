@@ -13,7 +13,7 @@ use monitor_spec::api::Problem;
 use monitor_spec::maintenance::{AdHocRequest, ListedWindow, MaintenanceWindow};
 
 use super::auth::{Access, DeployProject, ReadProject, authorize};
-use super::body::{decode, read_body};
+use super::body::json_body;
 use super::error::ApiError;
 use super::state::{AppState, blocking};
 use crate::maintenance::{self, MAX_OPEN_AD_HOC};
@@ -47,9 +47,7 @@ pub(super) async fn open(
     req: Request,
 ) -> Result<Response, ApiError> {
     let limit = st.options.max_body_bytes;
-    let (body, gzip) = read_body(limit, req).await?;
-    let request: AdHocRequest =
-        blocking(move || decode(&body, gzip, limit, "maintenance request")).await?;
+    let request: AdHocRequest = json_body(limit, req, "maintenance request").await?;
     let now = time::OffsetDateTime::now_utc();
     let window = request
         .window(&maintenance::new_id(), now)

@@ -21,7 +21,7 @@ use serde_json::value::RawValue;
 
 use super::agent_routes::{bind_agent, load_header, polling_agent};
 use super::auth::authorize_agent;
-use super::body::{decode, read_body};
+use super::body::json_body;
 use super::error::ApiError;
 use super::state::{AppState, blocking};
 use crate::agents::{self, retries};
@@ -97,9 +97,7 @@ pub(super) async fn hand(State(st): State<AppState>, req: Request) -> Result<Res
     let project = caller.project.clone();
     let limit = st.options.max_body_bytes;
     let load = load_header(req.headers());
-    let (body, gzip) = read_body(limit, req).await?;
-    let request: RetryRequest =
-        blocking(move || decode(&body, gzip, limit, "retry request")).await?;
+    let request: RetryRequest = json_body(limit, req, "retry request").await?;
     let now_ms = unix_ms_now();
     let found = problems(&request, now_ms);
     if !found.is_empty() {

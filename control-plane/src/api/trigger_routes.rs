@@ -15,7 +15,7 @@ use monitor_spec::api::{Problem, TriggerRequest, TriggerResponse, TriggerRun, Tr
 
 use super::agent_routes::MAX_WAIT_SECONDS;
 use super::auth::{Access, DeployProject, authorize};
-use super::body::{decode, read_body};
+use super::body::json_body;
 use super::error::ApiError;
 use super::query::QueryParams;
 use super::state::{AppState, blocking};
@@ -87,9 +87,7 @@ pub(super) async fn trigger(
     req: Request,
 ) -> Result<Response, ApiError> {
     let limit = st.options.max_body_bytes;
-    let (body, gzip) = read_body(limit, req).await?;
-    let request: TriggerRequest =
-        blocking(move || decode(&body, gzip, limit, "trigger request")).await?;
+    let request: TriggerRequest = json_body(limit, req, "trigger request").await?;
     let grep = checked(&request).map_err(|problems| ApiError::Invalid {
         what: "trigger",
         problems,
