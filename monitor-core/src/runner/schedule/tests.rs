@@ -195,7 +195,7 @@ async fn run(monitors: &[(ValidMonitor, Plan, bool)], concurrency: usize, run: D
     let jobs = monitors
         .iter()
         .map(|(m, _, elsewhere)| Job {
-            monitor: m.clone(),
+            monitor: m.clone().into(),
             cadence: Cadence::Spread,
             retry_elsewhere: *elsewhere,
         })
