@@ -559,19 +559,32 @@ async fn run_check<C: Checker>(
 ) {
     let _task = shared.permits.task();
     let _done = Done(flight.clone());
-    let monitor = match held.monitor() {
-        Ok(monitor) => monitor,
-        Err(why) => {
-            tracing::error!(monitor = held.id(), "cannot check: {why}");
-            return;
-        }
-    };
     let check = async {
-        let admit = |retry: u32| {
-            let (shared, flight) = (shared.clone(), flight.clone());
-            async move { admit(retry, start, shared, &flight).await }
+        // The first permit before anything else: a check waiting for it holds neither its
+        // monitor (rebuilt from the shelf only now) nor the engine's state, which is
+        // boxed, so that checks piling up behind a busy machine cost little each.
+        let Some(first) = admit(0, start, shared.clone(), &flight).await else {
+            return;
         };
-        let Some(result) = checker.check(&monitor, admit).await else {
+        let monitor = match held.monitor() {
+            Ok(monitor) => monitor,
+            Err(why) => {
+                tracing::error!(monitor = held.id(), "cannot check: {why}");
+                return;
+            }
+        };
+        let mut first = Some(first);
+        let admit = |retry: u32| {
+            let taken = if retry == 0 { first.take() } else { None };
+            let (shared, flight) = (shared.clone(), flight.clone());
+            async move {
+                match taken {
+                    Some(permit) => Some(permit),
+                    None => admit(retry, start, shared, &flight).await,
+                }
+            }
+        };
+        let Some(result) = Box::pin(checker.check(&monitor, admit)).await else {
             return;
         };
         let retries_left = monitor.spec().retry.max_retries() > 0;
