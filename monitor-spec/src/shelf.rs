@@ -330,14 +330,23 @@ mod tests {
         shelf.shrink_to_fit();
         for (i, m) in monitors.iter().enumerate() {
             let back = shelf.get(i).expect("rebuilt");
-            assert_eq!(back.spec(), m.validate().expect("valid").spec(), "monitor {i}");
+            assert_eq!(
+                back.spec(),
+                m.validate().expect("valid").spec(),
+                "monitor {i}"
+            );
             assert_eq!(shelf.id(i), Some(m.id.as_str()));
         }
-        assert!(matches!(shelf.get(monitors.len()), Err(ShelfError::Missing(_))));
+        assert!(matches!(
+            shelf.get(monitors.len()),
+            Err(ShelfError::Missing(_))
+        ));
         // Only what differs from the defaults is written.
         assert_eq!(
             shelf.json(0),
-            Some(r#"{"schema_version":1,"id":"plain","name":"plain","target":{"host":"127.0.0.1","port":6379,"ip_family":"any"}}"#)
+            Some(
+                r#"{"schema_version":1,"id":"plain","name":"plain","target":{"host":"127.0.0.1","port":6379,"ip_family":"any"}}"#
+            )
         );
     }
 

@@ -31,9 +31,11 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::Engine;
 pub use crate::runner::process_metrics::Load;
+pub(crate) use held::Held;
+#[cfg(feature = "watch")]
+pub(crate) use held::shelve;
 use monitor_spec::result::{CheckResult, Status};
 use monitor_spec::validate::ValidMonitor;
-pub(crate) use held::{Held, shelve};
 pub(crate) use permits::{Permit, Permits};
 
 /// Where in its interval a monitor starts: spread by a hash of its id, so monitors of one

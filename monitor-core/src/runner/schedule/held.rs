@@ -104,6 +104,7 @@ impl Held {
 /// `monitors` as the schedule holds them: those [`Shelf::worth_shelving`] on one shelf,
 /// each dropped as soon as it is shelved, the others as they are; in the same order.
 /// Returns them and the shelf's size in bytes.
+#[cfg_attr(not(feature = "watch"), allow(dead_code))]
 pub(crate) fn shelve(monitors: Vec<ValidMonitor>) -> (Vec<Held>, usize) {
     enum Pending {
         Valid(ValidMonitor),
@@ -116,9 +117,7 @@ pub(crate) fn shelve(monitors: Vec<ValidMonitor>) -> (Vec<Held>, usize) {
             .then(|| shelf.push(monitor.spec()).ok())
             .flatten();
         pending.push(match shelved {
-            Some(index) => {
-                Pending::Shelved(index, monitor.spec().frequency, is_slow(&monitor))
-            }
+            Some(index) => Pending::Shelved(index, monitor.spec().frequency, is_slow(&monitor)),
             None => Pending::Valid(monitor),
         });
     }
