@@ -1,7 +1,7 @@
 //! The workspace's only unsafe code: the Linux system calls that no maintained crate wraps
 //! (`TCP_INFO` for the engine; packet sockets and `setns` for the network-namespace tests;
-//! a thread's nice value for `watch`), each behind a safe function that checks its inputs
-//! and outputs.
+//! a thread's nice value for `watch`; glibc's allocator figures and `malloc_trim` for
+//! `watch`'s start-up), each behind a safe function that checks its inputs and outputs.
 //!
 //! Every other crate of the workspace forbids `unsafe`. On platforms other than Linux the
 //! functions return `None` or an [`std::io::ErrorKind::Unsupported`] error.
