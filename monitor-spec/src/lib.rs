@@ -43,6 +43,7 @@ pub mod rules;
 pub mod schedule;
 pub mod schema;
 pub mod secret;
+pub mod shelf;
 pub mod spec;
 pub mod validate;
 mod validate_recipe;

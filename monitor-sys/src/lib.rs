@@ -1,7 +1,7 @@
 //! The workspace's only unsafe code: the Linux system calls that no maintained crate wraps
 //! (`TCP_INFO` for the engine; packet sockets and `setns` for the network-namespace tests;
-//! a thread's nice value for `watch`), each behind a safe function that checks its inputs
-//! and outputs.
+//! a thread's nice value for `watch`; glibc's allocator figures and `malloc_trim` for
+//! `watch`'s start-up), each behind a safe function that checks its inputs and outputs.
 //!
 //! Every other crate of the workspace forbids `unsafe`. On platforms other than Linux the
 //! functions return `None` or an [`std::io::ErrorKind::Unsupported`] error.
@@ -120,6 +120,49 @@ pub fn lower_thread_priority() -> io::Result<()> {
     #[cfg(not(target_os = "linux"))]
     {
         Err(io::ErrorKind::Unsupported.into())
+    }
+}
+
+/// The bytes the C allocator hands out now (glibc's `mallinfo2`: `uordblks` plus the
+/// blocks it maps on their own), chunk headers included; `None` where the allocator is
+/// not glibc's. For measuring what a structure costs, in tests and benches.
+pub fn heap_in_use() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        Some(gnu::heap_in_use())
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
+}
+
+/// Gives the free memory of the C allocator's heaps back to the system (glibc's
+/// `malloc_trim`), after a start-up that allocated and freed much (reading a large
+/// bundle); whether any was given back. Does nothing where the allocator is not glibc's.
+pub fn release_free_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        gnu::release_free_memory()
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+mod gnu {
+    pub(super) fn heap_in_use() -> u64 {
+        // SAFETY: `mallinfo2` has no preconditions and returns a plain struct.
+        let info = unsafe { libc::mallinfo2() };
+        (info.uordblks as u64).saturating_add(info.hblkhd as u64)
+    }
+
+    pub(super) fn release_free_memory() -> bool {
+        // SAFETY: `malloc_trim` has no preconditions; 0 keeps no extra pad at the top.
+        unsafe { libc::malloc_trim(0) == 1 }
     }
 }
 

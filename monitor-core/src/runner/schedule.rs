@@ -14,6 +14,7 @@
 //! checks in flight of the monitors it removes or whose spec it changes, giving their
 //! permits back at once.
 
+mod held;
 mod permits;
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,9 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::Engine;
 pub use crate::runner::process_metrics::Load;
+pub(crate) use held::Held;
+#[cfg(feature = "watch")]
+pub(crate) use held::shelve;
 use monitor_spec::result::{CheckResult, Status};
 use monitor_spec::validate::ValidMonitor;
 pub(crate) use permits::{Permit, Permits};
@@ -168,7 +172,7 @@ pub(crate) enum Cadence {
 /// A monitor to schedule and when.
 #[derive(Debug, Clone)]
 pub(crate) struct Job {
-    pub(crate) monitor: ValidMonitor,
+    pub(crate) monitor: Held,
     pub(crate) cadence: Cadence,
     /// Its retries run in another location (an agent's monitor with `same_region =
     /// false` that runs in more than one): a failed first attempt ends the check here and
@@ -195,11 +199,6 @@ pub(crate) trait Outlet: Send + Sync + 'static {
     fn handoff(&self, tick: u64, _monitor: &ValidMonitor, result: CheckResult) {
         self.result(tick, result);
     }
-}
-
-/// The interval of a monitor.
-fn interval(m: &ValidMonitor) -> Duration {
-    Duration::from_secs(m.spec().frequency.as_secs())
 }
 
 /// Nanoseconds since the unix epoch, now.
@@ -236,10 +235,10 @@ pub(crate) fn wall_clock_tick(
 impl Cadence {
     /// The first due time of a monitor scheduled at `now` by a scheduler started at
     /// `start`, and its tick.
-    fn first(self, monitor: &ValidMonitor, start: Instant, now: Instant) -> (Instant, u64) {
+    fn first(self, monitor: &Held, start: Instant, now: Instant) -> (Instant, u64) {
         match self {
             Cadence::Spread => {
-                let offset = start_offset(&monitor.spec().id, interval(monitor));
+                let offset = start_offset(monitor.id(), monitor.interval());
                 let at = start + offset;
                 (if at >= now { at } else { now + offset }, 0)
             }
@@ -249,14 +248,14 @@ impl Cadence {
 
     /// The due time after the tick `tick` that was due at `at`, processed at `now`; missed
     /// ticks (after a stall longer than an interval) are skipped.
-    fn next(self, monitor: &ValidMonitor, at: Instant, tick: u64, now: Instant) -> (Instant, u64) {
+    fn next(self, monitor: &Held, at: Instant, tick: u64, now: Instant) -> (Instant, u64) {
         match self {
             Cadence::Spread => {
-                let every = interval(monitor);
+                let every = monitor.interval();
                 let mut later = at + every;
                 // After a stall longer than an interval, skip the missed ticks.
                 if later < now {
-                    later = now + start_offset(&monitor.spec().id, every).min(every / 10);
+                    later = now + start_offset(monitor.id(), every).min(every / 10);
                 }
                 (later, tick.wrapping_add(1))
             }
@@ -265,7 +264,7 @@ impl Cadence {
     }
 
     /// The next wall-clock tick from `from` on, as an instant of the monotonic clock.
-    fn wall_clock(self, monitor: &ValidMonitor, from: u64, now: Instant) -> (Instant, u64) {
+    fn wall_clock(self, monitor: &Held, from: u64, now: Instant) -> (Instant, u64) {
         let Cadence::WallClock {
             every,
             index,
@@ -274,7 +273,7 @@ impl Cadence {
         else {
             return (now, from);
         };
-        let interval_ms = monitor.spec().frequency.as_secs() * 1000;
+        let interval_ms = monitor.frequency().as_secs() * 1000;
         let wall = wall_nanos();
         let (k, at_ms) = wall_clock_tick(
             interval_ms,
@@ -361,11 +360,11 @@ impl Slots {
             .slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| Some((s.as_ref()?.job.monitor.spec().id.clone(), i)))
+            .filter_map(|(i, s)| Some((s.as_ref()?.job.monitor.id().to_owned(), i)))
             .collect();
         let mut keep: HashMap<String, ()> = HashMap::with_capacity(jobs.len());
         for job in jobs {
-            let id = job.monitor.spec().id.clone();
+            let id = job.monitor.id().to_owned();
             if keep.insert(id.clone(), ()).is_some() {
                 continue;
             }
@@ -374,14 +373,13 @@ impl Slots {
                 .and_then(|&i| Some((i, self.slots[i].as_mut()?)))
             {
                 Some((i, slot)) => {
-                    if slot.job.cadence == job.cadence
-                        && slot.job.monitor.spec() == job.monitor.spec()
-                    {
+                    let same = slot.job.monitor.same_spec(&job.monitor);
+                    if slot.job.cadence == job.cadence && same {
                         continue;
                     }
                     // Rescheduled; the busy flag stays until the task of the old spec is
                     // gone, so the new spec never overlaps it.
-                    if slot.job.monitor.spec() != job.monitor.spec() {
+                    if !same {
                         cancelled.extend(cancel(slot));
                     }
                     self.generation += 1;
@@ -500,7 +498,7 @@ pub(crate) async fn schedule<C: Checker>(
             };
             window.due += 1;
             if slot.busy().is_some() {
-                outlet.overrun(&slot.job.monitor.spec().id);
+                outlet.overrun(slot.job.monitor.id());
             } else {
                 let flight = Arc::new(Flight::default());
                 slot.flight = Some(flight.clone());
@@ -508,7 +506,7 @@ pub(crate) async fn schedule<C: Checker>(
                     at,
                     tick,
                     handoff: slot.job.retry_elsewhere,
-                    slow: is_slow(&slot.job.monitor),
+                    slow: slot.job.monitor.slow(),
                 };
                 tokio::spawn(run_check(
                     checker.clone(),
@@ -556,7 +554,7 @@ struct Shared {
 /// its flight's cancellation.
 async fn run_check<C: Checker>(
     checker: C,
-    monitor: ValidMonitor,
+    held: Held,
     start: Start,
     shared: Shared,
     flight: Arc<Flight>,
@@ -564,11 +562,31 @@ async fn run_check<C: Checker>(
     let _task = shared.permits.task();
     let _done = Done(flight.clone());
     let check = async {
-        let admit = |retry: u32| {
-            let (shared, flight) = (shared.clone(), flight.clone());
-            async move { admit(retry, start, shared, &flight).await }
+        // The first permit before anything else: a check waiting for it holds neither its
+        // monitor (rebuilt from the shelf only now) nor the engine's state, which is
+        // boxed, so that checks piling up behind a busy machine cost little each.
+        let Some(first) = admit(0, start, shared.clone(), &flight).await else {
+            return;
         };
-        let Some(result) = checker.check(&monitor, admit).await else {
+        let monitor = match held.monitor() {
+            Ok(monitor) => monitor,
+            Err(why) => {
+                tracing::error!(monitor = held.id(), "cannot check: {why}");
+                return;
+            }
+        };
+        let mut first = Some(first);
+        let admit = |retry: u32| {
+            let taken = if retry == 0 { first.take() } else { None };
+            let (shared, flight) = (shared.clone(), flight.clone());
+            async move {
+                match taken {
+                    Some(permit) => Some(permit),
+                    None => admit(retry, start, shared, &flight).await,
+                }
+            }
+        };
+        let Some(result) = Box::pin(checker.check(&monitor, admit)).await else {
             return;
         };
         let retries_left = monitor.spec().retry.max_retries() > 0;

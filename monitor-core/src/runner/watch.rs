@@ -13,7 +13,7 @@ use super::http::{self, Limits};
 
 pub use super::process_metrics::{LATENESS_SAMPLES, METRICS_MAX_CONNECTIONS};
 pub use super::schedule::start_offset;
-use super::schedule::{Cadence, Job, Outlet, Permits, schedule, stopped};
+use super::schedule::{Cadence, Job, Outlet, Permits, schedule, shelve, stopped};
 pub use super::slots::{MetricsPieces, SLOTS_PER_COPY, State};
 use crate::Engine;
 use monitor_spec::result::{CheckResult, Status};
@@ -80,7 +80,18 @@ pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> Result<(), 
     let engine = Engine::new()
         .with_secret_policy(options.secrets.clone())
         .with_memory_budget(options.memory_budget);
-    let jobs = monitors
+    // The set never changes: the monitors cheap to rebuild are shelved, each rebuilt when
+    // its check starts, and the memory they were read into goes back to the system.
+    let shelving = std::time::Instant::now();
+    let (held, shelved) = shelve(monitors);
+    monitor_sys::release_free_memory();
+    tracing::info!(
+        monitors = held.len(),
+        shelved_bytes = shelved,
+        seconds = shelving.elapsed().as_secs_f64(),
+        "monitors shelved and the start-up memory given back"
+    );
+    let jobs = held
         .into_iter()
         .map(|monitor| Job {
             monitor,

@@ -62,7 +62,7 @@ pub(super) fn parse_assignment(body: &str) -> Result<Parsed, String> {
             }
         };
         jobs.push(Job {
-            monitor,
+            monitor: monitor.into(),
             cadence: Cadence::WallClock {
                 every: m.every,
                 index: m.index,
@@ -93,7 +93,7 @@ mod tests {
         let (etag, jobs, agents, lines) = parse_assignment(&body).unwrap();
         assert_eq!((etag.as_str(), agents), ("e1", 2));
         assert_eq!(jobs.len(), 1);
-        assert_eq!(jobs[0].monitor.spec().id, "good");
+        assert_eq!(jobs[0].monitor.id(), "good");
         assert_eq!(
             jobs[0].cadence,
             Cadence::WallClock {

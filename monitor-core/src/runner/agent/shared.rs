@@ -65,7 +65,7 @@ impl Shared {
                     Cadence::WallClock { every, .. } => every.max(1),
                     Cadence::Spread => 1,
                 };
-                1.0 / (job.monitor.spec().frequency.as_secs().max(1) * every) as f64
+                1.0 / (job.monitor.frequency().as_secs().max(1) * every) as f64
             })
             .sum();
         self.process.set_loaded(jobs.len(), due);

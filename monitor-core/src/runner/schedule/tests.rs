@@ -192,10 +192,14 @@ async fn run(monitors: &[(ValidMonitor, Plan, bool)], concurrency: usize, run: D
         ),
         events: Arc::default(),
     };
-    let jobs = monitors
-        .iter()
-        .map(|(m, _, elsewhere)| Job {
-            monitor: m.clone(),
+    // Held as `watch` holds them: shelved, each rebuilt when its check starts.
+    let (held, _) = held::shelve(monitors.iter().map(|(m, _, _)| m.clone()).collect());
+    assert!(held.iter().all(|h| matches!(h, Held::Shelved { .. })));
+    let jobs = held
+        .into_iter()
+        .zip(monitors)
+        .map(|(monitor, (_, _, elsewhere))| Job {
+            monitor,
             cadence: Cadence::Spread,
             retry_elsewhere: *elsewhere,
         })
