@@ -61,6 +61,8 @@ enum Cmd {
     Export(PassThrough),
     /// Show one monitor's resolved spec (explain ID).
     Explain(PassThrough),
+    /// Render results made elsewhere through run's reporters (--input FILE|-).
+    Report(PassThrough),
     /// Start demo services on loopback and check monitors against them.
     Demo(PassThrough),
     /// Measure throughput, TLS, scheduler scale and validate/export/build times.
@@ -188,6 +190,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(Cmd::Watch(p)) => ("watch", p),
         Some(Cmd::Export(p)) => ("export", p),
         Some(Cmd::Explain(p)) => ("explain", p),
+        Some(Cmd::Report(p)) => ("report", p),
         Some(Cmd::Demo(p)) => ("demo", p),
     };
     let binary = build_monitors(manifest.as_deref())?;

@@ -150,12 +150,17 @@ fn report(
         .stdin(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot run {}", binary.display()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(&input)
-            .context("cannot hand the results to the reporters")?;
-    }
+    // A reporter that stopped reading (a bad flag) has said why on stderr: its exit
+    // status is the answer, so a failed write only matters when it exited well.
+    let written = child.stdin.take().map(|mut stdin| stdin.write_all(&input));
     let status = child.wait().context("the reporters did not finish")?;
+    if let Some(Err(e)) = written
+        && status.success()
+    {
+        return Err(Failure::local(anyhow!(
+            "cannot hand the results to the reporters: {e}"
+        )));
+    }
     match status.code() {
         Some(code @ (0 | 1)) => Ok(code as u8),
         _ => Err(Failure::local(anyhow!(
