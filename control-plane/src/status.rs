@@ -8,7 +8,7 @@ use monitor_spec::api::{
     History, HistoryEntry, LocationStatus, MonitorStatus, OpenWindow, Problem, ProjectStatus,
     ResultsRequest, Uptime,
 };
-use monitor_spec::maintenance::MaintenanceWindow;
+use monitor_spec::maintenance::{ListedWindow, MaintenanceWindow};
 use monitor_spec::{ProbeError, Status, Timings};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -312,6 +312,30 @@ pub fn read_status(
     cache: &DeployedCache,
     project: &str,
 ) -> Result<ProjectStatus, StoreError> {
+    read(store, cache, project).map(|read| read.status)
+}
+
+/// [`read_status`] with the maintenance windows it was judged against that are open or
+/// will open again, as `GET .../maintenance` lists them: the windows are read once.
+pub fn read_status_and_windows(
+    store: &dyn Store,
+    cache: &DeployedCache,
+    project: &str,
+) -> Result<(ProjectStatus, Vec<ListedWindow>), StoreError> {
+    let read = read(store, cache, project)?;
+    let listed = crate::maintenance::list(&read.declared, &read.ad_hoc, read.now).windows;
+    Ok((read.status, listed))
+}
+
+/// A project's status and the windows it was judged against, at `now`.
+struct Read {
+    status: ProjectStatus,
+    declared: Arc<Vec<MaintenanceWindow>>,
+    ad_hoc: Vec<MaintenanceWindow>,
+    now: OffsetDateTime,
+}
+
+fn read(store: &dyn Store, cache: &DeployedCache, project: &str) -> Result<Read, StoreError> {
     let (deployed, declared) = cache.with_windows(store, project)?;
     let latest = store.latest_results(project)?;
     let now = OffsetDateTime::now_utc();
@@ -322,9 +346,13 @@ pub fn read_status(
         .map(|w| (w, false))
         .chain(ad_hoc.iter().map(|w| (w, true)))
         .collect();
-    Ok(project_status(
-        project, &deployed, &latest, &uptime, &windows, now,
-    ))
+    let status = project_status(project, &deployed, &latest, &uptime, &windows, now);
+    Ok(Read {
+        status,
+        declared,
+        ad_hoc,
+        now,
+    })
 }
 
 /// The JSON of a monitor's results: each stored result as it was stored, or, for a passed

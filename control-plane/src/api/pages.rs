@@ -115,13 +115,8 @@ async fn overview_data(
     let reader = st.clone();
     let project = project.to_owned();
     let fresh = blocking(move || {
-        let mut status = status::read_status(&*reader.store, &reader.deployed, &project)?;
-        let now = time::OffsetDateTime::now_utc();
-        let (_, declared) = reader.deployed.with_windows(&*reader.store, &project)?;
-        let ad_hoc = reader
-            .store
-            .ad_hoc_windows(&project, status::unix_us(now))?;
-        let windows = crate::maintenance::list(&declared, &ad_hoc, now).windows;
+        let (mut status, windows) =
+            status::read_status_and_windows(&*reader.store, &reader.deployed, &project)?;
         status.agents = reader.agents.agents(&project, Instant::now());
         let recent = reader
             .store
