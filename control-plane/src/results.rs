@@ -260,7 +260,7 @@ pub fn rebuild(
         attempts: Vec::new(),
         assertions: Vec::new(),
         response_excerpt: String::new(),
-        tls,
+        tls: tls.map(Box::new),
         facts: Default::default(),
         tcp: None,
         started_at,

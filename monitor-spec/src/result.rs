@@ -275,7 +275,7 @@ pub struct CheckResult {
     /// The start of the response, non-printable bytes escaped.
     pub response_excerpt: String,
     /// What the TLS handshake showed (`null` without TLS or before the handshake).
-    pub tls: Option<TlsReport>,
+    pub tls: Option<Box<TlsReport>>,
     /// What the monitor's recipe learned about the service, by name (`server_version`,
     /// `software`, `capabilities`, ...); empty without a recipe.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

@@ -13,9 +13,10 @@ use super::clock::Clock;
 /// The most bytes read from the socket in one call.
 const CHUNK: usize = 16 * 1024;
 
-/// The buffer of a connection's first read: most replies fit, and a buffer this small
-/// comes from the allocator's thread cache; a longer reply doubles it read by read.
-const FIRST_READ: usize = 1024;
+/// The buffer of a connection's first read: most replies (banners, PONGs, handshakes)
+/// fit, and a buffer this small stays in the allocator's small bins, where a larger one
+/// would make it sort its free lists first; a longer reply doubles it read by read.
+const FIRST_READ: usize = 512;
 
 /// Why reading or writing stopped, before the caller says what it waited for.
 #[derive(Debug, thiserror::Error)]

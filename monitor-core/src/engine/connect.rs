@@ -2,7 +2,7 @@
 //! (IPv6 and IPv4 interleaved) and staggered connection attempts (happy eyeballs).
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -17,13 +17,45 @@ use monitor_spec::spec::{IpFamily, TcpMonitor};
 /// RFC 8305's recommended delay before starting the next connection attempt.
 pub(crate) const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
-/// Resolves the target and orders its addresses for connecting.
+/// The addresses to connect to: an IP literal's one address held inline (no resolver
+/// call, no allocation), or what the resolver found.
+pub(crate) enum Addrs {
+    /// The target is an IP literal.
+    Literal([SocketAddr; 1]),
+    /// The resolver's answer, ordered for connecting.
+    Resolved(Vec<SocketAddr>),
+}
+
+impl std::ops::Deref for Addrs {
+    type Target = [SocketAddr];
+    fn deref(&self) -> &[SocketAddr] {
+        match self {
+            Addrs::Literal(one) => one,
+            Addrs::Resolved(many) => many,
+        }
+    }
+}
+
+/// Resolves the target and orders its addresses for connecting. An IP literal never
+/// reaches the resolver: it is its own answer.
 pub(crate) async fn resolve(
     resolver: &dyn Resolve,
     spec: &TcpMonitor,
     deadline: Instant,
-) -> Result<Vec<SocketAddr>, ProbeError> {
+) -> Result<Addrs, ProbeError> {
     let target = &spec.target;
+    let in_family = |a: &SocketAddr| match target.ip_family {
+        IpFamily::Any => true,
+        IpFamily::Ipv4 => a.is_ipv4(),
+        IpFamily::Ipv6 => a.is_ipv6(),
+    };
+    if let Ok(ip) = target.host.parse::<IpAddr>() {
+        let addr = SocketAddr::new(ip, target.port);
+        if !in_family(&addr) {
+            return Err(classify::no_address_in_family(spec, &[addr]));
+        }
+        return Ok(Addrs::Literal([addr]));
+    }
     let found = match bounded(deadline, resolver.resolve(&target.host, target.port)).await {
         Ok(Ok(addrs)) => addrs,
         Ok(Err(e)) => return Err(classify::dns_failure(spec, &e.to_string())),
@@ -36,11 +68,6 @@ pub(crate) async fn resolve(
                 ),
             ));
         }
-    };
-    let in_family = |a: &SocketAddr| match target.ip_family {
-        IpFamily::Any => true,
-        IpFamily::Ipv4 => a.is_ipv4(),
-        IpFamily::Ipv6 => a.is_ipv6(),
     };
     // Usually every address is of the family (one, an IP literal): kept as it is.
     let wanted = if found.iter().all(in_family) {
@@ -55,7 +82,7 @@ pub(crate) async fn resolve(
     if wanted.is_empty() {
         return Err(classify::no_address_in_family(spec, &wanted));
     }
-    Ok(interleave(wanted))
+    Ok(Addrs::Resolved(interleave(wanted)))
 }
 
 /// `future` within `deadline`, as `timeout_at`, its timer made only when the first poll

@@ -46,7 +46,7 @@ pub(crate) struct AttemptOutcome {
     pub attempt: Attempt,
     pub assertions: Vec<AssertionOutcome>,
     pub excerpt: String,
-    pub tls: Option<TlsReport>,
+    pub tls: Option<Box<TlsReport>>,
     pub facts: Learned,
     pub tcp: Option<TcpReport>,
 }
@@ -96,7 +96,7 @@ pub(crate) fn judge(
         },
         assertions,
         excerpt,
-        tls: facts.tls,
+        tls: facts.tls.map(Box::new),
         facts: facts.learned,
         tcp: facts.tcp,
     }

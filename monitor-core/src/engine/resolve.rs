@@ -6,7 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::clock::BoxFuture;
 
-/// Turns a host name into addresses.
+/// Turns a host name into addresses. A target that is an IP literal never reaches it: the
+/// engine connects to the literal.
 pub trait Resolve: Send + Sync + 'static {
     /// Every address of `host`, in the resolver's order of preference, with `port` set.
     fn resolve<'a>(

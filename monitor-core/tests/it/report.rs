@@ -131,7 +131,7 @@ pub(crate) fn awkward() -> CheckResult {
         assertions: Vec::new(),
         response_excerpt: String::new(),
         facts: Default::default(),
-        tls: Some(TlsReport {
+        tls: Some(Box::new(TlsReport {
             ocsp: None,
             policy: None,
             version: Some("TLSv1.2".into()),
@@ -160,7 +160,7 @@ pub(crate) fn awkward() -> CheckResult {
             days_left: Some(42),
             earliest_expiry_subject: Some("CN=x".into()),
             legacy: None,
-        }),
+        })),
         started_at,
     }
 }

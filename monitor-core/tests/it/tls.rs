@@ -45,7 +45,7 @@ async fn check(
     let r = run(monitor(server.port(), &pki.root_pem())).await;
     assert_eq!((r.status, kind(&r)), expected, "{}", r.to_json());
     let report = r.tls.clone().expect("a TLS report");
-    (r, report)
+    (r, *report)
 }
 
 fn message(r: &CheckResult) -> &str {

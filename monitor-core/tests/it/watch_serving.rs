@@ -93,7 +93,7 @@ fn result_with(i: usize, s: usize) -> CheckResult {
         assertions: Vec::new(),
         response_excerpt: String::new(),
         facts: Default::default(),
-        tls,
+        tls: tls.map(Box::new),
         started_at,
     }
 }

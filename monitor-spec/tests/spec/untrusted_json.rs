@@ -230,7 +230,7 @@ fn full_result() -> CheckResult {
             passed: false,
         }],
         response_excerpt: "-ERR".into(),
-        tls: Some(TlsReport {
+        tls: Some(Box::new(TlsReport {
             ocsp: None,
             policy: None,
             version: Some("TLSv1.3".into()),
@@ -247,7 +247,7 @@ fn full_result() -> CheckResult {
                 tls1_0: Some(false),
                 tls1_1: None,
             }),
-        }),
+        })),
         facts: [("server_version".to_owned(), "7.0".to_owned())].into(),
         started_at: at,
     }
