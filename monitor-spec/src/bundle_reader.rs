@@ -1,7 +1,9 @@
 //! Reading a bundle from a stream (a file, a pipe) one monitor at a time, never holding
 //! its whole text: serde_json reads the top level from a buffered reader, each monitor of
-//! the `monitors` array is taken as its own text, typed, validated and handed on at once,
-//! and the bytes passed through are counted so that every error names its line and column.
+//! the `monitors` array is taken as its own text, typed, validated and handed on at once.
+//! Lines are counted as the bytes pass, so every error names the line and column reading
+//! the whole text named (a top-level error is made again from the bytes since the last
+//! monitor, see `Reading::again`).
 
 use std::cell::RefCell;
 use std::fmt;
