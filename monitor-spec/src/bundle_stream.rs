@@ -1,16 +1,17 @@
-//! Reading a bundle's text one monitor at a time: each monitor of the `monitors` array is
-//! read on its own, checked and validated, and moved into the result, so a bundle of a
-//! million monitors never sits twice in memory, and every problem of every monitor is
-//! found in one reading. [`Bundle::read_checked`] keeps the specs (the control plane);
-//! [`Bundle::read_valid`] keeps the validated monitors (`run` and `watch`).
+//! Reading a bundle one monitor at a time: each monitor of the `monitors` array is read
+//! on its own, checked and validated, and moved into the result (or handed on), so a
+//! bundle of a million monitors never sits whole in memory, not even as text, and every
+//! problem of every monitor is found in one reading. [`Bundle::read_checked`] keeps the
+//! specs (the control plane); [`Bundle::read_valid`] keeps the validated monitors (`run`);
+//! [`Bundle::read_valid_each`] hands each on as it is read (`watch`, which shelves it).
+//! The reading itself is in `bundle_reader`.
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use std::io::Read;
 
 use crate::bundle::{Bundle, BundleError};
-use crate::maintenance::{MaintenanceWindow, check_windows};
+use crate::bundle_reader::{BundleReadError, read_each};
 use crate::spec::{SCHEMA_VERSION, TcpMonitor};
-use crate::validate::{ValidMonitor, ValidationError, ValidationErrors};
+use crate::validate::ValidMonitor;
 
 impl Bundle {
     /// Reads a bundle and validates it, reporting every problem at once, in the order of
@@ -19,14 +20,18 @@ impl Bundle {
     /// used twice. Only text that is not a bundle at all (a syntax error, a wrong top level
     /// or `schema_version`) stops at the first error.
     pub fn read_checked(text: &str) -> Result<Bundle, BundleError> {
-        let (monitors, maintenance) = read_each(
-            text,
-            |monitor| match monitor.validate() {
-                Ok(_) => Ok(monitor),
-                Err(errors) => Err(errors),
-            },
-            |m| &m.id,
-        )?;
+        Bundle::read_checked_from(text.as_bytes()).map_err(BundleReadError::in_memory)
+    }
+
+    /// [`Bundle::read_checked`] from a stream, such as a file, never holding its whole
+    /// text (a leading byte order mark is dropped).
+    pub fn read_checked_from(input: impl Read) -> Result<Bundle, BundleReadError> {
+        let mut monitors = Vec::new();
+        let maintenance = read_each(input, &mut |monitor: TcpMonitor| {
+            monitor.validate()?;
+            monitors.push(monitor);
+            Ok(())
+        })?;
         Ok(Bundle {
             schema_version: SCHEMA_VERSION,
             monitors,
@@ -37,122 +42,30 @@ impl Bundle {
     /// [`Bundle::read_checked`] into the validated monitors, each validated as it is read
     /// and its spec moved into the runnable set.
     pub fn read_valid(text: &str) -> Result<Vec<ValidMonitor>, BundleError> {
-        let (mut valid, _) = read_each(text, TcpMonitor::into_valid, |m| &m.spec().id)?;
+        Bundle::read_valid_from(text.as_bytes()).map_err(BundleReadError::in_memory)
+    }
+
+    /// [`Bundle::read_valid`] from a stream, such as a file.
+    pub fn read_valid_from(input: impl Read) -> Result<Vec<ValidMonitor>, BundleReadError> {
+        let mut valid = Vec::new();
+        Bundle::read_valid_each(input, |monitor| valid.push(monitor))?;
         valid.shrink_to_fit();
         Ok(valid)
     }
-}
 
-/// A bundle read only as far as its monitors' texts (16 bytes each), so that each is read
-/// on its own.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBundle<'a> {
-    schema_version: u32,
-    #[serde(borrow)]
-    monitors: Vec<&'a RawValue>,
-    #[serde(default)]
-    maintenance: Vec<MaintenanceWindow>,
-}
-
-/// Reads each monitor of `text` and hands it to `keep` (which validates it), in order;
-/// every problem with its path inside the bundle, ordered by monitor, then those of the
-/// maintenance windows. The kept monitors and the windows.
-fn read_each<T>(
-    text: &str,
-    mut keep: impl FnMut(TcpMonitor) -> Result<T, ValidationErrors>,
-    id_of: impl Fn(&T) -> &str,
-) -> Result<(Vec<T>, Vec<MaintenanceWindow>), BundleError> {
-    let text = crate::json::strip_bom_str(text);
-    let raw: RawBundle<'_> = crate::json::read_borrowed(text)?;
-    if raw.schema_version != SCHEMA_VERSION {
-        return Err(BundleError::Version(raw.schema_version));
-    }
-    let mut problems: Vec<(usize, ValidationError)> = Vec::new();
-    let mut kept = Vec::with_capacity(raw.monitors.len());
-    let mut kept_at = Vec::with_capacity(raw.monitors.len());
-    // The ids of the monitors that broke a rule, for the duplicate check.
-    let mut rejected: Vec<(usize, String)> = Vec::new();
-    for (i, monitor) in raw.monitors.iter().enumerate() {
-        let monitor = match crate::json::read::<TcpMonitor>(monitor.get()) {
-            Ok(m) => m,
-            Err(e) => {
-                let (line, column) = position(text, monitor.get(), e.line, e.column);
-                problems.push((
-                    i,
-                    ValidationError {
-                        path: at(i, &e.path),
-                        message: format!("{} (line {line}, column {column})", e.message),
-                    },
-                ));
-                continue;
-            }
-        };
-        let id = monitor.id.clone();
-        match keep(monitor) {
-            Ok(t) => {
-                kept.push(t);
-                kept_at.push(i);
-            }
-            Err(errors) => {
-                problems.extend(errors.0.into_iter().map(|e| {
-                    (
-                        i,
-                        ValidationError {
-                            path: at(i, &e.path),
-                            message: e.message,
-                        },
-                    )
-                }));
-                rejected.push((i, id));
-            }
-        }
-    }
-    let RawBundle {
-        monitors,
-        maintenance: windows,
-        ..
-    } = raw;
-    drop(monitors);
-    problems.extend(check_windows(&windows).into_iter().map(|p| (usize::MAX, p)));
-    let ids = kept
-        .iter()
-        .zip(&kept_at)
-        .map(|(t, &i)| (id_of(t), i))
-        .chain(rejected.iter().map(|(i, id)| (id.as_str(), *i)));
-    problems.extend(crate::bundle::duplicates(ids));
-    if problems.is_empty() {
-        Ok((kept, windows))
-    } else {
-        problems.sort_by_key(|(i, _)| *i);
-        Err(BundleError::Invalid(
-            problems.into_iter().map(|(_, p)| p).collect(),
-        ))
-    }
-}
-
-/// `monitors[i].PATH`, or `monitors[i]` for the monitor as a whole.
-fn at(i: usize, path: &str) -> String {
-    if path == "." || path.is_empty() {
-        format!("monitors[{i}]")
-    } else {
-        format!("monitors[{i}].{path}")
-    }
-}
-
-/// The line and column in `text` of (`line`, `column`) inside `part`, a slice of it.
-fn position(text: &str, part: &str, line: usize, column: usize) -> (usize, usize) {
-    let start = (part.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
-    let before = &text.as_bytes()[..start.min(text.len())];
-    let lines_before = before.iter().filter(|b| **b == b'\n').count();
-    if line <= 1 {
-        let line_start = before
-            .iter()
-            .rposition(|b| *b == b'\n')
-            .map_or(0, |p| p + 1);
-        (lines_before + 1, start - line_start + column)
-    } else {
-        (lines_before + line, column)
+    /// Reads a bundle from a stream as [`Bundle::read_valid`] does, handing each valid
+    /// monitor to `each` as soon as it is read and validated, in order, so that no more
+    /// than one monitor's text and the caller's own are held at a time. On an error the
+    /// monitors already handed on are to be dropped: the bundle is not valid.
+    pub fn read_valid_each(
+        input: impl Read,
+        mut each: impl FnMut(ValidMonitor),
+    ) -> Result<(), BundleReadError> {
+        read_each(input, &mut |monitor: TcpMonitor| {
+            each(monitor.into_valid()?);
+            Ok(())
+        })?;
+        Ok(())
     }
 }
 

@@ -138,3 +138,11 @@ fn known_path(path: &serde_path_to_error::Path) -> String {
         known.join(".").replace(".[", "[")
     }
 }
+
+/// [`read_borrowed`] from bytes as they are (a leading byte order mark included), which
+/// need not be UTF-8: the same errors.
+pub(crate) fn read_borrowed_bytes<'de, T: serde::Deserialize<'de>>(
+    bytes: &'de [u8],
+) -> Result<T, JsonError> {
+    read_from(serde_json::Deserializer::from_slice(bytes), bytes)
+}

@@ -28,6 +28,7 @@
 pub mod api;
 pub mod assertion;
 pub mod bundle;
+mod bundle_reader;
 mod bundle_stream;
 pub mod changes;
 pub mod escape;
@@ -49,6 +50,7 @@ pub mod validate;
 mod validate_recipe;
 
 pub use bundle::{Bundle, BundleError};
+pub use bundle_reader::BundleReadError;
 pub use json::{JsonError, SpecError};
 pub use maintenance::{MaintenanceWindow, WindowSchedule};
 pub use recipe::{ProxyProtocol, RECIPES, Recipe, StartTls};

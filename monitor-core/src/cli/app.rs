@@ -14,6 +14,7 @@ use super::limits::{LocalLimits, MAX_BUNDLE_FILE_BYTES, MAX_INPUT_FILE_BYTES};
 use crate::registry::{self, Declared};
 use crate::report::{self, Reporter, Style};
 use crate::{Bundle, CheckResult};
+use monitor_spec::BundleReadError;
 use monitor_spec::spec::{TcpMonitor, TlsMode};
 use monitor_spec::validate::ValidMonitor;
 
@@ -292,7 +293,9 @@ async fn command(command: Command) -> Result<u8, CliError> {
         Command::Run(args) => run(args).await,
         #[cfg(feature = "watch")]
         Command::Watch(args) => {
-            let monitors = load(args.bundle.as_deref(), &args.filter)?;
+            // Each monitor shelved as it is read, when it is worth it.
+            let mut monitors = crate::runner::watch::Watchlist::new();
+            load_each(args.bundle.as_deref(), &args.filter, |m| monitors.add(m))?;
             let options = crate::runner::watch::Options {
                 concurrency: args.concurrency,
                 metrics_listen: args.metrics_listen,
@@ -320,27 +323,73 @@ fn registered(filter: &Filter) -> Result<Vec<TcpMonitor>, CliError> {
 
 /// The monitors to run: a bundle's or the registry's, validated once and filtered.
 fn load(bundle: Option<&Path>, filter: &Filter) -> Result<Vec<ValidMonitor>, CliError> {
+    let mut kept = Vec::new();
+    load_each(bundle, filter, |m| kept.push(m))?;
+    kept.shrink_to_fit();
+    Ok(kept)
+}
+
+/// Hands each monitor the filter selects, of a bundle (read as a stream, each validated as
+/// it is read) or of the registry, to `keep`, in order; an error when the filter selects
+/// none (unless allowed). What `keep` got is to be dropped on an error.
+fn load_each(
+    bundle: Option<&Path>,
+    filter: &Filter,
+    mut keep: impl FnMut(ValidMonitor),
+) -> Result<(), CliError> {
     let selected = filter.selector().map_err(CliError::Usage)?;
-    let valid = match bundle {
-        Some(path) => {
-            let text = read_bounded(path, "read the bundle")?;
-            // Each monitor validated as it is read: the specs are never all held twice.
-            Bundle::read_valid(&text).map_err(|source| CliError::Bundle {
-                path: path.to_owned(),
-                source,
-            })?
+    let (mut total, mut matched) = (0, 0);
+    let mut each = |monitor: ValidMonitor| {
+        total += 1;
+        if selected(monitor.spec()) {
+            matched += 1;
+            keep(monitor);
         }
+    };
+    match bundle {
+        Some(path) => read_bundle(path, &mut each)?,
         None => registry::validate_all()?
             .into_iter()
-            .map(|(_, m)| m)
-            .collect(),
-    };
-    let total = valid.len();
-    let kept: Vec<ValidMonitor> = valid.into_iter().filter(|m| selected(m.spec())).collect();
+            .for_each(|(_, m)| each(m)),
+    }
     filter
-        .check_matched(kept.len(), total)
-        .map_err(CliError::Usage)?;
-    Ok(kept)
+        .check_matched(matched, total)
+        .map_err(CliError::Usage)
+}
+
+/// Reads the bundle at `path` as a stream, never holding its whole text, and hands each
+/// valid monitor to `each` as it is read; within the bounds [`read_bounded`] keeps, with
+/// the same error for a file over them.
+fn read_bundle(path: &Path, each: impl FnMut(ValidMonitor)) -> Result<(), CliError> {
+    const WHAT: &str = "read the bundle";
+    let (file, size, limit) = open_bounded(path, WHAT)?;
+    let too_large = || CliError::TooLarge {
+        path: path.to_owned(),
+        limit,
+    };
+    if size.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut input = file.take(limit + 1);
+    let read = Bundle::read_valid_each(&mut input, each);
+    if read.is_err() && size.is_none() {
+        // Whether a pipe or a device is over its bound, however early its text went wrong.
+        let _ = std::io::copy(&mut input, &mut std::io::sink());
+    }
+    if input.limit() == 0 {
+        return Err(too_large());
+    }
+    read.map_err(|e| match e {
+        BundleReadError::Bundle(source) => CliError::Bundle {
+            path: path.to_owned(),
+            source,
+        },
+        BundleReadError::Io(source) => CliError::File {
+            action: WHAT,
+            path: path.to_owned(),
+            source,
+        },
+    })
 }
 
 fn list(monitors: Vec<TcpMonitor>, json: bool) -> Result<u8, CliError> {
@@ -594,16 +643,7 @@ pub(crate) fn read_bounded(path: &Path, what: &'static str) -> Result<String, Cl
         path: path.to_owned(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let size = file
-        .metadata()
-        .ok()
-        .filter(std::fs::Metadata::is_file)
-        .map(|m| m.len());
-    let limit = match size {
-        Some(n) if n <= MAX_BUNDLE_FILE_BYTES => MAX_BUNDLE_FILE_BYTES,
-        _ => MAX_INPUT_FILE_BYTES,
-    };
+    let (file, size, limit) = open_bounded(path, what)?;
     let mut bytes = Vec::with_capacity(size.map_or(0, |n| n.min(limit) as usize));
     file.take(limit + 1)
         .read_to_end(&mut bytes)
@@ -616,4 +656,110 @@ pub(crate) fn read_bounded(path: &Path, what: &'static str) -> Result<String, Cl
     }
     String::from_utf8(bytes)
         .map_err(|e| cannot(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+}
+
+/// Opens a file the command line was given: the file, its size when it is a regular file,
+/// and the bound of what may be read of it ([`read_bounded`]).
+fn open_bounded(
+    path: &Path,
+    what: &'static str,
+) -> Result<(std::fs::File, Option<u64>, u64), CliError> {
+    let file = std::fs::File::open(path).map_err(|source| CliError::File {
+        action: what,
+        path: path.to_owned(),
+        source,
+    })?;
+    let size = file
+        .metadata()
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len());
+    let limit = match size {
+        Some(n) if n <= MAX_BUNDLE_FILE_BYTES => MAX_BUNDLE_FILE_BYTES,
+        _ => MAX_INPUT_FILE_BYTES,
+    };
+    Ok((file, size, limit))
+}
+
+#[cfg(all(test, feature = "watch"))]
+mod tests {
+    use super::*;
+    use crate::runner::watch::Watchlist;
+
+    /// A file of `text` under the temporary directory, removed when dropped.
+    struct Temp(PathBuf);
+
+    impl Temp {
+        fn new(name: &str, text: &str) -> Temp {
+            let path = std::env::temp_dir().join(format!("{}-{name}", std::process::id()));
+            std::fs::write(&path, text).expect("a temporary file");
+            Temp(path)
+        }
+    }
+
+    impl Drop for Temp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn watch_loads_a_bundle_filtered_then_shelved() {
+        let mut off = TcpMonitor::new("off", "127.0.0.1", 3).tag("prod");
+        off.activated = false;
+        let bundle = Bundle::new(vec![
+            TcpMonitor::new("plain", "127.0.0.1", 6379).tag("prod"),
+            TcpMonitor::new("tls", "127.0.0.1", 443)
+                .tag("prod")
+                .tls_direct(),
+            TcpMonitor::new("other", "127.0.0.1", 2),
+            off,
+        ]);
+        let file = Temp::new("watch-load.json", &bundle.to_json());
+        let prod = Filter {
+            tags: vec!["prod".to_owned()],
+            ..Filter::default()
+        };
+        let mut list = Watchlist::new();
+        load_each(Some(&file.0), &prod, |m| list.add(m)).expect("loaded");
+        // `other` is not selected, `off` is deactivated: `plain` shelved, `tls` kept.
+        assert_eq!((list.len(), list.shelved()), (2, 1));
+
+        let none = Filter {
+            tags: vec!["nothing".to_owned()],
+            ..Filter::default()
+        };
+        let mut list = Watchlist::new();
+        let err = load_each(Some(&file.0), &none, |m| list.add(m)).unwrap_err();
+        assert!(err.to_string().contains("no monitor matches"), "{err}");
+        assert_eq!(
+            load(Some(&file.0), &prod).expect("loaded").len(),
+            3,
+            "run keeps every selected monitor validated"
+        );
+    }
+
+    #[test]
+    fn a_bundle_read_as_a_stream_keeps_its_errors() {
+        let bad = Temp::new(
+            "bad-bundle.json",
+            "{\"schema_version\": 1, \"monitors\": [\n{\"schema_version\":1,\"id\":\"x\",\"name\":\"x\",\"target\":{\"host\":\"h\",\"port\":\"1\"}}\n]}",
+        );
+        let err = load(Some(&bad.0), &Filter::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("monitors[0].target.port: invalid type: string \"1\", expected u16 (line 2, column 71)"),
+            "{err}"
+        );
+        let missing = load(
+            Some(Path::new("/nonexistent/bundle.json")),
+            &Filter::default(),
+        );
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read the bundle"),
+        );
+    }
 }

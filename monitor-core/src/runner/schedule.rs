@@ -33,7 +33,7 @@ use crate::Engine;
 pub use crate::runner::process_metrics::Load;
 pub(crate) use held::Held;
 #[cfg(feature = "watch")]
-pub(crate) use held::shelve;
+pub(crate) use held::Shelving;
 use monitor_spec::result::{CheckResult, Status};
 use monitor_spec::validate::ValidMonitor;
 pub(crate) use permits::{Permit, Permits};

@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use monitor_spec::result::{CheckResult, Status};
+use monitor_spec::schedule::Frequency;
 use monitor_spec::validate::ValidMonitor;
 
 use super::process_metrics::ProcessMetrics;
@@ -130,12 +131,18 @@ impl State {
     /// Records the monitors scheduled: a slot for each (shown once it has a result), and
     /// how many there are and how many checks are due per second.
     pub fn loaded(&self, monitors: &[ValidMonitor]) {
-        let due = monitors
-            .iter()
-            .map(|m| 1.0 / m.spec().frequency.as_secs().max(1) as f64)
-            .sum();
-        self.process.set_loaded(monitors.len(), due);
-        let mut ids: Vec<Arc<str>> = monitors.iter().map(|m| Arc::from(&*m.spec().id)).collect();
+        self.loaded_each(monitors.iter().map(|m| (&*m.spec().id, m.spec().frequency)));
+    }
+
+    /// [`State::loaded`] from each monitor's id and frequency (of monitors held shelved).
+    pub(crate) fn loaded_each<'a>(&self, monitors: impl Iterator<Item = (&'a str, Frequency)>) {
+        let mut ids: Vec<Arc<str>> = Vec::with_capacity(monitors.size_hint().0);
+        let mut due = 0.0;
+        for (id, frequency) in monitors {
+            due += 1.0 / frequency.as_secs().max(1) as f64;
+            ids.push(Arc::from(id));
+        }
+        self.process.set_loaded(ids.len(), due);
         ids.sort_unstable();
         ids.dedup();
         let mut slots = self.slots();

@@ -13,7 +13,7 @@ use super::http::{self, Limits};
 
 pub use super::process_metrics::{LATENESS_SAMPLES, METRICS_MAX_CONNECTIONS};
 pub use super::schedule::start_offset;
-use super::schedule::{Cadence, Job, Outlet, Permits, schedule, shelve, stopped};
+use super::schedule::{Cadence, Held, Job, Outlet, Permits, Shelving, schedule, stopped};
 pub use super::slots::{MetricsPieces, SLOTS_PER_COPY, State};
 use crate::Engine;
 use monitor_spec::result::{CheckResult, Status};
@@ -48,14 +48,82 @@ pub struct Options {
     pub memory_budget: u64,
 }
 
+/// The monitors `watch` runs, added one at a time (as a bundle is read): those cheap to
+/// rebuild at each check are shelved at once, and their validated form dropped, so that
+/// a million of them never exist validated all at once, not even while they are read.
+/// Monitors deactivated or only for tests are left out.
+#[derive(Debug, Default)]
+pub struct Watchlist {
+    shelving: Shelving,
+}
+
+impl Watchlist {
+    /// An empty list.
+    pub fn new() -> Self {
+        Watchlist::default()
+    }
+
+    /// Adds `monitor`, unless it is deactivated or only for tests.
+    pub fn add(&mut self, monitor: ValidMonitor) {
+        if monitor.spec().activated && !monitor.spec().test_only {
+            self.shelving.push(monitor);
+        }
+    }
+
+    /// How many monitors it holds.
+    pub fn len(&self) -> usize {
+        self.shelving.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many of them are shelved (the others are kept validated).
+    pub fn shelved(&self) -> usize {
+        self.shelving.shelved()
+    }
+
+    /// The monitors as the schedule holds them, in the order they were added, and the
+    /// shelf's size in bytes.
+    fn finish(self) -> (Vec<Held>, usize) {
+        self.shelving.finish()
+    }
+}
+
+impl FromIterator<ValidMonitor> for Watchlist {
+    fn from_iter<I: IntoIterator<Item = ValidMonitor>>(monitors: I) -> Self {
+        let mut list = Watchlist::new();
+        for monitor in monitors {
+            list.add(monitor);
+        }
+        list
+    }
+}
+
+impl From<Vec<ValidMonitor>> for Watchlist {
+    fn from(monitors: Vec<ValidMonitor>) -> Self {
+        monitors.into_iter().collect()
+    }
+}
+
 /// Runs until Ctrl-C or SIGTERM.
-pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> Result<(), WatchError> {
-    let monitors: Vec<ValidMonitor> = monitors
-        .into_iter()
-        .filter(|m| m.spec().activated && !m.spec().test_only)
-        .collect();
+pub async fn watch(monitors: impl Into<Watchlist>, options: Options) -> Result<(), WatchError> {
+    // The set never changes: the monitors cheap to rebuild were shelved as they were
+    // added, each rebuilt when its check starts, and the memory they were read into goes
+    // back to the system.
+    let shelving = std::time::Instant::now();
+    let (held, shelved) = monitors.into().finish();
+    monitor_sys::release_free_memory();
+    tracing::info!(
+        monitors = held.len(),
+        shelved_bytes = shelved,
+        seconds = shelving.elapsed().as_secs_f64(),
+        "monitors shelved and the start-up memory given back"
+    );
     let state = Arc::new(State::default());
-    state.loaded(&monitors);
+    state.loaded_each(held.iter().map(|h| (h.id(), h.frequency())));
     let (stop_tx, stop_rx) = signal::channel(false);
     let mut server = None;
     if let Some(addr) = options.metrics_listen {
@@ -72,25 +140,11 @@ pub async fn watch(monitors: Vec<ValidMonitor>, options: Options) -> Result<(), 
             Err(source) => return Err(WatchError::Listen { addr, source }),
         }
     }
-    eprintln!(
-        "watching {} monitors; Ctrl-C or SIGTERM stops",
-        monitors.len()
-    );
+    eprintln!("watching {} monitors; Ctrl-C or SIGTERM stops", held.len());
     let permits = Permits::new(options.concurrency);
     let engine = Engine::new()
         .with_secret_policy(options.secrets.clone())
         .with_memory_budget(options.memory_budget);
-    // The set never changes: the monitors cheap to rebuild are shelved, each rebuilt when
-    // its check starts, and the memory they were read into goes back to the system.
-    let shelving = std::time::Instant::now();
-    let (held, shelved) = shelve(monitors);
-    monitor_sys::release_free_memory();
-    tracing::info!(
-        monitors = held.len(),
-        shelved_bytes = shelved,
-        seconds = shelving.elapsed().as_secs_f64(),
-        "monitors shelved and the start-up memory given back"
-    );
     let jobs = held
         .into_iter()
         .map(|monitor| Job {
@@ -219,4 +273,55 @@ pub async fn serve(
         }),
     );
     http::serve(listener, app, limits, shutdown).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monitor_spec::bundle::Bundle;
+    use monitor_spec::spec::{Frequency, TcpMonitor};
+
+    #[test]
+    fn a_bundle_read_into_a_watchlist_shelves_the_plain_monitors_only() {
+        let plain = TcpMonitor::new("a-plain", "127.0.0.1", 6379)
+            .send("PING\\r\\n")
+            .expect("+PONG")
+            .frequency(Frequency::M5);
+        let tls = TcpMonitor::new("b-tls", "127.0.0.1", 443).tls_direct();
+        let regex = TcpMonitor::new("c-regex", "127.0.0.1", 1).expect_regex("^OK [0-9]+");
+        let slow = TcpMonitor::new("d-slow", "127.0.0.1", 2).timeouts(1_000, 1_000, 60_000);
+        let mut off = TcpMonitor::new("e-off", "127.0.0.1", 3);
+        off.activated = false;
+        let mut test_only = TcpMonitor::new("f-test-only", "127.0.0.1", 4);
+        test_only.test_only = true;
+        let specs = [plain, tls, regex, slow, off, test_only];
+        let text = Bundle::new(specs.to_vec()).to_json();
+
+        let mut list = Watchlist::new();
+        Bundle::read_valid_each(text.as_bytes(), |m| list.add(m)).expect("a valid bundle");
+        assert_eq!((list.len(), list.shelved()), (4, 2));
+        let (held, bytes) = list.finish();
+        assert!(bytes > 0);
+        let kinds: Vec<(&str, bool)> = held
+            .iter()
+            .map(|h| (h.id(), matches!(h, Held::Shelved { .. })))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("a-plain", true),
+                ("b-tls", false),
+                ("c-regex", false),
+                ("d-slow", true),
+            ]
+        );
+        // Each is the monitor the bundle declared, with what the schedule reads of it.
+        for (h, spec) in held.iter().zip(&specs) {
+            let valid = spec.validate().expect("valid");
+            assert_eq!(h.monitor().expect("rebuilt").spec(), valid.spec());
+            assert_eq!(h.frequency(), spec.frequency);
+            assert_eq!(h.slow(), super::super::schedule::is_slow(&valid));
+        }
+        assert!(held[3].slow());
+    }
 }

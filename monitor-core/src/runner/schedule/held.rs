@@ -101,42 +101,80 @@ impl Held {
     }
 }
 
-/// `monitors` as the schedule holds them: those [`Shelf::worth_shelving`] on one shelf,
-/// each dropped as soon as it is shelved, the others as they are; in the same order.
-/// Returns them and the shelf's size in bytes.
+/// Monitors shelved as they come, for a set that never changes (`watch`'s): those
+/// [`Shelf::worth_shelving`] go onto one shelf, each dropped as soon as it is shelved,
+/// the others are kept as they are; [`Shelving::finish`] gives them in the order they
+/// came. Fed as a bundle is read, the validated monitors never all exist at once.
+#[derive(Debug, Default)]
 #[cfg_attr(not(feature = "watch"), allow(dead_code))]
-pub(crate) fn shelve(monitors: Vec<ValidMonitor>) -> (Vec<Held>, usize) {
-    enum Pending {
-        Valid(ValidMonitor),
-        Shelved(usize, Frequency, bool),
-    }
-    let mut shelf = Shelf::new();
-    let mut pending = Vec::with_capacity(monitors.len());
-    for monitor in monitors {
+pub(crate) struct Shelving {
+    shelf: Shelf,
+    pending: Vec<Pending>,
+}
+
+/// A monitor until the shelf is done.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "watch"), allow(dead_code))]
+enum Pending {
+    Valid(ValidMonitor),
+    Shelved(usize, Frequency, bool),
+}
+
+#[cfg_attr(not(feature = "watch"), allow(dead_code))]
+impl Shelving {
+    /// Adds `monitor`: shelved (and dropped) when worth it, else kept.
+    pub(crate) fn push(&mut self, monitor: ValidMonitor) {
         let shelved = Shelf::worth_shelving(&monitor)
-            .then(|| shelf.push(monitor.spec()).ok())
+            .then(|| self.shelf.push(monitor.spec()).ok())
             .flatten();
-        pending.push(match shelved {
+        self.pending.push(match shelved {
             Some(index) => Pending::Shelved(index, monitor.spec().frequency, is_slow(&monitor)),
             None => Pending::Valid(monitor),
         });
     }
-    shelf.shrink_to_fit();
-    let bytes = shelf.bytes();
-    let shelf = Arc::new(shelf);
-    let held = pending
-        .into_iter()
-        .map(|p| match p {
-            Pending::Valid(m) => Held::Valid(m),
-            Pending::Shelved(index, frequency, slow) => Held::Shelved {
-                shelf: Arc::clone(&shelf),
-                index,
-                frequency,
-                slow,
-            },
-        })
-        .collect();
-    (held, bytes)
+
+    /// How many monitors it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// How many of them are shelved.
+    pub(crate) fn shelved(&self) -> usize {
+        self.shelf.len()
+    }
+
+    /// The monitors as the schedule holds them, in the order they came, and the shelf's
+    /// size in bytes.
+    pub(crate) fn finish(self) -> (Vec<Held>, usize) {
+        let Shelving { mut shelf, pending } = self;
+        shelf.shrink_to_fit();
+        let bytes = shelf.bytes();
+        let shelf = Arc::new(shelf);
+        let held = pending
+            .into_iter()
+            .map(|p| match p {
+                Pending::Valid(m) => Held::Valid(m),
+                Pending::Shelved(index, frequency, slow) => Held::Shelved {
+                    shelf: Arc::clone(&shelf),
+                    index,
+                    frequency,
+                    slow,
+                },
+            })
+            .collect();
+        (held, bytes)
+    }
+}
+
+/// `monitors` as the schedule holds them ([`Shelving`]), in the same order; and the
+/// shelf's size in bytes.
+#[cfg(test)]
+pub(crate) fn shelve(monitors: Vec<ValidMonitor>) -> (Vec<Held>, usize) {
+    let mut shelving = Shelving::default();
+    for monitor in monitors {
+        shelving.push(monitor);
+    }
+    shelving.finish()
 }
 
 #[cfg(test)]
