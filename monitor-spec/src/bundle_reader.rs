@@ -132,9 +132,9 @@ struct Source<'i> {
 
 /// The line and the bytes before on it of the place `bytes` after (`line`, `column`).
 fn advance((line, column): (usize, usize), bytes: &[u8]) -> (usize, usize) {
-    match bytes.iter().rposition(|b| *b == b'\n') {
+    match memchr::memrchr(b'\n', bytes) {
         Some(last) => (
-            line + bytes.iter().filter(|b| **b == b'\n').count(),
+            line + memchr::memchr_iter(b'\n', bytes).count(),
             bytes.len() - last - 1,
         ),
         None => (line, column + bytes.len()),
@@ -264,7 +264,29 @@ struct Scan {
 impl Scan {
     /// Reads on through `bytes`: how many of them the value takes, if it ends there.
     fn feed(&mut self, bytes: &[u8]) -> Option<usize> {
-        for (i, &b) in bytes.iter().enumerate() {
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                    i += 1;
+                    continue;
+                }
+                // Most of a monitor's bytes are in its strings: on to the next quote or
+                // escape at once.
+                let at = i + memchr::memchr2(b'"', b'\\', bytes.get(i..)?)?;
+                if bytes.get(at) == Some(&b'\\') {
+                    self.escaped = true;
+                } else {
+                    self.in_string = false;
+                    if self.depth == 0 {
+                        return Some(at + 1);
+                    }
+                }
+                i = at + 1;
+                continue;
+            }
+            i += 1;
             if !self.started {
                 self.started = true;
                 match b {
@@ -276,20 +298,7 @@ impl Scan {
             }
             if self.scalar {
                 if blank(b) || matches!(b, b',' | b']' | b'}') {
-                    return Some(i);
-                }
-                continue;
-            }
-            if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                } else if b == b'\\' {
-                    self.escaped = true;
-                } else if b == b'"' {
-                    self.in_string = false;
-                    if self.depth == 0 {
-                        return Some(i + 1);
-                    }
+                    return Some(i - 1);
                 }
                 continue;
             }
@@ -299,7 +308,7 @@ impl Scan {
                 b'}' | b']' => {
                     self.depth -= 1;
                     if self.depth == 0 {
-                        return Some(i + 1);
+                        return Some(i);
                     }
                 }
                 _ => {}
