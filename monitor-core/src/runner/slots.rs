@@ -1,9 +1,11 @@
-//! `watch`'s state for `/metrics`: one compact slot per monitor (its id, what its latest
-//! result shows, its checks per status and failures in a row) in a vector sorted by id,
-//! updated in place as results arrive, and the exposition rendered from it a piece of
-//! monitors at a time: each piece is copied out under the lock, which is then released,
-//! and rendered outside it, so that recording a result never waits for a scrape.
+//! `watch`'s state for `/metrics`: one compact slot per monitor (where its id is in one
+//! text of all ids, what its latest result shows, its checks per status and failures in a
+//! row) in a vector sorted by id, updated in place as results arrive, and the exposition
+//! rendered from it a piece of monitors at a time: each piece is copied out under the
+//! lock, which is then released, and rendered outside it, so that recording a result
+//! never waits for a scrape.
 
+use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use monitor_spec::result::{CheckResult, Status};
@@ -30,9 +32,14 @@ pub struct State {
 
 /// The monitors' slots, sorted by id (found by a binary search: an index by id would
 /// cost a million monitors some 50 MB); at most one per monitor loaded or reported.
+/// Their ids are in one text, those loaded in id order: a search and a scrape read it
+/// front to back instead of chasing a pointer per monitor to wherever the allocator put
+/// it, and a copy takes no reference count.
 #[derive(Debug, Default)]
 struct Slots {
     slots: Vec<Slot>,
+    /// Every slot's id, one after another.
+    ids: String,
     /// How many slots have what [`NEEDS`] names, in its order.
     with: [usize; 3],
 }
@@ -43,7 +50,8 @@ const NEEDS: [Needs; 3] = [Needs::Tls, Needs::Tcp, Needs::SchedulingDelay];
 /// What `/metrics` shows of one monitor.
 #[derive(Debug, Clone)]
 struct Slot {
-    id: Arc<str>,
+    /// Where its id is in the ids' text.
+    id: IdAt,
     /// What its latest result shows; `None` before its first.
     latest: Option<Latest>,
     /// Checks per status, in the order of [`STATUSES`].
@@ -52,8 +60,36 @@ struct Slot {
     failing: u64,
 }
 
+/// Where an id is in a text of ids.
+#[derive(Debug, Clone, Copy)]
+struct IdAt {
+    start: usize,
+    len: usize,
+}
+
+impl IdAt {
+    /// `id` added at the end of `text`.
+    fn push(text: &mut String, id: &str) -> IdAt {
+        let start = text.len();
+        text.push_str(id);
+        IdAt {
+            start,
+            len: id.len(),
+        }
+    }
+
+    fn range(self) -> Range<usize> {
+        self.start..self.start.saturating_add(self.len)
+    }
+
+    /// The id in `text`.
+    fn of(self, text: &str) -> &str {
+        text.get(self.range()).unwrap_or_default()
+    }
+}
+
 impl Slot {
-    fn new(id: Arc<str>) -> Slot {
+    fn new(id: IdAt) -> Slot {
         Slot {
             id,
             latest: None,
@@ -66,10 +102,12 @@ impl Slot {
 impl Slots {
     /// The slot of `id`, made (in id order) when it has none yet.
     fn slot(&mut self, id: &str) -> &mut Slot {
-        let i = match self.slots.binary_search_by(|s| (*s.id).cmp(id)) {
+        let ids = &self.ids;
+        let i = match self.slots.binary_search_by(|s| s.id.of(ids).cmp(id)) {
             Ok(i) => i,
             Err(i) => {
-                self.slots.insert(i, Slot::new(Arc::from(id)));
+                let at = IdAt::push(&mut self.ids, id);
+                self.slots.insert(i, Slot::new(at));
                 i
             }
         };
@@ -136,21 +174,26 @@ impl State {
 
     /// [`State::loaded`] from each monitor's id and frequency (of monitors held shelved).
     pub(crate) fn loaded_each<'a>(&self, monitors: impl Iterator<Item = (&'a str, Frequency)>) {
-        let mut ids: Vec<Arc<str>> = Vec::with_capacity(monitors.size_hint().0);
+        let mut ids: Vec<&str> = Vec::with_capacity(monitors.size_hint().0);
         let mut due = 0.0;
         for (id, frequency) in monitors {
             due += 1.0 / frequency.as_secs().max(1) as f64;
-            ids.push(Arc::from(id));
+            ids.push(id);
         }
         self.process.set_loaded(ids.len(), due);
         ids.sort_unstable();
         ids.dedup();
         let mut slots = self.slots();
         if slots.slots.is_empty() {
-            slots.slots = ids.into_iter().map(Slot::new).collect();
+            let mut text = String::with_capacity(ids.iter().map(|id| id.len()).sum());
+            slots.slots = ids
+                .into_iter()
+                .map(|id| Slot::new(IdAt::push(&mut text, id)))
+                .collect();
+            slots.ids = text;
         } else {
             for id in ids {
-                slots.slot(&id);
+                slots.slot(id);
             }
         }
     }
@@ -163,11 +206,15 @@ impl State {
     /// Copies the slots from `from` on, at most [`SLOTS_PER_COPY`], into `piece`
     /// (cleared first).
     fn copy(&self, from: usize, piece: &mut Piece) {
-        piece.0.clear();
+        piece.slots.clear();
+        piece.ids.clear();
         let slots = self.slots();
         let to = slots.slots.len().min(from.saturating_add(SLOTS_PER_COPY));
         if let Some(copied) = slots.slots.get(from..to) {
-            piece.0.extend_from_slice(copied);
+            piece.slots.extend(copied.iter().map(|slot| Slot {
+                id: IdAt::push(&mut piece.ids, slot.id.of(&slots.ids)),
+                ..slot.clone()
+            }));
         }
     }
 
@@ -182,32 +229,38 @@ impl State {
     }
 }
 
-/// A copy of some monitors' slots, in id order, as the exposition reads them.
+/// A copy of some monitors' slots, in id order, with their ids, as the exposition reads
+/// them.
 #[derive(Debug, Default)]
-struct Piece(Vec<Slot>);
+struct Piece {
+    slots: Vec<Slot>,
+    ids: String,
+}
 
 impl report::Exposition for Piece {
     fn results(&self) -> usize {
-        self.0.len()
+        self.slots.len()
     }
     fn result(&self, i: usize) -> Option<(&str, &Latest)> {
-        let slot = &self.0[i];
-        Some((&slot.id, slot.latest.as_ref()?))
+        let slot = self.slots.get(i)?;
+        Some((slot.id.of(&self.ids), slot.latest.as_ref()?))
     }
     fn counted(&self) -> usize {
-        self.0.len()
+        self.slots.len()
     }
     fn counters(&self, i: usize) -> (&str, Vec<(Status, u64)>) {
-        let slot = &self.0[i];
+        let Some(slot) = self.slots.get(i) else {
+            return ("", Vec::new());
+        };
         let counts = STATUSES
             .into_iter()
             .zip(slot.counts)
             .filter(|(_, n)| *n > 0)
             .collect();
-        (&slot.id, counts)
+        (slot.id.of(&self.ids), counts)
     }
     fn consecutive_failures(&self, i: usize) -> Option<u64> {
-        Some(self.0[i].failing)
+        Some(self.slots.get(i)?.failing)
     }
 }
 
@@ -250,15 +303,16 @@ impl MetricsPieces {
                 continue;
             }
             self.state.copy(self.next, &mut self.piece);
-            if self.piece.0.is_empty() {
+            if self.piece.slots.is_empty() {
                 self.text.next_family();
                 self.next = 0;
                 continue;
             }
-            self.next += self.piece.0.len();
+            self.next += self.piece.slots.len();
             self.text.family_rows(&mut out, &self.piece);
         }
-        self.piece.0.clear();
+        self.piece.slots.clear();
+        self.piece.ids.clear();
         (!out.is_empty()).then_some(out)
     }
 }
