@@ -6,7 +6,7 @@
 //! never waits for a scrape.
 
 use std::ops::Range;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use monitor_spec::result::{CheckResult, Status};
 use monitor_spec::schedule::Frequency;
@@ -18,6 +18,18 @@ use crate::report::{self, Latest, Needs, PrometheusText};
 /// The statuses in the order `/metrics` counts them.
 const STATUSES: [Status; 3] = [Status::Passed, Status::Degraded, Status::Failed];
 
+/// The most results kept [`State::waiting`]; a worker recording one more waits for the
+/// slots' lock instead (about 250 bytes each, so about 16 MB).
+pub const MAX_WAITING: usize = 65_536;
+
+/// A result as the slots keep it: its monitor, its status, what `/metrics` shows of it.
+#[derive(Debug)]
+struct Recorded {
+    id: String,
+    status: Status,
+    latest: Latest,
+}
+
 /// How many monitors' slots one copy under the lock takes (about 200 bytes each, so
 /// 1,000 of them hold the lock for some microseconds).
 pub const SLOTS_PER_COPY: usize = 1_000;
@@ -26,6 +38,11 @@ pub const SLOTS_PER_COPY: usize = 1_000;
 #[derive(Debug, Default)]
 pub struct State {
     slots: Mutex<Slots>,
+    /// Results recorded while `slots` was taken (by a scrape's copy, on a thread at nice
+    /// 19 that the kernel may preempt while it holds the lock): the runtime's workers
+    /// leave them here instead of waiting, and whoever takes `slots` next applies them
+    /// first, in the order they came. At most [`MAX_WAITING`].
+    waiting: Mutex<Vec<Recorded>>,
     /// What is scheduled and how late checks started against their schedule.
     pub(super) process: ProcessMetrics,
 }
@@ -115,32 +132,73 @@ impl Slots {
     }
 }
 
-impl State {
-    fn slots(&self) -> MutexGuard<'_, Slots> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Records a result, keeping only what `/metrics` shows of it ([`Latest`]): with a
-    /// million monitors the full results (attempts, excerpts, chains, hints) would cost
-    /// gigabytes.
-    pub fn record(&self, result: CheckResult) {
-        let latest = Latest::of(&result);
-        let counted = STATUSES.iter().position(|s| *s == result.status);
-        let mut slots = self.slots();
-        let slot = slots.slot(&result.id);
+impl Slots {
+    /// Keeps `recorded` in its monitor's slot.
+    fn apply(&mut self, recorded: Recorded) {
+        let Recorded { id, status, latest } = recorded;
+        let counted = STATUSES.iter().position(|s| *s == status);
+        let slot = self.slot(&id);
         if let Some(counted) = counted {
             slot.counts[counted] += 1;
         }
-        slot.failing = match result.status {
+        slot.failing = match status {
             Status::Failed => slot.failing.saturating_add(1),
             _ => 0,
         };
         let had = NEEDS.map(|n| slot.latest.as_ref().is_some_and(|l| l.has(n)));
         let has = NEEDS.map(|n| latest.has(n));
         slot.latest = Some(latest);
-        for ((with, had), has) in slots.with.iter_mut().zip(had).zip(has) {
+        for ((with, had), has) in self.with.iter_mut().zip(had).zip(has) {
             *with = (*with + usize::from(has)).saturating_sub(usize::from(had));
         }
+    }
+}
+
+impl State {
+    /// The slots, with the results that waited applied.
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        self.caught_up(slots)
+    }
+
+    /// `slots` with the results that waited applied; the waiting list is only swapped
+    /// out under its own lock, so a recorder never waits for the applying.
+    fn caught_up<'s>(&self, mut slots: MutexGuard<'s, Slots>) -> MutexGuard<'s, Slots> {
+        let waited = std::mem::take(&mut *self.waiting());
+        for recorded in waited {
+            slots.apply(recorded);
+        }
+        slots
+    }
+
+    fn waiting(&self) -> MutexGuard<'_, Vec<Recorded>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a result, keeping only what `/metrics` shows of it ([`Latest`]): with a
+    /// million monitors the full results (attempts, excerpts, chains, hints) would cost
+    /// gigabytes. Never waits for a scrape: when the slots are taken, the result waits
+    /// for whoever takes them next (at most [`MAX_WAITING`] results).
+    pub fn record(&self, result: CheckResult) {
+        let recorded = Recorded {
+            latest: Latest::of(&result),
+            status: result.status,
+            id: result.id,
+        };
+        let slots = match self.slots.try_lock() {
+            Ok(slots) => slots,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                let mut waiting = self.waiting();
+                if waiting.len() < MAX_WAITING {
+                    waiting.push(recorded);
+                    return;
+                }
+                drop(waiting);
+                self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+            }
+        };
+        self.caught_up(slots).apply(recorded);
     }
 
     /// Whether some result has what `needs` names.
@@ -314,5 +372,79 @@ impl MetricsPieces {
         self.piece.slots.clear();
         self.piece.ids.clear();
         (!out.is_empty()).then_some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monitor_spec::result::Timings;
+
+    fn result(id: &str, status: Status) -> CheckResult {
+        CheckResult {
+            id: id.to_owned(),
+            name: id.to_owned(),
+            target: "127.0.0.1:1".to_owned(),
+            status,
+            error: None,
+            timings: Timings::default(),
+            address: None,
+            attempts: Vec::new(),
+            assertions: Vec::new(),
+            response_excerpt: String::new(),
+            tls: None,
+            facts: Default::default(),
+            tcp: None,
+            started_at: time::OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// The checks per status `/metrics` shows of `id`.
+    fn counts(state: &Arc<State>, id: &str) -> Vec<String> {
+        let needle = format!("monitor=\"{id}\"");
+        state
+            .metrics()
+            .lines()
+            .filter(|l| l.starts_with("monitor_checks_total") && l.contains(&needle))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_result_recorded_while_the_slots_are_taken_waits_and_is_shown_next() {
+        let state = Arc::new(State::default());
+        state.record(result("b", Status::Passed));
+        // A scrape's copy holds the slots (here on this very thread: a recorder that
+        // waited for the lock would never return).
+        let held = state.slots();
+        state.record(result("a", Status::Failed));
+        state.record(result("b", Status::Failed));
+        assert_eq!(state.waiting().len(), 2);
+        drop(held);
+        assert_eq!(
+            counts(&state, "a"),
+            ["monitor_checks_total{monitor=\"a\",status=\"failed\"} 1"]
+        );
+        assert_eq!(
+            counts(&state, "b"),
+            [
+                "monitor_checks_total{monitor=\"b\",status=\"passed\"} 1",
+                "monitor_checks_total{monitor=\"b\",status=\"failed\"} 1"
+            ]
+        );
+        assert!(state.waiting().is_empty());
+    }
+
+    #[test]
+    fn ids_keep_their_order_whatever_order_they_come_in() {
+        let state = Arc::new(State::default());
+        let loaded = [("m-2", Frequency::M1), ("m-10", Frequency::M1)];
+        state.loaded_each(loaded.into_iter());
+        for id in ["z", "m-10", "a", "m-2"] {
+            state.record(result(id, Status::Passed));
+        }
+        let slots = state.slots();
+        let ids: Vec<&str> = slots.slots.iter().map(|s| s.id.of(&slots.ids)).collect();
+        assert_eq!(ids, ["a", "m-10", "m-2", "z"]);
     }
 }
