@@ -29,3 +29,27 @@ pub(crate) mod schedule;
 mod slots;
 #[cfg(feature = "watch")]
 pub mod watch;
+
+/// A result with only its monitor's id and its status, for the runners' tests.
+#[cfg(all(test, any(feature = "watch", feature = "agent")))]
+pub(crate) fn result_of(
+    id: &str,
+    status: monitor_spec::result::Status,
+) -> monitor_spec::result::CheckResult {
+    monitor_spec::result::CheckResult {
+        id: id.to_owned(),
+        name: id.to_owned(),
+        target: "127.0.0.1:1".to_owned(),
+        status,
+        error: None,
+        timings: monitor_spec::result::Timings::default(),
+        address: None,
+        attempts: Vec::new(),
+        assertions: Vec::new(),
+        response_excerpt: String::new(),
+        tls: None,
+        facts: Default::default(),
+        tcp: None,
+        started_at: time::OffsetDateTime::UNIX_EPOCH,
+    }
+}

@@ -378,26 +378,8 @@ impl MetricsPieces {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use monitor_spec::result::Timings;
 
-    fn result(id: &str, status: Status) -> CheckResult {
-        CheckResult {
-            id: id.to_owned(),
-            name: id.to_owned(),
-            target: "127.0.0.1:1".to_owned(),
-            status,
-            error: None,
-            timings: Timings::default(),
-            address: None,
-            attempts: Vec::new(),
-            assertions: Vec::new(),
-            response_excerpt: String::new(),
-            tls: None,
-            facts: Default::default(),
-            tcp: None,
-            started_at: time::OffsetDateTime::UNIX_EPOCH,
-        }
-    }
+    use crate::runner::result_of as result;
 
     /// The checks per status `/metrics` shows of `id`.
     fn counts(state: &Arc<State>, id: &str) -> Vec<String> {

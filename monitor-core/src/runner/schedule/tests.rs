@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use monitor_spec::result::Timings;
 use monitor_spec::schedule::{Backoff, Frequency, RetryStrategy};
 use monitor_spec::spec::TcpMonitor;
 
@@ -78,26 +77,12 @@ impl Checker for Script {
 }
 
 fn outcome(id: &str, failed: bool) -> CheckResult {
-    CheckResult {
-        id: id.to_owned(),
-        name: id.to_owned(),
-        target: "127.0.0.1:1".to_owned(),
-        status: if failed {
-            Status::Failed
-        } else {
-            Status::Passed
-        },
-        error: None,
-        timings: Timings::default(),
-        address: None,
-        attempts: Vec::new(),
-        assertions: Vec::new(),
-        response_excerpt: String::new(),
-        tls: None,
-        facts: Default::default(),
-        tcp: None,
-        started_at: time::OffsetDateTime::UNIX_EPOCH,
-    }
+    let status = if failed {
+        Status::Failed
+    } else {
+        Status::Passed
+    };
+    crate::runner::result_of(id, status)
 }
 
 /// What the outlet heard.
