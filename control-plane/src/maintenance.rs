@@ -7,7 +7,7 @@ use monitor_spec::maintenance::{ListedWindow, MaintenanceWindow, WindowList, Win
 use time::OffsetDateTime;
 
 use crate::deployed::Deployed;
-use crate::store::NewResult;
+use crate::store::{NewResult, StoreError};
 
 /// The most ad-hoc windows a project may have open or upcoming at once.
 pub const MAX_OPEN_AD_HOC: usize = 64;
@@ -87,6 +87,17 @@ pub fn list(
         (!a.active, a.start, &a.window.id).cmp(&(!b.active, b.start, &b.window.id))
     });
     WindowList { windows }
+}
+
+/// An ad-hoc window as both stores keep it: its JSON.
+pub(crate) fn to_json(window: &MaintenanceWindow) -> Result<String, StoreError> {
+    serde_json::to_string(window).map_err(|e| StoreError::Corrupt(format!("window json: {e}")))
+}
+
+/// A stored ad-hoc window from its JSON; `id` names it in the error.
+pub(crate) fn of_json(id: &str, text: &str) -> Result<MaintenanceWindow, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt(format!("maintenance window `{id}`: {e}")))
 }
 
 /// The end of a one-off window, unix microseconds (`i64::MAX` for a weekly one, which an

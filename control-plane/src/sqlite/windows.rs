@@ -5,20 +5,11 @@ use monitor_spec::maintenance::MaintenanceWindow;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::rows::ensure_project;
-use crate::maintenance::{end_us, ended, sort};
+use crate::maintenance::{end_us, ended, of_json, sort, to_json};
 use crate::store::{AD_HOC_KEPT_US, MAX_AD_HOC_READ, StoreError};
 
 /// Windows deleted per step of upkeep.
 const PRUNE_PER_STEP: i64 = 500;
-
-fn to_json(window: &MaintenanceWindow) -> Result<String, StoreError> {
-    serde_json::to_string(window).map_err(|e| StoreError::Corrupt(format!("window json: {e}")))
-}
-
-fn of_json(id: &str, text: &str) -> Result<MaintenanceWindow, StoreError> {
-    serde_json::from_str(text)
-        .map_err(|e| StoreError::Corrupt(format!("maintenance window `{id}`: {e}")))
-}
 
 /// Stores a window unless `max_open` of the project's windows end after `now_us`.
 pub(super) fn open(
