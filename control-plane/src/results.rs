@@ -28,7 +28,7 @@ pub fn facts_of(result: &CheckResult) -> ResultFacts {
         tls_us: t.tls_ms.map(ms_to_us),
         first_byte_us: t.first_byte_ms.map(ms_to_us),
         total_us: ms_to_us(t.total_ms),
-        address: result.address.clone(),
+        address: result.address.as_deref().map(str::to_owned),
         tls_version: result.tls.as_ref().and_then(|t| t.version.clone()),
         cert_expiry_s: result
             .tls
@@ -238,9 +238,9 @@ pub fn rebuild(
         policy: None,
     });
     CheckResult {
-        id: monitor.to_owned(),
-        name: name.to_owned(),
-        target: target.to_owned(),
+        id: monitor.into(),
+        name: name.into(),
+        target: target.into(),
         status,
         error: facts.error.map(|kind| ProbeError {
             kind,
@@ -256,7 +256,7 @@ pub fn rebuild(
             client_cert_wait_ms: None,
             scheduling_delay_ms: None,
         },
-        address: facts.address.clone(),
+        address: facts.address.as_deref().map(Into::into),
         attempts: Vec::new(),
         assertions: Vec::new(),
         response_excerpt: String::new(),

@@ -64,7 +64,7 @@ pub fn check_results(
             // stored here.
             continue;
         }
-        if r.result.id != r.monitor {
+        if *r.result.id != *r.monitor {
             problem(
                 format!("results[{i}].result.id"),
                 format!(

@@ -428,10 +428,10 @@ fn junit(results: &[CheckResult]) -> String {
 fn junit_properties(r: &CheckResult) -> Vec<(&'static str, String)> {
     let mut props = vec![
         ("status", status_str(r.status).to_owned()),
-        ("target", r.target.clone()),
+        ("target", r.target.to_string()),
     ];
     if let Some(address) = &r.address {
-        props.push(("address", address.clone()));
+        props.push(("address", address.to_string()));
     }
     if let Some(e) = &r.error {
         props.push(("error_kind", e.kind.as_str().to_owned()));

@@ -3,6 +3,8 @@
 //! Unknown fields are refused in every object, as in specs: the control plane reads
 //! results from agents, and [`crate::limits`] bounds what they may carry.
 
+use std::sync::Arc;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -237,7 +239,8 @@ pub struct Attempt {
     /// Timings of this attempt.
     pub timings: Timings,
     /// The address that answered, as `ip:port`.
-    pub address: Option<String>,
+    // One text with the result's own `address`.
+    pub address: Option<Arc<str>>,
     /// When the attempt started (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "String")]
@@ -254,12 +257,14 @@ pub struct Attempt {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckResult {
+    // The id, name and target are the validated monitor's own texts
+    // (`Compiled::texts`): a result holds a reference to them, not a copy.
     /// Logical id of the monitor.
-    pub id: String,
+    pub id: Arc<str>,
     /// Name of the monitor.
-    pub name: String,
+    pub name: Arc<str>,
     /// `host:port` as declared.
-    pub target: String,
+    pub target: Arc<str>,
     /// The verdict.
     pub status: Status,
     /// Why it did not pass (`null` when passed).
@@ -267,7 +272,7 @@ pub struct CheckResult {
     /// Per-phase timings of the last attempt.
     pub timings: Timings,
     /// The address that answered, as `ip:port` (`[ip6]:port` for IPv6).
-    pub address: Option<String>,
+    pub address: Option<Arc<str>>,
     /// Every attempt, first to last.
     pub attempts: Vec<Attempt>,
     /// Every assertion's outcome in the last attempt.

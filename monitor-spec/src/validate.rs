@@ -101,6 +101,31 @@ pub struct Compiled {
     /// settings), so that a monitor checked again does not build it again. The spec never
     /// reads it.
     pub engine_cache: OnceLock<Arc<dyn Any + Send + Sync>>,
+    /// The texts of [`Compiled::texts`], made on first use.
+    texts: OnceLock<Texts>,
+}
+
+/// The texts every result of a monitor carries, made once per validated monitor and
+/// shared by its results (a reference count each, no copy).
+#[derive(Debug, Clone)]
+pub struct Texts {
+    /// The spec's id.
+    pub id: Arc<str>,
+    /// The spec's name.
+    pub name: Arc<str>,
+    /// The target as declared, `host:port` (`[v6]:port`).
+    pub target: Arc<str>,
+}
+
+impl Compiled {
+    /// The monitor's id, name and target as shared texts, made on first use.
+    pub fn texts(&self) -> &Texts {
+        self.texts.get_or_init(|| Texts {
+            id: self.spec.id.as_str().into(),
+            name: self.spec.name.as_str().into(),
+            target: self.spec.target.to_string().into(),
+        })
+    }
 }
 
 impl fmt::Debug for Compiled {
@@ -214,6 +239,7 @@ impl TcpMonitor {
             ops,
             assertions,
             engine_cache: OnceLock::new(),
+            texts: OnceLock::new(),
         })))
     }
 }

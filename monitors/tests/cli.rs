@@ -112,7 +112,7 @@ fn results(o: &Output) -> Vec<CheckResult> {
 }
 
 fn ids_and_status(rs: &[CheckResult]) -> Vec<(String, Status)> {
-    rs.iter().map(|r| (r.id.clone(), r.status)).collect()
+    rs.iter().map(|r| (r.id.to_string(), r.status)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,7 +162,7 @@ async fn filters_select_monitors() {
             let mut full = vec!["run", "--bundle", &bundle, "-r", "json"];
             full.extend_from_slice(args);
             let o = monitors(&full).await;
-            let ids: Vec<String> = results(&o).into_iter().map(|r| r.id).collect();
+            let ids: Vec<String> = results(&o).into_iter().map(|r| r.id.to_string()).collect();
             assert_eq!(ids, expected, "{args:?}");
         }
     };
@@ -724,7 +724,7 @@ async fn demo_shows_passed_degraded_and_failed_with_hints() {
     let rs = results(&o);
     let verdicts: Vec<(String, Status, Option<ErrorKind>)> = rs
         .iter()
-        .map(|r| (r.id.clone(), r.status, r.error.as_ref().map(|e| e.kind)))
+        .map(|r| (r.id.to_string(), r.status, r.error.as_ref().map(|e| e.kind)))
         .collect();
     assert_eq!(
         verdicts,

@@ -209,7 +209,7 @@ impl Triggers {
             return Received::Unknown;
         };
         let run = TriggerRun {
-            monitor: result.id.clone(),
+            monitor: result.id.to_string(),
             location: location.to_owned(),
         };
         if !t.missing.remove(&run) {
@@ -278,7 +278,7 @@ pub fn triggered_problems(results: &[ResultIn], location: &str) -> Vec<Problem> 
                 message: format!("is {}; a triggered result's tick is 0", r.tick),
             });
         }
-        if r.result.id != r.monitor {
+        if *r.result.id != *r.monitor {
             problems.push(Problem {
                 path: format!("results[{i}].result.id"),
                 message: format!(

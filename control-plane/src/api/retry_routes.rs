@@ -57,7 +57,7 @@ fn problems(request: &RetryRequest, now_ms: u64) -> Vec<Problem> {
     if let Err(e) = monitor_spec::rules::check_id(&request.monitor) {
         problem("monitor", e);
     }
-    if request.result.id != request.monitor {
+    if *request.result.id != *request.monitor {
         problem(
             "result.id",
             format!(

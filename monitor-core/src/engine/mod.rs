@@ -288,10 +288,11 @@ impl Engine {
             address,
             ..
         } = last.attempt;
+        let texts = monitor.compiled().texts();
         Some(CheckResult {
-            id: spec.id.clone(),
-            name: spec.name.clone(),
-            target: place::target_text(&spec.target),
+            id: texts.id.clone(),
+            name: texts.name.clone(),
+            target: texts.target.clone(),
             status,
             error,
             timings,
@@ -665,7 +666,7 @@ pub async fn run_all_observed(
                 let Some(monitor) = shared.get(i) else {
                     return;
                 };
-                let result = Box::new(engine.check(monitor).await);
+                let result = engine.check(monitor).await;
                 if tx.send((i, result)).is_err() {
                     return;
                 }
@@ -682,7 +683,7 @@ pub async fn run_all_observed(
                 Ok((i, result)) => {
                     observe(&result);
                     if let Some(slot) = results.get_mut(i) {
-                        *slot = Some(*result);
+                        *slot = Some(result);
                     }
                 }
                 Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
@@ -750,7 +751,6 @@ fn internal_failure(engine: &Engine, monitor: &ValidMonitor, why: &str) -> Check
 
 /// A failed result of one attempt with `error`, made without connecting.
 fn failure(engine: &Engine, monitor: &ValidMonitor, error: ProbeError) -> CheckResult {
-    let spec = monitor.spec();
     let started_at = engine.clock.wall();
     let attempt = Attempt {
         status: Status::Failed,
@@ -760,10 +760,11 @@ fn failure(engine: &Engine, monitor: &ValidMonitor, error: ProbeError) -> CheckR
         started_at,
         location: None,
     };
+    let texts = monitor.compiled().texts();
     CheckResult {
-        id: spec.id.clone(),
-        name: spec.name.clone(),
-        target: place::target_text(&spec.target),
+        id: texts.id.clone(),
+        name: texts.name.clone(),
+        target: texts.target.clone(),
         status: Status::Failed,
         error: Some(error),
         timings: Timings::default(),

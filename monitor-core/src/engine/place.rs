@@ -2,6 +2,7 @@
 //! and how much of a response it shows.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use monitor_spec::spec::{Target, TcpMonitor};
 
@@ -13,7 +14,7 @@ pub const EXCERPT_BYTES: usize = 256;
 pub(crate) fn place(spec: &TcpMonitor, addr: Option<SocketAddr>) -> String {
     let target = target_text(&spec.target);
     match addr {
-        Some(a) if address_text(a) != target => format!("{target} ({a})"),
+        Some(a) if *address_text(a) != *target => format!("{target} ({a})"),
         _ => target,
     }
 }
@@ -35,28 +36,43 @@ pub(crate) fn target_text(target: &Target) -> String {
     text
 }
 
-/// The address as its `Display` writes it (`ip:port`, `[ip6]:port`): IPv4 without the
-/// formatting machinery, which costs more than the rest of a result's strings together.
-pub(crate) fn address_text(addr: SocketAddr) -> String {
+/// The address as its `Display` writes it (`ip:port`, `[ip6]:port`), in one allocation
+/// shared by the result and its attempt: IPv4 without the formatting machinery, which
+/// costs more than the rest of a result's strings together.
+pub(crate) fn address_text(addr: SocketAddr) -> Arc<str> {
     match addr {
         SocketAddr::V4(v4) => {
-            let mut text = String::with_capacity(21);
+            // `255.255.255.255:65535` is 21 bytes.
+            let mut text = [0u8; 21];
+            let mut len = 0;
+            let mut push = |byte: u8| {
+                if let Some(at) = text.get_mut(len) {
+                    *at = byte;
+                    len += 1;
+                }
+            };
             for (i, octet) in v4.ip().octets().into_iter().enumerate() {
                 if i > 0 {
-                    text.push('.');
+                    push(b'.');
                 }
-                push_decimal(&mut text, octet.into());
+                decimal(octet.into(), &mut push);
             }
-            text.push(':');
-            push_decimal(&mut text, v4.port().into());
-            text
+            push(b':');
+            decimal(v4.port().into(), &mut push);
+            // ASCII digits, dots and a colon: always UTF-8.
+            Arc::from(std::str::from_utf8(&text[..len]).unwrap_or_default())
         }
-        SocketAddr::V6(_) => addr.to_string(),
+        SocketAddr::V6(_) => Arc::from(addr.to_string()),
     }
 }
 
 /// Appends `n` in decimal.
 fn push_decimal(text: &mut String, n: u32) {
+    decimal(n, |d| text.push(char::from(d)));
+}
+
+/// Gives the ASCII digits of `n` in decimal, most significant first.
+fn decimal(n: u32, mut digit: impl FnMut(u8)) {
     let mut digits = [0u8; 10];
     let mut at = digits.len();
     let mut n = n;
@@ -69,7 +85,7 @@ fn push_decimal(text: &mut String, n: u32) {
         }
     }
     for &d in &digits[at..] {
-        text.push(char::from(d));
+        digit(d);
     }
 }
 
@@ -89,7 +105,7 @@ mod tests {
             "[fe80::1%3]:22",
         ] {
             let addr: SocketAddr = addr.parse().unwrap();
-            assert_eq!(address_text(addr), addr.to_string());
+            assert_eq!(*address_text(addr), addr.to_string());
         }
         for (host, port) in [
             ("db.internal", 5432),

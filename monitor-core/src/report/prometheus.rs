@@ -77,10 +77,7 @@ use super::{Counter, STATUSES, status_str};
 pub fn prometheus(results: &[&CheckResult], counters: &[Counter]) -> String {
     let latest = latest_per_id(results);
     let exposed = Listed {
-        latest: latest
-            .iter()
-            .map(|r| (r.id.as_str(), Latest::of(r)))
-            .collect(),
+        latest: latest.iter().map(|r| (&*r.id, Latest::of(r))).collect(),
         counters,
     };
     let mut out = String::new();
@@ -515,14 +512,14 @@ fn latest_per_id<'a>(results: &[&'a CheckResult]) -> Vec<&'a CheckResult> {
     let mut at: HashMap<&str, usize> = HashMap::new();
     let mut out: Vec<&'a CheckResult> = Vec::with_capacity(results.len());
     for &r in results {
-        match at.get(r.id.as_str()) {
+        match at.get(&*r.id) {
             Some(&i) => {
                 if let Some(slot) = out.get_mut(i) {
                     *slot = r;
                 }
             }
             None => {
-                at.insert(r.id.as_str(), out.len());
+                at.insert(&r.id, out.len());
                 out.push(r);
             }
         }

@@ -37,9 +37,9 @@ pub(crate) fn result_of(
     status: monitor_spec::result::Status,
 ) -> monitor_spec::result::CheckResult {
     monitor_spec::result::CheckResult {
-        id: id.to_owned(),
-        name: id.to_owned(),
-        target: "127.0.0.1:1".to_owned(),
+        id: id.into(),
+        name: id.into(),
+        target: "127.0.0.1:1".into(),
         status,
         error: None,
         timings: monitor_spec::result::Timings::default(),

@@ -25,7 +25,7 @@ pub const MAX_WAITING: usize = 65_536;
 /// A result as the slots keep it: its monitor, its status, what `/metrics` shows of it.
 #[derive(Debug)]
 struct Recorded {
-    id: String,
+    id: std::sync::Arc<str>,
     status: Status,
     latest: Latest,
 }

@@ -501,7 +501,7 @@ async fn agent_uploads_results_of_assigned_monitors_with_ids_and_ticks() {
     for r in stored.values() {
         assert!(r.monitor == "alpha" || r.monitor == "beta", "{}", r.id);
         assert_eq!(r.id, format!("{}/{LOCATION}/{}", r.monitor, r.tick));
-        assert_eq!(r.result.id, r.monitor);
+        assert_eq!(*r.result.id, *r.monitor);
         assert_eq!(r.result.status, Status::Passed, "{:?}", r.result.error);
         // The check ran for its instant: not before it, and not a round later.
         let at = instant_of(r.tick, phase);

@@ -11,7 +11,7 @@ use super::report::awkward;
 /// position from 10), except `undeclared`.
 fn check(results: &[CheckResult], expected: &[&str]) {
     let declared = |id: &str| {
-        let n = results.iter().position(|r| r.id == id)?;
+        let n = results.iter().position(|r| &*r.id == id)?;
         (id != "undeclared").then(|| (format!("monitors/src/{id}.rs"), 10 + n as u32))
     };
     let text = github_annotations(results, &declared);
@@ -21,7 +21,7 @@ fn check(results: &[CheckResult], expected: &[&str]) {
 fn result(id: &str, status: Status, error: Option<(ErrorKind, &str, &[&str])>) -> CheckResult {
     let mut r = awkward();
     r.id = id.into();
-    r.name = format!("{id} answers");
+    r.name = format!("{id} answers").into();
     r.target = "db.internal:5432".into();
     r.status = status;
     r.timings.total_ms = 12.5;

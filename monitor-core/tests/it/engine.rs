@@ -353,7 +353,7 @@ async fn system_resolver_resolves_localhost() {
         .expect("hi"))
     .await;
     assert_eq!(r.status, Status::Passed, "{}", r.to_json());
-    assert_eq!(r.address.unwrap(), format!("127.0.0.1:{}", server.port()));
+    assert_eq!(*r.address.unwrap(), format!("127.0.0.1:{}", server.port()));
 }
 
 #[tokio::test]
@@ -363,8 +363,8 @@ async fn ipv6_literal_on_loopback() {
         .unwrap();
     let r = run(TcpMonitor::new("v6", "::1", server.port()).expect("v6")).await;
     assert_eq!(r.status, Status::Passed, "{}", r.to_json());
-    assert_eq!(r.address.unwrap(), format!("[::1]:{}", server.port()));
-    assert_eq!(r.target, format!("[::1]:{}", server.port()));
+    assert_eq!(*r.address.unwrap(), format!("[::1]:{}", server.port()));
+    assert_eq!(*r.target, format!("[::1]:{}", server.port()));
 }
 
 /// A name with both loopback addresses where only `answers` listens on the port.
@@ -416,7 +416,7 @@ async fn happy_eyeballs_moves_on_from_a_stalled_address() {
     )
     .await;
     assert_eq!(r.status, Status::Passed, "{}", r.to_json());
-    assert_eq!(r.address.unwrap(), format!("127.0.0.1:{}", server.port()));
+    assert_eq!(*r.address.unwrap(), format!("127.0.0.1:{}", server.port()));
     // The IPv4 attempt started only after the attempt delay.
     assert!(r.timings.connect_ms.unwrap() >= 240.0, "{:?}", r.timings);
 }
@@ -704,7 +704,7 @@ async fn runner_bounds_concurrency_and_keeps_order() {
         .collect();
     let started = std::time::Instant::now();
     let results = run_all(&Engine::new(), &monitors, 4).await;
-    let ids: Vec<&str> = results.iter().map(|r| r.id.as_str()).collect();
+    let ids: Vec<&str> = results.iter().map(|r| &*r.id).collect();
     let expected: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
     assert_eq!(ids, expected);
     for (i, r) in results.iter().enumerate() {

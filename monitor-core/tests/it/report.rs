@@ -86,7 +86,7 @@ async fn results() -> Vec<CheckResult> {
 }
 
 fn by_id<'a>(results: &'a [CheckResult], id: &str) -> &'a CheckResult {
-    results.iter().find(|r| r.id == id).unwrap()
+    results.iter().find(|r| &*r.id == id).unwrap()
 }
 
 /// A hand-built result with every awkward character in its id, name, target and error,
@@ -252,7 +252,7 @@ async fn junit_has_one_testcase_per_monitor_and_the_failure() {
         let seconds: f64 = attr(*case, "time").parse().unwrap();
         assert!((seconds - r.timings.total_ms / 1000.0).abs() < 0.001);
         let props = properties(*case);
-        assert_eq!(props["target"], r.target);
+        assert_eq!(props["target"], *r.target);
         assert!(props.contains_key("total_ms"), "{props:?}");
         let failure = child(*case, "failure");
         assert_eq!(failure.is_some(), r.status == Status::Failed, "{}", r.id);
@@ -564,8 +564,8 @@ async fn human_has_a_line_per_monitor_and_errors_beneath() {
             .zip(&results),
     ) {
         assert!(head.starts_with(symbol), "{head}");
-        assert!(head.contains(&r.name), "{head}");
-        assert!(head.contains(&r.target), "{head}");
+        assert!(head.contains(&*r.name), "{head}");
+        assert!(head.contains(&*r.target), "{head}");
         assert!(
             head.contains(&format!("total {:.1} ms", r.timings.total_ms)),
             "{head}"
@@ -765,7 +765,7 @@ fn awkward_values_are_escaped_in_every_format() {
     let text = prometheus(
         &[&r],
         &[Counter {
-            monitor: r.id.clone(),
+            monitor: r.id.to_string(),
             status: Status::Failed,
             count: 3,
         }],
@@ -778,7 +778,7 @@ fn awkward_values_are_escaped_in_every_format() {
     for s in &samples {
         assert_eq!(
             unescape_label(s.labels.get("monitor").unwrap()),
-            r.id,
+            *r.id,
             "{s:?}"
         );
     }

@@ -74,8 +74,8 @@ fn result_with(i: usize, s: usize) -> CheckResult {
     });
     CheckResult {
         tcp: None,
-        id: format!("svc-{i:05}"),
-        name: format!("Service {i}"),
+        id: format!("svc-{i:05}").into(),
+        name: format!("Service {i}").into(),
         target: "svc.internal:443".into(),
         status,
         error,
@@ -88,7 +88,7 @@ fn result_with(i: usize, s: usize) -> CheckResult {
             total_ms: 5.0 + i as f64 / 1000.0,
             client_cert_wait_ms: None,
         },
-        address: Some(format!("10.0.{}.{}:443", i / 250, i % 250)),
+        address: Some(format!("10.0.{}.{}:443", i / 250, i % 250).into()),
         attempts: Vec::new(),
         assertions: Vec::new(),
         response_excerpt: String::new(),

@@ -341,7 +341,7 @@ async fn watch_metrics_answer_at_once_with_options_from_the_environment() {
     let first_line = stdout(&out).lines().next().unwrap_or_default().to_owned();
     let result: CheckResult =
         serde_json::from_str(&first_line).unwrap_or_else(|e| panic!("{e}: {first_line:?}"));
-    assert_eq!(result.id, fast_id);
+    assert_eq!(*result.id, *fast_id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

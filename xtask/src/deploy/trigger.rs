@@ -194,7 +194,7 @@ fn for_reporters(results: &[TriggeredResult]) -> Vec<CheckResult> {
         .iter()
         .map(|r| {
             let mut result = r.result.clone();
-            result.name = format!("{} @ {}", result.name, r.location);
+            result.name = format!("{} @ {}", result.name, r.location).into();
             result
                 .facts
                 .insert("location".to_owned(), r.location.clone());
@@ -265,7 +265,7 @@ mod tests {
             .into_iter()
             .map(|r| {
                 (
-                    r.name,
+                    r.name.to_string(),
                     r.facts["location"].clone(),
                     r.facts["agent"].clone(),
                 )

@@ -83,7 +83,7 @@ impl Retrying {
     /// Buffers the result of `tick` for upload, from this location.
     pub(super) fn buffer(&self, tick: u64, mut result: CheckResult) {
         self.locate(&mut result);
-        let monitor = result.id.clone();
+        let monitor = result.id.to_string();
         let line = ResultIn {
             id: format!("{monitor}/{}/{tick}", self.location),
             monitor,
@@ -112,7 +112,7 @@ impl Retrying {
         // `None`: the agent is stopping.
         let Some(mut result) = result else { return };
         self.locate(&mut result);
-        let monitor = result.id.clone();
+        let monitor = result.id.to_string();
         let line = ResultIn {
             id: format!("{monitor}/{}/trigger/{trigger}", self.location),
             monitor,
@@ -141,7 +141,7 @@ impl Retrying {
             let request = RetryRequest {
                 agent: this.shared.api.agent().to_owned(),
                 location: this.location.clone(),
-                monitor: result.id.clone(),
+                monitor: result.id.to_string(),
                 tick,
                 not_before_ms,
                 result,

@@ -114,7 +114,7 @@ impl Outlet for Heard {
         self.results
             .lock()
             .unwrap()
-            .push((result.id, result.status));
+            .push((result.id.to_string(), result.status));
     }
     fn handoff(&self, _tick: u64, monitor: &ValidMonitor, _result: CheckResult) {
         self.handoffs
