@@ -25,7 +25,11 @@ pub(crate) fn judge_chain(
 ) -> (TlsReport, Vec<Problem>) {
     let target = spec.target.to_string();
     let look = s_client(spec, &setup.name);
-    let infos: Vec<CertInfo> = chain.iter().filter_map(|c| cert_info(c, now)).collect();
+    let mut parsed = chain.iter().map(|c| cert_info(c, now));
+    let leaf_info = parsed.next().flatten();
+    // Unknown for a leaf x509-parser refused: `is_pinned` then looks for itself.
+    let leaf_self_issued = leaf_info.as_ref().is_none_or(|c| c.self_issued);
+    let infos: Vec<CertInfo> = leaf_info.into_iter().chain(parsed.flatten()).collect();
     let mut problems: Vec<Problem> = Vec::new();
     let push = |problems: &mut Vec<Problem>, kind, message: String, mut hints: Vec<String>| {
         hints.push(look.clone());
@@ -96,7 +100,9 @@ pub(crate) fn judge_chain(
     }
     // Trust: a leaf pinned in tls.ca is trusted as it is (its dates and name were judged
     // above); any other chain must lead to a trust anchor.
-    let pinned = chain.first().is_some_and(|leaf| setup.is_pinned(leaf));
+    let pinned = chain
+        .first()
+        .is_some_and(|leaf| setup.is_pinned(leaf, leaf_self_issued));
     let trust = match (chain.split_first(), &setup.verifier) {
         _ if pinned => Ok(()),
         (None, _) => Err(rustls::Error::NoCertificatesPresented),

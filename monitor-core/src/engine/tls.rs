@@ -62,14 +62,16 @@ pub(crate) struct Setup {
     /// leaf that is itself an anchor.
     roots: Arc<RootCertStore>,
     client: Option<Arc<CertifiedKey>>,
-    versions: &'static [&'static rustls::SupportedProtocolVersion],
-    alpn: Vec<Vec<u8>>,
     /// The name verified and (for DNS names) sent as SNI.
     pub server_name: ServerName<'static>,
     /// The same, as text.
     pub name: String,
     /// How many trust anchors the verifier has.
     pub anchors: usize,
+    /// The client configuration every handshake starts from, built once: building one
+    /// makes rustls allocate a 256-server session cache (some 70 KB) that a check would
+    /// only throw away, resumption being off.
+    base: Result<ClientConfig, rustls::Error>,
 }
 
 impl Setup {
@@ -170,20 +172,22 @@ impl Setup {
             Err(_) => ServerName::try_from(name.clone())
                 .map_err(|e| format!("tls.server_name: `{name}` is not a valid name: {e}"))?,
         };
+        let versions: &'static [&'static rustls::SupportedProtocolVersion] = match tls.min_version {
+            TlsVersion::Tls12 => &TLS12_AND_13,
+            TlsVersion::Tls13 => &TLS13_ONLY,
+        };
+        let alpn: Vec<Vec<u8>> = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        let base = base_config(&provider, versions, alpn);
         Ok(Setup {
             provider,
             verifier,
             pinned,
             roots: kept,
             client,
-            versions: match tls.min_version {
-                TlsVersion::Tls12 => &TLS12_AND_13,
-                TlsVersion::Tls13 => &TLS13_ONLY,
-            },
-            alpn: tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
             server_name,
             name,
             anchors,
+            base,
         })
     }
 
@@ -191,9 +195,15 @@ impl Setup {
     /// Also true for a self-signed leaf whose subject and public key are those of a trust
     /// anchor (the same certificate re-issued, or one installed in the system store): the
     /// handshake proved the server holds the anchor's key, as OpenSSL and Go accept.
-    pub fn is_pinned(&self, leaf: &CertificateDer<'_>) -> bool {
+    /// `self_issued` is what the leaf's parsed information says (false only when its
+    /// subject and issuer differ): a leaf issued by another never matches an anchor, and
+    /// is not parsed again to learn so.
+    pub fn is_pinned(&self, leaf: &CertificateDer<'_>, self_issued: bool) -> bool {
         if self.pinned.iter().any(|p| p.as_ref() == leaf.as_ref()) {
             return true;
+        }
+        if !self_issued {
+            return false;
         }
         use x509_parser::prelude::{FromDer, X509Certificate};
         let Ok((_, cert)) = X509Certificate::from_der(leaf.as_ref()) else {
@@ -213,23 +223,47 @@ impl Setup {
         })
     }
 
-    /// A client configuration for one handshake, capturing into `capture`.
+    /// A client configuration for one handshake, capturing into `capture`: the base
+    /// configuration with this handshake's verifier and client certificate resolver.
     fn config(&self, capture: &Arc<Capture>) -> Result<ClientConfig, rustls::Error> {
-        let mut config = ClientConfig::builder_with_provider(self.provider.clone())
-            .with_protocol_versions(self.versions)?
+        let mut config = self.base.clone()?;
+        config
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Capturing {
+            .set_certificate_verifier(Arc::new(Capturing {
                 capture: capture.clone(),
                 algorithms: self.provider.signature_verification_algorithms,
-            }))
-            .with_client_cert_resolver(Arc::new(ClientAuth {
-                capture: capture.clone(),
-                key: self.client.clone(),
             }));
-        config.alpn_protocols = self.alpn.clone();
-        config.resumption = rustls::client::Resumption::disabled();
+        config.client_auth_cert_resolver = Arc::new(ClientAuth {
+            capture: capture.clone(),
+            key: self.client.clone(),
+        });
         Ok(config)
     }
+}
+
+/// The configuration [`Setup::config`] completes: the versions, ALPN, no resumption (a
+/// check sees the full handshake every time), and a verifier and resolver that each
+/// handshake replaces.
+fn base_config(
+    provider: &Arc<CryptoProvider>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    alpn: Vec<Vec<u8>>,
+) -> Result<ClientConfig, rustls::Error> {
+    let unused = Arc::new(Capture::default());
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Capturing {
+            capture: unused.clone(),
+            algorithms: provider.signature_verification_algorithms,
+        }))
+        .with_client_cert_resolver(Arc::new(ClientAuth {
+            capture: unused,
+            key: None,
+        }));
+    config.alpn_protocols = alpn;
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(config)
 }
 
 /// The contents of a DER element (what follows its tag and length), as webpki keeps a
@@ -384,11 +418,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Recording<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if self.first.len() < RECORDED {
-            let new = &buf.filled()[before..];
-            let take = new.len().min(RECORDED - self.first.len());
-            let copied = new[..take].to_vec();
-            self.first.extend_from_slice(&copied);
+        let first = &mut self.first;
+        if first.len() < RECORDED {
+            let new = buf.filled().get(before..).unwrap_or_default();
+            let take = new.len().min(RECORDED - first.len());
+            first.extend_from_slice(&new[..take]);
         }
         polled
     }
@@ -401,6 +435,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Recording<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    // rustls queues a flight's records (ChangeCipherSpec and Finished) as separate
+    // buffers: written together they leave in one system call and one segment, where
+    // `poll_write`'s default would send each on its own.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
