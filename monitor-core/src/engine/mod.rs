@@ -643,10 +643,11 @@ pub async fn run_all(
 /// `concurrency` long-lived workers take the next monitor from a shared counter and send
 /// results back over a channel, which the caller drains every few milliseconds: a task
 /// per check and a wake-up per result cost more CPU than the checks' own I/O. Results
-/// travel boxed, so the channel's blocks stay small, and each box is freed as soon as it
-/// is drained into its slot: the slots are the returned vector itself (turned from
-/// `Option<CheckResult>` into `CheckResult` in place), so a run keeps no result twice
-/// and the allocator is not left holding every result's box until the end.
+/// travel by value: a box made on a worker and freed on the draining thread, which never
+/// allocates one, overflowed that thread's cache and took the worker's allocator lock
+/// for every result. The channel reuses its blocks (32 results each), and the slots are
+/// the returned vector itself (turned from `Option<CheckResult>` into `CheckResult` in
+/// place), so a run keeps no result twice.
 pub async fn run_all_observed(
     engine: &Engine,
     monitors: &[ValidMonitor],
