@@ -20,7 +20,8 @@ pub(crate) fn place(spec: &TcpMonitor, addr: Option<SocketAddr>) -> String {
 }
 
 /// The target as its `Display` writes it (`host:port`, `[v6]:port`), without the
-/// formatting machinery: every result carries it.
+/// formatting machinery: recipes name it in their messages at every check. (A result's
+/// own target is made once per monitor, `Compiled::texts`.)
 pub(crate) fn target_text(target: &Target) -> String {
     let host = target.host.as_str();
     let mut text = String::with_capacity(host.len() + 8);

@@ -51,7 +51,8 @@ impl Problem {
 
 /// A monitor's TLS settings made ready for handshakes. Built once per monitor.
 pub(crate) struct Setup {
-    provider: Arc<CryptoProvider>,
+    /// The provider's signature algorithms, for each handshake's verifier.
+    algorithms: WebPkiSupportedAlgorithms,
     /// The chain verifier over the trust anchors; `None` when `tls.ca` holds only
     /// certificates that can be trusted pinned and none as a CA.
     pub verifier: Option<Arc<WebPkiServerVerifier>>,
@@ -179,7 +180,7 @@ impl Setup {
         let alpn: Vec<Vec<u8>> = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         let base = base_config(&provider, versions, alpn);
         Ok(Setup {
-            provider,
+            algorithms: provider.signature_verification_algorithms,
             verifier,
             pinned,
             roots: kept,
@@ -231,7 +232,7 @@ impl Setup {
             .dangerous()
             .set_certificate_verifier(Arc::new(Capturing {
                 capture: capture.clone(),
-                algorithms: self.provider.signature_verification_algorithms,
+                algorithms: self.algorithms,
             }));
         config.client_auth_cert_resolver = Arc::new(ClientAuth {
             capture: capture.clone(),
