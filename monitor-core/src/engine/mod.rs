@@ -76,6 +76,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     /// The system trust store, loaded on the first TLS check that needs it.
     roots: Arc<std::sync::OnceLock<Arc<rustls::RootCertStore>>>,
+    /// The TLS setups in use, shared by the monitors whose TLS settings are the same.
+    setups: Arc<tls::shared::Shared>,
     /// Where recipes find secrets by name (the process environment by default).
     secrets: Arc<Secrets>,
     /// Which secrets monitors may name: permissive by default (any variable but the
@@ -94,6 +96,7 @@ impl Default for Engine {
             resolver: Arc::new(SystemResolver),
             clock: Arc::new(SystemClock),
             roots: Arc::default(),
+            setups: Arc::default(),
             secrets: Arc::new(|name: &str| std::env::var(name).ok()),
             policy: Arc::new(SecretPolicy::permissive()),
             budget: Arc::new(guard::Budget::new(DEFAULT_MEMORY_BUDGET)),
@@ -428,15 +431,17 @@ impl Engine {
         outcome
     }
 
-    /// The TLS settings of a monitor, built on first use.
+    /// The TLS settings of a monitor, built on first use (or shared with another monitor
+    /// whose TLS settings are the same).
     fn tls_setup(&self, plan: &Compiled) -> Result<Arc<tls::Setup>, String> {
         let cached = plan.engine_cache.get_or_init(|| {
-            let setup = tls::Setup::new(
-                &plan.spec,
-                || self.roots.get_or_init(tls::system_roots).clone(),
-                |field, source| guard::pem_text(&self.policy, field, source),
-            )
-            .map(Arc::new);
+            let setup = self.setups.get_or_build(&plan.spec, || {
+                tls::Setup::new(
+                    &plan.spec,
+                    || self.roots.get_or_init(tls::system_roots).clone(),
+                    |field, source| guard::pem_text(&self.policy, field, source),
+                )
+            });
             Arc::new(setup)
         });
         match cached.downcast_ref::<Result<Arc<tls::Setup>, String>>() {

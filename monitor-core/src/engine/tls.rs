@@ -29,6 +29,7 @@ use monitor_spec::spec::{PemSource, TcpMonitor, TlsMode, TlsVersion};
 
 pub(crate) mod ocsp;
 pub mod policy;
+pub(crate) mod shared;
 pub(crate) mod words;
 
 /// A TLS problem: its kind, what it is in words, and what to try.
