@@ -32,7 +32,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::Engine;
 pub use crate::runner::process_metrics::Load;
 pub(crate) use held::Held;
-#[cfg(feature = "watch")]
+#[cfg(any(feature = "watch", feature = "agent"))]
 pub(crate) use held::Shelving;
 use monitor_spec::result::{CheckResult, Status};
 use monitor_spec::validate::ValidMonitor;
@@ -375,6 +375,14 @@ impl Slots {
                 Some((i, slot)) => {
                     let same = slot.job.monitor.same_spec(&job.monitor);
                     if slot.job.cadence == job.cadence && same {
+                        // The check keeps its schedule. It takes the new set's flag, and a
+                        // shelved monitor its place on the new shelf, so that the old
+                        // shelf goes once no slot holds it (a validated one is kept: its
+                        // TLS setup, built on first use, with it).
+                        slot.job.retry_elsewhere = job.retry_elsewhere;
+                        if matches!(job.monitor, Held::Shelved { .. }) {
+                            slot.job.monitor = job.monitor;
+                        }
                         continue;
                     }
                     // Rescheduled; the busy flag stays until the task of the old spec is

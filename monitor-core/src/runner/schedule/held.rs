@@ -16,8 +16,7 @@ use super::is_slow;
 /// One scheduled monitor, as held between its checks.
 #[derive(Clone)]
 pub(crate) enum Held {
-    /// Kept as validated: a monitor dearer to rebuild ([`Shelf::worth_shelving`]), or one
-    /// of a set that changes (an agent's).
+    /// Kept as validated: a monitor dearer to rebuild ([`Shelf::worth_shelving`]).
     Valid(ValidMonitor),
     /// Monitor `index` of `shelf`.
     Shelved {
@@ -101,12 +100,14 @@ impl Held {
     }
 }
 
-/// Monitors shelved as they come, for a set that never changes (`watch`'s): those
-/// [`Shelf::worth_shelving`] go onto one shelf, each dropped as soon as it is shelved,
-/// the others are kept as they are; [`Shelving::finish`] gives them in the order they
-/// came. Fed as a bundle is read, the validated monitors never all exist at once.
+/// Monitors shelved as they come, a whole set at a time (`watch`'s bundle, an agent's
+/// assignment): those [`Shelf::worth_shelving`] go onto one shelf, each dropped as soon
+/// as it is shelved, the others are kept as they are; [`Shelving::finish`] gives them in
+/// the order they came. Fed as a bundle is read, the validated monitors never all exist
+/// at once. A set that changes comes whole on a new shelf; the old one goes when no
+/// schedule slot or running check holds it any more.
 #[derive(Debug, Default)]
-#[cfg_attr(not(feature = "watch"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "watch", feature = "agent")), allow(dead_code))]
 pub(crate) struct Shelving {
     shelf: Shelf,
     pending: Vec<Pending>,
@@ -114,13 +115,13 @@ pub(crate) struct Shelving {
 
 /// A monitor until the shelf is done.
 #[derive(Debug)]
-#[cfg_attr(not(feature = "watch"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "watch", feature = "agent")), allow(dead_code))]
 enum Pending {
     Valid(ValidMonitor),
     Shelved(usize, Frequency, bool),
 }
 
-#[cfg_attr(not(feature = "watch"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "watch", feature = "agent")), allow(dead_code))]
 impl Shelving {
     /// Adds `monitor`: shelved (and dropped) when worth it, else kept.
     pub(crate) fn push(&mut self, monitor: ValidMonitor) {

@@ -397,3 +397,68 @@ async fn a_retry_elsewhere_ends_the_check_after_the_first_attempt() {
     let results = r.heard.results.lock().unwrap().clone();
     assert!(results.iter().all(|(id, _)| id == "home"), "{results:?}");
 }
+
+/// An agent's set of monitors `ids` every 10 s, shelved as an assignment's are.
+fn assigned(ids: &[&str], retry_elsewhere: bool) -> Vec<Job> {
+    let monitors = ids
+        .iter()
+        .map(|id| monitor(id, fixed(1, 1, true)))
+        .collect();
+    let (held, _) = held::shelve(monitors);
+    held.into_iter()
+        .map(|monitor| Job {
+            monitor,
+            cadence: Cadence::WallClock {
+                every: 1,
+                index: 0,
+                phase_ms: 0,
+            },
+            retry_elsewhere,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_assignment_of_the_same_monitors_keeps_their_schedule_on_its_own_shelf() {
+    let (start, mut due, mut slots) = (Instant::now(), BinaryHeap::new(), Slots::new());
+    let first = assigned(&["a", "b"], false);
+    let Held::Shelved { shelf, .. } = &first[0].monitor else {
+        panic!("a plain monitor is shelved");
+    };
+    let old = Arc::downgrade(shelf);
+    assert_eq!(slots.replace(first, start, &mut due), 0);
+    let queued = due.len();
+
+    // The same monitors, the flag changed: no check is cancelled or queued again, the
+    // slots take the new flag and the new shelf, and the old shelf is gone.
+    assert_eq!(
+        slots.replace(assigned(&["a", "b"], true), start, &mut due),
+        0
+    );
+    assert_eq!(due.len(), queued);
+    assert!(
+        old.upgrade().is_none(),
+        "the first assignment's shelf is still held"
+    );
+    let kept: Vec<(&str, bool)> = slots
+        .slots
+        .iter()
+        .flatten()
+        .map(|s| (s.job.monitor.id(), s.job.retry_elsewhere))
+        .collect();
+    assert_eq!(kept, [("a", true), ("b", true)]);
+
+    // One monitor dropped, one added: only the new one is queued.
+    assert_eq!(
+        slots.replace(assigned(&["b", "c"], true), start, &mut due),
+        0
+    );
+    assert_eq!(due.len(), queued + 1);
+    let ids: Vec<&str> = slots
+        .slots
+        .iter()
+        .flatten()
+        .map(|s| s.job.monitor.id())
+        .collect();
+    assert_eq!(ids, ["b", "c"]);
+}
