@@ -37,10 +37,7 @@ pub(crate) async fn upgrade(
     until: Instant,
 ) -> Result<starttls::Negotiated, ProbeError> {
     let target = spec.target.to_string();
-    let look = tls::s_client(
-        spec,
-        spec.tls.server_name.as_deref().unwrap_or(&spec.target.host),
-    );
+    let look = tls::s_client(spec, tls::verified_name(spec));
     match timeout_at(until, starttls::negotiate(stream, protocol, CLIENT_NAME)).await {
         Ok(Ok(negotiated)) => Ok(negotiated),
         Ok(Err(e)) => {
@@ -340,7 +337,7 @@ pub(crate) async fn probe_stream(spec: &TcpMonitor, addr: SocketAddr) -> Option<
             .await
             .ok()?;
     }
-    let name = spec.tls.server_name.as_deref().unwrap_or(&spec.target.host);
+    let name = tls::verified_name(spec);
     Some((stream, name))
 }
 

@@ -91,6 +91,12 @@ impl std::fmt::Debug for Setup {
     }
 }
 
+/// The name a monitor's handshake verifies (and sends as SNI when it is a DNS name):
+/// `tls.server_name`, or the target's host.
+pub(crate) fn verified_name(spec: &TcpMonitor) -> &str {
+    spec.tls.server_name.as_deref().unwrap_or(&spec.target.host)
+}
+
 static TLS12_AND_13: [&rustls::SupportedProtocolVersion; 2] =
     [&rustls::version::TLS13, &rustls::version::TLS12];
 static TLS13_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
@@ -165,10 +171,7 @@ impl Setup {
                 Some(Arc::new(CertifiedKey::new(chain, key)))
             }
         };
-        let name = tls
-            .server_name
-            .clone()
-            .unwrap_or_else(|| spec.target.host.clone());
+        let name = verified_name(spec).to_owned();
         let server_name = match name.parse::<IpAddr>() {
             Ok(ip) => ServerName::IpAddress(ip.into()),
             Err(_) => ServerName::try_from(name.clone())

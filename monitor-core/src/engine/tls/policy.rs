@@ -436,7 +436,7 @@ pub(crate) async fn run(
         TlsPolicy::Degrade => Some(Status::Degraded),
         TlsPolicy::Fail => Some(Status::Failed),
     };
-    let name = spec.tls.server_name.as_deref().unwrap_or(&spec.target.host);
+    let name = super::verified_name(spec);
     let connect = || async move { secure::probe_stream(spec, addr).await.map(|(s, _)| s) };
     let scan = scan(connect, Some(name), step, deadline).await;
     let report = report(&scan, chain);

@@ -76,7 +76,7 @@ struct Key {
     ca: Option<String>,
     /// `tls.client_cert`'s certificate and key PEM texts.
     client: Option<(String, String)>,
-    /// The name verified: `tls.server_name`, or the target's host.
+    /// The name verified ([`super::verified_name`]).
     name: String,
     min_version: TlsVersion,
     alpn: Vec<String>,
@@ -101,10 +101,7 @@ impl Key {
         Some(Key {
             ca,
             client,
-            name: tls
-                .server_name
-                .clone()
-                .unwrap_or_else(|| spec.target.host.clone()),
+            name: super::verified_name(spec).to_owned(),
             min_version: tls.min_version,
             alpn: tls.alpn.clone(),
         })

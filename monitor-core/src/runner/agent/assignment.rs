@@ -92,16 +92,10 @@ pub(super) fn parse_assignment(body: &str) -> Result<Parsed, String> {
 /// The `id` of a monitor's JSON, for a line saying why it was skipped; `?` when it has
 /// none that is text.
 fn id_of(monitor: &RawValue) -> String {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: Option<serde_json::Value>,
-    }
-    match serde_json::from_str::<Id>(monitor.get()) {
-        Ok(Id {
-            id: Some(serde_json::Value::String(id)),
-        }) => id,
-        _ => "?".to_owned(),
-    }
+    serde_json::from_str::<serde_json::Value>(monitor.get())
+        .ok()
+        .and_then(|m| Some(m.get("id")?.as_str()?.to_owned()))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 #[cfg(test)]
