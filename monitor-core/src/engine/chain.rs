@@ -109,17 +109,26 @@ pub(crate) fn judge_chain(
         (Some(_), None) => Err(rustls::Error::InvalidCertificate(
             CertificateError::UnknownIssuer,
         )),
-        (Some((leaf, rest)), Some(verifier)) => verifier
-            .verify_server_cert(
-                leaf,
-                rest,
-                &setup.server_name,
-                &[],
-                UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-                    u64::try_from(now.unix_timestamp()).unwrap_or_default(),
-                )),
-            )
-            .map(|_| ()),
+        (Some((leaf, rest)), Some(verifier)) => {
+            // Every certificate parsed, and each within its dates now.
+            let in_dates = infos.len() == chain.len()
+                && infos
+                    .iter()
+                    .all(|c| c.not_before <= now && now <= c.not_after);
+            setup.accepted.verify(chain, in_dates, || {
+                verifier
+                    .verify_server_cert(
+                        leaf,
+                        rest,
+                        &setup.server_name,
+                        &[],
+                        UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                            u64::try_from(now.unix_timestamp()).unwrap_or_default(),
+                        )),
+                    )
+                    .map(|_| ())
+            })
+        }
     };
     let verified = trust.is_ok() && (!pinned || problems.is_empty());
     if let Err(e) = trust {

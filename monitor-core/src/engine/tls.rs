@@ -27,6 +27,7 @@ use monitor_spec::escape::escape_excerpt;
 use monitor_spec::result::ErrorKind;
 use monitor_spec::spec::{PemSource, TcpMonitor, TlsMode, TlsVersion};
 
+pub(crate) mod accepted;
 pub(crate) mod ocsp;
 pub mod policy;
 pub(crate) mod shared;
@@ -74,6 +75,8 @@ pub(crate) struct Setup {
     /// makes rustls allocate a 256-server session cache (some 70 KB) that a check would
     /// only throw away, resumption being off.
     base: Result<ClientConfig, rustls::Error>,
+    /// The chains `verifier` accepted, not verified again while in their dates.
+    pub accepted: accepted::Accepted,
 }
 
 impl Setup {
@@ -193,6 +196,7 @@ impl Setup {
             name,
             anchors,
             base,
+            accepted: accepted::Accepted::default(),
         })
     }
 
