@@ -83,9 +83,13 @@ mod tests {
             .collect()
     }
 
-    /// Runs `steps` (a chain, whether it is in its dates, what the verifier answers) on one
-    /// cache; `expected`: for each step, whether the verifier ran and the answer.
-    fn check(steps: &[(&[&[u8]], bool, Result<(), &str>)], expected: &[(bool, Result<(), &str>)]) {
+    /// One step: a chain (its certificates' bytes), whether it is in its dates, and what
+    /// the verifier answers if asked.
+    type Step<'a> = (&'a [&'a [u8]], bool, Result<(), &'a str>);
+
+    /// Runs `steps` on one cache; `expected`: for each step, whether the verifier ran and
+    /// the answer.
+    fn check(steps: &[Step<'_>], expected: &[(bool, Result<(), &str>)]) {
         let accepted = Accepted::default();
         let mut got = Vec::new();
         for (bytes, in_dates, answer) in steps {
