@@ -14,16 +14,17 @@ use std::sync::{Mutex, PoisonError};
 
 use rustls::pki_types::CertificateDer;
 
-/// How many accepted chains a setup keeps, the oldest forgotten first: a server behind a
-/// load balancer may present a few; each chain is at most one handshake message (rustls
-/// bounds it at 64 KiB), so a setup keeps at most 512 KiB.
+/// How many accepted chains a setup keeps, the first kept forgotten first: a server behind
+/// a load balancer may present a few. Each chain came in one handshake message of at most
+/// 64 KiB (rustls's bound, and the legacy probe's `MAX_FLIGHT_BYTES`), so a setup keeps at
+/// most 512 KiB.
 pub(crate) const KEPT: usize = 8;
 
 /// The accepted chains of one setup.
 #[derive(Debug, Default)]
 pub(crate) struct Accepted {
     chains: Mutex<VecDeque<Vec<CertificateDer<'static>>>>,
-    /// How many times `verify` really ran (for tests and the bench).
+    /// How many times the verifier really ran (read by the tests).
     verified: AtomicUsize,
 }
 
