@@ -1057,9 +1057,10 @@ fn throughput(opts: &Opts) -> Res<()> {
     let tls_monitors = |n: usize, own: bool| -> Res<Vec<ValidMonitor>> {
         (0..n)
             .map(|i| {
-                let ca = match own {
-                    true => format!("{root_pem}\nmonitor {i}\n"),
-                    false => root_pem.clone(),
+                let ca = if own {
+                    format!("{root_pem}\nmonitor {i}\n")
+                } else {
+                    root_pem.clone()
                 };
                 TcpMonitor::new(
                     format!("tls-{i}"),
