@@ -65,9 +65,10 @@ usage: engine COMMAND [OPTIONS]   (cargo bench -p monitor-core --bench engine --
             it until standard input closes (the control-plane bench's database)
   validate-export [--count N] [--runs N] --out FILE
   profile --kind plain|tls [--checks N] [--runs N] [--concurrency N] [--workdir DIR]
-          [--side engine|raw|raw-timeouts] [--runner run_all|pool] [--distinct N]
+          [--side engine|raw|raw-timeouts|raw-facts] [--runner run_all|pool] [--distinct N]
           one side of a throughput workload alone, to run under perf or valgrind
-          (--distinct N: N monitors checked in turn rather than one per check)";
+          (--distinct N: N monitors checked in turn rather than one per check;
+          raw-facts: the raw plain loop gathering and keeping what a result reports)";
 
 fn main() -> ExitCode {
     // `cargo bench` adds `--bench`; it means nothing here.
@@ -455,27 +456,43 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
+    let ok = pool_kept(n, concurrency, job)
+        .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count();
+    (ok, n - ok)
+}
+
+/// Runs `n` jobs on `concurrency` tasks, each task keeping what its jobs return; returns
+/// it all, in no particular order.
+async fn pool_kept<T, F, Fut>(n: usize, concurrency: usize, job: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = T> + Send,
+{
     let next = Arc::new(AtomicUsize::new(0));
-    let ok = Arc::new(AtomicUsize::new(0));
     let job = Arc::new(job);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
-        let (next, ok, job) = (next.clone(), ok.clone(), job.clone());
+        let (next, job) = (next.clone(), job.clone());
         tasks.spawn(async move {
+            let mut kept = Vec::with_capacity(n / concurrency + 1);
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= n {
-                    return;
+                    return kept;
                 }
-                if job(i).await {
-                    ok.fetch_add(1, Ordering::Relaxed);
-                }
+                kept.push(job(i).await);
             }
         });
     }
-    while tasks.join_next().await.is_some() {}
-    let ok = ok.load(Ordering::Relaxed);
-    (ok, n - ok)
+    let mut all = Vec::with_capacity(n);
+    while let Some(kept) = tasks.join_next().await {
+        all.extend(kept.unwrap_or_default());
+    }
+    all
 }
 
 /// Connect, send `PING\r\n`, read until `+PONG`, close.
@@ -498,6 +515,117 @@ async fn raw_ping(addr: SocketAddr) -> std::io::Result<()> {
             return Err(std::io::ErrorKind::InvalidData.into());
         }
     }
+}
+
+/// [`raw_ping`] gathering what the result of a passed plain check reports, in the least
+/// work any engine could do it with: the wall time it started, four clock readings for
+/// the phases, `TCP_INFO` after connect and before close, and the result itself (the
+/// monitor's texts shared, the address's text made once per target, the response's
+/// excerpt, one attempt), which the caller keeps as `run_all` keeps results. No
+/// timeouts, no lateness, no assertions: a floor, not an engine.
+async fn raw_ping_facts(
+    addr: SocketAddr,
+    address: &Arc<str>,
+    texts: &[Arc<str>; 3],
+) -> std::io::Result<CheckResult> {
+    use monitor_core::result::{Attempt, TcpReport, TcpSample, Timings};
+    use std::os::fd::AsFd;
+    let sample = |stream: &TcpStream| {
+        monitor_sys::tcp_info(stream.as_fd()).map(|info| TcpSample {
+            rtt_ms: f64::from(info.rtt_us) / 1000.0,
+            rtt_var_ms: f64::from(info.rtt_var_us) / 1000.0,
+            retransmits: info.total_retrans,
+            lost: info.lost,
+        })
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let started_at = time::OffsetDateTime::now_utc();
+    let t0 = Instant::now();
+    let mut stream = TcpStream::connect(addr).await?;
+    let connected = Instant::now();
+    let after_connect = sample(&stream);
+    stream.set_nodelay(true)?;
+    stream.write_all(b"PING\r\n").await?;
+    let mut buf = [0u8; 64];
+    let mut have = 0;
+    let mut first_byte = None;
+    loop {
+        let n = stream.read(&mut buf[have..]).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        first_byte.get_or_insert_with(Instant::now);
+        have += n;
+        if memchr::memmem::find(&buf[..have], b"+PONG").is_some() {
+            break;
+        }
+        if have == buf.len() {
+            return Err(std::io::ErrorKind::InvalidData.into());
+        }
+    }
+    let at_close = sample(&stream);
+    drop(stream);
+    let timings = Timings {
+        dns_ms: Some(0.0),
+        connect_ms: Some(ms(connected - t0)),
+        first_byte_ms: first_byte.map(|t| ms(t - connected)),
+        total_ms: ms(t0.elapsed()),
+        ..Timings::default()
+    };
+    let [id, name, target] = texts.clone();
+    Ok(CheckResult {
+        id,
+        name,
+        target,
+        status: Status::Passed,
+        error: None,
+        timings,
+        address: Some(address.clone()),
+        attempts: vec![Attempt {
+            status: Status::Passed,
+            error: None,
+            timings,
+            address: Some(address.clone()),
+            started_at,
+            location: None,
+        }],
+        assertions: Vec::new(),
+        response_excerpt: monitor_core::escape::escape_excerpt(
+            &buf[..have],
+            monitor_core::engine::EXCERPT_BYTES,
+        ),
+        tls: None,
+        facts: Default::default(),
+        tcp: Some(TcpReport {
+            after_connect,
+            at_close,
+        }),
+        started_at,
+    })
+}
+
+/// [`raw_ping_facts`] `n` times over `addrs` in turn, on `concurrency` tasks, every result
+/// kept until all are done; counts the passed ones.
+async fn raw_facts_pool(n: usize, concurrency: usize, addrs: &[SocketAddr]) -> (usize, usize) {
+    // The texts a validated monitor would hold, shared by its results.
+    let texts: [Arc<str>; 3] = ["plain".into(), "plain".into(), "127.0.0.1:6379".into()];
+    let addresses: Arc<[(SocketAddr, Arc<str>)]> = addrs
+        .iter()
+        .map(|a| (*a, Arc::from(a.to_string())))
+        .collect();
+    let kept = pool_kept(n, concurrency, move |i| {
+        let (addresses, texts) = (addresses.clone(), texts.clone());
+        async move {
+            let (addr, address) = &addresses[i % addresses.len()];
+            raw_ping_facts(*addr, address, &texts).await
+        }
+    })
+    .await;
+    let ok = kept
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|r| r.status == Status::Passed))
+        .count();
+    (ok, n - ok)
 }
 
 /// [`raw_ping`] with the engine's timeouts around each step (connect 5 s, each step 5 s,
@@ -598,7 +726,7 @@ fn timed(
 /// always goes first; returns the series and the engine's first failure, if any.
 fn measure<B: FnMut() -> Res<Run>>(
     runs: usize,
-    raw_label: &str,
+    [raw_label, engine_label]: [&str; 2],
     mut raw: impl FnMut() -> Res<Run>,
     mut engine: impl FnMut() -> Res<(Run, Option<String>)>,
     mut blackbox: Option<B>,
@@ -615,7 +743,7 @@ fn measure<B: FnMut() -> Res<Run>>(
                 }
                 1 => {
                     let (run, error) = engine()?;
-                    report("engine", &run);
+                    report(engine_label, &run);
                     first_error = first_error.or(error);
                     series.engine.push(run);
                 }
@@ -1026,13 +1154,23 @@ fn throughput(opts: &Opts) -> Res<()> {
     }
     let (plain, plain_error) = measure(
         sizes.runs,
-        "raw tokio loop",
+        ["raw tokio loop", "engine"],
         || timed(&rt, raw_plain(sizes.plain)),
         || engine_run(&rt, &engine, &monitors, conc),
         blackbox.as_ref().map(|bb| {
             let (rt, addrs) = (&rt, &addrs);
             move || blackbox_run(rt, bb, "ping", addrs, sizes.plain_blackbox, conc)
         }),
+    )?;
+    eprintln!(
+        "plain TCP, the raw loop with a result's facts (the phases' times, TCP_INFO, each result built and kept):"
+    );
+    let (floor, _) = measure(
+        sizes.runs,
+        ["raw tokio loop", "raw with the facts"],
+        || timed(&rt, raw_plain(sizes.plain)),
+        || Ok((timed(&rt, raw_facts_pool(sizes.plain, conc, &addrs))?, None)),
+        None::<fn() -> Res<Run>>,
     )?;
     drop(monitors);
     drop(ping);
@@ -1098,7 +1236,7 @@ fn throughput(opts: &Opts) -> Res<()> {
     }
     let (tls, tls_error) = measure(
         sizes.runs,
-        "raw tokio-rustls loop",
+        ["raw tokio-rustls loop", "engine"],
         || timed(&rt, raw_tls_loop(sizes.tls)),
         // Fresh monitors each run, sharing one TLS setup.
         || engine_run(&rt, &engine, &tls_monitors(sizes.tls, false)?, conc),
@@ -1112,7 +1250,7 @@ fn throughput(opts: &Opts) -> Res<()> {
     );
     let (tls_own, tls_own_error) = measure(
         sizes.runs,
-        "raw tokio-rustls loop",
+        ["raw tokio-rustls loop", "engine"],
         || timed(&rt, raw_tls_loop(sizes.tls)),
         || engine_run(&rt, &engine, &tls_monitors(sizes.tls, true)?, conc),
         None::<fn() -> Res<Run>>,
@@ -1152,6 +1290,37 @@ fn throughput(opts: &Opts) -> Res<()> {
             baseline: Some(("raw tokio loop", cpus(&plain.raw))),
             target: Some(("≤ 1.15×", at_most(1.15))),
             note: "client process only (servers run in their own process)".to_owned(),
+        },
+        Row {
+            id: "plain_floor_rate_vs_raw",
+            figure: "Plain TCP checks/s, the raw loop gathering a result's facts (vs raw loop)",
+            unit: "checks/s",
+            ours: ("raw loop with the facts", rates(&floor.engine)),
+            baseline: Some(("raw tokio loop", rates(&floor.raw))),
+            target: None,
+            note: format!(
+                "failed checks: with the facts {}, raw {}; the least an engine returning these results does: the phases' clock readings, TCP_INFO after connect and before close, each result built and kept (no timeouts, lateness or assertions)",
+                floor.engine.iter().map(|r| r.failed).sum::<usize>(),
+                floor.raw.iter().map(|r| r.failed).sum::<usize>()
+            ),
+        },
+        Row {
+            id: "plain_floor_cpu_vs_raw",
+            figure: "Plain TCP CPU s per 1,000 checks, the raw loop gathering a result's facts (vs raw loop)",
+            unit: "CPU s/1000",
+            ours: ("raw loop with the facts", cpus(&floor.engine)),
+            baseline: Some(("raw tokio loop", cpus(&floor.raw))),
+            target: None,
+            note: "client process only; the floor under the ≤ 1.15× target".to_owned(),
+        },
+        Row {
+            id: "plain_cpu_vs_floor",
+            figure: "Plain TCP CPU s per 1,000 checks (engine vs the raw loop gathering a result's facts)",
+            unit: "CPU s/1000",
+            ours: ("engine", cpus(&plain.engine)),
+            baseline: Some(("raw loop with the facts", cpus(&floor.engine))),
+            target: None,
+            note: "client process only; medians of separate interleaved series".to_owned(),
         },
         Row {
             id: "tls_rate_vs_raw",
@@ -1244,7 +1413,10 @@ fn throughput(opts: &Opts) -> Res<()> {
             "tls_checks": sizes.tls, "tls_blackbox_probes": sizes.tls_blackbox,
         },
         "rows": rows.iter().map(Row::to_json).collect::<Vec<_>>(),
-        "runs": { "plain": detail(&plain), "tls": detail(&tls), "tls_own_settings": detail(&tls_own) },
+        "runs": {
+            "plain": detail(&plain), "plain_floor": detail(&floor),
+            "tls": detail(&tls), "tls_own_settings": detail(&tls_own),
+        },
     });
     write_json(out, &value)
 }
@@ -1460,10 +1632,11 @@ fn profile(opts: &Opts) -> Res<()> {
     let root = pki.root_pem();
     let raw = opts.str("--side") == Some("raw");
     let raw_timeouts = opts.str("--side") == Some("raw-timeouts");
+    let raw_facts = opts.str("--side") == Some("raw-facts");
     // The raw sides need no monitors; with `--distinct N`, N monitors validated and checked
     // over and over (their TLS settings built once each), so that an instruction count
     // holds only the checks.
-    let distinct = match (raw || raw_timeouts, opts.num("--distinct", 0)?) {
+    let distinct = match (raw || raw_timeouts || raw_facts, opts.num("--distinct", 0)?) {
         (true, _) => 0,
         (false, 0) => checks,
         (false, n) => n.min(checks),
@@ -1502,6 +1675,11 @@ fn profile(opts: &Opts) -> Res<()> {
     let connector = raw_tls_connector(&root)?;
     let name = ServerName::try_from("localhost").ctx(|| "server name".to_owned())?;
     for _ in 0..runs {
+        if raw_facts {
+            let run = timed(&rt, raw_facts_pool(checks, conc, &addrs))?;
+            report("raw with the facts", &run);
+            continue;
+        }
         if raw_timeouts {
             let addrs = addrs.clone();
             let run = timed(
