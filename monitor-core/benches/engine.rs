@@ -525,8 +525,8 @@ async fn raw_ping(addr: SocketAddr) -> std::io::Result<()> {
 /// timeouts, no lateness, no assertions: a floor, not an engine.
 async fn raw_ping_facts(
     addr: SocketAddr,
-    address: &Arc<str>,
-    texts: &[Arc<str>; 3],
+    address: Arc<str>,
+    [id, name, target]: [Arc<str>; 3],
 ) -> std::io::Result<CheckResult> {
     use monitor_core::result::{Attempt, TcpReport, TcpSample, Timings};
     use std::os::fd::AsFd;
@@ -572,7 +572,6 @@ async fn raw_ping_facts(
         total_ms: ms(t0.elapsed()),
         ..Timings::default()
     };
-    let [id, name, target] = texts.clone();
     Ok(CheckResult {
         id,
         name,
@@ -585,7 +584,7 @@ async fn raw_ping_facts(
             status: Status::Passed,
             error: None,
             timings,
-            address: Some(address.clone()),
+            address: Some(address),
             started_at,
             location: None,
         }],
@@ -614,11 +613,8 @@ async fn raw_facts_pool(n: usize, concurrency: usize, addrs: &[SocketAddr]) -> (
         .map(|a| (*a, Arc::from(a.to_string())))
         .collect();
     let kept = pool_kept(n, concurrency, move |i| {
-        let (addresses, texts) = (addresses.clone(), texts.clone());
-        async move {
-            let (addr, address) = &addresses[i % addresses.len()];
-            raw_ping_facts(*addr, address, &texts).await
-        }
+        let (addr, address) = addresses[i % addresses.len()].clone();
+        raw_ping_facts(addr, address, texts.clone())
     })
     .await;
     let ok = kept

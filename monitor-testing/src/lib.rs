@@ -1,9 +1,9 @@
 //! `monitor-testing`: what tests of monitors use, and nothing a production binary ships.
 //! Loopback servers (a [`ScriptedServer`] that plays a [`Script`] to every connection, a
 //! port that refuses, a port whose handshake never completes), a test PKI made with rcgen
-//! at run time, a clock that does not wait, a resolver with a fixed table, and helpers
-//! that check registered monitors; a throwaway PostgreSQL server ([`postgres`]); a headless
-//! Chromium driver for page tests ([`browser`]).
+//! at run time, a clock that does not wait and one whose wall clock is shifted, a resolver
+//! with a fixed table, and helpers that check registered monitors; a throwaway PostgreSQL
+//! server ([`postgres`]); a headless Chromium driver for page tests ([`browser`]).
 //!
 //! ```no_run
 //! use monitor_core::prelude::*;
@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rcgen::{
@@ -646,6 +646,38 @@ impl monitor_core::Clock for NoWaitClock {
     }
     fn sleep(&self, _: Duration) -> monitor_core::engine::BoxFuture<'static, ()> {
         Box::pin(std::future::ready(()))
+    }
+}
+
+/// A clock that measures and waits in real time, with its wall clock shifted from now by
+/// an offset the test sets and may change between checks (whole seconds): certificates
+/// and OCSP answers judged as on another day. Clones share the offset.
+#[derive(Debug, Clone, Default)]
+pub struct ShiftedWall(Arc<AtomicI64>);
+
+impl ShiftedWall {
+    /// The wall clock `shift` from now.
+    pub fn new(shift: time::Duration) -> Self {
+        let clock = ShiftedWall::default();
+        clock.set(shift);
+        clock
+    }
+
+    /// Moves the wall clock to `shift` from now.
+    pub fn set(&self, shift: time::Duration) {
+        self.0.store(shift.whole_seconds(), Ordering::Relaxed);
+    }
+}
+
+impl monitor_core::Clock for ShiftedWall {
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+    fn wall(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + time::Duration::seconds(self.0.load(Ordering::Relaxed))
+    }
+    fn sleep(&self, d: Duration) -> monitor_core::engine::BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(d))
     }
 }
 

@@ -7,11 +7,9 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use monitor_core::engine::BoxFuture;
+use monitor_core::PemSource;
 use monitor_core::prelude::*;
-use monitor_core::{Clock, PemSource};
 use time::OffsetDateTime;
 
 use crate::legacy::{LEGACY_CIPHERS, OpensslServer};
@@ -142,21 +140,6 @@ pub(crate) fn openssl_facts(cert: &Path) -> (String, OffsetDateTime) {
     (field("sha256 Fingerprint="), not_after)
 }
 
-/// A clock `ahead` in the future on the wall, real otherwise.
-struct Ahead(time::Duration);
-
-impl Clock for Ahead {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-    fn wall(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + self.0
-    }
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(duration))
-    }
-}
-
 fn message(r: &CheckResult) -> String {
     r.error
         .as_ref()
@@ -204,7 +187,8 @@ async fn pinned_openssl_certificate_passes_and_is_still_judged() {
     assert!(!r.tls.expect("a TLS report").verified);
 
     // Pinned, seen 400 days later: the dates are still checked.
-    let later = monitor_core::Engine::new().with_clock(Ahead(time::Duration::days(400)));
+    let later = monitor_core::Engine::new()
+        .with_clock(monitor_testing::ShiftedWall::new(time::Duration::days(400)));
     let spec = pinned_monitor(server.port, &made.cert);
     let r = run_with(&later, spec).await;
     readable(&r);

@@ -7,10 +7,9 @@
 
 use std::time::Duration;
 
-use monitor_core::engine::BoxFuture;
 use monitor_core::prelude::*;
 use monitor_core::result::OcspSource;
-use monitor_core::{Clock, OcspMode, OcspReport, OcspStatus, PemSource};
+use monitor_core::{OcspMode, OcspReport, OcspStatus, PemSource};
 use monitor_testing::ocsp::{Entry, OcspLeaf, OcspPki, Signer};
 use monitor_testing::{Script, ScriptedServer, TlsServer, days_from_now, refusing_port};
 use time::OffsetDateTime;
@@ -179,29 +178,14 @@ async fn a_certificate_the_responder_does_not_know_is_reported_unknown() {
     assert_eq!(ocsp.status, OcspStatus::Unknown);
 }
 
-/// Real time, with the wall clock `ahead` in the future.
-#[derive(Debug, Clone, Copy)]
-struct Ahead(time::Duration);
-
-impl Clock for Ahead {
-    fn now(&self) -> std::time::Instant {
-        std::time::Instant::now()
-    }
-    fn wall(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + self.0
-    }
-    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(d))
-    }
-}
-
 #[tokio::test]
 async fn an_expired_answer_is_a_stale_stapling_cache() {
     let (pki, leaf) = pki_with("expired", Entry::Valid, None);
     // Current for one minute; the monitor's clock reads two hours later.
     let answer = pki.answer(&leaf, Signer::Delegated, 1).expect("an answer");
     let server = serve(&leaf, answer).await;
-    let engine = Engine::new().with_clock(Ahead(time::Duration::hours(2)));
+    let engine =
+        Engine::new().with_clock(monitor_testing::ShiftedWall::new(time::Duration::hours(2)));
     let r = run_with(&engine, monitor(server.port(), &pki, OcspMode::Report)).await;
     assert_eq!(kind(&r), Some(ErrorKind::InvalidCertificate), "{r:?}");
     let ocsp = r.tls.as_ref().unwrap().ocsp.clone().unwrap();

@@ -637,22 +637,6 @@ async fn no_protocol_version_in_common() {
     assert!(message(&r).contains("TLS 1.3 only"), "{}", message(&r));
 }
 
-/// A clock whose wall time the test sets, real otherwise.
-#[derive(Clone)]
-struct SetWall(std::sync::Arc<std::sync::Mutex<time::OffsetDateTime>>);
-
-impl monitor_core::Clock for SetWall {
-    fn now(&self) -> std::time::Instant {
-        std::time::Instant::now()
-    }
-    fn wall(&self) -> time::OffsetDateTime {
-        *self.0.lock().unwrap()
-    }
-    fn sleep(&self, d: std::time::Duration) -> monitor_core::engine::BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(d))
-    }
-}
-
 /// The engine verifies an unchanged chain once (`tls/accepted.rs`); the same chain checked
 /// again is still trusted, and checked after a certificate's end it is judged expired and
 /// not trusted: the dates are judged at every check.
@@ -663,17 +647,12 @@ async fn an_unchanged_chain_is_trusted_again_and_its_dates_judged_at_each_check(
         .leaf(&[NAME], days_from_now(-1), days_from_now(40))
         .unwrap();
     let server = serve(&leaf, true).await;
-    let wall = SetWall(std::sync::Arc::new(std::sync::Mutex::new(
-        time::OffsetDateTime::now_utc(),
-    )));
+    let wall = monitor_testing::ShiftedWall::default();
     let engine = Engine::new().with_clock(wall.clone());
     let monitor = monitor(server.port(), &pki.root_pem()).validate().unwrap();
-    let at = |days: i64| {
-        *wall.0.lock().unwrap() = time::OffsetDateTime::now_utc() + time::Duration::days(days)
-    };
     let mut seen = Vec::new();
     for days in [0, 0, 60, 0, -3] {
-        at(days);
+        wall.set(time::Duration::days(days));
         let r = engine.check(&monitor).await;
         let tls = r.tls.as_ref().expect("a TLS report");
         seen.push((days, r.status, kind(&r), tls.verified));
