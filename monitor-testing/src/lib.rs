@@ -314,6 +314,40 @@ async fn run_script<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(false)
 }
 
+/// A port for a server a test starts in its own process (a Debian server, an exporter):
+/// free on 127.0.0.1 when picked, and below the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`, 32768–60999 by default). A port taken
+/// from that range with `bind(0)` and released could be handed to another socket bound
+/// to port 0, in this test binary's parallel tests or elsewhere, before the server binds
+/// it: the server then fails to start while its readiness check connects to the other
+/// socket. Below the range only callers of this function pick ports, in turn from a
+/// point that depends on the process id, so one process never hands out a port twice in
+/// a row. Falls back to `bind(0)` when the range leaves no room below it.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let pool = (low.saturating_sub(16384).max(1024))..low;
+    let size = usize::from(pool.end - pool.start);
+    let start = std::process::id() as usize * 7919;
+    for _ in 0..size {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % size;
+        let Ok(offset) = u16::try_from(offset) else {
+            continue;
+        };
+        let port = pool.start + offset;
+        if std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
+    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
 /// A loopback port on which nothing listens: connecting is refused.
 pub fn refusing_port() -> io::Result<u16> {
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;

@@ -12,7 +12,6 @@
 
 use std::fs;
 use std::io;
-use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -111,10 +110,6 @@ fn scratch_dir() -> io::Result<PathBuf> {
     Ok(dir)
 }
 
-fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 fn run(what: &str, mut command: Command) -> io::Result<()> {
     let out = command.stdin(Stdio::null()).output()?;
     if out.status.success() {
@@ -141,7 +136,7 @@ impl PostgresServer {
             )
         })?;
         let dir = scratch_dir()?;
-        let port = free_port()?;
+        let port = crate::free_port();
         let data = dir.join("data");
         let pwfile = dir.join("pwfile");
         fs::write(&pwfile, format!("{PASSWORD}\n"))?;

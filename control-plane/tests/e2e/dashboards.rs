@@ -11,7 +11,6 @@
 
 use std::collections::BTreeSet;
 use std::io::{Read as _, Write as _};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -296,13 +295,6 @@ impl Drop for Killed {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 #[test]
 fn promtool_checks_the_scrapes_and_the_dashboard_and_rules_query_only_scraped_metrics() {
     require("promtool", "prometheus");
@@ -351,7 +343,7 @@ fn promtool_checks_the_scrapes_and_the_dashboard_and_rules_query_only_scraped_me
     );
     // A real `watch` of the same monitors.
     let bundle_file = server.bundle_file("watched", &bundle);
-    let watch_addr = format!("127.0.0.1:{}", free_port());
+    let watch_addr = format!("127.0.0.1:{}", monitor_testing::free_port());
     let _watch = Killed(
         Command::new(monitors_binary())
             .args(["watch", "--metrics-listen", &watch_addr, "--bundle"])

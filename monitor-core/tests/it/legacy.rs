@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::live::free_port;
 use monitor_core::engine::legacy::{
     CIPHER_SUITES, LegacyAnswer, LegacyVersion, client_hello, probe,
 };
@@ -186,12 +187,6 @@ fn wait_ready(child: &mut Child, port: u16) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     false
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind :0");
-    listener.local_addr().expect("local addr").port()
 }
 
 /// Connects to 127.0.0.1:`port` and probes `version`, bounded.

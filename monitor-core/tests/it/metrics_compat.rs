@@ -183,15 +183,6 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     }
 }
 
-/// A free loopback port (bound, then released for the exporter to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A running `prometheus-blackbox-exporter` on loopback, killed on drop.
 struct Exporter {
     child: Child,
@@ -211,7 +202,7 @@ impl Exporter {
         let dir = std::env::temp_dir().join(format!(
             "monitors-blackbox-{}-{}",
             std::process::id(),
-            free_port()
+            monitor_testing::free_port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let (ca_file, odd_file) = (dir.join("ca.pem"), dir.join("odd.pem"));
@@ -231,7 +222,9 @@ impl Exporter {
         );
         let config_file = dir.join("blackbox.yml");
         std::fs::write(&config_file, config).unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", monitor_testing::free_port())
+            .parse()
+            .unwrap();
         let child = Command::new(program)
             .arg(format!("--config.file={}", config_file.display()))
             .arg(format!("--web.listen-address={addr}"))

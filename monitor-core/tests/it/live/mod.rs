@@ -2,7 +2,7 @@
 //! throwaway directories, each stopped by its process id when its handle drops.
 
 use std::fs;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -102,13 +102,7 @@ impl Drop for Live {
     }
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
-}
+pub use monitor_testing::free_port;
 
 /// A new empty directory under the system temp dir, named after `name`.
 pub fn scratch_dir(name: &str) -> PathBuf {
